@@ -1,0 +1,1 @@
+//! berth-api (see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! berth-cgroups (see docs/ARCHITECTURE.md).

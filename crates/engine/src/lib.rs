@@ -1,0 +1,1 @@
+//! berth-engine (see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! berth-image (see docs/ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! berth-runtime: from an OCI bundle to an isolated process (see docs/ARCHITECTURE.md).

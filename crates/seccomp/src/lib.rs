@@ -1,0 +1,1 @@
+//! berth-seccomp (see docs/ARCHITECTURE.md).
