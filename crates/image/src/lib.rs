@@ -1,1 +1,11 @@
-//! berth-image (see docs/ARCHITECTURE.md).
+//! berth-image: content-addressed store, layers, snapshots, archives, registry client.
+//!
+//! The API is blocking (std threads, no async runtime); the daemon calls it from
+//! `tokio::task::spawn_blocking`. Progress is reported through a [`progress::ProgressSink`].
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::Reference;
