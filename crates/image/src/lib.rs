@@ -9,3 +9,6 @@ pub mod reference;
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
+pub mod progress;
+pub mod store;
+pub use progress::{Progress, ProgressSink};
