@@ -12,3 +12,6 @@ pub use reference::Reference;
 pub mod progress;
 pub mod store;
 pub use progress::{Progress, ProgressSink};
+pub mod layer;
+pub mod sys;
+pub mod model;
