@@ -92,6 +92,7 @@ pub(crate) fn build_program(rules: &[DevRule]) -> Result<Vec<Insn>> {
         let mut sec: Vec<Insn> = Vec::new();
         // Indices of "ja <end of section>" to patch once the section length is known.
         let mut to_end: Vec<usize> = Vec::new();
+        let mut decided = false;
         for r in rules.iter().rev().filter(|r| r.access & bit != 0) {
             let mut checks: Vec<(u8, i32)> = Vec::new();
             if let Some(t) = r.typ {
@@ -105,6 +106,7 @@ pub(crate) fn build_program(rules: &[DevRule]) -> Result<Vec<Insn>> {
             }
             let verdict_len = if r.allow { 1 } else { 2 };
             let n = checks.len();
+            let unconditional = n == 0;
             for (i, (reg, val)) in checks.into_iter().enumerate() {
                 // Skip the rest of this rule's checks and its verdict.
                 let skip = (n - i - 1) + verdict_len;
@@ -117,10 +119,18 @@ pub(crate) fn build_program(rules: &[DevRule]) -> Result<Vec<Insn>> {
                 sec.push(insn(MOV64_K, 0, 0, 0, 0));
                 sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
             }
+            if unconditional {
+                // Matches every device: earlier rules are unreachable (and the verifier
+                // rejects unreachable instructions).
+                decided = true;
+                break;
+            }
         }
-        // No rule decided this bit: deny.
-        sec.push(insn(MOV64_K, 0, 0, 0, 0));
-        sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
+        if !decided {
+            // No rule decided this bit: deny.
+            sec.push(insn(MOV64_K, 0, 0, 0, 0));
+            sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
+        }
         let len = sec.len();
         for i in to_end {
             let off = len - i - 1;
