@@ -82,6 +82,8 @@ pub struct UnpackStats {
     /// Bytes of file content written.
     pub size: u64,
     pub entries: u64,
+    /// Length of the uncompressed tar stream.
+    pub tar_size: u64,
 }
 
 struct ChanReader {
@@ -156,9 +158,9 @@ pub fn unpack_layer<R: Read + Send>(input: R, dest: &Path, opts: &UnpackOptions)
         // dropping the receiver happens when `run` consumed it
         let prod = producer.join().map_err(|_| Error::invalid(opts.name.clone(), "decompressor thread panicked"))?;
         res?;
-        let (diff_id, _) = prod?;
+        let (diff_id, tar_size) = prod?;
         u.finish_dirs();
-        Ok(UnpackStats { diff_id, size: u.size, entries: u.entries })
+        Ok(UnpackStats { diff_id, size: u.size, entries: u.entries, tar_size })
     })
 }
 

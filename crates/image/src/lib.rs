@@ -15,3 +15,7 @@ pub use progress::{Progress, ProgressSink};
 pub mod layer;
 pub mod sys;
 pub mod model;
+pub mod snapshot;
+pub mod service;
+pub(crate) mod util;
+pub use service::ImageService;

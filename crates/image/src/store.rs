@@ -253,6 +253,9 @@ pub struct LayerRecord {
     pub media_type: String,
     /// Size of the blob.
     pub size: u64,
+    /// Length of the uncompressed tar (for docker-archive save).
+    #[serde(default)]
+    pub tar_size: u64,
 }
 
 /// An image as recorded in the metadata store; ID = config digest.

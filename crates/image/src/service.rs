@@ -1,0 +1,531 @@
+//! The image service the daemon talks to: one root dir holding the content store, the image
+//! metadata and the snapshotter. All methods are blocking; call them from `spawn_blocking`.
+use crate::digest::{chain_ids, Digest};
+use crate::error::{Error, Result};
+use crate::layer::{unpack_layer, UnpackOptions};
+use crate::model::{self, Descriptor, ImageConfig, Manifest};
+use crate::progress::{Progress, ProgressSink};
+use crate::reference::Reference;
+use crate::snapshot::{MountSpec, Snapshotter, SnapshotterKind};
+use crate::store::{ContentStore, ImageRecord, LayerRecord, MetadataStore};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+pub struct ImageService {
+    root: PathBuf,
+    pub content: ContentStore,
+    pub meta: MetadataStore,
+    pub snapshots: Snapshotter,
+}
+
+/// `docker image inspect` data, with Docker's field names.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub docker_version: String,
+    pub author: String,
+    pub config: Option<model::ContainerConfig>,
+    pub architecture: String,
+    pub variant: Option<String>,
+    pub os: String,
+    pub size: u64,
+    pub root_f_s: RootFsInspect,
+    pub metadata: InspectMetadata,
+}
+#[derive(Debug, Clone, Serialize)]
+pub struct RootFsInspect {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Layers")]
+    pub layers: Vec<String>,
+}
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectMetadata {
+    #[serde(rename = "LastTagTime")]
+    pub last_tag_time: String,
+}
+
+/// `docker image ls` row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageSummary {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "RepoTags")]
+    pub repo_tags: Vec<String>,
+    #[serde(rename = "RepoDigests")]
+    pub repo_digests: Vec<String>,
+    #[serde(rename = "Created")]
+    pub created: i64,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "Labels")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "ParentId")]
+    pub parent_id: String,
+    #[serde(rename = "Containers")]
+    pub containers: i64,
+    #[serde(rename = "SharedSize")]
+    pub shared_size: i64,
+}
+
+/// `docker history` row.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Created")]
+    pub created: i64,
+    #[serde(rename = "CreatedBy")]
+    pub created_by: String,
+    #[serde(rename = "Tags")]
+    pub tags: Option<Vec<String>>,
+    #[serde(rename = "Size")]
+    pub size: u64,
+    #[serde(rename = "Comment")]
+    pub comment: String,
+}
+
+/// What `delete` did (Docker's `Untagged` / `Deleted` items).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeleteReport {
+    pub untagged: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+/// What gc freed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    pub blobs_removed: Vec<Digest>,
+    pub snapshots_removed: Vec<Digest>,
+    pub bytes_freed: u64,
+}
+
+/// A layer to be registered: stored blob + its diff_id from the config.
+pub(crate) struct PendingLayer {
+    pub blob: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub diff_id: Digest,
+}
+
+pub(crate) fn familiar(full: &str) -> String {
+    Reference::parse_normalized(full).map(|r| r.familiar_string()).unwrap_or_else(|_| full.to_string())
+}
+
+impl ImageService {
+    /// Open (creating) the store at `root`; the snapshotter is chosen automatically
+    /// (overlay when it works on `root`'s filesystem, else copy) unless `force` says.
+    pub fn open(root: &Path, force: Option<SnapshotterKind>) -> Result<ImageService> {
+        std::fs::create_dir_all(root).map_err(|e| Error::io("create root", root, e))?;
+        let content = ContentStore::open(root)?;
+        content.clean_temps()?;
+        Ok(ImageService { root: root.to_path_buf(), content, meta: MetadataStore::open(root)?, snapshots: Snapshotter::open(root, force)? })
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn snapshotter_kind(&self) -> SnapshotterKind {
+        self.snapshots.kind()
+    }
+
+    /// Resolve a user-given name (ID, short ID, name:tag, name@digest).
+    pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
+        self.meta.resolve(name)
+    }
+
+    pub fn config_of(&self, rec: &ImageRecord) -> Result<ImageConfig> {
+        let b = self.content.read_verified(&rec.id)?;
+        ImageConfig::parse(&b, &format!("config of image {}", rec.id))
+    }
+    pub fn config_bytes(&self, rec: &ImageRecord) -> Result<Vec<u8>> {
+        self.content.read_verified(&rec.id)
+    }
+
+    /// Chain ID of the image's top layer (the parent for a container snapshot).
+    pub fn top_chain_id(&self, rec: &ImageRecord) -> Option<Digest> {
+        chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()).pop()
+    }
+
+    pub fn list(&self) -> Result<Vec<ImageSummary>> {
+        let mut out = Vec::new();
+        for rec in self.meta.list() {
+            let cfg = self.config_of(&rec).ok();
+            out.push(ImageSummary {
+                id: rec.id.to_string(),
+                repo_tags: rec.repo_tags.iter().map(|t| familiar(t)).collect(),
+                repo_digests: rec.repo_digests.iter().map(|t| familiar(t)).collect(),
+                created: cfg.as_ref().and_then(|c| c.created.as_deref()).map(crate::util::parse_rfc3339).unwrap_or(0),
+                size: rec.size,
+                labels: cfg.as_ref().and_then(|c| c.config.as_ref()).and_then(|c| c.labels.clone()).unwrap_or_default(),
+                parent_id: String::new(),
+                containers: -1,
+                shared_size: -1,
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        let rec = self.resolve(name)?;
+        let cfg = self.config_of(&rec)?;
+        Ok(ImageInspect {
+            id: rec.id.to_string(),
+            repo_tags: rec.repo_tags.iter().map(|t| familiar(t)).collect(),
+            repo_digests: rec.repo_digests.iter().map(|t| familiar(t)).collect(),
+            parent: String::new(),
+            comment: cfg.comment.clone().unwrap_or_default(),
+            created: cfg.created.clone().unwrap_or_default(),
+            docker_version: cfg.docker_version.clone().unwrap_or_default(),
+            author: cfg.author.clone().unwrap_or_default(),
+            config: cfg.config.clone(),
+            architecture: cfg.architecture.clone(),
+            variant: cfg.variant.clone(),
+            os: cfg.os.clone(),
+            size: rec.size,
+            root_f_s: RootFsInspect { kind: "layers".into(), layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect() },
+            metadata: InspectMetadata { last_tag_time: rec.stored_at.clone() },
+        })
+    }
+
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let rec = self.resolve(name)?;
+        let cfg = self.config_of(&rec)?;
+        let chains = chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+        let sizes: Vec<u64> = chains.iter().map(|c| self.snapshots.committed_meta(c).map(|m| m.size).unwrap_or(0)).collect();
+        let mut li = 0;
+        let mut out = Vec::new();
+        let hist = if cfg.history.is_empty() {
+            rec.layers.iter().map(|_| model::History::default()).collect()
+        } else {
+            cfg.history.clone()
+        };
+        for h in &hist {
+            let size = if h.empty_layer {
+                0
+            } else {
+                li += 1;
+                sizes.get(li - 1).copied().unwrap_or(0)
+            };
+            out.push(HistoryEntry {
+                id: "<missing>".into(),
+                created: h.created.as_deref().map(crate::util::parse_rfc3339).unwrap_or(0),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                tags: None,
+                size,
+                comment: h.comment.clone().unwrap_or_default(),
+            });
+        }
+        out.reverse();
+        if let Some(first) = out.first_mut() {
+            first.id = rec.id.to_string();
+            let tags: Vec<String> = rec.repo_tags.iter().map(|t| familiar(t)).collect();
+            first.tags = if tags.is_empty() { None } else { Some(tags) };
+        }
+        Ok(out)
+    }
+
+    /// `docker tag SOURCE TARGET`.
+    pub fn tag(&self, source: &str, target: &str) -> Result<Reference> {
+        let rec = self.resolve(source)?;
+        self.meta.tag(&rec.id, target)
+    }
+
+    /// `docker rmi`: a name removes that name (and the image when it was the last name and
+    /// not in use); an ID removes the image (needs `force` when it has several names).
+    /// `in_use` says whether a container uses the image (then it is refused without force).
+    pub fn delete(&self, name: &str, force: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<DeleteReport> {
+        let rec = self.resolve(name)?;
+        let mut rep = DeleteReport::default();
+        let by_id = rec.id.hex().starts_with(name.strip_prefix("sha256:").unwrap_or(name));
+        if !by_id {
+            let (id, last) = self.meta.untag(name)?;
+            rep.untagged.push(familiar(&Reference::parse_with_default_tag(name)?.to_string()));
+            if last && !in_use(&id) {
+                self.meta.remove(&id)?;
+                rep.deleted.push(id.to_string());
+            }
+            return Ok(rep);
+        }
+        if in_use(&rec.id) && !force {
+            return Err(Error::Conflict(format!("unable to delete {} (must be forced) - image is being used by a container", rec.id.short())));
+        }
+        if rec.repo_tags.len() > 1 && !force {
+            return Err(Error::Conflict(format!("unable to delete {} (must be forced) - image is referenced in multiple repositories", rec.id.short())));
+        }
+        for t in rec.repo_tags.iter().chain(rec.repo_digests.iter()) {
+            rep.untagged.push(familiar(t));
+        }
+        self.meta.remove(&rec.id)?;
+        rep.deleted.push(rec.id.to_string());
+        Ok(rep)
+    }
+
+    /// Unpack (once) every layer of an image into committed snapshots, verifying diff_ids.
+    /// Overlay layers are unpacked two at a time.
+    pub(crate) fn unpack_layers(&self, layers: &[PendingLayer], progress: &dyn ProgressSink) -> Result<Vec<(LayerRecord, u64)>> {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        let parallel = self.snapshots.kind() == SnapshotterKind::Overlay;
+        let results: Vec<std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>> = layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |i: usize| -> Result<(LayerRecord, u64)> {
+            let l = &layers[i];
+            let chain = &chains[i];
+            let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
+            let mut tar_size = 0;
+            if self.snapshots.has(chain) {
+                progress.event(Progress::AlreadyExists { layer: l.blob.clone() });
+                let m = self.snapshots.committed_meta(chain)?;
+                tar_size = self.tar_size_hint(&l.blob);
+                return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size));
+            }
+            let total = l.size;
+            let m = self.snapshots.commit_layer(chain, parent, &l.diff_id, |dir, mode| {
+                let f = self.content.open_blob(&l.blob)?;
+                let r = ProgressReader { inner: f, done: 0, total, layer: &l.blob, sink: progress, last: 0 };
+                let st = unpack_layer(r, dir, &UnpackOptions { whiteouts: mode, name: format!("layer {}", l.blob) })?;
+                tar_size = st.tar_size;
+                Ok(st)
+            })?;
+            progress.event(Progress::Complete { layer: l.blob.clone() });
+            Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size))
+        };
+        let workers = if parallel { 2.min(layers.len()).max(1) } else { 1 };
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= layers.len() {
+                        break;
+                    }
+                    let r = work(i);
+                    let failed = r.is_err();
+                    if let Ok(mut g) = results[i].lock() {
+                        *g = Some(r);
+                    }
+                    if failed {
+                        next.store(layers.len(), std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
+                });
+            }
+        });
+        let mut out = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r.into_inner().ok().flatten() {
+                Some(r) => out.push(r?),
+                None => return Err(Error::Cancelled(format!("layer {} not unpacked", layers[i].blob))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn tar_size_hint(&self, blob: &Digest) -> u64 {
+        // find a record that already knows this blob's tar size
+        self.meta.list().iter().flat_map(|r| r.layers.iter()).find(|l| &l.blob == blob && l.tar_size > 0).map(|l| l.tar_size).unwrap_or(0)
+    }
+
+    /// Store an image whose config and layer blobs are already in the content store:
+    /// unpack its layers, write a manifest for it, record it with `tags`.
+    pub(crate) fn register(&self, config: &Digest, layers: Vec<PendingLayer>, manifest: Option<Digest>, tags: &[Reference], repo_digests: &[String], progress: &dyn ProgressSink) -> Result<ImageRecord> {
+        let cfg_bytes = self.content.read_verified(config)?;
+        let cfg = ImageConfig::parse(&cfg_bytes, &format!("image config {config}"))?;
+        if cfg.rootfs.diff_ids.len() != layers.len() {
+            return Err(Error::invalid(format!("image {config}"), format!("config lists {} layers (diff_ids) but the manifest has {}", cfg.rootfs.diff_ids.len(), layers.len())));
+        }
+        let mut layers = layers;
+        for (l, d) in layers.iter_mut().zip(cfg.rootfs.diff_ids.iter()) {
+            l.diff_id = d.clone();
+        }
+        let unpacked = self.unpack_layers(&layers, progress)?;
+        let size: u64 = unpacked.iter().map(|(_, s)| *s).sum();
+        let recs: Vec<LayerRecord> = unpacked.into_iter().map(|(l, _)| l).collect();
+        let manifest = match manifest {
+            Some(m) => m,
+            None => {
+                let m = Manifest {
+                    schema_version: 2,
+                    media_type: Some(model::MEDIA_OCI_MANIFEST.into()),
+                    config: Descriptor::new(model::MEDIA_OCI_CONFIG, config.clone(), cfg_bytes.len() as u64),
+                    layers: recs.iter().map(|l| Descriptor::new(&l.media_type, l.blob.clone(), l.size)).collect(),
+                    annotations: None,
+                };
+                let b = serde_json::to_vec(&m).map_err(|e| Error::json("manifest", e))?;
+                self.content.write_bytes(&b, None)?
+            }
+        };
+        let rec = ImageRecord {
+            id: config.clone(),
+            repo_tags: tags.iter().map(|t| t.clone().with_default_tag().to_string()).collect(),
+            repo_digests: repo_digests.to_vec(),
+            layers: recs,
+            manifest: Some(manifest),
+            stored_at: crate::util::now_rfc3339(),
+            size,
+        };
+        self.meta.put(rec)?;
+        self.meta.get(config).ok_or_else(|| Error::ImageNotFound(config.to_string()))
+    }
+
+    // ---- container snapshots ----
+
+    /// Create a container's writable snapshot `key` on top of `image` (None: empty rootfs).
+    pub fn prepare_snapshot(&self, key: &str, image: Option<&str>) -> Result<MountSpec> {
+        let parent = match image {
+            Some(n) => {
+                let rec = self.resolve(n)?;
+                self.ensure_unpacked(&rec)?;
+                self.top_chain_id(&rec)
+            }
+            None => None,
+        };
+        self.snapshots.prepare(key, parent.as_ref())
+    }
+    /// Mount snapshot `key` at `target`.
+    pub fn mount(&self, key: &str, target: &Path) -> Result<()> {
+        self.snapshots.mount(key, target)
+    }
+    pub fn unmount(&self, target: &Path) -> Result<()> {
+        self.snapshots.unmount(target)
+    }
+    /// Remove a container snapshot (after unmount): nothing of it is left behind.
+    pub fn remove_snapshot(&self, key: &str) -> Result<()> {
+        self.snapshots.remove(key)
+    }
+
+    /// Re-create missing committed snapshots of an image from its blobs (after gc of snapshots
+    /// or a snapshotter change).
+    pub fn ensure_unpacked(&self, rec: &ImageRecord) -> Result<()> {
+        let chains = chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+        if chains.iter().all(|c| self.snapshots.has(c)) {
+            return Ok(());
+        }
+        let pending: Vec<PendingLayer> = rec.layers.iter().map(|l| PendingLayer { blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: l.diff_id.clone() }).collect();
+        self.unpack_layers(&pending, &crate::progress::NoProgress).map(drop)
+    }
+
+    /// Commit a container's changes (snapshot `key`) as a new image on top of `parent_image`
+    /// with `config` (its rootfs/history are extended here). Overlay snapshots only.
+    pub fn commit(&self, key: &str, parent_image: Option<&str>, mut config: ImageConfig, created_by: &str, tag: Option<&str>) -> Result<ImageRecord> {
+        let (dir, kind) = self.snapshots.changes_dir(key)?;
+        if kind != SnapshotterKind::Overlay {
+            return Err(Error::Unsupported("commit with the copy snapshotter (no upper dir to diff)".into()));
+        }
+        let packed = crate::layer::pack_to_store(&dir, crate::layer::PackMode::OverlayDiff, &self.content)?;
+        let mut layers: Vec<PendingLayer> = Vec::new();
+        let mut diff_ids = Vec::new();
+        if let Some(p) = parent_image {
+            let rec = self.resolve(p)?;
+            for l in &rec.layers {
+                layers.push(PendingLayer { blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: l.diff_id.clone() });
+                diff_ids.push(l.diff_id.clone());
+            }
+        }
+        layers.push(PendingLayer { blob: packed.blob.clone(), media_type: packed.media_type.clone(), size: packed.size, diff_id: packed.diff_id.clone() });
+        diff_ids.push(packed.diff_id.clone());
+        let now = crate::util::now_rfc3339();
+        config.rootfs = model::RootFs { kind: "layers".into(), diff_ids };
+        config.created = Some(now.clone());
+        config.history.push(model::History { created: Some(now), created_by: Some(created_by.into()), ..Default::default() });
+        let b = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
+        let cfg = self.content.write_bytes(&b, None)?;
+        let tags = match tag {
+            Some(t) => vec![Reference::parse_with_default_tag(t)?],
+            None => vec![],
+        };
+        self.register(&cfg, layers, None, &tags, &[], &crate::progress::NoProgress)
+    }
+
+    /// Remove blobs and committed snapshots no image uses. `in_use_snapshots`: chain IDs
+    /// the caller still needs (build cache...); active snapshots (containers) always keep
+    /// their parents.
+    pub fn gc(&self, keep_blobs: &[Digest], keep_chains: &[Digest]) -> Result<GcReport> {
+        let mut keep: HashSet<Digest> = keep_blobs.iter().cloned().collect();
+        let mut keep_snap: HashSet<Digest> = HashSet::new();
+        let mark_chain = |c: &Digest, ks: &mut HashSet<Digest>| {
+            let mut cur = Some(c.clone());
+            while let Some(x) = cur {
+                if !ks.insert(x.clone()) {
+                    break;
+                }
+                cur = self.snapshots.committed_meta(&x).ok().and_then(|m| m.parent);
+            }
+        };
+        for rec in self.meta.list() {
+            keep.insert(rec.id.clone());
+            if let Some(m) = &rec.manifest {
+                keep.insert(m.clone());
+                // manifests/indexes this image was pulled through
+                if let Ok(b) = self.content.read_verified(m) {
+                    if let Ok(model::ManifestKind::Image(man)) = model::parse_manifest(&b, None, "manifest") {
+                        keep.insert(man.config.digest.clone());
+                        keep.extend(man.layers.iter().map(|l| l.digest.clone()));
+                    }
+                }
+            }
+            for l in &rec.layers {
+                keep.insert(l.blob.clone());
+            }
+            if let Some(top) = self.top_chain_id(&rec) {
+                mark_chain(&top, &mut keep_snap);
+                // overlay layers of an image are all needed even if metadata parent chains differ
+                for c in chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()) {
+                    keep_snap.insert(c);
+                }
+            }
+        }
+        for c in keep_chains {
+            mark_chain(c, &mut keep_snap);
+        }
+        for a in self.snapshots.list_active()? {
+            if let Some(p) = &a.parent {
+                mark_chain(p, &mut keep_snap);
+            }
+        }
+        let mut rep = GcReport::default();
+        for s in self.snapshots.list_committed()? {
+            if !keep_snap.contains(&s.chain_id) {
+                self.snapshots.remove_committed(&s.chain_id)?;
+                rep.bytes_freed += s.size;
+                rep.snapshots_removed.push(s.chain_id);
+            }
+        }
+        for b in self.content.list()? {
+            if !keep.contains(&b) {
+                rep.bytes_freed += self.content.size(&b).unwrap_or(0);
+                self.content.delete(&b)?;
+                rep.blobs_removed.push(b);
+            }
+        }
+        self.content.clean_temps()?;
+        Ok(rep)
+    }
+}
+
+struct ProgressReader<'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    layer: &'a Digest,
+    sink: &'a dyn ProgressSink,
+    last: u64,
+}
+impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.last >= 1 << 20 || (n == 0 && self.done != self.last) {
+            self.last = self.done;
+            self.sink.event(Progress::Extracting { layer: self.layer.clone(), current: self.done, total: self.total });
+        }
+        Ok(n)
+    }
+}

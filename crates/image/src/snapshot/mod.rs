@@ -1,0 +1,361 @@
+//! Snapshotters: committed (read-only) layer snapshots keyed by chain ID, shared between
+//! images, and active (per-container) snapshots on top of them.
+//!
+//! Layout under `<root>`:
+//! - `snapshots/<chain-hex>/fs` (+ `meta.json`): one dir per layer chain, unpacked once.
+//! - `active/<key>/{upper,work}` (overlay) or `active/<key>/fs` (copy) + `meta.json`.
+pub mod copy;
+pub mod overlay;
+
+use crate::digest::Digest;
+use crate::error::{Error, IoCtx, Result};
+use crate::layer::{UnpackStats, WhiteoutMode};
+use crate::store::{atomic_write, tmp_name};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotterKind {
+    Overlay,
+    Copy,
+}
+
+impl std::fmt::Display for SnapshotterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SnapshotterKind::Overlay => "overlayfs",
+            SnapshotterKind::Copy => "copy",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommittedMeta {
+    pub chain_id: Digest,
+    pub parent: Option<Digest>,
+    pub diff_id: Digest,
+    /// Bytes of file content in this layer.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveMeta {
+    pub key: String,
+    pub parent: Option<Digest>,
+    pub kind: SnapshotterKind,
+}
+
+/// How to mount an active snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountSpec {
+    Overlay(overlay::OverlayMount),
+    Bind { source: PathBuf },
+}
+
+impl MountSpec {
+    pub fn mount(&self, target: &Path) -> Result<()> {
+        match self {
+            MountSpec::Overlay(o) => o.mount(target),
+            MountSpec::Bind { source } => nix::mount::mount(Some(source.as_path()), target, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::sys("bind mount", target, e)),
+        }
+    }
+}
+
+pub struct Snapshotter {
+    root: PathBuf,
+    kind: SnapshotterKind,
+}
+
+impl Snapshotter {
+    /// Open; `force` picks a kind, otherwise overlay is probed on the root's filesystem and
+    /// copy is used when it does not work (overlay on overlay, no privileges...).
+    pub fn open(root: &Path, force: Option<SnapshotterKind>) -> Result<Snapshotter> {
+        for d in ["snapshots", "active"] {
+            fs::create_dir_all(root.join(d)).ctx("create dir", root.join(d))?;
+        }
+        let kind = match force {
+            Some(k) => k,
+            None => {
+                if probe_overlay(&root.join("snapshots")) {
+                    SnapshotterKind::Overlay
+                } else {
+                    tracing::warn!("overlayfs not usable under {}; using the copy snapshotter", root.display());
+                    SnapshotterKind::Copy
+                }
+            }
+        };
+        let s = Snapshotter { root: root.to_path_buf(), kind };
+        s.clean_temps();
+        Ok(s)
+    }
+    pub fn kind(&self) -> SnapshotterKind {
+        self.kind
+    }
+    /// How layers must be unpacked for this snapshotter.
+    pub fn whiteout_mode(&self) -> WhiteoutMode {
+        match self.kind {
+            SnapshotterKind::Overlay => WhiteoutMode::Overlay,
+            SnapshotterKind::Copy => WhiteoutMode::Apply,
+        }
+    }
+    fn committed_dir(&self, chain: &Digest) -> PathBuf {
+        self.root.join("snapshots").join(chain.hex())
+    }
+    fn active_dir(&self, key: &str) -> Result<PathBuf> {
+        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') || key.starts_with('.') {
+            return Err(Error::invalid(format!("snapshot key {key:?}"), "must be 1-128 chars of [A-Za-z0-9_.-], not starting with '.'"));
+        }
+        Ok(self.root.join("active").join(key))
+    }
+    pub fn has(&self, chain: &Digest) -> bool {
+        self.committed_dir(chain).join("meta.json").is_file()
+    }
+    pub fn committed_fs(&self, chain: &Digest) -> PathBuf {
+        self.committed_dir(chain).join("fs")
+    }
+    pub fn committed_meta(&self, chain: &Digest) -> Result<CommittedMeta> {
+        let p = self.committed_dir(chain).join("meta.json");
+        let b = fs::read(&p).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Error::SnapshotNotFound(chain.to_string()) } else { Error::io("read", &p, e) })?;
+        serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
+    }
+
+    /// Create committed snapshot `chain` (on `parent`) by running `unpack` into a fresh dir;
+    /// the snapshot becomes visible (renamed into place) only if `unpack` succeeds and the
+    /// resulting diff_id equals `diff_id`. Concurrent commits of the same chain are safe.
+    pub fn commit_layer(&self, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest, unpack: impl FnOnce(&Path, WhiteoutMode) -> Result<UnpackStats>) -> Result<CommittedMeta> {
+        if self.has(chain) {
+            return self.committed_meta(chain);
+        }
+        if let Some(p) = parent {
+            // overlay layers are independent dirs (may be unpacked in parallel); a copy
+            // snapshot starts from its parent's full tree
+            if self.kind == SnapshotterKind::Copy && !self.has(p) {
+                return Err(Error::SnapshotNotFound(format!("parent {p} of {chain}")));
+            }
+        }
+        let tmp = self.root.join("snapshots").join(tmp_name(".tmp-"));
+        let fsdir = tmp.join("fs");
+        fs::create_dir_all(&fsdir).ctx("create snapshot dir", &fsdir)?;
+        let res = (|| {
+            if self.kind == SnapshotterKind::Copy {
+                if let Some(p) = parent {
+                    copy::copy_tree(&self.committed_fs(p), &fsdir)?;
+                }
+            }
+            let st = unpack(&fsdir, self.whiteout_mode())?;
+            if &st.diff_id != diff_id {
+                return Err(Error::DigestMismatch { what: format!("layer {chain} (uncompressed)"), expected: diff_id.to_string(), actual: st.diff_id.to_string() });
+            }
+            let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size };
+            atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
+            let dst = self.committed_dir(chain);
+            match fs::rename(&tmp, &dst) {
+                Ok(()) => {}
+                Err(e) if self.has(chain) => {
+                    tracing::debug!("snapshot {chain} committed concurrently ({e})");
+                    let _ = remove_tree(&tmp);
+                }
+                Err(e) => return Err(Error::io("rename snapshot into place", dst, e)),
+            }
+            crate::store::fsync_dir(&self.root.join("snapshots"))?;
+            Ok(meta)
+        })();
+        if res.is_err() {
+            let _ = remove_tree(&tmp);
+        }
+        res
+    }
+
+    /// The lower dirs of `chain`, top-most first.
+    fn lowers(&self, chain: &Digest) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut cur = Some(chain.clone());
+        while let Some(c) = cur {
+            let m = self.committed_meta(&c)?;
+            out.push(self.committed_fs(&c));
+            cur = m.parent;
+            if out.len() > 10_000 {
+                return Err(Error::invalid(format!("snapshot {chain}"), "parent chain loops"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Create an active (writable) snapshot `key` on top of `parent` (None: empty).
+    pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
+        let dir = self.active_dir(key)?;
+        if dir.exists() {
+            return Err(Error::Conflict(format!("active snapshot {key} already exists")));
+        }
+        if let Some(p) = parent {
+            if !self.has(p) {
+                return Err(Error::SnapshotNotFound(p.to_string()));
+            }
+        }
+        let tmp = self.root.join("active").join(tmp_name(".tmp-"));
+        let res = (|| {
+            match self.kind {
+                SnapshotterKind::Overlay => {
+                    for d in ["upper", "work"] {
+                        fs::create_dir_all(tmp.join(d)).ctx("create", tmp.join(d))?;
+                    }
+                }
+                SnapshotterKind::Copy => {
+                    fs::create_dir_all(tmp.join("fs")).ctx("create", tmp.join("fs"))?;
+                    if let Some(p) = parent {
+                        copy::copy_tree(&self.committed_fs(p), &tmp.join("fs"))?;
+                    }
+                }
+            }
+            let meta = ActiveMeta { key: key.into(), parent: parent.cloned(), kind: self.kind };
+            atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?)?;
+            fs::rename(&tmp, &dir).ctx("rename active snapshot", &dir)
+        })();
+        if let Err(e) = res {
+            let _ = remove_tree(&tmp);
+            return Err(e);
+        }
+        self.mounts(key)
+    }
+
+    pub fn active_meta(&self, key: &str) -> Result<ActiveMeta> {
+        let p = self.active_dir(key)?.join("meta.json");
+        let b = fs::read(&p).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Error::SnapshotNotFound(key.into()) } else { Error::io("read", &p, e) })?;
+        serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
+    }
+
+    /// Mount description of an active snapshot.
+    pub fn mounts(&self, key: &str) -> Result<MountSpec> {
+        let m = self.active_meta(key)?;
+        let dir = self.active_dir(key)?;
+        Ok(match m.kind {
+            SnapshotterKind::Overlay => {
+                let mut lowers = match &m.parent {
+                    Some(p) => self.lowers(p)?,
+                    None => Vec::new(),
+                };
+                if lowers.is_empty() {
+                    let empty = self.root.join("snapshots").join("empty");
+                    fs::create_dir_all(&empty).ctx("create", &empty)?;
+                    lowers.push(empty);
+                }
+                MountSpec::Overlay(overlay::OverlayMount { lowers, upper: Some(dir.join("upper")), work: Some(dir.join("work")) })
+            }
+            SnapshotterKind::Copy => MountSpec::Bind { source: dir.join("fs") },
+        })
+    }
+
+    /// Mount active snapshot `key` at `target`.
+    pub fn mount(&self, key: &str, target: &Path) -> Result<()> {
+        self.mounts(key)?.mount(target)
+    }
+
+    /// Unmount `target` (a mount made by [`Snapshotter::mount`]).
+    pub fn unmount(&self, target: &Path) -> Result<()> {
+        overlay::unmount(target)
+    }
+
+    /// The directory holding the container's changes (overlay upper) or full tree (copy).
+    pub fn changes_dir(&self, key: &str) -> Result<(PathBuf, SnapshotterKind)> {
+        let m = self.active_meta(key)?;
+        let dir = self.active_dir(key)?;
+        Ok(match m.kind {
+            SnapshotterKind::Overlay => (dir.join("upper"), m.kind),
+            SnapshotterKind::Copy => (dir.join("fs"), m.kind),
+        })
+    }
+
+    /// Remove an active snapshot (must be unmounted).
+    pub fn remove(&self, key: &str) -> Result<()> {
+        let dir = self.active_dir(key)?;
+        if !dir.exists() {
+            return Err(Error::SnapshotNotFound(key.into()));
+        }
+        remove_tree(&dir)
+    }
+
+    pub fn remove_committed(&self, chain: &Digest) -> Result<()> {
+        let dir = self.committed_dir(chain);
+        // make it invisible first (rename), then delete
+        let tmp = self.root.join("snapshots").join(tmp_name(".tmp-rm-"));
+        fs::rename(&dir, &tmp).ctx("rename snapshot for removal", &dir)?;
+        remove_tree(&tmp)
+    }
+
+    pub fn list_committed(&self) -> Result<Vec<CommittedMeta>> {
+        let dir = self.root.join("snapshots");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).ctx("read dir", &dir)? {
+            let e = e.ctx("read dir", &dir)?;
+            if let Some(n) = e.file_name().to_str() {
+                if let Ok(d) = Digest::from_hex(n) {
+                    if let Ok(m) = self.committed_meta(&d) {
+                        out.push(m);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn list_active(&self) -> Result<Vec<ActiveMeta>> {
+        let dir = self.root.join("active");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).ctx("read dir", &dir)? {
+            let e = e.ctx("read dir", &dir)?;
+            if let Some(n) = e.file_name().to_str() {
+                if !n.starts_with('.') {
+                    if let Ok(m) = self.active_meta(n) {
+                        out.push(m);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn clean_temps(&self) {
+        for sub in ["snapshots", "active"] {
+            if let Ok(rd) = fs::read_dir(self.root.join(sub)) {
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                        let _ = remove_tree(&e.path());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Remove a tree without following symlinks.
+pub fn remove_tree(p: &Path) -> Result<()> {
+    let parent = p.parent().ok_or_else(|| Error::invalid(p.display().to_string(), "no parent"))?;
+    let name = p.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::invalid(p.display().to_string(), "bad name"))?;
+    let pfd = nix::fcntl::open(parent, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx("open", parent)?;
+    crate::layer::remove_all_at(&pfd, name).map_err(|e| Error::sys("remove tree", p, e))
+}
+
+fn probe_overlay(dir: &Path) -> bool {
+    let p = dir.join(tmp_name(".tmp-probe-"));
+    let ok = (|| -> Result<bool> {
+        for d in ["l1", "l2", "u", "w", "m"] {
+            fs::create_dir_all(p.join(d)).ctx("create", p.join(d))?;
+        }
+        fs::write(p.join("l1/f"), b"x").ctx("write", &p)?;
+        let m = overlay::OverlayMount { lowers: vec![p.join("l2"), p.join("l1")], upper: Some(p.join("u")), work: Some(p.join("w")) };
+        if m.mount(&p.join("m")).is_err() {
+            return Ok(false);
+        }
+        let ok = p.join("m/f").is_file();
+        overlay::unmount(&p.join("m"))?;
+        // the upper must accept whiteouts + trusted xattrs (overlay-on-overlay does not)
+        let xa = crate::sys::lsetxattr(p.join("u").as_os_str().as_encoded_bytes(), b"trusted.overlay.opaque", b"y").is_ok();
+        Ok(ok && xa)
+    })()
+    .unwrap_or(false);
+    let _ = remove_tree(&p);
+    ok
+}
