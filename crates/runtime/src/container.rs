@@ -1,0 +1,1022 @@
+//! The lifecycle operations with runc's semantics: create, start, run, state, list, kill,
+//! delete, exec, pause, resume, ps, update, stats. Everything here runs in the runtime's own
+//! (host) namespaces; the code that runs inside the new process is in `process`.
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, Plan};
+use crate::process::{self, GoInfo, InitCtx};
+use crate::state::{self, State, Status};
+use crate::sync::{self, Channel};
+use crate::sys::{self, Forked};
+use crate::{hooks, tty, warn};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// A runtime instance: where state lives and how cgroups are driven.
+pub struct Runtime {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ExecOpts {
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+}
+
+enum StartMode {
+    /// `create`: the init waits on exec.fifo for a later `start`.
+    Fifo,
+    /// `run`: the init waits for a START message from us.
+    Direct,
+}
+
+struct Created {
+    state: State,
+    chan: Channel,
+    /// Our end of the console socketpair when `run` proxies a terminal itself.
+    console_local: Option<UnixStream>,
+}
+
+/// Removes what a failed create made. Disarmed on success.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    cgroup: Option<berth_cgroups::Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            if let Err(e) = destroy_cgroup(cg) {
+                warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn destroy_cgroup(cg: &berth_cgroups::Cgroup) -> Result<()> {
+    // The init may take a moment to leave the cgroup after SIGKILL.
+    let mut last = None;
+    for i in 0..200 {
+        match cg.destroy() {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(if i < 20 { 1 } else { 10 }));
+    }
+    Err(last.map(Error::from).unwrap_or_else(|| Error::Other("cgroup destroy".into())))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ctx("getcwd")?.join(path)
+    };
+    state::write_atomic(&path, pid.to_string().as_bytes())
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            root: root.into(),
+            systemd_cgroup: false,
+        }
+    }
+
+    fn ensure_root(&self) -> Result<()> {
+        if !self.root.exists() {
+            std::fs::create_dir_all(&self.root)
+                .with_ctx(|| format!("create state root {}", self.root.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+
+    pub fn load(&self, id: &str) -> Result<State> {
+        State::load(&self.root, id)
+    }
+
+    /// `create`: everything up to (not including) the user's program, which waits on exec.fifo.
+    pub fn create(&self, o: &CreateOpts) -> Result<State> {
+        let c = self.create_inner(o, StartMode::Fifo)?;
+        Ok(c.state)
+    }
+
+    fn create_inner(&self, o: &CreateOpts, mode: StartMode) -> Result<Created> {
+        state::validate_id(&o.id)?;
+        self.ensure_root()?;
+        let dir = state::container_dir(&self.root, &o.id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(o.id.clone()))
+            }
+            Err(e) => return Err(Error::io(format!("create {}", dir.display()), e)),
+        }
+        let mut cleanup = Cleanup {
+            dir: Some(dir.clone()),
+            cgroup: None,
+            pid: None,
+        };
+        let bundle = std::fs::canonicalize(&o.bundle)
+            .with_ctx(|| format!("bundle {}", o.bundle.display()))?;
+        let mut spec = crate::spec::load(&bundle)?;
+        let rootfs = crate::spec::validate(&spec, &bundle)?;
+        let ns = Plan::from_spec(&spec);
+        if !ns.has(LinuxNamespaceType::Mount) {
+            warn("no mount namespace in the spec: the container shares the host's mount table");
+        }
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(berth_seccomp::compile_cached(s, &self.root.join(".seccomp-cache"))?),
+            None => None,
+        };
+        let process = spec
+            .process()
+            .clone()
+            .ok_or_else(|| Error::Config("field process: missing".into()))?;
+        let terminal = process.terminal().unwrap_or(false);
+
+        // cgroup
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let mut cg = berth_cgroups::Cgroup::new(cgroups_path.as_deref(), &o.id, self.systemd_cgroup)?;
+        cg.create()?;
+        cleanup.cgroup = Some(cg.clone());
+        let res = effective_resources(&spec);
+        for w in cg.apply(&res)? {
+            warn(&w);
+        }
+
+        // exec fifo: the init holds it O_RDWR and blocks reading one byte.
+        let fifo = match mode {
+            StartMode::Fifo => {
+                let p = state::fifo_path(&self.root, &o.id);
+                nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
+                    .with_ctx(|| format!("mkfifo {}", p.display()))?;
+                let fd = nix::fcntl::open(
+                    &p,
+                    nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .with_ctx(|| format!("open {}", p.display()))?;
+                Some(fd)
+            }
+            StartMode::Direct => None,
+        };
+        let mut console_local = None;
+        let console: Option<OwnedFd> = match &o.console_socket {
+            Some(p) => {
+                let s = UnixStream::connect(p)
+                    .with_ctx(|| format!("connect to console socket {}", p.display()))?;
+                Some(OwnedFd::from(s))
+            }
+            None if terminal => match mode {
+                StartMode::Direct => {
+                    let (a, b) = UnixStream::pair().ctx("socketpair for the console")?;
+                    console_local = Some(a);
+                    Some(OwnedFd::from(b))
+                }
+                StartMode::Fifo => {
+                    return Err(Error::Config(
+                        "field process.terminal: a terminal needs --console-socket when the runtime does not stay attached".into(),
+                    ))
+                }
+            },
+            None => None,
+        };
+
+        let (parent_chan, child_chan) = sync::pair()?;
+        let ctx = InitCtx {
+            spec: &spec,
+            bundle: &bundle,
+            rootfs: &rootfs,
+            ns: &ns,
+            chan: &child_chan,
+            fifo: fifo.as_ref(),
+            console: console.as_ref(),
+            seccomp: seccomp.as_ref(),
+            no_pivot: o.no_pivot,
+            preserve_fds: o.preserve_fds,
+        };
+        let v2fd = cg.v2_dir_fd()?;
+        let (pid, in_cgroup) = spawn(
+            &ns,
+            v2fd.as_ref().map(|f| f.as_raw_fd()),
+            &parent_chan,
+            &child_chan,
+            || process::init_main(ctx),
+        )?;
+        cleanup.pid = Some(pid);
+        drop(child_chan);
+        drop(fifo);
+        drop(console);
+
+        if ns.has_new(LinuxNamespaceType::User) {
+            namespaces::write_id_maps(pid, &spec)?;
+        }
+        if !in_cgroup {
+            cg.add_task(pid)?;
+        }
+        let go = go_info(pid);
+        parent_chan.send(
+            sync::GO,
+            &serde_json::to_vec(&go).map_err(|e| Error::Other(format!("encode go info: {e}")))?,
+        )?;
+        parent_chan.expect(sync::MOUNTS_DONE, "the container's mounts were set up")?;
+
+        let annotations = spec.annotations().clone().unwrap_or_default();
+        let mut st = State {
+            id: o.id.clone(),
+            pid,
+            pid_start: sys::pid_start_time(pid).unwrap_or(0),
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: state::rfc3339_now(),
+            annotations,
+            owner: String::new(),
+            cgroup: Some(cg.clone()),
+            own_pid_ns: ns.has_new(LinuxNamespaceType::Pid),
+            exit_status: None,
+            config: Spec::default(),
+        };
+        let creating = st.hook_json(Status::Creating);
+        #[allow(deprecated)]
+        if let Some(h) = spec.hooks().as_ref() {
+            if let Some(l) = h.prestart() {
+                hooks::run("prestart", l, &creating)?;
+            }
+            if let Some(l) = h.create_runtime() {
+                hooks::run("createRuntime", l, &creating)?;
+            }
+        }
+        parent_chan.send(sync::HOOKS_DONE, creating.as_bytes())?;
+        parent_chan.expect(sync::CREATED, "the container was created")?;
+        std::mem::swap(&mut st.config, &mut spec);
+        st.save(&self.root)?;
+        if let Some(p) = &o.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        cleanup.disarm();
+        Ok(Created {
+            state: st,
+            chan: parent_chan,
+            console_local,
+        })
+    }
+
+    /// `start`: release a created container's init to exec the user's program.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let st = self.load(id)?;
+        let status = st.status(&self.root);
+        if status != Status::Created {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                what: "cannot start a container that is not created".into(),
+            });
+        }
+        let p = state::fifo_path(&self.root, id);
+        let fd = nix::fcntl::open(
+            &p,
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::ENXIO => Error::State {
+                id: id.into(),
+                status: "stopped".into(),
+                what: "the container's init exited before start".into(),
+            },
+            e => Error::sys(format!("open {}", p.display()), e),
+        })?;
+        nix::unistd::write(&fd, b"0").with_ctx(|| format!("write {}", p.display()))?;
+        drop(fd);
+        let _ = std::fs::remove_file(&p);
+        if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+            if let Err(e) = hooks::run("poststart", &h, &st.hook_json(Status::Running)) {
+                warn(&e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// `run`: create + start; in the foreground, forward signals (and a terminal), wait, record
+    /// the exit status, delete, and return the container's exit code.
+    pub fn run(&self, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
+        // Block the signals we forward before the child exists; the child resets its mask.
+        let mut mask = SigSet::all();
+        mask.remove(Signal::SIGKILL);
+        mask.remove(Signal::SIGSTOP);
+        for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT] {
+            mask.remove(s);
+        }
+        let mut old = SigSet::empty();
+        if !detach {
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
+                .ctx("sigprocmask")?;
+        }
+        let c = match self.create_inner(o, StartMode::Direct) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+                return Err(e);
+            }
+        };
+        if detach && c.console_local.is_some() {
+            let _ = self.delete(&o.id, true);
+            return Err(Error::Config(
+                "field process.terminal: cannot detach with a terminal unless --console-socket is given".into(),
+            ));
+        }
+        let pid = c.state.pid;
+        let master = match &c.console_local {
+            Some(s) => Some(sys::recv_fd(s.as_raw_fd())?),
+            None => None,
+        };
+        c.chan.send(sync::START, b"")?;
+        match c.chan.recv() {
+            Ok(None) => {}
+            Ok(Some((sync::ERROR, msg))) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                let _ = self.delete(&o.id, true);
+                return Err(Error::Child(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Ok(Some((t, _))) => return Err(Error::Other(format!("sync protocol: unexpected {t}"))),
+            Err(e) => return Err(e),
+        }
+        if let Some(h) = c.state.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+            if let Err(e) = hooks::run("poststart", &h, &c.state.hook_json(Status::Running)) {
+                warn(&e.to_string());
+            }
+        }
+        if detach {
+            return Ok(0);
+        }
+        let code = foreground(pid, master.as_ref(), &mask)?;
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        let mut st = c.state;
+        st.exit_status = Some(code);
+        let _ = st.save(&self.root);
+        if !keep {
+            self.delete(&o.id, true)?;
+        }
+        Ok(code)
+    }
+
+    pub fn state(&self, id: &str) -> Result<serde_json::Value> {
+        Ok(self.load(id)?.oci_json(&self.root))
+    }
+
+    pub fn list(&self) -> Result<Vec<State>> {
+        let mut out = Vec::new();
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io(format!("read {}", self.root.display()), e)),
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            match State::load(&self.root, &name) {
+                Ok(s) => out.push(s),
+                Err(Error::NotFound(_)) => {}
+                Err(err) => warn(&format!("skipping {name}: {err}")),
+            }
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub fn kill(&self, id: &str, sig: Signal, all: bool) -> Result<()> {
+        let st = self.load(id)?;
+        let status = st.status(&self.root);
+        if status == Status::Stopped {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                what: "container not running".into(),
+            });
+        }
+        if all {
+            if let Some(cg) = &st.cgroup {
+                cg.kill_all(sig as i32)?;
+                return Ok(());
+            }
+        }
+        kill(Pid::from_raw(st.pid), sig).with_ctx(|| format!("kill {} {sig}", st.pid))
+    }
+
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let st = match self.load(id) {
+            Ok(s) => s,
+            Err(Error::NotFound(_)) if force => {
+                // An aborted create can leave a dir without state.json.
+                let dir = state::container_dir(&self.root, id);
+                if state::validate_id(id).is_ok() && dir.exists() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let status = st.status(&self.root);
+        match status {
+            Status::Stopped | Status::Created => {}
+            _ if !force => {
+                return Err(Error::State {
+                    id: id.into(),
+                    status: status.to_string(),
+                    what: "cannot delete a container that is not stopped (use --force)".into(),
+                })
+            }
+            _ => {}
+        }
+        if status != Status::Stopped {
+            if let Some(cg) = &st.cgroup {
+                if status == Status::Paused {
+                    let _ = cg.thaw();
+                }
+            }
+            let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+        }
+        if let Some(cg) = &st.cgroup {
+            // Processes that outlive init (shared pid namespace) must not survive the delete.
+            let _ = cg.kill_all(libc::SIGKILL);
+        }
+        wait_gone(&st);
+        if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+            if let Err(e) = hooks::run("poststop", &h, &st.hook_json(Status::Stopped)) {
+                warn(&e.to_string());
+            }
+        }
+        if let Some(cg) = &st.cgroup {
+            destroy_cgroup(cg)?;
+        }
+        let dir = state::container_dir(&self.root, id);
+        std::fs::remove_dir_all(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
+        Ok(())
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let st = self.load(id)?;
+        let status = st.status(&self.root);
+        if status != Status::Running {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a running container can be paused".into(),
+            });
+        }
+        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        cg.freeze()?;
+        Ok(())
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let st = self.load(id)?;
+        let status = st.status(&self.root);
+        if status != Status::Paused {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                what: "only a paused container can be resumed".into(),
+            });
+        }
+        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        cg.thaw()?;
+        Ok(())
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let st = self.load(id)?;
+        match &st.cgroup {
+            Some(cg) => Ok(cg.pids()?),
+            None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+        }
+    }
+
+    pub fn update(&self, id: &str, res: &LinuxResources) -> Result<Vec<String>> {
+        let st = self.load(id)?;
+        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        Ok(cg.update(res)?)
+    }
+
+    pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
+        let st = self.load(id)?;
+        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        Ok(cg.stats()?)
+    }
+
+    /// `exec`: a new process in every namespace and the cgroup of a running container.
+    pub fn exec(&self, id: &str, process: &Process, o: &ExecOpts) -> Result<i32> {
+        let st = self.load(id)?;
+        let status = st.status(&self.root);
+        if !matches!(status, Status::Running | Status::Created) {
+            return Err(Error::State {
+                id: id.into(),
+                status: status.to_string(),
+                what: "cannot exec in a container that is not running".into(),
+            });
+        }
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::Config("field process.args: must not be empty".into()));
+        }
+        let seccomp = match st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(berth_seccomp::compile_cached(s, &self.root.join(".seccomp-cache"))?),
+            None => None,
+        };
+        let terminal = process.terminal().unwrap_or(false);
+        let mut console_local = None;
+        let console: Option<OwnedFd> = match &o.console_socket {
+            Some(p) => Some(OwnedFd::from(
+                UnixStream::connect(p).with_ctx(|| format!("connect to console socket {}", p.display()))?,
+            )),
+            None if terminal && !o.detach => {
+                let (a, b) = UnixStream::pair().ctx("socketpair for the console")?;
+                console_local = Some(a);
+                Some(OwnedFd::from(b))
+            }
+            None if terminal => {
+                return Err(Error::Config(
+                    "process.terminal: cannot detach with a terminal unless --console-socket is given".into(),
+                ))
+            }
+            None => None,
+        };
+        let mut mask = SigSet::all();
+        for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT] {
+            mask.remove(s);
+        }
+        let mut old = SigSet::empty();
+        if !o.detach {
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old)).ctx("sigprocmask")?;
+        }
+        // Namespaces of the init that differ from ours, user first and mount last.
+        let mut joins = Vec::new();
+        for t in [
+            LinuxNamespaceType::User,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Cgroup,
+            LinuxNamespaceType::Time,
+            LinuxNamespaceType::Mount,
+        ] {
+            let name = namespaces::proc_name(t);
+            let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", st.pid));
+            let same = match (std::fs::metadata(&theirs), std::fs::metadata(format!("/proc/self/ns/{name}"))) {
+                (Ok(a), Ok(b)) => {
+                    use std::os::unix::fs::MetadataExt;
+                    a.ino() == b.ino() && a.dev() == b.dev()
+                }
+                _ => true,
+            };
+            if !same {
+                joins.push((t, theirs));
+            }
+        }
+        let pidns_plan = Plan {
+            new: vec![],
+            join: joins,
+        };
+        let (parent_chan, child_chan) = sync::pair()?;
+        let (pid, _) = spawn(&pidns_plan, None, &parent_chan, &child_chan, || {
+            exec_child_main(&child_chan, process, seccomp.as_ref(), console.as_ref(), o.preserve_fds)
+        })?;
+        drop(child_chan);
+        drop(console);
+        let guard = KillOnDrop(Some(pid));
+        if let Some(cg) = &st.cgroup {
+            cg.add_task(pid)?;
+        }
+        parent_chan.send(sync::GO, b"{}")?;
+        let master = match &console_local {
+            Some(s) => Some(sys::recv_fd(s.as_raw_fd())?),
+            None => None,
+        };
+        match parent_chan.recv()? {
+            None => {}
+            Some((sync::ERROR, msg)) => {
+                drop(guard);
+                let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+                return Err(Error::Child(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Some((t, _)) => return Err(Error::Other(format!("sync protocol: unexpected {t}"))),
+        }
+        let mut guard = guard;
+        guard.0 = None;
+        if let Some(p) = &o.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        if o.detach {
+            return Ok(0);
+        }
+        let code = foreground(pid, master.as_ref(), &mask)?;
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        Ok(code)
+    }
+}
+
+struct KillOnDrop(Option<i32>);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+    }
+}
+
+fn exec_child_main(
+    chan: &Channel,
+    process: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    console: Option<&OwnedFd>,
+    preserve_fds: i32,
+) -> ! {
+    let r = (|| -> Result<std::convert::Infallible> {
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
+        sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
+        chan.expect(sync::GO, "the parent placed us in the cgroup")?;
+        if process.terminal().unwrap_or(false) {
+            let sock = console.ok_or_else(|| Error::Other("terminal without console socket".into()))?;
+            tty::setup_console(sock.as_raw_fd(), process, false)?;
+        }
+        let exe = process::find_executable(process)?;
+        let mut keep: Vec<RawFd> = (3..3 + preserve_fds).collect();
+        keep.push(chan.raw());
+        sys::close_fds_except(3, &keep)?;
+        let cwd = process.cwd();
+        let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let _ = sys::openat2(root.as_raw_fd(), cwd, libc::O_PATH | libc::O_DIRECTORY, sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS)
+            .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
+        drop(root);
+        nix::unistd::chdir(cwd).with_ctx(|| format!("field process.cwd: chdir {}", cwd.display()))?;
+        match nix::unistd::getcwd() {
+            Ok(p) if p.is_absolute() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "field process.cwd: {} is outside the container root: refused",
+                    cwd.display()
+                )))
+            }
+        }
+        sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
+        process::finish_and_exec(process, seccomp, &exe, preserve_fds)
+    })();
+    let e = match r {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(sync::ERROR, e.to_string().as_bytes());
+    // SAFETY: _exit ends this forked process without running the parent's destructors.
+    unsafe { libc::_exit(1) }
+}
+
+/// Create the process that becomes the container's init (or exec'd process). With namespaces
+/// to join, an intermediate child joins them and clones the final process with CLONE_PARENT so
+/// it is still our child. Returns (pid, placed-in-cgroup-by-clone3).
+fn spawn<F>(
+    ns: &Plan,
+    v2_cgroup: Option<RawFd>,
+    parent_chan: &Channel,
+    child_chan: &Channel,
+    child: F,
+) -> Result<(i32, bool)>
+where
+    F: FnOnce() -> std::convert::Infallible,
+{
+    let flags = ns.clone_flags();
+    if ns.join.is_empty() {
+        if let Some(cfd) = v2_cgroup {
+            if let Some(f) = sys::clone3_into_cgroup(flags, cfd)? {
+                return match f {
+                    Forked::Child => match child() {},
+                    Forked::Parent(pid) => Ok((pid, true)),
+                };
+            }
+        }
+        return match sys::clone_fork(flags)? {
+            Forked::Child => match child() {},
+            Forked::Parent(pid) => Ok((pid, false)),
+        };
+    }
+    match sys::clone_fork(0)? {
+        Forked::Child => {
+            // Intermediate process: join, clone the final process as our sibling, report its
+            // pid, exit.
+            let r = (|| -> Result<i32> {
+                sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
+                sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
+                for (t, p) in &ns.join {
+                    namespaces::join(*t, p)?;
+                }
+                match sys::clone_fork(flags | libc::CLONE_PARENT)? {
+                    Forked::Child => match child() {},
+                    Forked::Parent(pid) => Ok(pid),
+                }
+            })();
+            match r {
+                Ok(pid) => {
+                    let _ = child_chan.send(sync::PID, &pid.to_le_bytes());
+                }
+                Err(e) => {
+                    let _ = child_chan.send(sync::ERROR, e.to_string().as_bytes());
+                }
+            }
+            // SAFETY: leave the forked intermediate without running destructors.
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent(mid) => {
+            let r = parent_chan.expect(sync::PID, "the namespaces were joined");
+            let _ = waitpid(Pid::from_raw(mid), None);
+            let p = r?;
+            let pid = i32::from_le_bytes(
+                p.get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| Error::Other("sync protocol: short pid message".into()))?,
+            );
+            Ok((pid, false))
+        }
+    }
+}
+
+/// Host-side view of the container's cgroup, for the /sys/fs/cgroup mount inside.
+fn go_info(pid: i32) -> GoInfo {
+    let mut info = GoInfo::default();
+    let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return info;
+    };
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return info;
+    };
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let (root, mnt, fstype, sopts) = (pre[3], pre[4], post[0], post[2]);
+        if fstype == "cgroup2" {
+            // The unified hierarchy is the container's cgroup only on pure v2 hosts; on hybrid
+            // hosts the v1 hierarchies carry the controllers.
+            let v1_present = cgroups.lines().any(|l| !l.starts_with("0::"));
+            if let (false, Some(path)) = (v1_present, cgroups.lines().find_map(|l| l.strip_prefix("0::"))) {
+                info.cgroup_v2_dir = Some(PathBuf::from(format!("{mnt}{}", rel_to(path, root))));
+            }
+        } else if fstype == "cgroup" {
+            let ctrls: Vec<&str> = sopts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
+                .collect();
+            for l in cgroups.lines() {
+                let mut it = l.splitn(3, ':');
+                let (_, names, path) = match (it.next(), it.next(), it.next()) {
+                    (Some(a), Some(b), Some(c)) => (a, b, c),
+                    _ => continue,
+                };
+                let mut ns: Vec<&str> = names.split(',').collect();
+                let mut cs = ctrls.clone();
+                ns.sort();
+                cs.sort();
+                if !ns.is_empty() && ns == cs {
+                    let dirname = Path::new(mnt)
+                        .file_name()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    info.cgroup_dirs
+                        .push((dirname, PathBuf::from(format!("{mnt}{}", rel_to(path, root)))));
+                }
+            }
+        }
+    }
+    info
+}
+
+fn rel_to<'a>(path: &'a str, mount_root: &str) -> &'a str {
+    if mount_root == "/" {
+        path
+    } else {
+        path.strip_prefix(mount_root).unwrap_or(path)
+    }
+}
+
+/// Wait (briefly) until the init process is gone after a kill.
+fn wait_gone(st: &State) {
+    for i in 0..500 {
+        if !st.init_alive() {
+            return;
+        }
+        // Reap it if it happens to be our child.
+        let _ = waitpid(Pid::from_raw(st.pid), Some(WaitPidFlag::WNOHANG));
+        std::thread::sleep(std::time::Duration::from_millis(if i < 50 { 1 } else { 10 }));
+    }
+}
+
+/// Foreground supervision: forward signals, proxy a terminal, return the exit code
+/// (128+signal for a killed process, as shells report it).
+fn foreground(pid: i32, master: Option<&OwnedFd>, mask: &SigSet) -> Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx("signalfd")?;
+    let stdin_fd: RawFd = 0;
+    let _raw = match master {
+        Some(_) if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) => tty::RawMode::enter(stdin_fd),
+        _ => None,
+    };
+    if let Some(m) = master {
+        if let Some((r, c)) = tty::get_winsize(stdin_fd) {
+            let _ = tty::set_winsize(m.as_raw_fd(), r, c);
+        }
+    }
+    let mut stdin_open = master.is_some();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut exit: Option<i32> = None;
+    loop {
+        // Check for exit first (SIGCHLD may have been coalesced).
+        if exit.is_none() {
+            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, c)) => exit = Some(c),
+                Ok(WaitStatus::Signaled(_, s, _)) => exit = Some(128 + s as i32),
+                Ok(_) => {}
+                Err(nix::errno::Errno::ECHILD) => exit = Some(255),
+                Err(_) => {}
+            }
+        }
+        if let Some(code) = exit {
+            // Drain what the pty still holds.
+            if let Some(m) = master {
+                loop {
+                    let mut fds = [PollFd::new(m_borrow(m), PollFlags::POLLIN)];
+                    if poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) <= 0 {
+                        break;
+                    }
+                    match nix::unistd::read(m, &mut buf) {
+                        Ok(n) if n > 0 => write_all(1, &buf[..n]),
+                        _ => break,
+                    }
+                }
+            }
+            return Ok(code);
+        }
+        // SAFETY: borrowing fds that stay open for this loop iteration.
+        let sfd_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(sfd.as_raw_fd()) };
+        let stdin_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(stdin_fd) };
+        let mut fds = vec![PollFd::new(sfd_b, PollFlags::POLLIN)];
+        if let Some(m) = master {
+            fds.push(PollFd::new(m_borrow(m), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin_b, PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll", e)),
+        }
+        let rev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        if !rev[0].is_empty() {
+            while let Ok(Some(si)) = sfd.read_signal() {
+                let sig = si.ssi_signo as i32;
+                if sig == libc::SIGCHLD {
+                    continue;
+                }
+                if sig == libc::SIGWINCH {
+                    if let (Some(m), Some((r, c))) = (master, tty::get_winsize(stdin_fd)) {
+                        let _ = tty::set_winsize(m.as_raw_fd(), r, c);
+                    }
+                    continue;
+                }
+                if let Ok(s) = Signal::try_from(sig) {
+                    let _ = kill(Pid::from_raw(pid), s);
+                }
+            }
+        }
+        if let Some(m) = master {
+            if rev.len() > 1 && !rev[1].is_empty() {
+                match nix::unistd::read(m, &mut buf) {
+                    Ok(n) if n > 0 => write_all(1, &buf[..n]),
+                    _ => {
+                        // EIO: the slave side is closed (process exited); wait for it.
+                        let st = waitpid(Pid::from_raw(pid), None);
+                        exit = Some(match st {
+                            Ok(WaitStatus::Exited(_, c)) => c,
+                            Ok(WaitStatus::Signaled(_, s, _)) => 128 + s as i32,
+                            _ => 255,
+                        });
+                    }
+                }
+            }
+            if stdin_open && rev.len() > 2 && !rev[2].is_empty() {
+                match nix::unistd::read(stdin_b, &mut buf) {
+                    Ok(n) if n > 0 => write_all(m.as_raw_fd(), &buf[..n]),
+                    _ => {
+                        stdin_open = false;
+                        // EOF on stdin: send ^D so the program sees end of input.
+                        write_all(m.as_raw_fd(), &[4]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn m_borrow(m: &OwnedFd) -> std::os::fd::BorrowedFd<'_> {
+    use std::os::fd::AsFd;
+    m.as_fd()
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) {
+    // SAFETY: borrowing an fd we keep open across the call.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(b, data) {
+            Ok(n) if n > 0 => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
+}
+
+
+/// The spec's resources plus the device rules every container needs, as runc adds them: the
+/// devices the runtime itself creates (null, zero, full, random, urandom, tty, console, ptmx,
+/// pts), mknod of any node, and every device listed in linux.devices.
+pub fn effective_resources(spec: &Spec) -> LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let linux = spec.linux().as_ref();
+    let mut res = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    let rule = |t: LinuxDeviceType, maj: Option<i64>, min: Option<i64>, acc: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(t));
+        r.set_major(maj);
+        r.set_minor(min);
+        r.set_access(Some(acc.to_string()));
+        r
+    };
+    for d in linux.and_then(|l| l.devices().clone()).unwrap_or_default() {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    use LinuxDeviceType::{B, C};
+    rules.extend([
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),
+        rule(C, Some(1), Some(8), "rwm"),
+        rule(C, Some(1), Some(7), "rwm"),
+        rule(C, Some(5), Some(0), "rwm"),
+        rule(C, Some(1), Some(5), "rwm"),
+        rule(C, Some(1), Some(9), "rwm"),
+        rule(C, Some(5), Some(1), "rwm"),
+        rule(C, Some(136), None, "rwm"),
+        rule(C, Some(5), Some(2), "rwm"),
+    ]);
+    res.set_devices(Some(rules));
+    res
+}

@@ -1,0 +1,402 @@
+//! What runs inside the new process after clone: the container init (namespaces, rootfs,
+//! console, then the wait for `start`) and the common last mile shared with `exec` (rlimits,
+//! user, capabilities, no_new_privs, seccomp, fd hygiene, cwd check, execve).
+
+use crate::capabilities;
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, RootfsPlan};
+use crate::sync::{self, Channel};
+use crate::sys;
+use crate::tty;
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process, Spec};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// Parameters the parent passes (by memory: we are a fork) to the container init.
+pub struct InitCtx<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub ns: &'a Plan,
+    pub chan: &'a Channel,
+    /// Read end (opened O_RDWR) of exec.fifo: `start` writes one byte to release us.
+    pub fifo: Option<&'a OwnedFd>,
+    /// Connected console socket: the pty master is sent over it.
+    pub console: Option<&'a OwnedFd>,
+    pub seccomp: Option<&'a berth_seccomp::Filter>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+}
+
+/// Message sent with GO: facts only the parent can learn (the container's cgroup dirs).
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct GoInfo {
+    pub cgroup_dirs: Vec<(String, PathBuf)>,
+    pub cgroup_v2_dir: Option<PathBuf>,
+}
+
+/// Entry point of the container init. Never returns: execs the user's program or exits.
+pub fn init_main(ctx: InitCtx) -> ! {
+    let err = match init(&ctx) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ctx.chan.send(sync::ERROR, err.to_string().as_bytes());
+    // SAFETY: _exit is async-signal-safe and ends the process without running destructors
+    // that belong to the parent's copy of the state.
+    unsafe { libc::_exit(1) }
+}
+
+fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
+    // Die with the runtime while we are being set up (cleared before we report "created").
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
+    // Nobody in the container may open /proc/<us>/exe (the runtime binary) while we still run
+    // runtime code: CVE-2019-5736. execve restores dumpability for the user's program.
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
+
+    let go = ctx.chan.expect(sync::GO, "the parent finished the setup")?;
+    let go: GoInfo = serde_json::from_slice(&go).unwrap_or_default();
+
+    let spec = ctx.spec;
+    if ctx.ns.has_new(LinuxNamespaceType::User) {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx("setresgid(0) in the new user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx("setresuid(0) in the new user namespace")?;
+    }
+    if ctx.ns.has_new(LinuxNamespaceType::Time) {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .ctx("unshare(CLONE_NEWTIME)")?;
+        namespaces::write_time_offsets(spec)?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_ctx(|| format!("field hostname: sethostname({h:?})"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        let c = CString::new(d).map_err(|_| Error::Config("field domainname: NUL byte".into()))?;
+        // SAFETY: c is a valid C string of the given length.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(Error::sys(format!("field domainname: setdomainname({d:?})"), nix::errno::Errno::last()));
+        }
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("field process: missing".into()))?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .with_ctx(|| format!("field process.oomScoreAdj: write {adj}"))?;
+    }
+    let own_mnt = ctx.ns.has_new(LinuxNamespaceType::Mount);
+    if own_mnt {
+        let plan = RootfsPlan {
+            spec,
+            rootfs: ctx.rootfs,
+            bundle: ctx.bundle,
+            userns: ctx.ns.has(LinuxNamespaceType::User),
+            cgroupns: ctx.ns.has_new(LinuxNamespaceType::Cgroup),
+            cgroup_dirs: &go.cgroup_dirs,
+            cgroup_v2_dir: go.cgroup_v2_dir.as_deref(),
+        };
+        rootfs::prepare(&plan)?;
+    }
+    ctx.chan.send(sync::MOUNTS_DONE, b"")?;
+    let state_json = ctx.chan.expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
+    let state_json = String::from_utf8_lossy(&state_json).into_owned();
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+        hooks::run("createContainer", &h, &state_json)?;
+    }
+    if own_mnt {
+        rootfs::switch_root(ctx.rootfs, ctx.no_pivot)?;
+    } else {
+        nix::unistd::chroot(ctx.rootfs).with_ctx(|| format!("chroot {}", ctx.rootfs.display()))?;
+        nix::unistd::chdir("/").ctx("chdir /")?;
+    }
+    if process.terminal().unwrap_or(false) {
+        let sock = ctx.console.ok_or_else(|| {
+            Error::Other("process.terminal is true but no --console-socket was given".into())
+        })?;
+        tty::setup_console(sock.as_raw_fd(), process, own_mnt)?;
+    }
+    if own_mnt {
+        rootfs::finalize(spec)?;
+    }
+    let exe = find_executable(process)?;
+    prepare_cwd(process)?;
+
+    // Keep only what we still need; nothing that points at a host directory survives.
+    let mut keep: Vec<RawFd> = (3..3 + ctx.preserve_fds).collect();
+    keep.push(ctx.chan.raw());
+    if let Some(f) = ctx.fifo {
+        keep.push(f.as_raw_fd());
+    }
+    sys::close_fds_except(3, &keep)?;
+    enter_cwd(process)?;
+
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
+    ctx.chan.send(sync::CREATED, b"")?;
+
+    match ctx.fifo {
+        Some(fifo) => wait_fifo(fifo)?,
+        None => {
+            ctx.chan.expect(sync::START, "start")?;
+        }
+    }
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+        hooks::run("startContainer", &h, &state_json)?;
+    }
+    finish_and_exec(process, ctx.seccomp, &exe, ctx.preserve_fds)
+}
+
+fn wait_fifo(fifo: &OwnedFd) -> Result<()> {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo, &mut b) {
+            Ok(1) => break,
+            Ok(_) => return Err(Error::Other("exec fifo closed without a start".into())),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("read exec fifo", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Resolve process.args[0] against the container's PATH (process.env), like execvp, so that a
+/// missing program is an error at create time.
+pub fn find_executable(process: &Process) -> Result<CString> {
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let name = args
+        .first()
+        .ok_or_else(|| Error::Config("field process.args: must not be empty".into()))?;
+    let is_exec = |p: &Path| -> bool {
+        std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
+            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    let found = if name.contains('/') {
+        let p = if Path::new(name).is_absolute() {
+            PathBuf::from(name)
+        } else {
+            process.cwd().join(name)
+        };
+        if !p.exists() {
+            return Err(Error::Other(format!("exec: {name:?}: no such file or directory")));
+        }
+        if !is_exec(&p) {
+            return Err(Error::Other(format!("exec: {name:?}: permission denied")));
+        }
+        p
+    } else {
+        let path = process
+            .env()
+            .iter()
+            .flatten()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .to_string();
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(name))
+            .find(|p| is_exec(p))
+            .ok_or_else(|| {
+                Error::Other(format!("exec: {name:?}: executable file not found in $PATH"))
+            })?
+    };
+    sys::cstr(&found)
+}
+
+/// Create the cwd if the image lacks it (as runc does), never through a symlink out of root;
+/// magic links such as /proc/self/fd/N are refused (CVE-2024-21626).
+fn prepare_cwd(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    rootfs::ensure_target(root.as_raw_fd(), cwd, true)
+        .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
+    Ok(())
+}
+
+/// chdir into the cwd and make sure it is reachable from our root: a cwd reached through a
+/// leaked fd of the host resolves "outside" and getcwd reports it unreachable.
+fn enter_cwd(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).with_ctx(|| format!("field process.cwd: chdir {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::Config(format!(
+            "field process.cwd: {} is outside the container root: refused",
+            cwd.display()
+        ))),
+    }
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> (libc::__rlimit_resource_t, &'static str) {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => (libc::RLIMIT_CPU, "RLIMIT_CPU"),
+        RlimitFsize => (libc::RLIMIT_FSIZE, "RLIMIT_FSIZE"),
+        RlimitData => (libc::RLIMIT_DATA, "RLIMIT_DATA"),
+        RlimitStack => (libc::RLIMIT_STACK, "RLIMIT_STACK"),
+        RlimitCore => (libc::RLIMIT_CORE, "RLIMIT_CORE"),
+        RlimitRss => (libc::RLIMIT_RSS, "RLIMIT_RSS"),
+        RlimitNproc => (libc::RLIMIT_NPROC, "RLIMIT_NPROC"),
+        RlimitNofile => (libc::RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        RlimitMemlock => (libc::RLIMIT_MEMLOCK, "RLIMIT_MEMLOCK"),
+        RlimitAs => (libc::RLIMIT_AS, "RLIMIT_AS"),
+        RlimitLocks => (libc::RLIMIT_LOCKS, "RLIMIT_LOCKS"),
+        RlimitSigpending => (libc::RLIMIT_SIGPENDING, "RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE"),
+        RlimitNice => (libc::RLIMIT_NICE, "RLIMIT_NICE"),
+        RlimitRtprio => (libc::RLIMIT_RTPRIO, "RLIMIT_RTPRIO"),
+        RlimitRttime => (libc::RLIMIT_RTTIME, "RLIMIT_RTTIME"),
+    }
+}
+
+pub fn apply_rlimits(process: &Process) -> Result<()> {
+    for r in process.rlimits().iter().flatten() {
+        let (res, name) = rlimit_resource(r.typ());
+        if r.soft() > r.hard() {
+            return Err(Error::Config(format!(
+                "field process.rlimits: {name} soft limit {} exceeds hard limit {}",
+                r.soft(),
+                r.hard()
+            )));
+        }
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: lim is a valid rlimit structure.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            let e = nix::errno::Errno::last();
+            let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: cur is a valid out-pointer.
+            unsafe { libc::getrlimit(res, &mut cur) };
+            return Err(Error::Config(format!(
+                "field process.rlimits: cannot set {name} to soft={} hard={}: {e} (the host's hard limit is {}; raising it needs CAP_SYS_RESOURCE)",
+                r.soft(),
+                r.hard(),
+                fmt_rlim(cur.rlim_max)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn fmt_rlim(v: u64) -> String {
+    if v == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// User, capabilities, no_new_privs, seccomp, signals, then execve. Shared by init and exec.
+pub fn finish_and_exec(
+    process: &Process,
+    seccomp: Option<&berth_seccomp::Filter>,
+    exe: &CString,
+    preserve_fds: i32,
+) -> Result<std::convert::Infallible> {
+    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("apparmor") {
+        return Err(Error::Config(
+            "field process.apparmorProfile: AppArmor is not enabled on this host".into(),
+        ));
+    }
+    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("selinux") {
+        return Err(Error::Config(
+            "field process.selinuxLabel: SELinux is not enabled on this host".into(),
+        ));
+    }
+    apply_rlimits(process)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let last = capabilities::last_cap();
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps, last)?;
+    }
+    if !nnp {
+        // Without no_new_privs an unprivileged user could not load a filter later: load it
+        // now, while we still hold CAP_SYS_ADMIN (runc does the same).
+        if let Some(f) = seccomp {
+            f.install()?;
+        }
+    }
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0)?;
+    let user = process.user();
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    if setgroups_allowed {
+        nix::unistd::setgroups(&gids).ctx("field process.user.additionalGids: setgroups")?;
+    } else if !gids.is_empty() {
+        return Err(Error::Config(
+            "field process.user.additionalGids: setgroups is denied in this user namespace".into(),
+        ));
+    }
+    nix::unistd::setresgid(user.gid().into(), user.gid().into(), user.gid().into())
+        .with_ctx(|| format!("field process.user.gid: setresgid({})", user.gid()))?;
+    nix::unistd::setresuid(user.uid().into(), user.uid().into(), user.uid().into())
+        .with_ctx(|| format!("field process.user.uid: setresuid({})", user.uid()))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0)?;
+    match process.capabilities() {
+        Some(caps) => capabilities::apply(caps, last)?,
+        None => sys::capset(0, 0, 0)?,
+    }
+    if let Some(m) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    if nnp {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)?;
+    }
+    reset_signals();
+    // Everything but stdio and the preserved fds is closed at exec.
+    sys::cloexec_from(3 + preserve_fds)?;
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Config("field process.args: contains a NUL byte".into()))?;
+    let env: Vec<CString> = process
+        .env()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Config("field process.env: contains a NUL byte".into()))?;
+    if nnp {
+        // Last step before exec: nothing after this may need a syscall the profile denies.
+        if let Some(f) = seccomp {
+            f.install()?;
+        }
+    }
+    let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
+    Err(Error::sys(format!("exec {:?}", exe), e))
+}
+
+fn lsm_enabled(name: &str) -> bool {
+    std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|s| s.split(',').any(|l| l.trim() == name))
+        .unwrap_or(false)
+}
+
+/// Default dispositions and an empty mask: the runtime's own choices (Rust ignores SIGPIPE,
+/// `run` blocks signals for its signalfd) must not leak into the container.
+pub fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for s in Signal::iterator() {
+        if s == Signal::SIGKILL || s == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always sound.
+        let _ = unsafe { sigaction(s, &dfl) };
+    }
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}

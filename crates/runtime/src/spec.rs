@@ -1,0 +1,240 @@
+//! Loading and validating a bundle's config.json (runtime-spec 1.x), and the default spec that
+//! `berth-runtime spec` writes.
+
+use crate::error::{Context, Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Read `bundle/config.json`; a malformed file is reported with the JSON path of the bad field.
+pub fn load(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).with_ctx(|| format!("read {}", path.display()))?;
+    parse(&data)
+}
+
+pub fn parse(data: &[u8]) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let p = e.path().to_string();
+        let inner = e.into_inner();
+        if p == "." || p.is_empty() {
+            Error::Config(inner.to_string())
+        } else {
+            Error::Config(format!("field {p}: {inner}"))
+        }
+    })?;
+    Ok(spec)
+}
+
+/// Resolve the rootfs (relative to the bundle) and check everything that would otherwise fail
+/// half-way through container creation. Errors name the field.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::Config("field root: missing".into()))?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let meta = std::fs::metadata(&rootfs).map_err(|e| {
+        Error::Config(format!(
+            "field root.path: rootfs {} is not usable: {e}",
+            rootfs.display()
+        ))
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::Config(format!(
+            "field root.path: rootfs {} is not a directory",
+            rootfs.display()
+        )));
+    }
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .with_ctx(|| format!("canonicalize rootfs {}", rootfs.display()))?;
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("field process: missing".into()))?;
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return Err(Error::Config("field process.args: must not be empty".into())),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::Config(format!(
+            "field process.cwd: {:?} must be an absolute path",
+            process.cwd()
+        )));
+    }
+    if let Some(env) = process.env() {
+        for (i, e) in env.iter().enumerate() {
+            if !e.contains('=') {
+                return Err(Error::Config(format!(
+                    "field process.env[{i}]: {e:?} is not of the form KEY=VALUE"
+                )));
+            }
+        }
+    }
+    if let Some(linux) = spec.linux() {
+        let mut seen = HashSet::new();
+        for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+            if !seen.insert(ns.typ()) {
+                return Err(Error::Config(format!(
+                    "field linux.namespaces[{i}]: namespace {:?} listed twice",
+                    ns.typ()
+                )));
+            }
+            if let Some(p) = ns.path() {
+                if !p.exists() {
+                    return Err(Error::Config(format!(
+                        "field linux.namespaces[{i}].path: {} does not exist",
+                        p.display()
+                    )));
+                }
+            }
+        }
+        let has_user = seen.contains(&LinuxNamespaceType::User);
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if maps && !has_user {
+            return Err(Error::Config(
+                "field linux.uidMappings: mappings given without a user namespace".into(),
+            ));
+        }
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+            && !seen.contains(&LinuxNamespaceType::Uts)
+        {
+            return Err(Error::Config(
+                "field hostname: setting a hostname needs a new uts namespace".into(),
+            ));
+        }
+        if let Some(sysctl) = linux.sysctl() {
+            for k in sysctl.keys() {
+                if k.contains('/') || k.split('.').any(|c| c == ".." || c.is_empty()) {
+                    return Err(Error::Config(format!("field linux.sysctl: bad key {k:?}")));
+                }
+            }
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(Error::Config(format!(
+                "field mounts[{i}].destination: {:?} must be absolute",
+                m.destination()
+            )));
+        }
+    }
+    for (name, hooks) in hook_lists(spec) {
+        for (i, h) in hooks.iter().enumerate() {
+            if !h.path().is_absolute() {
+                return Err(Error::Config(format!(
+                    "field hooks.{name}[{i}].path: {:?} must be absolute",
+                    h.path()
+                )));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(Error::Config(format!(
+                    "field hooks.{name}[{i}].timeout: must be positive"
+                )));
+            }
+        }
+    }
+    Ok(rootfs)
+}
+
+#[allow(deprecated)]
+fn hook_lists(spec: &Spec) -> Vec<(&'static str, &Vec<oci_spec::runtime::Hook>)> {
+    let mut v = Vec::new();
+    if let Some(h) = spec.hooks() {
+        let all = [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ];
+        for (n, l) in all {
+            if let Some(l) = l {
+                v.push((n, l));
+            }
+        }
+    }
+    v
+}
+
+/// The default config.json, like `runc spec` (with `--rootless`, the rootless variant).
+pub fn default_spec(rootless: bool) -> serde_json::Value {
+    use serde_json::json;
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut mounts = vec![
+        json!({"destination":"/proc","type":"proc","source":"proc"}),
+        json!({"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]}),
+        json!({"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620","gid=5"]}),
+        json!({"destination":"/dev/shm","type":"tmpfs","source":"shm","options":["nosuid","noexec","nodev","mode=1777","size=65536k"]}),
+        json!({"destination":"/dev/mqueue","type":"mqueue","source":"mqueue","options":["nosuid","noexec","nodev"]}),
+        json!({"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]}),
+        json!({"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["nosuid","noexec","nodev","relatime","ro"]}),
+    ];
+    let mut namespaces = vec![
+        json!({"type":"pid"}),
+        json!({"type":"network"}),
+        json!({"type":"ipc"}),
+        json!({"type":"uts"}),
+        json!({"type":"mount"}),
+        json!({"type":"cgroup"}),
+    ];
+    let mut linux = json!({
+        "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+        "namespaces": [],
+        "maskedPaths": [
+            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+            "/proc/scsi"
+        ],
+        "readonlyPaths": [
+            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+        ]
+    });
+    if rootless {
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        namespaces.retain(|n| n["type"] != "network");
+        namespaces.push(json!({"type":"user"}));
+        linux["uidMappings"] = json!([{"containerID":0,"hostID":uid,"size":1}]);
+        linux["gidMappings"] = json!([{"containerID":0,"hostID":gid,"size":1}]);
+        if let Some(obj) = linux.as_object_mut() {
+            obj.remove("resources");
+        }
+        mounts.retain(|m| m["type"] != "cgroup" && m["type"] != "mqueue");
+        for m in mounts.iter_mut() {
+            if m["type"] == "sysfs" {
+                *m = json!({"destination":"/sys","type":"none","source":"/sys","options":["rbind","nosuid","noexec","nodev","ro"]});
+            }
+            if m["type"] == "devpts" {
+                m["options"] =
+                    json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+            }
+        }
+    }
+    linux["namespaces"] = json!(namespaces);
+    json!({
+        "ociVersion": crate::OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "berth",
+        "mounts": mounts,
+        "linux": linux
+    })
+}

@@ -1,0 +1,80 @@
+//! The parent <-> container-init channel: a SOCK_SEQPACKET socketpair carrying one-byte tags
+//! with an optional payload (an error message, a pid).
+
+use crate::error::{Context, Error, Result};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+pub const GO: u8 = 1;
+pub const MOUNTS_DONE: u8 = 2;
+pub const HOOKS_DONE: u8 = 3;
+pub const CREATED: u8 = 4;
+pub const START: u8 = 5;
+pub const PID: u8 = 6;
+pub const ERROR: u8 = 0xff;
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx("socketpair(AF_UNIX, SOCK_SEQPACKET)")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, tag: u8, payload: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(1 + payload.len());
+        buf.push(tag);
+        buf.extend_from_slice(payload);
+        loop {
+            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("send on sync socket", e)),
+            }
+        }
+    }
+
+    /// Receive one message; Ok(None) means the peer closed its end (exec'd or died).
+    pub fn recv(&self) -> Result<Option<(u8, Vec<u8>)>> {
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    buf.truncate(n);
+                    let tag = buf[0];
+                    buf.remove(0);
+                    return Ok(Some((tag, buf)));
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("recv on sync socket", e)),
+            }
+        }
+    }
+
+    /// Wait for `want`; an ERROR message from the child becomes Error::Child with its text.
+    pub fn expect(&self, want: u8, what: &str) -> Result<Vec<u8>> {
+        match self.recv()? {
+            Some((t, p)) if t == want => Ok(p),
+            Some((ERROR, p)) => Err(Error::Child(String::from_utf8_lossy(&p).into_owned())),
+            Some((t, _)) => Err(Error::Other(format!(
+                "sync protocol: expected message {want} ({what}), got {t}"
+            ))),
+            None => Err(Error::Child(format!(
+                "container process exited before {what}"
+            ))),
+        }
+    }
+}
