@@ -254,7 +254,10 @@ pub(crate) fn load(prog: &[Insn]) -> Result<OwnedFd> {
             // SAFETY: the kernel returned a new file descriptor that nothing else owns.
             Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
         }
-        Err(Error::Sys { source, .. }) if source.raw_os_error() == Some(libc::EACCES) || source.raw_os_error() == Some(libc::EINVAL) => {
+        Err(Error::Sys { source, .. })
+            if source.raw_os_error() == Some(libc::EACCES)
+                || source.raw_os_error() == Some(libc::EINVAL) =>
+        {
             // Retry with the verifier log to give a useful error.
             attr.log_level = 1;
             attr.log_size = log.len() as u32;
@@ -363,8 +366,20 @@ mod tests {
         }
     }
 
-    fn rule(allow: bool, typ: Option<u32>, major: Option<u32>, minor: Option<u32>, access: u32) -> DevRule {
-        DevRule { allow, typ, major, minor, access }
+    fn rule(
+        allow: bool,
+        typ: Option<u32>,
+        major: Option<u32>,
+        minor: Option<u32>,
+        access: u32,
+    ) -> DevRule {
+        DevRule {
+            allow,
+            typ,
+            major,
+            minor,
+            access,
+        }
     }
 
     const RWM: u32 = ACC_MKNOD | ACC_READ | ACC_WRITE;

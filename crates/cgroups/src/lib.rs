@@ -82,7 +82,9 @@ pub enum Error {
     },
     #[error("invalid {field}: {reason}")]
     Invalid { field: String, reason: String },
-    #[error("{field} needs the cgroup controller {controller:?}, which is not available on this host")]
+    #[error(
+        "{field} needs the cgroup controller {controller:?}, which is not available on this host"
+    )]
     ControllerMissing { field: String, controller: String },
     #[error("the systemd cgroup driver is not supported by berth: run without --systemd-cgroup (cgroupfs driver)")]
     SystemdUnsupported,
@@ -301,7 +303,8 @@ impl Cgroup {
                     v2::create_with_controllers(&root, &dir, &mut made)?;
                 }
                 Mode::V1 | Mode::Hybrid => {
-                    let dirs: Vec<PathBuf> = self.dirs().into_iter().map(Path::to_path_buf).collect();
+                    let dirs: Vec<PathBuf> =
+                        self.dirs().into_iter().map(Path::to_path_buf).collect();
                     for d in dirs {
                         let c = fsutil::mkdir_all(&d)?;
                         made.extend(c);
@@ -397,12 +400,19 @@ impl Cgroup {
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.mode {
             Mode::V2 => self.unified_req()?.to_path_buf(),
-            _ => ["pids", "freezer", "devices", "memory", "cpu", "name=systemd"]
-                .iter()
-                .find_map(|c| self.v1_dir(c))
-                .or_else(|| self.dirs().into_iter().next())
-                .ok_or(Error::NoCgroups)?
-                .to_path_buf(),
+            _ => [
+                "pids",
+                "freezer",
+                "devices",
+                "memory",
+                "cpu",
+                "name=systemd",
+            ]
+            .iter()
+            .find_map(|c| self.v1_dir(c))
+            .or_else(|| self.dirs().into_iter().next())
+            .ok_or(Error::NoCgroups)?
+            .to_path_buf(),
         };
         let mut out = Vec::new();
         collect_pids(&dir, &mut out)?;
@@ -466,7 +476,9 @@ impl Cgroup {
                 Ok(fsutil::keyed(&fsutil::flat_keyed(&s), "oom_kill"))
             }
             _ => {
-                let p = self.v1_req("memory", "oom_kill_count")?.join("memory.oom_control");
+                let p = self
+                    .v1_req("memory", "oom_kill_count")?
+                    .join("memory.oom_control");
                 let s = fsutil::read(&p)?;
                 Ok(fsutil::keyed(&fsutil::flat_keyed(&s), "oom_kill"))
             }
@@ -513,10 +525,11 @@ impl Cgroup {
     }
 
     fn v1_req(&self, controller: &str, what: &str) -> Result<&Path> {
-        self.v1_dir(controller).ok_or_else(|| Error::ControllerMissing {
-            field: what.to_string(),
-            controller: controller.to_string(),
-        })
+        self.v1_dir(controller)
+            .ok_or_else(|| Error::ControllerMissing {
+                field: what.to_string(),
+                controller: controller.to_string(),
+            })
     }
 }
 
@@ -717,7 +730,11 @@ fn validate(r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
                 ));
             }
         }
-        check_min("linux.resources.cpu.realtimeRuntime", c.realtime_runtime(), -1)?;
+        check_min(
+            "linux.resources.cpu.realtimeRuntime",
+            c.realtime_runtime(),
+            -1,
+        )?;
         if let Some(i) = c.idle() {
             if i != 0 && i != 1 {
                 return Err(invalid(
@@ -767,10 +784,22 @@ fn validate(r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
             }
         }
         for (f, list) in [
-            ("linux.resources.blockIO.throttleReadBpsDevice", b.throttle_read_bps_device()),
-            ("linux.resources.blockIO.throttleWriteBpsDevice", b.throttle_write_bps_device()),
-            ("linux.resources.blockIO.throttleReadIOPSDevice", b.throttle_read_iops_device()),
-            ("linux.resources.blockIO.throttleWriteIOPSDevice", b.throttle_write_iops_device()),
+            (
+                "linux.resources.blockIO.throttleReadBpsDevice",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                "linux.resources.blockIO.throttleWriteBpsDevice",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                "linux.resources.blockIO.throttleReadIOPSDevice",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                "linux.resources.blockIO.throttleWriteIOPSDevice",
+                b.throttle_write_iops_device(),
+            ),
         ] {
             for t in list.iter().flatten() {
                 if t.major() < 0 || t.minor() < 0 {
@@ -811,16 +840,27 @@ fn validate(r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
     }
     for (k, v) in r.unified().iter().flatten() {
         let f = "linux.resources.unified";
-        if k.is_empty() || k.contains('/') || k.contains("..") || k.contains('\0') || !k.contains('.') {
+        if k.is_empty()
+            || k.contains('/')
+            || k.contains("..")
+            || k.contains('\0')
+            || !k.contains('.')
+        {
             return Err(invalid(
                 f,
                 format!("key {k:?} is not a cgroup file name like \"memory.high\""),
             ));
         }
-        if k.starts_with("cgroup.") && k != "cgroup.type" && k != "cgroup.max.depth" && k != "cgroup.max.descendants" {
+        if k.starts_with("cgroup.")
+            && k != "cgroup.type"
+            && k != "cgroup.max.depth"
+            && k != "cgroup.max.descendants"
+        {
             return Err(invalid(
                 f,
-                format!("key {k:?}: cgroup core files other than cgroup.max.* are managed by berth"),
+                format!(
+                    "key {k:?}: cgroup core files other than cgroup.max.* are managed by berth"
+                ),
             ));
         }
         if v.contains('\0') {
@@ -846,7 +886,9 @@ pub(crate) fn device_rules(
             T::B => Some(bpf::DEV_BLOCK),
             T::C | T::U => Some(bpf::DEV_CHAR),
             T::P => {
-                warnings.push(format!("{f}: type \"p\" is not controlled by the devices cgroup; rule ignored"));
+                warnings.push(format!(
+                    "{f}: type \"p\" is not controlled by the devices cgroup; rule ignored"
+                ));
                 continue;
             }
         };
@@ -878,7 +920,11 @@ pub(crate) fn device_rules(
                 }
             };
         }
-        let (major, minor) = if typ.is_none() { (None, None) } else { (major, minor) };
+        let (major, minor) = if typ.is_none() {
+            (None, None)
+        } else {
+            (major, minor)
+        };
         out.push(bpf::DevRule {
             allow: d.allow(),
             typ,
@@ -959,7 +1005,8 @@ mod tests {
             "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
         );
         assert_eq!(mode_of(&hybrid).unwrap(), Mode::Hybrid);
-        let v2 = mountinfo::parse_mountinfo("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let v2 =
+            mountinfo::parse_mountinfo("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert_eq!(mode_of(&v2).unwrap(), Mode::V2);
         assert!(mode_of(&[]).is_err());
     }

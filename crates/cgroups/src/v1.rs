@@ -10,10 +10,11 @@ use crate::stats::{self, Stats};
 use crate::{Cgroup, Error, Result};
 
 fn need<'a>(cg: &'a Cgroup, controller: &str, field: &str) -> Result<&'a Path> {
-    cg.v1_dir(controller).ok_or_else(|| Error::ControllerMissing {
-        field: field.to_string(),
-        controller: controller.to_string(),
-    })
+    cg.v1_dir(controller)
+        .ok_or_else(|| Error::ControllerMissing {
+            field: field.to_string(),
+            controller: controller.to_string(),
+        })
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks: copy the parent's
@@ -56,13 +57,19 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
         }
     }
     if let Some(c) = r.cpu() {
-        if c.shares().is_some() || c.quota().is_some() || c.period().is_some()
-            || c.realtime_runtime().is_some() || c.realtime_period().is_some()
-            || c.idle().is_some() || c.burst().is_some()
+        if c.shares().is_some()
+            || c.quota().is_some()
+            || c.period().is_some()
+            || c.realtime_runtime().is_some()
+            || c.realtime_period().is_some()
+            || c.idle().is_some()
+            || c.burst().is_some()
         {
             need(cg, "cpu", "linux.resources.cpu")?;
         }
-        if c.cpus().as_deref().is_some_and(|s| !s.is_empty()) || c.mems().as_deref().is_some_and(|s| !s.is_empty()) {
+        if c.cpus().as_deref().is_some_and(|s| !s.is_empty())
+            || c.mems().as_deref().is_some_and(|s| !s.is_empty())
+        {
             need(cg, "cpuset", "linux.resources.cpu.cpus/mems")?;
         }
     }
@@ -89,18 +96,35 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
                 let typ = rule.typ().unwrap_or(LinuxDeviceType::A);
                 let line = match typ {
                     LinuxDeviceType::A => {
-                        format!("a *:* {}", rule.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm"))
+                        format!(
+                            "a *:* {}",
+                            rule.access()
+                                .as_deref()
+                                .filter(|a| !a.is_empty())
+                                .unwrap_or("rwm")
+                        )
                     }
                     LinuxDeviceType::P => continue, // warned about in validation
                     t => format!(
                         "{} {}:{} {}",
-                        if t == LinuxDeviceType::U { "c" } else { t.as_str() },
+                        if t == LinuxDeviceType::U {
+                            "c"
+                        } else {
+                            t.as_str()
+                        },
                         dev_num(rule.major()),
                         dev_num(rule.minor()),
-                        rule.access().as_deref().filter(|a| !a.is_empty()).unwrap_or("rwm")
+                        rule.access()
+                            .as_deref()
+                            .filter(|a| !a.is_empty())
+                            .unwrap_or("rwm")
                     ),
                 };
-                let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+                let file = if rule.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
                 write(d, file, &line, &format!("linux.resources.devices[{i}]"))?;
             }
         }
@@ -111,14 +135,29 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             set_memory(d, m)?;
             if let Some(v) = m.reservation() {
                 if v != 0 {
-                    write(d, "memory.soft_limit_in_bytes", &v.to_string(), "linux.resources.memory.reservation")?;
+                    write(
+                        d,
+                        "memory.soft_limit_in_bytes",
+                        &v.to_string(),
+                        "linux.resources.memory.reservation",
+                    )?;
                 }
             }
             if let Some(v) = m.swappiness() {
-                write(d, "memory.swappiness", &v.to_string(), "linux.resources.memory.swappiness")?;
+                write(
+                    d,
+                    "memory.swappiness",
+                    &v.to_string(),
+                    "linux.resources.memory.swappiness",
+                )?;
             }
             if let Some(v) = m.disable_oom_killer() {
-                write(d, "memory.oom_control", if v { "1" } else { "0" }, "linux.resources.memory.disableOOMKiller")?;
+                write(
+                    d,
+                    "memory.oom_control",
+                    if v { "1" } else { "0" },
+                    "linux.resources.memory.disableOOMKiller",
+                )?;
             }
         }
     }
@@ -127,7 +166,12 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
         if let Some(d) = cg.v1_dir("cpu") {
             if let Some(s) = c.shares() {
                 if s != 0 {
-                    write(d, "cpu.shares", &s.to_string(), "linux.resources.cpu.shares")?;
+                    write(
+                        d,
+                        "cpu.shares",
+                        &s.to_string(),
+                        "linux.resources.cpu.shares",
+                    )?;
                 }
             }
             let period = c.period().filter(|p| *p != 0);
@@ -135,30 +179,67 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             if let Some(p) = period {
                 // A shorter period can be refused while the old quota exceeds it; then set the
                 // quota first.
-                if let Err(e) = write(d, "cpu.cfs_period_us", &p.to_string(), "linux.resources.cpu.period") {
+                if let Err(e) = write(
+                    d,
+                    "cpu.cfs_period_us",
+                    &p.to_string(),
+                    "linux.resources.cpu.period",
+                ) {
                     match quota {
                         Some(q) => {
-                            write(d, "cpu.cfs_quota_us", &q.to_string(), "linux.resources.cpu.quota")?;
-                            write(d, "cpu.cfs_period_us", &p.to_string(), "linux.resources.cpu.period")?;
+                            write(
+                                d,
+                                "cpu.cfs_quota_us",
+                                &q.to_string(),
+                                "linux.resources.cpu.quota",
+                            )?;
+                            write(
+                                d,
+                                "cpu.cfs_period_us",
+                                &p.to_string(),
+                                "linux.resources.cpu.period",
+                            )?;
                         }
                         None => return Err(e),
                     }
                 }
             }
             if let Some(q) = quota {
-                write(d, "cpu.cfs_quota_us", &q.to_string(), "linux.resources.cpu.quota")?;
+                write(
+                    d,
+                    "cpu.cfs_quota_us",
+                    &q.to_string(),
+                    "linux.resources.cpu.quota",
+                )?;
             }
             if let Some(b) = c.burst() {
-                write(d, "cpu.cfs_burst_us", &b.to_string(), "linux.resources.cpu.burst")?;
+                write(
+                    d,
+                    "cpu.cfs_burst_us",
+                    &b.to_string(),
+                    "linux.resources.cpu.burst",
+                )?;
             }
             if let Some(p) = c.realtime_period().filter(|p| *p != 0) {
-                write(d, "cpu.rt_period_us", &p.to_string(), "linux.resources.cpu.realtimePeriod")?;
+                write(
+                    d,
+                    "cpu.rt_period_us",
+                    &p.to_string(),
+                    "linux.resources.cpu.realtimePeriod",
+                )?;
             }
             if let Some(rt) = c.realtime_runtime().filter(|p| *p != 0) {
-                write(d, "cpu.rt_runtime_us", &rt.to_string(), "linux.resources.cpu.realtimeRuntime")?;
+                write(
+                    d,
+                    "cpu.rt_runtime_us",
+                    &rt.to_string(),
+                    "linux.resources.cpu.realtimeRuntime",
+                )?;
             }
             if let Some(i) = c.idle() {
-                if !write_if_exists(d, "cpu.idle", &i.to_string(), "linux.resources.cpu.idle")? && i != 0 {
+                if !write_if_exists(d, "cpu.idle", &i.to_string(), "linux.resources.cpu.idle")?
+                    && i != 0
+                {
                     return Err(Error::Invalid {
                         field: "linux.resources.cpu.idle".into(),
                         reason: "this kernel has no cpu.idle".into(),
@@ -177,7 +258,11 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
     }
 
     if let (Some(p), Some(d)) = (r.pids(), cg.v1_dir("pids")) {
-        let v = if p.limit() <= 0 { "max".to_string() } else { p.limit().to_string() };
+        let v = if p.limit() <= 0 {
+            "max".to_string()
+        } else {
+            p.limit().to_string()
+        };
         write(d, "pids.max", &v, "linux.resources.pids.limit")?;
     }
 
@@ -197,7 +282,12 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             }
         }
         if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-            if !write_if_exists(d, "blkio.leaf_weight", &w.to_string(), "linux.resources.blockIO.leafWeight")? {
+            if !write_if_exists(
+                d,
+                "blkio.leaf_weight",
+                &w.to_string(),
+                "linux.resources.blockIO.leafWeight",
+            )? {
                 warnings.push("linux.resources.blockIO.leafWeight is ignored: this kernel has no blkio.leaf_weight".into());
             }
         }
@@ -213,19 +303,45 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             }
             if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
                 let line = format!("{}:{} {}", wd.major(), wd.minor(), w);
-                if !write_if_exists(d, "blkio.leaf_weight_device", &line, "linux.resources.blockIO.weightDevice.leafWeight")? {
+                if !write_if_exists(
+                    d,
+                    "blkio.leaf_weight_device",
+                    &line,
+                    "linux.resources.blockIO.weightDevice.leafWeight",
+                )? {
                     warnings.push("linux.resources.blockIO.weightDevice[].leafWeight is ignored: this kernel has no blkio.leaf_weight_device".into());
                 }
             }
         }
         for (file, field, list) in [
-            ("blkio.throttle.read_bps_device", "linux.resources.blockIO.throttleReadBpsDevice", b.throttle_read_bps_device()),
-            ("blkio.throttle.write_bps_device", "linux.resources.blockIO.throttleWriteBpsDevice", b.throttle_write_bps_device()),
-            ("blkio.throttle.read_iops_device", "linux.resources.blockIO.throttleReadIOPSDevice", b.throttle_read_iops_device()),
-            ("blkio.throttle.write_iops_device", "linux.resources.blockIO.throttleWriteIOPSDevice", b.throttle_write_iops_device()),
+            (
+                "blkio.throttle.read_bps_device",
+                "linux.resources.blockIO.throttleReadBpsDevice",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                "blkio.throttle.write_bps_device",
+                "linux.resources.blockIO.throttleWriteBpsDevice",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                "blkio.throttle.read_iops_device",
+                "linux.resources.blockIO.throttleReadIOPSDevice",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                "blkio.throttle.write_iops_device",
+                "linux.resources.blockIO.throttleWriteIOPSDevice",
+                b.throttle_write_iops_device(),
+            ),
         ] {
             for t in list.iter().flatten() {
-                write(d, file, &format!("{}:{} {}", t.major(), t.minor(), t.rate()), field)?;
+                write(
+                    d,
+                    file,
+                    &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+                    field,
+                )?;
             }
         }
     }
@@ -236,37 +352,68 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             if !d.join(&file).exists() {
                 return Err(Error::Invalid {
                     field: "linux.resources.hugepageLimits.pageSize".into(),
-                    reason: format!("huge page size {} is not supported by this kernel", h.page_size()),
+                    reason: format!(
+                        "huge page size {} is not supported by this kernel",
+                        h.page_size()
+                    ),
                 });
             }
-            write(d, &file, &h.limit().to_string(), "linux.resources.hugepageLimits.limit")?;
+            write(
+                d,
+                &file,
+                &h.limit().to_string(),
+                "linux.resources.hugepageLimits.limit",
+            )?;
         }
     }
 
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
             match cg.v1_dir("net_cls") {
-                Some(d) => write(d, "net_cls.classid", &id.to_string(), "linux.resources.network.classID")?,
-                None => warnings.push("linux.resources.network.classID is ignored: net_cls is not mounted".into()),
+                Some(d) => write(
+                    d,
+                    "net_cls.classid",
+                    &id.to_string(),
+                    "linux.resources.network.classID",
+                )?,
+                None => warnings.push(
+                    "linux.resources.network.classID is ignored: net_cls is not mounted".into(),
+                ),
             }
         }
         if let Some(prios) = n.priorities().as_ref().filter(|p| !p.is_empty()) {
             match cg.v1_dir("net_prio") {
                 Some(d) => {
                     for p in prios {
-                        write(d, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()), "linux.resources.network.priorities")?;
+                        write(
+                            d,
+                            "net_prio.ifpriomap",
+                            &format!("{} {}", p.name(), p.priority()),
+                            "linux.resources.network.priorities",
+                        )?;
                     }
                 }
-                None => warnings.push("linux.resources.network.priorities is ignored: net_prio is not mounted".into()),
+                None => warnings.push(
+                    "linux.resources.network.priorities is ignored: net_prio is not mounted".into(),
+                ),
             }
         }
     }
 
     if let Some(d) = cg.v1_dir("rdma") {
         for (dev, lim) in r.rdma().iter().flatten() {
-            let h = lim.hca_handles().map_or("max".to_string(), |v| v.to_string());
-            let o = lim.hca_objects().map_or("max".to_string(), |v| v.to_string());
-            write(d, "rdma.max", &format!("{dev} hca_handle={h} hca_object={o}"), "linux.resources.rdma")?;
+            let h = lim
+                .hca_handles()
+                .map_or("max".to_string(), |v| v.to_string());
+            let o = lim
+                .hca_objects()
+                .map_or("max".to_string(), |v| v.to_string());
+            write(
+                d,
+                "rdma.max",
+                &format!("{dev} hca_handle={h} hca_object={o}"),
+                "linux.resources.rdma",
+            )?;
         }
     }
     Ok(())
@@ -291,9 +438,21 @@ fn set_memory(d: &Path, m: &oci_spec::runtime::LinuxMemory) -> Result<()> {
                 reason: "this kernel has no swap accounting (memory.memsw.limit_in_bytes)".into(),
             });
         }
-        write(d, "memory.memsw.limit_in_bytes", &v.to_string(), "linux.resources.memory.swap")
+        write(
+            d,
+            "memory.memsw.limit_in_bytes",
+            &v.to_string(),
+            "linux.resources.memory.swap",
+        )
     };
-    let write_limit = |v: i64| write(d, "memory.limit_in_bytes", &v.to_string(), "linux.resources.memory.limit");
+    let write_limit = |v: i64| {
+        write(
+            d,
+            "memory.limit_in_bytes",
+            &v.to_string(),
+            "linux.resources.memory.limit",
+        )
+    };
     if limit != 0 && swap != 0 {
         let cur = read_u64_or0(&d.join("memory.limit_in_bytes"))?;
         if swap == -1 || cur < swap as u64 {
@@ -320,11 +479,16 @@ fn freezer_state(d: &Path) -> Result<String> {
 
 pub(crate) fn freeze(d: &Path, on: bool) -> Result<()> {
     let want = if on { "FROZEN" } else { "THAWED" };
-    let res = crate::wait_until("freezer.state", &d.join("freezer.state"), Duration::from_secs(10), || {
-        // Re-writing the state nudges the kernel when a task raced with the freezer.
-        write(d, "freezer.state", want, "freezer.state")?;
-        Ok(freezer_state(d)? == want)
-    });
+    let res = crate::wait_until(
+        "freezer.state",
+        &d.join("freezer.state"),
+        Duration::from_secs(10),
+        || {
+            // Re-writing the state nudges the kernel when a task raced with the freezer.
+            write(d, "freezer.state", want, "freezer.state")?;
+            Ok(freezer_state(d)? == want)
+        },
+    );
     if res.is_err() && on {
         let _ = write(d, "freezer.state", "THAWED", "freezer.state");
     }
@@ -340,7 +504,10 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
     if let Some(d) = cg.v1_dir("cpuacct") {
         s.cpu.usage.total = read_u64_or0(&d.join("cpuacct.usage"))?;
         if let Some(t) = read_opt(&d.join("cpuacct.usage_percpu"))? {
-            s.cpu.usage.percpu = t.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            s.cpu.usage.percpu = t
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
         }
         if let Some(t) = read_opt(&d.join("cpuacct.stat"))? {
             // USER_HZ ticks -> ns.
@@ -367,6 +534,22 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
         if let Some(t) = read_opt(&d.join("cpuset.mems"))? {
             s.cpuset.mems = stats::parse_id_list(&t);
         }
+        let c = &mut s.cpuset;
+        for (f, v) in [
+            ("cpuset.cpu_exclusive", &mut c.cpu_exclusive),
+            ("cpuset.mem_hardwall", &mut c.mem_hardwall),
+            ("cpuset.mem_exclusive", &mut c.mem_exclusive),
+            ("cpuset.memory_migrate", &mut c.memory_migrate),
+            ("cpuset.memory_spread_page", &mut c.memory_spread_page),
+            ("cpuset.memory_spread_slab", &mut c.memory_spread_slab),
+            ("cpuset.memory_pressure", &mut c.memory_pressure),
+            ("cpuset.sched_load_balance", &mut c.sched_load_balance),
+        ] {
+            *v = read_u64_or0(&d.join(f))?;
+        }
+        if let Some(t) = read_opt(&d.join("cpuset.sched_relax_domain_level"))? {
+            c.sched_relax_domain_level = t.trim().parse().unwrap_or(-1);
+        }
     }
     if let Some(d) = cg.v1_dir("memory") {
         let entry = |prefix: &str| -> Result<stats::MemoryEntry> {
@@ -383,7 +566,13 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
         s.memory.kernel_tcp = entry("memory.kmem.tcp.")?;
         if let Some(t) = read_opt(&d.join("memory.stat"))? {
             s.memory.raw = flat_keyed(&t).into_iter().collect();
-            s.memory.cache = s.memory.raw.get("total_cache").or(s.memory.raw.get("cache")).copied().unwrap_or(0);
+            s.memory.cache = s
+                .memory
+                .raw
+                .get("total_cache")
+                .or(s.memory.raw.get("cache"))
+                .copied()
+                .unwrap_or(0);
         }
     }
     if let Some(d) = cg.v1_dir("pids") {

@@ -12,7 +12,11 @@ use crate::{bpf, Cgroup, Error, Result};
 /// Create `dir` below the hierarchy `root` one level at a time, enabling every available
 /// controller in `cgroup.subtree_control` of each ancestor (root down to dir's parent) so `dir`
 /// gets the controllers' files. Pushes the directories it creates onto `created`.
-pub(crate) fn create_with_controllers(root: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn create_with_controllers(
+    root: &Path,
+    dir: &Path,
+    created: &mut Vec<PathBuf>,
+) -> Result<()> {
     let rel = dir.strip_prefix(root).map_err(|_| Error::Invalid {
         field: "linux.cgroupsPath".into(),
         reason: format!("{} is not inside {}", dir.display(), root.display()),
@@ -27,12 +31,24 @@ pub(crate) fn create_with_controllers(root: &Path, dir: &Path, created: &mut Vec
             .collect();
         if !missing.is_empty() {
             let all: String = missing.iter().map(|c| format!("+{c} ")).collect();
-            if write(&cur, "cgroup.subtree_control", all.trim_end(), "cgroup.subtree_control").is_err() {
+            if write(
+                &cur,
+                "cgroup.subtree_control",
+                all.trim_end(),
+                "cgroup.subtree_control",
+            )
+            .is_err()
+            {
                 // One at a time: some can fail (e.g. when the parent has processes of its
                 // own); a resource write for a controller that stayed off fails later with
                 // an error naming the field.
                 for c in missing {
-                    let _ = write(&cur, "cgroup.subtree_control", &format!("+{c}"), "cgroup.subtree_control");
+                    let _ = write(
+                        &cur,
+                        "cgroup.subtree_control",
+                        &format!("+{c}"),
+                        "cgroup.subtree_control",
+                    );
                 }
             }
         }
@@ -96,7 +112,10 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
         };
         if let Some(s) = swap_v2 {
             let v = max_or(s);
-            if !write_if_exists(d, "memory.swap.max", &v, "linux.resources.memory.swap")? && v != "max" && v != "0" {
+            if !write_if_exists(d, "memory.swap.max", &v, "linux.resources.memory.swap")?
+                && v != "max"
+                && v != "0"
+            {
                 return Err(Error::Invalid {
                     field: "linux.resources.memory.swap".into(),
                     reason: "this kernel has no swap accounting (memory.swap.max)".into(),
@@ -104,11 +123,21 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             }
         }
         if limit != 0 {
-            write(d, "memory.max", &max_or(limit), "linux.resources.memory.limit")?;
+            write(
+                d,
+                "memory.max",
+                &max_or(limit),
+                "linux.resources.memory.limit",
+            )?;
         }
         if let Some(v) = m.reservation() {
             if v != 0 {
-                write(d, "memory.low", &max_or(v), "linux.resources.memory.reservation")?;
+                write(
+                    d,
+                    "memory.low",
+                    &max_or(v),
+                    "linux.resources.memory.reservation",
+                )?;
             }
         }
         if m.swappiness().is_some() {
@@ -121,7 +150,12 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
 
     if let Some(c) = r.cpu() {
         if let Some(s) = c.shares().filter(|s| *s != 0) {
-            write(d, "cpu.weight", &crate::shares_to_weight(s).to_string(), "linux.resources.cpu.shares")?;
+            write(
+                d,
+                "cpu.weight",
+                &crate::shares_to_weight(s).to_string(),
+                "linux.resources.cpu.shares",
+            )?;
         }
         let quota = c.quota().filter(|q| *q != 0);
         let period = c.period().filter(|p| *p != 0);
@@ -139,13 +173,26 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
                 Some(p) => p,
                 None => {
                     let cur = read_opt(&d.join("cpu.max"))?.unwrap_or_default();
-                    cur.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(100_000)
+                    cur.split_whitespace()
+                        .nth(1)
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(100_000)
                 }
             };
-            write(d, "cpu.max", &format!("{q} {p}"), "linux.resources.cpu.quota")?;
+            write(
+                d,
+                "cpu.max",
+                &format!("{q} {p}"),
+                "linux.resources.cpu.quota",
+            )?;
         }
         if let Some(b) = c.burst() {
-            write(d, "cpu.max.burst", &b.to_string(), "linux.resources.cpu.burst")?;
+            write(
+                d,
+                "cpu.max.burst",
+                &b.to_string(),
+                "linux.resources.cpu.burst",
+            )?;
         }
         if let Some(i) = c.idle() {
             write(d, "cpu.idle", &i.to_string(), "linux.resources.cpu.idle")?;
@@ -159,7 +206,11 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
     }
 
     if let Some(p) = r.pids() {
-        let v = if p.limit() <= 0 { "max".to_string() } else { p.limit().to_string() };
+        let v = if p.limit() <= 0 {
+            "max".to_string()
+        } else {
+            p.limit().to_string()
+        };
         write(d, "pids.max", &v, "linux.resources.pids.limit")?;
     }
 
@@ -167,10 +218,20 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
         let bfq = d.join("io.bfq.weight").exists();
         if let Some(w) = b.weight().filter(|w| *w != 0) {
             if bfq {
-                write(d, "io.bfq.weight", &w.to_string(), "linux.resources.blockIO.weight")?;
+                write(
+                    d,
+                    "io.bfq.weight",
+                    &w.to_string(),
+                    "linux.resources.blockIO.weight",
+                )?;
             } else {
                 let v = crate::blkio_weight_to_io_weight(u64::from(w));
-                write(d, "io.weight", &format!("default {v}"), "linux.resources.blockIO.weight")?;
+                write(
+                    d,
+                    "io.weight",
+                    &format!("default {v}"),
+                    "linux.resources.blockIO.weight",
+                )?;
             }
         }
         if b.leaf_weight().is_some_and(|w| w != 0) {
@@ -180,26 +241,64 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             if let Some(w) = wd.weight().filter(|w| *w != 0) {
                 let f = "linux.resources.blockIO.weightDevice";
                 if bfq {
-                    write(d, "io.bfq.weight", &format!("{}:{} {}", wd.major(), wd.minor(), w), f)?;
+                    write(
+                        d,
+                        "io.bfq.weight",
+                        &format!("{}:{} {}", wd.major(), wd.minor(), w),
+                        f,
+                    )?;
                 } else {
                     let v = crate::blkio_weight_to_io_weight(u64::from(w));
-                    write(d, "io.weight", &format!("{}:{} {}", wd.major(), wd.minor(), v), f)?;
+                    write(
+                        d,
+                        "io.weight",
+                        &format!("{}:{} {}", wd.major(), wd.minor(), v),
+                        f,
+                    )?;
                 }
             }
             if wd.leaf_weight().is_some_and(|w| w != 0) {
-                warnings.push("linux.resources.blockIO.weightDevice[].leafWeight is ignored on cgroup v2".into());
+                warnings.push(
+                    "linux.resources.blockIO.weightDevice[].leafWeight is ignored on cgroup v2"
+                        .into(),
+                );
             }
         }
         for (key, field, list) in [
-            ("rbps", "linux.resources.blockIO.throttleReadBpsDevice", b.throttle_read_bps_device()),
-            ("wbps", "linux.resources.blockIO.throttleWriteBpsDevice", b.throttle_write_bps_device()),
-            ("riops", "linux.resources.blockIO.throttleReadIOPSDevice", b.throttle_read_iops_device()),
-            ("wiops", "linux.resources.blockIO.throttleWriteIOPSDevice", b.throttle_write_iops_device()),
+            (
+                "rbps",
+                "linux.resources.blockIO.throttleReadBpsDevice",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                "wbps",
+                "linux.resources.blockIO.throttleWriteBpsDevice",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                "riops",
+                "linux.resources.blockIO.throttleReadIOPSDevice",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                "wiops",
+                "linux.resources.blockIO.throttleWriteIOPSDevice",
+                b.throttle_write_iops_device(),
+            ),
         ] {
             for t in list.iter().flatten() {
                 // v1 uses 0 to remove a limit; v2 uses "max".
-                let v = if t.rate() == 0 { "max".to_string() } else { t.rate().to_string() };
-                write(d, "io.max", &format!("{}:{} {key}={v}", t.major(), t.minor()), field)?;
+                let v = if t.rate() == 0 {
+                    "max".to_string()
+                } else {
+                    t.rate().to_string()
+                };
+                write(
+                    d,
+                    "io.max",
+                    &format!("{}:{} {key}={v}", t.major(), t.minor()),
+                    field,
+                )?;
             }
         }
     }
@@ -216,19 +315,34 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
                 ),
             });
         }
-        write(d, &file, &max_or(h.limit()), "linux.resources.hugepageLimits.limit")?;
+        write(
+            d,
+            &file,
+            &max_or(h.limit()),
+            "linux.resources.hugepageLimits.limit",
+        )?;
     }
 
     if let Some(n) = r.network() {
         if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-            warnings.push("linux.resources.network (net_cls/net_prio) is ignored on cgroup v2".into());
+            warnings
+                .push("linux.resources.network (net_cls/net_prio) is ignored on cgroup v2".into());
         }
     }
 
     for (dev, lim) in r.rdma().iter().flatten() {
-        let h = lim.hca_handles().map_or("max".to_string(), |v| v.to_string());
-        let o = lim.hca_objects().map_or("max".to_string(), |v| v.to_string());
-        write(d, "rdma.max", &format!("{dev} hca_handle={h} hca_object={o}"), "linux.resources.rdma")?;
+        let h = lim
+            .hca_handles()
+            .map_or("max".to_string(), |v| v.to_string());
+        let o = lim
+            .hca_objects()
+            .map_or("max".to_string(), |v| v.to_string());
+        write(
+            d,
+            "rdma.max",
+            &format!("{dev} hca_handle={h} hca_object={o}"),
+            "linux.resources.rdma",
+        )?;
     }
 
     if let Some(u) = r.unified() {
@@ -239,7 +353,10 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
             if !d.join(k).exists() {
                 return Err(Error::Invalid {
                     field,
-                    reason: format!("{} does not exist (unknown key or controller not enabled)", d.join(k).display()),
+                    reason: format!(
+                        "{} does not exist (unknown key or controller not enabled)",
+                        d.join(k).display()
+                    ),
                 });
             }
             write(d, k, v, &field)?;
@@ -261,9 +378,12 @@ pub(crate) fn freeze(d: &Path, on: bool) -> Result<()> {
     let want = if on { "1" } else { "0" };
     write(d, "cgroup.freeze", want, "cgroup.freeze")?;
     let events = d.join("cgroup.events");
-    let res = crate::wait_until("cgroup.events frozen", &events, Duration::from_secs(10), || {
-        Ok(frozen(d)? == on)
-    });
+    let res = crate::wait_until(
+        "cgroup.events frozen",
+        &events,
+        Duration::from_secs(10),
+        || Ok(frozen(d)? == on),
+    );
     if res.is_err() && on {
         let _ = write(d, "cgroup.freeze", "0", "cgroup.freeze");
     }
@@ -308,7 +428,11 @@ pub(crate) fn stats(d: &Path) -> Result<Stats> {
             let swmax = read_u64_or0(&d.join("memory.swap.max"))?;
             s.memory.swap = stats::MemoryEntry {
                 usage: sw.saturating_add(usage),
-                limit: if swmax == u64::MAX || limit == u64::MAX { u64::MAX } else { swmax + limit },
+                limit: if swmax == u64::MAX || limit == u64::MAX {
+                    u64::MAX
+                } else {
+                    swmax + limit
+                },
                 max: 0,
                 failcnt: 0,
             };

@@ -215,7 +215,11 @@ fn limits_land_in_the_files() {
         "67108864"
     );
     assert_eq!(
-        read(&ctl(cg, ("memory", "memory.soft_limit_in_bytes"), "memory.low")),
+        read(&ctl(
+            cg,
+            ("memory", "memory.soft_limit_in_bytes"),
+            "memory.low"
+        )),
         "33554432"
     );
     assert_eq!(read(&ctl(cg, ("pids", "pids.max"), "pids.max")), "10");
@@ -235,7 +239,10 @@ fn limits_land_in_the_files() {
     .unwrap();
     assert_eq!(read(&ctl(cg, ("pids", "pids.max"), "pids.max")), "max");
     let mem = read(&ctl(cg, ("memory", "memory.limit_in_bytes"), "memory.max"));
-    assert!(mem == "max" || mem.parse::<u64>().unwrap() > 1 << 60, "{mem}");
+    assert!(
+        mem == "max" || mem.parse::<u64>().unwrap() > 1 << 60,
+        "{mem}"
+    );
     if is_v2(cg) {
         assert_eq!(read(&ctl(cg, ("", ""), "cpu.max")), "max 100000");
     } else {
@@ -291,11 +298,12 @@ fn blkio_weight_lands_if_the_kernel_has_it() {
 fn oom_kills_64m_under_32m_limit_but_8m_survives() {
     let t = TestCg::new("oom");
     let cg = &t.cg;
-    cg.apply(&res(
-        r#"{"memory":{"limit":33554432,"swap":33554432}}"#,
-    ))
-    .unwrap();
-    let big = run_in_to_end(cg, "exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1");
+    cg.apply(&res(r#"{"memory":{"limit":33554432,"swap":33554432}}"#))
+        .unwrap();
+    let big = run_in_to_end(
+        cg,
+        "exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1",
+    );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         big.status.signal(),
@@ -305,7 +313,10 @@ fn oom_kills_64m_under_32m_limit_but_8m_survives() {
         String::from_utf8_lossy(&big.stderr)
     );
     assert!(cg.oom_kill_count().unwrap() >= 1);
-    let small = run_in_to_end(cg, "exec /bin/busybox dd if=/dev/zero of=/dev/null bs=8M count=1");
+    let small = run_in_to_end(
+        cg,
+        "exec /bin/busybox dd if=/dev/zero of=/dev/null bs=8M count=1",
+    );
     assert!(
         small.status.success(),
         "8M should fit: {:?} {}",
@@ -358,14 +369,12 @@ fn forks_fail_beyond_pids_limit() {
     assert!(n >= 5, "only {n} processes: the limit was hit too early");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("fork"), "no fork failure reported (pid {pid}): {err}");
+    assert!(
+        err.contains("fork"),
+        "no fork failure reported (pid {pid}): {err}"
+    );
     let events = read(&ctl(cg, ("pids", "pids.events"), "pids.events"));
-    let max: u64 = events
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let max: u64 = events.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(max >= 1, "pids.events: {events}");
 }
 
@@ -373,7 +382,10 @@ fn forks_fail_beyond_pids_limit() {
 fn freeze_stops_a_counter_and_thaw_resumes_it() {
     let t = TestCg::new("freeze");
     let cg = &t.cg;
-    let mut child = run_in(cg, "i=0; while true; do i=$((i+1)); echo $i; /bin/busybox usleep 5000; done");
+    let mut child = run_in(
+        cg,
+        "i=0; while true; do i=$((i+1)); echo $i; /bin/busybox usleep 5000; done",
+    );
     let last = Arc::new(AtomicU64::new(0));
     let stdout = child.stdout.take().unwrap();
     let l2 = last.clone();
@@ -409,8 +421,10 @@ fn freeze_stops_a_counter_and_thaw_resumes_it() {
 fn stats_are_non_zero_after_work() {
     let t = TestCg::new("stats");
     let cg = &t.cg;
-    cg.apply(&res(r#"{"memory":{"limit":134217728},"pids":{"limit":50}}"#))
-        .unwrap();
+    cg.apply(&res(
+        r#"{"memory":{"limit":134217728},"pids":{"limit":50}}"#,
+    ))
+    .unwrap();
     let mut child = run_in(
         cg,
         "/bin/busybox dd if=/dev/zero of=/dev/null bs=16M count=20 2>/dev/null; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo ready; read _x",
@@ -424,7 +438,10 @@ fn stats_are_non_zero_after_work() {
     assert!(s.cpu.usage.total > 0, "{s:?}");
     assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0, "{s:?}");
     assert!(s.memory.usage.usage > 0, "{s:?}");
-    assert!(s.memory.usage.max >= 16 << 20 || s.memory.usage.max == 0, "{s:?}");
+    assert!(
+        s.memory.usage.max >= 16 << 20 || s.memory.usage.max == 0,
+        "{s:?}"
+    );
     assert_eq!(s.memory.usage.limit, 134217728);
     assert_eq!(s.pids.current, 1);
     assert_eq!(s.pids.limit, 50);
@@ -476,13 +493,21 @@ fn check_device_denial(cg: &Cgroup) {
     let out = run_in_to_end(cg, &script);
     let so = String::from_utf8_lossy(&out.stdout);
     let se = String::from_utf8_lossy(&out.stderr);
-    assert!(so.contains("null-ok"), "allowed /dev/null refused: {so} {se}");
-    assert!(so.contains("mknod-null-ok"), "allowed mknod refused: {so} {se}");
+    assert!(
+        so.contains("null-ok"),
+        "allowed /dev/null refused: {so} {se}"
+    );
+    assert!(
+        so.contains("mknod-null-ok"),
+        "allowed mknod refused: {so} {se}"
+    );
     assert!(so.contains("null2-ok"), "{so} {se}");
     assert!(!so.contains("zero-open-ok"), "/dev/zero opened: {so}");
     assert!(!so.contains("mknod-zero-ok"), "mknod c 1 5 allowed: {so}");
     assert!(
-        se.contains("Operation not permitted") || se.contains("permission denied") || se.contains("Permission denied"),
+        se.contains("Operation not permitted")
+            || se.contains("permission denied")
+            || se.contains("Permission denied"),
         "{se}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -514,7 +539,10 @@ fn devices_not_allowed_cannot_be_opened() {
         r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":5,"access":"r"}]}"#,
     ))
     .unwrap();
-    let out = run_in_to_end(cg, "( exec 3</dev/zero ) && echo zero-ok; ( exec 3</dev/null ) && echo null-ok; true");
+    let out = run_in_to_end(
+        cg,
+        "( exec 3</dev/zero ) && echo zero-ok; ( exec 3</dev/null ) && echo null-ok; true",
+    );
     let so = String::from_utf8_lossy(&out.stdout);
     assert!(so.contains("zero-ok"), "{so}");
     assert!(!so.contains("null-ok"), "{so}");
@@ -591,25 +619,55 @@ fn bad_input_is_a_clear_error_naming_the_field() {
         .unwrap();
     let cases = [
         (r#"{"memory":{"limit":-5}}"#, "linux.resources.memory.limit"),
-        (r#"{"memory":{"limit":1048576,"swap":4096}}"#, "linux.resources.memory.swap"),
-        (r#"{"memory":{"swappiness":200}}"#, "linux.resources.memory.swappiness"),
+        (
+            r#"{"memory":{"limit":1048576,"swap":4096}}"#,
+            "linux.resources.memory.swap",
+        ),
+        (
+            r#"{"memory":{"swappiness":200}}"#,
+            "linux.resources.memory.swappiness",
+        ),
         (r#"{"cpu":{"shares":1}}"#, "linux.resources.cpu.shares"),
         (r#"{"cpu":{"quota":-7}}"#, "linux.resources.cpu.quota"),
         (r#"{"cpu":{"period":10}}"#, "linux.resources.cpu.period"),
         (r#"{"cpu":{"cpus":"0;rm"}}"#, "linux.resources.cpu.cpus"),
         (r#"{"pids":{"limit":-3}}"#, "linux.resources.pids.limit"),
-        (r#"{"blockIO":{"weight":5}}"#, "linux.resources.blockIO.weight"),
-        (r#"{"hugepageLimits":[{"pageSize":"2XB","limit":1}]}"#, "linux.resources.hugepageLimits.pageSize"),
-        (r#"{"unified":{"../memory.max":"1"}}"#, "linux.resources.unified"),
-        (r#"{"unified":{"a/memory.max":"1"}}"#, "linux.resources.unified"),
-        (r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwx"}]}"#, "linux.resources.devices[0].access"),
-        (r#"{"devices":[{"allow":true,"type":"c","major":-9,"minor":3,"access":"r"}]}"#, "linux.resources.devices[0].major"),
+        (
+            r#"{"blockIO":{"weight":5}}"#,
+            "linux.resources.blockIO.weight",
+        ),
+        (
+            r#"{"hugepageLimits":[{"pageSize":"2XB","limit":1}]}"#,
+            "linux.resources.hugepageLimits.pageSize",
+        ),
+        (
+            r#"{"unified":{"../memory.max":"1"}}"#,
+            "linux.resources.unified",
+        ),
+        (
+            r#"{"unified":{"a/memory.max":"1"}}"#,
+            "linux.resources.unified",
+        ),
+        (
+            r#"{"devices":[{"allow":true,"type":"c","major":1,"minor":3,"access":"rwx"}]}"#,
+            "linux.resources.devices[0].access",
+        ),
+        (
+            r#"{"devices":[{"allow":true,"type":"c","major":-9,"minor":3,"access":"r"}]}"#,
+            "linux.resources.devices[0].major",
+        ),
         // Valid but wrong order of magnitude in the same request: nothing written.
-        (r#"{"pids":{"limit":99},"memory":{"limit":-2}}"#, "linux.resources.memory.limit"),
+        (
+            r#"{"pids":{"limit":99},"memory":{"limit":-2}}"#,
+            "linux.resources.memory.limit",
+        ),
     ];
     for (json, field) in cases {
         let e = cg.apply(&res(json)).unwrap_err().to_string();
-        assert!(e.contains(field), "{json}: error {e:?} does not name {field}");
+        assert!(
+            e.contains(field),
+            "{json}: error {e:?} does not name {field}"
+        );
     }
     // Nothing was half-written by the failed requests.
     assert_eq!(read(&ctl(cg, ("pids", "pids.max"), "pids.max")), "10");
