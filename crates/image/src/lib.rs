@@ -19,3 +19,4 @@ pub mod snapshot;
 pub mod service;
 pub(crate) mod util;
 pub use service::ImageService;
+pub mod archive;

@@ -137,3 +137,53 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// A classic (pre-Docker-25) docker-archive: `<n>/layer.tar`, `<cfg>.json`, manifest.json.
+pub fn docker_archive(layers: &[Vec<u8>], tags: &[&str], cmd: &[&str]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let diff_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", hex::encode(sha2::Sha256::digest(l)))).collect();
+    let history: Vec<serde_json::Value> = layers.iter().enumerate().map(|(i, _)| serde_json::json!({"created":"2024-01-01T00:00:00Z","created_by":format!("layer {i}")})).collect();
+    let cfg = serde_json::json!({
+        "architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z",
+        "config":{"Cmd":cmd,"Env":["PATH=/bin"]},
+        "rootfs":{"type":"layers","diff_ids":diff_ids},
+        "history": history,
+    });
+    let cfg = serde_json::to_vec(&cfg).unwrap();
+    let cfg_name = format!("{}.json", hex::encode(sha2::Sha256::digest(&cfg)));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    let mut lp = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let n = format!("{:064x}/layer.tar", i + 1);
+        add(&n, l);
+        lp.push(n);
+    }
+    add(&cfg_name, &cfg);
+    let m = serde_json::json!([{"Config":cfg_name,"RepoTags":tags,"Layers":lp}]);
+    add("manifest.json", &serde_json::to_vec(&m).unwrap());
+    b.into_inner().unwrap()
+}
+
+pub fn svc(root: &Path, kind: Option<berth_image::snapshot::SnapshotterKind>) -> berth_image::ImageService {
+    berth_image::ImageService::open(root, kind).unwrap()
+}
+
+/// busybox rootfs as an uncompressed layer tar.
+pub fn busybox_layer() -> Vec<u8> {
+    let td = tempfile::tempdir().unwrap();
+    busybox_rootfs(td.path());
+    berth_image::layer::pack_dir(td.path(), berth_image::layer::PackMode::Plain, Vec::new()).unwrap()
+}
+
+pub fn mounted(p: &Path) -> bool {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let s = p.to_string_lossy();
+    mi.lines().any(|l| l.split(' ').nth(4) == Some(&*s))
+}
