@@ -194,7 +194,9 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
     m.insert("Mounts".into(), Value::String(mounts.join(",")));
     m.insert("Networks".into(), Value::String(networks.join(",")));
     m.insert("LocalVolumes".into(), Value::String(local_volumes.to_string()));
+    m.insert("Platform".into(), c.get("ImageManifestDescriptor").and_then(|d| d.get("platform")).cloned().unwrap_or(Value::Null));
     m.insert("\u{0}methods".into(), methods(&if labels.is_object() { labels } else { json!({}) }));
+    m.sort_keys();
     Value::Object(m)
 }
 
@@ -236,7 +238,7 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
         m.insert("CreatedSince".into(), Value::String(format!("{} ago", human_duration(now() - created as f64))));
         m.insert("CreatedAt".into(), Value::String(format_go_time(created)));
         m.insert("Size".into(), Value::String(human_size_prec(size as f64, 3)));
-        m.insert("VirtualSize".into(), Value::String(human_size_prec(size as f64, 3)));
+        m.insert("VirtualSize".into(), Value::String(crate::units::human_size(size as f64)));
         m.insert("SharedSize".into(), Value::String("N/A".into()));
         m.insert("UniqueSize".into(), Value::String("N/A".into()));
         m.insert(
@@ -247,6 +249,7 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
             }),
         );
         m.insert("\u{0}methods".into(), methods(&labels));
+        m.sort_keys();
         Value::Object(m)
     };
     let digest_for = |repo: &str| -> String {

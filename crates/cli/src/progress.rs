@@ -106,14 +106,15 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
                 let id = m.get("id").and_then(Value::as_str).unwrap_or("");
                 let status = m.get("status").and_then(Value::as_str).unwrap_or("");
                 if let Some(s) = m.get("stream").and_then(Value::as_str) {
-                    let _ = mp.println(s.trim_end_matches('\n'));
+                    let line = s.trim_end_matches('\n').to_string();
+                    mp.suspend(|| emit_line(&line, to_stderr));
                     continue;
                 }
                 // a status with an id that is not a layer (e.g. "latest: Pulling from x")
                 let layerish = m.get("progressDetail").is_some();
                 if id.is_empty() || !layerish {
                     let l = if id.is_empty() { status.to_string() } else { format!("{id}: {status}") };
-                    let _ = mp.println(l);
+                    mp.suspend(|| emit_line(&l, to_stderr));
                     continue;
                 }
                 let pb = bars.entry(id.to_string()).or_insert_with(|| {
@@ -141,6 +142,15 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
         pb.finish();
     }
     Ok(out)
+}
+
+fn emit_line(l: &str, to_stderr: bool) {
+    if to_stderr {
+        eprintln!("{l}");
+    } else {
+        println!("{l}");
+        let _ = io::stdout().flush();
+    }
 }
 
 fn println_any(mp: &Option<MultiProgress>, s: &str) {

@@ -24,7 +24,9 @@ pub fn ps(ctx: &Ctx, m: &Matches) -> CmdResult {
     if last > 0 {
         q.push_str(&format!("&limit={last}"));
     }
-    if m.flag("size") {
+    // docker asks for sizes when the format shows them
+    let fmt_wants_size = m.value("format").is_some_and(|f| f.contains(".Size") || f.trim() == "json" || f.contains("json ."));
+    if m.flag("size") || fmt_wants_size {
         q.push_str("&size=1");
     }
     if let Some(f) = filters_json(&m.values("filter")).map_err(|e| fail(125, e))? {
