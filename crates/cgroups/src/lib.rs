@@ -40,6 +40,10 @@
 //!   available controller in the parents' `cgroup.subtree_control`. Device rules become an
 //!   eBPF `BPF_PROG_TYPE_CGROUP_DEVICE` program attached to the directory.
 //!
+//! # Persisted form
+//! `Cgroup` serialises as `{"mode":"v1|v2|hybrid","path":"/x","v1":{"memory":"/sys/fs/cgroup/memory/x",..},
+//! "unified":null|"/sys/fs/cgroup/x","created":[dirs made by create, parents first]}`.
+//!
 //! All `linux.resources` fields are validated before anything is written, so bad input never
 //! leaves a half-configured cgroup. Fields the backend cannot honour and that are harmless to
 //! skip (kernel memory, v1-only knobs on v2, net_cls/net_prio when not mounted) produce
@@ -351,9 +355,9 @@ impl Cgroup {
         Ok(warnings)
     }
 
-    /// Move `pid` into the cgroup (every hierarchy).
+    /// Move `pid` into the cgroup (every hierarchy). `0` moves the calling process.
     pub fn add_task(&self, pid: i32) -> Result<()> {
-        if pid <= 0 {
+        if pid < 0 {
             return Err(Error::Invalid {
                 field: "pid".into(),
                 reason: format!("{pid} is not a process id"),

@@ -100,6 +100,8 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
         let swap = m.swap().unwrap_or(0);
         // v2 memory.swap.max is swap alone; the spec's swap is memory+swap (runc's conversion).
         let swap_v2: Option<i64> = match (swap, limit) {
+            // Unlimited memory with swap unset means both unlimited (as on v1).
+            (0, -1) => Some(-1),
             (0, _) => None,
             (-1, _) => Some(-1),
             (_, l) if l <= 0 => {
