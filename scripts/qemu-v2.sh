@@ -15,6 +15,8 @@
 # Options (each also settable by environment variable):
 #   --cargo "ARGS"      build test binaries with `cargo test --no-run --message-format=json ARGS`
 #                       and run every one (ARGS after a following "--" are passed to each).
+#                       Binary targets built alongside (CARGO_BIN_EXE_*) are copied to the
+#                       same paths; files tests read from the source tree need --include.
 #   --include SRC[:DST] copy a file or directory into the guest (at DST, default same path);
 #                       ELF files get their shared libraries too. Repeatable.
 #                       env BERTH_QEMU_INCLUDE="SRC[:DST] ..."
@@ -97,10 +99,13 @@ if [ -n "$CARGO_ARGS" ]; then
 	extra=("$@")
 	[ "${extra[0]:-}" = "--" ] && extra=("${extra[@]:1}")
 	# shellcheck disable=SC2086
-	mapfile -t built < <(cargo test --no-run --message-format=json $CARGO_ARGS |
-		sed -n 's/.*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1/p')
-	[ ${#built[@]} -gt 0 ] || die "cargo test --no-run $CARGO_ARGS produced no test executables (does it build?)"
+	json=$(cargo test --no-run --message-format=json $CARGO_ARGS) || die "cargo test --no-run $CARGO_ARGS failed"
+	mapfile -t built < <(sed -n 's/.*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1/p' <<<"$json")
+	[ ${#built[@]} -gt 0 ] || die "cargo test --no-run $CARGO_ARGS produced no test executables"
 	for b in "${built[@]}"; do add_cmd "$b" "${extra[@]}"; done
+	# Binaries the tests reach through env!("CARGO_BIN_EXE_<name>"): same path in the guest.
+	while IFS= read -r b; do [ -n "$b" ] && INCLUDES+=("$b"); done < \
+		<(sed -n 's/.*"profile":{[^}]*"test":false[^}]*}.*"executable":"\([^"]*\)".*/\1/p' <<<"$json")
 else
 	[ $# -gt 0 ] || die "no binary given (see --help)"
 	cur=()
