@@ -55,9 +55,9 @@ impl Arch {
         }
     }
 
-    /// 32-bit architectures pass 32-bit arguments: libseccomp compares only the low word.
+    /// 32-bit ABIs (x32 too): libseccomp compares only the low word of arguments.
     pub(crate) fn is_32bit(self) -> bool {
-        matches!(self, Arch::X86 | Arch::Arm)
+        matches!(self, Arch::X86 | Arch::X32 | Arch::Arm)
     }
 
     pub(crate) fn table(self) -> &'static [(&'static str, u32)] {
@@ -71,6 +71,26 @@ impl Arch {
             Arch::S390x => t::S390X,
             Arch::Ppc64 | Arch::Ppc64le => t::PPC64,
         }
+    }
+
+    /// Column of this architecture in `syscalls_table::NUMBERS`.
+    fn column(self) -> usize {
+        match self {
+            Arch::X86_64 => 0,
+            Arch::X86 => 1,
+            Arch::X32 => 2,
+            Arch::Aarch64 => 3,
+            Arch::Arm => 4,
+            Arch::Riscv64 => 5,
+            Arch::S390x => 6,
+            Arch::Ppc64 | Arch::Ppc64le => 7,
+        }
+    }
+
+    /// Number on this architecture of the syscall with index `idx` (from [`name_index`]).
+    pub(crate) fn nr_at(self, idx: usize) -> Option<u32> {
+        let n = t::NUMBERS[idx][self.column()];
+        u32::try_from(n).ok()
     }
 
     /// Syscall number of `name` on this architecture, `None` if it does not exist here.
@@ -112,6 +132,11 @@ impl Arch {
     }
 }
 
+/// Index of `name` in the list of syscalls known on any architecture.
+pub(crate) fn name_index(name: &str) -> Option<usize> {
+    t::ALL_NAMES.binary_search(&name).ok()
+}
+
 /// Whether `name` is a syscall on any Linux architecture.
 pub fn is_known_syscall(name: &str) -> bool {
     t::ALL_NAMES.binary_search(&name).is_ok()
@@ -137,6 +162,12 @@ mod tests {
         assert_eq!(Arch::Aarch64.syscall_nr("mkdir"), None);
         assert_eq!(Arch::Arm.syscall_nr("set_tls"), Some(0x0f0005));
         assert!(is_known_syscall("chown32"));
+        // the index table agrees with the per-architecture tables
+        for (i, name) in t::ALL_NAMES.iter().enumerate() {
+            for a in [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm, Arch::Riscv64, Arch::S390x, Arch::Ppc64] {
+                assert_eq!(a.nr_at(i), a.syscall_nr(name), "{a:?} {name}");
+            }
+        }
         assert!(is_known_syscall("s390_pci_mmio_read"));
         assert!(!is_known_syscall("no_such_call"));
     }

@@ -2,8 +2,6 @@
 //! conditional jumps are rewritten through `ja` trampolines, since `jt`/`jf` are 8-bit), a
 //! structural checker for programs read back from a cache, and an interpreter used by tests.
 
-use std::collections::HashMap;
-
 // Instruction classes and fields (linux/filter.h, linux/bpf_common.h).
 pub(crate) const BPF_LD: u16 = 0x00;
 pub(crate) const BPF_ALU: u16 = 0x04;
@@ -97,16 +95,14 @@ impl Asm {
         self.ops.push(Op::Ja(l));
     }
 
-    fn layout(&self) -> (Vec<usize>, HashMap<Label, usize>, usize) {
+    fn layout(&self) -> (Vec<usize>, Vec<usize>, usize) {
         let mut addrs = Vec::with_capacity(self.ops.len());
-        let mut labels = HashMap::new();
+        let mut labels = vec![usize::MAX; self.next_label as usize + 1];
         let mut pc = 0usize;
         for op in &self.ops {
             addrs.push(pc);
             match op {
-                Op::Bind(l) => {
-                    labels.insert(*l, pc);
-                }
+                Op::Bind(l) => labels[*l as usize] = pc,
                 Op::Jmp { long: true, .. } => pc += 3,
                 _ => pc += 1,
             }
@@ -126,8 +122,10 @@ impl Asm {
                         continue;
                     }
                     let here = addrs[i] + 1;
-                    let tt = *labels.get(t).ok_or("unbound label")?;
-                    let ff = *labels.get(f).ok_or("unbound label")?;
+                    let (tt, ff) = (labels[*t as usize], labels[*f as usize]);
+                    if tt == usize::MAX || ff == usize::MAX {
+                        return Err("unbound label".into());
+                    }
                     if tt < here || ff < here {
                         return Err("backward jump".into());
                     }
@@ -146,7 +144,10 @@ impl Asm {
         for (i, op) in self.ops.iter().enumerate() {
             let here = addrs[i] + 1;
             let dist = |l: &Label, from: usize| -> Result<usize, String> {
-                let to = *labels.get(l).ok_or("unbound label")?;
+                let to = labels[*l as usize];
+                if to == usize::MAX {
+                    return Err("unbound label".into());
+                }
                 to.checked_sub(from).ok_or_else(|| "backward jump".to_string())
             };
             match op {

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 
-use crate::arch::{is_known_syscall, Arch, X32_SYSCALL_BIT};
+use crate::arch::{name_index, Arch, X32_SYSCALL_BIT};
 use crate::bpf::{Asm, Cond, Label, SockFilter, MAX_INSNS};
 use crate::Error;
 
@@ -276,13 +276,14 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
             }
             cmps.push(ArgCmp { index: arg.index() as u8, op, value: arg.value(), value_two: arg.value_two().unwrap_or(0) });
         }
+        let mut idxs = Vec::with_capacity(call.names().len());
         for (j, name) in call.names().iter().enumerate() {
             if name.is_empty() {
                 return Err(Error::invalid(&format!("{field}.names[{j}]"), "empty syscall name".to_string()));
             }
-            if !is_known_syscall(name) {
-                return Err(Error::invalid(&format!("{field}.names[{j}]"), format!("unknown syscall {name:?}")));
-            }
+            let idx = name_index(name)
+                .ok_or_else(|| Error::invalid(&format!("{field}.names[{j}]"), format!("unknown syscall {name:?}")))?;
+            idxs.push(idx);
         }
         if ret == default {
             continue; // runc skips rules that repeat the default action
@@ -293,8 +294,8 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         let rule_sets: Vec<Vec<ArgCmp>> = if same_arg_twice { cmps.iter().map(|c| vec![*c]).collect() } else { vec![cmps] };
 
         for (arch, rules) in arches.iter_mut() {
-            for name in call.names() {
-                let Some(nr) = arch.syscall_nr(name) else { continue };
+            for (name, idx) in call.names().iter().zip(&idxs) {
+                let Some(nr) = arch.nr_at(*idx) else { continue };
                 let entry = rules.entry(nr).or_default();
                 for set in &rule_sets {
                     add_rule(entry, set, ret, *arch, name, &field)?;
@@ -478,7 +479,8 @@ fn intervals(rules: &BTreeMap<u32, SysRules>, default: u32, base: u32) -> Vec<(u
 pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
     let mut asm = Asm::default();
     // Group architectures by audit value (x86_64 and x32 share one).
-    let mut groups: Vec<(u32, Vec<&(Arch, BTreeMap<u32, SysRules>)>)> = Vec::new();
+    type Section = (Arch, BTreeMap<u32, SysRules>);
+    let mut groups: Vec<(u32, Vec<&Section>)> = Vec::new();
     for a in &ir.arches {
         match groups.iter_mut().find(|g| g.0 == a.0.audit_arch()) {
             Some(g) => g.1.push(a),
@@ -505,12 +507,12 @@ pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
             asm.jmp(Cond::Ge, X32_SYSCALL_BIT, hi, lo);
             asm.bind(lo);
             match x64 {
-                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, 0), &a.1, ir.default, false),
+                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, 0), &a.1, ir.default, a.0.is_32bit()),
                 None => asm.ret(RET_KILL_THREAD),
             }
             asm.bind(hi);
             match x32 {
-                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, X32_SYSCALL_BIT), &a.1, ir.default, false),
+                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, X32_SYSCALL_BIT), &a.1, ir.default, a.0.is_32bit()),
                 None => asm.ret(RET_KILL_THREAD),
             }
         } else {

@@ -77,7 +77,7 @@ fn norm_cap(c: &str) -> String {
 }
 
 fn parse_kernel(s: &str) -> Option<(u32, u32)> {
-    let mut it = s.trim().splitn(3, |c: char| c == '.' || c == '-');
+    let mut it = s.trim().splitn(3, ['.', '-']);
     let major = it.next()?.parse().ok()?;
     let minor_str: String = it.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
     Some((major, minor_str.parse().ok()?))

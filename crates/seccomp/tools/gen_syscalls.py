@@ -84,6 +84,13 @@ def main():
     for name in sorted(universe):
         print('    "%s",' % name)
     print("];")
+    print()
+    print("/// Parallel to ALL_NAMES: the number on each architecture of the tables above, in")
+    print("/// their order (%s); -1 where the syscall does not exist." % ", ".join(a for a, _ in ARCHES))
+    print("pub(crate) static NUMBERS: &[[i64; %d]] = &[" % len(ARCHES))
+    for name in sorted(universe):
+        print("    [%s]," % ", ".join(str(tables[a].get(name, -1)) for a, _ in ARCHES))
+    print("];")
 
 
 if __name__ == "__main__":
