@@ -1,1 +1,499 @@
-//! berth-engine (see docs/ARCHITECTURE.md).
+//! berth-engine: the daemon's brain. Containers (Docker Config+HostConfig -> OCI spec, lifecycle
+//! through per-container `berth-monitor` processes so containers outlive berthd), images (over
+//! `berth_image::ImageService`), logs (json-file), exec, events, persistent state.
+//!
+//! # Threading and blocking
+//! [`Engine`] is `Send + Sync` and every method is **blocking**: the API layer calls them from
+//! `tokio::task::spawn_blocking`. Long-running results are returned as blocking iterators /
+//! `Read`/`Write` handles ([`LogStream`], [`Attach`], [`WaitHandle`], [`EventStream`]) or take a
+//! progress callback (image pull/push/load/import). The engine never forks in-process (the
+//! runtime's clone-based create/exec is not safe in a multi-threaded process): container
+//! creation and exec run inside a `berth-monitor` process.
+//!
+//! # Responses
+//! Objects the Docker Engine API returns verbatim are `serde_json::Value`s shaped exactly like
+//! Docker's (field names as in docker-engine-api v1.4x): the API layer serialises them as-is.
+//!
+//! # Errors
+//! [`Error`] maps to HTTP statuses with [`Error::status_code`]; `Display` is Docker's message.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+mod attach;
+mod containers;
+mod events;
+mod exec;
+mod images;
+mod logs;
+mod monitor_proto;
+mod spec;
+mod state;
+mod system;
+mod util;
+mod archive;
+
+pub use attach::{Attach, AttachInput, AttachOutput};
+pub use events::EventStream;
+pub use logs::{LogEntry, LogStream, StreamKind};
+/// Wire protocol shared with the `berth-monitor` binary (exposed so the monitor can use it).
+pub mod proto {
+    pub use crate::monitor_proto::*;
+}
+
+/// Engine errors. `Display` gives the message the Docker API puts in `{"message": ...}`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 404. The message is complete, e.g. "No such container: x", "No such image: x:latest".
+    #[error("{0}")]
+    NotFound(String),
+    /// 409, e.g. `Conflict. The container name "/x" is already in use by container "<id>". ...`
+    #[error("{0}")]
+    Conflict(String),
+    /// 400: the request is malformed or names an invalid option.
+    #[error("{0}")]
+    BadParameter(String),
+    /// 304: the operation was a no-op (start of a running container, stop of a stopped one).
+    #[error("not modified")]
+    NotModified,
+    /// 403 (Docker uses it e.g. for "cannot remove a running container" without force? no:
+    /// 409; 403 is unused for now but reserved for forbidden operations).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 500: anything else, with context (path, syscall, object).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status Docker uses for this error.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::BadParameter(_) => 400,
+            Error::NotModified => 304,
+            Error::Forbidden(_) => 403,
+            Error::Internal(_) => 500,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state (images, container records, logs). Default `/var/lib/berth`.
+    pub root: PathBuf,
+    /// Runtime state (runtime state dir, monitor sockets, bundles). Default `/run/berth`.
+    pub exec_root: PathBuf,
+    /// Registries reached over plain HTTP (`host:port`).
+    pub insecure_registries: Vec<String>,
+    /// Path of the `berth-monitor` binary. `None`: next to the current executable, then `$PATH`.
+    pub monitor_path: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            root: PathBuf::from("/var/lib/berth"),
+            exec_root: PathBuf::from("/run/berth"),
+            insecure_registries: Vec::new(),
+            monitor_path: None,
+        }
+    }
+}
+
+/// `GET /containers/json` options. `filters` is Docker's filters JSON either as a map
+/// (`{"label":{"a=b":true}}`) or as lists (`{"label":["a=b"]}`); `Value::Null` for none.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub all: bool,
+    /// Return at most this many (most recently created first); implies `all`.
+    pub limit: Option<usize>,
+    /// Fill `SizeRw` / `SizeRootFs`.
+    pub size: bool,
+    pub filters: serde_json::Value,
+}
+
+/// `GET /containers/{id}/logs` options.
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix seconds (fractional allowed); 0 = from the beginning.
+    pub since: f64,
+    /// Unix seconds; 0 = no end.
+    pub until: f64,
+    /// Prefix each line with its RFC3339Nano timestamp (the [`LogEntry`] always carries it;
+    /// this flag only tells [`LogEntry::to_bytes`] whether to include it).
+    pub timestamps: bool,
+    /// `None` = all; `Some(n)` = last n lines.
+    pub tail: Option<usize>,
+}
+
+/// `POST /containers/{id}/attach` options.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Docker's `stream`: live output. (`logs` replay is done by the API through
+    /// [`Engine::container_logs`] before pumping the attach.)
+    pub stream: bool,
+    /// e.g. "ctrl-p,ctrl-q" (Docker's default when `None`).
+    pub detach_keys: Option<String>,
+}
+
+/// `POST /containers/{id}/wait?condition=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    /// Return at once if not running, else at exit.
+    #[default]
+    NotRunning,
+    /// The next exit after the call (used by `docker run` before start).
+    NextExit,
+    /// When the container is removed.
+    Removed,
+}
+
+impl std::str::FromStr for WaitCondition {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            o => Err(Error::BadParameter(format!("invalid condition: \"{o}\""))),
+        }
+    }
+}
+
+/// Result of a wait: Docker's `{"StatusCode": n, "Error": {"Message": ...} | null}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitResult {
+    pub status_code: i64,
+    pub error: Option<String>,
+}
+
+impl WaitResult {
+    /// Docker's JSON body.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "StatusCode": self.status_code,
+            "Error": self.error.as_ref().map(|m| serde_json::json!({"Message": m})),
+        })
+    }
+}
+
+/// A registered wait. Created by [`Engine::container_wait`] (which validates the container and
+/// registers interest at once, so the API can flush its 200 headers and then block in
+/// [`WaitHandle::wait`] — a `next-exit` registered before start sees that start's exit).
+pub struct WaitHandle {
+    pub(crate) inner: containers::WaitInner,
+}
+
+impl WaitHandle {
+    /// Block until the condition holds.
+    pub fn wait(self) -> WaitResult {
+        self.inner.wait()
+    }
+}
+
+/// Registry credentials (decoded X-Registry-Auth).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RegistryAuth {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+    #[serde(default, rename = "identitytoken")]
+    pub identity_token: String,
+    #[serde(default, rename = "registrytoken")]
+    pub registry_token: String,
+}
+
+/// Progress callback for image operations: receives Docker JSON-stream messages
+/// (`{"status":"Pulling fs layer","id":"..."}`, `{"stream":"Loaded image: x\n"}`, ...).
+/// Errors are NOT sent through it: the method returns `Err` and the API writes
+/// `{"errorDetail":{"message":..},"error":..}` itself.
+pub type Progress<'a> = &'a (dyn Fn(serde_json::Value) + Send + Sync);
+
+/// The daemon's brain. Cheap to share (`Arc`).
+pub struct Engine {
+    pub(crate) inner: containers::Inner,
+}
+
+// ---------------------------------------------------------------------------------------------
+// System
+impl Engine {
+    /// Open (creating directories), reconcile on-disk state with reality (dead monitors, exited
+    /// containers, leaked mounts), reconnect to running containers' monitors, resume restart
+    /// policies. Returns the shared engine.
+    pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        containers::open(cfg)
+    }
+
+    /// `GET /info` body.
+    pub fn system_info(&self) -> Result<serde_json::Value> {
+        system::info(self)
+    }
+
+    /// `GET /version` body (without `ApiVersion`/`MinAPIVersion`, which the API layer sets:
+    /// it owns version negotiation; it may overwrite any field).
+    pub fn system_version(&self) -> serde_json::Value {
+        system::version()
+    }
+
+    /// `GET /system/df` body (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`).
+    pub fn system_df(&self) -> Result<serde_json::Value> {
+        system::df(self)
+    }
+
+    /// Subscribe to events (`GET /events`). `since`/`until` are Unix seconds; past events
+    /// (kept in memory, last 1000) with time >= since are replayed first. `filters` as for
+    /// list (type, event/action, container, image, label). The stream ends when `until` passes
+    /// (checked when events arrive and every second) or the engine is dropped.
+    pub fn events(&self, since: Option<f64>, until: Option<f64>, filters: &serde_json::Value) -> Result<EventStream> {
+        events::subscribe(self, since, until, filters)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containers
+impl Engine {
+    /// `POST /containers/create?name=`: `body` is Docker's ContainerCreate request (Config
+    /// fields at top level + `HostConfig` + `NetworkingConfig`). Returns
+    /// `{"Id": "...", "Warnings": [...]}`. 404 if the image is unknown ("No such image: x"),
+    /// 409 on a name conflict, 400 on invalid options.
+    pub fn container_create(&self, name: Option<&str>, body: &serde_json::Value) -> Result<serde_json::Value> {
+        containers::create(self, name, body)
+    }
+
+    /// `POST /containers/{id}/start`. `Err(NotModified)` if already running.
+    pub fn container_start(&self, id: &str) -> Result<()> {
+        containers::start(self, id)
+    }
+
+    /// `POST /containers/{id}/stop?t=&signal=`: StopSignal (or `signal`), wait `timeout`
+    /// seconds (default: the container's StopTimeout or 10; negative = forever), then SIGKILL.
+    /// `Err(NotModified)` if not running.
+    pub fn container_stop(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        containers::stop(self, id, timeout, signal, false)
+    }
+
+    /// `POST /containers/{id}/restart?t=&signal=`.
+    pub fn container_restart(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        containers::restart(self, id, timeout, signal)
+    }
+
+    /// `POST /containers/{id}/kill?signal=` (default SIGKILL; names with or without "SIG", or
+    /// numbers). 409 if not running.
+    pub fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        containers::kill(self, id, signal)
+    }
+
+    /// `POST /containers/{id}/pause` (cgroup freezer).
+    pub fn container_pause(&self, id: &str) -> Result<()> {
+        containers::pause(self, id)
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub fn container_unpause(&self, id: &str) -> Result<()> {
+        containers::unpause(self, id)
+    }
+
+    /// `POST /containers/{id}/rename?name=`.
+    pub fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
+        containers::rename(self, id, new_name)
+    }
+
+    /// `POST /containers/{id}/update`: body is Docker's ContainerUpdate (resources +
+    /// RestartPolicy). Returns `{"Warnings": [...]}`.
+    pub fn container_update(&self, id: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        containers::update(self, id, body)
+    }
+
+    /// `DELETE /containers/{id}?force=&v=`. 409 if running and not `force`.
+    pub fn container_remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        containers::remove(self, id, force, volumes)
+    }
+
+    /// `POST /containers/{id}/wait?condition=`: validates and registers (see [`WaitHandle`]).
+    pub fn container_wait(&self, id: &str, condition: WaitCondition) -> Result<WaitHandle> {
+        containers::wait(self, id, condition)
+    }
+
+    /// `POST /containers/prune?filters=` (until, label). Returns
+    /// `{"ContainersDeleted": [...], "SpaceReclaimed": n}`.
+    pub fn container_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        containers::prune(self, filters)
+    }
+
+    /// `GET /containers/json`: entries shaped like Docker's ContainerSummary, newest first.
+    pub fn container_list(&self, opts: &ListOptions) -> Result<Vec<serde_json::Value>> {
+        containers::list(self, opts)
+    }
+
+    /// `GET /containers/{id}/json?size=`: Docker's ContainerInspectResponse.
+    pub fn container_inspect(&self, id: &str, size: bool) -> Result<serde_json::Value> {
+        containers::inspect(self, id, size)
+    }
+
+    /// `GET /containers/{id}/top?ps_args=`: `{"Titles": [...], "Processes": [[...]]}`.
+    pub fn container_top(&self, id: &str, ps_args: Option<&str>) -> Result<serde_json::Value> {
+        containers::top(self, id, ps_args)
+    }
+
+    /// One `GET /containers/{id}/stats` sample (Docker's stats JSON). Pass the previous sample
+    /// (of the same stream) to fill `precpu_stats`; without it `precpu_stats` is sampled
+    /// internally ~100ms earlier when `one_shot` is false (so `docker stats --no-stream` shows
+    /// CPU%), or left zero when `one_shot` is true. Streaming = the API calls this every second.
+    pub fn container_stats(&self, id: &str, prev: Option<&serde_json::Value>, one_shot: bool) -> Result<serde_json::Value> {
+        containers::stats(self, id, prev, one_shot)
+    }
+
+    /// `GET /containers/{id}/logs`: a blocking iterator of entries (follow waits for more until
+    /// the container stops). Also tells whether the container has a TTY (raw, not multiplexed).
+    pub fn container_logs(&self, id: &str, opts: &LogsOptions) -> Result<LogStream> {
+        logs::open(self, id, opts)
+    }
+
+    /// `POST /containers/{id}/attach`: works before start (the connection is made when the
+    /// container starts, before its process runs, so no output is lost) and while running.
+    /// See [`Attach`] for the byte format.
+    pub fn container_attach(&self, id: &str, opts: &AttachOptions) -> Result<Attach> {
+        attach::attach(self, id, opts)
+    }
+
+    /// `POST /containers/{id}/resize?h=&w=` (TTY containers; no-op otherwise).
+    pub fn container_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        attach::resize_container(self, id, height, width)
+    }
+
+    /// `GET /containers/{id}/changes`: `[{"Path": "/x", "Kind": 0|1|2}]` (modified, added,
+    /// deleted), from the container's writable layer.
+    pub fn container_changes(&self, id: &str) -> Result<serde_json::Value> {
+        archive::changes(self, id)
+    }
+
+    /// `GET /containers/{id}/export`: a tar of the container's filesystem into `w`.
+    pub fn container_export(&self, id: &str, w: &mut dyn Write) -> Result<()> {
+        archive::export(self, id, w)
+    }
+
+    /// `HEAD /containers/{id}/archive?path=`: Docker's PathStat (`name`, `size`, `mode`,
+    /// `mtime`, `linkTarget`) — the API base64-encodes it into `X-Docker-Container-Path-Stat`.
+    /// The path is resolved inside the container root (RESOLVE_IN_ROOT).
+    pub fn container_archive_stat(&self, id: &str, path: &str) -> Result<serde_json::Value> {
+        archive::stat(self, id, path)
+    }
+
+    /// `GET /containers/{id}/archive?path=`: writes a tar of `path` (resolved inside the
+    /// container) to `w`. Call [`Engine::container_archive_stat`] first for the header.
+    pub fn container_archive_get(&self, id: &str, path: &str, w: &mut dyn Write) -> Result<()> {
+        archive::get(self, id, path, w)
+    }
+
+    /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`: extract the tar
+    /// `r` into directory `path` (resolved inside the container; every entry contained).
+    pub fn container_archive_put(&self, id: &str, path: &str, r: &mut dyn Read, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> Result<()> {
+        archive::put(self, id, path, r, no_overwrite_dir_non_dir, copy_uid_gid)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exec
+impl Engine {
+    /// `POST /containers/{id}/exec`: body is Docker's ExecConfig (AttachStdin/out/err, Tty,
+    /// Env, Cmd, User, WorkingDir, Privileged, DetachKeys). Returns `{"Id": "..."}`.
+    /// 409 if the container is not running.
+    pub fn exec_create(&self, container: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        exec::create(self, container, body)
+    }
+
+    /// `POST /exec/{id}/start`: `Ok(None)` when detached (the process runs on its own);
+    /// otherwise an [`Attach`] to pump (multiplexed unless `tty`). The exit code is in
+    /// [`Engine::exec_inspect`] once the output reaches EOF.
+    pub fn exec_start(&self, exec_id: &str, detach: bool, tty: bool) -> Result<Option<Attach>> {
+        exec::start(self, exec_id, detach, tty)
+    }
+
+    /// `GET /exec/{id}/json`: Docker's ExecInspectResponse.
+    pub fn exec_inspect(&self, exec_id: &str) -> Result<serde_json::Value> {
+        exec::inspect(self, exec_id)
+    }
+
+    /// `POST /exec/{id}/resize?h=&w=`.
+    pub fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
+        exec::resize(self, exec_id, height, width)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images
+impl Engine {
+    /// `GET /images/json?all=&filters=`: Docker's ImageSummary list.
+    pub fn image_list(&self, all: bool, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+        images::list(self, all, filters)
+    }
+
+    /// `GET /images/{name}/json`: Docker's ImageInspect.
+    pub fn image_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        images::inspect(self, name)
+    }
+
+    /// `GET /images/{name}/history`.
+    pub fn image_history(&self, name: &str) -> Result<serde_json::Value> {
+        images::history(self, name)
+    }
+
+    /// `POST /images/{name}/tag?repo=&tag=`.
+    pub fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        images::tag(self, name, repo, tag)
+    }
+
+    /// `DELETE /images/{name}?force=&noprune=`: `[{"Untagged": ..}, {"Deleted": ..}]`.
+    /// 409 if a container uses it (unless force).
+    pub fn image_remove(&self, name: &str, force: bool, noprune: bool) -> Result<serde_json::Value> {
+        images::remove(self, name, force, noprune)
+    }
+
+    /// `POST /images/prune?filters=` (dangling=true|false, until, label):
+    /// `{"ImagesDeleted": [...], "SpaceReclaimed": n}`.
+    pub fn image_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        images::prune(self, filters)
+    }
+
+    /// `POST /images/load`: reads a docker-archive / OCI-layout tar; progress gets
+    /// `{"stream":"Loaded image: x:y\n"}` (or `Loaded image ID: sha256:..`).
+    pub fn image_load(&self, r: &mut (dyn Read + Send), quiet: bool, progress: Progress) -> Result<()> {
+        images::load(self, r, quiet, progress)
+    }
+
+    /// `GET /images/get?names=` / `GET /images/{name}/get`: a docker-archive tar into `w`.
+    pub fn image_save(&self, names: &[String], w: &mut dyn Write) -> Result<()> {
+        images::save(self, names, w)
+    }
+
+    /// `POST /images/create?fromImage=&tag=&platform=`: pull with Docker's JSON progress.
+    pub fn image_pull(&self, from_image: &str, tag: Option<&str>, platform: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+        images::pull(self, from_image, tag, platform, auth, progress)
+    }
+
+    /// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=`: import a rootfs tar.
+    /// Progress gets `{"status": "sha256:<id>"}`.
+    pub fn image_import(&self, r: &mut (dyn Read + Send), repo: Option<&str>, tag: Option<&str>, changes: &[String], message: Option<&str>, platform: Option<&str>, progress: Progress) -> Result<()> {
+        images::import(self, r, repo, tag, changes, message, platform, progress)
+    }
+
+    /// `POST /images/{name}/push?tag=`.
+    pub fn image_push(&self, name: &str, tag: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+        images::push(self, name, tag, auth, progress)
+    }
+}
