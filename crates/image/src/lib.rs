@@ -20,3 +20,4 @@ pub mod service;
 pub(crate) mod util;
 pub use service::ImageService;
 pub mod archive;
+pub mod registry;

@@ -276,28 +276,7 @@ impl ImageService {
         let parallel = self.snapshots.kind() == SnapshotterKind::Overlay;
         let results: Vec<std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>> = layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = |i: usize| -> Result<(LayerRecord, u64)> {
-            let l = &layers[i];
-            let chain = &chains[i];
-            let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-            let mut tar_size = 0;
-            if self.snapshots.has(chain) {
-                progress.event(Progress::AlreadyExists { layer: l.blob.clone() });
-                let m = self.snapshots.committed_meta(chain)?;
-                tar_size = self.tar_size_hint(&l.blob);
-                return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size));
-            }
-            let total = l.size;
-            let m = self.snapshots.commit_layer(chain, parent, &l.diff_id, |dir, mode| {
-                let f = self.content.open_blob(&l.blob)?;
-                let r = ProgressReader { inner: f, done: 0, total, layer: &l.blob, sink: progress, last: 0 };
-                let st = unpack_layer(r, dir, &UnpackOptions { whiteouts: mode, name: format!("layer {}", l.blob) })?;
-                tar_size = st.tar_size;
-                Ok(st)
-            })?;
-            progress.event(Progress::Complete { layer: l.blob.clone() });
-            Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size))
-        };
+        let work = |i: usize| self.unpack_layers_at(layers, &chains, i, progress);
         let workers = if parallel { 2.min(layers.len()).max(1) } else { 1 };
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -328,9 +307,27 @@ impl ImageService {
         Ok(out)
     }
 
-    fn tar_size_hint(&self, blob: &Digest) -> u64 {
-        // find a record that already knows this blob's tar size
-        self.meta.list().iter().flat_map(|r| r.layers.iter()).find(|l| &l.blob == blob && l.tar_size > 0).map(|l| l.tar_size).unwrap_or(0)
+    /// Unpack layer `i` of `layers` (chain IDs `chains`) into its committed snapshot.
+    pub(crate) fn unpack_layers_at(&self, layers: &[PendingLayer], chains: &[Digest], i: usize, progress: &dyn ProgressSink) -> Result<(LayerRecord, u64)> {
+        let l = &layers[i];
+        let chain = &chains[i];
+        let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
+        let tar_size;
+        if self.snapshots.has(chain) {
+            progress.event(Progress::AlreadyExists { layer: l.blob.clone() });
+            let m = self.snapshots.committed_meta(chain)?;
+            tar_size = m.tar_size;
+            return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size));
+        }
+        let total = l.size;
+        let m = self.snapshots.commit_layer(chain, parent, &l.diff_id, |dir, mode| {
+            let f = self.content.open_blob(&l.blob)?;
+            let r = ProgressReader { inner: f, done: 0, total, layer: &l.blob, sink: progress, last: 0 };
+            unpack_layer(r, dir, &UnpackOptions { whiteouts: mode, name: format!("layer {}", l.blob) })
+        })?;
+        tar_size = m.tar_size;
+        progress.event(Progress::Complete { layer: l.blob.clone() });
+        Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size))
     }
 
     /// Store an image whose config and layer blobs are already in the content store:

@@ -38,6 +38,9 @@ pub struct CommittedMeta {
     pub diff_id: Digest,
     /// Bytes of file content in this layer.
     pub size: u64,
+    /// Length of the uncompressed layer tar.
+    #[serde(default)]
+    pub tar_size: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,7 +152,7 @@ impl Snapshotter {
             if &st.diff_id != diff_id {
                 return Err(Error::DigestMismatch { what: format!("layer {chain} (uncompressed)"), expected: diff_id.to_string(), actual: st.diff_id.to_string() });
             }
-            let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size };
+            let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size, tar_size: st.tar_size };
             atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
             let dst = self.committed_dir(chain);
             match fs::rename(&tmp, &dst) {
