@@ -226,7 +226,11 @@ fn op_from_oci(o: LinuxSeccompOperator) -> Op {
 /// Validate the profile and resolve it per architecture.
 pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
     let default = resolve_action(s.default_action(), s.default_errno_ret(), "defaultErrnoRet")?;
-    let mut needs_notify = s.default_action() == LinuxSeccompAction::ScmpActNotify;
+    if s.default_action() == LinuxSeccompAction::ScmpActNotify {
+        // libseccomp refuses it too: every syscall, even the agent hand-off, would block
+        return Err(Error::invalid("defaultAction", "SCMP_ACT_NOTIFY cannot be the default action".to_string()));
+    }
+    let mut needs_notify = false;
 
     let mut flags = 0u32;
     for f in s.flags().iter().flatten() {
@@ -308,6 +312,9 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         for r in rules.values_mut() {
             r.conds.sort_by_key(|c| std::cmp::Reverse(precedence(c.ret)));
         }
+    }
+    if needs_notify && !matches!(s.listener_path(), Some(p) if !p.as_os_str().is_empty()) {
+        return Err(Error::invalid("listenerPath", "SCMP_ACT_NOTIFY is used but no listenerPath is set".to_string()));
     }
     if needs_notify {
         flags |= FLAG_NEW_LISTENER;

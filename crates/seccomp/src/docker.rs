@@ -44,6 +44,19 @@ struct Filter {
     min_kernel: Option<String>,
 }
 
+/// Accept the kernel's / Debian's spellings too, but decide with Go's GOARCH names, which is
+/// what the profile's `includes.arches` / `excludes.arches` use.
+fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i686" | "x86" => "386",
+        "armhf" | "armel" | "armv7l" => "arm",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
 /// moby's map from Go's GOARCH to libseccomp architecture names.
 fn go_to_scmp(arch: &str) -> Option<&'static str> {
     Some(match arch {
@@ -111,6 +124,7 @@ pub(crate) fn docker_to_oci_for_kernel(
     kernel: (u32, u32),
 ) -> Result<LinuxSeccomp, Error> {
     let p: Profile = serde_json::from_slice(profile_json).map_err(|e| Error::invalid("(docker profile json)", e.to_string()))?;
+    let arch = go_arch(arch);
     let native = go_to_scmp(arch).ok_or_else(|| Error::invalid("(arch)", format!("unknown architecture {arch:?} (expected a Go GOARCH name such as amd64)")))?;
     let caps: Vec<String> = caps.iter().map(|c| norm_cap(c)).collect();
 

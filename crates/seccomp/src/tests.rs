@@ -207,6 +207,9 @@ fn docker_includes_excludes() {
     assert_eq!(arm.architectures().as_deref(), Some(&[OciArch::ScmpArchAarch64, OciArch::ScmpArchArm][..]));
     assert!(!arm.syscalls().as_ref().unwrap().iter().any(|s| s.names().contains(&"arch_prctl".to_string())));
     assert!(arm.syscalls().as_ref().unwrap().iter().any(|s| s.names().contains(&"cacheflush".to_string())));
+    // kernel-style arch names are accepted
+    let k = docker::docker_to_oci_for_kernel(&docker_profile(), &docker_caps(), "x86_64", (6, 18)).unwrap();
+    assert_eq!(k, docker::docker_to_oci_for_kernel(&docker_profile(), &docker_caps(), "amd64", (6, 18)).unwrap());
     // caps given without the CAP_ prefix work the same
     let short: Vec<String> = docker_caps().iter().map(|c| c.trim_start_matches("CAP_").to_lowercase()).collect();
     let a = docker::docker_to_oci_for_kernel(&docker_profile(), &short, "amd64", (6, 18)).unwrap();
@@ -381,11 +384,17 @@ fn bad_profiles_name_the_field() {
 fn notify_sets_new_listener() {
     let mut p = profile(A::ScmpActAllow, vec![rule(&["mkdir"], A::ScmpActNotify, None, &[])]);
     p.set_flags(Some(vec![oci_spec::runtime::LinuxSeccompFilterFlag::SeccompFilterFlagTsync]));
+    let e = compile(&p).unwrap_err().to_string();
+    assert!(e.contains("listenerPath"), "{e}");
+    p.set_listener_path(Some("/run/agent.sock".into()));
     let f = compile(&p).unwrap();
     assert!(f.needs_notify());
     assert_eq!(f.flags(), c::FLAG_TSYNC | c::FLAG_NEW_LISTENER | c::FLAG_TSYNC_ESRCH);
     assert_eq!(f.evaluate(&data(X86_64, nr("mkdir"), [0; 6])), c::RET_USER_NOTIF);
     assert!(!compile(&profile(A::ScmpActAllow, vec![])).unwrap().needs_notify());
+    let mut p = profile(A::ScmpActNotify, vec![rule(&["read"], A::ScmpActAllow, None, &[])]);
+    p.set_listener_path(Some("/run/agent.sock".into()));
+    assert!(compile(&p).unwrap_err().to_string().contains("defaultAction"));
 }
 
 #[test]
