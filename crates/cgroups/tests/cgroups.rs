@@ -823,3 +823,147 @@ fn hugepage_limits_land_or_fail_clearly() {
         .to_string();
     assert!(e.contains("3MB"), "{e}");
 }
+
+/// The first whole block device of this machine as "major:minor".
+fn some_block_device() -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .find_map(|n| std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok())
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn io_throttle_lands_in_the_files() {
+    let Some(dev) = some_block_device() else {
+        eprintln!("SKIP: no block device");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let t = TestCg::new("io");
+    let cg = &t.cg;
+    cg.apply(&res(&format!(
+        r#"{{"blockIO":{{
+            "throttleReadBpsDevice":[{{"major":{major},"minor":{minor},"rate":1048576}}],
+            "throttleWriteIOPSDevice":[{{"major":{major},"minor":{minor},"rate":100}}]}}}}"#
+    )))
+    .unwrap();
+    if is_v2(cg) {
+        let io = read(&cg.unified_dir().unwrap().join("io.max"));
+        assert!(io.contains(&format!("{dev} rbps=1048576")), "{io}");
+        assert!(io.contains("wiops=100"), "{io}");
+    } else {
+        let d = &cg.v1_dirs()["blkio"];
+        assert_eq!(
+            read(&d.join("blkio.throttle.read_bps_device")),
+            format!("{dev} 1048576")
+        );
+        assert_eq!(
+            read(&d.join("blkio.throttle.write_iops_device")),
+            format!("{dev} 100")
+        );
+    }
+    // A nonexistent device is an error naming the field.
+    let e = cg
+        .apply(&res(
+            r#"{"blockIO":{"throttleReadBpsDevice":[{"major":4095,"minor":4095,"rate":1}]}}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("throttleReadBpsDevice"), "{e}");
+}
+
+/// Docker's default device rules (ARCHITECTURE.md §6): everything denied except mknod of any
+/// char/block device and the usual nodes.
+#[test]
+fn docker_default_device_rules() {
+    let t = TestCg::new("dockerdev");
+    let cg = &t.cg;
+    cg.apply(&res(r#"{"devices":[
+        {"allow":false,"access":"rwm"},
+        {"allow":true,"type":"c","access":"m"},
+        {"allow":true,"type":"b","access":"m"},
+        {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+        {"allow":true,"type":"c","major":1,"minor":5,"access":"rwm"},
+        {"allow":true,"type":"c","major":1,"minor":7,"access":"rwm"},
+        {"allow":true,"type":"c","major":1,"minor":8,"access":"rwm"},
+        {"allow":true,"type":"c","major":1,"minor":9,"access":"rwm"},
+        {"allow":true,"type":"c","major":5,"minor":0,"access":"rwm"},
+        {"allow":true,"type":"c","major":5,"minor":2,"access":"rwm"},
+        {"allow":true,"type":"c","major":136,"access":"rwm"},
+        {"allow":false,"type":"c","major":10,"minor":229,"access":"rwm"}
+    ]}"#))
+        .unwrap();
+    let dir = tempdir();
+    let out = run_in_to_end(
+        cg,
+        &format!(
+            "( exec 3</dev/zero ) && echo zero-ok; \
+             ( exec 3</dev/urandom ) && echo urandom-ok; \
+             /bin/busybox head -c 4 /dev/urandom | /bin/busybox wc -c; \
+             /bin/busybox mknod {d}/kmsg c 1 11 && echo mknod-kmsg-ok; \
+             ( exec 3<{d}/kmsg ) && echo kmsg-open-ok; \
+             /bin/busybox mknod {d}/blk b 7 0 && echo mknod-blk-ok; \
+             ( exec 3<{d}/blk ) && echo blk-open-ok; true",
+            d = dir.display()
+        ),
+    );
+    let so = String::from_utf8_lossy(&out.stdout);
+    let se = String::from_utf8_lossy(&out.stderr);
+    for want in ["zero-ok", "urandom-ok", "mknod-kmsg-ok", "mknod-blk-ok"] {
+        assert!(so.contains(want), "{want} missing: {so} / {se}");
+    }
+    assert!(so.lines().any(|l| l.trim() == "4"), "{so}");
+    assert!(
+        !so.contains("kmsg-open-ok"),
+        "/dev/kmsg (not allowed) opened: {so}"
+    );
+    assert!(!so.contains("blk-open-ok"), "block device opened: {so}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_all_delivers_other_signals_too() {
+    let t = TestCg::new("term");
+    let cg = &t.cg;
+    let child = run_in(
+        cg,
+        "trap 'echo got-term; exit 7' TERM; while true; do /bin/busybox usleep 10000; done",
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cg.pids().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    cg.kill_all(libc::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("got-term"));
+}
+
+/// create + apply(memory, cpu, pids, devices) + destroy must stay cheap: it is on the path of
+/// every `run`.
+#[test]
+fn lifecycle_is_cheap() {
+    let rounds = 20;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut cg = Cgroup::new(Some(&unique("speed")), "x", false).unwrap();
+        cg.create().unwrap();
+        cg.apply(&res(&format!(
+            r#"{{"memory":{{"limit":67108864}},"cpu":{{"shares":512,"quota":50000,"period":100000}},
+                "pids":{{"limit":100}},"devices":{}}}"#,
+            &DEVICE_RULES[DEVICE_RULES.find('[').unwrap()..DEVICE_RULES.rfind(']').unwrap() + 1]
+        )))
+        .unwrap();
+        cg.destroy().unwrap();
+    }
+    let per = start.elapsed() / rounds;
+    eprintln!("create+apply+destroy: {per:?} per container");
+    assert!(per < Duration::from_millis(250), "{per:?} per container");
+}
