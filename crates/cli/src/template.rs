@@ -481,6 +481,7 @@ fn exec_nodes(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out:
                 let inner = Pipe { decl: vec![], cmds: p.cmds.clone() };
                 let v = eval_pipe(&inner, dot, vars)?;
                 let pairs: Vec<(Value, Value)> = match &v {
+                    m if is_missing(m) => vec![],
                     Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::from(i), x.clone())).collect(),
                     Value::Object(o) => {
                         let mut ks: Vec<_> = o.iter().collect();
