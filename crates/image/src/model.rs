@@ -102,6 +102,7 @@ pub struct Index {
 
 /// A manifest-ish document, classified.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum ManifestKind {
     Image(Manifest),
     Index(Index),

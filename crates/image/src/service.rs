@@ -115,6 +115,8 @@ pub(crate) struct PendingLayer {
     pub diff_id: Digest,
 }
 
+type Slot = std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>;
+
 pub(crate) fn familiar(full: &str) -> String {
     Reference::parse_normalized(full).map(|r| r.familiar_string()).unwrap_or_else(|_| full.to_string())
 }
@@ -169,7 +171,7 @@ impl ImageService {
                 shared_size: -1,
             });
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 
@@ -274,7 +276,7 @@ impl ImageService {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
         let parallel = self.snapshots.kind() == SnapshotterKind::Overlay;
-        let results: Vec<std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>> = layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let results: Vec<Slot> = layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = |i: usize| self.unpack_layers_at(layers, &chains, i, progress);
         let workers = if parallel { 2.min(layers.len()).max(1) } else { 1 };

@@ -141,7 +141,7 @@ fn corrupted_blob_rejected_nothing_visible() {
     assert!(s.list().unwrap().is_empty());
 
     // a docker-archive whose layer does not match the config's diff_id: no image, no snapshot
-    let mut arch = docker_archive(&[layer.clone()], &["bad:1"], &["sh"]);
+    let mut arch = docker_archive(std::slice::from_ref(&layer), &["bad:1"], &["sh"]);
     // flip a byte inside the layer content (after the first 512-byte headers)
     let pos = arch.windows(7).position(|w| w == b"busybox").unwrap() + 2000;
     arch[pos] ^= 0xff;
