@@ -509,6 +509,19 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
                 .filter_map(|v| v.parse().ok())
                 .collect();
         }
+        if let Some(t) = read_opt(&d.join("cpuacct.usage_all"))? {
+            // "cpu user system" header, then one line per cpu (ns).
+            for l in t.lines().skip(1) {
+                let f: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                if f.len() == 3 {
+                    s.cpu.usage.percpu_user.push(f[1]);
+                    s.cpu.usage.percpu_kernel.push(f[2]);
+                }
+            }
+        }
         if let Some(t) = read_opt(&d.join("cpuacct.stat"))? {
             // USER_HZ ticks -> ns.
             // SAFETY: sysconf has no memory side effects.
@@ -566,13 +579,7 @@ pub(crate) fn stats(cg: &Cgroup) -> Result<Stats> {
         s.memory.kernel_tcp = entry("memory.kmem.tcp.")?;
         if let Some(t) = read_opt(&d.join("memory.stat"))? {
             s.memory.raw = flat_keyed(&t).into_iter().collect();
-            s.memory.cache = s
-                .memory
-                .raw
-                .get("total_cache")
-                .or(s.memory.raw.get("cache"))
-                .copied()
-                .unwrap_or(0);
+            s.memory.cache = s.memory.raw.get("cache").copied().unwrap_or(0);
         }
     }
     if let Some(d) = cg.v1_dir("pids") {

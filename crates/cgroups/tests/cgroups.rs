@@ -434,6 +434,9 @@ fn stats_are_non_zero_after_work() {
     let s = cg.stats().unwrap();
     assert!(s.cpu.usage.total > 0, "{s:?}");
     assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0, "{s:?}");
+    if !is_v2(cg) {
+        assert!(s.cpu.usage.percpu.iter().sum::<u64>() > 0, "{s:?}");
+    }
     assert!(s.memory.usage.usage > 0, "{s:?}");
     assert!(
         s.memory.usage.max >= 16 << 20 || s.memory.usage.max == 0,
