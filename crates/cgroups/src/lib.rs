@@ -442,6 +442,9 @@ impl Cgroup {
         let froze = can_freeze && sig != libc::SIGCONT && self.freeze().is_ok();
         let res = (|| {
             for pid in self.pids()? {
+                if pid <= 0 {
+                    continue; // never kill(0) / kill(-1), whatever a file says
+                }
                 // SAFETY: kill(2) with a pid read from cgroup.procs and a signal number; no
                 // memory is involved. A process that exited meanwhile gives ESRCH, ignored.
                 let r = unsafe { libc::kill(pid, sig) };
