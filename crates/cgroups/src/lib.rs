@@ -44,6 +44,26 @@
 //! `Cgroup` serialises as `{"mode":"v1|v2|hybrid","path":"/x","v1":{"memory":"/sys/fs/cgroup/memory/x",..},
 //! "unified":null|"/sys/fs/cgroup/x","created":[dirs made by create, parents first]}`.
 //!
+//! # Field mapping (v1 file / v2 file)
+//! * memory.limit: memory.limit_in_bytes / memory.max (-1 = unlimited); swap (memory+swap):
+//!   memory.memsw.limit_in_bytes, written before or after the limit so the kernel accepts
+//!   both raising and lowering / memory.swap.max = swap - limit; reservation:
+//!   memory.soft_limit_in_bytes / memory.low; swappiness, disableOOMKiller: v1 only (warning
+//!   on v2); kernel, kernelTCP: warning.
+//! * cpu.shares: cpu.shares / cpu.weight = [`shares_to_weight`]; quota+period:
+//!   cpu.cfs_quota_us+cpu.cfs_period_us / cpu.max; burst: cpu.cfs_burst_us / cpu.max.burst;
+//!   realtimeRuntime/Period: cpu.rt_* (error on v2); idle: cpu.idle; cpus/mems: cpuset.*.
+//! * pids.limit: pids.max (-1 and 0 = max).
+//! * blockIO weight: blkio.weight or blkio.bfq.weight / io.bfq.weight or io.weight
+//!   ([`blkio_weight_to_io_weight`]); weightDevice likewise; leafWeight: v1 (warning on v2);
+//!   throttle*: blkio.throttle.* / io.max (rate 0 = max).
+//! * hugepageLimits: hugetlb.<size>.limit_in_bytes / hugetlb.<size>.max.
+//! * network: net_cls.classid, net_prio.ifpriomap (warning when not mounted, and on v2).
+//! * rdma: rdma.max. unified: v2 only, key = a file in the cgroup (no "/", no "..").
+//! * devices: v1 `devices.deny a` then devices.allow/deny per rule in order; v2 an eBPF
+//!   program where, per access bit, the last matching rule wins and unmatched is denied;
+//!   an update replaces the previous program. An empty or absent list leaves devices alone.
+//!
 //! All `linux.resources` fields are validated before anything is written, so bad input never
 //! leaves a half-configured cgroup. Fields the backend cannot honour and that are harmless to
 //! skip (kernel memory, v1-only knobs on v2, net_cls/net_prio when not mounted) produce
