@@ -57,7 +57,7 @@
 //! * blockIO weight: blkio.weight or blkio.bfq.weight / io.bfq.weight or io.weight
 //!   ([`blkio_weight_to_io_weight`]); weightDevice likewise; leafWeight: v1 (warning on v2);
 //!   throttle*: blkio.throttle.* / io.max (rate 0 = max).
-//! * hugepageLimits: hugetlb.<size>.limit_in_bytes / hugetlb.<size>.max.
+//! * hugepageLimits: `hugetlb.<size>.limit_in_bytes` / `hugetlb.<size>.max`.
 //! * network: net_cls.classid, net_prio.ifpriomap (warning when not mounted, and on v2).
 //! * rdma: rdma.max. unified: v2 only, key = a file in the cgroup (no "/", no "..").
 //! * devices: v1 `devices.deny a` then devices.allow/deny per rule in order; v2 an eBPF
