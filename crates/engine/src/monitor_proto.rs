@@ -1,1 +1,103 @@
-//! Monitor protocol.
+//! What berthd and `berth-monitor` exchange.
+//!
+//! berthd writes a [`MonitorConfig`] JSON file and runs `berth-monitor <config>` with fd 3 = one
+//! end of a socketpair (the control channel). The monitor double-forks (so it is not berthd's
+//! child), makes itself a child subreaper, listens on `attach_socket` and then:
+//! * container mode: creates the container through the runtime library (stdio = pipes it owns
+//!   or a pty), sends [`CTL_CREATED`]` <pid>\n`;
+//! * exec mode: sends [`CTL_READY`]`\n`.
+//!
+//! berthd connects the attach clients that must not miss output, writes `start\n`; the
+//! monitor accepts those pending clients, starts the process and answers
+//! [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at any point). Then the monitor copies
+//! output to the json-file log (container mode) and to attach clients, waits for the process,
+//! writes [`ExitRecord`] atomically to `exit_file`, and exits; its attach socket closing is how
+//! watchers learn of the exit.
+//!
+//! Attach clients send one [`AttachHello`] JSON line first.
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub const CTL_CREATED: &str = "created";
+pub const CTL_READY: &str = "ready";
+pub const CTL_STARTED: &str = "started";
+pub const CTL_ERROR: &str = "error";
+pub const CTL_START: &str = "start";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Container,
+    Exec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MonitorConfig {
+    pub mode: Mode,
+    /// Container id (runtime id).
+    pub id: String,
+    /// Runtime state root.
+    pub runtime_root: PathBuf,
+    /// Container mode: the OCI bundle.
+    #[serde(default)]
+    pub bundle: PathBuf,
+    /// Exec mode: the OCI process (runtime-spec JSON).
+    #[serde(default)]
+    pub process: Option<serde_json::Value>,
+    pub tty: bool,
+    /// Keep a stdin pipe (OpenStdin / AttachStdin).
+    pub open_stdin: bool,
+    /// Close the container's stdin when the first attached client closes its input.
+    pub stdin_once: bool,
+    pub attach_socket: PathBuf,
+    /// Container mode: json-file log; `None` = no log (exec).
+    #[serde(default)]
+    pub log_path: Option<PathBuf>,
+    /// Rotation: bytes (0 = unlimited) and number of files (>= 1).
+    #[serde(default)]
+    pub log_max_size: u64,
+    #[serde(default = "one")]
+    pub log_max_file: u32,
+    /// Where to write the [`ExitRecord`].
+    pub exit_file: PathBuf,
+    /// Initial terminal size (rows, cols).
+    #[serde(default)]
+    pub initial_size: Option<(u16, u16)>,
+    /// File for the monitor's own errors (container mode).
+    #[serde(default)]
+    pub monitor_log: Option<PathBuf>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub exit_code: i32,
+    /// RFC 3339 nano.
+    pub finished_at: String,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub error: String,
+    /// Pid of the process that exited.
+    #[serde(default)]
+    pub pid: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct AttachHello {
+    #[serde(default)]
+    pub stdin: bool,
+    #[serde(default)]
+    pub stdout: bool,
+    #[serde(default)]
+    pub stderr: bool,
+    /// Watch only: no data, the connection closes when the monitor exits.
+    #[serde(default)]
+    pub watch: bool,
+    /// Control request: resize the terminal to (rows, cols) and close.
+    #[serde(default)]
+    pub resize: Option<(u16, u16)>,
+}

@@ -1,1 +1,304 @@
-//! util
+//! Small helpers: ids, time, atomic files, signals, filters.
+use crate::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub(crate) fn internal(ctx: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("{ctx}: {e}"))
+}
+
+/// 64 hex chars from getrandom(2).
+pub(crate) fn random_id() -> Result<String> {
+    let mut b = [0u8; 32];
+    let mut got = 0;
+    while got < b.len() {
+        // SAFETY: the pointer/length pair designates the unfilled tail of `b`.
+        let n = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), b.len() - got, 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(internal("getrandom", e));
+        }
+        got += n as usize;
+    }
+    // Docker avoids all-numeric short ids (they would parse as numbers); retry then.
+    let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    if s[..12].bytes().all(|c| c.is_ascii_digit()) {
+        return random_id();
+    }
+    Ok(s)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    berth_runtime::state::rfc3339_now()
+}
+
+pub(crate) fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Parse RFC 3339 (as we and Docker write it) to Unix seconds (fractional).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut frac = 0f64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac = format!("0.{}", &s[start..i]).parse().ok()?;
+    }
+    let mut off = 0i64;
+    match b.get(i) {
+        Some(b'Z') | Some(b'z') => {}
+        Some(c @ (b'+' | b'-')) => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            off = (oh * 3600 + om * 60) * if *c == b'+' { 1 } else { -1 };
+        }
+        _ => return None,
+    }
+    // days_from_civil
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some((days * 86400 + h * 3600 + mi * 60 + se - off) as f64 + frac)
+}
+
+/// Docker's `since`/`until` values: Unix seconds (with optional fraction), RFC 3339, or a
+/// Go duration relative to now ("10m", "1h30m").
+pub(crate) fn parse_time_arg(s: &str) -> Result<f64> {
+    if let Ok(v) = s.parse::<f64>() {
+        return Ok(v);
+    }
+    if let Some(v) = parse_rfc3339(s) {
+        return Ok(v);
+    }
+    if let Some(d) = parse_duration(s) {
+        return Ok(now_f64() - d);
+    }
+    Err(Error::BadParameter(format!("invalid time value {s:?}: expected Unix seconds, RFC 3339 or a duration like 10m")))
+}
+
+pub(crate) fn parse_duration(s: &str) -> Option<f64> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next()?);
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return None,
+        };
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return None;
+    }
+    Some(total)
+}
+
+/// "Up 3 seconds" style durations (Docker's units.HumanDuration).
+pub(crate) fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as i64;
+    if s < 1 {
+        return "Less than a second".into();
+    } else if s == 1 {
+        return "1 second".into();
+    } else if s < 60 {
+        return format!("{s} seconds");
+    }
+    let m = s / 60;
+    if m == 1 {
+        return "About a minute".into();
+    } else if m < 60 {
+        return format!("{m} minutes");
+    }
+    let h = (s as f64 / 3600.0).round() as i64;
+    if h == 1 {
+        return "About an hour".into();
+    } else if h < 48 {
+        return format!("{h} hours");
+    } else if h < 24 * 7 * 2 {
+        return format!("{} days", h / 24);
+    } else if h < 24 * 30 * 2 {
+        return format!("{} weeks", h / 24 / 7);
+    } else if h < 24 * 365 * 2 {
+        return format!("{} months", h / 24 / 30);
+    }
+    format!("{} years", h / 24 / 365)
+}
+
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    berth_runtime::state::write_atomic(path, data).map_err(|e| Error::Internal(e.to_string()))
+}
+
+pub(crate) fn write_json_atomic<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
+    let b = serde_json::to_vec_pretty(v).map_err(|e| internal(format!("encode {}", path.display()), e))?;
+    write_atomic(path, &b)
+}
+
+/// Signal by name ("TERM", "SIGTERM", "sigkill") or number.
+pub(crate) fn parse_signal(s: &str) -> Result<i32> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::BadParameter(format!("Invalid signal: {s}")));
+    }
+    let up = t.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6,
+        "BUS" => 7, "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12,
+        "PIPE" => 13, "ALRM" => 14, "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18,
+        "STOP" => 19, "TSTP" => 20, "TTIN" => 21, "TTOU" => 22, "URG" => 23, "XCPU" => 24,
+        "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28, "IO" | "POLL" => 29,
+        "PWR" => 30, "SYS" => 31,
+        other => {
+            if let Some(r) = other.strip_prefix("RTMIN+") {
+                if let Ok(k) = r.parse::<i32>() {
+                    if (0..=30).contains(&k) {
+                        return Ok(34 + k);
+                    }
+                }
+            }
+            if let Some(r) = other.strip_prefix("RTMAX-") {
+                if let Ok(k) = r.parse::<i32>() {
+                    if (0..=30).contains(&k) {
+                        return Ok(64 - k);
+                    }
+                }
+            }
+            return Err(Error::BadParameter(format!("Invalid signal: {s}")));
+        }
+    };
+    Ok(n)
+}
+
+/// Docker filters, accepting `{"k":{"v":true}}` and `{"k":["v"]}` (and a JSON string of either).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Filters(pub BTreeMap<String, Vec<String>>);
+
+impl Filters {
+    pub(crate) fn parse(v: &Value) -> Result<Filters> {
+        let v = match v {
+            Value::String(s) if s.trim().is_empty() => return Ok(Filters::default()),
+            Value::String(s) => serde_json::from_str(s)
+                .map_err(|e| Error::BadParameter(format!("invalid filter: {e}")))?,
+            Value::Null => return Ok(Filters::default()),
+            o => o.clone(),
+        };
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::BadParameter("invalid filter: expected a JSON object".into()))?;
+        let mut out = BTreeMap::new();
+        for (k, vals) in obj {
+            let list: Vec<String> = match vals {
+                Value::Array(a) => a.iter().map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())).collect(),
+                Value::Object(m) => m.iter().filter(|(_, b)| b.as_bool() != Some(false)).map(|(k, _)| k.clone()).collect(),
+                Value::String(s) => vec![s.clone()],
+                Value::Bool(b) => vec![b.to_string()],
+                _ => return Err(Error::BadParameter(format!("invalid filter {k:?}: expected a list or a map"))),
+            };
+            out.insert(k.clone(), list);
+        }
+        Ok(Filters(out))
+    }
+
+    pub(crate) fn get(&self, k: &str) -> &[String] {
+        self.0.get(k).map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    pub(crate) fn has(&self, k: &str) -> bool {
+        self.0.get(k).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Reject keys not in `allowed` ("invalid filter 'x'", as Docker).
+    pub(crate) fn validate(&self, allowed: &[&str]) -> Result<()> {
+        for k in self.0.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(Error::BadParameter(format!("invalid filter '{k}'")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `label` filters: "k" (present) or "k=v"; all must match.
+    pub(crate) fn match_labels(&self, key: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.get(key).iter().all(|f| match f.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(f.as_str()),
+        })
+    }
+}
+
+pub(crate) fn labels_of(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn time_roundtrip() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert!(parse_time_arg("yesterday").is_err());
+    }
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("NOPE").is_err());
+    }
+    #[test]
+    fn filters_both_shapes() {
+        let a = Filters::parse(&serde_json::json!({"label": {"a=b": true}})).unwrap();
+        let b = Filters::parse(&serde_json::json!({"label": ["a=b"]})).unwrap();
+        assert_eq!(a.get("label"), b.get("label"));
+        assert!(Filters::parse(&serde_json::json!([1])).is_err());
+    }
+    #[test]
+    fn ids() {
+        let id = random_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

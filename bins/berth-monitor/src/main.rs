@@ -1,0 +1,553 @@
+//! berth-monitor: one per running container (and per exec). Not a child of berthd (double
+//! fork + setsid), a child subreaper; a single-threaded poll(2) loop. Protocol: see
+//! `berth_engine::proto`.
+use anyhow::{anyhow, bail, Context, Result};
+use berth_engine::proto::*;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const CTL_FD: RawFd = 3;
+const MAX_LINE: usize = 16 * 1024;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 2 {
+        eprintln!("usage: berth-monitor <config.json>  (started by berthd)");
+        std::process::exit(2);
+    }
+    // SAFETY: fd 3 is the control socket berthd passed us; we own it from here on.
+    let ctl = unsafe { UnixStream::from_raw_fd(CTL_FD) };
+    let cfg: MonitorConfig = match std::fs::read(&args[1])
+        .map_err(anyhow::Error::from)
+        .and_then(|b| serde_json::from_slice(&b).map_err(anyhow::Error::from))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(&ctl, "{CTL_ERROR} monitor config {}: {e}", args[1]);
+            std::process::exit(1);
+        }
+    };
+    // Detach from berthd: the parent exits at once (berthd reaps it), the child carries on in
+    // its own session, reparented to init (or the nearest subreaper).
+    // SAFETY: single-threaded at this point; the child only continues ordinary code.
+    match unsafe { libc::fork() } {
+        -1 => {
+            let _ = writeln!(&ctl, "{CTL_ERROR} fork: {}", std::io::Error::last_os_error());
+            std::process::exit(1);
+        }
+        0 => {}
+        _ => {
+            // SAFETY: plain process exit of the intermediate parent.
+            unsafe { libc::_exit(0) }
+        }
+    }
+    // SAFETY: setsid and prctl take no pointers.
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let mut ctl = Some(ctl);
+    if let Err(e) = run(&cfg, &mut ctl) {
+        let msg = format!("{e:#}");
+        if let Some(c) = &ctl {
+            let _ = writeln!(&*c, "{CTL_ERROR} {}", msg.replace('\n', " "));
+        }
+        if let Some(p) = &cfg.monitor_log {
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                let _ = writeln!(f, "{} {msg}", berth_runtime::state::rfc3339_now());
+            }
+        }
+        std::process::exit(1);
+    }
+}
+
+struct Client {
+    sock: UnixStream,
+    hello: AttachHello,
+    /// Still reading its input.
+    reading: bool,
+}
+
+struct LogWriter {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    max_file: u32,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    fn open(path: &Path, max_size: u64, max_file: u32) -> Result<LogWriter> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("open log {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogWriter { path: path.to_path_buf(), file, size, max_size, max_file: max_file.max(1), partial: [Vec::new(), Vec::new()] })
+    }
+
+    fn write(&mut self, stream: usize, data: &[u8]) {
+        let mut buf = std::mem::take(&mut self.partial[stream]);
+        buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + pos + 1;
+            self.entry(stream, &buf[start..end]);
+            start = end;
+        }
+        while buf.len() - start >= MAX_LINE {
+            self.entry(stream, &buf[start..start + MAX_LINE]);
+            start += MAX_LINE;
+        }
+        buf.drain(..start);
+        self.partial[stream] = buf;
+    }
+
+    fn flush_partial(&mut self) {
+        for s in 0..2 {
+            let b = std::mem::take(&mut self.partial[s]);
+            if !b.is_empty() {
+                self.entry(s, &b);
+            }
+        }
+    }
+
+    fn entry(&mut self, stream: usize, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let rec = serde_json::json!({
+            "log": text,
+            "stream": if stream == 0 { "stdout" } else { "stderr" },
+            "time": berth_runtime::state::rfc3339_now(),
+        });
+        let mut s = rec.to_string();
+        s.push('\n');
+        if self.max_size > 0 && self.size > 0 && self.size + s.len() as u64 > self.max_size {
+            self.rotate();
+        }
+        if self.file.write_all(s.as_bytes()).is_ok() {
+            self.size += s.len() as u64;
+        }
+    }
+
+    fn rotate(&mut self) {
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if self.max_file > 1 {
+            for i in (1..self.max_file - 1).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            let _ = std::fs::rename(&self.path, name(1));
+        }
+        if let Ok(f) = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
+            self.file = f;
+            self.size = 0;
+        }
+    }
+}
+
+fn set_nonblock(fd: RawFd, on: bool) {
+    // SAFETY: fcntl on an fd we own; no pointers.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK });
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        bail!("pipe2: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn dup2(from: RawFd, to: RawFd) -> Result<()> {
+    // SAFETY: dup2 on valid fds; `to` is one of our stdio slots.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        bail!("dup2 {from} -> {to}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
+    let _ = berth_runtime::tty::set_winsize(fd, rows, cols);
+}
+
+fn read_hello(sock: &UnixStream) -> Result<AttachHello> {
+    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        let mut s = sock;
+        match s.read(&mut b) {
+            Ok(0) => bail!("attach client closed before its hello"),
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) => {
+                line.push(b[0]);
+                if line.len() > 4096 {
+                    bail!("attach hello too long");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    sock.set_read_timeout(None)?;
+    sock.set_write_timeout(Some(Duration::from_secs(10)))?;
+    Ok(serde_json::from_slice(&line)?)
+}
+
+fn read_ctl_line(ctl: &UnixStream) -> Result<String> {
+    let mut r = BufReader::new(ctl);
+    let mut s = String::new();
+    r.read_line(&mut s).context("read control channel")?;
+    Ok(s.trim().to_string())
+}
+
+fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
+    let rt = berth_runtime::Runtime::new(&cfg.runtime_root);
+    let _ = std::fs::remove_file(&cfg.attach_socket);
+    let listener = UnixListener::bind(&cfg.attach_socket)
+        .with_context(|| format!("bind {}", cfg.attach_socket.display()))?;
+    // Block SIGCHLD and take it through a signalfd in the poll loop.
+    // SAFETY: sigset manipulation on a local set; sigprocmask/signalfd take valid pointers.
+    let sfd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            bail!("signalfd: {}", std::io::Error::last_os_error());
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    let devnull = File::options().read(true).write(true).open("/dev/null").context("open /dev/null")?;
+
+    // stdio
+    let mut out_fd: Option<OwnedFd> = None; // stdout pipe read end or pty master
+    let mut err_fd: Option<OwnedFd> = None;
+    let mut stdin_w: Option<OwnedFd> = None;
+    let console_path = cfg.attach_socket.with_extension("console");
+    let console_listener = if cfg.tty {
+        let _ = std::fs::remove_file(&console_path);
+        Some(UnixListener::bind(&console_path).with_context(|| format!("bind {}", console_path.display()))?)
+    } else {
+        None
+    };
+    let mut child_ends: Vec<OwnedFd> = Vec::new();
+    if !cfg.tty {
+        let (or, ow) = pipe()?;
+        let (er, ew) = pipe()?;
+        if cfg.open_stdin {
+            let (ir, iw) = pipe()?;
+            dup2(ir.as_raw_fd(), 0)?;
+            stdin_w = Some(iw);
+            child_ends.push(ir);
+        } else {
+            dup2(devnull.as_raw_fd(), 0)?;
+        }
+        dup2(ow.as_raw_fd(), 1)?;
+        dup2(ew.as_raw_fd(), 2)?;
+        child_ends.push(ow);
+        child_ends.push(ew);
+        out_fd = Some(or);
+        err_fd = Some(er);
+    }
+    let restore_stdio = |d: &File| {
+        for fd in 0..3 {
+            let _ = dup2(d.as_raw_fd(), fd);
+        }
+    };
+
+    let ctl_sock = ctl.as_ref().ok_or_else(|| anyhow!("no control channel"))?.try_clone()?;
+    let mut main_pid: i32;
+    match cfg.mode {
+        Mode::Container => {
+            let opts = berth_runtime::CreateOpts {
+                id: cfg.id.clone(),
+                bundle: cfg.bundle.clone(),
+                console_socket: if cfg.tty { Some(console_path.clone()) } else { None },
+                ..Default::default()
+            };
+            let r = rt.create(&opts);
+            restore_stdio(&devnull);
+            drop(child_ends);
+            let st = r.map_err(|e| anyhow!("{e}"))?;
+            main_pid = st.pid;
+            if let Some(l) = &console_listener {
+                let (s, _) = l.accept().context("accept console socket")?;
+                let m = berth_runtime::sys::recv_fd(s.as_raw_fd()).map_err(|e| anyhow!("receive pty master: {e}"))?;
+                out_fd = Some(m);
+            }
+            writeln!(&ctl_sock, "{CTL_CREATED} {main_pid}")?;
+        }
+        Mode::Exec => {
+            main_pid = 0;
+            writeln!(&ctl_sock, "{CTL_READY}")?;
+        }
+    }
+    let cmd = read_ctl_line(&ctl_sock)?;
+    if cmd != CTL_START {
+        if cfg.mode == Mode::Container {
+            let _ = rt.delete(&cfg.id, true);
+        }
+        bail!("berthd did not ask to start (got {cmd:?})");
+    }
+    // The clients berthd connected before start must see all output: accept them first.
+    let mut clients: Vec<Client> = Vec::new();
+    listener.set_nonblocking(true)?;
+    while let Ok((s, _)) = listener.accept() {
+        s.set_nonblocking(false)?;
+        if let Ok(h) = read_hello(&s) {
+            clients.push(Client { sock: s, reading: h.stdin, hello: h });
+        }
+    }
+    match cfg.mode {
+        Mode::Container => {
+            if let Err(e) = rt.start(&cfg.id) {
+                let _ = rt.delete(&cfg.id, true);
+                bail!("{e}");
+            }
+        }
+        Mode::Exec => {
+            let pv = cfg.process.clone().ok_or_else(|| anyhow!("exec without a process"))?;
+            let process: oci_spec::runtime::Process = serde_json::from_value(pv).context("exec process")?;
+            let pid_file = cfg.attach_socket.with_extension("pid");
+            let opts = berth_runtime::ExecOpts {
+                console_socket: if cfg.tty { Some(console_path.clone()) } else { None },
+                detach: true,
+                pid_file: Some(pid_file.clone()),
+                preserve_fds: 0,
+            };
+            let r = rt.exec(&cfg.id, &process, &opts);
+            restore_stdio(&devnull);
+            drop(child_ends);
+            r.map_err(|e| anyhow!("{e}"))?;
+            main_pid = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| anyhow!("exec: no pid in {}", pid_file.display()))?;
+            let _ = std::fs::remove_file(&pid_file);
+            if let Some(l) = &console_listener {
+                let (s, _) = l.accept().context("accept console socket")?;
+                let m = berth_runtime::sys::recv_fd(s.as_raw_fd()).map_err(|e| anyhow!("receive pty master: {e}"))?;
+                out_fd = Some(m);
+            }
+        }
+    }
+    if let Some(l) = console_listener {
+        drop(l);
+        let _ = std::fs::remove_file(&console_path);
+    }
+    if cfg.tty {
+        if let (Some(m), Some((r, c))) = (&out_fd, cfg.initial_size) {
+            set_winsize(m.as_raw_fd(), r, c);
+        }
+    }
+    writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
+    drop(ctl_sock);
+    *ctl = None;
+
+    let mut log = match &cfg.log_path {
+        Some(p) => Some(LogWriter::open(p, cfg.log_max_size, cfg.log_max_file)?),
+        None => None,
+    };
+    let mut exit: Option<(i32, Instant)> = None;
+    let mut deleted = false;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if let Some((_, at)) = exit {
+            let outputs_open = out_fd.is_some() || err_fd.is_some();
+            if !outputs_open {
+                break;
+            }
+            // Something else still holds the output open: end it (container mode kills the
+            // rest of the cgroup) and stop waiting after a grace period.
+            if at.elapsed() > Duration::from_millis(200) && !deleted && cfg.mode == Mode::Container {
+                let _ = rt.delete(&cfg.id, true);
+                deleted = true;
+            }
+            if at.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(4 + clients.len());
+        let pfd = |fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        pfds.push(pfd(sfd.as_raw_fd()));
+        pfds.push(pfd(listener.as_raw_fd()));
+        pfds.push(pfd(out_fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)));
+        pfds.push(pfd(err_fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)));
+        for c in &clients {
+            pfds.push(pfd(if c.reading || c.hello.watch { c.sock.as_raw_fd() } else { -1 }));
+        }
+        let timeout = if exit.is_some() { 100 } else { -1 };
+        // SAFETY: pfds is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            bail!("poll: {e}");
+        }
+        // SIGCHLD
+        if pfds[0].revents != 0 {
+            let mut si = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+            // SAFETY: reading a signalfd into a buffer of the right size.
+            while unsafe { libc::read(sfd.as_raw_fd(), si.as_mut_ptr().cast(), si.len()) } > 0 {}
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid with a valid status pointer.
+                let p = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                if p <= 0 {
+                    break;
+                }
+                if p == main_pid && exit.is_none() {
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else if libc::WIFSIGNALED(status) {
+                        128 + libc::WTERMSIG(status)
+                    } else {
+                        255
+                    };
+                    exit = Some((code, Instant::now()));
+                }
+            }
+        }
+        // output
+        for (idx, stream) in [(2usize, 0usize), (3, 1)] {
+            if pfds[idx].revents == 0 {
+                continue;
+            }
+            let fdo = if stream == 0 { &mut out_fd } else { &mut err_fd };
+            let Some(fd) = fdo.as_ref() else { continue };
+            // SAFETY: reading into our buffer from an fd we own.
+            let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) {
+                    continue;
+                }
+                *fdo = None; // EIO: pty slave closed
+                continue;
+            }
+            if r == 0 {
+                *fdo = None;
+                continue;
+            }
+            let data = &buf[..r as usize];
+            if let Some(l) = log.as_mut() {
+                l.write(stream, data);
+            }
+            let mut frame = Vec::new();
+            if !cfg.tty {
+                frame.push(stream as u8 + 1);
+                frame.extend_from_slice(&[0, 0, 0]);
+                frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            }
+            frame.extend_from_slice(data);
+            clients.retain_mut(|c| {
+                let want = if stream == 0 { c.hello.stdout } else { c.hello.stderr };
+                if !want {
+                    return true;
+                }
+                (&c.sock).write_all(&frame).is_ok()
+            });
+        }
+        // new clients
+        if pfds[1].revents != 0 {
+            while let Ok((s, _)) = listener.accept() {
+                let _ = s.set_nonblocking(false);
+                let Ok(h) = read_hello(&s) else { continue };
+                if let Some((r, c)) = h.resize {
+                    if cfg.tty {
+                        if let Some(m) = &out_fd {
+                            set_winsize(m.as_raw_fd(), r, c);
+                        }
+                    }
+                    let _ = (&s).write_all(b"ok\n");
+                    continue;
+                }
+                clients.push(Client { sock: s, reading: h.stdin, hello: h });
+            }
+        }
+        // client input
+        let mut i = 0;
+        let mut close_stdin = false;
+        clients.retain_mut(|c| {
+            let idx = 4 + i;
+            i += 1;
+            if pfds.get(idx).is_none_or(|p| p.revents == 0) {
+                return true;
+            }
+            let mut b = [0u8; 8192];
+            match (&c.sock).read(&mut b) {
+                Ok(0) | Err(_) => {
+                    if c.hello.watch {
+                        return false;
+                    }
+                    if c.reading && cfg.stdin_once {
+                        close_stdin = true;
+                    }
+                    c.reading = false;
+                    // A client with nothing to receive is done.
+                    c.hello.stdout || c.hello.stderr
+                }
+                Ok(n) => {
+                    if c.hello.stdin {
+                        let target = if cfg.tty { out_fd.as_ref() } else { stdin_w.as_ref() };
+                        if let Some(t) = target {
+                            // SAFETY: writing our buffer to an fd we own.
+                            unsafe { libc::write(t.as_raw_fd(), b.as_ptr().cast(), n) };
+                        }
+                    }
+                    true
+                }
+            }
+        });
+        if close_stdin {
+            stdin_w = None;
+        }
+    }
+    if let Some(l) = log.as_mut() {
+        l.flush_partial();
+        let _ = l.file.sync_data();
+    }
+    let code = exit.map(|e| e.0).unwrap_or(255);
+    let mut oom = false;
+    if cfg.mode == Mode::Container {
+        if let Ok(st) = rt.load(&cfg.id) {
+            if let Some(cg) = &st.cgroup {
+                oom = cg.oom_kill_count().map(|n| n > 0).unwrap_or(false);
+            }
+        }
+        if !deleted {
+            if let Err(e) = rt.delete(&cfg.id, true) {
+                if let Some(p) = &cfg.monitor_log {
+                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                        let _ = writeln!(f, "delete {}: {e}", cfg.id);
+                    }
+                }
+            }
+        }
+    }
+    let rec = ExitRecord { exit_code: code, finished_at: berth_runtime::state::rfc3339_now(), oom_killed: oom, error: String::new(), pid: main_pid };
+    let data = serde_json::to_vec(&rec)?;
+    berth_runtime::state::write_atomic(&cfg.exit_file, &data).map_err(|e| anyhow!("{e}"))?;
+    let _ = std::fs::remove_file(&cfg.attach_socket);
+    for c in &clients {
+        let _ = c.sock.shutdown(std::net::Shutdown::Both);
+    }
+    Ok(())
+}
