@@ -282,7 +282,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             };
             let r = rt.create(&opts);
             restore_stdio(&devnull);
-            drop(child_ends);
+            child_ends.clear();
             let st = r.map_err(|e| anyhow!("{e}"))?;
             main_pid = st.pid;
             if let Some(l) = &console_listener {
@@ -332,7 +332,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             };
             let r = rt.exec(&cfg.id, &process, &opts);
             restore_stdio(&devnull);
-            drop(child_ends);
+            child_ends.clear();
             r.map_err(|e| anyhow!("{e}"))?;
             main_pid = std::fs::read_to_string(&pid_file)
                 .ok()
