@@ -15,8 +15,9 @@
 # Options (each also settable by environment variable):
 #   --cargo "ARGS"      build test binaries with `cargo test --no-run --message-format=json ARGS`
 #                       and run every one (ARGS after a following "--" are passed to each).
-#                       Binary targets built alongside (CARGO_BIN_EXE_*) are copied to the
-#                       same paths; files tests read from the source tree need --include.
+#                       Binary targets built alongside (CARGO_BIN_EXE_*) and each tested
+#                       package's tests/ directory are copied to the same paths; other
+#                       files tests read from the source tree need --include.
 #   --include SRC[:DST] copy a file or directory into the guest (at DST, default same path);
 #                       ELF files get their shared libraries too. Repeatable.
 #                       env BERTH_QEMU_INCLUDE="SRC[:DST] ..."
@@ -103,6 +104,13 @@ if [ -n "$CARGO_ARGS" ]; then
 	mapfile -t built < <(sed -n 's/.*"profile":{[^}]*"test":true[^}]*}.*"executable":"\([^"]*\)".*/\1/p' <<<"$json")
 	[ ${#built[@]} -gt 0 ] || die "cargo test --no-run $CARGO_ARGS produced no test executables"
 	for b in "${built[@]}"; do add_cmd "$b" "${extra[@]}"; done
+	# Test data the tests read through env!("CARGO_MANIFEST_DIR"): each tested package's
+	# tests/ directory goes to the same path in the guest.
+	while IFS= read -r m; do
+		d=$(dirname "$m")/tests
+		[ -d "$d" ] && INCLUDES+=("$d")
+	done < <(sed -n 's/.*"profile":{[^}]*"test":true[^}]*}.*/&/p' <<<"$json" |
+		sed -n 's/.*"manifest_path":"\([^"]*\)".*/\1/p' | sort -u)
 	# Binaries the tests reach through env!("CARGO_BIN_EXE_<name>"): same path in the guest.
 	while IFS= read -r b; do [ -n "$b" ] && INCLUDES+=("$b"); done < \
 		<(sed -n 's/.*"profile":{[^}]*"test":false[^}]*}.*"executable":"\([^"]*\)".*/\1/p' <<<"$json")
