@@ -232,10 +232,11 @@ EOF
 		name=${NAMES[$i]}
 		printf 'echo "BERTH-QEMU: RUN %s"\n' "$name"
 		printf '%s\nrc=$?\n' "${CMDS[$i]}"
-		printf 'if [ $rc = 0 ]; then echo "BERTH-QEMU: PASS %s"; else echo "BERTH-QEMU: FAIL %s (exit $rc)"; fi\n' "$name" "$name"
+		# (a leading newline keeps the marker at the start of a line after partial output)
+		printf 'if [ $rc = 0 ]; then echo; echo "BERTH-QEMU: PASS %s"; else echo; echo "BERTH-QEMU: FAIL %s (exit $rc)"; fi\n' "$name" "$name"
 	done
 	cat <<'EOF'
-echo "BERTH-QEMU: DONE"
+echo; echo "BERTH-QEMU: DONE"
 sync
 poweroff -f
 echo o > /proc/sysrq-trigger
