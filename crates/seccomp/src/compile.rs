@@ -23,7 +23,10 @@
 //!   condition (runc does this because libseccomp refuses it);
 //! * names absent on an architecture are skipped for that architecture; names unknown on every
 //!   architecture are an error;
-//! * on 32-bit architectures only the low 32 bits of an argument are compared (libseccomp).
+//! * on 32-bit architectures only the low 32 bits of an argument are compared (libseccomp);
+//! * runc's -ENOSYS stub: unless the default action is ALLOW or LOG, syscall numbers above the
+//!   largest one the profile names (per architecture) fail with ENOSYS, so a libc newer than the
+//!   profile falls back to older syscalls instead of failing with the default errno.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +52,7 @@ pub(crate) const FLAG_NEW_LISTENER: u32 = 8;
 pub(crate) const FLAG_TSYNC_ESRCH: u32 = 16;
 
 const EPERM: u32 = 1;
+const ENOSYS: u32 = 38;
 /// Highest errno the kernel passes through (MAX_ERRNO).
 const MAX_ERRNO: u32 = 4095;
 
@@ -163,14 +167,24 @@ pub(crate) struct SysRules {
     pub conds: Vec<CondRule>,
 }
 
+/// One architecture's part of the filter.
+#[derive(Clone, Debug)]
+pub(crate) struct Section {
+    pub arch: Arch,
+    /// syscall nr -> rules (BTreeMap: sorted by nr)
+    pub rules: BTreeMap<u32, SysRules>,
+    /// runc's -ENOSYS stub: numbers above the largest syscall the profile names on this
+    /// architecture fail with ENOSYS (so a newer libc falls back) instead of the default action.
+    pub enosys_above: Option<u32>,
+}
+
 /// The validated, architecture-resolved form of a profile.
 #[derive(Clone, Debug)]
 pub(crate) struct Ir {
     pub default: u32,
     pub flags: u32,
     pub needs_notify: bool,
-    /// per architecture: syscall nr -> rules (BTreeMap: sorted by nr)
-    pub arches: Vec<(Arch, BTreeMap<u32, SysRules>)>,
+    pub arches: Vec<Section>,
 }
 
 impl Ir {
@@ -179,18 +193,23 @@ impl Ir {
     pub(crate) fn eval(&self, d: &crate::bpf::SeccompData) -> u32 {
         let nr = d.nr as u32;
         let mut found = None;
-        for (a, rules) in &self.arches {
+        for sec in &self.arches {
+            let a = sec.arch;
             if a.audit_arch() != d.arch {
                 continue;
             }
             let is_x32_nr = nr >= X32_SYSCALL_BIT;
-            if *a == Arch::X86_64 && is_x32_nr || *a == Arch::X32 && !is_x32_nr {
+            if a == Arch::X86_64 && is_x32_nr || a == Arch::X32 && !is_x32_nr {
                 continue;
             }
-            found = Some((*a, rules));
+            found = Some(sec);
         }
-        let Some((a, rules)) = found else { return RET_KILL_THREAD };
-        let Some(r) = rules.get(&nr) else { return self.default };
+        let Some(sec) = found else { return RET_KILL_THREAD };
+        let a = sec.arch;
+        if sec.enosys_above.is_some_and(|m| nr > m) {
+            return RET_ERRNO | ENOSYS;
+        }
+        let Some(r) = sec.rules.get(&nr) else { return self.default };
         if let Some(u) = r.uncond {
             return u;
         }
@@ -254,8 +273,10 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
             arch_list.push(ours);
         }
     }
-    let mut arches: Vec<(Arch, BTreeMap<u32, SysRules>)> =
-        arch_list.iter().map(|a| (*a, BTreeMap::new())).collect();
+    let mut arches: Vec<Section> =
+        arch_list.iter().map(|a| Section { arch: *a, rules: BTreeMap::new(), enosys_above: None }).collect();
+    // largest syscall number the profile names, per architecture (for the ENOSYS stub)
+    let mut largest: Vec<Option<u32>> = vec![None; arches.len()];
 
     for (i, call) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
@@ -289,6 +310,13 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
                 .ok_or_else(|| Error::invalid(&format!("{field}.names[{j}]"), format!("unknown syscall {name:?}")))?;
             idxs.push(idx);
         }
+        for (sec, max) in arches.iter().zip(largest.iter_mut()) {
+            for idx in &idxs {
+                if let Some(nr) = sec.arch.nr_at(*idx) {
+                    *max = Some(max.map_or(nr, |m| m.max(nr)));
+                }
+            }
+        }
         if ret == default {
             continue; // runc skips rules that repeat the default action
         }
@@ -297,20 +325,27 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         let same_arg_twice = cmps.iter().any(|c| std::mem::replace(&mut seen[c.index as usize], true));
         let rule_sets: Vec<Vec<ArgCmp>> = if same_arg_twice { cmps.iter().map(|c| vec![*c]).collect() } else { vec![cmps] };
 
-        for (arch, rules) in arches.iter_mut() {
+        for sec in arches.iter_mut() {
             for (name, idx) in call.names().iter().zip(&idxs) {
-                let Some(nr) = arch.nr_at(*idx) else { continue };
-                let entry = rules.entry(nr).or_default();
+                let Some(nr) = sec.arch.nr_at(*idx) else { continue };
+                let entry = sec.rules.entry(nr).or_default();
                 for set in &rule_sets {
-                    add_rule(entry, set, ret, *arch, name, &field)?;
+                    add_rule(entry, set, ret, sec.arch, name, &field)?;
                 }
             }
         }
     }
-    // Most restrictive action first; stable, so equal ranks keep profile order.
-    for (_, rules) in arches.iter_mut() {
-        for r in rules.values_mut() {
+    // runc adds the ENOSYS stub unless the default action already lets calls through (ALLOW,
+    // LOG) or is ERRNO(ENOSYS) itself.
+    let stub = !matches!(s.default_action(), LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog)
+        && default != RET_ERRNO | ENOSYS;
+    for (sec, max) in arches.iter_mut().zip(largest) {
+        // Most restrictive action first; stable, so equal ranks keep profile order.
+        for r in sec.rules.values_mut() {
             r.conds.sort_by_key(|c| std::cmp::Reverse(precedence(c.ret)));
+        }
+        if stub {
+            sec.enosys_above = max.filter(|m| *m != 0);
         }
     }
     if needs_notify && !matches!(s.listener_path(), Some(p) if !p.as_os_str().is_empty()) {
@@ -451,7 +486,8 @@ fn emit_tree(asm: &mut Asm, iv: &[(u32, Target)], rules: &BTreeMap<u32, SysRules
 }
 
 /// Intervals (start, target) covering [base, u32::MAX], adjacent equal returns merged.
-fn intervals(rules: &BTreeMap<u32, SysRules>, default: u32, base: u32) -> Vec<(u32, Target)> {
+fn intervals(sec: &Section, default: u32, base: u32) -> Vec<(u32, Target)> {
+    let rules = &sec.rules;
     let mut out: Vec<(u32, Target)> = vec![(base, Target::Ret(default))];
     let push = |start: u32, t: Target, out: &mut Vec<(u32, Target)>| {
         if let Some(last) = out.last_mut() {
@@ -480,18 +516,21 @@ fn intervals(rules: &BTreeMap<u32, SysRules>, default: u32, base: u32) -> Vec<(u
             push(after, Target::Ret(default), &mut out);
         }
     }
+    // every rule number is <= enosys_above (it is the largest number the profile names)
+    if let Some(after) = sec.enosys_above.and_then(|m| m.checked_add(1)).filter(|a| *a > base) {
+        push(after, Target::Ret(RET_ERRNO | ENOSYS), &mut out);
+    }
     out
 }
 
 pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
     let mut asm = Asm::default();
     // Group architectures by audit value (x86_64 and x32 share one).
-    type Section = (Arch, BTreeMap<u32, SysRules>);
     let mut groups: Vec<(u32, Vec<&Section>)> = Vec::new();
     for a in &ir.arches {
-        match groups.iter_mut().find(|g| g.0 == a.0.audit_arch()) {
+        match groups.iter_mut().find(|g| g.0 == a.arch.audit_arch()) {
             Some(g) => g.1.push(a),
-            None => groups.push((a.0.audit_arch(), vec![a])),
+            None => groups.push((a.arch.audit_arch(), vec![a])),
         }
     }
     let labels: Vec<Label> = groups.iter().map(|_| asm.label()).collect();
@@ -505,7 +544,7 @@ pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
     for (g, l) in groups.iter().zip(&labels) {
         asm.bind(*l);
         asm.ld(0); // seccomp_data.nr
-        let find = |want: Arch| g.1.iter().find(|a| a.0 == want).copied();
+        let find = |want: Arch| g.1.iter().find(|a| a.arch == want).copied();
         if g.0 == Arch::X86_64.audit_arch() {
             let x64 = find(Arch::X86_64);
             let x32 = find(Arch::X32);
@@ -514,17 +553,17 @@ pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
             asm.jmp(Cond::Ge, X32_SYSCALL_BIT, hi, lo);
             asm.bind(lo);
             match x64 {
-                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, 0), &a.1, ir.default, a.0.is_32bit()),
+                Some(a) => emit_tree(&mut asm, &intervals(a, ir.default, 0), &a.rules, ir.default, a.arch.is_32bit()),
                 None => asm.ret(RET_KILL_THREAD),
             }
             asm.bind(hi);
             match x32 {
-                Some(a) => emit_tree(&mut asm, &intervals(&a.1, ir.default, X32_SYSCALL_BIT), &a.1, ir.default, a.0.is_32bit()),
+                Some(a) => emit_tree(&mut asm, &intervals(a, ir.default, X32_SYSCALL_BIT), &a.rules, ir.default, a.arch.is_32bit()),
                 None => asm.ret(RET_KILL_THREAD),
             }
         } else {
             let a = g.1[0];
-            emit_tree(&mut asm, &intervals(&a.1, ir.default, 0), &a.1, ir.default, a.0.is_32bit());
+            emit_tree(&mut asm, &intervals(a, ir.default, 0), &a.rules, ir.default, a.arch.is_32bit());
         }
     }
     let prog = asm.finish().map_err(|e| Error::invalid("(program)", format!("internal assembler error: {e}")))?;

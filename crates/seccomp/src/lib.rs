@@ -38,7 +38,8 @@
 //!   action; libseccomp's answer depends on its internal tree order;
 //! * on x86 (i386) socket-family rules are not also applied to `socketcall(2)` as libseccomp does;
 //!   Docker's profile allows `socketcall` anyway;
-//! * runc's extra "ENOSYS for syscalls newer than the profile" stub is not generated.
+//! * runc's "ENOSYS for syscalls newer than the profile" stub is built in (plain libseccomp has
+//!   none; runc prepends it), see `compile.rs`.
 
 mod arch;
 pub mod bpf;

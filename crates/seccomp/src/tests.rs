@@ -181,8 +181,14 @@ fn docker_profile_semantics() {
     assert_eq!(f.evaluate(&data(X86_64, Arch::X32.syscall_nr("keyctl").unwrap(), [0; 6])), eperm);
     // an architecture not in the filter is killed (libseccomp's bad-arch action)
     assert_eq!(f.evaluate(&data(0xC000_00B7, 63, [0; 6])), RET_KILL_THREAD);
-    // a syscall number beyond every table gets the default action
-    assert_eq!(f.evaluate(&data(X86_64, 1000, [0; 6])), eperm);
+    // runc's ENOSYS stub: numbers above the largest syscall the profile names get ENOSYS, so a
+    // newer libc falls back; unnamed numbers below it get the default action
+    assert_eq!(f.evaluate(&data(X86_64, 1000, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(X86_64, 0x3fff_ffff, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(X86_64, 0x4000_0000 + 1000, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(I386, 1000, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(X86_64, u32::MAX, [0; 6])), RET_ERRNO | 38); // nr -1
+    assert_eq!(f.evaluate(&data(X86_64, nr("kexec_load"), [0; 6])), eperm);
     assert!(f.program().len() < 1200, "program has {} instructions", f.program().len());
 
     // with CAP_SYS_ADMIN the namespace calls are allowed and clone3 is no longer ENOSYS
@@ -318,6 +324,28 @@ fn precedence_and_redundancy() {
     assert_eq!(ev(2, 0x80002), RET_ERRNO | 97);
     assert_eq!(ev(2, 1), RET_ALLOW);
     assert_eq!(ev(1, 2), RET_ALLOW);
+}
+
+#[test]
+fn enosys_stub_follows_runc() {
+    let rules = || vec![rule(&["read", "mkdir"], A::ScmpActAllow, None, &[]), rule(&["getpid"], A::ScmpActErrno, None, &[])];
+    let getpid = nr("getpid");
+    let top = [nr("read"), nr("mkdir"), getpid].into_iter().max().unwrap();
+    // default ERRNO: above the largest named number -> ENOSYS (the skipped default-action rule
+    // for getpid still counts as named, as in runc)
+    let f = compile(&profile(A::ScmpActErrno, rules())).unwrap();
+    assert_eq!(f.evaluate(&data(X86_64, top + 1, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(X86_64, top - 1, [0; 6])), RET_ERRNO | 1);
+    assert_eq!(f.evaluate(&data(X86_64, top, [0; 6])), RET_ALLOW);
+    // default KILL: same
+    let f = compile(&profile(A::ScmpActKillProcess, rules())).unwrap();
+    assert_eq!(f.evaluate(&data(X86_64, top + 1, [0; 6])), RET_ERRNO | 38);
+    assert_eq!(f.evaluate(&data(X86_64, top - 1, [0; 6])), c::RET_KILL_PROCESS);
+    // default ALLOW or LOG: no stub
+    for d in [A::ScmpActAllow, A::ScmpActLog] {
+        let f = compile(&profile(d, vec![rule(&["mkdir"], A::ScmpActErrno, None, &[])])).unwrap();
+        assert_ne!(f.evaluate(&data(X86_64, 1000, [0; 6])), RET_ERRNO | 38);
+    }
 }
 
 #[test]
