@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# End-to-end test of the `berth` CLI against a Docker-Engine-API daemon (berthd, or dockerd).
+#
+# Usage: BERTH_HOST=unix:///run/berth/berth.sock tests/e2e/cli.sh [path/to/berth]
+#   or:  tests/e2e/cli.sh --host unix:///path.sock [path/to/berth]
+# Env:   BERTH_E2E_NET   network flags for containers (default "--network none")
+#        BERTH_E2E_NO_REGISTRY=1  skip the registry (push/pull/login) part (reported as SKIP)
+# Needs: busybox-static (/bin/busybox), util-linux `script`, tmux (else `script` is used
+#        for the interactive test), docker-registry (Debian package) for pull/push.
+set -u
+
+if [ "${1:-}" = "--host" ]; then export BERTH_HOST="$2"; shift 2; fi
+: "${BERTH_HOST:?set BERTH_HOST to the daemon socket, e.g. unix:///run/berth/berth.sock}"
+export BERTH_HOST
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=${1:-}
+if [ -z "$B" ]; then
+    for c in "$ROOT/target/release/berth" "$ROOT/target/debug/berth"; do
+        [ -x "$c" ] && { B=$c; break; }
+    done
+fi
+[ -x "${B:-}" ] || { echo "berth binary not found (build it: cargo build -p berth)"; exit 2; }
+NET=${BERTH_E2E_NET:---network none}
+IMG=berth-e2e/busybox:latest
+TAG=e2e$$
+WORK=$(mktemp -d /tmp/berth-cli-e2e.XXXXXX)
+PASS=0; FAIL=0; SKIP=0
+REG_PID=""; TMUX_SOCK="$WORK/tmux.sock"
+
+say() { printf '%s\n' "$*"; }
+ok() { PASS=$((PASS+1)); say "ok   $*"; }
+bad() { FAIL=$((FAIL+1)); say "FAIL $*"; }
+skip() { SKIP=$((SKIP+1)); say "SKIP $*"; }
+# check NAME EXPECTED ACTUAL
+check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected [$2] got [$3]"; fi; }
+# contains NAME NEEDLE HAYSTACK
+contains() { case "$3" in *"$2"*) ok "$1";; *) bad "$1: [$2] not in [$3]";; esac; }
+lacks() { case "$3" in *"$2"*) bad "$1: unexpected [$2] in [$3]";; *) ok "$1";; esac; }
+
+cleanup() {
+    for c in "$TAG-d" "$TAG-logs" "$TAG-it"; do "$B" rm -f "$c" >/dev/null 2>&1; done
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- fixture: a docker-archive image of the host's busybox -------------------------------
+make_image() {
+    local r="$WORK/rootfs" a="$WORK/archive"
+    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
+    cp /bin/busybox "$r/bin/busybox"
+    for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+    chmod 1777 "$r/tmp"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
+    local diff; diff=$(sha "$WORK/layer.tar")
+    mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"],"Labels":{"org.berth.e2e":"yes"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
+    local cfg; cfg=$(sha "$a/config.json")
+    mv "$a/config.json" "$a/$cfg.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
+    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
+}
+
+say "# berth e2e against $BERTH_HOST with $B"
+make_image
+
+# --- load / images ------------------------------------------------------------------------
+"$B" rmi -f "$IMG" >/dev/null 2>&1
+out=$("$B" load -i "$WORK/image.tar" 2>&1); rc=$?
+check "load exit" 0 "$rc"
+contains "load prints loaded image" "Loaded image: $IMG" "$out"
+out=$("$B" load < "$WORK/image.tar" 2>&1)
+contains "load from stdin" "Loaded image: $IMG" "$out"
+out=$("$B" images)
+contains "images header" "REPOSITORY" "$out"
+contains "images lists repo" "berth-e2e/busybox" "$out"
+out=$("$B" images --format '{{.Repository}}:{{.Tag}}|{{.Size}}' berth-e2e/busybox)
+case "$out" in "$IMG|"*[0-9]MB) ok "images --format with repo filter";; *) bad "images --format: [$out]";; esac
+id=$("$B" images -q berth-e2e/busybox)
+check "images -q is a short id" 12 "${#id}"
+out=$("$B" inspect -f '{{index .Config.Labels "org.berth.e2e"}}' "$IMG")
+check "image inspect label" yes "$out"
+
+# --- run -----------------------------------------------------------------------------------
+out=$("$B" run --rm $NET "$IMG" echo hello 2>&1); rc=$?
+check "run output" hello "$out"
+check "run exit 0" 0 "$rc"
+"$B" run --rm $NET "$IMG" sh -c 'exit 7'; check "run exit code is the container's" 7 "$?"
+out=$("$B" run --rm $NET "$IMG" sh -c 'echo out; echo err >&2' 2>/dev/null)
+check "stdout and stderr are separate" out "$out"
+out=$("$B" run --rm $NET -e FOO=bar -e BAZ "$IMG" sh -c 'echo $FOO-${BAZ:-unset}')
+check "run -e" bar-unset "$out"
+out=$(BAZ=fromhost "$B" run --rm $NET -e BAZ "$IMG" sh -c 'echo $BAZ')
+check "run -e NAME takes the host value" fromhost "$out"
+out=$("$B" run --rm $NET -w /tmp "$IMG" pwd)
+check "run -w" /tmp "$out"
+out=$("$B" run --rm $NET -u 65534:65534 "$IMG" id -u)
+check "run -u" 65534 "$out"
+out=$("$B" run --rm $NET --memory 64m "$IMG" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max')
+check "run --memory visible in the container cgroup" 67108864 "$out"
+out=$(echo piped | "$B" run --rm -i $NET "$IMG" cat)
+check "run -i forwards stdin" piped "$out"
+"$B" run --rm $NET "$IMG" /no/such/binary >/dev/null 2>&1; check "missing command exits 127" 127 "$?"
+"$B" run --rm $NET "$IMG" /etc >/dev/null 2>&1; check "non-executable exits 126" 126 "$?"
+"$B" run --rm $NET no-such-image-berth-e2e:nope true >/dev/null 2>&1; check "unknown image exits 125" 125 "$?"
+
+# --- run -d / ps / logs / exec / inspect / stop / rm -------------------------------------
+cid=$("$B" run -d --name "$TAG-d" $NET "$IMG" sh -c 'echo started; while true; do sleep 1; done'); rc=$?
+check "run -d exit" 0 "$rc"
+case "$cid" in *[!0-9a-f]*|"") bad "run -d prints a full id: [$cid]";; *) check "run -d prints the 64-hex id" 64 "${#cid}";; esac
+out=$("$B" ps)
+contains "ps header" "CONTAINER ID   IMAGE" "$out"
+contains "ps shows the container" "$TAG-d" "$out"
+contains "ps shows Up status" "Up " "$out"
+out=$("$B" ps -q --no-trunc --filter "name=$TAG-d")
+check "ps -q --no-trunc --filter" "$cid" "$out"
+out=$("$B" ps --filter "name=$TAG-d" --format '{{.Names}} {{.State}} {{.Image}}')
+check "ps --format" "$TAG-d running $IMG" "$out"
+out=$("$B" ps --filter "name=$TAG-d" --format 'table {{.ID}}\t{{.Names}}')
+contains "ps --format table header" "CONTAINER ID   NAMES" "$out"
+out=$("$B" exec "$TAG-d" sh -c 'echo in-exec; exit 4'); rc=$?
+check "exec output" in-exec "$out"
+check "exec exit code" 4 "$rc"
+out=$("$B" exec -e X=1 -w /tmp -u 65534 "$TAG-d" sh -c 'echo $X $(pwd) $(id -u)')
+check "exec -e -w -u" "1 /tmp 65534" "$out"
+out=$(echo viaexec | "$B" exec -i "$TAG-d" cat)
+check "exec -i" viaexec "$out"
+check "inspect -f State.Status" running "$("$B" inspect -f '{{.State.Status}}' "$TAG-d")"
+check "inspect -f Name" "/$TAG-d" "$("$B" inspect -f '{{.Name}}' "$TAG-d")"
+check "inspect -f json" '["sh","-c","echo started; while true; do sleep 1; done"]' "$("$B" inspect -f '{{json .Config.Cmd}}' "$TAG-d")"
+check "inspect --type container" "$cid" "$("$B" inspect --type container -f '{{.Id}}' "$TAG-d")"
+out=$("$B" inspect "$TAG-d")
+contains "inspect prints a JSON array" '"Id": "'"$cid"'"' "$out"
+out=$("$B" logs "$TAG-d")
+check "logs" started "$out"
+out=$("$B" stop -t 1 "$TAG-d"); rc=$?
+check "stop prints the name" "$TAG-d" "$out"
+check "stop exit" 0 "$rc"
+check "stopped state" exited "$("$B" inspect -f '{{.State.Status}}' "$TAG-d")"
+out=$("$B" ps -a --filter "name=$TAG-d" --format '{{.Status}}')
+case "$out" in "Exited ("*") "*" ago") ok "ps -a shows Exited status";; *) bad "ps -a status: [$out]";; esac
+check "rm prints the name" "$TAG-d" "$("$B" rm "$TAG-d")"
+"$B" inspect "$TAG-d" >/dev/null 2>&1; check "inspect of removed container fails" 1 "$?"
+"$B" rm "$TAG-d" >/dev/null 2>&1; check "rm of missing container exits 1" 1 "$?"
+
+"$B" run -d --name "$TAG-logs" $NET "$IMG" sh -c 'for i in 1 2 3; do echo l$i; sleep 1; done' >/dev/null
+out=$(timeout 30 "$B" logs -f "$TAG-logs"); rc=$?
+check "logs -f follows until the container exits" "l1 l2 l3" "$(echo $out)"
+check "logs -f exit" 0 "$rc"
+out=$("$B" logs --tail 1 "$TAG-logs")
+check "logs --tail 1" l3 "$out"
+"$B" rm -f "$TAG-logs" >/dev/null
+
+# --- usage errors --------------------------------------------------------------------------
+err=$("$B" run 2>&1); rc=$?
+check "run without image exits 125" 125 "$rc"
+contains "run without image explains" "'berth run' requires at least 1 argument" "$err"
+err=$("$B" ps --bogus 2>&1); rc=$?
+check "unknown flag exits 125" 125 "$rc"
+contains "unknown flag message" "unknown flag: --bogus" "$err"
+err=$("$B" run --memory lots "$IMG" 2>&1); rc=$?
+check "bad flag value exits 125" 125 "$rc"
+contains "bad flag value message" 'invalid argument "lots" for "-m, --memory" flag' "$err"
+err=$("$B" logs 2>&1); check "missing argument exits 125" 125 "$?"
+err=$("$B" frobnicate 2>&1); check "unknown command exits 125" 125 "$?"
+lacks "no panic on usage errors" "panicked" "$err"
+err=$("$B" -H unix:///nonexistent/berth.sock ps 2>&1); rc=$?
+contains "daemon down message tells how to start it" "Is berthd running? Start it with: berthd &" "$err"
+check "daemon down exit" 1 "$rc"
+out=$("$B" run --help); contains "run --help lists --memory" "--memory bytes" "$out"
+out=$("$B" --help); contains "berth --help lists commands" "Common Commands:" "$out"
+out=$("$B" completion bash); contains "bash completion" "complete -F _berth berth" "$out"
+
+# --- interactive: run -it under a terminal -------------------------------------------------
+if command -v tmux >/dev/null 2>&1; then
+    tmux -S "$TMUX_SOCK" new-session -d -x 120 -y 30 -s e2e "env BERTH_HOST=$BERTH_HOST bash --norc --noprofile"
+    tsend() { tmux -S "$TMUX_SOCK" send-keys -t e2e "$@"; }
+    pane() { tmux -S "$TMUX_SOCK" capture-pane -p -t e2e; }
+    waitfor() { for _ in $(seq 1 100); do pane | grep -q -- "$1" && return 0; sleep 0.1; done; return 1; }
+    tsend "stty -a > $WORK/stty.before; echo READY" Enter
+    waitfor '^READY' || true
+    tsend "$B run -it --rm --name $TAG-it $NET $IMG sh; echo RC=\$?" Enter
+    sleep 0.5
+    waitfor '/ #' && ok "run -it shows the container prompt" || bad "run -it: no prompt [$(pane)]"
+    tsend 'echo $((6*7))' Enter
+    waitfor '^42' && ok "run -it: typed echo \$((6*7)) prints 42" || bad "run -it: no 42 [$(pane)]"
+    tsend 'exit' Enter
+    waitfor 'RC=0' && ok "run -it: exit returns with status 0" || bad "run -it: no RC=0 [$(pane)]"
+    tsend "stty -a > $WORK/stty.after; echo DONE" Enter
+    waitfor '^DONE' || true
+    if [ -s "$WORK/stty.before" ] && cmp -s "$WORK/stty.before" "$WORK/stty.after"; then
+        ok "terminal settings restored after run -it"
+    else
+        bad "terminal not restored: $(diff "$WORK/stty.before" "$WORK/stty.after" 2>&1 | head -5)"
+    fi
+    # detach keys: ctrl-p ctrl-q leaves the container running
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    tsend "$B run -it --name $TAG-it $NET $IMG sh; echo RC2=\$?" Enter
+    waitfor '/ #' || true
+    tsend C-p C-q
+    waitfor 'RC2=0' && ok "ctrl-p ctrl-q detaches" || bad "detach: [$(pane)]"
+    check "detached container keeps running" running "$("$B" inspect -f '{{.State.Status}}' "$TAG-it" 2>&1)"
+    "$B" rm -f "$TAG-it" >/dev/null 2>&1
+    tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+elif command -v script >/dev/null 2>&1; then
+    out=$( (sleep 1; printf 'echo $((6*7))\r'; sleep 1; printf 'exit\r'; sleep 1) | script -qfc "$B run -it --rm $NET $IMG sh" /dev/null)
+    contains "run -it under script prints 42" "42" "$out"
+else
+    skip "run -it (neither tmux nor script installed)"
+fi
+
+# --- registry: push, pull (plain and with progress bars), login/logout ---------------------
+if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null 2>&1; then
+    skip "registry tests (docker-registry not installed or BERTH_E2E_NO_REGISTRY=1)"
+else
+    PORT=$(( 20000 + $$ % 20000 ))
+    mkdir -p "$WORK/reg"
+    printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$WORK/reg" "$PORT" > "$WORK/reg.yml"
+    docker-registry serve "$WORK/reg.yml" > "$WORK/reg.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+    REF=127.0.0.1:$PORT/e2e/busybox:v1
+    "$B" tag "$IMG" "$REF"; check "tag" 0 "$?"
+    out=$("$B" push "$REF" 2>&1); rc=$?
+    check "push exit" 0 "$rc"
+    contains "push reports digest" "v1: digest: sha256:" "$out"
+    # remove every local reference so the layer really downloads
+    "$B" rmi "$REF" "$IMG" >/dev/null 2>&1
+    out=$("$B" pull "$REF" 2>&1); rc=$?
+    check "pull exit" 0 "$rc"
+    contains "pull plain: layer lines" "Pull complete" "$out"
+    contains "pull plain: digest" "Digest: sha256:" "$out"
+    contains "pull plain: status" "Status: Downloaded newer image for $REF" "$out"
+    check "pull plain: last line is the reference" "$REF" "$(printf '%s\n' "$out" | tail -1)"
+    lacks "pull plain: no byte progress without a terminal" "Downloading" "$out"
+    "$B" rmi "$REF" >/dev/null 2>&1
+    script -qfc "$B pull $REF" "$WORK/pull.tty" >/dev/null 2>&1
+    tty=$(cat "$WORK/pull.tty")
+    contains "pull on a terminal: progress bar drawn" "MiB" "$tty"
+    contains "pull on a terminal: bar" "[=" "$tty"
+    contains "pull on a terminal: completes" "Downloaded newer image for $REF" "$tty"
+    out=$("$B" pull -q "$REF" 2>&1)
+    check "pull -q prints only the reference" "$REF" "$out"
+    out=$("$B" run --rm $NET "$REF" echo pulled-ok)
+    check "run the pulled image" pulled-ok "$out"
+    "$B" rmi "$REF" >/dev/null 2>&1
+    out=$("$B" run --rm $NET "$REF" echo auto-pulled 2>"$WORK/runpull.err"); rc=$?
+    check "run pulls a missing image" auto-pulled "$out"
+    contains "run says it is pulling" "Unable to find image '$REF' locally" "$(cat "$WORK/runpull.err")"
+    export DOCKER_CONFIG="$WORK/dockercfg"
+    out=$("$B" login -u e2euser --password-stdin "127.0.0.1:$PORT" <<<"s3cret" 2>&1); rc=$?
+    check "login exit" 0 "$rc"
+    contains "login succeeded" "Login Succeeded" "$out"
+    contains "login writes config.json auth" "\"auth\": \"$(printf 'e2euser:s3cret' | base64)\"" "$(cat "$DOCKER_CONFIG/config.json" 2>/dev/null)"
+    out=$("$B" logout "127.0.0.1:$PORT")
+    contains "logout" "Removing login credentials for 127.0.0.1:$PORT" "$out"
+    lacks "logout removes the entry" "127.0.0.1:$PORT" "$(cat "$DOCKER_CONFIG/config.json")"
+    unset DOCKER_CONFIG
+    # restore the image under its original name for anyone after us
+    "$B" load -q -i "$WORK/image.tar" >/dev/null
+fi
+
+# --- save ----------------------------------------------------------------------------------
+"$B" save -o "$WORK/saved.tar" "$IMG"; rc=$?
+check "save -o exit" 0 "$rc"
+if tar -tf "$WORK/saved.tar" 2>/dev/null | grep -q manifest.json; then ok "save -o writes a docker archive"; else bad "save -o: no manifest.json"; fi
+
+say "# passed $PASS, failed $FAIL, skipped $SKIP"
+[ "$FAIL" -eq 0 ]
