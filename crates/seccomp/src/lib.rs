@@ -52,6 +52,8 @@ mod validate;
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -205,8 +207,11 @@ pub fn compile_cached(s: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter, Erro
     }
     let filter = compile(s)?;
     let cache_err = |p: &Path, source| Error::Cache { path: p.to_path_buf(), source };
-    fs::create_dir_all(cache_dir).map_err(|e| cache_err(cache_dir, e))?;
-    let tmp = cache_dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // root-only: a planted program would be installed into every container using this profile
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(cache_dir).map_err(|e| cache_err(cache_dir, e))?;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = cache_dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&key)?;

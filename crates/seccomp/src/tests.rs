@@ -452,6 +452,16 @@ fn cache_round_trip() {
     let stored = std::fs::read(&file).unwrap();
     assert_eq!(&stored[..32], &cache_key(&p).unwrap()[..]);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1, "no temp files left behind");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    // concurrent stores of the same profile from several threads all succeed
+    let dir2 = dir.path().join("concurrent");
+    std::thread::scope(|sc| {
+        for _ in 0..8 {
+            sc.spawn(|| assert_eq!(compile_cached(&p, &dir2).unwrap(), f1));
+        }
+    });
+    assert_eq!(std::fs::read_dir(&dir2).unwrap().count(), 1);
     // the second call loads the stored program: prove it by planting a different (valid) one
     let other = compile(&profile(A::ScmpActAllow, vec![])).unwrap();
     let mut planted = cache_key(&p).unwrap().to_vec();
