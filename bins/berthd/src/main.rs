@@ -1,1 +1,154 @@
-fn main() { eprintln!("berthd: not built yet"); std::process::exit(1) }
+//! berthd: the berth daemon — the Docker Engine API on a unix socket over berth-engine.
+
+use anyhow::{bail, Context, Result};
+use berth_api::{Host, ServerConfig};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "berth daemon: Docker Engine API on a unix socket")]
+struct Args {
+    /// Address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable).
+    #[arg(short = 'H', long = "host", value_name = "ADDR")]
+    hosts: Vec<String>,
+    /// Persistent state (images, containers, logs).
+    #[arg(long, default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Runtime state (monitor sockets, bundles).
+    #[arg(long = "exec-root", default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Group (name or number) owning the unix sockets; they are mode 0660.
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+    /// Log level: debug, info, warn, error (fatal is an alias of error).
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    log_level: String,
+    /// Debug logging (same as --log-level debug).
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Write the daemon's pid to this file (removed at exit).
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// Registry reached over plain HTTP, host:port (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure_registries: Vec<String>,
+}
+
+fn level(args: &Args) -> Result<tracing::Level> {
+    if args.debug {
+        return Ok(tracing::Level::DEBUG);
+    }
+    Ok(match args.log_level.to_ascii_lowercase().as_str() {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" | "warning" => tracing::Level::WARN,
+        "error" | "fatal" | "panic" => tracing::Level::ERROR,
+        other => bail!("invalid --log-level {other:?}: expected debug, info, warn or error"),
+    })
+}
+
+/// Writes the pid file, refusing when it names a live process.
+fn write_pidfile(path: &Path) -> Result<()> {
+    if let Ok(old) = std::fs::read_to_string(path) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            // SAFETY: kill with signal 0 only checks for the process' existence.
+            if pid > 0 && pid != std::process::id() as i32 && unsafe { libc::kill(pid, 0) } == 0 {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == "berthd" {
+                    bail!("pid file {} names a running berthd (pid {pid}); is another daemon running?", path.display());
+                }
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create directory {}", dir.display()))?;
+        }
+    }
+    let tmp = path.with_extension("pid.tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id())).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("berthd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let lvl = level(&args)?;
+    tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr).with_target(false).init();
+
+    let mut hosts = Vec::new();
+    for h in if args.hosts.is_empty() { vec!["unix:///run/berth/berth.sock".to_string()] } else { args.hosts.clone() } {
+        hosts.push(h.parse::<Host>().with_context(|| format!("-H {h}"))?);
+    }
+    let gid = match &args.group {
+        Some(g) => Some(berth_api::resolve_group(g).map_err(anyhow::Error::msg).context("--group")?),
+        None => None,
+    };
+    let cfg = ServerConfig { hosts, gid, insecure_registries: args.insecure_registries.clone() };
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(256)
+        .thread_keep_alive(Duration::from_secs(10))
+        .build()
+        .context("start the async runtime")?;
+
+    if let Some(p) = &args.pidfile {
+        write_pidfile(p)?;
+    }
+    let result = rt.block_on(async {
+        let ecfg = berth_engine::EngineConfig {
+            root: args.root.clone(),
+            exec_root: args.exec_root.clone(),
+            insecure_registries: args.insecure_registries.clone(),
+            ..Default::default()
+        };
+        let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(ecfg))
+            .await
+            .context("engine start-up")?
+            .with_context(|| format!("open the engine (root {})", args.root.display()))?;
+        let bound = berth_api::bind(&cfg)?;
+        for h in &cfg.hosts {
+            tracing::info!("API listening on {h}");
+        }
+        tracing::info!("berthd {} ready (API {}..{})", env!("CARGO_PKG_VERSION"), berth_api::MIN_VERSION, berth_api::MAX_VERSION);
+        berth_api::serve(engine, bound, shutdown_signal()).await;
+        tracing::info!("shutting down; containers keep running");
+        anyhow::Ok(())
+    });
+    if let Some(p) = &args.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    // Do not wait for blocking threads parked in long streams (logs -f, wait): the
+    // containers' monitors own the containers, nothing here needs to finish.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => tracing::info!("SIGTERM received"),
+                _ = i.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("cannot install signal handlers: {e}; stop with SIGKILL");
+            std::future::pending::<()>().await
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Response bodies (empty, whole, or streamed through a channel) and request-body helpers.
+
+use crate::error::{ApiError, ApiResult};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
+use std::io::Read;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// Largest JSON request body accepted (64 MiB). Tar uploads are streamed and unlimited.
+pub const JSON_BODY_LIMIT: usize = 64 << 20;
+
+/// Every response body berthd produces.
+pub enum Body {
+    Empty,
+    Full(Option<Bytes>),
+    /// Chunks produced by a task or a blocking thread; the stream ends when the sender is
+    /// dropped. An `Err` item aborts the response (the connection is closed without the final
+    /// chunk, so the client sees a truncated transfer rather than a silently short one).
+    Stream(Option<Bytes>, mpsc::Receiver<Result<Bytes, ApiError>>),
+}
+
+impl Body {
+    pub fn full(b: impl Into<Bytes>) -> Self {
+        Body::Full(Some(b.into()))
+    }
+    /// A streamed body and the sender that feeds it.
+    pub fn channel(cap: usize) -> (mpsc::Sender<Result<Bytes, ApiError>>, Self) {
+        let (tx, rx) = mpsc::channel(cap);
+        (tx, Body::Stream(None, rx))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = ApiError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ApiError>>> {
+        match &mut *self {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Stream(first, rx) => {
+                if let Some(b) = first.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_none(),
+            Body::Stream(..) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Body::Full(None) => SizeHint::with_exact(0),
+            Body::Stream(..) => SizeHint::default(),
+        }
+    }
+}
+
+/// Reads a whole request body, refusing more than `limit` bytes with 413.
+pub async fn read_limited(body: Incoming, limit: usize) -> ApiResult<Bytes> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Err(ApiError::new(
+                    hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body is larger than the {} MiB limit", limit >> 20),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!("error reading request body: {e}")))
+            }
+        }
+    }
+}
+
+/// Parses a JSON request body; an empty body yields `T::default()`-like `null` handling by the caller.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON in {what} request body: {e}")))
+}
+
+/// Parses a JSON body that must be an object; an empty body is `{}`.
+pub fn parse_json_object(bytes: &[u8], what: &str) -> ApiResult<serde_json::Value> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    let v: serde_json::Value = parse_json(bytes, what)?;
+    match v {
+        serde_json::Value::Object(_) => Ok(v),
+        serde_json::Value::Null => Ok(serde_json::Value::Object(Default::default())),
+        other => Err(ApiError::bad_request(format!(
+            "invalid JSON in {what} request body: expected an object, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A blocking `Read` over a request body that an async task pumps in; for tar uploads handed
+/// to the engine on a blocking thread.
+pub struct BodyReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    cur: Bytes,
+    done: bool,
+}
+
+impl BodyReader {
+    /// Starts pumping `body` on the runtime; returns the blocking reader end.
+    pub fn spawn(mut body: Incoming) -> Self {
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+        tokio::spawn(async move {
+            loop {
+                match body.frame().await {
+                    None => break,
+                    Some(Ok(f)) => {
+                        if let Ok(d) = f.into_data() {
+                            if !d.is_empty() && tx.send(Ok(d)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(std::io::Error::other(format!("reading request body: {e}")))).await;
+                        break;
+                    }
+                }
+            }
+        });
+        BodyReader { rx, cur: Bytes::new(), done: false }
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.cur.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                None => {
+                    self.done = true;
+                    return Ok(0);
+                }
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}

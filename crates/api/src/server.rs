@@ -1,0 +1,183 @@
+//! Accept loops, per-connection HTTP/1 serving (with upgrades for hijacked streams), and the
+//! headers every reply carries.
+
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::listener::{bind_tcp, bind_unix, Host, ListenError};
+use crate::router;
+use crate::version::{split_version, Versioned};
+#[cfg(test)]
+use crate::version::MAX_VERSION;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The `Server` header value.
+pub const SERVER_NAME: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+
+/// State shared by every request.
+pub struct Ctx {
+    pub engine: Arc<berth_engine::Engine>,
+    /// Registries reached over plain HTTP (for `/auth`).
+    pub insecure_registries: Vec<String>,
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub hosts: Vec<Host>,
+    /// Group owning the unix sockets (mode 0660).
+    pub gid: Option<u32>,
+    /// Registries reached over plain HTTP (`host:port`).
+    pub insecure_registries: Vec<String>,
+}
+
+/// Listeners bound up-front so that errors surface before the daemon reports readiness.
+pub struct Bound {
+    insecure_registries: Vec<String>,
+    unix: Vec<(PathBuf, tokio::net::UnixListener)>,
+    tcp: Vec<tokio::net::TcpListener>,
+}
+
+/// Binds every host of `cfg` (must be called inside a tokio runtime).
+pub fn bind(cfg: &ServerConfig) -> Result<Bound, ListenError> {
+    let mut b = Bound { insecure_registries: cfg.insecure_registries.clone(), unix: Vec::new(), tcp: Vec::new() };
+    for h in &cfg.hosts {
+        match h {
+            Host::Unix(p) => {
+                let l = bind_unix(p, cfg.gid)?;
+                b.unix.push((p.clone(), l));
+            }
+            Host::Tcp(a) => b.tcp.push(bind_tcp(*a)?),
+        }
+    }
+    Ok(b)
+}
+
+/// Serves until `shutdown` resolves; then stops accepting and removes the socket files.
+/// Connections in flight are abandoned with the process (containers are not touched).
+pub async fn serve(engine: Arc<berth_engine::Engine>, bound: Bound, shutdown: impl Future<Output = ()>) {
+    let ctx = Arc::new(Ctx { engine, insecure_registries: bound.insecure_registries });
+    let mut tasks = Vec::new();
+    let mut paths = Vec::new();
+    for (path, l) in bound.unix {
+        paths.push(path);
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((s, _)) => spawn_conn(ctx.clone(), s),
+                    Err(e) => accept_error(e).await,
+                }
+            }
+        }));
+    }
+    for l in bound.tcp {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        spawn_conn(ctx.clone(), s)
+                    }
+                    Err(e) => accept_error(e).await,
+                }
+            }
+        }));
+    }
+    shutdown.await;
+    for t in &tasks {
+        t.abort();
+    }
+    for p in paths {
+        if let Err(e) = std::fs::remove_file(&p) {
+            tracing::warn!("remove socket {}: {e}", p.display());
+        }
+    }
+}
+
+async fn accept_error(e: std::io::Error) {
+    // EMFILE and friends: back off briefly instead of spinning.
+    tracing::warn!("accept: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+fn spawn_conn<S>(ctx: Arc<Ctx>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = hyper::service::service_fn(move |req| handle(ctx.clone(), req));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .max_buf_size(1 << 20)
+            .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades();
+        if let Err(e) = conn.await {
+            tracing::debug!("connection: {e}");
+        }
+    });
+}
+
+/// Every request goes through here: version check, routing, error shaping, common headers.
+pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    tracing::debug!("{method} {}", req.uri());
+    let resp = match split_version(&path) {
+        Versioned::Rejected(msg) => error_response(&ApiError::bad_request(msg)),
+        Versioned::Ok { version, route } => match router::route(&ctx, version, route, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    tracing::warn!("{method} {path}: {}", e.message);
+                } else {
+                    tracing::debug!("{method} {path}: {} {}", e.status, e.message);
+                }
+                error_response(&e)
+            }
+        },
+    };
+    Ok(with_common_headers(resp))
+}
+
+/// `{"message": ...}` with the error's status (304 has no body).
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    let mut r = if e.status == hyper::StatusCode::NOT_MODIFIED {
+        Response::new(Body::Empty)
+    } else {
+        let mut r = Response::new(Body::full(e.body()));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    };
+    *r.status_mut() = e.status;
+    r
+}
+
+fn with_common_headers(mut r: Response<Body>) -> Response<Body> {
+    let h = r.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(max_version_str()));
+    h.insert("Server", HeaderValue::from_static(SERVER_NAME));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    r
+}
+
+fn max_version_str() -> &'static str {
+    // Kept in sync with MAX_VERSION by the unit test below.
+    "1.47"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_header_matches_constant() {
+        assert_eq!(super::max_version_str(), super::MAX_VERSION.to_string());
+    }
+}

@@ -1,0 +1,88 @@
+//! API version prefixes (`/v1.47/...`) and their negotiation rules.
+
+use std::fmt;
+
+/// A Docker Engine API version such as `1.47`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ApiVersion {
+    pub const fn new(major: u32, minor: u32) -> Self {
+        ApiVersion { major, minor }
+    }
+
+    /// Parses `1.47` (no leading `v`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, b) = s.split_once('.')?;
+        if a.is_empty() || b.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        Some(ApiVersion { major: a.parse().ok()?, minor: b.parse().ok()? })
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Highest API version whose semantics berthd implements.
+pub const MAX_VERSION: ApiVersion = ApiVersion::new(1, 47);
+/// Lowest API version berthd accepts.
+pub const MIN_VERSION: ApiVersion = ApiVersion::new(1, 24);
+
+/// Outcome of splitting a request path into its version prefix and the route.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Versioned<'a> {
+    /// `route` is the path without the prefix; `version` is what the client asked for
+    /// (the maximum for unversioned paths).
+    Ok { version: ApiVersion, route: &'a str },
+    /// The prefix names a version outside [MIN_VERSION, MAX_VERSION]; the message is Docker's.
+    Rejected(String),
+}
+
+/// Splits `/v1.47/containers/json` into (1.47, `/containers/json`). Paths without a
+/// `/vN.M` prefix are served at [`MAX_VERSION`].
+pub fn split_version(path: &str) -> Versioned<'_> {
+    if let Some(rest) = path.strip_prefix("/v") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        if let Some(v) = ApiVersion::parse(&rest[..end]) {
+            let route = if end == rest.len() { "/" } else { &rest[end..] };
+            if v > MAX_VERSION {
+                return Versioned::Rejected(format!(
+                    "client version {v} is too new. Maximum supported API version is {MAX_VERSION}"
+                ));
+            }
+            if v < MIN_VERSION {
+                return Versioned::Rejected(format!(
+                    "client version {v} is too old. Minimum supported API version is {MIN_VERSION}, please upgrade your client to a newer version"
+                ));
+            }
+            return Versioned::Ok { version: v, route };
+        }
+    }
+    Versioned::Ok { version: MAX_VERSION, route: path }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_prefix() {
+        assert_eq!(
+            split_version("/v1.41/containers/json"),
+            Versioned::Ok { version: ApiVersion::new(1, 41), route: "/containers/json" }
+        );
+        assert_eq!(split_version("/_ping"), Versioned::Ok { version: MAX_VERSION, route: "/_ping" });
+        assert!(matches!(split_version("/v1.50/info"), Versioned::Rejected(m) if m.contains("too new")));
+        assert!(matches!(split_version("/v1.12/info"), Versioned::Rejected(m) if m.contains("too old")));
+        // Not a version: a route that happens to start with v.
+        assert_eq!(split_version("/volumes"), Versioned::Ok { version: MAX_VERSION, route: "/volumes" });
+        assert!(ApiVersion::new(1, 9) < ApiVersion::new(1, 10));
+    }
+}
