@@ -132,6 +132,20 @@ impl Arch {
     }
 }
 
+/// Whether the native kernel can execute code of architecture `a` (native or a compat ABI), so
+/// that `a` can appear in `seccomp_data.arch`.
+pub(crate) fn host_can_run(a: oci_spec::runtime::Arch) -> bool {
+    use oci_spec::runtime::Arch as O;
+    let family: &[O] = match Arch::native() {
+        Arch::X86_64 | Arch::X86 | Arch::X32 => &[O::ScmpArchX86_64, O::ScmpArchX86, O::ScmpArchX32],
+        Arch::Aarch64 | Arch::Arm => &[O::ScmpArchAarch64, O::ScmpArchArm],
+        Arch::S390x => &[O::ScmpArchS390x, O::ScmpArchS390],
+        Arch::Ppc64 | Arch::Ppc64le => &[O::ScmpArchPpc64, O::ScmpArchPpc64le, O::ScmpArchPpc],
+        Arch::Riscv64 => &[O::ScmpArchRiscv64],
+    };
+    a == O::ScmpArchNative || family.contains(&a)
+}
+
 /// Index of `name` in the list of syscalls known on any architecture.
 pub(crate) fn name_index(name: &str) -> Option<usize> {
     t::ALL_NAMES.binary_search(&name).ok()

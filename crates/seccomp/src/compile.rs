@@ -263,12 +263,18 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
     // Native first (libseccomp's seccomp_init adds it), then the listed ones.
     let mut arch_list = vec![Arch::native()];
     for (i, a) in s.architectures().iter().flatten().enumerate() {
-        let ours = Arch::from_oci(*a).ok_or_else(|| {
-            Error::invalid(
-                &format!("architectures[{i}]"),
-                format!("architecture {a} is not supported (supported: SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64, SCMP_ARCH_ARM, SCMP_ARCH_RISCV64, SCMP_ARCH_S390X, SCMP_ARCH_PPC64, SCMP_ARCH_PPC64LE)"),
-            )
-        })?;
+        let Some(ours) = Arch::from_oci(*a) else {
+            // No syscall table for it. An architecture this machine cannot execute never shows
+            // up in seccomp_data.arch, so its section would be dead code: skip it. One the
+            // kernel can run (a compat ABI of the native one) must not be silently dropped.
+            if crate::arch::host_can_run(*a) {
+                return Err(Error::invalid(
+                    &format!("architectures[{i}]"),
+                    format!("architecture {a} runs on this machine but berth has no syscall table for it"),
+                ));
+            }
+            continue;
+        };
         if !arch_list.contains(&ours) {
             arch_list.push(ours);
         }
