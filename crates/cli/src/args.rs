@@ -176,8 +176,10 @@ impl Spec {
 
     /// Parses `argv` (after the command name).
     pub fn parse(&self, argv: &[String]) -> Result<Matches, UsageError> {
-        let mut m = Matches::default();
-        m.defaults = self.flags.iter().filter(|f| !f.default.is_empty()).map(|f| (f.long, f.default)).collect();
+        let mut m = Matches {
+            defaults: self.flags.iter().filter(|f| !f.default.is_empty()).map(|f| (f.long, f.default)).collect(),
+            ..Matches::default()
+        };
         let mut i = 0;
         let mut only_pos = false;
         while i < argv.len() {
@@ -300,10 +302,8 @@ impl Spec {
                 val.parse::<f64>()
                     .map_err(|_| bad(format!("failed to parse {val:?} as a rational number")))?;
             }
-            "duration" => {
-                if crate::units::parse_go_duration(val).is_none() {
-                    return Err(bad(format!("time: invalid duration {val:?}")));
-                }
+            "duration" if crate::units::parse_go_duration(val).is_none() => {
+                return Err(bad(format!("time: invalid duration {val:?}")));
             }
             _ => {}
         }

@@ -143,17 +143,14 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         })
         .unwrap_or_default();
     let labels = c.get("Labels").cloned().unwrap_or(Value::Null);
-    let size = match c.get("SizeRw").and_then(Value::as_i64) {
-        Some(rw) => {
-            let mut s = human_size_prec(rw as f64, 3);
-            if let Some(v) = c.get("SizeRootFs").and_then(Value::as_i64) {
-                if v > 0 {
-                    s.push_str(&format!(" (virtual {})", human_size_prec(v as f64, 3)));
-                }
-            }
-            s
+    let size = {
+        let rw = c.get("SizeRw").and_then(Value::as_i64).unwrap_or(0);
+        let mut s = human_size_prec(rw as f64, 3);
+        let v = c.get("SizeRootFs").and_then(Value::as_i64).unwrap_or(0);
+        if v > 0 {
+            s.push_str(&format!(" (virtual {})", human_size_prec(v as f64, 3)));
         }
-        None => "0B".into(),
+        s
     };
     let mounts: Vec<String> = c
         .get("Mounts")

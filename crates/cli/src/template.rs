@@ -104,6 +104,9 @@ fn lex_action(s: &str) -> Result<Vec<Tok>, String> {
             out.push(Tok::Declare);
             i += 1;
         } else if ch == '.' {
+            if i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_') && matches!(out.last(), Some(Tok::Ident(_))) {
+                return Err("unexpected <.> in operand".into());
+            }
             let parts = field_chain(&c, &mut i);
             if parts.is_empty() {
                 out.push(Tok::Dot);

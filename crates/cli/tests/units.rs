@@ -54,6 +54,9 @@ fn rfc3339_and_go_time() {
     assert_eq!(parse_rfc3339("2026-11-24T22:33:00+02:00").unwrap() as i64, t as i64);
     assert_eq!(format_rfc3339(86400 * 365), "1971-01-01T00:00:00Z");
     assert!(parse_rfc3339("yesterday").is_none());
+    let b = parse_rfc3339("2026-05-07T21:09:36.000000000+00:00").unwrap() as i64;
+    assert_eq!(format_ansic(b), "Thu May  7 21:09:36 2026");
+    assert_eq!(format_ansic(0), "Thu Jan  1 00:00:00 1970");
 }
 
 #[test]

@@ -117,7 +117,7 @@ pub fn registry_auth_header(ctx: &Ctx, registry: &str) -> String {
     let key = config_key(registry);
     let cfg = read_config(&config_path(ctx)).unwrap_or_default();
     let entry = cfg.get("auths").and_then(|a| {
-        a.get(&key).or_else(|| a.get(&format!("https://{key}"))).or_else(|| a.get(&format!("http://{key}")))
+        a.get(&key).or_else(|| a.get(format!("https://{key}").as_str())).or_else(|| a.get(format!("http://{key}").as_str()))
     });
     if let Some(auth) = entry.and_then(|e| e.get("auth")).and_then(Value::as_str) {
         if let Ok(raw) = base64_decode(auth) {

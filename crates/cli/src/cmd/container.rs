@@ -3,12 +3,12 @@
 //! port, update, container prune.
 
 use crate::args::Matches;
-use crate::client::{filters_json, read_json, ApiError};
+use crate::client::{filters_json, ApiError};
 use crate::cmd::image::{confirm, tar_out};
 use crate::cmd::run::finish_multi;
 use crate::http::{demux_copy, enc, Body};
 use crate::output::{self, ps_header, ps_row};
-use crate::template::{tabwrite, Template};
+use crate::template::Template;
 use crate::units::{bytes_size, human_size_prec, parse_timestamp_arg};
 use crate::{fail, CmdResult, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
@@ -271,7 +271,7 @@ pub fn top(ctx: &Ctx, m: &Matches) -> CmdResult {
         text.push_str(&cells.join("\t"));
         text.push('\n');
     }
-    print!("{}", crate::template::tabwrite_with(&text, 1, 3));
+    print!("{}", crate::template::tabwrite_with(&text, 20, 3));
     Ok(0)
 }
 
@@ -619,10 +619,4 @@ fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> Cmd
     let q = format!("/containers/{}/archive?path={}&noOverwriteDirNonDir=1", enc(container), enc(&dir));
     ctx.client.send("PUT", &q, &[], Body::Bytes(&buf, "application/x-tar"))?.bytes()?;
     Ok(0)
-}
-
-#[allow(dead_code)]
-fn _keep(t: &str) -> String {
-    let _ = read_json;
-    tabwrite(t)
 }

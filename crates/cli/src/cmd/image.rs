@@ -6,7 +6,6 @@ use crate::cmd::auth::registry_auth_header;
 use crate::http::{enc, Body};
 use crate::output::{self, image_rows, images_header, short_id, split_repo_tag};
 use crate::progress::{self, Mode};
-use crate::template::tabwrite;
 use crate::units::{human_duration, human_size_prec, now};
 use crate::{fail, CmdResult, Ctx};
 use anyhow::{anyhow, Context, Result};
@@ -362,9 +361,4 @@ pub fn prune_images(ctx: &Ctx, all: bool, filters: &[String]) -> Result<(usize, 
         println!();
     }
     Ok((items.len(), v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0)))
-}
-
-#[allow(dead_code)]
-fn _unused(v: &str) -> String {
-    tabwrite(v)
 }

@@ -1,7 +1,7 @@
 //! run, create, start, attach, exec: the commands that may attach to a container.
 
 use crate::args::Matches;
-use crate::client::{ApiError, Client};
+use crate::client::Client;
 use crate::cmd::image::pull_image;
 use crate::http::enc;
 use crate::stream::{pump, PumpEnd, PumpOpts};
@@ -766,9 +766,4 @@ pub fn exec(ctx: &Ctx, m: &Matches) -> CmdResult {
 /// Helper for tests: the API error mapping of start failures.
 pub fn start_error_exit_code(msg: &str) -> i32 {
     start_error_code(msg)
-}
-
-#[allow(dead_code)]
-fn _api_error_is_send(e: ApiError) -> anyhow::Error {
-    e.into()
 }

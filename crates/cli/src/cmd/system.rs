@@ -7,7 +7,7 @@ use crate::cmd::container::prune_containers;
 use crate::http::enc;
 use crate::output;
 use crate::template::Template;
-use crate::units::{format_rfc3339, human_size_prec, parse_timestamp_arg};
+use crate::units::{format_rfc3339, human_size, human_size_prec, parse_timestamp_arg};
 use crate::{fail, CmdResult, Ctx};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -37,15 +37,52 @@ pub fn info(ctx: &Ctx, m: &Matches) -> CmdResult {
     writeln!(o, " Images: {}", n(&v, "/Images"))?;
     writeln!(o, " Server Version: {}", s(&v, "/ServerVersion"))?;
     writeln!(o, " Storage Driver: {}", s(&v, "/Driver"))?;
+    for pair in v["DriverStatus"].as_array().cloned().unwrap_or_default() {
+        if let (Some(k), Some(x)) = (pair.get(0).and_then(Value::as_str), pair.get(1).and_then(Value::as_str)) {
+            writeln!(o, "  {k}: {x}")?;
+        }
+    }
     writeln!(o, " Logging Driver: {}", s(&v, "/LoggingDriver"))?;
     writeln!(o, " Cgroup Driver: {}", s(&v, "/CgroupDriver"))?;
     writeln!(o, " Cgroup Version: {}", s(&v, "/CgroupVersion"))?;
+    if let Some(p) = v["Plugins"].as_object() {
+        writeln!(o, " Plugins:")?;
+        for k in ["Volume", "Network", "Log"] {
+            let l: Vec<&str> = p.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            writeln!(o, "  {k}: {}", l.join(" "))?;
+        }
+    }
+    writeln!(o, " Swarm: {}", v.pointer("/Swarm/LocalNodeState").and_then(Value::as_str).unwrap_or("inactive"))?;
+    if let Some(r) = v["Runtimes"].as_object() {
+        let mut names: Vec<&String> = r.keys().collect();
+        names.sort();
+        let names: Vec<&str> = names.into_iter().map(String::as_str).collect();
+        writeln!(o, " Runtimes: {}", names.join(" "))?;
+    }
     writeln!(o, " Default Runtime: {}", s(&v, "/DefaultRuntime"))?;
+    if !s(&v, "/InitBinary").is_empty() {
+        writeln!(o, " Init Binary: {}", s(&v, "/InitBinary"))?;
+    }
+    if v.get("ContainerdCommit").is_some() {
+        writeln!(o, " containerd version: {}", s(&v, "/ContainerdCommit/ID"))?;
+        writeln!(o, " runc version: {}", s(&v, "/RuncCommit/ID"))?;
+        writeln!(o, " init version: {}", s(&v, "/InitCommit/ID"))?;
+    }
     let so: Vec<String> = v["SecurityOptions"].as_array().map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default();
     if !so.is_empty() {
         writeln!(o, " Security Options:")?;
         for x in so {
-            writeln!(o, "  {}", x.split(',').next().unwrap_or("").trim_start_matches("name="))?;
+            let mut parts = x.split(',');
+            writeln!(o, "  {}", parts.next().unwrap_or("").trim_start_matches("name="))?;
+            for kv in parts {
+                if let Some((k, val)) = kv.split_once('=') {
+                    let mut k = k.to_string();
+                    if let Some(f) = k.get(0..1) {
+                        k = f.to_uppercase() + &k[1..];
+                    }
+                    writeln!(o, "   {k}: {val}")?;
+                }
+            }
         }
     }
     writeln!(o, " Kernel Version: {}", s(&v, "/KernelVersion"))?;
@@ -59,7 +96,24 @@ pub fn info(ctx: &Ctx, m: &Matches) -> CmdResult {
     writeln!(o, " Docker Root Dir: {}", s(&v, "/DockerRootDir"))?;
     writeln!(o, " Debug Mode: {}", v["Debug"].as_bool().unwrap_or(false))?;
     writeln!(o, " Experimental: {}", v["ExperimentalBuild"].as_bool().unwrap_or(false))?;
+    let insecure: Vec<String> = v
+        .pointer("/RegistryConfig/IndexConfigs")
+        .and_then(Value::as_object)
+        .map(|o| o.values().filter(|c| c["Secure"].as_bool() == Some(false)).filter_map(|c| c["Name"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let cidrs: Vec<String> = v
+        .pointer("/RegistryConfig/InsecureRegistryCIDRs")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if !insecure.is_empty() || !cidrs.is_empty() {
+        writeln!(o, " Insecure Registries:")?;
+        for x in insecure.iter().chain(cidrs.iter()) {
+            writeln!(o, "  {x}")?;
+        }
+    }
     writeln!(o, " Live Restore Enabled: {}", v["LiveRestoreEnabled"].as_bool().unwrap_or(false))?;
+    writeln!(o)?;
     for w in v["Warnings"].as_array().cloned().unwrap_or_default() {
         if let Some(w) = w.as_str() {
             eprintln!("{w}");
@@ -76,7 +130,7 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
         "GitCommit": option_env!("BERTH_GIT_COMMIT").unwrap_or("dev"),
         "GoVersion": "n/a (rust)",
         "Os": std::env::consts::OS,
-        "Arch": std::env::consts::ARCH,
+        "Arch": match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", a => a },
         "Context": "default",
     });
     let server = ctx.client.get_json("/version");
@@ -88,7 +142,12 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
     }
     println!("Client:");
     println!(" Version:           {}", client["Version"].as_str().unwrap_or(""));
-    println!(" API version:       {}", client["ApiVersion"].as_str().unwrap_or(""));
+    let neg = client["ApiVersion"].as_str().unwrap_or("");
+    if neg != CLIENT_API_VERSION {
+        println!(" API version:       {neg} (downgraded from {CLIENT_API_VERSION})");
+    } else {
+        println!(" API version:       {neg}");
+    }
     println!(" Git commit:        {}", client["GitCommit"].as_str().unwrap_or(""));
     println!(" OS/Arch:           {}/{}", client["Os"].as_str().unwrap_or(""), client["Arch"].as_str().unwrap_or(""));
     println!(" Context:           default");
@@ -98,7 +157,8 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
     println!("  Version:          {}", s(&sv, "/Version"));
     println!("  API version:      {} (minimum version {})", s(&sv, "/ApiVersion"), s(&sv, "/MinAPIVersion"));
     println!("  Git commit:       {}", s(&sv, "/GitCommit"));
-    println!("  Built:            {}", s(&sv, "/BuildTime"));
+    let built = crate::units::parse_rfc3339(s(&sv, "/BuildTime")).map(|t| crate::units::format_ansic(t as i64)).unwrap_or_else(|| s(&sv, "/BuildTime").to_string());
+    println!("  Built:            {built}");
     println!("  OS/Arch:          {}/{}", s(&sv, "/Os"), s(&sv, "/Arch"));
     println!("  Experimental:     {}", sv["Experimental"].as_bool().unwrap_or(false));
     for c in sv["Components"].as_array().cloned().unwrap_or_default() {
@@ -107,6 +167,9 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
         }
         println!(" {}:", c["Name"].as_str().unwrap_or(""));
         println!("  Version:          {}", c["Version"].as_str().unwrap_or(""));
+        if let Some(g) = c.pointer("/Details/GitCommit").and_then(Value::as_str) {
+            println!("  GitCommit:        {g}");
+        }
     }
     Ok(0)
 }
@@ -173,12 +236,13 @@ pub fn df(ctx: &Ctx, m: &Matches) -> CmdResult {
     let v_size: i64 = volumes.iter().map(|x| x.pointer("/UsageData/Size").and_then(Value::as_i64).unwrap_or(0).max(0)).sum();
     let v_active = volumes.iter().filter(|x| x.pointer("/UsageData/RefCount").and_then(Value::as_i64).unwrap_or(0) > 0).count();
     let b_size: i64 = cache.iter().map(|x| x["Size"].as_i64().unwrap_or(0)).sum();
-    let pct = |r: i64, t: i64| if t > 0 { format!("{} ({}%)", human_size_prec(r as f64, 3), r * 100 / t) } else { human_size_prec(r as f64, 3) };
+    let hs = |x: f64, _p: usize| human_size(x);
+    let pct = |r: i64, t: i64| if t > 0 { format!("{} ({}%)", hs(r as f64, 3), r * 100 / t) } else { hs(r as f64, 3) };
     let rows = vec![
-        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": human_size_prec(img_size as f64, 3), "Reclaimable": pct(img_reclaim, img_size)}),
-        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": human_size_prec(c_size as f64, 3), "Reclaimable": pct(c_reclaim, c_size)}),
-        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(), "Size": human_size_prec(v_size as f64, 3), "Reclaimable": pct(v_size, v_size)}),
-        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": "0", "Size": human_size_prec(b_size as f64, 3), "Reclaimable": human_size_prec(b_size as f64, 3)}),
+        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": hs(img_size as f64, 3), "Reclaimable": pct(img_reclaim, img_size)}),
+        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": hs(c_size as f64, 3), "Reclaimable": pct(c_reclaim, c_size)}),
+        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(), "Size": hs(v_size as f64, 3), "Reclaimable": pct(v_size, v_size)}),
+        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": "0", "Size": hs(b_size as f64, 3), "Reclaimable": hs(b_size as f64, 3)}),
     ];
     let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     let s = output::render(m.value("format"), "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", &header, &rows)
