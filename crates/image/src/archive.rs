@@ -32,6 +32,7 @@ struct Ingested {
     small: HashMap<String, Vec<u8>>,
     blobs: HashMap<String, Digest>,
     links: HashMap<String, String>,
+    staged: Vec<Digest>,
 }
 
 fn norm_path(p: &str) -> String {
@@ -163,11 +164,10 @@ pub struct LoadedImage {
 }
 
 impl ImageService {
-    fn ingest_tar(&self, r: &mut (dyn Read + Send)) -> Result<Ingested> {
+    fn ingest_tar(&self, r: &mut (dyn Read + Send), ing: &mut Ingested) -> Result<()> {
         // docker load accepts compressed archives too
         let dec = decompress(r)?;
         let mut ar = tar::Archive::new(dec);
-        let mut ing = Ingested::default();
         for e in ar.entries().ctx("read archive", "archive")? {
             let mut e = e.map_err(|err| Error::invalid("archive", format!("corrupt tar: {err}")))?;
             let path = norm_path(&String::from_utf8_lossy(&e.path_bytes()));
@@ -191,6 +191,10 @@ impl ImageService {
                 let mut b = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut b).ctx("read archive entry", &path)?;
                 ing.small.insert(path, b);
+            } else if self.snapshots.kind() == crate::snapshot::SnapshotterKind::Overlay && size > 1024 {
+                let exp = expected_from_path(&path);
+                let d = self.ingest_and_stage(&mut e, &path, exp.as_ref(), size, ing)?;
+                ing.blobs.insert(path, d);
             } else {
                 let exp = expected_from_path(&path);
                 let d = self.content.write_from(&mut e, exp.as_ref(), Some(size)).map_err(|err| match err {
@@ -200,7 +204,102 @@ impl ImageService {
                 ing.blobs.insert(path, d);
             }
         }
-        Ok(ing)
+        Ok(())
+    }
+
+    /// Store an archive member as a blob and, when it looks like a layer, unpack it at the
+    /// same time into a staging dir on another thread (adopted later if it is a layer whose
+    /// diff_id matches; removed otherwise).
+    fn ingest_and_stage(&self, e: &mut dyn Read, path: &str, exp: Option<&Digest>, size: u64, ing: &mut Ingested) -> Result<Digest> {
+        let mut w = self.content.writer(exp.cloned(), Some(size))?;
+        let mut head = vec![0u8; 512];
+        let mut n = 0;
+        while n < head.len() {
+            match e.read(&mut head[n..]).ctx("read archive member", path)? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        head.truncate(n);
+        let looks_layer = Compression::detect(&head) != Compression::None || (n >= 262 && &head[257..262] == b"ustar");
+        w.write_all(&head).ctx("write blob", path)?;
+        if !looks_layer {
+            crate::store::copy_buf(e, &mut w).ctx("copy archive member", path)?;
+            return w.commit().map_err(|err| Self::member_err(err, path));
+        }
+        let stage = self.snapshots.stage_dir()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(32);
+        let mode = self.snapshots.whiteout_mode();
+        let res = std::thread::scope(|s| {
+            let fsdir = stage.join("fs");
+            let h = s.spawn(move || {
+                crate::layer::unpack_layer(crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 }, &fsdir, &crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() })
+            });
+            let mut alive = tx.send(Ok(head)).is_ok();
+            let r = (|| -> Result<()> {
+                loop {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let k = e.read(&mut buf).ctx("read archive member", path)?;
+                    if k == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(k);
+                    w.write_all(&buf).ctx("write blob", path)?;
+                    if alive && tx.send(Ok(buf)).is_err() {
+                        alive = false;
+                    }
+                }
+            })();
+            drop(tx);
+            let st = h.join();
+            (r, st)
+        });
+        let (r, st) = res;
+        let cleanup = || {
+            let _ = crate::snapshot::remove_tree(&stage);
+        };
+        if let Err(err) = r {
+            cleanup();
+            return Err(err);
+        }
+        let d = match w.commit() {
+            Ok(d) => d,
+            Err(err) => {
+                cleanup();
+                return Err(Self::member_err(err, path));
+            }
+        };
+        match st {
+            Ok(Ok(st)) => {
+                let mut g = self.staged.lock().map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
+                if g.contains_key(&d) {
+                    cleanup();
+                } else {
+                    g.insert(d.clone(), (stage, st));
+                    ing.staged.push(d.clone());
+                }
+            }
+            _ => cleanup(), // not a (valid) layer: the regular unpack will report it if needed
+        }
+        Ok(d)
+    }
+
+    fn member_err(err: Error, path: &str) -> Error {
+        match err {
+            Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: format!("archive member {path}"), expected, actual },
+            other => other,
+        }
+    }
+
+    /// Remove staged unpacks that no image adopted.
+    fn drop_staged(&self, ing: &Ingested) {
+        if let Ok(mut g) = self.staged.lock() {
+            for d in &ing.staged {
+                if let Some((dir, _)) = g.remove(d) {
+                    let _ = crate::snapshot::remove_tree(&dir);
+                }
+            }
+        }
     }
 
     fn ingest_dir(&self, dir: &Path) -> Result<Ingested> {
@@ -232,8 +331,10 @@ impl ImageService {
 
     /// `docker load`: a docker-archive (either form) or an OCI layout tar, maybe compressed.
     pub fn load(&self, mut r: impl Read + Send, progress: &dyn ProgressSink) -> Result<Vec<LoadedImage>> {
-        let ing = self.ingest_tar(&mut r)?;
-        self.load_ingested(&ing, None, progress)
+        let mut ing = Ingested::default();
+        let res = self.ingest_tar(&mut r, &mut ing).and_then(|()| self.load_ingested(&ing, None, progress));
+        self.drop_staged(&ing);
+        res
     }
 
     /// Import an OCI image layout directory (`oci-layout`, `index.json`, `blobs/`), tagging

@@ -86,10 +86,11 @@ pub struct UnpackStats {
     pub tar_size: u64,
 }
 
-struct ChanReader {
-    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
+/// A reader over chunks sent through a channel (the consuming end of a 2-thread pipeline).
+pub(crate) struct ChanReader {
+    pub(crate) rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    pub(crate) cur: Vec<u8>,
+    pub(crate) pos: usize,
 }
 impl Read for ChanReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub struct ImageService {
     root: PathBuf,
+    /// Layers unpacked speculatively while a load streamed them in (blob digest -> staging dir).
+    pub(crate) staged: std::sync::Mutex<std::collections::HashMap<Digest, (PathBuf, crate::layer::UnpackStats)>>,
     pub content: ContentStore,
     pub meta: MetadataStore,
     pub snapshots: Snapshotter,
@@ -128,7 +130,7 @@ impl ImageService {
         std::fs::create_dir_all(root).map_err(|e| Error::io("create root", root, e))?;
         let content = ContentStore::open(root)?;
         content.clean_temps()?;
-        Ok(ImageService { root: root.to_path_buf(), content, meta: MetadataStore::open(root)?, snapshots: Snapshotter::open(root, force)? })
+        Ok(ImageService { staged: Default::default(), root: root.to_path_buf(), content, meta: MetadataStore::open(root)?, snapshots: Snapshotter::open(root, force)? })
     }
     pub fn root(&self) -> &Path {
         &self.root
@@ -320,6 +322,12 @@ impl ImageService {
             let m = self.snapshots.committed_meta(chain)?;
             tar_size = m.tar_size;
             return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size));
+        }
+        let staged = self.staged.lock().ok().and_then(|mut g| g.remove(&l.blob));
+        if let Some((dir, st)) = staged {
+            let m = self.snapshots.adopt(chain, parent, &l.diff_id, &dir, &st)?;
+            progress.event(Progress::Complete { layer: l.blob.clone() });
+            return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size: m.tar_size }, m.size));
         }
         let total = l.size;
         let m = self.snapshots.commit_layer(chain, parent, &l.diff_id, |dir, mode| {

@@ -172,6 +172,46 @@ impl Snapshotter {
         res
     }
 
+    /// A fresh staging dir (`<tmp>/fs` to unpack into) for speculative unpacking of a layer
+    /// whose chain ID is not known yet (overlay only: layers are independent dirs).
+    pub fn stage_dir(&self) -> Result<PathBuf> {
+        let tmp = self.root.join("snapshots").join(tmp_name(".tmp-stage-"));
+        fs::create_dir_all(tmp.join("fs")).ctx("create staging dir", &tmp)?;
+        Ok(tmp)
+    }
+
+    /// Turn a staged unpack into committed snapshot `chain` (diff_id verified).
+    pub fn adopt(&self, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest, staged: &Path, st: &UnpackStats) -> Result<CommittedMeta> {
+        if self.kind != SnapshotterKind::Overlay {
+            return Err(Error::Unsupported("adopting staged layers needs the overlay snapshotter".into()));
+        }
+        if &st.diff_id != diff_id {
+            let _ = remove_tree(staged);
+            return Err(Error::DigestMismatch { what: format!("layer {chain} (uncompressed)"), expected: diff_id.to_string(), actual: st.diff_id.to_string() });
+        }
+        if self.has(chain) {
+            let _ = remove_tree(staged);
+            return self.committed_meta(chain);
+        }
+        let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size, tar_size: st.tar_size };
+        let res = (|| {
+            atomic_write(&staged.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
+            let dst = self.committed_dir(chain);
+            match fs::rename(staged, &dst) {
+                Ok(()) => {}
+                Err(_) if self.has(chain) => {
+                    let _ = remove_tree(staged);
+                }
+                Err(e) => return Err(Error::io("rename snapshot into place", dst, e)),
+            }
+            crate::store::fsync_dir(&self.root.join("snapshots"))
+        })();
+        if res.is_err() {
+            let _ = remove_tree(staged);
+        }
+        res.map(|_| meta)
+    }
+
     /// The lower dirs of `chain`, top-most first.
     fn lowers(&self, chain: &Digest) -> Result<Vec<PathBuf>> {
         let mut out = Vec::new();
