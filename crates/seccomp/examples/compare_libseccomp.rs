@@ -103,9 +103,15 @@ fn compare(bin: &str, label: &str, p: &LinuxSeccomp, rng: &mut Rng, interesting:
     let mut bad = 0;
     let mut n = 0;
     let mut stub = 0;
-    let ranges: [(u32, u32, u32); 3] = [(0xC000_003E, 0, 520), (0xC000_003E, 0x4000_0000, 0x4000_0000 + 560), (0x4000_0003, 0, 470)];
+    let ranges: [(u32, u32, u32); 5] = [
+        (0xC000_003E, 0, 520),
+        (0xC000_003E, 0x4000_0000, 0x4000_0000 + 560),
+        (0xC000_003E, u32::MAX - 1, u32::MAX),
+        (0x4000_0003, 0, 470),
+        (0x4000_0003, u32::MAX - 1, u32::MAX),
+    ];
     for (arch, lo, hi) in ranges {
-        for nr in lo..hi {
+        for nr in lo..=hi {
             for k in 0..24 {
                 let mut args = [0u64; 6];
                 if k > 0 {

@@ -198,7 +198,7 @@ impl Ir {
             if a.audit_arch() != d.arch {
                 continue;
             }
-            let is_x32_nr = nr >= X32_SYSCALL_BIT;
+            let is_x32_nr = nr >= X32_SYSCALL_BIT && nr != u32::MAX;
             if a == Arch::X86_64 && is_x32_nr || a == Arch::X32 && !is_x32_nr {
                 continue;
             }
@@ -556,7 +556,12 @@ pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
             let x32 = find(Arch::X32);
             let hi = asm.label();
             let lo = asm.label();
-            asm.jmp(Cond::Ge, X32_SYSCALL_BIT, hi, lo);
+            let high_bits = asm.label();
+            asm.jmp(Cond::Ge, X32_SYSCALL_BIT, high_bits, lo);
+            // nr -1 (a tracer skipping the call) is not x32: the x86_64 section answers it,
+            // as in libseccomp
+            asm.bind(high_bits);
+            asm.jmp(Cond::Eq, u32::MAX, lo, hi);
             asm.bind(lo);
             match x64 {
                 Some(a) => emit_tree(&mut asm, &intervals(a, ir.default, 0), &a.rules, ir.default, a.arch.is_32bit()),

@@ -121,7 +121,10 @@ fn random_profiles_match_reference_semantics() {
                 0 => (I386, Arch::X86.syscall_nr(sys_used[rng.below(sys_used.len() as u64) as usize]).unwrap_or(5)),
                 4 => (Arch::Aarch64.audit_arch(), Arch::Aarch64.syscall_nr(sys_used[rng.below(sys_used.len() as u64) as usize]).unwrap_or(rng.below(500) as u32)),
                 5 => (Arch::Arm.audit_arch(), Arch::Arm.syscall_nr(sys_used[rng.below(sys_used.len() as u64) as usize]).unwrap_or(rng.below(500) as u32)),
-                1 => (X86_64, rng.below(600) as u32 | if rng.below(3) == 0 { 0x4000_0000 } else { 0 }),
+                1 => match rng.below(8) {
+                    0 => (X86_64, u32::MAX),
+                    _ => (X86_64, rng.below(600) as u32 | if rng.below(3) == 0 { 0x4000_0000 } else { 0 }),
+                },
                 2 => (0xdead, 1),
                 _ => (X86_64, nr(sys_used[rng.below(sys_used.len() as u64) as usize])),
             };
@@ -358,6 +361,8 @@ fn x32_without_x32_arch_is_bad_arch() {
     assert_eq!(f.evaluate(&data(X86_64, 0x4000_0000, [0; 6])), RET_KILL_THREAD);
     assert_eq!(f.evaluate(&data(I386, 1, [0; 6])), RET_KILL_THREAD);
     assert_eq!(f.evaluate(&data(X86_64, 0, [0; 6])), RET_ALLOW);
+    // nr -1 (tracer-skipped syscall) belongs to x86_64, not to x32 / bad arch
+    assert_eq!(f.evaluate(&data(X86_64, u32::MAX, [0; 6])), RET_ALLOW);
     p.set_architectures(Some(vec![OciArch::ScmpArchX86_64, OciArch::ScmpArchX32]));
     let f = compile(&p).unwrap();
     assert_eq!(f.evaluate(&data(X86_64, 0x4000_0000, [0; 6])), RET_ALLOW);
