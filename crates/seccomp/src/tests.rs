@@ -247,6 +247,39 @@ fn docker_includes_excludes() {
 }
 
 #[test]
+fn docker_old_format_fields() {
+    let json = br#"{
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 13,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "listenerPath": "/run/agent.sock", "listenerMetadata": "m",
+        "syscalls": [
+            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY", "comment": "ask the agent"},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_EQ"}],
+             "excludes": {"minKernel": "3.0"}}
+        ]}"#;
+    let p = docker::docker_to_oci_for_kernel(json, &[], "amd64", (6, 1)).unwrap();
+    assert_eq!(p.default_errno_ret(), Some(13));
+    assert_eq!(p.architectures().as_deref(), Some(&[OciArch::ScmpArchX86_64, OciArch::ScmpArchX32][..]));
+    assert_eq!(p.listener_path().as_deref(), Some(std::path::Path::new("/run/agent.sock")));
+    assert_eq!(p.listener_metadata().as_deref(), Some("m"));
+    assert_eq!(p.syscalls().as_ref().unwrap().len(), 2, "the minKernel-excluded rule is dropped");
+    let f = compile(&p).unwrap();
+    assert!(f.needs_notify());
+    assert_eq!(f.flags(), c::FLAG_LOG | c::FLAG_NEW_LISTENER);
+    assert_eq!(f.evaluate(&data(X86_64, nr("socket"), [1, 0, 0, 0, 0, 0])), RET_ERRNO | 13);
+    assert_eq!(f.evaluate(&data(X86_64, nr("mkdir"), [0; 6])), c::RET_USER_NOTIF);
+    // both architectures and archMap: refused
+    let both = br#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+        "archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":null}],"syscalls":[]}"#;
+    assert!(docker_to_oci(both, &[], "amd64").unwrap_err().to_string().contains("archMap"));
+    let bad_flag = br#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_NOPE"],"syscalls":[]}"#;
+    assert!(docker_to_oci(bad_flag, &[], "amd64").unwrap_err().to_string().contains("flags[0]"));
+    assert!(docker_to_oci(b"{not json", &[], "amd64").is_err());
+}
+
+#[test]
 fn docker_profile_compiles_fast() {
     let json = docker_profile();
     let p = docker_to_oci(&json, &docker_caps(), "amd64").unwrap();
