@@ -47,6 +47,7 @@ fn in_child(filter: &Filter, body: impl FnOnce() -> i32) -> Out {
         unsafe {
             libc::dup2(out_w.as_raw_fd(), 1);
             libc::dup2(err_w.as_raw_fd(), 2);
+            no_core_dumps();
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 libc::_exit(101);
             }
@@ -67,6 +68,13 @@ fn in_child(filter: &Filter, body: impl FnOnce() -> i32) -> Out {
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     Out { status, stdout, stderr }
+}
+
+/// SIGSYS kills dump core by default; keep test children from leaving core files around.
+fn no_core_dumps() {
+    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: setrlimit with a valid struct; lowering a limit needs no privilege.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
 }
 
 /// argv prepared before fork, so the child only calls execv.
@@ -438,6 +446,7 @@ fn in_child_raw(body: impl FnOnce() -> i32) -> Out {
         // SAFETY: child side.
         unsafe {
             libc::dup2(err_w.as_raw_fd(), 2);
+            no_core_dumps();
             libc::_exit(body());
         }
     }
