@@ -38,7 +38,7 @@ contains() { case "$3" in *"$2"*) ok "$1";; *) bad "$1: [$2] not in [$3]";; esac
 lacks() { case "$3" in *"$2"*) bad "$1: unexpected [$2] in [$3]";; *) ok "$1";; esac; }
 
 cleanup() {
-    for c in "$TAG-d" "$TAG-logs" "$TAG-it"; do "$B" rm -f "$c" >/dev/null 2>&1; done
+    for c in "$TAG-d" "$TAG-logs" "$TAG-it" "$TAG-x" "$TAG-att" "$TAG-cp"; do "$B" rm -f "$c" >/dev/null 2>&1; done
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
     [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
     rm -rf "$WORK"
@@ -156,6 +156,42 @@ out=$("$B" logs --tail 1 "$TAG-logs")
 check "logs --tail 1" l3 "$out"
 "$B" rm -f "$TAG-logs" >/dev/null
 
+# --- run --rm / signal proxy / attach / start -a / cp / host selection ----------------------
+"$B" run --rm --name "$TAG-rm" $NET "$IMG" true
+"$B" inspect "$TAG-rm" >/dev/null 2>&1; check "run --rm removes the container" 1 "$?"
+"$B" run --rm $NET "$IMG" sh -c 'trap "echo got-TERM; exit 3" TERM; echo ready; while true; do sleep 0.2; done' > "$WORK/sig.out" 2>&1 &
+SP=$!
+for _ in $(seq 1 100); do grep -q ready "$WORK/sig.out" && break; sleep 0.1; done
+kill -TERM "$SP"; wait "$SP"; rc=$?
+check "signal proxy: container exit status after SIGTERM" 3 "$rc"
+contains "signal proxy: container got SIGTERM" got-TERM "$(cat "$WORK/sig.out")"
+"$B" run -d --name "$TAG-att" $NET "$IMG" sh -c 'sleep 2; echo bye; exit 5' >/dev/null
+out=$(timeout 30 "$B" attach "$TAG-att"); rc=$?
+check "attach streams output" bye "$out"
+check "attach returns the exit status" 5 "$rc"
+out=$("$B" start -a "$TAG-att"); rc=$?
+check "start -a output" bye "$out"
+check "start -a exit status" 5 "$rc"
+"$B" rm "$TAG-att" >/dev/null
+"$B" run -d --name "$TAG-cp" $NET "$IMG" sleep 300 >/dev/null
+mkdir -p "$WORK/cpsrc/sub" && echo cp-data > "$WORK/cpsrc/sub/f.txt"
+"$B" cp "$WORK/cpsrc/sub/f.txt" "$TAG-cp:/tmp/"; check "cp host->container exit" 0 "$?"
+"$B" cp "$WORK/cpsrc" "$TAG-cp:/tmp/tree"
+check "cp file into container dir" cp-data "$("$B" exec "$TAG-cp" cat /tmp/f.txt)"
+check "cp dir to new name" cp-data "$("$B" exec "$TAG-cp" cat /tmp/tree/sub/f.txt)"
+mkdir -p "$WORK/cpout"
+"$B" cp "$TAG-cp:/tmp/tree" "$WORK/cpout/"; "$B" cp "$TAG-cp:/tmp/f.txt" "$WORK/cpout/renamed.txt"
+check "cp container dir -> host dir" cp-data "$(cat "$WORK/cpout/tree/sub/f.txt" 2>&1)"
+check "cp container file -> new host name" cp-data "$(cat "$WORK/cpout/renamed.txt" 2>&1)"
+contains "cp container -> stdout tar" "f.txt" "$("$B" cp "$TAG-cp:/tmp/f.txt" - | tar -t)"
+"$B" rm -f "$TAG-cp" >/dev/null
+out=$(BERTH_HOST="$BERTH_HOST" DOCKER_HOST=unix:///nonexistent/docker.sock "$B" version --format '{{.Server.ApiVersion}}' 2>&1)
+case "$out" in 1.*) ok "BERTH_HOST wins over DOCKER_HOST";; *) bad "BERTH_HOST precedence: [$out]";; esac
+out=$(env -u BERTH_HOST DOCKER_HOST="$BERTH_HOST" "$B" version --format '{{.Server.ApiVersion}}' 2>&1)
+case "$out" in 1.*) ok "DOCKER_HOST is used when BERTH_HOST is unset";; *) bad "DOCKER_HOST fallback: [$out]";; esac
+out=$(env -u BERTH_HOST -u DOCKER_HOST "$B" -H "$BERTH_HOST" version --format '{{.Server.ApiVersion}}' 2>&1)
+case "$out" in 1.*) ok "-H selects the daemon";; *) bad "-H: [$out]";; esac
+
 # --- usage errors --------------------------------------------------------------------------
 err=$("$B" run 2>&1); rc=$?
 check "run without image exits 125" 125 "$rc"
@@ -198,6 +234,25 @@ if command -v tmux >/dev/null 2>&1; then
     else
         bad "terminal not restored: $(diff "$WORK/stty.before" "$WORK/stty.after" 2>&1 | head -5)"
     fi
+    # window size changes reach the container (SIGWINCH -> resize)
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    tsend "$B run -it --rm $NET $IMG sh" Enter
+    waitfor '/ #' || true
+    tmux -S "$TMUX_SOCK" resize-window -t e2e -x 90 -y 25; sleep 0.5
+    tsend 'stty size' Enter
+    waitfor '^25 90' && ok "terminal resize is forwarded" || bad "resize: [$(pane)]"
+    tsend 'exit' Enter; sleep 0.5
+    # exec -it
+    "$B" run -d --name "$TAG-x" $NET "$IMG" sleep 300 >/dev/null
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    tsend "$B exec -it $TAG-x sh; echo XRC=\$?" Enter
+    waitfor '/ #' || true
+    tsend 'echo $((5*5))z; tty' Enter
+    waitfor '^25z' && ok "exec -it runs an interactive shell" || bad "exec -it: [$(pane)]"
+    waitfor '^/dev/pts/' && ok "exec -it allocates a tty" || bad "exec -it tty: [$(pane)]"
+    tsend 'exit 3' Enter
+    waitfor 'XRC=3' && ok "exec -it exit status" || bad "exec -it status: [$(pane)]"
+    "$B" rm -f "$TAG-x" >/dev/null
     # detach keys: ctrl-p ctrl-q leaves the container running
     tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
     tsend "$B run -it --name $TAG-it $NET $IMG sh; echo RC2=\$?" Enter

@@ -557,7 +557,12 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
                 let mut comps = p.components();
                 let first = comps.next();
                 if first.map(|c| c.as_os_str().to_string_lossy().to_string()) == Some(src_base.clone()) {
-                    std::path::Path::new(n).join(comps.as_path())
+                    let rest = comps.as_path();
+                    if rest.as_os_str().is_empty() {
+                        std::path::PathBuf::from(n)
+                    } else {
+                        std::path::Path::new(n).join(rest)
+                    }
                 } else {
                     p.clone()
                 }
