@@ -1,0 +1,196 @@
+//! HTTP-level behaviour of a real berthd process: ping headers, version negotiation, errors,
+//! malformed and oversized bodies, filters in both forms, socket handling, shutdown.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+fn assert_common_headers(r: &Resp) {
+    assert_eq!(r.header("Api-Version"), Some("1.47"), "{:?}", r.headers);
+    assert!(r.header("Server").unwrap_or("").starts_with("berth/"), "{:?}", r.headers);
+    assert_eq!(r.header("Ostype"), Some("linux"));
+}
+
+#[test]
+fn ping_get_and_head_versioned_and_not() {
+    let d = Daemon::start();
+    for path in ["/_ping", "/v1.24/_ping", "/v1.47/_ping"] {
+        let r = d.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.text(), "OK");
+        assert_common_headers(&r);
+        assert_eq!(r.header("Docker-Experimental"), Some("false"));
+        assert_eq!(r.header("Builder-Version"), Some("1"));
+        assert_eq!(r.header("Pragma"), Some("no-cache"));
+        assert!(r.header("Cache-Control").unwrap_or("").contains("no-cache"));
+        let h = d.req("HEAD", path, b"");
+        assert_eq!(h.status, 200);
+        assert!(h.body.is_empty());
+        assert_eq!(h.header("Api-Version"), Some("1.47"));
+    }
+}
+
+#[test]
+fn version_negotiation() {
+    let d = Daemon::start();
+    let r = d.get("/v1.50/version");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.message(), "client version 1.50 is too new. Maximum supported API version is 1.47");
+    assert_common_headers(&r);
+    let r = d.get("/v1.23/info");
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("too old"), "{}", r.message());
+    for p in ["/version", "/v1.24/version", "/v1.41/version", "/v1.47/version"] {
+        let r = d.get(p);
+        assert_eq!(r.status, 200, "{p}: {}", r.text());
+        let v = r.json();
+        assert_eq!(v["ApiVersion"], "1.47");
+        assert_eq!(v["MinAPIVersion"], "1.24");
+        assert_eq!(v["Os"], "linux");
+        assert!(v["Version"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+}
+
+#[test]
+fn errors_are_json_with_docker_codes() {
+    let d = Daemon::start();
+    let r = d.get("/v1.47/nothing/here");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.message(), "page not found");
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_common_headers(&r);
+    let r = d.get("/v1.47/containers/doesnotexist/json");
+    assert_eq!(r.status, 404);
+    assert!(r.message().contains("doesnotexist"), "{}", r.message());
+    let r = d.get("/v1.47/images/no/such/image:tag/json");
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = d.get("/v1.47/containers/json?limit=abc");
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("limit"), "{}", r.message());
+    let r = d.req("POST", "/v1.47/build", b"");
+    assert_eq!(r.status, 501);
+    assert!(r.message().contains("not implemented"), "{}", r.message());
+}
+
+#[test]
+fn malformed_json_is_400_and_daemon_keeps_serving() {
+    let d = Daemon::start();
+    for (body, needle) in [
+        (&b"{not json"[..], "invalid JSON"),
+        (&b"[1,2,3]"[..], "expected an object"),
+        (&b"\"str\""[..], "expected an object"),
+        (&b"{\"Image\": 5, \"Cmd\": {\"x\": []}}"[..], ""),
+        (&[0xff, 0xfe, 0x00][..], "invalid JSON"),
+    ] {
+        let r = d.req("POST", "/v1.47/containers/create", body);
+        assert!(r.status == 400 || r.status == 404, "{} for {:?}: {}", r.status, body, r.text());
+        if r.status == 400 {
+            assert!(r.message().contains(needle), "{:?}: {}", body, r.message());
+        }
+        assert_eq!(d.get("/_ping").status, 200);
+    }
+    let r = d.req("POST", "/v1.47/containers/x/exec", b"{\"Cmd\":");
+    assert_eq!(r.status, 400, "{}", r.text());
+    // A request that is not HTTP at all.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.write_all(b"\x00\x01garbage\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut buf);
+    assert_eq!(d.get("/_ping").status, 200);
+}
+
+#[test]
+fn oversized_body_is_refused_and_daemon_keeps_serving() {
+    let d = Daemon::start();
+    let mut big = Vec::with_capacity(65 << 20);
+    big.extend_from_slice(b"{\"Image\":\"");
+    big.resize((65 << 20) - 2, b'a');
+    big.extend_from_slice(b"\"}");
+    let r = d.req("POST", "/v1.47/containers/create", &big);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.message().contains("limit"), "{}", r.message());
+    assert_eq!(d.get("/_ping").status, 200);
+    // Filters that are not JSON.
+    let r = d.get("/v1.47/containers/json?filters=%7Bnope");
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("filters"), "{}", r.message());
+}
+
+#[test]
+fn filters_in_map_and_list_form_agree() {
+    let d = Daemon::start();
+    import_busybox(&d, "filtertest:1");
+    let mk = |name: &str, label: &str| {
+        let r = d.post_json(
+            &format!("/v1.47/containers/create?name={name}"),
+            &serde_json::json!({"Image": "filtertest:1", "Cmd": ["true"], "Labels": {"app": label}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["Id"].as_str().unwrap().to_string()
+    };
+    let a = mk("fa", "one");
+    let _b = mk("fb", "two");
+    let enc = |s: &str| s.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace(':', "%3A").replace('[', "%5B").replace(']', "%5D").replace('=', "%3D").replace(',', "%2C");
+    let map = enc(r#"{"label":{"app=one":true}}"#);
+    let list = enc(r#"{"label":["app=one"]}"#);
+    let r1 = d.get(&format!("/v1.47/containers/json?all=1&filters={map}"));
+    let r2 = d.get(&format!("/v1.47/containers/json?all=1&filters={list}"));
+    assert_eq!(r1.status, 200, "{}", r1.text());
+    assert_eq!(r2.status, 200, "{}", r2.text());
+    let ids = |r: &Resp| r.json().as_array().unwrap().iter().map(|c| c["Id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&r1), vec![a.clone()]);
+    assert_eq!(ids(&r2), vec![a]);
+    let all = d.get("/v1.47/containers/json?all=1");
+    assert_eq!(ids(&all).len(), 2);
+    for n in ["fa", "fb"] {
+        assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{n}?force=1"), b"").status, 204);
+    }
+}
+
+#[test]
+fn socket_mode_stale_socket_pidfile_and_sigterm() {
+    // A stale socket file from a dead daemon is replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(std::fs::metadata(&stale).unwrap().file_type().is_socket());
+    let mut d = Daemon::start_with(&["-H", &format!("unix://{}", stale.display())]);
+    for s in [&d.sock, &stale] {
+        let md = std::fs::metadata(s).unwrap();
+        assert_eq!(md.mode() & 0o777, 0o660, "{}", s.display());
+        assert_eq!(request(s, "GET", "/_ping", &[], b"").status, 200);
+    }
+    let pid = std::fs::read_to_string(d.dir.path().join("berthd.pid")).unwrap();
+    assert_eq!(pid.trim(), d.child.id().to_string());
+    // A second daemon on the same socket refuses to start.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", &format!("unix://{}", d.sock.display())])
+        .arg("--root")
+        .arg(d.dir.path().join("root2"))
+        .arg("--exec-root")
+        .arg(d.dir.path().join("exec2"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already listening"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(d.get("/_ping").status, 200);
+    let st = d.terminate();
+    assert!(st.success(), "{st}: {}", d.log());
+    assert!(!d.sock.exists());
+    assert!(!stale.exists());
+    assert!(!d.dir.path().join("berthd.pid").exists());
+}
+
+#[test]
+fn bad_flags_are_reported() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd")).args(["-H", "http://x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid host"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd")).args(["--group", "no-such-group-xyz"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-group-xyz"));
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# End-to-end acceptance of berthd with the real docker CLI (28.x at /usr/local/bin/docker).
+#
+# Usage: tests/e2e/docker-cli.sh [path/to/berthd]      (default: target/{release,debug}/berthd)
+# Env:   DOCKER=/path/to/docker   BERTH_E2E_NO_REGISTRY=1 (skip pull/push, reported as SKIP)
+# Starts its own berthd on a temporary socket and root, builds a busybox image from the
+# host's /bin/busybox, and drives it with the docker CLI. Prints PASS/FAIL per step; exits 1
+# on any failure. Skips (exit 0, visible message) only when the docker CLI is absent.
+set -u
+
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+if [ ! -x "$DOCKER" ]; then
+    echo "SKIP docker-cli.sh: docker CLI not found at $DOCKER"
+    exit 0
+fi
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BERTHD=${1:-${BERTHD:-}}
+if [ -z "$BERTHD" ]; then
+    for c in "$ROOT/target/release/berthd" "$ROOT/target/debug/berthd"; do
+        [ -x "$c" ] && { BERTHD=$c; break; }
+    done
+fi
+[ -x "${BERTHD:-}" ] || { echo "FAIL berthd binary not found (cargo build -p berthd, or pass its path)"; exit 1; }
+[ -x /bin/busybox ] || { echo "FAIL /bin/busybox missing (apt-get install busybox-static)"; exit 1; }
+
+WORK=$(mktemp -d /tmp/berth-docker-e2e.XXXXXX)
+SOCK=$WORK/berth.sock
+IMG=berth-e2e/busybox:latest
+T=e2e$$
+PASS=0; FAIL=0; SKIP=0
+BPID=""; REG_PID=""; EV_PID=""
+export DOCKER_HOST=unix://$SOCK
+export DOCKER_CONFIG=$WORK/docker-config
+mkdir -p "$DOCKER_CONFIG"
+docker() { timeout 120 "$DOCKER" "$@"; }
+
+pass() { PASS=$((PASS+1)); echo "PASS $*"; }
+fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
+skip() { SKIP=$((SKIP+1)); echo "SKIP $*"; }
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2] got [$3]"; fi; }
+contains() { case "$3" in *"$2"*) pass "$1";; *) fail "$1: [$2] not in [$3]";; esac; }
+lacks() { case "$3" in *"$2"*) fail "$1: unexpected [$2] in [$3]";; *) pass "$1";; esac; }
+
+cleanup() {
+    [ -n "$EV_PID" ] && kill "$EV_PID" 2>/dev/null
+    if [ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null; then
+        for c in $("$DOCKER" ps -aq 2>/dev/null); do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
+        kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
+    fi
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    if [ "$FAIL" -gt 0 ]; then echo "--- berthd log (tail) ---"; tail -n 40 "$WORK/berthd.log"; fi
+    umount -R "$WORK/root" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+REG_PORT=$(free_port)
+REG=127.0.0.1:$REG_PORT
+
+# --- berthd ---------------------------------------------------------------------------------
+"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" \
+    --insecure-registry "$REG" --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
+BPID=$!
+for _ in $(seq 1 300); do
+    [ -S "$SOCK" ] && "$DOCKER" version >/dev/null 2>&1 && break
+    kill -0 "$BPID" 2>/dev/null || break
+    sleep 0.05
+done
+if ! kill -0 "$BPID" 2>/dev/null; then fail "berthd start"; cat "$WORK/berthd.log"; exit 1; fi
+pass "berthd started (pid $BPID)"
+echo "# docker $("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null) against $BERTHD"
+
+# --- image fixture: docker-archive of the host's busybox ---------------------------------------
+make_image() {
+    local r="$WORK/rootfs" a="$WORK/archive" diff cfg
+    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
+    cp /bin/busybox "$r/bin/busybox"
+    for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+    chmod 1777 "$r/tmp"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
+    diff=$(sha256sum "$WORK/layer.tar" | cut -d' ' -f1)
+    mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
+    cfg=$(sha256sum "$a/config.json" | cut -d' ' -f1)
+    mv "$a/config.json" "$a/$cfg.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
+    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
+}
+make_image
+
+# --- system -----------------------------------------------------------------------------------
+out=$(docker version --format '{{.Server.APIVersion}} {{.Server.Os}}' 2>&1)
+check "docker version (server API)" "1.47 linux" "$out"
+out=$(docker info --format '{{.OperatingSystem}}|{{.Swarm.LocalNodeState}}|{{.NCPU}}' 2>&1); rc=$?
+check "docker info exit" 0 "$rc"
+contains "docker info swarm inactive" "|inactive|" "$out"
+docker info >/dev/null 2>"$WORK/info.err"; lacks "docker info no warnings about errors" "rror" "$(cat "$WORK/info.err")"
+
+# --- images -----------------------------------------------------------------------------------
+out=$(docker load -i "$WORK/image.tar" 2>&1)
+contains "load -i" "Loaded image: $IMG" "$out"
+out=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>&1)
+contains "images lists loaded image" "$IMG" "$out"
+out=$(docker image inspect -f '{{.Os}} {{index .Config.Cmd 0}}' "$IMG" 2>&1)
+check "image inspect" "linux /bin/sh" "$out"
+
+# --- run --------------------------------------------------------------------------------------
+out=$(docker run --rm "$IMG" echo hi 2>&1)
+check "run --rm echo hi" "hi" "$out"
+docker run --rm "$IMG" sh -c 'exit 3' >/dev/null 2>&1; rc=$?
+check "run exit code propagated" 3 "$rc"
+out=$(docker run --rm "$IMG" sh -c 'echo to-err >&2' 2>&1 >/dev/null)
+check "run stderr stream" "to-err" "$out"
+out=$(echo piped | docker run --rm -i "$IMG" cat 2>&1)
+check "run -i stdin" "piped" "$out"
+lacks "run --rm removed the container" "$IMG" "$(docker ps -a --format '{{.Image}}')"
+s=$(date +%s%N); docker run --rm "$IMG" true; e=$(date +%s%N)
+echo "# docker run --rm IMG true: $(( (e - s) / 1000000 )) ms"
+
+# --- events during a run -------------------------------------------------------------------------
+docker events --filter "container=$T-ev" --format '{{.Action}}' >"$WORK/events.out" 2>&1 &
+EV_PID=$!
+sleep 0.3
+docker run --name "$T-ev" --rm "$IMG" true >/dev/null 2>&1
+sleep 0.5
+kill "$EV_PID" 2>/dev/null; wait "$EV_PID" 2>/dev/null; EV_PID=""
+ev=$(tr '\n' ' ' <"$WORK/events.out")
+contains "events: create" "create" "$ev"
+contains "events: start" "start" "$ev"
+contains "events: die" "die" "$ev"
+
+# --- detached container ------------------------------------------------------------------------
+D=$T-d
+id=$(docker run -d --name "$D" "$IMG" sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done' 2>&1)
+check "run -d prints a 64-hex id" 64 "${#id}"
+contains "ps shows it" "$D" "$(docker ps --format '{{.Names}} {{.Status}}')"
+timeout 2 "$DOCKER" logs -f "$D" >"$WORK/logs.out" 2>&1
+contains "logs -f follows" "tick 3" "$(cat "$WORK/logs.out")"
+out=$(docker logs --tail 1 "$D" 2>&1 | wc -l)
+check "logs --tail 1" 1 "$out"
+out=$(docker exec "$D" echo inexec 2>&1)
+check "exec" "inexec" "$out"
+docker exec "$D" sh -c 'exit 5' >/dev/null 2>&1; rc=$?
+check "exec exit code" 5 "$rc"
+out=$(timeout 30 script -qfec "$DOCKER exec -it $D sh -c 'echo \$((6*7)); tty'" /dev/null </dev/null 2>&1)
+contains "exec -it (pty): output" "42" "$out"
+contains "exec -it (pty): tty" "/dev/pts/" "$out"
+out=$(docker inspect -f '{{.State.Running}} {{.Config.Image}} {{.Name}}' "$D" 2>&1)
+check "inspect" "true $IMG /$D" "$out"
+out=$(docker top "$D" 2>&1)
+contains "top lists processes" "PID" "$out"
+contains "top shows the command" "sh -c" "$out"
+out=$(docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "$D" 2>&1)
+contains "stats --no-stream" "$D " "$out"
+lacks "stats --no-stream no error" "rror" "$out"
+
+# cp both ways
+printf 'copied-in\n' >"$WORK/cpfile"
+docker cp "$WORK/cpfile" "$D:/tmp/cpfile" >/dev/null 2>&1; rc=$?
+check "cp host -> container exit" 0 "$rc"
+check "cp host -> container content" "copied-in" "$(docker exec "$D" cat /tmp/cpfile 2>&1)"
+docker exec "$D" sh -c 'mkdir -p /tmp/d && echo from-ctr > /tmp/d/f' >/dev/null 2>&1
+docker cp "$D:/tmp/d" "$WORK/back" >/dev/null 2>&1; rc=$?
+check "cp container -> host exit" 0 "$rc"
+check "cp container -> host content" "from-ctr" "$(cat "$WORK/back/f" 2>&1)"
+docker cp "$D:/no/such/file" "$WORK/x" >/dev/null 2>&1; rc=$?
+check "cp of a missing path fails" 1 "$rc"
+
+# pause / unpause
+docker pause "$D" >/dev/null 2>&1
+check "pause" "paused" "$(docker inspect -f '{{.State.Status}}' "$D" 2>&1)"
+docker unpause "$D" >/dev/null 2>&1
+check "unpause" "running" "$(docker inspect -f '{{.State.Status}}' "$D" 2>&1)"
+
+# rename, stop, rm
+docker rename "$D" "$D-renamed" >/dev/null 2>&1
+contains "rename" "$D-renamed" "$(docker ps --format '{{.Names}}')"
+docker stop -t 1 "$D-renamed" >/dev/null 2>&1; rc=$?
+check "stop exit" 0 "$rc"
+check "stopped" "false" "$(docker inspect -f '{{.State.Running}}' "$D-renamed" 2>&1)"
+docker rm "$D-renamed" >/dev/null 2>&1
+lacks "rm" "$D-renamed" "$(docker ps -a --format '{{.Names}}')"
+
+# kill -s + wait
+docker run -d --name "$T-k" "$IMG" sh -c 'trap "exit 42" USR1; while true; do sleep 0.1; done' >/dev/null 2>&1
+sleep 0.5
+docker kill -s USR1 "$T-k" >/dev/null 2>&1; rc=$?
+check "kill -s USR1" 0 "$rc"
+check "wait returns the exit code" "42" "$(docker wait "$T-k" 2>&1)"
+docker rm "$T-k" >/dev/null 2>&1
+
+# interactive shell with a pty
+out=$( (sleep 1; printf 'echo $((6*7))\n'; sleep 0.5; printf 'exit\n') | timeout 40 script -qfec "$DOCKER run -it --rm $IMG sh" /dev/null 2>&1)
+contains "run -it interactive shell" "42" "$out"
+
+# --- registry: push / pull -----------------------------------------------------------------------
+if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null; then
+    skip "pull/push (docker-registry not installed or BERTH_E2E_NO_REGISTRY=1)"
+else
+    mkdir -p "$WORK/reg"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$WORK/reg" "$REG" >"$WORK/reg.yml"
+    docker-registry serve "$WORK/reg.yml" >"$WORK/reg.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT") 2>/dev/null && break; sleep 0.1; done
+    R=$REG/e2e/busybox:1
+    docker tag "$IMG" "$R" >/dev/null 2>&1
+    out=$(docker push "$R" 2>&1); rc=$?
+    check "push exit" 0 "$rc"
+    contains "push digest" "digest: sha256:" "$out"
+    out=$(docker rmi "$R" 2>&1)
+    contains "rmi untags" "Untagged: $R" "$out"
+    out=$(docker pull "$R" 2>&1); rc=$?
+    check "pull exit" 0 "$rc"
+    contains "pull status" "Status: Downloaded newer image for $R" "$out"
+    check "run pulled image" "pulled" "$(docker run --rm "$R" echo pulled 2>&1)"
+    docker rmi "$R" >/dev/null 2>&1
+    out=$(docker run --rm "$R" echo auto 2>&1)
+    contains "run auto-pulls a missing image" "auto" "$out"
+    out=$(docker rmi "$R" 2>&1); rc=$?
+    check "rmi exit" 0 "$rc"
+    lacks "rmi removed it" "$REG/e2e/busybox" "$(docker images --format '{{.Repository}}')"
+fi
+out=$(docker pull 127.0.0.1:1/none/such:x 2>&1); rc=$?
+check "pull from a dead registry fails" 1 "$rc"
+
+# --- system df, prune ---------------------------------------------------------------------------
+out=$(docker system df 2>&1)
+contains "system df" "Images" "$out"
+contains "system df containers" "Containers" "$out"
+pid=$(docker create --name "$T-p" "$IMG" true 2>&1)
+out=$(docker container prune -f 2>&1)
+contains "container prune deletes stopped" "$pid" "$out"
+lacks "container prune: gone" "$T-p" "$(docker ps -a --format '{{.Names}}')"
+
+# --- errors ---------------------------------------------------------------------------------------
+out=$(docker inspect no-such-container-xyz 2>&1); rc=$?
+check "inspect missing: exit" 1 "$rc"
+contains "inspect missing: message" "No such" "$out"
+out=$(docker run --rm no-such-image-xyz:1 true 2>&1); rc=$?
+check "run missing image fails" 125 "$rc"
+
+echo "# docker-cli.sh: $PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]
