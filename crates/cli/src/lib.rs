@@ -101,7 +101,12 @@ fn global_usage_error(msg: &str) -> i32 {
 
 /// Entry point: returns the process exit status.
 pub fn main() -> i32 {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // Die quietly on a closed pipe (`berth ps | head -1`) instead of failing writes.
+    // SAFETY: setting a signal disposition to SIG_DFL has no memory-safety requirements.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let code = real_main(argv);
     term::restore();
     let _ = std::io::stdout().flush();

@@ -140,7 +140,8 @@ pub fn images(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn load(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let quiet = m.flag("quiet");
+    // like docker: no progress stream unless stdout is a terminal
+    let quiet = m.flag("quiet") || !crate::term::is_tty(1);
     let mut input: Box<dyn Read> = match m.value("input") {
         Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("open {p}"))?),
         None => {
@@ -188,6 +189,17 @@ pub fn write_atomic(path: &str, r: &mut dyn Read) -> Result<()> {
 /// Streams a tar to -o FILE or stdout (refusing a terminal, like docker).
 pub fn tar_out(mut resp: crate::http::Response, output: Option<&str>, what: &str) -> CmdResult {
     match output {
+        Some(p) if crate::term::is_tty(2) => {
+            let pb = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} Writing {msg}: {bytes} ({bytes_per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            pb.set_message(p.to_string());
+            let mut r = pb.wrap_read(&mut resp);
+            write_atomic(p, &mut r).with_context(|| format!("failed to save {what}"))?;
+            pb.finish();
+        }
         Some(p) => write_atomic(p, &mut resp).with_context(|| format!("failed to save {what}"))?,
         None => {
             let mut out = std::io::stdout().lock();

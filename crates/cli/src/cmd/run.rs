@@ -520,6 +520,9 @@ fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<St
     }
     if proxy {
         sigs.extend_from_slice(term::PROXY_SIGNALS);
+    } else if tty {
+        // not proxied: leave, but never with the terminal still in raw mode
+        sigs.extend_from_slice(&[libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     }
     if sigs.is_empty() {
         return Ok(());
@@ -533,8 +536,11 @@ fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<St
             if let Some(p) = &resize_prefix {
                 resize(&client, p);
             }
-        } else {
+        } else if proxy {
             let _ = client.post_ok(&format!("/containers/{id}/kill?signal={}", term::signal_name(sig)), None);
+        } else {
+            term::restore();
+            std::process::exit(128 + sig);
         }
     })
     .context("start the signal thread")
