@@ -24,6 +24,9 @@
 //! * names absent on an architecture are skipped for that architecture; names unknown on every
 //!   architecture are an error;
 //! * on 32-bit architectures only the low 32 bits of an argument are compared (libseccomp);
+//! * on x86 an unconditional rule for a socket or SysV IPC call also covers its multiplexed
+//!   form through socketcall(2) / ipc(2) (libseccomp; conditional rules are not mirrored, see
+//!   `add_multiplexed`);
 //! * runc's -ENOSYS stub: unless the default action is ALLOW or LOG, syscall numbers above the
 //!   largest one the profile names (per architecture) fail with ENOSYS, so a libc newer than the
 //!   profile falls back to older syscalls instead of failing with the default errno.
@@ -329,6 +332,7 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         // runc: several conditions on the same argument become separate (ORed) rules.
         let mut seen = [false; 6];
         let same_arg_twice = cmps.iter().any(|c| std::mem::replace(&mut seen[c.index as usize], true));
+        let cmps_empty = cmps.is_empty();
         let rule_sets: Vec<Vec<ArgCmp>> = if same_arg_twice { cmps.iter().map(|c| vec![*c]).collect() } else { vec![cmps] };
 
         for sec in arches.iter_mut() {
@@ -337,6 +341,9 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
                 let entry = sec.rules.entry(nr).or_default();
                 for set in &rule_sets {
                     add_rule(entry, set, ret, sec.arch, name, &field)?;
+                }
+                if sec.arch == Arch::X86 && cmps_empty {
+                    add_multiplexed(&mut sec.rules, name, ret);
                 }
             }
         }
@@ -364,6 +371,69 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         }
     }
     Ok(Ir { default, flags, needs_notify, arches })
+}
+
+/// i386 `socketcall(2)` / `ipc(2)` numbers of the multiplexed calls, and the call numbers
+/// (linux/net.h SYS_*, linux/ipc.h).
+const I386_SOCKETCALL: u32 = 102;
+const I386_IPC: u32 = 117;
+const SOCKETCALLS: &[(&str, u64)] = &[
+    ("socket", 1),
+    ("bind", 2),
+    ("connect", 3),
+    ("listen", 4),
+    ("accept", 5),
+    ("getsockname", 6),
+    ("getpeername", 7),
+    ("socketpair", 8),
+    ("send", 9),
+    ("recv", 10),
+    ("sendto", 11),
+    ("recvfrom", 12),
+    ("shutdown", 13),
+    ("setsockopt", 14),
+    ("getsockopt", 15),
+    ("sendmsg", 16),
+    ("recvmsg", 17),
+    ("accept4", 18),
+    ("recvmmsg", 19),
+    ("sendmmsg", 20),
+];
+const IPCCALLS: &[(&str, u64)] = &[
+    ("semop", 1),
+    ("semget", 2),
+    ("semctl", 3),
+    ("semtimedop", 4),
+    ("msgsnd", 11),
+    ("msgrcv", 12),
+    ("msgget", 13),
+    ("msgctl", 14),
+    ("shmat", 21),
+    ("shmdt", 22),
+    ("shmget", 23),
+    ("shmctl", 24),
+];
+
+/// libseccomp on x86 also applies a rule for a socket or SysV IPC call to the multiplexed
+/// form (`socketcall(SYS_x, ...)` / `ipc(x, ...)`). Only unconditional rules are mirrored:
+/// the real arguments of a multiplexed call sit in memory where BPF cannot see them, and
+/// libseccomp's dropping of the conditions would widen an ALLOW rule. An existing rule for the
+/// same call number wins (first rule wins, as for unconditional rules).
+fn add_multiplexed(rules: &mut BTreeMap<u32, SysRules>, name: &str, ret: u32) {
+    let (mux, call) = match (SOCKETCALLS.iter().find(|c| c.0 == name), IPCCALLS.iter().find(|c| c.0 == name)) {
+        (Some(c), _) => (I386_SOCKETCALL, c.1),
+        (None, Some(c)) => (I386_IPC, c.1),
+        (None, None) => return,
+    };
+    let entry = rules.entry(mux).or_default();
+    if entry.uncond.is_some() {
+        return;
+    }
+    let cmps = vec![ArgCmp { index: 0, op: Op::Eq, value: call, value_two: 0 }];
+    if entry.conds.iter().any(|c| c.cmps == cmps) {
+        return;
+    }
+    entry.conds.push(CondRule { cmps, ret });
 }
 
 fn add_rule(entry: &mut SysRules, set: &[ArgCmp], ret: u32, arch: Arch, name: &str, field: &str) -> Result<(), Error> {

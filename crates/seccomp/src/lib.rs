@@ -36,8 +36,11 @@
 //! matching ALLOW rules yielding the default action). Known, deliberate differences:
 //! * overlapping conditional rules with *different* actions: berth picks the most restrictive
 //!   action; libseccomp's answer depends on its internal tree order;
-//! * on x86 (i386) socket-family rules are not also applied to `socketcall(2)` as libseccomp does;
-//!   Docker's profile allows `socketcall` anyway;
+//! * on x86 (i386) only unconditional socket / SysV IPC rules are mirrored onto `socketcall(2)` /
+//!   `ipc(2)`; libseccomp also mirrors conditional ones by dropping their conditions (which
+//!   widens ALLOW rules). Docker's profile allows `socketcall` and `ipc` outright anyway;
+//! * libseccomp 2.5.4 drops the syscall-number load in some x86_64+x32 programs (its own bug,
+//!   seen by the comparison); berth's programs agree with the rules there.
 //! * runc's "ENOSYS for syscalls newer than the profile" stub is built in (plain libseccomp has
 //!   none; runc prepends it), see `compile.rs`.
 

@@ -387,6 +387,35 @@ fn enosys_stub_follows_runc() {
 }
 
 #[test]
+fn i386_socketcall_and_ipc_multiplexing() {
+    let mut p = profile(
+        A::ScmpActErrno,
+        vec![
+            rule(&["bind", "msgget"], A::ScmpActAllow, None, &[]),
+            rule(&["socket"], A::ScmpActAllow, None, &[(0, O::ScmpCmpEq, 1, 0)]),
+            rule(&["connect"], A::ScmpActErrno, Some(13), &[]),
+        ],
+    );
+    p.set_architectures(Some(vec![OciArch::ScmpArchX86]));
+    let f = compile(&p).unwrap();
+    let ev = |nr: u32, a0: u64| f.evaluate(&data(I386, nr, [a0, 0, 0, 0, 0, 0]));
+    assert_eq!(ev(361, 0), RET_ALLOW); // bind
+    assert_eq!(ev(102, 2), RET_ALLOW); // socketcall(SYS_BIND)
+    assert_eq!(ev(102, 3), RET_ERRNO | 13); // socketcall(SYS_CONNECT)
+    assert_eq!(ev(117, 13), RET_ALLOW); // ipc(MSGGET)
+    assert_eq!(ev(359, 1), RET_ALLOW); // socket(AF_UNIX)
+    assert_eq!(ev(102, 1), RET_ERRNO | 1); // conditional socket rule is not widened to socketcall
+    assert_eq!(ev(102, 4), RET_ERRNO | 1);
+    // x86_64 has no multiplexer
+    assert_eq!(f.evaluate(&data(X86_64, nr("socket"), [1, 0, 0, 0, 0, 0])), RET_ALLOW);
+    // an explicit socketcall rule wins over the mirrored ones
+    let mut p = profile(A::ScmpActErrno, vec![rule(&["socketcall"], A::ScmpActTrap, None, &[]), rule(&["bind"], A::ScmpActAllow, None, &[])]);
+    p.set_architectures(Some(vec![OciArch::ScmpArchX86]));
+    let f = compile(&p).unwrap();
+    assert_eq!(f.evaluate(&data(I386, 102, [2, 0, 0, 0, 0, 0])), RET_TRAP);
+}
+
+#[test]
 fn x32_without_x32_arch_is_bad_arch() {
     let mut p = profile(A::ScmpActAllow, vec![rule(&["mkdir"], A::ScmpActErrno, None, &[])]);
     p.set_architectures(Some(vec![OciArch::ScmpArchX86_64]));
