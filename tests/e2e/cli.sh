@@ -38,9 +38,10 @@ contains() { case "$3" in *"$2"*) ok "$1";; *) bad "$1: [$2] not in [$3]";; esac
 lacks() { case "$3" in *"$2"*) bad "$1: unexpected [$2] in [$3]";; *) ok "$1";; esac; }
 
 cleanup() {
-    for c in "$TAG-d" "$TAG-logs" "$TAG-it" "$TAG-x" "$TAG-att" "$TAG-cp"; do "$B" rm -f "$c" >/dev/null 2>&1; done
+    for c in "$TAG-d" "$TAG-logs" "$TAG-it" "$TAG-x" "$TAG-att" "$TAG-cp" "$TAG-m" "$TAG-m2"; do "$B" rm -f "$c" >/dev/null 2>&1; done
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
     [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    "$B" rmi "$TAG-img:c" "$TAG-img:i" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -191,6 +192,34 @@ out=$(env -u BERTH_HOST DOCKER_HOST="$BERTH_HOST" "$B" version --format '{{.Serv
 case "$out" in 1.*) ok "DOCKER_HOST is used when BERTH_HOST is unset";; *) bad "DOCKER_HOST fallback: [$out]";; esac
 out=$(env -u BERTH_HOST -u DOCKER_HOST "$B" -H "$BERTH_HOST" version --format '{{.Server.ApiVersion}}' 2>&1)
 case "$out" in 1.*) ok "-H selects the daemon";; *) bad "-H: [$out]";; esac
+
+# --- container lifecycle commands ---------------------------------------------------------
+"$B" run -d --name "$TAG-m" -l "berth.e2e=$TAG" $NET "$IMG" sh -c 'echo x > /added; sleep 300' >/dev/null
+sleep 0.5
+check "pause" "$TAG-m" "$("$B" pause "$TAG-m")"
+contains "paused status" "(Paused)" "$("$B" ps --filter "name=$TAG-m" --format '{{.Status}}')"
+check "unpause" "$TAG-m" "$("$B" unpause "$TAG-m")"
+"$B" rename "$TAG-m" "$TAG-m2"; check "rename" "/$TAG-m2" "$("$B" inspect -f '{{.Name}}' "$TAG-m2")"
+"$B" update --memory 32m --memory-swap 64m "$TAG-m2" >/dev/null
+check "update --memory" 33554432 "$("$B" inspect -f '{{.HostConfig.Memory}}' "$TAG-m2")"
+contains "diff shows the added file" "A /added" "$("$B" diff "$TAG-m2")"
+contains "top lists the process" "sleep 300" "$("$B" top "$TAG-m2")"
+cimg=$("$B" commit -m e2e-msg -c 'ENV E2E=1' "$TAG-m2" "$TAG-img:c")
+case "$cimg" in sha256:*) ok "commit prints the image id";; *) bad "commit: [$cimg]";; esac
+check "committed image has the change" "x 1" "$(echo $("$B" run --rm $NET "$TAG-img:c" sh -c 'cat /added; echo $E2E'))"
+contains "history shows the commit message" e2e-msg "$("$B" history "$TAG-img:c")"
+"$B" export "$TAG-m2" | "$B" import - "$TAG-img:i" >/dev/null
+check "export | import round trip" x "$("$B" run --rm $NET "$TAG-img:i" /bin/cat /added)"
+(sleep 1; "$B" kill -s KILL "$TAG-m2" >/dev/null) &
+check "wait prints the exit status after kill" 137 "$("$B" wait "$TAG-m2")"
+"$B" restart -t 1 "$TAG-m2" >/dev/null
+check "restart starts it again" running "$("$B" inspect -f '{{.State.Status}}' "$TAG-m2")"
+"$B" stop -t 0 "$TAG-m2" >/dev/null
+out=$("$B" container prune -f --filter "label=berth.e2e=$TAG")
+contains "container prune (label filter) deletes ours" "Deleted Containers:" "$out"
+"$B" inspect "$TAG-m2" >/dev/null 2>&1; check "pruned container is gone" 1 "$?"
+out=$("$B" rmi "$TAG-img:c" "$TAG-img:i")
+contains "rmi untags" "Untagged: $TAG-img:c" "$out"
 
 # --- usage errors --------------------------------------------------------------------------
 err=$("$B" run 2>&1); rc=$?
