@@ -60,6 +60,8 @@ pub type Result<T> = std::result::Result<T, ApiError>;
 
 pub struct Client {
     pub endpoint: Endpoint,
+    /// `--debug`: trace every request on stderr
+    pub debug: bool,
     version: RefCell<Option<String>>,
     fixed_version: Option<String>,
 }
@@ -75,7 +77,13 @@ impl Client {
             .ok()
             .or_else(|| std::env::var("DOCKER_API_VERSION").ok())
             .filter(|v| !v.is_empty());
-        Client { endpoint, version: RefCell::new(None), fixed_version }
+        Client { endpoint, debug: false, version: RefCell::new(None), fixed_version }
+    }
+
+    /// A client for another thread, keeping the negotiated version (no new ping).
+    pub fn fork(&self) -> Client {
+        let v = self.version().ok();
+        Client { endpoint: self.endpoint.clone(), debug: self.debug, version: RefCell::new(v), fixed_version: self.fixed_version.clone() }
     }
 
     fn map_connect(&self, e: io::Error) -> ApiError {
@@ -129,14 +137,23 @@ impl Client {
         body: Body<'_>,
     ) -> Result<Response> {
         let p = self.full_path(path)?;
+        if self.debug {
+            eprintln!("DEBU {method} {}{p}", self.endpoint.url());
+        }
         let resp = http::request(&self.endpoint, method, &p, headers, body, false)
             .map_err(|e| self.map_connect(e))?;
+        if self.debug {
+            eprintln!("DEBU <- {} {method} {p}", resp.status);
+        }
         check(resp)
     }
 
     /// Sends a request asking to hijack the connection.
     pub fn hijack(&self, method: &str, path: &str, json: Option<&Value>) -> Result<(BufReader<http::Conn>, http::Conn)> {
         let p = self.full_path(path)?;
+        if self.debug {
+            eprintln!("DEBU {method} {}{p} (hijack)", self.endpoint.url());
+        }
         let body_s = json.map(|j| j.to_string());
         let body = match &body_s {
             Some(s) => Body::Bytes(s.as_bytes(), "application/json"),

@@ -258,7 +258,9 @@ fn real_main(argv: Vec<String>) -> i32 {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("DOCKER_CONFIG").map(PathBuf::from))
         .unwrap_or_else(|| home().join(".docker"));
-    let ctx = Ctx { client: Client::new(endpoint), config_dir, debug };
+    let mut client = Client::new(endpoint);
+    client.debug = debug || std::env::var_os("BERTH_DEBUG").is_some_and(|v| !v.is_empty());
+    let ctx = Ctx { client, config_dir, debug };
     if let Some(t) = forced_type {
         m = m.with_value("type", t);
     }

@@ -527,9 +527,7 @@ fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<St
     if sigs.is_empty() {
         return Ok(());
     }
-    let client = Client::new(ctx.client.endpoint.clone());
-    // reuse the negotiated version to avoid a ping per signal
-    let _ = ctx.client.version();
+    let client = ctx.client.fork();
     let id = id.to_string();
     term::spawn_signal_thread(&sigs, move |sig| {
         if sig == libc::SIGWINCH {
