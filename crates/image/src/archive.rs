@@ -251,22 +251,20 @@ impl ImageService {
                 }
             })();
             drop(tx);
+            // verify + fsync the blob while the unpacker finishes
+            let committed = r.and_then(|()| w.commit().map_err(|err| Self::member_err(err, path)));
             let st = h.join();
-            (r, st)
+            (committed, st)
         });
-        let (r, st) = res;
+        let (committed, st) = res;
         let cleanup = || {
             let _ = crate::snapshot::remove_tree(&stage);
         };
-        if let Err(err) = r {
-            cleanup();
-            return Err(err);
-        }
-        let d = match w.commit() {
+        let d = match committed {
             Ok(d) => d,
             Err(err) => {
                 cleanup();
-                return Err(Self::member_err(err, path));
+                return Err(err);
             }
         };
         match st {

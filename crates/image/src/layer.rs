@@ -193,6 +193,8 @@ struct Unpacker<'a> {
     opts: &'a UnpackOptions,
     dirs: Vec<(String, i64)>,
     created: HashSet<String>,
+    /// Last parent dir opened (components, fd). Valid until anything is removed.
+    cache: std::cell::RefCell<Option<(Vec<String>, std::rc::Rc<OwnedFd>)>>,
     size: u64,
     entries: u64,
 }
@@ -203,7 +205,7 @@ fn proc_fd_path(fd: &OwnedFd) -> String {
 
 impl<'a> Unpacker<'a> {
     fn new(dest: &'a Path, opts: &'a UnpackOptions) -> Result<Self> {
-        Ok(Unpacker { dest, root: open_root(dest)?, opts, dirs: Vec::new(), created: HashSet::new(), size: 0, entries: 0 })
+        Ok(Unpacker { dest, root: open_root(dest)?, opts, dirs: Vec::new(), created: HashSet::new(), cache: Default::default(), size: 0, entries: 0 })
     }
 
     fn unsafe_entry(&self, entry: &str, reason: impl Into<String>) -> Error {
@@ -213,6 +215,39 @@ impl<'a> Unpacker<'a> {
     fn ctx(&self, op: &'static str, rel: &str) -> impl Fn(Errno) -> Error + '_ {
         let p = self.dest.join(rel);
         move |e| Error::sys(op, p.clone(), e)
+    }
+
+    /// Like `open_dir(.., true)`, through a one-entry cache (most entries share a parent).
+    fn parent_dir(&self, comps: &[String]) -> Result<std::rc::Rc<OwnedFd>> {
+        if let Some((c, fd)) = self.cache.borrow().as_ref() {
+            if c.as_slice() == comps {
+                return Ok(fd.clone());
+            }
+        }
+        let fd = std::rc::Rc::new(self.open_dir(comps, true)?);
+        *self.cache.borrow_mut() = Some((comps.to_vec(), fd.clone()));
+        Ok(fd)
+    }
+
+    fn invalidate(&self) {
+        *self.cache.borrow_mut() = None;
+    }
+
+    /// Remove whatever is at `parent/last` (not following symlinks).
+    fn remove_at(&self, parent: &OwnedFd, last: &str, rel: &str) -> Result<()> {
+        self.invalidate();
+        remove_all_at(parent, last).map_err(self.ctx("remove", rel))
+    }
+
+    /// Run a create op; if the name exists, remove what is there and retry once.
+    fn replace<T>(&self, parent: &OwnedFd, last: &str, rel: &str, op: &'static str, f: impl Fn() -> nix::Result<T>) -> Result<T> {
+        match f() {
+            Err(Errno::EEXIST) => {
+                self.remove_at(parent, last, rel)?;
+                f().map_err(self.ctx(op, rel))
+            }
+            r => r.map_err(self.ctx(op, rel)),
+        }
     }
 
     /// Open (creating if missing) directory `rel` resolved inside the root.
@@ -226,7 +261,7 @@ impl<'a> Unpacker<'a> {
             Err(Errno::ENOENT) if create => {
                 let parent = self.open_dir(&comps[..comps.len() - 1], true)?;
                 let last = &comps[comps.len() - 1];
-                match mkdirat(&parent, last.as_str(), Mode::from_bits_truncate(0o755)) {
+                match mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o755)) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
                 }
@@ -267,7 +302,8 @@ impl<'a> Unpacker<'a> {
 
         // whiteouts
         if let Some(target) = last.strip_prefix(WHITEOUT_PREFIX) {
-            let parent = self.open_dir(parent_comps, true)?;
+            let parent = self.parent_dir(parent_comps)?;
+            self.invalidate();
             if last == OPAQUE_WHITEOUT {
                 return self.opaque(&parent, parent_comps);
             }
@@ -289,7 +325,8 @@ impl<'a> Unpacker<'a> {
             return Ok(());
         }
 
-        let parent = self.open_dir(parent_comps, true)?;
+        let parent = self.parent_dir(parent_comps)?;
+        let parent: &OwnedFd = &parent;
         let xattrs = collect_xattrs(e);
         let hdr = e.header().clone();
         let hdr = &hdr;
@@ -297,17 +334,20 @@ impl<'a> Unpacker<'a> {
         let uid = hdr.uid().unwrap_or(0) as u32;
         let gid = hdr.gid().unwrap_or(0) as u32;
         let mtime = hdr.mtime().unwrap_or(0) as i64;
-        let existing = fstatat(&parent, last.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok();
-        let existing_is_dir = existing.map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
 
         if kind.is_dir() {
-            if existing.is_some() && !existing_is_dir {
-                remove_all_at(&parent, &last).map_err(self.ctx("remove", &rel))?;
+            match mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o700)) {
+                Ok(()) => {}
+                Err(Errno::EEXIST) => {
+                    let st = fstatat(parent, last.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(self.ctx("fstatat", &rel))?;
+                    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                        self.remove_at(parent, &last, &rel)?;
+                        mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o700)).map_err(self.ctx("mkdirat", &rel))?;
+                    }
+                }
+                Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
             }
-            if !existing_is_dir {
-                mkdirat(&parent, last.as_str(), Mode::from_bits_truncate(0o700)).map_err(self.ctx("mkdirat", &rel))?;
-            }
-            let fd = openat(&parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+            let fd = openat(parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
                 .map_err(self.ctx("open dir", &rel))?;
             nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
             nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
@@ -318,18 +358,16 @@ impl<'a> Unpacker<'a> {
         }
 
         // anything else replaces what is there
-        if existing.is_some() {
-            remove_all_at(&parent, &last).map_err(self.ctx("remove", &rel))?;
-        }
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = openat(
-                    &parent,
-                    last.as_str(),
-                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(self.ctx("create file", &rel))?;
+                let fd = self.replace(parent, &last, &rel, "create file", || {
+                    openat(
+                        parent,
+                        last.as_str(),
+                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o600),
+                    )
+                })?;
                 let mut f = File::from(fd);
                 let n = crate::store::copy_buf(e, &mut f).ctx("write file", self.dest.join(&rel))?;
                 self.size += n;
@@ -342,17 +380,17 @@ impl<'a> Unpacker<'a> {
             }
             tar::EntryType::Symlink => {
                 let target = e.link_name_bytes().ok_or_else(|| self.unsafe_entry(&name, "symlink without target"))?.into_owned();
-                symlinkat(target.as_slice(), &parent, last.as_str()).map_err(self.ctx("symlinkat", &rel))?;
-                fchownat(&parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                self.replace(parent, &last, &rel, "symlinkat", || symlinkat(target.as_slice(), parent, last.as_str()))?;
+                fchownat(parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                     .map_err(self.ctx("lchown", &rel))?;
-                let path = format!("{}/{}", proc_fd_path(&parent), last);
+                let path = format!("{}/{}", proc_fd_path(parent), last);
                 for (k, v) in &xattrs {
                     if k.starts_with(b"trusted.") || k.starts_with(b"security.") {
                         ignore_unsupported(sys::lsetxattr(path.as_bytes(), k, v)).map_err(self.ctx("lsetxattr", &rel))?;
                     }
                 }
                 let t = TimeSpec::new(mtime, 0);
-                nix::sys::stat::utimensat(&parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
+                nix::sys::stat::utimensat(parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
                     .map_err(self.ctx("utimensat", &rel))?;
             }
             tar::EntryType::Link => {
@@ -365,7 +403,7 @@ impl<'a> Unpacker<'a> {
                 let (tp, tl) = tcomps.split_at(tcomps.len() - 1);
                 let tparent = self.open_dir(tp, false)?;
                 // linkat without AT_SYMLINK_FOLLOW links the entry itself, never a symlink's target
-                linkat(&tparent, tl[0].as_str(), &parent, last.as_str(), nix::fcntl::AtFlags::empty()).map_err(self.ctx("linkat", &rel))?;
+                self.replace(parent, &last, &rel, "linkat", || linkat(&tparent, tl[0].as_str(), parent, last.as_str(), nix::fcntl::AtFlags::empty()))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let (sflag, dev) = match kind {
@@ -373,17 +411,17 @@ impl<'a> Unpacker<'a> {
                     tar::EntryType::Block => (SFlag::S_IFBLK, dev_of(hdr)),
                     _ => (SFlag::S_IFIFO, 0),
                 };
-                mknodat(&parent, last.as_str(), sflag, Mode::from_bits_truncate(0o600), dev).map_err(self.ctx("mknodat", &rel))?;
-                let fd = openat(&parent, last.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                self.replace(parent, &last, &rel, "mknodat", || mknodat(parent, last.as_str(), sflag, Mode::from_bits_truncate(0o600), dev))?;
+                let fd = openat(parent, last.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
                     .map_err(self.ctx("open node", &rel))?;
                 let p = proc_fd_path(&fd);
-                fchownat(&parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                fchownat(parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
                     .map_err(self.ctx("lchown", &rel))?;
                 // chmod through the O_PATH fd's magic link: never follows a symlink at `last`
                 nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, p.as_str(), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
                     .map_err(self.ctx("chmod node", &rel))?;
                 let t = TimeSpec::new(mtime, 0);
-                nix::sys::stat::utimensat(&parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
+                nix::sys::stat::utimensat(parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
                     .map_err(self.ctx("utimensat", &rel))?;
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {}

@@ -106,7 +106,7 @@ impl ContentStore {
     pub fn writer(&self, expected: Option<Digest>, expected_size: Option<u64>) -> Result<BlobWriter> {
         let tmp = self.dir.join(tmp_name(".tmp-"));
         let file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).ctx("create temp blob", &tmp)?;
-        Ok(BlobWriter { store: self.clone(), tmp, file: Some(file), hasher: Sha256::new(), size: 0, expected, expected_size })
+        Ok(BlobWriter { store: self.clone(), tmp, file: Some(file), hasher: Sha256::new(), size: 0, flushed: 0, expected, expected_size })
     }
     /// Store bytes; returns the digest. Verifies `expected` if given.
     pub fn write_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<Digest> {
@@ -188,9 +188,12 @@ pub struct BlobWriter {
     file: Option<File>,
     hasher: Sha256,
     size: u64,
+    flushed: u64,
     expected: Option<Digest>,
     expected_size: Option<u64>,
 }
+
+const WRITEBACK_CHUNK: u64 = 8 << 20;
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -198,6 +201,14 @@ impl Write for BlobWriter {
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        // start writeback early so the fsync at commit has little left to do
+        if self.size - self.flushed >= WRITEBACK_CHUNK {
+            use std::os::fd::AsRawFd;
+            // SAFETY: the fd is open for the lifetime of `f`; sync_file_range only schedules
+            // writeback of the given range and has no memory-safety preconditions.
+            unsafe { libc::sync_file_range(f.as_raw_fd(), self.flushed as i64, (self.size - self.flushed) as i64, libc::SYNC_FILE_RANGE_WRITE) };
+            self.flushed = self.size;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
