@@ -331,7 +331,8 @@ impl Spec {
     pub fn help(&self) -> String {
         let mut s = format!("\nUsage:  berth {}\n\n{}\n", self.usage, self.about);
         if !self.aliases.is_empty() {
-            let al: Vec<String> = self.aliases.iter().map(|a| format!("berth {a}")).collect();
+            let mut al: Vec<String> = self.aliases.iter().map(|a| format!("berth {a}")).collect();
+            al.push(format!("berth {}", self.name));
             s.push_str(&format!("\nAliases:\n  {}\n", al.join(", ")));
         }
         let flags: Vec<&Flag> = self.flags.iter().filter(|f| !f.hidden).collect();
@@ -350,7 +351,8 @@ impl Spec {
                 .collect();
             let w = lefts.iter().map(|l| l.len()).max().unwrap_or(0) + 3;
             for (f, l) in flags.iter().zip(lefts) {
-                let mut h = f.help.to_string();
+                // continuation lines of multi-line help align under the text column
+                let mut h = f.help.replace('\n', &format!("\n{}", " ".repeat(w)));
                 if !f.default.is_empty() {
                     if f.ty == "string" {
                         h.push_str(&format!(" (default \"{}\")", f.default));

@@ -99,6 +99,9 @@ pub fn run_flags() -> &'static [Flag] {
 }
 
 macro_rules! spec {
+    ($name:expr, $usage:expr, $about:expr, $nargs:expr, [$($f:expr),* $(,)?], aliases: [$($a:expr),*]) => {
+        Spec { name: $name, usage: $usage, about: $about, nargs: $nargs, stop_at_positional: false, flags: { const F: &[Flag] = &[$($f),*]; F }, aliases: &[$($a),*] }
+    };
     ($name:expr, $usage:expr, $about:expr, $nargs:expr, [$($f:expr),* $(,)?]) => {
         Spec { name: $name, usage: $usage, about: $about, nargs: $nargs, stop_at_positional: false, flags: { const F: &[Flag] = &[$($f),*]; F }, aliases: &[] }
     };
@@ -151,24 +154,24 @@ pub fn spec(name: &str) -> Option<Spec> {
             b('a', "attach", "Attach STDOUT/STDERR and forward signals"),
             vl("detach-keys", "string", "Override the key sequence for detaching a container"),
             b('i', "interactive", "Attach container's STDIN"),
-        ]),
+        ], aliases: ["container start"]),
         "stop" => spec!("stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers", Nargs::AtLeast(1), [
             v('s', "signal", "string", "Signal to send to the container"),
             v('t', "time", "int", "Seconds to wait before killing the container"),
             vl("timeout", "int", "Seconds to wait before killing the container").hide(),
-        ]),
+        ], aliases: ["container stop"]),
         "restart" => spec!("restart", "restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers", Nargs::AtLeast(1), [
             v('s', "signal", "string", "Signal to send to the container"),
             v('t', "time", "int", "Seconds to wait before killing the container"),
-        ]),
+        ], aliases: ["container restart"]),
         "kill" => spec!("kill", "kill [OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", Nargs::AtLeast(1), [
             v('s', "signal", "string", "Signal to send to the container"),
-        ]),
+        ], aliases: ["container kill"]),
         "rm" => spec!("rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers", Nargs::AtLeast(1), [
             b('f', "force", "Force the removal of a running container (uses SIGKILL)"),
             b('l', "link", "Remove the specified link"),
             b('v', "volumes", "Remove anonymous volumes associated with the container"),
-        ]),
+        ], aliases: ["container rm", "container remove"]),
         "ps" => spec!("ps", "ps [OPTIONS]", "List containers", Nargs::None, [
             b('a', "all", "Show all containers (default shows just running)"),
             v('f', "filter", "filter", "Filter output based on conditions provided"),
@@ -178,7 +181,7 @@ pub fn spec(name: &str) -> Option<Spec> {
             bl("no-trunc", "Don't truncate output"),
             b('q', "quiet", "Only display container IDs"),
             b('s', "size", "Display total file sizes"),
-        ]),
+        ], aliases: ["container ls", "container list", "container ps"]),
         "logs" => spec!("logs", "logs [OPTIONS] CONTAINER", "Fetch the logs of a container", Nargs::Exact(1), [
             bl("details", "Show extra details provided to logs"),
             b('f', "follow", "Follow log output"),
@@ -186,7 +189,7 @@ pub fn spec(name: &str) -> Option<Spec> {
             v('n', "tail", "string", "Number of lines to show from the end of the logs").def("all"),
             b('t', "timestamps", "Show timestamps"),
             vl("until", "string", "Show logs before a timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\" for 42 minutes)"),
-        ]),
+        ], aliases: ["container logs"]),
         "exec" => Spec {
             name: "exec",
             usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
@@ -200,39 +203,39 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("detach-keys", "string", "Override the key sequence for detaching a container"),
             bl("no-stdin", "Do not attach STDIN"),
             bl("sig-proxy", "Proxy all received signals to the process").def("true"),
-        ]),
+        ], aliases: ["container attach"]),
         "inspect" => spec!("inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on Docker objects", Nargs::AtLeast(1), [
             v('f', "format", "string", "Format output using a custom template"),
             b('s', "size", "Display total file sizes if the type is container"),
             vl("type", "string", "Only inspect objects of the given type"),
         ]),
-        "top" => spec!("top", "top CONTAINER [ps OPTIONS]", "Display the running processes of a container", Nargs::AtLeast(1), []),
+        "top" => spec!("top", "top CONTAINER [ps OPTIONS]", "Display the running processes of a container", Nargs::AtLeast(1), [], aliases: ["container top"]),
         "stats" => spec!("stats", "stats [OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics", Nargs::Any, [
             b('a', "all", "Show all containers (default shows just running)"),
             FORMAT_FLAG,
             bl("no-stream", "Disable streaming stats and only pull the first result"),
             bl("no-trunc", "Do not truncate output"),
-        ]),
-        "pause" => spec!("pause", "pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", Nargs::AtLeast(1), []),
-        "unpause" => spec!("unpause", "unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", Nargs::AtLeast(1), []),
-        "rename" => spec!("rename", "rename CONTAINER NEW_NAME", "Rename a container", Nargs::Exact(2), []),
-        "wait" => spec!("wait", "wait CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes", Nargs::AtLeast(1), []),
+        ], aliases: ["container stats"]),
+        "pause" => spec!("pause", "pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", Nargs::AtLeast(1), [], aliases: ["container pause"]),
+        "unpause" => spec!("unpause", "unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", Nargs::AtLeast(1), [], aliases: ["container unpause"]),
+        "rename" => spec!("rename", "rename CONTAINER NEW_NAME", "Rename a container", Nargs::Exact(2), [], aliases: ["container rename"]),
+        "wait" => spec!("wait", "wait CONTAINER [CONTAINER...]", "Block until one or more containers stop, then print their exit codes", Nargs::AtLeast(1), [], aliases: ["container wait"]),
         "cp" => spec!("cp", "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH", "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\nand extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\ncontainer source to stdout.", Nargs::Exact(2), [
             b('a', "archive", "Archive mode (copy all uid/gid information)"),
             b('L', "follow-link", "Always follow symbol link in SRC_PATH"),
             b('q', "quiet", "Suppress progress output during copy"),
-        ]),
-        "diff" => spec!("diff", "diff CONTAINER", "Inspect changes to files or directories on a container's filesystem", Nargs::Exact(1), []),
+        ], aliases: ["container cp"]),
+        "diff" => spec!("diff", "diff CONTAINER", "Inspect changes to files or directories on a container's filesystem", Nargs::Exact(1), [], aliases: ["container diff"]),
         "export" => spec!("export", "export [OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive", Nargs::Exact(1), [
             v('o', "output", "string", "Write to a file, instead of STDOUT"),
-        ]),
+        ], aliases: ["container export"]),
         "commit" => spec!("commit", "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes", Nargs::Range(1, 2), [
             v('a', "author", "string", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"),
             v('c', "change", "list", "Apply Dockerfile instruction to the created image"),
             v('m', "message", "string", "Commit message"),
             b('p', "pause", "Pause container during commit").def("true"),
-        ]),
-        "port" => spec!("port", "port CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container", Nargs::Range(1, 2), []),
+        ], aliases: ["container commit"]),
+        "port" => spec!("port", "port CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container", Nargs::Range(1, 2), [], aliases: ["container port"]),
         "update" => spec!("update", "update [OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers", Nargs::AtLeast(1), [
             v('c', "cpu-shares", "int", "CPU shares (relative weight)"),
             vl("cpus", "decimal", "Number of CPUs"),
@@ -242,7 +245,7 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("memory-swap", "bytes", "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
             vl("pids-limit", "int", "Tune container pids limit (set -1 for unlimited)"),
             vl("restart", "string", "Restart policy to apply when a container exits"),
-        ]),
+        ], aliases: ["container update"]),
         "images" => spec!("images", "images [OPTIONS] [REPOSITORY[:TAG]]", "List images", Nargs::Range(0, 1), [
             b('a', "all", "Show all images (default hides intermediate images)"),
             bl("digests", "Show digests"),
@@ -250,42 +253,42 @@ pub fn spec(name: &str) -> Option<Spec> {
             FORMAT_FLAG,
             bl("no-trunc", "Don't truncate output"),
             b('q', "quiet", "Only show image IDs"),
-        ]),
+        ], aliases: ["image ls", "image list"]),
         "pull" => spec!("pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry", Nargs::Exact(1), [
             b('a', "all-tags", "Download all tagged images in the repository"),
             vl("platform", "string", "Set platform if server is multi-platform capable"),
             b('q', "quiet", "Suppress verbose output"),
-        ]),
+        ], aliases: ["image pull"]),
         "push" => spec!("push", "push [OPTIONS] NAME[:TAG]", "Upload an image to a registry", Nargs::Exact(1), [
             b('a', "all-tags", "Push all tags of an image to the repository"),
             vl("platform", "string", "Push a platform-specific manifest as a single-platform image to the registry"),
             b('q', "quiet", "Suppress verbose output"),
-        ]),
+        ], aliases: ["image push"]),
         "load" => spec!("load", "load [OPTIONS]", "Load an image from a tar archive or STDIN", Nargs::None, [
             v('i', "input", "string", "Read from tar archive file, instead of STDIN"),
             vl("platform", "list", "Load only the given platform(s)"),
             b('q', "quiet", "Suppress the load output"),
-        ]),
+        ], aliases: ["image load"]),
         "save" => spec!("save", "save [OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)", Nargs::AtLeast(1), [
             v('o', "output", "string", "Write to a file, instead of STDOUT"),
             vl("platform", "list", "Save only the given platform(s)"),
-        ]),
+        ], aliases: ["image save"]),
         "import" => spec!("import", "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image", Nargs::Range(1, 2), [
             v('c', "change", "list", "Apply Dockerfile instruction to the created image"),
             v('m', "message", "string", "Set commit message for imported image"),
             vl("platform", "string", "Set platform if server is multi-platform capable"),
-        ]),
-        "tag" => spec!("tag", "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", Nargs::Exact(2), []),
+        ], aliases: ["image import"]),
+        "tag" => spec!("tag", "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", Nargs::Exact(2), [], aliases: ["image tag"]),
         "rmi" => spec!("rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove one or more images", Nargs::AtLeast(1), [
             b('f', "force", "Force removal of the image"),
             bl("no-prune", "Do not delete untagged parents"),
-        ]),
+        ], aliases: ["image rm", "image remove"]),
         "history" => spec!("history", "history [OPTIONS] IMAGE", "Show the history of an image", Nargs::Exact(1), [
             FORMAT_FLAG,
             b('H', "human", "Print sizes and dates in human readable format").def("true"),
             bl("no-trunc", "Don't truncate output"),
             b('q', "quiet", "Only show image IDs"),
-        ]),
+        ], aliases: ["image history"]),
         "image prune" => spec!("image prune", "image prune [OPTIONS]", "Remove unused images", Nargs::None, [
             b('a', "all", "Remove all unused images, not just dangling ones"),
             vl("filter", "filter", "Provide filter values (e.g. \"until=<timestamp>\")"),
@@ -307,7 +310,7 @@ pub fn spec(name: &str) -> Option<Spec> {
         ]),
         "info" => spec!("info", "info [OPTIONS]", "Display system-wide information", Nargs::None, [
             v('f', "format", "string", "Format output using a custom template"),
-        ]),
+        ], aliases: ["system info"]),
         "version" => spec!("version", "version [OPTIONS]", "Show the berth version information", Nargs::None, [
             v('f', "format", "string", "Format output using a custom template"),
         ]),
@@ -316,7 +319,7 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("format", "string", "Format output using a custom template"),
             vl("since", "string", "Show all events created since timestamp"),
             vl("until", "string", "Stream events until this timestamp"),
-        ]),
+        ], aliases: ["system events"]),
         "login" => spec!("login", "login [OPTIONS] [SERVER]", "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.", Nargs::Range(0, 1), [
             v('p', "password", "string", "Password or Personal Access Token (PAT)"),
             bl("password-stdin", "Take the Password or Personal Access Token (PAT) from stdin"),
