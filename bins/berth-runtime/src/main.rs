@@ -356,14 +356,24 @@ fn real_main(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
-fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
+fn parse_signal(s: &str) -> Result<i32> {
     use std::str::FromStr;
     if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).map_err(|_| anyhow!("unknown signal number {n}"));
+        if n == 0 || (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+            return Ok(n);
+        }
+        return nix::sys::signal::Signal::try_from(n)
+            .map(|s| s as i32)
+            .map_err(|_| anyhow!("unknown signal number {n}"));
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| anyhow!("unknown signal {s:?}"))
+    if let Some(off) = name.strip_prefix("SIGRTMIN+").and_then(|n| n.parse::<i32>().ok()) {
+        return Ok(libc::SIGRTMIN() + off);
+    }
+    nix::sys::signal::Signal::from_str(&name)
+        .map(|s| s as i32)
+        .map_err(|_| anyhow!("unknown signal {s:?}"))
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {

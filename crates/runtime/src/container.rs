@@ -429,7 +429,8 @@ impl Runtime {
         Ok(out)
     }
 
-    pub fn kill(&self, id: &str, sig: Signal, all: bool) -> Result<()> {
+    /// Send `sig` (a signal number; 0 only checks that the process exists).
+    pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<()> {
         let st = self.load(id)?;
         let status = st.status(&self.root);
         if status == Status::Stopped {
@@ -439,13 +440,17 @@ impl Runtime {
                 what: "container not running".into(),
             });
         }
-        if all {
+        if all && sig != 0 {
             if let Some(cg) = &st.cgroup {
-                cg.kill_all(sig as i32)?;
+                cg.kill_all(sig)?;
                 return Ok(());
             }
         }
-        kill(Pid::from_raw(st.pid), sig).with_ctx(|| format!("kill {} {sig}", st.pid))
+        // SAFETY: kill(2) with a pid we verified belongs to the container's init.
+        if unsafe { libc::kill(st.pid, sig) } != 0 {
+            return Err(Error::sys(format!("kill {} {sig}", st.pid), nix::errno::Errno::last()));
+        }
+        Ok(())
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {

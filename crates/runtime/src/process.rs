@@ -119,11 +119,12 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         })?;
         tty::setup_console(sock.as_raw_fd(), process, own_mnt)?;
     }
+    // The cwd is created before the root may become read-only.
+    prepare_cwd(process)?;
     if own_mnt {
         rootfs::finalize(spec)?;
     }
     let exe = find_executable(process)?;
-    prepare_cwd(process)?;
 
     // Keep only what we still need; nothing that points at a host directory survives.
     let mut keep: Vec<RawFd> = (3..3 + ctx.preserve_fds).collect();
@@ -210,6 +211,20 @@ pub fn find_executable(process: &Process) -> Result<CString> {
 fn prepare_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
     let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    match sys::openat2(
+        root.as_raw_fd(),
+        cwd,
+        libc::O_PATH,
+        sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
+    ) {
+        Err(e) if e.errno() == Some(libc::ELOOP) || e.errno() == Some(libc::EXDEV) => {
+            return Err(Error::Config(format!(
+                "field process.cwd: {} goes through a /proc magic link: refused",
+                cwd.display()
+            )))
+        }
+        _ => {}
+    }
     rootfs::ensure_target(root.as_raw_fd(), cwd, true)
         .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
     Ok(())

@@ -146,7 +146,7 @@ fn rel(p: &Path) -> PathBuf {
 /// symlink and `..` as if `rootfd` were `/`. Returns an O_PATH fd of the target, ready to be
 /// used as `/proc/self/fd/N` for mount(2) without any further path walk (no TOCTOU).
 pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd> {
-    let r = rel(dest);
+    let r = secure_join(rootfd, dest)?;
     let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
     match sys::openat2(rootfd, &r, libc::O_PATH, resolve) {
         Ok(fd) => return Ok(fd),
@@ -214,6 +214,59 @@ fn is_dir_fd(fd: &OwnedFd) -> bool {
     nix::sys::stat::fstat(fd.as_fd())
         .map(|st| SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR)
         .unwrap_or(false)
+}
+
+/// Resolve `path` inside the tree at `rootfd` into a symlink-free relative path, following
+/// symlinks as the container would see them (absolute targets restart at the root, `..` stops
+/// at the root). Dangling links resolve to where their target would be, so it can be created
+/// inside the root instead of failing or escaping.
+pub fn secure_join(rootfd: RawFd, path: &Path) -> Result<PathBuf> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    let mut todo: VecDeque<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    let mut cur: Vec<OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        let mut cand: PathBuf = cur.iter().collect();
+        cand.push(&c);
+        match nix::fcntl::readlinkat(bfd(rootfd), &cand) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return Err(Error::sys(format!("resolve {} in rootfs", path.display()), nix::errno::Errno::ELOOP));
+                }
+                let t = Path::new(&target);
+                if t.is_absolute() {
+                    cur.clear();
+                }
+                for (i, comp) in t
+                    .components()
+                    .filter_map(|c| match c {
+                        Component::Normal(n) => Some(n.to_os_string()),
+                        Component::ParentDir => Some(OsString::from("..")),
+                        _ => None,
+                    })
+                    .enumerate()
+                {
+                    todo.insert(i, comp);
+                }
+            }
+            Err(_) => cur.push(c),
+        }
+    }
+    let r: PathBuf = cur.iter().collect();
+    Ok(if r.as_os_str().is_empty() { PathBuf::from(".") } else { r })
 }
 
 /// Everything the init process needs to build the filesystem view.
