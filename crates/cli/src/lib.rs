@@ -107,6 +107,11 @@ pub fn main() -> i32 {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    run_args(argv)
+}
+
+/// Runs berth with `argv` (without the program name); returns the exit status.
+pub fn run_args(argv: Vec<String>) -> i32 {
     let code = real_main(argv);
     term::restore();
     let _ = std::io::stdout().flush();
