@@ -295,7 +295,8 @@ impl Spec {
                 val.parse::<i64>()
                     .map_err(|_| bad(format!("strconv.ParseInt: parsing {val:?}: invalid syntax")))?;
             }
-            "bytes" => {
+            // -1 means "unlimited" for --memory-swap
+            "bytes" if val != "-1" => {
                 crate::units::ram_in_bytes(val).map_err(bad)?;
             }
             "decimal" => {

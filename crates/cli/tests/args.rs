@@ -135,6 +135,14 @@ fn create_body_rejects_bad_values() {
 }
 
 #[test]
+fn unlimited_swap_and_negative_values() {
+    let m = p("run", &["--memory-swap", "-1", "--pids-limit", "-1", "busybox"]).unwrap();
+    let b = create_body(&m, "busybox", &[]).unwrap();
+    assert_eq!(b["HostConfig"]["MemorySwap"], -1);
+    assert_eq!(b["HostConfig"]["PidsLimit"], -1);
+}
+
+#[test]
 fn interactive_attach_defaults() {
     let m = p("run", &["-i", "busybox"]).unwrap();
     let b = create_body(&m, "busybox", &[]).unwrap();
