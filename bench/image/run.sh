@@ -5,7 +5,7 @@
 # Targets: load <= 0.33x docker load, pull <= 0.5x docker pull (layers unpacked, ready to mount).
 set -euo pipefail
 CACHE=${1:-/var/tmp/berth-bench}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-2}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
@@ -54,15 +54,20 @@ for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
 $D version --format 'dockerd {{.Server.Version}}'
 
 now() { date +%s.%N; }
+# ext4 scans "recently deleted" inodes when allocating new ones (mass deletes in the previous
+# round make every create slow for ~30 s): delete, sync, then let the fs settle before timing.
+SETTLE=${SETTLE:-35}
+settle() { sync; sleep "$SETTLE"; }
 best() { sort -n | head -1; }
 
 echo "== load (best of $RUNS)"
 dl=(); bl=()
 for i in $(seq "$RUNS"); do
     $D rmi -f bench/bookworm:1 >/dev/null 2>&1 || true
-    sync; t0=$(now); $D load -q -i "$ARCHIVE" >/dev/null; t1=$(now)
+    rm -rf "$CACHE/berth"; settle
+    t0=$(now); $D load -q -i "$ARCHIVE" >/dev/null; t1=$(now)
     dl+=("$(echo "$t1 - $t0" | bc)")
-    rm -rf "$CACHE/berth"; sync
+    sync
     t0=$(now); "$B" --root "$CACHE/berth" --quiet load "$ARCHIVE" 2>/dev/null; t1=$(now)
     bl+=("$(echo "$t1 - $t0" | bc)")
 done
@@ -87,9 +92,10 @@ $D push -q "$REF" >/dev/null   # docker compresses the layer (gzip), as real reg
 dp=(); bp=()
 for i in $(seq "$RUNS"); do
     $D rmi -f "$REF" bench/bookworm:1 >/dev/null 2>&1 || true
-    sync; t0=$(now); $D pull -q "$REF" >/dev/null; t1=$(now)
+    rm -rf "$CACHE/berth"; settle
+    t0=$(now); $D pull -q "$REF" >/dev/null; t1=$(now)
     dp+=("$(echo "$t1 - $t0" | bc)")
-    rm -rf "$CACHE/berth"; sync
+    sync
     t0=$(now); "$B" --root "$CACHE/berth" --quiet pull "$REF" >/dev/null 2>&1; t1=$(now)
     bp+=("$(echo "$t1 - $t0" | bc)")
 done
