@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! berth-engine: the daemon's brain. Containers (Docker Config+HostConfig -> OCI spec, lifecycle
 //! through per-container `berth-monitor` processes so containers outlive berthd), images (over
 //! `berth_image::ImageService`), logs (json-file), exec, events, persistent state.

@@ -1,5 +1,13 @@
 //! json-file logs: reading (tail, since/until, follow across rotation).
-use crate::{Engine, LogsOptions, Result};
+use crate::containers::Shared;
+use crate::util::{internal, now_f64, parse_rfc3339};
+use crate::{Engine, Error, LogsOptions, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -64,6 +72,207 @@ impl Iterator for LogStream {
     }
 }
 
-pub(crate) fn open(_e: &Engine, _id: &str, _o: &LogsOptions) -> Result<LogStream> {
-    todo!()
+fn parse_line(line: &[u8]) -> Option<LogEntry> {
+    #[derive(serde::Deserialize)]
+    struct J {
+        log: String,
+        stream: String,
+        time: String,
+    }
+    let j: J = serde_json::from_slice(line).ok()?;
+    Some(LogEntry { stream: if j.stream == "stderr" { StreamKind::Stderr } else { StreamKind::Stdout }, data: j.log.into_bytes(), time: j.time })
+}
+
+struct Filter {
+    stdout: bool,
+    stderr: bool,
+    since: f64,
+    until: f64,
+}
+
+impl Filter {
+    fn keep(&self, e: &LogEntry) -> bool {
+        let ok_stream = match e.stream {
+            StreamKind::Stdout => self.stdout,
+            StreamKind::Stderr => self.stderr,
+        };
+        if !ok_stream {
+            return false;
+        }
+        if self.since > 0.0 || self.until > 0.0 {
+            let t = parse_rfc3339(&e.time).unwrap_or(0.0);
+            if self.since > 0.0 && t < self.since {
+                return false;
+            }
+            if self.until > 0.0 && t > self.until {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Follows the current log file: polls for growth, reopens after rotation, ends when the
+/// container is no longer running and everything was read.
+struct Follower {
+    s: Arc<Shared>,
+    id: String,
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    ino: u64,
+    pos: u64,
+    filter: Filter,
+    partial: Vec<u8>,
+    until: f64,
+}
+
+impl Iterator for Follower {
+    type Item = Result<LogEntry>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut idle_after_stop = 0;
+        loop {
+            if self.reader.is_none() {
+                if let Ok(f) = File::open(&self.path) {
+                    self.ino = f.metadata().map(|m| m.ino()).unwrap_or(0);
+                    let mut r = BufReader::new(f);
+                    let _ = r.seek(SeekFrom::Start(self.pos));
+                    self.reader = Some(r);
+                }
+            }
+            if let Some(r) = self.reader.as_mut() {
+                let mut line = Vec::new();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(n) if n > 0 => {
+                        self.pos += n as u64;
+                        self.partial.extend_from_slice(&line);
+                        if self.partial.ends_with(b"\n") {
+                            let l = std::mem::take(&mut self.partial);
+                            if let Some(e) = parse_line(&l) {
+                                if self.until > 0.0 && parse_rfc3339(&e.time).unwrap_or(0.0) > self.until {
+                                    return None;
+                                }
+                                if self.filter.keep(&e) {
+                                    return Some(Ok(e));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Some(Err(internal(format!("read {}", self.path.display()), e))),
+                }
+            }
+            // EOF: rotated?
+            if let Ok(m) = std::fs::metadata(&self.path) {
+                if m.ino() != self.ino || m.len() < self.pos {
+                    self.reader = None;
+                    self.pos = 0;
+                    continue;
+                }
+            }
+            if self.s.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
+            let running = self.s.record(&self.id).map(|r| r.running() || r.state.status == "restarting").unwrap_or(false);
+            if !running {
+                // One more pass after the stop to pick up the last lines.
+                idle_after_stop += 1;
+                if idle_after_stop > 2 {
+                    return None;
+                }
+            }
+            if self.until > 0.0 && now_f64() > self.until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn log_files(path: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if let Some(k) = n.strip_prefix(&format!("{name}.")).and_then(|k| k.parse::<u32>().ok()) {
+                    rotated.push((k, e.path()));
+                }
+            }
+        }
+    }
+    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut v: Vec<PathBuf> = rotated.into_iter().map(|x| x.1).collect();
+    v.push(path.to_path_buf());
+    v
+}
+
+pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {
+    let s = &e.inner.0;
+    let (id, _) = s.find(x)?;
+    let rec = s.record(&id)?;
+    if rec.host_config["LogConfig"]["Type"] == "none" {
+        return Err(Error::BadParameter("configured logging driver does not support reading".into()));
+    }
+    let tty = rec.config["Tty"].as_bool().unwrap_or(false);
+    let (stdout, stderr) = if !o.stdout && !o.stderr { (true, true) } else { (o.stdout, o.stderr) };
+    let filter = Filter { stdout, stderr, since: o.since, until: o.until };
+    let path = PathBuf::from(&rec.log_path);
+    // Read what is there now (rotated files oldest first, then the current file).
+    let mut entries: Vec<LogEntry> = Vec::new();
+    let files = log_files(&path);
+    let mut cur_pos = 0u64;
+    let mut cur_ino = 0u64;
+    for (i, f) in files.iter().enumerate() {
+        let Ok(file) = File::open(f) else { continue };
+        let last = i == files.len() - 1;
+        if last {
+            cur_ino = file.metadata().map(|m| m.ino()).unwrap_or(0);
+        }
+        let mut r = BufReader::new(file);
+        loop {
+            let mut line = Vec::new();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if !line.ends_with(b"\n") {
+                        break; // partial last line: the follower picks it up
+                    }
+                    if last {
+                        cur_pos += n as u64;
+                    }
+                    if let Some(e) = parse_line(&line) {
+                        if filter.keep(&e) {
+                            entries.push(e);
+                        }
+                    }
+                }
+                Err(er) => return Err(internal(format!("read {}", f.display()), er)),
+            }
+        }
+    }
+    if let Some(n) = o.tail {
+        if entries.len() > n {
+            entries.drain(..entries.len() - n);
+        }
+    }
+    let head = entries.into_iter().map(Ok);
+    let inner: Box<dyn Iterator<Item = Result<LogEntry>> + Send> = if o.follow {
+        let f = Follower {
+            s: s.clone(),
+            id,
+            path,
+            reader: None,
+            ino: cur_ino,
+            pos: cur_pos,
+            filter,
+            partial: Vec::new(),
+            until: o.until,
+        };
+        Box::new(head.chain(f))
+    } else {
+        Box::new(head)
+    };
+    let _ = cur_ino;
+    Ok(LogStream { tty, inner })
 }

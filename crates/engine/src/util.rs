@@ -302,3 +302,93 @@ mod tests {
         assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }
+
+/// openat2(2) with RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: `path` is resolved as if `root` were
+/// "/" (symlinks and ".." cannot leave it; CVE-2018-15664).
+pub(crate) fn open_in_root(root: std::os::fd::RawFd, path: &Path, flags: i32, mode: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let c = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve: 0x10 | 0x02 };
+    loop {
+        // SAFETY: `c` is NUL-terminated and `how` a valid open_how; both outlive the call.
+        let r = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+        if r >= 0 {
+            // SAFETY: r is a new fd returned by the kernel.
+            return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) });
+        }
+        let e = std::io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)) {
+            continue;
+        }
+        return Err(e);
+    }
+}
+
+/// Open the directory `root` itself (O_PATH).
+pub(crate) fn open_root(root: &Path) -> Result<std::os::fd::OwnedFd> {
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags_dir()
+        .open(root)
+        .map_err(|e| internal(format!("open {}", root.display()), e))?;
+    Ok(f.into())
+}
+
+trait DirFlags {
+    fn custom_flags_dir(&mut self) -> &mut Self;
+}
+impl DirFlags for std::fs::OpenOptions {
+    fn custom_flags_dir(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+    }
+}
+
+/// `mkdir -p` of `path` inside `root`, never leaving it; returns nothing if it exists.
+pub(crate) fn mkdir_all_in_root(root: &Path, path: &Path, mode: u32) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let rootfd = open_root(root)?;
+    let mut cur = std::path::PathBuf::from("/");
+    for comp in path.components() {
+        let std::path::Component::Normal(name) = comp else { continue };
+        let parent = open_in_root(rootfd.as_raw_fd(), &cur, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| Error::BadParameter(format!("{} in the container: {e}", cur.display())))?;
+        let c = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Error::BadParameter("path contains NUL".into()))?;
+        // SAFETY: mkdirat with a valid dirfd and NUL-terminated name.
+        let r = unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(internal(format!("mkdir {} in the container", cur.join(name).display()), e));
+            }
+        }
+        cur.push(name);
+    }
+    Ok(())
+}
+
+/// Read a file inside `root` (resolved in root); `None` if absent.
+pub(crate) fn read_in_root(root: &Path, path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::os::fd::AsRawFd;
+    let rootfd = open_root(root)?;
+    match open_in_root(rootfd.as_raw_fd(), path, libc::O_RDONLY, 0) {
+        Ok(fd) => {
+            let mut f = std::fs::File::from(fd);
+            let mut v = Vec::new();
+            use std::io::Read;
+            f.by_ref().take(16 << 20).read_to_end(&mut v).map_err(|e| internal(format!("read {} in the container", path.display()), e))?;
+            Ok(Some(v))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(internal(format!("open {} in the container", path.display()), e)),
+    }
+}
