@@ -111,6 +111,9 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
                     continue;
                 }
                 // a status with an id that is not a layer (e.g. "latest: Pulling from x")
+                if status.is_empty() {
+                    continue; // aux-only messages have nothing to show
+                }
                 let layerish = m.get("progressDetail").is_some();
                 if id.is_empty() || !layerish {
                     let l = if id.is_empty() { status.to_string() } else { format!("{id}: {status}") };
