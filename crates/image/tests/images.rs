@@ -363,3 +363,26 @@ fn interop_skopeo_umoci() {
         assert_eq!(names(&rf.join("o")), vec!["z"]);
     }
 }
+
+#[test]
+fn oci_layout_tar_export_load_and_schema_errors() {
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(&td.path().join("r"), None);
+    let l = s.load(&docker_archive(&[busybox_layer()], &["one:1"], &["sh"])[..], &NoProgress).unwrap();
+    let mut t = Vec::new();
+    s.export_oci_tar(&["one:1"], &mut t).unwrap();
+    let names: Vec<String> = tar::Archive::new(&t[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()) && !names.contains(&"manifest.json".to_string()), "{names:?}");
+    let s2 = svc(&td.path().join("r2"), None);
+    let l2 = s2.load(&t[..], &NoProgress).unwrap();
+    assert_eq!(l2[0].id, l[0].id);
+    assert_eq!(l2[0].tags, vec!["one:1"], "name from the io.containerd.image.name annotation");
+    // a gzip-compressed docker-archive loads too (docker load accepts them)
+    let mut saved = Vec::new();
+    s.save(&["one:1"], &mut saved).unwrap();
+    let s3 = svc(&td.path().join("r3"), None);
+    assert_eq!(s3.load(&gzip(&saved)[..], &NoProgress).unwrap()[0].id, l[0].id);
+    // not an archive at all
+    let e = s3.load(&tar_of(&[E::File("hello", b"x", 0o644)])[..], &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("manifest.json"), "{e}");
+}

@@ -186,10 +186,18 @@ fn multi_arch_index_picks_linux_amd64() {
 }
 
 /// A tiny fake registry serving fixed manifests/blobs; while `break_blobs` is set, blob
-/// responses are cut off halfway (Content-Length promises more).
-fn fake_registry(files: std::collections::HashMap<String, (String, Vec<u8>)>, break_blobs: Arc<AtomicBool>) -> String {
+/// responses are cut off halfway (Content-Length promises more). With `bearer = Some(basic)`
+/// every /v2/ request needs a bearer token from its /token endpoint, which itself demands
+/// `Authorization: Basic <basic>`; token requests are recorded in `token_log`.
+fn fake_registry_with(
+    files: std::collections::HashMap<String, (String, Vec<u8>)>,
+    break_blobs: Arc<AtomicBool>,
+    bearer: Option<String>,
+    token_log: Arc<std::sync::Mutex<Vec<String>>>,
+) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = l.local_addr().unwrap().to_string();
+    let me = host.clone();
     std::thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut c) = conn else { continue };
@@ -198,13 +206,39 @@ fn fake_registry(files: std::collections::HashMap<String, (String, Vec<u8>)>, br
             if rd.read_line(&mut line).is_err() {
                 continue;
             }
+            let mut auth = String::new();
             loop {
                 let mut h = String::new();
                 if rd.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
                     break;
                 }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("authorization") {
+                        auth = v.trim().to_string();
+                    }
+                }
             }
             let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            if let Some(basic) = &bearer {
+                if path.starts_with("/token") {
+                    token_log.lock().unwrap().push(path.clone());
+                    if auth == format!("Basic {basic}") {
+                        let body = br#"{"token":"tok123"}"#;
+                        let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                        let _ = c.write_all(body);
+                    } else {
+                        let _ = write!(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    }
+                    continue;
+                }
+                if auth != "Bearer tok123" {
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://{me}/token\",service=\"fake-registry\",scope=\"repository:x/y:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
+                }
+            }
             match files.get(&path) {
                 Some((ct, body)) => {
                     let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
@@ -223,21 +257,52 @@ fn fake_registry(files: std::collections::HashMap<String, (String, Vec<u8>)>, br
     host
 }
 
+fn fake_registry(files: std::collections::HashMap<String, (String, Vec<u8>)>, break_blobs: Arc<AtomicBool>) -> String {
+    fake_registry_with(files, break_blobs, None, Default::default())
+}
+
+/// Files for serving image `name` of `s` as repository x/y, tag 1.
+fn serve_files(s: &berth_image::ImageService, name: &str) -> std::collections::HashMap<String, (String, Vec<u8>)> {
+    let rec = s.resolve(name).unwrap();
+    let md = rec.manifest.clone().unwrap();
+    let mut files = std::collections::HashMap::new();
+    let mb = s.content.read_verified(&md).unwrap();
+    files.insert("/v2/x/y/manifests/1".to_string(), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb.clone()));
+    files.insert(format!("/v2/x/y/manifests/{md}"), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb));
+    files.insert(format!("/v2/x/y/blobs/{}", rec.id), ("application/octet-stream".to_string(), s.content.read_verified(&rec.id).unwrap()));
+    for l in &rec.layers {
+        files.insert(format!("/v2/x/y/blobs/{}", l.blob), ("application/octet-stream".to_string(), s.content.read_verified(&l.blob).unwrap()));
+    }
+    files
+}
+
+#[test]
+fn pull_with_bearer_token_auth() {
+    use base64::Engine as _;
+    let td = tempfile::tempdir().unwrap();
+    let a = svc(&td.path().join("a"), None);
+    let id = load_three(&a, "three:1");
+    let basic = base64::engine::general_purpose::STANDARD.encode("tokuser:tokpass");
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let host = fake_registry_with(serve_files(&a, "three:1"), Arc::new(AtomicBool::new(false)), Some(basic), log.clone());
+    let name = format!("{host}/x/y:1");
+    let b = svc(&td.path().join("b"), None);
+    // anonymous: the token endpoint refuses
+    let e = b.pull(&name, None, &opts(), &NoProgress).unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
+    let o = RegistryOptions { credentials: Some(Credentials { username: "tokuser".into(), password: "tokpass".into() }), ..opts() };
+    assert_eq!(b.pull(&name, None, &o, &NoProgress).unwrap().id, id);
+    let l = log.lock().unwrap().clone();
+    assert!(l.iter().any(|p| p.contains("service=fake-registry") && p.contains("scope=repository%3Ax%2Fy%3Apull")), "{l:?}");
+}
+
 #[test]
 fn interrupted_pull_leaves_nothing_and_retry_succeeds() {
     let td = tempfile::tempdir().unwrap();
     let a = svc(&td.path().join("a"), None);
     let id = load_three(&a, "three:1");
     let rec = a.resolve("three:1").unwrap();
-    let md = rec.manifest.clone().unwrap();
-    let mut files = std::collections::HashMap::new();
-    let mb = a.content.read_verified(&md).unwrap();
-    files.insert("/v2/x/y/manifests/1".to_string(), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb.clone()));
-    files.insert(format!("/v2/x/y/manifests/{md}"), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb));
-    files.insert(format!("/v2/x/y/blobs/{}", rec.id), ("application/octet-stream".to_string(), a.content.read_verified(&rec.id).unwrap()));
-    for l in &rec.layers {
-        files.insert(format!("/v2/x/y/blobs/{}", l.blob), ("application/octet-stream".to_string(), a.content.read_verified(&l.blob).unwrap()));
-    }
+    let files = serve_files(&a, "three:1");
     let brk = Arc::new(AtomicBool::new(true));
     let host = fake_registry(files, brk.clone());
     let b = svc(&td.path().join("b"), None);
