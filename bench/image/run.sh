@@ -67,7 +67,7 @@ for i in $(seq "$RUNS"); do
     rm -rf "$CACHE/berth"; settle
     t0=$(now); $D load -q -i "$ARCHIVE" >/dev/null; t1=$(now)
     dl+=("$(echo "$t1 - $t0" | bc)")
-    sync
+    settle   # docker load deletes its temp extraction dir: let that settle too
     t0=$(now); "$B" --root "$CACHE/berth" --quiet load "$ARCHIVE" 2>/dev/null; t1=$(now)
     bl+=("$(echo "$t1 - $t0" | bc)")
 done
@@ -95,7 +95,7 @@ for i in $(seq "$RUNS"); do
     rm -rf "$CACHE/berth"; settle
     t0=$(now); $D pull -q "$REF" >/dev/null; t1=$(now)
     dp+=("$(echo "$t1 - $t0" | bc)")
-    sync
+    settle
     t0=$(now); "$B" --root "$CACHE/berth" --quiet pull "$REF" >/dev/null 2>&1; t1=$(now)
     bp+=("$(echo "$t1 - $t0" | bc)")
 done

@@ -207,86 +207,12 @@ impl ImageService {
         Ok(())
     }
 
-    /// Store an archive member as a blob and, when it looks like a layer, unpack it at the
-    /// same time into a staging dir on another thread (adopted later if it is a layer whose
-    /// diff_id matches; removed otherwise).
     fn ingest_and_stage(&self, e: &mut dyn Read, path: &str, exp: Option<&Digest>, size: u64, ing: &mut Ingested) -> Result<Digest> {
-        let mut w = self.content.writer(exp.cloned(), Some(size))?;
-        let mut head = vec![0u8; 512];
-        let mut n = 0;
-        while n < head.len() {
-            match e.read(&mut head[n..]).ctx("read archive member", path)? {
-                0 => break,
-                k => n += k,
-            }
-        }
-        head.truncate(n);
-        let looks_layer = Compression::detect(&head) != Compression::None || (n >= 262 && &head[257..262] == b"ustar");
-        w.write_all(&head).ctx("write blob", path)?;
-        if !looks_layer {
-            crate::store::copy_buf(e, &mut w).ctx("copy archive member", path)?;
-            return w.commit().map_err(|err| Self::member_err(err, path));
-        }
-        let stage = self.snapshots.stage_dir()?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(32);
-        let mode = self.snapshots.whiteout_mode();
-        let res = std::thread::scope(|s| {
-            let fsdir = stage.join("fs");
-            let h = s.spawn(move || {
-                crate::layer::unpack_layer(crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 }, &fsdir, &crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() })
-            });
-            let mut alive = tx.send(Ok(head)).is_ok();
-            let r = (|| -> Result<()> {
-                loop {
-                    let mut buf = vec![0u8; 256 * 1024];
-                    let k = e.read(&mut buf).ctx("read archive member", path)?;
-                    if k == 0 {
-                        return Ok(());
-                    }
-                    buf.truncate(k);
-                    w.write_all(&buf).ctx("write blob", path)?;
-                    if alive && tx.send(Ok(buf)).is_err() {
-                        alive = false;
-                    }
-                }
-            })();
-            drop(tx);
-            // verify + fsync the blob while the unpacker finishes
-            let committed = r.and_then(|()| w.commit().map_err(|err| Self::member_err(err, path)));
-            let st = h.join();
-            (committed, st)
-        });
-        let (committed, st) = res;
-        let cleanup = || {
-            let _ = crate::snapshot::remove_tree(&stage);
-        };
-        let d = match committed {
-            Ok(d) => d,
-            Err(err) => {
-                cleanup();
-                return Err(err);
-            }
-        };
-        match st {
-            Ok(Ok(st)) => {
-                let mut g = self.staged.lock().map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
-                if g.contains_key(&d) {
-                    cleanup();
-                } else {
-                    g.insert(d.clone(), (stage, st));
-                    ing.staged.push(d.clone());
-                }
-            }
-            _ => cleanup(), // not a (valid) layer: the regular unpack will report it if needed
+        let (d, staged) = self.write_blob_and_stage(e, &format!("archive member {path}"), exp, Some(size))?;
+        if staged {
+            ing.staged.push(d.clone());
         }
         Ok(d)
-    }
-
-    fn member_err(err: Error, path: &str) -> Error {
-        match err {
-            Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: format!("archive member {path}"), expected, actual },
-            other => other,
-        }
     }
 
     /// Remove staged unpacks that no image adopted.

@@ -259,7 +259,8 @@ impl RegistryClient {
     }
 
     /// Download a blob into the content store (verified), with retries and progress.
-    pub fn fetch_blob(&self, svc: &ImageService, repo: &str, d: &Digest, size: u64, progress: &dyn ProgressSink) -> Result<()> {
+    /// With `stage`, a layer is unpacked (speculatively, into a staging dir) while it downloads.
+    pub fn fetch_blob(&self, svc: &ImageService, repo: &str, d: &Digest, size: u64, stage: bool, progress: &dyn ProgressSink) -> Result<()> {
         if svc.content.exists(d) {
             return Ok(());
         }
@@ -271,25 +272,15 @@ impl RegistryClient {
             }
             let res = (|| -> Result<()> {
                 let r = self.send("GET", &format!("/v2/{repo}/blobs/{d}"), &scope, &[], &Body::None, &[])?;
-                let mut w = svc.content.writer(Some(d.clone()), Some(size))?;
-                let mut rd = r.into_reader();
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut done = 0u64;
-                let mut last = 0u64;
-                loop {
-                    let n = rd.read(&mut buf).map_err(|e| Error::Registry { registry: self.host.clone(), message: format!("download {d}: {e}") })?;
-                    if n == 0 {
-                        break;
-                    }
-                    std::io::Write::write_all(&mut w, &buf[..n]).ctx("write blob", svc.content.path(d))?;
-                    done += n as u64;
-                    if done - last >= 512 * 1024 {
-                        last = done;
-                        progress.event(Progress::Downloading { layer: d.clone(), current: done, total: size });
-                    }
+                let mut rd = DownloadReader { inner: r.into_reader(), done: 0, last: 0, total: size, layer: d, sink: progress, host: &self.host };
+                if stage {
+                    // one pass: the download is hashed into the store and unpacked meanwhile
+                    svc.write_blob_and_stage(&mut rd, &format!("blob {d}"), Some(d), Some(size))?;
+                } else {
+                    let mut w = svc.content.writer(Some(d.clone()), Some(size))?;
+                    crate::store::copy_buf(&mut rd, &mut w).map_err(|e| Error::Registry { registry: self.host.clone(), message: format!("download {d}: {e}") })?;
+                    w.commit()?;
                 }
-                progress.event(Progress::Verifying { layer: d.clone() });
-                w.commit()?;
                 Ok(())
             })();
             match res {
@@ -360,6 +351,30 @@ impl RegistryClient {
     }
 }
 
+struct DownloadReader<'a, R> {
+    inner: R,
+    done: u64,
+    last: u64,
+    total: u64,
+    layer: &'a Digest,
+    sink: &'a dyn ProgressSink,
+    host: &'a str,
+}
+impl<R: Read> Read for DownloadReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf).map_err(|e| std::io::Error::new(e.kind(), format!("download {} from {}: {e}", self.layer, self.host)))?;
+        self.done += n as u64;
+        if self.done - self.last >= 512 * 1024 || (n == 0 && self.done != self.last) {
+            self.last = self.done;
+            self.sink.event(Progress::Downloading { layer: self.layer.clone(), current: self.done, total: self.total });
+        }
+        if n == 0 {
+            self.sink.event(Progress::Verifying { layer: self.layer.clone() });
+        }
+        Ok(n)
+    }
+}
+
 fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -395,7 +410,7 @@ impl ImageService {
             }
         };
         // config
-        c.fetch_blob(self, &repo, &man.config.digest, man.config.size, &crate::progress::NoProgress)?;
+        c.fetch_blob(self, &repo, &man.config.digest, man.config.size, false, &crate::progress::NoProgress)?;
         let cfg = model::ImageConfig::parse(&self.content.read_verified(&man.config.digest)?, &format!("config of {}", r.familiar_string()))?;
         if cfg.rootfs.diff_ids.len() != man.layers.len() {
             return Err(Error::invalid(what, "layer count differs between manifest and config"));
@@ -423,7 +438,7 @@ impl ImageService {
                     if let Ok(mut g) = fresh.lock() {
                         g.insert(l.blob.clone());
                     }
-                    let mut res = c.fetch_blob(self, &repo, &l.blob, l.size, progress);
+                    let mut res = c.fetch_blob(self, &repo, &l.blob, l.size, overlay, progress);
                     if res.is_ok() && overlay {
                         res = self.unpack_layers_at(&layers, &chains, i, progress).map(drop);
                     }
@@ -437,6 +452,9 @@ impl ImageService {
                 });
             }
         });
+        for l in &layers {
+            self.drop_staged_blob(&l.blob); // anything staged but not adopted (after a failure)
+        }
         if let Some(e) = failed.into_inner().ok().flatten() {
             return Err(e);
         }

@@ -1,7 +1,9 @@
 //! The image service the daemon talks to: one root dir holding the content store, the image
 //! metadata and the snapshotter. All methods are blocking; call them from `spawn_blocking`.
 use crate::digest::{chain_ids, Digest};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoCtx, Result};
+use crate::layer::Compression;
+use std::io::{Read, Write};
 use crate::layer::{unpack_layer, UnpackOptions};
 use crate::model::{self, Descriptor, ImageConfig, Manifest};
 use crate::progress::{Progress, ProgressSink};
@@ -118,6 +120,13 @@ pub(crate) struct PendingLayer {
 }
 
 type Slot = std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>;
+
+fn member_err(err: Error, path: &str) -> Error {
+    match err {
+        Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: path.to_string(), expected, actual },
+        other => other,
+    }
+}
 
 pub(crate) fn familiar(full: &str) -> String {
     Reference::parse_normalized(full).map(|r| r.familiar_string()).unwrap_or_else(|_| full.to_string())
@@ -309,6 +318,92 @@ impl ImageService {
             }
         }
         Ok(out)
+    }
+
+    /// Store a stream as a blob and, when it looks like a layer, unpack it at the
+    /// same time into a staging dir on another thread (adopted later if it is a layer whose
+    /// diff_id matches; removed otherwise).
+    pub(crate) fn write_blob_and_stage(&self, e: &mut dyn Read, path: &str, exp: Option<&Digest>, size: Option<u64>) -> Result<(Digest, bool)> {
+        let mut w = self.content.writer(exp.cloned(), size)?;
+        let mut head = vec![0u8; 512];
+        let mut n = 0;
+        while n < head.len() {
+            match e.read(&mut head[n..]).ctx("read archive member", path)? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        head.truncate(n);
+        let looks_layer = Compression::detect(&head) != Compression::None || (n >= 262 && &head[257..262] == b"ustar");
+        w.write_all(&head).ctx("write blob", path)?;
+        if !looks_layer {
+            crate::store::copy_buf(e, &mut w).ctx("copy", path)?;
+            return w.commit().map_err(|err| member_err(err, path)).map(|d| (d, false));
+        }
+        let stage = self.snapshots.stage_dir()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(32);
+        let mode = self.snapshots.whiteout_mode();
+        let res = std::thread::scope(|s| {
+            let fsdir = stage.join("fs");
+            let h = s.spawn(move || {
+                crate::layer::unpack_layer(crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 }, &fsdir, &crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() })
+            });
+            let mut alive = tx.send(Ok(head)).is_ok();
+            let r = (|| -> Result<()> {
+                loop {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let k = e.read(&mut buf).ctx("read archive member", path)?;
+                    if k == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(k);
+                    w.write_all(&buf).ctx("write blob", path)?;
+                    if alive && tx.send(Ok(buf)).is_err() {
+                        alive = false;
+                    }
+                }
+            })();
+            drop(tx);
+            // verify + fsync the blob while the unpacker finishes
+            let committed = r.and_then(|()| w.commit().map_err(|err| member_err(err, path)));
+            let st = h.join();
+            (committed, st)
+        });
+        let (committed, st) = res;
+        let cleanup = || {
+            let _ = crate::snapshot::remove_tree(&stage);
+        };
+        let d = match committed {
+            Ok(d) => d,
+            Err(err) => {
+                cleanup();
+                return Err(err);
+            }
+        };
+        match st {
+            Ok(Ok(st)) => {
+                let mut g = self.staged.lock().map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
+                if g.contains_key(&d) {
+                    cleanup();
+                    return Ok((d, false));
+                }
+                g.insert(d.clone(), (stage, st));
+                Ok((d, true))
+            }
+            _ => {
+                cleanup(); // not a (valid) layer: the regular unpack will report it if needed
+                Ok((d, false))
+            }
+        }
+    }
+
+    /// Remove a staged unpack that will not be adopted.
+    pub(crate) fn drop_staged_blob(&self, d: &Digest) {
+        if let Ok(mut g) = self.staged.lock() {
+            if let Some((dir, _)) = g.remove(d) {
+                let _ = crate::snapshot::remove_tree(&dir);
+            }
+        }
     }
 
     /// Unpack layer `i` of `layers` (chain IDs `chains`) into its committed snapshot.
