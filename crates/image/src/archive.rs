@@ -354,7 +354,7 @@ impl ImageService {
         let mut out: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
         for n in names {
             let rec = self.resolve(n)?;
-            let by_id = rec.id.hex().starts_with(n.strip_prefix("sha256:").unwrap_or(n));
+            let by_id = !crate::service::names_image(&rec, n);
             let tags: Vec<Reference> = if by_id {
                 vec![]
             } else {

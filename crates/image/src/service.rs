@@ -121,6 +121,11 @@ pub(crate) struct PendingLayer {
 
 type Slot = std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>;
 
+/// Whether `name` is one of the image's names (a tag or repo digest), rather than its ID.
+pub(crate) fn names_image(rec: &ImageRecord, name: &str) -> bool {
+    Reference::parse_with_default_tag(name).map(|r| rec.repo_tags.contains(&r.to_string()) || rec.repo_digests.contains(&r.to_string())).unwrap_or(false)
+}
+
 fn member_err(err: Error, path: &str) -> Error {
     match err {
         Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: path.to_string(), expected, actual },
@@ -257,7 +262,7 @@ impl ImageService {
     pub fn delete(&self, name: &str, force: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<DeleteReport> {
         let rec = self.resolve(name)?;
         let mut rep = DeleteReport::default();
-        let by_id = rec.id.hex().starts_with(name.strip_prefix("sha256:").unwrap_or(name));
+        let by_id = !names_image(&rec, name);
         if !by_id {
             let (id, last) = self.meta.untag(name)?;
             rep.untagged.push(familiar(&Reference::parse_with_default_tag(name)?.to_string()));
