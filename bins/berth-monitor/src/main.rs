@@ -151,16 +151,6 @@ impl LogWriter {
     }
 }
 
-fn set_nonblock(fd: RawFd, on: bool) {
-    // SAFETY: fcntl on an fd we own; no pointers.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK });
-        }
-    }
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into the array.
@@ -217,7 +207,8 @@ fn read_ctl_line(ctl: &UnixStream) -> Result<String> {
 fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let rt = berth_runtime::Runtime::new(&cfg.runtime_root);
     let _ = std::fs::remove_file(&cfg.attach_socket);
-    let listener = UnixListener::bind(&cfg.attach_socket)
+    let (_attach_dir, attach_short) = sock_path(&cfg.attach_socket).with_context(|| format!("open the directory of {}", cfg.attach_socket.display()))?;
+    let listener = UnixListener::bind(&attach_short)
         .with_context(|| format!("bind {}", cfg.attach_socket.display()))?;
     // Block SIGCHLD and take it through a signalfd in the poll loop.
     // SAFETY: sigset manipulation on a local set; sigprocmask/signalfd take valid pointers.
@@ -238,10 +229,11 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let mut out_fd: Option<OwnedFd> = None; // stdout pipe read end or pty master
     let mut err_fd: Option<OwnedFd> = None;
     let mut stdin_w: Option<OwnedFd> = None;
-    let console_path = cfg.attach_socket.with_extension("console");
+    let console_full = cfg.attach_socket.with_extension("console");
+    let (_console_dir, console_path) = sock_path(&console_full).with_context(|| format!("open the directory of {}", console_full.display()))?;
     let console_listener = if cfg.tty {
         let _ = std::fs::remove_file(&console_path);
-        Some(UnixListener::bind(&console_path).with_context(|| format!("bind {}", console_path.display()))?)
+        Some(UnixListener::bind(&console_path).with_context(|| format!("bind {}", console_full.display()))?)
     } else {
         None
     };

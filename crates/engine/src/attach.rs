@@ -253,7 +253,7 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
     let hello = AttachHello { stdin: o.stdin && open_stdin, stdout: o.stdout && o.stream, stderr: o.stderr && o.stream, ..Default::default() };
     let slot = match rec.state.status.as_str() {
         "running" | "paused" => {
-            let c = UnixStream::connect(s.attach_sock(&id)).and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
+            let c = crate::proto::connect(&s.attach_sock(&id)).and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
             match c {
                 Ok(c) => Slot::connected(c),
                 Err(_) => {
@@ -281,7 +281,7 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
 }
 
 pub(crate) fn resize_sock(sock: &std::path::Path, h: u16, w: u16) -> Result<()> {
-    let c = UnixStream::connect(sock).map_err(|e| Error::Conflict(format!("cannot resize: the process is not running ({e})")))?;
+    let c = crate::proto::connect(sock).map_err(|e| Error::Conflict(format!("cannot resize: the process is not running ({e})")))?;
     let hello = AttachHello { resize: Some((h, w)), ..Default::default() };
     (&c).write_all(&hello_line(&hello)).map_err(|e| crate::util::internal("resize", e))?;
     let mut b = [0u8; 3];

@@ -340,7 +340,7 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
 }
 
 fn connect_watch(s: &Shared, id: &str) -> std::io::Result<UnixStream> {
-    let c = UnixStream::connect(s.attach_sock(id))?;
+    let c = crate::proto::connect(&s.attach_sock(id))?;
     let mut hello = serde_json::to_vec(&AttachHello { watch: true, ..Default::default() }).unwrap_or_default();
     hello.push(b'\n');
     (&c).write_all(&hello)?;
@@ -893,7 +893,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     };
     let pend: Vec<(AttachHello, Arc<Slot>)> = s.lock().containers.get_mut(id).map(|en| en.pending.drain(..).collect()).unwrap_or_default();
     for (h, slot) in pend {
-        match UnixStream::connect(s.attach_sock(id)).and_then(|c| (&c).write_all(&hello_line(&h)).map(|_| c)) {
+        match crate::proto::connect(&s.attach_sock(id)).and_then(|c| (&c).write_all(&hello_line(&h)).map(|_| c)) {
             Ok(c) => slot.connect(c),
             Err(_) => slot.close(),
         }

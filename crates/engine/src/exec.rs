@@ -5,7 +5,6 @@ use crate::proto::*;
 use crate::util::*;
 use crate::*;
 use serde_json::{json, Value};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -90,7 +89,7 @@ fn build_process(s: &containers::Shared, c: &state::Record, cfg: &Value, tty: bo
         p["user"] = json!({"uid": user.uid, "gid": user.gid, "additionalGids": user.additional});
     }
     if cfg["Privileged"].as_bool().unwrap_or(false) {
-        let all: Vec<&str> = spec::ALL_CAPS.to_vec();
+        let all: Vec<&str> = spec::available_caps();
         p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
     }
     if let Some(m) = p.as_object_mut() {
@@ -140,7 +139,7 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         set(s, exec_id, |r| r.exit_code = Some(126));
         return Err(monitor_error(&line));
     }
-    let watch = UnixStream::connect(&sockp).and_then(|w| (&w).write_all(&hello_line(&AttachHello { watch: true, ..Default::default() })).map(|_| w));
+    let watch = crate::proto::connect(&sockp).and_then(|w| (&w).write_all(&hello_line(&AttachHello { watch: true, ..Default::default() })).map(|_| w));
     let attach = if detach {
         None
     } else {
@@ -150,7 +149,7 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
             stderr: cfg["AttachStderr"].as_bool().unwrap_or(true),
             ..Default::default()
         };
-        let conn = UnixStream::connect(&sockp)
+        let conn = crate::proto::connect(&sockp)
             .and_then(|w| (&w).write_all(&hello_line(&hello)).map(|_| w))
             .map_err(|er| internal("connect to the exec monitor", er))?;
         let keys = parse_detach_keys(cfg["DetachKeys"].as_str().filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;

@@ -101,3 +101,24 @@ pub struct AttachHello {
     #[serde(default)]
     pub resize: Option<(u16, u16)>,
 }
+
+/// A unix-socket path usable with bind/connect even when `p` is longer than sun_path allows:
+/// long paths go through `/proc/self/fd/<dirfd>/<name>` (the returned guard keeps the
+/// directory fd open; keep it alive while using the path).
+pub fn sock_path(p: &std::path::Path) -> std::io::Result<(Option<std::fs::File>, PathBuf)> {
+    if p.as_os_str().len() < 100 {
+        return Ok((None, p.to_path_buf()));
+    }
+    let dir = p.parent().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "socket path has no parent"))?;
+    let name = p.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "socket path has no file name"))?;
+    let f = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd())).join(name);
+    Ok((Some(f), short))
+}
+
+/// `UnixStream::connect` that copes with long paths.
+pub fn connect(p: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    let (_g, sp) = sock_path(p)?;
+    std::os::unix::net::UnixStream::connect(sp)
+}

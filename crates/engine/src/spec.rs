@@ -58,10 +58,20 @@ fn norm_cap(c: &str) -> String {
     }
 }
 
+/// Capabilities in berthd's own bounding set (a container can never get more).
+pub(crate) fn available_caps() -> Vec<&'static str> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("CapBnd:")).and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok()))
+        .unwrap_or(u64::MAX);
+    ALL_CAPS.iter().enumerate().filter(|(i, _)| bnd & (1u64 << i) != 0).map(|(_, c)| *c).collect()
+}
+
 /// The effective capability list for the container.
 pub(crate) fn capabilities(host: &Value) -> Result<Vec<String>> {
+    let avail = available_caps();
     if b(host, "Privileged") {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(avail.iter().map(|s| s.to_string()).collect());
     }
     let add: Vec<String> = strs(host, "CapAdd").iter().map(|c| norm_cap(c)).collect();
     let drop: Vec<String> = strs(host, "CapDrop").iter().map(|c| norm_cap(c)).collect();
@@ -76,9 +86,12 @@ pub(crate) fn capabilities(host: &Value) -> Result<Vec<String>> {
         DEFAULT_CAPS.iter().filter(|c| !drop.iter().any(|d| d == *c)).map(|s| s.to_string()).collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = ALL_CAPS.iter().filter(|c| !drop.iter().any(|d| d == *c)).map(|s| s.to_string()).collect();
+        caps = avail.iter().filter(|c| !drop.iter().any(|d| d == *c)).map(|s| s.to_string()).collect();
     } else {
         for c in add {
+            if !avail.contains(&c.as_str()) {
+                return Err(Error::BadParameter(format!("capability {c} cannot be added: berthd itself does not hold it")));
+            }
             if !caps.contains(&c) {
                 caps.push(c);
             }
