@@ -599,3 +599,24 @@ fn terminal_via_console_socket() {
     assert!(s.contains("hi"), "{s}");
     let _ = b.rt(&["delete", "-f", &b.id]);
 }
+
+#[test]
+fn cgroup_namespace_rooted_at_the_container_and_own_limits_visible() {
+    let (code, out, err) = sh("cat /proc/self/cgroup; ls /sys/fs/cgroup | wc -l; touch /sys/fs/cgroup/x 2>/dev/null && echo CGRW; true", |c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 77});
+    });
+    assert_eq!(code, 0, "{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert!(!out.contains("CGRW"), "/sys/fs/cgroup must be read-only");
+    let n: usize = lines.pop().unwrap().trim().parse().unwrap();
+    assert!(n >= 1, "{out}");
+    for l in &lines {
+        assert!(l.ends_with(":/"), "cgroup path not rooted at the container: {l}");
+    }
+    // the container sees its own pids limit
+    let (code, out, err) = sh("cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max", |c| {
+        c["linux"]["resources"]["pids"] = json!({"limit": 77});
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "77");
+}

@@ -254,14 +254,35 @@ impl Runtime {
         if ns.has_new(LinuxNamespaceType::User) {
             namespaces::write_id_maps(pid, &spec)?;
         }
-        if !in_cgroup {
-            cg.add_task(pid)?;
+        // Born in its cgroup (clone3 CLONE_INTO_CGROUP) the child may unshare its cgroup
+        // namespace at once; otherwise it waits until we moved it (HOOKS_DONE), so the
+        // namespace is rooted at the container's cgroup, not ours.
+        let cgroupns = ns.has_new(LinuxNamespaceType::Cgroup);
+        let mut go = go_info(&cg);
+        // Moving another process between cgroups takes the global threadgroup rwsem for
+        // writing, which waits for an RCU grace period (10-20 ms here). A single-threaded
+        // process moving *itself* through the v1 `tasks` file skips that lock, so the child
+        // joins its cgroup itself when it can (no user namespace: the files are the host's).
+        let self_join = !in_cgroup
+            && !ns.has_new(LinuxNamespaceType::User)
+            && cg.mode() != berth_cgroups::Mode::V2;
+        if self_join {
+            let mut dirs: Vec<PathBuf> = cg.v1_dirs().values().cloned().collect();
+            dirs.sort();
+            dirs.dedup();
+            go.self_join_tasks = dirs.into_iter().map(|d| d.join("tasks")).collect();
         }
-        let go = go_info(pid);
+        go.late_cgroupns = cgroupns && !in_cgroup;
+        go.cgroupns_at_mount = cgroupns && (in_cgroup || self_join);
         parent_chan.send(
             sync::GO,
             &serde_json::to_vec(&go).map_err(|e| Error::Other(format!("encode go info: {e}")))?,
         )?;
+        // Otherwise move it while it builds its mounts: it cannot run the user's program
+        // before HOOKS_DONE, which we send only after this.
+        if !in_cgroup && !self_join {
+            cg.add_task(pid)?;
+        }
         parent_chan.expect(sync::MOUNTS_DONE, "the container's mounts were set up")?;
 
         let annotations = spec.annotations().clone().unwrap_or_default();
@@ -394,10 +415,11 @@ impl Runtime {
         }
         let code = foreground(pid, master.as_ref(), &mask)?;
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-        let mut st = c.state;
-        st.exit_status = Some(code);
-        let _ = st.save(&self.root);
-        if !keep {
+        if keep {
+            let mut st = c.state;
+            st.exit_status = Some(code);
+            st.save(&self.root)?;
+        } else {
             self.delete(&o.id, true)?;
         }
         Ok(code)
@@ -488,7 +510,10 @@ impl Runtime {
         }
         if let Some(cg) = &st.cgroup {
             // Processes that outlive init (shared pid namespace) must not survive the delete.
-            let _ = cg.kill_all(libc::SIGKILL);
+            // With its own pid namespace, the init's death already killed everything.
+            if !(status == Status::Stopped && st.own_pid_ns) {
+                let _ = cg.kill_all(libc::SIGKILL);
+            }
         }
         wait_gone(&st);
         if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
@@ -724,6 +749,7 @@ fn exec_child_main(
 /// Create the process that becomes the container's init (or exec'd process). With namespaces
 /// to join, an intermediate child joins them and clones the final process with CLONE_PARENT so
 /// it is still our child. Returns (pid, placed-in-cgroup-by-clone3).
+#[allow(unreachable_code)]
 fn spawn<F>(
     ns: &Plan,
     v2_cgroup: Option<RawFd>,
@@ -734,10 +760,13 @@ fn spawn<F>(
 where
     F: FnOnce() -> std::convert::Infallible,
 {
-    let flags = ns.clone_flags();
+    let all = ns.clone_flags();
+    // Without CLONE_INTO_CGROUP the child is not yet in its cgroup: it unshares the cgroup
+    // namespace itself later (see GoInfo::late_cgroupns).
+    let flags = all & !libc::CLONE_NEWCGROUP;
     if ns.join.is_empty() {
         if let Some(cfd) = v2_cgroup {
-            if let Some(f) = sys::clone3_into_cgroup(flags, cfd)? {
+            if let Some(f) = sys::clone3_into_cgroup(all, cfd)? {
                 return match f {
                     Forked::Child => match child() {},
                     Forked::Parent(pid) => Ok((pid, true)),
@@ -789,65 +818,37 @@ where
     }
 }
 
-/// Host-side view of the container's cgroup, for the /sys/fs/cgroup mount inside.
-fn go_info(pid: i32) -> GoInfo {
+/// Host-side view of the container's cgroup, for the /sys/fs/cgroup mount inside: one bind
+/// per v1 hierarchy (named like the host's mountpoint) or the unified directory on v2.
+fn go_info(cg: &berth_cgroups::Cgroup) -> GoInfo {
     let mut info = GoInfo::default();
-    let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+    if cg.mode() == berth_cgroups::Mode::V2 {
+        info.cgroup_v2_dir = cg.unified_dir().map(Path::to_path_buf);
         return info;
-    };
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return info;
-    };
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if post.split(' ').next()? != "cgroup" {
+                return None;
+            }
+            Some(PathBuf::from(pre.split(' ').nth(4)?))
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for dir in cg.v1_dirs().values() {
+        if !seen.insert(dir.clone()) {
             continue;
         }
-        let (root, mnt, fstype, sopts) = (pre[3], pre[4], post[0], post[2]);
-        if fstype == "cgroup2" {
-            // The unified hierarchy is the container's cgroup only on pure v2 hosts; on hybrid
-            // hosts the v1 hierarchies carry the controllers.
-            let v1_present = cgroups.lines().any(|l| !l.starts_with("0::"));
-            if let (false, Some(path)) = (v1_present, cgroups.lines().find_map(|l| l.strip_prefix("0::"))) {
-                info.cgroup_v2_dir = Some(PathBuf::from(format!("{mnt}{}", rel_to(path, root))));
-            }
-        } else if fstype == "cgroup" {
-            let ctrls: Vec<&str> = sopts
-                .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
-                .collect();
-            for l in cgroups.lines() {
-                let mut it = l.splitn(3, ':');
-                let (_, names, path) = match (it.next(), it.next(), it.next()) {
-                    (Some(a), Some(b), Some(c)) => (a, b, c),
-                    _ => continue,
-                };
-                let mut ns: Vec<&str> = names.split(',').collect();
-                let mut cs = ctrls.clone();
-                ns.sort();
-                cs.sort();
-                if !ns.is_empty() && ns == cs {
-                    let dirname = Path::new(mnt)
-                        .file_name()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    info.cgroup_dirs
-                        .push((dirname, PathBuf::from(format!("{mnt}{}", rel_to(path, root)))));
-                }
+        if let Some(mp) = mounts.iter().filter(|m| dir.starts_with(m)).max_by_key(|m| m.as_os_str().len()) {
+            if let Some(name) = mp.file_name() {
+                info.cgroup_dirs.push((name.to_string_lossy().into_owned(), dir.clone()));
             }
         }
     }
     info
-}
-
-fn rel_to<'a>(path: &'a str, mount_root: &str) -> &'a str {
-    if mount_root == "/" {
-        path
-    } else {
-        path.strip_prefix(mount_root).unwrap_or(path)
-    }
 }
 
 /// Wait (briefly) until the init process is gone after a kill.

@@ -36,6 +36,15 @@ pub struct InitCtx<'a> {
 pub struct GoInfo {
     pub cgroup_dirs: Vec<(String, PathBuf)>,
     pub cgroup_v2_dir: Option<PathBuf>,
+    /// Unshare the cgroup namespace after HOOKS_DONE (we were not born in our cgroup).
+    #[serde(default)]
+    pub late_cgroupns: bool,
+    /// The cgroup namespace is already ours while mounting (cgroup2 can be mounted fresh).
+    #[serde(default)]
+    pub cgroupns_at_mount: bool,
+    /// v1 `tasks` files to write "0" to: the child joins its cgroup itself (cheap path).
+    #[serde(default)]
+    pub self_join_tasks: Vec<PathBuf>,
 }
 
 /// Entry point of the container init. Never returns: execs the user's program or exits.
@@ -59,6 +68,14 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
 
     let go = ctx.chan.expect(sync::GO, "the parent finished the setup")?;
     let go: GoInfo = serde_json::from_slice(&go).unwrap_or_default();
+    for t in &go.self_join_tasks {
+        std::fs::write(t, "0").with_ctx(|| format!("join cgroup: write 0 to {}", t.display()))?;
+    }
+    let mut cgroupns_pending = go.late_cgroupns;
+    if cgroupns_pending && !go.self_join_tasks.is_empty() {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
+        cgroupns_pending = false;
+    }
 
     let spec = ctx.spec;
     if ctx.ns.has_new(LinuxNamespaceType::User) {
@@ -95,7 +112,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
             rootfs: ctx.rootfs,
             bundle: ctx.bundle,
             userns: ctx.ns.has(LinuxNamespaceType::User),
-            cgroupns: ctx.ns.has_new(LinuxNamespaceType::Cgroup),
+            cgroupns: go.cgroupns_at_mount,
             cgroup_dirs: &go.cgroup_dirs,
             cgroup_v2_dir: go.cgroup_v2_dir.as_deref(),
         };
@@ -104,6 +121,9 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     ctx.chan.send(sync::MOUNTS_DONE, b"")?;
     let state_json = ctx.chan.expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
+    if cgroupns_pending {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
+    }
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
         hooks::run("createContainer", &h, &state_json)?;
     }

@@ -221,7 +221,8 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
     }
     linux["namespaces"] = json!(namespaces);
     json!({
-        "ociVersion": crate::OCI_VERSION,
+        // What `runc spec` writes; every peer (crun 1.8, runc 1.1) accepts it.
+        "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
