@@ -653,8 +653,16 @@ impl Runtime {
             join: joins,
         };
         let (parent_chan, child_chan) = sync::pair()?;
+        let listener_path = st
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(|s| s.listener_path().clone());
+        let state_json = st.hook_json(Status::Running);
+        let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
         let (pid, _) = spawn(&pidns_plan, None, &parent_chan, &child_chan, || {
-            exec_child_main(&child_chan, process, seccomp.as_ref(), console.as_ref(), o.preserve_fds)
+            exec_child_main(&child_chan, process, seccomp.as_ref(), console.as_ref(), o.preserve_fds, listener)
         })?;
         drop(child_chan);
         drop(console);
@@ -706,6 +714,7 @@ fn exec_child_main(
     seccomp: Option<&berth_seccomp::Filter>,
     console: Option<&OwnedFd>,
     preserve_fds: i32,
+    listener: process::Listener,
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
@@ -735,7 +744,7 @@ fn exec_child_main(
             }
         }
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
-        process::finish_and_exec(process, seccomp, &exe, preserve_fds)
+        process::finish_and_exec(process, seccomp, &exe, preserve_fds, listener)
     })();
     let e = match r {
         Ok(never) => match never {},

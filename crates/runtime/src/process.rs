@@ -167,7 +167,13 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
         hooks::run("startContainer", &h, &state_json)?;
     }
-    finish_and_exec(process, ctx.seccomp, &exe, ctx.preserve_fds)
+    let listener_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone());
+    let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
+    finish_and_exec(process, ctx.seccomp, &exe, ctx.preserve_fds, listener)
 }
 
 fn wait_fifo(fifo: &OwnedFd) -> Result<()> {
@@ -326,11 +332,27 @@ fn fmt_rlim(v: u64) -> String {
 }
 
 /// User, capabilities, no_new_privs, seccomp, signals, then execve. Shared by init and exec.
+/// Where a seccomp notify listener fd goes: (linux.seccomp.listenerPath, container state JSON).
+pub type Listener<'a> = Option<(&'a Path, &'a str)>;
+
+fn install_seccomp(f: &berth_seccomp::Filter, listener: Listener) -> Result<()> {
+    if let Some(fd) = f.install()? {
+        let (path, state) = listener.ok_or_else(|| {
+            Error::Config("field linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener".into())
+        })?;
+        berth_seccomp::send_listener_fd(path, state.as_bytes(), fd)?;
+        // SAFETY: the listener fd is ours; the agent now holds its own copy.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
 pub fn finish_and_exec(
     process: &Process,
     seccomp: Option<&berth_seccomp::Filter>,
     exe: &CString,
     preserve_fds: i32,
+    listener: Listener,
 ) -> Result<std::convert::Infallible> {
     if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("apparmor") {
         return Err(Error::Config(
@@ -352,7 +374,7 @@ pub fn finish_and_exec(
         // Without no_new_privs an unprivileged user could not load a filter later: load it
         // now, while we still hold CAP_SYS_ADMIN (runc does the same).
         if let Some(f) = seccomp {
-            f.install()?;
+            install_seccomp(f, listener)?;
         }
     }
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0)?;
@@ -408,7 +430,7 @@ pub fn finish_and_exec(
     if nnp {
         // Last step before exec: nothing after this may need a syscall the profile denies.
         if let Some(f) = seccomp {
-            f.install()?;
+            install_seccomp(f, listener)?;
         }
     }
     let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
