@@ -1,0 +1,25 @@
+#!/bin/bash
+# Install the Debian packages berth needs to build, run and test. Idempotent; run as root.
+#   scripts/deps.sh            what building and running berth needs
+#   scripts/deps.sh --test     plus what the test suite needs (qemu guest for cgroup v2, a
+#                              registry for pull/push, skopeo/umoci for interop)
+set -euo pipefail
+pkgs=(busybox-static ca-certificates cpio iproute2 procps util-linux)
+if [ "${1:-}" = "--test" ]; then
+    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The registry package starts a service we do not want listening; tests start their own.
+if [ "${1:-}" = "--test" ] && command -v systemctl >/dev/null && systemctl is-active -q docker-registry 2>/dev/null; then
+    systemctl stop docker-registry || true
+fi
+command -v cargo >/dev/null || { echo "deps: cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }

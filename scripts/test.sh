@@ -1,0 +1,33 @@
+#!/bin/bash
+# The whole test suite, as root, on a fresh clone: installs its apt packages, builds, runs
+# every crate's tests on this host (cgroup v1/hybrid here), the runtime/cgroup/seccomp tests
+# again on a real cgroup v2 kernel in qemu, and the end-to-end tests of berthd with the real
+# docker CLI and of the berth CLI. Prints a summary; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+scripts/deps.sh --test || exit 1
+failed=()
+step() {
+    local name=$1; shift
+    echo "=== $name: $*"
+    local t=$(date +%s)
+    if "$@"; then echo "=== $name: PASS ($(( $(date +%s) - t ))s)"; else echo "=== $name: FAIL ($(( $(date +%s) - t ))s)"; failed+=("$name"); fi
+}
+step build cargo build --workspace --all-targets
+# Root tests create cgroups, namespaces and mounts; two test threads keep the 2-core CI honest.
+step unit-and-host cargo test --workspace -- --test-threads=2
+step cgroup-v2-guest tests/qemu/packages-v2.sh berth-cgroups berth-seccomp berth-runtime-bin
+bin=$PWD/target/debug
+if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
+    step docker-cli tests/e2e/docker-cli.sh "$bin/berthd"
+else
+    echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
+fi
+step berth-cli tests/e2e/with-berthd.sh "$bin/berthd" tests/e2e/cli.sh "$bin/berth"
+echo "=== total $(( $(date +%s) - start ))s"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "ALL PASSED"
