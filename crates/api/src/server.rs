@@ -129,6 +129,7 @@ where
 pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let t0 = std::time::Instant::now();
     tracing::debug!("{method} {}", req.uri());
     let resp = match split_version(&path) {
         Versioned::Rejected(msg) => error_response(&ApiError::bad_request(msg)),
@@ -144,6 +145,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
             }
         },
     };
+    tracing::debug!("{method} {path} -> {} in {:?} (head)", resp.status().as_u16(), t0.elapsed());
     Ok(with_common_headers(resp))
 }
 
