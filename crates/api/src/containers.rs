@@ -4,7 +4,7 @@ use crate::body::{self as b, Body, BodyReader, JSON_BODY_LIMIT};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack;
 use crate::router::Req;
-use crate::stream::{blocking, empty, json, json_line, response, stream_writer};
+use crate::stream::{blocking, empty, json, json_line, response, spawn_thread, stream_writer};
 use crate::system::{filters_value, parse_unix_time};
 use base64::Engine as _;
 use berth_engine::{AttachOptions, Engine, ListOptions, LogsOptions, WaitCondition};
@@ -115,10 +115,10 @@ pub async fn wait(e: Arc<Engine>, id: String, r: Req) -> Resp {
     // Headers go out now (the docker CLI sends wait before start and waits for them);
     // the body follows at exit.
     let (tx, body) = Body::channel(1);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-wait", move || {
         let res = handle.wait();
         let _ = tx.blocking_send(Ok(json_line(&res.to_json())));
-    });
+    })?;
     Ok(response(StatusCode::OK, "application/json", body))
 }
 
@@ -158,7 +158,7 @@ pub async fn stats(e: Arc<Engine>, id: String, r: Req) -> Resp {
     })
     .await?;
     let (tx, body) = Body::channel(2);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-stats", move || {
         let mut prev = first;
         if tx.blocking_send(Ok(json_line(&prev))).is_err() {
             return;
@@ -184,7 +184,7 @@ pub async fn stats(e: Arc<Engine>, id: String, r: Req) -> Resp {
                 Err(_) => return,
             }
         }
-    });
+    })?;
     Ok(response(StatusCode::OK, "application/json", body))
 }
 
@@ -217,7 +217,7 @@ pub async fn logs(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let stream = blocking(move || e.container_logs(&id, &opts).map_err(ApiError::from)).await?;
     let tty = stream.tty;
     let (tx, body) = Body::channel(16);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-logs", move || {
         for entry in stream {
             match entry {
                 Ok(en) => {
@@ -231,7 +231,7 @@ pub async fn logs(e: Arc<Engine>, id: String, r: Req) -> Resp {
                 }
             }
         }
-    });
+    })?;
     Ok(response(StatusCode::OK, hijack::content_type(tty), body))
 }
 
@@ -279,7 +279,7 @@ pub async fn attach(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
         None => (false, None, None),
     };
     let body = if upgrade.is_none() { Some(r.inner.into_body()) } else { None };
-    Ok(hijack::start(hijack::Session { tty, prelude, output, input }, upgrade, body))
+    hijack::start(hijack::Session { tty, prelude, output, input }, upgrade, body)
 }
 
 pub async fn export(e: Arc<Engine>, id: String) -> Resp {

@@ -62,7 +62,7 @@ pub async fn start(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
         Some(a) => {
             let tty = a.tty;
             let (o, i) = a.split();
-            Ok(hijack::start(hijack::Session { tty, prelude: Vec::new(), output: Some(o), input: i }, upgrade, None))
+            hijack::start(hijack::Session { tty, prelude: Vec::new(), output: Some(o), input: i }, upgrade, None)
         }
     }
 }

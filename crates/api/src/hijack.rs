@@ -3,6 +3,8 @@
 //! the output while the request body feeds stdin.
 
 use crate::body::Body;
+use crate::error::ApiResult;
+use crate::stream::spawn_thread;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -43,12 +45,12 @@ pub struct Session {
 
 /// Builds the reply and starts the pumps. `upgrade` is `Some` when the client asked to
 /// upgrade; otherwise `body` (the request body) feeds stdin and output is the response body.
-pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming>) -> Response<Body> {
+pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming>) -> ApiResult<Response<Body>> {
     let ct = content_type(session.tty);
     let (otx, orx) = mpsc::channel::<Bytes>(16);
     let Session { prelude, output, input, .. } = session;
     if let Some(mut output) = output {
-        tokio::task::spawn_blocking(move || {
+        spawn_thread("berth-attach-out", move || {
             let mut buf = vec![0u8; 32 << 10];
             loop {
                 match output.read(&mut buf) {
@@ -65,11 +67,14 @@ pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming
                     }
                 }
             }
-        });
+        })?;
     } else {
         drop(otx);
     }
-    let itx = input.map(spawn_stdin_writer);
+    let itx = match input {
+        Some(i) => Some(spawn_stdin_writer(i)?),
+        None => None,
+    };
 
     match upgrade {
         Some(on_upgrade) => {
@@ -80,7 +85,7 @@ pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming
             h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
             h.insert(UPGRADE, HeaderValue::from_static("tcp"));
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-            r
+            Ok(r)
         }
         None => {
             if let (Some(itx), Some(mut body)) = (itx, body) {
@@ -110,15 +115,15 @@ pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming
             });
             let mut r = Response::new(Body::Stream(None, rx));
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-            r
+            Ok(r)
         }
     }
 }
 
 /// A blocking thread writing client input to the process; dropping the sender = half-close.
-fn spawn_stdin_writer(mut input: berth_engine::AttachInput) -> mpsc::Sender<Bytes> {
+fn spawn_stdin_writer(mut input: berth_engine::AttachInput) -> ApiResult<mpsc::Sender<Bytes>> {
     let (itx, mut irx) = mpsc::channel::<Bytes>(16);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-attach-in", move || {
         while let Some(b) = irx.blocking_recv() {
             if let Err(e) = input.write_all(&b).and_then(|_| input.flush()) {
                 tracing::debug!("attach input: {e}");
@@ -128,8 +133,8 @@ fn spawn_stdin_writer(mut input: berth_engine::AttachInput) -> mpsc::Sender<Byte
         if let Err(e) = input.close() {
             tracing::debug!("attach input close: {e}");
         }
-    });
-    itx
+    })?;
+    Ok(itx)
 }
 
 async fn pump_upgraded(on_upgrade: OnUpgrade, prelude: Vec<Bytes>, mut orx: mpsc::Receiver<Bytes>, itx: Option<mpsc::Sender<Bytes>>) {

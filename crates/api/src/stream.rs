@@ -25,6 +25,17 @@ where
     }
 }
 
+/// Starts a dedicated thread for work that may block for a long time (waiting for an exit,
+/// pumping a stream, a pull). These never occupy the bounded blocking pool, so short engine
+/// calls (start, create, ...) can always run even with thousands of open streams.
+pub fn spawn_thread<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> ApiResult<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| ApiError::internal(format!("cannot start a {name} thread: {e}")))
+}
+
 /// Response with a content type.
 pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
     let mut r = Response::new(body);
@@ -129,11 +140,11 @@ where
     F: FnOnce(&mut ChannelWriter) -> ApiResult<()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(8);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-tar", move || {
         let mut w = ChannelWriter::new(tx);
         let r = f(&mut w);
         w.finish(r);
-    });
+    })?;
     commit_on_first(rx, content_type).await
 }
 
@@ -145,7 +156,7 @@ where
     F: FnOnce(&(dyn Fn(serde_json::Value) + Send + Sync)) -> ApiResult<()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(64);
-    tokio::task::spawn_blocking(move || {
+    spawn_thread("berth-progress", move || {
         let sent = AtomicBool::new(false);
         let progress = |v: serde_json::Value| {
             sent.store(true, Ordering::Relaxed);
@@ -159,7 +170,7 @@ where
                 let _ = tx.blocking_send(Err(e));
             }
         }
-    });
+    })?;
     commit_on_first(rx, "application/json").await
 }
 

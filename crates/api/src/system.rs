@@ -69,7 +69,7 @@ pub async fn events(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
     let filters = filters_value(&r)?;
     let mut stream = blocking(move || e.events(since, until, &filters).map_err(ApiError::from)).await?;
     let (tx, body) = Body::channel(32);
-    tokio::task::spawn_blocking(move || loop {
+    crate::stream::spawn_thread("berth-events", move || loop {
         match stream.next_timeout(Duration::from_secs(1)) {
             Ok(Some(ev)) => {
                 if tx.blocking_send(Ok(json_line(&ev))).is_err() {
@@ -83,7 +83,7 @@ pub async fn events(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
             }
             Err(()) => return,
         }
-    });
+    })?;
     Ok(response(StatusCode::OK, "application/json", body))
 }
 
