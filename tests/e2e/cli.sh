@@ -160,6 +160,7 @@ check "logs --tail 1" l3 "$out"
 # --- run --rm / signal proxy / attach / start -a / cp / host selection ----------------------
 "$B" run --rm --name "$TAG-rm" $NET "$IMG" true
 "$B" inspect "$TAG-rm" >/dev/null 2>&1; check "run --rm removes the container" 1 "$?"
+: > "$WORK/sig.out"
 "$B" run --rm $NET "$IMG" sh -c 'trap "echo got-TERM; exit 3" TERM; echo ready; while true; do sleep 0.2; done' > "$WORK/sig.out" 2>&1 &
 SP=$!
 for _ in $(seq 1 100); do grep -q ready "$WORK/sig.out" && break; sleep 0.1; done
@@ -206,10 +207,10 @@ contains "diff shows the added file" "A /added" "$("$B" diff "$TAG-m2")"
 contains "top lists the process" "sleep 300" "$("$B" top "$TAG-m2")"
 cimg=$("$B" commit -m e2e-msg -c 'ENV E2E=1' "$TAG-m2" "$TAG-img:c")
 case "$cimg" in sha256:*) ok "commit prints the image id";; *) bad "commit: [$cimg]";; esac
-check "committed image has the change" "x 1" "$(echo $("$B" run --rm $NET "$TAG-img:c" sh -c 'cat /added; echo $E2E'))"
+check "committed image has the change" "x 1" "$(echo $("$B" run --rm --pull never $NET "$TAG-img:c" sh -c 'cat /added; echo $E2E'))"
 contains "history shows the commit message" e2e-msg "$("$B" history "$TAG-img:c")"
 "$B" export "$TAG-m2" | "$B" import - "$TAG-img:i" >/dev/null
-check "export | import round trip" x "$("$B" run --rm $NET "$TAG-img:i" /bin/cat /added)"
+check "export | import round trip" x "$("$B" run --rm --pull never $NET "$TAG-img:i" /bin/cat /added)"
 (sleep 1; "$B" kill -s KILL "$TAG-m2" >/dev/null) &
 check "wait prints the exit status after kill" 137 "$("$B" wait "$TAG-m2")"
 "$B" restart -t 1 "$TAG-m2" >/dev/null
@@ -243,9 +244,9 @@ out=$("$B" completion bash); contains "bash completion" "complete -F _berth bert
 
 # --- interactive: run -it under a terminal -------------------------------------------------
 if command -v tmux >/dev/null 2>&1; then
-    tmux -S "$TMUX_SOCK" new-session -d -x 120 -y 30 -s e2e "env BERTH_HOST=$BERTH_HOST bash --norc --noprofile"
-    tsend() { tmux -S "$TMUX_SOCK" send-keys -t e2e "$@"; }
-    pane() { tmux -S "$TMUX_SOCK" capture-pane -p -t e2e; }
+    tmux -S "$TMUX_SOCK" new-session -d -x 120 -y 30 -s e2e "env BERTH_HOST=$BERTH_HOST bash -c 'while :; do bash --norc --noprofile; done'"
+    tsend() { tmux -S "$TMUX_SOCK" send-keys -t e2e "$@" 2>/dev/null; }
+    pane() { tmux -S "$TMUX_SOCK" capture-pane -p -t e2e 2>/dev/null; }
     waitfor() { for _ in $(seq 1 100); do pane | grep -q -- "$1" && return 0; sleep 0.1; done; return 1; }
     tsend "stty -a > $WORK/stty.before; echo READY" Enter
     waitfor '^READY' || true
@@ -264,26 +265,25 @@ if command -v tmux >/dev/null 2>&1; then
         bad "terminal not restored: $(diff "$WORK/stty.before" "$WORK/stty.after" 2>&1 | head -5)"
     fi
     # window size changes reach the container (SIGWINCH -> resize)
-    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e 2>/dev/null
     tsend "$B run -it --rm $NET $IMG sh" Enter
     waitfor '/ #' || true
-    tmux -S "$TMUX_SOCK" resize-window -t e2e -x 90 -y 25; sleep 0.5
+    tmux -S "$TMUX_SOCK" resize-window -t e2e -x 90 -y 25 2>/dev/null; sleep 0.5
     tsend 'stty size' Enter
     waitfor '^25 90' && ok "terminal resize is forwarded" || bad "resize: [$(pane)]"
     tsend 'exit' Enter; sleep 0.5
     # exec -it
-    "$B" run -d --name "$TAG-x" $NET "$IMG" sleep 300 >/dev/null
-    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    "$B" run -d --name "$TAG-x" $NET "$IMG" sh -c 'echo inside-$((2+3)) > /marker; sleep 300' >/dev/null
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e 2>/dev/null
     tsend "$B exec -it $TAG-x sh; echo XRC=\$?" Enter
     waitfor '/ #' || true
-    tsend 'echo $((5*5))z; tty' Enter
-    waitfor '^25z' && ok "exec -it runs an interactive shell" || bad "exec -it: [$(pane)]"
-    waitfor '^/dev/pts/' && ok "exec -it allocates a tty" || bad "exec -it tty: [$(pane)]"
+    tsend 'echo "$(cat /marker):$(tty)"' Enter
+    waitfor '^inside-5:/dev/pts/' && ok "exec -it: interactive shell in the container on a tty" || bad "exec -it: [$(pane)]"
     tsend 'exit 3' Enter
     waitfor 'XRC=3' && ok "exec -it exit status" || bad "exec -it status: [$(pane)]"
     "$B" rm -f "$TAG-x" >/dev/null
     # detach keys: ctrl-p ctrl-q leaves the container running
-    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e
+    tsend "clear" Enter; sleep 0.3; tmux -S "$TMUX_SOCK" clear-history -t e2e 2>/dev/null
     tsend "$B run -it --name $TAG-it $NET $IMG sh; echo RC2=\$?" Enter
     waitfor '/ #' || true
     tsend C-p C-q
@@ -297,6 +297,30 @@ elif command -v script >/dev/null 2>&1; then
 else
     skip "run -it (neither tmux nor script installed)"
 fi
+
+# Uploads a one-layer image (busybox + 3 MB of random data) to a registry with curl.
+push_fresh() { # registry repo tag
+    local reg=$1 repo=$2 tag=$3 d="$WORK/fresh"
+    mkdir -p "$d/root/bin" && cp /bin/busybox "$d/root/bin/" && ln -sf busybox "$d/root/bin/sh" && ln -sf busybox "$d/root/bin/echo"
+    head -c 3000000 /dev/urandom > "$d/root/noise"
+    tar --numeric-owner -C "$d/root" -cf "$d/layer.tar" . || return 1
+    local diff; diff=$(sha "$d/layer.tar")
+    gzip -c "$d/layer.tar" > "$d/layer.tgz"
+    local ld ls; ld=$(sha "$d/layer.tgz"); ls=$(stat -c %s "$d/layer.tgz")
+    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff" > "$d/config.json"
+    local cd cs; cd=$(sha "$d/config.json"); cs=$(stat -c %s "$d/config.json")
+    upload() { # file digest
+        local loc
+        loc=$(curl -sfi -X POST "http://$reg/v2/$repo/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+        [ -n "$loc" ] || return 1
+        case "$loc" in http*) ;; *) loc="http://$reg$loc";; esac
+        case "$loc" in *\?*) loc="$loc&digest=sha256:$2";; *) loc="$loc?digest=sha256:$2";; esac
+        curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" "$loc" >/dev/null
+    }
+    upload "$d/layer.tgz" "$ld" && upload "$d/config.json" "$cd" || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":%s,"digest":"sha256:%s"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":%s,"digest":"sha256:%s"}]}' "$cs" "$cd" "$ls" "$ld" > "$d/manifest.json"
+    curl -sf -X PUT -H 'Content-Type: application/vnd.docker.distribution.manifest.v2+json' --data-binary "@$d/manifest.json" "http://$reg/v2/$repo/manifests/$tag" >/dev/null
+}
 
 # --- registry: push, pull (plain and with progress bars), login/logout ---------------------
 if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null 2>&1; then
@@ -313,8 +337,11 @@ else
     out=$("$B" push "$REF" 2>&1); rc=$?
     check "push exit" 0 "$rc"
     contains "push reports digest" "v1: digest: sha256:" "$out"
-    # remove every local reference so the layer really downloads
-    "$B" rmi "$REF" "$IMG" >/dev/null 2>&1
+    "$B" rmi "$REF" >/dev/null 2>&1
+    # a fresh image uploaded straight to the registry (curl), so the daemon has never seen
+    # its layer and the pull really downloads it
+    REF=127.0.0.1:$PORT/e2e/fresh:v1
+    if ! push_fresh "127.0.0.1:$PORT" e2e/fresh v1; then bad "could not upload the fresh image with curl"; fi
     out=$("$B" pull "$REF" 2>&1); rc=$?
     check "pull exit" 0 "$rc"
     contains "pull plain: layer lines" "Pull complete" "$out"
@@ -323,6 +350,9 @@ else
     check "pull plain: last line is the reference" "$REF" "$(printf '%s\n' "$out" | tail -1)"
     lacks "pull plain: no byte progress without a terminal" "Downloading" "$out"
     "$B" rmi "$REF" >/dev/null 2>&1
+    # a second fresh repository for the terminal case (the daemon may keep layers after rmi)
+    REF=127.0.0.1:$PORT/e2e/fresh2:v1
+    push_fresh "127.0.0.1:$PORT" e2e/fresh2 v1 || bad "could not upload the second fresh image"
     script -qfc "$B pull $REF" "$WORK/pull.tty" >/dev/null 2>&1
     tty=$(cat "$WORK/pull.tty")
     contains "pull on a terminal: progress bar drawn" "MiB" "$tty"

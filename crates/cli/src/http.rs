@@ -108,7 +108,20 @@ impl Read for Conn {
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Conn::Unix(s) => s.write(buf),
+            // send(MSG_NOSIGNAL): a daemon hanging up must give EPIPE, not kill us with
+            // SIGPIPE (which berth leaves at its default so `berth ps | head` ends quietly).
+            Conn::Unix(s) => loop {
+                use std::os::unix::io::AsRawFd;
+                // SAFETY: the fd is owned by `s` and open; buf is a valid readable slice.
+                let n = unsafe { libc::send(s.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+                if n >= 0 {
+                    break Ok(n as usize);
+                }
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    break Err(e);
+                }
+            },
             Conn::Tcp(s) => s.write(buf),
         }
     }
@@ -282,13 +295,27 @@ pub fn request(
         }
     }
     head.push_str("\r\n");
-    conn.write_all(head.as_bytes())?;
+    // A daemon may answer (e.g. 404) and close before reading our body: then the
+    // write fails with EPIPE/ECONNRESET, but its response is still worth reading.
+    let sent = send_all(&mut conn, head.as_bytes(), body);
+    match sent {
+        Ok(()) => conn.flush()?,
+        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+            return read_head(conn, method == "HEAD").map_err(|_| e);
+        }
+        Err(e) => return Err(e),
+    }
+    read_head(conn, method == "HEAD")
+}
+
+fn send_all(conn: &mut Conn, head: &[u8], body: Body<'_>) -> io::Result<()> {
+    conn.write_all(head)?;
     match body {
         Body::None => {}
         Body::Bytes(b, _) => conn.write_all(b)?,
         Body::Stream(r, _) => {
             let mut buf = vec![0u8; 64 * 1024];
-            let mut w = io::BufWriter::with_capacity(128 * 1024, &mut conn);
+            let mut w = io::BufWriter::with_capacity(128 * 1024, &mut *conn);
             loop {
                 let n = match r.read(&mut buf) {
                     Ok(0) => break,
@@ -304,8 +331,7 @@ pub fn request(
             w.flush()?;
         }
     }
-    conn.flush()?;
-    read_head(conn, method == "HEAD")
+    Ok(())
 }
 
 fn read_head(conn: Conn, head_only: bool) -> io::Result<Response> {

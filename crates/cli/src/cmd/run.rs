@@ -406,7 +406,7 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
         }
         hc.insert("LogConfig".into(), json!({"Type": d, "Config": opts}));
     }
-    if let Some((r, c)) = term::size(1).filter(|_| tty) {
+    if let Some((r, c)) = term::size(1).or_else(|| term::size(0)).filter(|_| tty) {
         hc.insert("ConsoleSize".into(), json!([r, c]));
     }
     let mut body = cfg;
@@ -735,7 +735,7 @@ pub fn exec(ctx: &Ctx, m: &Matches) -> CmdResult {
         "WorkingDir": m.value("workdir").unwrap_or(""),
         "Cmd": cmd,
     });
-    if let Some((r, c)) = term::size(1).filter(|_| tty) {
+    if let Some((r, c)) = term::size(1).or_else(|| term::size(0)).filter(|_| tty) {
         body["ConsoleSize"] = json!([r, c]);
     }
     let created = ctx.client.post_json(&format!("/containers/{}/exec", enc(container)), Some(&body))?;
