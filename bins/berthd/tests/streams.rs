@@ -119,3 +119,161 @@ fn events_stream_reports_container_lifecycle() {
     }
     d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"");
 }
+
+fn hijack(d: &Daemon, path: &str, body: &str) -> (String, UnixStream, Vec<u8>) {
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(
+        format!("POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            .as_bytes(),
+    )
+    .unwrap();
+    let (head, rest) = read_head(&mut s);
+    (head, s, rest)
+}
+
+#[test]
+fn attach_stdin_half_close_and_exec_hijack() {
+    let d = Daemon::start();
+    import_busybox(&d, "stdintest:1");
+    // docker run -i: OpenStdin + StdinOnce; the client half-closes after its input.
+    let id = create(
+        &d,
+        "in1",
+        serde_json::json!({"Image": "stdintest:1", "Cmd": ["cat"], "OpenStdin": true, "StdinOnce": true,
+            "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
+    );
+    let (head, mut s, mut got) = hijack(&d, &format!("/v1.47/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"), "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    s.write_all(b"line one\nline two\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.read_to_end(&mut got).unwrap();
+    let (out, _) = demux(&got);
+    assert_eq!(String::from_utf8_lossy(&out), "line one\nline two\n");
+    let r = d.req("POST", &format!("/v1.47/containers/{id}/wait"), b"");
+    assert_eq!(r.json()["StatusCode"], 0);
+
+    // Exec with a hijacked start: stdin in, output out, exit code in exec inspect.
+    let long = create(&d, "in2", serde_json::json!({"Image": "stdintest:1", "Cmd": ["sleep", "60"]}));
+    assert_eq!(d.req("POST", &format!("/v1.47/containers/{long}/start"), b"").status, 204);
+    let r = d.post_json(
+        &format!("/v1.47/containers/{long}/exec"),
+        &serde_json::json!({"Cmd": ["sh", "-c", "read x; echo got:$x; echo e >&2; exit 3"], "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let eid = r.json()["Id"].as_str().unwrap().to_string();
+    let (head, mut s, mut got) = hijack(&d, &format!("/v1.47/exec/{eid}/start"), r#"{"Detach":false,"Tty":false}"#);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s.write_all(b"abc\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.read_to_end(&mut got).unwrap();
+    let (out, err) = demux(&got);
+    assert_eq!((String::from_utf8_lossy(&out).as_ref(), String::from_utf8_lossy(&err).as_ref()), ("got:abc\n", "e\n"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = d.get(&format!("/v1.47/exec/{eid}/json")).json();
+        if v["Running"] == false {
+            assert_eq!(v["ExitCode"], 3, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "exec still running: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Exec without a command is a 400; exec on an unknown container a 404.
+    let r = d.post_json(&format!("/v1.47/containers/{long}/exec"), &serde_json::json!({"Cmd": []}));
+    assert_eq!(r.status, 400);
+    let r = d.post_json("/v1.47/containers/nope/exec", &serde_json::json!({"Cmd": ["true"]}));
+    assert_eq!(r.status, 404);
+    for c in [&id, &long] {
+        assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{c}?force=1"), b"").status, 204);
+    }
+}
+
+#[test]
+fn attach_without_upgrade_streams_in_the_body() {
+    let d = Daemon::start();
+    import_busybox(&d, "plain:1");
+    let id = create(&d, "p1", serde_json::json!({"Image": "plain:1", "Cmd": ["sh", "-c", "sleep 0.3; echo plain-out"]}));
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("POST /v1.47/containers/{id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").as_bytes()).unwrap();
+    let (head, mut rest) = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
+    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    s.read_to_end(&mut rest).unwrap();
+    let (out, _) = demux(&dechunk(&rest));
+    assert_eq!(String::from_utf8_lossy(&out), "plain-out\n");
+    d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"");
+}
+
+#[test]
+fn tars_stats_and_parameter_errors() {
+    let d = Daemon::start();
+    import_busybox(&d, "tartest:1");
+    // Image save: a tar with manifest.json; unknown image: 404 before any byte.
+    let r = d.get("/v1.47/images/get?names=tartest%3A1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("Content-Type"), Some("application/x-tar"));
+    let mut a = tar::Archive::new(&r.body[..]);
+    let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert!(names.iter().any(|n| n == "manifest.json"), "{names:?}");
+    let r = d.get("/v1.47/images/tartest:1/get");
+    assert_eq!(r.status, 200);
+    let r = d.get("/v1.47/images/get?names=nosuch%3A9");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.message().contains("nosuch"), "{}", r.message());
+
+    let id = create(&d, "t1", serde_json::json!({"Image": "tartest:1", "Cmd": ["sleep", "60"]}));
+    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    // Export: the container's filesystem.
+    let r = d.get(&format!("/v1.47/containers/{id}/export"));
+    assert_eq!(r.status, 200);
+    let mut a = tar::Archive::new(&r.body[..]);
+    let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert!(names.iter().any(|n| n.trim_start_matches("./") == "bin/busybox"), "{names:?}");
+    // Archive HEAD: the stat header.
+    let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive?path=/etc/passwd"), b"");
+    assert_eq!(r.status, 200);
+    assert!(r.header("X-Docker-Container-Path-Stat").is_some(), "{:?}", r.headers);
+    let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive?path=/no/such"), b"");
+    assert_eq!(r.status, 404);
+    let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive"), b"");
+    assert_eq!(r.status, 400);
+    // Stats: one-shot JSON, and a stream of one sample per second.
+    let r = d.get(&format!("/v1.47/containers/{id}/stats?stream=false"));
+    assert_eq!(r.status, 200);
+    assert!(r.json()["memory_stats"].is_object(), "{}", r.text());
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET /v1.47/containers/{id}/stats HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes()).unwrap();
+    let (head, mut rest) = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let t = Instant::now();
+    let mut tmp = [0u8; 8192];
+    while String::from_utf8_lossy(&dechunk(&rest)).matches("\"read\"").count() < 2 {
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0);
+        rest.extend_from_slice(&tmp[..n]);
+    }
+    assert!(t.elapsed() < Duration::from_secs(4));
+    drop(s);
+    // Parameter errors.
+    let r = d.req("POST", &format!("/v1.47/containers/{id}/wait?condition=bogus"), b"");
+    assert_eq!(r.status, 400);
+    let r = d.req("POST", &format!("/v1.47/containers/{id}/resize?h=x&w=1"), b"");
+    assert_eq!(r.status, 400);
+    let r = d.req("POST", &format!("/v1.47/containers/{id}/rename"), b"");
+    assert_eq!(r.status, 400);
+    let r = d.get(&format!("/v1.47/containers/{id}/logs?stdout=1&tail=abc"));
+    assert_eq!(r.status, 400);
+    let r = request(&d.sock, "POST", "/v1.47/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=1", &[("X-Registry-Auth", "!!notbase64")], b"");
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("X-Registry-Auth"), "{}", r.message());
+    // Starting a running container: 304 with no body.
+    let r = d.req("POST", &format!("/v1.47/containers/{id}/start"), b"");
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"").status, 204);
+}
