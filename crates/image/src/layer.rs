@@ -165,6 +165,31 @@ pub fn unpack_layer<R: Read + Send>(input: R, dest: &Path, opts: &UnpackOptions)
     })
 }
 
+/// Unpack an uncompressed tar stream on this thread without hashing it: for callers that
+/// hash the very same bytes themselves. The returned `diff_id` is a placeholder the caller
+/// must replace with its own digest.
+pub(crate) fn unpack_unhashed<R: Read>(input: R, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
+    let mut counted = HashingCount { inner: input, count: 0 };
+    let mut u = Unpacker::new(dest, opts)?;
+    u.run(&mut counted)?;
+    // drain the end-of-archive padding so the count is the stream length
+    std::io::copy(&mut counted, &mut std::io::sink()).ctx("read layer", dest)?;
+    u.finish_dirs();
+    Ok(UnpackStats { diff_id: Digest::of(b""), size: u.size, entries: u.entries, tar_size: counted.count })
+}
+
+struct HashingCount<R> {
+    inner: R,
+    count: u64,
+}
+impl<R: Read> Read for HashingCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 fn open_root(dest: &Path) -> Result<OwnedFd> {
     nix::fcntl::open(dest, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open layer root", dest)
 }

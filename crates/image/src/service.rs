@@ -340,6 +340,7 @@ impl ImageService {
         }
         head.truncate(n);
         let looks_layer = Compression::detect(&head) != Compression::None || (n >= 262 && &head[257..262] == b"ustar");
+        let plain = Compression::detect(&head) == Compression::None;
         w.write_all(&head).ctx("write blob", path)?;
         if !looks_layer {
             crate::store::copy_buf(e, &mut w).ctx("copy", path)?;
@@ -351,7 +352,14 @@ impl ImageService {
         let res = std::thread::scope(|s| {
             let fsdir = stage.join("fs");
             let h = s.spawn(move || {
-                crate::layer::unpack_layer(crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 }, &fsdir, &crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() })
+                let rd = crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 };
+                let o = crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() };
+                if plain {
+                    // the blob digest computed on this same stream is the diff_id
+                    crate::layer::unpack_unhashed(rd, &fsdir, &o)
+                } else {
+                    crate::layer::unpack_layer(rd, &fsdir, &o)
+                }
             });
             let mut alive = tx.send(Ok(head)).is_ok();
             let r = (|| -> Result<()> {
@@ -386,7 +394,10 @@ impl ImageService {
             }
         };
         match st {
-            Ok(Ok(st)) => {
+            Ok(Ok(mut st)) => {
+                if plain {
+                    st.diff_id = d.clone();
+                }
                 let mut g = self.staged.lock().map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
                 if g.contains_key(&d) {
                     cleanup();
