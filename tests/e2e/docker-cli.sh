@@ -106,6 +106,14 @@ out=$(docker images --format '{{.Repository}}:{{.Tag}}' 2>&1)
 contains "images lists loaded image" "$IMG" "$out"
 out=$(docker image inspect -f '{{.Os}} {{index .Config.Cmd 0}}' "$IMG" 2>&1)
 check "image inspect" "linux /bin/sh" "$out"
+contains "history" "berth e2e busybox" "$(docker history --no-trunc "$IMG" 2>&1)"
+docker save -o "$WORK/saved.tar" "$IMG" >/dev/null 2>&1; rc=$?
+check "save exit" 0 "$rc"
+contains "save writes a docker archive" "manifest.json" "$(tar -tf "$WORK/saved.tar" 2>&1)"
+docker tag "$IMG" berth-e2e/copy:2 >/dev/null 2>&1
+contains "tag" "berth-e2e/copy:2" "$(docker images --format '{{.Repository}}:{{.Tag}}')"
+docker rmi berth-e2e/copy:2 >/dev/null 2>&1
+lacks "rmi of an extra tag" "berth-e2e/copy:2" "$(docker images --format '{{.Repository}}:{{.Tag}}')"
 
 # --- run --------------------------------------------------------------------------------------
 out=$(docker run --rm "$IMG" echo hi 2>&1)
@@ -175,6 +183,19 @@ check "pause" "paused" "$(docker inspect -f '{{.State.Status}}' "$D" 2>&1)"
 docker unpause "$D" >/dev/null 2>&1
 check "unpause" "running" "$(docker inspect -f '{{.State.Status}}' "$D" 2>&1)"
 
+# restart, diff, export
+docker exec "$D" sh -c 'echo changed > /tmp/changed' >/dev/null 2>&1
+out=$(docker diff "$D" 2>&1)
+contains "diff shows an added file" "A /tmp/changed" "$out"
+docker export -o "$WORK/export.tar" "$D" >/dev/null 2>&1; rc=$?
+check "export exit" 0 "$rc"
+contains "export holds the rootfs" "bin/busybox" "$(tar -tf "$WORK/export.tar" 2>&1)"
+before=$(docker inspect -f '{{.State.StartedAt}}' "$D" 2>&1)
+docker restart -t 1 "$D" >/dev/null 2>&1; rc=$?
+check "restart exit" 0 "$rc"
+after=$(docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' "$D" 2>&1)
+if [ "$after" != "true $before" ] && [ "${after%% *}" = true ]; then pass "restart started it again"; else fail "restart: before [$before] after [$after]"; fi
+
 # rename, stop, rm
 docker rename "$D" "$D-renamed" >/dev/null 2>&1
 contains "rename" "$D-renamed" "$(docker ps --format '{{.Names}}')"
@@ -205,6 +226,9 @@ else
     docker-registry serve "$WORK/reg.yml" >"$WORK/reg.log" 2>&1 &
     REG_PID=$!
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT") 2>/dev/null && break; sleep 0.1; done
+    out=$(docker login -u e2e -p secret "$REG" 2>&1); rc=$?
+    check "login exit" 0 "$rc"
+    contains "login succeeded" "Login Succeeded" "$out"
     R=$REG/e2e/busybox:1
     docker tag "$IMG" "$R" >/dev/null 2>&1
     out=$(docker push "$R" 2>&1); rc=$?
