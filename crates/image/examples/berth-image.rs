@@ -104,6 +104,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown command {other}").into()),
     }
-    eprintln!("{cmd}: {:.3}s (snapshotter {})", t.elapsed().as_secs_f64(), svc.snapshotter_kind());
+    let done = t.elapsed().as_secs_f64();
+    // a one-shot process must flush its snapshots before exiting (the daemon does it in the
+    // background); unsynced snapshots are discarded and re-unpacked after a crash
+    let ts = Instant::now();
+    svc.snapshots.sync()?;
+    eprintln!("{cmd}: {done:.3}s + sync {:.3}s (snapshotter {})", ts.elapsed().as_secs_f64(), svc.snapshotter_kind());
     Ok(())
 }

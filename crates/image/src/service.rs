@@ -490,6 +490,13 @@ impl ImageService {
             size,
         };
         self.meta.put(rec)?;
+        // flush the new snapshots in the background (see snapshot::JOURNAL for crash safety)
+        let s = self.snapshots.handle();
+        std::thread::spawn(move || {
+            if let Err(e) = s.sync() {
+                tracing::warn!("syncing snapshots: {e}");
+            }
+        });
         self.meta.get(config).ok_or_else(|| Error::ImageNotFound(config.to_string()))
     }
 

@@ -386,3 +386,30 @@ fn oci_layout_tar_export_load_and_schema_errors() {
     let e = s3.load(&tar_of(&[E::File("hello", b"x", 0o644)])[..], &NoProgress).unwrap_err();
     assert!(e.to_string().contains("manifest.json"), "{e}");
 }
+
+#[test]
+fn unsynced_snapshots_are_dropped_after_a_crash_and_reunpacked() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("r");
+    let id = {
+        let s = svc(&root, None);
+        let l = s.load(&docker_archive(&three_layers(), &["three:1"], &["sh"])[..], &NoProgress).unwrap();
+        s.snapshots.sync().unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("snapshots/.unsynced")).unwrap_or_default(), "", "sync clears the journal");
+        l[0].id.clone()
+    };
+    // simulate a crash between a snapshot becoming visible and its syncfs
+    let top = svc(&root, None).top_chain_id(&svc(&root, None).resolve("three:1").unwrap()).unwrap();
+    std::fs::write(root.join("snapshots/.unsynced"), format!("{}\n", top.hex())).unwrap();
+    let s = svc(&root, None);
+    assert!(!s.snapshots.has(&top), "possibly torn snapshot removed at open");
+    assert_eq!(s.snapshots.list_committed().unwrap().len(), 2);
+    // using the image unpacks it again from the verified blobs
+    s.prepare_snapshot("c", Some(&id.to_string())).unwrap();
+    assert!(s.snapshots.has(&top));
+    let m = td.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    s.mount("c", &m).unwrap();
+    assert_eq!(names(&m.join("o")), vec!["z"]);
+    s.unmount(&m).unwrap();
+}

@@ -70,7 +70,14 @@ impl MountSpec {
 pub struct Snapshotter {
     root: PathBuf,
     kind: SnapshotterKind,
+    journal: std::sync::Arc<std::sync::Mutex<()>>,
 }
+
+/// Committed snapshots are not fsynced file by file (as docker does not); instead each is
+/// listed in `snapshots/.unsynced` (fsynced) before it becomes visible, and the list is
+/// cleared after a `syncfs`. After a crash, listed snapshots may be torn: `open` removes
+/// them, and they are unpacked again from their (fsynced, verified) blobs when needed.
+const JOURNAL: &str = ".unsynced";
 
 impl Snapshotter {
     /// Open; `force` picks a kind, otherwise overlay is probed on the root's filesystem and
@@ -90,10 +97,71 @@ impl Snapshotter {
                 }
             }
         };
-        let s = Snapshotter { root: root.to_path_buf(), kind };
+        let s = Snapshotter { root: root.to_path_buf(), kind, journal: Default::default() };
         s.clean_temps();
+        s.recover()?;
         Ok(s)
     }
+    /// Another handle on the same snapshotter (shares the journal lock), e.g. for syncing
+    /// on a background thread.
+    pub fn handle(&self) -> Snapshotter {
+        Snapshotter { root: self.root.clone(), kind: self.kind, journal: self.journal.clone() }
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("snapshots").join(JOURNAL)
+    }
+
+    fn journal_add(&self, chain: &Digest) -> Result<()> {
+        use std::io::Write;
+        let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+        let p = self.journal_path();
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).ctx("open", &p)?;
+        writeln!(f, "{}", chain.hex()).ctx("write", &p)?;
+        f.sync_all().ctx("fsync", &p)
+    }
+
+    fn journal_read(&self) -> Vec<Digest> {
+        fs::read_to_string(self.journal_path()).unwrap_or_default().lines().filter_map(|l| Digest::from_hex(l.trim()).ok()).collect()
+    }
+
+    /// Flush committed snapshots to disk (`syncfs`) and clear the journal of what was flushed.
+    pub fn sync(&self) -> Result<()> {
+        let listed = {
+            let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+            self.journal_read()
+        };
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let dir = self.root.join("snapshots");
+        let f = fs::File::open(&dir).ctx("open", &dir)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: f is an open fd for the duration of the call; syncfs has no other preconditions.
+        let r = unsafe { libc::syncfs(f.as_raw_fd()) };
+        if r != 0 {
+            return Err(Error::io("syncfs", &dir, std::io::Error::last_os_error()));
+        }
+        let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+        let rest: Vec<String> = self.journal_read().into_iter().filter(|d| !listed.contains(d)).map(|d| format!("{}\n", d.hex())).collect();
+        atomic_write(&self.journal_path(), rest.concat().as_bytes())
+    }
+
+    /// After a crash: drop snapshots that may not have reached the disk whole.
+    fn recover(&self) -> Result<()> {
+        let listed = self.journal_read();
+        for d in &listed {
+            if self.committed_dir(d).exists() {
+                tracing::warn!("removing snapshot {d}: not synced before an unclean shutdown; it will be unpacked again");
+                self.remove_committed(d)?;
+            }
+        }
+        if !listed.is_empty() {
+            atomic_write(&self.journal_path(), b"")?;
+        }
+        Ok(())
+    }
+
     pub fn kind(&self) -> SnapshotterKind {
         self.kind
     }
@@ -155,6 +223,7 @@ impl Snapshotter {
             let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size, tar_size: st.tar_size };
             atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
             let dst = self.committed_dir(chain);
+            self.journal_add(chain)?;
             match fs::rename(&tmp, &dst) {
                 Ok(()) => {}
                 Err(e) if self.has(chain) => {
@@ -197,6 +266,7 @@ impl Snapshotter {
         let res = (|| {
             atomic_write(&staged.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
             let dst = self.committed_dir(chain);
+            self.journal_add(chain)?;
             match fs::rename(staged, &dst) {
                 Ok(()) => {}
                 Err(_) if self.has(chain) => {
