@@ -39,10 +39,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut kind = None;
     let mut opts = RegistryOptions::default();
     let mut quiet = false;
+    let mut sync = true;
     while args.first().map(|a| a.starts_with("--")).unwrap_or(false) {
         let flag = args.remove(0);
         match flag.as_str() {
             "--quiet" => quiet = true,
+            // leave the snapshot flush to the background, as the daemon does (a later open
+            // discards unsynced snapshots and unpacks them again)
+            "--no-sync" => sync = false,
             _ => {
                 let v = if args.is_empty() { return Err(format!("{flag} needs a value").into()) } else { args.remove(0) };
                 match flag.as_str() {
@@ -108,7 +112,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // a one-shot process must flush its snapshots before exiting (the daemon does it in the
     // background); unsynced snapshots are discarded and re-unpacked after a crash
     let ts = Instant::now();
-    svc.snapshots.sync()?;
+    if sync {
+        svc.snapshots.sync()?;
+    }
     eprintln!("{cmd}: {done:.3}s + sync {:.3}s (snapshotter {})", ts.elapsed().as_secs_f64(), svc.snapshotter_kind());
     Ok(())
 }
