@@ -25,16 +25,48 @@ pub struct Flag {
 }
 
 pub const fn b(short: char, long: &'static str, help: &'static str) -> Flag {
-    Flag { short: Some(short), long, kind: Kind::Bool, ty: "", help, default: "", hidden: false }
+    Flag {
+        short: Some(short),
+        long,
+        kind: Kind::Bool,
+        ty: "",
+        help,
+        default: "",
+        hidden: false,
+    }
 }
 pub const fn bl(long: &'static str, help: &'static str) -> Flag {
-    Flag { short: None, long, kind: Kind::Bool, ty: "", help, default: "", hidden: false }
+    Flag {
+        short: None,
+        long,
+        kind: Kind::Bool,
+        ty: "",
+        help,
+        default: "",
+        hidden: false,
+    }
 }
 pub const fn v(short: char, long: &'static str, ty: &'static str, help: &'static str) -> Flag {
-    Flag { short: Some(short), long, kind: Kind::Value, ty, help, default: "", hidden: false }
+    Flag {
+        short: Some(short),
+        long,
+        kind: Kind::Value,
+        ty,
+        help,
+        default: "",
+        hidden: false,
+    }
 }
 pub const fn vl(long: &'static str, ty: &'static str, help: &'static str) -> Flag {
-    Flag { short: None, long, kind: Kind::Value, ty, help, default: "", hidden: false }
+    Flag {
+        short: None,
+        long,
+        kind: Kind::Value,
+        ty,
+        help,
+        default: "",
+        hidden: false,
+    }
 }
 impl Flag {
     pub const fn def(mut self, d: &'static str) -> Flag {
@@ -120,7 +152,10 @@ impl Matches {
     pub fn flag(&self, long: &str) -> bool {
         match self.bools.iter().rev().find(|(k, _)| *k == long) {
             Some((_, v)) => *v,
-            None => self.defaults.iter().any(|(k, d)| *k == long && *d == "true"),
+            None => self
+                .defaults
+                .iter()
+                .any(|(k, d)| *k == long && *d == "true"),
         }
     }
     /// Whether a flag appeared on the command line.
@@ -131,7 +166,11 @@ impl Matches {
     pub fn value(&self, long: &str) -> Option<&str> {
         match self.values.iter().rev().find(|(k, _)| *k == long) {
             Some((_, v)) => Some(v.as_str()),
-            None => self.defaults.iter().find(|(k, d)| *k == long && !d.is_empty()).map(|(_, d)| *d),
+            None => self
+                .defaults
+                .iter()
+                .find(|(k, d)| *k == long && !d.is_empty())
+                .map(|(_, d)| *d),
         }
     }
     /// Adds a value as if given on the command line.
@@ -141,7 +180,11 @@ impl Matches {
     }
     /// Every value given for a flag, in order; comma lists are not split.
     pub fn values(&self, long: &str) -> Vec<String> {
-        self.values.iter().filter(|(k, _)| *k == long).map(|(_, v)| v.clone()).collect()
+        self.values
+            .iter()
+            .filter(|(k, _)| *k == long)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -158,7 +201,12 @@ const HELP: Flag = bl("help", "Print usage");
 
 impl Spec {
     fn err(&self, msg: String) -> UsageError {
-        UsageError { cmd: self.name.to_string(), usage: self.usage.to_string(), msg, arg_count: false }
+        UsageError {
+            cmd: self.name.to_string(),
+            usage: self.usage.to_string(),
+            msg,
+            arg_count: false,
+        }
     }
 
     fn find_long(&self, name: &str) -> Option<&Flag> {
@@ -177,7 +225,12 @@ impl Spec {
     /// Parses `argv` (after the command name).
     pub fn parse(&self, argv: &[String]) -> Result<Matches, UsageError> {
         let mut m = Matches {
-            defaults: self.flags.iter().filter(|f| !f.default.is_empty()).map(|f| (f.long, f.default)).collect(),
+            defaults: self
+                .flags
+                .iter()
+                .filter(|f| !f.default.is_empty())
+                .map(|f| (f.long, f.default))
+                .collect(),
             ..Matches::default()
         };
         let mut i = 0;
@@ -201,7 +254,9 @@ impl Spec {
                     Some((n, v)) => (n, Some(v.to_string())),
                     None => (long, None),
                 };
-                let f = *self.find_long(name).ok_or_else(|| self.err(format!("unknown flag: --{name}")))?;
+                let f = *self
+                    .find_long(name)
+                    .ok_or_else(|| self.err(format!("unknown flag: --{name}")))?;
                 self.apply(&mut m, &f, inline, argv, &mut i, &format!("--{name}"))?;
             } else {
                 let chars: Vec<char> = a[1..].chars().collect();
@@ -215,7 +270,14 @@ impl Spec {
                         Kind::Bool => {
                             if chars.get(j + 1) == Some(&'=') {
                                 let rest: String = chars[j + 2..].iter().collect();
-                                self.apply(&mut m, &f, Some(rest), argv, &mut i, &format!("'{c}' in {a}"))?;
+                                self.apply(
+                                    &mut m,
+                                    &f,
+                                    Some(rest),
+                                    argv,
+                                    &mut i,
+                                    &format!("'{c}' in {a}"),
+                                )?;
                                 break;
                             }
                             self.apply(&mut m, &f, None, argv, &mut i, &format!("'{c}' in {a}"))?;
@@ -288,12 +350,16 @@ impl Spec {
 
     fn validate(&self, f: &Flag, val: &str) -> Result<(), UsageError> {
         let bad = |why: String| {
-            self.err(format!("invalid argument {val:?} for \"{}\" flag: {why}", f.display_name()))
+            self.err(format!(
+                "invalid argument {val:?} for \"{}\" flag: {why}",
+                f.display_name()
+            ))
         };
         match f.ty {
             "int" | "uint16" => {
-                val.parse::<i64>()
-                    .map_err(|_| bad(format!("strconv.ParseInt: parsing {val:?}: invalid syntax")))?;
+                val.parse::<i64>().map_err(|_| {
+                    bad(format!("strconv.ParseInt: parsing {val:?}: invalid syntax"))
+                })?;
             }
             // -1 means "unlimited" for --memory-swap
             "bytes" if val != "-1" => {
@@ -315,15 +381,27 @@ impl Spec {
         let plural = |k: usize| if k == 1 { "argument" } else { "arguments" };
         let msg = match self.nargs {
             Nargs::None if n > 0 => Some(format!("'berth {}' accepts no arguments", self.name)),
-            Nargs::Exact(k) if n != k => Some(format!("'berth {}' requires {k} {}", self.name, plural(k))),
-            Nargs::AtLeast(k) if n < k => Some(format!("'berth {}' requires at least {k} {}", self.name, plural(k))),
-            Nargs::Range(lo, hi) if n < lo || n > hi => {
-                Some(format!("'berth {}' requires at least {lo} and at most {hi} arguments", self.name))
+            Nargs::Exact(k) if n != k => {
+                Some(format!("'berth {}' requires {k} {}", self.name, plural(k)))
             }
+            Nargs::AtLeast(k) if n < k => Some(format!(
+                "'berth {}' requires at least {k} {}",
+                self.name,
+                plural(k)
+            )),
+            Nargs::Range(lo, hi) if n < lo || n > hi => Some(format!(
+                "'berth {}' requires at least {lo} and at most {hi} arguments",
+                self.name
+            )),
             _ => None,
         };
         match msg {
-            Some(msg) => Err(UsageError { cmd: self.name.into(), usage: self.usage.into(), msg, arg_count: true }),
+            Some(msg) => Err(UsageError {
+                cmd: self.name.into(),
+                usage: self.usage.into(),
+                msg,
+                arg_count: true,
+            }),
             None => Ok(()),
         }
     }
@@ -346,7 +424,11 @@ impl Spec {
                         Some(c) => format!("-{c}, "),
                         None => "    ".into(),
                     };
-                    let ty = if f.ty.is_empty() { String::new() } else { format!(" {}", f.ty) };
+                    let ty = if f.ty.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", f.ty)
+                    };
                     format!("  {short}--{}{ty}", f.long)
                 })
                 .collect();

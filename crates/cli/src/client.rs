@@ -14,9 +14,15 @@ pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 #[derive(Debug)]
 pub enum ApiError {
     /// The daemon could not be reached.
-    Connect { url: String, source: io::Error },
+    Connect {
+        url: String,
+        source: io::Error,
+    },
     /// The daemon answered with an error status.
-    Status { status: u16, message: String },
+    Status {
+        status: u16,
+        message: String,
+    },
     Io(io::Error),
 }
 
@@ -77,13 +83,23 @@ impl Client {
             .ok()
             .or_else(|| std::env::var("DOCKER_API_VERSION").ok())
             .filter(|v| !v.is_empty());
-        Client { endpoint, debug: false, version: RefCell::new(None), fixed_version }
+        Client {
+            endpoint,
+            debug: false,
+            version: RefCell::new(None),
+            fixed_version,
+        }
     }
 
     /// A client for another thread, keeping the negotiated version (no new ping).
     pub fn fork(&self) -> Client {
         let v = self.version().ok();
-        Client { endpoint: self.endpoint.clone(), debug: self.debug, version: RefCell::new(v), fixed_version: self.fixed_version.clone() }
+        Client {
+            endpoint: self.endpoint.clone(),
+            debug: self.debug,
+            version: RefCell::new(v),
+            fixed_version: self.fixed_version.clone(),
+        }
     }
 
     fn map_connect(&self, e: io::Error) -> ApiError {
@@ -91,9 +107,17 @@ impl Client {
             io::ErrorKind::NotFound
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::PermissionDenied
-            | io::ErrorKind::AddrNotAvailable => ApiError::Connect { url: self.endpoint.url(), source: e },
-            _ if e.raw_os_error() == Some(libc::ENOTDIR) || e.raw_os_error() == Some(libc::EHOSTUNREACH) => {
-                ApiError::Connect { url: self.endpoint.url(), source: e }
+            | io::ErrorKind::AddrNotAvailable => ApiError::Connect {
+                url: self.endpoint.url(),
+                source: e,
+            },
+            _ if e.raw_os_error() == Some(libc::ENOTDIR)
+                || e.raw_os_error() == Some(libc::EHOSTUNREACH) =>
+            {
+                ApiError::Connect {
+                    url: self.endpoint.url(),
+                    source: e,
+                }
             }
             _ => ApiError::Io(e),
         }
@@ -121,7 +145,9 @@ impl Client {
 
     /// True when the negotiated version is at least `v`.
     pub fn at_least(&self, v: &str) -> bool {
-        self.version().map(|have| !cmp_version(&have, v).is_lt()).unwrap_or(false)
+        self.version()
+            .map(|have| !cmp_version(&have, v).is_lt())
+            .unwrap_or(false)
     }
 
     fn full_path(&self, path: &str) -> Result<String> {
@@ -149,7 +175,12 @@ impl Client {
     }
 
     /// Sends a request asking to hijack the connection.
-    pub fn hijack(&self, method: &str, path: &str, json: Option<&Value>) -> Result<(BufReader<http::Conn>, http::Conn)> {
+    pub fn hijack(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&Value>,
+    ) -> Result<(BufReader<http::Conn>, http::Conn)> {
         let p = self.full_path(path)?;
         if self.debug {
             eprintln!("DEBU {method} {}{p} (hijack)", self.endpoint.url());
@@ -159,7 +190,8 @@ impl Client {
             Some(s) => Body::Bytes(s.as_bytes(), "application/json"),
             None => Body::None,
         };
-        let resp = http::request(&self.endpoint, method, &p, &[], body, true).map_err(|e| self.map_connect(e))?;
+        let resp = http::request(&self.endpoint, method, &p, &[], body, true)
+            .map_err(|e| self.map_connect(e))?;
         let resp = check(resp)?;
         resp.into_raw().map_err(ApiError::Io)
     }
@@ -177,7 +209,12 @@ impl Client {
         match json {
             Some(j) => {
                 let s = j.to_string();
-                self.send("POST", path, &[], Body::Bytes(s.as_bytes(), "application/json"))
+                self.send(
+                    "POST",
+                    path,
+                    &[],
+                    Body::Bytes(s.as_bytes(), "application/json"),
+                )
             }
             None => self.send("POST", path, &[], Body::None),
         }
@@ -207,7 +244,10 @@ pub fn read_json(r: Response) -> Result<Value> {
         return Ok(Value::Null);
     }
     serde_json::from_slice(&b).map_err(|e| {
-        ApiError::Io(io::Error::new(io::ErrorKind::InvalidData, format!("daemon sent invalid JSON: {e}")))
+        ApiError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("daemon sent invalid JSON: {e}"),
+        ))
     })
 }
 
@@ -220,7 +260,11 @@ fn check(resp: Response) -> Result<Response> {
     let mut resp = resp;
     let _ = resp.read_to_end(&mut body);
     let message = match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => v.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| v.to_string()),
+        Ok(v) => v
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
         Err(_) => {
             let s = String::from_utf8_lossy(&body).trim().to_string();
             if s.is_empty() {
@@ -243,7 +287,9 @@ pub fn filters_json(args: &[String]) -> std::result::Result<Option<String>, Stri
         let (k, v) = a
             .split_once('=')
             .ok_or_else(|| format!("bad format of filter (expected name=value): {a}"))?;
-        let e = m.entry(k.trim().to_lowercase()).or_insert_with(|| Value::Object(Default::default()));
+        let e = m
+            .entry(k.trim().to_lowercase())
+            .or_insert_with(|| Value::Object(Default::default()));
         if let Value::Object(o) = e {
             o.insert(v.to_string(), Value::Bool(true));
         }

@@ -24,7 +24,10 @@ impl Endpoint {
                 return Err(format!("invalid host {s:?}: empty socket path"));
             }
             Ok(Endpoint::Unix(p.to_string()))
-        } else if let Some(a) = s.strip_prefix("tcp://").or_else(|| s.strip_prefix("http://")) {
+        } else if let Some(a) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
             let a = a.trim_end_matches('/');
             if a.is_empty() {
                 return Err(format!("invalid host {s:?}: empty address"));
@@ -37,7 +40,9 @@ impl Endpoint {
         } else if s.starts_with('/') {
             Ok(Endpoint::Unix(s.to_string()))
         } else {
-            Err(format!("invalid host {s:?}: unsupported protocol (use unix:// or tcp://)"))
+            Err(format!(
+                "invalid host {s:?}: unsupported protocol (use unix:// or tcp://)"
+            ))
         }
     }
 
@@ -113,7 +118,14 @@ impl Write for Conn {
             Conn::Unix(s) => loop {
                 use std::os::unix::io::AsRawFd;
                 // SAFETY: the fd is owned by `s` and open; buf is a valid readable slice.
-                let n = unsafe { libc::send(s.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+                let n = unsafe {
+                    libc::send(
+                        s.as_raw_fd(),
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_NOSIGNAL,
+                    )
+                };
                 if n >= 0 {
                     break Ok(n as usize);
                 }
@@ -159,7 +171,9 @@ pub struct Response {
 
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Response").field("status", &self.status).finish()
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .finish()
     }
 }
 
@@ -271,7 +285,11 @@ pub fn request(
     upgrade: bool,
 ) -> io::Result<Response> {
     let mut conn = ep.connect()?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: berth-cli/{}\r\n", ep.host_header(), env!("CARGO_PKG_VERSION"));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: berth-cli/{}\r\n",
+        ep.host_header(),
+        env!("CARGO_PKG_VERSION")
+    );
     for (k, v) in headers {
         head.push_str(k);
         head.push_str(": ");
@@ -288,10 +306,15 @@ pub fn request(
             }
         }
         Body::Bytes(b, ct) => {
-            head.push_str(&format!("Content-Type: {ct}\r\nContent-Length: {}\r\n", b.len()));
+            head.push_str(&format!(
+                "Content-Type: {ct}\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
         }
         Body::Stream(_, ct) => {
-            head.push_str(&format!("Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n"));
+            head.push_str(&format!(
+                "Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n"
+            ));
         }
     }
     head.push_str("\r\n");
@@ -300,7 +323,12 @@ pub fn request(
     let sent = send_all(&mut conn, head.as_bytes(), body);
     match sent {
         Ok(()) => conn.flush()?,
-        Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
             return read_head(conn, method == "HEAD").map_err(|_| e);
         }
         Err(e) => return Err(e),
@@ -376,13 +404,24 @@ fn read_head(conn: Conn, head_only: bool) -> io::Result<Response> {
     } else if status == 101 {
         Framing::Eof
     } else if get("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        Framing::Chunked { left: 0, done: false }
+        Framing::Chunked {
+            left: 0,
+            done: false,
+        }
     } else if let Some(cl) = get("Content-Length") {
-        Framing::Length(cl.parse().map_err(|_| invalid(format!("bad Content-Length {cl:?}")))?)
+        Framing::Length(
+            cl.parse()
+                .map_err(|_| invalid(format!("bad Content-Length {cl:?}")))?,
+        )
     } else {
         Framing::Eof
     };
-    Ok(Response { status, headers, reader, framing })
+    Ok(Response {
+        status,
+        headers,
+        reader,
+        framing,
+    })
 }
 
 /// Parses `HTTP/1.1 200 OK` into 200.
@@ -390,7 +429,10 @@ pub fn parse_status_line(line: &str) -> io::Result<u16> {
     let mut it = line.split_whitespace();
     let proto = it.next().unwrap_or("");
     if !proto.starts_with("HTTP/") {
-        return Err(invalid(format!("malformed HTTP status line {:?}", line.trim())));
+        return Err(invalid(format!(
+            "malformed HTTP status line {:?}",
+            line.trim()
+        )));
     }
     it.next()
         .and_then(|c| c.parse().ok())
@@ -402,7 +444,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -429,7 +473,10 @@ impl<R: Read> Demux<R> {
                     if got == 0 {
                         return Ok(None);
                     }
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame header"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "stream ended inside a frame header",
+                    ));
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -33,7 +33,10 @@ impl fmt::Display for StatusError {
 impl std::error::Error for StatusError {}
 
 pub fn fail(code: i32, msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(StatusError { code, msg: msg.into() })
+    anyhow::Error::new(StatusError {
+        code,
+        msg: msg.into(),
+    })
 }
 
 /// Shared state of one invocation.
@@ -46,7 +49,9 @@ pub struct Ctx {
 pub type CmdResult = anyhow::Result<i32>;
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 fn main_help() -> String {
@@ -66,9 +71,24 @@ fn main_help() -> String {
     }
     s.push_str("\nGlobal Options:\n");
     for f in spec::GLOBAL_FLAGS {
-        let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
-        let left = format!("  {short}--{}{}", f.long, if f.ty.is_empty() { String::new() } else { format!(" {}", f.ty) });
-        let def = if f.default.is_empty() { String::new() } else { format!(" (default \"{}\")", f.default) };
+        let short = f
+            .short
+            .map(|c| format!("-{c}, "))
+            .unwrap_or_else(|| "    ".into());
+        let left = format!(
+            "  {short}--{}{}",
+            f.long,
+            if f.ty.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", f.ty)
+            }
+        );
+        let def = if f.default.is_empty() {
+            String::new()
+        } else {
+            format!(" (default \"{}\")", f.default)
+        };
         s.push_str(&format!("{left:<30}{}{def}\n", f.help));
     }
     s.push_str("\nEnvironment:\n  BERTH_HOST, DOCKER_HOST   Daemon socket (default unix:///run/berth/berth.sock)\n");
@@ -77,7 +97,14 @@ fn main_help() -> String {
 }
 
 fn management_help(group: &str) -> String {
-    let mut s = format!("\nUsage:  berth {group} COMMAND\n\n{}\n\nCommands:\n", spec::MANAGEMENT.iter().find(|(g, _)| *g == group).map(|x| x.1).unwrap_or(""));
+    let mut s = format!(
+        "\nUsage:  berth {group} COMMAND\n\n{}\n\nCommands:\n",
+        spec::MANAGEMENT
+            .iter()
+            .find(|(g, _)| *g == group)
+            .map(|x| x.1)
+            .unwrap_or("")
+    );
     if let Some((_, subs)) = spec::MANAGEMENT_SUBS.iter().find(|(g, _)| *g == group) {
         for sub in *subs {
             let about = spec::resolve_management(group, sub)
@@ -90,7 +117,9 @@ fn management_help(group: &str) -> String {
             s.push_str(&format!("  {sub:<11} {about}\n"));
         }
     }
-    s.push_str(&format!("\nRun 'berth {group} COMMAND --help' for more information on a command.\n"));
+    s.push_str(&format!(
+        "\nRun 'berth {group} COMMAND --help' for more information on a command.\n"
+    ));
     s
 }
 
@@ -106,7 +135,10 @@ pub fn main() -> i32 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     run_args(argv)
 }
 
@@ -141,7 +173,9 @@ fn real_main(argv: Vec<String>) -> i32 {
                 i += 1;
                 return Ok(argv[i - 1].clone());
             }
-            Err(global_usage_error(&format!("flag needs an argument: {flag}")))
+            Err(global_usage_error(&format!(
+                "flag needs an argument: {flag}"
+            )))
         };
         match name {
             "-H" | "--host" => match take(name) {
@@ -159,15 +193,26 @@ fn real_main(argv: Vec<String>) -> i32 {
             }
             "-D" | "--debug" => debug = true,
             "-v" | "--version" => {
-                println!("berth version {}, build {}", env!("CARGO_PKG_VERSION"), option_env!("BERTH_GIT_COMMIT").unwrap_or("dev"));
+                println!(
+                    "berth version {}, build {}",
+                    env!("CARGO_PKG_VERSION"),
+                    option_env!("BERTH_GIT_COMMIT").unwrap_or("dev")
+                );
                 return 0;
             }
             "-h" | "--help" => {
                 print!("{}", main_help());
                 return 0;
             }
-            _ if name.starts_with("--") => return global_usage_error(&format!("unknown flag: {name}")),
-            _ => return global_usage_error(&format!("unknown shorthand flag: '{}' in {a}", a.chars().nth(1).unwrap_or('-'))),
+            _ if name.starts_with("--") => {
+                return global_usage_error(&format!("unknown flag: {name}"))
+            }
+            _ => {
+                return global_usage_error(&format!(
+                    "unknown shorthand flag: '{}' in {a}",
+                    a.chars().nth(1).unwrap_or('-')
+                ))
+            }
         }
     }
     let mut rest: Vec<String> = argv[i..].to_vec();
@@ -208,12 +253,15 @@ fn real_main(argv: Vec<String>) -> i32 {
             }
             return 0;
         }
-        "ps" | "run" | "create" | "start" | "stop" | "restart" | "kill" | "rm" | "logs" | "exec" | "attach"
-        | "inspect" | "top" | "stats" | "pause" | "unpause" | "rename" | "wait" | "cp" | "diff" | "export"
-        | "commit" | "port" | "update" | "images" | "pull" | "push" | "load" | "save" | "import" | "tag" | "rmi"
-        | "history" | "info" | "version" | "events" | "login" | "logout" | "completion" => first.clone(),
+        "ps" | "run" | "create" | "start" | "stop" | "restart" | "kill" | "rm" | "logs"
+        | "exec" | "attach" | "inspect" | "top" | "stats" | "pause" | "unpause" | "rename"
+        | "wait" | "cp" | "diff" | "export" | "commit" | "port" | "update" | "images" | "pull"
+        | "push" | "load" | "save" | "import" | "tag" | "rmi" | "history" | "info" | "version"
+        | "events" | "login" | "logout" | "completion" => first.clone(),
         other => {
-            eprintln!("berth: unknown command: berth {other}\n\nRun 'berth --help' for more information");
+            eprintln!(
+                "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"
+            );
             return 125;
         }
     };
@@ -227,7 +275,11 @@ fn real_main(argv: Vec<String>) -> i32 {
         return 125;
     };
     if forced_type.is_some() {
-        spec.name = if forced_type == Some("container") { "container inspect" } else { "image inspect" };
+        spec.name = if forced_type == Some("container") {
+            "container inspect"
+        } else {
+            "image inspect"
+        };
         spec.usage = if forced_type == Some("container") {
             "container inspect [OPTIONS] CONTAINER [CONTAINER...]"
         } else {
@@ -265,7 +317,11 @@ fn real_main(argv: Vec<String>) -> i32 {
         .unwrap_or_else(|| home().join(".docker"));
     let mut client = Client::new(endpoint);
     client.debug = debug || std::env::var_os("BERTH_DEBUG").is_some_and(|v| !v.is_empty());
-    let ctx = Ctx { client, config_dir, debug };
+    let ctx = Ctx {
+        client,
+        config_dir,
+        debug,
+    };
     if let Some(t) = forced_type {
         m = m.with_value("type", t);
     }

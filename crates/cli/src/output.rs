@@ -2,14 +2,23 @@
 //! placeholder contexts of `ps` and `images`.
 
 use crate::template::{tabwrite, Template};
-use crate::units::{human_duration, human_size_prec, now, format_go_time};
+use crate::units::{format_go_time, human_duration, human_size_prec, now};
 use serde_json::{json, Map, Value};
 
 /// Renders rows with a docker `--format` value. `default_table` is used for
 /// an empty format or plain `table`. `header` maps placeholder names to column titles.
-pub fn render(format: Option<&str>, default_table: &str, header: &Value, rows: &[Value]) -> Result<String, String> {
+pub fn render(
+    format: Option<&str>,
+    default_table: &str,
+    header: &Value,
+    rows: &[Value],
+) -> Result<String, String> {
     let f = format.unwrap_or("").trim();
-    let f = if f.is_empty() || f == "table" { default_table } else { f };
+    let f = if f.is_empty() || f == "table" {
+        default_table
+    } else {
+        f
+    };
     if f == "json" {
         let t = Template::parse("{{json .}}")?;
         let mut out = String::new();
@@ -70,7 +79,10 @@ fn methods(labels: &Value) -> Value {
 fn labels_string(labels: &Value) -> String {
     match labels.as_object() {
         Some(o) => {
-            let mut v: Vec<String> = o.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect();
+            let mut v: Vec<String> = o
+                .iter()
+                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or("")))
+                .collect();
             v.sort();
             v.join(",")
         }
@@ -90,7 +102,11 @@ pub fn ports_string(ports: &Value) -> String {
                 let s = match p.get("PublicPort").and_then(Value::as_u64) {
                     Some(pubp) if pubp > 0 => {
                         let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
-                        let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                        let ip = if ip.contains(':') {
+                            format!("[{ip}]")
+                        } else {
+                            ip.to_string()
+                        };
                         format!("{ip}:{pubp}->{privp}/{ty}")
                     }
                     _ => format!("{privp}/{ty}"),
@@ -108,7 +124,8 @@ pub fn ports_string(ports: &Value) -> String {
     out.join(", ")
 }
 
-pub const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+pub const PS_TABLE: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 pub fn ps_header() -> Value {
     json!({
@@ -129,7 +146,11 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         image = short_id(&image);
     }
     let cmd = s("Command");
-    let command = if trunc { format!("{:?}", ellipsis(&cmd, 20)) } else { format!("{cmd:?}") };
+    let command = if trunc {
+        format!("{:?}", ellipsis(&cmd, 20))
+    } else {
+        format!("{cmd:?}")
+    };
     let created = c.get("Created").and_then(Value::as_i64).unwrap_or(0);
     let names: Vec<String> = c
         .get("Names")
@@ -158,9 +179,21 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
         .map(|a| {
             a.iter()
                 .map(|m| {
-                    let n = m.get("Name").and_then(Value::as_str).filter(|x| !x.is_empty());
-                    let n = n.map(str::to_string).unwrap_or_else(|| m.get("Source").and_then(Value::as_str).unwrap_or("").to_string());
-                    if trunc { ellipsis(&n, 15) } else { n }
+                    let n = m
+                        .get("Name")
+                        .and_then(Value::as_str)
+                        .filter(|x| !x.is_empty());
+                    let n = n.map(str::to_string).unwrap_or_else(|| {
+                        m.get("Source")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    });
+                    if trunc {
+                        ellipsis(&n, 15)
+                    } else {
+                        n
+                    }
                 })
                 .collect()
         })
@@ -174,15 +207,28 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
     let local_volumes = c
         .get("Mounts")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter(|m| m.get("Driver").and_then(Value::as_str) == Some("local")).count())
+        .map(|a| {
+            a.iter()
+                .filter(|m| m.get("Driver").and_then(Value::as_str) == Some("local"))
+                .count()
+        })
         .unwrap_or(0);
     let mut m = Map::new();
-    m.insert("ID".into(), Value::String(if trunc { short_id(&id) } else { id }));
+    m.insert(
+        "ID".into(),
+        Value::String(if trunc { short_id(&id) } else { id }),
+    );
     m.insert("Image".into(), Value::String(image));
     m.insert("Command".into(), Value::String(command));
     m.insert("CreatedAt".into(), Value::String(format_go_time(created)));
-    m.insert("RunningFor".into(), Value::String(format!("{} ago", human_duration(now() - created as f64))));
-    m.insert("Ports".into(), Value::String(ports_string(c.get("Ports").unwrap_or(&Value::Null))));
+    m.insert(
+        "RunningFor".into(),
+        Value::String(format!("{} ago", human_duration(now() - created as f64))),
+    );
+    m.insert(
+        "Ports".into(),
+        Value::String(ports_string(c.get("Ports").unwrap_or(&Value::Null))),
+    );
     m.insert("Status".into(), Value::String(s("Status")));
     m.insert("State".into(), Value::String(s("State")));
     m.insert("Size".into(), Value::String(size));
@@ -190,14 +236,31 @@ pub fn ps_row(c: &Value, trunc: bool) -> Value {
     m.insert("Labels".into(), Value::String(labels_string(&labels)));
     m.insert("Mounts".into(), Value::String(mounts.join(",")));
     m.insert("Networks".into(), Value::String(networks.join(",")));
-    m.insert("LocalVolumes".into(), Value::String(local_volumes.to_string()));
-    m.insert("Platform".into(), c.get("ImageManifestDescriptor").and_then(|d| d.get("platform")).cloned().unwrap_or(Value::Null));
-    m.insert("\u{0}methods".into(), methods(&if labels.is_object() { labels } else { json!({}) }));
+    m.insert(
+        "LocalVolumes".into(),
+        Value::String(local_volumes.to_string()),
+    );
+    m.insert(
+        "Platform".into(),
+        c.get("ImageManifestDescriptor")
+            .and_then(|d| d.get("platform"))
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    m.insert(
+        "\u{0}methods".into(),
+        methods(&if labels.is_object() {
+            labels
+        } else {
+            json!({})
+        }),
+    );
     m.sort_keys();
     Value::Object(m)
 }
 
-pub const IMAGES_TABLE: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+pub const IMAGES_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 pub const IMAGES_TABLE_DIGESTS: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
@@ -218,24 +281,50 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
     let tags: Vec<&str> = img
         .get("RepoTags")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).filter(|t| *t != "<none>:<none>").collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "<none>:<none>")
+                .collect()
+        })
         .unwrap_or_default();
     let digests: Vec<&str> = img
         .get("RepoDigests")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).filter(|t| *t != "<none>@<none>").collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "<none>@<none>")
+                .collect()
+        })
         .unwrap_or_default();
-    let labels = img.get("Labels").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let labels = img
+        .get("Labels")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let mk = |repo: &str, tag: &str, digest: &str| -> Value {
         let mut m = Map::new();
-        m.insert("ID".into(), Value::String(if trunc { short_id(id) } else { id.to_string() }));
+        m.insert(
+            "ID".into(),
+            Value::String(if trunc { short_id(id) } else { id.to_string() }),
+        );
         m.insert("Repository".into(), Value::String(repo.into()));
         m.insert("Tag".into(), Value::String(tag.into()));
         m.insert("Digest".into(), Value::String(digest.into()));
-        m.insert("CreatedSince".into(), Value::String(format!("{} ago", human_duration(now() - created as f64))));
+        m.insert(
+            "CreatedSince".into(),
+            Value::String(format!("{} ago", human_duration(now() - created as f64))),
+        );
         m.insert("CreatedAt".into(), Value::String(format_go_time(created)));
-        m.insert("Size".into(), Value::String(human_size_prec(size as f64, 3)));
-        m.insert("VirtualSize".into(), Value::String(crate::units::human_size(size as f64)));
+        m.insert(
+            "Size".into(),
+            Value::String(human_size_prec(size as f64, 3)),
+        );
+        m.insert(
+            "VirtualSize".into(),
+            Value::String(crate::units::human_size(size as f64)),
+        );
         m.insert("SharedSize".into(), Value::String("N/A".into()));
         m.insert("UniqueSize".into(), Value::String("N/A".into()));
         m.insert(
@@ -252,7 +341,11 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
     let digest_for = |repo: &str| -> String {
         digests
             .iter()
-            .find_map(|d| d.rsplit_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d.to_string()))
+            .find_map(|d| {
+                d.rsplit_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+            })
             .unwrap_or_else(|| "<none>".into())
     };
     let mut rows = Vec::new();
@@ -269,7 +362,8 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
         let (repo, tag) = split_repo_tag(t);
         if let Some(w) = want_repo {
             let (wr, wt) = split_repo_tag(w);
-            if wr != repo || (w.contains(':') && !w.ends_with(':') && wt != tag && split_has_tag(w)) {
+            if wr != repo || (w.contains(':') && !w.ends_with(':') && wt != tag && split_has_tag(w))
+            {
                 continue;
             }
         }

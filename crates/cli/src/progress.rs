@@ -36,11 +36,19 @@ pub fn plain_line(m: &Value) -> Option<String> {
         return None;
     }
     let id = m.get("id").and_then(Value::as_str).unwrap_or("");
-    Some(if id.is_empty() { format!("{status}\n") } else { format!("{id}: {status}\n") })
+    Some(if id.is_empty() {
+        format!("{status}\n")
+    } else {
+        format!("{id}: {status}\n")
+    })
 }
 
 fn error_of(m: &Value) -> Option<String> {
-    if let Some(e) = m.get("errorDetail").and_then(|d| d.get("message")).and_then(Value::as_str) {
+    if let Some(e) = m
+        .get("errorDetail")
+        .and_then(|d| d.get("message"))
+        .and_then(Value::as_str)
+    {
         return Some(e.to_string());
     }
     m.get("error").and_then(Value::as_str).map(str::to_string)
@@ -52,11 +60,21 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
     let mut out = Outcome::default();
     let reader = BufReader::new(r);
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let mp = if mode == Mode::Bars { Some(MultiProgress::with_draw_target(if to_stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() })) } else { None };
-    let text_style = ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
-    let bar_style = ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes}/{total_bytes}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let mp = if mode == Mode::Bars {
+        Some(MultiProgress::with_draw_target(if to_stderr {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::stdout()
+        }))
+    } else {
+        None
+    };
+    let text_style = ProgressStyle::with_template("{prefix}: {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar_style =
+        ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
     let stdout = io::stdout();
     for line in reader.lines() {
         let line = line?;
@@ -116,7 +134,11 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
                 }
                 let layerish = m.get("progressDetail").is_some();
                 if id.is_empty() || !layerish {
-                    let l = if id.is_empty() { status.to_string() } else { format!("{id}: {status}") };
+                    let l = if id.is_empty() {
+                        status.to_string()
+                    } else {
+                        format!("{id}: {status}")
+                    };
                     mp.suspend(|| emit_line(&l, to_stderr));
                     continue;
                 }
@@ -127,7 +149,9 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
                     pb
                 });
                 let detail = m.get("progressDetail");
-                let cur = detail.and_then(|d| d.get("current")).and_then(Value::as_u64);
+                let cur = detail
+                    .and_then(|d| d.get("current"))
+                    .and_then(Value::as_u64);
                 let total = detail.and_then(|d| d.get("total")).and_then(Value::as_u64);
                 match (cur, total) {
                     (Some(c), Some(t)) if t > 0 => {

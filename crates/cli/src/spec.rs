@@ -5,8 +5,19 @@ use crate::args::{b, bl, v, vl, Flag, Nargs, Spec};
 pub const GLOBAL_FLAGS: &[Flag] = &[
     vl("config", "string", "Location of client config files").def("~/.docker"),
     b('D', "debug", "Enable debug mode"),
-    v('H', "host", "string", "Daemon socket to connect to (unix:///path or tcp://host:port)"),
-    v('l', "log-level", "string", "Set the logging level (\"debug\", \"info\", \"warn\", \"error\", \"fatal\")").def("info"),
+    v(
+        'H',
+        "host",
+        "string",
+        "Daemon socket to connect to (unix:///path or tcp://host:port)",
+    ),
+    v(
+        'l',
+        "log-level",
+        "string",
+        "Set the logging level (\"debug\", \"info\", \"warn\", \"error\", \"fatal\")",
+    )
+    .def("info"),
     b('v', "version", "Print version information and quit"),
 ];
 
@@ -82,8 +93,16 @@ const CREATE_FLAGS: &[Flag] = &[
 ];
 
 const RUN_ONLY: &[Flag] = &[
-    b('d', "detach", "Run container in background and print container ID"),
-    vl("detach-keys", "string", "Override the key sequence for detaching a container"),
+    b(
+        'd',
+        "detach",
+        "Run container in background and print container ID",
+    ),
+    vl(
+        "detach-keys",
+        "string",
+        "Override the key sequence for detaching a container",
+    ),
     bl("sig-proxy", "Proxy received signals to the process").def("true"),
 ];
 
@@ -92,7 +111,11 @@ pub fn run_flags() -> &'static [Flag] {
     use std::sync::OnceLock;
     static F: OnceLock<Vec<Flag>> = OnceLock::new();
     F.get_or_init(|| {
-        let mut v: Vec<Flag> = CREATE_FLAGS.iter().chain(RUN_ONLY.iter()).copied().collect();
+        let mut v: Vec<Flag> = CREATE_FLAGS
+            .iter()
+            .chain(RUN_ONLY.iter())
+            .copied()
+            .collect();
         v.sort_by(|a, b| a.long.cmp(b.long));
         v
     })
@@ -108,15 +131,37 @@ macro_rules! spec {
 }
 
 const EXEC_FLAGS: &[Flag] = &[
-    b('d', "detach", "Detached mode: run command in the background"),
-    vl("detach-keys", "string", "Override the key sequence for detaching a container"),
+    b(
+        'd',
+        "detach",
+        "Detached mode: run command in the background",
+    ),
+    vl(
+        "detach-keys",
+        "string",
+        "Override the key sequence for detaching a container",
+    ),
     v('e', "env", "list", "Set environment variables"),
-    vl("env-file", "list", "Read in a file of environment variables"),
+    vl(
+        "env-file",
+        "list",
+        "Read in a file of environment variables",
+    ),
     b('i', "interactive", "Keep STDIN open even if not attached"),
     bl("privileged", "Give extended privileges to the command"),
     b('t', "tty", "Allocate a pseudo-TTY"),
-    v('u', "user", "string", "Username or UID (format: \"<name|uid>[:<group|gid>]\")"),
-    v('w', "workdir", "string", "Working directory inside the container"),
+    v(
+        'u',
+        "user",
+        "string",
+        "Username or UID (format: \"<name|uid>[:<group|gid>]\")",
+    ),
+    v(
+        'w',
+        "workdir",
+        "string",
+        "Working directory inside the container",
+    ),
 ];
 
 pub fn run_spec() -> Spec {
@@ -332,11 +377,13 @@ pub fn spec(name: &str) -> Option<Spec> {
 }
 
 /// Top-level commands in help order: (name, about), grouped.
-pub const COMMON: &[&str] = &["run", "exec", "ps", "pull", "push", "images", "login", "logout", "info", "version"];
+pub const COMMON: &[&str] = &[
+    "run", "exec", "ps", "pull", "push", "images", "login", "logout", "info", "version",
+];
 pub const OTHERS: &[&str] = &[
-    "attach", "commit", "cp", "create", "diff", "events", "export", "history", "import", "inspect", "kill", "load",
-    "logs", "pause", "port", "rename", "restart", "rm", "rmi", "save", "start", "stats", "stop", "tag", "top",
-    "unpause", "update", "wait",
+    "attach", "commit", "cp", "create", "diff", "events", "export", "history", "import", "inspect",
+    "kill", "load", "logs", "pause", "port", "rename", "restart", "rm", "rmi", "save", "start",
+    "stats", "stop", "tag", "top", "unpause", "update", "wait",
 ];
 pub const MANAGEMENT: &[(&str, &str)] = &[
     ("container", "Manage containers"),
@@ -399,11 +446,26 @@ pub fn resolve_management(group: &str, sub: &str) -> Option<&'static str> {
 }
 
 pub const MANAGEMENT_SUBS: &[(&str, &[&str])] = &[
-    ("container", &["attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill", "logs", "ls", "pause", "port", "prune", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause", "update", "wait"]),
-    ("image", &["history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save", "tag"]),
+    (
+        "container",
+        &[
+            "attach", "commit", "cp", "create", "diff", "exec", "export", "inspect", "kill",
+            "logs", "ls", "pause", "port", "prune", "rename", "restart", "rm", "run", "start",
+            "stats", "stop", "top", "unpause", "update", "wait",
+        ],
+    ),
+    (
+        "image",
+        &[
+            "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save",
+            "tag",
+        ],
+    ),
     ("system", &["df", "events", "info", "prune"]),
 ];
 
 pub fn about(name: &str) -> &'static str {
-    spec(name).map(|s| s.about.split('\n').next().unwrap_or("")).unwrap_or("")
+    spec(name)
+        .map(|s| s.about.split('\n').next().unwrap_or(""))
+        .unwrap_or("")
 }

@@ -65,31 +65,37 @@ pub fn pump(reader: BufReader<Conn>, writer: Conn, opts: PumpOpts) -> io::Result
         let det = detached.clone();
         let closer = writer.try_clone()?;
         let mut w = writer;
-        let keys = if opts.tty { opts.detach_keys.clone() } else { Vec::new() };
-        std::thread::Builder::new().name("stdin".into()).spawn(move || {
-            let mut scanner = DetachScanner::new(keys);
-            let mut buf = [0u8; 4096];
-            let stdin = io::stdin();
-            let mut inp = stdin.lock();
-            loop {
-                let n = match inp.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                let (fwd, done) = scanner.feed(&buf[..n]);
-                if !fwd.is_empty() && w.write_all(&fwd).is_err() {
-                    return;
+        let keys = if opts.tty {
+            opts.detach_keys.clone()
+        } else {
+            Vec::new()
+        };
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let mut scanner = DetachScanner::new(keys);
+                let mut buf = [0u8; 4096];
+                let stdin = io::stdin();
+                let mut inp = stdin.lock();
+                loop {
+                    let n = match inp.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    };
+                    let (fwd, done) = scanner.feed(&buf[..n]);
+                    if !fwd.is_empty() && w.write_all(&fwd).is_err() {
+                        return;
+                    }
+                    if done {
+                        det.store(true, Ordering::SeqCst);
+                        closer.shutdown_both();
+                        return;
+                    }
                 }
-                if done {
-                    det.store(true, Ordering::SeqCst);
-                    closer.shutdown_both();
-                    return;
-                }
-            }
-            let _ = w.shutdown_write();
-        })?;
+                let _ = w.shutdown_write();
+            })?;
     } else {
         // Nothing to send: half-close so the daemon knows.
         let _ = writer.shutdown_write();
@@ -107,7 +113,10 @@ pub fn pump(reader: BufReader<Conn>, writer: Conn, opts: PumpOpts) -> io::Result
     match res {
         Ok(()) => Ok(PumpEnd::Eof),
         // a reset after the container exited is an ordinary end
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset || e.kind() == io::ErrorKind::UnexpectedEof => {
+        Err(e)
+            if e.kind() == io::ErrorKind::ConnectionReset
+                || e.kind() == io::ErrorKind::UnexpectedEof =>
+        {
             Ok(PumpEnd::Eof)
         }
         Err(e) => Err(e),

@@ -104,7 +104,10 @@ fn lex_action(s: &str) -> Result<Vec<Tok>, String> {
             out.push(Tok::Declare);
             i += 1;
         } else if ch == '.' {
-            if i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_') && matches!(out.last(), Some(Tok::Ident(_))) {
+            if i > 0
+                && (c[i - 1].is_alphanumeric() || c[i - 1] == '_')
+                && matches!(out.last(), Some(Tok::Ident(_)))
+            {
                 return Err("unexpected <.> in operand".into());
             }
             let parts = field_chain(&c, &mut i);
@@ -154,13 +157,18 @@ fn lex_action(s: &str) -> Result<Vec<Tok>, String> {
             let end = rest.find('`').ok_or("unterminated raw quoted string")?;
             out.push(Tok::Str(rest[..end].to_string()));
             i += 1 + rest[..end].chars().count() + 1;
-        } else if ch.is_ascii_digit() || (ch == '-' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if ch.is_ascii_digit()
+            || (ch == '-' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let mut j = i + 1;
             while j < c.len() && (c[j].is_ascii_digit() || c[j] == '.') {
                 j += 1;
             }
             let ns: String = c[i..j].iter().collect();
-            out.push(Tok::Num(ns.parse().map_err(|_| format!("bad number syntax: {ns:?}"))?));
+            out.push(Tok::Num(
+                ns.parse()
+                    .map_err(|_| format!("bad number syntax: {ns:?}"))?,
+            ));
             i = j;
         } else if ch.is_alphabetic() || ch == '_' {
             let mut j = i;
@@ -410,7 +418,11 @@ fn parse_nodes(
                                     els = b;
                                 }
                             }
-                            _ => return Err(format!("unexpected EOF: missing {{{{end}}}} for {{{{{kw}}}}}")),
+                            _ => {
+                                return Err(format!(
+                                    "unexpected EOF: missing {{{{end}}}} for {{{{{kw}}}}}"
+                                ))
+                            }
                         }
                         nodes.push(match kw {
                             "if" => Node::If(pipe, body, els),
@@ -449,7 +461,12 @@ impl Template {
     }
 }
 
-fn exec_nodes(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mut String) -> Result<(), String> {
+fn exec_nodes(
+    nodes: &[Node],
+    dot: &Value,
+    vars: &mut Vec<(String, Value)>,
+    out: &mut String,
+) -> Result<(), String> {
     for n in nodes {
         match n {
             Node::Text(t) => out.push_str(t),
@@ -481,15 +498,24 @@ fn exec_nodes(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out:
             }
             Node::Range(p, body, els) => {
                 let mark = vars.len();
-                let inner = Pipe { decl: vec![], cmds: p.cmds.clone() };
+                let inner = Pipe {
+                    decl: vec![],
+                    cmds: p.cmds.clone(),
+                };
                 let v = eval_pipe(&inner, dot, vars)?;
                 let pairs: Vec<(Value, Value)> = match &v {
                     m if is_missing(m) => vec![],
-                    Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::from(i), x.clone())).collect(),
+                    Value::Array(a) => a
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| (Value::from(i), x.clone()))
+                        .collect(),
                     Value::Object(o) => {
                         let mut ks: Vec<_> = o.iter().collect();
                         ks.sort_by(|a, b| a.0.cmp(b.0));
-                        ks.into_iter().map(|(k, x)| (Value::String(k.clone()), x.clone())).collect()
+                        ks.into_iter()
+                            .map(|(k, x)| (Value::String(k.clone()), x.clone()))
+                            .collect()
                     }
                     Value::Null => vec![],
                     Value::Number(n) => {
@@ -529,8 +555,17 @@ fn lookup(v: &Value, path: &[String]) -> Result<Value, String> {
                 Some(x) => x.clone(),
                 None => missing(),
             },
-            Value::Null => return Err(format!("at <.{p}>: nil pointer evaluating interface {{}}.{p}")),
-            other => return Err(format!("at <.{p}>: can't evaluate field {p} in type {}", type_name(other))),
+            Value::Null => {
+                return Err(format!(
+                    "at <.{p}>: nil pointer evaluating interface {{}}.{p}"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "at <.{p}>: can't evaluate field {p} in type {}",
+                    type_name(other)
+                ))
+            }
         };
     }
     Ok(cur)
@@ -572,7 +607,11 @@ fn eval_arg(a: &Arg, dot: &Value, vars: &[(String, Value)]) -> Result<Value, Str
             lookup(&base, f)
         }
         Arg::Str(s) => Ok(Value::String(s.clone())),
-        Arg::Num(n) => Ok(if n.fract() == 0.0 { Value::from(*n as i64) } else { Value::from(*n) }),
+        Arg::Num(n) => Ok(if n.fract() == 0.0 {
+            Value::from(*n as i64)
+        } else {
+            Value::from(*n)
+        }),
         Arg::Bool(b) => Ok(Value::Bool(*b)),
         Arg::Nil => Ok(Value::Null),
         Arg::Sub(p) => eval_pipe(p, dot, &mut vars.to_vec()),
@@ -593,7 +632,12 @@ fn eval_pipe(p: &Pipe, dot: &Value, vars: &mut Vec<(String, Value)>) -> Result<V
     Ok(v)
 }
 
-fn eval_cmd(c: &Cmd, dot: &Value, vars: &[(String, Value)], piped: Option<Value>) -> Result<Value, String> {
+fn eval_cmd(
+    c: &Cmd,
+    dot: &Value,
+    vars: &[(String, Value)],
+    piped: Option<Value>,
+) -> Result<Value, String> {
     let first = &c.args[0];
     match first {
         Arg::Ident(name) => {
@@ -622,7 +666,9 @@ fn eval_cmd(c: &Cmd, dot: &Value, vars: &[(String, Value)], piped: Option<Value>
                 (Some(Value::Object(m)), Some(Value::String(k))) => {
                     Ok(m.get(k).cloned().unwrap_or(Value::String(String::new())))
                 }
-                _ => Err(format!("at <.{last}>: {last} is not a method but has arguments")),
+                _ => Err(format!(
+                    "at <.{last}>: {last} is not a method but has arguments"
+                )),
             }
         }
         _ => {
@@ -692,7 +738,10 @@ pub fn to_display(v: &Value) -> String {
         Value::Object(o) => {
             let mut ks: Vec<_> = o.iter().filter(|(k, _)| !k.starts_with('\u{0}')).collect();
             ks.sort_by(|a, b| a.0.cmp(b.0));
-            let parts: Vec<String> = ks.iter().map(|(k, v)| format!("{k}:{}", to_display(v))).collect();
+            let parts: Vec<String> = ks
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", to_display(v)))
+                .collect();
             format!("map[{}]", parts.join(" "))
         }
     }
@@ -712,7 +761,10 @@ fn strip_internal(v: &Value) -> Value {
                 return Value::Null;
             }
             Value::Object(
-                o.iter().filter(|(k, _)| !k.starts_with('\u{0}')).map(|(k, x)| (k.clone(), strip_internal(x))).collect(),
+                o.iter()
+                    .filter(|(k, _)| !k.starts_with('\u{0}'))
+                    .map(|(k, x)| (k.clone(), strip_internal(x)))
+                    .collect(),
             )
         }
         Value::Array(a) => Value::Array(a.iter().map(strip_internal).collect()),
@@ -730,7 +782,10 @@ fn cmp_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 
 fn need(name: &str, args: &[Value], n: usize) -> Result<(), String> {
     if args.len() != n {
-        return Err(format!("error calling {name}: wrong number of args for {name}: want {n} got {}", args.len()));
+        return Err(format!(
+            "error calling {name}: wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ));
     }
     Ok(())
 }
@@ -739,7 +794,9 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
     match name {
         "json" => {
             need(name, &args, 1)?;
-            Ok(Value::String(serde_json::to_string(&strip_internal(&args[0])).map_err(|e| e.to_string())?))
+            Ok(Value::String(
+                serde_json::to_string(&strip_internal(&args[0])).map_err(|e| e.to_string())?,
+            ))
         }
         "upper" => {
             need(name, &args, 1)?;
@@ -769,7 +826,12 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             let list = match &args[0] {
                 Value::Array(a) => a.iter().map(as_str).collect::<Vec<_>>(),
                 Value::Null => vec![],
-                o => return Err(format!("error calling join: expected a list, got {}", type_name(o))),
+                o => {
+                    return Err(format!(
+                        "error calling join: expected a list, got {}",
+                        type_name(o)
+                    ))
+                }
             };
             Ok(Value::String(list.join(&as_str(&args[1]))))
         }
@@ -777,12 +839,20 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             need(name, &args, 2)?;
             let s = as_str(&args[0]);
             let sep = as_str(&args[1]);
-            Ok(Value::Array(s.split(sep.as_str()).map(|x| Value::String(x.into())).collect()))
+            Ok(Value::Array(
+                s.split(sep.as_str())
+                    .map(|x| Value::String(x.into()))
+                    .collect(),
+            ))
         }
         "println" | "print" => {
             let mut s = String::new();
             for (i, a) in args.iter().enumerate() {
-                if i > 0 && (name == "println" || !(matches!(a, Value::String(_)) || matches!(args[i - 1], Value::String(_)))) {
+                if i > 0
+                    && (name == "println"
+                        || !(matches!(a, Value::String(_))
+                            || matches!(args[i - 1], Value::String(_))))
+                {
                     s.push(' ');
                 }
                 s.push_str(&to_display(a));
@@ -793,7 +863,10 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             Ok(Value::String(s))
         }
         "printf" => {
-            let fmt = args.first().map(as_str).ok_or("error calling printf: missing format")?;
+            let fmt = args
+                .first()
+                .map(as_str)
+                .ok_or("error calling printf: missing format")?;
             let mut rest = args.iter().skip(1);
             let mut s = String::new();
             let mut chars = fmt.chars().peekable();
@@ -807,7 +880,12 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
                     Some('q') => {
                         let _ = write!(s, "{:?}", rest.next().map(as_str).unwrap_or_default());
                     }
-                    Some(_) => s.push_str(&rest.next().map(to_display).unwrap_or_else(|| "%!v(MISSING)".into())),
+                    Some(_) => s.push_str(
+                        &rest
+                            .next()
+                            .map(to_display)
+                            .unwrap_or_else(|| "%!v(MISSING)".into()),
+                    ),
                     None => s.push('%'),
                 }
             }
@@ -823,10 +901,17 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
                     (Value::Object(o), key) => o.get(&as_str(key)).cloned().unwrap_or_else(missing),
                     (Value::Array(a), Value::Number(n)) => {
                         let i = n.as_u64().ok_or("error calling index: bad index")? as usize;
-                        a.get(i).cloned().ok_or_else(|| format!("error calling index: index out of range: {i}"))?
+                        a.get(i).cloned().ok_or_else(|| {
+                            format!("error calling index: index out of range: {i}")
+                        })?
                     }
                     (Value::Null, _) => Value::Null,
-                    (o, _) => return Err(format!("error calling index: can't index item of type {}", type_name(o))),
+                    (o, _) => {
+                        return Err(format!(
+                            "error calling index: can't index item of type {}",
+                            type_name(o)
+                        ))
+                    }
                 };
             }
             Ok(cur)
@@ -851,11 +936,18 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             let s = as_str(&args[0]);
             let l = args[1].as_u64().unwrap_or(0) as usize;
             let r = args[2].as_u64().unwrap_or(0) as usize;
-            Ok(Value::String(format!("{}{}{}", " ".repeat(l), s, " ".repeat(r))))
+            Ok(Value::String(format!(
+                "{}{}{}",
+                " ".repeat(l),
+                s,
+                " ".repeat(r)
+            )))
         }
         "eq" | "ne" => {
             if args.len() < 2 {
-                return Err(format!("error calling {name}: missing argument for comparison"));
+                return Err(format!(
+                    "error calling {name}: missing argument for comparison"
+                ));
             }
             let eq = args[1..].iter().any(|b| {
                 let a = &args[0];
@@ -868,7 +960,9 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         }
         "lt" | "le" | "gt" | "ge" => {
             need(name, &args, 2)?;
-            let o = cmp_values(&args[0], &args[1]).ok_or_else(|| format!("error calling {name}: incompatible types for comparison"))?;
+            let o = cmp_values(&args[0], &args[1]).ok_or_else(|| {
+                format!("error calling {name}: incompatible types for comparison")
+            })?;
             Ok(Value::Bool(match name {
                 "lt" => o.is_lt(),
                 "le" => o.is_le(),
@@ -880,8 +974,18 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             need(name, &args, 1)?;
             Ok(Value::Bool(!truthy(&args[0])))
         }
-        "and" => Ok(args.iter().find(|a| !truthy(a)).or(args.last()).cloned().unwrap_or(Value::Null)),
-        "or" => Ok(args.iter().find(|a| truthy(a)).or(args.last()).cloned().unwrap_or(Value::Null)),
+        "and" => Ok(args
+            .iter()
+            .find(|a| !truthy(a))
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Value::Null)),
+        "or" => Ok(args
+            .iter()
+            .find(|a| truthy(a))
+            .or(args.last())
+            .cloned()
+            .unwrap_or(Value::Null)),
         _ => Err(format!("function {name:?} not defined")),
     }
 }

@@ -91,7 +91,10 @@ fn install_panic_hook() {
 
 /// Blocks `sigs` in the calling thread (call before spawning threads so they
 /// inherit the mask) and spawns a thread that receives them with sigwait.
-pub fn spawn_signal_thread(sigs: &[i32], mut handler: impl FnMut(i32) + Send + 'static) -> io::Result<()> {
+pub fn spawn_signal_thread(
+    sigs: &[i32],
+    mut handler: impl FnMut(i32) + Send + 'static,
+) -> io::Result<()> {
     // SAFETY: sigset_t is initialised with sigemptyset before use; pthread_sigmask
     // only changes this thread's mask.
     let set = unsafe {
@@ -110,17 +113,19 @@ pub fn spawn_signal_thread(sigs: &[i32], mut handler: impl FnMut(i32) + Send + '
     // SAFETY: sigset_t is a plain bitmask with no thread affinity.
     unsafe impl Send for SendSet {}
     let s = SendSet(set);
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let s = s;
-        loop {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: the set was built above; sig is a valid out pointer.
-            let rc = unsafe { libc::sigwait(&s.0, &mut sig) };
-            if rc == 0 {
-                handler(sig);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let s = s;
+            loop {
+                let mut sig: libc::c_int = 0;
+                // SAFETY: the set was built above; sig is a valid out pointer.
+                let rc = unsafe { libc::sigwait(&s.0, &mut sig) };
+                if rc == 0 {
+                    handler(sig);
+                }
             }
-        }
-    })?;
+        })?;
     Ok(())
 }
 

@@ -14,7 +14,11 @@ fn fmt_g(v: f64, prec: usize) -> String {
     let decimals = (prec as i32 - 1 - exp).max(0) as usize;
     let mut s = format!("{v:.decimals$}");
     // Rounding may carry to an extra digit (999.96 -> 1000.0); recompute.
-    let int_digits = s.split('.').next().map(|x| x.trim_start_matches('-').len()).unwrap_or(0);
+    let int_digits = s
+        .split('.')
+        .next()
+        .map(|x| x.trim_start_matches('-').len())
+        .unwrap_or(0);
     if int_digits > prec {
         // Go switches to exponent form here; mimic the visible result for sizes.
         let e = int_digits - 1;
@@ -99,14 +103,19 @@ pub fn human_duration(secs: f64) -> String {
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let err = || format!("invalid size: '{s}'");
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
         return Err(err());
     }
     let n: f64 = num.parse().map_err(|_| err())?;
     let unit = unit.trim().to_ascii_lowercase();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b')).unwrap_or(&unit);
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b'))
+        .unwrap_or(&unit);
     let mul: f64 = match unit {
         "" => 1.0,
         "k" => 1024.0,
@@ -172,7 +181,10 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
 }
 
 pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Formats unix seconds like Go's `time.Time.String()` in UTC: `2026-11-24 20:33:00 +0000 UTC`.
@@ -180,7 +192,12 @@ pub fn format_go_time(secs: i64) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// RFC 3339 in UTC with seconds precision.
@@ -188,7 +205,12 @@ pub fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Converts a user's `--since`/`--until` value (RFC 3339, unix timestamp, or a Go
@@ -226,7 +248,9 @@ pub fn parse_go_duration(v: &str) -> Option<f64> {
         }
         let n: f64 = rest[..end].parse().ok()?;
         rest = &rest[end..];
-        let uend = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let uend = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mul = match &rest[..uend] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -245,7 +269,9 @@ pub fn parse_go_duration(v: &str) -> Option<f64> {
 /// Go's `time.ANSIC` layout in UTC: `Thu May  7 21:09:36 2026`.
 pub fn format_ansic(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);

@@ -9,7 +9,25 @@ fn p(cmd: &str, a: &[&str]) -> Result<Matches, berth_cli::args::UsageError> {
 
 #[test]
 fn clusters_and_values() {
-    let m = p("run", &["-it", "--rm", "-e", "A=1", "-eB=2", "--env=C=3", "--name", "x", "-w/tmp", "busybox", "sh", "-c", "echo -e"]).unwrap();
+    let m = p(
+        "run",
+        &[
+            "-it",
+            "--rm",
+            "-e",
+            "A=1",
+            "-eB=2",
+            "--env=C=3",
+            "--name",
+            "x",
+            "-w/tmp",
+            "busybox",
+            "sh",
+            "-c",
+            "echo -e",
+        ],
+    )
+    .unwrap();
     assert!(m.flag("interactive") && m.flag("tty") && m.flag("rm"));
     assert!(!m.flag("detach"));
     assert_eq!(m.values("env"), vec!["A=1", "B=2", "C=3"]);
@@ -55,15 +73,56 @@ fn usage_errors_read_like_docker() {
     let e = p("run", &["--name"]).unwrap_err();
     assert_eq!(e.msg, "flag needs an argument: --name");
     let e = p("run", &["-m", "lots", "img"]).unwrap_err();
-    assert_eq!(e.msg, "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'");
+    assert_eq!(
+        e.msg,
+        "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'"
+    );
     let e = p("ps", &["-n", "x"]).unwrap_err();
-    assert!(e.msg.starts_with("invalid argument \"x\" for \"-n, --last\" flag"));
+    assert!(e
+        .msg
+        .starts_with("invalid argument \"x\" for \"-n, --last\" flag"));
 }
 
 #[test]
 fn help_is_complete() {
     let h = spec("run").unwrap().help();
-    for f in ["--detach", "--interactive", "--tty", "--rm", "--name", "--env-file", "--workdir", "--user", "--volume", "--mount", "--tmpfs", "--publish", "--publish-all", "--network", "--hostname", "--memory", "--cpus", "--pids-limit", "--restart", "--init", "--entrypoint", "--cap-add", "--cap-drop", "--privileged", "--read-only", "--security-opt", "--label", "--ulimit", "--device", "--shm-size", "--stop-signal", "--platform", "--pull", "--sig-proxy", "--detach-keys"] {
+    for f in [
+        "--detach",
+        "--interactive",
+        "--tty",
+        "--rm",
+        "--name",
+        "--env-file",
+        "--workdir",
+        "--user",
+        "--volume",
+        "--mount",
+        "--tmpfs",
+        "--publish",
+        "--publish-all",
+        "--network",
+        "--hostname",
+        "--memory",
+        "--cpus",
+        "--pids-limit",
+        "--restart",
+        "--init",
+        "--entrypoint",
+        "--cap-add",
+        "--cap-drop",
+        "--privileged",
+        "--read-only",
+        "--security-opt",
+        "--label",
+        "--ulimit",
+        "--device",
+        "--shm-size",
+        "--stop-signal",
+        "--platform",
+        "--pull",
+        "--sig-proxy",
+        "--detach-keys",
+    ] {
         assert!(h.contains(f), "run --help lacks {f}");
     }
     assert!(h.contains("Usage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"));
@@ -73,14 +132,66 @@ fn help_is_complete() {
 
 #[test]
 fn create_body_maps_flags_to_api() {
-    let m = p("run", &[
-        "-d", "--name", "n", "-e", "A=1", "-w", "/w", "-u", "1:2", "--memory", "64m", "--cpus", "1.5", "--pids-limit", "20",
-        "-p", "127.0.0.1:8080:80/udp", "-p", "9000:90", "-v", "/h:/c:ro", "-v", "/anon", "--tmpfs", "/t:size=1m",
-        "--restart", "on-failure:3", "--init", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--read-only",
-        "--ulimit", "nofile=10:20", "--device", "/dev/fuse", "--shm-size", "1m", "--stop-signal", "SIGUSR1",
-        "-l", "k=v", "--entrypoint", "", "--network", "none", "--hostname", "h", "--privileged",
-        "--mount", "type=bind,source=/s,target=/d,readonly", "busybox", "echo", "hi",
-    ])
+    let m = p(
+        "run",
+        &[
+            "-d",
+            "--name",
+            "n",
+            "-e",
+            "A=1",
+            "-w",
+            "/w",
+            "-u",
+            "1:2",
+            "--memory",
+            "64m",
+            "--cpus",
+            "1.5",
+            "--pids-limit",
+            "20",
+            "-p",
+            "127.0.0.1:8080:80/udp",
+            "-p",
+            "9000:90",
+            "-v",
+            "/h:/c:ro",
+            "-v",
+            "/anon",
+            "--tmpfs",
+            "/t:size=1m",
+            "--restart",
+            "on-failure:3",
+            "--init",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--read-only",
+            "--ulimit",
+            "nofile=10:20",
+            "--device",
+            "/dev/fuse",
+            "--shm-size",
+            "1m",
+            "--stop-signal",
+            "SIGUSR1",
+            "-l",
+            "k=v",
+            "--entrypoint",
+            "",
+            "--network",
+            "none",
+            "--hostname",
+            "h",
+            "--privileged",
+            "--mount",
+            "type=bind,source=/s,target=/d,readonly",
+            "busybox",
+            "echo",
+            "hi",
+        ],
+    )
     .unwrap();
     let b = create_body(&m, &m.args[0], &m.args[1..]).unwrap();
     assert_eq!(b["Image"], "busybox");
@@ -111,7 +222,10 @@ fn create_body_maps_flags_to_api() {
     assert_eq!(hc["CapDrop"][0], "ALL");
     assert_eq!(hc["ReadonlyRootfs"], true);
     assert_eq!(hc["Privileged"], true);
-    assert_eq!(hc["Ulimits"][0], serde_json::json!({"Name": "nofile", "Soft": 10, "Hard": 20}));
+    assert_eq!(
+        hc["Ulimits"][0],
+        serde_json::json!({"Name": "nofile", "Soft": 10, "Hard": 20})
+    );
     assert_eq!(hc["Devices"][0]["PathInContainer"], "/dev/fuse");
     assert_eq!(hc["ShmSize"], 1 << 20);
     assert_eq!(hc["NetworkMode"], "none");
@@ -130,13 +244,20 @@ fn create_body_rejects_bad_values() {
         vec!["-d", "-a", "stdout", "busybox"],
     ] {
         let m = p("run", &bad).unwrap();
-        assert!(create_body(&m, &m.args[0], &m.args[1..]).is_err(), "{bad:?} accepted");
+        assert!(
+            create_body(&m, &m.args[0], &m.args[1..]).is_err(),
+            "{bad:?} accepted"
+        );
     }
 }
 
 #[test]
 fn unlimited_swap_and_negative_values() {
-    let m = p("run", &["--memory-swap", "-1", "--pids-limit", "-1", "busybox"]).unwrap();
+    let m = p(
+        "run",
+        &["--memory-swap", "-1", "--pids-limit", "-1", "busybox"],
+    )
+    .unwrap();
     let b = create_body(&m, "busybox", &[]).unwrap();
     assert_eq!(b["HostConfig"]["MemorySwap"], -1);
     assert_eq!(b["HostConfig"]["PidsLimit"], -1);
@@ -174,7 +295,9 @@ fn detach_scanner_holds_back_partial_sequences() {
 #[test]
 fn filters_and_base64() {
     use berth_cli::client::filters_json;
-    let f = filters_json(&["label=a=b".into(), "status=exited".into()]).unwrap().unwrap();
+    let f = filters_json(&["label=a=b".into(), "status=exited".into()])
+        .unwrap()
+        .unwrap();
     assert_eq!(f, r#"{"label":{"a=b":true},"status":{"exited":true}}"#);
     assert!(filters_json(&["nonsense".into()]).is_err());
     use berth_cli::cmd::auth::{base64_decode, base64_encode, base64url_encode, config_key};
@@ -194,13 +317,22 @@ fn image_names_normalize_like_docker() {
     assert_eq!(normalize_name("127.0.0.1:5055/bb"), "127.0.0.1:5055/bb");
     assert_eq!(registry_of("localhost/x"), "localhost");
     assert_eq!(pull_params("busybox"), ("busybox".into(), "latest".into()));
-    assert_eq!(pull_params("h:5/x@sha256:ab"), ("h:5/x".into(), "sha256:ab".into()));
+    assert_eq!(
+        pull_params("h:5/x@sha256:ab"),
+        ("h:5/x".into(), "sha256:ab".into())
+    );
 }
 
 #[test]
 fn start_errors_map_to_126_127() {
     use berth_cli::cmd::run::start_error_exit_code;
-    assert_eq!(start_error_exit_code("exec: \"nope\": executable file not found in $PATH: unknown"), 127);
-    assert_eq!(start_error_exit_code("exec: \"/etc\": permission denied"), 126);
+    assert_eq!(
+        start_error_exit_code("exec: \"nope\": executable file not found in $PATH: unknown"),
+        127
+    );
+    assert_eq!(
+        start_error_exit_code("exec: \"/etc\": permission denied"),
+        126
+    );
     assert_eq!(start_error_exit_code("some other failure"), 125);
 }

@@ -48,12 +48,18 @@ fn fake(handler: Handler) -> Fake {
             let mut body = vec![0u8; cl];
             r.read_exact(&mut body).unwrap();
             let req = line.trim().to_string();
-            log2.lock().unwrap().push((req.clone(), String::from_utf8_lossy(&body).into_owned()));
+            log2.lock()
+                .unwrap()
+                .push((req.clone(), String::from_utf8_lossy(&body).into_owned()));
             let reply = handler(&req, &body);
             let _ = s.write_all(&reply);
         }
     });
-    Fake { host: format!("unix://{}", path.display()), _dir: dir, log }
+    Fake {
+        host: format!("unix://{}", path.display()),
+        _dir: dir,
+        log,
+    }
 }
 
 fn berth(f: &Fake, args: &[&str]) -> i32 {
@@ -83,7 +89,10 @@ fn run_pulls_missing_image_then_attaches_waits_starts_in_docker_order() {
             let mut n = c2.lock().unwrap();
             *n += 1;
             if *n == 1 {
-                return json_reply("404 Not Found", r#"{"message":"No such image: img:latest"}"#);
+                return json_reply(
+                    "404 Not Found",
+                    r#"{"message":"No such image: img:latest"}"#,
+                );
             }
             return json_reply("201 Created", r#"{"Id":"abc123","Warnings":[]}"#);
         }
@@ -92,7 +101,8 @@ fn run_pulls_missing_image_then_attaches_waits_starts_in_docker_order() {
             return json_reply("200 OK", stream);
         }
         if req.contains("/attach") {
-            let mut v = b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec();
+            let mut v =
+                b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec();
             v.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 3]);
             v.extend_from_slice(b"hi\n");
             return v;
@@ -105,7 +115,12 @@ fn run_pulls_missing_image_then_attaches_waits_starts_in_docker_order() {
         }
         json_reply("500 Internal Server Error", r#"{"message":"unexpected"}"#)
     }));
-    let code = berth(&f, &["run", "--rm", "-e", "A=1", "--memory", "8m", "img", "echo", "hi"]);
+    let code = berth(
+        &f,
+        &[
+            "run", "--rm", "-e", "A=1", "--memory", "8m", "img", "echo", "hi",
+        ],
+    );
     assert_eq!(code, 7, "exit status comes from wait");
     let p = paths(&f);
     assert_eq!(
@@ -138,26 +153,37 @@ fn start_failure_maps_to_127_and_detach_prints_nothing_else() {
             return json_reply("201 Created", r#"{"Id":"def456"}"#);
         }
         if req.contains("/start") {
-            return json_reply("400 Bad Request", r#"{"message":"exec: \"nope\": executable file not found in $PATH"}"#);
+            return json_reply(
+                "400 Bad Request",
+                r#"{"message":"exec: \"nope\": executable file not found in $PATH"}"#,
+            );
         }
         json_reply("404 Not Found", r#"{"message":"no"}"#)
     }));
     assert_eq!(berth(&f, &["run", "-d", "img", "nope"]), 127);
     let p = paths(&f);
     assert_eq!(p.last().unwrap(), "POST /v1.45/containers/def456/start");
-    assert!(!p.iter().any(|x| x.contains("/attach")), "-d must not attach: {p:?}");
+    assert!(
+        !p.iter().any(|x| x.contains("/attach")),
+        "-d must not attach: {p:?}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_125_without_contacting_the_daemon() {
-    let f = fake(Box::new(|_r, _b| json_reply("500 Internal Server Error", "{}")));
+    let f = fake(Box::new(|_r, _b| {
+        json_reply("500 Internal Server Error", "{}")
+    }));
     assert_eq!(berth(&f, &["ps", "--bogus"]), 125);
     assert_eq!(berth(&f, &["run"]), 125);
     assert_eq!(berth(&f, &["logs"]), 125);
     assert_eq!(berth(&f, &["run", "--memory", "x", "img"]), 125);
     assert_eq!(berth(&f, &["nosuchcommand"]), 125);
     assert_eq!(berth(&f, &["run", "--help"]), 0);
-    assert!(paths(&f).is_empty(), "usage errors must not reach the daemon");
+    assert!(
+        paths(&f).is_empty(),
+        "usage errors must not reach the daemon"
+    );
 }
 
 #[test]
@@ -173,7 +199,10 @@ fn daemon_errors_exit_1_and_multi_target_commands_continue() {
     }));
     assert_eq!(berth(&f, &["stop", "bad", "good"]), 1);
     let p = paths(&f);
-    assert!(p.contains(&"POST /v1.45/containers/good/stop".to_string()), "{p:?}");
+    assert!(
+        p.contains(&"POST /v1.45/containers/good/stop".to_string()),
+        "{p:?}"
+    );
     assert_eq!(berth(&f, &["stop", "-t", "3", "good"]), 0);
     assert!(paths(&f).contains(&"POST /v1.45/containers/good/stop?t=3".to_string()));
 }
@@ -181,6 +210,12 @@ fn daemon_errors_exit_1_and_multi_target_commands_continue() {
 #[test]
 fn daemon_down_exits_1_for_ps_and_125_for_run() {
     let host = "unix:///nonexistent/berth-test.sock".to_string();
-    assert_eq!(berth_cli::run_args(vec!["-H".into(), host.clone(), "ps".into()]), 1);
-    assert_eq!(berth_cli::run_args(vec!["-H".into(), host, "run".into(), "img".into()]), 125);
+    assert_eq!(
+        berth_cli::run_args(vec!["-H".into(), host.clone(), "ps".into()]),
+        1
+    );
+    assert_eq!(
+        berth_cli::run_args(vec!["-H".into(), host, "run".into(), "img".into()]),
+        125
+    );
 }

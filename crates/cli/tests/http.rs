@@ -6,7 +6,14 @@ use std::path::PathBuf;
 
 /// Serves `n` connections; for each, reads the request head (and a body if
 /// Content-Length is set) and calls `reply(request_line, body, stream)`.
-fn serve(n: usize, reply: impl Fn(&str, Vec<u8>, &mut UnixStream) + Send + 'static) -> (PathBuf, tempfile::TempDir, std::thread::JoinHandle<Vec<String>>) {
+fn serve(
+    n: usize,
+    reply: impl Fn(&str, Vec<u8>, &mut UnixStream) + Send + 'static,
+) -> (
+    PathBuf,
+    tempfile::TempDir,
+    std::thread::JoinHandle<Vec<String>>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.sock");
     let l = UnixListener::bind(&path).unwrap();
@@ -62,7 +69,8 @@ fn chunked_and_length_bodies() {
         if line.contains("/chunked") {
             s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n").unwrap();
         } else {
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA")
+                .unwrap();
         }
     });
     let ep = Endpoint::Unix(path.to_string_lossy().into());
@@ -84,7 +92,15 @@ fn streamed_request_body_is_chunked() {
     let ep = Endpoint::Unix(path.to_string_lossy().into());
     let data = vec![7u8; 200_000];
     let mut src: &[u8] = &data;
-    let r = http::request(&ep, "POST", "/load", &[], Body::Stream(&mut src, "application/x-tar"), false).unwrap();
+    let r = http::request(
+        &ep,
+        "POST",
+        "/load",
+        &[],
+        Body::Stream(&mut src, "application/x-tar"),
+        false,
+    )
+    .unwrap();
     assert_eq!(r.bytes().unwrap(), data);
     h.join().unwrap();
 }
@@ -93,19 +109,24 @@ fn streamed_request_body_is_chunked() {
 fn negotiates_version_and_maps_errors() {
     let (path, _d, h) = serve(3, |line, _b, s| {
         if line.starts_with("GET /_ping") {
-            s.write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK")
+                .unwrap();
         } else if line.contains("/containers/nope/json") {
             let b = r#"{"message":"No such container: nope"}"#;
             s.write_all(format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()).as_bytes()).unwrap();
         } else {
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"a\": 1}\n")
+                .unwrap();
         }
     });
     let c = Client::new(Endpoint::Unix(path.to_string_lossy().into()));
     assert_eq!(c.version().unwrap(), "1.41");
     let e = c.get_json("/containers/nope/json").unwrap_err();
     assert!(e.is_not_found());
-    assert_eq!(e.to_string(), "Error response from daemon: No such container: nope");
+    assert_eq!(
+        e.to_string(),
+        "Error response from daemon: No such container: nope"
+    );
     assert_eq!(c.get_json("/info").unwrap()["a"], 1);
     let seen = h.join().unwrap();
     assert_eq!(seen[1], "GET /v1.41/containers/nope/json HTTP/1.1");
@@ -152,7 +173,8 @@ fn hijack_keeps_bytes_sent_with_the_101() {
 
 #[test]
 fn demux_rejects_garbage_and_truncation() {
-    let mut d = Demux::new(&b"\x01\x00\x00\x00\x00\x00\x00\x02hi\x02\x00\x00\x00\x00\x00\x00\x01!"[..]);
+    let mut d =
+        Demux::new(&b"\x01\x00\x00\x00\x00\x00\x00\x02hi\x02\x00\x00\x00\x00\x00\x00\x01!"[..]);
     assert_eq!(d.next_frame().unwrap(), Some((1, b"hi".to_vec())));
     assert_eq!(d.next_frame().unwrap(), Some((2, b"!".to_vec())));
     assert_eq!(d.next_frame().unwrap(), None);
@@ -166,9 +188,18 @@ fn demux_rejects_garbage_and_truncation() {
 
 #[test]
 fn endpoints_parse() {
-    assert_eq!(Endpoint::parse("unix:///run/x.sock").unwrap(), Endpoint::Unix("/run/x.sock".into()));
-    assert_eq!(Endpoint::parse("tcp://127.0.0.1:2375").unwrap(), Endpoint::Tcp("127.0.0.1:2375".into()));
-    assert_eq!(Endpoint::parse("tcp://localhost").unwrap(), Endpoint::Tcp("localhost:2375".into()));
+    assert_eq!(
+        Endpoint::parse("unix:///run/x.sock").unwrap(),
+        Endpoint::Unix("/run/x.sock".into())
+    );
+    assert_eq!(
+        Endpoint::parse("tcp://127.0.0.1:2375").unwrap(),
+        Endpoint::Tcp("127.0.0.1:2375".into())
+    );
+    assert_eq!(
+        Endpoint::parse("tcp://localhost").unwrap(),
+        Endpoint::Tcp("localhost:2375".into())
+    );
     assert!(Endpoint::parse("ssh://host").is_err());
     assert!(Endpoint::parse("unix://").is_err());
 }
@@ -177,8 +208,21 @@ fn endpoints_parse() {
 fn progress_plain_lines_match_docker() {
     use berth_cli::progress::plain_line;
     use serde_json::json;
-    assert_eq!(plain_line(&json!({"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"})).unwrap(), "abc: Pulling fs layer\n");
-    assert_eq!(plain_line(&json!({"status": "Digest: sha256:1"})).unwrap(), "Digest: sha256:1\n");
-    assert!(plain_line(&json!({"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "id": "abc"})).is_none());
-    assert_eq!(plain_line(&json!({"stream": "Loaded image: a:b\n"})).unwrap(), "Loaded image: a:b\n");
+    assert_eq!(
+        plain_line(&json!({"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"}))
+            .unwrap(),
+        "abc: Pulling fs layer\n"
+    );
+    assert_eq!(
+        plain_line(&json!({"status": "Digest: sha256:1"})).unwrap(),
+        "Digest: sha256:1\n"
+    );
+    assert!(plain_line(
+        &json!({"status": "Downloading", "progressDetail": {"current": 1, "total": 2}, "id": "abc"})
+    )
+    .is_none());
+    assert_eq!(
+        plain_line(&json!({"stream": "Loaded image: a:b\n"})).unwrap(),
+        "Loaded image: a:b\n"
+    );
 }

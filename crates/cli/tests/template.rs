@@ -18,7 +18,10 @@ fn fields_and_nesting() {
 #[test]
 fn json_function() {
     let v = json!({"Config": {"Cmd": ["sh", "-c", "echo <hi> & bye"], "Env": null}});
-    assert_eq!(run("{{json .Config.Cmd}}", &v), r#"["sh","-c","echo <hi> & bye"]"#);
+    assert_eq!(
+        run("{{json .Config.Cmd}}", &v),
+        r#"["sh","-c","echo <hi> & bye"]"#
+    );
     assert_eq!(run("{{json .Config.Env}}", &v), "null");
     assert_eq!(run("{{json .}}", &json!({"a": 1})), r#"{"a":1}"#);
 }
@@ -30,9 +33,18 @@ fn range_index_if_else() {
     assert_eq!(run("{{index .Labels \"com.y\"}}", &v), "2");
     assert_eq!(run("{{if .On}}yes{{else}}no{{end}}", &v), "no");
     assert_eq!(run("{{if .Labels}}has{{end}}", &v), "has");
-    assert_eq!(run("{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}", &v), "com.y=2;x=1;");
+    assert_eq!(
+        run("{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}", &v),
+        "com.y=2;x=1;"
+    );
     assert_eq!(run("{{range .Nope}}x{{else}}empty{{end}}", &v), "empty");
-    assert_eq!(run("{{if eq .On true}}a{{else if .Labels}}b{{else}}c{{end}}", &v), "b");
+    assert_eq!(
+        run(
+            "{{if eq .On true}}a{{else if .Labels}}b{{else}}c{{end}}",
+            &v
+        ),
+        "b"
+    );
     assert_eq!(run("{{with .Labels}}{{.x}}{{end}}", &v), "1");
 }
 
@@ -50,7 +62,8 @@ fn string_functions() {
 
 #[test]
 fn go_value_rendering() {
-    let v = json!({"M": {"b": 2, "a": "x"}, "L": [1, "two"], "N": null, "F": 0.5, "Big": 1073741824});
+    let v =
+        json!({"M": {"b": 2, "a": "x"}, "L": [1, "two"], "N": null, "F": 0.5, "Big": 1073741824});
     assert_eq!(run("{{.M}}", &v), "map[a:x b:2]");
     assert_eq!(run("{{.L}}", &v), "[1 two]");
     assert_eq!(run("{{.N}}", &v), "<nil>");
@@ -63,7 +76,10 @@ fn parse_errors_are_reported() {
     assert!(Template::parse("{{.A").is_err());
     assert!(Template::parse("{{if .A}}x").is_err());
     assert!(Template::parse("{{end}}").is_err());
-    let e = Template::parse("{{nosuchfn .A}}").unwrap().execute(&json!({"A": 1})).unwrap_err();
+    let e = Template::parse("{{nosuchfn .A}}")
+        .unwrap()
+        .execute(&json!({"A": 1}))
+        .unwrap_err();
     assert!(e.contains("nosuchfn"), "{e}");
 }
 
@@ -90,7 +106,10 @@ fn sample_container() -> serde_json::Value {
 fn ps_placeholders() {
     let r = ps_row(&sample_container(), true);
     assert_eq!(run("{{.ID}}", &r), "c909c7a956a1");
-    assert_eq!(run("{{.Names}} {{.Image}} {{.Status}} {{.State}}", &r), "web busybox Up 3 seconds running");
+    assert_eq!(
+        run("{{.Names}} {{.Image}} {{.Status}} {{.State}}", &r),
+        "web busybox Up 3 seconds running"
+    );
     assert_eq!(run("{{.Command}}", &r), "\"sh -c 'i=0; while t…\"");
     assert_eq!(run("{{.Ports}}", &r), "0.0.0.0:8080->80/tcp, 443/tcp");
     assert_eq!(run("{{.Label \"a\"}}|{{.Labels}}", &r), "b|a=b,c=d");
@@ -109,7 +128,13 @@ fn ps_placeholders() {
 #[test]
 fn ps_table_render() {
     let rows = vec![ps_row(&sample_container(), true)];
-    let out = output::render(Some("table {{.ID}}\\t{{.Names}}"), output::PS_TABLE, &ps_header(), &rows).unwrap();
+    let out = output::render(
+        Some("table {{.ID}}\\t{{.Names}}"),
+        output::PS_TABLE,
+        &ps_header(),
+        &rows,
+    )
+    .unwrap();
     assert_eq!(out, "CONTAINER ID   NAMES\nc909c7a956a1   web\n");
     let def = output::render(None, output::PS_TABLE, &ps_header(), &rows).unwrap();
     assert!(def.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{def}");
@@ -122,15 +147,36 @@ fn images_rows() {
     let img = json!({"Id": "sha256:cf5e2f8ce7718bd26143ebeaa722962fba0af4cd860bc5e2a790097d3a33e9bf", "RepoTags": ["busybox:latest", "127.0.0.1:5055/bb:v1"], "RepoDigests": ["127.0.0.1:5055/bb@sha256:5401"], "Created": 0, "Size": 1984000});
     let rows = image_rows(&img, true, None);
     assert_eq!(rows.len(), 2);
-    assert_eq!(run("{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}} {{.Digest}}", &rows[0]), "busybox:latest cf5e2f8ce771 1.98MB <none>");
-    assert_eq!(run("{{.Repository}}:{{.Tag}} {{.Digest}}", &rows[1]), "127.0.0.1:5055/bb:v1 sha256:5401");
+    assert_eq!(
+        run(
+            "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}} {{.Digest}}",
+            &rows[0]
+        ),
+        "busybox:latest cf5e2f8ce771 1.98MB <none>"
+    );
+    assert_eq!(
+        run("{{.Repository}}:{{.Tag}} {{.Digest}}", &rows[1]),
+        "127.0.0.1:5055/bb:v1 sha256:5401"
+    );
     let dangling = json!({"Id": "sha256:ab", "RepoTags": [], "Created": 0, "Size": 0});
-    assert_eq!(run("{{.Repository}}:{{.Tag}}", &image_rows(&dangling, true, None)[0]), "<none>:<none>");
+    assert_eq!(
+        run(
+            "{{.Repository}}:{{.Tag}}",
+            &image_rows(&dangling, true, None)[0]
+        ),
+        "<none>:<none>"
+    );
 }
 
 #[test]
 fn split_repo_tag_handles_registry_ports() {
     assert_eq!(output::split_repo_tag("busybox"), ("busybox", "latest"));
-    assert_eq!(output::split_repo_tag("127.0.0.1:5055/bb:v1"), ("127.0.0.1:5055/bb", "v1"));
-    assert_eq!(output::split_repo_tag("127.0.0.1:5055/bb"), ("127.0.0.1:5055/bb", "latest"));
+    assert_eq!(
+        output::split_repo_tag("127.0.0.1:5055/bb:v1"),
+        ("127.0.0.1:5055/bb", "v1")
+    );
+    assert_eq!(
+        output::split_repo_tag("127.0.0.1:5055/bb"),
+        ("127.0.0.1:5055/bb", "latest")
+    );
 }

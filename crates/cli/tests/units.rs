@@ -51,7 +51,10 @@ fn rfc3339_and_go_time() {
     assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
     let t = parse_rfc3339("2026-11-24T20:33:00.5Z").unwrap();
     assert_eq!(format_go_time(t as i64), "2026-11-24 20:33:00 +0000 UTC");
-    assert_eq!(parse_rfc3339("2026-11-24T22:33:00+02:00").unwrap() as i64, t as i64);
+    assert_eq!(
+        parse_rfc3339("2026-11-24T22:33:00+02:00").unwrap() as i64,
+        t as i64
+    );
     assert_eq!(format_rfc3339(86400 * 365), "1971-01-01T00:00:00Z");
     assert!(parse_rfc3339("yesterday").is_none());
     let b = parse_rfc3339("2026-05-07T21:09:36.000000000+00:00").unwrap() as i64;
@@ -66,7 +69,10 @@ fn go_durations_and_since_args() {
     assert_eq!(parse_go_duration("10"), None);
     assert_eq!(parse_go_duration("5x"), None);
     assert_eq!(parse_timestamp_arg("1700000000").unwrap(), "1700000000");
-    assert_eq!(parse_timestamp_arg("1970-01-02T00:00:00Z").unwrap(), "86400");
+    assert_eq!(
+        parse_timestamp_arg("1970-01-02T00:00:00Z").unwrap(),
+        "86400"
+    );
     let ago: i64 = parse_timestamp_arg("10m").unwrap().parse().unwrap();
     assert!((now() as i64 - 600 - ago).abs() <= 2);
     assert!(parse_timestamp_arg("soon").is_err());

@@ -14,12 +14,24 @@ pub const DOCKER_HUB: &str = "https://index.docker.io/v1/";
 fn b64(data: &[u8], alpha: &[u8; 64]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(alpha[(n >> 18) as usize & 63] as char);
         out.push(alpha[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { alpha[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { alpha[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            alpha[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            alpha[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -77,7 +89,9 @@ fn read_config(path: &Path) -> Result<Map<String, Value>> {
 }
 
 fn write_config(path: &Path, cfg: &Map<String, Value>) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| anyhow!("bad config path {}", path.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("bad config path {}", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let data = serde_json::to_vec_pretty(&Value::Object(cfg.clone()))?;
     let tmp = dir.join(format!(".config.json.tmp-{}", std::process::id()));
@@ -90,9 +104,12 @@ fn write_config(path: &Path, cfg: &Map<String, Value>) -> Result<()> {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data).with_context(|| format!("write {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+        f.write_all(&data)
+            .with_context(|| format!("write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("fsync {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
         Ok(())
     })();
     if res.is_err() {
@@ -103,9 +120,16 @@ fn write_config(path: &Path, cfg: &Map<String, Value>) -> Result<()> {
 
 /// The config.json key for a registry (Docker Hub uses its legacy v1 URL).
 pub fn config_key(server: &str) -> String {
-    let s = server.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    let s = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     let host = s.split('/').next().unwrap_or(s);
-    if matches!(host, "docker.io" | "index.docker.io" | "registry-1.docker.io") || server == DOCKER_HUB {
+    if matches!(
+        host,
+        "docker.io" | "index.docker.io" | "registry-1.docker.io"
+    ) || server == DOCKER_HUB
+    {
         DOCKER_HUB.to_string()
     } else {
         host.to_string()
@@ -117,7 +141,9 @@ pub fn registry_auth_header(ctx: &Ctx, registry: &str) -> String {
     let key = config_key(registry);
     let cfg = read_config(&config_path(ctx)).unwrap_or_default();
     let entry = cfg.get("auths").and_then(|a| {
-        a.get(&key).or_else(|| a.get(format!("https://{key}").as_str())).or_else(|| a.get(format!("http://{key}").as_str()))
+        a.get(&key)
+            .or_else(|| a.get(format!("https://{key}").as_str()))
+            .or_else(|| a.get(format!("http://{key}").as_str()))
     });
     if let Some(auth) = entry.and_then(|e| e.get("auth")).and_then(Value::as_str) {
         if let Ok(raw) = base64_decode(auth) {
@@ -128,7 +154,10 @@ pub fn registry_auth_header(ctx: &Ctx, registry: &str) -> String {
             }
         }
     }
-    if let Some(tok) = entry.and_then(|e| e.get("identitytoken")).and_then(Value::as_str) {
+    if let Some(tok) = entry
+        .and_then(|e| e.get("identitytoken"))
+        .and_then(Value::as_str)
+    {
         let j = json!({"identitytoken": tok, "serveraddress": key});
         return base64url_encode(j.to_string().as_bytes());
     }
@@ -139,7 +168,10 @@ fn prompt(msg: &str) -> Result<String> {
     print!("{msg}");
     std::io::stdout().flush()?;
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("read from stdin")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("read from stdin")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
@@ -172,26 +204,37 @@ fn read_password_noecho() -> Result<String> {
 }
 
 pub fn login(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let server = m.args.first().cloned().unwrap_or_else(|| DOCKER_HUB.to_string());
+    let server = m
+        .args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| DOCKER_HUB.to_string());
     let key = config_key(&server);
     let mut user = m.value("username").map(str::to_string);
     let mut pass = m.value("password").map(str::to_string);
     if m.flag("password-stdin") {
         if pass.is_some() {
-            return Err(fail(1, "--password and --password-stdin are mutually exclusive"));
+            return Err(fail(
+                1,
+                "--password and --password-stdin are mutually exclusive",
+            ));
         }
         if user.is_none() {
             return Err(fail(1, "Must provide --username with --password-stdin"));
         }
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("read password from stdin")?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("read password from stdin")?;
         pass = Some(s.trim_end_matches(['\r', '\n']).to_string());
     } else if pass.is_some() {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
     }
     if user.is_none() {
         if !crate::term::is_tty(0) {
-            return Err(fail(1, "Error: Cannot perform an interactive login from a non TTY device"));
+            return Err(fail(
+                1,
+                "Error: Cannot perform an interactive login from a non TTY device",
+            ));
         }
         user = Some(prompt("Username: ")?);
     }
@@ -203,7 +246,10 @@ pub fn login(ctx: &Ctx, m: &Matches) -> CmdResult {
         Some(p) => p,
         None => {
             if !crate::term::is_tty(0) {
-                return Err(fail(1, "Error: Cannot perform an interactive login from a non TTY device"));
+                return Err(fail(
+                    1,
+                    "Error: Cannot perform an interactive login from a non TTY device",
+                ));
             }
             read_password_noecho()?
         }
@@ -211,7 +257,10 @@ pub fn login(ctx: &Ctx, m: &Matches) -> CmdResult {
     if pass.is_empty() {
         return Err(fail(1, "Error: Password Required"));
     }
-    let v = ctx.client.post_json("/auth", Some(&json!({"username": user, "password": pass, "serveraddress": key})))?;
+    let v = ctx.client.post_json(
+        "/auth",
+        Some(&json!({"username": user, "password": pass, "serveraddress": key})),
+    )?;
     let path = config_path(ctx);
     let mut cfg = read_config(&path)?;
     let auths = cfg.entry("auths").or_insert_with(|| json!({}));
@@ -219,20 +268,36 @@ pub fn login(ctx: &Ctx, m: &Matches) -> CmdResult {
         *auths = json!({});
     }
     let mut entry = Map::new();
-    entry.insert("auth".into(), json!(base64_encode(format!("{user}:{pass}").as_bytes())));
-    if let Some(t) = v.get("IdentityToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    entry.insert(
+        "auth".into(),
+        json!(base64_encode(format!("{user}:{pass}").as_bytes())),
+    );
+    if let Some(t) = v
+        .get("IdentityToken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         entry.insert("identitytoken".into(), json!(t));
     }
     if let Some(a) = auths.as_object_mut() {
         a.insert(key, Value::Object(entry));
     }
     write_config(&path, &cfg)?;
-    println!("{}", v.get("Status").and_then(Value::as_str).unwrap_or("Login Succeeded"));
+    println!(
+        "{}",
+        v.get("Status")
+            .and_then(Value::as_str)
+            .unwrap_or("Login Succeeded")
+    );
     Ok(0)
 }
 
 pub fn logout(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let server = m.args.first().cloned().unwrap_or_else(|| DOCKER_HUB.to_string());
+    let server = m
+        .args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| DOCKER_HUB.to_string());
     let key = config_key(&server);
     let path = config_path(ctx);
     let mut cfg = read_config(&path)?;

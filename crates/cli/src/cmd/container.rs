@@ -25,7 +25,9 @@ pub fn ps(ctx: &Ctx, m: &Matches) -> CmdResult {
         q.push_str(&format!("&limit={last}"));
     }
     // docker asks for sizes when the format shows them
-    let fmt_wants_size = m.value("format").is_some_and(|f| f.contains(".Size") || f.trim() == "json" || f.contains("json ."));
+    let fmt_wants_size = m
+        .value("format")
+        .is_some_and(|f| f.contains(".Size") || f.trim() == "json" || f.contains("json ."));
     if m.flag("size") || fmt_wants_size {
         q.push_str("&size=1");
     }
@@ -38,7 +40,14 @@ pub fn ps(ctx: &Ctx, m: &Matches) -> CmdResult {
     if m.flag("quiet") {
         for c in &items {
             let id = c.get("Id").and_then(Value::as_str).unwrap_or("");
-            println!("{}", if trunc { output::short_id(id) } else { id.to_string() });
+            println!(
+                "{}",
+                if trunc {
+                    output::short_id(id)
+                } else {
+                    id.to_string()
+                }
+            );
         }
         return Ok(0);
     }
@@ -83,32 +92,57 @@ fn stop_query(m: &Matches) -> String {
 
 pub fn stop(ctx: &Ctx, m: &Matches) -> CmdResult {
     let q = stop_query(m);
-    each(ctx, m, |c| ctx.client.post_ok(&format!("/containers/{}/stop{q}", enc(c)), None))
+    each(ctx, m, |c| {
+        ctx.client
+            .post_ok(&format!("/containers/{}/stop{q}", enc(c)), None)
+    })
 }
 
 pub fn restart(ctx: &Ctx, m: &Matches) -> CmdResult {
     let q = stop_query(m);
-    each(ctx, m, |c| ctx.client.post_ok(&format!("/containers/{}/restart{q}", enc(c)), None))
+    each(ctx, m, |c| {
+        ctx.client
+            .post_ok(&format!("/containers/{}/restart{q}", enc(c)), None)
+    })
 }
 
 pub fn kill(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let q = m.value("signal").map(|s| format!("?signal={}", enc(s))).unwrap_or_default();
-    each(ctx, m, |c| ctx.client.post_ok(&format!("/containers/{}/kill{q}", enc(c)), None))
+    let q = m
+        .value("signal")
+        .map(|s| format!("?signal={}", enc(s)))
+        .unwrap_or_default();
+    each(ctx, m, |c| {
+        ctx.client
+            .post_ok(&format!("/containers/{}/kill{q}", enc(c)), None)
+    })
 }
 
 pub fn rm(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let q = format!("?force={}&v={}&link={}", m.flag("force") as u8, m.flag("volumes") as u8, m.flag("link") as u8);
+    let q = format!(
+        "?force={}&v={}&link={}",
+        m.flag("force") as u8,
+        m.flag("volumes") as u8,
+        m.flag("link") as u8
+    );
     each(ctx, m, |c| {
-        ctx.client.delete(&format!("/containers/{}{q}", enc(c))).and_then(|r| r.bytes().map(|_| ()).map_err(ApiError::Io))
+        ctx.client
+            .delete(&format!("/containers/{}{q}", enc(c)))
+            .and_then(|r| r.bytes().map(|_| ()).map_err(ApiError::Io))
     })
 }
 
 pub fn pause(ctx: &Ctx, m: &Matches) -> CmdResult {
-    each(ctx, m, |c| ctx.client.post_ok(&format!("/containers/{}/pause", enc(c)), None))
+    each(ctx, m, |c| {
+        ctx.client
+            .post_ok(&format!("/containers/{}/pause", enc(c)), None)
+    })
 }
 
 pub fn unpause(ctx: &Ctx, m: &Matches) -> CmdResult {
-    each(ctx, m, |c| ctx.client.post_ok(&format!("/containers/{}/unpause", enc(c)), None))
+    each(ctx, m, |c| {
+        ctx.client
+            .post_ok(&format!("/containers/{}/unpause", enc(c)), None)
+    })
 }
 
 pub fn rename(ctx: &Ctx, m: &Matches) -> CmdResult {
@@ -116,15 +150,24 @@ pub fn rename(ctx: &Ctx, m: &Matches) -> CmdResult {
     if new.is_empty() {
         return Err(fail(1, "Error: Neither old nor new names may be empty"));
     }
-    ctx.client.post_ok(&format!("/containers/{}/rename?name={}", enc(&m.args[0]), enc(new)), None)?;
+    ctx.client.post_ok(
+        &format!("/containers/{}/rename?name={}", enc(&m.args[0]), enc(new)),
+        None,
+    )?;
     Ok(0)
 }
 
 pub fn wait(ctx: &Ctx, m: &Matches) -> CmdResult {
     let mut failed = Vec::new();
     for c in &m.args {
-        match ctx.client.post_json(&format!("/containers/{}/wait", enc(c)), None) {
-            Ok(v) => println!("{}", v.get("StatusCode").and_then(Value::as_i64).unwrap_or(-1)),
+        match ctx
+            .client
+            .post_json(&format!("/containers/{}/wait", enc(c)), None)
+        {
+            Ok(v) => println!(
+                "{}",
+                v.get("StatusCode").and_then(Value::as_i64).unwrap_or(-1)
+            ),
             Err(e) => failed.push(e.to_string()),
         }
     }
@@ -133,8 +176,13 @@ pub fn wait(ctx: &Ctx, m: &Matches) -> CmdResult {
 
 pub fn logs(ctx: &Ctx, m: &Matches) -> CmdResult {
     let name = &m.args[0];
-    let info = ctx.client.get_json(&format!("/containers/{}/json", enc(name)))?;
-    let tty = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
+    let info = ctx
+        .client
+        .get_json(&format!("/containers/{}/json", enc(name)))?;
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut q = format!(
         "/containers/{}/logs?stdout=1&stderr=1&follow={}&timestamps={}&details={}",
         enc(name),
@@ -144,15 +192,24 @@ pub fn logs(ctx: &Ctx, m: &Matches) -> CmdResult {
     );
     if let Some(t) = m.value("tail") {
         if t != "all" && t.parse::<i64>().is_err() {
-            return Err(fail(125, format!("invalid value for \"tail\": {t:?} (use a number or \"all\")")));
+            return Err(fail(
+                125,
+                format!("invalid value for \"tail\": {t:?} (use a number or \"all\")"),
+            ));
         }
         q.push_str(&format!("&tail={}", enc(t)));
     }
     if let Some(s) = m.value("since") {
-        q.push_str(&format!("&since={}", parse_timestamp_arg(s).map_err(|e| fail(125, e))?));
+        q.push_str(&format!(
+            "&since={}",
+            parse_timestamp_arg(s).map_err(|e| fail(125, e))?
+        ));
     }
     if let Some(s) = m.value("until") {
-        q.push_str(&format!("&until={}", parse_timestamp_arg(s).map_err(|e| fail(125, e))?));
+        q.push_str(&format!(
+            "&until={}",
+            parse_timestamp_arg(s).map_err(|e| fail(125, e))?
+        ));
     }
     let mut resp = ctx.client.get(&q)?;
     let stdout = std::io::stdout();
@@ -182,7 +239,10 @@ pub fn logs(ctx: &Ctx, m: &Matches) -> CmdResult {
 fn inspect_one(ctx: &Ctx, name: &str, ty: Option<&str>, size: bool) -> Result<Value, ApiError> {
     let e = enc(name);
     let tries: Vec<(&str, String)> = vec![
-        ("container", format!("/containers/{e}/json{}", if size { "?size=1" } else { "" })),
+        (
+            "container",
+            format!("/containers/{e}/json{}", if size { "?size=1" } else { "" }),
+        ),
         ("image", format!("/images/{e}/json")),
         ("network", format!("/networks/{e}")),
         ("volume", format!("/volumes/{e}")),
@@ -219,7 +279,9 @@ pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
         }
     }
     let tmpl = match m.value("format") {
-        Some(f) if !f.is_empty() && f != "json" => Some(Template::parse(f).map_err(|e| fail(1, e))?),
+        Some(f) if !f.is_empty() && f != "json" => {
+            Some(Template::parse(f).map_err(|e| fail(1, e))?)
+        }
         _ => None,
     };
     let mut objs = Vec::new();
@@ -263,11 +325,25 @@ pub fn top(ctx: &Ctx, m: &Matches) -> CmdResult {
         q.push_str(&format!("?ps_args={}", enc(&m.args[1..].join(" "))));
     }
     let v = ctx.client.get_json(&q)?;
-    let titles: Vec<String> = v["Titles"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+    let titles: Vec<String> = v["Titles"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let mut text = titles.join("\t");
     text.push('\n');
     for p in v["Processes"].as_array().cloned().unwrap_or_default() {
-        let cells: Vec<String> = p.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+        let cells: Vec<String> = p
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         text.push_str(&cells.join("\t"));
         text.push('\n');
     }
@@ -276,29 +352,57 @@ pub fn top(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn port(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let info = ctx.client.get_json(&format!("/containers/{}/json", enc(&m.args[0])))?;
-    let ports = info.pointer("/NetworkSettings/Ports").and_then(Value::as_object).cloned().unwrap_or_default();
+    let info = ctx
+        .client
+        .get_json(&format!("/containers/{}/json", enc(&m.args[0])))?;
+    let ports = info
+        .pointer("/NetworkSettings/Ports")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut keys: Vec<&String> = ports.keys().collect();
-    keys.sort_by_key(|k| k.split('/').next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0));
+    keys.sort_by_key(|k| {
+        k.split('/')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
     if let Some(want) = m.args.get(1) {
-        let want = if want.contains('/') { want.clone() } else { format!("{want}/tcp") };
+        let want = if want.contains('/') {
+            want.clone()
+        } else {
+            format!("{want}/tcp")
+        };
         match ports.get(&want).and_then(Value::as_array) {
             Some(b) if !b.is_empty() => {
                 for x in b {
                     let ip = x["HostIp"].as_str().unwrap_or("");
-                    let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
                     println!("{ip}:{}", x["HostPort"].as_str().unwrap_or(""));
                 }
                 return Ok(0);
             }
-            _ => return Err(fail(1, format!("Error: No public port '{want}' published for {}", m.args[0]))),
+            _ => {
+                return Err(fail(
+                    1,
+                    format!("Error: No public port '{want}' published for {}", m.args[0]),
+                ))
+            }
         }
     }
     for k in keys {
         if let Some(b) = ports[k].as_array() {
             for x in b {
                 let ip = x["HostIp"].as_str().unwrap_or("");
-                let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+                let ip = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
                 println!("{k} -> {ip}:{}", x["HostPort"].as_str().unwrap_or(""));
             }
         }
@@ -307,7 +411,9 @@ pub fn port(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn diff(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let v = ctx.client.get_json(&format!("/containers/{}/changes", enc(&m.args[0])))?;
+    let v = ctx
+        .client
+        .get_json(&format!("/containers/{}/changes", enc(&m.args[0])))?;
     for c in v.as_array().cloned().unwrap_or_default() {
         let k = match c["Kind"].as_i64() {
             Some(0) => "C",
@@ -323,14 +429,23 @@ pub fn diff(ctx: &Ctx, m: &Matches) -> CmdResult {
 pub fn export(ctx: &Ctx, m: &Matches) -> CmdResult {
     let output = m.value("output");
     if output.is_none() && crate::term::is_tty(1) {
-        return Err(fail(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+        return Err(fail(
+            1,
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
     }
-    let resp = ctx.client.get(&format!("/containers/{}/export", enc(&m.args[0])))?;
+    let resp = ctx
+        .client
+        .get(&format!("/containers/{}/export", enc(&m.args[0])))?;
     tar_out(resp, output, "container")
 }
 
 pub fn commit(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let mut q = format!("/commit?container={}&pause={}", enc(&m.args[0]), m.flag("pause") as u8);
+    let mut q = format!(
+        "/commit?container={}&pause={}",
+        enc(&m.args[0]),
+        m.flag("pause") as u8
+    );
     if let Some(r) = m.args.get(1) {
         let (repo, tag) = output::split_repo_tag(r);
         q.push_str(&format!("&repo={}&tag={}", enc(repo), enc(tag)));
@@ -381,17 +496,31 @@ pub fn update(ctx: &Ctx, m: &Matches) -> CmdResult {
     }
     if let Some(r) = m.value("restart") {
         let (n, c) = r.split_once(':').unwrap_or((r, "0"));
-        body.insert("RestartPolicy".into(), json!({"Name": n, "MaximumRetryCount": c.parse::<i64>().unwrap_or(0)}));
+        body.insert(
+            "RestartPolicy".into(),
+            json!({"Name": n, "MaximumRetryCount": c.parse::<i64>().unwrap_or(0)}),
+        );
     }
     if body.is_empty() {
-        return Err(fail(1, "you must provide one or more flags when using this command"));
+        return Err(fail(
+            1,
+            "you must provide one or more flags when using this command",
+        ));
     }
     let body = Value::Object(body);
     let mut failed = Vec::new();
     for c in &m.args {
-        match ctx.client.post_json(&format!("/containers/{}/update", enc(c)), Some(&body)) {
+        match ctx
+            .client
+            .post_json(&format!("/containers/{}/update", enc(c)), Some(&body))
+        {
             Ok(v) => {
-                for w in v.get("Warnings").and_then(Value::as_array).cloned().unwrap_or_default() {
+                for w in v
+                    .get("Warnings")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     if let Some(w) = w.as_str() {
                         eprintln!("WARNING: {w}");
                     }
@@ -409,7 +538,10 @@ pub fn container_prune(ctx: &Ctx, m: &Matches) -> CmdResult {
         return Ok(0);
     }
     let space = prune_containers(ctx, &m.values("filter"))?;
-    println!("Total reclaimed space: {}", human_size_prec(space as f64, 3));
+    println!(
+        "Total reclaimed space: {}",
+        human_size_prec(space as f64, 3)
+    );
     Ok(0)
 }
 
@@ -419,7 +551,11 @@ pub fn prune_containers(ctx: &Ctx, filters: &[String]) -> Result<i64> {
         q.push_str(&format!("?filters={}", enc(&f)));
     }
     let v = ctx.client.post_json(&q, None)?;
-    let items = v.get("ContainersDeleted").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = v
+        .get("ContainersDeleted")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !items.is_empty() {
         println!("Deleted Containers:");
         for i in items {
@@ -432,17 +568,37 @@ pub fn prune_containers(ctx: &Ctx, filters: &[String]) -> Result<i64> {
 
 fn stats_row(name: &str, s: &Value, trunc: bool) -> Value {
     let f = |p: &str| s.pointer(p).and_then(Value::as_f64).unwrap_or(0.0);
-    let cpu_delta = f("/cpu_stats/cpu_usage/total_usage") - f("/precpu_stats/cpu_usage/total_usage");
+    let cpu_delta =
+        f("/cpu_stats/cpu_usage/total_usage") - f("/precpu_stats/cpu_usage/total_usage");
     let sys_delta = f("/cpu_stats/system_cpu_usage") - f("/precpu_stats/system_cpu_usage");
-    let ncpu = s.pointer("/cpu_stats/online_cpus").and_then(Value::as_f64).filter(|n| *n > 0.0).unwrap_or_else(|| {
-        s.pointer("/cpu_stats/cpu_usage/percpu_usage").and_then(Value::as_array).map(|a| a.len() as f64).unwrap_or(1.0)
-    });
-    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 { cpu_delta / sys_delta * ncpu * 100.0 } else { 0.0 };
+    let ncpu = s
+        .pointer("/cpu_stats/online_cpus")
+        .and_then(Value::as_f64)
+        .filter(|n| *n > 0.0)
+        .unwrap_or_else(|| {
+            s.pointer("/cpu_stats/cpu_usage/percpu_usage")
+                .and_then(Value::as_array)
+                .map(|a| a.len() as f64)
+                .unwrap_or(1.0)
+        });
+    let cpu = if sys_delta > 0.0 && cpu_delta > 0.0 {
+        cpu_delta / sys_delta * ncpu * 100.0
+    } else {
+        0.0
+    };
     let usage = f("/memory_stats/usage");
-    let cache = s.pointer("/memory_stats/stats/total_inactive_file").or(s.pointer("/memory_stats/stats/inactive_file")).and_then(Value::as_f64).unwrap_or(0.0);
+    let cache = s
+        .pointer("/memory_stats/stats/total_inactive_file")
+        .or(s.pointer("/memory_stats/stats/inactive_file"))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     let mem = (usage - cache).max(0.0);
     let limit = f("/memory_stats/limit");
-    let memp = if limit > 0.0 { mem / limit * 100.0 } else { 0.0 };
+    let memp = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
     if let Some(n) = s.get("networks").and_then(Value::as_object) {
         for v in n.values() {
@@ -451,7 +607,12 @@ fn stats_row(name: &str, s: &Value, trunc: bool) -> Value {
         }
     }
     let (mut br, mut bw) = (0.0, 0.0);
-    for e in s.pointer("/blkio_stats/io_service_bytes_recursive").and_then(Value::as_array).cloned().unwrap_or_default() {
+    for e in s
+        .pointer("/blkio_stats/io_service_bytes_recursive")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
         match e["op"].as_str().map(str::to_lowercase).as_deref() {
             Some("read") => br += e["value"].as_f64().unwrap_or(0.0),
             Some("write") => bw += e["value"].as_f64().unwrap_or(0.0),
@@ -479,15 +640,25 @@ pub fn stats(ctx: &Ctx, m: &Matches) -> CmdResult {
     let stream = !m.flag("no-stream");
     loop {
         let names: Vec<String> = if m.args.is_empty() {
-            let list = ctx.client.get_json(&format!("/containers/json?all={}", m.flag("all") as u8))?;
-            list.as_array().cloned().unwrap_or_default().iter().filter_map(|c| c["Id"].as_str().map(str::to_string)).collect()
+            let list = ctx
+                .client
+                .get_json(&format!("/containers/json?all={}", m.flag("all") as u8))?;
+            list.as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| c["Id"].as_str().map(str::to_string))
+                .collect()
         } else {
             m.args.clone()
         };
         let mut rows = Vec::new();
         let mut failed = Vec::new();
         for n in &names {
-            match ctx.client.get_json(&format!("/containers/{}/stats?stream=0", enc(n))) {
+            match ctx
+                .client
+                .get_json(&format!("/containers/{}/stats?stream=0", enc(n)))
+            {
                 Ok(s) => rows.push(stats_row(n, &s, trunc)),
                 Err(e) => failed.push(e.to_string()),
             }
@@ -515,7 +686,8 @@ pub fn cp(ctx: &Ctx, m: &Matches) -> CmdResult {
         if s.starts_with('/') || s.starts_with('.') {
             return None;
         }
-        s.split_once(':').map(|(c, p)| (c.to_string(), p.to_string()))
+        s.split_once(':')
+            .map(|(c, p)| (c.to_string(), p.to_string()))
     };
     match (split(src), split(dst)) {
         (Some(_), Some(_)) => Err(fail(1, "copying between containers is not supported")),
@@ -526,7 +698,11 @@ pub fn cp(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> CmdResult {
-    let resp = ctx.client.get(&format!("/containers/{}/archive?path={}", enc(container), enc(path)))?;
+    let resp = ctx.client.get(&format!(
+        "/containers/{}/archive?path={}",
+        enc(container),
+        enc(path)
+    ))?;
     if dst == "-" {
         let mut r = resp;
         std::io::copy(&mut r, &mut std::io::stdout().lock()).context("write archive to stdout")?;
@@ -540,11 +716,21 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
     let (target_dir, rename) = if dpath.is_dir() {
         (dpath.to_path_buf(), None)
     } else {
-        let parent = dpath.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let parent = dpath
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
         if !parent.is_dir() {
-            return Err(fail(1, format!("destination directory {} does not exist", parent.display())));
+            return Err(fail(
+                1,
+                format!("destination directory {} does not exist", parent.display()),
+            ));
         }
-        let name = dpath.file_name().ok_or_else(|| anyhow!("invalid destination {dst:?}"))?.to_string_lossy().to_string();
+        let name = dpath
+            .file_name()
+            .ok_or_else(|| anyhow!("invalid destination {dst:?}"))?
+            .to_string_lossy()
+            .to_string();
         (parent.to_path_buf(), Some(name))
     };
     let mut ar = tar::Archive::new(resp);
@@ -556,7 +742,9 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
             Some(n) => {
                 let mut comps = p.components();
                 let first = comps.next();
-                if first.map(|c| c.as_os_str().to_string_lossy().to_string()) == Some(src_base.clone()) {
+                if first.map(|c| c.as_os_str().to_string_lossy().to_string())
+                    == Some(src_base.clone())
+                {
                     let rest = comps.as_path();
                     if rest.as_os_str().is_empty() {
                         std::path::PathBuf::from(n)
@@ -572,12 +760,23 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
         // unpack_in refuses paths escaping target_dir
         let full = target_dir.join(&rel);
         if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("create {}", parent.display()))?;
         }
-        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir | std::path::Component::RootDir)) {
-            bail!("refusing archive entry {} escaping {}", p.display(), target_dir.display());
+        if rel.components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir | std::path::Component::RootDir
+            )
+        }) {
+            bail!(
+                "refusing archive entry {} escaping {}",
+                p.display(),
+                target_dir.display()
+            );
         }
-        e.unpack(&full).with_context(|| format!("extract {}", full.display()))?;
+        e.unpack(&full)
+            .with_context(|| format!("extract {}", full.display()))?;
     }
     Ok(0)
 }
@@ -585,14 +784,30 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
 fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> CmdResult {
     if src == "-" {
         let mut input = std::io::stdin();
-        let q = format!("/containers/{}/archive?path={}&noOverwriteDirNonDir=1", enc(container), enc(path));
-        ctx.client.send("PUT", &q, &[], Body::Stream(&mut input, "application/x-tar"))?.bytes()?;
+        let q = format!(
+            "/containers/{}/archive?path={}&noOverwriteDirNonDir=1",
+            enc(container),
+            enc(path)
+        );
+        ctx.client
+            .send(
+                "PUT",
+                &q,
+                &[],
+                Body::Stream(&mut input, "application/x-tar"),
+            )?
+            .bytes()?;
         return Ok(0);
     }
     let spath = std::path::Path::new(src);
     let meta = std::fs::symlink_metadata(spath).with_context(|| format!("stat {src}"))?;
     // is the destination an existing directory in the container?
-    let stat = ctx.client.send("HEAD", &format!("/containers/{}/archive?path={}", enc(container), enc(path)), &[], Body::None);
+    let stat = ctx.client.send(
+        "HEAD",
+        &format!("/containers/{}/archive?path={}", enc(container), enc(path)),
+        &[],
+        Body::None,
+    );
     let dest_is_dir = match &stat {
         Ok(r) => r
             .header("X-Docker-Container-Path-Stat")
@@ -604,24 +819,47 @@ fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> Cmd
         Err(e) => return Err(anyhow!(e.to_string())),
     };
     let (dir, name) = if dest_is_dir {
-        (path.to_string(), spath.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| ".".into()))
+        (
+            path.to_string(),
+            spath
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| ".".into()),
+        )
     } else {
         let p = std::path::Path::new(path);
-        let parent = p.parent().map(|x| x.to_string_lossy().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "/".into());
-        (parent, p.file_name().map(|s| s.to_string_lossy().to_string()).ok_or_else(|| anyhow!("invalid destination path {path:?}"))?)
+        let parent = p
+            .parent()
+            .map(|x| x.to_string_lossy().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/".into());
+        (
+            parent,
+            p.file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .ok_or_else(|| anyhow!("invalid destination path {path:?}"))?,
+        )
     };
     let mut buf = Vec::new();
     {
         let mut b = tar::Builder::new(&mut buf);
         b.follow_symlinks(false);
         if meta.is_dir() {
-            b.append_dir_all(&name, spath).with_context(|| format!("archive {src}"))?;
+            b.append_dir_all(&name, spath)
+                .with_context(|| format!("archive {src}"))?;
         } else {
-            b.append_path_with_name(spath, &name).with_context(|| format!("archive {src}"))?;
+            b.append_path_with_name(spath, &name)
+                .with_context(|| format!("archive {src}"))?;
         }
         b.finish().context("finish archive")?;
     }
-    let q = format!("/containers/{}/archive?path={}&noOverwriteDirNonDir=1", enc(container), enc(&dir));
-    ctx.client.send("PUT", &q, &[], Body::Bytes(&buf, "application/x-tar"))?.bytes()?;
+    let q = format!(
+        "/containers/{}/archive?path={}&noOverwriteDirNonDir=1",
+        enc(container),
+        enc(&dir)
+    );
+    ctx.client
+        .send("PUT", &q, &[], Body::Bytes(&buf, "application/x-tar"))?
+        .bytes()?;
     Ok(0)
 }

@@ -24,7 +24,8 @@ pub fn pull_params(image: &str) -> (String, String) {
 /// docker's normalized name: `busybox` -> `docker.io/library/busybox`.
 pub fn normalize_name(repo: &str) -> String {
     let first = repo.split('/').next().unwrap_or("");
-    let has_domain = repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_domain =
+        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_domain {
         repo.to_string()
     } else if repo.contains('/') {
@@ -52,17 +53,29 @@ fn mode(quiet: bool, to_stderr: bool) -> Mode {
 }
 
 /// POST /images/create with progress; returns the full reference pulled.
-pub fn pull_image(ctx: &Ctx, image: &str, platform: Option<&str>, quiet: bool, to_stderr: bool) -> Result<String> {
+pub fn pull_image(
+    ctx: &Ctx,
+    image: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    to_stderr: bool,
+) -> Result<String> {
     let (repo, tag) = pull_params(image);
     let mut q = format!("/images/create?fromImage={}&tag={}", enc(&repo), enc(&tag));
     if let Some(p) = platform {
         q.push_str(&format!("&platform={}", enc(p)));
     }
     let auth = registry_auth_header(ctx, &registry_of(&repo));
-    let resp = ctx.client.send("POST", &q, &[("X-Registry-Auth", auth)], Body::None)?;
-    let out = progress::render(resp, mode(quiet, to_stderr), to_stderr).context("read pull progress")?;
+    let resp = ctx
+        .client
+        .send("POST", &q, &[("X-Registry-Auth", auth)], Body::None)?;
+    let out =
+        progress::render(resp, mode(quiet, to_stderr), to_stderr).context("read pull progress")?;
     if let Some(e) = out.error {
-        return Err(fail(if to_stderr { 125 } else { 1 }, if to_stderr { format!("berth: {e}") } else { e }));
+        return Err(fail(
+            if to_stderr { 125 } else { 1 },
+            if to_stderr { format!("berth: {e}") } else { e },
+        ));
     }
     let sep = if tag.starts_with("sha256:") { "@" } else { ":" };
     Ok(format!("{}{sep}{tag}", normalize_name(&repo)))
@@ -90,8 +103,11 @@ pub fn push(ctx: &Ctx, m: &Matches) -> CmdResult {
         q.push_str(&format!("?tag={}", enc(tag)));
     }
     let auth = registry_auth_header(ctx, &registry_of(repo));
-    let resp = ctx.client.send("POST", &q, &[("X-Registry-Auth", auth)], Body::None)?;
-    let out = progress::render(resp, mode(m.flag("quiet"), false), false).context("read push progress")?;
+    let resp = ctx
+        .client
+        .send("POST", &q, &[("X-Registry-Auth", auth)], Body::None)?;
+    let out = progress::render(resp, mode(m.flag("quiet"), false), false)
+        .context("read push progress")?;
     if let Some(e) = out.error {
         return Err(fail(1, e));
     }
@@ -133,8 +149,13 @@ pub fn images(ctx: &Ctx, m: &Matches) -> CmdResult {
     for i in &imgs {
         rows.extend(image_rows(i, trunc, None));
     }
-    let def = if m.flag("digests") { output::IMAGES_TABLE_DIGESTS } else { output::IMAGES_TABLE };
-    let s = output::render(m.value("format"), def, &images_header(), &rows).map_err(|e| fail(1, e))?;
+    let def = if m.flag("digests") {
+        output::IMAGES_TABLE_DIGESTS
+    } else {
+        output::IMAGES_TABLE
+    };
+    let s =
+        output::render(m.value("format"), def, &images_header(), &rows).map_err(|e| fail(1, e))?;
     print!("{s}");
     Ok(0)
 }
@@ -152,14 +173,25 @@ pub fn load(ctx: &Ctx, m: &Matches) -> CmdResult {
         }
     };
     let q = format!("/images/load?quiet={}", quiet as u8);
-    let resp = ctx.client.send("POST", &q, &[], Body::Stream(&mut input, "application/x-tar"))?;
-    let is_json = resp.header("Content-Type").is_some_and(|c| c.contains("json"));
+    let resp = ctx.client.send(
+        "POST",
+        &q,
+        &[],
+        Body::Stream(&mut input, "application/x-tar"),
+    )?;
+    let is_json = resp
+        .header("Content-Type")
+        .is_some_and(|c| c.contains("json"));
     if !is_json {
         let b = resp.bytes().context("read load response")?;
         std::io::stdout().write_all(&b)?;
         return Ok(0);
     }
-    let md = if quiet { Mode::Plain } else { mode(false, false) };
+    let md = if quiet {
+        Mode::Plain
+    } else {
+        mode(false, false)
+    };
     let out = progress::render(resp, md, false).context("read load output")?;
     if let Some(e) = out.error {
         return Err(fail(1, e));
@@ -170,13 +202,24 @@ pub fn load(ctx: &Ctx, m: &Matches) -> CmdResult {
 /// Writes `r` to `path` atomically (temp file in the same directory, fsync, rename).
 pub fn write_atomic(path: &str, r: &mut dyn Read) -> Result<()> {
     let p = std::path::Path::new(path);
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = p.file_name().ok_or_else(|| anyhow!("invalid output path {path:?}"))?;
-    let tmp = dir.join(format!(".{}.berth-tmp-{}", name.to_string_lossy(), std::process::id()));
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = p
+        .file_name()
+        .ok_or_else(|| anyhow!("invalid output path {path:?}"))?;
+    let tmp = dir.join(format!(
+        ".{}.berth-tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let res = (|| -> Result<()> {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         std::io::copy(r, &mut f).with_context(|| format!("write {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("fsync {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("fsync {}", tmp.display()))?;
         std::fs::rename(&tmp, p).with_context(|| format!("rename {} to {path}", tmp.display()))?;
         Ok(())
     })();
@@ -190,10 +233,15 @@ pub fn write_atomic(path: &str, r: &mut dyn Read) -> Result<()> {
 pub fn tar_out(mut resp: crate::http::Response, output: Option<&str>, what: &str) -> CmdResult {
     match output {
         Some(p) if crate::term::is_tty(2) => {
-            let pb = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+            let pb = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
             pb.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} Writing {msg}: {bytes} ({bytes_per_sec})")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} Writing {msg}: {bytes} ({bytes_per_sec})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             pb.set_message(p.to_string());
             let mut r = pb.wrap_read(&mut resp);
@@ -213,7 +261,10 @@ pub fn tar_out(mut resp: crate::http::Response, output: Option<&str>, what: &str
 pub fn save(ctx: &Ctx, m: &Matches) -> CmdResult {
     let output = m.value("output");
     if output.is_none() && crate::term::is_tty(1) {
-        return Err(fail(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+        return Err(fail(
+            1,
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+        ));
     }
     let q: Vec<String> = m.args.iter().map(|n| format!("names={}", enc(n))).collect();
     let resp = ctx.client.get(&format!("/images/get?{}", q.join("&")))?;
@@ -250,7 +301,12 @@ pub fn import(ctx: &Ctx, m: &Matches) -> CmdResult {
         } else {
             Box::new(std::fs::File::open(src).with_context(|| format!("open {src}"))?)
         };
-        ctx.client.send("POST", &q, &[], Body::Stream(&mut input, "application/x-tar"))?
+        ctx.client.send(
+            "POST",
+            &q,
+            &[],
+            Body::Stream(&mut input, "application/x-tar"),
+        )?
     };
     let out = progress::render(resp, Mode::Quiet, false)?;
     if let Some(e) = out.error {
@@ -262,14 +318,27 @@ pub fn import(ctx: &Ctx, m: &Matches) -> CmdResult {
 
 pub fn tag(ctx: &Ctx, m: &Matches) -> CmdResult {
     let (repo, tag) = split_repo_tag(&m.args[1]);
-    ctx.client.post_ok(&format!("/images/{}/tag?repo={}&tag={}", enc(&m.args[0]), enc(repo), enc(tag)), None)?;
+    ctx.client.post_ok(
+        &format!(
+            "/images/{}/tag?repo={}&tag={}",
+            enc(&m.args[0]),
+            enc(repo),
+            enc(tag)
+        ),
+        None,
+    )?;
     Ok(0)
 }
 
 pub fn rmi(ctx: &Ctx, m: &Matches) -> CmdResult {
     let mut failed = Vec::new();
     for img in &m.args {
-        let q = format!("/images/{}?force={}&noprune={}", enc(img), m.flag("force") as u8, m.flag("no-prune") as u8);
+        let q = format!(
+            "/images/{}?force={}&noprune={}",
+            enc(img),
+            m.flag("force") as u8,
+            m.flag("no-prune") as u8
+        );
         match ctx.client.delete(&q).and_then(crate::client::read_json) {
             Ok(v) => {
                 for item in v.as_array().cloned().unwrap_or_default() {
@@ -288,14 +357,23 @@ pub fn rmi(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn history(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let v = ctx.client.get_json(&format!("/images/{}/history", enc(&m.args[0])))?;
+    let v = ctx
+        .client
+        .get_json(&format!("/images/{}/history", enc(&m.args[0])))?;
     let trunc = !m.flag("no-trunc");
     let human = m.flag("human");
     let items = v.as_array().cloned().unwrap_or_default();
     if m.flag("quiet") {
         for h in &items {
             let id = h.get("Id").and_then(Value::as_str).unwrap_or("<missing>");
-            println!("{}", if trunc && id != "<missing>" { short_id(id) } else { id.to_string() });
+            println!(
+                "{}",
+                if trunc && id != "<missing>" {
+                    short_id(id)
+                } else {
+                    id.to_string()
+                }
+            );
         }
         return Ok(0);
     }
@@ -303,7 +381,11 @@ pub fn history(ctx: &Ctx, m: &Matches) -> CmdResult {
     for h in &items {
         let id = h.get("Id").and_then(Value::as_str).unwrap_or("<missing>");
         let created = h.get("Created").and_then(Value::as_i64).unwrap_or(0);
-        let by = h.get("CreatedBy").and_then(Value::as_str).unwrap_or("").replace('\t', " ");
+        let by = h
+            .get("CreatedBy")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .replace('\t', " ");
         let size = h.get("Size").and_then(Value::as_i64).unwrap_or(0);
         rows.push(serde_json::json!({
             "ID": if trunc && id != "<missing>" { short_id(id) } else { id.to_string() },
@@ -349,7 +431,10 @@ pub fn image_prune(ctx: &Ctx, m: &Matches) -> CmdResult {
     }
     let (n, space) = prune_images(ctx, all, &m.values("filter"))?;
     let _ = n;
-    println!("Total reclaimed space: {}", human_size_prec(space as f64, 3));
+    println!(
+        "Total reclaimed space: {}",
+        human_size_prec(space as f64, 3)
+    );
     Ok(0)
 }
 
@@ -357,9 +442,17 @@ pub fn image_prune(ctx: &Ctx, m: &Matches) -> CmdResult {
 pub fn prune_images(ctx: &Ctx, all: bool, filters: &[String]) -> Result<(usize, i64)> {
     let mut f = filters.to_vec();
     f.push(format!("dangling={}", !all));
-    let fj = filters_json(&f).map_err(|e| fail(125, e))?.unwrap_or_default();
-    let v = ctx.client.post_json(&format!("/images/prune?filters={}", enc(&fj)), None)?;
-    let items = v.get("ImagesDeleted").and_then(Value::as_array).cloned().unwrap_or_default();
+    let fj = filters_json(&f)
+        .map_err(|e| fail(125, e))?
+        .unwrap_or_default();
+    let v = ctx
+        .client
+        .post_json(&format!("/images/prune?filters={}", enc(&fj)), None)?;
+    let items = v
+        .get("ImagesDeleted")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !items.is_empty() {
         println!("Deleted Images:");
         for i in &items {
@@ -372,5 +465,8 @@ pub fn prune_images(ctx: &Ctx, all: bool, filters: &[String]) -> Result<(usize, 
         }
         println!();
     }
-    Ok((items.len(), v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0)))
+    Ok((
+        items.len(),
+        v.get("SpaceReclaimed").and_then(Value::as_i64).unwrap_or(0),
+    ))
 }

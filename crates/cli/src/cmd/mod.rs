@@ -54,6 +54,9 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "system prune" => system::prune(ctx, m),
         "login" => auth::login(ctx, m),
         "logout" => auth::logout(ctx, m),
-        other => Err(crate::fail(125, format!("berth: unknown command: berth {other}"))),
+        other => Err(crate::fail(
+            125,
+            format!("berth: unknown command: berth {other}"),
+        )),
     }
 }

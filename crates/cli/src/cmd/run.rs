@@ -63,15 +63,27 @@ fn parse_port_spec(p: &str) -> Result<(String, Option<(String, String)>)> {
         bail!("invalid proto: {proto}");
     }
     let (ip, host, cport) = if let Some(rest) = body.strip_prefix('[') {
-        let (ip, r) = rest.split_once("]:").ok_or_else(|| anyhow!("invalid IP address in port spec {p:?}"))?;
-        let (h, c) = r.split_once(':').ok_or_else(|| anyhow!("invalid port spec {p:?}"))?;
+        let (ip, r) = rest
+            .split_once("]:")
+            .ok_or_else(|| anyhow!("invalid IP address in port spec {p:?}"))?;
+        let (h, c) = r
+            .split_once(':')
+            .ok_or_else(|| anyhow!("invalid port spec {p:?}"))?;
         (ip.to_string(), Some(h.to_string()), c.to_string())
     } else {
         let parts: Vec<&str> = body.split(':').collect();
         match parts.len() {
             1 => (String::new(), None, parts[0].to_string()),
-            2 => (String::new(), Some(parts[0].to_string()), parts[1].to_string()),
-            3 => (parts[0].to_string(), Some(parts[1].to_string()), parts[2].to_string()),
+            2 => (
+                String::new(),
+                Some(parts[0].to_string()),
+                parts[1].to_string(),
+            ),
+            3 => (
+                parts[0].to_string(),
+                Some(parts[1].to_string()),
+                parts[2].to_string(),
+            ),
             _ => bail!("invalid port format for --publish: {p}"),
         }
     };
@@ -115,13 +127,20 @@ fn parse_mount(s: &str) -> Result<Value> {
                 bind_opts.insert("Propagation".into(), json!(v));
             }
             "volume-nocopy" => {
-                vol_opts.insert("NoCopy".into(), json!(v.is_empty() || v == "true" || v == "1"));
+                vol_opts.insert(
+                    "NoCopy".into(),
+                    json!(v.is_empty() || v == "true" || v == "1"),
+                );
             }
             "tmpfs-size" => {
-                tmpfs_opts.insert("SizeBytes".into(), json!(ram_in_bytes(&v).map_err(|e| anyhow!(e))?));
+                tmpfs_opts.insert(
+                    "SizeBytes".into(),
+                    json!(ram_in_bytes(&v).map_err(|e| anyhow!(e))?),
+                );
             }
             "tmpfs-mode" => {
-                let mode = u32::from_str_radix(&v, 8).map_err(|_| anyhow!("invalid tmpfs-mode {v:?}"))?;
+                let mode =
+                    u32::from_str_radix(&v, 8).map_err(|_| anyhow!("invalid tmpfs-mode {v:?}"))?;
                 tmpfs_opts.insert("Mode".into(), json!(mode));
             }
             "consistency" => {}
@@ -146,12 +165,17 @@ fn parse_mount(s: &str) -> Result<Value> {
 }
 
 fn parse_ulimit(s: &str) -> Result<Value> {
-    let (name, vals) = s.split_once('=').ok_or_else(|| anyhow!("invalid ulimit argument: {s}"))?;
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow!("invalid ulimit argument: {s}"))?;
     let (soft, hard) = match vals.split_once(':') {
         Some((a, b)) => (a, b),
         None => (vals, vals),
     };
-    let p = |x: &str| x.parse::<i64>().map_err(|_| anyhow!("invalid ulimit value {x:?} in {s}"));
+    let p = |x: &str| {
+        x.parse::<i64>()
+            .map_err(|_| anyhow!("invalid ulimit value {x:?} in {s}"))
+    };
     let (soft, hard) = (p(soft)?, p(hard)?);
     if soft > hard {
         bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
@@ -163,7 +187,9 @@ fn parse_device(s: &str) -> Result<Value> {
     let parts: Vec<&str> = s.split(':').collect();
     let (host, ctr, perms) = match parts.len() {
         1 => (parts[0], parts[0], "rwm"),
-        2 if parts[1].chars().all(|c| "rwm".contains(c)) && !parts[1].starts_with('/') => (parts[0], parts[0], parts[1]),
+        2 if parts[1].chars().all(|c| "rwm".contains(c)) && !parts[1].starts_with('/') => {
+            (parts[0], parts[0], parts[1])
+        }
         2 => (parts[0], parts[1], "rwm"),
         3 => (parts[0], parts[1], parts[2]),
         _ => bail!("invalid device specification: {s}"),
@@ -173,7 +199,12 @@ fn parse_device(s: &str) -> Result<Value> {
 
 fn parse_restart(s: &str) -> Result<Value> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, c.parse::<i64>().map_err(|_| anyhow!("invalid restart policy format: maximum retry count must be an integer"))?),
+        Some((n, c)) => (
+            n,
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })?,
+        ),
         None => (s, 0),
     };
     match name {
@@ -184,7 +215,9 @@ fn parse_restart(s: &str) -> Result<Value> {
 }
 
 fn dur_ns(v: &str) -> Result<i64> {
-    parse_go_duration(v).map(|s| (s * 1e9) as i64).ok_or_else(|| anyhow!("invalid duration {v:?}"))
+    parse_go_duration(v)
+        .map(|s| (s * 1e9) as i64)
+        .ok_or_else(|| anyhow!("invalid duration {v:?}"))
 }
 
 /// Builds the POST /containers/create body from run/create flags.
@@ -194,7 +227,11 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     let detach = m.flag("detach");
     let interactive = m.flag("interactive");
     let tty = m.flag("tty");
-    let attach: Vec<String> = m.values("attach").iter().map(|s| s.to_lowercase()).collect();
+    let attach: Vec<String> = m
+        .values("attach")
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
     for a in &attach {
         if !matches!(a.as_str(), "stdin" | "stdout" | "stderr") {
             bail!("invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
@@ -208,7 +245,11 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     } else if attach.is_empty() {
         (interactive, true, true)
     } else {
-        (attach.iter().any(|a| a == "stdin"), attach.iter().any(|a| a == "stdout"), attach.iter().any(|a| a == "stderr"))
+        (
+            attach.iter().any(|a| a == "stdin"),
+            attach.iter().any(|a| a == "stdout"),
+            attach.iter().any(|a| a == "stderr"),
+        )
     };
     cfg.insert("Hostname".into(), json!(m.value("hostname").unwrap_or("")));
     cfg.insert("User".into(), json!(m.value("user").unwrap_or("")));
@@ -226,7 +267,14 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     cfg.insert("WorkingDir".into(), json!(m.value("workdir").unwrap_or("")));
     if m.changed("entrypoint") {
         let ep = m.value("entrypoint").unwrap_or("");
-        cfg.insert("Entrypoint".into(), if ep.is_empty() { json!([""]) } else { json!([ep]) });
+        cfg.insert(
+            "Entrypoint".into(),
+            if ep.is_empty() {
+                json!([""])
+            } else {
+                json!([ep])
+            },
+        );
     }
     let mut labels = Map::new();
     for f in m.values("label-file") {
@@ -250,7 +298,8 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     let mut exposed = Map::new();
     let mut bindings = Map::new();
     for p in m.values("publish") {
-        let (key, b) = parse_port_spec(&p).with_context(|| format!("invalid --publish value {p:?}"))?;
+        let (key, b) =
+            parse_port_spec(&p).with_context(|| format!("invalid --publish value {p:?}"))?;
         exposed.insert(key.clone(), json!({}));
         let entry = bindings.entry(key).or_insert_with(|| json!([]));
         if let (Some((ip, host)), Some(a)) = (b, entry.as_array_mut()) {
@@ -258,7 +307,11 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
         }
     }
     for e in m.values("expose") {
-        let key = if e.contains('/') { e.clone() } else { format!("{e}/tcp") };
+        let key = if e.contains('/') {
+            e.clone()
+        } else {
+            format!("{e}/tcp")
+        };
         exposed.insert(key, json!({}));
     }
     if !exposed.is_empty() {
@@ -287,7 +340,12 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     // health
     if m.flag("no-healthcheck") {
         cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
-    } else if m.changed("health-cmd") || m.changed("health-interval") || m.changed("health-retries") || m.changed("health-timeout") || m.changed("health-start-period") {
+    } else if m.changed("health-cmd")
+        || m.changed("health-interval")
+        || m.changed("health-retries")
+        || m.changed("health-timeout")
+        || m.changed("health-start-period")
+    {
         let mut h = Map::new();
         if let Some(c) = m.value("health-cmd") {
             h.insert("Test".into(), json!(["CMD-SHELL", c]));
@@ -312,7 +370,10 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     hc.insert("PublishAllPorts".into(), json!(m.flag("publish-all")));
     let network = m.value("network").or(m.value("net")).unwrap_or("default");
     hc.insert("NetworkMode".into(), json!(network));
-    hc.insert("RestartPolicy".into(), parse_restart(m.value("restart").unwrap_or("no"))?);
+    hc.insert(
+        "RestartPolicy".into(),
+        parse_restart(m.value("restart").unwrap_or("no"))?,
+    );
     hc.insert("AutoRemove".into(), json!(m.flag("rm")));
     if m.flag("rm") && m.value("restart").is_some_and(|r| r != "no") {
         bail!("conflicting options: cannot specify both --restart and --rm");
@@ -331,26 +392,48 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     if m.flag("init") {
         hc.insert("Init".into(), json!(true));
     }
-    for (flag, key) in [("ipc", "IpcMode"), ("pid", "PidMode"), ("uts", "UTSMode"), ("userns", "UsernsMode"), ("cgroupns", "CgroupnsMode"), ("runtime", "Runtime")] {
+    for (flag, key) in [
+        ("ipc", "IpcMode"),
+        ("pid", "PidMode"),
+        ("uts", "UTSMode"),
+        ("userns", "UsernsMode"),
+        ("cgroupns", "CgroupnsMode"),
+        ("runtime", "Runtime"),
+    ] {
         if let Some(v) = m.value(flag) {
             hc.insert(key.into(), json!(v));
         }
     }
     if let Some(v) = m.value("memory") {
-        hc.insert("Memory".into(), json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?));
+        hc.insert(
+            "Memory".into(),
+            json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?),
+        );
     }
     if let Some(v) = m.value("memory-reservation") {
-        hc.insert("MemoryReservation".into(), json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?));
+        hc.insert(
+            "MemoryReservation".into(),
+            json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?),
+        );
     }
     if let Some(v) = m.value("memory-swap") {
-        let n = if v == "-1" { -1 } else { ram_in_bytes(v).map_err(|e| anyhow!(e))? };
+        let n = if v == "-1" {
+            -1
+        } else {
+            ram_in_bytes(v).map_err(|e| anyhow!(e))?
+        };
         hc.insert("MemorySwap".into(), json!(n));
     }
     if let Some(v) = m.value("shm-size") {
-        hc.insert("ShmSize".into(), json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?));
+        hc.insert(
+            "ShmSize".into(),
+            json!(ram_in_bytes(v).map_err(|e| anyhow!(e))?),
+        );
     }
     if let Some(v) = m.value("cpus") {
-        let f: f64 = v.parse().map_err(|_| anyhow!("invalid --cpus value {v:?}"))?;
+        let f: f64 = v
+            .parse()
+            .map_err(|_| anyhow!("invalid --cpus value {v:?}"))?;
         hc.insert("NanoCpus".into(), json!((f * 1e9) as i64));
     }
     if let Some(v) = m.value("cpu-shares") {
@@ -377,7 +460,10 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     hc.insert("Devices".into(), json!(devices));
     let mut mounts = Vec::new();
     for mt in m.values("mount") {
-        mounts.push(parse_mount(&mt).with_context(|| format!("invalid argument {mt:?} for \"--mount\" flag"))?);
+        mounts.push(
+            parse_mount(&mt)
+                .with_context(|| format!("invalid argument {mt:?} for \"--mount\" flag"))?,
+        );
     }
     if !mounts.is_empty() {
         hc.insert("Mounts".into(), json!(mounts));
@@ -392,7 +478,9 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     }
     let mut sysctls = Map::new();
     for s in m.values("sysctl") {
-        let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("invalid argument {s:?} for \"--sysctl\" flag: expected key=value"))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            anyhow!("invalid argument {s:?} for \"--sysctl\" flag: expected key=value")
+        })?;
         sysctls.insert(k.into(), json!(v));
     }
     if !sysctls.is_empty() {
@@ -413,7 +501,9 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     body.insert("HostConfig".into(), Value::Object(hc));
     let mut endpoints = Map::new();
     let aliases = m.values("network-alias");
-    if !matches!(network, "default" | "bridge" | "host" | "none") && !network.starts_with("container:") {
+    if !matches!(network, "default" | "bridge" | "host" | "none")
+        && !network.starts_with("container:")
+    {
         let mut ep = Map::new();
         if !aliases.is_empty() {
             ep.insert("Aliases".into(), json!(aliases));
@@ -423,7 +513,10 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
         }
         endpoints.insert(network.into(), Value::Object(ep));
     }
-    body.insert("NetworkingConfig".into(), json!({"EndpointsConfig": endpoints}));
+    body.insert(
+        "NetworkingConfig".into(),
+        json!({"EndpointsConfig": endpoints}),
+    );
     Ok(Value::Object(body))
 }
 
@@ -448,7 +541,11 @@ pub fn create_container(ctx: &Ctx, m: &Matches) -> Result<String> {
     if let Some(p) = m.value("platform") {
         q.push(format!("platform={}", enc(p)));
     }
-    let path = if q.is_empty() { "/containers/create".to_string() } else { format!("/containers/create?{}", q.join("&")) };
+    let path = if q.is_empty() {
+        "/containers/create".to_string()
+    } else {
+        format!("/containers/create?{}", q.join("&"))
+    };
     let pull = m.value("pull").unwrap_or("missing");
     if !matches!(pull, "always" | "missing" | "never") {
         bail!("invalid pull option: '{pull}': must be one of \"always\", \"missing\" or \"never\"");
@@ -459,8 +556,13 @@ pub fn create_container(ctx: &Ctx, m: &Matches) -> Result<String> {
     }
     let resp = match ctx.client.post_json(&path, Some(&body)) {
         Ok(v) => v,
-        Err(e) if e.is_not_found() && e.message().contains("No such image") && pull == "missing" => {
-            eprintln!("Unable to find image '{}' locally", normalize_for_pull(image));
+        Err(e)
+            if e.is_not_found() && e.message().contains("No such image") && pull == "missing" =>
+        {
+            eprintln!(
+                "Unable to find image '{}' locally",
+                normalize_for_pull(image)
+            );
             pull_image(ctx, image, m.value("platform"), quiet, true)?;
             ctx.client.post_json(&path, Some(&body))?
         }
@@ -483,7 +585,10 @@ pub fn create_container(ctx: &Ctx, m: &Matches) -> Result<String> {
 }
 
 fn write_new_file(path: &str, data: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     f.write_all(data)?;
     f.sync_all()
 }
@@ -497,9 +602,15 @@ pub fn create(ctx: &Ctx, m: &Matches) -> CmdResult {
 /// docker's mapping of start errors to 126/127.
 fn start_error_code(msg: &str) -> i32 {
     let l = msg.to_lowercase();
-    if l.contains("executable file not found") || l.contains("no such file or directory") || l.contains("system cannot find the file specified") {
+    if l.contains("executable file not found")
+        || l.contains("no such file or directory")
+        || l.contains("system cannot find the file specified")
+    {
         127
-    } else if l.contains("permission denied") || l.contains("cannot execute binary file") || l.contains("exec format error") {
+    } else if l.contains("permission denied")
+        || l.contains("cannot execute binary file")
+        || l.contains("exec format error")
+    {
         126
     } else {
         125
@@ -513,7 +624,13 @@ fn resize(client: &Client, path_prefix: &str) {
 }
 
 /// Sets up the signal thread: SIGWINCH -> resize (tty), others -> kill (proxy).
-fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<String>) -> Result<()> {
+fn signals(
+    ctx: &Ctx,
+    id: &str,
+    tty: bool,
+    proxy: bool,
+    resize_prefix: Option<String>,
+) -> Result<()> {
     let mut sigs = Vec::new();
     if tty && resize_prefix.is_some() {
         sigs.push(libc::SIGWINCH);
@@ -535,7 +652,10 @@ fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<St
                 resize(&client, p);
             }
         } else if proxy {
-            let _ = client.post_ok(&format!("/containers/{id}/kill?signal={}", term::signal_name(sig)), None);
+            let _ = client.post_ok(
+                &format!("/containers/{id}/kill?signal={}", term::signal_name(sig)),
+                None,
+            );
         } else {
             term::restore();
             std::process::exit(128 + sig);
@@ -545,8 +665,12 @@ fn signals(ctx: &Ctx, id: &str, tty: bool, proxy: bool, resize_prefix: Option<St
 }
 
 fn detach_keys(m: &Matches) -> Result<(String, Vec<u8>)> {
-    let s = m.value("detach-keys").map(str::to_string).unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
-    let keys = term::parse_detach_keys(&s).map_err(|e| anyhow!("invalid detach keys ({s}): {e}"))?;
+    let s = m
+        .value("detach-keys")
+        .map(str::to_string)
+        .unwrap_or_else(|| DEFAULT_DETACH_KEYS.to_string());
+    let keys =
+        term::parse_detach_keys(&s).map_err(|e| anyhow!("invalid detach keys ({s}): {e}"))?;
     Ok((s, keys))
 }
 
@@ -566,9 +690,15 @@ pub fn run(ctx: &Ctx, m: &Matches) -> CmdResult {
         if let Err(e) = ctx.client.post_ok(&format!("/containers/{id}/start"), None) {
             let code = start_error_code(&e.message());
             if m.flag("rm") {
-                let _ = ctx.client.delete(&format!("/containers/{id}?force=1&v=1")).map(|r| r.bytes());
+                let _ = ctx
+                    .client
+                    .delete(&format!("/containers/{id}?force=1&v=1"))
+                    .map(|r| r.bytes());
             }
-            return Err(fail(code, format!("berth: {e}\n\nRun 'berth run --help' for more information")));
+            return Err(fail(
+                code,
+                format!("berth: {e}\n\nRun 'berth run --help' for more information"),
+            ));
         }
         println!("{id}");
         return Ok(0);
@@ -577,7 +707,18 @@ pub fn run(ctx: &Ctx, m: &Matches) -> CmdResult {
     let a_in = body["AttachStdin"].as_bool().unwrap_or(false);
     let a_out = body["AttachStdout"].as_bool().unwrap_or(true);
     let a_err = body["AttachStderr"].as_bool().unwrap_or(true);
-    attach_start_wait(ctx, &id, tty, a_in, a_out, a_err, m.flag("sig-proxy"), keys, m.flag("rm"), "run")
+    attach_start_wait(
+        ctx,
+        &id,
+        tty,
+        a_in,
+        a_out,
+        a_err,
+        m.flag("sig-proxy"),
+        keys,
+        m.flag("rm"),
+        "run",
+    )
 }
 
 /// attach (hijack) -> wait -> start -> stream -> exit status, as docker's run/start -a do.
@@ -603,18 +744,44 @@ fn attach_start_wait(
         );
         conn = Some(ctx.client.hijack("POST", &q, None)?);
     }
-    let cond = if auto_remove && ctx.client.at_least("1.30") { "removed" } else { "next-exit" };
-    let wait = ctx.client.post(&format!("/containers/{id}/wait?condition={cond}"), None)?;
-    let raw = if tty && a_in && term::is_tty(0) { Some(RawGuard::enter().context("set terminal raw mode")?) } else { None };
-    signals(ctx, id, tty, sig_proxy && !tty, if tty { Some(format!("/containers/{id}")) } else { None })?;
+    let cond = if auto_remove && ctx.client.at_least("1.30") {
+        "removed"
+    } else {
+        "next-exit"
+    };
+    let wait = ctx
+        .client
+        .post(&format!("/containers/{id}/wait?condition={cond}"), None)?;
+    let raw = if tty && a_in && term::is_tty(0) {
+        Some(RawGuard::enter().context("set terminal raw mode")?)
+    } else {
+        None
+    };
+    signals(
+        ctx,
+        id,
+        tty,
+        sig_proxy && !tty,
+        if tty {
+            Some(format!("/containers/{id}"))
+        } else {
+            None
+        },
+    )?;
     if let Err(e) = ctx.client.post_ok(&format!("/containers/{id}/start"), None) {
         drop(raw);
         let code = start_error_code(&e.message());
         if cmd == "run" {
             if auto_remove {
-                let _ = ctx.client.delete(&format!("/containers/{id}?force=1&v=1")).map(|r| r.bytes());
+                let _ = ctx
+                    .client
+                    .delete(&format!("/containers/{id}?force=1&v=1"))
+                    .map(|r| r.bytes());
             }
-            return Err(fail(code, format!("berth: {e}\n\nRun 'berth run --help' for more information")));
+            return Err(fail(
+                code,
+                format!("berth: {e}\n\nRun 'berth run --help' for more information"),
+            ));
         }
         return Err(e.into());
     }
@@ -622,7 +789,16 @@ fn attach_start_wait(
         resize(&ctx.client, &format!("/containers/{id}"));
     }
     if let Some((r, w)) = conn {
-        let end = pump(r, w, PumpOpts { tty, stdin: a_in, detach_keys: keys }).context("stream container output")?;
+        let end = pump(
+            r,
+            w,
+            PumpOpts {
+                tty,
+                stdin: a_in,
+                detach_keys: keys,
+            },
+        )
+        .context("stream container output")?;
         if end == PumpEnd::Detached {
             drop(raw);
             return Ok(0);
@@ -634,10 +810,17 @@ fn attach_start_wait(
 
 fn exit_status(wait: crate::http::Response) -> CmdResult {
     let v = crate::client::read_json(wait)?;
-    if let Some(msg) = v.pointer("/Error/Message").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(msg) = v
+        .pointer("/Error/Message")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         return Err(fail(125, format!("berth: {msg}")));
     }
-    let code = v.get("StatusCode").and_then(Value::as_i64).ok_or_else(|| anyhow!("daemon's wait response has no StatusCode: {v}"))?;
+    let code = v
+        .get("StatusCode")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| anyhow!("daemon's wait response has no StatusCode: {v}"))?;
     Ok(code as i32)
 }
 
@@ -648,10 +831,18 @@ pub fn start(ctx: &Ctx, m: &Matches) -> CmdResult {
         if m.args.len() > 1 {
             bail!("you cannot start and attach multiple containers at once");
         }
-        let info = ctx.client.get_json(&format!("/containers/{}/json", enc(&m.args[0])))?;
+        let info = ctx
+            .client
+            .get_json(&format!("/containers/{}/json", enc(&m.args[0])))?;
         let id = info["Id"].as_str().unwrap_or(&m.args[0]).to_string();
-        let tty = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
-        let open_stdin = info.pointer("/Config/OpenStdin").and_then(Value::as_bool).unwrap_or(false);
+        let tty = info
+            .pointer("/Config/Tty")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let open_stdin = info
+            .pointer("/Config/OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let (_, keys) = detach_keys(m)?;
         let a_in = interactive && open_stdin;
         if tty && a_in && !term::is_tty(0) {
@@ -661,7 +852,10 @@ pub fn start(ctx: &Ctx, m: &Matches) -> CmdResult {
     }
     let mut failed = Vec::new();
     for c in &m.args {
-        match ctx.client.post_ok(&format!("/containers/{}/start", enc(c)), None) {
+        match ctx
+            .client
+            .post_ok(&format!("/containers/{}/start", enc(c)), None)
+        {
             Ok(()) => println!("{c}"),
             Err(e) => failed.push(e.to_string()),
         }
@@ -679,36 +873,87 @@ pub fn finish_multi(failed: Vec<String>) -> CmdResult {
 
 pub fn attach(ctx: &Ctx, m: &Matches) -> CmdResult {
     let name = &m.args[0];
-    let info = ctx.client.get_json(&format!("/containers/{}/json", enc(name)))?;
+    let info = ctx
+        .client
+        .get_json(&format!("/containers/{}/json", enc(name)))?;
     let id = info["Id"].as_str().unwrap_or(name).to_string();
-    if !info.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false) {
-        return Err(fail(1, "You cannot attach to a stopped container, start it first"));
+    if !info
+        .pointer("/State/Running")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Err(fail(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        ));
     }
-    if info.pointer("/State/Paused").and_then(Value::as_bool).unwrap_or(false) {
-        return Err(fail(1, "You cannot attach to a paused container, unpause it first"));
+    if info
+        .pointer("/State/Paused")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Err(fail(
+            1,
+            "You cannot attach to a paused container, unpause it first",
+        ));
     }
-    let tty = info.pointer("/Config/Tty").and_then(Value::as_bool).unwrap_or(false);
-    let a_in = !m.flag("no-stdin") && info.pointer("/Config/OpenStdin").and_then(Value::as_bool).unwrap_or(false);
+    let tty = info
+        .pointer("/Config/Tty")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let a_in = !m.flag("no-stdin")
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     if tty && a_in && !term::is_tty(0) {
         return Err(fail(1, "the input device is not a TTY"));
     }
     let (_, keys) = detach_keys(m)?;
     let (r, w) = ctx.client.hijack(
         "POST",
-        &format!("/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1", a_in as u8),
+        &format!(
+            "/containers/{id}/attach?stream=1&stdin={}&stdout=1&stderr=1",
+            a_in as u8
+        ),
         None,
     )?;
-    let raw = if tty && a_in { Some(RawGuard::enter().context("set terminal raw mode")?) } else { None };
-    signals(ctx, &id, tty, m.flag("sig-proxy") && !tty, if tty { Some(format!("/containers/{id}")) } else { None })?;
+    let raw = if tty && a_in {
+        Some(RawGuard::enter().context("set terminal raw mode")?)
+    } else {
+        None
+    };
+    signals(
+        ctx,
+        &id,
+        tty,
+        m.flag("sig-proxy") && !tty,
+        if tty {
+            Some(format!("/containers/{id}"))
+        } else {
+            None
+        },
+    )?;
     if tty {
         resize(&ctx.client, &format!("/containers/{id}"));
     }
-    let end = pump(r, w, PumpOpts { tty, stdin: a_in, detach_keys: keys }).context("stream container output")?;
+    let end = pump(
+        r,
+        w,
+        PumpOpts {
+            tty,
+            stdin: a_in,
+            detach_keys: keys,
+        },
+    )
+    .context("stream container output")?;
     drop(raw);
     if end == PumpEnd::Detached {
         return Ok(0);
     }
-    let v = ctx.client.post_json(&format!("/containers/{id}/wait"), None)?;
+    let v = ctx
+        .client
+        .post_json(&format!("/containers/{id}/wait"), None)?;
     Ok(v.get("StatusCode").and_then(Value::as_i64).unwrap_or(0) as i32)
 }
 
@@ -738,24 +983,46 @@ pub fn exec(ctx: &Ctx, m: &Matches) -> CmdResult {
     if let Some((r, c)) = term::size(1).or_else(|| term::size(0)).filter(|_| tty) {
         body["ConsoleSize"] = json!([r, c]);
     }
-    let created = ctx.client.post_json(&format!("/containers/{}/exec", enc(container)), Some(&body))?;
+    let created = ctx
+        .client
+        .post_json(&format!("/containers/{}/exec", enc(container)), Some(&body))?;
     let exec_id = created
         .get("Id")
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("daemon's exec create response has no Id"))?
         .to_string();
     if detach {
-        ctx.client.post_ok(&format!("/exec/{exec_id}/start"), Some(&json!({"Detach": true, "Tty": tty})))?;
+        ctx.client.post_ok(
+            &format!("/exec/{exec_id}/start"),
+            Some(&json!({"Detach": true, "Tty": tty})),
+        )?;
         return Ok(0);
     }
-    let (r, w) = ctx.client.hijack("POST", &format!("/exec/{exec_id}/start"), Some(&json!({"Detach": false, "Tty": tty})))?;
+    let (r, w) = ctx.client.hijack(
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(&json!({"Detach": false, "Tty": tty})),
+    )?;
     let a_in = interactive;
-    let raw = if tty && a_in && term::is_tty(0) { Some(RawGuard::enter().context("set terminal raw mode")?) } else { None };
+    let raw = if tty && a_in && term::is_tty(0) {
+        Some(RawGuard::enter().context("set terminal raw mode")?)
+    } else {
+        None
+    };
     if tty {
         signals(ctx, container, tty, false, Some(format!("/exec/{exec_id}")))?;
         resize(&ctx.client, &format!("/exec/{exec_id}"));
     }
-    let end = pump(r, w, PumpOpts { tty, stdin: a_in, detach_keys: keys }).context("stream exec output")?;
+    let end = pump(
+        r,
+        w,
+        PumpOpts {
+            tty,
+            stdin: a_in,
+            detach_keys: keys,
+        },
+    )
+    .context("stream exec output")?;
     drop(raw);
     if end == PumpEnd::Detached {
         return Ok(0);
