@@ -474,18 +474,43 @@ impl ImageService {
         Ok(rec)
     }
 
+    /// The manifest to push: the stored one, with uncompressed layers gzip-compressed first
+    /// (as docker pushes them); the new manifest and blobs are kept in the content store.
+    fn push_manifest(&self, stored: &Digest) -> Result<(Digest, Vec<u8>, model::Manifest)> {
+        let mbytes = self.content.read_verified(stored)?;
+        let mut man = match model::parse_manifest(&mbytes, None, "stored manifest")? {
+            ManifestKind::Image(m) => m,
+            ManifestKind::Index(_) => return Err(Error::Unsupported("pushing an index".into())),
+        };
+        let plain = |mt: &str| mt == model::MEDIA_OCI_LAYER || mt == "application/vnd.docker.image.rootfs.diff.tar";
+        if !man.layers.iter().any(|l| plain(&l.media_type)) {
+            return Ok((stored.clone(), mbytes, man));
+        }
+        let docker = man.media_type.as_deref() == Some(model::MEDIA_DOCKER_MANIFEST);
+        for l in man.layers.iter_mut().filter(|l| plain(&l.media_type)) {
+            let w = self.content.writer(None, None)?;
+            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+            let mut f = self.content.open_blob(&l.digest)?;
+            crate::store::copy_buf(&mut f, &mut gz).ctx("compress layer", self.content.path(&l.digest))?;
+            let w = gz.finish().ctx("compress layer", self.content.path(&l.digest))?;
+            let size = w.written();
+            l.digest = w.commit()?;
+            l.size = size;
+            l.media_type = if docker { model::MEDIA_DOCKER_LAYER_GZIP } else { model::MEDIA_OCI_LAYER_GZIP }.to_string();
+        }
+        let b = serde_json::to_vec(&man).map_err(|e| Error::json("manifest", e))?;
+        let d = self.content.write_bytes(&b, None)?;
+        Ok((d, b, man))
+    }
+
     /// `docker push NAME[:TAG]`. Returns the manifest digest.
     pub fn push(&self, name: &str, opts: &RegistryOptions, progress: &dyn ProgressSink) -> Result<Digest> {
         let r = Reference::parse_with_default_tag(name)?;
         let rec = self.resolve(name)?;
         let c = RegistryClient::new(r.registry_host(), opts.clone())?;
         let repo = r.path().to_string();
-        let mdigest = rec.manifest.clone().ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
-        let mbytes = self.content.read_verified(&mdigest)?;
-        let man = match model::parse_manifest(&mbytes, None, "stored manifest")? {
-            ManifestKind::Image(m) => m,
-            ManifestKind::Index(_) => return Err(Error::Unsupported("pushing an index".into())),
-        };
+        let stored = rec.manifest.clone().ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
+        let (mdigest, mbytes, man) = self.push_manifest(&stored)?;
         // another repository on the same registry that has these blobs (cross-repo mount)
         let mount_from = rec.repo_digests.iter().chain(rec.repo_tags.iter()).filter_map(|n| Reference::parse_normalized(n).ok()).find(|o| o.domain() == r.domain() && o.path() != r.path()).map(|o| o.path().to_string());
         let blobs: Vec<Digest> = man.layers.iter().map(|l| l.digest.clone()).chain(std::iter::once(man.config.digest.clone())).collect();

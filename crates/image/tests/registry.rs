@@ -90,6 +90,14 @@ fn push_pull_roundtrip_anonymous() {
     let sink = |p: Progress| ev.lock().unwrap().push(p);
     let o = RegistryOptions { chunk_size: 256 * 1024, ..opts() }; // busybox layer goes up in chunks
     let md = a.push(&name, &o, &sink).unwrap();
+    // layers loaded uncompressed are pushed gzip-compressed, like docker does
+    let m: serde_json::Value = serde_json::from_reader(
+        ureq::get(&format!("http://{}/v2/test/three/manifests/1", reg.host)).set("Accept", "application/vnd.oci.image.manifest.v1+json").call().unwrap().into_reader(),
+    )
+    .unwrap();
+    for l in m["layers"].as_array().unwrap() {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    }
     assert!(ev.lock().unwrap().iter().any(|e| matches!(e, Progress::Pushed { .. })));
     // second push: everything exists
     ev.lock().unwrap().clear();
