@@ -194,3 +194,24 @@ fn bad_flags_are_reported() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-group-xyz"));
 }
+
+#[test]
+fn sigterm_leaves_containers_running_and_restart_finds_them() {
+    let mut d = Daemon::start();
+    import_busybox(&d, "live:1");
+    let r = d.post_json("/v1.47/containers/create?name=live1", &serde_json::json!({"Image": "live:1", "Cmd": ["sleep", "60"]}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    let pid = d.get(&format!("/v1.47/containers/{id}/json")).json()["State"]["Pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    d.restart();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "container process {pid} died with the daemon");
+    let v = d.get(&format!("/v1.47/containers/{id}/json")).json();
+    assert_eq!(v["State"]["Running"], true, "{v}");
+    assert_eq!(v["State"]["Pid"].as_i64(), Some(pid));
+    let listed = d.get("/v1.47/containers/json").json();
+    assert!(listed.as_array().unwrap().iter().any(|c| c["Id"] == id.as_str()), "{listed}");
+    assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"").status, 204);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true));
+}

@@ -22,23 +22,35 @@ impl Daemon {
     pub fn start_with(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berthd-test").tempdir_in("/tmp").unwrap();
         let sock = dir.path().join("run/berth.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--root")
-            .arg(dir.path().join("root"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("berthd.pid"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("berthd.log")).unwrap())
-            .spawn()
-            .unwrap();
+        let child = Self::spawn(dir.path(), &sock, extra);
         let mut d = Daemon { child, dir, sock };
         d.wait_ready();
         d
+    }
+
+    /// Stops this daemon with SIGTERM and starts a new one on the same root and socket.
+    pub fn restart(&mut self) {
+        let st = self.terminate();
+        assert!(st.success(), "{st}: {}", self.log());
+        self.child = Self::spawn(self.dir.path(), &self.sock, &[]);
+        self.wait_ready();
+    }
+
+    fn spawn(dir: &Path, sock: &Path, extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("berthd.pid"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berthd.log")).unwrap())
+            .spawn()
+            .unwrap()
     }
 
     fn wait_ready(&mut self) {
