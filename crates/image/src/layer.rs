@@ -602,73 +602,178 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, root: &Path, rel: &str, mode: PackMod
             b.append_data(&mut h, &wh, std::io::empty()).ctx("write tar", &p)?;
             continue;
         }
-        let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut opaque = false;
-        for k in sys::llistxattr(p.as_os_str().as_bytes()).map_err(|e| Error::sys("llistxattr", &p, e))? {
-            if k.starts_with(b"trusted.overlay.") {
-                if k == b"trusted.overlay.opaque" {
-                    opaque = sys::lgetxattr(p.as_os_str().as_bytes(), &k).ok().flatten().as_deref() == Some(b"y");
-                }
-                continue;
+        append_one(b, root, &crel, &md, mode, links, true)?;
+    }
+    Ok(())
+}
+
+/// Append one entry (a dir's own header; its children too when `recurse`).
+fn append_one<W: Write>(b: &mut tar::Builder<W>, root: &Path, crel: &str, md: &std::fs::Metadata, mode: PackMode, links: &mut HashMap<(u64, u64), String>, recurse: bool) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let crel = crel.to_string();
+    let p = root.join(&crel);
+    let ft = md.file_type();
+    let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut opaque = false;
+    for k in sys::llistxattr(p.as_os_str().as_bytes()).map_err(|e| Error::sys("llistxattr", &p, e))? {
+        if k.starts_with(b"trusted.overlay.") {
+            if k == b"trusted.overlay.opaque" {
+                opaque = sys::lgetxattr(p.as_os_str().as_bytes(), &k).ok().flatten().as_deref() == Some(b"y");
             }
-            if let Some(v) = sys::lgetxattr(p.as_os_str().as_bytes(), &k).map_err(|e| Error::sys("lgetxattr", &p, e))? {
-                xattrs.push((format!("SCHILY.xattr.{}", String::from_utf8_lossy(&k)), v));
-            }
+            continue;
         }
-        if !xattrs.is_empty() {
-            b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).ctx("write tar", &p)?;
+        if let Some(v) = sys::lgetxattr(p.as_os_str().as_bytes(), &k).map_err(|e| Error::sys("lgetxattr", &p, e))? {
+            xattrs.push((format!("SCHILY.xattr.{}", String::from_utf8_lossy(&k)), v));
         }
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(md.mode() & 0o7777);
-        h.set_uid(md.uid() as u64);
-        h.set_gid(md.gid() as u64);
-        h.set_mtime(md.mtime().max(0) as u64);
-        h.set_size(0);
-        if ft.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            b.append_data(&mut h, format!("{crel}/"), std::io::empty()).ctx("write tar", &p)?;
-            if opaque && mode == PackMode::OverlayDiff {
-                let mut oh = tar::Header::new_gnu();
-                oh.set_entry_type(tar::EntryType::Regular);
-                oh.set_size(0);
-                oh.set_mode(0o600);
-                b.append_data(&mut oh, format!("{crel}/{OPAQUE_WHITEOUT}"), std::io::empty()).ctx("write tar", &p)?;
-            }
+    }
+    if !xattrs.is_empty() {
+        b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).ctx("write tar", &p)?;
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(md.mode() & 0o7777);
+    h.set_uid(md.uid() as u64);
+    h.set_gid(md.gid() as u64);
+    h.set_mtime(md.mtime().max(0) as u64);
+    h.set_size(0);
+    if ft.is_dir() {
+        h.set_entry_type(tar::EntryType::Directory);
+        b.append_data(&mut h, format!("{crel}/"), std::io::empty()).ctx("write tar", &p)?;
+        if opaque && mode == PackMode::OverlayDiff {
+            let mut oh = tar::Header::new_gnu();
+            oh.set_entry_type(tar::EntryType::Regular);
+            oh.set_size(0);
+            oh.set_mode(0o600);
+            b.append_data(&mut oh, format!("{crel}/{OPAQUE_WHITEOUT}"), std::io::empty()).ctx("write tar", &p)?;
+        }
+        if recurse {
             walk(b, root, &crel, mode, links)?;
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(&p).ctx("readlink", &p)?;
-            h.set_entry_type(tar::EntryType::Symlink);
-            b.append_link(&mut h, &crel, &target).ctx("write tar", &p)?;
-        } else if ft.is_file() {
-            if md.nlink() > 1 {
-                if let Some(first) = links.get(&(md.dev(), md.ino())) {
-                    h.set_entry_type(tar::EntryType::Link);
-                    b.append_link(&mut h, &crel, first).ctx("write tar", &p)?;
-                    continue;
-                }
-                links.insert((md.dev(), md.ino()), crel.clone());
+        }
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(&p).ctx("readlink", &p)?;
+        h.set_entry_type(tar::EntryType::Symlink);
+        b.append_link(&mut h, &crel, &target).ctx("write tar", &p)?;
+    } else if ft.is_file() {
+        if md.nlink() > 1 {
+            if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                h.set_entry_type(tar::EntryType::Link);
+                b.append_link(&mut h, &crel, first).ctx("write tar", &p)?;
+                return Ok(());
             }
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(md.len());
-            let f = File::open(&p).ctx("open", &p)?;
-            b.append_data(&mut h, &crel, f).ctx("write tar", &p)?;
+            links.insert((md.dev(), md.ino()), crel.clone());
+        }
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(md.len());
+        let f = File::open(&p).ctx("open", &p)?;
+        b.append_data(&mut h, &crel, f).ctx("write tar", &p)?;
+    } else {
+        let (t, dev) = if ft.is_char_device() {
+            (tar::EntryType::Char, md.rdev())
+        } else if ft.is_block_device() {
+            (tar::EntryType::Block, md.rdev())
+        } else if ft.is_fifo() {
+            (tar::EntryType::Fifo, 0)
         } else {
-            let (t, dev) = if ft.is_char_device() {
-                (tar::EntryType::Char, md.rdev())
-            } else if ft.is_block_device() {
-                (tar::EntryType::Block, md.rdev())
-            } else if ft.is_fifo() {
-                (tar::EntryType::Fifo, 0)
-            } else {
-                continue; // sockets are not archived
-            };
-            h.set_entry_type(t);
-            h.set_device_major(nix::sys::stat::major(dev) as u32).ctx("tar header", &p)?;
-            h.set_device_minor(nix::sys::stat::minor(dev) as u32).ctx("tar header", &p)?;
-            b.append_data(&mut h, &crel, std::io::empty()).ctx("write tar", &p)?;
+            return Ok(()); // sockets are not archived
+        };
+        h.set_entry_type(t);
+        h.set_device_major(nix::sys::stat::major(dev) as u32).ctx("tar header", &p)?;
+        h.set_device_minor(nix::sys::stat::minor(dev) as u32).ctx("tar header", &p)?;
+        b.append_data(&mut h, &crel, std::io::empty()).ctx("write tar", &p)?;
+    }
+    Ok(())
+}
+
+/// Write the changes from tree `old` to tree `new` as a layer tar (for the copy snapshotter,
+/// whose container dir is a full copy): entries added or changed in `new` (by type, mode,
+/// owner, size, mtime, link target, xattrs), and `.wh.NAME` for entries gone from `new`.
+pub fn diff_trees<W: Write>(old: &Path, new: &Path, out: W) -> Result<W> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    diff_walk(&mut b, old, new, "", &mut links)?;
+    b.into_inner().ctx("finish tar", new)
+}
+
+fn sorted_names(d: &Path) -> Result<Vec<String>> {
+    let mut v: Vec<String> = match std::fs::read_dir(d) {
+        Ok(rd) => rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>().ctx("read dir", d)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Vec::new(),
+        Err(e) => return Err(Error::io("read dir", d, e)),
+    };
+    v.sort();
+    Ok(v)
+}
+
+fn xattrs_of(p: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let b = p.as_os_str().as_bytes();
+    let mut v: Vec<_> = sys::llistxattr(b).unwrap_or_default().into_iter().map(|k| {
+        let val = sys::lgetxattr(b, &k).ok().flatten();
+        (k, val)
+    }).collect();
+    v.sort();
+    v
+}
+
+fn same_entry(op: &Path, om: &std::fs::Metadata, np: &Path, nm: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if om.mode() != nm.mode() || om.uid() != nm.uid() || om.gid() != nm.gid() || om.rdev() != nm.rdev() {
+        return false;
+    }
+    if !nm.is_dir() && (om.len() != nm.len() || om.mtime() != nm.mtime() || om.mtime_nsec() != nm.mtime_nsec()) {
+        return false;
+    }
+    if nm.file_type().is_symlink() && std::fs::read_link(op).ok() != std::fs::read_link(np).ok() {
+        return false;
+    }
+    xattrs_of(op) == xattrs_of(np)
+}
+
+fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &str, links: &mut HashMap<(u64, u64), String>) -> Result<()> {
+    let join = |n: &str| if rel.is_empty() { n.to_string() } else { format!("{rel}/{n}") };
+    let od = if rel.is_empty() { old.to_path_buf() } else { old.join(rel) };
+    let nd = if rel.is_empty() { new.to_path_buf() } else { new.join(rel) };
+    let on = sorted_names(&od)?;
+    let nn = sorted_names(&nd)?;
+    let nset: HashSet<&String> = nn.iter().collect();
+    for n in &on {
+        if !nset.contains(n) {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(0);
+            h.set_mode(0o600);
+            b.append_data(&mut h, join(&format!("{WHITEOUT_PREFIX}{n}")), std::io::empty()).ctx("write tar", &nd)?;
+        }
+    }
+    let oset: HashSet<&String> = on.iter().collect();
+    for n in &nn {
+        let crel = join(n);
+        let np = new.join(&crel);
+        let nm = std::fs::symlink_metadata(&np).ctx("lstat", &np)?;
+        let old_md = if oset.contains(n) { std::fs::symlink_metadata(old.join(&crel)).ok() } else { None };
+        match old_md {
+            Some(om) if om.is_dir() && nm.is_dir() => {
+                if !same_entry(&old.join(&crel), &om, &np, &nm) {
+                    append_one(b, new, &crel, &nm, PackMode::Plain, links, false)?;
+                }
+                diff_walk(b, old, new, &crel, links)?;
+            }
+            Some(om) if om.file_type() == nm.file_type() && same_entry(&old.join(&crel), &om, &np, &nm) => {}
+            _ => append_one(b, new, &crel, &nm, PackMode::Plain, links, true)?,
         }
     }
     Ok(())
+}
+
+/// Pack the changes from `old` to `new` into a gzip layer blob in the content store.
+pub fn diff_to_store(old: &Path, new: &Path, store: &crate::store::ContentStore) -> Result<PackedLayer> {
+    let w = store.writer(None, None)?;
+    let gz = flate2::write::GzEncoder::new(HashingWriter::new(w), flate2::Compression::fast());
+    let tarw = diff_trees(old, new, HashingWriter::new(gz))?;
+    let (gz, diff_id, _) = tarw.finish();
+    let hw = gz.finish().ctx("finish gzip", new)?;
+    let (w, _blob, size) = hw.finish();
+    let blob = w.commit()?;
+    Ok(PackedLayer { diff_id, blob, size, media_type: crate::model::MEDIA_OCI_LAYER_GZIP.to_string() })
 }
 
 /// A writer that hashes what passes through.

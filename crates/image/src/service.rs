@@ -538,13 +538,24 @@ impl ImageService {
     }
 
     /// Commit a container's changes (snapshot `key`) as a new image on top of `parent_image`
-    /// with `config` (its rootfs/history are extended here). Overlay snapshots only.
+    /// with `config` (its rootfs/history are extended here).
     pub fn commit(&self, key: &str, parent_image: Option<&str>, mut config: ImageConfig, created_by: &str, tag: Option<&str>) -> Result<ImageRecord> {
         let (dir, kind) = self.snapshots.changes_dir(key)?;
-        if kind != SnapshotterKind::Overlay {
-            return Err(Error::Unsupported("commit with the copy snapshotter (no upper dir to diff)".into()));
-        }
-        let packed = crate::layer::pack_to_store(&dir, crate::layer::PackMode::OverlayDiff, &self.content)?;
+        let packed = match kind {
+            SnapshotterKind::Overlay => crate::layer::pack_to_store(&dir, crate::layer::PackMode::OverlayDiff, &self.content)?,
+            SnapshotterKind::Copy => {
+                // the container dir is a full tree: diff it against its parent's full tree
+                let base = match self.snapshots.active_meta(key)?.parent {
+                    Some(p) => self.snapshots.committed_fs(&p),
+                    None => {
+                        let e = self.root.join("snapshots").join("empty");
+                        std::fs::create_dir_all(&e).map_err(|err| Error::io("create", &e, err))?;
+                        e
+                    }
+                };
+                crate::layer::diff_to_store(&base, &dir, &self.content)?
+            }
+        };
         let mut layers: Vec<PendingLayer> = Vec::new();
         let mut diff_ids = Vec::new();
         if let Some(p) = parent_image {

@@ -413,3 +413,38 @@ fn unsynced_snapshots_are_dropped_after_a_crash_and_reunpacked() {
     assert_eq!(names(&m.join("o")), vec!["z"]);
     s.unmount(&m).unwrap();
 }
+
+#[test]
+fn commit_with_copy_snapshotter_diffs_against_parent() {
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(&td.path().join("r"), Some(SnapshotterKind::Copy));
+    s.load(&docker_archive(&three_layers(), &["three:1"], &["sh"])[..], &NoProgress).unwrap();
+    s.prepare_snapshot("c", Some("three:1")).unwrap();
+    let m = td.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    s.mount("c", &m).unwrap();
+    std::fs::write(m.join("a/new"), b"new").unwrap();
+    std::fs::write(m.join("a/2"), b"changed").unwrap();
+    std::fs::remove_file(m.join("a/3")).unwrap();
+    std::fs::remove_dir_all(m.join("o")).unwrap();
+    s.unmount(&m).unwrap();
+    let rec = s.resolve("three:1").unwrap();
+    let cfg = s.config_of(&rec).unwrap();
+    let c = s.commit("c", Some("three:1"), cfg, "changes", Some("three:2")).unwrap();
+    let top = c.layers.last().unwrap();
+    let tar = {
+        let mut r = berth_image::layer::decompress(s.content.open_blob(&top.blob).unwrap()).unwrap();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut v).unwrap();
+        v
+    };
+    let mut names: Vec<String> = tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec![".wh.o", "a/.wh.3", "a/2", "a/new"], "only the changes");
+    s.prepare_snapshot("c2", Some("three:2")).unwrap();
+    s.mount("c2", &m).unwrap();
+    assert_eq!(self::names(&m.join("a")), vec!["2", "new"]);
+    assert_eq!(std::fs::read(m.join("a/2")).unwrap(), b"changed");
+    assert!(!m.join("o").exists());
+    s.unmount(&m).unwrap();
+}
