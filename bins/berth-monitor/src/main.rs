@@ -151,6 +151,35 @@ impl LogWriter {
     }
 }
 
+/// Drop our page-table entries for unmodified executable text (ours and the libraries').
+/// The container create path touches a lot of code that the steady-state poll loop never
+/// runs again; the pages stay in the page cache and fault back in if ever needed. Only
+/// `r-xp` mappings are touched: they are never written, so MADV_DONTNEED cannot lose data.
+fn trim_text() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    for l in maps.lines() {
+        let mut f = l.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        if l.ends_with("[vdso]") || l.ends_with("[vsyscall]") || l.ends_with("[vvar]") {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else { continue };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        let file_backed = l.split_whitespace().nth(5).is_some_and(|p| p.starts_with('/'));
+        if file_backed {
+            // SAFETY: advice only (no fault-around on later faults); no memory is changed.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM) };
+        }
+        if perms != "r-xp" {
+            continue;
+        }
+        // SAFETY: [a, b) is a private, read-only, executable file mapping of this process;
+        // MADV_DONTNEED only drops its resident pages, which are re-read from the file on the
+        // next access (their content never differs from the file).
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+    }
+}
+
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into the array.
@@ -350,6 +379,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
     drop(ctl_sock);
     *ctl = None;
+    trim_text();
 
     let mut log = match &cfg.log_path {
         Some(p) => Some(LogWriter::open(p, cfg.log_max_size, cfg.log_max_file)?),

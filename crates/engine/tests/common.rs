@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 static BUILD: Once = Once::new();
 
 pub fn monitor_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_TEST_MONITOR") {
+        return PathBuf::from(p);
+    }
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug");
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
