@@ -1081,7 +1081,7 @@ pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {
         let id = s.resolve(&reg, x)?;
         let old = reg.containers[&id].rec.name.clone();
         if old == n {
-            return Err(Error::Conflict(format!("Renaming a container with the same name as its current name")));
+            return Err(Error::Conflict("Renaming a container with the same name as its current name".to_string()));
         }
         if let Some(other) = reg.names.get(&n) {
             return Err(conflict_msg(&n, other));
@@ -1111,7 +1111,7 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let obj = body.as_object().ok_or_else(|| Error::BadParameter("update body must be a JSON object".into()))?;
     for k in keys {
         if let Some(v) = obj.get(k) {
-            if !v.is_null() && !(v.as_i64() == Some(0) && k != "PidsLimit") && v.as_str() != Some("") {
+            if !(v.is_null() || v.as_i64() == Some(0) && k != "PidsLimit" || v.as_str() == Some("")) {
                 host[k] = v.clone();
             }
         }
@@ -1410,7 +1410,7 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         if !f.match_labels("label", &labels) {
             continue;
         }
-        if f.has("status") && !f.get("status").iter().any(|x| *x == st) {
+        if f.has("status") && !f.get("status").contains(&st) {
             continue;
         }
         if f.has("exited") && !(st == "exited" && f.get("exited").iter().any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code))) {

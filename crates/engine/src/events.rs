@@ -63,6 +63,7 @@ pub struct EventStream {
 impl EventStream {
     /// Next matching event; `Ok(None)` on timeout (so the caller can check its client is still
     /// there); `Err(())` when the stream has ended (until passed, engine gone).
+    #[allow(clippy::result_unit_err)]
     pub fn next_timeout(&mut self, d: Duration) -> std::result::Result<Option<Value>, ()> {
         if let Some(v) = self.backlog.pop_front() {
             return Ok(Some(v));

@@ -489,6 +489,7 @@ impl Engine {
 
     /// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=`: import a rootfs tar.
     /// Progress gets `{"status": "sha256:<id>"}`.
+    #[allow(clippy::too_many_arguments)]
     pub fn image_import(&self, r: &mut (dyn Read + Send), repo: Option<&str>, tag: Option<&str>, changes: &[String], message: Option<&str>, platform: Option<&str>, progress: Progress) -> Result<()> {
         images::import(self, r, repo, tag, changes, message, platform, progress)
     }

@@ -201,7 +201,7 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|x| std::cmp::Reverse(x.0));
     let mut v: Vec<PathBuf> = rotated.into_iter().map(|x| x.1).collect();
     v.push(path.to_path_buf());
     v

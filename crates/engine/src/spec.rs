@@ -264,7 +264,7 @@ pub(crate) fn validate(host: &Value) -> Result<()> {
         match s(rp, "Name") {
             "" | "no" | "always" | "unless-stopped" => {
                 if i(rp, "MaximumRetryCount") != 0 {
-                    return Err(Error::BadParameter(format!("invalid restart policy: maximum retry count can only be used with 'on-failure'")));
+                    return Err(Error::BadParameter("invalid restart policy: maximum retry count can only be used with 'on-failure'".to_string()));
                 }
             }
             "on-failure" => {

@@ -270,38 +270,6 @@ pub(crate) fn labels_of(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn time_roundtrip() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
-        assert_eq!(parse_duration("1h30m"), Some(5400.0));
-        assert!(parse_time_arg("yesterday").is_err());
-    }
-    #[test]
-    fn signals() {
-        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
-        assert_eq!(parse_signal("kill").unwrap(), 9);
-        assert_eq!(parse_signal("10").unwrap(), 10);
-        assert!(parse_signal("NOPE").is_err());
-    }
-    #[test]
-    fn filters_both_shapes() {
-        let a = Filters::parse(&serde_json::json!({"label": {"a=b": true}})).unwrap();
-        let b = Filters::parse(&serde_json::json!({"label": ["a=b"]})).unwrap();
-        assert_eq!(a.get("label"), b.get("label"));
-        assert!(Filters::parse(&serde_json::json!([1])).is_err());
-    }
-    #[test]
-    fn ids() {
-        let id = random_id().unwrap();
-        assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
-    }
-}
 
 /// openat2(2) with RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: `path` is resolved as if `root` were
 /// "/" (symlinks and ".." cannot leave it; CVE-2018-15664).
@@ -390,5 +358,38 @@ pub(crate) fn read_in_root(root: &Path, path: &Path) -> Result<Option<Vec<u8>>> 
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(internal(format!("open {} in the container", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn time_roundtrip() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert!(parse_time_arg("yesterday").is_err());
+    }
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("NOPE").is_err());
+    }
+    #[test]
+    fn filters_both_shapes() {
+        let a = Filters::parse(&serde_json::json!({"label": {"a=b": true}})).unwrap();
+        let b = Filters::parse(&serde_json::json!({"label": ["a=b"]})).unwrap();
+        assert_eq!(a.get("label"), b.get("label"));
+        assert!(Filters::parse(&serde_json::json!([1])).is_err());
+    }
+    #[test]
+    fn ids() {
+        let id = random_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }

@@ -76,6 +76,7 @@ pub fn busybox_tar() -> Vec<u8> {
 }
 
 impl Env {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Env {
         let dir = tempfile::Builder::new().prefix("berth-engine-test").tempdir_in("/var/tmp").unwrap();
         let root = dir.path().join("root");
