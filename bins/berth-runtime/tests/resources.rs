@@ -234,8 +234,21 @@ fn cpu_quota_period_and_shares_land_in_the_cgroup() {
         assert_eq!(inside("cpu.shares", ""), "512");
     }
     // Read-only inside.
-    let o = b.rt(&["exec", &b.id, "sh", "-c", "echo 2 > /sys/fs/cgroup/pids.max || echo 2 > /sys/fs/cgroup/pids/pids.max"]);
+    let f = if is_v2(&cg) { "/sys/fs/cgroup/cpu.max" } else { "/sys/fs/cgroup/cpu/cpu.cfs_quota_us" };
+    let o = b.rt(&["exec", &b.id, "sh", "-c", &format!("echo 1000 > {f}")]);
     assert!(!o.status.success(), "/sys/fs/cgroup must be read-only inside");
+    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    // update's cpu flags.
+    let o = b.rt(&["update", "--cpu-quota", "20000", "--cpu-period", "50000", "--cpu-shares", "1024", &b.id]);
+    assert!(o.status.success(), "update cpu: {}", stderr(&o));
+    if is_v2(&cg) {
+        assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.max")), "20000 50000");
+        assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.weight")), "39");
+    } else {
+        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_quota_us", "")), "20000");
+        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_period_us", "")), "50000");
+        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.shares", "")), "1024");
+    }
     delete(&b);
 }
 
