@@ -140,6 +140,7 @@ impl Runtime {
     }
 
     fn create_inner(&self, o: &CreateOpts, mode: StartMode) -> Result<Created> {
+        crate::mark("create: start");
         state::validate_id(&o.id)?;
         self.ensure_root()?;
         let dir = state::container_dir(&self.root, &o.id);
@@ -159,6 +160,7 @@ impl Runtime {
             .with_ctx(|| format!("bundle {}", o.bundle.display()))?;
         let mut spec = crate::spec::load(&bundle)?;
         let rootfs = crate::spec::validate(&spec, &bundle)?;
+        crate::mark("spec loaded and validated");
         let ns = Plan::from_spec(&spec);
         if !ns.has(LinuxNamespaceType::Mount) {
             warn("no mount namespace in the spec: the container shares the host's mount table");
@@ -180,11 +182,18 @@ impl Runtime {
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
         let mut cg = berth_cgroups::Cgroup::new(cgroups_path.as_deref(), &o.id, self.systemd_cgroup)?;
-        cg.create()?;
-        cleanup.cgroup = Some(cg.clone());
         let res = effective_resources(&spec);
-        for w in cg.apply(&res)? {
-            warn(&w);
+        // On v2 the child is cloned straight into its cgroup, which must exist first. On v1
+        // the cgroup is built while the child sets up its mounts (CGROUP_READY).
+        let deferred_cgroup = cg.mode() != berth_cgroups::Mode::V2;
+        if !deferred_cgroup {
+            let r = cg.create();
+            cleanup.cgroup = Some(cg.clone());
+            r?;
+            for w in cg.apply(&res)? {
+                warn(&w);
+            }
+            crate::mark("cgroup created and configured");
         }
 
         // exec fifo: the init holds it O_RDWR and blocks reading one byte.
@@ -247,6 +256,7 @@ impl Runtime {
             || process::init_main(ctx),
         )?;
         cleanup.pid = Some(pid);
+        crate::mark("cloned");
         drop(child_chan);
         drop(fifo);
         drop(console);
@@ -273,17 +283,29 @@ impl Runtime {
             go.self_join_tasks = dirs.into_iter().map(|d| d.join("tasks")).collect();
         }
         go.late_cgroupns = cgroupns && !in_cgroup;
-        go.cgroupns_at_mount = cgroupns && (in_cgroup || self_join);
+        go.cgroupns_at_mount = cgroupns && (in_cgroup || self_join) && !deferred_cgroup;
+        go.wait_cgroup_ready = deferred_cgroup;
         parent_chan.send(
             sync::GO,
             &serde_json::to_vec(&go).map_err(|e| Error::Other(format!("encode go info: {e}")))?,
         )?;
+        if deferred_cgroup {
+            let r = cg.create();
+            cleanup.cgroup = Some(cg.clone());
+            r?;
+            for w in cg.apply(&res)? {
+                warn(&w);
+            }
+            crate::mark("cgroup created and configured");
+            parent_chan.send(sync::CGROUP_READY, b"")?;
+        }
         // Otherwise move it while it builds its mounts: it cannot run the user's program
         // before HOOKS_DONE, which we send only after this.
         if !in_cgroup && !self_join {
             cg.add_task(pid)?;
         }
         parent_chan.expect(sync::MOUNTS_DONE, "the container's mounts were set up")?;
+        crate::mark("child mounts done");
 
         let annotations = spec.annotations().clone().unwrap_or_default();
         let mut st = State {
@@ -312,6 +334,7 @@ impl Runtime {
         }
         parent_chan.send(sync::HOOKS_DONE, creating.as_bytes())?;
         parent_chan.expect(sync::CREATED, "the container was created")?;
+        crate::mark("child created");
         std::mem::swap(&mut st.config, &mut spec);
         st.save(&self.root)?;
         if let Some(p) = &o.pid_file {
@@ -405,6 +428,7 @@ impl Runtime {
             Ok(Some((t, _))) => return Err(Error::Other(format!("sync protocol: unexpected {t}"))),
             Err(e) => return Err(e),
         }
+        crate::mark("user program exec'd");
         if let Some(h) = c.state.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
             if let Err(e) = hooks::run("poststart", &h, &c.state.hook_json(Status::Running)) {
                 warn(&e.to_string());
@@ -414,6 +438,7 @@ impl Runtime {
             return Ok(0);
         }
         let code = foreground(pid, master.as_ref(), &mask)?;
+        crate::mark("container exited");
         let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         if keep {
             let mut st = c.state;
@@ -422,6 +447,7 @@ impl Runtime {
         } else {
             self.delete(&o.id, true)?;
         }
+        crate::mark("deleted");
         Ok(code)
     }
 

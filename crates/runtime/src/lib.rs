@@ -37,3 +37,14 @@ pub fn warn(msg: &str) {
         None => eprintln!("berth-runtime: warning: {msg}"),
     }
 }
+
+/// `BERTH_TIMING=1`: print milestones of a run with elapsed microseconds to stderr (to find
+/// where the milliseconds go without strace's distortion).
+pub fn mark(what: &str) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static T0: OnceLock<Option<Instant>> = OnceLock::new();
+    if let Some(t0) = T0.get_or_init(|| std::env::var_os("BERTH_TIMING").map(|_| Instant::now())) {
+        eprintln!("[timing] {:>7} us  {what}", t0.elapsed().as_micros());
+    }
+}

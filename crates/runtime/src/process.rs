@@ -45,6 +45,37 @@ pub struct GoInfo {
     /// v1 `tasks` files to write "0" to: the child joins its cgroup itself (cheap path).
     #[serde(default)]
     pub self_join_tasks: Vec<PathBuf>,
+    /// The parent builds the cgroup while we mount: wait for CGROUP_READY before using it.
+    #[serde(default)]
+    pub wait_cgroup_ready: bool,
+}
+
+/// Joining the cgroup, done once: after CGROUP_READY when the parent builds it concurrently,
+/// else at once. Unshares the cgroup namespace when that had to wait for the join.
+struct CgroupJoin<'a> {
+    go: &'a GoInfo,
+    chan: &'a Channel,
+    done: std::cell::Cell<bool>,
+    cgroupns_pending: std::cell::Cell<bool>,
+}
+
+impl CgroupJoin<'_> {
+    fn ensure(&self) -> Result<()> {
+        if self.done.replace(true) {
+            return Ok(());
+        }
+        if self.go.wait_cgroup_ready {
+            self.chan.expect(sync::CGROUP_READY, "the cgroup was created")?;
+        }
+        for t in &self.go.self_join_tasks {
+            std::fs::write(t, "0").with_ctx(|| format!("join cgroup: write 0 to {}", t.display()))?;
+        }
+        if self.cgroupns_pending.get() && !self.go.self_join_tasks.is_empty() {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
+            self.cgroupns_pending.set(false);
+        }
+        Ok(())
+    }
 }
 
 /// Entry point of the container init. Never returns: execs the user's program or exits.
@@ -67,14 +98,16 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
 
     let go = ctx.chan.expect(sync::GO, "the parent finished the setup")?;
+    crate::mark("child: go");
     let go: GoInfo = serde_json::from_slice(&go).unwrap_or_default();
-    for t in &go.self_join_tasks {
-        std::fs::write(t, "0").with_ctx(|| format!("join cgroup: write 0 to {}", t.display()))?;
-    }
-    let mut cgroupns_pending = go.late_cgroupns;
-    if cgroupns_pending && !go.self_join_tasks.is_empty() {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
-        cgroupns_pending = false;
+    let join = CgroupJoin {
+        go: &go,
+        chan: ctx.chan,
+        done: std::cell::Cell::new(false),
+        cgroupns_pending: std::cell::Cell::new(go.late_cgroupns),
+    };
+    if !go.wait_cgroup_ready {
+        join.ensure()?;
     }
 
     let spec = ctx.spec;
@@ -115,13 +148,16 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
             cgroupns: go.cgroupns_at_mount,
             cgroup_dirs: &go.cgroup_dirs,
             cgroup_v2_dir: go.cgroup_v2_dir.as_deref(),
+            cgroup_ready: &|| join.ensure(),
         };
         rootfs::prepare(&plan)?;
+        crate::mark("child: mounts prepared");
     }
+    join.ensure()?;
     ctx.chan.send(sync::MOUNTS_DONE, b"")?;
     let state_json = ctx.chan.expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
-    if cgroupns_pending {
+    if join.cgroupns_pending.get() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
     }
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
@@ -129,6 +165,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     }
     if own_mnt {
         rootfs::switch_root(ctx.rootfs, ctx.no_pivot)?;
+        crate::mark("child: pivoted");
     } else {
         nix::unistd::chroot(ctx.rootfs).with_ctx(|| format!("chroot {}", ctx.rootfs.display()))?;
         nix::unistd::chdir("/").ctx("chdir /")?;
@@ -144,6 +181,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     if own_mnt {
         rootfs::finalize(spec)?;
     }
+    crate::mark("child: finalized");
     let exe = find_executable(process)?;
 
     // Keep only what we still need; nothing that points at a host directory survives.

@@ -281,6 +281,8 @@ pub struct RootfsPlan<'a> {
     /// (hierarchy directory name under /sys/fs/cgroup, host directory of the container's cgroup)
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub cgroup_v2_dir: Option<&'a Path>,
+    /// Called before the cgroup mount: the container's cgroup directories exist afterwards.
+    pub cgroup_ready: &'a dyn Fn() -> Result<()>,
 }
 
 /// Phase 1, before pivot_root: propagation, the rootfs bind, every spec mount, devices.
@@ -328,6 +330,7 @@ pub fn prepare(plan: &RootfsPlan) -> Result<()> {
         }
         do_mount(plan, rootfd.as_raw_fd(), m)
             .map_err(|e| prefix(e, &format!("mounts[{i}] ({})", dest.display())))?;
+        crate::mark(&format!("child: mounted {}", dest.display()));
     }
     if !dev_bound_from_host {
         create_devices(plan, rootfd.as_raw_fd(), have_pts)?;
@@ -501,6 +504,7 @@ fn locked_flags(target: &Path) -> MsFlags {
 /// /sys/fs/cgroup: cgroup2 (v2, own cgroup namespace) or a tmpfs with a bind of the container's
 /// own directory per v1 hierarchy, so the container sees exactly its own limits.
 fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -> Result<()> {
+    (plan.cgroup_ready)()?;
     let dest = m.destination();
     let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if let Some(v2) = plan.cgroup_v2_dir {
@@ -535,8 +539,6 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
         let t = ensure_target(rootfd, &sub, true)?;
         mount(Some(host), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .with_ctx(|| format!("bind mount cgroup {} on {}", host.display(), sub.display()))?;
-        let t = ensure_target(rootfd, &sub, true)?;
-        remount_bind(&fd_path(&t), flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, &sub)?;
         // Co-mounted hierarchies ("cpu,cpuacct") get a symlink per controller, as on the host.
         if name.contains(',') {
             for part in name.split(',') {
@@ -545,10 +547,14 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
             }
         }
     }
+    // One mount_setattr for the tmpfs and every bind below it (instead of a remount each).
+    let mut attrs = sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
     if flags.contains(MsFlags::MS_RDONLY) {
-        let t = ensure_target(rootfd, dest, true)?;
-        remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, dest)?;
+        attrs |= sys::MOUNT_ATTR_RDONLY;
     }
+    let t = ensure_target(rootfd, dest, true)?;
+    sys::mount_setattr_recursive(&fd_path(&t), attrs)
+        .map_err(|e| prefix(e, &format!("cgroup mount {}", dest.display())))?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub const HOOKS_DONE: u8 = 3;
 pub const CREATED: u8 = 4;
 pub const START: u8 = 5;
 pub const PID: u8 = 6;
+pub const CGROUP_READY: u8 = 7;
 pub const ERROR: u8 = 0xff;
 
 pub struct Channel {

@@ -268,13 +268,23 @@ struct MountAttr {
     userns_fd: u64,
 }
 
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
 /// mount_setattr(2) with AT_RECURSIVE: make a whole mount tree read-only ("rro").
 pub fn mount_setattr_recursive_ro(path: &Path) -> Result<()> {
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    mount_setattr_recursive(path, MOUNT_ATTR_RDONLY)
+}
+
+/// mount_setattr(2) with AT_RECURSIVE: set `attrs` (MOUNT_ATTR_*) on a whole mount tree in one
+/// call instead of one remount per mount.
+pub fn mount_setattr_recursive(path: &Path, attrs: u64) -> Result<()> {
     const AT_RECURSIVE: libc::c_uint = 0x8000;
     let c = cstr(path)?;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
+        attr_set: attrs,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -292,7 +302,7 @@ pub fn mount_setattr_recursive_ro(path: &Path) -> Result<()> {
     };
     if r != 0 {
         return Err(Error::sys(
-            format!("mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) {path:?}"),
+            format!("mount_setattr({attrs:#x}, AT_RECURSIVE) {path:?}"),
             last_errno(),
         ));
     }
