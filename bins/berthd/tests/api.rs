@@ -215,3 +215,51 @@ fn sigterm_leaves_containers_running_and_restart_finds_them() {
     assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"").status, 204);
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true));
 }
+
+#[test]
+fn hostile_requests_never_take_the_daemon_down() {
+    let d = Daemon::start();
+    let long = "a".repeat(70_000);
+    let paths = [
+        "/v1.47/containers/%00/json".to_string(),
+        "/v1.47/containers/%ff%fe/json".to_string(),
+        "/v1.47/containers/..%2F..%2Fetc/json".to_string(),
+        format!("/v1.47/containers/{long}/json"),
+        "/v99999999999999999999.1/info".to_string(),
+        "/v1./info".to_string(),
+        "/v1.47/containers/json?filters=%FF%FE".to_string(),
+        "/v1.47/containers/json?filters=%7B%22label%22%3A%7B%22a%22%3A1%7D%7D".to_string(),
+        "/v1.47/containers/json?limit=99999999999999999999999".to_string(),
+        "/v1.47/containers/json?limit=-5&all=%".to_string(),
+        "/v1.47/events?since=abc".to_string(),
+        "/v1.47/events?since=1e400".to_string(),
+        "/v1.47/images/json?filters=[]".to_string(),
+        "/v1.47/images//json".to_string(),
+        "/v1.47/images/%2F%2F%2F/json".to_string(),
+        "/v1.47/exec/x/resize?h=70000&w=1".to_string(),
+        "/v1.47/containers/x/resize?h=-1&w=1".to_string(),
+        "/v1.47/containers/x/logs?stdout=1&since=-1".to_string(),
+        "//////".to_string(),
+    ];
+    for p in &paths {
+        for m in ["GET", "POST", "HEAD", "DELETE", "PUT"] {
+            let r = request(&d.sock, m, p, &[], b"{}");
+            assert!(r.status >= 200 && r.status != 500 || r.status == 404, "{m} {p}: {} {}", r.status, r.text());
+        }
+    }
+    for auth in ["", "e30", "%%%", "eyJ1c2VybmFtZSI6MX0", &"A".repeat(10_000)] {
+        let r = request(&d.sock, "POST", "/v1.47/images/nosuch/push", &[("X-Registry-Auth", auth)], b"");
+        assert!(r.status < 500 || r.status == 500 && !r.text().is_empty(), "{auth}: {}", r.status);
+    }
+    // An absurd header block and a truncated request.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    let _ = s.write_all(format!("GET /_ping HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(2 << 20)).as_bytes());
+    drop(s);
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    let _ = s.write_all(b"POST /v1.47/containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Ima");
+    drop(s);
+    let r = d.get("/_ping");
+    assert_eq!(r.status, 200, "{}", d.log());
+    let r = d.get("/v1.47/version");
+    assert_eq!(r.status, 200);
+}
