@@ -647,7 +647,7 @@ fn bad_resources_and_seccomp_are_named_and_leave_nothing() {
 }
 
 #[test]
-#[ignore = "waiting for fix: /work/notes/runtime-requests.md #1 (cgroup/seccomp errors printed twice)"]
+
 fn resource_errors_are_reported_once() {
     for (what, f) in [
         ("linux.resources.memory.limit", json!({"resources": {"memory": {"limit": -5}}})),

@@ -28,10 +28,11 @@ pub enum Error {
     Child(String),
     #[error("hook {0}")]
     Hook(String),
+    /// Not a `#[source]`: the message already carries the inner error once.
     #[error("cgroup: {0}")]
-    Cgroup(#[from] berth_cgroups::Error),
-    #[error("seccomp: {0}")]
-    Seccomp(#[from] berth_seccomp::Error),
+    Cgroup(berth_cgroups::Error),
+    #[error("linux.seccomp: {0}")]
+    Seccomp(berth_seccomp::Error),
     #[error("{0}")]
     Other(String),
 }
@@ -104,5 +105,17 @@ impl Error {
             Error::Config(m) => Error::Config(format!("{what}: {m}")),
             other => Error::Other(format!("{what}: {other}")),
         }
+    }
+}
+
+impl From<berth_cgroups::Error> for Error {
+    fn from(e: berth_cgroups::Error) -> Self {
+        Error::Cgroup(e)
+    }
+}
+
+impl From<berth_seccomp::Error> for Error {
+    fn from(e: berth_seccomp::Error) -> Self {
+        Error::Seccomp(e)
     }
 }
