@@ -219,7 +219,11 @@ struct Unpacker<'a> {
     dirs: Vec<(String, i64)>,
     created: HashSet<String>,
     /// Last parent dir opened (components, fd). Valid until anything is removed.
-    cache: std::cell::RefCell<Option<(Vec<String>, std::rc::Rc<OwnedFd>)>>,
+    cache: std::cell::RefCell<Option<(Vec<String>, std::rc::Rc<OwnedFd>, bool)>>,
+    /// Process umask (0o777 if unknown) and whether we run as uid 0: lets us skip fchown and
+    /// fchmod when the create call already produced the right owner and mode.
+    umask: u32,
+    root_user: bool,
     size: u64,
     entries: u64,
 }
@@ -230,7 +234,7 @@ fn proc_fd_path(fd: &OwnedFd) -> String {
 
 impl<'a> Unpacker<'a> {
     fn new(dest: &'a Path, opts: &'a UnpackOptions) -> Result<Self> {
-        Ok(Unpacker { dest, root: open_root(dest)?, opts, dirs: Vec::new(), created: HashSet::new(), cache: Default::default(), size: 0, entries: 0 })
+        Ok(Unpacker { dest, root: open_root(dest)?, opts, dirs: Vec::new(), created: HashSet::new(), cache: Default::default(), umask: current_umask(), root_user: nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0, size: 0, entries: 0 })
     }
 
     fn unsafe_entry(&self, entry: &str, reason: impl Into<String>) -> Error {
@@ -243,15 +247,24 @@ impl<'a> Unpacker<'a> {
     }
 
     /// Like `open_dir(.., true)`, through a one-entry cache (most entries share a parent).
-    fn parent_dir(&self, comps: &[String]) -> Result<std::rc::Rc<OwnedFd>> {
-        if let Some((c, fd)) = self.cache.borrow().as_ref() {
+    fn parent_dir(&self, comps: &[String]) -> Result<(std::rc::Rc<OwnedFd>, bool)> {
+        if let Some((c, fd, sgid)) = self.cache.borrow().as_ref() {
             if c.as_slice() == comps {
-                return Ok(fd.clone());
+                return Ok((fd.clone(), *sgid));
             }
         }
         let fd = std::rc::Rc::new(self.open_dir(comps, true)?);
-        *self.cache.borrow_mut() = Some((comps.to_vec(), fd.clone()));
-        Ok(fd)
+        // a setgid parent makes new entries inherit its group (and dirs the bit)
+        let sgid = nix::sys::stat::fstat(&*fd).map(|st| st.st_mode & libc::S_ISGID != 0).unwrap_or(true);
+        *self.cache.borrow_mut() = Some((comps.to_vec(), fd.clone(), sgid));
+        Ok((fd, sgid))
+    }
+
+    /// Whether a just-created entry already has `uid:gid` and `mode` (created with `mode`).
+    fn create_is_exact(&self, parent_sgid: bool, uid: u32, gid: u32, mode: u32) -> (bool, bool) {
+        let owner_ok = self.root_user && uid == 0 && gid == 0 && !parent_sgid;
+        let mode_ok = !parent_sgid && mode & 0o7000 == 0 && mode & self.umask == 0;
+        (owner_ok, mode_ok)
     }
 
     fn invalidate(&self) {
@@ -327,7 +340,7 @@ impl<'a> Unpacker<'a> {
 
         // whiteouts
         if let Some(target) = last.strip_prefix(WHITEOUT_PREFIX) {
-            let parent = self.parent_dir(parent_comps)?;
+            let (parent, _) = self.parent_dir(parent_comps)?;
             self.invalidate();
             if last == OPAQUE_WHITEOUT {
                 return self.opaque(&parent, parent_comps);
@@ -350,7 +363,7 @@ impl<'a> Unpacker<'a> {
             return Ok(());
         }
 
-        let parent = self.parent_dir(parent_comps)?;
+        let (parent, parent_sgid) = self.parent_dir(parent_comps)?;
         let parent: &OwnedFd = &parent;
         let xattrs = collect_xattrs(e);
         let hdr = e.header().clone();
@@ -360,10 +373,13 @@ impl<'a> Unpacker<'a> {
         let gid = hdr.gid().unwrap_or(0) as u32;
         let mtime = hdr.mtime().unwrap_or(0) as i64;
 
+        let (owner_ok, mode_ok) = self.create_is_exact(parent_sgid, uid, gid, mode);
         if kind.is_dir() {
-            match mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o700)) {
+            let mut fresh = mode_ok;
+            match mkdirat(parent, last.as_str(), Mode::from_bits_truncate(if mode_ok { mode } else { 0o700 })) {
                 Ok(()) => {}
                 Err(Errno::EEXIST) => {
+                    fresh = false;
                     let st = fstatat(parent, last.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(self.ctx("fstatat", &rel))?;
                     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                         self.remove_at(parent, &last, &rel)?;
@@ -372,11 +388,15 @@ impl<'a> Unpacker<'a> {
                 }
                 Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
             }
-            let fd = openat(parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(self.ctx("open dir", &rel))?;
-            nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
-            nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
-            self.set_xattrs_fd(&fd, &rel, &xattrs)?;
+            if !(fresh && owner_ok) || !xattrs.is_empty() {
+                let fd = openat(parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(self.ctx("open dir", &rel))?;
+                if !(fresh && owner_ok) {
+                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
+                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
+                }
+                self.set_xattrs_fd(&fd, &rel, &xattrs)?;
+            }
             self.dirs.push((rel.clone(), mtime));
             self.created.insert(rel);
             return Ok(());
@@ -390,15 +410,19 @@ impl<'a> Unpacker<'a> {
                         parent,
                         last.as_str(),
                         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                        Mode::from_bits_truncate(0o600),
+                        Mode::from_bits_truncate(if mode_ok { mode } else { 0o600 }),
                     )
                 })?;
                 let mut f = File::from(fd);
                 let n = crate::store::copy_buf(e, &mut f).ctx("write file", self.dest.join(&rel))?;
                 self.size += n;
                 let fd = OwnedFd::from(f);
-                nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
-                nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
+                if !owner_ok {
+                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
+                }
+                if !(owner_ok && mode_ok) {
+                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
+                }
                 self.set_xattrs_fd(&fd, &rel, &xattrs)?;
                 let t = TimeSpec::new(mtime, 0);
                 nix::sys::stat::futimens(&fd, &t, &t).map_err(self.ctx("futimens", &rel))?;
@@ -505,6 +529,14 @@ impl<'a> Unpacker<'a> {
             }
         }
     }
+}
+
+/// The process umask from /proc/self/status (0o777 = "unknown": never trust create modes).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok())))
+        .unwrap_or(0o777)
 }
 
 fn ignore_unsupported(r: nix::Result<()>) -> nix::Result<()> {
