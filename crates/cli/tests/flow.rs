@@ -219,3 +219,50 @@ fn daemon_down_exits_1_for_ps_and_125_for_run() {
         125
     );
 }
+
+#[test]
+fn cp_from_container_refuses_archives_escaping_through_symlinks() {
+    let outside = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    // d/, d/esc -> <outside>, d/esc/owned
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_size(0);
+    b.append_data(&mut h, "d", &[][..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "d/esc", outside.path()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(6);
+    b.append_data(&mut h, "d/esc/owned", &b"pwned\n"[..])
+        .unwrap();
+    let evil = b.into_inner().unwrap();
+    let f = fake(Box::new(move |req, _b| {
+        if req.starts_with("GET /_ping") {
+            return json_reply("200 OK", "OK");
+        }
+        if req.contains("/archive") {
+            let mut v = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+                evil.len()
+            )
+            .into_bytes();
+            v.extend_from_slice(&evil);
+            return v;
+        }
+        json_reply("404 Not Found", r#"{"message":"no"}"#)
+    }));
+    let dst = format!("{}/", out_dir.path().display());
+    let code = berth(&f, &["cp", "c1:/d", &dst]);
+    assert_ne!(code, 0, "hostile archive must be refused");
+    assert!(
+        !outside.path().join("owned").exists(),
+        "wrote through a symlink out of the destination"
+    );
+    // the symlink itself may exist, but nothing was written through it
+    assert!(out_dir.path().join("d").is_dir());
+}

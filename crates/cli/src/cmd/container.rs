@@ -692,12 +692,22 @@ pub fn cp(ctx: &Ctx, m: &Matches) -> CmdResult {
     match (split(src), split(dst)) {
         (Some(_), Some(_)) => Err(fail(1, "copying between containers is not supported")),
         (None, None) => Err(fail(1, "must specify at least one container source")),
-        (Some((c, p)), None) => cp_from(ctx, &c, &p, dst, m.flag("quiet")),
-        (None, Some((c, p))) => cp_to(ctx, src, &c, &p, m.flag("quiet")),
+        (Some((c, p)), None) => cp_from(ctx, &c, &p, dst, m.flag("follow-link")),
+        (None, Some((c, p))) => cp_to(ctx, src, &c, &p, m.flag("follow-link"), m.flag("archive")),
     }
 }
 
-fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> CmdResult {
+fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, follow: bool) -> CmdResult {
+    let mut path = path.to_string();
+    if follow {
+        // -L: copy what a symlink source points to
+        if let Some(st) = path_stat(ctx, container, &path)? {
+            if let Some(t) = st["linkTarget"].as_str().filter(|t| !t.is_empty()) {
+                path = t.to_string();
+            }
+        }
+    }
+    let path = path.as_str();
     let resp = ctx.client.get(&format!(
         "/containers/{}/archive?path={}",
         enc(container),
@@ -757,12 +767,8 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
             }
             None => p.clone(),
         };
-        // unpack_in refuses paths escaping target_dir
-        let full = target_dir.join(&rel);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("create {}", parent.display()))?;
-        }
+        // Never let the archive write outside target_dir: no `..`/absolute parts, and
+        // no directory on the way may be a symlink (an earlier entry could have planted one).
         if rel.components().any(|c| {
             matches!(
                 c,
@@ -775,17 +781,71 @@ fn cp_from(ctx: &Ctx, container: &str, path: &str, dst: &str, _quiet: bool) -> C
                 target_dir.display()
             );
         }
+        let full = target_dir.join(&rel);
+        let mut cur = target_dir.clone();
+        if let Some(parent) = rel.parent() {
+            for comp in parent.components() {
+                cur.push(comp);
+                match std::fs::symlink_metadata(&cur) {
+                    Ok(md) if md.file_type().is_symlink() => bail!(
+                        "refusing archive entry {}: {} is a symlink",
+                        p.display(),
+                        cur.display()
+                    ),
+                    Ok(md) if md.is_dir() => {}
+                    Ok(_) => bail!(
+                        "refusing archive entry {}: {} is not a directory",
+                        p.display(),
+                        cur.display()
+                    ),
+                    Err(_) => std::fs::create_dir(&cur)
+                        .with_context(|| format!("create {}", cur.display()))?,
+                }
+            }
+        }
+        // replace (not write through) an existing non-directory at the destination
+        if let Ok(md) = std::fs::symlink_metadata(&full) {
+            if !md.is_dir() {
+                std::fs::remove_file(&full)
+                    .with_context(|| format!("replace {}", full.display()))?;
+            }
+        }
         e.unpack(&full)
             .with_context(|| format!("extract {}", full.display()))?;
     }
     Ok(0)
 }
 
-fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> CmdResult {
+/// Stat of a path inside a container (X-Docker-Container-Path-Stat); None when missing.
+fn path_stat(ctx: &Ctx, container: &str, path: &str) -> Result<Option<Value>> {
+    match ctx.client.send(
+        "HEAD",
+        &format!("/containers/{}/archive?path={}", enc(container), enc(path)),
+        &[],
+        Body::None,
+    ) {
+        Ok(r) => Ok(r
+            .header("X-Docker-Container-Path-Stat")
+            .and_then(|h| crate::cmd::auth::base64_decode(h).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(anyhow!(e.to_string())),
+    }
+}
+
+fn cp_to(
+    ctx: &Ctx,
+    src: &str,
+    container: &str,
+    path: &str,
+    follow: bool,
+    archive: bool,
+) -> CmdResult {
+    let uidgid = if archive { "&copyUIDGID=1" } else { "" };
     if src == "-" {
         let mut input = std::io::stdin();
         let q = format!(
-            "/containers/{}/archive?path={}&noOverwriteDirNonDir=1",
+            "/containers/{}/archive?path={}&noOverwriteDirNonDir=1{uidgid}",
             enc(container),
             enc(path)
         );
@@ -843,7 +903,7 @@ fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> Cmd
     let mut buf = Vec::new();
     {
         let mut b = tar::Builder::new(&mut buf);
-        b.follow_symlinks(false);
+        b.follow_symlinks(follow);
         if meta.is_dir() {
             b.append_dir_all(&name, spath)
                 .with_context(|| format!("archive {src}"))?;
@@ -854,7 +914,7 @@ fn cp_to(ctx: &Ctx, src: &str, container: &str, path: &str, _quiet: bool) -> Cmd
         b.finish().context("finish archive")?;
     }
     let q = format!(
-        "/containers/{}/archive?path={}&noOverwriteDirNonDir=1",
+        "/containers/{}/archive?path={}&noOverwriteDirNonDir=1{uidgid}",
         enc(container),
         enc(&dir)
     );

@@ -21,6 +21,18 @@ pub fn pull_params(image: &str) -> (String, String) {
     (repo.to_string(), tag.to_string())
 }
 
+/// `linux/arm64/v8` -> the OCI platform JSON the API takes for push/load/save.
+pub fn platform_json(p: &str) -> String {
+    let mut it = p.split('/');
+    let os = it.next().unwrap_or("");
+    let arch = it.next().unwrap_or("");
+    let mut v = serde_json::json!({"os": os, "architecture": arch});
+    if let Some(var) = it.next() {
+        v["variant"] = serde_json::json!(var);
+    }
+    v.to_string()
+}
+
 /// docker's normalized name: `busybox` -> `docker.io/library/busybox`.
 pub fn normalize_name(repo: &str) -> String {
     let first = repo.split('/').next().unwrap_or("");
@@ -60,8 +72,24 @@ pub fn pull_image(
     quiet: bool,
     to_stderr: bool,
 ) -> Result<String> {
+    pull_image_tags(ctx, image, platform, quiet, to_stderr, false)
+}
+
+/// Like [`pull_image`]; with `all_tags` every tag of the repository is pulled.
+pub fn pull_image_tags(
+    ctx: &Ctx,
+    image: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    to_stderr: bool,
+    all_tags: bool,
+) -> Result<String> {
     let (repo, tag) = pull_params(image);
-    let mut q = format!("/images/create?fromImage={}&tag={}", enc(&repo), enc(&tag));
+    let mut q = if all_tags {
+        format!("/images/create?fromImage={}", enc(&repo))
+    } else {
+        format!("/images/create?fromImage={}&tag={}", enc(&repo), enc(&tag))
+    };
     if let Some(p) = platform {
         q.push_str(&format!("&platform={}", enc(p)));
     }
@@ -77,6 +105,9 @@ pub fn pull_image(
             if to_stderr { format!("berth: {e}") } else { e },
         ));
     }
+    if all_tags {
+        return Ok(normalize_name(&repo));
+    }
     let sep = if tag.starts_with("sha256:") { "@" } else { ":" };
     Ok(format!("{}{sep}{tag}", normalize_name(&repo)))
 }
@@ -90,7 +121,14 @@ pub fn pull(ctx: &Ctx, m: &Matches) -> CmdResult {
             return Err(fail(1, "tag can't be used with --all-tags/-a"));
         }
     }
-    let r = pull_image(ctx, image, m.value("platform"), m.flag("quiet"), false)?;
+    let r = pull_image_tags(
+        ctx,
+        image,
+        m.value("platform"),
+        m.flag("quiet"),
+        false,
+        m.flag("all-tags"),
+    )?;
     println!("{r}");
     Ok(0)
 }
@@ -99,8 +137,15 @@ pub fn push(ctx: &Ctx, m: &Matches) -> CmdResult {
     let image = &m.args[0];
     let (repo, tag) = split_repo_tag(image);
     let mut q = format!("/images/{}/push", enc(repo));
+    let mut params = Vec::new();
     if !m.flag("all-tags") {
-        q.push_str(&format!("?tag={}", enc(tag)));
+        params.push(format!("tag={}", enc(tag)));
+    }
+    if let Some(p) = m.value("platform") {
+        params.push(format!("platform={}", enc(&platform_json(p))));
+    }
+    if !params.is_empty() {
+        q.push_str(&format!("?{}", params.join("&")));
     }
     let auth = registry_auth_header(ctx, &registry_of(repo));
     let resp = ctx
@@ -172,7 +217,10 @@ pub fn load(ctx: &Ctx, m: &Matches) -> CmdResult {
             Box::new(std::io::stdin())
         }
     };
-    let q = format!("/images/load?quiet={}", quiet as u8);
+    let mut q = format!("/images/load?quiet={}", quiet as u8);
+    for p in m.values("platform") {
+        q.push_str(&format!("&platform={}", enc(&platform_json(&p))));
+    }
     let resp = ctx.client.send(
         "POST",
         &q,
@@ -266,7 +314,10 @@ pub fn save(ctx: &Ctx, m: &Matches) -> CmdResult {
             "cowardly refusing to save to a terminal. Use the -o flag or redirect",
         ));
     }
-    let q: Vec<String> = m.args.iter().map(|n| format!("names={}", enc(n))).collect();
+    let mut q: Vec<String> = m.args.iter().map(|n| format!("names={}", enc(n))).collect();
+    for p in m.values("platform") {
+        q.push(format!("platform={}", enc(&platform_json(&p))));
+    }
     let resp = ctx.client.get(&format!("/images/get?{}", q.join("&")))?;
     tar_out(resp, output, "image")
 }

@@ -322,6 +322,9 @@ pub fn events(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn df(ctx: &Ctx, m: &Matches) -> CmdResult {
+    if m.flag("verbose") {
+        return Err(fail(1, "berth system df: --verbose is not implemented yet"));
+    }
     let v = ctx.client.get_json("/system/df")?;
     let images = v["Images"].as_array().cloned().unwrap_or_default();
     let containers = v["Containers"].as_array().cloned().unwrap_or_default();
