@@ -252,6 +252,39 @@ fn create_body_rejects_bad_values() {
 }
 
 #[test]
+fn publish_ranges_expand() {
+    use berth_cli::cmd::run::parse_port_spec;
+    let v = parse_port_spec("127.0.0.1:8000-8001:80-81/udp").unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(
+        v[0],
+        (
+            "80/udp".to_string(),
+            Some(("127.0.0.1".to_string(), "8000".to_string()))
+        )
+    );
+    assert_eq!(
+        v[1],
+        (
+            "81/udp".to_string(),
+            Some(("127.0.0.1".to_string(), "8001".to_string()))
+        )
+    );
+    assert_eq!(
+        parse_port_spec("80").unwrap(),
+        vec![("80/tcp".to_string(), None)]
+    );
+    assert_eq!(
+        parse_port_spec("[::1]:8080:80").unwrap()[0].1,
+        Some(("::1".to_string(), "8080".to_string()))
+    );
+    assert!(parse_port_spec("8000-8002:80-81").is_err());
+    assert!(parse_port_spec("90-80").is_err());
+    assert!(parse_port_spec("80/xyz").is_err());
+    assert!(parse_port_spec("99999").is_err());
+}
+
+#[test]
 fn unlimited_swap_and_negative_values() {
     let m = p(
         "run",

@@ -53,7 +53,21 @@ pub fn env_list(m: &Matches) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn parse_port_spec(p: &str) -> Result<(String, Option<(String, String)>)> {
+type PortBinding = (String, Option<(String, String)>);
+
+/// `a` or `a-b` -> inclusive range.
+fn port_range(s: &str) -> Option<(u16, u16)> {
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+            (a <= b).then_some((a, b))
+        }
+        None => s.parse().ok().map(|a| (a, a)),
+    }
+}
+
+/// Parses `-p`, expanding ranges (`8000-8001:80-81`) into one binding per port.
+pub fn parse_port_spec(p: &str) -> Result<Vec<PortBinding>> {
     // [ip:][hostPort:]containerPort[/proto]
     let (body, proto) = match p.rsplit_once('/') {
         Some((b, pr)) => (b, pr.to_string()),
@@ -87,17 +101,34 @@ fn parse_port_spec(p: &str) -> Result<(String, Option<(String, String)>)> {
             _ => bail!("invalid port format for --publish: {p}"),
         }
     };
-    let valid = |s: &str| s.split('-').all(|x| x.parse::<u16>().is_ok());
-    if cport.is_empty() || !valid(&cport) {
-        bail!("invalid containerPort: {cport}");
-    }
-    if let Some(h) = &host {
-        if !h.is_empty() && !valid(h) {
-            bail!("invalid hostPort: {h}");
+    let (c0, c1) = port_range(&cport).ok_or_else(|| anyhow!("invalid containerPort: {cport}"))?;
+    let hrange = match &host {
+        Some(h) if !h.is_empty() => {
+            Some(port_range(h).ok_or_else(|| anyhow!("invalid hostPort: {h}"))?)
+        }
+        _ => None,
+    };
+    if let Some((h0, h1)) = hrange {
+        if h1 - h0 != c1 - c0 && h0 != h1 {
+            bail!("invalid ranges specified for container and host Ports: {cport} and {h0}-{h1}");
         }
     }
-    let key = format!("{cport}/{proto}");
-    Ok((key, host.map(|h| (ip, h))))
+    let mut out = Vec::new();
+    for (i, c) in (c0..=c1).enumerate() {
+        let key = format!("{c}/{proto}");
+        let b = match (&host, hrange) {
+            // a host range as wide as the container range maps pairwise;
+            // a single host port with a single container port maps directly
+            (_, Some((h0, h1))) if h0 != h1 || c0 == c1 => {
+                Some((ip.clone(), (h0 + i as u16).to_string()))
+            }
+            (_, Some((h0, _))) => Some((ip.clone(), h0.to_string())),
+            (Some(_), None) => Some((ip.clone(), String::new())),
+            (None, None) => None,
+        };
+        out.push((key, b));
+    }
+    Ok(out)
 }
 
 fn parse_mount(s: &str) -> Result<Value> {
@@ -298,12 +329,14 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     let mut exposed = Map::new();
     let mut bindings = Map::new();
     for p in m.values("publish") {
-        let (key, b) =
+        let specs =
             parse_port_spec(&p).with_context(|| format!("invalid --publish value {p:?}"))?;
-        exposed.insert(key.clone(), json!({}));
-        let entry = bindings.entry(key).or_insert_with(|| json!([]));
-        if let (Some((ip, host)), Some(a)) = (b, entry.as_array_mut()) {
-            a.push(json!({"HostIp": ip, "HostPort": host}));
+        for (key, b) in specs {
+            exposed.insert(key.clone(), json!({}));
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            if let (Some((ip, host)), Some(a)) = (b, entry.as_array_mut()) {
+                a.push(json!({"HostIp": ip, "HostPort": host}));
+            }
         }
     }
     for e in m.values("expose") {
