@@ -48,7 +48,9 @@ pub(crate) struct Shared {
     pub monitor_bin: PathBuf,
     pub init_bin: Option<PathBuf>,
     pub closed: AtomicBool,
-    pub watchers: Mutex<Vec<UnixStream>>,
+    /// Watch connections to monitors (shut down when the engine is dropped), by a serial.
+    pub watchers: Mutex<HashMap<u64, UnixStream>>,
+    pub watcher_serial: std::sync::atomic::AtomicU64,
     /// Image operations that change tags/images are serialised.
     pub image_lock: Mutex<()>,
 }
@@ -60,7 +62,7 @@ impl Drop for Engine {
         let s = &self.inner.0;
         s.closed.store(true, Ordering::SeqCst);
         if let Ok(w) = s.watchers.lock() {
-            for c in w.iter() {
+            for c in w.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
             }
         }
@@ -87,10 +89,13 @@ impl Shared {
     pub(crate) fn attach_sock(&self, id: &str) -> PathBuf {
         self.xdir(id).join("attach.sock")
     }
+    /// Persist the record (config.v2.json, which holds everything; hostconfig.json is a
+    /// Docker-style copy written when the host config changes).
     pub(crate) fn save(&self, rec: &Record) -> Result<()> {
-        let d = self.cdir(&rec.id);
-        write_json_atomic(&d.join("hostconfig.json"), &rec.host_config)?;
-        write_json_atomic(&d.join("config.v2.json"), rec)
+        write_json_atomic(&self.cdir(&rec.id).join("config.v2.json"), rec)
+    }
+    pub(crate) fn save_hostconfig(&self, rec: &Record) -> Result<()> {
+        write_json_atomic(&self.cdir(&rec.id).join("hostconfig.json"), &rec.host_config)
     }
 
     /// Resolve a full id, a name (with or without "/") or a unique id prefix.
@@ -264,7 +269,8 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         monitor_bin,
         init_bin,
         closed: AtomicBool::new(false),
-        watchers: Mutex::new(Vec::new()),
+        watchers: Mutex::new(HashMap::new()),
+        watcher_serial: std::sync::atomic::AtomicU64::new(0),
         image_lock: Mutex::new(()),
     });
     let engine = Arc::new(Engine { inner: Inner(shared.clone()) });
@@ -280,6 +286,14 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
     let mut to_check = Vec::new();
     for ent in rd.flatten() {
         let id = ent.file_name().to_string_lossy().into_owned();
+        if let Some(rid) = id.strip_prefix(".rm-") {
+            // A removal interrupted by a crash: finish it.
+            let _ = s.rt.delete(rid, true);
+            if let Err(e) = finish_removal(s, rid) {
+                tracing::warn!("finish removal of {rid}: {e}");
+            }
+            continue;
+        }
         if id.starts_with('.') {
             continue;
         }
@@ -348,9 +362,10 @@ fn connect_watch(s: &Shared, id: &str) -> std::io::Result<UnixStream> {
 }
 
 fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
+    let serial = s.watcher_serial.fetch_add(1, Ordering::SeqCst);
     if let Ok(c) = w.try_clone() {
         if let Ok(mut l) = s.watchers.lock() {
-            l.push(c);
+            l.insert(serial, c);
         }
     }
     std::thread::spawn(move || {
@@ -362,9 +377,9 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
             }
         }
         if let Ok(mut l) = s.watchers.lock() {
-            let me = w.as_raw_fd_();
-            l.retain(|c| c.as_raw_fd_() != me);
+            l.remove(&serial);
         }
+        drop(w);
         if s.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -372,15 +387,6 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
     });
 }
 
-trait RawFdOf {
-    fn as_raw_fd_(&self) -> i32;
-}
-impl RawFdOf for UnixStream {
-    fn as_raw_fd_(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.as_raw_fd()
-    }
-}
 
 /// The container's process has exited (or its monitor vanished): record it, emit "die",
 /// apply the restart policy or AutoRemove.
@@ -639,6 +645,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             log_path: d.join(format!("{id}-json.log")).to_string_lossy().into_owned(),
             driver: s.images.snapshotter_kind_name(),
         };
+        s.save_hostconfig(&rec)?;
         s.save(&rec)?;
         Ok(rec)
     })();
@@ -811,14 +818,25 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         for p in pend {
             p.close();
         }
+        let msg = e.to_string();
+        let low = msg.to_ascii_lowercase();
+        // Docker: 127 when the command is not found, 126 when it cannot be run.
+        let code = if low.contains("not found") || low.contains("no such file") {
+            127
+        } else if low.contains("permission denied") {
+            126
+        } else {
+            128
+        };
         let _ = s.update(id, |en| {
-            en.rec.state.error = e.to_string();
+            en.rec.state.error = msg.clone();
             if en.rec.state.status != "exited" && en.rec.state.status != "created" {
                 en.rec.state.status = "exited".into();
             }
-            if en.rec.has_been_started {
-                en.rec.state.exit_code = 128;
-            }
+            en.rec.state.exit_code = code;
+            en.rec.state.finished_at = now_rfc3339();
+            // Waiters for the next exit learn about the failure.
+            en.exit_gen += 1;
         });
         e
     };
@@ -1135,6 +1153,7 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
         en.rec.host_config = host;
         en.rec.clone()
     })?;
+    s.save_hostconfig(&rec)?;
     s.event(&rec, "update", &[]);
     Ok(json!({"Warnings": warnings}))
 }
@@ -1215,8 +1234,21 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
             return Err(Error::Internal(format!("could not kill running container {id}, cannot remove")));
         }
     }
-    let _ = s.update(id, |en| en.rec.state.status = "removing".into());
-    remove_files(s, id)?;
+    {
+        let mut reg = s.lock();
+        if let Some(en) = reg.containers.get_mut(id) {
+            en.rec.state.status = "removing".into();
+        }
+    }
+    if let Err(e) = remove_files(s, id) {
+        let mut reg = s.lock();
+        if let Some(en) = reg.containers.get_mut(id) {
+            en.removing = false;
+            en.rec.state.status = "dead".into();
+            en.rec.state.error = e.to_string();
+        }
+        return Err(e);
+    }
     {
         let mut reg = s.lock();
         if let Some(en) = reg.containers.remove(id) {
@@ -1240,14 +1272,31 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
     Ok(())
 }
 
+/// Remove everything of a container. Crash-safe: the record directory is first renamed to a
+/// `.rm-<id>` tombstone (one atomic step: the container is gone), and `open` finishes
+/// tombstones left by a crash.
 fn remove_files(s: &Shared, id: &str) -> Result<()> {
     let _ = s.rt.delete(id, true);
     s.unmount(id);
+    if s.is_mounted(&s.rootfs(id)) {
+        return Err(Error::Internal(format!("cannot remove container {id}: its rootfs {} is still mounted (busy)", s.rootfs(id).display())));
+    }
+    let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
+    match std::fs::rename(s.cdir(id), &tomb) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(internal(format!("remove {}", s.cdir(id).display()), e)),
+    }
+    finish_removal(s, id)
+}
+
+fn finish_removal(s: &Shared, id: &str) -> Result<()> {
     match s.images.remove_snapshot(id) {
         Ok(()) | Err(berth_image::Error::SnapshotNotFound(_)) => {}
         Err(e) => return Err(internal(format!("remove the rootfs of {id}"), e)),
     }
-    for d in [s.xdir(id), s.cdir(id)] {
+    let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
+    for d in [s.xdir(id), tomb] {
         match std::fs::remove_dir_all(&d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

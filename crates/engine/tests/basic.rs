@@ -36,6 +36,14 @@ fn env_workdir_user_hostname() {
     assert_eq!(lines[4], "box1");
     let (_, out, _) = env.run(json!({"Cmd": ["id"], "User": "65534:50"}));
     assert!(out.starts_with("uid=65534(nobody) gid=50(staff)"), "{out}");
+    // A command that does not exist: start fails, the exit code is Docker's 127.
+    let id = env.create(json!({"Cmd": ["/no/such/cmd"]}));
+    let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+    let e = env.engine.container_start(&id).unwrap_err();
+    assert!(e.to_string().contains("/no/such/cmd"), "{e}");
+    let r = w.wait();
+    assert_eq!(r.status_code, 127);
+    assert!(r.error.is_some());
     // Unknown user: a clear error at start.
     let id = env.create(json!({"Cmd": ["id"], "User": "ghost"}));
     let e = env.engine.container_start(&id).unwrap_err();

@@ -293,6 +293,10 @@ fn archive_changes_export_contained() {
 #[test]
 fn cycles_leave_nothing_behind() {
     let env = Env::new();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // Warm up (lazily opened files), then count.
+    env.run(json!({"Cmd": ["true"]}));
+    let fds_before = fds();
     for _ in 0..30 {
         let id = env.create(json!({"Cmd": ["true"]}));
         let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
@@ -306,6 +310,8 @@ fn cycles_leave_nothing_behind() {
         env.engine.container_remove(&id, true, false).unwrap();
     }
     std::thread::sleep(Duration::from_millis(200));
+    let fds_after = fds();
+    assert!(fds_after <= fds_before + 2, "fd leak: {fds_before} -> {fds_after}");
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mi.contains(env.root.to_str().unwrap()), "mount left behind");
     assert_eq!(std::fs::read_dir(env.root.join("containers")).unwrap().count(), 0, "state left behind");
