@@ -620,3 +620,77 @@ fn cgroup_namespace_rooted_at_the_container_and_own_limits_visible() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "77");
 }
+
+#[test]
+fn own_session_keyring_unless_no_new_keyring() {
+    let b = bundle(&["sh", "-c", "grep -c _ses /proc/keys; grep _ses /proc/keys | grep -o '_ses[^ ]*'"]);
+    // /proc/keys is masked by default: unmask it for this check.
+    b.edit(|c| {
+        let m = c["linux"]["maskedPaths"].as_array_mut().unwrap();
+        m.retain(|p| p != "/proc/keys");
+    });
+    let o = b.run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("_ses.{}", b.id)), "{}", stdout(&o));
+    // Keyrings outlive their last user until garbage-collected: use a fresh id.
+    let id2 = format!("{}-nokeyring", b.id);
+    let mut c = b.cmd();
+    c.args(["run", "--no-new-keyring", "--bundle"]).arg(b.path()).arg(&id2);
+    let o = output_via_files(c);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains(&format!("_ses.{id2}")), "{}", stdout(&o));
+}
+
+#[test]
+fn exec_with_terminal_over_console_socket() {
+    use std::os::unix::net::UnixListener;
+    let b = bundle(&["sleep", "1000"]);
+    assert!(b.create().status.success());
+    assert!(b.rt(&["start", &b.id]).status.success());
+    let sock = b.path().join("exec-console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let t = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        use std::os::fd::AsRawFd;
+        berth_runtime::sys::recv_fd(s.as_raw_fd()).unwrap()
+    });
+    let o = b.rt(&["exec", "-t", "-d", "--console-socket", sock.to_str().unwrap(), &b.id, "sh", "-c", "tty; echo exec-tty-ok; sleep 1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let master = t.join().unwrap();
+    let mut f = std::fs::File::from(master);
+    use std::io::Read;
+    let (mut out, mut buf) = (Vec::new(), [0u8; 512]);
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&out).contains("exec-tty-ok") {
+            break;
+        }
+    }
+    let s = String::from_utf8_lossy(&out);
+    assert!(s.contains("/dev/pts/"), "{s}");
+    assert!(s.contains("exec-tty-ok"), "{s}");
+    assert!(b.rt(&["delete", "-f", &b.id]).status.success());
+}
+
+#[test]
+fn foreground_run_with_terminal_proxies_the_pty() {
+    // `run` without --console-socket proxies the terminal itself; under script(1) stdin is a tty.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: script(1) not installed");
+        return;
+    }
+    let b = bundle(&["sh", "-c", "tty; stty size; echo term-$TERM"]);
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["env"] = json!(["PATH=/bin", "TERM=xterm"]);
+    });
+    let cmdline = format!("{BIN} --root {} run --bundle {} {}", b.root.display(), b.path().display(), b.id);
+    let o = std::process::Command::new("script").args(["-qfec", &cmdline, "/dev/null"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let s = stdout(&o);
+    assert!(s.contains("/dev/pts/0") || s.contains("/dev/console"), "{s} {}", stderr(&o));
+    assert!(s.contains("term-xterm"), "{s}");
+    b.assert_clean();
+}

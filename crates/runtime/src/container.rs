@@ -246,6 +246,7 @@ impl Runtime {
             seccomp: seccomp.as_ref(),
             no_pivot: o.no_pivot,
             preserve_fds: o.preserve_fds,
+            keyring: if o.no_new_keyring { None } else { Some(o.id.as_str()) },
         };
         let v2fd = cg.v2_dir_fd()?;
         let (pid, in_cgroup) = spawn(

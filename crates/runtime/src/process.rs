@@ -29,6 +29,8 @@ pub struct InitCtx<'a> {
     pub seccomp: Option<&'a berth_seccomp::Filter>,
     pub no_pivot: bool,
     pub preserve_fds: i32,
+    /// Name of the new session keyring (None with --no-new-keyring).
+    pub keyring: Option<&'a str>,
 }
 
 /// Message sent with GO: facts only the parent can learn (the container's cgroup dirs).
@@ -119,6 +121,19 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
             .ctx("unshare(CLONE_NEWTIME)")?;
         namespaces::write_time_offsets(spec)?;
+    }
+    if let Some(name) = ctx.keyring {
+        // A session keyring of its own, so the container cannot read the caller's keys.
+        let c = CString::new(format!("_ses.{name}")).map_err(|_| Error::Other("keyring name".into()))?;
+        // SAFETY: KEYCTL_JOIN_SESSION_KEYRING takes a valid C string; no other memory is touched.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, 1 as libc::c_long, c.as_ptr()) };
+        if r < 0 {
+            let e = nix::errno::Errno::last();
+            // Kernels without keys support, or a seccomp filter of the caller, say ENOSYS.
+            if e != nix::errno::Errno::ENOSYS {
+                return Err(Error::sys("join a new session keyring (use --no-new-keyring to skip)", e));
+            }
+        }
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).with_ctx(|| format!("field hostname: sethostname({h:?})"))?;
