@@ -6,7 +6,7 @@
 # Env:   BERTH_E2E_NET   network flags for containers (default "--network none")
 #        BERTH_E2E_NO_REGISTRY=1  skip the registry (push/pull/login) part (reported as SKIP)
 # Needs: busybox-static (/bin/busybox), util-linux `script`, tmux (else `script` is used
-#        for the interactive test), docker-registry (Debian package) for pull/push.
+#        for the interactive test), docker-registry (Debian package), curl and gzip for pull/push.
 set -u
 
 if [ "${1:-}" = "--host" ]; then export BERTH_HOST="$2"; shift 2; fi
@@ -323,8 +323,8 @@ push_fresh() { # registry repo tag
 }
 
 # --- registry: push, pull (plain and with progress bars), login/logout ---------------------
-if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null 2>&1; then
-    skip "registry tests (docker-registry not installed or BERTH_E2E_NO_REGISTRY=1)"
+if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+    skip "registry tests (docker-registry or curl not installed, or BERTH_E2E_NO_REGISTRY=1)"
 else
     PORT=$(( 20000 + $$ % 20000 ))
     mkdir -p "$WORK/reg"
