@@ -26,6 +26,7 @@ TAG=e2e$$
 WORK=$(mktemp -d /tmp/berth-cli-e2e.XXXXXX)
 PASS=0; FAIL=0; SKIP=0
 REG_PID=""; TMUX_SOCK="$WORK/tmux.sock"
+PORT=$(( 20000 + $$ % 20000 ))
 
 say() { printf '%s\n' "$*"; }
 ok() { PASS=$((PASS+1)); say "ok   $*"; }
@@ -42,6 +43,9 @@ cleanup() {
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
     [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
     "$B" rmi "$TAG-img:c" "$TAG-img:i" >/dev/null 2>&1
+    # images pulled from our throw-away registry
+    "$B" images --format '{{.ID}} {{.Repository}}' 2>/dev/null | awk -v r="127.0.0.1:$PORT/" 'index($2, r) == 1 {print $1}' \
+        | sort -u | xargs -r "$B" rmi -f >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -307,7 +311,7 @@ push_fresh() { # registry repo tag
     local diff; diff=$(sha "$d/layer.tar")
     gzip -c "$d/layer.tar" > "$d/layer.tgz"
     local ld ls; ld=$(sha "$d/layer.tgz"); ls=$(stat -c %s "$d/layer.tgz")
-    printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff" > "$d/config.json"
+    printf '{"architecture":"amd64","os":"linux","created":"2025-06-01T00:00:00Z","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff" > "$d/config.json"
     local cd cs; cd=$(sha "$d/config.json"); cs=$(stat -c %s "$d/config.json")
     upload() { # file digest
         local loc
@@ -326,7 +330,6 @@ push_fresh() { # registry repo tag
 if [ "${BERTH_E2E_NO_REGISTRY:-}" = 1 ] || ! command -v docker-registry >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
     skip "registry tests (docker-registry or curl not installed, or BERTH_E2E_NO_REGISTRY=1)"
 else
-    PORT=$(( 20000 + $$ % 20000 ))
     mkdir -p "$WORK/reg"
     printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$WORK/reg" "$PORT" > "$WORK/reg.yml"
     docker-registry serve "$WORK/reg.yml" > "$WORK/reg.log" 2>&1 &
