@@ -69,6 +69,9 @@ fn main() {
 struct Client {
     sock: UnixStream,
     hello: AttachHello,
+    /// Gone (write failed): dropped at the end of the loop iteration, so indexes into the
+    /// poll array stay valid while the iteration runs.
+    dead: bool,
     /// Still reading its input.
     reading: bool,
 }
@@ -331,7 +334,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     while let Ok((s, _)) = listener.accept() {
         s.set_nonblocking(false)?;
         if let Ok(h) = read_hello(&s) {
-            clients.push(Client { sock: s, reading: h.stdin, hello: h });
+            clients.push(Client { sock: s, dead: false, reading: h.stdin, hello: h });
         }
     }
     match cfg.mode {
@@ -479,13 +482,12 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 frame.extend_from_slice(&(data.len() as u32).to_be_bytes());
             }
             frame.extend_from_slice(data);
-            clients.retain_mut(|c| {
+            for c in clients.iter_mut() {
                 let want = if stream == 0 { c.hello.stdout } else { c.hello.stderr };
-                if !want {
-                    return true;
+                if want && !c.dead && (&c.sock).write_all(&frame).is_err() {
+                    c.dead = true;
                 }
-                (&c.sock).write_all(&frame).is_ok()
-            });
+            }
         }
         // new clients
         if pfds[1].revents != 0 {
@@ -501,16 +503,21 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                     let _ = (&s).write_all(b"ok\n");
                     continue;
                 }
-                clients.push(Client { sock: s, reading: h.stdin, hello: h });
+                clients.push(Client { sock: s, dead: false, reading: h.stdin, hello: h });
             }
         }
         // client input
         let mut i = 0;
         let mut close_stdin = false;
+        // Only the clients that were in the poll array (new ones were appended after it).
+        let polled = pfds.len().saturating_sub(4);
         clients.retain_mut(|c| {
             let idx = 4 + i;
             i += 1;
-            if pfds.get(idx).is_none_or(|p| p.revents == 0) {
+            if c.dead {
+                return false;
+            }
+            if i > polled || pfds.get(idx).is_none_or(|p| p.revents == 0) {
                 return true;
             }
             let mut b = [0u8; 8192];

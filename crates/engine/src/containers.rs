@@ -239,6 +239,17 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     }
     let images = ImageService::open(&cfg.root.join("image"), None).map_err(|e| internal(format!("open the image store in {}", cfg.root.display()), e))?;
     let rt = berth_runtime::Runtime::new(cfg.exec_root.join("runtime"));
+    // The parent cgroup of every container ("/berth") is made here, once, so it is never in a
+    // container's list of directories to remove: otherwise removing the last container could
+    // rmdir it while another container is being created below it.
+    match berth_cgroups::Cgroup::new(Some("/berth"), "berth", false) {
+        Ok(mut cg) => {
+            if let Err(e) = cg.create() {
+                tracing::warn!("create the /berth parent cgroup: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("resolve the /berth parent cgroup: {e}"),
+    }
     let monitor_bin = find_monitor(&cfg)?;
     let init_path = cfg.root.join("bin").join("docker-init");
     let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
