@@ -90,38 +90,85 @@ fn labels_string(labels: &Value) -> String {
     }
 }
 
-/// `0.0.0.0:8080->80/tcp, :::8080->80/tcp, 443/tcp`
+/// docker's DisplayablePorts: consecutive unpublished (or same-numbered) ports are grouped
+/// (`80-81/tcp`), published ones listed after (`0.0.0.0:8080->80/tcp`).
 pub fn ports_string(ports: &Value) -> String {
-    let mut out: Vec<String> = Vec::new();
-    if let Some(a) = ports.as_array() {
-        let mut items: Vec<(u64, String)> = a
-            .iter()
-            .map(|p| {
-                let privp = p.get("PrivatePort").and_then(Value::as_u64).unwrap_or(0);
-                let ty = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
-                let s = match p.get("PublicPort").and_then(Value::as_u64) {
-                    Some(pubp) if pubp > 0 => {
-                        let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
-                        let ip = if ip.contains(':') {
-                            format!("[{ip}]")
-                        } else {
-                            ip.to_string()
-                        };
-                        format!("{ip}:{pubp}->{privp}/{ty}")
-                    }
-                    _ => format!("{privp}/{ty}"),
+    struct P {
+        ip: String,
+        private: u64,
+        public: u64,
+        ty: String,
+    }
+    let mut list: Vec<P> = ports
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| P {
+                    ip: p
+                        .get("IP")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    private: p.get("PrivatePort").and_then(Value::as_u64).unwrap_or(0),
+                    public: p.get("PublicPort").and_then(Value::as_u64).unwrap_or(0),
+                    ty: p
+                        .get("Type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("tcp")
+                        .to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    list.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.ty).cmp(&(b.private, &b.ip, b.public, &b.ty))
+    });
+    let form = |key: &str, first: u64, last: u64| -> String {
+        let (ip, ty) = match key.rsplit_once('/') {
+            Some((ip, ty)) => (ip, ty),
+            None => ("", key),
+        };
+        let mut g = first.to_string();
+        if first != last {
+            g = format!("{g}-{last}");
+        }
+        if !ip.is_empty() {
+            g = format!("{ip}:{g}->{g}");
+        }
+        format!("{g}/{ty}")
+    };
+    let mut groups: Vec<(String, u64, u64)> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    for p in &list {
+        let mut key = p.ty.clone();
+        if !p.ip.is_empty() {
+            if p.public != p.private {
+                let ip = if p.ip.contains(':') {
+                    format!("[{}]", p.ip)
+                } else {
+                    p.ip.clone()
                 };
-                (privp, s)
-            })
-            .collect();
-        items.sort();
-        for (_, s) in items {
-            if !out.contains(&s) {
-                out.push(s);
+                host_mappings.push(format!("{ip}:{}->{}/{}", p.public, p.private, p.ty));
+                continue;
+            }
+            key = format!("{}/{}", p.ip, p.ty);
+        }
+        match groups.iter_mut().find(|g| g.0 == key) {
+            None => groups.push((key, p.private, p.private)),
+            Some(g) if p.private == g.2 + 1 => g.2 = p.private,
+            Some(g) => {
+                result.push(form(&g.0, g.1, g.2));
+                g.1 = p.private;
+                g.2 = p.private;
             }
         }
     }
-    out.join(", ")
+    for g in &groups {
+        result.push(form(&g.0, g.1, g.2));
+    }
+    result.extend(host_mappings);
+    result.join(", ")
 }
 
 pub const PS_TABLE: &str =

@@ -111,7 +111,7 @@ fn ps_placeholders() {
         "web busybox Up 3 seconds running"
     );
     assert_eq!(run("{{.Command}}", &r), "\"sh -c 'i=0; while t…\"");
-    assert_eq!(run("{{.Ports}}", &r), "0.0.0.0:8080->80/tcp, 443/tcp");
+    assert_eq!(run("{{.Ports}}", &r), "443/tcp, 0.0.0.0:8080->80/tcp");
     assert_eq!(run("{{.Label \"a\"}}|{{.Labels}}", &r), "b|a=b,c=d");
     assert_eq!(run("{{.Size}}", &r), "12B (virtual 1.98MB)");
     assert_eq!(run("{{.Networks}}", &r), "none");
@@ -123,6 +123,23 @@ fn ps_placeholders() {
     let j = run("{{json .}}", &r);
     assert!(j.starts_with("{\"Command\":"), "{j}");
     assert!(!j.contains("methods"));
+}
+
+#[test]
+fn ports_group_like_docker() {
+    use berth_cli::output::ports_string;
+    let p = json!([
+        {"PrivatePort": 81, "Type": "tcp"}, {"PrivatePort": 80, "Type": "tcp"}, {"PrivatePort": 82, "Type": "tcp"},
+        {"PrivatePort": 53, "Type": "udp"},
+        {"IP": "0.0.0.0", "PrivatePort": 9000, "PublicPort": 9000, "Type": "tcp"},
+        {"IP": "0.0.0.0", "PrivatePort": 9001, "PublicPort": 9001, "Type": "tcp"},
+        {"IP": "::", "PrivatePort": 22, "PublicPort": 2222, "Type": "tcp"},
+    ]);
+    assert_eq!(
+        ports_string(&p),
+        "53/udp, 80-82/tcp, 0.0.0.0:9000-9001->9000-9001/tcp, [::]:2222->22/tcp"
+    );
+    assert_eq!(ports_string(&json!([])), "");
 }
 
 #[test]
