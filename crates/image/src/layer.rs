@@ -212,6 +212,9 @@ pub fn clean_path(name: &str) -> std::result::Result<Vec<String>, &'static str> 
     Ok(out)
 }
 
+/// Components, fd, and whether the dir is setgid.
+type CachedDir = (Vec<String>, std::rc::Rc<OwnedFd>, bool);
+
 struct Unpacker<'a> {
     dest: &'a Path,
     root: OwnedFd,
@@ -219,7 +222,7 @@ struct Unpacker<'a> {
     dirs: Vec<(String, i64)>,
     created: HashSet<String>,
     /// Last parent dir opened (components, fd). Valid until anything is removed.
-    cache: std::cell::RefCell<Option<(Vec<String>, std::rc::Rc<OwnedFd>, bool)>>,
+    cache: std::cell::RefCell<Option<CachedDir>>,
     /// Process umask (0o777 if unknown) and whether we run as uid 0: lets us skip fchown and
     /// fchmod when the create call already produced the right owner and mode.
     umask: u32,
@@ -388,7 +391,7 @@ impl<'a> Unpacker<'a> {
                 }
                 Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
             }
-            if !(fresh && owner_ok) || !xattrs.is_empty() {
+            if !(fresh && owner_ok && xattrs.is_empty()) {
                 let fd = openat(parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
                     .map_err(self.ctx("open dir", &rel))?;
                 if !(fresh && owner_ok) {
