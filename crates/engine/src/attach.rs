@@ -277,6 +277,7 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
             sl
         }
     };
+    s.event(&rec, "attach", &[]);
     Ok(make_attach(slot, tty, hello.stdin, keys))
 }
 

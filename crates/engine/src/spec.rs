@@ -420,6 +420,39 @@ pub(crate) fn merge_env(img: &[String], user: &[String]) -> Vec<String> {
     out
 }
 
+/// Every character/block device of the host's /dev (one level of subdirectories too, not
+/// pts/shm/mqueue), as OCI linux.devices: what `--privileged` exposes.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from("/dev")];
+    let mut depth = 0;
+    while let Some(d) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(md) = p.symlink_metadata() else { continue };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                let n = e.file_name();
+                if depth == 0 && !matches!(n.to_str(), Some("pts" | "shm" | "mqueue" | "fd")) {
+                    dirs.push(p);
+                }
+                continue;
+            }
+            let ty = if ft.is_char_device() { "c" } else if ft.is_block_device() { "b" } else { continue };
+            // The runtime makes these itself (console, ptmx belong to the container's pts).
+            if matches!(p.to_str(), Some("/dev/console" | "/dev/ptmx" | "/dev/tty" | "/dev/null" | "/dev/zero" | "/dev/full" | "/dev/random" | "/dev/urandom")) {
+                continue;
+            }
+            let rdev = md.rdev();
+            out.push(json!({"path": p, "type": ty, "major": libc::major(rdev), "minor": libc::minor(rdev), "fileMode": md.mode() & 0o777, "uid": md.uid(), "gid": md.gid()}));
+        }
+        depth = 1;
+    }
+    out
+}
+
 pub(crate) struct SpecInput<'a> {
     pub id: &'a str,
     pub config: &'a Value,
@@ -613,7 +646,7 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
         dev_rules.push(json!({"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"}));
         dev_rules.push(json!({"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}));
     }
-    let mut devices = Vec::new();
+    let mut devices = if privileged { host_devices() } else { Vec::new() };
     if let Some(Value::Array(ds)) = h.get("Devices") {
         for d in ds {
             let src = s(d, "PathOnHost");

@@ -56,8 +56,16 @@ fn security_defaults_and_options() {
     let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/self/status"]}));
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
-    let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/self/status"], "HostConfig": {"Privileged": true}}));
+    let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/self/status; ls /dev"], "HostConfig": {"Privileged": true}}));
     assert!(out.contains("Seccomp:\t0"), "{out}");
+    // --privileged exposes the host's devices (e.g. the VM's disk).
+    let host_disk = std::fs::read_dir("/dev").unwrap().flatten().find(|e| {
+        use std::os::unix::fs::FileTypeExt;
+        e.file_type().map(|t| t.is_block_device()).unwrap_or(false)
+    });
+    if let Some(d) = host_disk {
+        assert!(out.lines().any(|l| l == d.file_name().to_str().unwrap()), "{out}");
+    }
     let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status"], "HostConfig": {"CapDrop": ["ALL"], "CapAdd": ["NET_ADMIN"], "SecurityOpt": ["no-new-privileges"]}}));
     assert!(out.contains("CapEff:\t0000000000001000"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
