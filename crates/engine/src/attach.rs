@@ -278,7 +278,8 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
         }
     };
     s.event(&rec, "attach", &[]);
-    Ok(make_attach(slot, tty, hello.stdin, keys))
+    // Docker applies detach keys only with a TTY (binary stdin must pass through untouched).
+    Ok(make_attach(slot, tty, hello.stdin, if tty { keys } else { Vec::new() }))
 }
 
 pub(crate) fn resize_sock(sock: &std::path::Path, h: u16, w: u16) -> Result<()> {

@@ -153,7 +153,7 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
             .and_then(|w| (&w).write_all(&hello_line(&hello)).map(|_| w))
             .map_err(|er| internal("connect to the exec monitor", er))?;
         let keys = parse_detach_keys(cfg["DetachKeys"].as_str().filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
-        Some(make_attach(Slot::connected(conn), tty, attach_stdin, keys))
+        Some(make_attach(Slot::connected(conn), tty, attach_stdin, if tty { keys } else { Vec::new() }))
     };
     (&ctl).write_all(format!("{CTL_START}\n").as_bytes()).map_err(|er| internal("talk to berth-monitor", er))?;
     let line = read_line(&ctl)?;

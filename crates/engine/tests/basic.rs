@@ -123,10 +123,11 @@ fn attach_before_start_and_stdin() {
     let reader = std::thread::spawn(move || read_all(out));
     env.engine.container_start(&id).unwrap();
     let mut input = input.expect("stdin");
-    input.write_all(b"hello\n").unwrap();
+    // Without a TTY the detach keys (ctrl-p ctrl-q) pass through as data.
+    input.write_all(b"hello\x10\x11\n").unwrap();
     input.close().unwrap();
     assert_eq!(w.wait().status_code, 0);
-    assert_eq!(demux(&reader.join().unwrap()).0, "hello\n");
+    assert_eq!(demux(&reader.join().unwrap()).0, "hello\x10\x11\n");
 }
 
 #[test]
