@@ -1,7 +1,7 @@
 //! Response bodies (empty, whole, or streamed through a channel) and request-body helpers.
 
 use crate::error::{ApiError, ApiResult};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use std::io::Read;
@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 
 /// Largest JSON request body accepted (64 MiB). Tar uploads are streamed and unlimited.
 pub const JSON_BODY_LIMIT: usize = 64 << 20;
+
+/// Queued chunks are merged into frames of up to this many bytes.
+const COALESCE_LIMIT: usize = 64 << 10;
 
 /// Every response body berthd produces.
 pub enum Body {
@@ -42,10 +45,46 @@ impl hyper::body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(first, rx) => {
-                if let Some(b) = first.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                let head = match first.take() {
+                    Some(b) => b,
+                    None => match rx.poll_recv(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => return Poll::Ready(None),
+                        Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                        Poll::Ready(Some(Ok(b))) => b,
+                    },
+                };
+                // Coalesce what is already queued (many small log lines) into one frame, so
+                // the client gets few large chunks instead of millions of tiny ones.
+                if head.len() >= COALESCE_LIMIT {
+                    return Poll::Ready(Some(Ok(Frame::data(head))));
                 }
-                rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+                let mut buf: Option<BytesMut> = None;
+                let mut len = head.len();
+                while len < COALESCE_LIMIT {
+                    match rx.try_recv() {
+                        Ok(Ok(b)) => {
+                            len += b.len();
+                            buf.get_or_insert_with(|| {
+                                let mut m = BytesMut::with_capacity(COALESCE_LIMIT.max(head.len() + b.len()));
+                                m.extend_from_slice(&head);
+                                m
+                            })
+                            .extend_from_slice(&b);
+                        }
+                        Ok(Err(e)) => {
+                            // Deliver the data first; the error follows on the next poll.
+                            *first = None;
+                            let data = buf.map(BytesMut::freeze).unwrap_or(head);
+                            let (tx, nrx) = mpsc::channel(1);
+                            let _ = tx.try_send(Err(e));
+                            *rx = nrx;
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Poll::Ready(Some(Ok(Frame::data(buf.map(BytesMut::freeze).unwrap_or(head)))))
             }
         }
     }

@@ -214,22 +214,40 @@ pub async fn logs(e: Arc<Engine>, id: String, r: Req) -> Resp {
         return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
     }
     let ts = opts.timestamps;
+    let follow = opts.follow;
     let stream = blocking(move || e.container_logs(&id, &opts).map_err(ApiError::from)).await?;
     let tty = stream.tty;
     let (tx, body) = Body::channel(16);
     spawn_thread("berth-logs", move || {
+        // Without follow the iterator never waits, so entries are batched here; with follow
+        // each entry goes out at once (the body merges whatever is queued).
+        let mut batch: Vec<u8> = Vec::new();
         for entry in stream {
             match entry {
                 Ok(en) => {
-                    if tx.blocking_send(Ok(Bytes::from(en.to_bytes(ts, tty)))).is_err() {
-                        return;
+                    let bytes = en.to_bytes(ts, tty);
+                    if follow {
+                        if tx.blocking_send(Ok(Bytes::from(bytes))).is_err() {
+                            return;
+                        }
+                    } else {
+                        batch.extend_from_slice(&bytes);
+                        if batch.len() >= 64 << 10 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut batch)))).is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(err) => {
+                    if !batch.is_empty() {
+                        let _ = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut batch))));
+                    }
                     let _ = tx.blocking_send(Err(ApiError::from(err)));
                     return;
                 }
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(Bytes::from(batch)));
         }
     })?;
     Ok(response(StatusCode::OK, hijack::content_type(tty), body))
