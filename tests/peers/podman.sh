@@ -57,8 +57,9 @@ rc=$?
 out=$(echo piped | timeout 60 "${P[@]}" "${RUN[@]}" --rm -i "$REF" cat 2>&1)
 [ "$out" = piped ] && pass "run -i (stdin)" || fail "run -i: '$out'"
 
-# 3. -it under script(1)
-out=$(timeout 60 script -qec "${P[*]} ${RUN[*]} --rm -it $REF sh -c 'tty; echo tty-ok'" /dev/null 2>&1 | tr -d '\r')
+# 3. -it under script(1). The sleep: podman 4.3 attaches to the pty after start and loses
+# what a very short-lived container printed before (~1 run in 12, with runc 1.1 as well).
+out=$(timeout 60 script -qec "${P[*]} ${RUN[*]} --rm -it $REF sh -c 'sleep 0.5; tty; echo tty-ok'" /dev/null 2>&1 | tr -d '\r')
 case "$out" in *"/dev/pts/"*tty-ok*|*"/dev/console"*tty-ok*) pass "run -it (console socket)";; *) fail "run -it: '$out'";; esac
 
 # 4. detached: exec, exec -it, pause/unpause, stats, stop, rm
