@@ -217,3 +217,32 @@ impl Read for BodyReader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn queued_chunks_are_merged_and_errors_come_after_the_data() {
+        let (tx, mut body) = Body::channel(8);
+        for c in ["a", "bb", "ccc"] {
+            tx.send(Ok(Bytes::from(c))).await.unwrap();
+        }
+        tx.send(Err(ApiError::internal("boom"))).await.unwrap();
+        drop(tx);
+        let f = body.frame().await.unwrap().unwrap();
+        assert_eq!(f.into_data().unwrap(), Bytes::from("abbccc"));
+        let e = body.frame().await.unwrap().err().unwrap();
+        assert_eq!(e.message, "boom");
+        assert!(body.frame().await.is_none());
+
+        let (tx, mut body) = Body::channel(8);
+        tx.send(Ok(Bytes::from(vec![1u8; COALESCE_LIMIT]))).await.unwrap();
+        tx.send(Ok(Bytes::from("x"))).await.unwrap();
+        drop(tx);
+        assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap().len(), COALESCE_LIMIT);
+        assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap(), Bytes::from("x"));
+        assert!(body.frame().await.is_none());
+    }
+}
