@@ -90,7 +90,8 @@ fn run() -> Result<()> {
     }
     let args = Args::parse();
     let lvl = level(&args)?;
-    tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
 
     let mut hosts = Vec::new();
     for h in if args.hosts.is_empty() { vec!["unix:///run/berth/berth.sock".to_string()] } else { args.hosts.clone() } {
