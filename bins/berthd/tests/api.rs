@@ -263,3 +263,18 @@ fn hostile_requests_never_take_the_daemon_down() {
     let r = d.get("/v1.47/version");
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn group_option_sets_the_socket_group() {
+    let d = Daemon::start_with(&["--group", "adm"]);
+    let want = std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("adm:x:").and_then(|r| r.split(':').next()).and_then(|g| g.parse::<u32>().ok()))
+        .expect("group adm in /etc/group");
+    let md = std::fs::metadata(&d.sock).unwrap();
+    assert_eq!(md.gid(), want);
+    assert_eq!(md.mode() & 0o777, 0o660);
+    let d2 = Daemon::start_with(&["-G", "4"]);
+    assert_eq!(std::fs::metadata(&d2.sock).unwrap().gid(), 4);
+}
