@@ -551,7 +551,6 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     }
     if let Some(l) = log.as_mut() {
         l.flush_partial();
-        let _ = l.file.sync_data();
     }
     let code = exit.map(|e| e.0).unwrap_or(255);
     let mut oom = false;

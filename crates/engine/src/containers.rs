@@ -95,7 +95,7 @@ impl Shared {
         write_json_atomic(&self.cdir(&rec.id).join("config.v2.json"), rec)
     }
     pub(crate) fn save_hostconfig(&self, rec: &Record) -> Result<()> {
-        write_json_atomic(&self.cdir(&rec.id).join("hostconfig.json"), &rec.host_config)
+        write_json_nosync(&self.cdir(&rec.id).join("hostconfig.json"), &rec.host_config)
     }
 
     /// Resolve a full id, a name (with or without "/") or a unique id prefix.
@@ -736,9 +736,9 @@ fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
             hosts.push_str(&format!("{ip}\t{n}\n"));
         }
     }
-    write_atomic(&d.join("hostname"), format!("{hostname}\n").as_bytes())?;
-    write_atomic(&d.join("hosts"), hosts.as_bytes())?;
-    write_atomic(&d.join("resolv.conf"), resolv.as_bytes())?;
+    write_atomic_nosync(&d.join("hostname"), format!("{hostname}\n").as_bytes())?;
+    write_atomic_nosync(&d.join("hosts"), hosts.as_bytes())?;
+    write_atomic_nosync(&d.join("resolv.conf"), resolv.as_bytes())?;
     Ok(())
 }
 
@@ -759,7 +759,7 @@ fn parse_size(s: &str) -> Option<u64> {
 pub(crate) fn spawn_monitor(s: &Shared, mcfg: &MonitorConfig, cfg_path: &Path) -> Result<(UnixStream, String)> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
-    write_json_atomic(cfg_path, mcfg)?;
+    write_json_nosync(cfg_path, mcfg)?;
     let (ours, theirs) = UnixStream::pair().map_err(|e| internal("socketpair", e))?;
     let fd = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(&s.monitor_bin);
@@ -875,7 +875,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             join_net,
             hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
         })?;
-        write_json_atomic(&bundle.join("config.json"), &spec)?;
+        write_json_nosync(&bundle.join("config.json"), &spec)?;
         Ok(())
     })();
     if let Err(e) = r {

@@ -1,0 +1,52 @@
+//! Leak check in its own test binary (fd counts are per process; nothing else runs here).
+mod common;
+use berth_engine::*;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+fn sleeper(env: &Env) -> String {
+    let id = env.create(json!({"Cmd": ["sh", "-c", "echo ready; while true; do sleep 0.1; done"]}));
+    env.engine.container_start(&id).unwrap();
+    env.wait_for("ready", || env.logs(&id).0.contains("ready"));
+    id
+}
+
+#[test]
+fn cycles_leave_nothing_behind() {
+    let env = Env::new();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // Warm up (lazily opened files), then count.
+    env.run(json!({"Cmd": ["true"]}));
+    let fds_before = fds();
+    for _ in 0..30 {
+        let id = env.create(json!({"Cmd": ["true"]}));
+        let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+        env.engine.container_start(&id).unwrap();
+        assert_eq!(w.wait().status_code, 0);
+        env.engine.container_remove(&id, true, false).unwrap();
+    }
+    // Also remove while running.
+    for _ in 0..5 {
+        let id = sleeper(&env);
+        env.engine.container_remove(&id, true, false).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let fds_after = fds();
+    assert!(fds_after <= fds_before + 2, "fd leak: {fds_before} -> {fds_after}");
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(env.root.to_str().unwrap()), "mount left behind");
+    assert_eq!(std::fs::read_dir(env.root.join("containers")).unwrap().count(), 0, "state left behind");
+    assert_eq!(std::fs::read_dir(env.exec_root.join("containers")).unwrap().count(), 0, "runtime dirs left behind");
+    let rt = env.exec_root.join("runtime");
+    let left: Vec<_> = std::fs::read_dir(&rt).map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "runtime state left behind: {left:?}");
+    let cfg = env.root.to_string_lossy().into_owned();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = std::fs::read_to_string(p.path().join("cmdline")) {
+            assert!(!(c.contains("berth-monitor") && (c.contains(&cfg) || c.contains(env.exec_root.to_str().unwrap()))), "monitor left: {c}");
+        }
+    }
+    let snaps = env.root.join("image");
+    let _ = snaps;
+}
