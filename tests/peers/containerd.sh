@@ -21,6 +21,16 @@ fi
 [ -x "$RT" ] || { echo "FAIL setup: no runtime binary $RT"; exit 2; }
 
 W=$(mktemp -d /var/tmp/berth-peer-containerd.XXXXXX)
+# cgroup dirs the peer itself makes (not the runtime), removed at the end when they were not
+# there before and are empty (rmdir only).
+PEER_CGROUPS="berth-peer"
+pre_cgroups=$(for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do for d in $PEER_CGROUPS; do [ -d "$h$d" ] && echo "$h$d"; done; done)
+rm_peer_cgroups() {
+	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do for d in $PEER_CGROUPS; do
+		[ -d "$h$d" ] && ! grep -qxF "$h$d" <<<"$pre_cgroups" && rmdir "$h$d" 2>/dev/null
+	done; done
+	return 0
+}
 SOCK=$W/containerd.sock
 NS=berth-peer
 CD_PID=""
@@ -35,6 +45,7 @@ cleanup() {
 	fi
 	# Snapshot mounts containerd may have left under our private root.
 	grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
+	rm_peer_cgroups
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -113,6 +124,9 @@ fi
 # 4. terminal (-t) under script(1) for a pty
 out=$(timeout 60 script -qec "ctr -a $SOCK -n $NS run --rm -t ${RUNOPTS[*]} $REF c4 sh -c 'tty; echo tty-ok'" /dev/null 2>&1 | tr -d '\r')
 case "$out" in *"/dev/pts/"*tty-ok*|*"/dev/console"*tty-ok*) pass "run -t (console socket)";; *) fail "run -t: '$out'"; show_logs;; esac
+
+left=$(find /sys/fs/cgroup/*/berth-peer /sys/fs/cgroup/berth-peer -mindepth 1 -type d 2>/dev/null)
+[ -z "$left" ] && pass "no container cgroup left" || fail "cgroups left: $left"
 
 if [ $FAILS = 0 ]; then echo "containerd peer: all passed"; exit 0; fi
 echo "containerd peer: $FAILS failed (logs in $W if KEEP=1)"; exit 1

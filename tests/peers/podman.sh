@@ -21,6 +21,16 @@ fi
 [ -x "$RT" ] || { echo "FAIL setup: no runtime binary $RT"; exit 2; }
 
 W=$(mktemp -d /var/tmp/berth-peer-podman.XXXXXX)
+# cgroup dirs the peer itself makes (not the runtime), removed at the end when they were not
+# there before and are empty (rmdir only).
+PEER_CGROUPS="libpod_parent/conmon libpod_parent"
+pre_cgroups=$(for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do for d in $PEER_CGROUPS; do [ -d "$h$d" ] && echo "$h$d"; done; done)
+rm_peer_cgroups() {
+	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do for d in $PEER_CGROUPS; do
+		[ -d "$h$d" ] && ! grep -qxF "$h$d" <<<"$pre_cgroups" && rmdir "$h$d" 2>/dev/null
+	done; done
+	return 0
+}
 # These hosts lack CAP_SYS_RESOURCE: podman's default rlimits (nofile 1048576) cannot be set.
 ULIM=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 P=(podman --root "$W/storage" --runroot "$W/run" --tmpdir "$W/tmp" --cgroup-manager cgroupfs --events-backend file --runtime "$RT" ${PODMAN_DEBUG:+--log-level=debug})
@@ -29,6 +39,7 @@ cleanup() {
 	"${P[@]}" rm -f -a -t 0 >/dev/null 2>&1
 	"${P[@]}" system reset -f >/dev/null 2>&1 || true
 	grep -o " $W[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
+	rm_peer_cgroups
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
@@ -88,6 +99,9 @@ else
 fi
 left=$("${P[@]}" ps -aq | wc -l)
 [ "$left" = 0 ] && pass "no containers left" || fail "containers left: $left"
+
+left=$(find /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent -name 'libpod-*' -type d 2>/dev/null)
+[ -z "$left" ] && pass "no container cgroup left" || fail "cgroups left: $left"
 
 if [ $FAILS = 0 ]; then echo "podman peer: all passed"; exit 0; fi
 echo "podman peer: $FAILS failed (PODMAN_DEBUG=1 shows the runtime command lines; KEEP=1 keeps $W)"; exit 1
