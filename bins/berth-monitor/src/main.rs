@@ -36,7 +36,11 @@ fn main() {
     // SAFETY: single-threaded at this point; the child only continues ordinary code.
     match unsafe { libc::fork() } {
         -1 => {
-            let _ = writeln!(&ctl, "{CTL_ERROR} fork: {}", std::io::Error::last_os_error());
+            let _ = writeln!(
+                &ctl,
+                "{CTL_ERROR} fork: {}",
+                std::io::Error::last_os_error()
+            );
             std::process::exit(1);
         }
         0 => {}
@@ -58,7 +62,11 @@ fn main() {
             let _ = writeln!(&*c, "{CTL_ERROR} {}", msg.replace('\n', " "));
         }
         if let Some(p) = &cfg.monitor_log {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
                 let _ = writeln!(f, "{} {msg}", berth_runtime::state::rfc3339_now());
             }
         }
@@ -93,7 +101,14 @@ impl LogWriter {
             .open(path)
             .with_context(|| format!("open log {}", path.display()))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(LogWriter { path: path.to_path_buf(), file, size, max_size, max_file: max_file.max(1), partial: [Vec::new(), Vec::new()] })
+        Ok(LogWriter {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_file: max_file.max(1),
+            partial: [Vec::new(), Vec::new()],
+        })
     }
 
     fn write(&mut self, stream: usize, data: &[u8]) {
@@ -147,7 +162,12 @@ impl LogWriter {
             }
             let _ = std::fs::rename(&self.path, name(1));
         }
-        if let Ok(f) = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)
+        {
             self.file = f;
             self.size = 0;
         }
@@ -159,16 +179,27 @@ impl LogWriter {
 /// runs again; the pages stay in the page cache and fault back in if ever needed. Only
 /// `r-xp` mappings are touched: they are never written, so MADV_DONTNEED cannot lose data.
 fn trim_text() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
     for l in maps.lines() {
         let mut f = l.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
         if l.ends_with("[vdso]") || l.ends_with("[vsyscall]") || l.ends_with("[vvar]") {
             continue;
         }
-        let Some((a, b)) = range.split_once('-') else { continue };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
-        let file_backed = l.split_whitespace().nth(5).is_some_and(|p| p.starts_with('/'));
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        let file_backed = l
+            .split_whitespace()
+            .nth(5)
+            .is_some_and(|p| p.starts_with('/'));
         if file_backed {
             // SAFETY: advice only (no fault-around on later faults); no memory is changed.
             unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM) };
@@ -239,7 +270,8 @@ fn read_ctl_line(ctl: &UnixStream) -> Result<String> {
 fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let rt = berth_runtime::Runtime::new(&cfg.runtime_root);
     let _ = std::fs::remove_file(&cfg.attach_socket);
-    let (_attach_dir, attach_short) = sock_path(&cfg.attach_socket).with_context(|| format!("open the directory of {}", cfg.attach_socket.display()))?;
+    let (_attach_dir, attach_short) = sock_path(&cfg.attach_socket)
+        .with_context(|| format!("open the directory of {}", cfg.attach_socket.display()))?;
     let listener = UnixListener::bind(&attach_short)
         .with_context(|| format!("bind {}", cfg.attach_socket.display()))?;
     // Block SIGCHLD and take it through a signalfd in the poll loop.
@@ -255,17 +287,25 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
         OwnedFd::from_raw_fd(fd)
     };
-    let devnull = File::options().read(true).write(true).open("/dev/null").context("open /dev/null")?;
+    let devnull = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")?;
 
     // stdio
     let mut out_fd: Option<OwnedFd> = None; // stdout pipe read end or pty master
     let mut err_fd: Option<OwnedFd> = None;
     let mut stdin_w: Option<OwnedFd> = None;
     let console_full = cfg.attach_socket.with_extension("console");
-    let (_console_dir, console_path) = sock_path(&console_full).with_context(|| format!("open the directory of {}", console_full.display()))?;
+    let (_console_dir, console_path) = sock_path(&console_full)
+        .with_context(|| format!("open the directory of {}", console_full.display()))?;
     let console_listener = if cfg.tty {
         let _ = std::fs::remove_file(&console_path);
-        Some(UnixListener::bind(&console_path).with_context(|| format!("bind {}", console_full.display()))?)
+        Some(
+            UnixListener::bind(&console_path)
+                .with_context(|| format!("bind {}", console_full.display()))?,
+        )
     } else {
         None
     };
@@ -294,14 +334,21 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
     };
 
-    let ctl_sock = ctl.as_ref().ok_or_else(|| anyhow!("no control channel"))?.try_clone()?;
+    let ctl_sock = ctl
+        .as_ref()
+        .ok_or_else(|| anyhow!("no control channel"))?
+        .try_clone()?;
     let mut main_pid: i32;
     match cfg.mode {
         Mode::Container => {
             let opts = berth_runtime::CreateOpts {
                 id: cfg.id.clone(),
                 bundle: cfg.bundle.clone(),
-                console_socket: if cfg.tty { Some(console_path.clone()) } else { None },
+                console_socket: if cfg.tty {
+                    Some(console_path.clone())
+                } else {
+                    None
+                },
                 ..Default::default()
             };
             let r = rt.create(&opts);
@@ -311,7 +358,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             main_pid = st.pid;
             if let Some(l) = &console_listener {
                 let (s, _) = l.accept().context("accept console socket")?;
-                let m = berth_runtime::sys::recv_fd(s.as_raw_fd()).map_err(|e| anyhow!("receive pty master: {e}"))?;
+                let m = berth_runtime::sys::recv_fd(s.as_raw_fd())
+                    .map_err(|e| anyhow!("receive pty master: {e}"))?;
                 out_fd = Some(m);
             }
             writeln!(&ctl_sock, "{CTL_CREATED} {main_pid}")?;
@@ -334,7 +382,12 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     while let Ok((s, _)) = listener.accept() {
         s.set_nonblocking(false)?;
         if let Ok(h) = read_hello(&s) {
-            clients.push(Client { sock: s, dead: false, reading: h.stdin, hello: h });
+            clients.push(Client {
+                sock: s,
+                dead: false,
+                reading: h.stdin,
+                hello: h,
+            });
         }
     }
     match cfg.mode {
@@ -345,11 +398,19 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
         }
         Mode::Exec => {
-            let pv = cfg.process.clone().ok_or_else(|| anyhow!("exec without a process"))?;
-            let process: oci_spec::runtime::Process = serde_json::from_value(pv).context("exec process")?;
+            let pv = cfg
+                .process
+                .clone()
+                .ok_or_else(|| anyhow!("exec without a process"))?;
+            let process: oci_spec::runtime::Process =
+                serde_json::from_value(pv).context("exec process")?;
             let pid_file = cfg.attach_socket.with_extension("pid");
             let opts = berth_runtime::ExecOpts {
-                console_socket: if cfg.tty { Some(console_path.clone()) } else { None },
+                console_socket: if cfg.tty {
+                    Some(console_path.clone())
+                } else {
+                    None
+                },
                 detach: true,
                 pid_file: Some(pid_file.clone()),
                 preserve_fds: 0,
@@ -365,7 +426,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             let _ = std::fs::remove_file(&pid_file);
             if let Some(l) = &console_listener {
                 let (s, _) = l.accept().context("accept console socket")?;
-                let m = berth_runtime::sys::recv_fd(s.as_raw_fd()).map_err(|e| anyhow!("receive pty master: {e}"))?;
+                let m = berth_runtime::sys::recv_fd(s.as_raw_fd())
+                    .map_err(|e| anyhow!("receive pty master: {e}"))?;
                 out_fd = Some(m);
             }
         }
@@ -399,7 +461,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
             // Something else still holds the output open: end it (container mode kills the
             // rest of the cgroup) and stop waiting after a grace period.
-            if at.elapsed() > Duration::from_millis(200) && !deleted && cfg.mode == Mode::Container {
+            if at.elapsed() > Duration::from_millis(200) && !deleted && cfg.mode == Mode::Container
+            {
                 let _ = rt.delete(&cfg.id, true);
                 deleted = true;
             }
@@ -408,13 +471,21 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
         }
         let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(4 + clients.len());
-        let pfd = |fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let pfd = |fd: RawFd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         pfds.push(pfd(sfd.as_raw_fd()));
         pfds.push(pfd(listener.as_raw_fd()));
         pfds.push(pfd(out_fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)));
         pfds.push(pfd(err_fd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1)));
         for c in &clients {
-            pfds.push(pfd(if c.reading || c.hello.watch { c.sock.as_raw_fd() } else { -1 }));
+            pfds.push(pfd(if c.reading || c.hello.watch {
+                c.sock.as_raw_fd()
+            } else {
+                -1
+            }));
         }
         let timeout = if exit.is_some() { 100 } else { -1 };
         // SAFETY: pfds is a valid array of pollfd of the given length.
@@ -455,13 +526,20 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             if pfds[idx].revents == 0 {
                 continue;
             }
-            let fdo = if stream == 0 { &mut out_fd } else { &mut err_fd };
+            let fdo = if stream == 0 {
+                &mut out_fd
+            } else {
+                &mut err_fd
+            };
             let Some(fd) = fdo.as_ref() else { continue };
             // SAFETY: reading into our buffer from an fd we own.
             let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
-                if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) {
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) {
                     continue;
                 }
                 *fdo = None; // EIO: pty slave closed
@@ -483,7 +561,11 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
             frame.extend_from_slice(data);
             for c in clients.iter_mut() {
-                let want = if stream == 0 { c.hello.stdout } else { c.hello.stderr };
+                let want = if stream == 0 {
+                    c.hello.stdout
+                } else {
+                    c.hello.stderr
+                };
                 if want && !c.dead && (&c.sock).write_all(&frame).is_err() {
                     c.dead = true;
                 }
@@ -503,7 +585,12 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                     let _ = (&s).write_all(b"ok\n");
                     continue;
                 }
-                clients.push(Client { sock: s, dead: false, reading: h.stdin, hello: h });
+                clients.push(Client {
+                    sock: s,
+                    dead: false,
+                    reading: h.stdin,
+                    hello: h,
+                });
             }
         }
         // client input
@@ -535,7 +622,11 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 }
                 Ok(n) => {
                     if c.hello.stdin {
-                        let target = if cfg.tty { out_fd.as_ref() } else { stdin_w.as_ref() };
+                        let target = if cfg.tty {
+                            out_fd.as_ref()
+                        } else {
+                            stdin_w.as_ref()
+                        };
                         if let Some(t) = target {
                             // SAFETY: writing our buffer to an fd we own.
                             unsafe { libc::write(t.as_raw_fd(), b.as_ptr().cast(), n) };
@@ -563,14 +654,24 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         if !deleted {
             if let Err(e) = rt.delete(&cfg.id, true) {
                 if let Some(p) = &cfg.monitor_log {
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                    {
                         let _ = writeln!(f, "delete {}: {e}", cfg.id);
                     }
                 }
             }
         }
     }
-    let rec = ExitRecord { exit_code: code, finished_at: berth_runtime::state::rfc3339_now(), oom_killed: oom, error: String::new(), pid: main_pid };
+    let rec = ExitRecord {
+        exit_code: code,
+        finished_at: berth_runtime::state::rfc3339_now(),
+        oom_killed: oom,
+        error: String::new(),
+        pid: main_pid,
+    };
     let data = serde_json::to_vec(&rec)?;
     berth_runtime::state::write_atomic(&cfg.exit_file, &data).map_err(|e| anyhow!("{e}"))?;
     let _ = std::fs::remove_file(&cfg.attach_socket);

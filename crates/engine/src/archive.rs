@@ -19,7 +19,11 @@ struct Mounted<'a> {
 impl Drop for Mounted<'_> {
     fn drop(&mut self) {
         if self.temp {
-            let running = self.s.record(&self.id).map(|r| r.running()).unwrap_or(false);
+            let running = self
+                .s
+                .record(&self.id)
+                .map(|r| r.running())
+                .unwrap_or(false);
             if !running {
                 self.s.unmount(&self.id);
             }
@@ -32,12 +36,21 @@ fn mounted<'a>(s: &'a Shared, x: &str) -> Result<Mounted<'a>> {
     let r = s.rootfs(&id);
     let was = s.is_mounted(&r);
     let root = s.ensure_mounted(&id)?;
-    Ok(Mounted { s, id, temp: !was, root })
+    Ok(Mounted {
+        s,
+        id,
+        temp: !was,
+        root,
+    })
 }
 
 /// Bytes in the container's writable layer.
 pub(crate) fn size_rw(s: &Shared, id: &str) -> Result<u64> {
-    let (dir, _) = s.images.snapshots.changes_dir(id).map_err(|e| internal(format!("changes of {id}"), e))?;
+    let (dir, _) = s
+        .images
+        .snapshots
+        .changes_dir(id)
+        .map_err(|e| internal(format!("changes of {id}"), e))?;
     Ok(du(&dir))
 }
 
@@ -45,9 +58,13 @@ fn du(p: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![p.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else { continue };
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(e.path());
             } else if m.is_file() {
@@ -61,28 +78,51 @@ fn du(p: &Path) -> u64 {
 pub(crate) fn changes(e: &Engine, x: &str) -> Result<Value> {
     let s = &e.inner.0;
     let (id, _) = s.find(x)?;
-    let (upper, kind) = s.images.snapshots.changes_dir(&id).map_err(|er| internal(format!("changes of {id}"), er))?;
+    let (upper, kind) = s
+        .images
+        .snapshots
+        .changes_dir(&id)
+        .map_err(|er| internal(format!("changes of {id}"), er))?;
     if kind != berth_image::snapshot::SnapshotterKind::Overlay {
-        return Err(Error::Internal("changes are only available with the overlay snapshotter".into()));
+        return Err(Error::Internal(
+            "changes are only available with the overlay snapshotter".into(),
+        ));
     }
     // Lower layers: the image's committed snapshots, top first.
     let mut lowers = Vec::new();
-    let meta = s.images.snapshots.active_meta(&id).map_err(|er| internal(format!("snapshot of {id}"), er))?;
+    let meta = s
+        .images
+        .snapshots
+        .active_meta(&id)
+        .map_err(|er| internal(format!("snapshot of {id}"), er))?;
     let mut cur = meta.parent.clone();
     while let Some(c) = cur {
         lowers.push(s.images.snapshots.committed_fs(&c));
-        cur = s.images.snapshots.committed_meta(&c).ok().and_then(|m| m.parent);
+        cur = s
+            .images
+            .snapshots
+            .committed_meta(&c)
+            .ok()
+            .and_then(|m| m.parent);
     }
-    let in_lower = |rel: &Path| lowers.iter().any(|l| l.join(rel).symlink_metadata().is_ok());
+    let in_lower = |rel: &Path| {
+        lowers
+            .iter()
+            .any(|l| l.join(rel).symlink_metadata().is_ok())
+    };
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(upper.join(&rel)) else { continue };
+        let Ok(rd) = std::fs::read_dir(upper.join(&rel)) else {
+            continue;
+        };
         let mut ents: Vec<_> = rd.flatten().collect();
         ents.sort_by_key(|e| e.file_name());
         for ent in ents {
             let r = rel.join(ent.file_name());
-            let Ok(m) = ent.path().symlink_metadata() else { continue };
+            let Ok(m) = ent.path().symlink_metadata() else {
+                continue;
+            };
             let path = format!("/{}", r.display());
             if m.file_type().is_char_device() && m.rdev() == 0 {
                 out.push(json!({"Path": path, "Kind": 2}));
@@ -103,7 +143,9 @@ pub(crate) fn export(e: &Engine, x: &str, w: &mut dyn Write) -> Result<()> {
     let s = &e.inner.0;
     let m = mounted(s, x)?;
     let rec = s.record(&m.id)?;
-    s.images.export_fs(&m.root, w).map_err(|er| internal(format!("export {}", m.id), er))?;
+    s.images
+        .export_fs(&m.root, w)
+        .map_err(|er| internal(format!("export {}", m.id), er))?;
     s.event(&rec, "export", &[]);
     Ok(())
 }
@@ -144,28 +186,45 @@ fn resolve(root: &Path, path: &str, follow: bool) -> Result<PathBuf> {
     }
     let rootfd = open_root(root)?;
     let flags = libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW };
-    let fd = open_in_root(rootfd.as_raw_fd(), Path::new(path), flags, 0).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Error::NotFound(format!("Could not find the file {path} in container")),
-        _ => internal(format!("resolve {path} in the container"), e),
+    let fd = open_in_root(rootfd.as_raw_fd(), Path::new(path), flags, 0).map_err(|e| {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+                Error::NotFound(format!("Could not find the file {path} in container"))
+            }
+            _ => internal(format!("resolve {path} in the container"), e),
+        }
     })?;
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|e| internal("readlink /proc/self/fd", e))?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| internal("readlink /proc/self/fd", e))?;
     if !real.starts_with(root) {
-        return Err(Error::BadParameter(format!("{path} resolves outside the container root")));
+        return Err(Error::BadParameter(format!(
+            "{path} resolves outside the container root"
+        )));
     }
     Ok(real)
 }
 
 fn path_stat(root: &Path, path: &str) -> Result<(Value, PathBuf)> {
     let real = resolve(root, path, false)?;
-    let m = real.symlink_metadata().map_err(|e| internal(format!("stat {path}"), e))?;
+    let m = real
+        .symlink_metadata()
+        .map_err(|e| internal(format!("stat {path}"), e))?;
     let link = if m.file_type().is_symlink() {
-        std::fs::read_link(&real).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+        std::fs::read_link(&real)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
     } else {
         String::new()
     };
-    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
     let mtime = berth_runtime::state::rfc3339(m.mtime(), m.mtime_nsec() as u32);
-    Ok((json!({"name": name, "size": m.len(), "mode": go_mode(&m), "mtime": mtime, "linkTarget": link}), real))
+    Ok((
+        json!({"name": name, "size": m.len(), "mode": go_mode(&m), "mtime": mtime, "linkTarget": link}),
+        real,
+    ))
 }
 
 pub(crate) fn stat(e: &Engine, x: &str, path: &str) -> Result<Value> {
@@ -180,7 +239,9 @@ pub(crate) fn get(e: &Engine, x: &str, path: &str, w: &mut dyn Write) -> Result<
     // Docker follows a symlink in the last component only when the path ends with "/" or "/.".
     let follow = path.ends_with('/') || path.ends_with("/.");
     let real = resolve(&m.root, path, follow)?;
-    let md = real.symlink_metadata().map_err(|er| internal(format!("stat {path}"), er))?;
+    let md = real
+        .symlink_metadata()
+        .map_err(|er| internal(format!("stat {path}"), er))?;
     let base = Path::new(path.trim_end_matches("/.").trim_end_matches('/'))
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -192,25 +253,50 @@ pub(crate) fn get(e: &Engine, x: &str, path: &str, w: &mut dyn Write) -> Result<
     } else {
         b.append_path_with_name(&real, &base)
     };
-    res.and_then(|_| b.finish()).map_err(|er| internal(format!("archive {path}"), er))?;
+    res.and_then(|_| b.finish())
+        .map_err(|er| internal(format!("archive {path}"), er))?;
     Ok(())
 }
 
-pub(crate) fn put(e: &Engine, x: &str, path: &str, r: &mut dyn Read, _no_overwrite_dir_non_dir: bool, _copy_uid_gid: bool) -> Result<()> {
+pub(crate) fn put(
+    e: &Engine,
+    x: &str,
+    path: &str,
+    r: &mut dyn Read,
+    _no_overwrite_dir_non_dir: bool,
+    _copy_uid_gid: bool,
+) -> Result<()> {
     let s = &e.inner.0;
     let m = mounted(s, x)?;
     let rec = s.record(&m.id)?;
     if rec.host_config["ReadonlyRootfs"].as_bool().unwrap_or(false) {
-        return Err(Error::Forbidden("container rootfs is marked read-only".into()));
+        return Err(Error::Forbidden(
+            "container rootfs is marked read-only".into(),
+        ));
     }
     let real = resolve(&m.root, path, true)?;
     if !real.is_dir() {
-        return Err(Error::BadParameter(format!("extraction point is not a directory: {path}")));
+        return Err(Error::BadParameter(format!(
+            "extraction point is not a directory: {path}"
+        )));
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(8);
-    let opts = berth_image::layer::UnpackOptions { whiteouts: berth_image::layer::WhiteoutMode::Apply, name: format!("archive for {path}") };
+    let opts = berth_image::layer::UnpackOptions {
+        whiteouts: berth_image::layer::WhiteoutMode::Apply,
+        name: format!("archive for {path}"),
+    };
     let result = std::thread::scope(|sc| {
-        let h = sc.spawn(move || berth_image::layer::unpack_layer(ChanReader { rx, cur: Vec::new(), pos: 0 }, &real, &opts));
+        let h = sc.spawn(move || {
+            berth_image::layer::unpack_layer(
+                ChanReader {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                },
+                &real,
+                &opts,
+            )
+        });
         loop {
             let mut buf = vec![0u8; 64 * 1024];
             match r.read(&mut buf) {
@@ -232,7 +318,11 @@ pub(crate) fn put(e: &Engine, x: &str, path: &str, r: &mut dyn Read, _no_overwri
     });
     match result {
         Ok(Ok(_)) => {}
-        Ok(Err(er)) => return Err(Error::BadParameter(format!("extract archive into {path}: {er}"))),
+        Ok(Err(er)) => {
+            return Err(Error::BadParameter(format!(
+                "extract archive into {path}: {er}"
+            )))
+        }
         Err(_) => return Err(Error::Internal("archive extraction thread panicked".into())),
     }
     Ok(())

@@ -80,7 +80,10 @@ enum SlotState {
 
 impl Slot {
     pub(crate) fn connected(c: UnixStream) -> Arc<Slot> {
-        Arc::new(Slot { state: Mutex::new(SlotState::Connected(c)), cond: Condvar::new() })
+        Arc::new(Slot {
+            state: Mutex::new(SlotState::Connected(c)),
+            cond: Condvar::new(),
+        })
     }
     pub(crate) fn connect(&self, c: UnixStream) {
         if let Ok(mut g) = self.state.lock() {
@@ -160,14 +163,22 @@ pub(crate) fn parse_detach_keys(s: &str) -> Result<Vec<u8>> {
                 "]" => 29,
                 "^" => 30,
                 "_" => 31,
-                c if c.len() == 1 && c.as_bytes()[0].is_ascii_lowercase() => c.as_bytes()[0] - b'a' + 1,
-                _ => return Err(Error::BadParameter(format!("Invalid detach keys ({s}) provided"))),
+                c if c.len() == 1 && c.as_bytes()[0].is_ascii_lowercase() => {
+                    c.as_bytes()[0] - b'a' + 1
+                }
+                _ => {
+                    return Err(Error::BadParameter(format!(
+                        "Invalid detach keys ({s}) provided"
+                    )))
+                }
             };
             out.push(b);
         } else if k.len() == 1 {
             out.push(k.as_bytes()[0]);
         } else {
-            return Err(Error::BadParameter(format!("Invalid detach keys ({s}) provided")));
+            return Err(Error::BadParameter(format!(
+                "Invalid detach keys ({s}) provided"
+            )));
         }
     }
     Ok(out)
@@ -185,7 +196,12 @@ impl SlotWriter {
         if self.conn.is_none() {
             self.conn = self.slot.get();
         }
-        self.conn.as_mut().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the container is not running"))
+        self.conn.as_mut().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the container is not running",
+            )
+        })
     }
 }
 
@@ -204,7 +220,10 @@ impl Write for SlotWriter {
                         let _ = c.shutdown(std::net::Shutdown::Both);
                     }
                     self.slot.close();
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "detached"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "detached",
+                    ));
                 }
             } else {
                 out.extend_from_slice(&self.keys[..self.matched]);
@@ -238,22 +257,50 @@ impl AttachWrite for SlotWriter {
 pub(crate) fn make_attach(slot: Arc<Slot>, tty: bool, stdin: bool, keys: Vec<u8>) -> Attach {
     Attach {
         tty,
-        output: AttachOutput { inner: Box::new(SlotReader { slot: slot.clone(), conn: None, done: false }) },
-        input: if stdin { Some(AttachInput { inner: Box::new(SlotWriter { slot, conn: None, keys, matched: 0 }) }) } else { None },
+        output: AttachOutput {
+            inner: Box::new(SlotReader {
+                slot: slot.clone(),
+                conn: None,
+                done: false,
+            }),
+        },
+        input: if stdin {
+            Some(AttachInput {
+                inner: Box::new(SlotWriter {
+                    slot,
+                    conn: None,
+                    keys,
+                    matched: 0,
+                }),
+            })
+        } else {
+            None
+        },
     }
 }
 
 pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
     let s = &e.inner.0;
-    let keys = parse_detach_keys(o.detach_keys.as_deref().filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
+    let keys = parse_detach_keys(
+        o.detach_keys
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q"),
+    )?;
     let (id, _) = s.find(x)?;
     let rec = s.record(&id)?;
     let tty = rec.config["Tty"].as_bool().unwrap_or(false);
     let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
-    let hello = AttachHello { stdin: o.stdin && open_stdin, stdout: o.stdout && o.stream, stderr: o.stderr && o.stream, ..Default::default() };
+    let hello = AttachHello {
+        stdin: o.stdin && open_stdin,
+        stdout: o.stdout && o.stream,
+        stderr: o.stderr && o.stream,
+        ..Default::default()
+    };
     let slot = match rec.state.status.as_str() {
         "running" | "paused" => {
-            let c = crate::proto::connect(&s.attach_sock(&id)).and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
+            let c = crate::proto::connect(&s.attach_sock(&id))
+                .and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
             match c {
                 Ok(c) => Slot::connected(c),
                 Err(_) => {
@@ -279,13 +326,23 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
     };
     s.event(&rec, "attach", &[]);
     // Docker applies detach keys only with a TTY (binary stdin must pass through untouched).
-    Ok(make_attach(slot, tty, hello.stdin, if tty { keys } else { Vec::new() }))
+    Ok(make_attach(
+        slot,
+        tty,
+        hello.stdin,
+        if tty { keys } else { Vec::new() },
+    ))
 }
 
 pub(crate) fn resize_sock(sock: &std::path::Path, h: u16, w: u16) -> Result<()> {
-    let c = crate::proto::connect(sock).map_err(|e| Error::Conflict(format!("cannot resize: the process is not running ({e})")))?;
-    let hello = AttachHello { resize: Some((h, w)), ..Default::default() };
-    (&c).write_all(&hello_line(&hello)).map_err(|e| crate::util::internal("resize", e))?;
+    let c = crate::proto::connect(sock)
+        .map_err(|e| Error::Conflict(format!("cannot resize: the process is not running ({e})")))?;
+    let hello = AttachHello {
+        resize: Some((h, w)),
+        ..Default::default()
+    };
+    (&c).write_all(&hello_line(&hello))
+        .map_err(|e| crate::util::internal("resize", e))?;
     let mut b = [0u8; 3];
     let _ = (&c).read(&mut b);
     Ok(())

@@ -95,7 +95,10 @@ impl Shared {
         write_json_atomic(&self.cdir(&rec.id).join("config.v2.json"), rec)
     }
     pub(crate) fn save_hostconfig(&self, rec: &Record) -> Result<()> {
-        write_json_nosync(&self.cdir(&rec.id).join("hostconfig.json"), &rec.host_config)
+        write_json_nosync(
+            &self.cdir(&rec.id).join("hostconfig.json"),
+            &rec.host_config,
+        )
     }
 
     /// Resolve a full id, a name (with or without "/") or a unique id prefix.
@@ -106,7 +109,11 @@ impl Shared {
         if reg.containers.contains_key(x) {
             return Ok(x.to_string());
         }
-        let n = if x.starts_with('/') { x.to_string() } else { format!("/{x}") };
+        let n = if x.starts_with('/') {
+            x.to_string()
+        } else {
+            format!("/{x}")
+        };
         if let Some(id) = reg.names.get(&n) {
             return Ok(id.clone());
         }
@@ -114,7 +121,9 @@ impl Shared {
         match m.len() {
             1 => Ok(m[0].clone()),
             0 => Err(Error::NotFound(format!("No such container: {x}"))),
-            _ => Err(Error::NotFound(format!("Multiple IDs found with provided prefix: {x}"))),
+            _ => Err(Error::NotFound(format!(
+                "Multiple IDs found with provided prefix: {x}"
+            ))),
         }
     }
 
@@ -127,12 +136,18 @@ impl Shared {
 
     pub(crate) fn record(&self, id: &str) -> Result<Record> {
         let reg = self.lock();
-        reg.containers.get(id).map(|e| e.rec.clone()).ok_or_else(|| Error::NotFound(format!("No such container: {id}")))
+        reg.containers
+            .get(id)
+            .map(|e| e.rec.clone())
+            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))
     }
 
     pub(crate) fn update<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
         let mut reg = self.lock();
-        let e = reg.containers.get_mut(id).ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
+        let e = reg
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         let r = f(e);
         let rec = e.rec.clone();
         drop(reg);
@@ -144,7 +159,10 @@ impl Shared {
     pub(crate) fn attrs(&self, rec: &Record) -> BTreeMap<String, String> {
         let mut a = labels_of(&rec.config["Labels"]);
         a.insert("name".into(), rec.name.trim_start_matches('/').to_string());
-        a.insert("image".into(), rec.config["Image"].as_str().unwrap_or("").to_string());
+        a.insert(
+            "image".into(),
+            rec.config["Image"].as_str().unwrap_or("").to_string(),
+        );
         a
     }
 
@@ -157,7 +175,9 @@ impl Shared {
     }
 
     pub(crate) fn is_mounted(&self, p: &Path) -> bool {
-        let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+        let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
         let want = p.to_string_lossy();
         mi.lines().any(|l| l.split(' ').nth(4) == Some(&want))
     }
@@ -165,8 +185,11 @@ impl Shared {
     pub(crate) fn ensure_mounted(&self, id: &str) -> Result<PathBuf> {
         let r = self.rootfs(id);
         if !self.is_mounted(&r) {
-            std::fs::create_dir_all(&r).map_err(|e| internal(format!("create {}", r.display()), e))?;
-            self.images.mount(id, &r).map_err(|e| internal(format!("mount the rootfs of {id}"), e))?;
+            std::fs::create_dir_all(&r)
+                .map_err(|e| internal(format!("create {}", r.display()), e))?;
+            self.images
+                .mount(id, &r)
+                .map_err(|e| internal(format!("mount the rootfs of {id}"), e))?;
         }
         Ok(r)
     }
@@ -187,7 +210,9 @@ impl Shared {
 
 fn img_err(name: &str, e: berth_image::Error) -> Error {
     match e {
-        berth_image::Error::ImageNotFound(_) => Error::NotFound(format!("No such image: {}", normalize_ref(name))),
+        berth_image::Error::ImageNotFound(_) => {
+            Error::NotFound(format!("No such image: {}", normalize_ref(name)))
+        }
         berth_image::Error::InvalidReference { .. } => Error::BadParameter(e.to_string()),
         berth_image::Error::Conflict(m) => Error::Conflict(m),
         o => Error::Internal(o.to_string()),
@@ -228,16 +253,23 @@ fn find_monitor(cfg: &EngineConfig) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    Err(Error::Internal("berth-monitor not found next to the daemon or in $PATH".into()))
+    Err(Error::Internal(
+        "berth-monitor not found next to the daemon or in $PATH".into(),
+    ))
 }
 
 const INIT_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
 
 pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
-    for d in [cfg.root.join("containers"), cfg.exec_root.join("containers"), cfg.root.join("bin")] {
+    for d in [
+        cfg.root.join("containers"),
+        cfg.exec_root.join("containers"),
+        cfg.root.join("bin"),
+    ] {
         std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
     }
-    let images = ImageService::open(&cfg.root.join("image"), None).map_err(|e| internal(format!("open the image store in {}", cfg.root.display()), e))?;
+    let images = ImageService::open(&cfg.root.join("image"), None)
+        .map_err(|e| internal(format!("open the image store in {}", cfg.root.display()), e))?;
     let rt = berth_runtime::Runtime::new(cfg.exec_root.join("runtime"));
     // The parent cgroup of every container ("/berth") is made here, once, so it is never in a
     // container's list of directories to remove: otherwise removing the last container could
@@ -284,7 +316,9 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         watcher_serial: std::sync::atomic::AtomicU64::new(0),
         image_lock: Mutex::new(()),
     });
-    let engine = Arc::new(Engine { inner: Inner(shared.clone()) });
+    let engine = Arc::new(Engine {
+        inner: Inner(shared.clone()),
+    });
     reconcile(&shared)?;
     Ok(engine)
 }
@@ -309,7 +343,9 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
             continue;
         }
         let p = ent.path().join("config.v2.json");
-        let rec: Option<Record> = std::fs::read(&p).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let rec: Option<Record> = std::fs::read(&p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let Some(rec) = rec else {
             // Half-created (crash between snapshot and record) or corrupt: no ghost.
             tracing::warn!("removing incomplete container dir {}", ent.path().display());
@@ -325,11 +361,23 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
         }
         reg.names.insert(rec.name.clone(), rec.id.clone());
         to_check.push(rec.id.clone());
-        reg.containers.insert(rec.id.clone(), Entry { rec, op: Arc::new(Mutex::new(())), pending: vec![], exit_gen: 0, removing: false });
+        reg.containers.insert(
+            rec.id.clone(),
+            Entry {
+                rec,
+                op: Arc::new(Mutex::new(())),
+                pending: vec![],
+                exit_gen: 0,
+                removing: false,
+            },
+        );
     }
     for id in to_check {
         let rec = s.record(&id)?;
-        if matches!(rec.state.status.as_str(), "running" | "paused" | "restarting") {
+        if matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        ) {
             match connect_watch(s, &id) {
                 Ok(w) => {
                     let ss = s.clone();
@@ -366,7 +414,11 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
 
 fn connect_watch(s: &Shared, id: &str) -> std::io::Result<UnixStream> {
     let c = crate::proto::connect(&s.attach_sock(id))?;
-    let mut hello = serde_json::to_vec(&AttachHello { watch: true, ..Default::default() }).unwrap_or_default();
+    let mut hello = serde_json::to_vec(&AttachHello {
+        watch: true,
+        ..Default::default()
+    })
+    .unwrap_or_default();
     hello.push(b'\n');
     (&c).write_all(&hello)?;
     Ok(c)
@@ -398,14 +450,16 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
     });
 }
 
-
 /// The container's process has exited (or its monitor vanished): record it, emit "die",
 /// apply the restart policy or AutoRemove.
 pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
     let exit_file = s.cdir(id).join("exit.json");
     let mut rec_exit: Option<ExitRecord> = None;
     for _ in 0..20 {
-        if let Some(r) = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()) {
+        if let Some(r) = std::fs::read(&exit_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok())
+        {
             rec_exit = Some(r);
             break;
         }
@@ -417,7 +471,13 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
             // The monitor died without an exit record: the container lost its stdio and exit
             // capture; end it (Docker reports such containers as exited with an error).
             let _ = s.rt.delete(id, true);
-            ExitRecord { exit_code: 137, finished_at: now_rfc3339(), oom_killed: false, error: "container monitor exited unexpectedly".into(), pid: 0 }
+            ExitRecord {
+                exit_code: 137,
+                finished_at: now_rfc3339(),
+                oom_killed: false,
+                error: "container monitor exited unexpectedly".into(),
+                pid: 0,
+            }
         }
     };
     let _ = s.rt.delete(id, true);
@@ -442,8 +502,13 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
     if removing || s.closed.load(Ordering::SeqCst) {
         return;
     }
-    let policy = rec.host_config["RestartPolicy"]["Name"].as_str().unwrap_or("").to_string();
-    let max = rec.host_config["RestartPolicy"]["MaximumRetryCount"].as_i64().unwrap_or(0);
+    let policy = rec.host_config["RestartPolicy"]["Name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let max = rec.host_config["RestartPolicy"]["MaximumRetryCount"]
+        .as_i64()
+        .unwrap_or(0);
     let restart = !rec.manually_stopped
         && match policy.as_str() {
             "always" | "unless-stopped" => true,
@@ -451,12 +516,16 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
             _ => false,
         };
     if restart {
-        let delay = Duration::from_millis((100u64 << rec.restart_count.clamp(0, 4) as u32).min(1000));
+        let delay =
+            Duration::from_millis((100u64 << rec.restart_count.clamp(0, 4) as u32).min(1000));
         let _ = s.update(id, |e| {
             e.rec.state.status = "restarting".into();
         });
         std::thread::sleep(delay);
-        let still = s.record(id).map(|r| r.state.status == "restarting" && !r.manually_stopped).unwrap_or(false);
+        let still = s
+            .record(id)
+            .map(|r| r.state.status == "restarting" && !r.manually_stopped)
+            .unwrap_or(false);
         if still && !s.closed.load(Ordering::SeqCst) {
             let _ = s.update(id, |e| e.rec.restart_count += 1);
             if let Ok((_, op)) = s.find(id) {
@@ -479,14 +548,68 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
     }
 }
 
-const NAME_LEFT: [&str; 24] = ["admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy", "jolly", "keen", "loving", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene", "tender", "upbeat", "vibrant", "wizardly", "youthful", "zealous"];
-const NAME_RIGHT: [&str; 24] = ["albattani", "bell", "curie", "darwin", "euler", "fermi", "galileo", "hopper", "hypatia", "johnson", "kepler", "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "volhard", "wozniak", "yalow", "zhukovsky"];
+const NAME_LEFT: [&str; 24] = [
+    "admiring",
+    "brave",
+    "clever",
+    "dazzling",
+    "eager",
+    "focused",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "loving",
+    "modest",
+    "nifty",
+    "optimistic",
+    "peaceful",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
+];
+const NAME_RIGHT: [&str; 24] = [
+    "albattani",
+    "bell",
+    "curie",
+    "darwin",
+    "euler",
+    "fermi",
+    "galileo",
+    "hopper",
+    "hypatia",
+    "johnson",
+    "kepler",
+    "lovelace",
+    "meitner",
+    "newton",
+    "noether",
+    "pascal",
+    "ritchie",
+    "shannon",
+    "thompson",
+    "turing",
+    "volhard",
+    "wozniak",
+    "yalow",
+    "zhukovsky",
+];
 
 fn random_name(reg: &Registry) -> Result<String> {
     for attempt in 0..100 {
         let id = random_id()?;
         let n = u64::from_str_radix(&id[..8], 16).unwrap_or(0);
-        let mut name = format!("{}_{}", NAME_LEFT[(n % 24) as usize], NAME_RIGHT[((n / 24) % 24) as usize]);
+        let mut name = format!(
+            "{}_{}",
+            NAME_LEFT[(n % 24) as usize],
+            NAME_RIGHT[((n / 24) % 24) as usize]
+        );
         if attempt > 0 {
             name.push_str(&format!("{}", n % 10));
         }
@@ -494,16 +617,21 @@ fn random_name(reg: &Registry) -> Result<String> {
             return Ok(name);
         }
     }
-    Err(Error::Internal("could not generate a unique container name".into()))
+    Err(Error::Internal(
+        "could not generate a unique container name".into(),
+    ))
 }
 
 pub(crate) fn validate_name(n: &str) -> Result<String> {
     let n = n.strip_prefix('/').unwrap_or(n);
     let ok = n.len() >= 2
         && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        return Err(Error::BadParameter(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        return Err(Error::BadParameter(format!(
+            "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
     }
     Ok(format!("/{n}"))
 }
@@ -516,7 +644,10 @@ fn conflict_msg(name: &str, id: &str) -> Error {
 
 fn strs(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         Value::String(s) => vec![s.clone()],
         _ => vec![],
     }
@@ -525,11 +656,15 @@ fn strs(v: &Value) -> Vec<String> {
 pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
     if !body.is_object() {
-        return Err(Error::BadParameter("invalid JSON: container config must be an object".into()));
+        return Err(Error::BadParameter(
+            "invalid JSON: container config must be an object".into(),
+        ));
     }
     let image = body["Image"].as_str().unwrap_or("").to_string();
     if image.is_empty() {
-        return Err(Error::BadParameter("no image specified (Config.Image is empty)".into()));
+        return Err(Error::BadParameter(
+            "no image specified (Config.Image is empty)".into(),
+        ));
     }
     let mut host = body.get("HostConfig").cloned().unwrap_or_else(|| json!({}));
     if host.is_null() {
@@ -544,19 +679,27 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     }
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(&host)? {
         let reg = s.lock();
-        s.resolve(&reg, &c).map_err(|_| Error::NotFound(format!("No such container: {c}")))?;
+        s.resolve(&reg, &c)
+            .map_err(|_| Error::NotFound(format!("No such container: {c}")))?;
     }
     if host.get("RestartPolicy").is_none_or(|v| v.is_null()) {
         host["RestartPolicy"] = json!({"Name": "no", "MaximumRetryCount": 0});
     }
     if host["LogConfig"]["Type"].as_str().unwrap_or("").is_empty() {
         let cfg = host["LogConfig"]["Config"].clone();
-        host["LogConfig"] = json!({"Type": "json-file", "Config": if cfg.is_object() { cfg } else { json!({}) }});
+        host["LogConfig"] =
+            json!({"Type": "json-file", "Config": if cfg.is_object() { cfg } else { json!({}) }});
     } else if host["LogConfig"]["Type"] != "json-file" && host["LogConfig"]["Type"] != "none" {
-        return Err(Error::BadParameter(format!("logging driver {} is not supported (use json-file)", host["LogConfig"]["Type"])));
+        return Err(Error::BadParameter(format!(
+            "logging driver {} is not supported (use json-file)",
+            host["LogConfig"]["Type"]
+        )));
     }
     let img = s.images.resolve(&image).map_err(|er| img_err(&image, er))?;
-    let icfg = s.images.config_of(&img).map_err(|er| internal(format!("image config of {image}"), er))?;
+    let icfg = s
+        .images
+        .config_of(&img)
+        .map_err(|er| internal(format!("image config of {image}"), er))?;
     let ic = icfg.config.clone().unwrap_or_default();
 
     // Merge (Docker stores the merged config).
@@ -566,13 +709,25 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             m.remove(k);
         }
     }
-    let (ep, cmd) = crate::spec::merge_cmd(body.get("Entrypoint"), body.get("Cmd"), ic.entrypoint.as_deref().unwrap_or(&[]), ic.cmd.as_deref().unwrap_or(&[]));
+    let (ep, cmd) = crate::spec::merge_cmd(
+        body.get("Entrypoint"),
+        body.get("Cmd"),
+        ic.entrypoint.as_deref().unwrap_or(&[]),
+        ic.cmd.as_deref().unwrap_or(&[]),
+    );
     if ep.is_empty() && cmd.is_empty() {
         return Err(Error::BadParameter("No command specified".into()));
     }
-    config["Entrypoint"] = if ep.is_empty() { Value::Null } else { json!(ep) };
+    config["Entrypoint"] = if ep.is_empty() {
+        Value::Null
+    } else {
+        json!(ep)
+    };
     config["Cmd"] = json!(cmd);
-    config["Env"] = json!(crate::spec::merge_env(ic.env.as_deref().unwrap_or(&[]), &strs(&body["Env"])));
+    config["Env"] = json!(crate::spec::merge_env(
+        ic.env.as_deref().unwrap_or(&[]),
+        &strs(&body["Env"])
+    ));
     if config["WorkingDir"].as_str().unwrap_or("").is_empty() {
         config["WorkingDir"] = json!(ic.working_dir.clone().unwrap_or_default());
     }
@@ -600,7 +755,14 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             config["Volumes"] = json!(v);
         }
     }
-    for k in ["Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"] {
+    for k in [
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+    ] {
         if !config[k].is_boolean() {
             config[k] = json!(false);
         }
@@ -638,8 +800,11 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     };
     let d = s.cdir(&id);
     let r = (|| -> Result<Record> {
-        std::fs::create_dir_all(&d).map_err(|er| internal(format!("create {}", d.display()), er))?;
-        s.images.prepare_snapshot(&id, Some(&img.id.to_string())).map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+        std::fs::create_dir_all(&d)
+            .map_err(|er| internal(format!("create {}", d.display()), er))?;
+        s.images
+            .prepare_snapshot(&id, Some(&img.id.to_string()))
+            .map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -649,11 +814,17 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             config,
             host_config: host,
             image_id: img.id.to_string(),
-            state: CState { status: "created".into(), ..Default::default() },
+            state: CState {
+                status: "created".into(),
+                ..Default::default()
+            },
             restart_count: 0,
             has_been_started: false,
             manually_stopped: false,
-            log_path: d.join(format!("{id}-json.log")).to_string_lossy().into_owned(),
+            log_path: d
+                .join(format!("{id}-json.log"))
+                .to_string_lossy()
+                .into_owned(),
             driver: s.images.snapshotter_kind_name(),
         };
         s.save_hostconfig(&rec)?;
@@ -671,7 +842,16 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     };
     {
         let mut reg = s.lock();
-        reg.containers.insert(id.clone(), Entry { rec: rec.clone(), op, pending: vec![], exit_gen: 0, removing: false });
+        reg.containers.insert(
+            id.clone(),
+            Entry {
+                rec: rec.clone(),
+                op,
+                pending: vec![],
+                exit_gen: 0,
+                removing: false,
+            },
+        );
     }
     s.event(&rec, "create", &[]);
     Ok(json!({"Id": id, "Warnings": []}))
@@ -689,12 +869,22 @@ impl KindName for ImageService {
 pub(crate) fn start(e: &Engine, x: &str) -> Result<()> {
     let s = &e.inner.0;
     let (id, op) = s.find(x)?;
-    let _g = op.lock().map_err(|_| Error::Internal("container lock poisoned".into()))?;
+    let _g = op
+        .lock()
+        .map_err(|_| Error::Internal("container lock poisoned".into()))?;
     let rec = s.record(&id)?;
     match rec.state.status.as_str() {
         "running" | "restarting" => return Err(Error::NotModified),
-        "paused" => return Err(Error::Conflict("cannot start a paused container, try unpause instead".into())),
-        "removing" | "dead" => return Err(Error::Conflict(format!("container {id} is marked for removal and cannot be started"))),
+        "paused" => {
+            return Err(Error::Conflict(
+                "cannot start a paused container, try unpause instead".into(),
+            ))
+        }
+        "removing" | "dead" => {
+            return Err(Error::Conflict(format!(
+                "container {id} is marked for removal and cannot be started"
+            )))
+        }
         _ => {}
     }
     start_locked(s, &id)
@@ -705,7 +895,10 @@ fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
     let hostname = rec.config["Hostname"].as_str().unwrap_or("").to_string();
     let net = crate::spec::net_mode(&rec.host_config)?;
     let (hosts, resolv) = if net == crate::spec::NetMode::Host {
-        (std::fs::read_to_string("/etc/hosts").unwrap_or_default(), std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        (
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        )
     } else {
         let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n");
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -723,7 +916,11 @@ fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
         }
         let dns = strs(&rec.host_config["Dns"]);
         if !dns.is_empty() {
-            r = r.lines().filter(|l| !l.trim_start().starts_with("nameserver")).map(|l| format!("{l}\n")).collect();
+            r = r
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             for d in dns {
                 r.push_str(&format!("nameserver {d}\n"));
             }
@@ -756,14 +953,21 @@ fn parse_size(s: &str) -> Option<u64> {
 
 /// Spawn the monitor and talk the start protocol. Returns the control socket after "created"
 /// (container) / "ready" (exec) and the monitor's intermediate pid is reaped.
-pub(crate) fn spawn_monitor(s: &Shared, mcfg: &MonitorConfig, cfg_path: &Path) -> Result<(UnixStream, String)> {
+pub(crate) fn spawn_monitor(
+    s: &Shared,
+    mcfg: &MonitorConfig,
+    cfg_path: &Path,
+) -> Result<(UnixStream, String)> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     write_json_nosync(cfg_path, mcfg)?;
     let (ours, theirs) = UnixStream::pair().map_err(|e| internal("socketpair", e))?;
     let fd = theirs.as_raw_fd();
     let mut cmd = std::process::Command::new(&s.monitor_bin);
-    cmd.arg(cfg_path).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.arg(cfg_path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     // SAFETY: dup2 and fcntl are async-signal-safe; the closure only moves fd numbers around.
     unsafe {
         cmd.pre_exec(move || {
@@ -776,10 +980,13 @@ pub(crate) fn spawn_monitor(s: &Shared, mcfg: &MonitorConfig, cfg_path: &Path) -
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| internal(format!("spawn {}", s.monitor_bin.display()), e))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| internal(format!("spawn {}", s.monitor_bin.display()), e))?;
     drop(theirs);
     let _ = child.wait();
-    ours.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| internal("control socket", e))?;
+    ours.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| internal("control socket", e))?;
     let line = read_line(&ours)?;
     Ok((ours, line))
 }
@@ -789,9 +996,12 @@ pub(crate) fn read_line(c: &UnixStream) -> Result<String> {
     let mut l = String::new();
     // One line at a time; BufReader may over-read but the monitor never sends two lines before
     // we answer.
-    r.read_line(&mut l).map_err(|e| internal("read from berth-monitor", e))?;
+    r.read_line(&mut l)
+        .map_err(|e| internal("read from berth-monitor", e))?;
     if l.is_empty() {
-        return Err(Error::Internal("berth-monitor exited without an answer (see its log)".into()));
+        return Err(Error::Internal(
+            "berth-monitor exited without an answer (see its log)".into(),
+        ));
     }
     Ok(l.trim_end().to_string())
 }
@@ -799,7 +1009,11 @@ pub(crate) fn read_line(c: &UnixStream) -> Result<String> {
 pub(crate) fn monitor_error(line: &str) -> Error {
     let msg = line.strip_prefix(CTL_ERROR).unwrap_or(line).trim();
     let low = msg.to_ascii_lowercase();
-    if low.contains("executable file not found") || low.contains("no such file") || low.contains("not found") || low.contains("permission denied") {
+    if low.contains("executable file not found")
+        || low.contains("no such file")
+        || low.contains("not found")
+        || low.contains("permission denied")
+    {
         Error::BadParameter(format!("failed to create task for container: {msg}"))
     } else {
         Error::Internal(format!("failed to create task for container: {msg}"))
@@ -818,14 +1032,20 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     let xdir = s.xdir(id);
     let cdir = s.cdir(id);
     let bundle = xdir.join("bundle");
-    std::fs::create_dir_all(&bundle).map_err(|e| internal(format!("create {}", bundle.display()), e))?;
+    std::fs::create_dir_all(&bundle)
+        .map_err(|e| internal(format!("create {}", bundle.display()), e))?;
     // Leftovers of a previous run.
     let _ = s.rt.delete(id, true);
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
     let fail = |e: Error| -> Error {
         s.unmount(id);
-        let pend: Vec<Arc<Slot>> = s.lock().containers.get_mut(id).map(|en| en.pending.drain(..).map(|p| p.1).collect()).unwrap_or_default();
+        let pend: Vec<Arc<Slot>> = s
+            .lock()
+            .containers
+            .get_mut(id)
+            .map(|en| en.pending.drain(..).map(|p| p.1).collect())
+            .unwrap_or_default();
         for p in pend {
             p.close();
         }
@@ -859,7 +1079,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
                 let oid = s.resolve(&reg, &c)?;
                 let other = &reg.containers[&oid].rec;
                 if other.state.status != "running" || other.state.pid <= 0 {
-                    return Err(Error::Conflict(format!("cannot join network of a non running container: {c}")));
+                    return Err(Error::Conflict(format!(
+                        "cannot join network of a non running container: {c}"
+                    )));
                 }
                 Some(format!("/proc/{}/ns/net", other.state.pid))
             }
@@ -893,14 +1115,28 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         open_stdin: rec.config["OpenStdin"].as_bool().unwrap_or(false),
         stdin_once: rec.config["StdinOnce"].as_bool().unwrap_or(false),
         attach_socket: s.attach_sock(id),
-        log_path: if log_none { None } else { Some(PathBuf::from(&rec.log_path)) },
-        log_max_size: lc["Config"]["max-size"].as_str().and_then(parse_size).unwrap_or(0),
-        log_max_file: lc["Config"]["max-file"].as_str().and_then(|v| v.parse().ok()).unwrap_or(1),
+        log_path: if log_none {
+            None
+        } else {
+            Some(PathBuf::from(&rec.log_path))
+        },
+        log_max_size: lc["Config"]["max-size"]
+            .as_str()
+            .and_then(parse_size)
+            .unwrap_or(0),
+        log_max_file: lc["Config"]["max-file"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
         exit_file: cdir.join("exit.json"),
         initial_size: rec.host_config["ConsoleSize"].as_array().and_then(|a| {
             let h = a.first()?.as_u64()? as u16;
             let w = a.get(1)?.as_u64()? as u16;
-            if h > 0 && w > 0 { Some((h, w)) } else { None }
+            if h > 0 && w > 0 {
+                Some((h, w))
+            } else {
+                None
+            }
         }),
         monitor_log: Some(cdir.join("monitor.log")),
     };
@@ -920,9 +1156,16 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             return Err(fail(internal("connect to the monitor", e)));
         }
     };
-    let pend: Vec<(AttachHello, Arc<Slot>)> = s.lock().containers.get_mut(id).map(|en| en.pending.drain(..).collect()).unwrap_or_default();
+    let pend: Vec<(AttachHello, Arc<Slot>)> = s
+        .lock()
+        .containers
+        .get_mut(id)
+        .map(|en| en.pending.drain(..).collect())
+        .unwrap_or_default();
     for (h, slot) in pend {
-        match crate::proto::connect(&s.attach_sock(id)).and_then(|c| (&c).write_all(&hello_line(&h)).map(|_| c)) {
+        match crate::proto::connect(&s.attach_sock(id))
+            .and_then(|c| (&c).write_all(&hello_line(&h)).map(|_| c))
+        {
             Ok(c) => slot.connect(c),
             Err(_) => slot.close(),
         }
@@ -982,14 +1225,27 @@ pub(crate) fn wait_exit(s: &Shared, id: &str, gen: u64, timeout: Option<Duration
     }
 }
 
-pub(crate) fn stop(e: &Engine, x: &str, timeout: Option<i64>, signal: Option<&str>, _restart: bool) -> Result<()> {
+pub(crate) fn stop(
+    e: &Engine,
+    x: &str,
+    timeout: Option<i64>,
+    signal: Option<&str>,
+    _restart: bool,
+) -> Result<()> {
     let s = &e.inner.0;
     let (id, op) = s.find(x)?;
-    let _g = op.lock().map_err(|_| Error::Internal("container lock poisoned".into()))?;
+    let _g = op
+        .lock()
+        .map_err(|_| Error::Internal("container lock poisoned".into()))?;
     stop_locked(s, &id, timeout, signal)
 }
 
-fn stop_locked(s: &Arc<Shared>, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+fn stop_locked(
+    s: &Arc<Shared>,
+    id: &str,
+    timeout: Option<i64>,
+    signal: Option<&str>,
+) -> Result<()> {
     let rec = s.record(id)?;
     if rec.state.status == "restarting" {
         s.update(id, |en| {
@@ -1006,9 +1262,19 @@ fn stop_locked(s: &Arc<Shared>, id: &str, timeout: Option<i64>, signal: Option<&
         en.rec.manually_stopped = true;
         en.exit_gen
     })?;
-    let sig_name = signal.map(String::from).or_else(|| rec.config["StopSignal"].as_str().filter(|x| !x.is_empty()).map(String::from)).unwrap_or_else(|| "SIGTERM".into());
+    let sig_name = signal
+        .map(String::from)
+        .or_else(|| {
+            rec.config["StopSignal"]
+                .as_str()
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "SIGTERM".into());
     let sig = parse_signal(&sig_name)?;
-    let t = timeout.or_else(|| rec.config["StopTimeout"].as_i64()).unwrap_or(10);
+    let t = timeout
+        .or_else(|| rec.config["StopTimeout"].as_i64())
+        .unwrap_or(10);
     let paused = rec.state.status == "paused";
     if let Ok(sg) = nix::sys::signal::Signal::try_from(sig) {
         if s.rt.kill(id, sg as i32, false).is_ok() {
@@ -1018,22 +1284,40 @@ fn stop_locked(s: &Arc<Shared>, id: &str, timeout: Option<i64>, signal: Option<&
     if paused {
         let _ = s.rt.resume(id);
     }
-    let exited = wait_exit(s, id, gen, if t < 0 { None } else { Some(Duration::from_secs(t as u64)) });
+    let exited = wait_exit(
+        s,
+        id,
+        gen,
+        if t < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(t as u64))
+        },
+    );
     if !exited {
         let _ = s.rt.kill(id, libc::SIGKILL, true);
         s.event(&rec, "kill", &[("signal", "9".into())]);
         if !wait_exit(s, id, gen, Some(Duration::from_secs(30))) {
-            return Err(Error::Internal(format!("container {id} did not exit after SIGKILL")));
+            return Err(Error::Internal(format!(
+                "container {id} did not exit after SIGKILL"
+            )));
         }
     }
     s.event(&rec, "stop", &[]);
     Ok(())
 }
 
-pub(crate) fn restart(e: &Engine, x: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+pub(crate) fn restart(
+    e: &Engine,
+    x: &str,
+    timeout: Option<i64>,
+    signal: Option<&str>,
+) -> Result<()> {
     let s = &e.inner.0;
     let (id, op) = s.find(x)?;
-    let _g = op.lock().map_err(|_| Error::Internal("container lock poisoned".into()))?;
+    let _g = op
+        .lock()
+        .map_err(|_| Error::Internal("container lock poisoned".into()))?;
     match stop_locked(s, &id, timeout, signal) {
         Ok(()) | Err(Error::NotModified) => {}
         Err(e) => return Err(e),
@@ -1055,10 +1339,14 @@ pub(crate) fn kill(e: &Engine, x: &str, signal: Option<&str>) -> Result<()> {
     let rec = s.record(&id)?;
     let sig = parse_signal(signal.filter(|x| !x.is_empty()).unwrap_or("SIGKILL"))?;
     if !matches!(rec.state.status.as_str(), "running" | "paused") {
-        return Err(Error::Conflict(format!("Cannot kill container: {x}: container {id} is not running")));
+        return Err(Error::Conflict(format!(
+            "Cannot kill container: {x}: container {id} is not running"
+        )));
     }
-    let sg = nix::sys::signal::Signal::try_from(sig).map_err(|_| Error::BadParameter(format!("Invalid signal: {sig}")))?;
-    s.rt.kill(&id, sg as i32, sig == 9).map_err(|er| internal(format!("kill {id}"), er))?;
+    let sg = nix::sys::signal::Signal::try_from(sig)
+        .map_err(|_| Error::BadParameter(format!("Invalid signal: {sig}")))?;
+    s.rt.kill(&id, sg as i32, sig == 9)
+        .map_err(|er| internal(format!("kill {id}"), er))?;
     if rec.state.status == "paused" && sig == 9 {
         let _ = s.rt.resume(&id);
     }
@@ -1076,7 +1364,8 @@ pub(crate) fn pause(e: &Engine, x: &str) -> Result<()> {
         "paused" => return Err(Error::Conflict(format!("container {id} is already paused"))),
         _ => return Err(Error::Conflict(format!("container {id} is not running"))),
     }
-    s.rt.pause(&id).map_err(|er| internal(format!("pause {id}"), er))?;
+    s.rt.pause(&id)
+        .map_err(|er| internal(format!("pause {id}"), er))?;
     let rec = s.update(&id, |en| {
         en.rec.state.status = "paused".into();
         en.rec.clone()
@@ -1093,7 +1382,8 @@ pub(crate) fn unpause(e: &Engine, x: &str) -> Result<()> {
     if rec.state.status != "paused" {
         return Err(Error::Conflict(format!("container {id} is not paused")));
     }
-    s.rt.resume(&id).map_err(|er| internal(format!("unpause {id}"), er))?;
+    s.rt.resume(&id)
+        .map_err(|er| internal(format!("unpause {id}"), er))?;
     let rec = s.update(&id, |en| {
         en.rec.state.status = "running".into();
         en.rec.clone()
@@ -1110,14 +1400,19 @@ pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {
         let id = s.resolve(&reg, x)?;
         let old = reg.containers[&id].rec.name.clone();
         if old == n {
-            return Err(Error::Conflict("Renaming a container with the same name as its current name".to_string()));
+            return Err(Error::Conflict(
+                "Renaming a container with the same name as its current name".to_string(),
+            ));
         }
         if let Some(other) = reg.names.get(&n) {
             return Err(conflict_msg(&n, other));
         }
         reg.names.remove(&old);
         reg.names.insert(n.clone(), id.clone());
-        let en = reg.containers.get_mut(&id).ok_or_else(|| Error::NotFound(format!("No such container: {x}")))?;
+        let en = reg
+            .containers
+            .get_mut(&id)
+            .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))?;
         en.rec.name = n.clone();
         (id, old, en.rec.clone())
     };
@@ -1134,13 +1429,26 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let rec = s.record(&id)?;
     let mut host = rec.host_config.clone();
     let keys = [
-        "CpuShares", "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuQuota", "CpuPeriod",
-        "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "KernelMemory",
+        "CpuShares",
+        "Memory",
+        "MemorySwap",
+        "MemoryReservation",
+        "NanoCpus",
+        "CpuQuota",
+        "CpuPeriod",
+        "CpusetCpus",
+        "CpusetMems",
+        "PidsLimit",
+        "BlkioWeight",
+        "KernelMemory",
     ];
-    let obj = body.as_object().ok_or_else(|| Error::BadParameter("update body must be a JSON object".into()))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Error::BadParameter("update body must be a JSON object".into()))?;
     for k in keys {
         if let Some(v) = obj.get(k) {
-            if !(v.is_null() || v.as_i64() == Some(0) && k != "PidsLimit" || v.as_str() == Some("")) {
+            if !(v.is_null() || v.as_i64() == Some(0) && k != "PidsLimit" || v.as_str() == Some(""))
+            {
                 host[k] = v.clone();
             }
         }
@@ -1157,8 +1465,11 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
         let mut tmp = host.clone();
         tmp["Devices"] = json!([]);
         let res = resources_of(&tmp)?;
-        let lr: oci_spec::runtime::LinuxResources = serde_json::from_value(res).map_err(|er| internal("resources", er))?;
-        warnings = s.rt.update(&id, &lr).map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
+        let lr: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(res).map_err(|er| internal("resources", er))?;
+        warnings =
+            s.rt.update(&id, &lr)
+                .map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
     }
     let rec = s.update(&id, |en| {
         en.rec.host_config = host;
@@ -1187,7 +1498,10 @@ fn resources_of(host: &Value) -> Result<Value> {
     }
     if i("NanoCpus") > 0 {
         cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!(i("NanoCpus") * 100_000 / 1_000_000_000));
+        cpu.insert(
+            "quota".into(),
+            json!(i("NanoCpus") * 100_000 / 1_000_000_000),
+        );
     }
     if i("CpuQuota") != 0 {
         cpu.insert("quota".into(), json!(i("CpuQuota")));
@@ -1218,7 +1532,11 @@ pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result
     let _g = op.lock();
     let rec = s.record(&id)?;
     if rec.running() && !force {
-        let what = if rec.state.status == "paused" { "paused" } else { "running" };
+        let what = if rec.state.status == "paused" {
+            "paused"
+        } else {
+            "running"
+        };
         return Err(Error::Conflict(format!(
             "cannot remove container \"{}\": container is {what}: stop the container before removing or force remove",
             rec.name
@@ -1230,9 +1548,13 @@ pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result
 pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()> {
     let (gen, rec) = {
         let mut reg = s.lock();
-        let Some(en) = reg.containers.get_mut(id) else { return Ok(()) };
+        let Some(en) = reg.containers.get_mut(id) else {
+            return Ok(());
+        };
         if en.removing {
-            return Err(Error::Conflict(format!("removal of container {id} is already in progress")));
+            return Err(Error::Conflict(format!(
+                "removal of container {id} is already in progress"
+            )));
         }
         en.removing = true;
         (en.exit_gen, en.rec.clone())
@@ -1240,9 +1562,12 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
     if rec.running() || rec.state.status == "restarting" {
         let _ = s.rt.resume(id);
         let _ = s.rt.kill(id, libc::SIGKILL, true);
-        if rec.state.status != "restarting" && !wait_exit(s, id, gen, Some(Duration::from_secs(30))) {
+        if rec.state.status != "restarting" && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
+        {
             let _ = s.update(id, |en| en.removing = false);
-            return Err(Error::Internal(format!("could not kill running container {id}, cannot remove")));
+            return Err(Error::Internal(format!(
+                "could not kill running container {id}, cannot remove"
+            )));
         }
     }
     {
@@ -1290,7 +1615,10 @@ fn remove_files(s: &Shared, id: &str) -> Result<()> {
     let _ = s.rt.delete(id, true);
     s.unmount(id);
     if s.is_mounted(&s.rootfs(id)) {
-        return Err(Error::Internal(format!("cannot remove container {id}: its rootfs {} is still mounted (busy)", s.rootfs(id).display())));
+        return Err(Error::Internal(format!(
+            "cannot remove container {id}: its rootfs {} is still mounted (busy)",
+            s.rootfs(id).display()
+        )));
     }
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     match std::fs::rename(s.cdir(id), &tomb) {
@@ -1330,22 +1658,37 @@ impl WaitInner {
         let mut reg = s.lock();
         loop {
             if s.closed.load(Ordering::SeqCst) {
-                return WaitResult { status_code: -1, error: Some("daemon shutting down".into()) };
+                return WaitResult {
+                    status_code: -1,
+                    error: Some("daemon shutting down".into()),
+                };
             }
             match reg.containers.get(&self.id) {
                 None => {
                     let code = reg.removed.get(&self.id).copied().unwrap_or(0);
-                    return WaitResult { status_code: code, error: None };
+                    return WaitResult {
+                        status_code: code,
+                        error: None,
+                    };
                 }
                 Some(e) => {
                     let done = match self.cond {
-                        WaitCondition::NotRunning => !e.rec.running() && e.rec.state.status != "restarting",
+                        WaitCondition::NotRunning => {
+                            !e.rec.running() && e.rec.state.status != "restarting"
+                        }
                         WaitCondition::NextExit => e.exit_gen > self.gen,
                         WaitCondition::Removed => false,
                     };
                     if done {
-                        let err = if e.rec.state.error.is_empty() { None } else { Some(e.rec.state.error.clone()) };
-                        return WaitResult { status_code: e.rec.state.exit_code, error: err };
+                        let err = if e.rec.state.error.is_empty() {
+                            None
+                        } else {
+                            Some(e.rec.state.error.clone())
+                        };
+                        return WaitResult {
+                            status_code: e.rec.state.exit_code,
+                            error: err,
+                        };
                     }
                 }
             }
@@ -1362,7 +1705,14 @@ pub(crate) fn wait(e: &Engine, x: &str, c: WaitCondition) -> Result<WaitHandle> 
     let reg = s.lock();
     let id = s.resolve(&reg, x)?;
     let gen = reg.containers[&id].exit_gen;
-    Ok(WaitHandle { inner: WaitInner { s: s.clone(), id, cond: c, gen } })
+    Ok(WaitHandle {
+        inner: WaitInner {
+            s: s.clone(),
+            id,
+            cond: c,
+            gen,
+        },
+    })
 }
 
 pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
@@ -1373,7 +1723,12 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
         Some(u) => Some(parse_time_arg(u)?),
         None => None,
     };
-    let cands: Vec<Record> = s.lock().containers.values().map(|e| e.rec.clone()).collect();
+    let cands: Vec<Record> = s
+        .lock()
+        .containers
+        .values()
+        .map(|e| e.rec.clone())
+        .collect();
     let mut deleted = Vec::new();
     let mut space = 0u64;
     for r in cands {
@@ -1384,10 +1739,12 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
         if !f.match_labels("label", &labels) {
             continue;
         }
-        if f.has("label!") && f.get("label!").iter().any(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(l.as_str()),
-        }) {
+        if f.has("label!")
+            && f.get("label!").iter().any(|l| match l.split_once('=') {
+                Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                None => labels.contains_key(l.as_str()),
+            })
+        {
             continue;
         }
         if let Some(u) = until {
@@ -1400,7 +1757,12 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
             deleted.push(r.id.clone());
         }
     }
-    s.events.publish("container", "prune", "", BTreeMap::from([("reclaimed".to_string(), space.to_string())]));
+    s.events.publish(
+        "container",
+        "prune",
+        "",
+        BTreeMap::from([("reclaimed".to_string(), space.to_string())]),
+    );
     Ok(json!({"ContainersDeleted": deleted, "SpaceReclaimed": space}))
 }
 
@@ -1410,8 +1772,16 @@ fn status_string(r: &Record) -> String {
     match r.state.status.as_str() {
         "running" => format!("Up {}", since(&r.state.started_at)),
         "paused" => format!("Up {} (Paused)", since(&r.state.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
-        "exited" if r.has_been_started => format!("Exited ({}) {} ago", r.state.exit_code, since(&r.state.finished_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        "exited" if r.has_been_started => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
         "exited" | "created" => "Created".into(),
         "removing" => "Removal In Progress".into(),
         "dead" => "Dead".into(),
@@ -1429,31 +1799,84 @@ fn docker_state(r: &Record) -> &str {
 pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
     let s = &e.inner.0;
     let f = Filters::parse(&o.filters)?;
-    f.validate(&["id", "name", "label", "label!", "status", "ancestor", "exited", "before", "since", "health", "isolation", "network", "publish", "expose", "volume", "is-task"])?;
+    f.validate(&[
+        "id",
+        "name",
+        "label",
+        "label!",
+        "status",
+        "ancestor",
+        "exited",
+        "before",
+        "since",
+        "health",
+        "isolation",
+        "network",
+        "publish",
+        "expose",
+        "volume",
+        "is-task",
+    ])?;
     for st in f.get("status") {
-        if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&st.as_str()) {
+        if ![
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ]
+        .contains(&st.as_str())
+        {
             return Err(Error::BadParameter(format!("invalid filter 'status={st}'")));
         }
     }
-    let mut recs: Vec<Record> = s.lock().containers.values().map(|e| e.rec.clone()).collect();
+    let mut recs: Vec<Record> = s
+        .lock()
+        .containers
+        .values()
+        .map(|e| e.rec.clone())
+        .collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
     let reg_snapshot = recs.clone();
     let pos_of = |x: &str| -> Result<String> {
         reg_snapshot
             .iter()
-            .find(|r| r.id == x || r.name == format!("/{}", x.trim_start_matches('/')) || r.id.starts_with(x))
+            .find(|r| {
+                r.id == x
+                    || r.name == format!("/{}", x.trim_start_matches('/'))
+                    || r.id.starts_with(x)
+            })
             .map(|r| r.created.clone())
             .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
     };
-    let before = match f.get("before").first() { Some(b) => Some(pos_of(b)?), None => None };
-    let since = match f.get("since").first() { Some(b) => Some(pos_of(b)?), None => None };
+    let before = match f.get("before").first() {
+        Some(b) => Some(pos_of(b)?),
+        None => None,
+    };
+    let since = match f.get("since").first() {
+        Some(b) => Some(pos_of(b)?),
+        None => None,
+    };
     let ancestors: Vec<String> = f
         .get("ancestor")
         .iter()
-        .filter_map(|a| s.images.resolve(a).ok().map(|r| r.id.to_string()).or_else(|| Some(format!("missing:{a}"))))
+        .filter_map(|a| {
+            s.images
+                .resolve(a)
+                .ok()
+                .map(|r| r.id.to_string())
+                .or_else(|| Some(format!("missing:{a}")))
+        })
         .collect();
     let mut out = Vec::new();
-    let all = o.all || o.limit.is_some() || f.has("status") || f.has("exited") || before.is_some() || since.is_some();
+    let all = o.all
+        || o.limit.is_some()
+        || f.has("status")
+        || f.has("exited")
+        || before.is_some()
+        || since.is_some();
     for r in recs {
         let st = docker_state(&r).to_string();
         if !all && !matches!(st.as_str(), "running" | "paused" | "restarting") {
@@ -1463,7 +1886,12 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
             continue;
         }
         let short = r.name.trim_start_matches('/');
-        if f.has("name") && !f.get("name").iter().any(|x| short.contains(x.trim_start_matches('/'))) {
+        if f.has("name")
+            && !f
+                .get("name")
+                .iter()
+                .any(|x| short.contains(x.trim_start_matches('/')))
+        {
             continue;
         }
         let labels = labels_of(&r.config["Labels"]);
@@ -1473,12 +1901,18 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         if f.has("status") && !f.get("status").contains(&st) {
             continue;
         }
-        if f.has("exited") && !(st == "exited" && f.get("exited").iter().any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code))) {
+        if f.has("exited")
+            && !(st == "exited"
+                && f.get("exited")
+                    .iter()
+                    .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
+        {
             continue;
         }
         if f.has("ancestor") {
             let img_name = r.config["Image"].as_str().unwrap_or("");
-            if !f.get("ancestor").iter().any(|a| a == img_name) && !ancestors.contains(&r.image_id) {
+            if !f.get("ancestor").iter().any(|a| a == img_name) && !ancestors.contains(&r.image_id)
+            {
                 continue;
             }
         }
@@ -1522,7 +1956,10 @@ fn summary(s: &Shared, r: &Record, size: bool) -> Value {
     });
     if size {
         v["SizeRw"] = json!(crate::archive::size_rw(s, &r.id).unwrap_or(0));
-        v["SizeRootFs"] = json!(s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0) + v["SizeRw"].as_u64().unwrap_or(0));
+        v["SizeRootFs"] = json!(
+            s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0)
+                + v["SizeRw"].as_u64().unwrap_or(0)
+        );
     }
     v
 }
@@ -1557,7 +1994,38 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
     let zero = "0001-01-01T00:00:00Z";
     let status = docker_state(&r);
     let mut host = r.host_config.clone();
-    for (k, d) in [("Binds", Value::Null), ("Privileged", json!(false)), ("ReadonlyRootfs", json!(false)), ("AutoRemove", json!(false)), ("ShmSize", json!(67108864)), ("Memory", json!(0)), ("MemorySwap", json!(0)), ("NanoCpus", json!(0)), ("CpuShares", json!(0)), ("CpuQuota", json!(0)), ("CpuPeriod", json!(0)), ("CpusetCpus", json!("")), ("PidsLimit", Value::Null), ("BlkioWeight", json!(0)), ("CapAdd", Value::Null), ("CapDrop", Value::Null), ("Init", Value::Null), ("PortBindings", json!({})), ("IpcMode", json!("private")), ("PidMode", json!("")), ("Ulimits", Value::Null), ("Devices", json!([])), ("SecurityOpt", Value::Null), ("Tmpfs", Value::Null), ("Mounts", Value::Null), ("OomKillDisable", json!(false)), ("Isolation", json!("")), ("Runtime", json!("berth")), ("MaskedPaths", Value::Null), ("ReadonlyPaths", Value::Null)] {
+    for (k, d) in [
+        ("Binds", Value::Null),
+        ("Privileged", json!(false)),
+        ("ReadonlyRootfs", json!(false)),
+        ("AutoRemove", json!(false)),
+        ("ShmSize", json!(67108864)),
+        ("Memory", json!(0)),
+        ("MemorySwap", json!(0)),
+        ("NanoCpus", json!(0)),
+        ("CpuShares", json!(0)),
+        ("CpuQuota", json!(0)),
+        ("CpuPeriod", json!(0)),
+        ("CpusetCpus", json!("")),
+        ("PidsLimit", Value::Null),
+        ("BlkioWeight", json!(0)),
+        ("CapAdd", Value::Null),
+        ("CapDrop", Value::Null),
+        ("Init", Value::Null),
+        ("PortBindings", json!({})),
+        ("IpcMode", json!("private")),
+        ("PidMode", json!("")),
+        ("Ulimits", Value::Null),
+        ("Devices", json!([])),
+        ("SecurityOpt", Value::Null),
+        ("Tmpfs", Value::Null),
+        ("Mounts", Value::Null),
+        ("OomKillDisable", json!(false)),
+        ("Isolation", json!("")),
+        ("Runtime", json!("berth")),
+        ("MaskedPaths", Value::Null),
+        ("ReadonlyPaths", Value::Null),
+    ] {
         if host.get(k).is_none() {
             host[k] = d;
         }
@@ -1631,8 +2099,21 @@ fn network_entry(r: &Record) -> Value {
 }
 
 fn exec_ids(s: &Shared, id: &str) -> Value {
-    let ids: Vec<String> = s.execs.lock().map(|m| m.values().filter(|x| x.container == id).map(|x| x.id.clone()).collect()).unwrap_or_default();
-    if ids.is_empty() { Value::Null } else { json!(ids) }
+    let ids: Vec<String> = s
+        .execs
+        .lock()
+        .map(|m| {
+            m.values()
+                .filter(|x| x.container == id)
+                .map(|x| x.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        Value::Null
+    } else {
+        json!(ids)
+    }
 }
 
 pub(crate) fn running_id(s: &Shared, x: &str) -> Result<Record> {
@@ -1647,28 +2128,49 @@ pub(crate) fn running_id(s: &Shared, x: &str) -> Result<Record> {
 pub(crate) fn top(e: &Engine, x: &str, ps_args: Option<&str>) -> Result<Value> {
     let s = &e.inner.0;
     let r = running_id(s, x)?;
-    let pids = s.rt.pids(&r.id).map_err(|er| internal(format!("list the processes of {}", r.id), er))?;
-    let args: Vec<String> = ps_args.filter(|a| !a.trim().is_empty()).unwrap_or("-ef").split_whitespace().map(String::from).collect();
-    let out = std::process::Command::new("ps").args(&args).output().map_err(|er| internal("run ps", er))?;
+    let pids =
+        s.rt.pids(&r.id)
+            .map_err(|er| internal(format!("list the processes of {}", r.id), er))?;
+    let args: Vec<String> = ps_args
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or("-ef")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|er| internal("run ps", er))?;
     if !out.status.success() {
-        return Err(Error::Internal(format!("Error running ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Internal(format!(
+            "Error running ps: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
     let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
-    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| Error::BadParameter("Couldn't find PID field in ps output".into()))?;
+    let pid_col = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| Error::BadParameter("Couldn't find PID field in ps output".into()))?;
     let mut procs = Vec::new();
     for l in lines {
         let fields: Vec<&str> = l.split_whitespace().collect();
         if fields.len() < titles.len() {
             continue;
         }
-        let Ok(pid) = fields[pid_col].parse::<i32>() else { continue };
+        let Ok(pid) = fields[pid_col].parse::<i32>() else {
+            continue;
+        };
         if !pids.contains(&pid) {
             continue;
         }
-        let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|x| x.to_string()).collect();
+        let mut row: Vec<String> = fields[..titles.len() - 1]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
         row.push(fields[titles.len() - 1..].join(" "));
         procs.push(row);
     }
@@ -1677,16 +2179,27 @@ pub(crate) fn top(e: &Engine, x: &str, ps_args: Option<&str>) -> Result<Value> {
 
 fn system_cpu_usage() -> u64 {
     // /proc/stat "cpu" line in clock ticks -> nanoseconds (Docker's formula).
-    let Ok(s) = std::fs::read_to_string("/proc/stat") else { return 0 };
-    let Some(l) = s.lines().find(|l| l.starts_with("cpu ")) else { return 0 };
-    let ticks: u64 = l.split_whitespace().skip(1).take(7).filter_map(|x| x.parse::<u64>().ok()).sum();
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(l) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let ticks: u64 = l
+        .split_whitespace()
+        .skip(1)
+        .take(7)
+        .filter_map(|x| x.parse::<u64>().ok())
+        .sum();
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     ticks * 1_000_000_000 / hz
 }
 
 fn online_cpus() -> u64 {
-    std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1)
 }
 
 pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -> Result<Value> {
@@ -1706,7 +2219,9 @@ pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -
         }));
     }
     let sample = |s: &Shared| -> Result<(Value, Value, String)> {
-        let st = s.rt.stats(&id).map_err(|er| internal(format!("stats of {id}"), er))?;
+        let st =
+            s.rt.stats(&id)
+                .map_err(|er| internal(format!("stats of {id}"), er))?;
         let cpu = json!({
             "cpu_usage": {
                 "total_usage": st.cpu.usage.total,
@@ -1730,8 +2245,13 @@ pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -
             memory = json!({});
         }
         let blk = |v: &Vec<berth_cgroups::stats::BlkioEntry>| -> Value {
-            if v.is_empty() { return Value::Null; }
-            json!(v.iter().map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value})).collect::<Vec<_>>())
+            if v.is_empty() {
+                return Value::Null;
+            }
+            json!(v
+                .iter()
+                .map(|e| json!({"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}))
+                .collect::<Vec<_>>())
         };
         let blkio = json!({
             "io_service_bytes_recursive": blk(&st.blkio.io_service_bytes_recursive),
@@ -1743,13 +2263,19 @@ pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -
         Ok((cpu, rest, now_rfc3339()))
     };
     let (precpu, preread) = match prev {
-        Some(p) => (p["cpu_stats"].clone(), p["read"].as_str().unwrap_or(zero_time).to_string()),
+        Some(p) => (
+            p["cpu_stats"].clone(),
+            p["read"].as_str().unwrap_or(zero_time).to_string(),
+        ),
         None if !one_shot => {
             let (c, _, t) = sample(s)?;
             std::thread::sleep(Duration::from_millis(100));
             (c, t)
         }
-        None => (json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}), zero_time.to_string()),
+        None => (
+            json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}),
+            zero_time.to_string(),
+        ),
     };
     let (cpu, rest, read) = sample(s)?;
     let mut v = json!({
@@ -1775,7 +2301,11 @@ pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -
 fn host_mem() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
 }

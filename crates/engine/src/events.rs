@@ -22,7 +22,13 @@ struct BusInner {
 
 impl Bus {
     /// Publish an event of `typ` ("container", "image"), `action`, actor `id` and attributes.
-    pub(crate) fn publish(&self, typ: &str, action: &str, id: &str, attrs: BTreeMap<String, String>) {
+    pub(crate) fn publish(
+        &self,
+        typ: &str,
+        action: &str,
+        id: &str,
+        attrs: BTreeMap<String, String>,
+    ) {
         let t = now_f64();
         let secs = t.floor() as i64;
         let nanos = (t * 1e9) as i128;
@@ -121,24 +127,57 @@ fn matcher(f: Filters) -> impl Fn(&Value) -> bool + Send {
         let action = v["Action"].as_str().unwrap_or("");
         let id = v["Actor"]["ID"].as_str().unwrap_or("");
         let attrs: BTreeMap<String, String> = crate::util::labels_of(&v["Actor"]["Attributes"]);
-        let any = |k: &str, pred: &dyn Fn(&str) -> bool| -> bool { !f.has(k) || f.get(k).iter().any(|x| pred(x)) };
+        let any = |k: &str, pred: &dyn Fn(&str) -> bool| -> bool {
+            !f.has(k) || f.get(k).iter().any(|x| pred(x))
+        };
         any("type", &|x| x == typ)
-            && any("event", &|x| x == action || action.starts_with(&format!("{x}:")))
-            && any("container", &|x| typ == "container" && (id.starts_with(x) || attrs.get("name").is_some_and(|n| n == x)))
-            && any("image", &|x| attrs.get("image").is_some_and(|n| n == x) || (typ == "image" && (id == x || id.starts_with(x))))
+            && any("event", &|x| {
+                x == action || action.starts_with(&format!("{x}:"))
+            })
+            && any("container", &|x| {
+                typ == "container"
+                    && (id.starts_with(x) || attrs.get("name").is_some_and(|n| n == x))
+            })
+            && any("image", &|x| {
+                attrs.get("image").is_some_and(|n| n == x)
+                    || (typ == "image" && (id == x || id.starts_with(x)))
+            })
             && f.match_labels("label", &attrs)
     }
 }
 
-pub(crate) fn subscribe(e: &Engine, since: Option<f64>, until: Option<f64>, filters: &Value) -> Result<EventStream> {
+pub(crate) fn subscribe(
+    e: &Engine,
+    since: Option<f64>,
+    until: Option<f64>,
+    filters: &Value,
+) -> Result<EventStream> {
     let f = Filters::parse(filters)?;
-    f.validate(&["type", "event", "container", "image", "label", "scope", "network", "volume", "daemon", "plugin", "node", "service", "secret", "config"])?;
+    f.validate(&[
+        "type",
+        "event",
+        "container",
+        "image",
+        "label",
+        "scope",
+        "network",
+        "volume",
+        "daemon",
+        "plugin",
+        "node",
+        "service",
+        "secret",
+        "config",
+    ])?;
     let filter = matcher(f);
     let (tx, rx) = std::sync::mpsc::channel();
     let bus = &e.inner.0.events;
     let mut backlog = VecDeque::new();
     {
-        let mut g = bus.inner.lock().map_err(|_| crate::Error::Internal("event bus poisoned".into()))?;
+        let mut g = bus
+            .inner
+            .lock()
+            .map_err(|_| crate::Error::Internal("event bus poisoned".into()))?;
         if let Some(s) = since {
             for ev in &g.ring {
                 let t = ev["timeNano"].as_f64().unwrap_or(0.0) / 1e9;
@@ -151,5 +190,10 @@ pub(crate) fn subscribe(e: &Engine, since: Option<f64>, until: Option<f64>, filt
             g.subs.push(tx);
         }
     }
-    Ok(EventStream { rx, until, filter: Box::new(filter), backlog })
+    Ok(EventStream {
+        rx,
+        until,
+        filter: Box::new(filter),
+        backlog,
+    })
 }

@@ -20,20 +20,32 @@ pub(crate) struct ExecRecord {
 }
 
 fn sock(s: &containers::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
-    s.xdir(container).join(format!("exec-{}.sock", &exec_id[..16]))
+    s.xdir(container)
+        .join(format!("exec-{}.sock", &exec_id[..16]))
 }
 
 fn exit_file(s: &containers::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
-    s.xdir(container).join(format!("exec-{}.exit", &exec_id[..16]))
+    s.xdir(container)
+        .join(format!("exec-{}.exit", &exec_id[..16]))
 }
 
 pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
     let r = running_id(s, container)?;
     if r.state.status == "paused" {
-        return Err(Error::Conflict(format!("Container {} is paused, unpause the container before exec", r.id)));
+        return Err(Error::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            r.id
+        )));
     }
-    let cmd: Vec<String> = body["Cmd"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+    let cmd: Vec<String> = body["Cmd"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     if cmd.is_empty() {
         return Err(Error::BadParameter("No exec command specified".into()));
     }
@@ -41,15 +53,36 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
         parse_detach_keys(k)?;
     }
     let id = random_id()?;
-    let rec = ExecRecord { id: id.clone(), container: r.id.clone(), config: body.clone(), running: false, started: false, exit_code: None, pid: 0, can_remove: false };
-    s.execs.lock().map_err(|_| Error::Internal("exec table poisoned".into()))?.insert(id.clone(), rec);
-    s.event(&r, &format!("exec_create: {}", cmd.join(" ")), &[("execID", id.clone())]);
+    let rec = ExecRecord {
+        id: id.clone(),
+        container: r.id.clone(),
+        config: body.clone(),
+        running: false,
+        started: false,
+        exit_code: None,
+        pid: 0,
+        can_remove: false,
+    };
+    s.execs
+        .lock()
+        .map_err(|_| Error::Internal("exec table poisoned".into()))?
+        .insert(id.clone(), rec);
+    s.event(
+        &r,
+        &format!("exec_create: {}", cmd.join(" ")),
+        &[("execID", id.clone())],
+    );
     Ok(json!({"Id": id}))
 }
 
 fn get(s: &containers::Shared, id: &str) -> Result<ExecRecord> {
-    let m = s.execs.lock().map_err(|_| Error::Internal("exec table poisoned".into()))?;
-    m.get(id).cloned().ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
+    let m = s
+        .execs
+        .lock()
+        .map_err(|_| Error::Internal("exec table poisoned".into()))?;
+    m.get(id)
+        .cloned()
+        .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
 }
 
 fn set(s: &containers::Shared, id: &str, f: impl FnOnce(&mut ExecRecord)) {
@@ -61,19 +94,41 @@ fn set(s: &containers::Shared, id: &str, f: impl FnOnce(&mut ExecRecord)) {
 }
 
 /// The OCI process for an exec: the container's process with the exec's overrides.
-fn build_process(s: &containers::Shared, c: &state::Record, cfg: &Value, tty: bool) -> Result<Value> {
+fn build_process(
+    s: &containers::Shared,
+    c: &state::Record,
+    cfg: &Value,
+    tty: bool,
+) -> Result<Value> {
     let bundle = s.xdir(&c.id).join("bundle").join("config.json");
     let spec: Value = std::fs::read(&bundle)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| Error::Internal(format!("read {}", bundle.display())))?;
     let mut p = spec["process"].clone();
-    let args: Vec<String> = cfg["Cmd"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+    let args: Vec<String> = cfg["Cmd"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     p["args"] = json!(args);
     p["terminal"] = json!(tty);
-    let mut env: Vec<String> = p["env"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+    let mut env: Vec<String> = p["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     if let Some(a) = cfg["Env"].as_array() {
-        let extra: Vec<String> = a.iter().filter_map(|x| x.as_str().map(String::from)).collect();
+        let extra: Vec<String> = a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect();
         env = spec::merge_env(&env, &extra);
     }
     if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
@@ -98,15 +153,25 @@ fn build_process(s: &containers::Shared, c: &state::Record, cfg: &Value, tty: bo
     Ok(p)
 }
 
-pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> Result<Option<Attach>> {
+pub(crate) fn start(
+    e: &Engine,
+    exec_id: &str,
+    detach: bool,
+    tty_req: bool,
+) -> Result<Option<Attach>> {
     let s = &e.inner.0;
     let ex = get(s, exec_id)?;
     if ex.started {
-        return Err(Error::Conflict(format!("Error: Exec command {exec_id} has already run")));
+        return Err(Error::Conflict(format!(
+            "Error: Exec command {exec_id} has already run"
+        )));
     }
     let c = running_id(s, &ex.container)?;
     if c.state.status == "paused" {
-        return Err(Error::Conflict(format!("Container {} is paused, unpause the container before exec", c.id)));
+        return Err(Error::Conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id
+        )));
     }
     set(s, exec_id, |r| r.started = true);
     let cfg = &ex.config;
@@ -129,7 +194,10 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         log_max_size: 0,
         log_max_file: 1,
         exit_file: exitp.clone(),
-        initial_size: cfg["ConsoleSize"].as_array().and_then(|a| Some((a.first()?.as_u64()? as u16, a.get(1)?.as_u64()? as u16))).filter(|(h, w)| *h > 0 && *w > 0),
+        initial_size: cfg["ConsoleSize"]
+            .as_array()
+            .and_then(|a| Some((a.first()?.as_u64()? as u16, a.get(1)?.as_u64()? as u16)))
+            .filter(|(h, w)| *h > 0 && *w > 0),
         monitor_log: None,
     };
     let cfg_path = s.xdir(&c.id).join(format!("exec-{}.json", &exec_id[..16]));
@@ -139,7 +207,13 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         set(s, exec_id, |r| r.exit_code = Some(126));
         return Err(monitor_error(&line));
     }
-    let watch = crate::proto::connect(&sockp).and_then(|w| (&w).write_all(&hello_line(&AttachHello { watch: true, ..Default::default() })).map(|_| w));
+    let watch = crate::proto::connect(&sockp).and_then(|w| {
+        (&w).write_all(&hello_line(&AttachHello {
+            watch: true,
+            ..Default::default()
+        }))
+        .map(|_| w)
+    });
     let attach = if detach {
         None
     } else {
@@ -152,14 +226,38 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         let conn = crate::proto::connect(&sockp)
             .and_then(|w| (&w).write_all(&hello_line(&hello)).map(|_| w))
             .map_err(|er| internal("connect to the exec monitor", er))?;
-        let keys = parse_detach_keys(cfg["DetachKeys"].as_str().filter(|k| !k.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
-        Some(make_attach(Slot::connected(conn), tty, attach_stdin, if tty { keys } else { Vec::new() }))
+        let keys = parse_detach_keys(
+            cfg["DetachKeys"]
+                .as_str()
+                .filter(|k| !k.is_empty())
+                .unwrap_or("ctrl-p,ctrl-q"),
+        )?;
+        Some(make_attach(
+            Slot::connected(conn),
+            tty,
+            attach_stdin,
+            if tty { keys } else { Vec::new() },
+        ))
     };
-    (&ctl).write_all(format!("{CTL_START}\n").as_bytes()).map_err(|er| internal("talk to berth-monitor", er))?;
+    (&ctl)
+        .write_all(format!("{CTL_START}\n").as_bytes())
+        .map_err(|er| internal("talk to berth-monitor", er))?;
     let line = read_line(&ctl)?;
     if !line.starts_with(CTL_STARTED) {
-        let msg = line.strip_prefix(CTL_ERROR).unwrap_or(&line).trim().to_string();
-        set(s, exec_id, |r| r.exit_code = Some(if msg.contains("not found") || msg.contains("No such file") { 127 } else { 126 }));
+        let msg = line
+            .strip_prefix(CTL_ERROR)
+            .unwrap_or(&line)
+            .trim()
+            .to_string();
+        set(s, exec_id, |r| {
+            r.exit_code = Some(
+                if msg.contains("not found") || msg.contains("No such file") {
+                    127
+                } else {
+                    126
+                },
+            )
+        });
         // Docker reports exec start failures inside the stream for attached execs; we return
         // the error and the API decides.
         return Err(monitor_error(&line));
@@ -169,8 +267,20 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         r.running = true;
         r.pid = pid;
     });
-    let args = cfg["Cmd"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-    s.event(&c, &format!("exec_start: {args}"), &[("execID", exec_id.to_string())]);
+    let args = cfg["Cmd"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    s.event(
+        &c,
+        &format!("exec_start: {args}"),
+        &[("execID", exec_id.to_string())],
+    );
     // Watch for the exit.
     let ss = s.clone();
     let eid = exec_id.to_string();
@@ -182,7 +292,11 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
         }
         finish(&ss, &eid, &exitp);
         let code = get(&ss, &eid).ok().and_then(|r| r.exit_code).unwrap_or(-1);
-        ss.event(&cc, "exec_die", &[("execID", eid.clone()), ("exitCode", code.to_string())]);
+        ss.event(
+            &cc,
+            "exec_die",
+            &[("execID", eid.clone()), ("exitCode", code.to_string())],
+        );
     });
     Ok(attach)
 }
@@ -190,7 +304,10 @@ pub(crate) fn start(e: &Engine, exec_id: &str, detach: bool, tty_req: bool) -> R
 /// Read the exec's exit record once the monitor is done.
 fn finish(s: &containers::Shared, id: &str, exitp: &std::path::Path) {
     for _ in 0..50 {
-        if let Some(r) = std::fs::read(exitp).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()) {
+        if let Some(r) = std::fs::read(exitp)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok())
+        {
             let _ = std::fs::remove_file(exitp);
             set(s, id, |x| {
                 x.running = false;
@@ -217,7 +334,10 @@ pub(crate) fn inspect(e: &Engine, exec_id: &str) -> Result<Value> {
     if ex.running {
         // The output may have ended before our watcher saw the exit record.
         let exitp = exit_file(s, &ex.container, exec_id);
-        if let Some(r) = std::fs::read(&exitp).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()) {
+        if let Some(r) = std::fs::read(&exitp)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok())
+        {
             set(s, exec_id, |x| {
                 x.running = false;
                 x.exit_code = Some(r.exit_code as i64);

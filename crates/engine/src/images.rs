@@ -14,23 +14,61 @@ fn short(d: &berth_image::Digest) -> String {
 fn progress_json(p: &P) -> Option<Value> {
     Some(match p {
         P::Resolving { .. } => return None,
-        P::Waiting { layer } => json!({"status": "Waiting", "progressDetail": {}, "id": short(layer)}),
-        P::Downloading { layer, current, total } => json!({"status": "Downloading", "progressDetail": {"current": current, "total": total}, "id": short(layer)}),
-        P::Verifying { layer } => json!({"status": "Verifying Checksum", "progressDetail": {}, "id": short(layer)}),
-        P::DownloadComplete { layer } => json!({"status": "Download complete", "progressDetail": {}, "id": short(layer)}),
-        P::Extracting { layer, current, total } => json!({"status": "Extracting", "progressDetail": {"current": current, "total": total}, "id": short(layer)}),
-        P::Complete { layer } => json!({"status": "Pull complete", "progressDetail": {}, "id": short(layer)}),
-        P::AlreadyExists { layer } => json!({"status": "Already exists", "progressDetail": {}, "id": short(layer)}),
-        P::Pushing { layer, current, total } => json!({"status": "Pushing", "progressDetail": {"current": current, "total": total}, "id": short(layer)}),
-        P::Pushed { layer } => json!({"status": "Pushed", "progressDetail": {}, "id": short(layer)}),
-        P::Mounted { layer, from } => json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": short(layer)}),
+        P::Waiting { layer } => {
+            json!({"status": "Waiting", "progressDetail": {}, "id": short(layer)})
+        }
+        P::Downloading {
+            layer,
+            current,
+            total,
+        } => {
+            json!({"status": "Downloading", "progressDetail": {"current": current, "total": total}, "id": short(layer)})
+        }
+        P::Verifying { layer } => {
+            json!({"status": "Verifying Checksum", "progressDetail": {}, "id": short(layer)})
+        }
+        P::DownloadComplete { layer } => {
+            json!({"status": "Download complete", "progressDetail": {}, "id": short(layer)})
+        }
+        P::Extracting {
+            layer,
+            current,
+            total,
+        } => {
+            json!({"status": "Extracting", "progressDetail": {"current": current, "total": total}, "id": short(layer)})
+        }
+        P::Complete { layer } => {
+            json!({"status": "Pull complete", "progressDetail": {}, "id": short(layer)})
+        }
+        P::AlreadyExists { layer } => {
+            json!({"status": "Already exists", "progressDetail": {}, "id": short(layer)})
+        }
+        P::Pushing {
+            layer,
+            current,
+            total,
+        } => {
+            json!({"status": "Pushing", "progressDetail": {"current": current, "total": total}, "id": short(layer)})
+        }
+        P::Pushed { layer } => {
+            json!({"status": "Pushed", "progressDetail": {}, "id": short(layer)})
+        }
+        P::Mounted { layer, from } => {
+            json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": short(layer)})
+        }
         P::Done { .. } | P::Loaded { .. } => return None,
         P::Status(s) => json!({"status": s}),
     })
 }
 
 fn in_use_ids(e: &Engine) -> Vec<String> {
-    e.inner.0.lock().containers.values().map(|c| c.rec.image_id.clone()).collect()
+    e.inner
+        .0
+        .lock()
+        .containers
+        .values()
+        .map(|c| c.rec.image_id.clone())
+        .collect()
 }
 
 fn image_event(e: &Engine, action: &str, id: &str, name: &str) {
@@ -42,16 +80,33 @@ fn image_event(e: &Engine, action: &str, id: &str, name: &str) {
 pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>> {
     let s = &e.inner.0;
     let f = Filters::parse(filters)?;
-    f.validate(&["dangling", "label", "label!", "reference", "before", "since", "until"])?;
+    f.validate(&[
+        "dangling",
+        "label",
+        "label!",
+        "reference",
+        "before",
+        "since",
+        "until",
+    ])?;
     let list = s.images.list().map_err(|er| internal("list images", er))?;
     let used = in_use_ids(e);
     let created_of = |x: &str| -> Result<i64> {
         let r = s.images.inspect(x).map_err(|er| image_error(x, er))?;
         Ok(parse_rfc3339(&r.created).unwrap_or(0.0) as i64)
     };
-    let before = match f.get("before").first() { Some(b) => Some(created_of(b)?), None => None };
-    let since = match f.get("since").first() { Some(b) => Some(created_of(b)?), None => None };
-    let until = match f.get("until").first() { Some(u) => Some(parse_time_arg(u)? as i64), None => None };
+    let before = match f.get("before").first() {
+        Some(b) => Some(created_of(b)?),
+        None => None,
+    };
+    let since = match f.get("since").first() {
+        Some(b) => Some(created_of(b)?),
+        None => None,
+    };
+    let until = match f.get("until").first() {
+        Some(u) => Some(parse_time_arg(u)? as i64),
+        None => None,
+    };
     let mut out = Vec::new();
     for im in list {
         let dangling = im.repo_tags.is_empty();
@@ -64,10 +119,18 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
         if !f.match_labels("label", &im.labels) {
             continue;
         }
-        if f.has("reference") && !f.get("reference").iter().any(|p| im.repo_tags.iter().any(|t| ref_match(p, t))) {
+        if f.has("reference")
+            && !f
+                .get("reference")
+                .iter()
+                .any(|p| im.repo_tags.iter().any(|t| ref_match(p, t)))
+        {
             continue;
         }
-        if before.is_some_and(|b| im.created >= b) || since.is_some_and(|b| im.created <= b) || until.is_some_and(|u| im.created > u) {
+        if before.is_some_and(|b| im.created >= b)
+            || since.is_some_and(|b| im.created <= b)
+            || until.is_some_and(|u| im.created > u)
+        {
             continue;
         }
         let mut v = serde_json::to_value(&im).map_err(|er| internal("encode image summary", er))?;
@@ -85,7 +148,9 @@ fn ref_match(pat: &str, tag: &str) -> bool {
     fn glob(p: &[u8], s: &[u8]) -> bool {
         match (p.first(), s.first()) {
             (None, None) => true,
-            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
+            (Some(b'*'), _) => {
+                glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..]))
+            }
             (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
             (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
             _ => false,
@@ -117,7 +182,9 @@ pub(crate) fn history(e: &Engine, name: &str) -> Result<Value> {
 pub(crate) fn tag(e: &Engine, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
     let s = &e.inner.0;
     if repo.is_empty() {
-        return Err(Error::BadParameter("repository name must have at least one component".into()));
+        return Err(Error::BadParameter(
+            "repository name must have at least one component".into(),
+        ));
     }
     let target = match tag.filter(|t| !t.is_empty()) {
         Some(t) => format!("{repo}:{t}"),
@@ -138,7 +205,10 @@ pub(crate) fn remove(e: &Engine, name: &str, force: bool, _noprune: bool) -> Res
     let _g = s.image_lock.lock();
     let used = in_use_ids(e);
     let in_use = |d: &berth_image::Digest| used.iter().any(|u| *u == d.to_string());
-    let rep = s.images.delete(name, force, &in_use).map_err(|er| image_error(name, er))?;
+    let rep = s
+        .images
+        .delete(name, force, &in_use)
+        .map_err(|er| image_error(name, er))?;
     let mut out = Vec::new();
     for u in &rep.untagged {
         out.push(json!({"Untagged": u}));
@@ -155,8 +225,14 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
     let s = &e.inner.0;
     let f = Filters::parse(filters)?;
     f.validate(&["dangling", "until", "label", "label!"])?;
-    let dangling_only = f.get("dangling").first().is_none_or(|d| matches!(d.as_str(), "true" | "1"));
-    let until = match f.get("until").first() { Some(u) => Some(parse_time_arg(u)? as i64), None => None };
+    let dangling_only = f
+        .get("dangling")
+        .first()
+        .is_none_or(|d| matches!(d.as_str(), "true" | "1"));
+    let until = match f.get("until").first() {
+        Some(u) => Some(parse_time_arg(u)? as i64),
+        None => None,
+    };
     let used = in_use_ids(e);
     let list = s.images.list().map_err(|er| internal("list images", er))?;
     let mut deleted = Vec::new();
@@ -180,10 +256,17 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
             space += im.size;
         }
     }
-    Ok(json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": space}))
+    Ok(
+        json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": space}),
+    )
 }
 
-pub(crate) fn load(e: &Engine, r: &mut (dyn Read + Send), quiet: bool, progress: Progress) -> Result<()> {
+pub(crate) fn load(
+    e: &Engine,
+    r: &mut (dyn Read + Send),
+    quiet: bool,
+    progress: Progress,
+) -> Result<()> {
     let s = &e.inner.0;
     let sink = move |p: P| {
         if !quiet {
@@ -193,7 +276,10 @@ pub(crate) fn load(e: &Engine, r: &mut (dyn Read + Send), quiet: bool, progress:
         }
     };
     let loaded = s.images.load(r, &sink).map_err(|er| match er {
-        berth_image::Error::InvalidImage { .. } | berth_image::Error::Json { .. } | berth_image::Error::UnsafeEntry { .. } | berth_image::Error::Unsupported(_) => Error::BadParameter(er.to_string()),
+        berth_image::Error::InvalidImage { .. }
+        | berth_image::Error::Json { .. }
+        | berth_image::Error::UnsafeEntry { .. }
+        | berth_image::Error::Unsupported(_) => Error::BadParameter(er.to_string()),
         o => Error::Internal(o.to_string()),
     })?;
     for im in loaded {
@@ -215,7 +301,9 @@ pub(crate) fn save(e: &Engine, names: &[String], w: &mut dyn Write) -> Result<()
         s.images.resolve(n).map_err(|er| image_error(n, er))?;
     }
     let refs: Vec<&str> = names.iter().map(|x| x.as_str()).collect();
-    s.images.save(&refs, w).map_err(|er| internal("save images", er))?;
+    s.images
+        .save(&refs, w)
+        .map_err(|er| internal("save images", er))?;
     for n in names {
         image_event(e, "save", n, n);
     }
@@ -223,10 +311,16 @@ pub(crate) fn save(e: &Engine, names: &[String], w: &mut dyn Write) -> Result<()
 }
 
 fn reg_opts(e: &Engine, auth: Option<&RegistryAuth>) -> berth_image::registry::RegistryOptions {
-    let mut o = berth_image::registry::RegistryOptions { insecure_registries: e.inner.0.cfg.insecure_registries.clone(), ..Default::default() };
+    let mut o = berth_image::registry::RegistryOptions {
+        insecure_registries: e.inner.0.cfg.insecure_registries.clone(),
+        ..Default::default()
+    };
     if let Some(a) = auth {
         if !a.username.is_empty() {
-            o.credentials = Some(berth_image::registry::Credentials { username: a.username.clone(), password: a.password.clone() });
+            o.credentials = Some(berth_image::registry::Credentials {
+                username: a.username.clone(),
+                password: a.password.clone(),
+            });
         }
     }
     o
@@ -234,34 +328,55 @@ fn reg_opts(e: &Engine, auth: Option<&RegistryAuth>) -> berth_image::registry::R
 
 fn reg_err(name: &str, er: berth_image::Error) -> Error {
     match er {
-        berth_image::Error::ManifestUnknown { .. } => Error::NotFound(format!("manifest for {name} not found: manifest unknown: manifest unknown")),
+        berth_image::Error::ManifestUnknown { .. } => Error::NotFound(format!(
+            "manifest for {name} not found: manifest unknown: manifest unknown"
+        )),
         berth_image::Error::Unauthorized { .. } => Error::Forbidden(er.to_string()),
         berth_image::Error::InvalidReference { .. } => Error::BadParameter(er.to_string()),
-        berth_image::Error::ImageNotFound(_) => Error::NotFound(format!("An image does not exist locally with the tag: {name}")),
+        berth_image::Error::ImageNotFound(_) => Error::NotFound(format!(
+            "An image does not exist locally with the tag: {name}"
+        )),
         o => Error::Internal(o.to_string()),
     }
 }
 
-pub(crate) fn pull(e: &Engine, from: &str, tag: Option<&str>, platform: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+pub(crate) fn pull(
+    e: &Engine,
+    from: &str,
+    tag: Option<&str>,
+    platform: Option<&str>,
+    auth: Option<&RegistryAuth>,
+    progress: Progress,
+) -> Result<()> {
     let s = &e.inner.0;
     let reference = match tag.filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
-    let r = berth_image::Reference::parse_with_default_tag(&reference).map_err(|er| Error::BadParameter(er.to_string()))?;
+    let r = berth_image::Reference::parse_with_default_tag(&reference)
+        .map_err(|er| Error::BadParameter(er.to_string()))?;
     let plat = match platform.filter(|p| !p.is_empty()) {
-        Some(p) => Some(berth_image::model::Platform::parse(p).map_err(|er| Error::BadParameter(er.to_string()))?),
+        Some(p) => Some(
+            berth_image::model::Platform::parse(p)
+                .map_err(|er| Error::BadParameter(er.to_string()))?,
+        ),
         None => None,
     };
     let fam = r.familiar_string();
     let before = s.images.resolve(&fam).ok().map(|x| x.id);
-    let tag_or_digest = fam.rsplit_once([':', '@']).map(|x| x.1.to_string()).unwrap_or_else(|| "latest".into());
+    let tag_or_digest = fam
+        .rsplit_once([':', '@'])
+        .map(|x| x.1.to_string())
+        .unwrap_or_else(|| "latest".into());
     let repo_path = r.path().to_string();
     progress(json!({"status": format!("Pulling from {repo_path}"), "id": tag_or_digest}));
     let digest = std::sync::Mutex::new(None::<String>);
     let sink = |p: P| {
-        if let P::Done { digest: Some(d), .. } = &p {
+        if let P::Done {
+            digest: Some(d), ..
+        } = &p
+        {
             if let Ok(mut g) = digest.lock() {
                 *g = Some(d.to_string());
             }
@@ -270,7 +385,10 @@ pub(crate) fn pull(e: &Engine, from: &str, tag: Option<&str>, platform: Option<&
             progress(v);
         }
     };
-    let rec = s.images.pull(&reference, plat.as_ref(), &reg_opts(e, auth), &sink).map_err(|er| reg_err(&fam, er))?;
+    let rec = s
+        .images
+        .pull(&reference, plat.as_ref(), &reg_opts(e, auth), &sink)
+        .map_err(|er| reg_err(&fam, er))?;
     if let Some(d) = digest.lock().ok().and_then(|g| g.clone()) {
         progress(json!({"status": format!("Digest: {d}")}));
     }
@@ -284,46 +402,92 @@ pub(crate) fn pull(e: &Engine, from: &str, tag: Option<&str>, platform: Option<&
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn import(e: &Engine, r: &mut (dyn Read + Send), repo: Option<&str>, tag: Option<&str>, changes: &[String], message: Option<&str>, platform: Option<&str>, progress: Progress) -> Result<()> {
+pub(crate) fn import(
+    e: &Engine,
+    r: &mut (dyn Read + Send),
+    repo: Option<&str>,
+    tag: Option<&str>,
+    changes: &[String],
+    message: Option<&str>,
+    platform: Option<&str>,
+    progress: Progress,
+) -> Result<()> {
     let s = &e.inner.0;
-    let name = match (repo.filter(|x| !x.is_empty()), tag.filter(|x| !x.is_empty())) {
+    let name = match (
+        repo.filter(|x| !x.is_empty()),
+        tag.filter(|x| !x.is_empty()),
+    ) {
         (Some(r), Some(t)) => Some(format!("{r}:{t}")),
         (Some(r), None) => Some(r.to_string()),
         _ => None,
     };
     let plat = match platform.filter(|p| !p.is_empty()) {
-        Some(p) => Some(berth_image::model::Platform::parse(p).map_err(|er| Error::BadParameter(er.to_string()))?),
+        Some(p) => Some(
+            berth_image::model::Platform::parse(p)
+                .map_err(|er| Error::BadParameter(er.to_string()))?,
+        ),
         None => None,
     };
-    let rec = s.images.import(r, name.as_deref(), changes, message, plat.as_ref()).map_err(|er| match er {
-        berth_image::Error::InvalidReference { .. } | berth_image::Error::UnsafeEntry { .. } | berth_image::Error::InvalidImage { .. } => Error::BadParameter(er.to_string()),
-        o => Error::Internal(o.to_string()),
-    })?;
+    let rec = s
+        .images
+        .import(r, name.as_deref(), changes, message, plat.as_ref())
+        .map_err(|er| match er {
+            berth_image::Error::InvalidReference { .. }
+            | berth_image::Error::UnsafeEntry { .. }
+            | berth_image::Error::InvalidImage { .. } => Error::BadParameter(er.to_string()),
+            o => Error::Internal(o.to_string()),
+        })?;
     progress(json!({"status": rec.id.to_string()}));
-    image_event(e, "import", &rec.id.to_string(), name.as_deref().unwrap_or(""));
+    image_event(
+        e,
+        "import",
+        &rec.id.to_string(),
+        name.as_deref().unwrap_or(""),
+    );
     Ok(())
 }
 
-pub(crate) fn push(e: &Engine, name: &str, tag: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+pub(crate) fn push(
+    e: &Engine,
+    name: &str,
+    tag: Option<&str>,
+    auth: Option<&RegistryAuth>,
+    progress: Progress,
+) -> Result<()> {
     let s = &e.inner.0;
     let full = match tag.filter(|t| !t.is_empty()) {
         Some(t) => format!("{name}:{t}"),
         None => name.to_string(),
     };
-    let r = berth_image::Reference::parse_with_default_tag(&full).map_err(|er| Error::BadParameter(er.to_string()))?;
+    let r = berth_image::Reference::parse_with_default_tag(&full)
+        .map_err(|er| Error::BadParameter(er.to_string()))?;
     let fam = r.familiar_string();
-    s.images.resolve(&fam).map_err(|_| Error::NotFound(format!("An image does not exist locally with the tag: {name}")))?;
-    let tag_s = fam.rsplit_once(':').map(|x| x.1.to_string()).unwrap_or_else(|| "latest".into());
-    progress(json!({"status": format!("The push refers to repository [{}]", r.to_string().rsplit_once(':').map(|x| x.0.to_string()).unwrap_or_default())}));
+    s.images.resolve(&fam).map_err(|_| {
+        Error::NotFound(format!(
+            "An image does not exist locally with the tag: {name}"
+        ))
+    })?;
+    let tag_s = fam
+        .rsplit_once(':')
+        .map(|x| x.1.to_string())
+        .unwrap_or_else(|| "latest".into());
+    progress(
+        json!({"status": format!("The push refers to repository [{}]", r.to_string().rsplit_once(':').map(|x| x.0.to_string()).unwrap_or_default())}),
+    );
     let sink = |p: P| {
         if let Some(v) = progress_json(&p) {
             progress(v);
         }
     };
-    let d = s.images.push(&fam, &reg_opts(e, auth), &sink).map_err(|er| reg_err(&fam, er))?;
+    let d = s
+        .images
+        .push(&fam, &reg_opts(e, auth), &sink)
+        .map_err(|er| reg_err(&fam, er))?;
     let size = s.images.content.size(&d).unwrap_or(0);
     progress(json!({"status": format!("{tag_s}: digest: {d} size: {size}")}));
-    progress(json!({"progressDetail": {}, "aux": {"Tag": tag_s, "Digest": d.to_string(), "Size": size}}));
+    progress(
+        json!({"progressDetail": {}, "aux": {"Tag": tag_s, "Digest": d.to_string(), "Size": size}}),
+    );
     image_event(e, "push", &fam, &fam);
     Ok(())
 }

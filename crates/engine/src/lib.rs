@@ -22,6 +22,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod archive;
 mod attach;
 mod containers;
 mod events;
@@ -33,7 +34,6 @@ mod spec;
 mod state;
 mod system;
 mod util;
-mod archive;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use events::EventStream;
@@ -260,7 +260,12 @@ impl Engine {
     /// (kept in memory, last 1000) with time >= since are replayed first. `filters` as for
     /// list (type, event/action, container, image, label). The stream ends when `until` passes
     /// (checked when events arrive and every second) or the engine is dropped.
-    pub fn events(&self, since: Option<f64>, until: Option<f64>, filters: &serde_json::Value) -> Result<EventStream> {
+    pub fn events(
+        &self,
+        since: Option<f64>,
+        until: Option<f64>,
+        filters: &serde_json::Value,
+    ) -> Result<EventStream> {
         events::subscribe(self, since, until, filters)
     }
 }
@@ -272,7 +277,11 @@ impl Engine {
     /// fields at top level + `HostConfig` + `NetworkingConfig`). Returns
     /// `{"Id": "...", "Warnings": [...]}`. 404 if the image is unknown ("No such image: x"),
     /// 409 on a name conflict, 400 on invalid options.
-    pub fn container_create(&self, name: Option<&str>, body: &serde_json::Value) -> Result<serde_json::Value> {
+    pub fn container_create(
+        &self,
+        name: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         containers::create(self, name, body)
     }
 
@@ -284,12 +293,22 @@ impl Engine {
     /// `POST /containers/{id}/stop?t=&signal=`: StopSignal (or `signal`), wait `timeout`
     /// seconds (default: the container's StopTimeout or 10; negative = forever), then SIGKILL.
     /// `Err(NotModified)` if not running.
-    pub fn container_stop(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub fn container_stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         containers::stop(self, id, timeout, signal, false)
     }
 
     /// `POST /containers/{id}/restart?t=&signal=`.
-    pub fn container_restart(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub fn container_restart(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         containers::restart(self, id, timeout, signal)
     }
 
@@ -316,7 +335,11 @@ impl Engine {
 
     /// `POST /containers/{id}/update`: body is Docker's ContainerUpdate (resources +
     /// RestartPolicy). Returns `{"Warnings": [...]}`.
-    pub fn container_update(&self, id: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+    pub fn container_update(
+        &self,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         containers::update(self, id, body)
     }
 
@@ -355,7 +378,12 @@ impl Engine {
     /// (of the same stream) to fill `precpu_stats`; without it `precpu_stats` is sampled
     /// internally ~100ms earlier when `one_shot` is false (so `docker stats --no-stream` shows
     /// CPU%), or left zero when `one_shot` is true. Streaming = the API calls this every second.
-    pub fn container_stats(&self, id: &str, prev: Option<&serde_json::Value>, one_shot: bool) -> Result<serde_json::Value> {
+    pub fn container_stats(
+        &self,
+        id: &str,
+        prev: Option<&serde_json::Value>,
+        one_shot: bool,
+    ) -> Result<serde_json::Value> {
         containers::stats(self, id, prev, one_shot)
     }
 
@@ -403,7 +431,14 @@ impl Engine {
 
     /// `PUT /containers/{id}/archive?path=&noOverwriteDirNonDir=&copyUIDGID=`: extract the tar
     /// `r` into directory `path` (resolved inside the container; every entry contained).
-    pub fn container_archive_put(&self, id: &str, path: &str, r: &mut dyn Read, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> Result<()> {
+    pub fn container_archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        r: &mut dyn Read,
+        no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
         archive::put(self, id, path, r, no_overwrite_dir_non_dir, copy_uid_gid)
     }
 }
@@ -414,7 +449,11 @@ impl Engine {
     /// `POST /containers/{id}/exec`: body is Docker's ExecConfig (AttachStdin/out/err, Tty,
     /// Env, Cmd, User, WorkingDir, Privileged, DetachKeys). Returns `{"Id": "..."}`.
     /// 409 if the container is not running.
-    pub fn exec_create(&self, container: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+    pub fn exec_create(
+        &self,
+        container: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         exec::create(self, container, body)
     }
 
@@ -440,7 +479,11 @@ impl Engine {
 // Images
 impl Engine {
     /// `GET /images/json?all=&filters=`: Docker's ImageSummary list.
-    pub fn image_list(&self, all: bool, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+    pub fn image_list(
+        &self,
+        all: bool,
+        filters: &serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>> {
         images::list(self, all, filters)
     }
 
@@ -461,7 +504,12 @@ impl Engine {
 
     /// `DELETE /images/{name}?force=&noprune=`: `[{"Untagged": ..}, {"Deleted": ..}]`.
     /// 409 if a container uses it (unless force).
-    pub fn image_remove(&self, name: &str, force: bool, noprune: bool) -> Result<serde_json::Value> {
+    pub fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<serde_json::Value> {
         images::remove(self, name, force, noprune)
     }
 
@@ -473,7 +521,12 @@ impl Engine {
 
     /// `POST /images/load`: reads a docker-archive / OCI-layout tar; progress gets
     /// `{"stream":"Loaded image: x:y\n"}` (or `Loaded image ID: sha256:..`).
-    pub fn image_load(&self, r: &mut (dyn Read + Send), quiet: bool, progress: Progress) -> Result<()> {
+    pub fn image_load(
+        &self,
+        r: &mut (dyn Read + Send),
+        quiet: bool,
+        progress: Progress,
+    ) -> Result<()> {
         images::load(self, r, quiet, progress)
     }
 
@@ -483,19 +536,41 @@ impl Engine {
     }
 
     /// `POST /images/create?fromImage=&tag=&platform=`: pull with Docker's JSON progress.
-    pub fn image_pull(&self, from_image: &str, tag: Option<&str>, platform: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+    pub fn image_pull(
+        &self,
+        from_image: &str,
+        tag: Option<&str>,
+        platform: Option<&str>,
+        auth: Option<&RegistryAuth>,
+        progress: Progress,
+    ) -> Result<()> {
         images::pull(self, from_image, tag, platform, auth, progress)
     }
 
     /// `POST /images/create?fromSrc=-&repo=&tag=&changes=&message=`: import a rootfs tar.
     /// Progress gets `{"status": "sha256:<id>"}`.
     #[allow(clippy::too_many_arguments)]
-    pub fn image_import(&self, r: &mut (dyn Read + Send), repo: Option<&str>, tag: Option<&str>, changes: &[String], message: Option<&str>, platform: Option<&str>, progress: Progress) -> Result<()> {
+    pub fn image_import(
+        &self,
+        r: &mut (dyn Read + Send),
+        repo: Option<&str>,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+        platform: Option<&str>,
+        progress: Progress,
+    ) -> Result<()> {
         images::import(self, r, repo, tag, changes, message, platform, progress)
     }
 
     /// `POST /images/{name}/push?tag=`.
-    pub fn image_push(&self, name: &str, tag: Option<&str>, auth: Option<&RegistryAuth>, progress: Progress) -> Result<()> {
+    pub fn image_push(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        auth: Option<&RegistryAuth>,
+        progress: Progress,
+    ) -> Result<()> {
         images::push(self, name, tag, auth, progress)
     }
 }

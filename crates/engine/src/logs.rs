@@ -80,7 +80,15 @@ fn parse_line(line: &[u8]) -> Option<LogEntry> {
         time: String,
     }
     let j: J = serde_json::from_slice(line).ok()?;
-    Some(LogEntry { stream: if j.stream == "stderr" { StreamKind::Stderr } else { StreamKind::Stdout }, data: j.log.into_bytes(), time: j.time })
+    Some(LogEntry {
+        stream: if j.stream == "stderr" {
+            StreamKind::Stderr
+        } else {
+            StreamKind::Stdout
+        },
+        data: j.log.into_bytes(),
+        time: j.time,
+    })
 }
 
 struct Filter {
@@ -148,7 +156,9 @@ impl Iterator for Follower {
                         if self.partial.ends_with(b"\n") {
                             let l = std::mem::take(&mut self.partial);
                             if let Some(e) = parse_line(&l) {
-                                if self.until > 0.0 && parse_rfc3339(&e.time).unwrap_or(0.0) > self.until {
+                                if self.until > 0.0
+                                    && parse_rfc3339(&e.time).unwrap_or(0.0) > self.until
+                                {
                                     return None;
                                 }
                                 if self.filter.keep(&e) {
@@ -159,7 +169,9 @@ impl Iterator for Follower {
                         continue;
                     }
                     Ok(_) => {}
-                    Err(e) => return Some(Err(internal(format!("read {}", self.path.display()), e))),
+                    Err(e) => {
+                        return Some(Err(internal(format!("read {}", self.path.display()), e)))
+                    }
                 }
             }
             // EOF: rotated?
@@ -173,7 +185,11 @@ impl Iterator for Follower {
             if self.s.closed.load(std::sync::atomic::Ordering::SeqCst) {
                 return None;
             }
-            let running = self.s.record(&self.id).map(|r| r.running() || r.state.status == "restarting").unwrap_or(false);
+            let running = self
+                .s
+                .record(&self.id)
+                .map(|r| r.running() || r.state.status == "restarting")
+                .unwrap_or(false);
             if !running {
                 // One more pass after the stop to pick up the last lines.
                 idle_after_stop += 1;
@@ -195,7 +211,10 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
         if let Ok(rd) = std::fs::read_dir(dir) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                if let Some(k) = n.strip_prefix(&format!("{name}.")).and_then(|k| k.parse::<u32>().ok()) {
+                if let Some(k) = n
+                    .strip_prefix(&format!("{name}."))
+                    .and_then(|k| k.parse::<u32>().ok())
+                {
                     rotated.push((k, e.path()));
                 }
             }
@@ -212,11 +231,22 @@ pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {
     let (id, _) = s.find(x)?;
     let rec = s.record(&id)?;
     if rec.host_config["LogConfig"]["Type"] == "none" {
-        return Err(Error::BadParameter("configured logging driver does not support reading".into()));
+        return Err(Error::BadParameter(
+            "configured logging driver does not support reading".into(),
+        ));
     }
     let tty = rec.config["Tty"].as_bool().unwrap_or(false);
-    let (stdout, stderr) = if !o.stdout && !o.stderr { (true, true) } else { (o.stdout, o.stderr) };
-    let filter = Filter { stdout, stderr, since: o.since, until: o.until };
+    let (stdout, stderr) = if !o.stdout && !o.stderr {
+        (true, true)
+    } else {
+        (o.stdout, o.stderr)
+    };
+    let filter = Filter {
+        stdout,
+        stderr,
+        since: o.since,
+        until: o.until,
+    };
     let path = PathBuf::from(&rec.log_path);
     // Read what is there now (rotated files oldest first, then the current file).
     let mut entries: Vec<LogEntry> = Vec::new();

@@ -109,8 +109,18 @@ pub fn sock_path(p: &std::path::Path) -> std::io::Result<(Option<std::fs::File>,
     if p.as_os_str().len() < 100 {
         return Ok((None, p.to_path_buf()));
     }
-    let dir = p.parent().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "socket path has no parent"))?;
-    let name = p.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "socket path has no file name"))?;
+    let dir = p.parent().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "socket path has no parent",
+        )
+    })?;
+    let name = p.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "socket path has no file name",
+        )
+    })?;
     let f = std::fs::File::open(dir)?;
     use std::os::fd::AsRawFd;
     let short = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd())).join(name);

@@ -5,32 +5,91 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub(crate) const DEFAULT_SECCOMP: &[u8] = include_bytes!("../assets/docker-default-seccomp.json");
-pub(crate) const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub(crate) const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 pub(crate) const ALL_CAPS: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 ];
 
 const MASKED: [&str; 12] = [
-    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
-    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
 ];
-const READONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(|x| x.as_str()).unwrap_or("")
@@ -43,7 +102,10 @@ fn b(v: &Value, k: &str) -> bool {
 }
 fn strs(v: &Value, k: &str) -> Vec<String> {
     match v.get(k) {
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => vec![],
     }
@@ -62,9 +124,18 @@ fn norm_cap(c: &str) -> String {
 pub(crate) fn available_caps() -> Vec<&'static str> {
     let bnd = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("CapBnd:")).and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("CapBnd:"))
+                .and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok())
+        })
         .unwrap_or(u64::MAX);
-    ALL_CAPS.iter().enumerate().filter(|(i, _)| bnd & (1u64 << i) != 0).map(|(_, c)| *c).collect()
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
 }
 
 /// The effective capability list for the container.
@@ -83,14 +154,24 @@ pub(crate) fn capabilities(host: &Value) -> Result<Vec<String>> {
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         vec![]
     } else {
-        DEFAULT_CAPS.iter().filter(|c| !drop.iter().any(|d| d == *c)).map(|s| s.to_string()).collect()
+        DEFAULT_CAPS
+            .iter()
+            .filter(|c| !drop.iter().any(|d| d == *c))
+            .map(|s| s.to_string())
+            .collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = avail.iter().filter(|c| !drop.iter().any(|d| d == *c)).map(|s| s.to_string()).collect();
+        caps = avail
+            .iter()
+            .filter(|c| !drop.iter().any(|d| d == *c))
+            .map(|s| s.to_string())
+            .collect();
     } else {
         for c in add {
             if !avail.contains(&c.as_str()) {
-                return Err(Error::BadParameter(format!("capability {c} cannot be added: berthd itself does not hold it")));
+                return Err(Error::BadParameter(format!(
+                    "capability {c} cannot be added: berthd itself does not hold it"
+                )));
             }
             if !caps.contains(&c) {
                 caps.push(c);
@@ -150,7 +231,10 @@ fn rlimit_type(name: &str) -> Option<(&'static str, i32)> {
 }
 
 fn host_hard_limit(res: i32) -> u64 {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into a valid rlimit struct.
     if unsafe { libc::getrlimit(res as _, &mut r) } != 0 {
         return u64::MAX;
@@ -163,12 +247,15 @@ pub(crate) fn rlimits(host: &Value) -> Result<Vec<Value>> {
     if let Some(Value::Array(list)) = host.get("Ulimits") {
         for u in list {
             let name = s(u, "Name");
-            let (oci, res) = rlimit_type(name).ok_or_else(|| Error::BadParameter(format!("invalid ulimit type: {name:?}")))?;
+            let (oci, res) = rlimit_type(name)
+                .ok_or_else(|| Error::BadParameter(format!("invalid ulimit type: {name:?}")))?;
             let soft = u.get("Soft").and_then(|x| x.as_i64()).unwrap_or(0);
             let hard = u.get("Hard").and_then(|x| x.as_i64()).unwrap_or(soft);
             let as_u = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
             if as_u(soft) > as_u(hard) {
-                return Err(Error::BadParameter(format!("ulimit {name}: soft limit {soft} is greater than the hard limit {hard}")));
+                return Err(Error::BadParameter(format!(
+                    "ulimit {name}: soft limit {soft} is greater than the hard limit {hard}"
+                )));
             }
             let max = host_hard_limit(res);
             if as_u(hard) > max {
@@ -188,7 +275,11 @@ pub(crate) fn parse_bind(spec: &str) -> Result<(String, String, Vec<String>)> {
     let (src, dst, mode) = match parts.len() {
         2 => (parts[0], parts[1], ""),
         3 => (parts[0], parts[1], parts[2]),
-        _ => return Err(Error::BadParameter(format!("invalid volume specification: '{spec}'"))),
+        _ => {
+            return Err(Error::BadParameter(format!(
+                "invalid volume specification: '{spec}'"
+            )))
+        }
     };
     if !src.starts_with('/') {
         return Err(Error::BadParameter(format!(
@@ -196,7 +287,9 @@ pub(crate) fn parse_bind(spec: &str) -> Result<(String, String, Vec<String>)> {
         )));
     }
     if !dst.starts_with('/') {
-        return Err(Error::BadParameter(format!("invalid volume specification: '{spec}': mount path must be absolute")));
+        return Err(Error::BadParameter(format!(
+            "invalid volume specification: '{spec}': mount path must be absolute"
+        )));
     }
     let mut ro = false;
     let mut prop = "rprivate";
@@ -205,7 +298,11 @@ pub(crate) fn parse_bind(spec: &str) -> Result<(String, String, Vec<String>)> {
             "ro" => ro = true,
             "rw" | "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => prop = o,
-            _ => return Err(Error::BadParameter(format!("invalid mode: {o} in volume specification '{spec}'"))),
+            _ => {
+                return Err(Error::BadParameter(format!(
+                    "invalid mode: {o} in volume specification '{spec}'"
+                )))
+            }
         }
     }
     let mut opts = vec!["rbind".to_string(), prop.to_string()];
@@ -229,12 +326,20 @@ pub(crate) fn validate(host: &Value) -> Result<()> {
             match t {
                 "bind" | "tmpfs" => {}
                 "volume" | "npipe" | "cluster" | "image" => {
-                    return Err(Error::BadParameter(format!("mount type {t:?} is not supported yet (use bind or tmpfs)")))
+                    return Err(Error::BadParameter(format!(
+                        "mount type {t:?} is not supported yet (use bind or tmpfs)"
+                    )))
                 }
-                o => return Err(Error::BadParameter(format!("invalid mount config: unknown mount type {o:?}"))),
+                o => {
+                    return Err(Error::BadParameter(format!(
+                        "invalid mount config: unknown mount type {o:?}"
+                    )))
+                }
             }
             if !s(m, "Target").starts_with('/') {
-                return Err(Error::BadParameter(format!("invalid mount config for type {t:?}: mount path must be absolute")));
+                return Err(Error::BadParameter(format!(
+                    "invalid mount config for type {t:?}: mount path must be absolute"
+                )));
             }
             if t == "bind" {
                 let src = s(m, "Source");
@@ -252,12 +357,19 @@ pub(crate) fn validate(host: &Value) -> Result<()> {
         match k {
             "seccomp" => {
                 if v != "unconfined" && serde_json::from_str::<Value>(v).is_err() {
-                    return Err(Error::BadParameter(format!("invalid seccomp profile in --security-opt: {}", v.chars().take(60).collect::<String>())));
+                    return Err(Error::BadParameter(format!(
+                        "invalid seccomp profile in --security-opt: {}",
+                        v.chars().take(60).collect::<String>()
+                    )));
                 }
             }
             "no-new-privileges" => {}
             "label" | "apparmor" => {}
-            _ => return Err(Error::BadParameter(format!("invalid --security-opt: {so:?}"))),
+            _ => {
+                return Err(Error::BadParameter(format!(
+                    "invalid --security-opt: {so:?}"
+                )))
+            }
         }
     }
     if let Some(rp) = host.get("RestartPolicy") {
@@ -275,7 +387,9 @@ pub(crate) fn validate(host: &Value) -> Result<()> {
             o => return Err(Error::BadParameter(format!("invalid restart policy: unknown policy '{o}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
         }
         if b(host, "AutoRemove") && !matches!(s(rp, "Name"), "" | "no") {
-            return Err(Error::BadParameter("conflicting options: cannot specify both --restart and --rm".into()));
+            return Err(Error::BadParameter(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
         }
     }
     if let Some(Value::Array(ds)) = host.get("Devices") {
@@ -288,18 +402,26 @@ pub(crate) fn validate(host: &Value) -> Result<()> {
     }
     let mem = i(host, "Memory");
     if mem != 0 && mem < 6 * 1024 * 1024 {
-        return Err(Error::BadParameter("Minimum memory limit allowed is 6MB".into()));
+        return Err(Error::BadParameter(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
     }
     let swap = i(host, "MemorySwap");
     if swap > 0 && mem > 0 && swap < mem {
-        return Err(Error::BadParameter("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
+        return Err(Error::BadParameter(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
     }
     if i(host, "NanoCpus") != 0 && (i(host, "CpuQuota") != 0 || i(host, "CpuPeriod") != 0) {
-        return Err(Error::BadParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set".into()));
+        return Err(Error::BadParameter(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+        ));
     }
     let w = i(host, "BlkioWeight");
     if w != 0 && !(10..=1000).contains(&w) {
-        return Err(Error::BadParameter("Range of blkio weight is from 10 to 1000".into()));
+        return Err(Error::BadParameter(
+            "Range of blkio weight is from 10 to 1000".into(),
+        ));
     }
     Ok(())
 }
@@ -316,15 +438,34 @@ pub(crate) struct User {
 /// Resolve Docker's `User` ("name", "uid", "name:group", "uid:gid") against the rootfs's
 /// /etc/passwd and /etc/group, read inside the rootfs.
 pub(crate) fn resolve_user(rootfs: &Path, user: &str, group_add: &[String]) -> Result<User> {
-    let passwd = read_in_root(rootfs, Path::new("/etc/passwd"))?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let group = read_in_root(rootfs, Path::new("/etc/group"))?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let passwd = read_in_root(rootfs, Path::new("/etc/passwd"))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let group = read_in_root(rootfs, Path::new("/etc/group"))?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let pw: Vec<Vec<&str>> = passwd.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 7).collect();
-    let gr: Vec<Vec<&str>> = group.lines().filter(|l| !l.starts_with('#')).map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 3).collect();
-    let mut out = User { uid: 0, gid: 0, additional: vec![], home: "/".into() };
+    let pw: Vec<Vec<&str>> = passwd
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+        .filter(|f: &Vec<&str>| f.len() >= 7)
+        .collect();
+    let gr: Vec<Vec<&str>> = group
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+        .filter(|f: &Vec<&str>| f.len() >= 3)
+        .collect();
+    let mut out = User {
+        uid: 0,
+        gid: 0,
+        additional: vec![],
+        home: "/".into(),
+    };
     let mut name = String::new();
     if u.is_empty() {
         if let Some(e) = pw.iter().find(|e| e[2] == "0") {
@@ -340,9 +481,13 @@ pub(crate) fn resolve_user(rootfs: &Path, user: &str, group_add: &[String]) -> R
         }
     } else {
         let e = pw.iter().find(|e| e[0] == u).ok_or_else(|| {
-            Error::BadParameter(format!("unable to find user {u}: no matching entries in passwd file"))
+            Error::BadParameter(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            ))
         })?;
-        out.uid = e[2].parse().map_err(|_| Error::BadParameter(format!("invalid uid for user {u} in /etc/passwd")))?;
+        out.uid = e[2]
+            .parse()
+            .map_err(|_| Error::BadParameter(format!("invalid uid for user {u} in /etc/passwd")))?;
         out.gid = e[3].parse().unwrap_or(0);
         out.home = e[5].to_string();
         name = u.to_string();
@@ -352,7 +497,9 @@ pub(crate) fn resolve_user(rootfs: &Path, user: &str, group_add: &[String]) -> R
             out.gid = n;
         } else {
             let e = gr.iter().find(|e| e[0] == g).ok_or_else(|| {
-                Error::BadParameter(format!("unable to find group {g}: no matching entries in group file"))
+                Error::BadParameter(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
             })?;
             out.gid = e[2].parse().unwrap_or(0);
         }
@@ -375,7 +522,11 @@ pub(crate) fn resolve_user(rootfs: &Path, user: &str, group_add: &[String]) -> R
                 .iter()
                 .find(|e| e[0] == ga)
                 .and_then(|e| e[2].parse().ok())
-                .ok_or_else(|| Error::BadParameter(format!("unable to find group {ga}: no matching entries in group file")))?,
+                .ok_or_else(|| {
+                    Error::BadParameter(format!(
+                        "unable to find group {ga}: no matching entries in group file"
+                    ))
+                })?,
         };
         if !out.additional.contains(&n) {
             out.additional.push(n);
@@ -385,10 +536,19 @@ pub(crate) fn resolve_user(rootfs: &Path, user: &str, group_add: &[String]) -> R
 }
 
 /// Docker's Entrypoint/Cmd merge with the image config; returns (entrypoint, cmd) as stored.
-pub(crate) fn merge_cmd(user_ep: Option<&Value>, user_cmd: Option<&Value>, img_ep: &[String], img_cmd: &[String]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn merge_cmd(
+    user_ep: Option<&Value>,
+    user_cmd: Option<&Value>,
+    img_ep: &[String],
+    img_cmd: &[String],
+) -> (Vec<String>, Vec<String>) {
     let list = |v: Option<&Value>| -> Option<Vec<String>> {
         match v {
-            Some(Value::Array(a)) => Some(a.iter().filter_map(|x| x.as_str().map(String::from)).collect()),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+            ),
             Some(Value::String(s)) => Some(vec![s.clone()]),
             _ => None,
         }
@@ -397,8 +557,22 @@ pub(crate) fn merge_cmd(user_ep: Option<&Value>, user_cmd: Option<&Value>, img_e
     let ucmd = list(user_cmd).unwrap_or_default();
     match uep {
         Some(ep) if !(ep.is_empty() || ep.len() == 1 && ep[0].is_empty()) => (ep, ucmd),
-        Some(_) => (vec![], if ucmd.is_empty() { img_cmd.to_vec() } else { ucmd }),
-        None => (img_ep.to_vec(), if ucmd.is_empty() { img_cmd.to_vec() } else { ucmd }),
+        Some(_) => (
+            vec![],
+            if ucmd.is_empty() {
+                img_cmd.to_vec()
+            } else {
+                ucmd
+            },
+        ),
+        None => (
+            img_ep.to_vec(),
+            if ucmd.is_empty() {
+                img_cmd.to_vec()
+            } else {
+                ucmd
+            },
+        ),
     }
 }
 
@@ -428,10 +602,14 @@ fn host_devices() -> Vec<Value> {
     let mut dirs = vec![PathBuf::from("/dev")];
     let mut depth = 0;
     while let Some(d) = dirs.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
-            let Ok(md) = p.symlink_metadata() else { continue };
+            let Ok(md) = p.symlink_metadata() else {
+                continue;
+            };
             let ft = md.file_type();
             if ft.is_dir() {
                 let n = e.file_name();
@@ -440,9 +618,27 @@ fn host_devices() -> Vec<Value> {
                 }
                 continue;
             }
-            let ty = if ft.is_char_device() { "c" } else if ft.is_block_device() { "b" } else { continue };
+            let ty = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
             // The runtime makes these itself (console, ptmx belong to the container's pts).
-            if matches!(p.to_str(), Some("/dev/console" | "/dev/ptmx" | "/dev/tty" | "/dev/null" | "/dev/zero" | "/dev/full" | "/dev/random" | "/dev/urandom")) {
+            if matches!(
+                p.to_str(),
+                Some(
+                    "/dev/console"
+                        | "/dev/ptmx"
+                        | "/dev/tty"
+                        | "/dev/null"
+                        | "/dev/zero"
+                        | "/dev/full"
+                        | "/dev/random"
+                        | "/dev/urandom"
+                )
+            ) {
                 continue;
             }
             let rdev = md.rdev();
@@ -467,7 +663,11 @@ pub(crate) struct SpecInput<'a> {
 
 fn shm_size(host: &Value) -> i64 {
     let v = i(host, "ShmSize");
-    if v > 0 { v } else { 64 * 1024 * 1024 }
+    if v > 0 {
+        v
+    } else {
+        64 * 1024 * 1024
+    }
 }
 
 pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
@@ -481,7 +681,10 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
         return Err(Error::BadParameter("no command specified".into()));
     }
     if b(h, "Init") {
-        let p = inp.init_path.as_ref().ok_or_else(|| Error::Internal("--init: the berth init binary was not found".into()))?;
+        let p = inp
+            .init_path
+            .as_ref()
+            .ok_or_else(|| Error::Internal("--init: the berth init binary was not found".into()))?;
         let _ = p;
         let mut a = vec!["/sbin/docker-init".to_string(), "--".to_string()];
         a.extend(args);
@@ -500,12 +703,23 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
     let group_add = strs(h, "GroupAdd");
     let user = resolve_user(inp.rootfs, s(c, "User"), &group_add)?;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", if user.home.is_empty() { "/" } else { &user.home }));
+        env.push(format!(
+            "HOME={}",
+            if user.home.is_empty() {
+                "/"
+            } else {
+                &user.home
+            }
+        ));
     }
     let cwd = match s(c, "WorkingDir") {
         "" => "/".to_string(),
         w if w.starts_with('/') => w.to_string(),
-        w => return Err(Error::BadParameter(format!("the working directory '{w}' is invalid, it needs to be an absolute path"))),
+        w => {
+            return Err(Error::BadParameter(format!(
+                "the working directory '{w}' is invalid, it needs to be an absolute path"
+            )))
+        }
     };
     crate::util::mkdir_all_in_root(inp.rootfs, Path::new(&cwd), 0o755)?;
     let caps = capabilities(h)?;
@@ -537,7 +751,9 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
         "noNewPrivileges": nnp,
     });
     if user.additional.is_empty() {
-        process["user"].as_object_mut().map(|m| m.remove("additionalGids"));
+        process["user"]
+            .as_object_mut()
+            .map(|m| m.remove("additionalGids"));
     }
     if let Some(v) = h.get("OomScoreAdj").and_then(|x| x.as_i64()) {
         if v != 0 {
@@ -565,14 +781,20 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
     for bnd in strs(h, "Binds") {
         let (src, dst, opts) = parse_bind(&bnd)?;
         if !Path::new(&src).exists() {
-            std::fs::create_dir_all(&src).map_err(|e| internal(format!("create bind source {src}"), e))?;
+            std::fs::create_dir_all(&src)
+                .map_err(|e| internal(format!("create bind source {src}"), e))?;
         }
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
     }
     if let Some(Value::Object(t)) = h.get("Tmpfs") {
         for (dst, o) in t {
             let mut opts = vec!["noexec".to_string(), "nosuid".into(), "nodev".into()];
-            for x in o.as_str().unwrap_or("").split(',').filter(|x| !x.is_empty()) {
+            for x in o
+                .as_str()
+                .unwrap_or("")
+                .split(',')
+                .filter(|x| !x.is_empty())
+            {
                 match x {
                     "exec" => opts.retain(|y| y != "noexec"),
                     "suid" => opts.retain(|y| y != "nosuid"),
@@ -580,7 +802,9 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
                     o => opts.push(o.to_string()),
                 }
             }
-            mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+            mounts.push(
+                json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}),
+            );
         }
     }
     if let Some(Value::Array(ms)) = h.get("Mounts") {
@@ -588,7 +812,11 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
             let dst = s(m, "Target");
             match s(m, "Type") {
                 "bind" => {
-                    let prop = m.get("BindOptions").map(|bo| s(bo, "Propagation")).filter(|p| !p.is_empty()).unwrap_or("rprivate");
+                    let prop = m
+                        .get("BindOptions")
+                        .map(|bo| s(bo, "Propagation"))
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("rprivate");
                     let mut opts = vec!["rbind".to_string(), prop.to_string()];
                     if b(m, "ReadOnly") {
                         opts.push("ro".into());
@@ -610,19 +838,32 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
                     }
                     mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
                 }
-                t => return Err(Error::BadParameter(format!("mount type {t:?} is not supported yet"))),
+                t => {
+                    return Err(Error::BadParameter(format!(
+                        "mount type {t:?} is not supported yet"
+                    )))
+                }
             }
         }
     }
 
     // namespaces
     let net = net_mode(h)?;
-    let mut ns = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut ns = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
     match (&net, &inp.join_net) {
         (NetMode::None, _) => ns.push(json!({"type": "network"})),
         (NetMode::Host, _) => {}
         (NetMode::Container(_), Some(p)) => ns.push(json!({"type": "network", "path": p})),
-        (NetMode::Container(c), None) => return Err(Error::Conflict(format!("cannot join network of a non running container: {c}"))),
+        (NetMode::Container(c), None) => {
+            return Err(Error::Conflict(format!(
+                "cannot join network of a non running container: {c}"
+            )))
+        }
     }
     if s(h, "PidMode") == "host" {
         ns.retain(|n| n["type"] != "pid");
@@ -639,28 +880,61 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
     if privileged {
         dev_rules = vec![json!({"allow": true, "access": "rwm"})];
     } else {
-        for (t, maj, min) in [("c", 1, 3), ("c", 1, 5), ("c", 1, 7), ("c", 5, 0), ("c", 1, 8), ("c", 1, 9), ("c", 5, 2), ("c", 10, 200)] {
-            dev_rules.push(json!({"allow": true, "type": t, "major": maj, "minor": min, "access": "rwm"}));
+        for (t, maj, min) in [
+            ("c", 1, 3),
+            ("c", 1, 5),
+            ("c", 1, 7),
+            ("c", 5, 0),
+            ("c", 1, 8),
+            ("c", 1, 9),
+            ("c", 5, 2),
+            ("c", 10, 200),
+        ] {
+            dev_rules.push(
+                json!({"allow": true, "type": t, "major": maj, "minor": min, "access": "rwm"}),
+            );
         }
         dev_rules.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
-        dev_rules.push(json!({"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"}));
-        dev_rules.push(json!({"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}));
+        dev_rules
+            .push(json!({"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"}));
+        dev_rules
+            .push(json!({"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}));
     }
-    let mut devices = if privileged { host_devices() } else { Vec::new() };
+    let mut devices = if privileged {
+        host_devices()
+    } else {
+        Vec::new()
+    };
     if let Some(Value::Array(ds)) = h.get("Devices") {
         for d in ds {
             let src = s(d, "PathOnHost");
-            let dst = match s(d, "PathInContainer") { "" => src, x => x };
-            let perms = match s(d, "CgroupPermissions") { "" => "rwm", x => x };
-            let md = std::fs::metadata(src).map_err(|e| Error::BadParameter(format!("error gathering device information while adding custom device {src:?}: {e}")))?;
+            let dst = match s(d, "PathInContainer") {
+                "" => src,
+                x => x,
+            };
+            let perms = match s(d, "CgroupPermissions") {
+                "" => "rwm",
+                x => x,
+            };
+            let md = std::fs::metadata(src).map_err(|e| {
+                Error::BadParameter(format!(
+                    "error gathering device information while adding custom device {src:?}: {e}"
+                ))
+            })?;
             use std::os::unix::fs::{FileTypeExt, MetadataExt};
-            let ty = if md.file_type().is_char_device() { "c" } else if md.file_type().is_block_device() { "b" } else {
+            let ty = if md.file_type().is_char_device() {
+                "c"
+            } else if md.file_type().is_block_device() {
+                "b"
+            } else {
                 return Err(Error::BadParameter(format!("{src} is not a device")));
             };
             let rdev = md.rdev();
             let (maj, min) = (libc::major(rdev), libc::minor(rdev));
             devices.push(json!({"path": dst, "type": ty, "major": maj, "minor": min, "fileMode": md.mode() & 0o777, "uid": md.uid(), "gid": md.gid()}));
-            dev_rules.push(json!({"allow": true, "type": ty, "major": maj, "minor": min, "access": perms}));
+            dev_rules.push(
+                json!({"allow": true, "type": ty, "major": maj, "minor": min, "access": perms}),
+            );
         }
     }
     let mut resources = json!({"devices": dev_rules});
@@ -729,15 +1003,20 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
             Some(Some(p)) => Some(p),
         };
         if let Some(p) = profile {
-            let sc = berth_seccomp::docker_to_oci(&p, &caps, "amd64").map_err(|e| Error::BadParameter(format!("seccomp profile: {e}")))?;
-            linux["seccomp"] = serde_json::to_value(&sc).map_err(|e| internal("encode seccomp", e))?;
+            let sc = berth_seccomp::docker_to_oci(&p, &caps, "amd64")
+                .map_err(|e| Error::BadParameter(format!("seccomp profile: {e}")))?;
+            linux["seccomp"] =
+                serde_json::to_value(&sc).map_err(|e| internal("encode seccomp", e))?;
         }
     }
     if let Some(Value::Object(sysctls)) = h.get("Sysctls") {
         linux["sysctl"] = Value::Object(sysctls.clone());
     }
     let hostname = match net {
-        NetMode::Host => nix::unistd::gethostname().ok().and_then(|s| s.into_string().ok()).unwrap_or_else(|| inp.hostname.clone()),
+        NetMode::Host => nix::unistd::gethostname()
+            .ok()
+            .and_then(|s| s.into_string().ok())
+            .unwrap_or_else(|| inp.hostname.clone()),
         _ => inp.hostname.clone(),
     };
     let mut spec = json!({
@@ -771,32 +1050,57 @@ mod tests {
         let ie = vec!["/ep".to_string()];
         let ic = vec!["a".to_string()];
         assert_eq!(merge_cmd(None, None, &ie, &ic), (ie.clone(), ic.clone()));
-        assert_eq!(merge_cmd(None, Some(&json!(["b"])), &ie, &ic), (ie.clone(), vec!["b".to_string()]));
-        assert_eq!(merge_cmd(Some(&json!(["/x"])), None, &ie, &ic), (vec!["/x".to_string()], vec![]));
-        assert_eq!(merge_cmd(Some(&json!([""])), None, &ie, &ic), (vec![], ic.clone()));
+        assert_eq!(
+            merge_cmd(None, Some(&json!(["b"])), &ie, &ic),
+            (ie.clone(), vec!["b".to_string()])
+        );
+        assert_eq!(
+            merge_cmd(Some(&json!(["/x"])), None, &ie, &ic),
+            (vec!["/x".to_string()], vec![])
+        );
+        assert_eq!(
+            merge_cmd(Some(&json!([""])), None, &ie, &ic),
+            (vec![], ic.clone())
+        );
     }
     #[test]
     fn env_merge() {
-        let e = merge_env(&["A=1".into(), "PATH=/x".into()], &["A=2".into(), "B=3".into()]);
+        let e = merge_env(
+            &["A=1".into(), "PATH=/x".into()],
+            &["A=2".into(), "B=3".into()],
+        );
         assert_eq!(e, vec!["A=2", "PATH=/x", "B=3"]);
         assert!(merge_env(&[], &[])[0].starts_with("PATH="));
     }
     #[test]
     fn binds() {
-        assert!(parse_bind("/a:/b:ro").unwrap().2.contains(&"ro".to_string()));
+        assert!(parse_bind("/a:/b:ro")
+            .unwrap()
+            .2
+            .contains(&"ro".to_string()));
         assert!(parse_bind("vol:/b").is_err());
         assert!(parse_bind("/a:b").is_err());
         assert!(parse_bind("/a:/b:bogus").is_err());
     }
     #[test]
     fn network_modes() {
-        assert_eq!(net_mode(&json!({"NetworkMode": "default"})).unwrap(), NetMode::None);
-        assert!(net_mode(&json!({"NetworkMode": "bridge"})).unwrap_err().to_string().contains("bridge"));
-        assert_eq!(net_mode(&json!({"NetworkMode": "container:abc"})).unwrap(), NetMode::Container("abc".into()));
+        assert_eq!(
+            net_mode(&json!({"NetworkMode": "default"})).unwrap(),
+            NetMode::None
+        );
+        assert!(net_mode(&json!({"NetworkMode": "bridge"}))
+            .unwrap_err()
+            .to_string()
+            .contains("bridge"));
+        assert_eq!(
+            net_mode(&json!({"NetworkMode": "container:abc"})).unwrap(),
+            NetMode::Container("abc".into())
+        );
     }
     #[test]
     fn ulimit_above_hard_is_refused() {
-        let e = rlimits(&json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": i64::MAX}]})).unwrap_err();
+        let e = rlimits(&json!({"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": i64::MAX}]}))
+            .unwrap_err();
         assert!(e.to_string().contains("nofile"), "{e}");
         assert!(rlimits(&json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]})).is_err());
     }

@@ -44,6 +44,9 @@ pub(crate) struct Record {
 
 impl Record {
     pub(crate) fn running(&self) -> bool {
-        matches!(self.state.status.as_str(), "running" | "paused" | "restarting")
+        matches!(
+            self.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        )
     }
 }

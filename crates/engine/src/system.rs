@@ -18,7 +18,11 @@ fn uname() -> (String, String, String) {
 fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l["PRETTY_NAME=".len()..].trim_matches('"').to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("PRETTY_NAME="))
+                .map(|l| l["PRETTY_NAME=".len()..].trim_matches('"').to_string())
+        })
         .unwrap_or_else(|| "Linux".into())
 }
 
@@ -41,11 +45,22 @@ pub(crate) fn info(e: &Engine) -> Result<Value> {
     let (_, kernel, host) = uname();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .unwrap_or(0)
         * 1024;
-    let cgv = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
-    let id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default().trim().to_string();
+    let cgv = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
+    let id = std::fs::read_to_string("/etc/machine-id")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     Ok(json!({
         "ID": id,
         "Containers": total,
@@ -129,14 +144,27 @@ pub(crate) fn df(e: &Engine) -> Result<Value> {
     let s = &e.inner.0;
     let images = crate::images::list(e, true, &Value::Null)?;
     let layers: u64 = images.iter().map(|i| i["Size"].as_u64().unwrap_or(0)).sum();
-    let recs: Vec<crate::state::Record> = s.lock().containers.values().map(|c| c.rec.clone()).collect();
+    let recs: Vec<crate::state::Record> = s
+        .lock()
+        .containers
+        .values()
+        .map(|c| c.rec.clone())
+        .collect();
     let mut containers = Vec::new();
     for r in recs {
-        let mut v = crate::containers::list(e, &ListOptions { all: true, limit: None, size: false, filters: json!({"id": [r.id.clone()]}) })
-            .map_err(|er| internal("list", er))?
-            .into_iter()
-            .next()
-            .unwrap_or(Value::Null);
+        let mut v = crate::containers::list(
+            e,
+            &ListOptions {
+                all: true,
+                limit: None,
+                size: false,
+                filters: json!({"id": [r.id.clone()]}),
+            },
+        )
+        .map_err(|er| internal("list", er))?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null);
         if v.is_null() {
             continue;
         }
@@ -152,5 +180,7 @@ pub(crate) fn df(e: &Engine) -> Result<Value> {
             i
         })
         .collect();
-    Ok(json!({"LayersSize": layers, "Images": imgs, "Containers": containers, "Volumes": [], "BuildCache": []}))
+    Ok(
+        json!({"LayersSize": layers, "Images": imgs, "Containers": containers, "Volumes": [], "BuildCache": []}),
+    )
 }

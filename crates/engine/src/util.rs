@@ -50,7 +50,14 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut i = 19;
     let mut frac = 0f64;
     if b.get(i) == Some(&b'.') {
@@ -94,7 +101,9 @@ pub(crate) fn parse_time_arg(s: &str) -> Result<f64> {
     if let Some(d) = parse_duration(s) {
         return Ok(now_f64() - d);
     }
-    Err(Error::BadParameter(format!("invalid time value {s:?}: expected Unix seconds, RFC 3339 or a duration like 10m")))
+    Err(Error::BadParameter(format!(
+        "invalid time value {s:?}: expected Unix seconds, RFC 3339 or a duration like 10m"
+    )))
 }
 
 pub(crate) fn parse_duration(s: &str) -> Option<f64> {
@@ -166,11 +175,17 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// Atomic replace without fsync, for files that are regenerated from the persisted record
 /// (bundle config, /etc files, monitor config): a crash leaves the old or the new file.
 pub(crate) fn write_atomic_nosync(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, data).map_err(|e| internal(format!("write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| internal(format!("rename {} -> {}", tmp.display(), path.display()), e))
+    std::fs::rename(&tmp, path)
+        .map_err(|e| internal(format!("rename {} -> {}", tmp.display(), path.display()), e))
 }
 
 pub(crate) fn write_json_nosync<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
@@ -179,7 +194,8 @@ pub(crate) fn write_json_nosync<T: serde::Serialize>(path: &Path, v: &T) -> Resu
 }
 
 pub(crate) fn write_json_atomic<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
-    let b = serde_json::to_vec_pretty(v).map_err(|e| internal(format!("encode {}", path.display()), e))?;
+    let b = serde_json::to_vec_pretty(v)
+        .map_err(|e| internal(format!("encode {}", path.display()), e))?;
     write_atomic(path, &b)
 }
 
@@ -195,12 +211,37 @@ pub(crate) fn parse_signal(s: &str) -> Result<i32> {
     let up = t.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
     let n = match name {
-        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6,
-        "BUS" => 7, "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12,
-        "PIPE" => 13, "ALRM" => 14, "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18,
-        "STOP" => 19, "TSTP" => 20, "TTIN" => 21, "TTOU" => 22, "URG" => 23, "XCPU" => 24,
-        "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28, "IO" | "POLL" => 29,
-        "PWR" => 30, "SYS" => 31,
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
         other => {
             if let Some(r) = other.strip_prefix("RTMIN+") {
                 if let Ok(k) = r.parse::<i32>() {
@@ -241,11 +282,26 @@ impl Filters {
         let mut out = BTreeMap::new();
         for (k, vals) in obj {
             let list: Vec<String> = match vals {
-                Value::Array(a) => a.iter().map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string())).collect(),
-                Value::Object(m) => m.iter().filter(|(_, b)| b.as_bool() != Some(false)).map(|(k, _)| k.clone()).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| x.to_string())
+                    })
+                    .collect(),
+                Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, b)| b.as_bool() != Some(false))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
                 Value::String(s) => vec![s.clone()],
                 Value::Bool(b) => vec![b.to_string()],
-                _ => return Err(Error::BadParameter(format!("invalid filter {k:?}: expected a list or a map"))),
+                _ => {
+                    return Err(Error::BadParameter(format!(
+                        "invalid filter {k:?}: expected a list or a map"
+                    )))
+                }
             };
             out.insert(k.clone(), list);
         }
@@ -281,14 +337,22 @@ impl Filters {
 
 pub(crate) fn labels_of(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-
 /// openat2(2) with RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS: `path` is resolved as if `root` were
 /// "/" (symlinks and ".." cannot leave it; CVE-2018-15664).
-pub(crate) fn open_in_root(root: std::os::fd::RawFd, path: &Path, flags: i32, mode: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn open_in_root(
+    root: std::os::fd::RawFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     #[repr(C)]
     struct OpenHow {
@@ -297,13 +361,29 @@ pub(crate) fn open_in_root(root: std::os::fd::RawFd, path: &Path, flags: i32, mo
         resolve: u64,
     }
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     let c = std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve: 0x10 | 0x02 };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve: 0x10 | 0x02,
+    };
     loop {
         // SAFETY: `c` is NUL-terminated and `how` a valid open_how; both outlive the call.
-        let r = unsafe { libc::syscall(libc::SYS_openat2, root, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
         if r >= 0 {
             // SAFETY: r is a new fd returned by the kernel.
             return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) });
@@ -342,16 +422,27 @@ pub(crate) fn mkdir_all_in_root(root: &Path, path: &Path, mode: u32) -> Result<(
     let rootfd = open_root(root)?;
     let mut cur = std::path::PathBuf::from("/");
     for comp in path.components() {
-        let std::path::Component::Normal(name) = comp else { continue };
-        let parent = open_in_root(rootfd.as_raw_fd(), &cur, libc::O_PATH | libc::O_DIRECTORY, 0)
-            .map_err(|e| Error::BadParameter(format!("{} in the container: {e}", cur.display())))?;
-        let c = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Error::BadParameter("path contains NUL".into()))?;
+        let std::path::Component::Normal(name) = comp else {
+            continue;
+        };
+        let parent = open_in_root(
+            rootfd.as_raw_fd(),
+            &cur,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(|e| Error::BadParameter(format!("{} in the container: {e}", cur.display())))?;
+        let c = std::ffi::CString::new(name.as_encoded_bytes())
+            .map_err(|_| Error::BadParameter("path contains NUL".into()))?;
         // SAFETY: mkdirat with a valid dirfd and NUL-terminated name.
         let r = unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), mode) };
         if r != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(internal(format!("mkdir {} in the container", cur.join(name).display()), e));
+                return Err(internal(
+                    format!("mkdir {} in the container", cur.join(name).display()),
+                    e,
+                ));
             }
         }
         cur.push(name);
@@ -368,11 +459,17 @@ pub(crate) fn read_in_root(root: &Path, path: &Path) -> Result<Option<Vec<u8>>> 
             let mut f = std::fs::File::from(fd);
             let mut v = Vec::new();
             use std::io::Read;
-            f.by_ref().take(16 << 20).read_to_end(&mut v).map_err(|e| internal(format!("read {} in the container", path.display()), e))?;
+            f.by_ref()
+                .take(16 << 20)
+                .read_to_end(&mut v)
+                .map_err(|e| internal(format!("read {} in the container", path.display()), e))?;
             Ok(Some(v))
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(internal(format!("open {} in the container", path.display()), e)),
+        Err(e) => Err(internal(
+            format!("open {} in the container", path.display()),
+            e,
+        )),
     }
 }
 
@@ -382,8 +479,14 @@ mod tests {
     #[test]
     fn time_roundtrip() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000.0)
+        );
         assert_eq!(parse_duration("1h30m"), Some(5400.0));
         assert!(parse_time_arg("yesterday").is_err());
     }

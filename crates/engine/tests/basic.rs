@@ -29,16 +29,26 @@ fn env_workdir_user_hostname() {
     }));
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "bar /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    assert_eq!(
+        lines[0],
+        "bar /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
     assert_eq!(lines[1], "/work/deep");
-    assert!(lines[2].starts_with("uid=1000(user) gid=1000(user)") && lines[2].contains("50(staff)"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("uid=1000(user) gid=1000(user)") && lines[2].contains("50(staff)"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines[3], "box1");
     assert_eq!(lines[4], "box1");
     let (_, out, _) = env.run(json!({"Cmd": ["id"], "User": "65534:50"}));
     assert!(out.starts_with("uid=65534(nobody) gid=50(staff)"), "{out}");
     // A command that does not exist: start fails, the exit code is Docker's 127.
     let id = env.create(json!({"Cmd": ["/no/such/cmd"]}));
-    let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
     let e = env.engine.container_start(&id).unwrap_err();
     assert!(e.to_string().contains("/no/such/cmd"), "{e}");
     let r = w.wait();
@@ -53,7 +63,9 @@ fn env_workdir_user_hostname() {
 #[test]
 fn security_defaults_and_options() {
     let env = Env::new();
-    let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/self/status"]}));
+    let (_, out, _) = env.run(
+        json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff|NoNewPrivs):' /proc/self/status"]}),
+    );
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(Seccomp|CapEff):' /proc/self/status; ls /dev"], "HostConfig": {"Privileged": true}}));
@@ -64,12 +76,16 @@ fn security_defaults_and_options() {
         e.file_type().map(|t| t.is_block_device()).unwrap_or(false)
     });
     if let Some(d) = host_disk {
-        assert!(out.lines().any(|l| l == d.file_name().to_str().unwrap()), "{out}");
+        assert!(
+            out.lines().any(|l| l == d.file_name().to_str().unwrap()),
+            "{out}"
+        );
     }
     let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "grep -E '^(CapEff|NoNewPrivs):' /proc/self/status"], "HostConfig": {"CapDrop": ["ALL"], "CapAdd": ["NET_ADMIN"], "SecurityOpt": ["no-new-privileges"]}}));
     assert!(out.contains("CapEff:\t0000000000001000"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
-    let (code, _, err) = env.run(json!({"Cmd": ["touch", "/x"], "HostConfig": {"ReadonlyRootfs": true}}));
+    let (code, _, err) =
+        env.run(json!({"Cmd": ["touch", "/x"], "HostConfig": {"ReadonlyRootfs": true}}));
     assert_ne!(code, 0);
     assert!(err.contains("Read-only"), "{err}");
     let (_, out, _) = env.run(json!({"Cmd": ["sh", "-c", "cat /proc/kcore | wc -c; ls /proc/sys >/dev/null && touch /proc/sys/x 2>&1; df -k /dev/shm | tail -1"]}));
@@ -81,26 +97,68 @@ fn security_defaults_and_options() {
 fn errors_are_docker_shaped() {
     let env = Env::new();
     let e = env.engine.container_inspect("nope", false).unwrap_err();
-    assert_eq!((e.status_code(), e.to_string()), (404, "No such container: nope".to_string()));
-    let e = env.engine.container_create(None, &json!({"Image": "ghost"})).unwrap_err();
-    assert_eq!((e.status_code(), e.to_string()), (404, "No such image: ghost:latest".to_string()));
-    let id = env.engine.container_create(Some("web"), &json!({"Image": "busybox", "Cmd": ["true"]})).unwrap()["Id"].as_str().unwrap().to_string();
-    let e = env.engine.container_create(Some("web"), &json!({"Image": "busybox"})).unwrap_err();
+    assert_eq!(
+        (e.status_code(), e.to_string()),
+        (404, "No such container: nope".to_string())
+    );
+    let e = env
+        .engine
+        .container_create(None, &json!({"Image": "ghost"}))
+        .unwrap_err();
+    assert_eq!(
+        (e.status_code(), e.to_string()),
+        (404, "No such image: ghost:latest".to_string())
+    );
+    let id = env
+        .engine
+        .container_create(Some("web"), &json!({"Image": "busybox", "Cmd": ["true"]}))
+        .unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = env
+        .engine
+        .container_create(Some("web"), &json!({"Image": "busybox"}))
+        .unwrap_err();
     assert_eq!(e.status_code(), 409);
-    assert!(e.to_string().contains(&format!("The container name \"/web\" is already in use by container \"{id}\"")), "{e}");
-    let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"NetworkMode": "bridge"}})).unwrap_err();
+    assert!(
+        e.to_string().contains(&format!(
+            "The container name \"/web\" is already in use by container \"{id}\""
+        )),
+        "{e}"
+    );
+    let e = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"NetworkMode": "bridge"}}),
+        )
+        .unwrap_err();
     assert_eq!(e.status_code(), 400);
     assert!(e.to_string().contains("bridge"));
     let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 1i64 << 40}]}})).unwrap_err();
     assert!(e.to_string().contains("nofile"), "{e}");
-    let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Binds": ["relative:/x"]}})).unwrap_err();
+    let e = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"Binds": ["relative:/x"]}}),
+        )
+        .unwrap_err();
     assert_eq!(e.status_code(), 400);
-    let e = env.engine.container_create(Some("a b"), &json!({"Image": "busybox"})).unwrap_err();
+    let e = env
+        .engine
+        .container_create(Some("a b"), &json!({"Image": "busybox"}))
+        .unwrap_err();
     assert_eq!(e.status_code(), 400);
     // Default network "default" (docker CLI) behaves as none: only lo.
-    let (_, out, _) = env.run(json!({"Cmd": ["ls", "/sys/class/net"], "HostConfig": {"NetworkMode": "default"}}));
+    let (_, out, _) =
+        env.run(json!({"Cmd": ["ls", "/sys/class/net"], "HostConfig": {"NetworkMode": "default"}}));
     assert_eq!(out.trim(), "lo");
-    assert!(matches!(env.engine.container_stop(&id, None, None), Err(Error::NotModified)));
+    assert!(matches!(
+        env.engine.container_stop(&id, None, None),
+        Err(Error::NotModified)
+    ));
 }
 
 #[test]
@@ -108,17 +166,47 @@ fn attach_before_start_and_stdin() {
     let env = Env::new();
     // docker run: attach, wait, start.
     let id = env.create(json!({"Cmd": ["sh", "-c", "echo out; echo err >&2"], "AttachStdout": true, "AttachStderr": true}));
-    let a = env.engine.container_attach(&id, &AttachOptions { stdout: true, stderr: true, stream: true, ..Default::default() }).unwrap();
-    let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+    let a = env
+        .engine
+        .container_attach(
+            &id,
+            &AttachOptions {
+                stdout: true,
+                stderr: true,
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
     let reader = std::thread::spawn(move || read_all(a.output));
     env.engine.container_start(&id).unwrap();
     assert_eq!(w.wait().status_code, 0);
     let bytes = reader.join().unwrap();
     assert_eq!(demux(&bytes), ("out\n".to_string(), "err\n".to_string()));
     // stdin (docker run -i): cat echoes, closes at EOF.
-    let id = env.create(json!({"Cmd": ["cat"], "OpenStdin": true, "StdinOnce": true, "AttachStdin": true}));
-    let a = env.engine.container_attach(&id, &AttachOptions { stdin: true, stdout: true, stderr: true, stream: true, ..Default::default() }).unwrap();
-    let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+    let id = env
+        .create(json!({"Cmd": ["cat"], "OpenStdin": true, "StdinOnce": true, "AttachStdin": true}));
+    let a = env
+        .engine
+        .container_attach(
+            &id,
+            &AttachOptions {
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
     let (out, input) = a.split();
     let reader = std::thread::spawn(move || read_all(out));
     env.engine.container_start(&id).unwrap();
@@ -134,10 +222,24 @@ fn attach_before_start_and_stdin() {
 fn tty_container_raw_output_and_resize() {
     let env = Env::new();
     let id = env.create(json!({"Cmd": ["sh", "-c", "sleep 0.3; stty size; tty"], "Tty": true}));
-    let a = env.engine.container_attach(&id, &AttachOptions { stdout: true, stderr: true, stream: true, ..Default::default() }).unwrap();
+    let a = env
+        .engine
+        .container_attach(
+            &id,
+            &AttachOptions {
+                stdout: true,
+                stderr: true,
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     assert!(a.tty);
     let reader = std::thread::spawn(move || read_all(a.output));
-    let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
     env.engine.container_start(&id).unwrap();
     env.engine.container_resize(&id, 33, 101).unwrap();
     assert_eq!(w.wait().status_code, 0);
@@ -145,7 +247,10 @@ fn tty_container_raw_output_and_resize() {
     assert!(out.contains("33 101"), "{out:?}");
     assert!(out.contains("/dev/pts/0"), "{out:?}");
     let (logs, _) = env.logs(&id);
-    assert!(logs.contains("33 101"), "tty output logged raw as stdout: {logs:?}");
+    assert!(
+        logs.contains("33 101"),
+        "tty output logged raw as stdout: {logs:?}"
+    );
 }
 
 #[test]
@@ -159,13 +264,18 @@ fn init_reaper_is_pid1() {
 #[test]
 fn stop_timeout_kills_and_graceful_stop() {
     let env = Env::new();
-    let id = env.create(json!({"Cmd": ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]}));
+    let id = env.create(
+        json!({"Cmd": ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]}),
+    );
     env.engine.container_start(&id).unwrap();
     env.wait_for("ready", || env.logs(&id).0.contains("ready"));
     let t = Instant::now();
     env.engine.container_stop(&id, Some(1), None).unwrap();
     let el = t.elapsed();
-    assert!(el >= Duration::from_millis(900) && el < Duration::from_secs(8), "{el:?}");
+    assert!(
+        el >= Duration::from_millis(900) && el < Duration::from_secs(8),
+        "{el:?}"
+    );
     let i = env.engine.container_inspect(&id, false).unwrap();
     assert_eq!(i["State"]["Status"], "exited");
     assert_eq!(i["State"]["ExitCode"], 137);
@@ -176,7 +286,10 @@ fn stop_timeout_kills_and_graceful_stop() {
     let t = Instant::now();
     env.engine.container_stop(&id, Some(10), None).unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert_eq!(env.engine.container_inspect(&id, false).unwrap()["State"]["ExitCode"], 0);
+    assert_eq!(
+        env.engine.container_inspect(&id, false).unwrap()["State"]["ExitCode"],
+        0
+    );
     // Restart brings it back.
     env.engine.container_restart(&id, Some(1), None).unwrap();
     assert_eq!(env.status(&id), "running");
@@ -202,8 +315,17 @@ fn restart_policy_on_failure() {
     assert_eq!(env.logs(&id).0, "run\nrun\nrun\n");
     // AutoRemove
     let id = env.create(json!({"Cmd": ["true"], "HostConfig": {"AutoRemove": true}}));
-    let w = env.engine.container_wait(&id, WaitCondition::Removed).unwrap();
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::Removed)
+        .unwrap();
     env.engine.container_start(&id).unwrap();
     assert_eq!(w.wait().status_code, 0);
-    assert_eq!(env.engine.container_inspect(&id, false).unwrap_err().status_code(), 404);
+    assert_eq!(
+        env.engine
+            .container_inspect(&id, false)
+            .unwrap_err()
+            .status_code(),
+        404
+    );
 }

@@ -20,8 +20,14 @@ fn binds_tmpfs_and_mounts() {
         }
     }));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "from-host\nro-ok\n/scratch tmpfs\n/m2 tmpfs\nfrom-host\n");
-    assert_eq!(std::fs::read_to_string(host.path().join("out.txt")).unwrap(), "w\n");
+    assert_eq!(
+        out,
+        "from-host\nro-ok\n/scratch tmpfs\n/m2 tmpfs\nfrom-host\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).unwrap(),
+        "w\n"
+    );
     let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/definitely/not/here", "Target": "/x"}]}})).unwrap_err();
     assert!(e.to_string().contains("/definitely/not/here"), "{e}");
     let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x"}]}})).unwrap_err();
@@ -31,17 +37,33 @@ fn binds_tmpfs_and_mounts() {
 #[test]
 fn network_modes_host_and_container() {
     let env = Env::new();
-    let (_, out, _) = env.run(json!({"Cmd": ["readlink", "/proc/self/ns/net"], "HostConfig": {"NetworkMode": "host"}}));
-    assert_eq!(out.trim(), std::fs::read_link("/proc/self/ns/net").unwrap().to_str().unwrap());
+    let (_, out, _) = env.run(
+        json!({"Cmd": ["readlink", "/proc/self/ns/net"], "HostConfig": {"NetworkMode": "host"}}),
+    );
+    assert_eq!(
+        out.trim(),
+        std::fs::read_link("/proc/self/ns/net")
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
     let id = env.create(json!({"Cmd": ["sh", "-c", "echo ready; while true; do sleep 0.1; done"]}));
     env.engine.container_start(&id).unwrap();
     env.wait_for("ready", || env.logs(&id).0.contains("ready"));
-    let pid = env.engine.container_inspect(&id, false).unwrap()["State"]["Pid"].as_i64().unwrap();
+    let pid = env.engine.container_inspect(&id, false).unwrap()["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     let (code, out, err) = env.run(json!({"Cmd": ["readlink", "/proc/self/ns/net"], "HostConfig": {"NetworkMode": format!("container:{}", &id[..12])}}));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), theirs.to_str().unwrap());
-    let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"NetworkMode": "container:ghost"}})).unwrap_err();
+    let e = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"NetworkMode": "container:ghost"}}),
+        )
+        .unwrap_err();
     assert_eq!(e.status_code(), 404);
 }
 
@@ -50,7 +72,19 @@ fn detach_keys_end_the_session() {
     let env = Env::new();
     let id = env.create(json!({"Cmd": ["cat"], "OpenStdin": true, "Tty": true}));
     env.engine.container_start(&id).unwrap();
-    let a = env.engine.container_attach(&id, &AttachOptions { stdin: true, stdout: true, stream: true, detach_keys: Some("ctrl-x".into()), ..Default::default() }).unwrap();
+    let a = env
+        .engine
+        .container_attach(
+            &id,
+            &AttachOptions {
+                stdin: true,
+                stdout: true,
+                stream: true,
+                detach_keys: Some("ctrl-x".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let (o, i) = a.split();
     let r = std::thread::spawn(move || read_all(o));
     let mut i = i.unwrap();
@@ -67,31 +101,65 @@ fn detach_keys_end_the_session() {
 #[test]
 fn images_and_system() {
     let env = Env::new();
-    let l = env.engine.image_list(false, &serde_json::Value::Null).unwrap();
+    let l = env
+        .engine
+        .image_list(false, &serde_json::Value::Null)
+        .unwrap();
     assert_eq!(l.len(), 1);
     assert_eq!(l[0]["RepoTags"], json!(["busybox:latest"]));
     let img_id = l[0]["Id"].as_str().unwrap().to_string();
-    env.engine.image_tag("busybox", "example.com/bb", Some("v1")).unwrap();
+    env.engine
+        .image_tag("busybox", "example.com/bb", Some("v1"))
+        .unwrap();
     let i = env.engine.image_inspect("example.com/bb:v1").unwrap();
     assert_eq!(i["Id"], img_id.as_str());
     assert_eq!(i["Config"]["Cmd"], json!(["sh"]));
-    assert!(env.engine.image_history("busybox").unwrap().as_array().unwrap().len() >= 1);
-    assert_eq!(env.engine.image_list(false, &json!({"reference": ["busybox"]})).unwrap().len(), 1);
-    assert_eq!(env.engine.image_inspect("nope").unwrap_err().to_string(), "No such image: nope:latest");
+    assert!(!env
+        .engine
+        .image_history("busybox")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        env.engine
+            .image_list(false, &json!({"reference": ["busybox"]}))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        env.engine.image_inspect("nope").unwrap_err().to_string(),
+        "No such image: nope:latest"
+    );
     // in use -> 409 unless forced
     let id = env.create(json!({"Cmd": ["true"]}));
     let e = env.engine.image_remove(&img_id, false, false).unwrap_err();
     assert_eq!(e.status_code(), 409, "{e}");
-    let r = env.engine.image_remove("example.com/bb:v1", false, false).unwrap();
+    let r = env
+        .engine
+        .image_remove("example.com/bb:v1", false, false)
+        .unwrap();
     assert_eq!(r[0]["Untagged"], "example.com/bb:v1");
     // save -> load into a second engine
     let mut tarb = Vec::new();
-    env.engine.image_save(&["busybox".to_string()], &mut tarb).unwrap();
+    env.engine
+        .image_save(&["busybox".to_string()], &mut tarb)
+        .unwrap();
     let env2 = Env::new();
     env2.engine.image_remove("busybox", true, false).unwrap();
     let msgs = std::sync::Mutex::new(Vec::new());
-    env2.engine.image_load(&mut &tarb[..], false, &|v| msgs.lock().unwrap().push(v)).unwrap();
-    assert!(msgs.lock().unwrap().iter().any(|m| m["stream"] == "Loaded image: busybox:latest\n"), "{:?}", msgs.lock().unwrap());
+    env2.engine
+        .image_load(&mut &tarb[..], false, &|v| msgs.lock().unwrap().push(v))
+        .unwrap();
+    assert!(
+        msgs.lock()
+            .unwrap()
+            .iter()
+            .any(|m| m["stream"] == "Loaded image: busybox:latest\n"),
+        "{:?}",
+        msgs.lock().unwrap()
+    );
     let (code, out, _) = env2.run(json!({"Cmd": ["echo", "loaded"]}));
     assert_eq!((code, out.as_str()), (0, "loaded\n"));
     // system
@@ -104,7 +172,17 @@ fn images_and_system() {
     assert_eq!(df["Images"].as_array().unwrap().len(), 1);
     assert!(env.engine.system_version()["ApiVersion"].is_string());
     env.engine.container_remove(&id, false, false).unwrap();
-    let p = env.engine.image_prune(&json!({"dangling": ["false"]})).unwrap();
-    assert!(p["ImagesDeleted"].as_array().is_some_and(|a| !a.is_empty()), "{p}");
-    assert!(env.engine.image_list(false, &serde_json::Value::Null).unwrap().is_empty());
+    let p = env
+        .engine
+        .image_prune(&json!({"dangling": ["false"]}))
+        .unwrap();
+    assert!(
+        p["ImagesDeleted"].as_array().is_some_and(|a| !a.is_empty()),
+        "{p}"
+    );
+    assert!(env
+        .engine
+        .image_list(false, &serde_json::Value::Null)
+        .unwrap()
+        .is_empty());
 }

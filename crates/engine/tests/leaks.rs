@@ -21,7 +21,10 @@ fn cycles_leave_nothing_behind() {
     let fds_before = fds();
     for _ in 0..30 {
         let id = env.create(json!({"Cmd": ["true"]}));
-        let w = env.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+        let w = env
+            .engine
+            .container_wait(&id, WaitCondition::NextExit)
+            .unwrap();
         env.engine.container_start(&id).unwrap();
         assert_eq!(w.wait().status_code, 0);
         env.engine.container_remove(&id, true, false).unwrap();
@@ -33,18 +36,46 @@ fn cycles_leave_nothing_behind() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let fds_after = fds();
-    assert!(fds_after <= fds_before + 2, "fd leak: {fds_before} -> {fds_after}");
+    assert!(
+        fds_after <= fds_before + 2,
+        "fd leak: {fds_before} -> {fds_after}"
+    );
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mi.contains(env.root.to_str().unwrap()), "mount left behind");
-    assert_eq!(std::fs::read_dir(env.root.join("containers")).unwrap().count(), 0, "state left behind");
-    assert_eq!(std::fs::read_dir(env.exec_root.join("containers")).unwrap().count(), 0, "runtime dirs left behind");
+    assert!(
+        !mi.contains(env.root.to_str().unwrap()),
+        "mount left behind"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.root.join("containers"))
+            .unwrap()
+            .count(),
+        0,
+        "state left behind"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.exec_root.join("containers"))
+            .unwrap()
+            .count(),
+        0,
+        "runtime dirs left behind"
+    );
     let rt = env.exec_root.join("runtime");
-    let left: Vec<_> = std::fs::read_dir(&rt).map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(&rt)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(left.is_empty(), "runtime state left behind: {left:?}");
     let cfg = env.root.to_string_lossy().into_owned();
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(c) = std::fs::read_to_string(p.path().join("cmdline")) {
-            assert!(!(c.contains("berth-monitor") && (c.contains(&cfg) || c.contains(env.exec_root.to_str().unwrap()))), "monitor left: {c}");
+            assert!(
+                !(c.contains("berth-monitor")
+                    && (c.contains(&cfg) || c.contains(env.exec_root.to_str().unwrap()))),
+                "monitor left: {c}"
+            );
         }
     }
     let snaps = env.root.join("image");

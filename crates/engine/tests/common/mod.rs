@@ -44,7 +44,20 @@ pub fn busybox_tar() -> Vec<u8> {
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, p, std::io::empty()).unwrap();
     };
-    for d in ["bin", "etc", "tmp", "root", "home", "home/user", "proc", "sys", "dev", "var", "usr", "usr/bin"] {
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "root",
+        "home",
+        "home/user",
+        "proc",
+        "sys",
+        "dev",
+        "var",
+        "usr",
+        "usr/bin",
+    ] {
         add_dir(&mut b, d, if d == "tmp" { 0o1777 } else { 0o755 });
     }
     let bb = std::fs::read("/bin/busybox").expect("host /bin/busybox (busybox-static)");
@@ -53,13 +66,18 @@ pub fn busybox_tar() -> Vec<u8> {
     h.set_size(bb.len() as u64);
     h.set_mtime(1_700_000_000);
     b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
-    for tool in ["sh", "echo", "cat", "sleep", "env", "id", "pwd", "ls", "true", "false", "ps", "hostname", "touch", "mkdir", "rm", "trap", "kill", "head", "seq", "wc", "grep", "yes", "printf", "stat", "readlink", "test", "tail"] {
+    for tool in [
+        "sh", "echo", "cat", "sleep", "env", "id", "pwd", "ls", "true", "false", "ps", "hostname",
+        "touch", "mkdir", "rm", "trap", "kill", "head", "seq", "wc", "grep", "yes", "printf",
+        "stat", "readlink", "test", "tail",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
         h.set_mode(0o777);
         h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{tool}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{tool}"), "busybox")
+            .unwrap();
     }
     let files = [
         ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
@@ -78,20 +96,53 @@ pub fn busybox_tar() -> Vec<u8> {
 impl Env {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("berth-engine-test").tempdir_in("/var/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-engine-test")
+            .tempdir_in("/var/tmp")
+            .unwrap();
         let root = dir.path().join("root");
         let exec_root = dir.path().join("run");
         let mb = monitor_bin();
-        let engine = Engine::open(EngineConfig { root: root.clone(), exec_root: exec_root.clone(), insecure_registries: vec![], monitor_path: Some(mb) }).unwrap();
+        let engine = Engine::open(EngineConfig {
+            root: root.clone(),
+            exec_root: exec_root.clone(),
+            insecure_registries: vec![],
+            monitor_path: Some(mb),
+        })
+        .unwrap();
         let tar = busybox_tar();
         let mut r: &[u8] = &tar;
-        let changes = vec!["CMD [\"sh\"]".to_string(), "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
-        engine.image_import(&mut r, Some("busybox"), Some("latest"), &changes, None, None, &|_| {}).unwrap();
-        Env { engine, root, exec_root, _dir: dir }
+        let changes = vec![
+            "CMD [\"sh\"]".to_string(),
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ];
+        engine
+            .image_import(
+                &mut r,
+                Some("busybox"),
+                Some("latest"),
+                &changes,
+                None,
+                None,
+                &|_| {},
+            )
+            .unwrap();
+        Env {
+            engine,
+            root,
+            exec_root,
+            _dir: dir,
+        }
     }
 
     pub fn reopen(&mut self) {
-        self.engine = Engine::open(EngineConfig { root: self.root.clone(), exec_root: self.exec_root.clone(), insecure_registries: vec![], monitor_path: Some(monitor_bin()) }).unwrap();
+        self.engine = Engine::open(EngineConfig {
+            root: self.root.clone(),
+            exec_root: self.exec_root.clone(),
+            insecure_registries: vec![],
+            monitor_path: Some(monitor_bin()),
+        })
+        .unwrap();
     }
 
     pub fn create(&self, body: Value) -> String {
@@ -99,13 +150,19 @@ impl Env {
         if b.get("Image").is_none() {
             b["Image"] = json!("busybox");
         }
-        self.engine.container_create(None, &b).unwrap()["Id"].as_str().unwrap().to_string()
+        self.engine.container_create(None, &b).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// create + start + wait; returns (exit code, stdout+stderr from the log).
     pub fn run(&self, body: Value) -> (i64, String, String) {
         let id = self.create(body);
-        let w = self.engine.container_wait(&id, WaitCondition::NextExit).unwrap();
+        let w = self
+            .engine
+            .container_wait(&id, WaitCondition::NextExit)
+            .unwrap();
         self.engine.container_start(&id).unwrap();
         let r = w.wait();
         let (o, e) = self.logs(&id);
@@ -115,7 +172,18 @@ impl Env {
 
     pub fn logs(&self, id: &str) -> (String, String) {
         let (mut o, mut e) = (String::new(), String::new());
-        for ent in self.engine.container_logs(id, &LogsOptions { stdout: true, stderr: true, ..Default::default() }).unwrap() {
+        for ent in self
+            .engine
+            .container_logs(
+                id,
+                &LogsOptions {
+                    stdout: true,
+                    stderr: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        {
             let ent = ent.unwrap();
             match ent.stream {
                 StreamKind::Stdout => o.push_str(&String::from_utf8_lossy(&ent.data)),
@@ -126,13 +194,19 @@ impl Env {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.engine.container_inspect(id, false).unwrap()["State"]["Status"].as_str().unwrap().to_string()
+        self.engine.container_inspect(id, false).unwrap()["State"]["Status"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn wait_for(&self, what: &str, f: impl Fn() -> bool) {
         let t = Instant::now();
         while !f() {
-            assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -140,9 +214,14 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        if let Ok(list) = self.engine.container_list(&ListOptions { all: true, ..Default::default() }) {
+        if let Ok(list) = self.engine.container_list(&ListOptions {
+            all: true,
+            ..Default::default()
+        }) {
             for c in list {
-                let _ = self.engine.container_remove(c["Id"].as_str().unwrap_or(""), true, false);
+                let _ = self
+                    .engine
+                    .container_remove(c["Id"].as_str().unwrap_or(""), true, false);
             }
         }
     }
@@ -161,8 +240,15 @@ pub fn demux(b: &[u8]) -> (String, String) {
     while i + 8 <= b.len() {
         let n = u32::from_be_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
         let p = &b[i + 8..(i + 8 + n).min(b.len())];
-        if b[i] == 2 { e.extend_from_slice(p) } else { o.extend_from_slice(p) }
+        if b[i] == 2 {
+            e.extend_from_slice(p)
+        } else {
+            o.extend_from_slice(p)
+        }
         i += 8 + n;
     }
-    (String::from_utf8_lossy(&o).into_owned(), String::from_utf8_lossy(&e).into_owned())
+    (
+        String::from_utf8_lossy(&o).into_owned(),
+        String::from_utf8_lossy(&e).into_owned(),
+    )
 }
