@@ -665,3 +665,49 @@ fn resource_errors_are_reported_once() {
         b.assert_clean();
     }
 }
+
+#[test]
+fn memory_swap_reservation_cpuset_and_unified_land_in_their_files() {
+    let b = bundle(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 64 * MIB, "swap": 128 * MIB, "reservation": 32 * MIB, "swappiness": 10});
+        c["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"});
+    });
+    let mut c = b.cmd();
+    c.args(["create", "--bundle"]).arg(b.path()).arg(&b.id);
+    let o = output_via_files(c);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let cg = cgroup_state(&b);
+    let f = |ctrl: &str, v1: &str, v2: &str| read_trim(&cg_file(&b, ctrl, v1, v2));
+    assert_eq!(f("cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    assert_eq!(f("cpuset", "cpuset.mems", "cpuset.mems"), "0");
+    if is_v2(&cg) {
+        assert_eq!(f("memory", "", "memory.max"), (64 * MIB).to_string());
+        // OCI swap is memory+swap; v2's memory.swap.max is the swap alone.
+        assert_eq!(f("memory", "", "memory.swap.max"), (64 * MIB).to_string());
+        assert_eq!(f("memory", "", "memory.low"), (32 * MIB).to_string());
+        assert!(stderr(&o).contains("swappiness"), "swappiness is v1-only: a warning names it: {}", stderr(&o));
+    } else {
+        assert_eq!(f("memory", "memory.limit_in_bytes", ""), (64 * MIB).to_string());
+        assert_eq!(f("memory", "memory.memsw.limit_in_bytes", ""), (128 * MIB).to_string());
+        assert_eq!(f("memory", "memory.soft_limit_in_bytes", ""), (32 * MIB).to_string());
+        assert_eq!(f("memory", "memory.swappiness", ""), "10");
+    }
+    delete(&b);
+
+    // linux.resources.unified: v2 key/values; refused on v1 with the field named.
+    let b = bundle(&["true"]);
+    b.edit(|c| c["linux"]["resources"]["unified"] = json!({"memory.high": "50003968"}));
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let o = b.create();
+    if v2 {
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(read_trim(&cg_file(&b, "memory", "", "memory.high")), "50003968");
+        delete(&b);
+    } else {
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("linux.resources.unified"), "{}", stderr(&o));
+        b.assert_clean();
+    }
+}
