@@ -19,7 +19,7 @@ fn cycles_leave_nothing_behind() {
     // Warm up (lazily opened files), then count.
     env.run(json!({"Cmd": ["true"]}));
     let fds_before = fds();
-    for _ in 0..30 {
+    for _ in 0..100 {
         let id = env.create(json!({"Cmd": ["true"]}));
         let w = env
             .engine

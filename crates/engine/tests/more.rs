@@ -566,3 +566,28 @@ fn archive_changes_export_contained() {
     );
     assert!(names.iter().any(|n| n == "bin/busybox"));
 }
+
+#[test]
+fn restart_policy_resumes_after_daemon_restart() {
+    let mut env = Env::new();
+    let id = env.create(json!({"Cmd": ["sh", "-c", "sleep 0.4; exit 1"], "HostConfig": {"RestartPolicy": {"Name": "always"}}}));
+    env.engine.container_start(&id).unwrap();
+    // The daemon goes away while the container runs; it exits meanwhile.
+    let root = env.root.clone();
+    let exec_root = env.exec_root.clone();
+    drop(std::mem::replace(
+        &mut env.engine,
+        Engine::open(EngineConfig { root: root.join("unused"), exec_root: exec_root.join("unused"), insecure_registries: vec![], monitor_path: Some(monitor_bin()) }).unwrap(),
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    env.reopen();
+    env.wait_for("restarted by the new daemon", || {
+        let i = env.engine.container_inspect(&id, false).unwrap();
+        i["RestartCount"].as_i64().unwrap() >= 1 && i["State"]["Status"] == "running"
+    });
+    env.engine.container_stop(&id, Some(1), None).unwrap();
+    let i = env.engine.container_inspect(&id, false).unwrap();
+    assert_eq!(i["State"]["Status"], "exited");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(env.status(&id), "exited", "a stopped container is not restarted");
+}
