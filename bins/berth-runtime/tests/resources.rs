@@ -711,3 +711,53 @@ fn memory_swap_reservation_cpuset_and_unified_land_in_their_files() {
         b.assert_clean();
     }
 }
+
+#[test]
+fn seccomp_kill_action_ends_the_process_with_sigsys() {
+    let b = bundle(&["sh", "-c", "echo before; sync; echo $?"]);
+    add_applets(&b, &["sync"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        });
+        // no core file for the SIGSYS
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    });
+    let o = b.run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The shell survives: only sync(1), the caller of sync(2), dies by SIGSYS (128+31).
+    assert_eq!(stdout(&o), "before\n159\n", "{}", stderr(&o));
+    b.assert_clean();
+    let b = bundle(&["sync"]);
+    add_applets(&b, &["sync"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        });
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    });
+    let o = b.run();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGSYS), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    b.assert_clean();
+}
+
+#[test]
+fn cgroup_namespace_roots_the_view_at_the_containers_cgroup() {
+    let (code, out, err) = sh("cat /proc/self/cgroup", |c| {
+        c["linux"]["cgroupsPath"] = json!("/berth-nested-test/deeper");
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+    for l in out.lines() {
+        let path = l.splitn(3, ':').nth(2).unwrap();
+        assert!(!path.contains("berth-nested-test"), "host cgroup path visible inside: {out}");
+    }
+    // The container's own cgroup is the root of its view.
+    assert!(out.lines().any(|l| l.ends_with(":/")), "{out}");
+    for h in cgroup_dirs() {
+        assert!(!h.join("berth-nested-test").exists(), "{} left behind", h.join("berth-nested-test").display());
+    }
+}
