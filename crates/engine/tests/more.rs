@@ -591,3 +591,16 @@ fn restart_policy_resumes_after_daemon_restart() {
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(env.status(&id), "exited", "a stopped container is not restarted");
 }
+
+#[test]
+fn oom_kill_is_reported() {
+    let env = Env::new();
+    let mut ev = env.engine.events(None, None, &json!({"event": ["oom", "die"]})).unwrap();
+    let (code, _, _) = env.run(json!({"Cmd": ["sh", "-c", "tail /dev/zero"], "HostConfig": {"Memory": 8 * 1024 * 1024, "MemorySwap": 8 * 1024 * 1024}}));
+    assert_eq!(code, 137);
+    let mut actions = Vec::new();
+    while let Ok(Some(e)) = ev.next_timeout(Duration::from_millis(300)) {
+        actions.push(e["Action"].as_str().unwrap().to_string());
+    }
+    assert_eq!(actions, ["oom", "die"]);
+}
