@@ -174,44 +174,64 @@ impl LogWriter {
     }
 }
 
-/// Drop our page-table entries for unmodified executable text (ours and the libraries').
-/// The container create path touches a lot of code that the steady-state poll loop never
-/// runs again; the pages stay in the page cache and fault back in if ever needed. Only
-/// `r-xp` mappings are touched: they are never written, so MADV_DONTNEED cannot lose data.
-fn trim_text() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+/// Drop our page-table entries for file pages we have not modified (our code, read-only data
+/// and the libraries'). The container create path touches much code that the steady-state
+/// poll loop never runs again; the pages stay in the page cache and fault back in if needed.
+/// Only file-backed, non-writable mappings with no anonymous (copied-on-write) pages are
+/// touched, so MADV_DONTNEED cannot lose data (relocated RELRO pages are anonymous: skipped).
+/// Also drops the part of the stack far below the current frame.
+fn trim_memory() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for l in maps.lines() {
+    let marker = 0u8;
+    let sp = std::ptr::addr_of!(marker) as usize;
+    // (start, end, perms, path, anonymous kB)
+    let mut maps: Vec<(usize, usize, String, String, u64)> = Vec::new();
+    for l in smaps.lines() {
         let mut f = l.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        if l.ends_with("[vdso]") || l.ends_with("[vsyscall]") || l.ends_with("[vvar]") {
-            continue;
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                let perms = f.next().unwrap_or("").to_string();
+                let path = l.split_whitespace().nth(5).unwrap_or("").to_string();
+                maps.push((a, b, perms, path, 0));
+                continue;
+            }
         }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        let file_backed = l
-            .split_whitespace()
-            .nth(5)
-            .is_some_and(|p| p.starts_with('/'));
-        if file_backed {
-            // SAFETY: advice only (no fault-around on later faults); no memory is changed.
-            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM) };
+        if first == "Anonymous:" {
+            if let (Some(m), Some(kb)) = (
+                maps.last_mut(),
+                f.next().and_then(|v| v.parse::<u64>().ok()),
+            ) {
+                m.4 = kb;
+            }
         }
-        if perms != "r-xp" {
-            continue;
-        }
-        // SAFETY: [a, b) is a private, read-only, executable file mapping of this process;
-        // MADV_DONTNEED only drops its resident pages, which are re-read from the file on the
-        // next access (their content never differs from the file).
-        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
     }
+    for (a, b, perms, path, anon) in maps {
+        if path == "[stack]" {
+            let hi = sp.saturating_sub(128 * 1024) & !4095;
+            if hi > a {
+                // SAFETY: [a, hi) is the part of our own stack more than 128 KiB below the
+                // current frame (single-threaded; SIGCHLD comes through a signalfd, no signal
+                // handler runs on this stack): no live data; it reads back as zeroes if reused.
+                unsafe { libc::madvise(a as *mut libc::c_void, hi - a, libc::MADV_DONTNEED) };
+            }
+            continue;
+        }
+        if !path.starts_with('/') || anon != 0 || !(perms == "r-xp" || perms == "r--p") {
+            continue;
+        }
+        // SAFETY: [a, b) is a private, non-writable file mapping of this process without
+        // anonymous pages: every resident page equals the file's content and is re-read from
+        // the page cache on the next access. Advice (MADV_RANDOM) changes no memory.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -444,7 +464,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
     drop(ctl_sock);
     *ctl = None;
-    trim_text();
+    trim_memory();
+    let mut last_trim = Instant::now();
 
     let mut log = match &cfg.log_path {
         Some(p) => Some(LogWriter::open(p, cfg.log_max_size, cfg.log_max_file)?),
@@ -487,7 +508,12 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 -1
             }));
         }
-        let timeout = if exit.is_some() { 100 } else { -1 };
+        // Wake every 10 s to trim memory again (see trim_memory); 100 ms while finishing.
+        let timeout = if exit.is_some() { 100 } else { 10_000 };
+        if last_trim.elapsed() > Duration::from_secs(10) {
+            trim_memory();
+            last_trim = Instant::now();
+        }
         // SAFETY: pfds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
         if n < 0 {
