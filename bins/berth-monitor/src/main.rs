@@ -91,6 +91,31 @@ struct LogWriter {
     max_size: u64,
     max_file: u32,
     partial: [Vec<u8>; 2],
+    /// Encoded entries of the current chunk, written with one write(2).
+    pending: Vec<u8>,
+    /// Timestamp of the current chunk (one clock read per read(2) of output).
+    now: String,
+}
+
+/// JSON string body (without quotes) of `b`, invalid UTF-8 replaced (as Docker does).
+fn json_escape_into(out: &mut Vec<u8>, b: &[u8]) {
+    let text = String::from_utf8_lossy(b);
+    for c in text.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+            }
+        }
+    }
 }
 
 impl LogWriter {
@@ -108,10 +133,13 @@ impl LogWriter {
             max_size,
             max_file: max_file.max(1),
             partial: [Vec::new(), Vec::new()],
+            pending: Vec::new(),
+            now: String::new(),
         })
     }
 
     fn write(&mut self, stream: usize, data: &[u8]) {
+        self.now = berth_runtime::state::rfc3339_now();
         let mut buf = std::mem::take(&mut self.partial[stream]);
         buf.extend_from_slice(data);
         let mut start = 0;
@@ -126,31 +154,54 @@ impl LogWriter {
         }
         buf.drain(..start);
         self.partial[stream] = buf;
+        self.flush();
     }
 
     fn flush_partial(&mut self) {
+        self.now = berth_runtime::state::rfc3339_now();
         for s in 0..2 {
             let b = std::mem::take(&mut self.partial[s]);
             if !b.is_empty() {
                 self.entry(s, &b);
             }
         }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            if self.file.write_all(&self.pending).is_ok() {
+                self.size += self.pending.len() as u64;
+            }
+            self.pending.clear();
+        }
+        if self.pending.capacity() > 256 * 1024 {
+            self.pending = Vec::new();
+        }
     }
 
     fn entry(&mut self, stream: usize, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        let rec = serde_json::json!({
-            "log": text,
-            "stream": if stream == 0 { "stdout" } else { "stderr" },
-            "time": berth_runtime::state::rfc3339_now(),
+        let start = self.pending.len();
+        self.pending.extend_from_slice(b"{\"log\":\"");
+        json_escape_into(&mut self.pending, line);
+        self.pending.extend_from_slice(if stream == 0 {
+            b"\",\"stream\":\"stdout\",\"time\":\""
+        } else {
+            b"\",\"stream\":\"stderr\",\"time\":\""
         });
-        let mut s = rec.to_string();
-        s.push('\n');
-        if self.max_size > 0 && self.size > 0 && self.size + s.len() as u64 > self.max_size {
-            self.rotate();
-        }
-        if self.file.write_all(s.as_bytes()).is_ok() {
-            self.size += s.len() as u64;
+        self.pending.extend_from_slice(self.now.as_bytes());
+        self.pending.extend_from_slice(b"\"}\n");
+        if self.max_size > 0
+            && self.size + start as u64 > 0
+            && self.size + self.pending.len() as u64 > self.max_size
+        {
+            // This entry does not fit: write what came before it, rotate, keep the entry.
+            let entry = self.pending.split_off(start);
+            self.flush();
+            if self.size > 0 {
+                self.rotate();
+            }
+            self.pending = entry;
         }
     }
 

@@ -604,3 +604,17 @@ fn oom_kill_is_reported() {
     }
     assert_eq!(actions, ["oom", "die"]);
 }
+
+#[test]
+fn log_throughput_and_escaping() {
+    let env = Env::new();
+    let t = std::time::Instant::now();
+    // 1M two-byte lines, plus quotes, backslashes, control and invalid UTF-8 bytes.
+    let (code, out, _) = env.run(json!({"Cmd": ["sh", "-c", "yes | head -c 2000000; printf 'q\"b\\\\\\\\t\\tc\\001\\377\\n'"]}));
+    let el = t.elapsed();
+    assert_eq!(code, 0);
+    assert_eq!(out.len(), 2_000_000 + "q\"b\\\\t\tc\u{1}\u{fffd}\n".len(), "{:?}", &out[out.len().saturating_sub(30)..]);
+    assert!(out.ends_with("y\nq\"b\\\\t\tc\u{1}\u{fffd}\n"), "{:?}", &out[out.len() - 30..]);
+    eprintln!("1M log lines in {el:?}");
+    assert!(el < Duration::from_secs(20), "{el:?}");
+}
