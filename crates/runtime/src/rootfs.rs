@@ -575,7 +575,37 @@ fn create_devices(plan: &RootfsPlan, rootfd: RawFd, have_pts: bool) -> Result<()
         .and_then(|l| l.devices().clone())
         .unwrap_or_default();
     let mut done: Vec<PathBuf> = Vec::new();
-    for d in &spec_devs {
+    // /dev resolved inside the root once; links and nodes are made relative to it, so an image
+    // whose /dev is a symlink cannot redirect them.
+    let devdir = ensure_target(rootfd, Path::new("/dev"), true)?;
+    // Device modes must be exact: no umask while we make them.
+    let old_umask = nix::sys::stat::umask(Mode::empty());
+    let r = make_all_devices(plan, rootfd, Some(devdir.try_clone().ctx("dup /dev fd")?), &spec_devs, &mut done);
+    nix::sys::stat::umask(old_umask);
+    r?;
+    let d = devdir.as_raw_fd();
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink_in(d, target, link)?;
+    }
+    if have_pts {
+        symlink_in(d, "pts/ptmx", "ptmx")?;
+    }
+    Ok(())
+}
+
+fn make_all_devices(
+    plan: &RootfsPlan,
+    rootfd: RawFd,
+    devdir: Option<OwnedFd>,
+    spec_devs: &[LinuxDevice],
+    done: &mut Vec<PathBuf>,
+) -> Result<()> {
+    for d in spec_devs {
         if !d.path().is_absolute() || !d.path().starts_with("/dev") {
             return Err(Error::Config(format!(
                 "field linux.devices: path {:?} must be absolute and under /dev",
@@ -596,6 +626,7 @@ fn create_devices(plan: &RootfsPlan, rootfd: RawFd, have_pts: bool) -> Result<()
         make_device(
             plan,
             rootfd,
+            devdir.as_ref(),
             d.path(),
             kind,
             d.major() as u64,
@@ -611,29 +642,21 @@ fn create_devices(plan: &RootfsPlan, rootfd: RawFd, have_pts: bool) -> Result<()
         if done.iter().any(|d| d == p) {
             continue;
         }
-        make_device(plan, rootfd, p, SFlag::S_IFCHR, maj, min, 0o666, Some(0), Some(0))?;
-    }
-    for (link, target) in [
-        ("dev/fd", "/proc/self/fd"),
-        ("dev/stdin", "/proc/self/fd/0"),
-        ("dev/stdout", "/proc/self/fd/1"),
-        ("dev/stderr", "/proc/self/fd/2"),
-    ] {
-        symlink_in(rootfd, target, link)?;
-    }
-    if have_pts {
-        symlink_in(rootfd, "pts/ptmx", "dev/ptmx")?;
+        make_device(plan, rootfd, devdir.as_ref(), p, SFlag::S_IFCHR, maj, min, 0o666, Some(0), Some(0))?;
     }
     Ok(())
 }
 
+/// Make `dirfd/link -> target`, replacing what the image had there.
 fn symlink_in(rootfd: RawFd, target: &str, link: &str) -> Result<()> {
-    // Both parents (/dev) were created by us as a tmpfs or exist in the image; unlink whatever
-    // sits there first (only inside the rootfs: the path is relative to rootfd, no ".." involved).
-    let _ = nix::unistd::unlinkat(bfd(rootfd), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
     match nix::unistd::symlinkat(target, bfd(rootfd), link) {
-        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
-        Err(e) => Err(Error::sys(format!("symlink /{link} -> {target}"), e)),
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EEXIST) => {
+            let _ = nix::unistd::unlinkat(bfd(rootfd), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            nix::unistd::symlinkat(target, bfd(rootfd), link)
+                .with_ctx(|| format!("symlink /dev/{link} -> {target}"))
+        }
+        Err(e) => Err(Error::sys(format!("symlink /dev/{link} -> {target}"), e)),
     }
 }
 
@@ -641,6 +664,7 @@ fn symlink_in(rootfd: RawFd, target: &str, link: &str) -> Result<()> {
 fn make_device(
     plan: &RootfsPlan,
     rootfd: RawFd,
+    devdir: Option<&OwnedFd>,
     path: &Path,
     kind: SFlag,
     major: u64,
@@ -653,7 +677,6 @@ fn make_device(
     let name = path
         .file_name()
         .ok_or_else(|| Error::Config(format!("device path {path:?} has no file name")))?;
-    let pfd = ensure_target(rootfd, parent, true)?;
     if plan.userns {
         // mknod is not permitted in a user namespace: bind the host's node onto an empty file.
         let target = ensure_target(rootfd, path, false)?;
@@ -661,39 +684,43 @@ fn make_device(
             .with_ctx(|| format!("bind mount device {}", path.display()))?;
         return Ok(());
     }
-    let _ = nix::unistd::unlinkat(pfd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    // The common case is /dev itself on the fresh tmpfs: reuse one fd for it.
+    let pfd = match devdir {
+        Some(d) if parent == Path::new("/dev") => d.try_clone().ctx("dup /dev fd")?,
+        _ => ensure_target(rootfd, parent, true)?,
+    };
     let dev = nix::sys::stat::makedev(major, minor);
     let c = sys::cstr(Path::new(name))?;
-    // SAFETY: valid dirfd (O_PATH works as a dirfd) and NUL-terminated name.
-    let r = unsafe {
-        libc::mknodat(
-            pfd.as_raw_fd(),
-            c.as_ptr(),
-            kind.bits() | (mode & 0o7777),
-            dev,
-        )
+    let mknod = || {
+        // SAFETY: valid dirfd (O_PATH works as a dirfd) and NUL-terminated name.
+        unsafe { libc::mknodat(pfd.as_raw_fd(), c.as_ptr(), kind.bits() | (mode & 0o7777), dev) }
     };
-    if r != 0 {
-        return Err(Error::sys(
-            format!("mknod {} ({major}:{minor})", path.display()),
-            nix::errno::Errno::last(),
-        ));
+    // umask is 0 while devices are made (see create_devices), so the mode is exact.
+    if mknod() != 0 {
+        let e = nix::errno::Errno::last();
+        if e != nix::errno::Errno::EEXIST {
+            return Err(Error::sys(format!("mknod {} ({major}:{minor})", path.display()), e));
+        }
+        // Something of the image sits there: replace it (never following a symlink).
+        let _ = nix::unistd::unlinkat(pfd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        if mknod() != 0 {
+            return Err(Error::sys(
+                format!("mknod {} ({major}:{minor})", path.display()),
+                nix::errno::Errno::last(),
+            ));
+        }
     }
-    // mknod is subject to umask; set the exact mode and owner without following symlinks.
-    let _ = nix::sys::stat::fchmodat(
-        pfd.as_fd(),
-        Path::new(name),
-        Mode::from_bits_truncate(mode & 0o7777),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    );
-    nix::unistd::fchownat(
-        pfd.as_fd(),
-        Path::new(name),
-        uid.map(nix::unistd::Uid::from_raw),
-        gid.map(nix::unistd::Gid::from_raw),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .with_ctx(|| format!("chown {}", path.display()))?;
+    // We are root (no user namespace here): the node is 0:0 already.
+    if uid.unwrap_or(0) != 0 || gid.unwrap_or(0) != 0 {
+        nix::unistd::fchownat(
+            pfd.as_fd(),
+            Path::new(name),
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_ctx(|| format!("chown {}", path.display()))?;
+    }
     Ok(())
 }
 
