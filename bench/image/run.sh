@@ -54,8 +54,9 @@ for _ in $(seq 100); do $D version >/dev/null 2>&1 && break; sleep 0.2; done
 $D version --format 'dockerd {{.Server.Version}}'
 
 now() { date +%s.%N; }
-# ext4 scans "recently deleted" inodes when allocating new ones (mass deletes in the previous
-# round make every create slow for ~30 s): delete, sync, then let the fs settle before timing.
+# ext4 scans "recently deleted" inodes when allocating new ones, so mass deletes make later
+# creates slow: berth gets a fresh root per run (all deleted at the end), docker's rmi is
+# followed by a sync and a pause before timing.
 SETTLE=${SETTLE:-35}
 settle() { sync; sleep "$SETTLE"; }
 best() { sort -n | head -1; }
@@ -64,13 +65,13 @@ echo "== load (best of $RUNS)"
 dl=(); bl=()
 for i in $(seq "$RUNS"); do
     $D rmi -f bench/bookworm:1 >/dev/null 2>&1 || true
-    rm -rf "$CACHE/berth"; settle
+    settle
     t0=$(now); $D load -q -i "$ARCHIVE" >/dev/null; t1=$(now)
     dl+=("$(echo "$t1 - $t0" | bc)")
     settle   # docker load deletes its temp extraction dir: let that settle too
     # --no-sync: like dockerd, berthd flushes unpacked layers in the background (blobs are
     # always fsynced); the flush time is shown separately below
-    t0=$(now); "$B" --root "$CACHE/berth" --quiet --no-sync load "$ARCHIVE" 2>/dev/null; t1=$(now)
+    t0=$(now); "$B" --root "$CACHE/berth-load.$i" --quiet --no-sync load "$ARCHIVE" 2>/dev/null; t1=$(now)
     bl+=("$(echo "$t1 - $t0" | bc)")
 done
 DL=$(printf '%s\n' "${dl[@]}" | best); BL=$(printf '%s\n' "${bl[@]}" | best)
@@ -94,11 +95,11 @@ $D push -q "$REF" >/dev/null   # docker compresses the layer (gzip), as real reg
 dp=(); bp=()
 for i in $(seq "$RUNS"); do
     $D rmi -f "$REF" bench/bookworm:1 >/dev/null 2>&1 || true
-    rm -rf "$CACHE/berth"; settle
+    settle
     t0=$(now); $D pull -q "$REF" >/dev/null; t1=$(now)
     dp+=("$(echo "$t1 - $t0" | bc)")
     settle
-    t0=$(now); "$B" --root "$CACHE/berth" --quiet --no-sync pull "$REF" >/dev/null 2>&1; t1=$(now)
+    t0=$(now); "$B" --root "$CACHE/berth-pull.$i" --quiet --no-sync pull "$REF" >/dev/null 2>&1; t1=$(now)
     bp+=("$(echo "$t1 - $t0" | bc)")
 done
 DP=$(printf '%s\n' "${dp[@]}" | best); BP=$(printf '%s\n' "${bp[@]}" | best)
@@ -107,4 +108,4 @@ t0=$(now); sync; t1=$(now)
 printf 'flush of the last berth pull (sync): %.3fs\n' "$(echo "$t1 - $t0" | bc)"
 echo "runs: docker load ${dl[*]} | berth load ${bl[*]} | docker pull ${dp[*]} | berth pull ${bp[*]}"
 $D rmi -f "$REF" bench/bookworm:1 >/dev/null 2>&1 || true
-rm -rf "$CACHE/berth"
+rm -rf "$CACHE"/berth-load.* "$CACHE"/berth-pull.*
