@@ -556,33 +556,34 @@ impl Runtime {
         Ok(())
     }
 
+    /// Freeze every process of a running container (v1 freezer / v2 cgroup.freeze).
     pub fn pause(&self, id: &str) -> Result<()> {
-        let st = self.load(id)?;
-        let status = st.status(&self.root);
-        if status != Status::Running {
-            return Err(Error::State {
-                id: id.into(),
-                status: status.to_string(),
-                what: "only a running container can be paused".into(),
-            });
-        }
-        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
-        cg.freeze()?;
-        Ok(())
+        self.freezer(id, Status::Running, "only a running container can be paused", |cg| cg.freeze())
     }
 
+    /// Thaw a paused container.
     pub fn resume(&self, id: &str) -> Result<()> {
+        self.freezer(id, Status::Paused, "only a paused container can be resumed", |cg| cg.thaw())
+    }
+
+    fn freezer(
+        &self,
+        id: &str,
+        want: Status,
+        refusal: &str,
+        op: impl FnOnce(&berth_cgroups::Cgroup) -> std::result::Result<(), berth_cgroups::Error>,
+    ) -> Result<()> {
         let st = self.load(id)?;
         let status = st.status(&self.root);
-        if status != Status::Paused {
+        if status != want {
             return Err(Error::State {
                 id: id.into(),
                 status: status.to_string(),
-                what: "only a paused container can be resumed".into(),
+                what: refusal.into(),
             });
         }
         let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
-        cg.thaw()?;
+        op(cg)?;
         Ok(())
     }
 
