@@ -91,6 +91,7 @@ fn parse_line(line: &[u8]) -> Option<LogEntry> {
     })
 }
 
+#[derive(Clone)]
 struct Filter {
     stdout: bool,
     stderr: bool,
@@ -132,6 +133,47 @@ struct Follower {
     filter: Filter,
     partial: Vec<u8>,
     until: f64,
+    /// Keep waiting for more at EOF (else end there).
+    follow: bool,
+}
+
+/// Entries of complete (rotated) log files, read lazily, oldest file first.
+struct FileLines {
+    files: std::vec::IntoIter<PathBuf>,
+    cur: Option<(PathBuf, BufReader<File>)>,
+    filter: Filter,
+}
+
+impl Iterator for FileLines {
+    type Item = Result<LogEntry>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.cur.is_none() {
+                let p = self.files.next()?;
+                if let Ok(f) = File::open(&p) {
+                    self.cur = Some((p, BufReader::new(f)));
+                }
+                continue;
+            }
+            let (p, r) = self.cur.as_mut()?;
+            let mut line = Vec::new();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) => self.cur = None,
+                Ok(_) => {
+                    if let Some(e) = parse_line(&line) {
+                        if self.filter.keep(&e) {
+                            return Some(Ok(e));
+                        }
+                    }
+                }
+                Err(er) => {
+                    let e = internal(format!("read {}", p.display()), er);
+                    self.cur = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for Follower {
@@ -173,6 +215,9 @@ impl Iterator for Follower {
                         return Some(Err(internal(format!("read {}", self.path.display()), e)))
                     }
                 }
+            }
+            if !self.follow {
+                return None;
             }
             // EOF: rotated?
             if let Ok(m) = std::fs::metadata(&self.path) {
@@ -248,61 +293,60 @@ pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {
         until: o.until,
     };
     let path = PathBuf::from(&rec.log_path);
-    // Read what is there now (rotated files oldest first, then the current file).
-    let mut entries: Vec<LogEntry> = Vec::new();
-    let files = log_files(&path);
-    let mut cur_pos = 0u64;
-    let mut cur_ino = 0u64;
-    for (i, f) in files.iter().enumerate() {
-        let Ok(file) = File::open(f) else { continue };
-        let last = i == files.len() - 1;
-        if last {
-            cur_ino = file.metadata().map(|m| m.ino()).unwrap_or(0);
+    let mut files = log_files(&path);
+    files.pop(); // the current file is read by the follower
+    let follower = |pos: u64, follow: bool, filter: Filter| Follower {
+        s: s.clone(),
+        id: id.clone(),
+        path: path.clone(),
+        reader: None,
+        ino: 0,
+        pos,
+        filter,
+        partial: Vec::new(),
+        until: o.until,
+        follow,
+    };
+    let inner: Box<dyn Iterator<Item = Result<LogEntry>> + Send> = match o.tail {
+        None => {
+            let old = FileLines {
+                files: files.into_iter(),
+                cur: None,
+                filter: filter.clone(),
+            };
+            Box::new(old.chain(follower(0, o.follow, filter)))
         }
-        let mut r = BufReader::new(file);
-        loop {
-            let mut line = Vec::new();
-            match r.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if !line.ends_with(b"\n") {
-                        break; // partial last line: the follower picks it up
-                    }
-                    if last {
-                        cur_pos += n as u64;
-                    }
-                    if let Some(e) = parse_line(&line) {
-                        if filter.keep(&e) {
-                            entries.push(e);
-                        }
-                    }
+        Some(n) => {
+            // Keep only the last n entries in memory while reading what is there now.
+            let mut ring: std::collections::VecDeque<LogEntry> =
+                std::collections::VecDeque::with_capacity(n.min(4096));
+            let old = FileLines {
+                files: files.into_iter(),
+                cur: None,
+                filter: filter.clone(),
+            };
+            let mut cur = follower(0, false, filter.clone());
+            for e in old.chain(&mut cur) {
+                let e = e?;
+                if n == 0 {
+                    continue;
                 }
-                Err(er) => return Err(internal(format!("read {}", f.display()), er)),
+                if ring.len() == n {
+                    ring.pop_front();
+                }
+                ring.push_back(e);
+            }
+            // Drop a partial last line: the follower re-reads it complete.
+            let pos = cur.pos - cur.partial.len() as u64;
+            let head = ring.into_iter().map(Ok);
+            if o.follow {
+                let mut f = follower(pos, true, filter);
+                f.ino = cur.ino;
+                Box::new(head.chain(f))
+            } else {
+                Box::new(head)
             }
         }
-    }
-    if let Some(n) = o.tail {
-        if entries.len() > n {
-            entries.drain(..entries.len() - n);
-        }
-    }
-    let head = entries.into_iter().map(Ok);
-    let inner: Box<dyn Iterator<Item = Result<LogEntry>> + Send> = if o.follow {
-        let f = Follower {
-            s: s.clone(),
-            id,
-            path,
-            reader: None,
-            ino: cur_ino,
-            pos: cur_pos,
-            filter,
-            partial: Vec::new(),
-            until: o.until,
-        };
-        Box::new(head.chain(f))
-    } else {
-        Box::new(head)
     };
-    let _ = cur_ino;
     Ok(LogStream { tty, inner })
 }

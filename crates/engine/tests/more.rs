@@ -577,7 +577,13 @@ fn restart_policy_resumes_after_daemon_restart() {
     let exec_root = env.exec_root.clone();
     drop(std::mem::replace(
         &mut env.engine,
-        Engine::open(EngineConfig { root: root.join("unused"), exec_root: exec_root.join("unused"), insecure_registries: vec![], monitor_path: Some(monitor_bin()) }).unwrap(),
+        Engine::open(EngineConfig {
+            root: root.join("unused"),
+            exec_root: exec_root.join("unused"),
+            insecure_registries: vec![],
+            monitor_path: Some(monitor_bin()),
+        })
+        .unwrap(),
     ));
     std::thread::sleep(Duration::from_millis(800));
     env.reopen();
@@ -589,13 +595,20 @@ fn restart_policy_resumes_after_daemon_restart() {
     let i = env.engine.container_inspect(&id, false).unwrap();
     assert_eq!(i["State"]["Status"], "exited");
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(env.status(&id), "exited", "a stopped container is not restarted");
+    assert_eq!(
+        env.status(&id),
+        "exited",
+        "a stopped container is not restarted"
+    );
 }
 
 #[test]
 fn oom_kill_is_reported() {
     let env = Env::new();
-    let mut ev = env.engine.events(None, None, &json!({"event": ["oom", "die"]})).unwrap();
+    let mut ev = env
+        .engine
+        .events(None, None, &json!({"event": ["oom", "die"]}))
+        .unwrap();
     let (code, _, _) = env.run(json!({"Cmd": ["sh", "-c", "tail /dev/zero"], "HostConfig": {"Memory": 8 * 1024 * 1024, "MemorySwap": 8 * 1024 * 1024}}));
     assert_eq!(code, 137);
     let mut actions = Vec::new();
@@ -613,8 +626,17 @@ fn log_throughput_and_escaping() {
     let (code, out, _) = env.run(json!({"Cmd": ["sh", "-c", "yes | head -c 2000000; printf 'q\"b\\\\\\\\t\\tc\\001\\377\\n'"]}));
     let el = t.elapsed();
     assert_eq!(code, 0);
-    assert_eq!(out.len(), 2_000_000 + "q\"b\\\\t\tc\u{1}\u{fffd}\n".len(), "{:?}", &out[out.len().saturating_sub(30)..]);
-    assert!(out.ends_with("y\nq\"b\\\\t\tc\u{1}\u{fffd}\n"), "{:?}", &out[out.len() - 30..]);
+    assert_eq!(
+        out.len(),
+        2_000_000 + "q\"b\\\\t\tc\u{1}\u{fffd}\n".len(),
+        "{:?}",
+        &out[out.len().saturating_sub(30)..]
+    );
+    assert!(
+        out.ends_with("y\nq\"b\\\\t\tc\u{1}\u{fffd}\n"),
+        "{:?}",
+        &out[out.len() - 30..]
+    );
     eprintln!("1M log lines in {el:?}");
     assert!(el < Duration::from_secs(20), "{el:?}");
 }
