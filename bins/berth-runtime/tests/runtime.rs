@@ -694,3 +694,47 @@ fn foreground_run_with_terminal_proxies_the_pty() {
     assert!(s.contains("term-xterm"), "{s}");
     b.assert_clean();
 }
+
+#[test]
+fn time_namespace_with_boottime_offset() {
+    if !std::path::Path::new("/proc/self/ns/time").exists() {
+        eprintln!("SKIP: kernel without time namespaces");
+        return;
+    }
+    let (code, out, err) = sh("cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time", |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    });
+    assert_eq!(code, 0, "{err}");
+    let mut l = out.lines();
+    let up: u64 = l.next().unwrap().trim().parse().unwrap();
+    assert!(up >= 864000, "uptime {up} does not include the 10-day offset");
+    let host = std::fs::read_link("/proc/self/ns/time").unwrap();
+    assert_ne!(l.next().unwrap(), host.to_string_lossy());
+}
+
+#[test]
+fn recursive_readonly_bind_and_lsm_requests_are_honest() {
+    // rro: a recursive read-only bind (mount_setattr) makes sub-mounts read-only too.
+    let b = bundle(&["sh", "-c", "touch /data/x 2>/dev/null && echo RW || echo RO"]);
+    let data = b.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let d = data.display().to_string();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": d, "options": ["rbind", "rro"]}));
+    });
+    let o = b.run();
+    assert_eq!(stdout(&o), "RO\n", "{}", stderr(&o));
+    b.assert_clean();
+    // An AppArmor profile on a host without AppArmor is an error naming the field, not a
+    // silent success.
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !lsm.contains("apparmor") {
+        let b = bundle(&["true"]);
+        b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
+        let o = b.run();
+        assert_ne!(o.status.code(), Some(0));
+        assert!(stderr(&o).contains("apparmorProfile"), "{}", stderr(&o));
+        b.assert_clean();
+    }
+}

@@ -407,16 +407,8 @@ pub fn finish_and_exec(
     preserve_fds: i32,
     listener: Listener,
 ) -> Result<std::convert::Infallible> {
-    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("apparmor") {
-        return Err(Error::Config(
-            "field process.apparmorProfile: AppArmor is not enabled on this host".into(),
-        ));
-    }
-    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("selinux") {
-        return Err(Error::Config(
-            "field process.selinuxLabel: SELinux is not enabled on this host".into(),
-        ));
-    }
+    // (AppArmor/SELinux requests were refused in spec::validate when the host lacks them;
+    // exec'd processes inherit the container's confinement.)
     apply_rlimits(process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     let last = capabilities::last_cap();
@@ -488,12 +480,6 @@ pub fn finish_and_exec(
     }
     let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
     Err(Error::sys(format!("exec {:?}", exe), e))
-}
-
-fn lsm_enabled(name: &str) -> bool {
-    std::fs::read_to_string("/sys/kernel/security/lsm")
-        .map(|s| s.split(',').any(|l| l.trim() == name))
-        .unwrap_or(false)
 }
 
 /// Default dispositions and an empty mask: the runtime's own choices (Rust ignores SIGPIPE,

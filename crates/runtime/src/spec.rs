@@ -62,6 +62,17 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(Error::Config("field process.args: must not be empty".into())),
     }
+    // Refuse at create time what the host cannot enforce, instead of claiming it silently.
+    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("apparmor") {
+        return Err(Error::Config(
+            "field process.apparmorProfile: AppArmor is not enabled on this host".into(),
+        ));
+    }
+    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("selinux") {
+        return Err(Error::Config(
+            "field process.selinuxLabel: SELinux is not enabled on this host".into(),
+        ));
+    }
     if !process.cwd().is_absolute() {
         return Err(Error::Config(format!(
             "field process.cwd: {:?} must be an absolute path",
@@ -238,4 +249,11 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
         "mounts": mounts,
         "linux": linux
     })
+}
+
+/// Is the Linux security module `name` active on this host?
+pub fn lsm_enabled(name: &str) -> bool {
+    std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map(|s| s.split(',').any(|l| l.trim() == name))
+        .unwrap_or(false)
 }
