@@ -738,3 +738,31 @@ fn recursive_readonly_bind_and_lsm_requests_are_honest() {
         b.assert_clean();
     }
 }
+
+#[test]
+fn init_failure_after_start_reaches_the_container_stderr() {
+    let b = bundle(&["true"]);
+    b.edit(|c| c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]}));
+    let errf = b.path().join("container.stderr");
+    let mut c = b.cmd();
+    c.args(["create", "--bundle"]).arg(b.path()).arg(&b.id);
+    let st = c
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&errf).unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(b.rt(&["start", &b.id]).status.success());
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&errf).unwrap();
+        if text.contains("startContainer") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(text.contains("startContainer[0]"), "{text:?}");
+    assert!(b.rt(&["delete", "-f", &b.id]).status.success());
+    b.assert_clean();
+}

@@ -94,6 +94,20 @@ pub(crate) fn keyed(pairs: &[(String, u64)], key: &str) -> u64 {
 
 /// mkdir -p, returning the directories this call created (parents first).
 pub(crate) fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
+    // Another container's destroy may remove an empty shared parent between our check and our
+    // mkdir (ENOENT): walk again a few times before giving up.
+    let mut attempt = 0;
+    loop {
+        match mkdir_all_once(dir) {
+            Err(Error::Io { ref source, .. }) if source.kind() == ErrorKind::NotFound && attempt < 10 => {
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+fn mkdir_all_once(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {

@@ -80,13 +80,20 @@ impl CgroupJoin<'_> {
     }
 }
 
+static AFTER_CREATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Entry point of the container init. Never returns: execs the user's program or exits.
 pub fn init_main(ctx: InitCtx) -> ! {
     let err = match init(&ctx) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = ctx.chan.send(sync::ERROR, err.to_string().as_bytes());
+    // After "created" nobody may be listening on the channel (create + start as separate
+    // commands): tell the container's stderr too, as runc does.
+    let unheard = ctx.chan.send(sync::ERROR, err.to_string().as_bytes()).is_err();
+    if unheard || (ctx.fifo.is_some() && AFTER_CREATED.load(std::sync::atomic::Ordering::Relaxed)) {
+        let _ = nix::unistd::write(std::io::stderr(), format!("berth-runtime: container init: {err}\n").as_bytes());
+    }
     // SAFETY: _exit is async-signal-safe and ends the process without running destructors
     // that belong to the parent's copy of the state.
     unsafe { libc::_exit(1) }
@@ -210,6 +217,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
 
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
     ctx.chan.send(sync::CREATED, b"")?;
+    AFTER_CREATED.store(true, std::sync::atomic::Ordering::Relaxed);
 
     match ctx.fifo {
         Some(fifo) => wait_fifo(fifo)?,

@@ -35,14 +35,24 @@ impl Channel {
     }
 
     pub fn send(&self, tag: u8, payload: &[u8]) -> Result<()> {
-        let mut buf = Vec::with_capacity(1 + payload.len());
+        let mut buf = Vec::with_capacity((1 + payload.len()).max(8192));
         buf.push(tag);
         buf.extend_from_slice(payload);
+        let len = buf.len();
         loop {
-            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+            match send(self.fd.as_raw_fd(), &buf[..len], MsgFlags::MSG_NOSIGNAL) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("send on sync socket", e)),
+                Err(e) => {
+                    // The peer is gone: if it said why before leaving, that is the real error.
+                    buf.resize(8192, 0);
+                    if let Ok(n) = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                        if n > 1 && buf[0] == ERROR {
+                            return Err(Error::Child(String::from_utf8_lossy(&buf[1..n]).into_owned()));
+                        }
+                    }
+                    return Err(Error::sys("send on sync socket", e));
+                }
             }
         }
     }
