@@ -32,7 +32,7 @@ BPID=""; REG_PID=""; EV_PID=""
 export DOCKER_HOST=unix://$SOCK
 export DOCKER_CONFIG=$WORK/docker-config
 mkdir -p "$DOCKER_CONFIG"
-docker() { timeout 120 "$DOCKER" "$@"; }
+docker() { timeout -k 5 120 "$DOCKER" "$@"; }
 
 pass() { PASS=$((PASS+1)); echo "PASS $*"; }
 fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
@@ -149,7 +149,7 @@ D=$T-d
 id=$(docker run -d --name "$D" "$IMG" sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done' 2>&1)
 check "run -d prints a 64-hex id" 64 "${#id}"
 contains "ps shows it" "$D" "$(docker ps --format '{{.Names}} {{.Status}}')"
-timeout 2 "$DOCKER" logs -f "$D" >"$WORK/logs.out" 2>&1
+timeout -k 2 2 "$DOCKER" logs -f "$D" >"$WORK/logs.out" 2>&1
 contains "logs -f follows" "tick 3" "$(cat "$WORK/logs.out")"
 out=$(docker logs --tail 1 "$D" 2>&1 | wc -l)
 check "logs --tail 1" 1 "$out"
