@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "berthd", version, about = "berth daemon: Docker Engine API on a unix socket")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: Docker Engine API on a unix socket"
+)]
 struct Args {
     /// Address to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable).
     #[arg(short = 'H', long = "host", value_name = "ADDR")]
@@ -64,12 +68,15 @@ fn write_pidfile(path: &Path) -> Result<()> {
     }
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).with_context(|| format!("create directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("create directory {}", dir.display()))?;
         }
     }
     let tmp = path.with_extension("pid.tmp");
-    std::fs::write(&tmp, format!("{}\n", std::process::id())).with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))
+        .with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -91,17 +98,34 @@ fn run() -> Result<()> {
     let args = Args::parse();
     let lvl = level(&args)?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_max_level(lvl).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
+    tracing_subscriber::fmt()
+        .with_max_level(lvl)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 
     let mut hosts = Vec::new();
-    for h in if args.hosts.is_empty() { vec!["unix:///run/berth/berth.sock".to_string()] } else { args.hosts.clone() } {
+    for h in if args.hosts.is_empty() {
+        vec!["unix:///run/berth/berth.sock".to_string()]
+    } else {
+        args.hosts.clone()
+    } {
         hosts.push(h.parse::<Host>().with_context(|| format!("-H {h}"))?);
     }
     let gid = match &args.group {
-        Some(g) => Some(berth_api::resolve_group(g).map_err(anyhow::Error::msg).context("--group")?),
+        Some(g) => Some(
+            berth_api::resolve_group(g)
+                .map_err(anyhow::Error::msg)
+                .context("--group")?,
+        ),
         None => None,
     };
-    let cfg = ServerConfig { hosts, gid, insecure_registries: args.insecure_registries.clone() };
+    let cfg = ServerConfig {
+        hosts,
+        gid,
+        insecure_registries: args.insecure_registries.clone(),
+    };
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -129,7 +153,12 @@ fn run() -> Result<()> {
         for h in &cfg.hosts {
             tracing::info!("API listening on {h}");
         }
-        tracing::info!("berthd {} ready (API {}..{})", env!("CARGO_PKG_VERSION"), berth_api::MIN_VERSION, berth_api::MAX_VERSION);
+        tracing::info!(
+            "berthd {} ready (API {}..{})",
+            env!("CARGO_PKG_VERSION"),
+            berth_api::MIN_VERSION,
+            berth_api::MAX_VERSION
+        );
         berth_api::serve(engine, bound, shutdown_signal()).await;
         tracing::info!("shutting down; containers keep running");
         anyhow::Ok(())

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 fn assert_common_headers(r: &Resp) {
     assert_eq!(r.header("Api-Version"), Some("1.47"), "{:?}", r.headers);
-    assert!(r.header("Server").unwrap_or("").starts_with("berth/"), "{:?}", r.headers);
+    assert!(
+        r.header("Server").unwrap_or("").starts_with("berth/"),
+        "{:?}",
+        r.headers
+    );
     assert_eq!(r.header("Ostype"), Some("linux"));
 }
 
@@ -38,12 +42,20 @@ fn version_negotiation() {
     let d = Daemon::start();
     let r = d.get("/v1.50/version");
     assert_eq!(r.status, 400);
-    assert_eq!(r.message(), "client version 1.50 is too new. Maximum supported API version is 1.47");
+    assert_eq!(
+        r.message(),
+        "client version 1.50 is too new. Maximum supported API version is 1.47"
+    );
     assert_common_headers(&r);
     let r = d.get("/v1.23/info");
     assert_eq!(r.status, 400);
     assert!(r.message().contains("too old"), "{}", r.message());
-    for p in ["/version", "/v1.24/version", "/v1.41/version", "/v1.47/version"] {
+    for p in [
+        "/version",
+        "/v1.24/version",
+        "/v1.41/version",
+        "/v1.47/version",
+    ] {
         let r = d.get(p);
         assert_eq!(r.status, 200, "{p}: {}", r.text());
         let v = r.json();
@@ -86,7 +98,13 @@ fn malformed_json_is_400_and_daemon_keeps_serving() {
         (&[0xff, 0xfe, 0x00][..], "invalid JSON"),
     ] {
         let r = d.req("POST", "/v1.47/containers/create", body);
-        assert!(r.status == 400 || r.status == 404, "{} for {:?}: {}", r.status, body, r.text());
+        assert!(
+            r.status == 400 || r.status == 404,
+            "{} for {:?}: {}",
+            r.status,
+            body,
+            r.text()
+        );
         if r.status == 400 {
             assert!(r.message().contains(needle), "{:?}: {}", body, r.message());
         }
@@ -134,20 +152,40 @@ fn filters_in_map_and_list_form_agree() {
     };
     let a = mk("fa", "one");
     let _b = mk("fb", "two");
-    let enc = |s: &str| s.replace('{', "%7B").replace('}', "%7D").replace('"', "%22").replace(':', "%3A").replace('[', "%5B").replace(']', "%5D").replace('=', "%3D").replace(',', "%2C");
+    let enc = |s: &str| {
+        s.replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(':', "%3A")
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+            .replace('=', "%3D")
+            .replace(',', "%2C")
+    };
     let map = enc(r#"{"label":{"app=one":true}}"#);
     let list = enc(r#"{"label":["app=one"]}"#);
     let r1 = d.get(&format!("/v1.47/containers/json?all=1&filters={map}"));
     let r2 = d.get(&format!("/v1.47/containers/json?all=1&filters={list}"));
     assert_eq!(r1.status, 200, "{}", r1.text());
     assert_eq!(r2.status, 200, "{}", r2.text());
-    let ids = |r: &Resp| r.json().as_array().unwrap().iter().map(|c| c["Id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let ids = |r: &Resp| {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&r1), vec![a.clone()]);
     assert_eq!(ids(&r2), vec![a]);
     let all = d.get("/v1.47/containers/json?all=1");
     assert_eq!(ids(&all).len(), 2);
     for n in ["fa", "fb"] {
-        assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{n}?force=1"), b"").status, 204);
+        assert_eq!(
+            d.req("DELETE", &format!("/v1.47/containers/{n}?force=1"), b"")
+                .status,
+            204
+        );
     }
 }
 
@@ -176,7 +214,11 @@ fn socket_mode_stale_socket_pidfile_and_sigterm() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already listening"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already listening"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(d.get("/_ping").status, 200);
     let st = d.terminate();
     assert!(st.success(), "{st}: {}", d.log());
@@ -187,10 +229,20 @@ fn socket_mode_stale_socket_pidfile_and_sigterm() {
 
 #[test]
 fn bad_flags_are_reported() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd")).args(["-H", "http://x"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .args(["-H", "http://x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid host"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd")).args(["--group", "no-such-group-xyz"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid host"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .args(["--group", "no-such-group-xyz"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-group-xyz"));
 }
@@ -199,21 +251,49 @@ fn bad_flags_are_reported() {
 fn sigterm_leaves_containers_running_and_restart_finds_them() {
     let mut d = Daemon::start();
     import_busybox(&d, "live:1");
-    let r = d.post_json("/v1.47/containers/create?name=live1", &serde_json::json!({"Image": "live:1", "Cmd": ["sleep", "60"]}));
+    let r = d.post_json(
+        "/v1.47/containers/create?name=live1",
+        &serde_json::json!({"Image": "live:1", "Cmd": ["sleep", "60"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["Id"].as_str().unwrap().to_string();
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
-    let pid = d.get(&format!("/v1.47/containers/{id}/json")).json()["State"]["Pid"].as_i64().unwrap();
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
+    let pid = d.get(&format!("/v1.47/containers/{id}/json")).json()["State"]["Pid"]
+        .as_i64()
+        .unwrap();
     assert!(pid > 0);
     d.restart();
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "container process {pid} died with the daemon");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "container process {pid} died with the daemon"
+    );
     let v = d.get(&format!("/v1.47/containers/{id}/json")).json();
     assert_eq!(v["State"]["Running"], true, "{v}");
     assert_eq!(v["State"]["Pid"].as_i64(), Some(pid));
     let listed = d.get("/v1.47/containers/json").json();
-    assert!(listed.as_array().unwrap().iter().any(|c| c["Id"] == id.as_str()), "{listed}");
-    assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"").status, 204);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["Id"] == id.as_str()),
+        "{listed}"
+    );
+    assert_eq!(
+        d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"")
+            .status,
+        204
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+    );
 }
 
 #[test]
@@ -244,19 +324,41 @@ fn hostile_requests_never_take_the_daemon_down() {
     for p in &paths {
         for m in ["GET", "POST", "HEAD", "DELETE", "PUT"] {
             let r = request(&d.sock, m, p, &[], b"{}");
-            assert!(r.status >= 200 && r.status != 500 || r.status == 404, "{m} {p}: {} {}", r.status, r.text());
+            assert!(
+                r.status >= 200 && r.status != 500 || r.status == 404,
+                "{m} {p}: {} {}",
+                r.status,
+                r.text()
+            );
         }
     }
     for auth in ["", "e30", "%%%", "eyJ1c2VybmFtZSI6MX0", &"A".repeat(10_000)] {
-        let r = request(&d.sock, "POST", "/v1.47/images/nosuch/push", &[("X-Registry-Auth", auth)], b"");
-        assert!(r.status < 500 || r.status == 500 && !r.text().is_empty(), "{auth}: {}", r.status);
+        let r = request(
+            &d.sock,
+            "POST",
+            "/v1.47/images/nosuch/push",
+            &[("X-Registry-Auth", auth)],
+            b"",
+        );
+        assert!(
+            r.status < 500 || r.status == 500 && !r.text().is_empty(),
+            "{auth}: {}",
+            r.status
+        );
     }
     // An absurd header block and a truncated request.
     let mut s = UnixStream::connect(&d.sock).unwrap();
-    let _ = s.write_all(format!("GET /_ping HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(2 << 20)).as_bytes());
+    let _ = s.write_all(
+        format!(
+            "GET /_ping HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(2 << 20)
+        )
+        .as_bytes(),
+    );
     drop(s);
     let mut s = UnixStream::connect(&d.sock).unwrap();
-    let _ = s.write_all(b"POST /v1.47/containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Ima");
+    let _ =
+        s.write_all(b"POST /v1.47/containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Ima");
     drop(s);
     let r = d.get("/_ping");
     assert_eq!(r.status, 200, "{}", d.log());
@@ -270,7 +372,11 @@ fn group_option_sets_the_socket_group() {
     let want = std::fs::read_to_string("/etc/group")
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("adm:x:").and_then(|r| r.split(':').next()).and_then(|g| g.parse::<u32>().ok()))
+        .find_map(|l| {
+            l.strip_prefix("adm:x:")
+                .and_then(|r| r.split(':').next())
+                .and_then(|g| g.parse::<u32>().ok())
+        })
         .expect("group adm in /etc/group");
     let md = std::fs::metadata(&d.sock).unwrap();
     assert_eq!(md.gid(), want);

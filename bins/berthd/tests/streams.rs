@@ -48,7 +48,10 @@ fn wait_headers_before_start_attach_frames_logs_and_exit_code() {
     let (head, mut early) = read_head(&mut att);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.to_ascii_lowercase().contains("upgrade: tcp"), "{head}");
-    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
 
     // Wait before start: the 200 head must arrive at once.
     let mut w = UnixStream::connect(&d.sock).unwrap();
@@ -92,7 +95,11 @@ fn wait_headers_before_start_attach_frames_logs_and_exit_code() {
     assert_eq!(r.status, 400);
     let r = d.get(&format!("/v1.47/containers/{id}/json"));
     assert_eq!(r.json()["State"]["ExitCode"], 7);
-    assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}"), b"").status, 204);
+    assert_eq!(
+        d.req("DELETE", &format!("/v1.47/containers/{id}"), b"")
+            .status,
+        204
+    );
     assert_eq!(d.get(&format!("/v1.47/containers/{id}/json")).status, 404);
 }
 
@@ -100,13 +107,30 @@ fn wait_headers_before_start_attach_frames_logs_and_exit_code() {
 fn events_stream_reports_container_lifecycle() {
     let d = Daemon::start();
     import_busybox(&d, "evtest:1");
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let id = create(&d, "ev1", serde_json::json!({"Image": "evtest:1", "Cmd": ["true"], "Labels": {"k": "v"}}));
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id = create(
+        &d,
+        "ev1",
+        serde_json::json!({"Image": "evtest:1", "Cmd": ["true"], "Labels": {"k": "v"}}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
     let r = d.req("POST", &format!("/v1.47/containers/{id}/wait"), b"");
     assert_eq!(r.status, 200);
-    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
-    let r = d.get(&format!("/v1.47/events?since={since}&until={until}&filters=%7B%22container%22%3A%5B%22ev1%22%5D%7D"));
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let r = d.get(&format!(
+        "/v1.47/events?since={since}&until={until}&filters=%7B%22container%22%3A%5B%22ev1%22%5D%7D"
+    ));
     assert_eq!(r.status, 200);
     let actions: Vec<String> = r
         .text()
@@ -115,7 +139,10 @@ fn events_stream_reports_container_lifecycle() {
         .map(|v| v["Action"].as_str().unwrap_or("").to_string())
         .collect();
     for want in ["create", "start", "die"] {
-        assert!(actions.iter().any(|a| a == want), "{want} not in {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} not in {actions:?}"
+        );
     }
     d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"");
 }
@@ -143,9 +170,17 @@ fn attach_stdin_half_close_and_exec_hijack() {
         serde_json::json!({"Image": "stdintest:1", "Cmd": ["cat"], "OpenStdin": true, "StdinOnce": true,
             "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
     );
-    let (head, mut s, mut got) = hijack(&d, &format!("/v1.47/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"), "");
+    let (head, mut s, mut got) = hijack(
+        &d,
+        &format!("/v1.47/containers/{id}/attach?stream=1&stdin=1&stdout=1&stderr=1"),
+        "",
+    );
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
     s.write_all(b"line one\nline two\n").unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     s.read_to_end(&mut got).unwrap();
@@ -155,21 +190,39 @@ fn attach_stdin_half_close_and_exec_hijack() {
     assert_eq!(r.json()["StatusCode"], 0);
 
     // Exec with a hijacked start: stdin in, output out, exit code in exec inspect.
-    let long = create(&d, "in2", serde_json::json!({"Image": "stdintest:1", "Cmd": ["sleep", "60"]}));
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{long}/start"), b"").status, 204);
+    let long = create(
+        &d,
+        "in2",
+        serde_json::json!({"Image": "stdintest:1", "Cmd": ["sleep", "60"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{long}/start"), b"")
+            .status,
+        204
+    );
     let r = d.post_json(
         &format!("/v1.47/containers/{long}/exec"),
         &serde_json::json!({"Cmd": ["sh", "-c", "read x; echo got:$x; echo e >&2; exit 3"], "AttachStdin": true, "AttachStdout": true, "AttachStderr": true}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let eid = r.json()["Id"].as_str().unwrap().to_string();
-    let (head, mut s, mut got) = hijack(&d, &format!("/v1.47/exec/{eid}/start"), r#"{"Detach":false,"Tty":false}"#);
+    let (head, mut s, mut got) = hijack(
+        &d,
+        &format!("/v1.47/exec/{eid}/start"),
+        r#"{"Detach":false,"Tty":false}"#,
+    );
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     s.write_all(b"abc\n").unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     s.read_to_end(&mut got).unwrap();
     let (out, err) = demux(&got);
-    assert_eq!((String::from_utf8_lossy(&out).as_ref(), String::from_utf8_lossy(&err).as_ref()), ("got:abc\n", "e\n"));
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out).as_ref(),
+            String::from_utf8_lossy(&err).as_ref()
+        ),
+        ("got:abc\n", "e\n")
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let v = d.get(&format!("/v1.47/exec/{eid}/json")).json();
@@ -181,12 +234,22 @@ fn attach_stdin_half_close_and_exec_hijack() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Exec without a command is a 400; exec on an unknown container a 404.
-    let r = d.post_json(&format!("/v1.47/containers/{long}/exec"), &serde_json::json!({"Cmd": []}));
+    let r = d.post_json(
+        &format!("/v1.47/containers/{long}/exec"),
+        &serde_json::json!({"Cmd": []}),
+    );
     assert_eq!(r.status, 400);
-    let r = d.post_json("/v1.47/containers/nope/exec", &serde_json::json!({"Cmd": ["true"]}));
+    let r = d.post_json(
+        "/v1.47/containers/nope/exec",
+        &serde_json::json!({"Cmd": ["true"]}),
+    );
     assert_eq!(r.status, 404);
     for c in [&id, &long] {
-        assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{c}?force=1"), b"").status, 204);
+        assert_eq!(
+            d.req("DELETE", &format!("/v1.47/containers/{c}?force=1"), b"")
+                .status,
+            204
+        );
     }
 }
 
@@ -194,14 +257,25 @@ fn attach_stdin_half_close_and_exec_hijack() {
 fn attach_without_upgrade_streams_in_the_body() {
     let d = Daemon::start();
     import_busybox(&d, "plain:1");
-    let id = create(&d, "p1", serde_json::json!({"Image": "plain:1", "Cmd": ["sh", "-c", "sleep 0.3; echo plain-out"]}));
+    let id = create(
+        &d,
+        "p1",
+        serde_json::json!({"Image": "plain:1", "Cmd": ["sh", "-c", "sleep 0.3; echo plain-out"]}),
+    );
     let mut s = UnixStream::connect(&d.sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(format!("POST /v1.47/containers/{id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").as_bytes()).unwrap();
     let (head, mut rest) = read_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("application/vnd.docker.multiplexed-stream"), "{head}");
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
     s.read_to_end(&mut rest).unwrap();
     let (out, _) = demux(&dechunk(&rest));
     assert_eq!(String::from_utf8_lossy(&out), "plain-out\n");
@@ -217,7 +291,11 @@ fn tars_stats_and_parameter_errors() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("Content-Type"), Some("application/x-tar"));
     let mut a = tar::Archive::new(&r.body[..]);
-    let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    let names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
     assert!(names.iter().any(|n| n == "manifest.json"), "{names:?}");
     let r = d.get("/v1.47/images/tartest:1/get");
     assert_eq!(r.status, 200);
@@ -225,19 +303,48 @@ fn tars_stats_and_parameter_errors() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert!(r.message().contains("nosuch"), "{}", r.message());
 
-    let id = create(&d, "t1", serde_json::json!({"Image": "tartest:1", "Cmd": ["sleep", "60"]}));
-    assert_eq!(d.req("POST", &format!("/v1.47/containers/{id}/start"), b"").status, 204);
+    let id = create(
+        &d,
+        "t1",
+        serde_json::json!({"Image": "tartest:1", "Cmd": ["sleep", "60"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
     // Export: the container's filesystem.
     let r = d.get(&format!("/v1.47/containers/{id}/export"));
     assert_eq!(r.status, 200);
     let mut a = tar::Archive::new(&r.body[..]);
-    let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
-    assert!(names.iter().any(|n| n.trim_start_matches("./") == "bin/busybox"), "{names:?}");
+    let names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.trim_start_matches("./") == "bin/busybox"),
+        "{names:?}"
+    );
     // Archive HEAD: the stat header.
-    let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive?path=/etc/passwd"), b"");
+    let r = d.req(
+        "HEAD",
+        &format!("/v1.47/containers/{id}/archive?path=/etc/passwd"),
+        b"",
+    );
     assert_eq!(r.status, 200);
-    assert!(r.header("X-Docker-Container-Path-Stat").is_some(), "{:?}", r.headers);
-    let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive?path=/no/such"), b"");
+    assert!(
+        r.header("X-Docker-Container-Path-Stat").is_some(),
+        "{:?}",
+        r.headers
+    );
+    let r = d.req(
+        "HEAD",
+        &format!("/v1.47/containers/{id}/archive?path=/no/such"),
+        b"",
+    );
     assert_eq!(r.status, 404);
     let r = d.req("HEAD", &format!("/v1.47/containers/{id}/archive"), b"");
     assert_eq!(r.status, 400);
@@ -247,12 +354,19 @@ fn tars_stats_and_parameter_errors() {
     assert!(r.json()["memory_stats"].is_object(), "{}", r.text());
     let mut s = UnixStream::connect(&d.sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("GET /v1.47/containers/{id}/stats HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(
+        format!("GET /v1.47/containers/{id}/stats HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
     let (head, mut rest) = read_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let t = Instant::now();
     let mut tmp = [0u8; 8192];
-    while String::from_utf8_lossy(&dechunk(&rest)).matches("\"read\"").count() < 2 {
+    while String::from_utf8_lossy(&dechunk(&rest))
+        .matches("\"read\"")
+        .count()
+        < 2
+    {
         let n = s.read(&mut tmp).unwrap();
         assert!(n > 0);
         rest.extend_from_slice(&tmp[..n]);
@@ -260,20 +374,38 @@ fn tars_stats_and_parameter_errors() {
     assert!(t.elapsed() < Duration::from_secs(4));
     drop(s);
     // Parameter errors.
-    let r = d.req("POST", &format!("/v1.47/containers/{id}/wait?condition=bogus"), b"");
+    let r = d.req(
+        "POST",
+        &format!("/v1.47/containers/{id}/wait?condition=bogus"),
+        b"",
+    );
     assert_eq!(r.status, 400);
-    let r = d.req("POST", &format!("/v1.47/containers/{id}/resize?h=x&w=1"), b"");
+    let r = d.req(
+        "POST",
+        &format!("/v1.47/containers/{id}/resize?h=x&w=1"),
+        b"",
+    );
     assert_eq!(r.status, 400);
     let r = d.req("POST", &format!("/v1.47/containers/{id}/rename"), b"");
     assert_eq!(r.status, 400);
     let r = d.get(&format!("/v1.47/containers/{id}/logs?stdout=1&tail=abc"));
     assert_eq!(r.status, 400);
-    let r = request(&d.sock, "POST", "/v1.47/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=1", &[("X-Registry-Auth", "!!notbase64")], b"");
+    let r = request(
+        &d.sock,
+        "POST",
+        "/v1.47/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=1",
+        &[("X-Registry-Auth", "!!notbase64")],
+        b"",
+    );
     assert_eq!(r.status, 400);
     assert!(r.message().contains("X-Registry-Auth"), "{}", r.message());
     // Starting a running container: 304 with no body.
     let r = d.req("POST", &format!("/v1.47/containers/{id}/start"), b"");
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
-    assert_eq!(d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"").status, 204);
+    assert_eq!(
+        d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"")
+            .status,
+        204
+    );
 }

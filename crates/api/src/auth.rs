@@ -40,7 +40,10 @@ impl AuthConfig {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.username.is_empty() && self.password.is_empty() && self.identitytoken.is_empty() && self.registrytoken.is_empty()
+        self.username.is_empty()
+            && self.password.is_empty()
+            && self.identitytoken.is_empty()
+            && self.registrytoken.is_empty()
     }
 }
 
@@ -55,7 +58,9 @@ pub fn decode_registry_auth(header: &str) -> ApiResult<Option<AuthConfig>> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(trimmed)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: not base64: {e}")))?;
+        .map_err(|e| {
+            ApiError::bad_request(format!("invalid X-Registry-Auth header: not base64: {e}"))
+        })?;
     let cfg: AuthConfig = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))?;
     let cfg = cfg.normalise();
@@ -80,9 +85,14 @@ mod tests {
         assert!(decode_registry_auth("e30=").unwrap().is_none());
         assert!(decode_registry_auth("!!!").is_err());
         let tok = base64::engine::general_purpose::URL_SAFE.encode(r#"{"identitytoken":"abc"}"#);
-        assert_eq!(decode_registry_auth(&tok).unwrap().unwrap().identitytoken, "abc");
-        let basic = base64::engine::general_purpose::URL_SAFE
-            .encode(format!(r#"{{"auth":"{}"}}"#, base64::engine::general_purpose::STANDARD.encode("me:secret")));
+        assert_eq!(
+            decode_registry_auth(&tok).unwrap().unwrap().identitytoken,
+            "abc"
+        );
+        let basic = base64::engine::general_purpose::URL_SAFE.encode(format!(
+            r#"{{"auth":"{}"}}"#,
+            base64::engine::general_purpose::STANDARD.encode("me:secret")
+        ));
         let c = decode_registry_auth(&basic).unwrap().unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "secret"));
     }

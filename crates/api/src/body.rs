@@ -40,7 +40,10 @@ impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = ApiError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ApiError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ApiError>>> {
         match &mut *self {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
@@ -66,7 +69,9 @@ impl hyper::body::Body for Body {
                         Ok(Ok(b)) => {
                             len += b.len();
                             buf.get_or_insert_with(|| {
-                                let mut m = BytesMut::with_capacity(COALESCE_LIMIT.max(head.len() + b.len()));
+                                let mut m = BytesMut::with_capacity(
+                                    COALESCE_LIMIT.max(head.len() + b.len()),
+                                );
                                 m.extend_from_slice(&head);
                                 m
                             })
@@ -84,7 +89,9 @@ impl hyper::body::Body for Body {
                         Err(_) => break,
                     }
                 }
-                Poll::Ready(Some(Ok(Frame::data(buf.map(BytesMut::freeze).unwrap_or(head)))))
+                Poll::Ready(Some(Ok(Frame::data(
+                    buf.map(BytesMut::freeze).unwrap_or(head),
+                ))))
             }
         }
     }
@@ -112,13 +119,17 @@ pub async fn read_limited(body: Incoming, limit: usize) -> ApiResult<Bytes> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::new(
                     hyper::StatusCode::PAYLOAD_TOO_LARGE,
                     format!("request body is larger than the {} MiB limit", limit >> 20),
                 ))
             } else {
-                Err(ApiError::bad_request(format!("error reading request body: {e}")))
+                Err(ApiError::bad_request(format!(
+                    "error reading request body: {e}"
+                )))
             }
         }
     }
@@ -126,7 +137,8 @@ pub async fn read_limited(body: Incoming, limit: usize) -> ApiResult<Bytes> {
 
 /// Parses a JSON request body; an empty body yields `T::default()`-like `null` handling by the caller.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON in {what} request body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in {what} request body: {e}")))
 }
 
 /// Parses a JSON body that must be an object; an empty body is `{}`.
@@ -180,13 +192,21 @@ impl BodyReader {
                         }
                     }
                     Some(Err(e)) => {
-                        let _ = tx.send(Err(std::io::Error::other(format!("reading request body: {e}")))).await;
+                        let _ = tx
+                            .send(Err(std::io::Error::other(format!(
+                                "reading request body: {e}"
+                            ))))
+                            .await;
                         break;
                     }
                 }
             }
         });
-        BodyReader { rx, cur: Bytes::new(), done: false }
+        BodyReader {
+            rx,
+            cur: Bytes::new(),
+            done: false,
+        }
     }
 }
 
@@ -238,11 +258,25 @@ mod tests {
         assert!(body.frame().await.is_none());
 
         let (tx, mut body) = Body::channel(8);
-        tx.send(Ok(Bytes::from(vec![1u8; COALESCE_LIMIT]))).await.unwrap();
+        tx.send(Ok(Bytes::from(vec![1u8; COALESCE_LIMIT])))
+            .await
+            .unwrap();
         tx.send(Ok(Bytes::from("x"))).await.unwrap();
         drop(tx);
-        assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap().len(), COALESCE_LIMIT);
-        assert_eq!(body.frame().await.unwrap().unwrap().into_data().unwrap(), Bytes::from("x"));
+        assert_eq!(
+            body.frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .unwrap()
+                .len(),
+            COALESCE_LIMIT
+        );
+        assert_eq!(
+            body.frame().await.unwrap().unwrap().into_data().unwrap(),
+            Bytes::from("x")
+        );
         assert!(body.frame().await.is_none());
     }
 }

@@ -20,7 +20,11 @@ pub async fn create(e: Arc<Engine>, r: Req) -> Resp {
     let name = r.query.string("name");
     let raw = b::read_limited(r.inner.into_body(), JSON_BODY_LIMIT).await?;
     let body = b::parse_json_object(&raw, "container create")?;
-    let v = blocking(move || e.container_create(name.as_deref(), &body).map_err(ApiError::from)).await?;
+    let v = blocking(move || {
+        e.container_create(name.as_deref(), &body)
+            .map_err(ApiError::from)
+    })
+    .await?;
     json(StatusCode::CREATED, &v)
 }
 
@@ -77,17 +81,32 @@ pub async fn stop(e: Arc<Engine>, id: String, r: Req, restart: bool) -> Resp {
 
 pub async fn kill(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let sig = r.query.string("signal");
-    blocking(move || e.container_kill(&id, sig.as_deref()).map_err(ApiError::from)).await?;
+    blocking(move || {
+        e.container_kill(&id, sig.as_deref())
+            .map_err(ApiError::from)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn pause(e: Arc<Engine>, id: String, pause: bool) -> Resp {
-    blocking(move || if pause { e.container_pause(&id) } else { e.container_unpause(&id) }.map_err(ApiError::from)).await?;
+    blocking(move || {
+        if pause {
+            e.container_pause(&id)
+        } else {
+            e.container_unpause(&id)
+        }
+        .map_err(ApiError::from)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn rename(e: Arc<Engine>, id: String, r: Req) -> Resp {
-    let name = r.query.string("name").ok_or_else(|| ApiError::bad_request("rename: the name parameter is required"))?;
+    let name = r
+        .query
+        .string("name")
+        .ok_or_else(|| ApiError::bad_request("rename: the name parameter is required"))?;
     blocking(move || e.container_rename(&id, &name).map_err(ApiError::from)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -103,14 +122,21 @@ pub async fn remove(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let force = r.query.bool("force");
     let vols = r.query.bool("v");
     if r.query.bool("link") {
-        return Err(ApiError::bad_request("removing links (link=true) is not supported: berthd has no legacy links"));
+        return Err(ApiError::bad_request(
+            "removing links (link=true) is not supported: berthd has no legacy links",
+        ));
     }
     blocking(move || e.container_remove(&id, force, vols).map_err(ApiError::from)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn wait(e: Arc<Engine>, id: String, r: Req) -> Resp {
-    let cond: WaitCondition = r.query.get("condition").unwrap_or("").parse().map_err(ApiError::from)?;
+    let cond: WaitCondition = r
+        .query
+        .get("condition")
+        .unwrap_or("")
+        .parse()
+        .map_err(ApiError::from)?;
     let handle = blocking(move || e.container_wait(&id, cond).map_err(ApiError::from)).await?;
     // Headers go out now (the docker CLI sends wait before start and waits for them);
     // the body follows at exit.
@@ -126,7 +152,9 @@ fn dims(r: &Req) -> ApiResult<(u16, u16)> {
     let get = |k: &str| -> ApiResult<u16> {
         match r.query.int(k)? {
             Some(v) if (0..=u16::MAX as i64).contains(&v) => Ok(v as u16),
-            Some(v) => Err(ApiError::bad_request(format!("invalid value for {k}: {v} is out of range"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid value for {k}: {v} is out of range"
+            ))),
             None => Ok(0),
         }
     };
@@ -141,7 +169,11 @@ pub async fn resize(e: Arc<Engine>, id: String, r: Req) -> Resp {
 
 pub async fn top(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let args = r.query.string("ps_args");
-    let v = blocking(move || e.container_top(&id, args.as_deref()).map_err(ApiError::from)).await?;
+    let v = blocking(move || {
+        e.container_top(&id, args.as_deref())
+            .map_err(ApiError::from)
+    })
+    .await?;
     json(StatusCode::OK, &v)
 }
 
@@ -149,11 +181,17 @@ pub async fn stats(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let stream = r.query.bool_or("stream", true);
     let one_shot = r.query.bool("one-shot");
     if !stream {
-        let v = blocking(move || e.container_stats(&id, None, one_shot).map_err(ApiError::from)).await?;
+        let v = blocking(move || {
+            e.container_stats(&id, None, one_shot)
+                .map_err(ApiError::from)
+        })
+        .await?;
         return json(StatusCode::OK, &v);
     }
     let (first, e, id) = blocking(move || {
-        let v = e.container_stats(&id, None, false).map_err(ApiError::from)?;
+        let v = e
+            .container_stats(&id, None, false)
+            .map_err(ApiError::from)?;
         Ok((v, e, id))
     })
     .await?;
@@ -194,7 +232,11 @@ fn logs_options(r: &Req, follow: bool) -> ApiResult<LogsOptions> {
         Some(t) => match t.parse::<i64>() {
             Ok(n) if n < 0 => None,
             Ok(n) => Some(n as usize),
-            Err(_) => return Err(ApiError::bad_request(format!("invalid value for tail: {t:?}"))),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid value for tail: {t:?}"
+                )))
+            }
         },
     };
     Ok(LogsOptions {
@@ -211,7 +253,9 @@ fn logs_options(r: &Req, follow: bool) -> ApiResult<LogsOptions> {
 pub async fn logs(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let opts = logs_options(&r, r.query.bool("follow"))?;
     if !opts.stdout && !opts.stderr {
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let ts = opts.timestamps;
     let follow = opts.follow;
@@ -232,7 +276,11 @@ pub async fn logs(e: Arc<Engine>, id: String, r: Req) -> Resp {
                         }
                     } else {
                         batch.extend_from_slice(&bytes);
-                        if batch.len() >= 64 << 10 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut batch)))).is_err() {
+                        if batch.len() >= 64 << 10
+                            && tx
+                                .blocking_send(Ok(Bytes::from(std::mem::take(&mut batch))))
+                                .is_err()
+                        {
                             return;
                         }
                     }
@@ -264,23 +312,39 @@ pub async fn attach(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
     };
     if !opts.stdin && !opts.stdout && !opts.stderr {
         // Docker also refuses this combination.
-        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let want_logs = q.bool("logs");
-    let upgrade = if hijack::wants_upgrade(r.inner.headers()) { Some(hyper::upgrade::on(&mut r.inner)) } else { None };
+    let upgrade = if hijack::wants_upgrade(r.inner.headers()) {
+        Some(hyper::upgrade::on(&mut r.inner))
+    } else {
+        None
+    };
     let (prelude, attach) = blocking(move || {
         let mut prelude = Vec::new();
         if want_logs {
-            let lo = LogsOptions { stdout: opts.stdout, stderr: opts.stderr, ..Default::default() };
+            let lo = LogsOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            };
             if lo.stdout || lo.stderr {
                 let ls = e.container_logs(&id, &lo).map_err(ApiError::from)?;
                 let tty = ls.tty;
                 for en in ls {
-                    prelude.push(Bytes::from(en.map_err(ApiError::from)?.to_bytes(false, tty)));
+                    prelude.push(Bytes::from(
+                        en.map_err(ApiError::from)?.to_bytes(false, tty),
+                    ));
                 }
             }
         }
-        let a = if opts.stream { Some(e.container_attach(&id, &opts).map_err(ApiError::from)?) } else { None };
+        let a = if opts.stream {
+            Some(e.container_attach(&id, &opts).map_err(ApiError::from)?)
+        } else {
+            None
+        };
         if a.is_none() {
             // Without stream only the log replay is sent; still validate the container.
             e.container_inspect(&id, false).map_err(ApiError::from)?;
@@ -296,12 +360,28 @@ pub async fn attach(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
         }
         None => (false, None, None),
     };
-    let body = if upgrade.is_none() { Some(r.inner.into_body()) } else { None };
-    hijack::start(hijack::Session { tty, prelude, output, input }, upgrade, body)
+    let body = if upgrade.is_none() {
+        Some(r.inner.into_body())
+    } else {
+        None
+    };
+    hijack::start(
+        hijack::Session {
+            tty,
+            prelude,
+            output,
+            input,
+        },
+        upgrade,
+        body,
+    )
 }
 
 pub async fn export(e: Arc<Engine>, id: String) -> Resp {
-    stream_writer("application/x-tar", move |w| e.container_export(&id, w).map_err(ApiError::from)).await
+    stream_writer("application/x-tar", move |w| {
+        e.container_export(&id, w).map_err(ApiError::from)
+    })
+    .await
 }
 
 pub async fn changes(e: Arc<Engine>, id: String) -> Resp {
@@ -310,11 +390,14 @@ pub async fn changes(e: Arc<Engine>, id: String) -> Resp {
 }
 
 fn archive_path(r: &Req) -> ApiResult<String> {
-    r.query.string("path").ok_or_else(|| ApiError::bad_request("the path parameter is required"))
+    r.query
+        .string("path")
+        .ok_or_else(|| ApiError::bad_request("the path parameter is required"))
 }
 
 fn stat_header(v: &serde_json::Value) -> ApiResult<HeaderValue> {
-    let raw = serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("encoding path stat: {e}")))?;
+    let raw = serde_json::to_vec(v)
+        .map_err(|e| ApiError::internal(format!("encoding path stat: {e}")))?;
     HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(raw))
         .map_err(|e| ApiError::internal(format!("encoding path stat header: {e}")))
 }
@@ -332,12 +415,18 @@ pub async fn archive_head(e: Arc<Engine>, id: String, r: Req) -> Resp {
 pub async fn archive_get(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let path = archive_path(&r)?;
     let (e, id, path, stat) = blocking(move || {
-        let s = e.container_archive_stat(&id, &path).map_err(ApiError::from)?;
+        let s = e
+            .container_archive_stat(&id, &path)
+            .map_err(ApiError::from)?;
         Ok((e, id, path, s))
     })
     .await?;
     let hv = stat_header(&stat)?;
-    let mut resp = stream_writer("application/x-tar", move |w| e.container_archive_get(&id, &path, w).map_err(ApiError::from)).await?;
+    let mut resp = stream_writer("application/x-tar", move |w| {
+        e.container_archive_get(&id, &path, w)
+            .map_err(ApiError::from)
+    })
+    .await?;
     resp.headers_mut().insert(STAT_HEADER, hv);
     Ok(resp)
 }
@@ -347,6 +436,10 @@ pub async fn archive_put(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let no_overwrite = r.query.bool("noOverwriteDirNonDir");
     let copy_ids = r.query.bool("copyUIDGID");
     let mut reader = BodyReader::spawn(r.inner.into_body());
-    blocking(move || e.container_archive_put(&id, &path, &mut reader, no_overwrite, copy_ids).map_err(ApiError::from)).await?;
+    blocking(move || {
+        e.container_archive_put(&id, &path, &mut reader, no_overwrite, copy_ids)
+            .map_err(ApiError::from)
+    })
+    .await?;
     Ok(empty(StatusCode::OK))
 }

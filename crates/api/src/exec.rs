@@ -27,22 +27,37 @@ fn console_size(v: &serde_json::Value) -> ApiResult<Option<(u16, u16)>> {
     match v.get("ConsoleSize") {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Array(a)) if a.len() == 2 => {
-            let n = |x: &serde_json::Value| x.as_u64().filter(|n| *n <= u16::MAX as u64).map(|n| n as u16);
+            let n = |x: &serde_json::Value| {
+                x.as_u64()
+                    .filter(|n| *n <= u16::MAX as u64)
+                    .map(|n| n as u16)
+            };
             match (n(&a[0]), n(&a[1])) {
                 (Some(h), Some(w)) => Ok(Some((h, w))),
-                _ => Err(ApiError::bad_request("invalid ConsoleSize: expected [height, width] of small integers")),
+                _ => Err(ApiError::bad_request(
+                    "invalid ConsoleSize: expected [height, width] of small integers",
+                )),
             }
         }
-        Some(_) => Err(ApiError::bad_request("invalid ConsoleSize: expected [height, width]")),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid ConsoleSize: expected [height, width]",
+        )),
     }
 }
 
 pub async fn start(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
-    let upgrade = if hijack::wants_upgrade(r.inner.headers()) { Some(hyper::upgrade::on(&mut r.inner)) } else { None };
+    let upgrade = if hijack::wants_upgrade(r.inner.headers()) {
+        Some(hyper::upgrade::on(&mut r.inner))
+    } else {
+        None
+    };
     // The JSON body is small and sent before the stream starts.
     let raw = b::read_limited(r.inner.into_body(), 1 << 20).await?;
     let body = b::parse_json_object(&raw, "exec start")?;
-    let detach = body.get("Detach").and_then(|v| v.as_bool()).unwrap_or(false);
+    let detach = body
+        .get("Detach")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let tty = body.get("Tty").and_then(|v| v.as_bool()).unwrap_or(false);
     let size = console_size(&body)?;
     let attach = blocking(move || {
@@ -62,7 +77,16 @@ pub async fn start(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
         Some(a) => {
             let tty = a.tty;
             let (o, i) = a.split();
-            hijack::start(hijack::Session { tty, prelude: Vec::new(), output: Some(o), input: i }, upgrade, None)
+            hijack::start(
+                hijack::Session {
+                    tty,
+                    prelude: Vec::new(),
+                    output: Some(o),
+                    input: i,
+                },
+                upgrade,
+                None,
+            )
         }
     }
 }
@@ -71,8 +95,12 @@ pub async fn resize(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let get = |k: &str| -> ApiResult<u16> {
         match r.query.int(k)? {
             Some(v) if (0..=u16::MAX as i64).contains(&v) => Ok(v as u16),
-            Some(v) => Err(ApiError::bad_request(format!("invalid value for {k}: {v} is out of range"))),
-            None => Err(ApiError::bad_request(format!("the {k} parameter is required"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid value for {k}: {v} is out of range"
+            ))),
+            None => Err(ApiError::bad_request(format!(
+                "the {k} parameter is required"
+            ))),
         }
     };
     let (h, w) = (get("h")?, get("w")?);

@@ -22,7 +22,10 @@ pub fn wants_upgrade(h: &HeaderMap) -> bool {
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     conn_upgrade && h.contains_key(UPGRADE)
 }
 
@@ -45,10 +48,19 @@ pub struct Session {
 
 /// Builds the reply and starts the pumps. `upgrade` is `Some` when the client asked to
 /// upgrade; otherwise `body` (the request body) feeds stdin and output is the response body.
-pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming>) -> ApiResult<Response<Body>> {
+pub fn start(
+    session: Session,
+    upgrade: Option<OnUpgrade>,
+    body: Option<Incoming>,
+) -> ApiResult<Response<Body>> {
     let ct = content_type(session.tty);
     let (otx, orx) = mpsc::channel::<Bytes>(16);
-    let Session { prelude, output, input, .. } = session;
+    let Session {
+        prelude,
+        output,
+        input,
+        ..
+    } = session;
     if let Some(mut output) = output {
         spawn_thread("berth-attach-out", move || {
             let mut buf = vec![0u8; 32 << 10];
@@ -56,7 +68,10 @@ pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming
                 match output.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if otx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                        if otx
+                            .blocking_send(Bytes::copy_from_slice(&buf[..n]))
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -114,7 +129,8 @@ pub fn start(session: Session, upgrade: Option<OnUpgrade>, body: Option<Incoming
                 }
             });
             let mut r = Response::new(Body::Stream(None, rx));
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
             Ok(r)
         }
     }
@@ -137,7 +153,12 @@ fn spawn_stdin_writer(mut input: berth_engine::AttachInput) -> ApiResult<mpsc::S
     Ok(itx)
 }
 
-async fn pump_upgraded(on_upgrade: OnUpgrade, prelude: Vec<Bytes>, mut orx: mpsc::Receiver<Bytes>, itx: Option<mpsc::Sender<Bytes>>) {
+async fn pump_upgraded(
+    on_upgrade: OnUpgrade,
+    prelude: Vec<Bytes>,
+    mut orx: mpsc::Receiver<Bytes>,
+    itx: Option<mpsc::Sender<Bytes>>,
+) {
     let up = match on_upgrade.await {
         Ok(u) => u,
         Err(e) => {

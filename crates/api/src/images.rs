@@ -13,7 +13,9 @@ use std::sync::Arc;
 type Resp = ApiResult<Response<Body>>;
 
 fn registry_auth(r: &Req) -> ApiResult<Option<RegistryAuth>> {
-    let Some(h) = r.header("X-Registry-Auth") else { return Ok(None) };
+    let Some(h) = r.header("X-Registry-Auth") else {
+        return Ok(None);
+    };
     Ok(decode_registry_auth(h)?.map(|a: AuthConfig| RegistryAuth {
         username: a.username,
         password: a.password,
@@ -47,16 +49,27 @@ pub async fn history(e: Arc<Engine>, name: String) -> Resp {
 }
 
 pub async fn tag(e: Arc<Engine>, name: String, r: Req) -> Resp {
-    let repo = r.query.string("repo").ok_or_else(|| ApiError::bad_request("tag: the repo parameter is required"))?;
+    let repo = r
+        .query
+        .string("repo")
+        .ok_or_else(|| ApiError::bad_request("tag: the repo parameter is required"))?;
     let tag = r.query.string("tag");
-    blocking(move || e.image_tag(&name, &repo, tag.as_deref()).map_err(ApiError::from)).await?;
+    blocking(move || {
+        e.image_tag(&name, &repo, tag.as_deref())
+            .map_err(ApiError::from)
+    })
+    .await?;
     Ok(crate::stream::empty(StatusCode::CREATED))
 }
 
 pub async fn remove(e: Arc<Engine>, name: String, r: Req) -> Resp {
     let force = r.query.bool("force");
     let noprune = r.query.bool("noprune");
-    let v = blocking(move || e.image_remove(&name, force, noprune).map_err(ApiError::from)).await?;
+    let v = blocking(move || {
+        e.image_remove(&name, force, noprune)
+            .map_err(ApiError::from)
+    })
+    .await?;
     json(StatusCode::OK, &v)
 }
 
@@ -70,7 +83,10 @@ pub async fn save(e: Arc<Engine>, names: Vec<String>) -> Resp {
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given (names=...)"));
     }
-    stream_writer("application/x-tar", move |w| e.image_save(&names, w).map_err(ApiError::from)).await
+    stream_writer("application/x-tar", move |w| {
+        e.image_save(&names, w).map_err(ApiError::from)
+    })
+    .await
 }
 
 pub async fn load(e: Arc<Engine>, r: Req) -> Resp {
@@ -91,25 +107,45 @@ pub async fn create(e: Arc<Engine>, r: Req) -> Resp {
         let repo = r.query.string("repo");
         let tag = r.query.string("tag");
         let message = r.query.string("message");
-        let changes = r.query.get_all("changes").into_iter().filter(|c| !c.is_empty()).collect::<Vec<_>>();
+        let changes = r
+            .query
+            .get_all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>();
         let mut reader = BodyReader::spawn(r.inner.into_body());
         return json_progress(move |p| {
-            e.image_import(&mut reader, repo.as_deref(), tag.as_deref(), &changes, message.as_deref(), platform.as_deref(), p)
-                .map_err(ApiError::from)
+            e.image_import(
+                &mut reader,
+                repo.as_deref(),
+                tag.as_deref(),
+                &changes,
+                message.as_deref(),
+                platform.as_deref(),
+                p,
+            )
+            .map_err(ApiError::from)
         })
         .await;
     }
-    let from = r
-        .query
-        .string("fromImage")
-        .ok_or_else(|| ApiError::bad_request("images/create: one of fromImage or fromSrc is required"))?;
+    let from = r.query.string("fromImage").ok_or_else(|| {
+        ApiError::bad_request("images/create: one of fromImage or fromSrc is required")
+    })?;
     let tag = r.query.string("tag");
     let auth = registry_auth(&r)?;
-    json_progress(move |p| e.image_pull(&from, tag.as_deref(), platform.as_deref(), auth.as_ref(), p).map_err(ApiError::from)).await
+    json_progress(move |p| {
+        e.image_pull(&from, tag.as_deref(), platform.as_deref(), auth.as_ref(), p)
+            .map_err(ApiError::from)
+    })
+    .await
 }
 
 pub async fn push(e: Arc<Engine>, name: String, r: Req) -> Resp {
     let tag = r.query.string("tag");
     let auth = registry_auth(&r)?;
-    json_progress(move |p| e.image_push(&name, tag.as_deref(), auth.as_ref(), p).map_err(ApiError::from)).await
+    json_progress(move |p| {
+        e.image_push(&name, tag.as_deref(), auth.as_ref(), p)
+            .map_err(ApiError::from)
+    })
+    .await
 }

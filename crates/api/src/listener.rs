@@ -47,7 +47,10 @@ impl FromStr for Host {
         }
         if let Some(a) = s.strip_prefix("tcp://") {
             let a = a.trim_end_matches('/');
-            return a.parse::<SocketAddr>().map(Host::Tcp).map_err(|_| ListenError::BadHost(s.to_string()));
+            return a
+                .parse::<SocketAddr>()
+                .map(Host::Tcp)
+                .map_err(|_| ListenError::BadHost(s.to_string()));
         }
         if s.starts_with('/') {
             return Ok(Host::Unix(PathBuf::from(s)));
@@ -66,7 +69,11 @@ impl std::fmt::Display for Host {
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ListenError + 'a {
-    move |source| ListenError::Io { op, path: path.to_path_buf(), source }
+    move |source| ListenError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Binds a unix socket at `path`: creates the parent directory, removes a stale socket
@@ -80,10 +87,14 @@ pub fn bind_unix(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListen
     match std::fs::symlink_metadata(path) {
         Ok(md) => {
             if !md.file_type().is_socket() {
-                return Err(ListenError::NotSocket { path: path.to_path_buf() });
+                return Err(ListenError::NotSocket {
+                    path: path.to_path_buf(),
+                });
             }
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(ListenError::InUse { path: path.to_path_buf() });
+                return Err(ListenError::InUse {
+                    path: path.to_path_buf(),
+                });
             }
             std::fs::remove_file(path).map_err(io("remove stale socket", path))?;
         }
@@ -93,18 +104,23 @@ pub fn bind_unix(path: &Path, gid: Option<u32>) -> Result<tokio::net::UnixListen
     // Bind with a restrictive umask-independent sequence: bind, then chmod/chown before
     // anyone is told about the socket.
     let std_listener = std::os::unix::net::UnixListener::bind(path).map_err(io("bind", path))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(io("chmod", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(io("chmod", path))?;
     if let Some(g) = gid {
         std::os::unix::fs::chown(path, None, Some(g)).map_err(io("chown", path))?;
     }
-    std_listener.set_nonblocking(true).map_err(io("set non-blocking", path))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(io("set non-blocking", path))?;
     tokio::net::UnixListener::from_std(std_listener).map_err(io("register listener", path))
 }
 
 /// Binds a TCP listener.
 pub fn bind_tcp(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenError> {
-    let l = std::net::TcpListener::bind(addr).map_err(|source| ListenError::Tcp { addr, source })?;
-    l.set_nonblocking(true).map_err(|source| ListenError::Tcp { addr, source })?;
+    let l =
+        std::net::TcpListener::bind(addr).map_err(|source| ListenError::Tcp { addr, source })?;
+    l.set_nonblocking(true)
+        .map_err(|source| ListenError::Tcp { addr, source })?;
     tokio::net::TcpListener::from_std(l).map_err(|source| ListenError::Tcp { addr, source })
 }
 
@@ -113,7 +129,8 @@ pub fn resolve_group(group: &str) -> Result<u32, String> {
     if let Ok(n) = group.parse::<u32>() {
         return Ok(n);
     }
-    let data = std::fs::read_to_string("/etc/group").map_err(|e| format!("read /etc/group: {e}"))?;
+    let data =
+        std::fs::read_to_string("/etc/group").map_err(|e| format!("read /etc/group: {e}"))?;
     for line in data.lines() {
         let mut f = line.split(':');
         if f.next() == Some(group) {
@@ -132,8 +149,14 @@ mod tests {
 
     #[test]
     fn parses_hosts() {
-        assert_eq!("unix:///run/x.sock".parse::<Host>().unwrap(), Host::Unix("/run/x.sock".into()));
-        assert_eq!("tcp://127.0.0.1:2375".parse::<Host>().unwrap(), Host::Tcp("127.0.0.1:2375".parse().unwrap()));
+        assert_eq!(
+            "unix:///run/x.sock".parse::<Host>().unwrap(),
+            Host::Unix("/run/x.sock".into())
+        );
+        assert_eq!(
+            "tcp://127.0.0.1:2375".parse::<Host>().unwrap(),
+            Host::Tcp("127.0.0.1:2375".parse().unwrap())
+        );
         assert!("unix://rel".parse::<Host>().is_err());
         assert!("http://x".parse::<Host>().is_err());
         assert!("tcp://nohost".parse::<Host>().is_err());
@@ -150,12 +173,18 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o660);
         // A live listener: refused.
-        assert!(matches!(bind_unix(&p, None), Err(ListenError::InUse { .. })));
+        assert!(matches!(
+            bind_unix(&p, None),
+            Err(ListenError::InUse { .. })
+        ));
         drop(l);
         // Stale socket file: removed and re-bound.
         let _l2 = bind_unix(&p, Some(0)).unwrap();
         let f = dir.path().join("file");
         std::fs::write(&f, b"x").unwrap();
-        assert!(matches!(bind_unix(&f, None), Err(ListenError::NotSocket { .. })));
+        assert!(matches!(
+            bind_unix(&f, None),
+            Err(ListenError::NotSocket { .. })
+        ));
     }
 }

@@ -58,12 +58,19 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated key (`?ps_args=a&ps_args=b`).
     pub fn get_all(&self, key: &str) -> Vec<String> {
-        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -95,11 +102,9 @@ impl Query {
     pub fn int(&self, key: &str) -> ApiResult<Option<i64>> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?} is not an integer"))),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid value for {key}: {v:?} is not an integer"))
+            }),
         }
     }
 
@@ -127,9 +132,9 @@ pub fn parse_filters(s: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
     }
     let v: serde_json::Value = serde_json::from_str(s)
         .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("invalid filters: expected a JSON object of filter names"))?;
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::bad_request("invalid filters: expected a JSON object of filter names")
+    })?;
     for (key, val) in obj {
         let mut values: Vec<String> = match val {
             serde_json::Value::Object(m) => {
@@ -137,11 +142,9 @@ pub fn parse_filters(s: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
                 for (k, b) in m {
                     match b {
                         serde_json::Value::Bool(_) => vs.push(k.clone()),
-                        other => {
-                            return Err(ApiError::bad_request(format!(
-                                "invalid filters: value of {key}[{k}] must be a boolean, got {other}"
-                            )))
-                        }
+                        other => return Err(ApiError::bad_request(format!(
+                            "invalid filters: value of {key}[{k}] must be a boolean, got {other}"
+                        ))),
                     }
                 }
                 vs
@@ -206,7 +209,8 @@ mod tests {
 
     #[test]
     fn filters_both_forms() {
-        let a = parse_filters(r#"{"label":{"k=v":true,"x":true},"status":{"running":true}}"#).unwrap();
+        let a =
+            parse_filters(r#"{"label":{"k=v":true,"x":true},"status":{"running":true}}"#).unwrap();
         let b = parse_filters(r#"{"label":["x","k=v"],"status":["running"]}"#).unwrap();
         assert_eq!(a, b);
         assert_eq!(a["label"], vec!["k=v".to_string(), "x".to_string()]);

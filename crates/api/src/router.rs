@@ -28,12 +28,25 @@ fn not_found() -> ApiError {
 }
 
 /// Dispatches a request whose version prefix has been stripped (`route`).
-pub async fn route(ctx: &Arc<Ctx>, version: ApiVersion, route: &str, req: Request<Incoming>) -> ApiResult<Response<Body>> {
+pub async fn route(
+    ctx: &Arc<Ctx>,
+    version: ApiVersion,
+    route: &str,
+    req: Request<Incoming>,
+) -> ApiResult<Response<Body>> {
     let method = req.method().clone();
     let query = Query::parse(req.uri().query());
-    let r = Req { version, query, inner: req };
+    let r = Req {
+        version,
+        query,
+        inner: req,
+    };
     let trimmed = route.trim_matches('/');
-    let segs: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
+    let segs: Vec<&str> = if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        trimmed.split('/').collect()
+    };
     let e = ctx.engine.clone();
     let d = |s: &str| percent_decode(s, false);
     use Method as M;
@@ -92,7 +105,12 @@ pub async fn route(ctx: &Arc<Ctx>, version: ApiVersion, route: &str, req: Reques
     }
 }
 
-async fn image_route(e: Arc<berth_engine::Engine>, method: &Method, rest: &[&str], r: Req) -> ApiResult<Response<Body>> {
+async fn image_route(
+    e: Arc<berth_engine::Engine>,
+    method: &Method,
+    rest: &[&str],
+    r: Req,
+) -> ApiResult<Response<Body>> {
     let join = |parts: &[&str]| percent_decode(&parts.join("/"), false);
     if *method == Method::DELETE {
         return images::remove(e, join(rest), r).await;

@@ -5,9 +5,9 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::listener::{bind_tcp, bind_unix, Host, ListenError};
 use crate::router;
-use crate::version::{split_version, Versioned};
 #[cfg(test)]
 use crate::version::MAX_VERSION;
+use crate::version::{split_version, Versioned};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
@@ -47,7 +47,11 @@ pub struct Bound {
 
 /// Binds every host of `cfg` (must be called inside a tokio runtime).
 pub fn bind(cfg: &ServerConfig) -> Result<Bound, ListenError> {
-    let mut b = Bound { insecure_registries: cfg.insecure_registries.clone(), unix: Vec::new(), tcp: Vec::new() };
+    let mut b = Bound {
+        insecure_registries: cfg.insecure_registries.clone(),
+        unix: Vec::new(),
+        tcp: Vec::new(),
+    };
     for h in &cfg.hosts {
         match h {
             Host::Unix(p) => {
@@ -62,8 +66,15 @@ pub fn bind(cfg: &ServerConfig) -> Result<Bound, ListenError> {
 
 /// Serves until `shutdown` resolves; then stops accepting and removes the socket files.
 /// Connections in flight are abandoned with the process (containers are not touched).
-pub async fn serve(engine: Arc<berth_engine::Engine>, bound: Bound, shutdown: impl Future<Output = ()>) {
-    let ctx = Arc::new(Ctx { engine, insecure_registries: bound.insecure_registries });
+pub async fn serve(
+    engine: Arc<berth_engine::Engine>,
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
+) {
+    let ctx = Arc::new(Ctx {
+        engine,
+        insecure_registries: bound.insecure_registries,
+    });
     let mut tasks = Vec::new();
     let mut paths = Vec::new();
     for (path, l) in bound.unix {
@@ -174,7 +185,11 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
             }
         },
     };
-    tracing::debug!("{method} {path} -> {} in {:?} (head)", resp.status().as_u16(), t0.elapsed());
+    tracing::debug!(
+        "{method} {path} -> {} in {:?} (head)",
+        resp.status().as_u16(),
+        t0.elapsed()
+    );
     Ok(with_common_headers(resp))
 }
 
@@ -184,7 +199,8 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
         Response::new(Body::Empty)
     } else {
         let mut r = Response::new(Body::full(e.body()));
-        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
     *r.status_mut() = e.status;

@@ -40,13 +40,15 @@ pub fn spawn_thread<F: FnOnce() + Send + 'static>(name: &'static str, f: F) -> A
 pub fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
 /// A JSON response.
 pub fn json(status: StatusCode, v: &serde_json::Value) -> ApiResult<Response<Body>> {
-    let b = serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("encoding response: {e}")))?;
+    let b =
+        serde_json::to_vec(v).map_err(|e| ApiError::internal(format!("encoding response: {e}")))?;
     Ok(response(status, "application/json", Body::full(b)))
 }
 
@@ -75,7 +77,11 @@ const CHUNK: usize = 64 << 10;
 
 impl ChannelWriter {
     pub fn new(tx: Tx) -> Self {
-        ChannelWriter { tx, buf: Vec::new(), sent_any: false }
+        ChannelWriter {
+            tx,
+            buf: Vec::new(),
+            sent_any: false,
+        }
     }
     fn push(&mut self) -> std::io::Result<()> {
         if self.buf.is_empty() {
@@ -107,7 +113,10 @@ impl ChannelWriter {
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if self.tx.is_closed() {
-            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "client went away",
+            ));
         }
         if self.buf.capacity() == 0 {
             self.buf.reserve(CHUNK);
@@ -129,7 +138,11 @@ pub async fn commit_on_first(mut rx: Rx, content_type: &'static str) -> ApiResul
     match rx.recv().await {
         None => Ok(response(StatusCode::OK, content_type, Body::Empty)),
         Some(Err(e)) => Err(e),
-        Some(Ok(first)) => Ok(response(StatusCode::OK, content_type, Body::Stream(Some(first), rx))),
+        Some(Ok(first)) => Ok(response(
+            StatusCode::OK,
+            content_type,
+            Body::Stream(Some(first), rx),
+        )),
     }
 }
 

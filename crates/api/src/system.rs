@@ -12,10 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn ping(method: &Method) -> Response<Body> {
-    let mut r = Response::new(if *method == Method::HEAD { Body::Empty } else { Body::full("OK") });
+    let mut r = Response::new(if *method == Method::HEAD {
+        Body::Empty
+    } else {
+        Body::full("OK")
+    });
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
     r
@@ -59,7 +69,11 @@ pub fn parse_unix_time(name: &str, v: Option<&str>) -> ApiResult<Option<f64>> {
             .ok()
             .filter(|f| f.is_finite() && *f >= 0.0)
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("invalid value for {name}: {s:?} is not a Unix timestamp"))),
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid value for {name}: {s:?} is not a Unix timestamp"
+                ))
+            }),
     }
 }
 
@@ -67,7 +81,8 @@ pub async fn events(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
     let since = parse_unix_time("since", r.query.get("since"))?;
     let until = parse_unix_time("until", r.query.get("until"))?;
     let filters = filters_value(&r)?;
-    let mut stream = blocking(move || e.events(since, until, &filters).map_err(ApiError::from)).await?;
+    let mut stream =
+        blocking(move || e.events(since, until, &filters).map_err(ApiError::from)).await?;
     let (tx, body) = Body::channel(32);
     crate::stream::spawn_thread("berth-events", move || loop {
         match stream.next_timeout(Duration::from_secs(1)) {
@@ -95,7 +110,10 @@ pub fn filters_value(r: &Req) -> ApiResult<serde_json::Value> {
 
 pub async fn build_prune() -> ApiResult<Response<Body>> {
     // berthd has no build cache yet, so there is never anything to delete.
-    json(StatusCode::OK, &serde_json::json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }))
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }),
+    )
 }
 
 pub async fn auth(insecure: Vec<String>, r: Req) -> ApiResult<Response<Body>> {

@@ -17,10 +17,17 @@ impl ApiVersion {
     /// Parses `1.47` (no leading `v`).
     pub fn parse(s: &str) -> Option<Self> {
         let (a, b) = s.split_once('.')?;
-        if a.is_empty() || b.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit()) {
+        if a.is_empty()
+            || b.is_empty()
+            || !a.bytes().all(|c| c.is_ascii_digit())
+            || !b.bytes().all(|c| c.is_ascii_digit())
+        {
             return None;
         }
-        Some(ApiVersion { major: a.parse().ok()?, minor: b.parse().ok()? })
+        Some(ApiVersion {
+            major: a.parse().ok()?,
+            minor: b.parse().ok()?,
+        })
     }
 }
 
@@ -65,7 +72,10 @@ pub fn split_version(path: &str) -> Versioned<'_> {
             return Versioned::Ok { version: v, route };
         }
     }
-    Versioned::Ok { version: MAX_VERSION, route: path }
+    Versioned::Ok {
+        version: MAX_VERSION,
+        route: path,
+    }
 }
 
 #[cfg(test)]
@@ -76,13 +86,32 @@ mod tests {
     fn splits_prefix() {
         assert_eq!(
             split_version("/v1.41/containers/json"),
-            Versioned::Ok { version: ApiVersion::new(1, 41), route: "/containers/json" }
+            Versioned::Ok {
+                version: ApiVersion::new(1, 41),
+                route: "/containers/json"
+            }
         );
-        assert_eq!(split_version("/_ping"), Versioned::Ok { version: MAX_VERSION, route: "/_ping" });
-        assert!(matches!(split_version("/v1.50/info"), Versioned::Rejected(m) if m.contains("too new")));
-        assert!(matches!(split_version("/v1.12/info"), Versioned::Rejected(m) if m.contains("too old")));
+        assert_eq!(
+            split_version("/_ping"),
+            Versioned::Ok {
+                version: MAX_VERSION,
+                route: "/_ping"
+            }
+        );
+        assert!(
+            matches!(split_version("/v1.50/info"), Versioned::Rejected(m) if m.contains("too new"))
+        );
+        assert!(
+            matches!(split_version("/v1.12/info"), Versioned::Rejected(m) if m.contains("too old"))
+        );
         // Not a version: a route that happens to start with v.
-        assert_eq!(split_version("/volumes"), Versioned::Ok { version: MAX_VERSION, route: "/volumes" });
+        assert_eq!(
+            split_version("/volumes"),
+            Versioned::Ok {
+                version: MAX_VERSION,
+                route: "/volumes"
+            }
+        );
         assert!(ApiVersion::new(1, 9) < ApiVersion::new(1, 10));
     }
 }

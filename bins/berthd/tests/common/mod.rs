@@ -20,7 +20,10 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Daemon {
-        let dir = tempfile::Builder::new().prefix("berthd-test").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berthd-test")
+            .tempdir_in("/tmp")
+            .unwrap();
         let sock = dir.path().join("run/berth.sock");
         let child = Self::spawn(dir.path(), &sock, extra);
         let mut d = Daemon { child, dir, sock };
@@ -48,7 +51,13 @@ impl Daemon {
             .arg(dir.join("berthd.pid"))
             .args(extra)
             .stdin(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(dir.join("berthd.log")).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("berthd.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap()
     }
@@ -64,7 +73,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("berthd did not listen on {} within 30s: {}", self.sock.display(), self.log());
+        panic!(
+            "berthd did not listen on {} within 30s: {}",
+            self.sock.display(),
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -72,7 +85,13 @@ impl Daemon {
     }
 
     pub fn req(&self, method: &str, path: &str, body: &[u8]) -> Resp {
-        request(&self.sock, method, path, &[("Content-Type", "application/json")], body)
+        request(
+            &self.sock,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            body,
+        )
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -128,24 +147,40 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn message(&self) -> String {
-        self.json()["message"].as_str().unwrap_or_default().to_string()
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
 /// Sends one request with `Connection: close` and reads the whole reply.
-pub fn request(sock: &Path, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub fn request(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -155,7 +190,12 @@ pub fn request(sock: &Path, method: &str, path: &str, headers: &[(&str, &str)], 
     let _ = s.write_all(body);
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    parse_response(&raw).unwrap_or_else(|| panic!("unparsable reply to {method} {path}: {:?}", String::from_utf8_lossy(&raw)))
+    parse_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "unparsable reply to {method} {path}: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
 }
 
 /// Splits a raw reply into status, headers and (de-chunked) body.
@@ -169,16 +209,26 @@ pub fn parse_response(raw: &[u8]) -> Option<Resp> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let rest = &raw[end + 4..];
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
-    Some(Resp { status, headers, body })
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Some(Resp {
+        status,
+        headers,
+        body,
+    })
 }
 
 pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16).unwrap_or(0);
+    while let Some(nl) = b.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -199,7 +249,11 @@ pub fn read_head(s: &mut UnixStream) -> (String, Vec<u8>) {
     let mut tmp = [0u8; 4096];
     loop {
         let n = s.read(&mut tmp).unwrap();
-        assert!(n > 0, "connection closed before the reply head: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed before the reply head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&tmp[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -211,7 +265,7 @@ pub fn read_head(s: &mut UnixStream) -> (String, Vec<u8>) {
 /// A rootfs tar with the host's busybox and a few applet links.
 pub fn busybox_rootfs_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut dir = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32| {
+    let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(mode);
@@ -219,7 +273,12 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, p, std::io::empty()).unwrap();
     };
-    for (p, m) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("root", 0o700)] {
+    for (p, m) in [
+        ("bin", 0o755),
+        ("etc", 0o755),
+        ("tmp", 0o1777),
+        ("root", 0o700),
+    ] {
         dir(&mut b, p, m);
     }
     let bb = std::fs::read("/bin/busybox").expect("the host's /bin/busybox (busybox-static)");
@@ -228,13 +287,16 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
     h.set_size(bb.len() as u64);
     h.set_mtime(1_700_000_000);
     b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
-    for app in ["sh", "echo", "true", "false", "sleep", "cat", "ls", "ps", "id"] {
+    for app in [
+        "sh", "echo", "true", "false", "sleep", "cat", "ls", "ps", "id",
+    ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{app}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
     let mut h = tar::Header::new_gnu();
