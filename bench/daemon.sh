@@ -1,0 +1,73 @@
+#!/bin/bash
+# berthd vs Debian's dockerd 20.10 (+containerd+runc), measured in the same run:
+#   - `docker run --rm IMG true` (the docker CLI 28 against each daemon), hyperfine
+#   - idle RSS of the daemon (berthd alone vs dockerd+containerd)
+#   - per running container overhead (berth-monitor vs containerd-shim)
+#   - 100 concurrent `run --rm` requests against berthd all succeed
+# Not part of CI. Run as root.   bench/daemon.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-30}
+export DEBIAN_FRONTEND=noninteractive
+for p in hyperfine docker.io busybox-static; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || apt-get install -y -qq "$p" >/dev/null
+done
+DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker)
+cargo build --release -q -p berthd -p berth-monitor -p berth
+w=$(mktemp -d /tmp/berth-bench-d.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 1
+    umount -R "$w"/* 2>/dev/null || true
+    rm -rf "$w" 2>/dev/null || true
+}
+trap cleanup EXIT
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+ref=$(tests/peers/mkimage.sh "$w/img" berth-bench/busybox:latest)
+
+# berthd
+target/release/berthd --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" >"$w/berthd.log" 2>&1 &
+bpid=$!; pids+=("$bpid")
+# dockerd with its own containerd, no networking setup, on private paths
+dockerd --data-root "$w/docker" --exec-root "$w/docker-run" -H "unix://$w/docker.sock" --pidfile "$w/docker.pid" \
+    --bridge none --iptables=false --ip-masq=false >"$w/dockerd.log" 2>&1 &
+dpid=$!; pids+=("$dpid")
+for _ in $(seq 300); do [ -S "$w/berth.sock" ] && [ -S "$w/docker.sock" ] && break; sleep 0.1; done
+B="$DOCKER -H unix://$w/berth.sock"; D="$DOCKER -H unix://$w/docker.sock"
+$B load -q -i "$w/img/docker-archive.tar" >/dev/null
+$D load -q -i "$w/img/docker-archive.tar" >/dev/null
+sleep 2
+echo "== idle RSS"
+brss=$(rss_kb "$bpid")
+cpid=$(pgrep -P "$dpid" containerd | head -1 || true)
+drss=$(( $(rss_kb "$dpid") + ${cpid:+$(rss_kb "$cpid")}+0 ))
+echo "  berthd ${brss} kB   dockerd+containerd ${drss} kB   RATIO $(python3 -c "print(f'{$brss/$drss:.3f}')")  (target berthd <= 15360 kB)"
+
+echo "== docker run --rm IMG true ($runs runs each)"
+hyperfine -N -w 3 -r "$runs" --export-json "$w/run.json" \
+    -n berthd "$B run --rm --network none $ref true" -n dockerd "$D run --rm --network none $ref true" >/dev/null
+python3 - "$w/run.json" <<'PY'
+import json, sys
+r = {x['command']: x for x in json.load(open(sys.argv[1]))['results']}
+for k, v in r.items():
+    print(f"  {k:8s} mean {v['mean']*1000:8.1f} ms  median {v['median']*1000:8.1f} ms")
+print(f"RATIO berthd/dockerd = {r['berthd']['median']/r['dockerd']['median']:.3f}  (target <= 0.10)")
+PY
+
+echo "== per running container overhead (10 sleeping containers each)"
+before_b=$(ps -eo rss,comm | awk '$2=="berth-monitor"{s+=$1} END{print s+0}')
+for i in $(seq 10); do $B run -d --network none "$ref" sleep 600 >/dev/null; done
+after_b=$(ps -eo rss,comm | awk '$2=="berth-monitor"{s+=$1} END{print s+0}')
+before_d=$(ps -eo rss,comm | awk '$2 ~ /containerd-shim/{s+=$1} END{print s+0}')
+for i in $(seq 10); do $D run -d --network none "$ref" sleep 600 >/dev/null; done
+after_d=$(ps -eo rss,comm | awk '$2 ~ /containerd-shim/{s+=$1} END{print s+0}')
+echo "  berth-monitor $(( (after_b-before_b)/10 )) kB/container   containerd-shim $(( (after_d-before_d)/10 )) kB/container  (target <= 2048 kB)"
+$B rm -f $($B ps -q) >/dev/null; $D rm -f $($D ps -q) >/dev/null
+
+echo "== 100 concurrent run --rm against berthd"
+ok=0
+for i in $(seq 100); do ($B run --rm --network none "$ref" true >/dev/null 2>&1 && echo ok >>"$w/conc") & done
+wait
+ok=$(wc -l <"$w/conc" 2>/dev/null || echo 0)
+echo "  $ok/100 succeeded"
