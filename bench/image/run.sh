@@ -44,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting a private dockerd"
-rm -rf "$CACHE/docker" "$CACHE/docker-exec"
+rm -rf "$CACHE/docker" "$CACHE/docker-exec" "$CACHE"/berth-load.* "$CACHE"/berth-pull.*
 dockerd --data-root "$CACHE/docker" --exec-root "$CACHE/docker-exec" -H "unix://$CACHE/docker.sock" \
     --pidfile "$CACHE/docker.pid" --bridge=none --iptables=false --ip-masq=false --storage-driver=overlay2 \
     >"$CACHE/dockerd.log" 2>&1 &
