@@ -48,6 +48,7 @@ cleanup() {
         kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
     fi
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    [ -n "${AREG_PID:-}" ] && kill "$AREG_PID" 2>/dev/null && wait "$AREG_PID" 2>/dev/null
     if [ "$FAIL" -gt 0 ]; then echo "--- berthd log (tail) ---"; tail -n 40 "$WORK/berthd.log"; fi
     umount -R "$WORK/root" 2>/dev/null
     rm -rf "$WORK"
@@ -258,6 +259,38 @@ else
     out=$(docker rmi "$R" 2>&1); rc=$?
     check "rmi exit" 0 "$rc"
     lacks "rmi removed it" "$REG/e2e/busybox" "$(docker images --format '{{.Repository}}')"
+    # A registry with basic auth (htpasswd): /auth checks credentials, and pull/push carry
+    # them in X-Registry-Auth.
+    if command -v htpasswd >/dev/null; then
+        AREG_PORT=$(free_port); AREG=127.0.0.1:$AREG_PORT
+        mkdir -p "$WORK/areg"
+        htpasswd -Bbn e2e s3cret >"$WORK/htpasswd"
+        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nauth:\n  htpasswd:\n    realm: berth-e2e\n    path: %s\nhttp:\n  addr: %s\n' "$WORK/areg" "$WORK/htpasswd" "$AREG" >"$WORK/areg.yml"
+        docker-registry serve "$WORK/areg.yml" >"$WORK/areg.log" 2>&1 &
+        AREG_PID=$!
+        for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$AREG_PORT") 2>/dev/null && break; sleep 0.1; done
+        out=$(docker login -u e2e -p wrong "$AREG" 2>&1); rc=$?
+        check "login with a wrong password fails" 1 "$rc"
+        contains "login failure names the problem" "incorrect username or password" "$out"
+        AR=$AREG/e2e/private:1
+        docker tag "$IMG" "$AR" >/dev/null 2>&1
+        out=$(docker push "$AR" 2>&1); rc=$?
+        check "push without credentials fails" 1 "$rc"
+        out=$(docker login -u e2e -p s3cret "$AREG" 2>&1); rc=$?
+        check "login with basic auth" 0 "$rc"
+        out=$(docker push "$AR" 2>&1); rc=$?
+        check "push with credentials" 0 "$rc"
+        docker rmi "$AR" >/dev/null 2>&1
+        out=$(docker pull "$AR" 2>&1); rc=$?
+        check "pull with credentials" 0 "$rc"
+        docker rmi "$AR" >/dev/null 2>&1
+        docker logout "$AREG" >/dev/null 2>&1
+        out=$(docker pull "$AR" 2>&1); rc=$?
+        check "pull after logout fails" 1 "$rc"
+        kill "$AREG_PID" 2>/dev/null; wait "$AREG_PID" 2>/dev/null
+    else
+        skip "registry auth (htpasswd from apache2-utils not installed)"
+    fi
 fi
 out=$(docker pull 127.0.0.1:1/none/such:x 2>&1); rc=$?
 check "pull from a dead registry fails" 1 "$rc"
