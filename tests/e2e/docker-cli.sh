@@ -310,6 +310,10 @@ check "inspect missing: exit" 1 "$rc"
 contains "inspect missing: message" "No such" "$out"
 out=$(docker run --rm no-such-image-xyz:1 true 2>&1); rc=$?
 check "run missing image fails" 125 "$rc"
+timeout -k 2 20 "$DOCKER" run --rm "$IMG" no-such-command-xyz >/dev/null 2>&1; rc=$?
+check "run of a missing command exits 127" 127 "$rc"
+timeout -k 2 20 "$DOCKER" run "$IMG" no-such-command-xyz >/dev/null 2>&1; rc=$?
+check "run (no --rm) of a missing command exits 127" 127 "$rc"
 
 echo "# docker-cli.sh: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]
