@@ -40,6 +40,13 @@ impl Daemon {
     }
 
     fn spawn(dir: &Path, sock: &Path, extra: &[&str]) -> Child {
+        let exe = Path::new(env!("CARGO_BIN_EXE_berthd"));
+        let monitor = exe.with_file_name("berth-monitor");
+        assert!(
+            monitor.exists(),
+            "{} is missing: the engine runs containers through it; build it first (cargo build -p berth-monitor) or test the whole workspace",
+            monitor.display()
+        );
         Command::new(env!("CARGO_BIN_EXE_berthd"))
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
