@@ -1052,7 +1052,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         let msg = e.to_string();
         let low = msg.to_ascii_lowercase();
         // Docker: 127 when the command is not found, 126 when it cannot be run.
-        let code = if low.contains("not found") || low.contains("no such file") {
+        let code = if low.contains("executable file not found")
+            || low.contains("no such file")
+            || low.contains("not a directory")
+        {
             127
         } else if low.contains("permission denied") {
             126
@@ -1069,6 +1072,13 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             // Waiters for the next exit learn about the failure.
             en.exit_gen += 1;
         });
+        // Docker removes an AutoRemove container whose start failed, so a
+        // `wait?condition=removed` (what `docker run --rm` blocks on) answers.
+        if rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+            if let Err(re) = remove_inner(s, id, true) {
+                tracing::warn!("auto-remove {id} after failed start: {re}");
+            }
+        }
         e
     };
     let r = (|| -> Result<()> {

@@ -329,3 +329,44 @@ fn restart_policy_on_failure() {
         404
     );
 }
+
+/// `docker run [--rm] IMG nosuchcmd`: the start fails, the waiters get Docker's 127 (126 for a
+/// file that cannot be executed), and an AutoRemove container is removed so a
+/// `condition=removed` wait answers instead of hanging.
+#[test]
+fn failed_start_exit_codes_and_auto_remove() {
+    let env = Env::new();
+    for (cmd, want) in [("no-such-command-xyz", 127), ("/etc/passwd", 126)] {
+        // Without AutoRemove: the container stays, inspect shows the exit code.
+        let id = env.create(json!({"Cmd": [cmd]}));
+        let w = env
+            .engine
+            .container_wait(&id, WaitCondition::NextExit)
+            .unwrap();
+        let e = env.engine.container_start(&id).unwrap_err();
+        assert!(e.to_string().contains(cmd), "{e}");
+        let r = w.wait();
+        assert_eq!(r.status_code, want, "{cmd}: {r:?}");
+        assert!(r.error.is_some_and(|m| m.contains(cmd)), "{cmd}");
+        let j = env.engine.container_inspect(&id, false).unwrap();
+        assert_eq!(j["State"]["ExitCode"], json!(want), "{j}");
+        assert_ne!(j["State"]["Running"], json!(true));
+        env.engine.container_remove(&id, true, false).unwrap();
+
+        // With AutoRemove: the removed-wait answers promptly and the container is gone.
+        let id = env.create(json!({"Cmd": [cmd], "HostConfig": {"AutoRemove": true}}));
+        let w = env
+            .engine
+            .container_wait(&id, WaitCondition::Removed)
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(w.wait()).unwrap());
+        assert!(env.engine.container_start(&id).is_err());
+        let r = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("removed-wait must answer after a failed start");
+        assert_eq!(r.status_code, want, "{cmd}: {r:?}");
+        let e = env.engine.container_inspect(&id, false).unwrap_err();
+        assert_eq!(e.status_code(), 404);
+    }
+}
