@@ -66,8 +66,8 @@ echo "  berth-monitor $(( (after_b-before_b)/10 )) kB/container   containerd-shi
 $B rm -f $($B ps -q) >/dev/null; $D rm -f $($D ps -q) >/dev/null
 
 echo "== 100 concurrent run --rm against berthd"
-ok=0
-for i in $(seq 100); do ($B run --rm --network none "$ref" true >/dev/null 2>&1 && echo ok >>"$w/conc") & done
-wait
-ok=$(wc -l <"$w/conc" 2>/dev/null || echo 0)
+runs_pids=()
+for i in $(seq 100); do ($B run --rm --network none "$ref" true >/dev/null 2>&1 && echo ok >>"$w/conc") & runs_pids+=($!); done
+wait "${runs_pids[@]}" || true
+ok=$(cat "$w/conc" 2>/dev/null | wc -l)
 echo "  $ok/100 succeeded"
