@@ -111,6 +111,35 @@ pub async fn rename(e: Arc<Engine>, id: String, r: Req) -> Resp {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=&pause=` (body: Config).
+pub async fn commit(e: Arc<Engine>, r: Req) -> Resp {
+    let container = r
+        .query
+        .string("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("commit: the container parameter is required"))?;
+    let opts = berth_engine::CommitOptions {
+        repo: r.query.string("repo"),
+        tag: r.query.string("tag"),
+        comment: r.query.string("comment"),
+        author: r.query.string("author"),
+        changes: r
+            .query
+            .get_all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect(),
+        config: serde_json::Value::Null,
+    };
+    let raw = b::read_limited(r.inner.into_body(), JSON_BODY_LIMIT).await?;
+    let opts = berth_engine::CommitOptions {
+        config: b::parse_json_object(&raw, "commit")?,
+        ..opts
+    };
+    let v = blocking(move || e.container_commit(&container, &opts).map_err(ApiError::from)).await?;
+    json(StatusCode::CREATED, &v)
+}
+
 pub async fn update(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let raw = b::read_limited(r.inner.into_body(), JSON_BODY_LIMIT).await?;
     let body = b::parse_json_object(&raw, "container update")?;

@@ -63,6 +63,7 @@ pub async fn route(
         (&M::POST, ["build", "prune"]) => system::build_prune().await,
 
         // Containers
+        (&M::POST, ["commit"]) => containers::commit(e, r).await,
         (&M::POST, ["containers", "create"]) => containers::create(e, r).await,
         (&M::GET, ["containers", "json"]) => containers::list(e, r).await,
         (&M::POST, ["containers", "prune"]) => containers::prune(e, r).await,

@@ -491,3 +491,104 @@ pub(crate) fn push(
     image_event(e, "push", &fam, &fam);
     Ok(())
 }
+
+/// Options of `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Repository (without tag); empty = untagged image.
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// Dockerfile instructions (`--change`): CMD ENTRYPOINT ENV WORKDIR USER EXPOSE LABEL ...
+    pub changes: Vec<String>,
+    /// The request body (a container Config): fields set here override the container's.
+    pub config: Value,
+}
+
+pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<Value> {
+    let s = &e.inner.0;
+    let (id, _op) = s.find(container)?;
+    let rec = s.record(&id)?;
+    let target = match (
+        o.repo.as_deref().filter(|r| !r.is_empty()),
+        o.tag.as_deref().filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        (None, Some(_)) => {
+            return Err(Error::BadParameter(
+                "commit: a tag was given without a repository".into(),
+            ))
+        }
+        (None, None) => None,
+    };
+    if let Some(t) = &target {
+        // Reject a bad name before any layer is packed.
+        berth_image::Reference::parse_with_default_tag(t)
+            .map_err(|er| Error::BadParameter(format!("commit: {er}")))?;
+    }
+    // The new image's config: the container's Config (what Docker commits), with the
+    // request body's fields on top, then the --change instructions.
+    let mut merged = match &rec.config {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(m) = &o.config {
+        for (k, v) in m {
+            let empty = v.is_null()
+                || v.as_str() == Some("")
+                || v.as_array().is_some_and(|a| a.is_empty())
+                || v.as_object().is_some_and(|a| a.is_empty());
+            if !empty {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut cc: berth_image::model::ContainerConfig =
+        serde_json::from_value(Value::Object(merged))
+            .map_err(|er| Error::BadParameter(format!("commit: invalid container config: {er}")))?;
+    for c in &o.changes {
+        berth_image::archive::apply_change(&mut cc, c)
+            .map_err(|er| Error::BadParameter(format!("commit: {er}")))?;
+    }
+    let _g = s.image_lock.lock();
+    let parent = s
+        .images
+        .resolve(&rec.image_id)
+        .map_err(|er| image_error(&rec.image_id, er))?;
+    let mut cfg = s
+        .images
+        .config_of(&parent)
+        .map_err(|er| internal("read the parent image config", er))?;
+    cfg.config = Some(cc);
+    cfg.author = o.author.clone().filter(|a| !a.is_empty());
+    cfg.comment = o.comment.clone().filter(|c| !c.is_empty());
+    let created_by = std::iter::once(rec.path.as_str())
+        .chain(rec.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let img = s
+        .images
+        .commit(
+            &id,
+            Some(&rec.image_id),
+            cfg,
+            &created_by,
+            target.as_deref(),
+        )
+        .map_err(|er| match er {
+            berth_image::Error::InvalidReference { .. } => Error::BadParameter(er.to_string()),
+            o => internal(format!("commit container {id}"), o),
+        })?;
+    let img_id = img.id.to_string();
+    s.event(
+        &rec,
+        "commit",
+        &[("comment", o.comment.clone().unwrap_or_default())],
+    );
+    if let Some(t) = &target {
+        image_event(e, "tag", &img_id, t);
+    }
+    Ok(json!({"Id": img_id}))
+}

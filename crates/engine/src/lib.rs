@@ -37,6 +37,7 @@ mod util;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use events::EventStream;
+pub use images::CommitOptions;
 pub use logs::{LogEntry, LogStream, StreamKind};
 /// Wire protocol shared with the `berth-monitor` binary (exposed so the monitor can use it).
 pub mod proto {
@@ -495,6 +496,17 @@ impl Engine {
     /// `GET /images/{name}/history`.
     pub fn image_history(&self, name: &str) -> Result<serde_json::Value> {
         images::history(self, name)
+    }
+
+    /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=` (body: Config
+    /// overrides): the container's filesystem changes as a new image on top of its image.
+    /// Returns `{"Id": "sha256:..."}`. The container is not paused.
+    pub fn container_commit(
+        &self,
+        container: &str,
+        opts: &CommitOptions,
+    ) -> Result<serde_json::Value> {
+        images::commit(self, container, opts)
     }
 
     /// `POST /images/{name}/tag?repo=&tag=`.

@@ -370,3 +370,64 @@ fn failed_start_exit_codes_and_auto_remove() {
         assert_eq!(e.status_code(), 404);
     }
 }
+
+/// `docker commit C repo:tag` then `docker run --rm repo:tag cat /file-written-in-C`.
+#[test]
+fn commit_container_changes_as_image() {
+    let env = Env::new();
+    let id = env.create(json!({
+        "Cmd": ["sh", "-c", "echo committed-data > /made-in-c; rm /bin/true"],
+        "Env": ["FOO=bar"]
+    }));
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
+    env.engine.container_start(&id).unwrap();
+    assert_eq!(w.wait().status_code, 0);
+    let r = env
+        .engine
+        .container_commit(
+            &id,
+            &CommitOptions {
+                repo: Some("snap/shot".into()),
+                tag: Some("v1".into()),
+                comment: Some("my comment".into()),
+                author: Some("me".into()),
+                changes: vec!["CMD [\"cat\", \"/made-in-c\"]".into(), "ENV BAZ=1".into()],
+                config: json!({}),
+            },
+        )
+        .unwrap();
+    let img_id = r["Id"].as_str().unwrap().to_string();
+    assert!(img_id.starts_with("sha256:"), "{r}");
+    let j = env.engine.image_inspect("snap/shot:v1").unwrap();
+    assert_eq!(j["Id"], json!(img_id));
+    assert_eq!(j["Comment"], json!("my comment"), "{j}");
+    assert_eq!(j["Author"], json!("me"), "{j}");
+    let envs = j["Config"]["Env"].to_string();
+    assert!(envs.contains("FOO=bar") && envs.contains("BAZ=1"), "{envs}");
+    // The image's CMD (from --change) reads the file written in the container.
+    let (code, out, err) = env.run(json!({"Image": "snap/shot:v1"}));
+    assert_eq!((code, out.as_str()), (0, "committed-data\n"), "{err}");
+    // Deletions are committed too.
+    let (code, _, _) = env.run(json!({"Image": "snap/shot:v1", "Cmd": ["ls", "/bin/true"]}));
+    assert_ne!(code, 0);
+    // Bad input names the thing at fault.
+    let e = env
+        .engine
+        .container_commit("no-such-ctr", &CommitOptions::default())
+        .unwrap_err();
+    assert_eq!(e.status_code(), 404);
+    let e = env
+        .engine
+        .container_commit(
+            &id,
+            &CommitOptions {
+                repo: Some("Bad Repo".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.status_code(), 400, "{e}");
+}
