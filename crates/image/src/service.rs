@@ -266,6 +266,14 @@ impl ImageService {
         if !by_id {
             let (id, last) = self.meta.untag(name)?;
             rep.untagged.push(familiar(&Reference::parse_with_default_tag(name)?.to_string()));
+            // Digest references that went with the repository's last tag.
+            let left = self.meta.get(&id).map(|r| r.repo_digests).unwrap_or_default();
+            for d in rec.repo_digests.iter().filter(|d| !left.contains(d)) {
+                let f = familiar(d);
+                if !rep.untagged.contains(&f) {
+                    rep.untagged.push(f);
+                }
+            }
             if last && !in_use(&id) {
                 self.meta.remove(&id)?;
                 rep.deleted.push(id.to_string());

@@ -426,9 +426,16 @@ impl MetadataStore {
                 img.repo_tags.retain(|x| x != &t);
                 img.repo_digests.retain(|x| x != &t);
                 if img.repo_tags.len() + img.repo_digests.len() != before {
-                    if img.repo_tags.is_empty() {
-                        // docker drops repo digests of the repo when the last tag goes
-                        img.repo_digests.retain(|x| !x.starts_with(&format!("{}@", r.name())));
+                    // Docker drops the repository's digest references when the image's last
+                    // tag in that repository goes (other repositories keep theirs).
+                    let name = r.name();
+                    let tag_in_repo = |x: &String| {
+                        x.strip_prefix(name.as_str())
+                            .and_then(|rest| rest.strip_prefix(':'))
+                            .is_some_and(|tag| !tag.contains('/'))
+                    };
+                    if !img.repo_tags.iter().any(tag_in_repo) {
+                        img.repo_digests.retain(|x| !x.starts_with(&format!("{name}@")));
                     }
                     return Ok(((img.id.clone(), img.repo_tags.is_empty() && img.repo_digests.is_empty()), true));
                 }
@@ -516,6 +523,25 @@ mod tests {
         let (id, gone) = m.untag("other:1").unwrap();
         assert_eq!(id, a);
         assert!(gone);
+        // Digest references of a repository go with the image's last tag in that repository,
+        // even when the image keeps tags elsewhere.
+        let dg = format!("docker.io/library/busybox@{}", Digest::of(b"manifest"));
+        let dg2 = format!("docker.io/library/keep@{}", Digest::of(b"manifest"));
+        m.with(|md| {
+            let img = md.images.get_mut(b.hex()).unwrap();
+            img.repo_digests = vec![dg.clone(), dg2.clone()];
+            Ok(((), true))
+        })
+        .unwrap();
+        m.tag(&b, "busybox:two").unwrap();
+        m.tag(&b, "keep:1").unwrap();
+        m.tag(&b, "localhost:5000/busybox:1").unwrap();
+        let (_, gone) = m.untag("busybox:latest").unwrap();
+        assert!(!gone);
+        assert_eq!(m.get(&b).unwrap().repo_digests, vec![dg.clone(), dg2.clone()]);
+        let (_, gone) = m.untag("busybox:two").unwrap();
+        assert!(!gone);
+        assert_eq!(m.get(&b).unwrap().repo_digests, vec![dg2.clone()]);
         assert!(matches!(m.resolve("nothere"), Err(Error::ImageNotFound(_))));
     }
 }
