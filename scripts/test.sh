@@ -16,7 +16,7 @@ step() {
 }
 step build cargo build --workspace --all-targets
 # Root tests create cgroups, namespaces and mounts; two test threads keep the 2-core CI honest.
-step unit-and-host cargo test --workspace -- --test-threads=2
+step unit-and-host cargo test --workspace --no-fail-fast -- --test-threads=2
 step cgroup-v2-guest tests/qemu/packages-v2.sh berth-cgroups berth-seccomp berth-runtime-bin
 bin=$PWD/target/debug
 if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then

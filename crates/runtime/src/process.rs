@@ -128,6 +128,12 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
             .ctx("unshare(CLONE_NEWTIME)")?;
         namespaces::write_time_offsets(spec)?;
+        // unshare(CLONE_NEWTIME) only affects children (and, on recent kernels, our next
+        // execve); entering time_for_children makes the init itself live in the new clocks on
+        // every kernel with time namespaces.
+        let tfc = std::fs::File::open("/proc/self/ns/time_for_children").ctx("open /proc/self/ns/time_for_children")?;
+        nix::sched::setns(&tfc, nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .ctx("setns into the new time namespace")?;
     }
     if let Some(name) = ctx.keyring {
         // A session keyring of its own, so the container cannot read the caller's keys.
