@@ -405,6 +405,8 @@ fn commit_container_changes_as_image() {
     assert_eq!(j["Id"], json!(img_id));
     assert_eq!(j["Comment"], json!("my comment"), "{j}");
     assert_eq!(j["Author"], json!("me"), "{j}");
+    let h = env.engine.image_history("snap/shot:v1").unwrap();
+    assert_eq!(h[0]["Comment"], json!("my comment"), "{h}");
     let envs = j["Config"]["Env"].to_string();
     assert!(envs.contains("FOO=bar") && envs.contains("BAZ=1"), "{envs}");
     // The image's CMD (from --change) reads the file written in the container.

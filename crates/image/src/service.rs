@@ -578,7 +578,9 @@ impl ImageService {
         let now = crate::util::now_rfc3339();
         config.rootfs = model::RootFs { kind: "layers".into(), diff_ids };
         config.created = Some(now.clone());
-        config.history.push(model::History { created: Some(now), created_by: Some(created_by.into()), ..Default::default() });
+        // Docker: the commit's history entry carries the commit message and author.
+        let (comment, author) = (config.comment.clone(), config.author.clone());
+        config.history.push(model::History { created: Some(now), created_by: Some(created_by.into()), comment, author, ..Default::default() });
         let b = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
         let cfg = self.content.write_bytes(&b, None)?;
         let tags = match tag {
