@@ -136,7 +136,11 @@ pub async fn commit(e: Arc<Engine>, r: Req) -> Resp {
         config: b::parse_json_object(&raw, "commit")?,
         ..opts
     };
-    let v = blocking(move || e.container_commit(&container, &opts).map_err(ApiError::from)).await?;
+    let v = blocking(move || {
+        e.container_commit(&container, &opts)
+            .map_err(ApiError::from)
+    })
+    .await?;
     json(StatusCode::CREATED, &v)
 }
 

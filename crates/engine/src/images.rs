@@ -545,9 +545,8 @@ pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<V
             }
         }
     }
-    let mut cc: berth_image::model::ContainerConfig =
-        serde_json::from_value(Value::Object(merged))
-            .map_err(|er| Error::BadParameter(format!("commit: invalid container config: {er}")))?;
+    let mut cc: berth_image::model::ContainerConfig = serde_json::from_value(Value::Object(merged))
+        .map_err(|er| Error::BadParameter(format!("commit: invalid container config: {er}")))?;
     for c in &o.changes {
         berth_image::archive::apply_change(&mut cc, c)
             .map_err(|er| Error::BadParameter(format!("commit: {er}")))?;
