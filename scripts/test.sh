@@ -24,6 +24,12 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi
+python3 -c "import docker" 2>/dev/null || pip install -q docker >/dev/null 2>&1
+if python3 -c "import docker" 2>/dev/null; then
+    step docker-py python3 tests/e2e/docker-py.py "$bin/berthd"
+else
+    echo "=== docker-py: SKIPPED (pip install docker failed)"
+fi
 step berth-cli tests/e2e/with-berthd.sh "$bin/berthd" tests/e2e/cli.sh "$bin/berth"
 echo "=== total $(( $(date +%s) - start ))s"
 if [ ${#failed[@]} -gt 0 ]; then
