@@ -249,6 +249,8 @@ impl Runtime {
             keyring: if o.no_new_keyring { None } else { Some(o.id.as_str()) },
         };
         let v2fd = cg.v2_dir_fd()?;
+        // Computed before the clone so the child does not wait for it.
+        let go_info_pre = go_info(&cg);
         let (pid, in_cgroup) = spawn(
             &ns,
             v2fd.as_ref().map(|f| f.as_raw_fd()),
@@ -269,7 +271,7 @@ impl Runtime {
         // namespace at once; otherwise it waits until we moved it (HOOKS_DONE), so the
         // namespace is rooted at the container's cgroup, not ours.
         let cgroupns = ns.has_new(LinuxNamespaceType::Cgroup);
-        let mut go = go_info(&cg);
+        let mut go = go_info_pre;
         // Moving another process between cgroups takes the global threadgroup rwsem for
         // writing, which waits for an RCU grace period (10-20 ms here). A single-threaded
         // process moving *itself* through the v1 `tasks` file skips that lock, so the child
