@@ -169,7 +169,7 @@ pub(crate) fn human_duration(secs: f64) -> String {
 }
 
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    berth_runtime::state::write_atomic(path, data).map_err(|e| Error::Internal(e.to_string()))
+    berth_runtime::state::write_atomic_durable(path, data).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// Atomic replace without fsync, for files that are regenerated from the persisted record

@@ -167,7 +167,18 @@ impl State {
     }
 }
 
+/// Write-then-rename for runtime state (no fsync: see below).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replace(path, data, false)
+}
+
+/// Write-then-rename with fsync of the file and its directory, for state that must survive a
+/// power loss (the daemon's container records).
+pub fn write_atomic_durable(path: &Path, data: &[u8]) -> Result<()> {
+    write_replace(path, data, true)
+}
+
+fn write_replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Other(format!("{} has no parent dir", path.display())))?;
@@ -179,7 +190,6 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     // Runtime state describes processes that cannot survive a power loss, so it need not
     // either: the rename alone makes it atomic against a crash of the runtime, and skipping
     // the fsyncs saves milliseconds per container (runc and crun do not fsync either).
-    let durable = false;
     {
         let mut f = std::fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(data)
