@@ -290,8 +290,8 @@ fn real_main(cli: Cli) -> Result<i32> {
                 println!("{}", serde_json::to_string(&v)?);
             } else {
                 println!(
-                    "{:<12} {:<10} {:<10} {:<60} {:<30} {}",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"
+                    "{:<12} {:<10} {:<10} {:<60} {:<30} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
                 );
                 for s in &list {
                     let st = s.status(&rt.root);
@@ -521,7 +521,7 @@ fn update_resources(u: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources>
         None => LinuxResources::default(),
     };
     if u.memory.is_some() || u.memory_reservation.is_some() || u.memory_swap.is_some() {
-        let mut m = res.memory().clone().unwrap_or_default();
+        let mut m = res.memory().unwrap_or_default();
         if let Some(v) = &u.memory {
             m.set_limit(Some(parse_size(v)?));
         }

@@ -800,7 +800,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 /// /proc inside the container must be a real procfs before we trust paths under it.
 fn verify_proc() -> Result<()> {
     match nix::sys::statfs::statfs("/proc") {
-        Ok(s) if s.filesystem_type().0 as i64 == PROC_SUPER_MAGIC => Ok(()),
+        Ok(s) if s.filesystem_type().0 == PROC_SUPER_MAGIC => Ok(()),
         Ok(_) => Err(Error::Other(
             "/proc in the container is not a procfs: refusing to mask paths under it".into(),
         )),
