@@ -82,5 +82,79 @@ check "rm -f of all" $D rm -f c1 c2 c3
 n=$(grep -c " $dir/root/containers" /proc/self/mounts)
 check "no container mount left ($n)" test "$n" -eq 0
 check "no monitor left" test -z "$(pgrep -f "berth-monitor.*$dir" || true)"
+# 3. SIGKILL during a pull: a real registry behind a proxy that stalls half-way through every
+#    blob until told to go on.
+if command -v docker-registry >/dev/null; then
+    port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    rport=$(port); pport=$(port)
+    mkdir -p "$dir/reg"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$dir/reg" "$rport" >"$dir/reg.yml"
+    docker-registry serve "$dir/reg.yml" >"$dir/reg.log" 2>&1 &
+    rpid=$!
+    python3 - "$pport" "$rport" "$dir/stall" "$dir/stalled" <<'PY' >"$dir/proxy.log" 2>&1 &
+import http.server, socketserver, sys, os, time, urllib.request
+pport, rport, stall, stalled = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def fwd(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        req = urllib.request.Request(f"http://127.0.0.1:{rport}{self.path}", data=body, method=self.command)
+        for k, v in self.headers.items():
+            if k.lower() not in ("host", "connection"):
+                req.add_header(k, v)
+        try:
+            r = urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            r = e
+        data = r.read()
+        self.send_response(r.status if hasattr(r, "status") else r.code)
+        for k, v in r.headers.items():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command == "GET" and "/blobs/" in self.path and os.path.exists(stall) and len(data) > 100000:
+            self.wfile.write(data[: len(data) // 2]); self.wfile.flush()
+            open(stalled, "w").close()
+            while os.path.exists(stall):
+                time.sleep(0.05)
+            self.wfile.write(data[len(data) // 2:])
+        elif self.command != "HEAD":
+            self.wfile.write(data)
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = fwd
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", pport), H).serve_forever()
+PY
+    ppid=$!
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.1; done
+    R=127.0.0.1:$pport/crash/busybox:1
+    # Push from a second, throw-away daemon so the daemon under test has none of the blobs.
+    "$BERTHD" --root "$dir/root2" --exec-root "$dir/run2" -H "unix://$dir/b2.sock" >>"$dir/berthd2.log" 2>&1 &
+    b2=$!
+    D2="$DOCKER -H unix://$dir/b2.sock"
+    for _ in $(seq 200); do $D2 version >/dev/null 2>&1 && break; sleep 0.05; done
+    $D2 load -q -i "$archive" >/dev/null && $D2 tag "$ref" "$R" && check "push through the proxy" $D2 push -q "$R"
+    kill "$b2"; wait "$b2" 2>/dev/null
+    touch "$dir/stall"
+    $D pull -q "$R" >/dev/null 2>&1 &
+    pl=$!
+    for _ in $(seq 200); do [ -e "$dir/stalled" ] && break; sleep 0.05; done
+    check "pull reached the middle of a blob" test -e "$dir/stalled"
+    crash
+    wait $pl 2>/dev/null
+    rm -f "$dir/stall"
+    start || exit 1
+    check "pull interrupted: the image is not visible" test -z "$($D images -q "$R")"
+    check "pull interrupted: no dangling image" test -z "$($D images -q -f dangling=true)"
+    check "pull retried" $D pull -q "$R"
+    check "pull retried: runs" test "$($D run --rm --network none "$R" echo pulled)" = pulled
+    kill "$ppid" "$rpid" 2>/dev/null
+else
+    echo "SKIP pull interrupted (docker-registry not installed)"
+fi
+
 echo "# crash.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
