@@ -515,8 +515,10 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
     drop(ctl_sock);
     *ctl = None;
-    trim_memory();
-    let mut last_trim = Instant::now();
+    // The first trim waits until the container has run for a moment: a short-lived one
+    // (`docker run --rm IMG true`) would otherwise make us fault our exit path back in.
+    let started = Instant::now();
+    let mut last_trim: Option<Instant> = None;
 
     let mut log = match &cfg.log_path {
         Some(p) => Some(LogWriter::open(p, cfg.log_max_size, cfg.log_max_file)?),
@@ -559,11 +561,22 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 -1
             }));
         }
-        // Wake every 10 s to trim memory again (see trim_memory); 100 ms while finishing.
-        let timeout = if exit.is_some() { 100 } else { 10_000 };
-        if last_trim.elapsed() > Duration::from_secs(10) {
+        // Wake every 10 s to trim memory again (see trim_memory), 50 ms after the start for the
+        // first trim; 100 ms while finishing.
+        let timeout = if exit.is_some() {
+            100
+        } else if last_trim.is_none() {
+            50
+        } else {
+            10_000
+        };
+        let due = match last_trim {
+            None => started.elapsed() >= Duration::from_millis(50),
+            Some(t) => t.elapsed() > Duration::from_secs(10),
+        };
+        if due && exit.is_none() {
             trim_memory();
-            last_trim = Instant::now();
+            last_trim = Some(Instant::now());
         }
         // SAFETY: pfds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };

@@ -393,7 +393,7 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
         } else {
             s.unmount(&id);
             if rec.state.status == "removing" {
-                let _ = remove_files(s, &id);
+                let _ = remove_files(s, &id, true);
                 let mut reg = s.lock();
                 reg.containers.remove(&id);
                 reg.names.remove(&rec.name);
@@ -542,7 +542,7 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         return;
     }
     if rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
-        if let Err(e) = remove_inner(s, id, true) {
+        if let Err(e) = remove_inner_opt(s, id, true) {
             tracing::warn!("auto-remove {id}: {e}");
         }
     }
@@ -1556,6 +1556,13 @@ pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result
 }
 
 pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()> {
+    remove_inner_opt(s, id, false)
+}
+
+/// `remove_inner`; with `defer_cleanup` the tombstoned files (rootfs snapshot, exec-root dir)
+/// are deleted on a background thread after the container is gone from the registry and its
+/// waiters are answered (a crash before that leaves a tombstone that `open` finishes).
+fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()> {
     let (gen, rec) = {
         let mut reg = s.lock();
         let Some(en) = reg.containers.get_mut(id) else {
@@ -1586,7 +1593,7 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
             en.rec.state.status = "removing".into();
         }
     }
-    if let Err(e) = remove_files(s, id) {
+    if let Err(e) = remove_files(s, id, !defer_cleanup) {
         let mut reg = s.lock();
         if let Some(en) = reg.containers.get_mut(id) {
             en.removing = false;
@@ -1615,13 +1622,23 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
         ex.retain(|_, r| r.container != id);
     }
     s.event(&rec, "destroy", &[]);
+    if defer_cleanup {
+        let ss = s.clone();
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            if let Err(e) = finish_removal(&ss, &id) {
+                tracing::warn!("remove the files of {id}: {e} (retried at the next start)");
+            }
+        });
+    }
     Ok(())
 }
 
 /// Remove everything of a container. Crash-safe: the record directory is first renamed to a
 /// `.rm-<id>` tombstone (one atomic step: the container is gone), and `open` finishes
 /// tombstones left by a crash.
-fn remove_files(s: &Shared, id: &str) -> Result<()> {
+/// With `finish` false only the atomic step is done; the caller runs `finish_removal` later.
+fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
     let _ = s.rt.delete(id, true);
     s.unmount(id);
     if s.is_mounted(&s.rootfs(id)) {
@@ -1635,6 +1652,9 @@ fn remove_files(s: &Shared, id: &str) -> Result<()> {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(internal(format!("remove {}", s.cdir(id).display()), e)),
+    }
+    if !finish {
+        return Ok(());
     }
     finish_removal(s, id)
 }
