@@ -288,11 +288,7 @@ pub(crate) fn put(
     let result = std::thread::scope(|sc| {
         let h = sc.spawn(move || {
             berth_image::layer::unpack_layer(
-                ChanReader {
-                    rx,
-                    cur: Vec::new(),
-                    pos: 0,
-                },
+                berth_image::layer::ChanReader::new(rx),
                 &real,
                 &opts,
             )
@@ -326,29 +322,4 @@ pub(crate) fn put(
         Err(_) => return Err(Error::Internal("archive extraction thread panicked".into())),
     }
     Ok(())
-}
-
-struct ChanReader {
-    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChanReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.recv() {
-                Ok(Ok(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
 }

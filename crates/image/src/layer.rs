@@ -87,10 +87,17 @@ pub struct UnpackStats {
 }
 
 /// A reader over chunks sent through a channel (the consuming end of a 2-thread pipeline).
-pub(crate) struct ChanReader {
+pub struct ChanReader {
     pub(crate) rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
     pub(crate) cur: Vec<u8>,
     pub(crate) pos: usize,
+}
+impl ChanReader {
+    /// Read the chunks `rx` delivers, in order; an `Err` chunk is returned to the reader, and a
+    /// closed channel is end of file.
+    pub fn new(rx: mpsc::Receiver<std::io::Result<Vec<u8>>>) -> ChanReader {
+        ChanReader { rx, cur: Vec::new(), pos: 0 }
+    }
 }
 impl Read for ChanReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
