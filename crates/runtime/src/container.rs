@@ -763,16 +763,7 @@ fn exec_child_main(
         let _ = sys::openat2(root.as_raw_fd(), cwd, libc::O_PATH | libc::O_DIRECTORY, sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS)
             .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
         drop(root);
-        nix::unistd::chdir(cwd).with_ctx(|| format!("field process.cwd: chdir {}", cwd.display()))?;
-        match nix::unistd::getcwd() {
-            Ok(p) if p.is_absolute() => {}
-            _ => {
-                return Err(Error::Config(format!(
-                    "field process.cwd: {} is outside the container root: refused",
-                    cwd.display()
-                )))
-            }
-        }
+        process::enter_cwd(process)?;
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
         process::finish_and_exec(process, seccomp, &exe, preserve_fds, listener)
     })();

@@ -325,7 +325,7 @@ fn prepare_cwd(process: &Process) -> Result<()> {
 
 /// chdir into the cwd and make sure it is reachable from our root: a cwd reached through a
 /// leaked fd of the host resolves "outside" and getcwd reports it unreachable.
-fn enter_cwd(process: &Process) -> Result<()> {
+pub fn enter_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).with_ctx(|| format!("field process.cwd: chdir {}", cwd.display()))?;
     match nix::unistd::getcwd() {
