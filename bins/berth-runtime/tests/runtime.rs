@@ -732,7 +732,8 @@ fn recursive_readonly_bind_and_lsm_requests_are_honest() {
     if !lsm.contains("apparmor") {
         let b = bundle(&["true"]);
         b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
-        let o = b.run();
+        // Refused at create time, not only when the process is about to exec.
+        let o = b.create();
         assert_ne!(o.status.code(), Some(0));
         assert!(stderr(&o).contains("apparmorProfile"), "{}", stderr(&o));
         b.assert_clean();
