@@ -32,7 +32,7 @@
 #   --keep              keep the work dir (initramfs, console log) and print its path.
 #   --quiet             do not echo the console live (it is still printed on failure).
 #
-# Inside the guest: /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /tmp (tmpfs) and cgroup2
+# Inside the guest: /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /tmp (on the tmpfs root) and cgroup2
 # at /sys/fs/cgroup with every controller enabled in the root's cgroup.subtree_control; lo is
 # up; the root is a tmpfs (switch_root from the initramfs), so pivot_root works for runtimes.
 # Every busybox applet is installed in /bin. The command line has cgroup_no_v1=all.
@@ -219,7 +219,9 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm /sys/fs/cgroup
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 shm /dev/shm
-mount -t tmpfs -o mode=1777 tmp /tmp
+# The root is a tmpfs already: a second tmpfs on /tmp would hide files included under /tmp
+# (a checkout in /tmp puts the test binaries there).
+chmod 1777 /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; done
 ip link set lo up 2>/dev/null
