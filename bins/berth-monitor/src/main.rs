@@ -10,51 +10,60 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const CTL_FD: RawFd = 3;
 const MAX_LINE: usize = 16 * 1024;
 
 fn main() {
+    let cfg_path: String;
+    berth_runtime::mark("monitor: main");
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 2 {
-        eprintln!("usage: berth-monitor <config.json>  (started by berthd)");
+        eprintln!("usage: berth-monitor <config.json> | --spare  (started by berthd)");
         std::process::exit(2);
     }
-    // SAFETY: fd 3 is the control socket berthd passed us; we own it from here on.
-    let ctl = unsafe { UnixStream::from_raw_fd(CTL_FD) };
-    let cfg: MonitorConfig = match std::fs::read(&args[1])
+    // The control socket comes as stdin: move it off fd 0 (to a close-on-exec fd) and put
+    // /dev/null in its place.
+    // SAFETY: fcntl/open/dup2 on fd numbers; the new fd is owned by the UnixStream below.
+    let ctl = unsafe {
+        let fd = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 {
+            eprintln!("berth-monitor: no control socket on stdin");
+            std::process::exit(2);
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+        UnixStream::from_raw_fd(fd)
+    };
+    // A spare detaches at once and waits for the path of its config on the control socket
+    // (berthd gone = EOF = exit).
+    let spare = args[1] == "--spare";
+    if spare {
+        detach(&ctl);
+        prefault_code();
+        match read_ctl_line(&ctl) {
+            Ok(p) if !p.is_empty() => cfg_path = p,
+            _ => std::process::exit(0),
+        }
+        berth_runtime::mark("monitor: spare got its config");
+    } else {
+        cfg_path = args[1].clone();
+    }
+    let cfg: MonitorConfig = match std::fs::read(&cfg_path)
         .map_err(anyhow::Error::from)
         .and_then(|b| serde_json::from_slice(&b).map_err(anyhow::Error::from))
     {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(&ctl, "{CTL_ERROR} monitor config {}: {e}", args[1]);
+            let _ = writeln!(&ctl, "{CTL_ERROR} monitor config {cfg_path}: {e}");
             std::process::exit(1);
         }
     };
-    // Detach from berthd: the parent exits at once (berthd reaps it), the child carries on in
-    // its own session, reparented to init (or the nearest subreaper).
-    // SAFETY: single-threaded at this point; the child only continues ordinary code.
-    match unsafe { libc::fork() } {
-        -1 => {
-            let _ = writeln!(
-                &ctl,
-                "{CTL_ERROR} fork: {}",
-                std::io::Error::last_os_error()
-            );
-            std::process::exit(1);
-        }
-        0 => {}
-        _ => {
-            // SAFETY: plain process exit of the intermediate parent.
-            unsafe { libc::_exit(0) }
-        }
+    if !spare {
+        detach(&ctl);
     }
-    // SAFETY: setsid and prctl take no pointers.
-    unsafe {
-        libc::setsid();
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    berth_runtime::mark("monitor: detached");
     let mut ctl = Some(ctl);
     if let Err(e) = run(&cfg, &mut ctl) {
         let msg = format!("{e:#}");
@@ -71,6 +80,62 @@ fn main() {
             }
         }
         std::process::exit(1);
+    }
+}
+
+/// A spare has time to spare: map the pages of our executable and libraries now (they are in
+/// the page cache; what costs is faulting them into this fresh process one by one on the start
+/// path). MADV_POPULATE_READ (Linux 5.14); failure only means the faults happen later.
+fn prefault_code() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for l in maps.lines() {
+        let mut f = l.split_whitespace();
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        // File-backed and readable (not the heap, stack, vdso or anonymous memory).
+        if inode == "0" || !perms.starts_with('r') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
+        // SAFETY: advice on a range of our own address space that /proc/self/maps lists as
+        // mapped; MADV_POPULATE_READ only faults pages in, it changes no contents.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, 22 /* MADV_POPULATE_READ */);
+        }
+    }
+}
+
+/// Leave berthd: the parent exits at once (berthd reaps it), the child carries on in its own
+/// session, reparented to init (or the nearest subreaper), as a subreaper itself.
+fn detach(ctl: &UnixStream) {
+    // SAFETY: single-threaded at this point; the child only continues ordinary code.
+    match unsafe { libc::fork() } {
+        -1 => {
+            let mut c = ctl;
+            let _ = writeln!(c, "{CTL_ERROR} fork: {}", std::io::Error::last_os_error());
+            std::process::exit(1);
+        }
+        0 => {}
+        _ => {
+            // SAFETY: plain process exit of the intermediate parent.
+            unsafe { libc::_exit(0) }
+        }
+    }
+    // SAFETY: setsid and prctl take no pointers.
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
@@ -422,6 +487,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 },
                 ..Default::default()
             };
+            berth_runtime::mark("monitor: runtime create");
             let r = rt.create(&opts);
             restore_stdio(&devnull);
             child_ends.clear();
@@ -434,6 +500,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 out_fd = Some(m);
             }
             writeln!(&ctl_sock, "{CTL_CREATED} {main_pid}")?;
+            berth_runtime::mark("monitor: sent created");
         }
         Mode::Exec => {
             main_pid = 0;
@@ -513,6 +580,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
     }
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
+    berth_runtime::mark("monitor: sent started");
     drop(ctl_sock);
     *ctl = None;
     // The first trim waits until the container has run for a moment: a short-lived one
@@ -608,6 +676,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                         255
                     };
                     exit = Some((code, Instant::now()));
+                    berth_runtime::mark("monitor: main process reaped");
                 }
             }
         }
@@ -755,6 +824,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
         }
     }
+    berth_runtime::mark("monitor: runtime state deleted");
     let rec = ExitRecord {
         exit_code: code,
         finished_at: berth_runtime::state::rfc3339_now(),
@@ -764,6 +834,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     };
     let data = serde_json::to_vec(&rec)?;
     berth_runtime::state::write_atomic(&cfg.exit_file, &data).map_err(|e| anyhow!("{e}"))?;
+    berth_runtime::mark("monitor: exit record written");
     let _ = std::fs::remove_file(&cfg.attach_socket);
     for c in &clients {
         let _ = c.sock.shutdown(std::net::Shutdown::Both);

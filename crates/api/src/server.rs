@@ -170,6 +170,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let t0 = std::time::Instant::now();
+    berth_engine::mark(&format!("api: {method} {path}"));
     tracing::debug!("{method} {}", req.uri());
     let resp = match split_version(&path) {
         Versioned::Rejected(msg) => error_response(&ApiError::bad_request(msg)),
@@ -185,6 +186,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
             }
         },
     };
+    berth_engine::mark(&format!("api: {method} {path} -> {}", resp.status().as_u16()));
     tracing::debug!(
         "{method} {path} -> {} in {:?} (head)",
         resp.status().as_u16(),

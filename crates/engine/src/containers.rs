@@ -53,6 +53,11 @@ pub(crate) struct Shared {
     pub watcher_serial: std::sync::atomic::AtomicU64,
     /// Image operations that change tags/images are serialised.
     pub image_lock: Mutex<()>,
+    /// A berth-monitor started ahead of time (`--spare`): already exec'd and detached, waiting
+    /// on this control socket for the path of its config. Starting a container through it
+    /// skips the fork+exec of the monitor on the start path. Dropping the socket ends it.
+    pub spare: Mutex<Option<UnixStream>>,
+    pub refilling: AtomicBool,
 }
 
 pub(crate) struct Inner(pub Arc<Shared>);
@@ -61,6 +66,9 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let s = &self.inner.0;
         s.closed.store(true, Ordering::SeqCst);
+        crate::util::flush_durable();
+        // The spare monitor sees EOF and exits.
+        drop(s.spare.lock().ok().and_then(|mut g| g.take()));
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
@@ -174,12 +182,10 @@ impl Shared {
         self.events.publish("container", action, &rec.id, a);
     }
 
+    /// `p` is the root of a mount (statx STATX_ATTR_MOUNT_ROOT, Linux 5.8): one syscall instead
+    /// of reading a mountinfo that grows with every running container.
     pub(crate) fn is_mounted(&self, p: &Path) -> bool {
-        let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return false;
-        };
-        let want = p.to_string_lossy();
-        mi.lines().any(|l| l.split(' ').nth(4) == Some(&want))
+        crate::util::is_mount_root(p)
     }
 
     pub(crate) fn ensure_mounted(&self, id: &str) -> Result<PathBuf> {
@@ -315,11 +321,14 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         watchers: Mutex::new(HashMap::new()),
         watcher_serial: std::sync::atomic::AtomicU64::new(0),
         image_lock: Mutex::new(()),
+        spare: Mutex::new(None),
+        refilling: AtomicBool::new(false),
     });
     let engine = Arc::new(Engine {
         inner: Inner(shared.clone()),
     });
     reconcile(&shared)?;
+    refill_spare(&shared);
     Ok(engine)
 }
 
@@ -453,6 +462,7 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
 /// The container's process has exited (or its monitor vanished): record it, emit "die",
 /// apply the restart policy or AutoRemove.
 pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
+    crate::mark("engine: watcher saw exit");
     let exit_file = s.cdir(id).join("exit.json");
     let mut rec_exit: Option<ExitRecord> = None;
     for _ in 0..20 {
@@ -480,8 +490,23 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
             }
         }
     };
+    crate::mark("engine: exit record read");
     let _ = s.rt.delete(id, true);
-    s.unmount(id);
+    // An AutoRemove container (which Docker never restarts) is unmounted by its removal, after
+    // the waiters for `removed` have their answer.
+    let auto_remove = s
+        .record(id)
+        .map(|r| {
+            r.host_config["AutoRemove"].as_bool().unwrap_or(false)
+                && matches!(
+                    r.host_config["RestartPolicy"]["Name"].as_str().unwrap_or(""),
+                    "" | "no"
+                )
+        })
+        .unwrap_or(false);
+    if !auto_remove {
+        s.unmount(id);
+    }
     let Ok((rec, removing)) = s.update(id, |e| {
         e.rec.state.status = "exited".into();
         e.rec.state.pid = 0;
@@ -545,6 +570,7 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         if let Err(e) = remove_inner_opt(s, id, true) {
             tracing::warn!("auto-remove {id}: {e}");
         }
+        crate::mark("engine: auto-removed");
     }
 }
 
@@ -695,12 +721,14 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             host["LogConfig"]["Type"]
         )));
     }
+    crate::mark("engine: create: validated");
     let img = s.images.resolve(&image).map_err(|er| img_err(&image, er))?;
     let icfg = s
         .images
         .config_of(&img)
         .map_err(|er| internal(format!("image config of {image}"), er))?;
     let ic = icfg.config.clone().unwrap_or_default();
+    crate::mark("engine: create: image config read");
 
     // Merge (Docker stores the merged config).
     let mut config = body.clone();
@@ -802,9 +830,14 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     let r = (|| -> Result<Record> {
         std::fs::create_dir_all(&d)
             .map_err(|er| internal(format!("create {}", d.display()), er))?;
-        s.images
-            .prepare_snapshot(&id, Some(&img.id.to_string()))
+        let (_, sync) = s
+            .images
+            .prepare_snapshot_deferred(&id, Some(&img.id.to_string()))
             .map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+        for p in &sync {
+            crate::util::durable_later(p);
+        }
+        crate::mark("engine: create: snapshot prepared");
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -829,6 +862,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         };
         s.save_hostconfig(&rec)?;
         s.save(&rec)?;
+        crate::mark("engine: create: record saved");
         Ok(rec)
     })();
     let rec = match r {
@@ -951,44 +985,85 @@ fn parse_size(s: &str) -> Option<u64> {
     num.trim().parse::<u64>().ok().map(|n| n * mult)
 }
 
-/// Spawn the monitor and talk the start protocol. Returns the control socket after "created"
-/// (container) / "ready" (exec) and the monitor's intermediate pid is reaped.
+/// Hand the monitor its config (the spare one if there is one, else a fresh one) and read its
+/// first answer: "created" (container) / "ready" (exec) or an error.
 pub(crate) fn spawn_monitor(
-    s: &Shared,
+    s: &Arc<Shared>,
     mcfg: &MonitorConfig,
     cfg_path: &Path,
 ) -> Result<(UnixStream, String)> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
+    use std::os::unix::ffi::OsStrExt;
     write_json_nosync(cfg_path, mcfg)?;
-    let (ours, theirs) = UnixStream::pair().map_err(|e| internal("socketpair", e))?;
-    let fd = theirs.as_raw_fd();
-    let mut cmd = std::process::Command::new(&s.monitor_bin);
-    cmd.arg(cfg_path)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: dup2 and fcntl are async-signal-safe; the closure only moves fd numbers around.
-    unsafe {
-        cmd.pre_exec(move || {
-            if fd == 3 {
-                let fl = libc::fcntl(3, libc::F_GETFD);
-                libc::fcntl(3, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
-            } else if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| internal(format!("spawn {}", s.monitor_bin.display()), e))?;
-    drop(theirs);
-    let _ = child.wait();
+    let mut msg = cfg_path.as_os_str().as_bytes().to_vec();
+    msg.push(b'\n');
+    let spare = if msg.iter().filter(|&&b| b == b'\n').count() == 1 {
+        s.spare.lock().ok().and_then(|mut g| g.take())
+    } else {
+        None
+    };
+    // A spare that died meanwhile fails the write (EPIPE): start a fresh monitor instead.
+    let ours = match spare.filter(|c| (&*c).write_all(&msg).is_ok()) {
+        Some(c) => {
+            crate::mark("engine: config handed to the spare monitor");
+            c
+        }
+        None => launch_monitor(s, Some(cfg_path))?,
+    };
     ours.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| internal("control socket", e))?;
     let line = read_line(&ours)?;
     Ok((ours, line))
+}
+
+/// Run berth-monitor with its stdin = one end of a socketpair (the control channel; no other
+/// fd plumbing, so std spawns it with posix_spawn = vfork instead of copying berthd's page
+/// tables); `cfg_path` None = a spare. Returns once the monitor has detached (its intermediate
+/// process is reaped).
+fn launch_monitor(s: &Shared, cfg_path: Option<&Path>) -> Result<UnixStream> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| internal("socketpair", e))?;
+    let mut cmd = std::process::Command::new(&s.monitor_bin);
+    match cfg_path {
+        Some(p) => cmd.arg(p),
+        None => cmd.arg("--spare"),
+    };
+    cmd.stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| internal(format!("spawn {}", s.monitor_bin.display()), e))?;
+    drop(cmd);
+    let _ = child.wait();
+    Ok(ours)
+}
+
+/// Start a spare monitor in the background unless there is one (or one is being started).
+pub(crate) fn refill_spare(s: &Arc<Shared>) {
+    if s.closed.load(Ordering::SeqCst)
+        || s.spare.lock().map(|g| g.is_some()).unwrap_or(true)
+        || s.refilling.swap(true, Ordering::SeqCst)
+    {
+        return;
+    }
+    let ss = s.clone();
+    let r = std::thread::Builder::new()
+        .name("spare-monitor".into())
+        .spawn(move || {
+            match launch_monitor(&ss, None) {
+                Ok(c) => {
+                    if let Ok(mut g) = ss.spare.lock() {
+                        if g.is_none() && !ss.closed.load(Ordering::SeqCst) {
+                            *g = Some(c);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("start a spare monitor: {e}"),
+            }
+            ss.refilling.store(false, Ordering::SeqCst);
+        });
+    if r.is_err() {
+        s.refilling.store(false, Ordering::SeqCst);
+    }
 }
 
 pub(crate) fn read_line(c: &UnixStream) -> Result<String> {
@@ -1028,6 +1103,7 @@ pub(crate) fn hello_line(h: &AttachHello) -> Vec<u8> {
 
 /// Start with the op lock held.
 pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
+    crate::mark("engine: start");
     let rec = s.record(id)?;
     let xdir = s.xdir(id);
     let cdir = s.cdir(id);
@@ -1038,6 +1114,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     let _ = s.rt.delete(id, true);
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
+    crate::mark("engine: rootfs mounted");
     let fail = |e: Error| -> Error {
         s.unmount(id);
         let pend: Vec<Arc<Slot>> = s
@@ -1107,7 +1184,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             join_net,
             hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
         })?;
+        crate::mark("engine: spec built");
         write_json_nosync(&bundle.join("config.json"), &spec)?;
+        crate::mark("engine: config.json written");
         Ok(())
     })();
     if let Err(e) = r {
@@ -1154,6 +1233,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         Ok(x) => x,
         Err(e) => return Err(fail(e)),
     };
+    crate::mark("engine: monitor says created");
     if !line.starts_with(CTL_CREATED) {
         return Err(fail(monitor_error(&line)));
     }
@@ -1180,6 +1260,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             Err(_) => slot.close(),
         }
     }
+    crate::mark("engine: watch+attach connected");
     if let Err(e) = (&ctl).write_all(format!("{CTL_START}\n").as_bytes()) {
         return Err(fail(internal("talk to berth-monitor", e)));
     }
@@ -1187,6 +1268,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         Ok(l) => l,
         Err(e) => return Err(fail(e)),
     };
+    crate::mark("engine: monitor says started");
     if !line.starts_with(CTL_STARTED) {
         drop(watch);
         return Err(fail(monitor_error(&line)));
@@ -1202,8 +1284,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.manually_stopped = false;
         en.rec.clone()
     })?;
+    crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
     spawn_watcher(s.clone(), id.to_string(), watch);
+    refill_spare(s);
     Ok(())
 }
 
@@ -1638,14 +1722,18 @@ fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()
 /// `.rm-<id>` tombstone (one atomic step: the container is gone), and `open` finishes
 /// tombstones left by a crash.
 /// With `finish` false only the atomic step is done; the caller runs `finish_removal` later.
+/// With `finish` false the rootfs may still be mounted: the directory holding the mount point
+/// is renamed (allowed), `finish_removal` unmounts it from the tombstone.
 fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
     let _ = s.rt.delete(id, true);
-    s.unmount(id);
-    if s.is_mounted(&s.rootfs(id)) {
-        return Err(Error::Internal(format!(
-            "cannot remove container {id}: its rootfs {} is still mounted (busy)",
-            s.rootfs(id).display()
-        )));
+    if finish {
+        s.unmount(id);
+        if s.is_mounted(&s.rootfs(id)) {
+            return Err(Error::Internal(format!(
+                "cannot remove container {id}: its rootfs {} is still mounted (busy)",
+                s.rootfs(id).display()
+            )));
+        }
     }
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     match std::fs::rename(s.cdir(id), &tomb) {
@@ -1660,11 +1748,27 @@ fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
 }
 
 fn finish_removal(s: &Shared, id: &str) -> Result<()> {
+    let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
+    let trootfs = tomb.join("rootfs");
+    for _ in 0..3 {
+        if !s.is_mounted(&trootfs) {
+            break;
+        }
+        if let Err(e) = s.images.unmount(&trootfs) {
+            tracing::warn!("unmount {}: {e}", trootfs.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    if s.is_mounted(&trootfs) {
+        return Err(Error::Internal(format!(
+            "cannot remove container {id}: its rootfs {} is still mounted (busy)",
+            trootfs.display()
+        )));
+    }
     match s.images.remove_snapshot(id) {
         Ok(()) | Err(berth_image::Error::SnapshotNotFound(_)) => {}
         Err(e) => return Err(internal(format!("remove the rootfs of {id}"), e)),
     }
-    let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     for d in [s.xdir(id), tomb] {
         match std::fs::remove_dir_all(&d) {
             Ok(()) => {}

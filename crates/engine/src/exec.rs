@@ -203,6 +203,7 @@ pub(crate) fn start(
     let cfg_path = s.xdir(&c.id).join(format!("exec-{}.json", &exec_id[..16]));
     let (ctl, line) = spawn_monitor(s, &mcfg, &cfg_path)?;
     let _ = std::fs::remove_file(&cfg_path);
+    crate::containers::refill_spare(s);
     if !line.starts_with(CTL_READY) {
         set(s, exec_id, |r| r.exit_code = Some(126));
         return Err(monitor_error(&line));

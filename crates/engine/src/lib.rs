@@ -36,6 +36,7 @@ mod system;
 mod util;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
+pub use berth_runtime::mark;
 pub use events::EventStream;
 pub use images::CommitOptions;
 pub use logs::{LogEntry, LogStream, StreamKind};

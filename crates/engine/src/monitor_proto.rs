@@ -1,8 +1,10 @@
 //! What berthd and `berth-monitor` exchange.
 //!
-//! berthd writes a [`MonitorConfig`] JSON file and runs `berth-monitor <config>` with fd 3 = one
-//! end of a socketpair (the control channel). The monitor double-forks (so it is not berthd's
-//! child), makes itself a child subreaper, listens on `attach_socket` and then:
+//! berthd writes a [`MonitorConfig`] JSON file and runs `berth-monitor <config>` with stdin =
+//! one end of a socketpair (the control channel). The monitor double-forks (so it is not
+//! berthd's child), makes itself a child subreaper, listens on `attach_socket` and then:
+//! (A spare, `berth-monitor --spare`, is started ahead of time: it detaches at once and
+//! reads the config's path as the first line of the control channel.)
 //! * container mode: creates the container through the runtime library (stdio = pipes it owns
 //!   or a pty), sends [`CTL_CREATED`]` <pid>\n`;
 //! * exec mode: sends [`CTL_READY`]`\n`.

@@ -1003,10 +1003,7 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
             Some(Some(p)) => Some(p),
         };
         if let Some(p) = profile {
-            let sc = berth_seccomp::docker_to_oci(&p, &caps, "amd64")
-                .map_err(|e| Error::BadParameter(format!("seccomp profile: {e}")))?;
-            linux["seccomp"] =
-                serde_json::to_value(&sc).map_err(|e| internal("encode seccomp", e))?;
+            linux["seccomp"] = seccomp_oci(&p, &caps)?;
         }
     }
     if let Some(Value::Object(sysctls)) = h.get("Sysctls") {
@@ -1104,4 +1101,35 @@ mod tests {
         assert!(e.to_string().contains("nofile"), "{e}");
         assert!(rlimits(&json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]})).is_err());
     }
+}
+
+/// Docker's profile JSON -> the OCI seccomp section for a capability set. The default profile
+/// is converted once per capability set (it is the same for every container of a daemon).
+fn seccomp_oci(profile: &[u8], caps: &[String]) -> Result<Value> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static DEFAULT: OnceLock<Mutex<HashMap<Vec<String>, Value>>> = OnceLock::new();
+    let is_default = profile == DEFAULT_SECCOMP;
+    if is_default {
+        if let Some(v) = DEFAULT
+            .get_or_init(Default::default)
+            .lock()
+            .ok()
+            .and_then(|m| m.get(caps).cloned())
+        {
+            return Ok(v);
+        }
+    }
+    let sc = berth_seccomp::docker_to_oci(profile, caps, "amd64")
+        .map_err(|e| Error::BadParameter(format!("seccomp profile: {e}")))?;
+    let v = serde_json::to_value(&sc).map_err(|e| internal("encode seccomp", e))?;
+    if is_default {
+        if let Ok(mut m) = DEFAULT.get_or_init(Default::default).lock() {
+            if m.len() >= 32 {
+                m.clear();
+            }
+            m.insert(caps.to_vec(), v.clone());
+        }
+    }
+    Ok(v)
 }

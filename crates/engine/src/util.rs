@@ -168,10 +168,6 @@ pub(crate) fn human_duration(secs: f64) -> String {
     format!("{} years", h / 24 / 365)
 }
 
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    berth_runtime::state::write_atomic_durable(path, data).map_err(|e| Error::Internal(e.to_string()))
-}
-
 /// Atomic replace without fsync, for files that are regenerated from the persisted record
 /// (bundle config, /etc files, monitor config): a crash leaves the old or the new file.
 pub(crate) fn write_atomic_nosync(path: &Path, data: &[u8]) -> Result<()> {
@@ -193,10 +189,105 @@ pub(crate) fn write_json_nosync<T: serde::Serialize>(path: &Path, v: &T) -> Resu
     write_atomic_nosync(path, &b)
 }
 
+/// Container records: written with write-then-rename at once (atomic against a crash of berthd:
+/// the old or the new record, never a torn one), made durable against a power loss by the
+/// background [`durable_later`] fsync a moment later, off the request's path. A record a power
+/// loss tore anyway is treated like a half-created container at the next start (see
+/// `reconcile`), the containers it described having died with the machine.
 pub(crate) fn write_json_atomic<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {
-    let b = serde_json::to_vec_pretty(v)
-        .map_err(|e| internal(format!("encode {}", path.display()), e))?;
-    write_atomic(path, &b)
+    let b = serde_json::to_vec(v).map_err(|e| internal(format!("encode {}", path.display()), e))?;
+    write_atomic_nosync(path, &b)?;
+    durable_later(path);
+    Ok(())
+}
+
+enum SyncMsg {
+    Path(std::path::PathBuf),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+fn syncer() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<SyncMsg>>> {
+    use std::sync::{mpsc, Mutex, OnceLock};
+    static TX: OnceLock<Option<Mutex<mpsc::Sender<SyncMsg>>>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SyncMsg>();
+        std::thread::Builder::new()
+            .name("berth-fsync".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    // Batch what queued up meanwhile: one fsync per file and per directory.
+                    // In the order queued (a snapshot before the record naming it).
+                    let mut files: Vec<std::path::PathBuf> = Vec::new();
+                    let mut acks = Vec::new();
+                    let mut take = |m: SyncMsg| match m {
+                        SyncMsg::Path(p) => {
+                            if !files.contains(&p) {
+                                files.push(p);
+                            }
+                        }
+                        SyncMsg::Flush(a) => acks.push(a),
+                    };
+                    take(first);
+                    while let Ok(m) = rx.try_recv() {
+                        take(m);
+                    }
+                    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+                    for f in &files {
+                        // Gone already (replaced or removed): its successor is queued itself.
+                        if let Ok(h) = std::fs::File::open(f) {
+                            if let Err(e) = h.sync_all() {
+                                tracing::warn!("fsync {}: {e}", f.display());
+                            }
+                        }
+                        if let Some(d) = f.parent() {
+                            if !dirs.iter().any(|x| x == d) {
+                                dirs.push(d.to_path_buf());
+                            }
+                        }
+                    }
+                    for d in dirs {
+                        if let Ok(h) = std::fs::File::open(&d) {
+                            let _ = h.sync_all();
+                        }
+                    }
+                    for a in acks {
+                        let _ = a.send(());
+                    }
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    })
+    .as_ref()
+}
+
+/// Queue an fsync of `path` and of its directory on the background syncer (fsync at once if
+/// the syncer thread could not be started).
+pub(crate) fn durable_later(path: &Path) {
+    let sent = syncer()
+        .and_then(|m| m.lock().ok())
+        .map(|tx| tx.send(SyncMsg::Path(path.to_path_buf())).is_ok())
+        .unwrap_or(false);
+    if !sent {
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = f.sync_all();
+        }
+        if let Some(d) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Wait until every queued [`durable_later`] fsync is done (daemon shutdown, tests).
+pub(crate) fn flush_durable() {
+    let (ack, done) = std::sync::mpsc::sync_channel(1);
+    let sent = syncer()
+        .and_then(|m| m.lock().ok())
+        .map(|tx| tx.send(SyncMsg::Flush(ack)).is_ok())
+        .unwrap_or(false);
+    if sent {
+        let _ = done.recv_timeout(std::time::Duration::from_secs(30));
+    }
 }
 
 /// Signal by name ("TERM", "SIGTERM", "sigkill") or number.
@@ -510,4 +601,37 @@ mod tests {
         assert_eq!(id.len(), 64);
         assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
     }
+}
+
+/// `p` is the root of a mount. statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8); on older kernels
+/// (attribute not supported) the mount table is consulted.
+pub(crate) fn is_mount_root(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a zeroed statx is a valid output buffer; c is a NUL-terminated path.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the duration of the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_TYPE,
+            &mut st,
+        )
+    };
+    if r != 0 {
+        return false;
+    }
+    let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if st.stx_attributes_mask & attr != 0 {
+        return st.stx_attributes & attr != 0;
+    }
+    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = p.to_string_lossy();
+    mi.lines().any(|l| l.split(' ').nth(4) == Some(&want))
 }

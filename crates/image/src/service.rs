@@ -512,15 +512,25 @@ impl ImageService {
 
     /// Create a container's writable snapshot `key` on top of `image` (None: empty rootfs).
     pub fn prepare_snapshot(&self, key: &str, image: Option<&str>) -> Result<MountSpec> {
-        let parent = match image {
+        let parent = self.snapshot_parent(image)?;
+        self.snapshots.prepare(key, parent.as_ref())
+    }
+    /// `prepare_snapshot` without fsyncs on the caller's path: returns the paths the caller
+    /// must fsync (in order, each with its directory) for the snapshot to survive a power loss.
+    pub fn prepare_snapshot_deferred(&self, key: &str, image: Option<&str>) -> Result<(MountSpec, Vec<PathBuf>)> {
+        let parent = self.snapshot_parent(image)?;
+        let m = self.snapshots.prepare_deferred(key, parent.as_ref())?;
+        Ok((m, self.snapshots.sync_paths(key)?))
+    }
+    fn snapshot_parent(&self, image: Option<&str>) -> Result<Option<Digest>> {
+        Ok(match image {
             Some(n) => {
                 let rec = self.resolve(n)?;
                 self.ensure_unpacked(&rec)?;
                 self.top_chain_id(&rec)
             }
             None => None,
-        };
-        self.snapshots.prepare(key, parent.as_ref())
+        })
     }
     /// Mount snapshot `key` at `target`.
     pub fn mount(&self, key: &str, target: &Path) -> Result<()> {

@@ -158,7 +158,9 @@ impl Runtime {
         };
         let bundle = std::fs::canonicalize(&o.bundle)
             .with_ctx(|| format!("bundle {}", o.bundle.display()))?;
+        crate::mark("state dir made");
         let mut spec = crate::spec::load(&bundle)?;
+        crate::mark("spec parsed");
         let rootfs = crate::spec::validate(&spec, &bundle)?;
         crate::mark("spec loaded and validated");
         let ns = Plan::from_spec(&spec);

@@ -39,12 +39,39 @@ pub fn warn(msg: &str) {
 }
 
 /// `BERTH_TIMING=1`: print milestones of a run with elapsed microseconds to stderr (to find
-/// where the milliseconds go without strace's distortion).
+/// where the milliseconds go without strace's distortion). `BERTH_TIMING=/some/file`: append
+/// `<CLOCK_MONOTONIC us> <pid> <milestone>` lines to that file instead, so the milestones of
+/// berthd, its monitors and the runtime can be merged into one timeline.
 pub fn mark(what: &str) {
-    use std::sync::OnceLock;
+    use std::io::Write;
+    use std::sync::{Mutex, OnceLock};
     use std::time::Instant;
-    static T0: OnceLock<Option<Instant>> = OnceLock::new();
-    if let Some(t0) = T0.get_or_init(|| std::env::var_os("BERTH_TIMING").map(|_| Instant::now())) {
-        eprintln!("[timing] {:>7} us  {what}", t0.elapsed().as_micros());
+    enum Sink {
+        Off,
+        Stderr(Instant),
+        File(Mutex<std::fs::File>),
+    }
+    static SINK: OnceLock<Sink> = OnceLock::new();
+    let sink = SINK.get_or_init(|| match std::env::var_os("BERTH_TIMING") {
+        None => Sink::Off,
+        Some(v) if v.to_string_lossy().starts_with('/') => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&v)
+            .map(|f| Sink::File(Mutex::new(f)))
+            .unwrap_or(Sink::Off),
+        Some(_) => Sink::Stderr(Instant::now()),
+    });
+    match sink {
+        Sink::Off => {}
+        Sink::Stderr(t0) => eprintln!("[timing] {:>7} us  {what}", t0.elapsed().as_micros()),
+        Sink::File(f) => {
+            let us = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                .map(|t| t.tv_sec() * 1_000_000 + t.tv_nsec() / 1000)
+                .unwrap_or(0);
+            if let Ok(mut f) = f.lock() {
+                let _ = writeln!(f, "{us} {} {what}", std::process::id());
+            }
+        }
     }
 }

@@ -299,6 +299,23 @@ impl Snapshotter {
 
     /// Create an active (writable) snapshot `key` on top of `parent` (None: empty).
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
+        self.prepare_opt(key, parent, true)
+    }
+
+    /// `prepare` without the fsyncs: the snapshot appears atomically (directory rename), and
+    /// the caller makes `sync_paths(key)` durable itself (off its latency path).
+    pub fn prepare_deferred(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
+        self.prepare_opt(key, parent, false)
+    }
+
+    /// What must be fsynced (in this order) for a `prepare_deferred` snapshot to survive a
+    /// power loss: its metadata, its directory (and, by the caller, the parent of each).
+    pub fn sync_paths(&self, key: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.active_dir(key)?;
+        Ok(vec![dir.join("meta.json"), dir])
+    }
+
+    fn prepare_opt(&self, key: &str, parent: Option<&Digest>, durable: bool) -> Result<MountSpec> {
         let dir = self.active_dir(key)?;
         if dir.exists() {
             return Err(Error::Conflict(format!("active snapshot {key} already exists")));
@@ -324,7 +341,12 @@ impl Snapshotter {
                 }
             }
             let meta = ActiveMeta { key: key.into(), parent: parent.cloned(), kind: self.kind };
-            atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?)?;
+            let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
+            if durable {
+                atomic_write(&tmp.join("meta.json"), &data)?;
+            } else {
+                fs::write(tmp.join("meta.json"), &data).ctx("write", tmp.join("meta.json"))?;
+            }
             fs::rename(&tmp, &dir).ctx("rename active snapshot", &dir)
         })();
         if let Err(e) = res {
