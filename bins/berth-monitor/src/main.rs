@@ -405,6 +405,13 @@ fn read_ctl_line(ctl: &UnixStream) -> Result<String> {
 
 fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let rt = berth_runtime::Runtime::new(&cfg.runtime_root);
+    // Container mode: held until we exit, so berthd knows when our runtime cleanup (after the
+    // exit record) is over before it reuses the container's runtime id.
+    let _lock = if cfg.mode == Mode::Container {
+        Some(hold_lock(&monitor_lock_path(&cfg.attach_socket))?)
+    } else {
+        None
+    };
     let _ = std::fs::remove_file(&cfg.attach_socket);
     let (_attach_dir, attach_short) = sock_path(&cfg.attach_socket)
         .with_context(|| format!("open the directory of {}", cfg.attach_socket.display()))?;
@@ -802,6 +809,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     if let Some(l) = log.as_mut() {
         l.flush_partial();
     }
+    berth_runtime::mark("monitor: output drained");
     let code = exit.map(|e| e.0).unwrap_or(255);
     let mut oom = false;
     if cfg.mode == Mode::Container {
@@ -810,21 +818,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
                 oom = cg.oom_kill_count().map(|n| n > 0).unwrap_or(false);
             }
         }
-        if !deleted {
-            if let Err(e) = rt.delete(&cfg.id, true) {
-                if let Some(p) = &cfg.monitor_log {
-                    if let Ok(mut f) = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p)
-                    {
-                        let _ = writeln!(f, "delete {}: {e}", cfg.id);
-                    }
-                }
-            }
-        }
+        berth_runtime::mark("monitor: oom count read");
     }
-    berth_runtime::mark("monitor: runtime state deleted");
     let rec = ExitRecord {
         exit_code: code,
         finished_at: berth_runtime::state::rfc3339_now(),
@@ -836,8 +831,39 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     berth_runtime::state::write_atomic(&cfg.exit_file, &data).map_err(|e| anyhow!("{e}"))?;
     berth_runtime::mark("monitor: exit record written");
     let _ = std::fs::remove_file(&cfg.attach_socket);
+    // Watchers learn of the exit now; the runtime cleanup (cgroup removal: most of the time of
+    // the exit path) happens after, under our lock.
     for c in &clients {
         let _ = c.sock.shutdown(std::net::Shutdown::Both);
     }
+    if cfg.mode == Mode::Container && !deleted {
+        if let Err(e) = rt.delete(&cfg.id, true) {
+            if let Some(p) = &cfg.monitor_log {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                {
+                    let _ = writeln!(f, "delete {}: {e}", cfg.id);
+                }
+            }
+        }
+        berth_runtime::mark("monitor: runtime state deleted");
+    }
     Ok(())
+}
+
+/// An exclusive flock on `path` (created if needed), held while the returned file is open.
+fn hold_lock(path: &Path) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!("lock {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(f)
 }

@@ -480,10 +480,26 @@ impl Cgroup {
             }
             Ok(())
         })();
+        // A cgroup removed meanwhile (its processes ended, by this signal or not, and its
+        // owner, the container's monitor, removed it) has nothing left to signal or thaw.
+        let gone = || {
+            let dir = match self.mode {
+                Mode::V2 => self.unified_dir(),
+                _ => self.v1_dir("freezer").or_else(|| self.v1.values().next().map(PathBuf::as_path)),
+            };
+            dir.is_some_and(|d| !d.exists())
+        };
         if froze {
-            self.thaw()?;
+            if let Err(e) = self.thaw() {
+                if !gone() {
+                    return Err(e);
+                }
+            }
         }
-        res
+        match res {
+            Err(_) if gone() => Ok(()),
+            r => r,
+        }
     }
 
     /// Usage figures in runc's `events --stats` shape.

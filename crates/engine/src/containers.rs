@@ -26,6 +26,8 @@ pub(crate) struct Entry {
     pub exit_gen: u64,
     /// Being removed: no restart.
     pub removing: bool,
+    /// Runtime side made ahead of the start (see `prepare_later`).
+    pub prepared: Option<Task>,
 }
 
 #[derive(Default)]
@@ -57,7 +59,9 @@ pub(crate) struct Shared {
     /// on this control socket for the path of its config. Starting a container through it
     /// skips the fork+exec of the monitor on the start path. Dropping the socket ends it.
     pub spare: Mutex<Option<UnixStream>>,
-    pub refilling: AtomicBool,
+    /// When the spare keeper should make a new spare (None: not asked).
+    pub spare_due: Mutex<Option<Instant>>,
+    pub spare_cv: Condvar,
 }
 
 pub(crate) struct Inner(pub Arc<Shared>);
@@ -66,9 +70,20 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let s = &self.inner.0;
         s.closed.store(true, Ordering::SeqCst);
+        if let Ok(_g) = s.spare_due.lock() {
+            s.spare_cv.notify_all();
+        }
         crate::util::flush_durable();
-        // The spare monitor sees EOF and exits.
+        // The spare monitor and those of prepared containers see EOF: they end (the latter
+        // delete their runtime container first).
         drop(s.spare.lock().ok().and_then(|mut g| g.take()));
+        let prepared: Vec<Task> = s
+            .lock()
+            .containers
+            .values_mut()
+            .filter_map(|en| en.prepared.take())
+            .collect();
+        drop(prepared);
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
@@ -148,6 +163,23 @@ impl Shared {
             .get(id)
             .map(|e| e.rec.clone())
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))
+    }
+
+    /// Like `update`, in memory only.
+    pub(crate) fn update_unsaved<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Result<T> {
+        let mut reg = self.lock();
+        let e = reg
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
+        let r = f(e);
+        drop(reg);
+        self.cond.notify_all();
+        Ok(r)
     }
 
     pub(crate) fn update<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
@@ -322,12 +354,20 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         watcher_serial: std::sync::atomic::AtomicU64::new(0),
         image_lock: Mutex::new(()),
         spare: Mutex::new(None),
-        refilling: AtomicBool::new(false),
+        spare_due: Mutex::new(None),
+        spare_cv: Condvar::new(),
     });
     let engine = Arc::new(Engine {
         inner: Inner(shared.clone()),
     });
     reconcile(&shared)?;
+    {
+        let ss = shared.clone();
+        std::thread::Builder::new()
+            .name("spare-keeper".into())
+            .spawn(move || spare_keeper(ss))
+            .map_err(|e| internal("start the spare keeper thread", e))?;
+    }
     refill_spare(&shared);
     Ok(engine)
 }
@@ -378,6 +418,7 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 pending: vec![],
                 exit_gen: 0,
                 removing: false,
+                prepared: None,
             },
         );
     }
@@ -400,6 +441,8 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 }
             }
         } else {
+            // A container prepared by the previous daemon (its monitor ends at the EOF).
+            let _ = s.rt.delete(&id, true);
             s.unmount(&id);
             if rec.state.status == "removing" {
                 let _ = remove_files(s, &id, true);
@@ -491,9 +534,9 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         }
     };
     crate::mark("engine: exit record read");
-    let _ = s.rt.delete(id, true);
-    // An AutoRemove container (which Docker never restarts) is unmounted by its removal, after
-    // the waiters for `removed` have their answer.
+    // An AutoRemove container (which Docker never restarts) is cleaned up by its removal,
+    // after the waiters for `removed` have their answer: its monitor deletes the runtime
+    // container meanwhile, the removal's cleanup waits for that and unmounts.
     let auto_remove = s
         .record(id)
         .map(|r| {
@@ -505,9 +548,13 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         })
         .unwrap_or(false);
     if !auto_remove {
+        wait_monitor_done(s, id);
+        let _ = s.rt.delete(id, true);
         s.unmount(id);
     }
-    let Ok((rec, removing)) = s.update(id, |e| {
+    // (An AutoRemove container's record is about to go: not written again. A crash before it
+    // goes leaves it "running", and the restart's reconcile comes here again.)
+    let apply = |e: &mut Entry| {
         e.rec.state.status = "exited".into();
         e.rec.state.pid = 0;
         e.rec.state.monitor_pid = 0;
@@ -517,7 +564,13 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         e.rec.state.error = ex.error.clone();
         e.exit_gen += 1;
         (e.rec.clone(), e.removing)
-    }) else {
+    };
+    let updated = if auto_remove {
+        s.update_unsaved(id, apply)
+    } else {
+        s.update(id, apply)
+    };
+    let Ok((rec, removing)) = updated else {
         return;
     };
     if ex.oom_killed {
@@ -572,6 +625,7 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         }
         crate::mark("engine: auto-removed");
     }
+    refill_spare(s);
 }
 
 const NAME_LEFT: [&str; 24] = [
@@ -884,10 +938,17 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 pending: vec![],
                 exit_gen: 0,
                 removing: false,
+                prepared: None,
             },
         );
     }
     s.event(&rec, "create", &[]);
+    if !matches!(
+        crate::spec::net_mode(&rec.host_config),
+        Ok(crate::spec::NetMode::Container(_))
+    ) {
+        prepare_later(s, &id);
+    }
     Ok(json!({"Id": id, "Warnings": []}))
 }
 
@@ -1037,32 +1098,68 @@ fn launch_monitor(s: &Shared, cfg_path: Option<&Path>) -> Result<UnixStream> {
     Ok(ours)
 }
 
-/// Start a spare monitor in the background unless there is one (or one is being started).
-pub(crate) fn refill_spare(s: &Arc<Shared>) {
-    if s.closed.load(Ordering::SeqCst)
-        || s.spare.lock().map(|g| g.is_some()).unwrap_or(true)
-        || s.refilling.swap(true, Ordering::SeqCst)
-    {
-        return;
+/// Have a spare monitor ready again (see [`Shared::spare`]) as soon as possible.
+pub(crate) fn refill_spare(s: &Shared) {
+    refill_spare_after(s, Duration::ZERO)
+}
+
+/// Have a spare monitor ready again, started no later than `delay` from now (an earlier
+/// request wins). The spare keeper thread starts it.
+pub(crate) fn refill_spare_after(s: &Shared, delay: Duration) {
+    let at = Instant::now() + delay;
+    if let Ok(mut due) = s.spare_due.lock() {
+        if due.is_none_or(|d| at < d) {
+            *due = Some(at);
+            s.spare_cv.notify_one();
+        }
     }
-    let ss = s.clone();
-    let r = std::thread::Builder::new()
-        .name("spare-monitor".into())
-        .spawn(move || {
-            match launch_monitor(&ss, None) {
-                Ok(c) => {
-                    if let Ok(mut g) = ss.spare.lock() {
-                        if g.is_none() && !ss.closed.load(Ordering::SeqCst) {
-                            *g = Some(c);
+}
+
+/// The spare keeper: starts a spare monitor when one is due and there is none.
+fn spare_keeper(s: Arc<Shared>) {
+    loop {
+        {
+            let Ok(mut due) = s.spare_due.lock() else { return };
+            loop {
+                if s.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                match *due {
+                    None => {
+                        due = match s.spare_cv.wait(due) {
+                            Ok(g) => g,
+                            Err(_) => return,
                         }
                     }
+                    Some(t) if Instant::now() < t => {
+                        due = match s.spare_cv.wait_timeout(due, t - Instant::now()) {
+                            Ok((g, _)) => g,
+                            Err(_) => return,
+                        }
+                    }
+                    Some(_) => {
+                        *due = None;
+                        break;
+                    }
                 }
-                Err(e) => tracing::warn!("start a spare monitor: {e}"),
             }
-            ss.refilling.store(false, Ordering::SeqCst);
-        });
-    if r.is_err() {
-        s.refilling.store(false, Ordering::SeqCst);
+        }
+        if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
+            continue;
+        }
+        match launch_monitor(&s, None) {
+            Ok(c) => {
+                if let Ok(mut g) = s.spare.lock() {
+                    if g.is_none() && !s.closed.load(Ordering::SeqCst) {
+                        *g = Some(c);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("start a spare monitor: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
     }
 }
 
@@ -1101,20 +1198,210 @@ pub(crate) fn hello_line(h: &AttachHello) -> Vec<u8> {
     v
 }
 
-/// Start with the op lock held.
-pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
-    crate::mark("engine: start");
-    let rec = s.record(id)?;
+/// Wait (up to 10 s) until the container's monitor, if any, has exited: it holds
+/// [`monitor_lock_path`] until its runtime cleanup is over.
+pub(crate) fn wait_monitor_done(s: &Shared, id: &str) {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(monitor_lock_path(&s.attach_sock(id))) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // SAFETY: flock on an fd we own; closing the file releases it.
+    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if Instant::now() > deadline {
+            tracing::warn!("the monitor of {id} is still cleaning up after 10 s");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A container whose runtime side is made and waits for "start": its monitor answered
+/// "created" on `ctl`; `pid` is its init.
+pub(crate) struct Task {
+    ctl: UnixStream,
+    pid: i32,
+}
+
+/// How long a container prepared at create time (see [`prepare_later`]) waits for its start
+/// before it is taken down again.
+const PREPARED_TTL: Duration = Duration::from_secs(10);
+
+/// Make the runtime side of a container up to "created": rootfs mounted, /etc files, OCI
+/// spec, monitor, runtime create. Changes no record state; on error the caller cleans up.
+fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
     let xdir = s.xdir(id);
     let cdir = s.cdir(id);
     let bundle = xdir.join("bundle");
     std::fs::create_dir_all(&bundle)
         .map_err(|e| internal(format!("create {}", bundle.display()), e))?;
-    // Leftovers of a previous run.
+    // Leftovers of a previous run (once its monitor is done with them).
+    wait_monitor_done(s, id);
     let _ = s.rt.delete(id, true);
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
     crate::mark("engine: rootfs mounted");
+    write_etc(s, rec)?;
+    let join_net = match crate::spec::net_mode(&rec.host_config)? {
+        crate::spec::NetMode::Container(c) => {
+            let reg = s.lock();
+            let oid = s.resolve(&reg, &c)?;
+            let other = &reg.containers[&oid].rec;
+            if other.state.status != "running" || other.state.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {c}"
+                )));
+            }
+            Some(format!("/proc/{}/ns/net", other.state.pid))
+        }
+        _ => None,
+    };
+    let spec = crate::spec::build(&crate::spec::SpecInput {
+        id,
+        config: &rec.config,
+        host: &rec.host_config,
+        rootfs: &rootfs,
+        etc_dir: &cdir,
+        init_path: s.init_bin.clone(),
+        join_net,
+        hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
+    })?;
+    crate::mark("engine: spec built");
+    write_json_nosync(&bundle.join("config.json"), &spec)?;
+    crate::mark("engine: config.json written");
+    let lc = &rec.host_config["LogConfig"];
+    let log_none = lc["Type"] == "none";
+    let mcfg = MonitorConfig {
+        mode: Mode::Container,
+        id: id.to_string(),
+        runtime_root: s.rt.root.clone(),
+        bundle: bundle.clone(),
+        process: None,
+        tty: rec.config["Tty"].as_bool().unwrap_or(false),
+        open_stdin: rec.config["OpenStdin"].as_bool().unwrap_or(false),
+        stdin_once: rec.config["StdinOnce"].as_bool().unwrap_or(false),
+        attach_socket: s.attach_sock(id),
+        log_path: if log_none {
+            None
+        } else {
+            Some(PathBuf::from(&rec.log_path))
+        },
+        log_max_size: lc["Config"]["max-size"]
+            .as_str()
+            .and_then(parse_size)
+            .unwrap_or(0),
+        log_max_file: lc["Config"]["max-file"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        exit_file: cdir.join("exit.json"),
+        initial_size: rec.host_config["ConsoleSize"].as_array().and_then(|a| {
+            let h = a.first()?.as_u64()? as u16;
+            let w = a.get(1)?.as_u64()? as u16;
+            if h > 0 && w > 0 {
+                Some((h, w))
+            } else {
+                None
+            }
+        }),
+        monitor_log: Some(cdir.join("monitor.log")),
+    };
+    let (ctl, line) = spawn_monitor(s, &mcfg, &xdir.join("monitor.json"))?;
+    crate::mark("engine: monitor says created");
+    if !line.starts_with(CTL_CREATED) {
+        return Err(monitor_error(&line));
+    }
+    let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
+    Ok(Task { ctl, pid })
+}
+
+/// Take a prepared task down (op lock held): the monitor deletes the runtime container when
+/// told anything but "start", answers and exits.
+fn abort_task(s: &Shared, id: &str, t: Task) {
+    let _ = (&t.ctl).write_all(b"abort\n");
+    let _ = t.ctl.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = read_line(&t.ctl);
+    drop(t);
+    s.unmount(id);
+}
+
+/// Take down the task prepared at create time, if any (op lock held): before anything that
+/// changes what the start would have made (resources, removal).
+pub(crate) fn discard_prepared(s: &Shared, id: &str) {
+    let t = s
+        .lock()
+        .containers
+        .get_mut(id)
+        .and_then(|en| en.prepared.take());
+    if let Some(t) = t {
+        abort_task(s, id, t);
+    }
+}
+
+/// Right after a create, make the runtime side of the container in the background: `docker
+/// run` sends attach, wait and start next, and the start then only has to say "go". Taken
+/// down again if no start comes within [`PREPARED_TTL`] or the container is changed first.
+/// A failure here is not reported: the start redoes the work and reports it.
+fn prepare_later(s: &Arc<Shared>, id: &str) {
+    let ss = s.clone();
+    let id = id.to_string();
+    let r = std::thread::Builder::new()
+        .name("prepare".into())
+        .spawn(move || {
+            let s = &ss;
+            let Ok((_, op)) = s.find(&id) else { return };
+            let pid = {
+                let Ok(_g) = op.lock() else { return };
+                let Ok(rec) = s.record(&id) else { return };
+                if rec.state.status != "created" || rec.has_been_started || s.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                match create_task(s, &id, &rec) {
+                    Ok(t) => {
+                        let pid = t.pid;
+                        let mut reg = s.lock();
+                        match reg.containers.get_mut(&id) {
+                            Some(en) if en.prepared.is_none() => en.prepared = Some(t),
+                            _ => {
+                                drop(reg);
+                                abort_task(s, &id, t);
+                                return;
+                            }
+                        }
+                        pid
+                    }
+                    Err(e) => {
+                        tracing::debug!("prepare {id}: {e} (the start will redo and report it)");
+                        let _ = s.rt.delete(&id, true);
+                        s.unmount(&id);
+                        return;
+                    }
+                }
+            };
+            std::thread::sleep(PREPARED_TTL);
+            let Ok(_g) = op.lock() else { return };
+            let t = {
+                let mut reg = s.lock();
+                match reg.containers.get_mut(&id) {
+                    Some(en) if en.prepared.as_ref().is_some_and(|t| t.pid == pid) => {
+                        en.prepared.take()
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(t) = t {
+                abort_task(s, &id, t);
+            }
+        });
+    if let Err(e) = r {
+        tracing::debug!("prepare a container: {e}");
+    }
+}
+
+/// Start with the op lock held.
+pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
+    crate::mark("engine: start");
+    let rec = s.record(id)?;
     let fail = |e: Error| -> Error {
         s.unmount(id);
         let pend: Vec<Arc<Slot>> = s
@@ -1158,86 +1445,22 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         }
         e
     };
-    let r = (|| -> Result<()> {
-        write_etc(s, &rec)?;
-        let join_net = match crate::spec::net_mode(&rec.host_config)? {
-            crate::spec::NetMode::Container(c) => {
-                let reg = s.lock();
-                let oid = s.resolve(&reg, &c)?;
-                let other = &reg.containers[&oid].rec;
-                if other.state.status != "running" || other.state.pid <= 0 {
-                    return Err(Error::Conflict(format!(
-                        "cannot join network of a non running container: {c}"
-                    )));
-                }
-                Some(format!("/proc/{}/ns/net", other.state.pid))
-            }
-            _ => None,
-        };
-        let spec = crate::spec::build(&crate::spec::SpecInput {
-            id,
-            config: &rec.config,
-            host: &rec.host_config,
-            rootfs: &rootfs,
-            etc_dir: &cdir,
-            init_path: s.init_bin.clone(),
-            join_net,
-            hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
-        })?;
-        crate::mark("engine: spec built");
-        write_json_nosync(&bundle.join("config.json"), &spec)?;
-        crate::mark("engine: config.json written");
-        Ok(())
-    })();
-    if let Err(e) = r {
-        return Err(fail(e));
-    }
-    let lc = &rec.host_config["LogConfig"];
-    let log_none = lc["Type"] == "none";
-    let mcfg = MonitorConfig {
-        mode: Mode::Container,
-        id: id.to_string(),
-        runtime_root: s.rt.root.clone(),
-        bundle: bundle.clone(),
-        process: None,
-        tty: rec.config["Tty"].as_bool().unwrap_or(false),
-        open_stdin: rec.config["OpenStdin"].as_bool().unwrap_or(false),
-        stdin_once: rec.config["StdinOnce"].as_bool().unwrap_or(false),
-        attach_socket: s.attach_sock(id),
-        log_path: if log_none {
-            None
-        } else {
-            Some(PathBuf::from(&rec.log_path))
+    let prepared = s
+        .lock()
+        .containers
+        .get_mut(id)
+        .and_then(|en| en.prepared.take());
+    let task = match prepared {
+        Some(t) => {
+            crate::mark("engine: using the prepared container");
+            t
+        }
+        None => match create_task(s, id, &rec) {
+            Ok(t) => t,
+            Err(e) => return Err(fail(e)),
         },
-        log_max_size: lc["Config"]["max-size"]
-            .as_str()
-            .and_then(parse_size)
-            .unwrap_or(0),
-        log_max_file: lc["Config"]["max-file"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        exit_file: cdir.join("exit.json"),
-        initial_size: rec.host_config["ConsoleSize"].as_array().and_then(|a| {
-            let h = a.first()?.as_u64()? as u16;
-            let w = a.get(1)?.as_u64()? as u16;
-            if h > 0 && w > 0 {
-                Some((h, w))
-            } else {
-                None
-            }
-        }),
-        monitor_log: Some(cdir.join("monitor.log")),
     };
-    let (ctl, line) = match spawn_monitor(s, &mcfg, &xdir.join("monitor.json")) {
-        Ok(x) => x,
-        Err(e) => return Err(fail(e)),
-    };
-    crate::mark("engine: monitor says created");
-    if !line.starts_with(CTL_CREATED) {
-        return Err(fail(monitor_error(&line)));
-    }
-    let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
+    let Task { ctl, pid } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,
@@ -1287,7 +1510,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
     spawn_watcher(s.clone(), id.to_string(), watch);
-    refill_spare(s);
+    // Not now: a new monitor starting up would compete for the CPU with the container's first
+    // moments (and, for a short-lived one, with its exit handling, which refills at once).
+    refill_spare_after(s, Duration::from_millis(50));
     Ok(())
 }
 
@@ -1520,6 +1745,8 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
     let (id, op) = s.find(x)?;
     let _g = op.lock();
+    // A container prepared at create has its cgroup made with the old values.
+    discard_prepared(s, &id);
     let rec = s.record(&id)?;
     let mut host = rec.host_config.clone();
     let keys = [
@@ -1647,6 +1874,7 @@ pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()
 /// are deleted on a background thread after the container is gone from the registry and its
 /// waiters are answered (a crash before that leaves a tombstone that `open` finishes).
 fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()> {
+    discard_prepared(s, id);
     let (gen, rec) = {
         let mut reg = s.lock();
         let Some(en) = reg.containers.get_mut(id) else {
@@ -1725,8 +1953,9 @@ fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()
 /// With `finish` false the rootfs may still be mounted: the directory holding the mount point
 /// is renamed (allowed), `finish_removal` unmounts it from the tombstone.
 fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
-    let _ = s.rt.delete(id, true);
     if finish {
+        wait_monitor_done(s, id);
+        let _ = s.rt.delete(id, true);
         s.unmount(id);
         if s.is_mounted(&s.rootfs(id)) {
             return Err(Error::Internal(format!(
@@ -1748,6 +1977,8 @@ fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
 }
 
 fn finish_removal(s: &Shared, id: &str) -> Result<()> {
+    wait_monitor_done(s, id);
+    let _ = s.rt.delete(id, true);
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     let trootfs = tomb.join("rootfs");
     for _ in 0..3 {

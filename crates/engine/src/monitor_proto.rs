@@ -13,8 +13,9 @@
 //! monitor accepts those pending clients, starts the process and answers
 //! [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at any point). Then the monitor copies
 //! output to the json-file log (container mode) and to attach clients, waits for the process,
-//! writes [`ExitRecord`] atomically to `exit_file`, and exits; its attach socket closing is how
-//! watchers learn of the exit.
+//! writes [`ExitRecord`] atomically to `exit_file`, closes its attach clients (that is how
+//! watchers learn of the exit), deletes the runtime container and exits. It holds the flock
+//! [`monitor_lock_path`] for its whole life: berthd takes it before reusing the runtime id.
 //!
 //! Attach clients send one [`AttachHello`] JSON line first.
 use serde::{Deserialize, Serialize};
@@ -133,4 +134,10 @@ pub fn sock_path(p: &std::path::Path) -> std::io::Result<(Option<std::fs::File>,
 pub fn connect(p: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
     let (_g, sp) = sock_path(p)?;
     std::os::unix::net::UnixStream::connect(sp)
+}
+
+/// The lock a container-mode monitor holds (flock) from before the runtime create until it
+/// exits, i.e. until after its runtime cleanup, which it does after writing the exit record.
+pub fn monitor_lock_path(attach_socket: &std::path::Path) -> PathBuf {
+    attach_socket.with_extension("lock")
 }

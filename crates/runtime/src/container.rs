@@ -546,7 +546,9 @@ impl Runtime {
                 let _ = cg.kill_all(libc::SIGKILL);
             }
         }
+        crate::mark("delete: killed");
         wait_gone(&st);
+        crate::mark("delete: gone");
         if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
             if let Err(e) = hooks::run("poststop", &h, &st.hook_json(Status::Stopped)) {
                 warn(&e.to_string());
@@ -555,6 +557,7 @@ impl Runtime {
         if let Some(cg) = &st.cgroup {
             destroy_cgroup(cg)?;
         }
+        crate::mark("delete: cgroup removed");
         let dir = state::container_dir(&self.root, id);
         std::fs::remove_dir_all(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
         Ok(())
