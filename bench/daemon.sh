@@ -1,6 +1,6 @@
 #!/bin/bash
 # berthd vs Debian's dockerd 20.10 (+containerd+runc), measured in the same run:
-#   - `docker run --rm IMG true` (the docker CLI 28 against each daemon), hyperfine
+#   - `docker run --rm IMG true` (the docker CLI 28 against each daemon), interleaved runs
 #   - idle RSS of the daemon (berthd alone vs dockerd+containerd)
 #   - per running container overhead (berth-monitor vs containerd-shim)
 #   - 100 concurrent `run --rm` requests against berthd all succeed
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 export DEBIAN_FRONTEND=noninteractive
-for p in hyperfine docker.io busybox-static; do
+for p in docker.io busybox-static; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || apt-get install -y -qq "$p" >/dev/null
 done
 DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker)
@@ -44,16 +44,10 @@ cpid=$(pgrep -P "$dpid" containerd | head -1 || true)
 drss=$(( $(rss_kb "$dpid") + ${cpid:+$(rss_kb "$cpid")}+0 ))
 echo "  berthd ${brss} kB   dockerd+containerd ${drss} kB   RATIO $(python3 -c "print(f'{$brss/$drss:.3f}')")  (target berthd <= 15360 kB)"
 
-echo "== docker run --rm IMG true ($runs runs each)"
-hyperfine -N -w 3 -r "$runs" --export-json "$w/run.json" \
-    -n berthd "$B run --rm --network none $ref true" -n dockerd "$D run --rm --network none $ref true" >/dev/null
-python3 - "$w/run.json" <<'PY'
-import json, sys
-r = {x['command']: x for x in json.load(open(sys.argv[1]))['results']}
-for k, v in r.items():
-    print(f"  {k:8s} mean {v['mean']*1000:8.1f} ms  median {v['median']*1000:8.1f} ms")
-print(f"RATIO berthd/dockerd = {r['berthd']['median']/r['dockerd']['median']:.3f}  (target <= 0.10)")
-PY
+echo "== docker run --rm IMG true ($runs runs each, interleaved: both daemons see the same noise)"
+python3 bench/lib/interleave.py "$runs" 3 \
+    "berthd=$B run --rm --network none $ref true" "dockerd=$D run --rm --network none $ref true" \
+    | sed 's/RATIO berthd\/dockerd = \(.*\)/RATIO berthd\/dockerd = \1  (target <= 0.10)/'
 
 echo "== per running container overhead (10 sleeping containers each)"
 before_b=$(ps -eo rss,comm | awk '$2=="berth-monitor"{s+=$1} END{print s+0}')

@@ -41,7 +41,9 @@ fn main() {
     let spare = args[1] == "--spare";
     if spare {
         detach(&ctl);
+        berth_runtime::mark("monitor: spare detached");
         prefault_code();
+        berth_runtime::mark("monitor: spare prefaulted");
         match read_ctl_line(&ctl) {
             Ok(p) if !p.is_empty() => cfg_path = p,
             _ => std::process::exit(0),

@@ -177,6 +177,7 @@ pub async fn wait(e: Arc<Engine>, id: String, r: Req) -> Resp {
     spawn_thread("berth-wait", move || {
         let res = handle.wait();
         let _ = tx.blocking_send(Ok(json_line(&res.to_json())));
+        berth_engine::mark("api: wait answered");
     })?;
     Ok(response(StatusCode::OK, "application/json", body))
 }

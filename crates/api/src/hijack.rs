@@ -198,6 +198,7 @@ async fn pump_upgraded(
         }
     }
     let _ = wr.shutdown().await;
+    berth_engine::mark("api: attach stream closed");
     reader.abort();
 }
 

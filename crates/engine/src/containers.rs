@@ -62,6 +62,7 @@ pub(crate) struct Shared {
     /// When the spare keeper should make a new spare (None: not asked).
     pub spare_due: Mutex<Option<Instant>>,
     pub spare_cv: Condvar,
+    pub netns: crate::netns::NetnsPool,
 }
 
 pub(crate) struct Inner(pub Arc<Shared>);
@@ -83,7 +84,12 @@ impl Drop for Engine {
             .values_mut()
             .filter_map(|en| en.prepared.take())
             .collect();
-        drop(prepared);
+        for t in prepared {
+            if let Some(p) = &t.netns {
+                crate::netns::release(p);
+            }
+        }
+        s.netns.drain();
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
@@ -321,6 +327,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         Err(e) => tracing::warn!("resolve the /berth parent cgroup: {e}"),
     }
     let monitor_bin = find_monitor(&cfg)?;
+    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"))?;
     let init_path = cfg.root.join("bin").join("docker-init");
     let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
         let tmp = cfg.root.join("bin").join(".docker-init.tmp");
@@ -356,11 +363,23 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         spare: Mutex::new(None),
         spare_due: Mutex::new(None),
         spare_cv: Condvar::new(),
+        netns,
     });
     let engine = Arc::new(Engine {
         inner: Inner(shared.clone()),
     });
     reconcile(&shared)?;
+    {
+        // Namespaces no running container uses: the previous daemon's ready ones, a crash's.
+        let keep: Vec<PathBuf> = shared
+            .lock()
+            .containers
+            .values()
+            .filter(|en| en.rec.running() && !en.rec.state.net_ns.is_empty())
+            .map(|en| PathBuf::from(&en.rec.state.net_ns))
+            .collect();
+        shared.netns.release_unused(&keep);
+    }
     {
         let ss = shared.clone();
         std::thread::Builder::new()
@@ -562,6 +581,10 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         e.rec.state.finished_at = ex.finished_at.clone();
         e.rec.state.oom_killed = ex.oom_killed;
         e.rec.state.error = ex.error.clone();
+        if !e.rec.state.net_ns.is_empty() {
+            crate::netns::release(Path::new(&e.rec.state.net_ns));
+            e.rec.state.net_ns.clear();
+        }
         e.exit_gen += 1;
         (e.rec.clone(), e.removing)
     };
@@ -625,7 +648,8 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         }
         crate::mark("engine: auto-removed");
     }
-    refill_spare(s);
+    // Soon, not now: the client that waited for this exit is finishing (`docker run --rm`).
+    refill_spare_after(s, Duration::from_millis(10));
 }
 
 const NAME_LEFT: [&str; 24] = [
@@ -1145,9 +1169,12 @@ fn spare_keeper(s: Arc<Shared>) {
             }
         }
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
+            s.netns.fill();
             continue;
         }
-        match launch_monitor(&s, None) {
+        let r = launch_monitor(&s, None);
+        s.netns.fill();
+        match r {
             Ok(c) => {
                 if let Ok(mut g) = s.spare.lock() {
                     if g.is_none() && !s.closed.load(Ordering::SeqCst) {
@@ -1221,6 +1248,8 @@ pub(crate) fn wait_monitor_done(s: &Shared, id: &str) {
 pub(crate) struct Task {
     ctl: UnixStream,
     pid: i32,
+    /// Its network namespace (`--network none`), released when the run is over.
+    netns: Option<PathBuf>,
 }
 
 /// How long a container prepared at create time (see [`prepare_later`]) waits for its start
@@ -1242,7 +1271,25 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
     let rootfs = s.ensure_mounted(id)?;
     crate::mark("engine: rootfs mounted");
     write_etc(s, rec)?;
+    let mut netns: Option<PathBuf> = None;
+    // Released again if anything below fails.
+    struct Guard<'a>(&'a mut Option<PathBuf>, bool);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                if let Some(p) = self.0.take() {
+                    crate::netns::release(&p);
+                }
+            }
+        }
+    }
     let join_net = match crate::spec::net_mode(&rec.host_config)? {
+        crate::spec::NetMode::None => {
+            let p = s.netns.take()?;
+            let js = p.to_string_lossy().into_owned();
+            netns = Some(p);
+            Some(js)
+        }
         crate::spec::NetMode::Container(c) => {
             let reg = s.lock();
             let oid = s.resolve(&reg, &c)?;
@@ -1256,6 +1303,7 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
         }
         _ => None,
     };
+    let mut guard = Guard(&mut netns, false);
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
@@ -1312,7 +1360,9 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
         return Err(monitor_error(&line));
     }
     let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
-    Ok(Task { ctl, pid })
+    guard.1 = true;
+    drop(guard);
+    Ok(Task { ctl, pid, netns })
 }
 
 /// Take a prepared task down (op lock held): the monitor deletes the runtime container when
@@ -1321,6 +1371,9 @@ fn abort_task(s: &Shared, id: &str, t: Task) {
     let _ = (&t.ctl).write_all(b"abort\n");
     let _ = t.ctl.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = read_line(&t.ctl);
+    if let Some(p) = &t.netns {
+        crate::netns::release(p);
+    }
     drop(t);
     s.unmount(id);
 }
@@ -1460,7 +1513,14 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             Err(e) => return Err(fail(e)),
         },
     };
-    let Task { ctl, pid } = task;
+    let Task { ctl, pid, netns } = task;
+    // From here on a failure releases the namespace; success hands it to the record.
+    let fail = |e: Error| -> Error {
+        if let Some(p) = &netns {
+            crate::netns::release(p);
+        }
+        fail(e)
+    };
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,
@@ -1503,6 +1563,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.state.error = String::new();
         en.rec.state.exit_code = 0;
         en.rec.state.oom_killed = false;
+        en.rec.state.net_ns = netns
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         en.rec.has_been_started = true;
         en.rec.manually_stopped = false;
         en.rec.clone()

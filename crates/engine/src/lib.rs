@@ -30,6 +30,7 @@ mod exec;
 mod images;
 mod logs;
 mod monitor_proto;
+mod netns;
 mod spec;
 mod state;
 mod system;

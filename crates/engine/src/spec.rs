@@ -856,7 +856,8 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
         json!({"type": "mount"}),
     ];
     match (&net, &inp.join_net) {
-        (NetMode::None, _) => ns.push(json!({"type": "network"})),
+        (NetMode::None, Some(p)) => ns.push(json!({"type": "network", "path": p})),
+        (NetMode::None, None) => ns.push(json!({"type": "network"})),
         (NetMode::Host, _) => {}
         (NetMode::Container(_), Some(p)) => ns.push(json!({"type": "network", "path": p})),
         (NetMode::Container(c), None) => {

@@ -17,6 +17,9 @@ pub(crate) struct CState {
     /// Pid of the monitor (for reconciliation diagnostics only).
     #[serde(default)]
     pub monitor_pid: i32,
+    /// The network namespace file of the current run (`--network none`), released at its end.
+    #[serde(default)]
+    pub net_ns: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
