@@ -460,6 +460,36 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 }
             }
         } else {
+            // Started, but the daemon stopped before it wrote "running" (the start does not
+            // wait for that write): adopt it.
+            if rec.state.status == "created" {
+                if let Ok(st) = s.rt.load(&id) {
+                    let live = matches!(
+                        st.status(&s.rt.root),
+                        berth_runtime::state::Status::Running | berth_runtime::state::Status::Paused
+                    );
+                    if live {
+                        if let Ok(w) = connect_watch(s, &id) {
+                            let _ = s.update(&id, |en| {
+                                en.rec.state.status = "running".into();
+                                en.rec.state.pid = st.pid;
+                                en.rec.state.started_at = st.created.clone();
+                                en.rec.has_been_started = true;
+                            });
+                            spawn_watcher(s.clone(), id.clone(), w);
+                            continue;
+                        }
+                    }
+                }
+            }
+            // Started and exited meanwhile (its monitor left the exit record): account for it.
+            if rec.state.status == "created" && s.cdir(&id).join("exit.json").exists() {
+                let _ = s.update_unsaved(&id, |en| en.rec.state.status = "running".into());
+                let ss = s.clone();
+                let idc = id.clone();
+                std::thread::spawn(move || handle_exit(&ss, &idc));
+                continue;
+            }
             // A container prepared by the previous daemon (its monitor ends at the EOF).
             let _ = s.rt.delete(&id, true);
             s.unmount(&id);
@@ -581,21 +611,22 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         e.rec.state.finished_at = ex.finished_at.clone();
         e.rec.state.oom_killed = ex.oom_killed;
         e.rec.state.error = ex.error.clone();
-        if !e.rec.state.net_ns.is_empty() {
-            crate::netns::release(Path::new(&e.rec.state.net_ns));
-            e.rec.state.net_ns.clear();
-        }
+        let net_ns = std::mem::take(&mut e.rec.state.net_ns);
         e.exit_gen += 1;
-        (e.rec.clone(), e.removing)
+        (e.rec.clone(), e.removing, net_ns)
     };
     let updated = if auto_remove {
         s.update_unsaved(id, apply)
     } else {
         s.update(id, apply)
     };
-    let Ok((rec, removing)) = updated else {
+    let Ok((rec, removing, net_ns)) = updated else {
         return;
     };
+    if !net_ns.is_empty() {
+        // Off this path: an unmount waits for an RCU grace period.
+        std::thread::spawn(move || crate::netns::release(Path::new(&net_ns)));
+    }
     if ex.oom_killed {
         s.event(&rec, "oom", &[]);
     }
@@ -1556,7 +1587,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         drop(watch);
         return Err(fail(monitor_error(&line)));
     }
-    let rec = s.update(id, |en| {
+    // In memory only: the next write of the record (stop, exit, update...) carries it, and a
+    // daemon that stops before that finds the container running and adopts it (reconcile).
+    let rec = s.update_unsaved(id, |en| {
         en.rec.state.status = "running".into();
         en.rec.state.pid = pid;
         en.rec.state.started_at = now_rfc3339();

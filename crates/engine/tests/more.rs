@@ -203,6 +203,15 @@ fn live_restore_after_daemon_loss() {
         env.engine.container_inspect(&id2, false).unwrap()["State"]["ExitCode"],
         42
     );
+    // An AutoRemove one that exits while the daemon is away is removed at the restart.
+    let id3 = env.create(json!({"Cmd": ["sleep", "0.5"], "HostConfig": {"AutoRemove": true}}));
+    env.engine.container_start(&id3).unwrap();
+    env.reopen();
+    std::thread::sleep(Duration::from_millis(1000));
+    env.reopen();
+    env.wait_for("auto-removed after restart", || {
+        env.engine.container_inspect(&id3, false).is_err()
+    });
 }
 
 #[test]
