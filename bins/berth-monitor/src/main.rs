@@ -42,8 +42,6 @@ fn main() {
     if spare {
         detach(&ctl);
         berth_runtime::mark("monitor: spare detached");
-        prefault_code();
-        berth_runtime::mark("monitor: spare prefaulted");
         match read_ctl_line(&ctl) {
             Ok(p) if !p.is_empty() => cfg_path = p,
             _ => std::process::exit(0),
@@ -82,38 +80,6 @@ fn main() {
             }
         }
         std::process::exit(1);
-    }
-}
-
-/// A spare has time to spare: map the pages of our executable and libraries now (they are in
-/// the page cache; what costs is faulting them into this fresh process one by one on the start
-/// path). MADV_POPULATE_READ (Linux 5.14); failure only means the faults happen later.
-fn prefault_code() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    for l in maps.lines() {
-        let mut f = l.split_whitespace();
-        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        // File-backed and readable (not the heap, stack, vdso or anonymous memory).
-        if inode == "0" || !perms.starts_with('r') {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        // SAFETY: advice on a range of our own address space that /proc/self/maps lists as
-        // mapped; MADV_POPULATE_READ only faults pages in, it changes no contents.
-        unsafe {
-            libc::madvise(a as *mut libc::c_void, b - a, 22 /* MADV_POPULATE_READ */);
-        }
     }
 }
 
