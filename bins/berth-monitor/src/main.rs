@@ -40,12 +40,16 @@ fn main() {
     // (berthd gone = EOF = exit).
     let spare = args[1] == "--spare";
     if spare {
+        // A spare starts up on idle CPU time only, and works at normal priority once it has
+        // a container (before anything is forked from it).
+        berth_runtime::idle_priority(true);
         detach(&ctl);
         berth_runtime::mark("monitor: spare detached");
         match read_ctl_line(&ctl) {
             Ok(p) if !p.is_empty() => cfg_path = p,
             _ => std::process::exit(0),
         }
+        berth_runtime::idle_priority(false);
         berth_runtime::mark("monitor: spare got its config");
     } else {
         cfg_path = args[1].clone();
@@ -805,6 +809,9 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         let _ = c.sock.shutdown(std::net::Shutdown::Both);
     }
     if cfg.mode == Mode::Container && !deleted {
+        // Clean-up nobody waits for: on idle CPU time (the client that waited for the exit is
+        // finishing now).
+        berth_runtime::idle_priority(true);
         if let Err(e) = rt.delete(&cfg.id, true) {
             if let Some(p) = &cfg.monitor_log {
                 if let Ok(mut f) = std::fs::OpenOptions::new()

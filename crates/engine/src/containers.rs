@@ -625,7 +625,10 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
     };
     if !net_ns.is_empty() {
         // Off this path: an unmount waits for an RCU grace period.
-        std::thread::spawn(move || crate::netns::release(Path::new(&net_ns)));
+        std::thread::spawn(move || {
+            berth_runtime::idle_priority(true);
+            crate::netns::release(Path::new(&net_ns))
+        });
     }
     if ex.oom_killed {
         s.event(&rec, "oom", &[]);
@@ -1172,6 +1175,8 @@ pub(crate) fn refill_spare_after(s: &Shared, delay: Duration) {
 
 /// The spare keeper: starts a spare monitor when one is due and there is none.
 fn spare_keeper(s: Arc<Shared>) {
+    // Getting ready for the next container never competes with the current one.
+    berth_runtime::idle_priority(true);
     loop {
         {
             let Ok(mut due) = s.spare_due.lock() else { return };
@@ -2035,6 +2040,7 @@ fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()
         let ss = s.clone();
         let id = id.to_string();
         std::thread::spawn(move || {
+            berth_runtime::idle_priority(true);
             if let Err(e) = finish_removal(&ss, &id) {
                 tracing::warn!("remove the files of {id}: {e} (retried at the next start)");
             }

@@ -38,6 +38,18 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// Run the calling thread at SCHED_IDLE (`idle` true: only on CPU time nothing else wants) or
+/// back at SCHED_OTHER. For clean-up and get-ready work that must not slow down what a client
+/// is waiting for on a small machine. Best effort.
+pub fn idle_priority(idle: bool) {
+    let p = libc::sched_param { sched_priority: 0 };
+    let policy = if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid sched_param.
+    unsafe {
+        libc::sched_setscheduler(0, policy, &p);
+    }
+}
+
 /// `BERTH_TIMING=1`: print milestones of a run with elapsed microseconds to stderr (to find
 /// where the milliseconds go without strace's distortion). `BERTH_TIMING=/some/file`: append
 /// `<CLOCK_MONOTONIC us> <pid> <milestone>` lines to that file instead, so the milestones of
