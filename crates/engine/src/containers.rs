@@ -28,6 +28,10 @@ pub(crate) struct Entry {
     pub removing: bool,
     /// Runtime side made ahead of the start (see `prepare_later`).
     pub prepared: Option<Task>,
+    /// Bumped at every change of `rec`; `saved` holds the version on disk. Writes happen
+    /// outside the registry lock, so without this an older copy could land after a newer one.
+    pub version: u64,
+    pub saved: Arc<Mutex<u64>>,
 }
 
 #[derive(Default)]
@@ -183,6 +187,7 @@ impl Shared {
             .get_mut(id)
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         let r = f(e);
+        e.version += 1;
         drop(reg);
         self.cond.notify_all();
         Ok(r)
@@ -195,11 +200,24 @@ impl Shared {
             .get_mut(id)
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         let r = f(e);
-        let rec = e.rec.clone();
+        e.version += 1;
+        let (rec, v, saved) = (e.rec.clone(), e.version, e.saved.clone());
         drop(reg);
-        self.save(&rec)?;
+        self.save_version(&rec, v, &saved)?;
         self.cond.notify_all();
         Ok(r)
+    }
+
+    /// Write `rec` (version `v`) unless a newer version is on disk already.
+    pub(crate) fn save_version(&self, rec: &Record, v: u64, saved: &Mutex<u64>) -> Result<()> {
+        let mut g = saved
+            .lock()
+            .map_err(|_| Error::Internal("record save lock poisoned".into()))?;
+        if *g < v {
+            self.save(rec)?;
+            *g = v;
+        }
+        Ok(())
     }
 
     pub(crate) fn attrs(&self, rec: &Record) -> BTreeMap<String, String> {
@@ -438,6 +456,8 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 exit_gen: 0,
                 removing: false,
                 prepared: None,
+                version: 0,
+                saved: Arc::new(Mutex::new(0)),
             },
         );
     }
@@ -997,6 +1017,8 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 exit_gen: 0,
                 removing: false,
                 prepared: None,
+                version: 0,
+                saved: Arc::new(Mutex::new(0)),
             },
         );
     }
@@ -1816,7 +1838,7 @@ pub(crate) fn unpause(e: &Engine, x: &str) -> Result<()> {
 pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {
     let s = &e.inner.0;
     let n = validate_name(new_name)?;
-    let (id, old, rec) = {
+    let (old, rec, v, saved) = {
         let mut reg = s.lock();
         let id = s.resolve(&reg, x)?;
         let old = reg.containers[&id].rec.name.clone();
@@ -1835,10 +1857,10 @@ pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {
             .get_mut(&id)
             .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))?;
         en.rec.name = n.clone();
-        (id, old, en.rec.clone())
+        en.version += 1;
+        (old, en.rec.clone(), en.version, en.saved.clone())
     };
-    s.save(&rec)?;
-    let _ = id;
+    s.save_version(&rec, v, &saved)?;
     s.event(&rec, "rename", &[("oldName", old)]);
     Ok(())
 }
