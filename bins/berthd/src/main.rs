@@ -159,8 +159,9 @@ fn run() -> Result<()> {
             berth_api::MIN_VERSION,
             berth_api::MAX_VERSION
         );
-        berth_api::serve(engine, bound, shutdown_signal()).await;
+        berth_api::serve(engine.clone(), bound, shutdown_signal()).await;
         tracing::info!("shutting down; containers keep running");
+        engine.shutdown();
         anyhow::Ok(())
     });
     if let Some(p) = &args.pidfile {

@@ -73,8 +73,19 @@ pub(crate) struct Inner(pub Arc<Shared>);
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Engine {
+    /// Stop acting (containers keep running): watchers, the spare monitor, prepared
+    /// containers and the ready network namespaces are let go, pending record fsyncs finished.
+    /// Idempotent; also done when the engine is dropped.
+    pub fn shutdown(&self) {
         let s = &self.inner.0;
-        s.closed.store(true, Ordering::SeqCst);
+        if s.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
         if let Ok(_g) = s.spare_due.lock() {
             s.spare_cv.notify_all();
         }

@@ -18,6 +18,8 @@ pub(crate) struct NetnsPool {
     dir: PathBuf,
     ready: Mutex<Vec<PathBuf>>,
     serial: AtomicU64,
+    /// Drained for good (daemon shutdown): no more ready ones.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl NetnsPool {
@@ -28,6 +30,7 @@ impl NetnsPool {
             dir,
             ready: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -54,11 +57,14 @@ impl NetnsPool {
 
     /// Top the ready list up (keeper thread).
     pub(crate) fn fill(&self) {
-        while self.ready.lock().map(|r| r.len() < READY).unwrap_or(false) {
+        while !self.closed.load(Ordering::SeqCst)
+            && self.ready.lock().map(|r| r.len() < READY).unwrap_or(false)
+        {
             match self.make() {
                 Ok(p) => match self.ready.lock() {
-                    Ok(mut r) => r.push(p),
-                    Err(_) => release(&p),
+                    // (checked under the lock `drain` takes: nothing is added after it)
+                    Ok(mut r) if !self.closed.load(Ordering::SeqCst) => r.push(p),
+                    _ => release(&p),
                 },
                 Err(e) => {
                     tracing::warn!("prepare a network namespace: {e}");
@@ -73,7 +79,10 @@ impl NetnsPool {
         let v: Vec<PathBuf> = self
             .ready
             .lock()
-            .map(|mut r| r.drain(..).collect())
+            .map(|mut r| {
+                self.closed.store(true, Ordering::SeqCst);
+                r.drain(..).collect()
+            })
             .unwrap_or_default();
         for p in v {
             release(&p);

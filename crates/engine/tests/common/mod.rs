@@ -224,6 +224,8 @@ impl Drop for Env {
                     .container_remove(c["Id"].as_str().unwrap_or(""), true, false);
             }
         }
+        // Lets go of the ready network namespaces (mounts under exec_root) and the spare.
+        self.engine.shutdown();
     }
 }
 
