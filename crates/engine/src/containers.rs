@@ -99,11 +99,7 @@ impl Engine {
             .values_mut()
             .filter_map(|en| en.prepared.take())
             .collect();
-        for t in prepared {
-            if let Some(p) = &t.netns {
-                crate::netns::release(p);
-            }
-        }
+        drop(prepared);
         s.netns.drain();
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
@@ -268,16 +264,34 @@ impl Shared {
     }
 
     pub(crate) fn unmount(&self, id: &str) {
-        let r = self.rootfs(id);
+        let _ = self.unmount_at(&self.rootfs(id), id);
+    }
+
+    /// Unmount container `id`'s rootfs mounted at `r` (a few tries); an error if it stays.
+    pub(crate) fn unmount_at(&self, r: &Path, id: &str) -> Result<()> {
         for _ in 0..3 {
-            if !self.is_mounted(&r) {
-                break;
+            if !self.is_mounted(r) {
+                return Ok(());
             }
-            if let Err(e) = self.images.unmount(&r) {
+            if let Err(e) = self.images.unmount(r) {
                 tracing::warn!("unmount {}: {e}", r.display());
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        if self.is_mounted(r) {
+            return Err(Error::Internal(format!(
+                "cannot remove container {id}: its rootfs {} is still mounted (busy)",
+                r.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delete the runtime container `id` once its monitor is done with it (see
+    /// [`wait_monitor_done`]).
+    pub(crate) fn delete_runtime(&self, id: &str) {
+        wait_monitor_done(self, id);
+        let _ = self.rt.delete(id, true);
     }
 }
 
@@ -628,8 +642,7 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         })
         .unwrap_or(false);
     if !auto_remove {
-        wait_monitor_done(s, id);
-        let _ = s.rt.delete(id, true);
+        s.delete_runtime(id);
         s.unmount(id);
     }
     // (An AutoRemove container's record is about to go: not written again. A crash before it
@@ -1317,8 +1330,8 @@ pub(crate) fn wait_monitor_done(s: &Shared, id: &str) {
 pub(crate) struct Task {
     ctl: UnixStream,
     pid: i32,
-    /// Its network namespace (`--network none`), released when the run is over.
-    netns: Option<PathBuf>,
+    /// Its network namespace (`--network none`); dropping the task releases it.
+    netns: Option<crate::netns::Netns>,
 }
 
 /// How long a container prepared at create time (see [`prepare_later`]) waits for its start
@@ -1334,29 +1347,18 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
     std::fs::create_dir_all(&bundle)
         .map_err(|e| internal(format!("create {}", bundle.display()), e))?;
     // Leftovers of a previous run (once its monitor is done with them).
-    wait_monitor_done(s, id);
-    let _ = s.rt.delete(id, true);
+    s.delete_runtime(id);
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
     crate::mark("engine: rootfs mounted");
     write_etc(s, rec)?;
-    let mut netns: Option<PathBuf> = None;
-    // Released again if anything below fails.
-    struct Guard<'a>(&'a mut Option<PathBuf>, bool);
-    impl Drop for Guard<'_> {
-        fn drop(&mut self) {
-            if !self.1 {
-                if let Some(p) = self.0.take() {
-                    crate::netns::release(&p);
-                }
-            }
-        }
-    }
+    // (Released again, by its drop, if anything below fails.)
+    let mut netns = None;
     let join_net = match crate::spec::net_mode(&rec.host_config)? {
         crate::spec::NetMode::None => {
-            let p = s.netns.take()?;
-            let js = p.to_string_lossy().into_owned();
-            netns = Some(p);
+            let n = s.netns.take()?;
+            let js = n.path().to_string_lossy().into_owned();
+            netns = Some(n);
             Some(js)
         }
         crate::spec::NetMode::Container(c) => {
@@ -1372,7 +1374,6 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
         }
         _ => None,
     };
-    let mut guard = Guard(&mut netns, false);
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
@@ -1429,8 +1430,6 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
         return Err(monitor_error(&line));
     }
     let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
-    guard.1 = true;
-    drop(guard);
     Ok(Task { ctl, pid, netns })
 }
 
@@ -1440,9 +1439,6 @@ fn abort_task(s: &Shared, id: &str, t: Task) {
     let _ = (&t.ctl).write_all(b"abort\n");
     let _ = t.ctl.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = read_line(&t.ctl);
-    if let Some(p) = &t.netns {
-        crate::netns::release(p);
-    }
     drop(t);
     s.unmount(id);
 }
@@ -1582,14 +1578,8 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             Err(e) => return Err(fail(e)),
         },
     };
-    let Task { ctl, pid, netns } = task;
-    // From here on a failure releases the namespace; success hands it to the record.
-    let fail = |e: Error| -> Error {
-        if let Some(p) = &netns {
-            crate::netns::release(p);
-        }
-        fail(e)
-    };
+    // A failure from here on drops the namespace (released); success hands it to the record.
+    let Task { ctl, pid, mut netns } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,
@@ -1635,8 +1625,8 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.state.exit_code = 0;
         en.rec.state.oom_killed = false;
         en.rec.state.net_ns = netns
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
+            .take()
+            .map(|n| n.keep().to_string_lossy().into_owned())
             .unwrap_or_default();
         en.rec.has_been_started = true;
         en.rec.manually_stopped = false;
@@ -2090,15 +2080,8 @@ fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()
 /// is renamed (allowed), `finish_removal` unmounts it from the tombstone.
 fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
     if finish {
-        wait_monitor_done(s, id);
-        let _ = s.rt.delete(id, true);
-        s.unmount(id);
-        if s.is_mounted(&s.rootfs(id)) {
-            return Err(Error::Internal(format!(
-                "cannot remove container {id}: its rootfs {} is still mounted (busy)",
-                s.rootfs(id).display()
-            )));
-        }
+        s.delete_runtime(id);
+        s.unmount_at(&s.rootfs(id), id)?;
     }
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     match std::fs::rename(s.cdir(id), &tomb) {
@@ -2113,25 +2096,9 @@ fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
 }
 
 fn finish_removal(s: &Shared, id: &str) -> Result<()> {
-    wait_monitor_done(s, id);
-    let _ = s.rt.delete(id, true);
+    s.delete_runtime(id);
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
-    let trootfs = tomb.join("rootfs");
-    for _ in 0..3 {
-        if !s.is_mounted(&trootfs) {
-            break;
-        }
-        if let Err(e) = s.images.unmount(&trootfs) {
-            tracing::warn!("unmount {}: {e}", trootfs.display());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    if s.is_mounted(&trootfs) {
-        return Err(Error::Internal(format!(
-            "cannot remove container {id}: its rootfs {} is still mounted (busy)",
-            trootfs.display()
-        )));
-    }
+    s.unmount_at(&tomb.join("rootfs"), id)?;
     match s.images.remove_snapshot(id) {
         Ok(()) | Err(berth_image::Error::SnapshotNotFound(_)) => {}
         Err(e) => return Err(internal(format!("remove the rootfs of {id}"), e)),

@@ -47,12 +47,13 @@ impl NetnsPool {
         }
     }
 
-    /// A fresh namespace: a ready one, or one made now.
-    pub(crate) fn take(&self) -> Result<PathBuf> {
+    /// A fresh namespace: a ready one, or one made now. Released when dropped, unless
+    /// [`Netns::keep`] hands it on.
+    pub(crate) fn take(&self) -> Result<Netns> {
         if let Some(p) = self.ready.lock().ok().and_then(|mut r| r.pop()) {
-            return Ok(p);
+            return Ok(Netns(Some(p)));
         }
-        self.make()
+        self.make().map(|p| Netns(Some(p)))
     }
 
     /// Top the ready list up (keeper thread).
@@ -121,6 +122,27 @@ impl NetnsPool {
             return Err(e);
         }
         Ok(path)
+    }
+}
+
+/// A namespace of one container run; dropping it releases it.
+pub(crate) struct Netns(Option<PathBuf>);
+
+impl Netns {
+    pub(crate) fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
+    }
+    /// Hand the namespace on (to the container's record, released at the run's end).
+    pub(crate) fn keep(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            release(&p);
+        }
     }
 }
 

@@ -171,17 +171,7 @@ pub(crate) fn human_duration(secs: f64) -> String {
 /// Atomic replace without fsync, for files that are regenerated from the persisted record
 /// (bundle config, /etc files, monitor config): a crash leaves the old or the new file.
 pub(crate) fn write_atomic_nosync(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, data).map_err(|e| internal(format!("write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| internal(format!("rename {} -> {}", tmp.display(), path.display()), e))
+    berth_runtime::state::write_atomic(path, data).map_err(|e| Error::Internal(e.to_string()))
 }
 
 pub(crate) fn write_json_nosync<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {

@@ -167,18 +167,9 @@ impl State {
     }
 }
 
-/// Write-then-rename for runtime state (no fsync: see below).
+/// Write-then-rename for runtime state (no fsync: see below). berthd uses it too, and makes
+/// its records durable with a background fsync.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    write_replace(path, data, false)
-}
-
-/// Write-then-rename with fsync of the file and its directory, for state that must survive a
-/// power loss (the daemon's container records).
-pub fn write_atomic_durable(path: &Path, data: &[u8]) -> Result<()> {
-    write_replace(path, data, true)
-}
-
-fn write_replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Other(format!("{} has no parent dir", path.display())))?;
@@ -194,17 +185,9 @@ fn write_replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
         let mut f = std::fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(data)
             .with_ctx(|| format!("write {}", tmp.display()))?;
-        if durable {
-            f.sync_all().with_ctx(|| format!("fsync {}", tmp.display()))?;
-        }
     }
     std::fs::rename(&tmp, path)
         .with_ctx(|| format!("rename {} -> {}", tmp.display(), path.display()))?;
-    if durable {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
     Ok(())
 }
 
