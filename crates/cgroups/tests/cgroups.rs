@@ -604,6 +604,17 @@ fn kill_all_empties_the_cgroup() {
     assert!(cg.pids().unwrap().is_empty());
 }
 
+/// The container's monitor can remove the cgroup while a `kill` of all its processes is under
+/// way (the signal ended them): that kill succeeded, it is not an error.
+#[test]
+fn kill_all_of_a_cgroup_removed_meanwhile_succeeds() {
+    let t = TestCg::new("killgone");
+    t.cg.destroy().unwrap();
+    for sig in [libc::SIGKILL, libc::SIGTERM] {
+        t.cg.kill_all(sig).unwrap();
+    }
+}
+
 #[test]
 fn v2_dir_fd_matches_mode() {
     let t = TestCg::new("fd");

@@ -85,6 +85,13 @@ fn cycles_leave_nothing_behind() {
         .filter(|l| l.contains(ns_dir.to_str().unwrap()))
         .count();
     assert!(ns_mounts <= 2, "network namespace mounts left behind: {ns_mounts}");
+    // Stopping the daemon lets go of the ready ones too.
+    env.engine.shutdown();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mi.contains(ns_dir.to_str().unwrap()),
+        "network namespace mounts left after shutdown"
+    );
     let rt = env.exec_root.join("runtime");
     let left: Vec<_> = std::fs::read_dir(&rt)
         .map(|d| {
