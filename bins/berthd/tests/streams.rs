@@ -253,6 +253,49 @@ fn attach_stdin_half_close_and_exec_hijack() {
     }
 }
 
+/// docker-py reads the `101` head through a buffered reader and then switches to the raw
+/// socket: output that arrives in the same read as the head is lost to it. berthd holds the
+/// output until the client has read the head (a fast exec used to race it).
+#[test]
+fn hijacked_output_waits_until_the_client_has_read_the_101() {
+    let d = Daemon::start();
+    import_busybox(&d, "headtest:1");
+    let id = create(
+        &d,
+        "head1",
+        serde_json::json!({"Image": "headtest:1", "Cmd": ["sleep", "60"]}),
+    );
+    assert_eq!(
+        d.req("POST", &format!("/v1.47/containers/{id}/start"), b"")
+            .status,
+        204
+    );
+    let r = d.post_json(
+        &format!("/v1.47/containers/{id}/exec"),
+        &serde_json::json!({"Cmd": ["echo", "in-exec"], "AttachStdout": true, "AttachStderr": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let eid = r.json()["Id"].as_str().unwrap().to_string();
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = r#"{"Detach":false,"Tty":false}"#;
+    s.write_all(
+        format!("POST /v1.47/exec/{eid}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+            .as_bytes(),
+    )
+    .unwrap();
+    // A slow client: the exec has long finished when it reads for the first time.
+    std::thread::sleep(Duration::from_millis(60));
+    let mut first = vec![0u8; 64 << 10];
+    let n = s.read(&mut first).unwrap();
+    let first = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 101"), "{first}");
+    assert!(first.ends_with("\r\n\r\n"), "output came with the head: {first:?}");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert_eq!(String::from_utf8_lossy(&demux(&rest).0), "in-exec\n");
+}
+
 #[test]
 fn attach_without_upgrade_streams_in_the_body() {
     let d = Daemon::start();

@@ -156,7 +156,7 @@ fn spawn_stdin_writer(mut input: berth_engine::AttachInput) -> ApiResult<mpsc::S
 async fn pump_upgraded(
     on_upgrade: OnUpgrade,
     prelude: Vec<Bytes>,
-    mut orx: mpsc::Receiver<Bytes>,
+    orx: mpsc::Receiver<Bytes>,
     itx: Option<mpsc::Sender<Bytes>>,
 ) {
     let up = match on_upgrade.await {
@@ -166,10 +166,57 @@ async fn pump_upgraded(
             return;
         }
     };
-    let (mut rd, mut wr) = tokio::io::split(TokioIo::new(up));
+    // On a unix socket (the usual case), take the stream back from hyper to see when the
+    // client has read the `101` (below); bytes it sent after its request go to stdin first.
+    match up.downcast::<TokioIo<tokio::net::UnixStream>>() {
+        Ok(parts) => {
+            let io = parts.io.into_inner();
+            await_peer_read(&io).await;
+            pump(io, parts.read_buf, prelude, orx, itx).await
+        }
+        Err(up) => pump(TokioIo::new(up), Bytes::new(), prelude, orx, itx).await,
+    }
+}
+
+/// Wait (at most 100 ms) until the client has read everything sent so far, i.e. the `101`
+/// response. Clients that read the response head through a buffered reader and then switch to
+/// the raw socket (docker-py) lose output that arrives in the same read as the head; with a
+/// fast exec that happens. SIOCOUTQ on a unix stream socket counts the bytes the peer has not
+/// read yet.
+async fn await_peer_read(io: &tokio::net::UnixStream) {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    loop {
+        let mut unread: libc::c_int = 0;
+        // (SIOCOUTQ is TIOCOUTQ on Linux.)
+        // SAFETY: SIOCOUTQ writes one int through the pointer we pass; the fd is the open
+        // socket borrowed from `io`.
+        let r = unsafe { libc::ioctl(io.as_raw_fd(), libc::TIOCOUTQ, &mut unread) };
+        if r != 0 || unread == 0 || std::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+}
+
+async fn pump<IO>(
+    io: IO,
+    early: Bytes,
+    prelude: Vec<Bytes>,
+    mut orx: mpsc::Receiver<Bytes>,
+    itx: Option<mpsc::Sender<Bytes>>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
     // Client -> stdin. When the client half-closes (no more input) the sender is dropped,
     // which closes the process's stdin; output keeps flowing.
     let reader = tokio::spawn(async move {
+        if let Some(itx) = &itx {
+            if !early.is_empty() && itx.send(early).await.is_err() {
+                return;
+            }
+        }
         let mut buf = vec![0u8; 16 << 10];
         loop {
             match rd.read(&mut buf).await {
