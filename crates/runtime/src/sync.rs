@@ -70,6 +70,10 @@ impl Channel {
                     return Ok(Some((tag, buf)));
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The peer closed while a message of ours was still unread on its side: the
+                // error is reported (once) before what the peer sent last (its ERROR) is
+                // read. Read on: that message, or the end.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("recv on sync socket", e)),
             }
         }
@@ -87,5 +91,23 @@ impl Channel {
                 "container process exited before {what}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The child reports an error and exits while a message of the parent is still unread on
+    /// its side: the parent gets the child's message, not "connection reset".
+    #[test]
+    fn message_of_a_peer_that_left_with_unread_data_is_received() {
+        let (parent, child) = pair().unwrap();
+        parent.send(GO, b"").unwrap();
+        child.send(ERROR, b"mount /proc: is a symlink").unwrap();
+        drop(child);
+        let (tag, msg) = parent.recv().unwrap().unwrap();
+        assert_eq!((tag, msg.as_slice()), (ERROR, &b"mount /proc: is a symlink"[..]));
+        assert!(parent.recv().unwrap().is_none());
     }
 }
