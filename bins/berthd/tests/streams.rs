@@ -294,6 +294,7 @@ fn hijacked_output_waits_until_the_client_has_read_the_101() {
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).unwrap();
     assert_eq!(String::from_utf8_lossy(&demux(&rest).0), "in-exec\n");
+    d.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"");
 }
 
 #[test]

@@ -668,11 +668,9 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         return;
     };
     if !net_ns.is_empty() {
-        // Off this path: an unmount waits for an RCU grace period.
-        std::thread::spawn(move || {
-            berth_runtime::idle_priority(true);
-            crate::netns::release(Path::new(&net_ns))
-        });
+        // Off this path (the keeper releases it).
+        s.netns.release_later(PathBuf::from(net_ns));
+        refill_spare_after(s, Duration::from_millis(10));
     }
     if ex.oom_killed {
         s.event(&rec, "oom", &[]);
@@ -1207,8 +1205,9 @@ pub(crate) fn refill_spare(s: &Shared) {
     refill_spare_after(s, Duration::ZERO)
 }
 
-/// Have a spare monitor ready again, started no later than `delay` from now (an earlier
-/// request wins). The spare keeper thread starts it.
+/// Have the keeper thread run no later than `delay` from now (an earlier request wins): it
+/// starts a spare monitor if there is none, releases the network namespaces of finished runs
+/// and tops up the ready ones.
 pub(crate) fn refill_spare_after(s: &Shared, delay: Duration) {
     let at = Instant::now() + delay;
     if let Ok(mut due) = s.spare_due.lock() {
@@ -1219,7 +1218,8 @@ pub(crate) fn refill_spare_after(s: &Shared, delay: Duration) {
     }
 }
 
-/// The spare keeper: starts a spare monitor when one is due and there is none.
+/// The keeper: when due, releases finished runs' network namespaces, starts a spare monitor
+/// if there is none, tops up the ready network namespaces.
 fn spare_keeper(s: Arc<Shared>) {
     // Getting ready for the next container never competes with the current one.
     berth_runtime::idle_priority(true);
@@ -1250,6 +1250,7 @@ fn spare_keeper(s: Arc<Shared>) {
                 }
             }
         }
+        s.netns.release_queued();
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
             s.netns.fill();
             continue;

@@ -20,6 +20,9 @@ pub(crate) struct NetnsPool {
     serial: AtomicU64,
     /// Drained for good (daemon shutdown): no more ready ones.
     closed: std::sync::atomic::AtomicBool,
+    /// Namespaces of finished runs, released by the keeper thread (an unmount waits for an
+    /// RCU grace period: not on the exit path) or at the latest by `drain`.
+    to_release: Mutex<Vec<PathBuf>>,
 }
 
 impl NetnsPool {
@@ -31,6 +34,7 @@ impl NetnsPool {
             ready: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
+            to_release: Mutex::new(Vec::new()),
         })
     }
 
@@ -75,8 +79,29 @@ impl NetnsPool {
         }
     }
 
-    /// Release the ready ones (daemon shutdown).
+    /// Queue the namespace of a finished run for [`NetnsPool::release_queued`].
+    pub(crate) fn release_later(&self, p: PathBuf) {
+        match self.to_release.lock() {
+            Ok(mut q) => q.push(p),
+            Err(_) => release(&p),
+        }
+    }
+
+    /// Release the queued namespaces of finished runs.
+    pub(crate) fn release_queued(&self) {
+        let q: Vec<PathBuf> = self
+            .to_release
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default();
+        for p in q {
+            release(&p);
+        }
+    }
+
+    /// Release the ready ones and the queued ones (daemon shutdown).
     pub(crate) fn drain(&self) {
+        self.release_queued();
         let v: Vec<PathBuf> = self
             .ready
             .lock()

@@ -130,6 +130,13 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // Containers outlive berthd (live-restore): remove what the test left running.
+            let list = self.get("/v1.47/containers/json?all=1").json();
+            for c in list.as_array().into_iter().flatten() {
+                if let Some(id) = c["Id"].as_str() {
+                    self.req("DELETE", &format!("/v1.47/containers/{id}?force=1"), b"");
+                }
+            }
             // SAFETY: signalling our own child by pid.
             unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(5);
