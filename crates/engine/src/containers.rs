@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     /// When the spare keeper should make a new spare (None: not asked).
     pub spare_due: Mutex<Option<Instant>>,
     pub spare_cv: Condvar,
+    /// Held by the keeper while it works: shutdown waits for the pass under way (a namespace
+    /// it is making would otherwise outlive the daemon).
+    pub keeper_busy: Mutex<()>,
     pub netns: crate::netns::NetnsPool,
 }
 
@@ -100,6 +103,8 @@ impl Engine {
             .filter_map(|en| en.prepared.take())
             .collect();
         drop(prepared);
+        // The keeper's pass under way ends first (its fills stop at `closed`).
+        drop(s.keeper_busy.lock());
         s.netns.drain();
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
@@ -406,6 +411,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         spare: Mutex::new(None),
         spare_due: Mutex::new(None),
         spare_cv: Condvar::new(),
+        keeper_busy: Mutex::new(()),
         netns,
     });
     let engine = Arc::new(Engine {
@@ -1250,6 +1256,10 @@ fn spare_keeper(s: Arc<Shared>) {
                 }
             }
         }
+        let Ok(_busy) = s.keeper_busy.lock() else { return };
+        if s.closed.load(Ordering::SeqCst) {
+            return;
+        }
         s.netns.release_queued();
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
             s.netns.fill();
@@ -1480,7 +1490,12 @@ fn prepare_later(s: &Arc<Shared>, id: &str) {
                         let pid = t.pid;
                         let mut reg = s.lock();
                         match reg.containers.get_mut(&id) {
-                            Some(en) if en.prepared.is_none() => en.prepared = Some(t),
+                            // (Not after a shutdown, which let go of the prepared ones.)
+                            Some(en)
+                                if en.prepared.is_none() && !s.closed.load(Ordering::SeqCst) =>
+                            {
+                                en.prepared = Some(t)
+                            }
                             _ => {
                                 drop(reg);
                                 abort_task(s, &id, t);
