@@ -18,8 +18,14 @@ w=$(mktemp -d /tmp/berth-bench-d.XXXXXX)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 1
-    umount -R "$w"/* 2>/dev/null || true
+    # Let the daemons finish their shutdown (berthd releases its network namespaces then).
+    for p in "${pids[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    # Whatever is still mounted below the work dir (deepest first), then the dir.
+    awk -v w="$w/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done
     rm -rf "$w" 2>/dev/null || true
 }
 trap cleanup EXIT
