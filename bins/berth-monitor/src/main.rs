@@ -838,7 +838,11 @@ fn hold_lock(path: &Path) -> Result<File> {
         .with_context(|| format!("open {}", path.display()))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("lock {}: {}", path.display(), std::io::Error::last_os_error());
+        bail!(
+            "lock {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
     }
     Ok(f)
 }

@@ -218,7 +218,11 @@ fn log_line(level: &str, msg: &str) {
     };
     match file {
         Some(f) => {
-            if let Ok(mut fh) = std::fs::OpenOptions::new().create(true).append(true).open(&f) {
+            if let Ok(mut fh) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f)
+            {
                 let _ = writeln!(fh, "{line}");
             }
         }
@@ -295,7 +299,11 @@ fn real_main(cli: Cli) -> Result<i32> {
                 );
                 for s in &list {
                     let st = s.status(&rt.root);
-                    let pid = if st == berth_runtime::Status::Stopped { 0 } else { s.pid };
+                    let pid = if st == berth_runtime::Status::Stopped {
+                        0
+                    } else {
+                        s.pid
+                    };
                     println!(
                         "{:<12} {:<10} {:<10} {:<60} {:<30} {}",
                         s.id,
@@ -311,7 +319,11 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Kill { all, id, signal } => rt.kill(&id, parse_signal(&signal)?, all)?,
         Cmd::Delete { force, id } => rt.delete(&id, force)?,
         Cmd::Exec(e) => return exec(&rt, e),
-        Cmd::Ps { format, id, ps_args } => {
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
             let pids = rt.pids(&id)?;
             if format == "json" {
                 println!("{}", serde_json::to_string(&pids)?);
@@ -327,7 +339,11 @@ fn real_main(cli: Cli) -> Result<i32> {
                 warn_sink(&w);
             }
         }
-        Cmd::Events { stats, interval, id } => {
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
             let every = parse_duration(&interval)?;
             loop {
                 let s = rt.stats(&id)?;
@@ -367,8 +383,15 @@ fn parse_signal(s: &str) -> Result<i32> {
             .map_err(|_| anyhow!("unknown signal number {n}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    if let Some(off) = name.strip_prefix("SIGRTMIN+").and_then(|n| n.parse::<i32>().ok()) {
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    if let Some(off) = name
+        .strip_prefix("SIGRTMIN+")
+        .and_then(|n| n.parse::<i32>().ok())
+    {
         return Ok(libc::SIGRTMIN() + off);
     }
     nix::sys::signal::Signal::from_str(&name)
@@ -377,7 +400,10 @@ fn parse_signal(s: &str) -> Result<i32> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
     let n: f64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
     let secs = match unit {
         "" | "s" => n,
@@ -393,10 +419,17 @@ fn exec(rt: &Runtime, e: ExecArgs) -> Result<i32> {
     let st = rt.load(&e.id)?;
     let mut process: Process = match &e.process {
         Some(p) => {
-            let data = std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
+            let data =
+                std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
             let de = &mut serde_json::Deserializer::from_slice(&data);
-            serde_path_to_error::deserialize(de)
-                .map_err(|err| anyhow!("process file {}: field {}: {}", p.display(), err.path(), err.inner()))?
+            serde_path_to_error::deserialize(de).map_err(|err| {
+                anyhow!(
+                    "process file {}: field {}: {}",
+                    p.display(),
+                    err.path(),
+                    err.inner()
+                )
+            })?
         }
         None => {
             if e.command.is_empty() {
@@ -427,7 +460,11 @@ fn exec(rt: &Runtime, e: ExecArgs) -> Result<i32> {
     if let Some(u) = &e.user {
         let (uid, gid) = match u.split_once(':') {
             Some((a, b)) => (a.parse::<u32>()?, b.parse::<u32>()?),
-            None => (u.parse::<u32>().with_context(|| format!("bad --user {u:?}: want uid[:gid]"))?, 0),
+            None => (
+                u.parse::<u32>()
+                    .with_context(|| format!("bad --user {u:?}: want uid[:gid]"))?,
+                0,
+            ),
         };
         let mut user = process.user().clone();
         user.set_uid(uid);
@@ -442,9 +479,19 @@ fn exec(rt: &Runtime, e: ExecArgs) -> Result<i32> {
         let add: Vec<oci_spec::runtime::Capability> = e
             .cap
             .iter()
-            .map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| anyhow!("unknown capability {c:?}")))
+            .map(|c| {
+                serde_json::from_value(serde_json::Value::String(c.clone()))
+                    .map_err(|_| anyhow!("unknown capability {c:?}"))
+            })
             .collect::<Result<_>>()?;
-        for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone()].iter().enumerate() {
+        for set in [
+            caps.bounding().clone(),
+            caps.effective().clone(),
+            caps.permitted().clone(),
+        ]
+        .iter()
+        .enumerate()
+        {
             let mut s = set.1.clone().unwrap_or_default();
             s.extend(add.iter().copied());
             match set.0 {
@@ -468,13 +515,21 @@ fn exec(rt: &Runtime, e: ExecArgs) -> Result<i32> {
 }
 
 fn ps_table(pids: &[i32], args: &[String]) -> Result<()> {
-    let args: Vec<String> = if args.is_empty() { vec!["-ef".into()] } else { args.to_vec() };
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
     let out = std::process::Command::new("ps")
         .args(&args)
         .output()
         .context("run ps(1)")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -485,7 +540,11 @@ fn ps_table(pids: &[i32], args: &[String]) -> Result<()> {
         .ok_or_else(|| anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for l in lines {
-        if let Some(p) = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&p) {
                 println!("{l}");
             }
@@ -533,7 +592,12 @@ fn update_resources(u: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources>
         }
         res.set_memory(Some(m));
     }
-    if u.cpu_shares.is_some() || u.cpu_quota.is_some() || u.cpu_period.is_some() || u.cpuset_cpus.is_some() || u.cpuset_mems.is_some() {
+    if u.cpu_shares.is_some()
+        || u.cpu_quota.is_some()
+        || u.cpu_period.is_some()
+        || u.cpuset_cpus.is_some()
+        || u.cpuset_mems.is_some()
+    {
         let mut c: LinuxCpu = res.cpu().clone().unwrap_or_default();
         if let Some(v) = u.cpu_shares {
             c.set_shares(Some(v));

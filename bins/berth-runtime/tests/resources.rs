@@ -15,7 +15,11 @@ const MIB: i64 = 1 << 20;
 fn cgroup_state(b: &Bundle) -> Value {
     let p = b.root.join(&b.id).join("state.json");
     let st: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-    assert!(st["cgroup"].is_object(), "no cgroup in {}: {st}", p.display());
+    assert!(
+        st["cgroup"].is_object(),
+        "no cgroup in {}: {st}",
+        p.display()
+    );
     st["cgroup"].clone()
 }
 
@@ -30,13 +34,18 @@ fn cg_file(b: &Bundle, ctrl: &str, v1file: &str, v2file: &str) -> PathBuf {
     if is_v2(&cg) {
         PathBuf::from(cg["unified"].as_str().unwrap()).join(v2file)
     } else {
-        let d = cg["v1"][ctrl].as_str().unwrap_or_else(|| panic!("no v1 {ctrl} directory: {cg}"));
+        let d = cg["v1"][ctrl]
+            .as_str()
+            .unwrap_or_else(|| panic!("no v1 {ctrl} directory: {cg}"));
         PathBuf::from(d).join(v1file)
     }
 }
 
 fn read_trim(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())).trim().to_string()
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
 
 /// Every directory of the container's cgroup (one per hierarchy) plus those create made.
@@ -126,7 +135,11 @@ fn rt_stdin(b: &Bundle, args: &[&str], input: &[u8]) -> Output {
         f.read_to_end(&mut v).unwrap();
         v
     };
-    Output { status: st, stdout: read(out), stderr: read(err) }
+    Output {
+        status: st,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }
 
 fn oom_kills(b: &Bundle) -> u64 {
@@ -146,14 +159,48 @@ fn memory_limit_oom_kills_64m_allocation_but_not_8m() {
     let b = bundle(&["sleep", "1000"]);
     b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": 32 * MIB}));
     start(&b);
-    assert_eq!(read_trim(&cg_file(&b, "memory", "memory.limit_in_bytes", "memory.max")), (32 * MIB).to_string());
+    assert_eq!(
+        read_trim(&cg_file(
+            &b,
+            "memory",
+            "memory.limit_in_bytes",
+            "memory.max"
+        )),
+        (32 * MIB).to_string()
+    );
     assert_eq!(oom_kills(&b), 0);
     // dd reads 8 MiB from /dev/zero into its buffer: every page is touched.
-    let o = b.rt(&["exec", &b.id, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"]);
-    assert_eq!(o.status.code(), Some(0), "8 MiB under a 32 MiB limit: {}", stderr(&o));
+    let o = b.rt(&[
+        "exec",
+        &b.id,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=8M",
+        "count=1",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "8 MiB under a 32 MiB limit: {}",
+        stderr(&o)
+    );
     assert_eq!(oom_kills(&b), 0);
-    let o = b.rt(&["exec", &b.id, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
-    assert_eq!(o.status.code(), Some(137), "64 MiB under a 32 MiB limit must be SIGKILLed: {}", stderr(&o));
+    let o = b.rt(&[
+        "exec",
+        &b.id,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "64 MiB under a 32 MiB limit must be SIGKILLed: {}",
+        stderr(&o)
+    );
     assert!(oom_kills(&b) >= 1, "the kill must be the OOM killer's");
     // The container itself lives on.
     assert_eq!(b.status(), "running");
@@ -162,9 +209,12 @@ fn memory_limit_oom_kills_64m_allocation_but_not_8m() {
 
 #[test]
 fn memory_oom_of_init_gives_exit_137_with_run() {
-    let (code, out, err) = sh("dd if=/dev/zero of=/dev/null bs=64M count=1; echo rc=$?", |c| {
-        c["linux"]["resources"]["memory"] = json!({"limit": 32 * MIB});
-    });
+    let (code, out, err) = sh(
+        "dd if=/dev/zero of=/dev/null bs=64M count=1; echo rc=$?",
+        |c| {
+            c["linux"]["resources"]["memory"] = json!({"limit": 32 * MIB});
+        },
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "rc=137\n", "{err}");
     // And as the container's own process: run exits 128+9.
@@ -182,17 +232,35 @@ fn pids_limit_caps_forks() {
     let b = bundle(&["sleep", "1000"]);
     b.edit(|c| c["linux"]["resources"]["pids"] = json!({"limit": 10}));
     start(&b);
-    assert_eq!(read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")), "10");
+    assert_eq!(
+        read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")),
+        "10"
+    );
     let events = cg_file(&b, "pids", "pids.events", "pids.events");
     let failed = || -> u64 {
-        read_trim(&events).lines().find_map(|l| l.strip_prefix("max ")).unwrap().trim().parse().unwrap()
+        read_trim(&events)
+            .lines()
+            .find_map(|l| l.strip_prefix("max "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     };
     assert_eq!(failed(), 0);
     let forks = "i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); echo $i; done";
     let o = b.rt(&["exec", &b.id, "sh", "-c", forks]);
-    assert_ne!(o.status.code(), Some(0), "30 forks must not all succeed under pids.limit 10");
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "30 forks must not all succeed under pids.limit 10"
+    );
     assert!(stderr(&o).contains("can't fork"), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().last(), Some("8"), "exactly 8 sleeps fit: {}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().last(),
+        Some("8"),
+        "exactly 8 sleeps fit: {}",
+        stdout(&o)
+    );
     assert!(failed() >= 1, "pids.events must count the refused fork");
     let ps = b.rt(&["ps", "--format", "json", &b.id]);
     let pids: Vec<i32> = serde_json::from_slice(&ps.stdout).unwrap();
@@ -200,7 +268,10 @@ fn pids_limit_caps_forks() {
     // Raised with update, the same loop gets all 30.
     let o = b.rt(&["update", "--pids-limit", "50", &b.id]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")), "50");
+    assert_eq!(
+        read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")),
+        "50"
+    );
     let o = b.rt(&["exec", &b.id, "sh", "-c", forks]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().last(), Some("30"));
@@ -210,43 +281,84 @@ fn pids_limit_caps_forks() {
 #[test]
 fn cpu_quota_period_and_shares_land_in_the_cgroup() {
     let b = bundle(&["sleep", "1000"]);
-    b.edit(|c| c["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 50000, "period": 100000}));
+    b.edit(|c| {
+        c["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 50000, "period": 100000})
+    });
     start(&b);
     let cg = cgroup_state(&b);
     // What the container sees in its own (cgroup-namespaced, read-only) /sys/fs/cgroup.
     let inside = |v1: &str, v2: &str| -> String {
-        let f = if is_v2(&cg) { format!("/sys/fs/cgroup/{v2}") } else { format!("/sys/fs/cgroup/cpu/{v1}") };
+        let f = if is_v2(&cg) {
+            format!("/sys/fs/cgroup/{v2}")
+        } else {
+            format!("/sys/fs/cgroup/cpu/{v1}")
+        };
         let o = b.rt(&["exec", &b.id, "cat", &f]);
         assert!(o.status.success(), "cat {f}: {}", stderr(&o));
         stdout(&o).trim().to_string()
     };
     if is_v2(&cg) {
-        assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.max")), "50000 100000");
+        assert_eq!(
+            read_trim(&cg_file(&b, "cpu", "", "cpu.max")),
+            "50000 100000"
+        );
         // runc's conversion: 1 + ((shares - 2) * 9999) / 262142
         assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.weight")), "20");
         assert_eq!(inside("", "cpu.max"), "50000 100000");
         assert_eq!(inside("", "cpu.weight"), "20");
     } else {
-        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_quota_us", "")), "50000");
-        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_period_us", "")), "100000");
+        assert_eq!(
+            read_trim(&cg_file(&b, "cpu", "cpu.cfs_quota_us", "")),
+            "50000"
+        );
+        assert_eq!(
+            read_trim(&cg_file(&b, "cpu", "cpu.cfs_period_us", "")),
+            "100000"
+        );
         assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.shares", "")), "512");
         assert_eq!(inside("cpu.cfs_quota_us", ""), "50000");
         assert_eq!(inside("cpu.shares", ""), "512");
     }
     // Read-only inside.
-    let f = if is_v2(&cg) { "/sys/fs/cgroup/cpu.max" } else { "/sys/fs/cgroup/cpu/cpu.cfs_quota_us" };
+    let f = if is_v2(&cg) {
+        "/sys/fs/cgroup/cpu.max"
+    } else {
+        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"
+    };
     let o = b.rt(&["exec", &b.id, "sh", "-c", &format!("echo 1000 > {f}")]);
-    assert!(!o.status.success(), "/sys/fs/cgroup must be read-only inside");
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(
+        !o.status.success(),
+        "/sys/fs/cgroup must be read-only inside"
+    );
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     // update's cpu flags.
-    let o = b.rt(&["update", "--cpu-quota", "20000", "--cpu-period", "50000", "--cpu-shares", "1024", &b.id]);
+    let o = b.rt(&[
+        "update",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "50000",
+        "--cpu-shares",
+        "1024",
+        &b.id,
+    ]);
     assert!(o.status.success(), "update cpu: {}", stderr(&o));
     if is_v2(&cg) {
         assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.max")), "20000 50000");
         assert_eq!(read_trim(&cg_file(&b, "cpu", "", "cpu.weight")), "39");
     } else {
-        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_quota_us", "")), "20000");
-        assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.cfs_period_us", "")), "50000");
+        assert_eq!(
+            read_trim(&cg_file(&b, "cpu", "cpu.cfs_quota_us", "")),
+            "20000"
+        );
+        assert_eq!(
+            read_trim(&cg_file(&b, "cpu", "cpu.cfs_period_us", "")),
+            "50000"
+        );
         assert_eq!(read_trim(&cg_file(&b, "cpu", "cpu.shares", "")), "1024");
     }
     delete(&b);
@@ -268,12 +380,18 @@ fn counter(b: &Bundle) -> u64 {
 
 #[test]
 fn pause_freezes_and_resume_continues() {
-    let b = bundle(&["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; done"]);
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; done",
+    ]);
     add_applets(&b, &["mv"]);
     b.edit(|c| c["root"]["readonly"] = json!(false));
     start(&b);
     let c0 = counter(&b);
-    wait_for("the counter to advance", Duration::from_secs(10), || counter(&b) > c0);
+    wait_for("the counter to advance", Duration::from_secs(10), || {
+        counter(&b) > c0
+    });
     let o = b.rt(&["pause", &b.id]);
     assert!(o.status.success(), "pause: {}", stderr(&o));
     assert_eq!(b.status(), "paused");
@@ -281,7 +399,10 @@ fn pause_freezes_and_resume_continues() {
     if is_v2(&cg) {
         assert_eq!(read_trim(&cg_file(&b, "", "", "cgroup.freeze")), "1");
     } else {
-        assert_eq!(read_trim(&cg_file(&b, "freezer", "freezer.state", "")), "FROZEN");
+        assert_eq!(
+            read_trim(&cg_file(&b, "freezer", "freezer.state", "")),
+            "FROZEN"
+        );
     }
     let p1 = counter(&b);
     std::thread::sleep(Duration::from_millis(400));
@@ -292,8 +413,15 @@ fn pause_freezes_and_resume_continues() {
     let o = b.rt(&["resume", &b.id]);
     assert!(o.status.success(), "resume: {}", stderr(&o));
     assert_eq!(b.status(), "running");
-    wait_for("the counter to advance after resume", Duration::from_secs(10), || counter(&b) > p2);
-    assert!(!b.rt(&["resume", &b.id]).status.success(), "resume of a running container must fail");
+    wait_for(
+        "the counter to advance after resume",
+        Duration::from_secs(10),
+        || counter(&b) > p2,
+    );
+    assert!(
+        !b.rt(&["resume", &b.id]).status.success(),
+        "resume of a running container must fail"
+    );
     // delete --force of a paused container works too.
     assert!(b.rt(&["pause", &b.id]).status.success());
     delete(&b);
@@ -309,7 +437,9 @@ fn events_stats_reports_usage_in_runc_shape() {
     start(&b);
     let pid = b.state()["pid"].as_i64().unwrap();
     wait_for("the busy loop to finish", Duration::from_secs(60), || {
-        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).map(|c| c.starts_with("sleep\0")).unwrap_or(false)
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.starts_with("sleep\0"))
+            .unwrap_or(false)
     });
     let o = b.rt(&["events", "--stats", &b.id]);
     assert!(o.status.success(), "events: {}", stderr(&o));
@@ -320,18 +450,34 @@ fn events_stats_reports_usage_in_runc_shape() {
     assert_eq!(v["id"], json!(b.id));
     let d = &v["data"];
     let total = d["cpu"]["usage"]["total"].as_u64().unwrap_or(0);
-    assert!(total > 1_000_000, "cpu usage total (ns) must be non-zero: {d}");
+    assert!(
+        total > 1_000_000,
+        "cpu usage total (ns) must be non-zero: {d}"
+    );
     let mem = d["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
-    assert!(mem >= 4 * MIB as u64, "memory usage must count the 4 MiB in /dev/shm: {d}");
-    assert_eq!(d["memory"]["usage"]["limit"].as_u64(), Some(64 * MIB as u64), "{d}");
-    assert!(d["memory"]["usage"]["max"].as_u64().unwrap_or(0) >= mem || is_v2(&cgroup_state(&b)), "{d}");
+    assert!(
+        mem >= 4 * MIB as u64,
+        "memory usage must count the 4 MiB in /dev/shm: {d}"
+    );
+    assert_eq!(
+        d["memory"]["usage"]["limit"].as_u64(),
+        Some(64 * MIB as u64),
+        "{d}"
+    );
+    assert!(
+        d["memory"]["usage"]["max"].as_u64().unwrap_or(0) >= mem || is_v2(&cgroup_state(&b)),
+        "{d}"
+    );
     assert!(d["memory"]["raw"].is_object(), "memory.raw: {d}");
     assert_eq!(d["pids"]["current"].as_u64(), Some(1), "{d}");
     assert_eq!(d["pids"]["limit"].as_u64(), Some(50), "{d}");
     assert!(d["blkio"].is_object(), "{d}");
     // --interval: a stream of snapshots until stopped.
     let mut c = b.cmd();
-    c.args(["events", "--interval", "100ms", &b.id]).stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+    c.args(["events", "--interval", "100ms", &b.id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
     let mut child = c.spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut got = String::new();
@@ -347,7 +493,11 @@ fn events_stats_reports_usage_in_runc_shape() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let lines: Vec<Value> = got.lines().take(3).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = got
+        .lines()
+        .take(3)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3, "{got}");
     assert!(lines.iter().all(|l| l["type"] == "stats"));
     delete(&b);
@@ -360,31 +510,66 @@ fn update_changes_a_running_containers_memory_limit() {
     start(&b);
     let limit = cg_file(&b, "memory", "memory.limit_in_bytes", "memory.max");
     assert_eq!(read_trim(&limit), (128 * MIB).to_string());
-    let dd64 = || b.rt(&["exec", &b.id, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]).status.code();
+    let dd64 = || {
+        b.rt(&[
+            "exec",
+            &b.id,
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=64M",
+            "count=1",
+        ])
+        .status
+        .code()
+    };
     assert_eq!(dd64(), Some(0), "64 MiB fits under 128 MiB");
     // --memory
     let o = b.rt(&["update", "--memory", "32M", &b.id]);
     assert!(o.status.success(), "update --memory: {}", stderr(&o));
     assert_eq!(read_trim(&limit), (32 * MIB).to_string());
-    assert_eq!(dd64(), Some(137), "64 MiB must be OOM-killed after update to 32 MiB");
+    assert_eq!(
+        dd64(),
+        Some(137),
+        "64 MiB must be OOM-killed after update to 32 MiB"
+    );
     // --resources - (stdin), runc's LinuxResources JSON
-    let o = rt_stdin(&b, &["update", "--resources", "-", &b.id], br#"{"memory": {"limit": 100663296}, "pids": {"limit": 42}}"#);
+    let o = rt_stdin(
+        &b,
+        &["update", "--resources", "-", &b.id],
+        br#"{"memory": {"limit": 100663296}, "pids": {"limit": 42}}"#,
+    );
     assert!(o.status.success(), "update --resources -: {}", stderr(&o));
     assert_eq!(read_trim(&limit), "100663296");
-    assert_eq!(read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")), "42");
+    assert_eq!(
+        read_trim(&cg_file(&b, "pids", "pids.max", "pids.max")),
+        "42"
+    );
     assert_eq!(dd64(), Some(0), "64 MiB fits under 96 MiB");
     // --resources FILE
     let f = b.path().join("res.json");
     std::fs::write(&f, br#"{"memory": {"limit": 67108864}}"#).unwrap();
     let o = b.rt(&["update", "--resources", f.to_str().unwrap(), &b.id]);
-    assert!(o.status.success(), "update --resources FILE: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "update --resources FILE: {}",
+        stderr(&o)
+    );
     assert_eq!(read_trim(&limit), (64 * MIB).to_string());
     // The container sees its new limit.
-    let f = if is_v2(&cgroup_state(&b)) { "/sys/fs/cgroup/memory.max" } else { "/sys/fs/cgroup/memory/memory.limit_in_bytes" };
+    let f = if is_v2(&cgroup_state(&b)) {
+        "/sys/fs/cgroup/memory.max"
+    } else {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    };
     let o = b.rt(&["exec", &b.id, "cat", f]);
     assert_eq!(stdout(&o).trim(), (64 * MIB).to_string(), "{}", stderr(&o));
     // Bad update input is refused and changes nothing.
-    let o = rt_stdin(&b, &["update", "--resources", "-", &b.id], br#"{"memory": {"limit": "lots"}}"#);
+    let o = rt_stdin(
+        &b,
+        &["update", "--resources", "-", &b.id],
+        br#"{"memory": {"limit": "lots"}}"#,
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("memory.limit"), "{}", stderr(&o));
     assert_eq!(read_trim(&limit), (64 * MIB).to_string());
@@ -401,24 +586,36 @@ fn device_cgroup_denies_what_is_not_allowed() {
                   head -c 5 /dev/zero | wc -c; head -c 5 /dev/urandom | wc -c; echo > /dev/full || echo FULL";
     let caps = json!(["CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_KILL"]);
     let (code, out, err) = sh(script, |c| {
-        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
     });
     assert_eq!(code, 0, "{err}");
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], "MKNOD", "{out}{err}");
-    assert!(l[1].contains("Operation not permitted"), "open of a denied device must fail with EPERM: {out}");
+    assert!(
+        l[1].contains("Operation not permitted"),
+        "open of a denied device must fail with EPERM: {out}"
+    );
     assert_eq!(&l[2..], &["NULLOK", "5", "5", "FULL"], "{out}{err}");
     // Allowed by a rule in config.json, the same open gets past the cgroup (it may still fail
     // for lack of a tun driver, but not with EPERM).
-    let (code, out, err) = sh("mknod /dev/x c 10 200 && (echo > /dev/x) 2>&1; echo end", |c| {
-        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-        c["linux"]["resources"]["devices"]
+    let (code, out, err) =
+        sh(
+            "mknod /dev/x c 10 200 && (echo > /dev/x) 2>&1; echo end",
+            |c| {
+                c["process"]["capabilities"] =
+                    json!({"bounding": caps, "effective": caps, "permitted": caps});
+                c["linux"]["resources"]["devices"]
             .as_array_mut()
             .unwrap()
             .push(json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}));
-    });
+            },
+        );
     assert_eq!(code, 0, "{err}");
-    assert!(out.ends_with("end\n") && !out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.ends_with("end\n") && !out.contains("Operation not permitted"),
+        "{out}"
+    );
 }
 
 fn seccomp_cfg(c: &mut Value, seccomp: Value) {
@@ -443,11 +640,20 @@ fn seccomp_rules_deny_with_errno_and_allow_the_rest() {
     let (code, out, err) = sh(script, |c| seccomp_cfg(c, profile.clone()));
     assert_eq!(code, 0, "{err}");
     let l: Vec<&str> = out.lines().collect();
-    assert!(l[0].contains("mkdir") && l[0].contains("Operation not permitted"), "mkdir -> EPERM: {out}");
-    assert!(l[1].contains("chmod") && l[1].contains("Permission denied"), "chmod -> EACCES: {out}");
+    assert!(
+        l[0].contains("mkdir") && l[0].contains("Operation not permitted"),
+        "mkdir -> EPERM: {out}"
+    );
+    assert!(
+        l[1].contains("chmod") && l[1].contains("Permission denied"),
+        "chmod -> EACCES: {out}"
+    );
     assert_eq!(l[2], "TOUCH", "{out}");
     assert_eq!(l[3], "f", "{out}");
-    assert!(l[4].contains("Operation not permitted"), "kill -9 -> EPERM (argument condition): {out}");
+    assert!(
+        l[4].contains("Operation not permitted"),
+        "kill -9 -> EPERM (argument condition): {out}"
+    );
     assert_eq!(&l[5..], &["TERM", "rc=143"], "{out}");
     // exec gets the same filter.
     let b = bundle(&["sleep", "1000"]);
@@ -455,31 +661,87 @@ fn seccomp_rules_deny_with_errno_and_allow_the_rest() {
     start(&b);
     let o = b.rt(&["exec", &b.id, "mkdir", "/tmp/e"]);
     assert_ne!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("Operation not permitted"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
     let o = b.rt(&["exec", &b.id, "touch", "/tmp/e"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     delete(&b);
     // defaultAction ERRNO with defaultErrnoRet, allow-list.
     let (code, out, err) = sh("echo hi; mkdir /tmp/x 2>&1; echo after", |c| {
         let names: Vec<&str> = SHELL_SYSCALLS.to_vec();
-        seccomp_cfg(c, json!({
-            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
-            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
-        }));
+        seccomp_cfg(
+            c,
+            json!({
+                "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+            }),
+        );
     });
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("hi\n") && out.ends_with("after\n"), "{out}");
-    assert!(out.contains("Function not implemented"), "default errno 38 (ENOSYS): {out}");
+    assert!(
+        out.contains("Function not implemented"),
+        "default errno 38 (ENOSYS): {out}"
+    );
 }
 
 /// Enough for busybox sh, echo and a failing mkdir (everything else gets the default action).
 const SHELL_SYSCALLS: &[&str] = &[
-    "execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "mprotect",
-    "mmap", "munmap", "getuid", "geteuid", "getgid", "getegid", "getpid", "getppid", "getpgrp", "getcwd", "uname",
-    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl", "fcntl", "dup2", "dup3", "close", "read", "write",
-    "writev", "stat", "newfstatat", "fstat", "statx", "lstat", "access", "faccessat", "faccessat2", "open",
-    "openat", "exit", "exit_group", "wait4", "vfork", "fork", "clone", "clone3", "getrandom", "readlink",
-    "readlinkat", "sigaltstack", "futex",
+    "execve",
+    "brk",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "prlimit64",
+    "mprotect",
+    "mmap",
+    "munmap",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getpid",
+    "getppid",
+    "getpgrp",
+    "getcwd",
+    "uname",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "ioctl",
+    "fcntl",
+    "dup2",
+    "dup3",
+    "close",
+    "read",
+    "write",
+    "writev",
+    "stat",
+    "newfstatat",
+    "fstat",
+    "statx",
+    "lstat",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "open",
+    "openat",
+    "exit",
+    "exit_group",
+    "wait4",
+    "vfork",
+    "fork",
+    "clone",
+    "clone3",
+    "getrandom",
+    "readlink",
+    "readlinkat",
+    "sigaltstack",
+    "futex",
 ];
 
 /// A 200-byte static x86_64 ELF: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
@@ -488,9 +750,9 @@ fn keyctl_elf() -> Vec<u8> {
     // mov eax,250; xor edi,edi; mov rsi,-3; xor edx,edx; syscall; test rax,rax; jns ok;
     // neg eax; mov edi,eax; jmp out; ok: xor edi,edi; out: mov eax,60; syscall
     let code: &[u8] = &[
-        0xb8, 0xfa, 0x00, 0x00, 0x00, 0x31, 0xff, 0x48, 0xc7, 0xc6, 0xfd, 0xff, 0xff, 0xff, 0x31, 0xd2, 0x0f, 0x05,
-        0x48, 0x85, 0xc0, 0x79, 0x06, 0xf7, 0xd8, 0x89, 0xc7, 0xeb, 0x02, 0x31, 0xff, 0xb8, 0x3c, 0x00, 0x00, 0x00,
-        0x0f, 0x05,
+        0xb8, 0xfa, 0x00, 0x00, 0x00, 0x31, 0xff, 0x48, 0xc7, 0xc6, 0xfd, 0xff, 0xff, 0xff, 0x31,
+        0xd2, 0x0f, 0x05, 0x48, 0x85, 0xc0, 0x79, 0x06, 0xf7, 0xd8, 0x89, 0xc7, 0xeb, 0x02, 0x31,
+        0xff, 0xb8, 0x3c, 0x00, 0x00, 0x00, 0x0f, 0x05,
     ];
     let base: u64 = 0x400000;
     let hdr = 64 + 56;
@@ -522,14 +784,28 @@ fn keyctl_elf() -> Vec<u8> {
 }
 
 const DOCKER_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
 
 #[test]
 fn docker_default_profile_blocks_unshare_and_keyctl_but_shell_works() {
-    let raw = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../crates/seccomp/tests/data/docker-default-seccomp.json"));
+    let raw = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/seccomp/tests/data/docker-default-seccomp.json"
+    ));
     let caps: Vec<String> = DOCKER_CAPS.iter().map(|s| s.to_string()).collect();
     let oci = berth_seccomp::docker_to_oci(raw, &caps, "amd64").unwrap();
     let profile = serde_json::to_value(&oci).unwrap();
@@ -543,7 +819,8 @@ fn docker_default_profile_blocks_unshare_and_keyctl_but_shell_works() {
         std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o755)).unwrap();
         b.edit(|c| {
             let caps = json!(DOCKER_CAPS);
-            c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+            c["process"]["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps});
             if let Some(s) = seccomp {
                 c["linux"]["seccomp"] = s.clone();
             }
@@ -555,13 +832,25 @@ fn docker_default_profile_blocks_unshare_and_keyctl_but_shell_works() {
     };
     // Without seccomp, with the same capabilities, both calls work: the filter is what blocks them.
     let free = run(None);
-    assert!(free.contains("unshare=0"), "unshare -U must work without seccomp: {free}");
-    assert!(free.contains("keyctl=0") || free.contains("keyctl=126"), "keyctl without seccomp: {free}");
+    assert!(
+        free.contains("unshare=0"),
+        "unshare -U must work without seccomp: {free}"
+    );
+    assert!(
+        free.contains("keyctl=0") || free.contains("keyctl=126"),
+        "keyctl without seccomp: {free}"
+    );
     let out = run(Some(&profile));
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], "ok", "{out}");
-    assert!(l.contains(&"bin") && l.contains(&"proc") && l.contains(&"keyctl"), "ls / works: {out}");
-    assert!(out.contains("Operation not permitted") && out.contains("unshare=1"), "unshare must be EPERM: {out}");
+    assert!(
+        l.contains(&"bin") && l.contains(&"proc") && l.contains(&"keyctl"),
+        "ls / works: {out}"
+    );
+    assert!(
+        out.contains("Operation not permitted") && out.contains("unshare=1"),
+        "unshare must be EPERM: {out}"
+    );
     assert!(out.contains("keyctl=1\n"), "keyctl must be EPERM: {out}");
 }
 
@@ -581,12 +870,19 @@ fn delete_removes_cgroup_dirs_on_every_controller() {
     let dirs = cgroup_dirs_of(&cg);
     let hierarchies = cgroup_dirs();
     if is_v2(&cg) {
-        assert_eq!(cg["unified"].as_str().unwrap(), format!("/sys/fs/cgroup{cgpath}"));
+        assert_eq!(
+            cg["unified"].as_str().unwrap(),
+            format!("/sys/fs/cgroup{cgpath}")
+        );
     } else {
         // One directory in every v1 hierarchy that has controllers (named ones like
         // name=systemd may be included too).
-        for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"] {
-            let d = cg["v1"][ctrl].as_str().unwrap_or_else(|| panic!("no {ctrl} dir: {cg}"));
+        for ctrl in [
+            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+        ] {
+            let d = cg["v1"][ctrl]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {ctrl} dir: {cg}"));
             assert!(d.ends_with(&cgpath), "{d}");
         }
     }
@@ -595,13 +891,22 @@ fn delete_removes_cgroup_dirs_on_every_controller() {
     for d in &dirs {
         assert!(d.is_dir(), "{} missing while running", d.display());
     }
-    assert!(own.lines().filter(|l| !l.starts_with("0::") || is_v2(&cg)).all(|l| l.ends_with(&cgpath) || l.contains("name=")), "init's cgroups: {own}");
+    assert!(
+        own.lines()
+            .filter(|l| !l.starts_with("0::") || is_v2(&cg))
+            .all(|l| l.ends_with(&cgpath) || l.contains("name=")),
+        "init's cgroups: {own}"
+    );
     delete(&b);
     for d in &dirs {
         assert!(!d.exists(), "{} left behind", d.display());
     }
     for h in hierarchies {
-        assert!(!h.join(&parent).exists(), "parent {} left behind", h.join(&parent).display());
+        assert!(
+            !h.join(&parent).exists(),
+            "parent {} left behind",
+            h.join(&parent).display()
+        );
     }
 }
 
@@ -617,16 +922,61 @@ fn true_runs_under_512k_memory_limit() {
 #[test]
 fn bad_resources_and_seccomp_are_named_and_leave_nothing() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("linux.resources.memory.limit", Box::new(|c: &mut Value| c["linux"]["resources"]["memory"] = json!({"limit": -5}))),
-        ("linux.resources.memory.swap", Box::new(|c: &mut Value| c["linux"]["resources"]["memory"] = json!({"limit": 64 * MIB, "swap": -7}))),
-        ("linux.resources.memory.reservation", Box::new(|c: &mut Value| c["linux"]["resources"]["memory"] = json!({"reservation": -9}))),
-        ("linux.resources.cpu.shares", Box::new(|c: &mut Value| c["linux"]["resources"]["cpu"] = json!({"shares": -2}))),
-        ("linux.resources.cpu.quota", Box::new(|c: &mut Value| c["linux"]["resources"]["cpu"] = json!({"quota": -20, "period": 100000}))),
-        ("linux.resources.pids.limit", Box::new(|c: &mut Value| c["linux"]["resources"]["pids"] = json!({"limit": -3}))),
-        ("linux.seccomp.defaultAction", Box::new(|c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_BOGUS"}))),
-        ("linux.seccomp.architectures", Box::new(|c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]}))),
-        ("syscalls[0].names[0]: unknown syscall \"no_such_syscall\"", Box::new(|c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}))),
-        ("linux.seccomp.syscalls[0].action", Box::new(|c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOPE"}]}))),
+        (
+            "linux.resources.memory.limit",
+            Box::new(|c: &mut Value| c["linux"]["resources"]["memory"] = json!({"limit": -5})),
+        ),
+        (
+            "linux.resources.memory.swap",
+            Box::new(|c: &mut Value| {
+                c["linux"]["resources"]["memory"] = json!({"limit": 64 * MIB, "swap": -7})
+            }),
+        ),
+        (
+            "linux.resources.memory.reservation",
+            Box::new(|c: &mut Value| {
+                c["linux"]["resources"]["memory"] = json!({"reservation": -9})
+            }),
+        ),
+        (
+            "linux.resources.cpu.shares",
+            Box::new(|c: &mut Value| c["linux"]["resources"]["cpu"] = json!({"shares": -2})),
+        ),
+        (
+            "linux.resources.cpu.quota",
+            Box::new(|c: &mut Value| {
+                c["linux"]["resources"]["cpu"] = json!({"quota": -20, "period": 100000})
+            }),
+        ),
+        (
+            "linux.resources.pids.limit",
+            Box::new(|c: &mut Value| c["linux"]["resources"]["pids"] = json!({"limit": -3})),
+        ),
+        (
+            "linux.seccomp.defaultAction",
+            Box::new(|c: &mut Value| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_BOGUS"})
+            }),
+        ),
+        (
+            "linux.seccomp.architectures",
+            Box::new(|c: &mut Value| {
+                c["linux"]["seccomp"] =
+                    json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]})
+            }),
+        ),
+        (
+            "syscalls[0].names[0]: unknown syscall \"no_such_syscall\"",
+            Box::new(
+                |c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}),
+            ),
+        ),
+        (
+            "linux.seccomp.syscalls[0].action",
+            Box::new(
+                |c: &mut Value| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOPE"}]}),
+            ),
+        ),
     ];
     let before: Vec<PathBuf> = cgroup_dirs();
     for (field, f) in cases {
@@ -636,11 +986,24 @@ fn bad_resources_and_seccomp_are_named_and_leave_nothing() {
             let mut c = b.cmd();
             c.args(args).arg("--bundle").arg(b.path()).arg(&b.id);
             let o = output_via_files(c);
-            assert_eq!(o.status.code(), Some(1), "{field} ({args:?}) must be refused: {}", stderr(&o));
-            assert!(stderr(&o).contains(field), "error for {field} does not name it: {}", stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{field} ({args:?}) must be refused: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains(field),
+                "error for {field} does not name it: {}",
+                stderr(&o)
+            );
             b.assert_clean();
             for h in &before {
-                assert!(!h.join(&b.id).exists(), "{} left behind", h.join(&b.id).display());
+                assert!(
+                    !h.join(&b.id).exists(),
+                    "{} left behind",
+                    h.join(&b.id).display()
+                );
             }
         }
     }
@@ -650,8 +1013,14 @@ fn bad_resources_and_seccomp_are_named_and_leave_nothing() {
 
 fn resource_errors_are_reported_once() {
     for (what, f) in [
-        ("linux.resources.memory.limit", json!({"resources": {"memory": {"limit": -5}}})),
-        ("no_such_syscall", json!({"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}})),
+        (
+            "linux.resources.memory.limit",
+            json!({"resources": {"memory": {"limit": -5}}}),
+        ),
+        (
+            "no_such_syscall",
+            json!({"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}}),
+        ),
     ] {
         let b = bundle(&["true"]);
         b.edit(|c| {
@@ -687,11 +1056,24 @@ fn memory_swap_reservation_cpuset_and_unified_land_in_their_files() {
         // OCI swap is memory+swap; v2's memory.swap.max is the swap alone.
         assert_eq!(f("memory", "", "memory.swap.max"), (64 * MIB).to_string());
         assert_eq!(f("memory", "", "memory.low"), (32 * MIB).to_string());
-        assert!(stderr(&o).contains("swappiness"), "swappiness is v1-only: a warning names it: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("swappiness"),
+            "swappiness is v1-only: a warning names it: {}",
+            stderr(&o)
+        );
     } else {
-        assert_eq!(f("memory", "memory.limit_in_bytes", ""), (64 * MIB).to_string());
-        assert_eq!(f("memory", "memory.memsw.limit_in_bytes", ""), (128 * MIB).to_string());
-        assert_eq!(f("memory", "memory.soft_limit_in_bytes", ""), (32 * MIB).to_string());
+        assert_eq!(
+            f("memory", "memory.limit_in_bytes", ""),
+            (64 * MIB).to_string()
+        );
+        assert_eq!(
+            f("memory", "memory.memsw.limit_in_bytes", ""),
+            (128 * MIB).to_string()
+        );
+        assert_eq!(
+            f("memory", "memory.soft_limit_in_bytes", ""),
+            (32 * MIB).to_string()
+        );
         assert_eq!(f("memory", "memory.swappiness", ""), "10");
     }
     delete(&b);
@@ -703,11 +1085,18 @@ fn memory_swap_reservation_cpuset_and_unified_land_in_their_files() {
     let o = b.create();
     if v2 {
         assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(read_trim(&cg_file(&b, "memory", "", "memory.high")), "50003968");
+        assert_eq!(
+            read_trim(&cg_file(&b, "memory", "", "memory.high")),
+            "50003968"
+        );
         delete(&b);
     } else {
         assert_eq!(o.status.code(), Some(1));
-        assert!(stderr(&o).contains("linux.resources.unified"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("linux.resources.unified"),
+            "{}",
+            stderr(&o)
+        );
         b.assert_clean();
     }
 }
@@ -753,11 +1142,18 @@ fn cgroup_namespace_roots_the_view_at_the_containers_cgroup() {
     assert!(!out.is_empty());
     for l in out.lines() {
         let path = l.splitn(3, ':').nth(2).unwrap();
-        assert!(!path.contains("berth-nested-test"), "host cgroup path visible inside: {out}");
+        assert!(
+            !path.contains("berth-nested-test"),
+            "host cgroup path visible inside: {out}"
+        );
     }
     // The container's own cgroup is the root of its view.
     assert!(out.lines().any(|l| l.ends_with(":/")), "{out}");
     for h in cgroup_dirs() {
-        assert!(!h.join("berth-nested-test").exists(), "{} left behind", h.join("berth-nested-test").display());
+        assert!(
+            !h.join("berth-nested-test").exists(),
+            "{} left behind",
+            h.join("berth-nested-test").display()
+        );
     }
 }

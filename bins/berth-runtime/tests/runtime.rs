@@ -45,11 +45,19 @@ fn network_namespace_has_only_lo() {
 
 #[test]
 fn ipc_and_mount_namespaces_differ_from_host() {
-    let (code, out, err) = sh("for n in ipc mnt cgroup; do readlink /proc/self/ns/$n; done", |_| {});
+    let (code, out, err) = sh(
+        "for n in ipc mnt cgroup; do readlink /proc/self/ns/$n; done",
+        |_| {},
+    );
     assert_eq!(code, 0, "{err}");
     let host: Vec<String> = ["ipc", "mnt", "cgroup"]
         .iter()
-        .map(|n| std::fs::read_link(format!("/proc/self/ns/{n}")).unwrap().to_string_lossy().into_owned())
+        .map(|n| {
+            std::fs::read_link(format!("/proc/self/ns/{n}"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     for (inside, outside) in out.lines().zip(host.iter()) {
         assert_ne!(inside, outside);
@@ -59,9 +67,17 @@ fn ipc_and_mount_namespaces_differ_from_host() {
 
 #[test]
 fn user_namespace_maps_ids() {
-    let b = bundle(&["sh", "-c", "id -u; cat /proc/self/uid_map; touch /tmp/x && stat -c %u /tmp/x"]);
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; touch /tmp/x && stat -c %u /tmp/x",
+    ]);
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(b.path().join("rootfs/tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(
+        b.path().join("rootfs/tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
     b.edit(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         ns.push(json!({"type": "user"}));
@@ -78,16 +94,26 @@ fn user_namespace_maps_ids() {
     assert_eq!(map, vec!["0", "100000", "65536"]);
     assert_eq!(l.next(), Some("0"), "root inside");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(b.path().join("rootfs/tmp/x")).unwrap().uid(), 100000, "uid 100000 on the host");
+    assert_eq!(
+        std::fs::metadata(b.path().join("rootfs/tmp/x"))
+            .unwrap()
+            .uid(),
+        100000,
+        "uid 100000 on the host"
+    );
     b.assert_clean();
 }
 
 #[test]
 fn capabilities_exactly_as_specified() {
-    let (code, out, err) = sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status", |c| {
-        let caps = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-    });
+    let (code, out, err) = sh(
+        "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status",
+        |c| {
+            let caps = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+            c["process"]["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps});
+        },
+    );
     assert_eq!(code, 0, "{err}");
     // CHOWN=0 KILL=5 NET_BIND_SERVICE=10 -> 0x421
     for l in out.lines() {
@@ -103,7 +129,8 @@ fn capabilities_exactly_as_specified() {
 #[test]
 fn non_root_user_and_groups_and_umask() {
     let (code, out, err) = sh("id; umask; grep CapEff /proc/self/status", |c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 7], "umask": 23});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 7], "umask": 23});
     });
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("uid=1000 gid=1001 groups=5,7"), "{out}");
@@ -150,7 +177,10 @@ fn bind_mounts_file_and_dir_and_readonly_root() {
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("hello"), "dir-bind\n").unwrap();
     std::fs::write(b.path().join("file"), "file-bind\n").unwrap();
-    let (d, f) = (data.display().to_string(), b.path().join("file").display().to_string());
+    let (d, f) = (
+        data.display().to_string(),
+        b.path().join("file").display().to_string(),
+    );
     b.edit(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
         m.push(json!({"destination": "/data", "type": "bind", "source": d, "options": ["rbind", "rw"]}));
@@ -170,13 +200,23 @@ fn mount_target_symlink_cannot_escape_rootfs() {
     let b = bundle(&["true"]);
     let host_target = b.path().join("HOST");
     std::fs::create_dir(&host_target).unwrap();
-    std::os::unix::fs::symlink(format!("/../../../../../../..{}", host_target.display()), b.path().join("rootfs/evil")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("/../../../../../../..{}", host_target.display()),
+        b.path().join("rootfs/evil"),
+    )
+    .unwrap();
     b.edit(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}));
     });
     let o = b.run();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(!host_target.join("x").exists(), "mount target escaped the rootfs");
+    assert!(
+        !host_target.join("x").exists(),
+        "mount target escaped the rootfs"
+    );
     b.assert_clean();
 }
 
@@ -217,7 +257,9 @@ fn preserve_fds_passes_exactly_n() {
     use std::os::fd::AsRawFd;
     let rfd = r.as_raw_fd();
     let mut cmd = b.cmd();
-    cmd.args(["run", "--preserve-fds", "1", "--bundle"]).arg(b.path()).arg(&b.id);
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(b.path())
+        .arg(&b.id);
     use std::os::unix::process::CommandExt;
     // SAFETY (test): dup2 in the pre-exec child only touches the child's fd table.
     unsafe {
@@ -264,7 +306,10 @@ fn env_rlimits_and_oom_score() {
 
 #[test]
 fn rlimit_above_host_hard_limit_names_the_rlimit() {
-    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY (test): valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) };
     if cur.rlim_max == libc::RLIM_INFINITY {
@@ -272,7 +317,9 @@ fn rlimit_above_host_hard_limit_names_the_rlimit() {
     }
     let b = bundle(&["true"]);
     let want = cur.rlim_max + 1;
-    b.edit(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": want, "hard": want}]));
+    b.edit(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": want, "hard": want}])
+    });
     let o = b.run();
     // Root with CAP_SYS_RESOURCE may raise it; without it this must be a clear error.
     if o.status.code() != Some(0) {
@@ -296,7 +343,11 @@ fn lifecycle_create_start_state_kill_delete() {
     let b = bundle(&["sleep", "1000"]);
     let pidfile = b.path().join("pid");
     let mut c = b.cmd();
-    c.args(["create", "--pid-file"]).arg(&pidfile).arg("--bundle").arg(b.path()).arg(&b.id);
+    c.args(["create", "--pid-file"])
+        .arg(&pidfile)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&b.id);
     let o = output_via_files(c);
     assert!(o.status.success(), "{}", stderr(&o));
     let st = b.state();
@@ -349,7 +400,10 @@ fn kill_by_number_and_name_and_delete_force() {
     let b = bundle(&["sleep", "1000"]);
     assert!(b.create().status.success());
     assert!(b.rt(&["start", &b.id]).status.success());
-    assert!(b.rt(&["kill", &b.id, "0"]).status.success(), "signal 0 probes");
+    assert!(
+        b.rt(&["kill", &b.id, "0"]).status.success(),
+        "signal 0 probes"
+    );
     assert!(!b.rt(&["kill", &b.id, "SIGNOPE"]).status.success());
     assert!(b.rt(&["delete", "--force", &b.id]).status.success());
     b.assert_clean();
@@ -374,7 +428,12 @@ fn delete_of_created_container() {
     assert!(b.create().status.success());
     let pid = b.state()["pid"].as_i64().unwrap();
     assert!(b.rt(&["delete", &b.id]).status.success());
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+    );
     b.assert_clean();
 }
 
@@ -386,7 +445,10 @@ fn exec_joins_namespaces_env_user_cwd() {
     assert!(b.rt(&["start", &b.id]).status.success());
     let o = b.rt(&["exec", "-e", "X=y", "--cwd", "/tmp", "-u", "1000:1000", &b.id, "sh", "-c", "hostname; echo $X; pwd; id -u; ps -o comm | grep -c '^sleep'; grep CapInh /proc/self/status"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "exec-host\ny\n/tmp\n1000\n1\nCapInh:\t0000000000000000\n");
+    assert_eq!(
+        stdout(&o),
+        "exec-host\ny\n/tmp\n1000\n1\nCapInh:\t0000000000000000\n"
+    );
     let o = b.rt(&["exec", &b.id, "sh", "-c", "exit 42"]);
     assert_eq!(o.status.code(), Some(42));
     let o = b.rt(&["exec", &b.id, "nonexistent-program"]);
@@ -399,9 +461,23 @@ fn exec_joins_namespaces_env_user_cwd() {
     assert_eq!(stdout(&o), "from-file\n", "{}", stderr(&o));
     // detached exec with pid file
     let pidf = b.path().join("exec.pid");
-    let o = b.rt(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), &b.id, "sleep", "100"]);
+    let o = b.rt(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pidf.to_str().unwrap(),
+        &b.id,
+        "sleep",
+        "100",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&pidf).unwrap().parse::<i32>().unwrap() > 0);
+    assert!(
+        std::fs::read_to_string(&pidf)
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+            > 0
+    );
     let ps = b.rt(&["ps", "--format", "json", &b.id]);
     let pids: Vec<i32> = serde_json::from_slice(&ps.stdout).unwrap();
     assert_eq!(pids.len(), 2, "init + detached exec: {pids:?}");
@@ -415,7 +491,13 @@ fn runtime_binary_not_reachable_from_container_while_created() {
     // container must not be able to open /proc/<init>/exe (the runtime binary).
     let b = bundle(&["sleep", "1000"]);
     assert!(b.create().status.success());
-    let o = b.rt(&["exec", &b.id, "sh", "-c", "cat /proc/1/exe > /dev/null && echo OPENED || echo DENIED"]);
+    let o = b.rt(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "cat /proc/1/exe > /dev/null && echo OPENED || echo DENIED",
+    ]);
     assert_eq!(stdout(&o).trim(), "DENIED", "{}", stderr(&o));
     assert!(b.rt(&["delete", "-f", &b.id]).status.success());
 }
@@ -424,9 +506,7 @@ fn runtime_binary_not_reachable_from_container_while_created() {
 fn hooks_run_in_order_with_state() {
     let b = bundle(&["true"]);
     let log = b.path().join("hooks.log");
-    let hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} $(echo $s | grep -o '\"status\":\"[a-z]*\"') >> {}", log.display())]})
-    };
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read s; echo {name} $(echo $s | grep -o '\"status\":\"[a-z]*\"') >> {}", log.display())]});
     b.edit(|c| {
         c["hooks"] = json!({
             "prestart": [hook("prestart")],
@@ -450,12 +530,19 @@ fn hooks_run_in_order_with_state() {
 #[test]
 fn hook_timeout_and_failure_abort_create() {
     let b = bundle(&["true"]);
-    b.edit(|c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}));
+    b.edit(|c| {
+        c["hooks"] =
+            json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]})
+    });
     let t = std::time::Instant::now();
     let o = b.run();
     assert_ne!(o.status.code(), Some(0));
     assert!(t.elapsed() < std::time::Duration::from_secs(4));
-    assert!(stderr(&o).contains("createRuntime[0]") && stderr(&o).contains("timed out"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("createRuntime[0]") && stderr(&o).contains("timed out"),
+        "{}",
+        stderr(&o)
+    );
     b.assert_clean();
 }
 
@@ -463,27 +550,68 @@ fn hook_timeout_and_failure_abort_create() {
 fn bad_input_is_named_and_leaves_nothing() {
     // malformed JSON
     let b = bundle(&["true"]);
-    std::fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.0.0\", \"process\": {\"args\": [\"true\"], \"cwd\": 5").unwrap();
+    std::fs::write(
+        b.path().join("config.json"),
+        "{\"ociVersion\": \"1.0.0\", \"process\": {\"args\": [\"true\"], \"cwd\": 5",
+    )
+    .unwrap();
     let o = b.run();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
     b.assert_clean();
 
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("process.args", Box::new(|c: &mut Value| c["process"]["args"] = json!([]))),
-        ("root.path", Box::new(|c: &mut Value| c["root"]["path"] = json!("no-such-rootfs"))),
-        ("linux.namespaces", Box::new(|c: &mut Value| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "bogus"})))),
-        ("process.cwd", Box::new(|c: &mut Value| c["process"]["cwd"] = json!("relative"))),
-        ("process.capabilities", Box::new(|c: &mut Value| c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"]))),
-        ("process.env", Box::new(|c: &mut Value| c["process"]["env"] = json!(["NOEQUALS"]))),
-        ("mounts", Box::new(|c: &mut Value| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "relative/dest", "type": "tmpfs"})))),
+        (
+            "process.args",
+            Box::new(|c: &mut Value| c["process"]["args"] = json!([])),
+        ),
+        (
+            "root.path",
+            Box::new(|c: &mut Value| c["root"]["path"] = json!("no-such-rootfs")),
+        ),
+        (
+            "linux.namespaces",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "bogus"}))
+            }),
+        ),
+        (
+            "process.cwd",
+            Box::new(|c: &mut Value| c["process"]["cwd"] = json!("relative")),
+        ),
+        (
+            "process.capabilities",
+            Box::new(|c: &mut Value| {
+                c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])
+            }),
+        ),
+        (
+            "process.env",
+            Box::new(|c: &mut Value| c["process"]["env"] = json!(["NOEQUALS"])),
+        ),
+        (
+            "mounts",
+            Box::new(|c: &mut Value| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "relative/dest", "type": "tmpfs"}))
+            }),
+        ),
     ];
     for (field, f) in cases {
         let b = bundle(&["true"]);
         b.edit(|c| f(c));
         let o = b.run();
         assert_eq!(o.status.code(), Some(1), "{field}");
-        assert!(stderr(&o).contains(field), "error for {field} does not name it: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(field),
+            "error for {field} does not name it: {}",
+            stderr(&o)
+        );
         b.assert_clean();
     }
     // a missing program is a create-time error
@@ -506,7 +634,11 @@ fn json_log_format_for_containerd() {
     b.edit(|c| c["process"]["args"] = json!([]));
     let log = b.path().join("log.json");
     let mut c = b.cmd();
-    c.args(["--log"]).arg(&log).args(["--log-format", "json", "run", "--bundle"]).arg(b.path()).arg(&b.id);
+    c.args(["--log"])
+        .arg(&log)
+        .args(["--log-format", "json", "run", "--bundle"])
+        .arg(b.path())
+        .arg(&b.id);
     let o = output_via_files(c);
     assert!(!o.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
@@ -518,16 +650,35 @@ fn json_log_format_for_containerd() {
 #[test]
 fn spec_and_features() {
     let d = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN).args(["spec", "--rootless", "-b"]).arg(d.path()).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["spec", "--rootless", "-b"])
+        .arg(d.path())
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    let c: Value = serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap();
-    assert!(c["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
-    let again = Command::new(BIN).args(["spec", "-b"]).arg(d.path()).output().unwrap();
+    let c: Value =
+        serde_json::from_slice(&std::fs::read(d.path().join("config.json")).unwrap()).unwrap();
+    assert!(c["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
+    let again = Command::new(BIN)
+        .args(["spec", "-b"])
+        .arg(d.path())
+        .output()
+        .unwrap();
     assert!(!again.status.success(), "spec must not overwrite");
     let f = Command::new(BIN).arg("features").output().unwrap();
     let v: Value = serde_json::from_slice(&f.stdout).unwrap();
-    assert!(v["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
-    assert!(v["linux"]["capabilities"].as_array().unwrap().contains(&json!("CAP_SYS_ADMIN")));
+    assert!(v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("time")));
+    assert!(v["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("CAP_SYS_ADMIN")));
     let ver = Command::new(BIN).arg("--version").output().unwrap();
     assert!(stdout(&ver).starts_with("berth-runtime "));
 }
@@ -536,7 +687,9 @@ fn spec_and_features() {
 fn no_pivot_mode_works() {
     let b = bundle(&["sh", "-c", "ls /bin/busybox"]);
     let mut c = b.cmd();
-    c.args(["run", "--no-pivot", "--bundle"]).arg(b.path()).arg(&b.id);
+    c.args(["run", "--no-pivot", "--bundle"])
+        .arg(b.path())
+        .arg(&b.id);
     let o = output_via_files(c);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     b.assert_clean();
@@ -576,7 +729,11 @@ fn terminal_via_console_socket() {
         berth_runtime::sys::recv_fd(s.as_raw_fd()).unwrap()
     });
     let mut c = b.cmd();
-    c.args(["create", "--console-socket"]).arg(&sock).arg("--bundle").arg(b.path()).arg(&b.id);
+    c.args(["create", "--console-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&b.id);
     let o = output_via_files(c);
     assert!(o.status.success(), "{}", stderr(&o));
     let master = t.join().unwrap();
@@ -595,7 +752,10 @@ fn terminal_via_console_socket() {
         }
     }
     let s = String::from_utf8_lossy(&out);
-    assert!(s.contains("/dev/pts/0") || s.contains("/dev/console"), "{s}");
+    assert!(
+        s.contains("/dev/pts/0") || s.contains("/dev/console"),
+        "{s}"
+    );
     assert!(s.contains("hi"), "{s}");
     let _ = b.rt(&["delete", "-f", &b.id]);
 }
@@ -611,19 +771,29 @@ fn cgroup_namespace_rooted_at_the_container_and_own_limits_visible() {
     let n: usize = lines.pop().unwrap().trim().parse().unwrap();
     assert!(n >= 1, "{out}");
     for l in &lines {
-        assert!(l.ends_with(":/"), "cgroup path not rooted at the container: {l}");
+        assert!(
+            l.ends_with(":/"),
+            "cgroup path not rooted at the container: {l}"
+        );
     }
     // the container sees its own pids limit
-    let (code, out, err) = sh("cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max", |c| {
-        c["linux"]["resources"]["pids"] = json!({"limit": 77});
-    });
+    let (code, out, err) = sh(
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        |c| {
+            c["linux"]["resources"]["pids"] = json!({"limit": 77});
+        },
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "77");
 }
 
 #[test]
 fn own_session_keyring_unless_no_new_keyring() {
-    let b = bundle(&["sh", "-c", "grep -c _ses /proc/keys; grep _ses /proc/keys | grep -o '_ses[^ ]*'"]);
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "grep -c _ses /proc/keys; grep _ses /proc/keys | grep -o '_ses[^ ]*'",
+    ]);
     // /proc/keys is masked by default: unmask it for this check.
     b.edit(|c| {
         let m = c["linux"]["maskedPaths"].as_array_mut().unwrap();
@@ -631,14 +801,24 @@ fn own_session_keyring_unless_no_new_keyring() {
     });
     let o = b.run();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains(&format!("_ses.{}", b.id)), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("_ses.{}", b.id)),
+        "{}",
+        stdout(&o)
+    );
     // Keyrings outlive their last user until garbage-collected: use a fresh id.
     let id2 = format!("{}-nokeyring", b.id);
     let mut c = b.cmd();
-    c.args(["run", "--no-new-keyring", "--bundle"]).arg(b.path()).arg(&id2);
+    c.args(["run", "--no-new-keyring", "--bundle"])
+        .arg(b.path())
+        .arg(&id2);
     let o = output_via_files(c);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(!stdout(&o).contains(&format!("_ses.{id2}")), "{}", stdout(&o));
+    assert!(
+        !stdout(&o).contains(&format!("_ses.{id2}")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -654,7 +834,17 @@ fn exec_with_terminal_over_console_socket() {
         use std::os::fd::AsRawFd;
         berth_runtime::sys::recv_fd(s.as_raw_fd()).unwrap()
     });
-    let o = b.rt(&["exec", "-t", "-d", "--console-socket", sock.to_str().unwrap(), &b.id, "sh", "-c", "tty; echo exec-tty-ok; sleep 1"]);
+    let o = b.rt(&[
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &b.id,
+        "sh",
+        "-c",
+        "tty; echo exec-tty-ok; sleep 1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let master = t.join().unwrap();
     let mut f = std::fs::File::from(master);
@@ -678,7 +868,11 @@ fn exec_with_terminal_over_console_socket() {
 #[test]
 fn foreground_run_with_terminal_proxies_the_pty() {
     // `run` without --console-socket proxies the terminal itself; under script(1) stdin is a tty.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIP: script(1) not installed");
         return;
     }
@@ -687,10 +881,23 @@ fn foreground_run_with_terminal_proxies_the_pty() {
         c["process"]["terminal"] = json!(true);
         c["process"]["env"] = json!(["PATH=/bin", "TERM=xterm"]);
     });
-    let cmdline = format!("{BIN} --root {} run --bundle {} {}", b.root.display(), b.path().display(), b.id);
-    let o = std::process::Command::new("script").args(["-qfec", &cmdline, "/dev/null"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let cmdline = format!(
+        "{BIN} --root {} run --bundle {} {}",
+        b.root.display(),
+        b.path().display(),
+        b.id
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qfec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     let s = stdout(&o);
-    assert!(s.contains("/dev/pts/0") || s.contains("/dev/console"), "{s} {}", stderr(&o));
+    assert!(
+        s.contains("/dev/pts/0") || s.contains("/dev/console"),
+        "{s} {}",
+        stderr(&o)
+    );
     assert!(s.contains("term-xterm"), "{s}");
     b.assert_clean();
 }
@@ -702,21 +909,37 @@ fn time_namespace_with_boottime_offset() {
         return;
     }
     let (code, out, err) = sh("cut -d. -f1 /proc/uptime", |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
         c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
     });
     assert_eq!(code, 0, "{err}");
     let mut l = out.lines();
     let up: u64 = l.next().unwrap().trim().parse().unwrap();
-    assert!(up >= 864000, "uptime {up} does not include the 10-day offset");
-    let host_up: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    assert!(
+        up >= 864000,
+        "uptime {up} does not include the 10-day offset"
+    );
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(host_up < 864000.0 || up as f64 >= host_up + 864000.0 - 5.0);
 }
 
 #[test]
 fn recursive_readonly_bind_and_lsm_requests_are_honest() {
     // rro: a recursive read-only bind (mount_setattr) makes sub-mounts read-only too.
-    let b = bundle(&["sh", "-c", "touch /data/x 2>/dev/null && echo RW || echo RO"]);
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "touch /data/x 2>/dev/null && echo RW || echo RO",
+    ]);
     let data = b.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let d = data.display().to_string();

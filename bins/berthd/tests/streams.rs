@@ -290,7 +290,10 @@ fn hijacked_output_waits_until_the_client_has_read_the_101() {
     let n = s.read(&mut first).unwrap();
     let first = String::from_utf8_lossy(&first[..n]).into_owned();
     assert!(first.starts_with("HTTP/1.1 101"), "{first}");
-    assert!(first.ends_with("\r\n\r\n"), "output came with the head: {first:?}");
+    assert!(
+        first.ends_with("\r\n\r\n"),
+        "output came with the head: {first:?}"
+    );
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).unwrap();
     assert_eq!(String::from_utf8_lossy(&demux(&rest).0), "in-exec\n");

@@ -142,9 +142,11 @@ pub fn parse_filters(s: &str) -> ApiResult<BTreeMap<String, Vec<String>>> {
                 for (k, b) in m {
                     match b {
                         serde_json::Value::Bool(_) => vs.push(k.clone()),
-                        other => return Err(ApiError::bad_request(format!(
+                        other => {
+                            return Err(ApiError::bad_request(format!(
                             "invalid filters: value of {key}[{k}] must be a boolean, got {other}"
-                        ))),
+                        )))
+                        }
                     }
                 }
                 vs

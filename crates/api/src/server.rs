@@ -186,7 +186,10 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
             }
         },
     };
-    berth_engine::mark(&format!("api: {method} {path} -> {}", resp.status().as_u16()));
+    berth_engine::mark(&format!(
+        "api: {method} {path} -> {}",
+        resp.status().as_u16()
+    ));
     tracing::debug!(
         "{method} {path} -> {} in {:?} (head)",
         resp.status().as_u16(),

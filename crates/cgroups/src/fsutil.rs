@@ -99,7 +99,9 @@ pub(crate) fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut attempt = 0;
     loop {
         match mkdir_all_once(dir) {
-            Err(Error::Io { ref source, .. }) if source.kind() == ErrorKind::NotFound && attempt < 10 => {
+            Err(Error::Io { ref source, .. })
+                if source.kind() == ErrorKind::NotFound && attempt < 10 =>
+            {
                 attempt += 1;
             }
             r => return r,

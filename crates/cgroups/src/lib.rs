@@ -485,7 +485,9 @@ impl Cgroup {
         let gone = || {
             let dir = match self.mode {
                 Mode::V2 => self.unified_dir(),
-                _ => self.v1_dir("freezer").or_else(|| self.v1.values().next().map(PathBuf::as_path)),
+                _ => self
+                    .v1_dir("freezer")
+                    .or_else(|| self.v1.values().next().map(PathBuf::as_path)),
             };
             dir.is_some_and(|d| !d.exists())
         };

@@ -287,11 +287,7 @@ pub(crate) fn put(
     };
     let result = std::thread::scope(|sc| {
         let h = sc.spawn(move || {
-            berth_image::layer::unpack_layer(
-                berth_image::layer::ChanReader::new(rx),
-                &real,
-                &opts,
-            )
+            berth_image::layer::unpack_layer(berth_image::layer::ChanReader::new(rx), &real, &opts)
         });
         loop {
             let mut buf = vec![0u8; 64 * 1024];

@@ -188,11 +188,7 @@ impl Shared {
     }
 
     /// Like `update`, in memory only.
-    pub(crate) fn update_unsaved<T>(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut Entry) -> T,
-    ) -> Result<T> {
+    pub(crate) fn update_unsaved<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
         let mut reg = self.lock();
         let e = reg
             .containers
@@ -517,7 +513,8 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 if let Ok(st) = s.rt.load(&id) {
                     let live = matches!(
                         st.status(&s.rt.root),
-                        berth_runtime::state::Status::Running | berth_runtime::state::Status::Paused
+                        berth_runtime::state::Status::Running
+                            | berth_runtime::state::Status::Paused
                     );
                     if live {
                         if let Ok(w) = connect_watch(s, &id) {
@@ -642,7 +639,9 @@ pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
         .map(|r| {
             r.host_config["AutoRemove"].as_bool().unwrap_or(false)
                 && matches!(
-                    r.host_config["RestartPolicy"]["Name"].as_str().unwrap_or(""),
+                    r.host_config["RestartPolicy"]["Name"]
+                        .as_str()
+                        .unwrap_or(""),
                     "" | "no"
                 )
         })
@@ -1195,9 +1194,11 @@ fn launch_monitor(s: &Shared, cfg_path: Option<&Path>) -> Result<UnixStream> {
         Some(p) => cmd.arg(p),
         None => cmd.arg("--spare"),
     };
-    cmd.stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+        theirs,
+    )))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     let mut child = cmd
         .spawn()
         .map_err(|e| internal(format!("spawn {}", s.monitor_bin.display()), e))?;
@@ -1231,7 +1232,9 @@ fn spare_keeper(s: Arc<Shared>) {
     berth_runtime::idle_priority(true);
     loop {
         {
-            let Ok(mut due) = s.spare_due.lock() else { return };
+            let Ok(mut due) = s.spare_due.lock() else {
+                return;
+            };
             loop {
                 if s.closed.load(Ordering::SeqCst) {
                     return;
@@ -1256,7 +1259,9 @@ fn spare_keeper(s: Arc<Shared>) {
                 }
             }
         }
-        let Ok(_busy) = s.keeper_busy.lock() else { return };
+        let Ok(_busy) = s.keeper_busy.lock() else {
+            return;
+        };
         if s.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -1482,7 +1487,10 @@ fn prepare_later(s: &Arc<Shared>, id: &str) {
             let pid = {
                 let Ok(_g) = op.lock() else { return };
                 let Ok(rec) = s.record(&id) else { return };
-                if rec.state.status != "created" || rec.has_been_started || s.closed.load(Ordering::SeqCst) {
+                if rec.state.status != "created"
+                    || rec.has_been_started
+                    || s.closed.load(Ordering::SeqCst)
+                {
                     return;
                 }
                 match create_task(s, &id, &rec) {
@@ -1595,7 +1603,11 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         },
     };
     // A failure from here on drops the namespace (released); success hands it to the record.
-    let Task { ctl, pid, mut netns } = task;
+    let Task {
+        ctl,
+        pid,
+        mut netns,
+    } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,

@@ -117,9 +117,7 @@ impl NetnsPool {
 
     fn make(&self) -> Result<PathBuf> {
         let n = self.serial.fetch_add(1, Ordering::SeqCst);
-        let path = self
-            .dir
-            .join(format!("ns-{}-{n}", std::process::id()));
+        let path = self.dir.join(format!("ns-{}-{n}", std::process::id()));
         std::fs::File::create(&path)
             .map_err(|e| internal(format!("create {}", path.display()), e))?;
         let p = path.clone();
@@ -184,7 +182,10 @@ fn loopback_up() -> Result<()> {
     // SAFETY: socket(2) with constant arguments; the fd is owned below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(internal("socket for SIOCSIFFLAGS", std::io::Error::last_os_error()));
+        return Err(internal(
+            "socket for SIOCSIFFLAGS",
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: fd is a fresh descriptor nobody else owns.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -201,7 +202,10 @@ fn loopback_up() -> Result<()> {
         }
         ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
         if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) < 0 {
-            return Err(internal("SIOCSIFFLAGS lo up", std::io::Error::last_os_error()));
+            return Err(internal(
+                "SIOCSIFFLAGS lo up",
+                std::io::Error::last_os_error(),
+            ));
         }
     }
     Ok(())

@@ -72,19 +72,30 @@ fn cycles_leave_nothing_behind() {
         if let Ok(rd) = std::fs::read_dir(&d) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                assert!(!ids.contains(&n), "cgroup left behind: {}", e.path().display());
+                assert!(
+                    !ids.contains(&n),
+                    "cgroup left behind: {}",
+                    e.path().display()
+                );
             }
         }
     }
     // Network namespaces: only the few kept ready are left (each run's is released).
     let ns_dir = env.exec_root.join("netns");
     let ns_files = std::fs::read_dir(&ns_dir).map(|d| d.count()).unwrap_or(0);
-    assert!(ns_files <= 2, "network namespaces left behind: {ns_files} in {}", ns_dir.display());
+    assert!(
+        ns_files <= 2,
+        "network namespaces left behind: {ns_files} in {}",
+        ns_dir.display()
+    );
     let ns_mounts = mi
         .lines()
         .filter(|l| l.contains(ns_dir.to_str().unwrap()))
         .count();
-    assert!(ns_mounts <= 2, "network namespace mounts left behind: {ns_mounts}");
+    assert!(
+        ns_mounts <= 2,
+        "network namespace mounts left behind: {ns_mounts}"
+    );
     // Stopping the daemon lets go of the ready ones too.
     env.engine.shutdown();
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

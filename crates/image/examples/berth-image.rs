@@ -20,7 +20,10 @@ impl ProgressSink for Quiet {
             Progress::Complete { layer } => eprintln!("{}: Pull complete", layer.short()),
             Progress::AlreadyExists { layer } => eprintln!("{}: Already exists", layer.short()),
             Progress::Pushed { layer } => eprintln!("{}: Pushed", layer.short()),
-            Progress::Done { reference, digest } => eprintln!("{reference}: digest: {}", digest.map(|d| d.to_string()).unwrap_or_default()),
+            Progress::Done { reference, digest } => eprintln!(
+                "{reference}: digest: {}",
+                digest.map(|d| d.to_string()).unwrap_or_default()
+            ),
             _ => {}
         }
     }
@@ -48,10 +51,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             // discards unsynced snapshots and unpacks them again)
             "--no-sync" => sync = false,
             _ => {
-                let v = if args.is_empty() { return Err(format!("{flag} needs a value").into()) } else { args.remove(0) };
+                let v = if args.is_empty() {
+                    return Err(format!("{flag} needs a value").into());
+                } else {
+                    args.remove(0)
+                };
                 match flag.as_str() {
                     "--root" => root = PathBuf::from(v),
-                    "--snapshotter" => kind = Some(if v == "copy" { SnapshotterKind::Copy } else { SnapshotterKind::Overlay }),
+                    "--snapshotter" => {
+                        kind = Some(if v == "copy" {
+                            SnapshotterKind::Copy
+                        } else {
+                            SnapshotterKind::Overlay
+                        })
+                    }
                     "--insecure" => opts.insecure_registries.push(v),
                     _ => return Err(format!("unknown flag {flag}").into()),
                 }
@@ -78,7 +91,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
         "import" => {
             let f = std::fs::File::open(args.first().ok_or("import FILE [TAG]")?)?;
-            let rec = svc.import(std::io::BufReader::new(f), args.get(1).map(String::as_str), &[String::from("CMD [\"/bin/bash\"]")], None, None)?;
+            let rec = svc.import(
+                std::io::BufReader::new(f),
+                args.get(1).map(String::as_str),
+                &[String::from("CMD [\"/bin/bash\"]")],
+                None,
+                None,
+            )?;
             println!("{}", rec.id);
         }
         "pull" => {
@@ -94,12 +113,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}\t{}\t{}", &i.id[7..19], i.repo_tags.join(","), i.size);
             }
         }
-        "inspect" => println!("{}", serde_json::to_string_pretty(&svc.inspect(args.first().ok_or("inspect NAME")?)?)?),
-        "history" => println!("{}", serde_json::to_string_pretty(&svc.history(args.first().ok_or("history NAME")?)?)?),
+        "inspect" => println!(
+            "{}",
+            serde_json::to_string_pretty(&svc.inspect(args.first().ok_or("inspect NAME")?)?)?
+        ),
+        "history" => println!(
+            "{}",
+            serde_json::to_string_pretty(&svc.history(args.first().ok_or("history NAME")?)?)?
+        ),
         "tag" => {
-            svc.tag(args.first().ok_or("tag SRC DST")?, args.get(1).ok_or("tag SRC DST")?)?;
+            svc.tag(
+                args.first().ok_or("tag SRC DST")?,
+                args.get(1).ok_or("tag SRC DST")?,
+            )?;
         }
-        "rmi" => println!("{}", serde_json::to_string(&svc.delete(args.first().ok_or("rmi NAME")?, true, &|_| false)?)?),
+        "rmi" => println!(
+            "{}",
+            serde_json::to_string(&svc.delete(args.first().ok_or("rmi NAME")?, true, &|_| false)?)?
+        ),
         "gc" => println!("{}", serde_json::to_string(&svc.gc(&[], &[])?)?),
         "export-oci" => {
             let dir = PathBuf::from(args.first().ok_or("export-oci DIR NAME...")?);
@@ -115,6 +146,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if sync {
         svc.snapshots.sync()?;
     }
-    eprintln!("{cmd}: {done:.3}s + sync {:.3}s (snapshotter {})", ts.elapsed().as_secs_f64(), svc.snapshotter_kind());
+    eprintln!(
+        "{cmd}: {done:.3}s + sync {:.3}s (snapshotter {})",
+        ts.elapsed().as_secs_f64(),
+        svc.snapshotter_kind()
+    );
     Ok(())
 }

@@ -87,11 +87,18 @@ impl Ingested {
 }
 
 fn expected_from_path(p: &str) -> Option<Digest> {
-    p.strip_prefix("blobs/sha256/").and_then(|h| Digest::from_hex(h).ok())
+    p.strip_prefix("blobs/sha256/")
+        .and_then(|h| Digest::from_hex(h).ok())
 }
 
 fn is_small_meta(p: &str, size: u64) -> bool {
-    size <= SMALL && (p.ends_with(".json") || p == "repositories" || p == "oci-layout" || p == "index.json" || p.ends_with("/json") || p.ends_with("VERSION"))
+    size <= SMALL
+        && (p.ends_with(".json")
+            || p == "repositories"
+            || p == "oci-layout"
+            || p == "index.json"
+            || p.ends_with("/json")
+            || p.ends_with("VERSION"))
 }
 
 fn media_type_of_blob(svc: &ImageService, d: &Digest) -> Result<String> {
@@ -122,7 +129,9 @@ impl<W: Write> Sink for TarSink<W> {
         h.set_mode(0o755);
         h.set_size(0);
         h.set_mtime(0);
-        self.b.append_data(&mut h, path, std::io::empty()).ctx("write archive", path)
+        self.b
+            .append_data(&mut h, path, std::io::empty())
+            .ctx("write archive", path)
     }
     fn file(&mut self, path: &str, size: u64, r: &mut dyn Read) -> Result<()> {
         let mut h = tar::Header::new_ustar();
@@ -130,7 +139,9 @@ impl<W: Write> Sink for TarSink<W> {
         h.set_mode(0o644);
         h.set_size(size);
         h.set_mtime(0);
-        self.b.append_data(&mut h, path, r).ctx("write archive", path)
+        self.b
+            .append_data(&mut h, path, r)
+            .ctx("write archive", path)
     }
 }
 
@@ -169,11 +180,15 @@ impl ImageService {
         let dec = decompress(r)?;
         let mut ar = tar::Archive::new(dec);
         for e in ar.entries().ctx("read archive", "archive")? {
-            let mut e = e.map_err(|err| Error::invalid("archive", format!("corrupt tar: {err}")))?;
+            let mut e =
+                e.map_err(|err| Error::invalid("archive", format!("corrupt tar: {err}")))?;
             let path = norm_path(&String::from_utf8_lossy(&e.path_bytes()));
             let kind = e.header().entry_type();
             if kind.is_symlink() || kind.is_hard_link() {
-                let t = e.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+                let t = e
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
                 let target = if kind.is_symlink() {
                     let base = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
                     norm_path(&format!("{base}/{t}"))
@@ -191,24 +206,43 @@ impl ImageService {
                 let mut b = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut b).ctx("read archive entry", &path)?;
                 ing.small.insert(path, b);
-            } else if self.snapshots.kind() == crate::snapshot::SnapshotterKind::Overlay && size > 1024 {
+            } else if self.snapshots.kind() == crate::snapshot::SnapshotterKind::Overlay
+                && size > 1024
+            {
                 let exp = expected_from_path(&path);
                 let d = self.ingest_and_stage(&mut e, &path, exp.as_ref(), size, ing)?;
                 ing.blobs.insert(path, d);
             } else {
                 let exp = expected_from_path(&path);
-                let d = self.content.write_from(&mut e, exp.as_ref(), Some(size)).map_err(|err| match err {
-                    Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: format!("archive member {path}"), expected, actual },
-                    other => other,
-                })?;
+                let d = self
+                    .content
+                    .write_from(&mut e, exp.as_ref(), Some(size))
+                    .map_err(|err| match err {
+                        Error::DigestMismatch {
+                            expected, actual, ..
+                        } => Error::DigestMismatch {
+                            what: format!("archive member {path}"),
+                            expected,
+                            actual,
+                        },
+                        other => other,
+                    })?;
                 ing.blobs.insert(path, d);
             }
         }
         Ok(())
     }
 
-    fn ingest_and_stage(&self, e: &mut dyn Read, path: &str, exp: Option<&Digest>, size: u64, ing: &mut Ingested) -> Result<Digest> {
-        let (d, staged) = self.write_blob_and_stage(e, &format!("archive member {path}"), exp, Some(size))?;
+    fn ingest_and_stage(
+        &self,
+        e: &mut dyn Read,
+        path: &str,
+        exp: Option<&Digest>,
+        size: u64,
+        ing: &mut Ingested,
+    ) -> Result<Digest> {
+        let (d, staged) =
+            self.write_blob_and_stage(e, &format!("archive member {path}"), exp, Some(size))?;
         if staged {
             ing.staged.push(d.clone());
         }
@@ -233,7 +267,10 @@ impl ImageService {
                 let e = e.ctx("read dir", d)?;
                 let p = e.path();
                 let md = std::fs::metadata(&p).ctx("stat", &p)?;
-                let rel = p.strip_prefix(root).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default();
+                let rel = p
+                    .strip_prefix(root)
+                    .map(|r| r.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if md.is_dir() {
                     rec(svc, root, &p, ing)?;
                 } else if md.is_file() {
@@ -242,7 +279,9 @@ impl ImageService {
                     } else {
                         let exp = expected_from_path(&rel);
                         let mut f = std::fs::File::open(&p).ctx("open", &p)?;
-                        let d = svc.content.write_from(&mut f, exp.as_ref(), Some(md.len()))?;
+                        let d = svc
+                            .content
+                            .write_from(&mut f, exp.as_ref(), Some(md.len()))?;
                         ing.blobs.insert(rel, d);
                     }
                 }
@@ -254,36 +293,61 @@ impl ImageService {
     }
 
     /// `docker load`: a docker-archive (either form) or an OCI layout tar, maybe compressed.
-    pub fn load(&self, mut r: impl Read + Send, progress: &dyn ProgressSink) -> Result<Vec<LoadedImage>> {
+    pub fn load(
+        &self,
+        mut r: impl Read + Send,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<LoadedImage>> {
         let mut ing = Ingested::default();
-        let res = self.ingest_tar(&mut r, &mut ing).and_then(|()| self.load_ingested(&ing, None, progress));
+        let res = self
+            .ingest_tar(&mut r, &mut ing)
+            .and_then(|()| self.load_ingested(&ing, None, progress));
         self.drop_staged(&ing);
         res
     }
 
     /// Import an OCI image layout directory (`oci-layout`, `index.json`, `blobs/`), tagging
     /// the image as `tag` when given (else by its `io.containerd.image.name` annotation).
-    pub fn import_oci_dir(&self, dir: &Path, tag: Option<&str>, progress: &dyn ProgressSink) -> Result<Vec<LoadedImage>> {
+    pub fn import_oci_dir(
+        &self,
+        dir: &Path,
+        tag: Option<&str>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<LoadedImage>> {
         let ing = self.ingest_dir(dir)?;
         if !ing.has("index.json") {
-            return Err(Error::invalid(dir.display().to_string(), "not an OCI image layout (no index.json)"));
+            return Err(Error::invalid(
+                dir.display().to_string(),
+                "not an OCI image layout (no index.json)",
+            ));
         }
         let tag = tag.map(Reference::parse_with_default_tag).transpose()?;
         self.load_ingested(&ing, tag, progress)
     }
 
-    fn load_ingested(&self, ing: &Ingested, tag: Option<Reference>, progress: &dyn ProgressSink) -> Result<Vec<LoadedImage>> {
+    fn load_ingested(
+        &self,
+        ing: &Ingested,
+        tag: Option<Reference>,
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<LoadedImage>> {
         let mut out = Vec::new();
         if ing.has("manifest.json") && tag.is_none() {
             let mf = ing.bytes(self, "manifest.json")?;
-            let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&mf).map_err(|e| Error::json("manifest.json in archive", e))?;
+            let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&mf)
+                .map_err(|e| Error::json("manifest.json in archive", e))?;
             for ent in entries {
                 let cfg_bytes = ing.bytes(self, &ent.config)?;
                 let cfg = self.content.write_bytes(&cfg_bytes, None)?;
                 let mut layers = Vec::new();
                 for lp in &ent.layers {
                     let d = ing.digest(self, lp)?;
-                    layers.push(PendingLayer { media_type: media_type_of_blob(self, &d)?, size: self.content.size(&d)?, blob: d.clone(), diff_id: d });
+                    layers.push(PendingLayer {
+                        media_type: media_type_of_blob(self, &d)?,
+                        size: self.content.size(&d)?,
+                        blob: d.clone(),
+                        diff_id: d,
+                    });
                 }
                 let mut tags = Vec::new();
                 for t in ent.repo_tags.unwrap_or_default() {
@@ -295,27 +359,47 @@ impl ImageService {
             return Ok(out);
         }
         if !ing.has("index.json") {
-            return Err(Error::invalid("archive", "neither manifest.json (docker-archive) nor index.json (OCI layout) found"));
+            return Err(Error::invalid(
+                "archive",
+                "neither manifest.json (docker-archive) nor index.json (OCI layout) found",
+            ));
         }
-        let idx: Index = serde_json::from_slice(&ing.bytes(self, "index.json")?).map_err(|e| Error::json("index.json", e))?;
+        let idx: Index = serde_json::from_slice(&ing.bytes(self, "index.json")?)
+            .map_err(|e| Error::json("index.json", e))?;
         for desc in &idx.manifests {
             let name = tag.clone().or_else(|| {
                 let ann = desc.annotations.as_ref()?;
                 ann.get("io.containerd.image.name")
                     .cloned()
-                    .or_else(|| ann.get("org.opencontainers.image.ref.name").filter(|n| n.contains(':') || n.contains('/')).cloned())
+                    .or_else(|| {
+                        ann.get("org.opencontainers.image.ref.name")
+                            .filter(|n| n.contains(':') || n.contains('/'))
+                            .cloned()
+                    })
                     .and_then(|n| Reference::parse_with_default_tag(&n).ok())
             });
             let (man, mdigest) = self.resolve_layout_manifest(ing, desc)?;
-            let cfg_bytes = ing.bytes(self, &format!("blobs/sha256/{}", man.config.digest.hex()))?;
-            let cfg = self.content.write_bytes(&cfg_bytes, Some(&man.config.digest))?;
+            let cfg_bytes =
+                ing.bytes(self, &format!("blobs/sha256/{}", man.config.digest.hex()))?;
+            let cfg = self
+                .content
+                .write_bytes(&cfg_bytes, Some(&man.config.digest))?;
             let mut layers = Vec::new();
             for l in &man.layers {
                 let d = ing.digest(self, &format!("blobs/sha256/{}", l.digest.hex()))?;
                 if d != l.digest {
-                    return Err(Error::DigestMismatch { what: "layer blob in layout".into(), expected: l.digest.to_string(), actual: d.to_string() });
+                    return Err(Error::DigestMismatch {
+                        what: "layer blob in layout".into(),
+                        expected: l.digest.to_string(),
+                        actual: d.to_string(),
+                    });
                 }
-                layers.push(PendingLayer { media_type: l.media_type.clone(), size: l.size, blob: d.clone(), diff_id: d });
+                layers.push(PendingLayer {
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    blob: d.clone(),
+                    diff_id: d,
+                });
             }
             let tags: Vec<Reference> = name.into_iter().collect();
             let rec = self.register(&cfg, layers, Some(mdigest), &tags, &[], progress)?;
@@ -324,25 +408,45 @@ impl ImageService {
         Ok(out)
     }
 
-    fn loaded(&self, rec: &ImageRecord, tags: &[Reference], progress: &dyn ProgressSink) -> LoadedImage {
-        let names: Vec<String> = tags.iter().map(|t| t.clone().with_default_tag().familiar_string()).collect();
+    fn loaded(
+        &self,
+        rec: &ImageRecord,
+        tags: &[Reference],
+        progress: &dyn ProgressSink,
+    ) -> LoadedImage {
+        let names: Vec<String> = tags
+            .iter()
+            .map(|t| t.clone().with_default_tag().familiar_string())
+            .collect();
         if names.is_empty() {
-            progress.event(Progress::Loaded { name: format!("ID: {}", rec.id) });
+            progress.event(Progress::Loaded {
+                name: format!("ID: {}", rec.id),
+            });
         }
         for n in &names {
             progress.event(Progress::Loaded { name: n.clone() });
         }
-        LoadedImage { id: rec.id.clone(), tags: names }
+        LoadedImage {
+            id: rec.id.clone(),
+            tags: names,
+        }
     }
 
-    fn resolve_layout_manifest(&self, ing: &Ingested, desc: &Descriptor) -> Result<(Manifest, Digest)> {
+    fn resolve_layout_manifest(
+        &self,
+        ing: &Ingested,
+        desc: &Descriptor,
+    ) -> Result<(Manifest, Digest)> {
         let mut d = desc.clone();
         for _ in 0..4 {
             let b = ing.bytes(self, &format!("blobs/sha256/{}", d.digest.hex()))?;
             let got = self.content.write_bytes(&b, Some(&d.digest))?;
-            match model::parse_manifest(&b, Some(&d.media_type), &format!("manifest {}", d.digest))? {
+            match model::parse_manifest(&b, Some(&d.media_type), &format!("manifest {}", d.digest))?
+            {
                 ManifestKind::Image(m) => return Ok((m, got)),
-                ManifestKind::Index(i) => d = model::select_platform(&i, &Platform::linux_amd64(), "OCI layout")?.clone(),
+                ManifestKind::Index(i) => {
+                    d = model::select_platform(&i, &Platform::linux_amd64(), "OCI layout")?.clone()
+                }
             }
         }
         Err(Error::invalid("OCI layout", "index nesting too deep"))
@@ -359,7 +463,11 @@ impl ImageService {
                 vec![]
             } else {
                 let r = Reference::parse_with_default_tag(n)?;
-                if r.digest().is_some() { vec![] } else { vec![r] }
+                if r.digest().is_some() {
+                    vec![]
+                } else {
+                    vec![r]
+                }
             };
             match out.iter_mut().find(|(r, _)| r.id == rec.id) {
                 Some((_, t)) => t.extend(tags),
@@ -372,13 +480,17 @@ impl ImageService {
     /// Uncompressed tar stream of a stored layer and its length.
     fn layer_tar(&self, l: &crate::store::LayerRecord) -> Result<(u64, Box<dyn Read + Send>)> {
         if l.blob == l.diff_id {
-            return Ok((self.content.size(&l.blob)?, Box::new(self.content.open_blob(&l.blob)?)));
+            return Ok((
+                self.content.size(&l.blob)?,
+                Box::new(self.content.open_blob(&l.blob)?),
+            ));
         }
         let size = if l.tar_size > 0 {
             l.tar_size
         } else {
             let mut r = decompress(self.content.open_blob(&l.blob)?)?;
-            std::io::copy(&mut r, &mut std::io::sink()).ctx("decompress layer", self.content.path(&l.blob))?
+            std::io::copy(&mut r, &mut std::io::sink())
+                .ctx("decompress layer", self.content.path(&l.blob))?
         };
         Ok((size, decompress(self.content.open_blob(&l.blob)?)?))
     }
@@ -387,32 +499,56 @@ impl ImageService {
     /// layers uncompressed, readable by docker, skopeo (`docker-archive:`) and `berth load`.
     pub fn save(&self, names: &[&str], w: impl Write) -> Result<()> {
         let set = self.save_set(names)?;
-        let mut sink = TarSink { b: tar::Builder::new(w) };
+        let mut sink = TarSink {
+            b: tar::Builder::new(w),
+        };
         self.write_layout(&set, &mut sink, true)?;
-        sink.b.into_inner().ctx("finish archive", "save")?.flush().ctx("flush", "save")
+        sink.b
+            .into_inner()
+            .ctx("finish archive", "save")?
+            .flush()
+            .ctx("flush", "save")
     }
 
     /// Export images as an OCI image layout directory (stored blobs as-is).
     pub fn export_oci_dir(&self, names: &[&str], dir: &Path) -> Result<()> {
         let set = self.save_set(names)?;
         std::fs::create_dir_all(dir).ctx("create dir", dir)?;
-        let mut sink = DirSink { root: dir.to_path_buf() };
+        let mut sink = DirSink {
+            root: dir.to_path_buf(),
+        };
         self.write_layout(&set, &mut sink, false)
     }
 
     /// Export images as an OCI image layout tar.
     pub fn export_oci_tar(&self, names: &[&str], w: impl Write) -> Result<()> {
         let set = self.save_set(names)?;
-        let mut sink = TarSink { b: tar::Builder::new(w) };
+        let mut sink = TarSink {
+            b: tar::Builder::new(w),
+        };
         self.write_layout(&set, &mut sink, false)?;
-        sink.b.into_inner().ctx("finish archive", "export")?.flush().ctx("flush", "export")
+        sink.b
+            .into_inner()
+            .ctx("finish archive", "export")?
+            .flush()
+            .ctx("flush", "export")
     }
 
-    fn write_layout(&self, set: &[(ImageRecord, Vec<Reference>)], sink: &mut dyn Sink, docker: bool) -> Result<()> {
+    fn write_layout(
+        &self,
+        set: &[(ImageRecord, Vec<Reference>)],
+        sink: &mut dyn Sink,
+        docker: bool,
+    ) -> Result<()> {
         sink.dir("blobs/")?;
         sink.dir("blobs/sha256/")?;
         let mut written: std::collections::HashSet<Digest> = Default::default();
-        let mut index = Index { schema_version: 2, media_type: Some(model::MEDIA_OCI_INDEX.into()), manifests: vec![], annotations: None };
+        let mut index = Index {
+            schema_version: 2,
+            media_type: Some(model::MEDIA_OCI_INDEX.into()),
+            manifests: vec![],
+            annotations: None,
+        };
         let mut docker_manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for (rec, tags) in set {
@@ -427,7 +563,11 @@ impl ImageService {
                         sink.file(&format!("blobs/sha256/{}", l.diff_id.hex()), size, &mut hr)?;
                         let (got, _) = hr.finish();
                         if got != l.diff_id {
-                            return Err(Error::DigestMismatch { what: format!("layer {} while saving", l.blob), expected: l.diff_id.to_string(), actual: got.to_string() });
+                            return Err(Error::DigestMismatch {
+                                what: format!("layer {} while saving", l.blob),
+                                expected: l.diff_id.to_string(),
+                                actual: got.to_string(),
+                            });
                         }
                     }
                     (l.diff_id.clone(), size)
@@ -439,22 +579,39 @@ impl ImageService {
                     }
                     (l.blob.clone(), size)
                 };
-                let mt = if docker { model::MEDIA_OCI_LAYER.to_string() } else { l.media_type.clone() };
+                let mt = if docker {
+                    model::MEDIA_OCI_LAYER.to_string()
+                } else {
+                    l.media_type.clone()
+                };
                 man_layers.push(Descriptor::new(&mt, digest.clone(), size));
                 layer_paths.push(format!("blobs/sha256/{}", digest.hex()));
             }
             if written.insert(rec.id.clone()) {
-                sink.file(&format!("blobs/sha256/{}", rec.id.hex()), cfg.len() as u64, &mut &cfg[..])?;
+                sink.file(
+                    &format!("blobs/sha256/{}", rec.id.hex()),
+                    cfg.len() as u64,
+                    &mut &cfg[..],
+                )?;
             }
             // manifest: reuse the stored one when its layers are what we wrote
-            let stored = rec.manifest.as_ref().and_then(|m| self.content.read_verified(m).ok().map(|b| (m.clone(), b)));
+            let stored = rec
+                .manifest
+                .as_ref()
+                .and_then(|m| self.content.read_verified(m).ok().map(|b| (m.clone(), b)));
             let (mdigest, mbytes) = match stored {
-                Some((d, b)) if matches!(model::parse_manifest(&b, None, "manifest"), Ok(ManifestKind::Image(ref m)) if m.layers.iter().map(|x| &x.digest).eq(man_layers.iter().map(|x| &x.digest))) => (d, b),
+                Some((d, b)) if matches!(model::parse_manifest(&b, None, "manifest"), Ok(ManifestKind::Image(ref m)) if m.layers.iter().map(|x| &x.digest).eq(man_layers.iter().map(|x| &x.digest))) => {
+                    (d, b)
+                }
                 _ => {
                     let m = Manifest {
                         schema_version: 2,
                         media_type: Some(model::MEDIA_OCI_MANIFEST.into()),
-                        config: Descriptor::new(model::MEDIA_OCI_CONFIG, rec.id.clone(), cfg.len() as u64),
+                        config: Descriptor::new(
+                            model::MEDIA_OCI_CONFIG,
+                            rec.id.clone(),
+                            cfg.len() as u64,
+                        ),
                         layers: man_layers.clone(),
                         annotations: None,
                     };
@@ -463,11 +620,22 @@ impl ImageService {
                 }
             };
             let mt = match model::parse_manifest(&mbytes, None, "manifest") {
-                Ok(_) => serde_json::from_slice::<serde_json::Value>(&mbytes).ok().and_then(|v| v.get("mediaType").and_then(|x| x.as_str()).map(str::to_string)).unwrap_or_else(|| model::MEDIA_OCI_MANIFEST.into()),
+                Ok(_) => serde_json::from_slice::<serde_json::Value>(&mbytes)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("mediaType")
+                            .and_then(|x| x.as_str())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| model::MEDIA_OCI_MANIFEST.into()),
                 Err(e) => return Err(e),
             };
             if written.insert(mdigest.clone()) {
-                sink.file(&format!("blobs/sha256/{}", mdigest.hex()), mbytes.len() as u64, &mut &mbytes[..])?;
+                sink.file(
+                    &format!("blobs/sha256/{}", mdigest.hex()),
+                    mbytes.len() as u64,
+                    &mut &mbytes[..],
+                )?;
             }
             let base = Descriptor::new(&mt, mdigest.clone(), mbytes.len() as u64);
             if tags.is_empty() {
@@ -477,14 +645,27 @@ impl ImageService {
                 let mut d = base.clone();
                 let mut ann = BTreeMap::new();
                 ann.insert("io.containerd.image.name".to_string(), t.to_string());
-                ann.insert("org.opencontainers.image.ref.name".to_string(), t.tag().unwrap_or("latest").to_string());
+                ann.insert(
+                    "org.opencontainers.image.ref.name".to_string(),
+                    t.tag().unwrap_or("latest").to_string(),
+                );
                 d.annotations = Some(ann);
                 index.manifests.push(d);
-                repositories.entry(t.familiar_name()).or_default().insert(t.tag().unwrap_or("latest").into(), rec.layers.last().map(|l| l.diff_id.hex().to_string()).unwrap_or_default());
+                repositories.entry(t.familiar_name()).or_default().insert(
+                    t.tag().unwrap_or("latest").into(),
+                    rec.layers
+                        .last()
+                        .map(|l| l.diff_id.hex().to_string())
+                        .unwrap_or_default(),
+                );
             }
             docker_manifest.push(DockerManifestEntry {
                 config: format!("blobs/sha256/{}", rec.id.hex()),
-                repo_tags: if tags.is_empty() { None } else { Some(tags.iter().map(|t| t.familiar_string()).collect()) },
+                repo_tags: if tags.is_empty() {
+                    None
+                } else {
+                    Some(tags.iter().map(|t| t.familiar_string()).collect())
+                },
                 layers: layer_paths,
             });
         }
@@ -493,10 +674,12 @@ impl ImageService {
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
         sink.file("oci-layout", layout.len() as u64, &mut &layout[..])?;
         if docker {
-            let m = serde_json::to_vec(&docker_manifest).map_err(|e| Error::json("manifest.json", e))?;
+            let m = serde_json::to_vec(&docker_manifest)
+                .map_err(|e| Error::json("manifest.json", e))?;
             sink.file("manifest.json", m.len() as u64, &mut &m[..])?;
             if !repositories.is_empty() {
-                let r = serde_json::to_vec(&repositories).map_err(|e| Error::json("repositories", e))?;
+                let r = serde_json::to_vec(&repositories)
+                    .map_err(|e| Error::json("repositories", e))?;
                 sink.file("repositories", r.len() as u64, &mut &r[..])?;
             }
         }
@@ -505,7 +688,14 @@ impl ImageService {
 
     /// `docker import`: a rootfs tar (plain/gzip/zstd) as a one-layer image, with `changes`
     /// (Dockerfile instructions CMD ENTRYPOINT ENV WORKDIR USER EXPOSE LABEL VOLUME STOPSIGNAL).
-    pub fn import(&self, mut r: impl Read + Send, tag: Option<&str>, changes: &[String], message: Option<&str>, platform: Option<&Platform>) -> Result<ImageRecord> {
+    pub fn import(
+        &self,
+        mut r: impl Read + Send,
+        tag: Option<&str>,
+        changes: &[String],
+        message: Option<&str>,
+        platform: Option<&Platform>,
+    ) -> Result<ImageRecord> {
         let tagref = tag.map(Reference::parse_with_default_tag).transpose()?;
         let mut cc = model::ContainerConfig::default();
         for c in changes {
@@ -514,7 +704,8 @@ impl ImageService {
         let blob = self.content.write_from(&mut r, None, None)?;
         // diff_id: hash of the uncompressed stream
         let mut h = HashingReader::new(decompress(self.content.open_blob(&blob)?)?);
-        std::io::copy(&mut h, &mut std::io::sink()).ctx("read imported tar", self.content.path(&blob))?;
+        std::io::copy(&mut h, &mut std::io::sink())
+            .ctx("read imported tar", self.content.path(&blob))?;
         let (diff_id, _) = h.finish();
         let p = platform.cloned().unwrap_or_else(Platform::linux_amd64);
         let now = crate::util::now_rfc3339();
@@ -525,21 +716,44 @@ impl ImageService {
             os: p.os.clone(),
             variant: p.variant.clone(),
             config: Some(cc),
-            rootfs: model::RootFs { kind: "layers".into(), diff_ids: vec![diff_id.clone()] },
-            history: vec![model::History { created: Some(now), created_by: None, comment: Some(message.unwrap_or("Imported from -").to_string()), author: None, empty_layer: false }],
+            rootfs: model::RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![diff_id.clone()],
+            },
+            history: vec![model::History {
+                created: Some(now),
+                created_by: None,
+                comment: Some(message.unwrap_or("Imported from -").to_string()),
+                author: None,
+                empty_layer: false,
+            }],
             comment: message.map(str::to_string),
             docker_version: None,
         };
         let cb = serde_json::to_vec(&cfg).map_err(|e| Error::json("image config", e))?;
         let cd = self.content.write_bytes(&cb, None)?;
-        let layer = PendingLayer { media_type: media_type_of_blob(self, &blob)?, size: self.content.size(&blob)?, blob, diff_id };
+        let layer = PendingLayer {
+            media_type: media_type_of_blob(self, &blob)?,
+            size: self.content.size(&blob)?,
+            blob,
+            diff_id,
+        };
         let tags: Vec<Reference> = tagref.into_iter().collect();
-        self.register(&cd, vec![layer], None, &tags, &[], &crate::progress::NoProgress)
+        self.register(
+            &cd,
+            vec![layer],
+            None,
+            &tags,
+            &[],
+            &crate::progress::NoProgress,
+        )
     }
 
     /// `docker export`: a mounted (or copy-snapshot) container filesystem as a tar.
     pub fn export_fs(&self, rootfs: &Path, w: impl Write) -> Result<()> {
-        crate::layer::pack_dir(rootfs, crate::layer::PackMode::Plain, w)?.flush().ctx("flush", rootfs)
+        crate::layer::pack_dir(rootfs, crate::layer::PackMode::Plain, w)?
+            .flush()
+            .ctx("flush", rootfs)
     }
 
     /// Familiar names of an image (for messages).

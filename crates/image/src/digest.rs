@@ -12,24 +12,42 @@ pub struct Digest {
 
 impl Digest {
     pub fn parse(s: &str) -> Result<Digest> {
-        let bad = |reason: &str| Error::InvalidDigest { digest: s.to_string(), reason: reason.into() };
-        let (alg, hex) = s.split_once(':').ok_or_else(|| bad("missing algorithm prefix"))?;
+        let bad = |reason: &str| Error::InvalidDigest {
+            digest: s.to_string(),
+            reason: reason.into(),
+        };
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| bad("missing algorithm prefix"))?;
         if alg != "sha256" {
             return Err(bad("unsupported digest algorithm (only sha256)"));
         }
         Self::from_hex(hex).map_err(|_| bad("expected 64 lowercase hex characters"))
     }
     pub fn from_hex(hex: &str) -> Result<Digest> {
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::InvalidDigest { digest: hex.to_string(), reason: "expected 64 lowercase hex characters".into() });
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::InvalidDigest {
+                digest: hex.to_string(),
+                reason: "expected 64 lowercase hex characters".into(),
+            });
         }
-        Ok(Digest { hex: hex.to_string() })
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
     }
     pub fn of(data: &[u8]) -> Digest {
-        Digest { hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
     pub fn from_hasher(h: Sha256) -> Digest {
-        Digest { hex: hex::encode(h.finalize()) }
+        Digest {
+            hex: hex::encode(h.finalize()),
+        }
     }
     pub fn hex(&self) -> &str {
         &self.hex
@@ -76,7 +94,11 @@ pub struct HashingReader<R> {
 }
 impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new(), count: 0 }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
     pub fn finish(self) -> (Digest, u64) {
         (Digest::from_hasher(self.hasher), self.count)
@@ -111,10 +133,19 @@ mod tests {
     #[test]
     fn parse_digest() {
         let d = Digest::of(b"");
-        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
         assert!(Digest::parse("sha256:abc").is_err());
-        assert!(Digest::parse("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_err());
-        assert!(Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_err());
+        assert!(Digest::parse(
+            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+        .is_err());
+        assert!(
+            Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+                .is_err()
+        );
     }
 }

@@ -8,13 +8,30 @@ pub enum Error {
     #[error("invalid digest {digest:?}: {reason}")]
     InvalidDigest { digest: String, reason: String },
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("size mismatch for {what}: expected {expected} bytes, got {actual}")]
-    SizeMismatch { what: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{op} {path}: {errno}")]
-    Sys { op: &'static str, path: PathBuf, errno: nix::errno::Errno },
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
     #[error("no such image: {0}")]
     ImageNotFound(String),
     #[error("blob not found: {0}")]
@@ -28,7 +45,11 @@ pub enum Error {
     #[error("unsupported manifest: {0}")]
     Unsupported(String),
     #[error("unsafe layer entry {entry:?} in {layer}: {reason}")]
-    UnsafeEntry { layer: String, entry: String, reason: String },
+    UnsafeEntry {
+        layer: String,
+        entry: String,
+        reason: String,
+    },
     #[error("registry {registry}: {message}")]
     Registry { registry: String, message: String },
     #[error("authentication required for {registry}: {message}")]
@@ -38,7 +59,11 @@ pub enum Error {
     #[error("no matching manifest for {platform} in the manifest list entries of {reference}")]
     NoMatchingPlatform { reference: String, platform: String },
     #[error("JSON in {what}: {source}")]
-    Json { what: String, #[source] source: serde_json::Error },
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cancelled: {0}")]
     Cancelled(String),
 }
@@ -47,16 +72,30 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), source }
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
     pub fn sys(op: &'static str, path: impl Into<PathBuf>, errno: nix::errno::Errno) -> Self {
-        Error::Sys { op, path: path.into(), errno }
+        Error::Sys {
+            op,
+            path: path.into(),
+            errno,
+        }
     }
     pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
-        Error::Json { what: what.into(), source }
+        Error::Json {
+            what: what.into(),
+            source,
+        }
     }
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidImage { what: what.into(), reason: reason.into() }
+        Error::InvalidImage {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 }
 

@@ -53,7 +53,9 @@ pub fn decompress<'a, R: Read + Send + 'a>(r: R) -> Result<Box<dyn Read + Send +
     let head = br.fill_buf().ctx("read layer header", "layer")?.to_vec();
     Ok(match Compression::detect(&head) {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br).ctx("zstd init", "layer")?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(br).ctx("zstd init", "layer")?)
+        }
         Compression::None => Box::new(br),
     })
 }
@@ -96,7 +98,11 @@ impl ChanReader {
     /// Read the chunks `rx` delivers, in order; an `Err` chunk is returned to the reader, and a
     /// closed channel is end of file.
     pub fn new(rx: mpsc::Receiver<std::io::Result<Vec<u8>>>) -> ChanReader {
-        ChanReader { rx, cur: Vec::new(), pos: 0 }
+        ChanReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
     }
 }
 impl Read for ChanReader {
@@ -120,7 +126,11 @@ impl Read for ChanReader {
 
 /// Unpack a (possibly compressed) layer stream into `dest` (which must exist).
 /// Decompression and hashing run on a second thread, unpacking on this one.
-pub fn unpack_layer<R: Read + Send>(input: R, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
+pub fn unpack_layer<R: Read + Send>(
+    input: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats> {
     let cancel = AtomicBool::new(false);
     let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
     std::thread::scope(|s| {
@@ -142,7 +152,10 @@ pub fn unpack_layer<R: Read + Send>(input: R, dest: &Path, opts: &UnpackOptions)
                         Err(e) => {
                             let msg = e.to_string();
                             let _ = tx.send(Err(e));
-                            return Err(Error::invalid(opts.name.clone(), format!("reading layer stream: {msg}")));
+                            return Err(Error::invalid(
+                                opts.name.clone(),
+                                format!("reading layer stream: {msg}"),
+                            ));
                         }
                     }
                 }
@@ -159,30 +172,53 @@ pub fn unpack_layer<R: Read + Send>(input: R, dest: &Path, opts: &UnpackOptions)
             Ok(h.finish())
         });
         let mut u = Unpacker::new(dest, opts)?;
-        let res = u.run(ChanReader { rx, cur: Vec::new(), pos: 0 });
+        let res = u.run(ChanReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        });
         if res.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
         // dropping the receiver happens when `run` consumed it
-        let prod = producer.join().map_err(|_| Error::invalid(opts.name.clone(), "decompressor thread panicked"))?;
+        let prod = producer
+            .join()
+            .map_err(|_| Error::invalid(opts.name.clone(), "decompressor thread panicked"))?;
         res?;
         let (diff_id, tar_size) = prod?;
         u.finish_dirs();
-        Ok(UnpackStats { diff_id, size: u.size, entries: u.entries, tar_size })
+        Ok(UnpackStats {
+            diff_id,
+            size: u.size,
+            entries: u.entries,
+            tar_size,
+        })
     })
 }
 
 /// Unpack an uncompressed tar stream on this thread without hashing it: for callers that
 /// hash the very same bytes themselves. The returned `diff_id` is a placeholder the caller
 /// must replace with its own digest.
-pub(crate) fn unpack_unhashed<R: Read>(input: R, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
-    let mut counted = HashingCount { inner: input, count: 0 };
+pub(crate) fn unpack_unhashed<R: Read>(
+    input: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats> {
+    let mut counted = HashingCount {
+        inner: input,
+        count: 0,
+    };
     let mut u = Unpacker::new(dest, opts)?;
     u.run(&mut counted)?;
     // drain the end-of-archive padding so the count is the stream length
     std::io::copy(&mut counted, &mut std::io::sink()).ctx("read layer", dest)?;
     u.finish_dirs();
-    Ok(UnpackStats { diff_id: Digest::of(b""), size: u.size, entries: u.entries, tar_size: counted.count })
+    Ok(UnpackStats {
+        diff_id: Digest::of(b""),
+        size: u.size,
+        entries: u.entries,
+        tar_size: counted.count,
+    })
 }
 
 struct HashingCount<R> {
@@ -198,11 +234,18 @@ impl<R: Read> Read for HashingCount<R> {
 }
 
 fn open_root(dest: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(dest, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open layer root", dest)
+    nix::fcntl::open(
+        dest,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open layer root", dest)
 }
 
 fn in_root_how(flags: OFlag) -> OpenHow {
-    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
 }
 
 /// Clean a tar path: strip leading `/` and `./`, drop `.` components, refuse `..`.
@@ -244,11 +287,26 @@ fn proc_fd_path(fd: &OwnedFd) -> String {
 
 impl<'a> Unpacker<'a> {
     fn new(dest: &'a Path, opts: &'a UnpackOptions) -> Result<Self> {
-        Ok(Unpacker { dest, root: open_root(dest)?, opts, dirs: Vec::new(), created: HashSet::new(), cache: Default::default(), umask: current_umask(), root_user: nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0, size: 0, entries: 0 })
+        Ok(Unpacker {
+            dest,
+            root: open_root(dest)?,
+            opts,
+            dirs: Vec::new(),
+            created: HashSet::new(),
+            cache: Default::default(),
+            umask: current_umask(),
+            root_user: nix::unistd::geteuid().is_root() && nix::unistd::getegid().as_raw() == 0,
+            size: 0,
+            entries: 0,
+        })
     }
 
     fn unsafe_entry(&self, entry: &str, reason: impl Into<String>) -> Error {
-        Error::UnsafeEntry { layer: self.opts.name.clone(), entry: entry.to_string(), reason: reason.into() }
+        Error::UnsafeEntry {
+            layer: self.opts.name.clone(),
+            entry: entry.to_string(),
+            reason: reason.into(),
+        }
     }
 
     fn ctx(&self, op: &'static str, rel: &str) -> impl Fn(Errno) -> Error + '_ {
@@ -265,7 +323,9 @@ impl<'a> Unpacker<'a> {
         }
         let fd = std::rc::Rc::new(self.open_dir(comps, true)?);
         // a setgid parent makes new entries inherit its group (and dirs the bit)
-        let sgid = nix::sys::stat::fstat(&*fd).map(|st| st.st_mode & libc::S_ISGID != 0).unwrap_or(true);
+        let sgid = nix::sys::stat::fstat(&*fd)
+            .map(|st| st.st_mode & libc::S_ISGID != 0)
+            .unwrap_or(true);
         *self.cache.borrow_mut() = Some((comps.to_vec(), fd.clone(), sgid));
         Ok((fd, sgid))
     }
@@ -288,7 +348,14 @@ impl<'a> Unpacker<'a> {
     }
 
     /// Run a create op; if the name exists, remove what is there and retry once.
-    fn replace<T>(&self, parent: &OwnedFd, last: &str, rel: &str, op: &'static str, f: impl Fn() -> nix::Result<T>) -> Result<T> {
+    fn replace<T>(
+        &self,
+        parent: &OwnedFd,
+        last: &str,
+        rel: &str,
+        op: &'static str,
+        f: impl Fn() -> nix::Result<T>,
+    ) -> Result<T> {
         match f() {
             Err(Errno::EEXIST) => {
                 self.remove_at(parent, last, rel)?;
@@ -304,7 +371,11 @@ impl<'a> Unpacker<'a> {
             return nix::unistd::dup(&self.root).ctx("dup", self.dest);
         }
         let rel = comps.join("/");
-        match openat2(&self.root, rel.as_str(), in_root_how(OFlag::O_PATH | OFlag::O_DIRECTORY)) {
+        match openat2(
+            &self.root,
+            rel.as_str(),
+            in_root_how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+        ) {
             Ok(fd) => Ok(fd),
             Err(Errno::ENOENT) if create => {
                 let parent = self.open_dir(&comps[..comps.len() - 1], true)?;
@@ -313,7 +384,12 @@ impl<'a> Unpacker<'a> {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
                 }
-                openat2(&self.root, rel.as_str(), in_root_how(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(|e| {
+                openat2(
+                    &self.root,
+                    rel.as_str(),
+                    in_root_how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+                )
+                .map_err(|e| {
                     if e == Errno::ENOENT {
                         self.unsafe_entry(&rel, "parent is a dangling symlink")
                     } else {
@@ -329,7 +405,9 @@ impl<'a> Unpacker<'a> {
         let mut ar = tar::Archive::new(r);
         let entries = ar.entries().ctx("read tar", self.dest)?;
         for e in entries {
-            let mut e = e.map_err(|err| Error::invalid(self.opts.name.clone(), format!("corrupt tar: {err}")))?;
+            let mut e = e.map_err(|err| {
+                Error::invalid(self.opts.name.clone(), format!("corrupt tar: {err}"))
+            })?;
             self.entry(&mut e)?;
             self.entries += 1;
         }
@@ -361,12 +439,18 @@ impl<'a> Unpacker<'a> {
             if target.is_empty() || target == "." || target == ".." {
                 return Err(self.unsafe_entry(&name, "whiteout names a parent or nothing"));
             }
-            let trel = if parent_comps.is_empty() { target.to_string() } else { format!("{}/{}", parent_comps.join("/"), target) };
+            let trel = if parent_comps.is_empty() {
+                target.to_string()
+            } else {
+                format!("{}/{}", parent_comps.join("/"), target)
+            };
             match self.opts.whiteouts {
-                WhiteoutMode::Apply => remove_all_at(&parent, target).map_err(self.ctx("remove whiteout target", &trel))?,
+                WhiteoutMode::Apply => remove_all_at(&parent, target)
+                    .map_err(self.ctx("remove whiteout target", &trel))?,
                 WhiteoutMode::Overlay => {
                     remove_all_at(&parent, target).map_err(self.ctx("remove", &trel))?;
-                    mknodat(&parent, target, SFlag::S_IFCHR, Mode::empty(), 0).map_err(self.ctx("mknodat whiteout", &trel))?;
+                    mknodat(&parent, target, SFlag::S_IFCHR, Mode::empty(), 0)
+                        .map_err(self.ctx("mknodat whiteout", &trel))?;
                     self.created.insert(trel);
                 }
             }
@@ -386,24 +470,41 @@ impl<'a> Unpacker<'a> {
         let (owner_ok, mode_ok) = self.create_is_exact(parent_sgid, uid, gid, mode);
         if kind.is_dir() {
             let mut fresh = mode_ok;
-            match mkdirat(parent, last.as_str(), Mode::from_bits_truncate(if mode_ok { mode } else { 0o700 })) {
+            match mkdirat(
+                parent,
+                last.as_str(),
+                Mode::from_bits_truncate(if mode_ok { mode } else { 0o700 }),
+            ) {
                 Ok(()) => {}
                 Err(Errno::EEXIST) => {
                     fresh = false;
-                    let st = fstatat(parent, last.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(self.ctx("fstatat", &rel))?;
+                    let st = fstatat(
+                        parent,
+                        last.as_str(),
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(self.ctx("fstatat", &rel))?;
                     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                         self.remove_at(parent, &last, &rel)?;
-                        mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o700)).map_err(self.ctx("mkdirat", &rel))?;
+                        mkdirat(parent, last.as_str(), Mode::from_bits_truncate(0o700))
+                            .map_err(self.ctx("mkdirat", &rel))?;
                     }
                 }
                 Err(e) => return Err(self.ctx("mkdirat", &rel)(e)),
             }
             if !(fresh && owner_ok && xattrs.is_empty()) {
-                let fd = openat(parent, last.as_str(), OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(self.ctx("open dir", &rel))?;
+                let fd = openat(
+                    parent,
+                    last.as_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(self.ctx("open dir", &rel))?;
                 if !(fresh && owner_ok) {
-                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
-                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
+                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                        .map_err(self.ctx("fchown", &rel))?;
+                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+                        .map_err(self.ctx("fchmod", &rel))?;
                 }
                 self.set_xattrs_fd(&fd, &rel, &xattrs)?;
             }
@@ -419,50 +520,87 @@ impl<'a> Unpacker<'a> {
                     openat(
                         parent,
                         last.as_str(),
-                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        OFlag::O_WRONLY
+                            | OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(if mode_ok { mode } else { 0o600 }),
                     )
                 })?;
                 let mut f = File::from(fd);
-                let n = crate::store::copy_buf(e, &mut f).ctx("write file", self.dest.join(&rel))?;
+                let n =
+                    crate::store::copy_buf(e, &mut f).ctx("write file", self.dest.join(&rel))?;
                 self.size += n;
                 let fd = OwnedFd::from(f);
                 if !owner_ok {
-                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(self.ctx("fchown", &rel))?;
+                    nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                        .map_err(self.ctx("fchown", &rel))?;
                 }
                 if !(owner_ok && mode_ok) {
-                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(self.ctx("fchmod", &rel))?;
+                    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+                        .map_err(self.ctx("fchmod", &rel))?;
                 }
                 self.set_xattrs_fd(&fd, &rel, &xattrs)?;
                 let t = TimeSpec::new(mtime, 0);
                 nix::sys::stat::futimens(&fd, &t, &t).map_err(self.ctx("futimens", &rel))?;
             }
             tar::EntryType::Symlink => {
-                let target = e.link_name_bytes().ok_or_else(|| self.unsafe_entry(&name, "symlink without target"))?.into_owned();
-                self.replace(parent, &last, &rel, "symlinkat", || symlinkat(target.as_slice(), parent, last.as_str()))?;
-                fchownat(parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(self.ctx("lchown", &rel))?;
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| self.unsafe_entry(&name, "symlink without target"))?
+                    .into_owned();
+                self.replace(parent, &last, &rel, "symlinkat", || {
+                    symlinkat(target.as_slice(), parent, last.as_str())
+                })?;
+                fchownat(
+                    parent,
+                    last.as_str(),
+                    Some(Uid::from_raw(uid)),
+                    Some(Gid::from_raw(gid)),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(self.ctx("lchown", &rel))?;
                 let path = format!("{}/{}", proc_fd_path(parent), last);
                 for (k, v) in &xattrs {
                     if k.starts_with(b"trusted.") || k.starts_with(b"security.") {
-                        ignore_unsupported(sys::lsetxattr(path.as_bytes(), k, v)).map_err(self.ctx("lsetxattr", &rel))?;
+                        ignore_unsupported(sys::lsetxattr(path.as_bytes(), k, v))
+                            .map_err(self.ctx("lsetxattr", &rel))?;
                     }
                 }
                 let t = TimeSpec::new(mtime, 0);
-                nix::sys::stat::utimensat(parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
-                    .map_err(self.ctx("utimensat", &rel))?;
+                nix::sys::stat::utimensat(
+                    parent,
+                    last.as_str(),
+                    &t,
+                    &t,
+                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(self.ctx("utimensat", &rel))?;
             }
             tar::EntryType::Link => {
-                let target = e.link_name_bytes().ok_or_else(|| self.unsafe_entry(&name, "hard link without target"))?.into_owned();
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| self.unsafe_entry(&name, "hard link without target"))?
+                    .into_owned();
                 let tname = String::from_utf8_lossy(&target).into_owned();
-                let tcomps = clean_path(&tname).map_err(|r| self.unsafe_entry(&name, format!("hard link target: {r}")))?;
+                let tcomps = clean_path(&tname)
+                    .map_err(|r| self.unsafe_entry(&name, format!("hard link target: {r}")))?;
                 if tcomps.is_empty() {
                     return Err(self.unsafe_entry(&name, "hard link to the root directory"));
                 }
                 let (tp, tl) = tcomps.split_at(tcomps.len() - 1);
                 let tparent = self.open_dir(tp, false)?;
                 // linkat without AT_SYMLINK_FOLLOW links the entry itself, never a symlink's target
-                self.replace(parent, &last, &rel, "linkat", || linkat(&tparent, tl[0].as_str(), parent, last.as_str(), nix::fcntl::AtFlags::empty()))?;
+                self.replace(parent, &last, &rel, "linkat", || {
+                    linkat(
+                        &tparent,
+                        tl[0].as_str(),
+                        parent,
+                        last.as_str(),
+                        nix::fcntl::AtFlags::empty(),
+                    )
+                })?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let (sflag, dev) = match kind {
@@ -470,21 +608,58 @@ impl<'a> Unpacker<'a> {
                     tar::EntryType::Block => (SFlag::S_IFBLK, dev_of(hdr)),
                     _ => (SFlag::S_IFIFO, 0),
                 };
-                self.replace(parent, &last, &rel, "mknodat", || mknodat(parent, last.as_str(), sflag, Mode::from_bits_truncate(0o600), dev))?;
-                let fd = openat(parent, last.as_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(self.ctx("open node", &rel))?;
+                self.replace(parent, &last, &rel, "mknodat", || {
+                    mknodat(
+                        parent,
+                        last.as_str(),
+                        sflag,
+                        Mode::from_bits_truncate(0o600),
+                        dev,
+                    )
+                })?;
+                let fd = openat(
+                    parent,
+                    last.as_str(),
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(self.ctx("open node", &rel))?;
                 let p = proc_fd_path(&fd);
-                fchownat(parent, last.as_str(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(self.ctx("lchown", &rel))?;
+                fchownat(
+                    parent,
+                    last.as_str(),
+                    Some(Uid::from_raw(uid)),
+                    Some(Gid::from_raw(gid)),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(self.ctx("lchown", &rel))?;
                 // chmod through the O_PATH fd's magic link: never follows a symlink at `last`
-                nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, p.as_str(), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-                    .map_err(self.ctx("chmod node", &rel))?;
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    p.as_str(),
+                    Mode::from_bits_truncate(mode),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+                .map_err(self.ctx("chmod node", &rel))?;
                 let t = TimeSpec::new(mtime, 0);
-                nix::sys::stat::utimensat(parent, last.as_str(), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
-                    .map_err(self.ctx("utimensat", &rel))?;
+                nix::sys::stat::utimensat(
+                    parent,
+                    last.as_str(),
+                    &t,
+                    &t,
+                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                )
+                .map_err(self.ctx("utimensat", &rel))?;
             }
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {}
-            other => return Err(self.unsafe_entry(&name, format!("unsupported tar entry type {other:?}"))),
+            tar::EntryType::XGlobalHeader
+            | tar::EntryType::XHeader
+            | tar::EntryType::GNULongName
+            | tar::EntryType::GNULongLink => {}
+            other => {
+                return Err(
+                    self.unsafe_entry(&name, format!("unsupported tar entry type {other:?}"))
+                )
+            }
         }
         self.created.insert(rel);
         Ok(())
@@ -495,16 +670,32 @@ impl<'a> Unpacker<'a> {
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => {
                 let fd = if comps.is_empty() {
-                    nix::fcntl::open(self.dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open", self.dest)?
+                    nix::fcntl::open(
+                        self.dest,
+                        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .ctx("open", self.dest)?
                 } else {
-                    openat2(&self.root, rel.as_str(), in_root_how(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW))
-                        .map_err(self.ctx("open opaque dir", &rel))?
+                    openat2(
+                        &self.root,
+                        rel.as_str(),
+                        in_root_how(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW),
+                    )
+                    .map_err(self.ctx("open opaque dir", &rel))?
                 };
-                sys::fsetxattr(fd.as_fd(), b"trusted.overlay.opaque", b"y").map_err(self.ctx("setxattr trusted.overlay.opaque", &rel))
+                sys::fsetxattr(fd.as_fd(), b"trusted.overlay.opaque", b"y")
+                    .map_err(self.ctx("setxattr trusted.overlay.opaque", &rel))
             }
             WhiteoutMode::Apply => {
                 // remove everything in the dir that this layer did not itself create
-                let dfd = openat(parent, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(self.ctx("open", &rel))?;
+                let dfd = openat(
+                    parent,
+                    ".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(self.ctx("open", &rel))?;
                 let mut dir = nix::dir::Dir::from_fd(dfd).map_err(self.ctx("opendir", &rel))?;
                 let names: Vec<String> = dir
                     .iter()
@@ -513,7 +704,11 @@ impl<'a> Unpacker<'a> {
                     .filter(|n| n != "." && n != "..")
                     .collect();
                 for n in names {
-                    let child = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
+                    let child = if rel.is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{rel}/{n}")
+                    };
                     if !self.created.contains(&child) {
                         remove_all_at(parent, &n).map_err(self.ctx("remove (opaque)", &child))?;
                     }
@@ -525,7 +720,8 @@ impl<'a> Unpacker<'a> {
 
     fn set_xattrs_fd(&self, fd: &OwnedFd, rel: &str, xattrs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
         for (k, v) in xattrs {
-            ignore_unsupported(sys::fsetxattr(fd.as_fd(), k, v)).map_err(self.ctx("fsetxattr", rel))?;
+            ignore_unsupported(sys::fsetxattr(fd.as_fd(), k, v))
+                .map_err(self.ctx("fsetxattr", rel))?;
         }
         Ok(())
     }
@@ -533,7 +729,11 @@ impl<'a> Unpacker<'a> {
     /// Directory mtimes last (creating entries changed them).
     fn finish_dirs(&mut self) {
         for (rel, mtime) in self.dirs.iter().rev() {
-            if let Ok(fd) = openat2(&self.root, rel.as_str(), in_root_how(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW)) {
+            if let Ok(fd) = openat2(
+                &self.root,
+                rel.as_str(),
+                in_root_how(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW),
+            ) {
                 let t = TimeSpec::new(*mtime, 0);
                 let _ = nix::sys::stat::futimens(&fd, &t, &t);
             }
@@ -545,7 +745,12 @@ impl<'a> Unpacker<'a> {
 fn current_umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").and_then(|v| u32::from_str_radix(v.trim(), 8).ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Umask:")
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+        })
         .unwrap_or(0o777)
 }
 
@@ -584,7 +789,12 @@ pub fn remove_all_at<Fd: AsFd>(dir: &Fd, name: &str) -> nix::Result<()> {
         Err(Errno::EISDIR) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e),
     }
-    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let mut d = nix::dir::Dir::from_fd(fd)?;
     let names: Vec<String> = d
         .iter()
@@ -592,7 +802,12 @@ pub fn remove_all_at<Fd: AsFd>(dir: &Fd, name: &str) -> nix::Result<()> {
         .map(|x| String::from_utf8_lossy(x.file_name().to_bytes()).into_owned())
         .filter(|n| n != "." && n != "..")
         .collect();
-    let sub = openat(dir, name, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
+    let sub = openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     for n in names {
         remove_all_at(&sub, &n)?;
     }
@@ -623,25 +838,48 @@ pub fn pack_dir<W: Write>(dir: &Path, mode: PackMode, out: W) -> Result<W> {
     b.into_inner().ctx("finish tar", dir)
 }
 
-fn walk<W: Write>(b: &mut tar::Builder<W>, root: &Path, rel: &str, mode: PackMode, links: &mut HashMap<(u64, u64), String>) -> Result<()> {
-    let d = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-    let mut names: Vec<_> = std::fs::read_dir(&d).ctx("read dir", &d)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>().ctx("read dir", &d)?;
+fn walk<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    rel: &str,
+    mode: PackMode,
+    links: &mut HashMap<(u64, u64), String>,
+) -> Result<()> {
+    let d = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut names: Vec<_> = std::fs::read_dir(&d)
+        .ctx("read dir", &d)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .ctx("read dir", &d)?;
     names.sort();
     for n in names {
         let name = n.to_string_lossy().into_owned();
-        let crel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let crel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         let p = root.join(&crel);
         let md = std::fs::symlink_metadata(&p).ctx("lstat", &p)?;
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let ft = md.file_type();
         if mode == PackMode::OverlayDiff && ft.is_char_device() && md.rdev() == 0 {
-            let wh = if rel.is_empty() { format!("{WHITEOUT_PREFIX}{name}") } else { format!("{rel}/{WHITEOUT_PREFIX}{name}") };
+            let wh = if rel.is_empty() {
+                format!("{WHITEOUT_PREFIX}{name}")
+            } else {
+                format!("{rel}/{WHITEOUT_PREFIX}{name}")
+            };
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(0);
             h.set_mode(0o600);
             h.set_mtime(md.mtime().max(0) as u64);
-            b.append_data(&mut h, &wh, std::io::empty()).ctx("write tar", &p)?;
+            b.append_data(&mut h, &wh, std::io::empty())
+                .ctx("write tar", &p)?;
             continue;
         }
         append_one(b, root, &crel, &md, mode, links, true)?;
@@ -650,26 +888,43 @@ fn walk<W: Write>(b: &mut tar::Builder<W>, root: &Path, rel: &str, mode: PackMod
 }
 
 /// Append one entry (a dir's own header; its children too when `recurse`).
-fn append_one<W: Write>(b: &mut tar::Builder<W>, root: &Path, crel: &str, md: &std::fs::Metadata, mode: PackMode, links: &mut HashMap<(u64, u64), String>, recurse: bool) -> Result<()> {
+fn append_one<W: Write>(
+    b: &mut tar::Builder<W>,
+    root: &Path,
+    crel: &str,
+    md: &std::fs::Metadata,
+    mode: PackMode,
+    links: &mut HashMap<(u64, u64), String>,
+    recurse: bool,
+) -> Result<()> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let crel = crel.to_string();
     let p = root.join(&crel);
     let ft = md.file_type();
     let mut xattrs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut opaque = false;
-    for k in sys::llistxattr(p.as_os_str().as_bytes()).map_err(|e| Error::sys("llistxattr", &p, e))? {
+    for k in
+        sys::llistxattr(p.as_os_str().as_bytes()).map_err(|e| Error::sys("llistxattr", &p, e))?
+    {
         if k.starts_with(b"trusted.overlay.") {
             if k == b"trusted.overlay.opaque" {
-                opaque = sys::lgetxattr(p.as_os_str().as_bytes(), &k).ok().flatten().as_deref() == Some(b"y");
+                opaque = sys::lgetxattr(p.as_os_str().as_bytes(), &k)
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some(b"y");
             }
             continue;
         }
-        if let Some(v) = sys::lgetxattr(p.as_os_str().as_bytes(), &k).map_err(|e| Error::sys("lgetxattr", &p, e))? {
+        if let Some(v) = sys::lgetxattr(p.as_os_str().as_bytes(), &k)
+            .map_err(|e| Error::sys("lgetxattr", &p, e))?
+        {
             xattrs.push((format!("SCHILY.xattr.{}", String::from_utf8_lossy(&k)), v));
         }
     }
     if !xattrs.is_empty() {
-        b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).ctx("write tar", &p)?;
+        b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+            .ctx("write tar", &p)?;
     }
     let mut h = tar::Header::new_gnu();
     h.set_mode(md.mode() & 0o7777);
@@ -679,13 +934,19 @@ fn append_one<W: Write>(b: &mut tar::Builder<W>, root: &Path, crel: &str, md: &s
     h.set_size(0);
     if ft.is_dir() {
         h.set_entry_type(tar::EntryType::Directory);
-        b.append_data(&mut h, format!("{crel}/"), std::io::empty()).ctx("write tar", &p)?;
+        b.append_data(&mut h, format!("{crel}/"), std::io::empty())
+            .ctx("write tar", &p)?;
         if opaque && mode == PackMode::OverlayDiff {
             let mut oh = tar::Header::new_gnu();
             oh.set_entry_type(tar::EntryType::Regular);
             oh.set_size(0);
             oh.set_mode(0o600);
-            b.append_data(&mut oh, format!("{crel}/{OPAQUE_WHITEOUT}"), std::io::empty()).ctx("write tar", &p)?;
+            b.append_data(
+                &mut oh,
+                format!("{crel}/{OPAQUE_WHITEOUT}"),
+                std::io::empty(),
+            )
+            .ctx("write tar", &p)?;
         }
         if recurse {
             walk(b, root, &crel, mode, links)?;
@@ -718,9 +979,12 @@ fn append_one<W: Write>(b: &mut tar::Builder<W>, root: &Path, crel: &str, md: &s
             return Ok(()); // sockets are not archived
         };
         h.set_entry_type(t);
-        h.set_device_major(nix::sys::stat::major(dev) as u32).ctx("tar header", &p)?;
-        h.set_device_minor(nix::sys::stat::minor(dev) as u32).ctx("tar header", &p)?;
-        b.append_data(&mut h, &crel, std::io::empty()).ctx("write tar", &p)?;
+        h.set_device_major(nix::sys::stat::major(dev) as u32)
+            .ctx("tar header", &p)?;
+        h.set_device_minor(nix::sys::stat::minor(dev) as u32)
+            .ctx("tar header", &p)?;
+        b.append_data(&mut h, &crel, std::io::empty())
+            .ctx("write tar", &p)?;
     }
     Ok(())
 }
@@ -738,8 +1002,16 @@ pub fn diff_trees<W: Write>(old: &Path, new: &Path, out: W) -> Result<W> {
 
 fn sorted_names(d: &Path) -> Result<Vec<String>> {
     let mut v: Vec<String> = match std::fs::read_dir(d) {
-        Ok(rd) => rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned())).collect::<std::io::Result<_>>().ctx("read dir", d)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Vec::new(),
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .ctx("read dir", d)?,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            Vec::new()
+        }
         Err(e) => return Err(Error::io("read dir", d, e)),
     };
     v.sort();
@@ -748,20 +1020,30 @@ fn sorted_names(d: &Path) -> Result<Vec<String>> {
 
 fn xattrs_of(p: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let b = p.as_os_str().as_bytes();
-    let mut v: Vec<_> = sys::llistxattr(b).unwrap_or_default().into_iter().map(|k| {
-        let val = sys::lgetxattr(b, &k).ok().flatten();
-        (k, val)
-    }).collect();
+    let mut v: Vec<_> = sys::llistxattr(b)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|k| {
+            let val = sys::lgetxattr(b, &k).ok().flatten();
+            (k, val)
+        })
+        .collect();
     v.sort();
     v
 }
 
 fn same_entry(op: &Path, om: &std::fs::Metadata, np: &Path, nm: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    if om.mode() != nm.mode() || om.uid() != nm.uid() || om.gid() != nm.gid() || om.rdev() != nm.rdev() {
+    if om.mode() != nm.mode()
+        || om.uid() != nm.uid()
+        || om.gid() != nm.gid()
+        || om.rdev() != nm.rdev()
+    {
         return false;
     }
-    if !nm.is_dir() && (om.len() != nm.len() || om.mtime() != nm.mtime() || om.mtime_nsec() != nm.mtime_nsec()) {
+    if !nm.is_dir()
+        && (om.len() != nm.len() || om.mtime() != nm.mtime() || om.mtime_nsec() != nm.mtime_nsec())
+    {
         return false;
     }
     if nm.file_type().is_symlink() && std::fs::read_link(op).ok() != std::fs::read_link(np).ok() {
@@ -770,10 +1052,30 @@ fn same_entry(op: &Path, om: &std::fs::Metadata, np: &Path, nm: &std::fs::Metada
     xattrs_of(op) == xattrs_of(np)
 }
 
-fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &str, links: &mut HashMap<(u64, u64), String>) -> Result<()> {
-    let join = |n: &str| if rel.is_empty() { n.to_string() } else { format!("{rel}/{n}") };
-    let od = if rel.is_empty() { old.to_path_buf() } else { old.join(rel) };
-    let nd = if rel.is_empty() { new.to_path_buf() } else { new.join(rel) };
+fn diff_walk<W: Write>(
+    b: &mut tar::Builder<W>,
+    old: &Path,
+    new: &Path,
+    rel: &str,
+    links: &mut HashMap<(u64, u64), String>,
+) -> Result<()> {
+    let join = |n: &str| {
+        if rel.is_empty() {
+            n.to_string()
+        } else {
+            format!("{rel}/{n}")
+        }
+    };
+    let od = if rel.is_empty() {
+        old.to_path_buf()
+    } else {
+        old.join(rel)
+    };
+    let nd = if rel.is_empty() {
+        new.to_path_buf()
+    } else {
+        new.join(rel)
+    };
     let on = sorted_names(&od)?;
     let nn = sorted_names(&nd)?;
     let nset: HashSet<&String> = nn.iter().collect();
@@ -783,7 +1085,12 @@ fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &st
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(0);
             h.set_mode(0o600);
-            b.append_data(&mut h, join(&format!("{WHITEOUT_PREFIX}{n}")), std::io::empty()).ctx("write tar", &nd)?;
+            b.append_data(
+                &mut h,
+                join(&format!("{WHITEOUT_PREFIX}{n}")),
+                std::io::empty(),
+            )
+            .ctx("write tar", &nd)?;
         }
     }
     let oset: HashSet<&String> = on.iter().collect();
@@ -791,7 +1098,11 @@ fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &st
         let crel = join(n);
         let np = new.join(&crel);
         let nm = std::fs::symlink_metadata(&np).ctx("lstat", &np)?;
-        let old_md = if oset.contains(n) { std::fs::symlink_metadata(old.join(&crel)).ok() } else { None };
+        let old_md = if oset.contains(n) {
+            std::fs::symlink_metadata(old.join(&crel)).ok()
+        } else {
+            None
+        };
         match old_md {
             Some(om) if om.is_dir() && nm.is_dir() => {
                 if !same_entry(&old.join(&crel), &om, &np, &nm) {
@@ -799,7 +1110,9 @@ fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &st
                 }
                 diff_walk(b, old, new, &crel, links)?;
             }
-            Some(om) if om.file_type() == nm.file_type() && same_entry(&old.join(&crel), &om, &np, &nm) => {}
+            Some(om)
+                if om.file_type() == nm.file_type()
+                    && same_entry(&old.join(&crel), &om, &np, &nm) => {}
             _ => append_one(b, new, &crel, &nm, PackMode::Plain, links, true)?,
         }
     }
@@ -807,7 +1120,11 @@ fn diff_walk<W: Write>(b: &mut tar::Builder<W>, old: &Path, new: &Path, rel: &st
 }
 
 /// Pack the changes from `old` to `new` into a gzip layer blob in the content store.
-pub fn diff_to_store(old: &Path, new: &Path, store: &crate::store::ContentStore) -> Result<PackedLayer> {
+pub fn diff_to_store(
+    old: &Path,
+    new: &Path,
+    store: &crate::store::ContentStore,
+) -> Result<PackedLayer> {
     let w = store.writer(None, None)?;
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(w), flate2::Compression::fast());
     let tarw = diff_trees(old, new, HashingWriter::new(gz))?;
@@ -815,7 +1132,12 @@ pub fn diff_to_store(old: &Path, new: &Path, store: &crate::store::ContentStore)
     let hw = gz.finish().ctx("finish gzip", new)?;
     let (w, _blob, size) = hw.finish();
     let blob = w.commit()?;
-    Ok(PackedLayer { diff_id, blob, size, media_type: crate::model::MEDIA_OCI_LAYER_GZIP.to_string() })
+    Ok(PackedLayer {
+        diff_id,
+        blob,
+        size,
+        media_type: crate::model::MEDIA_OCI_LAYER_GZIP.to_string(),
+    })
 }
 
 /// A writer that hashes what passes through.
@@ -827,7 +1149,11 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         use sha2::Digest as _;
-        HashingWriter { inner, hasher: sha2::Sha256::new(), count: 0 }
+        HashingWriter {
+            inner,
+            hasher: sha2::Sha256::new(),
+            count: 0,
+        }
     }
     pub fn finish(self) -> (W, Digest, u64) {
         (self.inner, Digest::from_hasher(self.hasher), self.count)
@@ -856,7 +1182,11 @@ pub struct PackedLayer {
 }
 
 /// Pack `dir` into a gzip-compressed layer blob in the content store.
-pub fn pack_to_store(dir: &Path, mode: PackMode, store: &crate::store::ContentStore) -> Result<PackedLayer> {
+pub fn pack_to_store(
+    dir: &Path,
+    mode: PackMode,
+    store: &crate::store::ContentStore,
+) -> Result<PackedLayer> {
     let w = store.writer(None, None)?;
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(w), flate2::Compression::fast());
     let tarw = HashingWriter::new(gz);
@@ -865,5 +1195,10 @@ pub fn pack_to_store(dir: &Path, mode: PackMode, store: &crate::store::ContentSt
     let hw = gz.finish().ctx("finish gzip", dir)?;
     let (w, _blob, size) = hw.finish();
     let blob = w.commit()?;
-    Ok(PackedLayer { diff_id, blob, size, media_type: crate::model::MEDIA_OCI_LAYER_GZIP.to_string() })
+    Ok(PackedLayer {
+        diff_id,
+        blob,
+        size,
+        media_type: crate::model::MEDIA_OCI_LAYER_GZIP.to_string(),
+    })
 }

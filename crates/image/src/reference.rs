@@ -21,7 +21,10 @@ pub struct Reference {
 }
 
 fn err(reference: &str, reason: &str) -> Error {
-    Error::InvalidReference { reference: reference.to_string(), reason: reason.to_string() }
+    Error::InvalidReference {
+        reference: reference.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 fn is_alnum_lower(b: u8) -> bool {
@@ -66,9 +69,15 @@ fn valid_domain_component(c: &str) -> bool {
 /// domain := host [":" port], host := domain-name | "[" ipv6 "]"
 fn valid_domain(d: &str) -> bool {
     let (host, port) = if let Some(rest) = d.strip_prefix('[') {
-        let Some(end) = rest.find(']') else { return false };
+        let Some(end) = rest.find(']') else {
+            return false;
+        };
         let ip = &rest[..end];
-        if ip.is_empty() || !ip.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if ip.is_empty()
+            || !ip
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return false;
         }
         let after = &rest[end + 1..];
@@ -97,11 +106,16 @@ fn valid_domain(d: &str) -> bool {
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Split a name into (domain, remainder) the way docker does.
@@ -109,7 +123,8 @@ fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.find('/') {
         Some(i) => {
             let first = &name[..i];
-            if !first.contains(['.', ':']) && first != "localhost" && first.to_lowercase() == first {
+            if !first.contains(['.', ':']) && first != "localhost" && first.to_lowercase() == first
+            {
                 (DEFAULT_DOMAIN.to_string(), name.to_string())
             } else {
                 (first.to_string(), name[i + 1..].to_string())
@@ -133,7 +148,10 @@ impl Reference {
             return Err(err(s, "repository name must have at least one component"));
         }
         if is_hex64(s) {
-            return Err(err(s, "invalid repository name, cannot specify 64-byte hexadecimal strings"));
+            return Err(err(
+                s,
+                "invalid repository name, cannot specify 64-byte hexadecimal strings",
+            ));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
@@ -141,7 +159,8 @@ impl Reference {
                 if alg != "sha256" {
                     return Err(err(s, "unsupported digest algorithm"));
                 }
-                let dg = Digest::from_hex(hex).map_err(|_| err(s, "invalid checksum digest format"))?;
+                let dg =
+                    Digest::from_hex(hex).map_err(|_| err(s, "invalid checksum digest format"))?;
                 (r, Some(dg))
             }
             None => (s, None),
@@ -171,9 +190,17 @@ impl Reference {
             return Err(err(s, "invalid repository name component"));
         }
         if domain.len() + 1 + remainder.len() > NAME_TOTAL_LENGTH_MAX {
-            return Err(err(s, "repository name must not be more than 255 characters"));
+            return Err(err(
+                s,
+                "repository name must not be more than 255 characters",
+            ));
         }
-        Ok(Reference { domain, path: remainder, tag, digest })
+        Ok(Reference {
+            domain,
+            path: remainder,
+            tag,
+            digest,
+        })
     }
 
     /// Parse and add `:latest` when neither tag nor digest was given (docker's TagNameOnly).
@@ -199,7 +226,12 @@ impl Reference {
         self
     }
     pub fn without_tag_or_digest(&self) -> Reference {
-        Reference { domain: self.domain.clone(), path: self.path.clone(), tag: None, digest: None }
+        Reference {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
     }
     pub fn domain(&self) -> &str {
         &self.domain
@@ -286,8 +318,14 @@ mod tests {
         assert_eq!(norm("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(norm("library/busybox"), "docker.io/library/busybox:latest");
         assert_eq!(norm("user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("index.docker.io/user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("index.docker.io/user/app"),
+            "docker.io/user/app:latest"
+        );
+        assert_eq!(
+            norm("docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
         assert_eq!(norm("localhost:5000/ns/app:v1"), "localhost:5000/ns/app:v1");
         assert_eq!(norm("127.0.0.1:5000/app"), "127.0.0.1:5000/app:latest");
@@ -303,12 +341,19 @@ mod tests {
         assert_eq!(r.tag(), None, "digest-only references get no default tag");
         assert_eq!(r.familiar_string(), format!("busybox@{D}"));
         assert_eq!(norm("a-b__c/e---f"), "docker.io/a-b__c/e---f:latest");
-        assert!(Reference::parse_normalized("a-b__c.d/e").is_err(), "underscore not allowed in a domain");
+        assert!(
+            Reference::parse_normalized("a-b__c.d/e").is_err(),
+            "underscore not allowed in a domain"
+        );
     }
 
     #[test]
     fn familiar() {
-        let f = |s: &str| Reference::parse_with_default_tag(s).unwrap().familiar_string();
+        let f = |s: &str| {
+            Reference::parse_with_default_tag(s)
+                .unwrap()
+                .familiar_string()
+        };
         assert_eq!(f("docker.io/library/busybox"), "busybox:latest");
         assert_eq!(f("docker.io/user/app:1"), "user/app:1");
         assert_eq!(f("docker.io/library/a/b"), "library/a/b:latest");
@@ -318,14 +363,31 @@ mod tests {
     #[test]
     fn rejects_invalid() {
         for bad in [
-            "", "Busybox", "busybox:", ":tag", "busybox@sha256:abc", "busybox@md5:abc", "a//b", "-a", "a-", "a/b/",
-            "busybox:-tag", "UPPER/lower/Name", "a..b", "a___b", "host:port/x", "localhost:/x",
+            "",
+            "Busybox",
+            "busybox:",
+            ":tag",
+            "busybox@sha256:abc",
+            "busybox@md5:abc",
+            "a//b",
+            "-a",
+            "a-",
+            "a/b/",
+            "busybox:-tag",
+            "UPPER/lower/Name",
+            "a..b",
+            "a___b",
+            "host:port/x",
+            "localhost:/x",
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         ] {
             let e = Reference::parse_normalized(bad);
             assert!(e.is_err(), "{bad:?} should be invalid, got {e:?}");
             let msg = e.unwrap_err().to_string();
-            assert!(msg.contains(&format!("{bad:?}")), "error names the reference: {msg}");
+            assert!(
+                msg.contains(&format!("{bad:?}")),
+                "error names the reference: {msg}"
+            );
         }
         let long = "a".repeat(256);
         assert!(Reference::parse_normalized(&long).is_err());

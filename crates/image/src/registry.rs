@@ -42,7 +42,15 @@ pub struct RegistryOptions {
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        RegistryOptions { insecure_registries: vec![], credentials: None, docker_config: None, parallel: 3, retries: 3, chunk_size: 32 << 20, timeout: Duration::from_secs(60) }
+        RegistryOptions {
+            insecure_registries: vec![],
+            credentials: None,
+            docker_config: None,
+            parallel: 3,
+            retries: 3,
+            chunk_size: 32 << 20,
+            timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -51,21 +59,44 @@ pub fn docker_config_credentials(path: &std::path::Path, host: &str) -> Option<C
     let b = std::fs::read(path).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
     let auths = v.get("auths")?.as_object()?;
-    let keys: Vec<String> = if host == "docker.io" || host == "registry-1.docker.io" || host == "index.docker.io" {
-        vec!["https://index.docker.io/v1/".into(), "index.docker.io".into(), "docker.io".into(), "registry-1.docker.io".into()]
-    } else {
-        vec![host.to_string(), format!("https://{host}"), format!("http://{host}"), format!("https://{host}/v1/"), format!("https://{host}/v2/")]
-    };
+    let keys: Vec<String> =
+        if host == "docker.io" || host == "registry-1.docker.io" || host == "index.docker.io" {
+            vec![
+                "https://index.docker.io/v1/".into(),
+                "index.docker.io".into(),
+                "docker.io".into(),
+                "registry-1.docker.io".into(),
+            ]
+        } else {
+            vec![
+                host.to_string(),
+                format!("https://{host}"),
+                format!("http://{host}"),
+                format!("https://{host}/v1/"),
+                format!("https://{host}/v2/"),
+            ]
+        };
     for k in keys {
         if let Some(a) = auths.get(&k) {
             if let Some(enc) = a.get("auth").and_then(|x| x.as_str()) {
-                let dec = base64::engine::general_purpose::STANDARD.decode(enc.trim()).ok()?;
+                let dec = base64::engine::general_purpose::STANDARD
+                    .decode(enc.trim())
+                    .ok()?;
                 let s = String::from_utf8(dec).ok()?;
                 let (u, p) = s.split_once(':')?;
-                return Some(Credentials { username: u.into(), password: p.into() });
+                return Some(Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                });
             }
-            if let (Some(u), Some(p)) = (a.get("username").and_then(|x| x.as_str()), a.get("password").and_then(|x| x.as_str())) {
-                return Some(Credentials { username: u.into(), password: p.into() });
+            if let (Some(u), Some(p)) = (
+                a.get("username").and_then(|x| x.as_str()),
+                a.get("password").and_then(|x| x.as_str()),
+            ) {
+                return Some(Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                });
             }
         }
     }
@@ -73,14 +104,33 @@ pub fn docker_config_credentials(path: &std::path::Path, host: &str) -> Option<C
 }
 
 fn is_loopback(host: &str) -> bool {
-    let h = if let Some(rest) = host.strip_prefix('[') { rest.split(']').next().unwrap_or("") } else { host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host) };
-    h == "localhost" || h == "::1" || h.parse::<std::net::Ipv4Addr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    let h = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .map(|(h, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            })
+            .unwrap_or(host)
+    };
+    h == "localhost"
+        || h == "::1"
+        || h.parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 #[derive(Debug, Clone)]
 enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
 }
 
 fn parse_challenge(h: &str) -> Option<Challenge> {
@@ -107,7 +157,10 @@ fn parse_challenge(h: &str) -> Option<Challenge> {
         params.insert(k, v.to_string());
         s = r.trim_start_matches(',').trim_start();
     }
-    Some(Challenge::Bearer { realm: params.get("realm")?.clone(), service: params.get("service").cloned() })
+    Some(Challenge::Bearer {
+        realm: params.get("realm")?.clone(),
+        service: params.get("service").cloned(),
+    })
 }
 
 enum Body<'a> {
@@ -128,11 +181,20 @@ pub struct RegistryClient {
 }
 
 fn status_err(host: &str, what: &str, code: u16, body: &str) -> Error {
-    let msg = format!("{what}: HTTP {code}: {}", body.chars().take(400).collect::<String>().trim());
+    let msg = format!(
+        "{what}: HTTP {code}: {}",
+        body.chars().take(400).collect::<String>().trim()
+    );
     if code == 401 || code == 403 {
-        Error::Unauthorized { registry: host.into(), message: msg }
+        Error::Unauthorized {
+            registry: host.into(),
+            message: msg,
+        }
     } else {
-        Error::Registry { registry: host.into(), message: msg }
+        Error::Registry {
+            registry: host.into(),
+            message: msg,
+        }
     }
 }
 
@@ -141,11 +203,25 @@ impl RegistryClient {
         let insecure = is_loopback(host) || opts.insecure_registries.iter().any(|r| r == host);
         let base = format!("{}://{}", if insecure { "http" } else { "https" }, host);
         let creds = opts.credentials.clone().or_else(|| {
-            let p = opts.docker_config.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")))?;
+            let p = opts.docker_config.clone().or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+            })?;
             docker_config_credentials(&p, host)
         });
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(15)).timeout_read(opts.timeout).redirects(5).build();
-        Ok(RegistryClient { opts, agent, base, host: host.to_string(), creds, challenge: Mutex::new(None), tokens: Mutex::new(HashMap::new()) })
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(15))
+            .timeout_read(opts.timeout)
+            .redirects(5)
+            .build();
+        Ok(RegistryClient {
+            opts,
+            agent,
+            base,
+            host: host.to_string(),
+            creds,
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -159,8 +235,19 @@ impl RegistryClient {
     fn auth_header(&self, scope: &str) -> Option<String> {
         let ch = self.challenge.lock().ok()?.clone()?;
         match ch {
-            Challenge::Basic => self.creds.as_ref().map(|c| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password)))),
-            Challenge::Bearer { .. } => self.tokens.lock().ok()?.get(scope).map(|t| format!("Bearer {t}")),
+            Challenge::Basic => self.creds.as_ref().map(|c| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{}", c.username, c.password))
+                )
+            }),
+            Challenge::Bearer { .. } => self
+                .tokens
+                .lock()
+                .ok()?
+                .get(scope)
+                .map(|t| format!("Bearer {t}")),
         }
     }
 
@@ -173,20 +260,55 @@ impl RegistryClient {
             req = req.query("scope", sc);
         }
         if let Some(c) = &self.creds {
-            req = req.set("Authorization", &format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password))));
+            req = req.set(
+                "Authorization",
+                &format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{}", c.username, c.password))
+                ),
+            );
         }
         let resp = match req.call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(code, r)) => return Err(status_err(&self.host, &format!("token from {realm}"), code, &r.into_string().unwrap_or_default())),
-            Err(e) => return Err(Error::Registry { registry: self.host.clone(), message: format!("token from {realm}: {e}") }),
+            Err(ureq::Error::Status(code, r)) => {
+                return Err(status_err(
+                    &self.host,
+                    &format!("token from {realm}"),
+                    code,
+                    &r.into_string().unwrap_or_default(),
+                ))
+            }
+            Err(e) => {
+                return Err(Error::Registry {
+                    registry: self.host.clone(),
+                    message: format!("token from {realm}: {e}"),
+                })
+            }
         };
-        let v: serde_json::Value = serde_json::from_reader(resp.into_reader()).map_err(|e| Error::json(format!("token response from {realm}"), e))?;
-        v.get("token").or_else(|| v.get("access_token")).and_then(|t| t.as_str()).map(str::to_string).ok_or_else(|| Error::Registry { registry: self.host.clone(), message: format!("token response from {realm} has no token") })
+        let v: serde_json::Value = serde_json::from_reader(resp.into_reader())
+            .map_err(|e| Error::json(format!("token response from {realm}"), e))?;
+        v.get("token")
+            .or_else(|| v.get("access_token"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| Error::Registry {
+                registry: self.host.clone(),
+                message: format!("token response from {realm} has no token"),
+            })
     }
 
     /// Send a request, answering an auth challenge once. Non-2xx statuses are returned as
     /// `Ok(resp)` only when listed in `ok_codes`.
-    fn send(&self, method: &str, path: &str, scope: &str, headers: &[(&str, &str)], body: &Body, ok_codes: &[u16]) -> Result<ureq::Response> {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+        ok_codes: &[u16],
+    ) -> Result<ureq::Response> {
         let url = self.url(path);
         for attempt in 0..2 {
             let mut req = self.agent.request(method, &url);
@@ -226,33 +348,74 @@ impl RegistryClient {
                                 *g = Some(Challenge::Bearer { realm, service });
                             }
                         }
-                        None => return Err(status_err(&self.host, &format!("{method} {url}"), 401, &r.into_string().unwrap_or_default())),
+                        None => {
+                            return Err(status_err(
+                                &self.host,
+                                &format!("{method} {url}"),
+                                401,
+                                &r.into_string().unwrap_or_default(),
+                            ))
+                        }
                     }
                 }
                 Err(ureq::Error::Status(code, r)) if ok_codes.contains(&code) => return Ok(r),
-                Err(ureq::Error::Status(code, r)) => return Err(status_err(&self.host, &format!("{method} {url}"), code, &r.into_string().unwrap_or_default())),
-                Err(e) => return Err(Error::Registry { registry: self.host.clone(), message: format!("{method} {url}: {e}") }),
+                Err(ureq::Error::Status(code, r)) => {
+                    return Err(status_err(
+                        &self.host,
+                        &format!("{method} {url}"),
+                        code,
+                        &r.into_string().unwrap_or_default(),
+                    ))
+                }
+                Err(e) => {
+                    return Err(Error::Registry {
+                        registry: self.host.clone(),
+                        message: format!("{method} {url}: {e}"),
+                    })
+                }
             }
         }
-        Err(Error::Unauthorized { registry: self.host.clone(), message: format!("{method} {url}: credentials rejected") })
+        Err(Error::Unauthorized {
+            registry: self.host.clone(),
+            message: format!("{method} {url}: credentials rejected"),
+        })
     }
 
     /// GET a manifest; returns (bytes, content type, digest).
     pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Vec<u8>, String, Digest)> {
         let scope = format!("repository:{repo}:pull");
-        let r = self.send("GET", &format!("/v2/{repo}/manifests/{reference}"), &scope, &[("Accept", ACCEPT_MANIFESTS)], &Body::None, &[404]);
+        let r = self.send(
+            "GET",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &scope,
+            &[("Accept", ACCEPT_MANIFESTS)],
+            &Body::None,
+            &[404],
+        );
         let r = match r {
-            Ok(r) if r.status() == 404 => return Err(Error::ManifestUnknown { registry: self.host.clone(), reference: format!("{repo}:{reference}") }),
+            Ok(r) if r.status() == 404 => {
+                return Err(Error::ManifestUnknown {
+                    registry: self.host.clone(),
+                    reference: format!("{repo}:{reference}"),
+                })
+            }
             Ok(r) => r,
             Err(e) => return Err(e),
         };
         let ct = r.content_type().to_string();
         let mut b = Vec::new();
-        r.into_reader().take(16 << 20).read_to_end(&mut b).ctx("read manifest", format!("{repo}:{reference}"))?;
+        r.into_reader()
+            .take(16 << 20)
+            .read_to_end(&mut b)
+            .ctx("read manifest", format!("{repo}:{reference}"))?;
         let d = Digest::of(&b);
         if let Ok(want) = Digest::parse(reference) {
             if want != d {
-                return Err(Error::DigestMismatch { what: format!("manifest {repo}@{reference}"), expected: want.to_string(), actual: d.to_string() });
+                return Err(Error::DigestMismatch {
+                    what: format!("manifest {repo}@{reference}"),
+                    expected: want.to_string(),
+                    actual: d.to_string(),
+                });
             }
         }
         Ok((b, ct, d))
@@ -260,7 +423,15 @@ impl RegistryClient {
 
     /// Download a blob into the content store (verified), with retries and progress.
     /// With `stage`, a layer is unpacked (speculatively, into a staging dir) while it downloads.
-    pub fn fetch_blob(&self, svc: &ImageService, repo: &str, d: &Digest, size: u64, stage: bool, progress: &dyn ProgressSink) -> Result<()> {
+    pub fn fetch_blob(
+        &self,
+        svc: &ImageService,
+        repo: &str,
+        d: &Digest,
+        size: u64,
+        stage: bool,
+        progress: &dyn ProgressSink,
+    ) -> Result<()> {
         if svc.content.exists(d) {
             return Ok(());
         }
@@ -271,14 +442,32 @@ impl RegistryClient {
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
             let res = (|| -> Result<()> {
-                let r = self.send("GET", &format!("/v2/{repo}/blobs/{d}"), &scope, &[], &Body::None, &[])?;
-                let mut rd = DownloadReader { inner: r.into_reader(), done: 0, last: 0, total: size, layer: d, sink: progress, host: &self.host };
+                let r = self.send(
+                    "GET",
+                    &format!("/v2/{repo}/blobs/{d}"),
+                    &scope,
+                    &[],
+                    &Body::None,
+                    &[],
+                )?;
+                let mut rd = DownloadReader {
+                    inner: r.into_reader(),
+                    done: 0,
+                    last: 0,
+                    total: size,
+                    layer: d,
+                    sink: progress,
+                    host: &self.host,
+                };
                 if stage {
                     // one pass: the download is hashed into the store and unpacked meanwhile
                     svc.write_blob_and_stage(&mut rd, &format!("blob {d}"), Some(d), Some(size))?;
                 } else {
                     let mut w = svc.content.writer(Some(d.clone()), Some(size))?;
-                    crate::store::copy_buf(&mut rd, &mut w).map_err(|e| Error::Registry { registry: self.host.clone(), message: format!("download {d}: {e}") })?;
+                    crate::store::copy_buf(&mut rd, &mut w).map_err(|e| Error::Registry {
+                        registry: self.host.clone(),
+                        message: format!("download {d}: {e}"),
+                    })?;
                     w.commit()?;
                 }
                 Ok(())
@@ -295,17 +484,34 @@ impl RegistryClient {
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::Registry { registry: self.host.clone(), message: format!("download {d} failed") }))
+        Err(last_err.unwrap_or_else(|| Error::Registry {
+            registry: self.host.clone(),
+            message: format!("download {d} failed"),
+        }))
     }
 
     fn blob_exists(&self, repo: &str, d: &Digest, scope: &str) -> Result<bool> {
-        let r = self.send("HEAD", &format!("/v2/{repo}/blobs/{d}"), scope, &[], &Body::None, &[404])?;
+        let r = self.send(
+            "HEAD",
+            &format!("/v2/{repo}/blobs/{d}"),
+            scope,
+            &[],
+            &Body::None,
+            &[404],
+        )?;
         Ok(r.status() == 200)
     }
 
     /// Upload one blob from the content store (skipped if present; mounted from `mount_from`
     /// when possible).
-    fn push_blob(&self, svc: &ImageService, repo: &str, d: &Digest, mount_from: Option<&str>, progress: &dyn ProgressSink) -> Result<()> {
+    fn push_blob(
+        &self,
+        svc: &ImageService,
+        repo: &str,
+        d: &Digest,
+        mount_from: Option<&str>,
+        progress: &dyn ProgressSink,
+    ) -> Result<()> {
         let scope = match mount_from {
             Some(f) => format!("repository:{repo}:pull,push repository:{f}:pull"),
             None => format!("repository:{repo}:pull,push"),
@@ -318,12 +524,28 @@ impl RegistryClient {
         if let Some(f) = mount_from {
             start = format!("{start}?mount={d}&from={f}");
         }
-        let r = self.send("POST", &start, &scope, &[("Content-Length", "0")], &Body::Bytes(&[]), &[])?;
+        let r = self.send(
+            "POST",
+            &start,
+            &scope,
+            &[("Content-Length", "0")],
+            &Body::Bytes(&[]),
+            &[],
+        )?;
         if r.status() == 201 {
-            progress.event(Progress::Mounted { layer: d.clone(), from: mount_from.unwrap_or_default().to_string() });
+            progress.event(Progress::Mounted {
+                layer: d.clone(),
+                from: mount_from.unwrap_or_default().to_string(),
+            });
             return Ok(());
         }
-        let mut loc = r.header("Location").ok_or_else(|| Error::Registry { registry: self.host.clone(), message: format!("upload of {d}: no Location") })?.to_string();
+        let mut loc = r
+            .header("Location")
+            .ok_or_else(|| Error::Registry {
+                registry: self.host.clone(),
+                message: format!("upload of {d}: no Location"),
+            })?
+            .to_string();
         let path = svc.content.path(d);
         let size = svc.content.size(d)?;
         let sep = |l: &str| if l.contains('?') { '&' } else { '?' };
@@ -334,17 +556,49 @@ impl RegistryClient {
             while off < size {
                 let n = read_full(&mut f, &mut buf).ctx("read blob", &path)?;
                 let range = format!("{}-{}", off, off + n as u64 - 1);
-                let r = self.send("PATCH", &loc, &scope, &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)], &Body::Bytes(&buf[..n]), &[])?;
+                let r = self.send(
+                    "PATCH",
+                    &loc,
+                    &scope,
+                    &[
+                        ("Content-Type", "application/octet-stream"),
+                        ("Content-Range", &range),
+                    ],
+                    &Body::Bytes(&buf[..n]),
+                    &[],
+                )?;
                 loc = r.header("Location").map(str::to_string).unwrap_or(loc);
                 off += n as u64;
-                progress.event(Progress::Pushing { layer: d.clone(), current: off, total: size });
+                progress.event(Progress::Pushing {
+                    layer: d.clone(),
+                    current: off,
+                    total: size,
+                });
             }
             let url = format!("{loc}{}digest={d}", sep(&loc));
-            self.send("PUT", &url, &scope, &[("Content-Length", "0")], &Body::Bytes(&[]), &[])?;
+            self.send(
+                "PUT",
+                &url,
+                &scope,
+                &[("Content-Length", "0")],
+                &Body::Bytes(&[]),
+                &[],
+            )?;
         } else {
             let url = format!("{loc}{}digest={d}", sep(&loc));
-            self.send("PUT", &url, &scope, &[("Content-Type", "application/octet-stream")], &Body::File(path, size), &[])?;
-            progress.event(Progress::Pushing { layer: d.clone(), current: size, total: size });
+            self.send(
+                "PUT",
+                &url,
+                &scope,
+                &[("Content-Type", "application/octet-stream")],
+                &Body::File(path, size),
+                &[],
+            )?;
+            progress.event(Progress::Pushing {
+                layer: d.clone(),
+                current: size,
+                total: size,
+            });
         }
         progress.event(Progress::Pushed { layer: d.clone() });
         Ok(())
@@ -362,14 +616,25 @@ struct DownloadReader<'a, R> {
 }
 impl<R: Read> Read for DownloadReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf).map_err(|e| std::io::Error::new(e.kind(), format!("download {} from {}: {e}", self.layer, self.host)))?;
+        let n = self.inner.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("download {} from {}: {e}", self.layer, self.host),
+            )
+        })?;
         self.done += n as u64;
         if self.done - self.last >= 512 * 1024 || (n == 0 && self.done != self.last) {
             self.last = self.done;
-            self.sink.event(Progress::Downloading { layer: self.layer.clone(), current: self.done, total: self.total });
+            self.sink.event(Progress::Downloading {
+                layer: self.layer.clone(),
+                current: self.done,
+                total: self.total,
+            });
         }
         if n == 0 {
-            self.sink.event(Progress::Verifying { layer: self.layer.clone() });
+            self.sink.event(Progress::Verifying {
+                layer: self.layer.clone(),
+            });
         }
         Ok(n)
     }
@@ -389,13 +654,25 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 impl ImageService {
     /// `docker pull`. Returns the stored image. Layers download in parallel and (overlay)
     /// are unpacked as they arrive; nothing becomes visible unless everything verified.
-    pub fn pull(&self, reference: &str, platform: Option<&Platform>, opts: &RegistryOptions, progress: &dyn ProgressSink) -> Result<ImageRecord> {
+    pub fn pull(
+        &self,
+        reference: &str,
+        platform: Option<&Platform>,
+        opts: &RegistryOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<ImageRecord> {
         let r = Reference::parse_with_default_tag(reference)?;
         let c = RegistryClient::new(r.registry_host(), opts.clone())?;
         let repo = r.path().to_string();
         let want = platform.cloned().unwrap_or_else(Platform::linux_amd64);
-        progress.event(Progress::Resolving { reference: r.familiar_string() });
-        let tag_or_digest = r.digest().map(|d| d.to_string()).or_else(|| r.tag().map(str::to_string)).unwrap_or_else(|| "latest".into());
+        progress.event(Progress::Resolving {
+            reference: r.familiar_string(),
+        });
+        let tag_or_digest = r
+            .digest()
+            .map(|d| d.to_string())
+            .or_else(|| r.tag().map(str::to_string))
+            .unwrap_or_else(|| "latest".into());
         let (top_bytes, top_ct, top_digest) = c.get_manifest(&repo, &tag_or_digest)?;
         let what = format!("manifest of {}", r.familiar_string());
         let (man_bytes, man) = match model::parse_manifest(&top_bytes, Some(&top_ct), &what)? {
@@ -405,19 +682,46 @@ impl ImageService {
                 let (b, ct, _) = c.get_manifest(&repo, &d.digest.to_string())?;
                 match model::parse_manifest(&b, Some(&ct), &what)? {
                     ManifestKind::Image(m) => (b, m),
-                    ManifestKind::Index(_) => return Err(Error::Unsupported(format!("{what}: nested index"))),
+                    ManifestKind::Index(_) => {
+                        return Err(Error::Unsupported(format!("{what}: nested index")))
+                    }
                 }
             }
         };
         // config
-        c.fetch_blob(self, &repo, &man.config.digest, man.config.size, false, &crate::progress::NoProgress)?;
-        let cfg = model::ImageConfig::parse(&self.content.read_verified(&man.config.digest)?, &format!("config of {}", r.familiar_string()))?;
+        c.fetch_blob(
+            self,
+            &repo,
+            &man.config.digest,
+            man.config.size,
+            false,
+            &crate::progress::NoProgress,
+        )?;
+        let cfg = model::ImageConfig::parse(
+            &self.content.read_verified(&man.config.digest)?,
+            &format!("config of {}", r.familiar_string()),
+        )?;
         if cfg.rootfs.diff_ids.len() != man.layers.len() {
-            return Err(Error::invalid(what, "layer count differs between manifest and config"));
+            return Err(Error::invalid(
+                what,
+                "layer count differs between manifest and config",
+            ));
         }
-        let layers: Vec<PendingLayer> = man.layers.iter().zip(cfg.rootfs.diff_ids.iter()).map(|(l, d)| PendingLayer { blob: l.digest.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: d.clone() }).collect();
+        let layers: Vec<PendingLayer> = man
+            .layers
+            .iter()
+            .zip(cfg.rootfs.diff_ids.iter())
+            .map(|(l, d)| PendingLayer {
+                blob: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+                diff_id: d.clone(),
+            })
+            .collect();
         for l in &layers {
-            progress.event(Progress::Waiting { layer: l.blob.clone() });
+            progress.event(Progress::Waiting {
+                layer: l.blob.clone(),
+            });
         }
         let chains = crate::digest::chain_ids(&cfg.rootfs.diff_ids);
         let overlay = self.snapshots.kind() == crate::snapshot::SnapshotterKind::Overlay;
@@ -440,7 +744,9 @@ impl ImageService {
                     }
                     let mut res = c.fetch_blob(self, &repo, &l.blob, l.size, overlay, progress);
                     if res.is_ok() && overlay {
-                        res = self.unpack_layers_at(&layers, &chains, i, progress).map(drop);
+                        res = self
+                            .unpack_layers_at(&layers, &chains, i, progress)
+                            .map(drop);
                     }
                     if let Err(e) = res {
                         if let Ok(mut g) = failed.lock() {
@@ -462,15 +768,30 @@ impl ImageService {
         if top_digest != mdigest {
             self.content.write_bytes(&top_bytes, Some(&top_digest))?;
         }
-        let tags: Vec<Reference> = if r.tag().is_some() && r.digest().is_none() { vec![r.clone()] } else { vec![] };
+        let tags: Vec<Reference> = if r.tag().is_some() && r.digest().is_none() {
+            vec![r.clone()]
+        } else {
+            vec![]
+        };
         let repo_digest = format!("{}@{}", r.name(), top_digest);
         let fresh: std::collections::HashSet<Digest> = fresh.into_inner().unwrap_or_default();
         let quiet = |p: Progress| match &p {
-            Progress::AlreadyExists { layer } | Progress::Complete { layer } if fresh.contains(layer) => {}
+            Progress::AlreadyExists { layer } | Progress::Complete { layer }
+                if fresh.contains(layer) => {}
             _ => progress.event(p),
         };
-        let rec = self.register(&man.config.digest, layers, Some(mdigest), &tags, &[repo_digest], &quiet)?;
-        progress.event(Progress::Done { reference: r.familiar_string(), digest: Some(top_digest) });
+        let rec = self.register(
+            &man.config.digest,
+            layers,
+            Some(mdigest),
+            &tags,
+            &[repo_digest],
+            &quiet,
+        )?;
+        progress.event(Progress::Done {
+            reference: r.familiar_string(),
+            digest: Some(top_digest),
+        });
         Ok(rec)
     }
 
@@ -482,7 +803,9 @@ impl ImageService {
             ManifestKind::Image(m) => m,
             ManifestKind::Index(_) => return Err(Error::Unsupported("pushing an index".into())),
         };
-        let plain = |mt: &str| mt == model::MEDIA_OCI_LAYER || mt == "application/vnd.docker.image.rootfs.diff.tar";
+        let plain = |mt: &str| {
+            mt == model::MEDIA_OCI_LAYER || mt == "application/vnd.docker.image.rootfs.diff.tar"
+        };
         if !man.layers.iter().any(|l| plain(&l.media_type)) {
             return Ok((stored.clone(), mbytes, man));
         }
@@ -491,12 +814,20 @@ impl ImageService {
             let w = self.content.writer(None, None)?;
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
             let mut f = self.content.open_blob(&l.digest)?;
-            crate::store::copy_buf(&mut f, &mut gz).ctx("compress layer", self.content.path(&l.digest))?;
-            let w = gz.finish().ctx("compress layer", self.content.path(&l.digest))?;
+            crate::store::copy_buf(&mut f, &mut gz)
+                .ctx("compress layer", self.content.path(&l.digest))?;
+            let w = gz
+                .finish()
+                .ctx("compress layer", self.content.path(&l.digest))?;
             let size = w.written();
             l.digest = w.commit()?;
             l.size = size;
-            l.media_type = if docker { model::MEDIA_DOCKER_LAYER_GZIP } else { model::MEDIA_OCI_LAYER_GZIP }.to_string();
+            l.media_type = if docker {
+                model::MEDIA_DOCKER_LAYER_GZIP
+            } else {
+                model::MEDIA_OCI_LAYER_GZIP
+            }
+            .to_string();
         }
         let b = serde_json::to_vec(&man).map_err(|e| Error::json("manifest", e))?;
         let d = self.content.write_bytes(&b, None)?;
@@ -504,16 +835,35 @@ impl ImageService {
     }
 
     /// `docker push NAME[:TAG]`. Returns the manifest digest.
-    pub fn push(&self, name: &str, opts: &RegistryOptions, progress: &dyn ProgressSink) -> Result<Digest> {
+    pub fn push(
+        &self,
+        name: &str,
+        opts: &RegistryOptions,
+        progress: &dyn ProgressSink,
+    ) -> Result<Digest> {
         let r = Reference::parse_with_default_tag(name)?;
         let rec = self.resolve(name)?;
         let c = RegistryClient::new(r.registry_host(), opts.clone())?;
         let repo = r.path().to_string();
-        let stored = rec.manifest.clone().ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
+        let stored = rec
+            .manifest
+            .clone()
+            .ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
         let (mdigest, mbytes, man) = self.push_manifest(&stored)?;
         // another repository on the same registry that has these blobs (cross-repo mount)
-        let mount_from = rec.repo_digests.iter().chain(rec.repo_tags.iter()).filter_map(|n| Reference::parse_normalized(n).ok()).find(|o| o.domain() == r.domain() && o.path() != r.path()).map(|o| o.path().to_string());
-        let blobs: Vec<Digest> = man.layers.iter().map(|l| l.digest.clone()).chain(std::iter::once(man.config.digest.clone())).collect();
+        let mount_from = rec
+            .repo_digests
+            .iter()
+            .chain(rec.repo_tags.iter())
+            .filter_map(|n| Reference::parse_normalized(n).ok())
+            .find(|o| o.domain() == r.domain() && o.path() != r.path())
+            .map(|o| o.path().to_string());
+        let blobs: Vec<Digest> = man
+            .layers
+            .iter()
+            .map(|l| l.digest.clone())
+            .chain(std::iter::once(man.config.digest.clone()))
+            .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|s| {
@@ -523,7 +873,9 @@ impl ImageService {
                     if i >= blobs.len() {
                         break;
                     }
-                    if let Err(e) = c.push_blob(self, &repo, &blobs[i], mount_from.as_deref(), progress) {
+                    if let Err(e) =
+                        c.push_blob(self, &repo, &blobs[i], mount_from.as_deref(), progress)
+                    {
                         if let Ok(mut g) = failed.lock() {
                             g.get_or_insert(e);
                         }
@@ -536,13 +888,31 @@ impl ImageService {
         if let Some(e) = failed.into_inner().ok().flatten() {
             return Err(e);
         }
-        let mt = man.media_type.clone().unwrap_or_else(|| model::MEDIA_OCI_MANIFEST.into());
-        let tag = r.digest().map(|d| d.to_string()).or_else(|| r.tag().map(str::to_string)).unwrap_or_else(|| "latest".into());
+        let mt = man
+            .media_type
+            .clone()
+            .unwrap_or_else(|| model::MEDIA_OCI_MANIFEST.into());
+        let tag = r
+            .digest()
+            .map(|d| d.to_string())
+            .or_else(|| r.tag().map(str::to_string))
+            .unwrap_or_else(|| "latest".into());
         let scope = format!("repository:{repo}:pull,push");
-        let resp = c.send("PUT", &format!("/v2/{repo}/manifests/{tag}"), &scope, &[("Content-Type", &mt)], &Body::Bytes(&mbytes), &[])?;
+        let resp = c.send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &scope,
+            &[("Content-Type", &mt)],
+            &Body::Bytes(&mbytes),
+            &[],
+        )?;
         if let Some(h) = resp.header("Docker-Content-Digest") {
             if h != mdigest.to_string() {
-                return Err(Error::DigestMismatch { what: format!("pushed manifest of {}", r.familiar_string()), expected: mdigest.to_string(), actual: h.to_string() });
+                return Err(Error::DigestMismatch {
+                    what: format!("pushed manifest of {}", r.familiar_string()),
+                    expected: mdigest.to_string(),
+                    actual: h.to_string(),
+                });
             }
         }
         let mut rec2 = rec.clone();
@@ -551,7 +921,10 @@ impl ImageService {
             rec2.repo_digests.push(rd);
         }
         self.meta.put(rec2)?;
-        progress.event(Progress::Done { reference: r.familiar_string(), digest: Some(mdigest.clone()) });
+        progress.event(Progress::Done {
+            reference: r.familiar_string(),
+            digest: Some(mdigest.clone()),
+        });
         Ok(mdigest)
     }
 }
@@ -561,18 +934,29 @@ mod tests {
     use super::*;
     #[test]
     fn challenge_parsing() {
-        match parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#) {
+        match parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        ) {
             Some(Challenge::Bearer { realm, service }) => {
                 assert_eq!(realm, "https://auth.docker.io/token");
                 assert_eq!(service.as_deref(), Some("registry.docker.io"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic)));
+        assert!(matches!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        ));
     }
     #[test]
     fn loopback_is_plain_http() {
-        for h in ["localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "localhost"] {
+        for h in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "localhost",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["registry-1.docker.io", "10.0.0.1:5000", "quay.io"] {
@@ -580,7 +964,14 @@ mod tests {
         }
         let c = RegistryClient::new("quay.io", RegistryOptions::default()).unwrap();
         assert!(c.base.starts_with("https://"));
-        let c = RegistryClient::new("myreg:5000", RegistryOptions { insecure_registries: vec!["myreg:5000".into()], ..Default::default() }).unwrap();
+        let c = RegistryClient::new(
+            "myreg:5000",
+            RegistryOptions {
+                insecure_registries: vec!["myreg:5000".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(c.base.starts_with("http://"));
     }
     #[test]
@@ -589,7 +980,13 @@ mod tests {
         let p = td.path().join("config.json");
         let enc = base64::engine::general_purpose::STANDARD.encode("user:pa:ss");
         std::fs::write(&p, format!(r#"{{"auths":{{"localhost:5000":{{"auth":"{enc}"}},"https://index.docker.io/v1/":{{"auth":"{enc}"}}}}}}"#)).unwrap();
-        assert_eq!(docker_config_credentials(&p, "localhost:5000"), Some(Credentials { username: "user".into(), password: "pa:ss".into() }));
+        assert_eq!(
+            docker_config_credentials(&p, "localhost:5000"),
+            Some(Credentials {
+                username: "user".into(),
+                password: "pa:ss".into()
+            })
+        );
         assert!(docker_config_credentials(&p, "docker.io").is_some());
         assert!(docker_config_credentials(&p, "other:1").is_none());
     }

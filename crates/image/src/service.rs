@@ -3,7 +3,6 @@
 use crate::digest::{chain_ids, Digest};
 use crate::error::{Error, IoCtx, Result};
 use crate::layer::Compression;
-use std::io::{Read, Write};
 use crate::layer::{unpack_layer, UnpackOptions};
 use crate::model::{self, Descriptor, ImageConfig, Manifest};
 use crate::progress::{Progress, ProgressSink};
@@ -12,12 +11,14 @@ use crate::snapshot::{MountSpec, Snapshotter, SnapshotterKind};
 use crate::store::{ContentStore, ImageRecord, LayerRecord, MetadataStore};
 use serde::Serialize;
 use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 pub struct ImageService {
     root: PathBuf,
     /// Layers unpacked speculatively while a load streamed them in (blob digest -> staging dir).
-    pub(crate) staged: std::sync::Mutex<std::collections::HashMap<Digest, (PathBuf, crate::layer::UnpackStats)>>,
+    pub(crate) staged:
+        std::sync::Mutex<std::collections::HashMap<Digest, (PathBuf, crate::layer::UnpackStats)>>,
     pub content: ContentStore,
     pub meta: MetadataStore,
     pub snapshots: Snapshotter,
@@ -123,18 +124,30 @@ type Slot = std::sync::Mutex<Option<Result<(LayerRecord, u64)>>>;
 
 /// Whether `name` is one of the image's names (a tag or repo digest), rather than its ID.
 pub(crate) fn names_image(rec: &ImageRecord, name: &str) -> bool {
-    Reference::parse_with_default_tag(name).map(|r| rec.repo_tags.contains(&r.to_string()) || rec.repo_digests.contains(&r.to_string())).unwrap_or(false)
+    Reference::parse_with_default_tag(name)
+        .map(|r| {
+            rec.repo_tags.contains(&r.to_string()) || rec.repo_digests.contains(&r.to_string())
+        })
+        .unwrap_or(false)
 }
 
 fn member_err(err: Error, path: &str) -> Error {
     match err {
-        Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch { what: path.to_string(), expected, actual },
+        Error::DigestMismatch {
+            expected, actual, ..
+        } => Error::DigestMismatch {
+            what: path.to_string(),
+            expected,
+            actual,
+        },
         other => other,
     }
 }
 
 pub(crate) fn familiar(full: &str) -> String {
-    Reference::parse_normalized(full).map(|r| r.familiar_string()).unwrap_or_else(|_| full.to_string())
+    Reference::parse_normalized(full)
+        .map(|r| r.familiar_string())
+        .unwrap_or_else(|_| full.to_string())
 }
 
 impl ImageService {
@@ -144,7 +157,13 @@ impl ImageService {
         std::fs::create_dir_all(root).map_err(|e| Error::io("create root", root, e))?;
         let content = ContentStore::open(root)?;
         content.clean_temps()?;
-        Ok(ImageService { staged: Default::default(), root: root.to_path_buf(), content, meta: MetadataStore::open(root)?, snapshots: Snapshotter::open(root, force)? })
+        Ok(ImageService {
+            staged: Default::default(),
+            root: root.to_path_buf(),
+            content,
+            meta: MetadataStore::open(root)?,
+            snapshots: Snapshotter::open(root, force)?,
+        })
     }
     pub fn root(&self) -> &Path {
         &self.root
@@ -168,7 +187,13 @@ impl ImageService {
 
     /// Chain ID of the image's top layer (the parent for a container snapshot).
     pub fn top_chain_id(&self, rec: &ImageRecord) -> Option<Digest> {
-        chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()).pop()
+        chain_ids(
+            &rec.layers
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .pop()
     }
 
     pub fn list(&self) -> Result<Vec<ImageSummary>> {
@@ -179,9 +204,17 @@ impl ImageService {
                 id: rec.id.to_string(),
                 repo_tags: rec.repo_tags.iter().map(|t| familiar(t)).collect(),
                 repo_digests: rec.repo_digests.iter().map(|t| familiar(t)).collect(),
-                created: cfg.as_ref().and_then(|c| c.created.as_deref()).map(crate::util::parse_rfc3339).unwrap_or(0),
+                created: cfg
+                    .as_ref()
+                    .and_then(|c| c.created.as_deref())
+                    .map(crate::util::parse_rfc3339)
+                    .unwrap_or(0),
                 size: rec.size,
-                labels: cfg.as_ref().and_then(|c| c.config.as_ref()).and_then(|c| c.labels.clone()).unwrap_or_default(),
+                labels: cfg
+                    .as_ref()
+                    .and_then(|c| c.config.as_ref())
+                    .and_then(|c| c.labels.clone())
+                    .unwrap_or_default(),
                 parent_id: String::new(),
                 containers: -1,
                 shared_size: -1,
@@ -208,20 +241,41 @@ impl ImageService {
             variant: cfg.variant.clone(),
             os: cfg.os.clone(),
             size: rec.size,
-            root_f_s: RootFsInspect { kind: "layers".into(), layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect() },
-            metadata: InspectMetadata { last_tag_time: rec.stored_at.clone() },
+            root_f_s: RootFsInspect {
+                kind: "layers".into(),
+                layers: cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect(),
+            },
+            metadata: InspectMetadata {
+                last_tag_time: rec.stored_at.clone(),
+            },
         })
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
         let rec = self.resolve(name)?;
         let cfg = self.config_of(&rec)?;
-        let chains = chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
-        let sizes: Vec<u64> = chains.iter().map(|c| self.snapshots.committed_meta(c).map(|m| m.size).unwrap_or(0)).collect();
+        let chains = chain_ids(
+            &rec.layers
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        let sizes: Vec<u64> = chains
+            .iter()
+            .map(|c| {
+                self.snapshots
+                    .committed_meta(c)
+                    .map(|m| m.size)
+                    .unwrap_or(0)
+            })
+            .collect();
         let mut li = 0;
         let mut out = Vec::new();
         let hist = if cfg.history.is_empty() {
-            rec.layers.iter().map(|_| model::History::default()).collect()
+            rec.layers
+                .iter()
+                .map(|_| model::History::default())
+                .collect()
         } else {
             cfg.history.clone()
         };
@@ -234,7 +288,11 @@ impl ImageService {
             };
             out.push(HistoryEntry {
                 id: "<missing>".into(),
-                created: h.created.as_deref().map(crate::util::parse_rfc3339).unwrap_or(0),
+                created: h
+                    .created
+                    .as_deref()
+                    .map(crate::util::parse_rfc3339)
+                    .unwrap_or(0),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 tags: None,
                 size,
@@ -259,15 +317,26 @@ impl ImageService {
     /// `docker rmi`: a name removes that name (and the image when it was the last name and
     /// not in use); an ID removes the image (needs `force` when it has several names).
     /// `in_use` says whether a container uses the image (then it is refused without force).
-    pub fn delete(&self, name: &str, force: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<DeleteReport> {
+    pub fn delete(
+        &self,
+        name: &str,
+        force: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<DeleteReport> {
         let rec = self.resolve(name)?;
         let mut rep = DeleteReport::default();
         let by_id = !names_image(&rec, name);
         if !by_id {
             let (id, last) = self.meta.untag(name)?;
-            rep.untagged.push(familiar(&Reference::parse_with_default_tag(name)?.to_string()));
+            rep.untagged.push(familiar(
+                &Reference::parse_with_default_tag(name)?.to_string(),
+            ));
             // Digest references that went with the repository's last tag.
-            let left = self.meta.get(&id).map(|r| r.repo_digests).unwrap_or_default();
+            let left = self
+                .meta
+                .get(&id)
+                .map(|r| r.repo_digests)
+                .unwrap_or_default();
             for d in rec.repo_digests.iter().filter(|d| !left.contains(d)) {
                 let f = familiar(d);
                 if !rep.untagged.contains(&f) {
@@ -281,7 +350,10 @@ impl ImageService {
             return Ok(rep);
         }
         if in_use(&rec.id) && !force {
-            return Err(Error::Conflict(format!("unable to delete {} (must be forced) - image is being used by a container", rec.id.short())));
+            return Err(Error::Conflict(format!(
+                "unable to delete {} (must be forced) - image is being used by a container",
+                rec.id.short()
+            )));
         }
         if rec.repo_tags.len() > 1 && !force {
             return Err(Error::Conflict(format!("unable to delete {} (must be forced) - image is referenced in multiple repositories", rec.id.short())));
@@ -296,14 +368,22 @@ impl ImageService {
 
     /// Unpack (once) every layer of an image into committed snapshots, verifying diff_ids.
     /// Overlay layers are unpacked two at a time.
-    pub(crate) fn unpack_layers(&self, layers: &[PendingLayer], progress: &dyn ProgressSink) -> Result<Vec<(LayerRecord, u64)>> {
+    pub(crate) fn unpack_layers(
+        &self,
+        layers: &[PendingLayer],
+        progress: &dyn ProgressSink,
+    ) -> Result<Vec<(LayerRecord, u64)>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
         let parallel = self.snapshots.kind() == SnapshotterKind::Overlay;
         let results: Vec<Slot> = layers.iter().map(|_| std::sync::Mutex::new(None)).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = |i: usize| self.unpack_layers_at(layers, &chains, i, progress);
-        let workers = if parallel { 2.min(layers.len()).max(1) } else { 1 };
+        let workers = if parallel {
+            2.min(layers.len()).max(1)
+        } else {
+            1
+        };
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
@@ -327,7 +407,12 @@ impl ImageService {
         for (i, r) in results.into_iter().enumerate() {
             match r.into_inner().ok().flatten() {
                 Some(r) => out.push(r?),
-                None => return Err(Error::Cancelled(format!("layer {} not unpacked", layers[i].blob))),
+                None => {
+                    return Err(Error::Cancelled(format!(
+                        "layer {} not unpacked",
+                        layers[i].blob
+                    )))
+                }
             }
         }
         Ok(out)
@@ -336,7 +421,13 @@ impl ImageService {
     /// Store a stream as a blob and, when it looks like a layer, unpack it at the
     /// same time into a staging dir on another thread (adopted later if it is a layer whose
     /// diff_id matches; removed otherwise).
-    pub(crate) fn write_blob_and_stage(&self, e: &mut dyn Read, path: &str, exp: Option<&Digest>, size: Option<u64>) -> Result<(Digest, bool)> {
+    pub(crate) fn write_blob_and_stage(
+        &self,
+        e: &mut dyn Read,
+        path: &str,
+        exp: Option<&Digest>,
+        size: Option<u64>,
+    ) -> Result<(Digest, bool)> {
         let mut w = self.content.writer(exp.cloned(), size)?;
         let mut head = vec![0u8; 512];
         let mut n = 0;
@@ -347,12 +438,16 @@ impl ImageService {
             }
         }
         head.truncate(n);
-        let looks_layer = Compression::detect(&head) != Compression::None || (n >= 262 && &head[257..262] == b"ustar");
+        let looks_layer = Compression::detect(&head) != Compression::None
+            || (n >= 262 && &head[257..262] == b"ustar");
         let plain = Compression::detect(&head) == Compression::None;
         w.write_all(&head).ctx("write blob", path)?;
         if !looks_layer {
             crate::store::copy_buf(e, &mut w).ctx("copy", path)?;
-            return w.commit().map_err(|err| member_err(err, path)).map(|d| (d, false));
+            return w
+                .commit()
+                .map_err(|err| member_err(err, path))
+                .map(|d| (d, false));
         }
         let stage = self.snapshots.stage_dir()?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(32);
@@ -360,8 +455,15 @@ impl ImageService {
         let res = std::thread::scope(|s| {
             let fsdir = stage.join("fs");
             let h = s.spawn(move || {
-                let rd = crate::layer::ChanReader { rx, cur: Vec::new(), pos: 0 };
-                let o = crate::layer::UnpackOptions { whiteouts: mode, name: path.to_string() };
+                let rd = crate::layer::ChanReader {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                };
+                let o = crate::layer::UnpackOptions {
+                    whiteouts: mode,
+                    name: path.to_string(),
+                };
                 if plain {
                     // the blob digest computed on this same stream is the diff_id
                     crate::layer::unpack_unhashed(rd, &fsdir, &o)
@@ -406,7 +508,10 @@ impl ImageService {
                 if plain {
                     st.diff_id = d.clone();
                 }
-                let mut g = self.staged.lock().map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
+                let mut g = self
+                    .staged
+                    .lock()
+                    .map_err(|_| Error::Conflict("staging lock poisoned".into()))?;
                 if g.contains_key(&d) {
                     cleanup();
                     return Ok((d, false));
@@ -431,41 +536,111 @@ impl ImageService {
     }
 
     /// Unpack layer `i` of `layers` (chain IDs `chains`) into its committed snapshot.
-    pub(crate) fn unpack_layers_at(&self, layers: &[PendingLayer], chains: &[Digest], i: usize, progress: &dyn ProgressSink) -> Result<(LayerRecord, u64)> {
+    pub(crate) fn unpack_layers_at(
+        &self,
+        layers: &[PendingLayer],
+        chains: &[Digest],
+        i: usize,
+        progress: &dyn ProgressSink,
+    ) -> Result<(LayerRecord, u64)> {
         let l = &layers[i];
         let chain = &chains[i];
         let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
         let tar_size;
         if self.snapshots.has(chain) {
-            progress.event(Progress::AlreadyExists { layer: l.blob.clone() });
+            progress.event(Progress::AlreadyExists {
+                layer: l.blob.clone(),
+            });
             let m = self.snapshots.committed_meta(chain)?;
             tar_size = m.tar_size;
-            return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size));
+            return Ok((
+                LayerRecord {
+                    diff_id: l.diff_id.clone(),
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    tar_size,
+                },
+                m.size,
+            ));
         }
         let staged = self.staged.lock().ok().and_then(|mut g| g.remove(&l.blob));
         if let Some((dir, st)) = staged {
             let m = self.snapshots.adopt(chain, parent, &l.diff_id, &dir, &st)?;
-            progress.event(Progress::Complete { layer: l.blob.clone() });
-            return Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size: m.tar_size }, m.size));
+            progress.event(Progress::Complete {
+                layer: l.blob.clone(),
+            });
+            return Ok((
+                LayerRecord {
+                    diff_id: l.diff_id.clone(),
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    tar_size: m.tar_size,
+                },
+                m.size,
+            ));
         }
         let total = l.size;
-        let m = self.snapshots.commit_layer(chain, parent, &l.diff_id, |dir, mode| {
-            let f = self.content.open_blob(&l.blob)?;
-            let r = ProgressReader { inner: f, done: 0, total, layer: &l.blob, sink: progress, last: 0 };
-            unpack_layer(r, dir, &UnpackOptions { whiteouts: mode, name: format!("layer {}", l.blob) })
-        })?;
+        let m = self
+            .snapshots
+            .commit_layer(chain, parent, &l.diff_id, |dir, mode| {
+                let f = self.content.open_blob(&l.blob)?;
+                let r = ProgressReader {
+                    inner: f,
+                    done: 0,
+                    total,
+                    layer: &l.blob,
+                    sink: progress,
+                    last: 0,
+                };
+                unpack_layer(
+                    r,
+                    dir,
+                    &UnpackOptions {
+                        whiteouts: mode,
+                        name: format!("layer {}", l.blob),
+                    },
+                )
+            })?;
         tar_size = m.tar_size;
-        progress.event(Progress::Complete { layer: l.blob.clone() });
-        Ok((LayerRecord { diff_id: l.diff_id.clone(), blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, tar_size }, m.size))
+        progress.event(Progress::Complete {
+            layer: l.blob.clone(),
+        });
+        Ok((
+            LayerRecord {
+                diff_id: l.diff_id.clone(),
+                blob: l.blob.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+                tar_size,
+            },
+            m.size,
+        ))
     }
 
     /// Store an image whose config and layer blobs are already in the content store:
     /// unpack its layers, write a manifest for it, record it with `tags`.
-    pub(crate) fn register(&self, config: &Digest, layers: Vec<PendingLayer>, manifest: Option<Digest>, tags: &[Reference], repo_digests: &[String], progress: &dyn ProgressSink) -> Result<ImageRecord> {
+    pub(crate) fn register(
+        &self,
+        config: &Digest,
+        layers: Vec<PendingLayer>,
+        manifest: Option<Digest>,
+        tags: &[Reference],
+        repo_digests: &[String],
+        progress: &dyn ProgressSink,
+    ) -> Result<ImageRecord> {
         let cfg_bytes = self.content.read_verified(config)?;
         let cfg = ImageConfig::parse(&cfg_bytes, &format!("image config {config}"))?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
-            return Err(Error::invalid(format!("image {config}"), format!("config lists {} layers (diff_ids) but the manifest has {}", cfg.rootfs.diff_ids.len(), layers.len())));
+            return Err(Error::invalid(
+                format!("image {config}"),
+                format!(
+                    "config lists {} layers (diff_ids) but the manifest has {}",
+                    cfg.rootfs.diff_ids.len(),
+                    layers.len()
+                ),
+            ));
         }
         let mut layers = layers;
         for (l, d) in layers.iter_mut().zip(cfg.rootfs.diff_ids.iter()) {
@@ -480,8 +655,15 @@ impl ImageService {
                 let m = Manifest {
                     schema_version: 2,
                     media_type: Some(model::MEDIA_OCI_MANIFEST.into()),
-                    config: Descriptor::new(model::MEDIA_OCI_CONFIG, config.clone(), cfg_bytes.len() as u64),
-                    layers: recs.iter().map(|l| Descriptor::new(&l.media_type, l.blob.clone(), l.size)).collect(),
+                    config: Descriptor::new(
+                        model::MEDIA_OCI_CONFIG,
+                        config.clone(),
+                        cfg_bytes.len() as u64,
+                    ),
+                    layers: recs
+                        .iter()
+                        .map(|l| Descriptor::new(&l.media_type, l.blob.clone(), l.size))
+                        .collect(),
                     annotations: None,
                 };
                 let b = serde_json::to_vec(&m).map_err(|e| Error::json("manifest", e))?;
@@ -490,7 +672,10 @@ impl ImageService {
         };
         let rec = ImageRecord {
             id: config.clone(),
-            repo_tags: tags.iter().map(|t| t.clone().with_default_tag().to_string()).collect(),
+            repo_tags: tags
+                .iter()
+                .map(|t| t.clone().with_default_tag().to_string())
+                .collect(),
             repo_digests: repo_digests.to_vec(),
             layers: recs,
             manifest: Some(manifest),
@@ -505,7 +690,9 @@ impl ImageService {
                 tracing::warn!("syncing snapshots: {e}");
             }
         });
-        self.meta.get(config).ok_or_else(|| Error::ImageNotFound(config.to_string()))
+        self.meta
+            .get(config)
+            .ok_or_else(|| Error::ImageNotFound(config.to_string()))
     }
 
     // ---- container snapshots ----
@@ -517,7 +704,11 @@ impl ImageService {
     }
     /// `prepare_snapshot` without fsyncs on the caller's path: returns the paths the caller
     /// must fsync (in order, each with its directory) for the snapshot to survive a power loss.
-    pub fn prepare_snapshot_deferred(&self, key: &str, image: Option<&str>) -> Result<(MountSpec, Vec<PathBuf>)> {
+    pub fn prepare_snapshot_deferred(
+        &self,
+        key: &str,
+        image: Option<&str>,
+    ) -> Result<(MountSpec, Vec<PathBuf>)> {
         let parent = self.snapshot_parent(image)?;
         let m = self.snapshots.prepare_deferred(key, parent.as_ref())?;
         Ok((m, self.snapshots.sync_paths(key)?))
@@ -547,20 +738,46 @@ impl ImageService {
     /// Re-create missing committed snapshots of an image from its blobs (after gc of snapshots
     /// or a snapshotter change).
     pub fn ensure_unpacked(&self, rec: &ImageRecord) -> Result<()> {
-        let chains = chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+        let chains = chain_ids(
+            &rec.layers
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+        );
         if chains.iter().all(|c| self.snapshots.has(c)) {
             return Ok(());
         }
-        let pending: Vec<PendingLayer> = rec.layers.iter().map(|l| PendingLayer { blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: l.diff_id.clone() }).collect();
-        self.unpack_layers(&pending, &crate::progress::NoProgress).map(drop)
+        let pending: Vec<PendingLayer> = rec
+            .layers
+            .iter()
+            .map(|l| PendingLayer {
+                blob: l.blob.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+                diff_id: l.diff_id.clone(),
+            })
+            .collect();
+        self.unpack_layers(&pending, &crate::progress::NoProgress)
+            .map(drop)
     }
 
     /// Commit a container's changes (snapshot `key`) as a new image on top of `parent_image`
     /// with `config` (its rootfs/history are extended here).
-    pub fn commit(&self, key: &str, parent_image: Option<&str>, mut config: ImageConfig, created_by: &str, tag: Option<&str>) -> Result<ImageRecord> {
+    pub fn commit(
+        &self,
+        key: &str,
+        parent_image: Option<&str>,
+        mut config: ImageConfig,
+        created_by: &str,
+        tag: Option<&str>,
+    ) -> Result<ImageRecord> {
         let (dir, kind) = self.snapshots.changes_dir(key)?;
         let packed = match kind {
-            SnapshotterKind::Overlay => crate::layer::pack_to_store(&dir, crate::layer::PackMode::OverlayDiff, &self.content)?,
+            SnapshotterKind::Overlay => crate::layer::pack_to_store(
+                &dir,
+                crate::layer::PackMode::OverlayDiff,
+                &self.content,
+            )?,
             SnapshotterKind::Copy => {
                 // the container dir is a full tree: diff it against its parent's full tree
                 let base = match self.snapshots.active_meta(key)?.parent {
@@ -579,18 +796,37 @@ impl ImageService {
         if let Some(p) = parent_image {
             let rec = self.resolve(p)?;
             for l in &rec.layers {
-                layers.push(PendingLayer { blob: l.blob.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: l.diff_id.clone() });
+                layers.push(PendingLayer {
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    diff_id: l.diff_id.clone(),
+                });
                 diff_ids.push(l.diff_id.clone());
             }
         }
-        layers.push(PendingLayer { blob: packed.blob.clone(), media_type: packed.media_type.clone(), size: packed.size, diff_id: packed.diff_id.clone() });
+        layers.push(PendingLayer {
+            blob: packed.blob.clone(),
+            media_type: packed.media_type.clone(),
+            size: packed.size,
+            diff_id: packed.diff_id.clone(),
+        });
         diff_ids.push(packed.diff_id.clone());
         let now = crate::util::now_rfc3339();
-        config.rootfs = model::RootFs { kind: "layers".into(), diff_ids };
+        config.rootfs = model::RootFs {
+            kind: "layers".into(),
+            diff_ids,
+        };
         config.created = Some(now.clone());
         // Docker: the commit's history entry carries the commit message and author.
         let (comment, author) = (config.comment.clone(), config.author.clone());
-        config.history.push(model::History { created: Some(now), created_by: Some(created_by.into()), comment, author, ..Default::default() });
+        config.history.push(model::History {
+            created: Some(now),
+            created_by: Some(created_by.into()),
+            comment,
+            author,
+            ..Default::default()
+        });
         let b = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
         let cfg = self.content.write_bytes(&b, None)?;
         let tags = match tag {
@@ -612,7 +848,11 @@ impl ImageService {
                 if !ks.insert(x.clone()) {
                     break;
                 }
-                cur = self.snapshots.committed_meta(&x).ok().and_then(|m| m.parent);
+                cur = self
+                    .snapshots
+                    .committed_meta(&x)
+                    .ok()
+                    .and_then(|m| m.parent);
             }
         };
         for rec in self.meta.list() {
@@ -621,7 +861,9 @@ impl ImageService {
                 keep.insert(m.clone());
                 // manifests/indexes this image was pulled through
                 if let Ok(b) = self.content.read_verified(m) {
-                    if let Ok(model::ManifestKind::Image(man)) = model::parse_manifest(&b, None, "manifest") {
+                    if let Ok(model::ManifestKind::Image(man)) =
+                        model::parse_manifest(&b, None, "manifest")
+                    {
                         keep.insert(man.config.digest.clone());
                         keep.extend(man.layers.iter().map(|l| l.digest.clone()));
                     }
@@ -633,7 +875,12 @@ impl ImageService {
             if let Some(top) = self.top_chain_id(&rec) {
                 mark_chain(&top, &mut keep_snap);
                 // overlay layers of an image are all needed even if metadata parent chains differ
-                for c in chain_ids(&rec.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()) {
+                for c in chain_ids(
+                    &rec.layers
+                        .iter()
+                        .map(|l| l.diff_id.clone())
+                        .collect::<Vec<_>>(),
+                ) {
                     keep_snap.insert(c);
                 }
             }
@@ -680,7 +927,11 @@ impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
         self.done += n as u64;
         if self.done - self.last >= 1 << 20 || (n == 0 && self.done != self.last) {
             self.last = self.done;
-            self.sink.event(Progress::Extracting { layer: self.layer.clone(), current: self.done, total: self.total });
+            self.sink.event(Progress::Extracting {
+                layer: self.layer.clone(),
+                current: self.done,
+                total: self.total,
+            });
         }
         Ok(n)
     }

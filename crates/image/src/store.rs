@@ -18,7 +18,10 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A unique temp-file name (pid + counter + time) with the given prefix.
 pub(crate) fn tmp_name(prefix: &str) -> String {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{prefix}{}-{n}-{t}", std::process::id())
 }
 
@@ -29,11 +32,18 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 
 /// Write `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().ok_or_else(|| Error::invalid(path.display().to_string(), "no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::invalid(path.display().to_string(), "no parent directory"))?;
     fs::create_dir_all(dir).ctx("create directory", dir)?;
     let tmp = dir.join(tmp_name(".tmp-"));
     let res = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ctx("create", &tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .ctx("create", &tmp)?;
         f.write_all(data).ctx("write", &tmp)?;
         f.sync_all().ctx("fsync", &tmp)?;
         fs::rename(&tmp, path).ctx("rename into place", path)?;
@@ -67,7 +77,9 @@ impl ContentStore {
         let p = self.path(d);
         match fs::metadata(&p) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::BlobNotFound(d.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::BlobNotFound(d.to_string()))
+            }
             Err(e) => Err(Error::io("stat blob", p, e)),
         }
     }
@@ -85,10 +97,16 @@ impl ContentStore {
     /// Read a whole blob and check its digest (for small blobs: configs, manifests).
     pub fn read_verified(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut buf = Vec::new();
-        self.open_blob(d)?.read_to_end(&mut buf).ctx("read blob", self.path(d))?;
+        self.open_blob(d)?
+            .read_to_end(&mut buf)
+            .ctx("read blob", self.path(d))?;
         let actual = Digest::of(&buf);
         if &actual != d {
-            return Err(Error::DigestMismatch { what: format!("blob {}", self.path(d).display()), expected: d.to_string(), actual: actual.to_string() });
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", self.path(d).display()),
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(buf)
     }
@@ -98,22 +116,48 @@ impl ContentStore {
         std::io::copy(&mut r, &mut std::io::sink()).ctx("read blob", self.path(d))?;
         let (actual, _) = r.finish();
         if &actual != d {
-            return Err(Error::DigestMismatch { what: format!("blob {}", self.path(d).display()), expected: d.to_string(), actual: actual.to_string() });
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", self.path(d).display()),
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(())
     }
     /// Start writing a blob. `expected` (digest, size) are checked at commit.
-    pub fn writer(&self, expected: Option<Digest>, expected_size: Option<u64>) -> Result<BlobWriter> {
+    pub fn writer(
+        &self,
+        expected: Option<Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<BlobWriter> {
         let tmp = self.dir.join(tmp_name(".tmp-"));
-        let file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).ctx("create temp blob", &tmp)?;
-        Ok(BlobWriter { store: self.clone(), tmp, file: Some(file), hasher: Sha256::new(), size: 0, flushed: 0, expected, expected_size })
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+            .ctx("create temp blob", &tmp)?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            tmp,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+            flushed: 0,
+            expected,
+            expected_size,
+        })
     }
     /// Store bytes; returns the digest. Verifies `expected` if given.
     pub fn write_bytes(&self, data: &[u8], expected: Option<&Digest>) -> Result<Digest> {
         let d = Digest::of(data);
         if let Some(e) = expected {
             if e != &d {
-                return Err(Error::DigestMismatch { what: "blob".into(), expected: e.to_string(), actual: d.to_string() });
+                return Err(Error::DigestMismatch {
+                    what: "blob".into(),
+                    expected: e.to_string(),
+                    actual: d.to_string(),
+                });
             }
         }
         if self.exists(&d) {
@@ -124,7 +168,12 @@ impl ContentStore {
         w.commit()
     }
     /// Copy a reader into the store, verifying `expected` if given.
-    pub fn write_from(&self, r: &mut dyn Read, expected: Option<&Digest>, expected_size: Option<u64>) -> Result<Digest> {
+    pub fn write_from(
+        &self,
+        r: &mut dyn Read,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<Digest> {
         let mut w = self.writer(expected.cloned(), expected_size)?;
         let tmp = w.tmp.clone();
         copy_buf(r, &mut w).ctx("copy into blob", &tmp)?;
@@ -197,7 +246,10 @@ const WRITEBACK_CHUNK: u64 = 8 << 20;
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let f = self.file.as_mut().ok_or_else(|| std::io::Error::other("blob writer already committed"))?;
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("blob writer already committed"))?;
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -206,7 +258,14 @@ impl Write for BlobWriter {
             use std::os::fd::AsRawFd;
             // SAFETY: the fd is open for the lifetime of `f`; sync_file_range only schedules
             // writeback of the given range and has no memory-safety preconditions.
-            unsafe { libc::sync_file_range(f.as_raw_fd(), self.flushed as i64, (self.size - self.flushed) as i64, libc::SYNC_FILE_RANGE_WRITE) };
+            unsafe {
+                libc::sync_file_range(
+                    f.as_raw_fd(),
+                    self.flushed as i64,
+                    (self.size - self.flushed) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
             self.flushed = self.size;
         }
         Ok(n)
@@ -221,18 +280,29 @@ impl BlobWriter {
         self.size
     }
     pub fn commit(mut self) -> Result<Digest> {
-        let file = self.file.take().ok_or_else(|| Error::invalid("blob writer", "committed twice"))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::invalid("blob writer", "committed twice"))?;
         let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
         if let Some(es) = self.expected_size {
             if es != self.size {
                 let _ = fs::remove_file(&self.tmp);
-                return Err(Error::SizeMismatch { what: format!("blob {}", self.expected.as_ref().unwrap_or(&actual)), expected: es, actual: self.size });
+                return Err(Error::SizeMismatch {
+                    what: format!("blob {}", self.expected.as_ref().unwrap_or(&actual)),
+                    expected: es,
+                    actual: self.size,
+                });
             }
         }
         if let Some(e) = &self.expected {
             if e != &actual {
                 let _ = fs::remove_file(&self.tmp);
-                return Err(Error::DigestMismatch { what: "blob".into(), expected: e.to_string(), actual: actual.to_string() });
+                return Err(Error::DigestMismatch {
+                    what: "blob".into(),
+                    expected: e.to_string(),
+                    actual: actual.to_string(),
+                });
             }
         }
         file.sync_all().ctx("fsync blob", &self.tmp)?;
@@ -304,19 +374,29 @@ impl MetadataStore {
     pub fn open(root: &Path) -> Result<MetadataStore> {
         let path = root.join("images.json");
         let state = match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::json(path.display().to_string(), e))?,
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::json(path.display().to_string(), e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetaFile::default(),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        Ok(MetadataStore { path, state: Mutex::new(state) })
+        Ok(MetadataStore {
+            path,
+            state: Mutex::new(state),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut MetaFile) -> Result<(T, bool)>) -> Result<T> {
-        let mut g = self.state.lock().map_err(|_| Error::Conflict("image metadata lock poisoned".into()))?;
-        let mut copy = MetaFile { images: g.images.clone() };
+        let mut g = self
+            .state
+            .lock()
+            .map_err(|_| Error::Conflict("image metadata lock poisoned".into()))?;
+        let mut copy = MetaFile {
+            images: g.images.clone(),
+        };
         let (t, dirty) = f(&mut copy)?;
         if dirty {
-            let data = serde_json::to_vec_pretty(&copy).map_err(|e| Error::json("images.json", e))?;
+            let data =
+                serde_json::to_vec_pretty(&copy).map_err(|e| Error::json("images.json", e))?;
             atomic_write(&self.path, &data)?;
             *g = copy;
         }
@@ -324,16 +404,25 @@ impl MetadataStore {
     }
 
     pub fn list(&self) -> Vec<ImageRecord> {
-        self.state.lock().map(|g| g.images.values().cloned().collect()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|g| g.images.values().cloned().collect())
+            .unwrap_or_default()
     }
     pub fn get(&self, id: &Digest) -> Option<ImageRecord> {
-        self.state.lock().ok().and_then(|g| g.images.get(id.hex()).cloned())
+        self.state
+            .lock()
+            .ok()
+            .and_then(|g| g.images.get(id.hex()).cloned())
     }
 
     /// Resolve a name as docker does: full/short ID (with or without `sha256:`), `name:tag`,
     /// `name@digest`.
     pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
-        let g = self.state.lock().map_err(|_| Error::Conflict("image metadata lock poisoned".into()))?;
+        let g = self
+            .state
+            .lock()
+            .map_err(|_| Error::Conflict("image metadata lock poisoned".into()))?;
         let hexpart = name.strip_prefix("sha256:").unwrap_or(name);
         if let Some(r) = g.images.get(hexpart) {
             return Ok(r.clone());
@@ -353,7 +442,11 @@ impl MetadataStore {
             }
         }
         if hexpart.len() >= 4 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<_> = g.images.values().filter(|i| i.id.hex().starts_with(hexpart)).collect();
+            let hits: Vec<_> = g
+                .images
+                .values()
+                .filter(|i| i.id.hex().starts_with(hexpart))
+                .collect();
             if hits.len() == 1 {
                 return Ok(hits[0].clone());
             }
@@ -398,7 +491,10 @@ impl MetadataStore {
     pub fn tag(&self, id: &Digest, reference: &str) -> Result<Reference> {
         let r = Reference::parse_with_default_tag(reference)?;
         if r.digest().is_some() {
-            return Err(Error::InvalidReference { reference: reference.into(), reason: "refusing to create a tag with a digest reference".into() });
+            return Err(Error::InvalidReference {
+                reference: reference.into(),
+                reason: "refusing to create a tag with a digest reference".into(),
+            });
         }
         let t = r.to_string();
         self.with(|m| {
@@ -435,9 +531,16 @@ impl MetadataStore {
                             .is_some_and(|tag| !tag.contains('/'))
                     };
                     if !img.repo_tags.iter().any(tag_in_repo) {
-                        img.repo_digests.retain(|x| !x.starts_with(&format!("{name}@")));
+                        img.repo_digests
+                            .retain(|x| !x.starts_with(&format!("{name}@")));
                     }
-                    return Ok(((img.id.clone(), img.repo_tags.is_empty() && img.repo_digests.is_empty()), true));
+                    return Ok((
+                        (
+                            img.id.clone(),
+                            img.repo_tags.is_empty() && img.repo_digests.is_empty(),
+                        ),
+                        true,
+                    ));
                 }
             }
             Err(Error::ImageNotFound(reference.to_string()))
@@ -468,11 +571,17 @@ mod tests {
         w.write_all(b"hello!").unwrap();
         assert!(matches!(w.commit(), Err(Error::DigestMismatch { .. })));
         assert!(!cs.exists(&wrong));
-        let names: Vec<_> = fs::read_dir(td.path().join("content/sha256")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(td.path().join("content/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temp left behind: {names:?}");
         // corrupt on disk -> read_verified fails
         fs::write(cs.path(&d), b"jello").unwrap();
-        assert!(matches!(cs.read_verified(&d), Err(Error::DigestMismatch { .. })));
+        assert!(matches!(
+            cs.read_verified(&d),
+            Err(Error::DigestMismatch { .. })
+        ));
     }
 
     #[test]
@@ -508,7 +617,16 @@ mod tests {
         {
             let m = MetadataStore::open(td.path()).unwrap();
             for id in [&a, &b] {
-                m.put(ImageRecord { id: id.clone(), repo_tags: vec![], repo_digests: vec![], layers: vec![], manifest: None, stored_at: String::new(), size: 0 }).unwrap();
+                m.put(ImageRecord {
+                    id: id.clone(),
+                    repo_tags: vec![],
+                    repo_digests: vec![],
+                    layers: vec![],
+                    manifest: None,
+                    stored_at: String::new(),
+                    size: 0,
+                })
+                .unwrap();
             }
             m.tag(&a, "busybox").unwrap();
             m.tag(&a, "other:1").unwrap();
@@ -519,7 +637,10 @@ mod tests {
         assert_eq!(m.resolve("docker.io/library/other:1").unwrap().id, a);
         assert_eq!(m.resolve(&a.hex()[..8]).unwrap().id, a);
         assert_eq!(m.resolve(&a.to_string()).unwrap().id, a);
-        assert_eq!(m.get(&a).unwrap().repo_tags, vec!["docker.io/library/other:1".to_string()]);
+        assert_eq!(
+            m.get(&a).unwrap().repo_tags,
+            vec!["docker.io/library/other:1".to_string()]
+        );
         let (id, gone) = m.untag("other:1").unwrap();
         assert_eq!(id, a);
         assert!(gone);
@@ -538,7 +659,10 @@ mod tests {
         m.tag(&b, "localhost:5000/busybox:1").unwrap();
         let (_, gone) = m.untag("busybox:latest").unwrap();
         assert!(!gone);
-        assert_eq!(m.get(&b).unwrap().repo_digests, vec![dg.clone(), dg2.clone()]);
+        assert_eq!(
+            m.get(&b).unwrap().repo_digests,
+            vec![dg.clone(), dg2.clone()]
+        );
         let (_, gone) = m.untag("busybox:two").unwrap();
         assert!(!gone);
         assert_eq!(m.get(&b).unwrap().repo_digests, vec![dg2.clone()]);

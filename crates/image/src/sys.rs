@@ -10,7 +10,15 @@ fn cstr(s: &[u8]) -> nix::Result<CString> {
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> nix::Result<()> {
     let n = cstr(name)?;
     // SAFETY: fd is a live borrowed fd, n is NUL-terminated, value ptr/len describe a valid slice.
-    let r = unsafe { libc::fsetxattr(fd.as_raw_fd(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     nix::errno::Errno::result(r).map(drop)
 }
 
@@ -19,7 +27,15 @@ pub fn lsetxattr(path: &[u8], name: &[u8], value: &[u8]) -> nix::Result<()> {
     let p = cstr(path)?;
     let n = cstr(name)?;
     // SAFETY: both strings are NUL-terminated and outlive the call; value is a valid slice.
-    let r = unsafe { libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     nix::errno::Errno::result(r).map(drop)
 }
 
@@ -42,7 +58,11 @@ pub fn llistxattr(path: &[u8]) -> nix::Result<Vec<Vec<u8>>> {
             return Err(e);
         }
         let r = r as usize;
-        return Ok(buf[..r].split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| s.to_vec()).collect());
+        return Ok(buf[..r]
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_vec())
+            .collect());
     }
 }
 
@@ -53,7 +73,8 @@ pub fn lgetxattr(path: &[u8], name: &[u8]) -> nix::Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 256];
     loop {
         // SAFETY: p and n are NUL-terminated; buf is writable for buf.len() bytes.
-        let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let r =
+            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
             let e = nix::errno::Errno::last();
             match e {

@@ -15,11 +15,18 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -30,8 +37,21 @@ pub fn parse_rfc3339(s: &str) -> i64 {
         return 0;
     }
     let num = |a: usize, z: usize| s.get(a..z).and_then(|x| x.parse::<i64>().ok());
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)) else { return 0 };
-    let (y2, m2) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) = (
+        num(0, 4),
+        num(5, 7),
+        num(8, 10),
+        num(11, 13),
+        num(14, 16),
+        num(17, 19),
+    ) else {
+        return 0;
+    };
+    let (y2, m2) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
     let era = y2.div_euclid(400);
     let yoe = y2 - era * 400;
     let doy = (153 * m2 + 2) / 5 + d - 1;
@@ -52,8 +72,17 @@ mod tests {
     #[test]
     fn time_roundtrip() {
         assert_eq!(super::rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(super::rfc3339(1_700_000_000, 5), "2023-11-14T22:13:20.000000005Z");
-        assert_eq!(super::parse_rfc3339("2023-11-14T22:13:20.5Z"), 1_700_000_000);
-        assert_eq!(super::parse_rfc3339("2023-11-14T23:13:20+01:00"), 1_700_000_000);
+        assert_eq!(
+            super::rfc3339(1_700_000_000, 5),
+            "2023-11-14T22:13:20.000000005Z"
+        );
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            1_700_000_000
+        );
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            1_700_000_000
+        );
     }
 }

@@ -17,15 +17,30 @@ fn three_layers() -> Vec<Vec<u8>> {
         for f in ["a/1", "a/2", "o/x", "o/sub"] {
             std::fs::write(td.path().join(f), f).unwrap();
         }
-        berth_image::layer::pack_dir(td.path(), berth_image::layer::PackMode::Plain, Vec::new()).unwrap()
+        berth_image::layer::pack_dir(td.path(), berth_image::layer::PackMode::Plain, Vec::new())
+            .unwrap()
     };
-    let l2 = tar_of(&[E::Dir("a/", 0o755), E::File("a/.wh.1", b"", 0o644), E::Dir("o/", 0o755), E::File("o/y", b"y", 0o644), E::File("etc/.wh.group", b"", 0o644)]);
-    let l3 = tar_of(&[E::Dir("o/", 0o755), E::File("o/.wh..wh..opq", b"", 0o644), E::File("o/z", b"z", 0o644), E::File("a/3", b"3", 0o644)]);
+    let l2 = tar_of(&[
+        E::Dir("a/", 0o755),
+        E::File("a/.wh.1", b"", 0o644),
+        E::Dir("o/", 0o755),
+        E::File("o/y", b"y", 0o644),
+        E::File("etc/.wh.group", b"", 0o644),
+    ]);
+    let l3 = tar_of(&[
+        E::Dir("o/", 0o755),
+        E::File("o/.wh..wh..opq", b"", 0o644),
+        E::File("o/z", b"z", 0o644),
+        E::File("a/3", b"3", 0o644),
+    ]);
     vec![base, l2, l3]
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -33,17 +48,33 @@ fn names(dir: &Path) -> Vec<String> {
 fn check_view(kind: SnapshotterKind) {
     let td = tempfile::tempdir().unwrap();
     let s = svc(&td.path().join("root"), Some(kind));
-    let loaded = s.load(&docker_archive(&three_layers(), &["three:latest"], &["sh"])[..], &NoProgress).unwrap();
+    let loaded = s
+        .load(
+            &docker_archive(&three_layers(), &["three:latest"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
     assert_eq!(loaded[0].tags, vec!["three:latest"]);
     s.prepare_snapshot("c1", Some("three")).unwrap();
     let target = td.path().join("mnt");
     std::fs::create_dir(&target).unwrap();
     s.mount("c1", &target).unwrap();
-    assert_eq!(names(&target.join("a")), vec!["2", "3"], "a/1 whited out in layer 2, a/3 added in 3");
-    assert_eq!(names(&target.join("o")), vec!["z"], "opaque dir in layer 3 hides x, sub and y");
+    assert_eq!(
+        names(&target.join("a")),
+        vec!["2", "3"],
+        "a/1 whited out in layer 2, a/3 added in 3"
+    );
+    assert_eq!(
+        names(&target.join("o")),
+        vec!["z"],
+        "opaque dir in layer 3 hides x, sub and y"
+    );
     assert!(!target.join("etc/group").exists());
     assert!(target.join("etc/passwd").exists());
-    assert_eq!(std::fs::read(target.join("bin/busybox")).unwrap(), std::fs::read("/bin/busybox").unwrap());
+    assert_eq!(
+        std::fs::read(target.join("bin/busybox")).unwrap(),
+        std::fs::read("/bin/busybox").unwrap()
+    );
     // writes go to the container's layer only
     std::fs::write(target.join("a/new"), b"n").unwrap();
     std::fs::remove_file(target.join("a/2")).unwrap();
@@ -57,14 +88,21 @@ fn check_view(kind: SnapshotterKind) {
     for k in ["c1", "c2"] {
         s.remove_snapshot(k).unwrap();
     }
-    assert!(names(&td.path().join("root/active")).is_empty(), "unmount+remove leaves nothing behind");
+    assert!(
+        names(&td.path().join("root/active")).is_empty(),
+        "unmount+remove leaves nothing behind"
+    );
 }
 
 #[test]
 fn whiteouts_and_opaque_across_three_layers_overlay() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(td.path(), None);
-    assert_eq!(s.snapshotter_kind(), SnapshotterKind::Overlay, "overlay should work on this host");
+    assert_eq!(
+        s.snapshotter_kind(),
+        SnapshotterKind::Overlay,
+        "overlay should work on this host"
+    );
     check_view(SnapshotterKind::Overlay);
 }
 
@@ -77,14 +115,22 @@ fn whiteouts_and_opaque_across_three_layers_copy() {
 fn load_save_load_identical() {
     let td = tempfile::tempdir().unwrap();
     let a = svc(&td.path().join("a"), None);
-    let l = a.load(&docker_archive(&three_layers(), &["three:v1", "other/three:v2"], &["sh"])[..], &NoProgress).unwrap();
+    let l = a
+        .load(
+            &docker_archive(&three_layers(), &["three:v1", "other/three:v2"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
     let id = l[0].id.clone();
     let ia = a.inspect("three:v1").unwrap();
     assert_eq!(ia.id, id.to_string());
     assert_eq!(ia.repo_tags, vec!["three:v1", "other/three:v2"]);
     assert_eq!(ia.root_f_s.layers.len(), 3);
     assert!(ia.size > 1_000_000);
-    assert_eq!(ia.config.as_ref().unwrap().cmd.as_deref(), Some(&["sh".to_string()][..]));
+    assert_eq!(
+        ia.config.as_ref().unwrap().cmd.as_deref(),
+        Some(&["sh".to_string()][..])
+    );
     let mut saved = Vec::new();
     a.save(&["three:v1", "other/three:v2"], &mut saved).unwrap();
     let b = svc(&td.path().join("b"), None);
@@ -96,8 +142,13 @@ fn load_save_load_identical() {
     tags.sort();
     assert_eq!(tags, vec!["other/three:v2", "three:v1"]);
     let mut saved2 = Vec::new();
-    b.save(&["three:v1", "other/three:v2"], &mut saved2).unwrap();
-    assert_eq!(Digest::of(&saved), Digest::of(&saved2), "save is deterministic");
+    b.save(&["three:v1", "other/three:v2"], &mut saved2)
+        .unwrap();
+    assert_eq!(
+        Digest::of(&saved),
+        Digest::of(&saved2),
+        "save is deterministic"
+    );
     // saving by ID gives an untagged image
     let mut s3 = Vec::new();
     b.save(&[&id.to_string()], &mut s3).unwrap();
@@ -135,9 +186,15 @@ fn corrupted_blob_rejected_nothing_visible() {
     let t = b.into_inner().unwrap();
     let e = s.load(&t[..], &NoProgress).unwrap_err();
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
-    assert!(e.to_string().contains(good.hex()), "error names the blob: {e}");
+    assert!(
+        e.to_string().contains(good.hex()),
+        "error names the blob: {e}"
+    );
     assert!(s.content.list().unwrap().is_empty());
-    assert!(names(&td.path().join("content/sha256")).is_empty(), "no temp file left");
+    assert!(
+        names(&td.path().join("content/sha256")).is_empty(),
+        "no temp file left"
+    );
     assert!(s.list().unwrap().is_empty());
 
     // a docker-archive whose layer does not match the config's diff_id: no image, no snapshot
@@ -146,10 +203,18 @@ fn corrupted_blob_rejected_nothing_visible() {
     let pos = arch.windows(7).position(|w| w == b"busybox").unwrap() + 2000;
     arch[pos] ^= 0xff;
     let e = s.load(&arch[..], &NoProgress).unwrap_err();
-    assert!(matches!(e, Error::DigestMismatch { .. }) || e.to_string().contains("corrupt"), "{e}");
+    assert!(
+        matches!(e, Error::DigestMismatch { .. }) || e.to_string().contains("corrupt"),
+        "{e}"
+    );
     assert!(matches!(s.resolve("bad:1"), Err(Error::ImageNotFound(_))));
-    assert!(s.snapshots.list_committed().unwrap().is_empty(), "no half-unpacked snapshot visible");
-    assert!(names(&td.path().join("snapshots")).iter().all(|n| n == "empty" || n.len() == 64));
+    assert!(
+        s.snapshots.list_committed().unwrap().is_empty(),
+        "no half-unpacked snapshot visible"
+    );
+    assert!(names(&td.path().join("snapshots"))
+        .iter()
+        .all(|n| n == "empty" || n.len() == 64));
 }
 
 #[test]
@@ -157,8 +222,23 @@ fn import_with_changes_and_export() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(&td.path().join("r"), None);
     let layer = gzip(&busybox_layer());
-    let changes: Vec<String> = ["CMD [\"/bin/sh\",\"-c\",\"echo hi\"]", "ENV A=1 B=\"two words\"", "ENTRYPOINT /bin/env", "WORKDIR /tmp", "USER 1000:1000", "EXPOSE 80 53/udp", "LABEL x=y", "VOLUME /data", "STOPSIGNAL SIGINT"].iter().map(|s| s.to_string()).collect();
-    let rec = s.import(&layer[..], Some("imp:1"), &changes, Some("msg"), None).unwrap();
+    let changes: Vec<String> = [
+        "CMD [\"/bin/sh\",\"-c\",\"echo hi\"]",
+        "ENV A=1 B=\"two words\"",
+        "ENTRYPOINT /bin/env",
+        "WORKDIR /tmp",
+        "USER 1000:1000",
+        "EXPOSE 80 53/udp",
+        "LABEL x=y",
+        "VOLUME /data",
+        "STOPSIGNAL SIGINT",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rec = s
+        .import(&layer[..], Some("imp:1"), &changes, Some("msg"), None)
+        .unwrap();
     let i = s.inspect("imp:1").unwrap();
     assert_eq!(i.id, rec.id.to_string());
     let c = i.config.unwrap();
@@ -167,12 +247,17 @@ fn import_with_changes_and_export() {
     assert_eq!(c.env.unwrap(), vec!["A=1", "B=two words"]);
     assert_eq!(c.working_dir.as_deref(), Some("/tmp"));
     assert_eq!(c.user.as_deref(), Some("1000:1000"));
-    assert!(c.exposed_ports.as_ref().unwrap().contains_key("80/tcp") && c.exposed_ports.as_ref().unwrap().contains_key("53/udp"));
+    assert!(
+        c.exposed_ports.as_ref().unwrap().contains_key("80/tcp")
+            && c.exposed_ports.as_ref().unwrap().contains_key("53/udp")
+    );
     assert_eq!(c.labels.unwrap()["x"], "y");
     assert!(c.volumes.unwrap().contains_key("/data"));
     assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
     assert_eq!(i.comment, "msg");
-    assert!(s.import(&layer[..], None, &["FROBNICATE x".to_string()], None, None).is_err());
+    assert!(s
+        .import(&layer[..], None, &["FROBNICATE x".to_string()], None, None)
+        .is_err());
     // export of a mounted container fs
     s.prepare_snapshot("c", Some("imp:1")).unwrap();
     let m = td.path().join("m");
@@ -182,11 +267,26 @@ fn import_with_changes_and_export() {
     let mut out = Vec::new();
     s.export_fs(&m, &mut out).unwrap();
     s.unmount(&m).unwrap();
-    let names: Vec<String> = tar::Archive::new(&out[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
-    assert!(names.contains(&"bin/busybox".to_string()) && names.contains(&"tmp/added".to_string()), "{names:?}");
+    let names: Vec<String> = tar::Archive::new(&out[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"bin/busybox".to_string()) && names.contains(&"tmp/added".to_string()),
+        "{names:?}"
+    );
     // commit the container as a new image
     let cfg = s.config_of(&rec).unwrap();
-    let committed = s.commit("c", Some("imp:1"), cfg, "manual change", Some("committed:1")).unwrap();
+    let committed = s
+        .commit(
+            "c",
+            Some("imp:1"),
+            cfg,
+            "manual change",
+            Some("committed:1"),
+        )
+        .unwrap();
     assert_eq!(committed.layers.len(), 2);
     s.prepare_snapshot("c2", Some("committed:1")).unwrap();
     s.mount("c2", &m).unwrap();
@@ -197,17 +297,27 @@ fn import_with_changes_and_export() {
 #[test]
 fn long_lowerdir_chain_mounts() {
     let td = tempfile::tempdir().unwrap();
-    let root = td.path().join("a-rather-long-root-directory-name-to-make-lowerdir-paths-longer");
+    let root = td
+        .path()
+        .join("a-rather-long-root-directory-name-to-make-lowerdir-paths-longer");
     let s = svc(&root, Some(SnapshotterKind::Overlay));
     let mut layers = vec![busybox_layer()];
     for i in 0..70 {
         let name = format!("f{i}");
         layers.push(tar_of(&[E::File(&name, name.as_bytes(), 0o644)]));
     }
-    s.load(&docker_archive(&layers, &["long:1"], &["sh"])[..], &NoProgress).unwrap();
+    s.load(
+        &docker_archive(&layers, &["long:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
     s.prepare_snapshot("c", Some("long:1")).unwrap();
     if let berth_image::snapshot::MountSpec::Overlay(o) = s.snapshots.mounts("c").unwrap() {
-        assert!(o.options().len() > 4096, "test must exceed one page ({} bytes)", o.options().len());
+        assert!(
+            o.options().len() > 4096,
+            "test must exceed one page ({} bytes)",
+            o.options().len()
+        );
     }
     let m = td.path().join("m");
     std::fs::create_dir(&m).unwrap();
@@ -227,11 +337,23 @@ fn layers_shared_between_images_unpacked_once() {
     let y = tar_of(&[E::File("y", b"y", 0o644)]);
     let events = std::sync::Mutex::new(Vec::new());
     let sink = |p: berth_image::Progress| events.lock().unwrap().push(p);
-    s.load(&docker_archive(&[base.clone(), x], &["ix:1"], &["sh"])[..], &sink).unwrap();
+    s.load(
+        &docker_archive(&[base.clone(), x], &["ix:1"], &["sh"])[..],
+        &sink,
+    )
+    .unwrap();
     events.lock().unwrap().clear();
-    s.load(&docker_archive(&[base.clone(), y], &["iy:1"], &["sh"])[..], &sink).unwrap();
+    s.load(
+        &docker_archive(&[base.clone(), y], &["iy:1"], &["sh"])[..],
+        &sink,
+    )
+    .unwrap();
     let ev = events.lock().unwrap().clone();
-    assert!(ev.iter().any(|e| matches!(e, berth_image::Progress::AlreadyExists { .. })), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, berth_image::Progress::AlreadyExists { .. })),
+        "{ev:?}"
+    );
     assert_eq!(s.snapshots.list_committed().unwrap().len(), 3);
 }
 
@@ -243,9 +365,21 @@ fn gc_keeps_used_frees_unused() {
     let x = tar_of(&[E::File("x", b"x", 0o644)]);
     let y = tar_of(&[E::File("y", b"y", 0o644)]);
     let z = tar_of(&[E::File("z", b"z", 0o644)]);
-    s.load(&docker_archive(&[base.clone(), x.clone()], &["ix:1"], &["sh"])[..], &NoProgress).unwrap();
-    s.load(&docker_archive(&[base.clone(), y.clone()], &["iy:1"], &["sh"])[..], &NoProgress).unwrap();
-    s.load(&docker_archive(&[base.clone(), z.clone()], &["iz:1"], &["sh"])[..], &NoProgress).unwrap();
+    s.load(
+        &docker_archive(&[base.clone(), x.clone()], &["ix:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
+    s.load(
+        &docker_archive(&[base.clone(), y.clone()], &["iy:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
+    s.load(
+        &docker_archive(&[base.clone(), z.clone()], &["iz:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
     // a container uses iz; then iz and iy are deleted
     s.prepare_snapshot("ctr", Some("iz:1")).unwrap();
     let iy = s.resolve("iy:1").unwrap();
@@ -259,9 +393,17 @@ fn gc_keeps_used_frees_unused() {
     assert_eq!(before, 4);
     let g = s.gc(&[], &[]).unwrap();
     assert!(g.blobs_removed.contains(&orphan));
-    assert!(g.blobs_removed.contains(&Digest::of(&y)), "iy's own layer blob freed");
+    assert!(
+        g.blobs_removed.contains(&Digest::of(&y)),
+        "iy's own layer blob freed"
+    );
     assert!(g.blobs_removed.contains(&iy.id), "iy's config freed");
-    assert_eq!(g.snapshots_removed.len(), 1, "only iy's top snapshot is unused: {:?}", g.snapshots_removed);
+    assert_eq!(
+        g.snapshots_removed.len(),
+        1,
+        "only iy's top snapshot is unused: {:?}",
+        g.snapshots_removed
+    );
     assert!(s.content.exists(&Digest::of(&base)) && s.content.exists(&Digest::of(&x)));
     // ix still mounts
     let m = td.path().join("m");
@@ -278,7 +420,11 @@ fn gc_keeps_used_frees_unused() {
     // untagging an image a container used leaves it dangling (as docker); removing it by ID frees it
     s.delete(&iz.id.to_string(), false, &|_| false).unwrap();
     let g = s.gc(&[], &[]).unwrap();
-    assert_eq!(g.snapshots_removed.len(), 1, "iz's snapshot freed once its container is gone");
+    assert_eq!(
+        g.snapshots_removed.len(),
+        1,
+        "iz's snapshot freed once its container is gone"
+    );
     assert!(g.blobs_removed.is_empty() || !g.blobs_removed.contains(&Digest::of(&base)));
 }
 
@@ -286,11 +432,21 @@ fn gc_keeps_used_frees_unused() {
 fn tag_untag_delete_semantics() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(td.path(), None);
-    let l = s.load(&docker_archive(&[busybox_layer()], &["bb:1"], &["sh"])[..], &NoProgress).unwrap();
+    let l = s
+        .load(
+            &docker_archive(&[busybox_layer()], &["bb:1"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
     s.tag("bb:1", "localhost:5000/bb:2").unwrap();
     s.tag(&l[0].id.hex()[..12], "bb:3").unwrap();
-    assert_eq!(s.inspect("bb:3").unwrap().repo_tags, vec!["bb:1", "localhost:5000/bb:2", "bb:3"]);
-    let e = s.delete(&l[0].id.to_string(), false, &|_| false).unwrap_err();
+    assert_eq!(
+        s.inspect("bb:3").unwrap().repo_tags,
+        vec!["bb:1", "localhost:5000/bb:2", "bb:3"]
+    );
+    let e = s
+        .delete(&l[0].id.to_string(), false, &|_| false)
+        .unwrap_err();
     assert!(e.to_string().contains("multiple repositories"), "{e}");
     let r = s.delete("bb:3", false, &|_| false).unwrap();
     assert_eq!(r.untagged, vec!["bb:3"]);
@@ -302,34 +458,55 @@ fn tag_untag_delete_semantics() {
 }
 
 fn have(tool: &str) -> bool {
-    std::process::Command::new(tool).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+    std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
 fn interop_skopeo_umoci() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(&td.path().join("r"), None);
-    let l = s.load(&docker_archive(&three_layers(), &["three:latest"], &["sh"])[..], &NoProgress).unwrap();
+    let l = s
+        .load(
+            &docker_archive(&three_layers(), &["three:latest"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
     let oci = td.path().join("oci");
     s.export_oci_dir(&["three:latest"], &oci).unwrap();
     assert!(oci.join("oci-layout").exists() && oci.join("index.json").exists());
     // berth reads its own layout back
     let s2 = svc(&td.path().join("r2"), None);
-    let back = s2.import_oci_dir(&oci, Some("three:back"), &NoProgress).unwrap();
+    let back = s2
+        .import_oci_dir(&oci, Some("three:back"), &NoProgress)
+        .unwrap();
     assert_eq!(back[0].id, l[0].id);
     if !have("skopeo") {
         println!("SKIPPED skopeo interop: skopeo not installed (apt-get install skopeo)");
     } else {
         let da = td.path().join("da.tar");
         let st = std::process::Command::new("skopeo")
-            .args(["--insecure-policy", "copy", &format!("oci:{}:latest", oci.display()), &format!("docker-archive:{}:three:latest", da.display())])
+            .args([
+                "--insecure-policy",
+                "copy",
+                &format!("oci:{}:latest", oci.display()),
+                &format!("docker-archive:{}:three:latest", da.display()),
+            ])
             .status()
             .unwrap();
         assert!(st.success(), "skopeo copy oci -> docker-archive");
         let s3 = svc(&td.path().join("r3"), None);
-        let l3 = s3.load(std::fs::File::open(&da).unwrap(), &NoProgress).unwrap();
+        let l3 = s3
+            .load(std::fs::File::open(&da).unwrap(), &NoProgress)
+            .unwrap();
         // skopeo may re-serialise the config when converting formats; the layers must be identical
-        assert_eq!(s3.inspect(&l3[0].id.to_string()).unwrap().root_f_s.layers, s.inspect("three:latest").unwrap().root_f_s.layers);
+        assert_eq!(
+            s3.inspect(&l3[0].id.to_string()).unwrap().root_f_s.layers,
+            s.inspect("three:latest").unwrap().root_f_s.layers
+        );
         assert_eq!(l3[0].tags, vec!["three:latest"]);
         // berth's docker-archive -> skopeo -> OCI layout -> berth
         let mut saved = Vec::new();
@@ -338,13 +515,23 @@ fn interop_skopeo_umoci() {
         std::fs::write(&sp, &saved).unwrap();
         let oci2 = td.path().join("oci2");
         let st = std::process::Command::new("skopeo")
-            .args(["--insecure-policy", "copy", &format!("docker-archive:{}", sp.display()), &format!("oci:{}:latest", oci2.display())])
+            .args([
+                "--insecure-policy",
+                "copy",
+                &format!("docker-archive:{}", sp.display()),
+                &format!("oci:{}:latest", oci2.display()),
+            ])
             .status()
             .unwrap();
         assert!(st.success(), "skopeo copy docker-archive -> oci");
         let s4 = svc(&td.path().join("r4"), None);
-        let l4 = s4.import_oci_dir(&oci2, Some("three:x"), &NoProgress).unwrap();
-        assert_eq!(s4.inspect(&l4[0].id.to_string()).unwrap().root_f_s.layers, s.inspect("three:latest").unwrap().root_f_s.layers);
+        let l4 = s4
+            .import_oci_dir(&oci2, Some("three:x"), &NoProgress)
+            .unwrap();
+        assert_eq!(
+            s4.inspect(&l4[0].id.to_string()).unwrap().root_f_s.layers,
+            s.inspect("three:latest").unwrap().root_f_s.layers
+        );
         s4.prepare_snapshot("c", Some("three:x")).unwrap();
         let m = td.path().join("m4");
         std::fs::create_dir(&m).unwrap();
@@ -356,8 +543,16 @@ fn interop_skopeo_umoci() {
         println!("SKIPPED umoci interop: umoci not installed (apt-get install umoci)");
     } else {
         let bundle = td.path().join("bundle");
-        let out = std::process::Command::new("umoci").args(["unpack", "--image", &format!("{}:latest", oci.display())]).arg(&bundle).output().unwrap();
-        assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("umoci")
+            .args(["unpack", "--image", &format!("{}:latest", oci.display())])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "umoci unpack: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let rf = bundle.join("rootfs");
         assert_eq!(names(&rf.join("a")), vec!["2", "3"]);
         assert_eq!(names(&rf.join("o")), vec!["z"]);
@@ -368,22 +563,45 @@ fn interop_skopeo_umoci() {
 fn oci_layout_tar_export_load_and_schema_errors() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(&td.path().join("r"), None);
-    let l = s.load(&docker_archive(&[busybox_layer()], &["one:1"], &["sh"])[..], &NoProgress).unwrap();
+    let l = s
+        .load(
+            &docker_archive(&[busybox_layer()], &["one:1"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
     let mut t = Vec::new();
     s.export_oci_tar(&["one:1"], &mut t).unwrap();
-    let names: Vec<String> = tar::Archive::new(&t[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
-    assert!(names.contains(&"oci-layout".to_string()) && names.contains(&"index.json".to_string()) && !names.contains(&"manifest.json".to_string()), "{names:?}");
+    let names: Vec<String> = tar::Archive::new(&t[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"oci-layout".to_string())
+            && names.contains(&"index.json".to_string())
+            && !names.contains(&"manifest.json".to_string()),
+        "{names:?}"
+    );
     let s2 = svc(&td.path().join("r2"), None);
     let l2 = s2.load(&t[..], &NoProgress).unwrap();
     assert_eq!(l2[0].id, l[0].id);
-    assert_eq!(l2[0].tags, vec!["one:1"], "name from the io.containerd.image.name annotation");
+    assert_eq!(
+        l2[0].tags,
+        vec!["one:1"],
+        "name from the io.containerd.image.name annotation"
+    );
     // a gzip-compressed docker-archive loads too (docker load accepts them)
     let mut saved = Vec::new();
     s.save(&["one:1"], &mut saved).unwrap();
     let s3 = svc(&td.path().join("r3"), None);
-    assert_eq!(s3.load(&gzip(&saved)[..], &NoProgress).unwrap()[0].id, l[0].id);
+    assert_eq!(
+        s3.load(&gzip(&saved)[..], &NoProgress).unwrap()[0].id,
+        l[0].id
+    );
     // not an archive at all
-    let e = s3.load(&tar_of(&[E::File("hello", b"x", 0o644)])[..], &NoProgress).unwrap_err();
+    let e = s3
+        .load(&tar_of(&[E::File("hello", b"x", 0o644)])[..], &NoProgress)
+        .unwrap_err();
     assert!(e.to_string().contains("manifest.json"), "{e}");
 }
 
@@ -393,16 +611,30 @@ fn unsynced_snapshots_are_dropped_after_a_crash_and_reunpacked() {
     let root = td.path().join("r");
     let id = {
         let s = svc(&root, None);
-        let l = s.load(&docker_archive(&three_layers(), &["three:1"], &["sh"])[..], &NoProgress).unwrap();
+        let l = s
+            .load(
+                &docker_archive(&three_layers(), &["three:1"], &["sh"])[..],
+                &NoProgress,
+            )
+            .unwrap();
         s.snapshots.sync().unwrap();
-        assert_eq!(std::fs::read_to_string(root.join("snapshots/.unsynced")).unwrap_or_default(), "", "sync clears the journal");
+        assert_eq!(
+            std::fs::read_to_string(root.join("snapshots/.unsynced")).unwrap_or_default(),
+            "",
+            "sync clears the journal"
+        );
         l[0].id.clone()
     };
     // simulate a crash between a snapshot becoming visible and its syncfs
-    let top = svc(&root, None).top_chain_id(&svc(&root, None).resolve("three:1").unwrap()).unwrap();
+    let top = svc(&root, None)
+        .top_chain_id(&svc(&root, None).resolve("three:1").unwrap())
+        .unwrap();
     std::fs::write(root.join("snapshots/.unsynced"), format!("{}\n", top.hex())).unwrap();
     let s = svc(&root, None);
-    assert!(!s.snapshots.has(&top), "possibly torn snapshot removed at open");
+    assert!(
+        !s.snapshots.has(&top),
+        "possibly torn snapshot removed at open"
+    );
     assert_eq!(s.snapshots.list_committed().unwrap().len(), 2);
     // using the image unpacks it again from the verified blobs
     s.prepare_snapshot("c", Some(&id.to_string())).unwrap();
@@ -418,7 +650,11 @@ fn unsynced_snapshots_are_dropped_after_a_crash_and_reunpacked() {
 fn commit_with_copy_snapshotter_diffs_against_parent() {
     let td = tempfile::tempdir().unwrap();
     let s = svc(&td.path().join("r"), Some(SnapshotterKind::Copy));
-    s.load(&docker_archive(&three_layers(), &["three:1"], &["sh"])[..], &NoProgress).unwrap();
+    s.load(
+        &docker_archive(&three_layers(), &["three:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
     s.prepare_snapshot("c", Some("three:1")).unwrap();
     let m = td.path().join("m");
     std::fs::create_dir(&m).unwrap();
@@ -430,17 +666,28 @@ fn commit_with_copy_snapshotter_diffs_against_parent() {
     s.unmount(&m).unwrap();
     let rec = s.resolve("three:1").unwrap();
     let cfg = s.config_of(&rec).unwrap();
-    let c = s.commit("c", Some("three:1"), cfg, "changes", Some("three:2")).unwrap();
+    let c = s
+        .commit("c", Some("three:1"), cfg, "changes", Some("three:2"))
+        .unwrap();
     let top = c.layers.last().unwrap();
     let tar = {
-        let mut r = berth_image::layer::decompress(s.content.open_blob(&top.blob).unwrap()).unwrap();
+        let mut r =
+            berth_image::layer::decompress(s.content.open_blob(&top.blob).unwrap()).unwrap();
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut r, &mut v).unwrap();
         v
     };
-    let mut names: Vec<String> = tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    assert_eq!(names, vec![".wh.o", "a/.wh.3", "a/2", "a/new"], "only the changes");
+    assert_eq!(
+        names,
+        vec![".wh.o", "a/.wh.3", "a/2", "a/new"],
+        "only the changes"
+    );
     s.prepare_snapshot("c2", Some("three:2")).unwrap();
     s.mount("c2", &m).unwrap();
     assert_eq!(self::names(&m.join("a")), vec!["2", "new"]);

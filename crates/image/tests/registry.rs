@@ -20,18 +20,29 @@ struct Registry {
 }
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.child.wait();
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Start docker-registry; None (with a message) when it is not installed.
 fn registry(auth: Option<(&str, &str)>) -> Option<Registry> {
-    if Command::new("docker-registry").arg("--version").output().is_err() {
+    if Command::new("docker-registry")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("SKIPPED: docker-registry not installed (apt-get install docker-registry)");
         return None;
     }
@@ -48,12 +59,25 @@ fn registry(auth: Option<(&str, &str)>) -> Option<Registry> {
         };
         assert!(out.status.success());
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-        cfg.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.path().join("htpasswd").display()));
+        cfg.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+            dir.path().join("htpasswd").display()
+        ));
     }
     std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
-    let child = Command::new("docker-registry").arg("serve").arg(dir.path().join("config.yml")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.path().join("config.yml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let host = format!("127.0.0.1:{port}");
-    let reg = Registry { child, host: host.clone(), _dir: dir };
+    let reg = Registry {
+        child,
+        host: host.clone(),
+        _dir: dir,
+    };
     for _ in 0..100 {
         if std::net::TcpStream::connect(&host).is_ok() {
             return Some(reg);
@@ -64,7 +88,10 @@ fn registry(auth: Option<(&str, &str)>) -> Option<Registry> {
 }
 
 fn opts() -> RegistryOptions {
-    RegistryOptions { docker_config: Some(PathBuf::from("/nonexistent")), ..Default::default() }
+    RegistryOptions {
+        docker_config: Some(PathBuf::from("/nonexistent")),
+        ..Default::default()
+    }
 }
 
 fn load_three(s: &berth_image::ImageService, tag: &str) -> Digest {
@@ -75,7 +102,13 @@ fn load_three(s: &berth_image::ImageService, tag: &str) -> Digest {
     // so feed it uncompressed and compress nothing here except via a separate import below
     let _ = l2;
     let l2 = tar_of(&[E::Dir("a/", 0o755), E::File("a/x", b"x", 0o644)]);
-    s.load(&docker_archive(&[base, l2, l3], &[tag], &["sh"])[..], &NoProgress).unwrap()[0].id.clone()
+    s.load(
+        &docker_archive(&[base, l2, l3], &[tag], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap()[0]
+        .id
+        .clone()
 }
 
 #[test]
@@ -88,27 +121,55 @@ fn push_pull_roundtrip_anonymous() {
     a.tag("three:1", &name).unwrap();
     let ev = std::sync::Mutex::new(Vec::new());
     let sink = |p: Progress| ev.lock().unwrap().push(p);
-    let o = RegistryOptions { chunk_size: 256 * 1024, ..opts() }; // busybox layer goes up in chunks
+    let o = RegistryOptions {
+        chunk_size: 256 * 1024,
+        ..opts()
+    }; // busybox layer goes up in chunks
     let md = a.push(&name, &o, &sink).unwrap();
     // layers loaded uncompressed are pushed gzip-compressed, like docker does
     let m: serde_json::Value = serde_json::from_reader(
-        ureq::get(&format!("http://{}/v2/test/three/manifests/1", reg.host)).set("Accept", "application/vnd.oci.image.manifest.v1+json").call().unwrap().into_reader(),
+        ureq::get(&format!("http://{}/v2/test/three/manifests/1", reg.host))
+            .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .call()
+            .unwrap()
+            .into_reader(),
     )
     .unwrap();
     for l in m["layers"].as_array().unwrap() {
-        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
     }
-    assert!(ev.lock().unwrap().iter().any(|e| matches!(e, Progress::Pushed { .. })));
+    assert!(ev
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Progress::Pushed { .. })));
     // second push: everything exists
     ev.lock().unwrap().clear();
     assert_eq!(a.push(&name, &opts(), &sink).unwrap(), md);
-    assert_eq!(ev.lock().unwrap().iter().filter(|e| matches!(e, Progress::AlreadyExists { .. })).count(), 4);
+    assert_eq!(
+        ev.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, Progress::AlreadyExists { .. }))
+            .count(),
+        4
+    );
     // push to another repo: blobs are mounted across repositories
     let name2 = format!("{}/other/copy:2", reg.host);
     a.tag("three:1", &name2).unwrap();
     ev.lock().unwrap().clear();
     a.push(&name2, &opts(), &sink).unwrap();
-    assert!(ev.lock().unwrap().iter().any(|e| matches!(e, Progress::Mounted { .. })), "{:?}", ev.lock().unwrap());
+    assert!(
+        ev.lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, Progress::Mounted { .. })),
+        "{:?}",
+        ev.lock().unwrap()
+    );
 
     let b = svc(&td.path().join("b"), None);
     ev.lock().unwrap().clear();
@@ -116,12 +177,30 @@ fn push_pull_roundtrip_anonymous() {
     assert_eq!(rec.id, id, "same image ID after push+pull");
     let i = b.inspect(&name).unwrap();
     assert_eq!(i.repo_tags, vec![name.clone()]);
-    assert_eq!(i.repo_digests, vec![format!("{}/test/three@{md}", reg.host)]);
+    assert_eq!(
+        i.repo_digests,
+        vec![format!("{}/test/three@{md}", reg.host)]
+    );
     let evs = ev.lock().unwrap().clone();
-    assert!(evs.iter().any(|e| matches!(e, Progress::Downloading { .. })) || evs.iter().filter(|e| matches!(e, Progress::DownloadComplete { .. })).count() == 3);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Progress::Downloading { .. }))
+            || evs
+                .iter()
+                .filter(|e| matches!(e, Progress::DownloadComplete { .. }))
+                .count()
+                == 3
+    );
     assert!(evs.iter().any(|e| matches!(e, Progress::Done { .. })));
     // by digest
-    let byd = b.pull(&format!("{}/test/three@{md}", reg.host), None, &opts(), &NoProgress).unwrap();
+    let byd = b
+        .pull(
+            &format!("{}/test/three@{md}", reg.host),
+            None,
+            &opts(),
+            &NoProgress,
+        )
+        .unwrap();
     assert_eq!(byd.id, id);
     // the pulled image mounts with the right view
     b.prepare_snapshot("c", Some(&name)).unwrap();
@@ -131,13 +210,22 @@ fn push_pull_roundtrip_anonymous() {
     assert!(m.join("y").exists() && !m.join("a/x").exists() && m.join("bin/busybox").exists());
     b.unmount(&m).unwrap();
     // unknown tag
-    let e = b.pull(&format!("{}/test/three:nope", reg.host), None, &opts(), &NoProgress).unwrap_err();
+    let e = b
+        .pull(
+            &format!("{}/test/three:nope", reg.host),
+            None,
+            &opts(),
+            &NoProgress,
+        )
+        .unwrap_err();
     assert!(matches!(e, Error::ManifestUnknown { .. }), "{e}");
 }
 
 #[test]
 fn push_pull_with_basic_auth() {
-    let Some(reg) = registry(Some(("berth", "s3cret"))) else { return };
+    let Some(reg) = registry(Some(("berth", "s3cret"))) else {
+        return;
+    };
     let td = tempfile::tempdir().unwrap();
     let a = svc(&td.path().join("a"), None);
     let id = load_three(&a, "three:1");
@@ -145,17 +233,36 @@ fn push_pull_with_basic_auth() {
     a.tag("three:1", &name).unwrap();
     let e = a.push(&name, &opts(), &NoProgress).unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
-    let bad = RegistryOptions { credentials: Some(Credentials { username: "berth".into(), password: "wrong".into() }), ..opts() };
-    assert!(matches!(a.push(&name, &bad, &NoProgress), Err(Error::Unauthorized { .. })));
+    let bad = RegistryOptions {
+        credentials: Some(Credentials {
+            username: "berth".into(),
+            password: "wrong".into(),
+        }),
+        ..opts()
+    };
+    assert!(matches!(
+        a.push(&name, &bad, &NoProgress),
+        Err(Error::Unauthorized { .. })
+    ));
     // credentials from a docker config.json (auths, base64 user:pass)
     let cfg = td.path().join("config.json");
     use base64::Engine as _;
     let enc = base64::engine::general_purpose::STANDARD.encode("berth:s3cret");
-    std::fs::write(&cfg, format!(r#"{{"auths":{{"{}":{{"auth":"{enc}"}}}}}}"#, reg.host)).unwrap();
-    let good = RegistryOptions { docker_config: Some(cfg), ..Default::default() };
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{enc}"}}}}}}"#, reg.host),
+    )
+    .unwrap();
+    let good = RegistryOptions {
+        docker_config: Some(cfg),
+        ..Default::default()
+    };
     a.push(&name, &good, &NoProgress).unwrap();
     let b = svc(&td.path().join("b"), None);
-    assert!(matches!(b.pull(&name, None, &opts(), &NoProgress), Err(Error::Unauthorized { .. })));
+    assert!(matches!(
+        b.pull(&name, None, &opts(), &NoProgress),
+        Err(Error::Unauthorized { .. })
+    ));
     assert_eq!(b.pull(&name, None, &good, &NoProgress).unwrap().id, id);
 }
 
@@ -167,29 +274,74 @@ fn multi_arch_index_picks_linux_amd64() {
     let layer = busybox_layer();
     let mut ids = Vec::new();
     let mut descs = Vec::new();
-    for (i, plat) in ["linux/arm64/v8", "linux/amd64", "linux/arm/v7"].iter().enumerate() {
+    for (i, plat) in ["linux/arm64/v8", "linux/amd64", "linux/arm/v7"]
+        .iter()
+        .enumerate()
+    {
         let p = Platform::parse(plat).unwrap();
         let marker = tar_of(&[E::File("arch", plat.as_bytes(), 0o644)]);
         let _ = marker;
-        let rec = a.import(&layer[..], Some(&format!("{}/multi/img:p{i}", reg.host)), &[format!("LABEL arch={plat}")], None, Some(&p)).unwrap();
-        let md = a.push(&format!("{}/multi/img:p{i}", reg.host), &opts(), &NoProgress).unwrap();
+        let rec = a
+            .import(
+                &layer[..],
+                Some(&format!("{}/multi/img:p{i}", reg.host)),
+                &[format!("LABEL arch={plat}")],
+                None,
+                Some(&p),
+            )
+            .unwrap();
+        let md = a
+            .push(
+                &format!("{}/multi/img:p{i}", reg.host),
+                &opts(),
+                &NoProgress,
+            )
+            .unwrap();
         let size = a.content.size(&md).unwrap();
         ids.push(rec.id);
         descs.push(serde_json::json!({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md.to_string(),"size":size,
             "platform":{"os":p.os,"architecture":p.architecture,"variant":p.variant}}));
     }
     let idx = serde_json::to_vec(&serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":descs})).unwrap();
-    let r = ureq::put(&format!("http://{}/v2/multi/img/manifests/all", reg.host)).set("Content-Type", "application/vnd.oci.image.index.v1+json").send_bytes(&idx).unwrap();
+    let r = ureq::put(&format!("http://{}/v2/multi/img/manifests/all", reg.host))
+        .set("Content-Type", "application/vnd.oci.image.index.v1+json")
+        .send_bytes(&idx)
+        .unwrap();
     assert_eq!(r.status(), 201);
     let b = svc(&td.path().join("b"), None);
-    let rec = b.pull(&format!("{}/multi/img:all", reg.host), None, &opts(), &NoProgress).unwrap();
+    let rec = b
+        .pull(
+            &format!("{}/multi/img:all", reg.host),
+            None,
+            &opts(),
+            &NoProgress,
+        )
+        .unwrap();
     assert_eq!(rec.id, ids[1], "default platform linux/amd64");
     let i = b.inspect(&rec.id.to_string()).unwrap();
     assert_eq!(i.architecture, "amd64");
-    assert_eq!(i.repo_digests, vec![format!("{}/multi/img@{}", reg.host, Digest::of(&idx))], "RepoDigests names the index");
-    let arm = b.pull(&format!("{}/multi/img:all", reg.host), Some(&Platform::parse("linux/arm/v7").unwrap()), &opts(), &NoProgress).unwrap();
+    assert_eq!(
+        i.repo_digests,
+        vec![format!("{}/multi/img@{}", reg.host, Digest::of(&idx))],
+        "RepoDigests names the index"
+    );
+    let arm = b
+        .pull(
+            &format!("{}/multi/img:all", reg.host),
+            Some(&Platform::parse("linux/arm/v7").unwrap()),
+            &opts(),
+            &NoProgress,
+        )
+        .unwrap();
     assert_eq!(arm.id, ids[2]);
-    let e = b.pull(&format!("{}/multi/img:all", reg.host), Some(&Platform::parse("linux/s390x").unwrap()), &opts(), &NoProgress).unwrap_err();
+    let e = b
+        .pull(
+            &format!("{}/multi/img:all", reg.host),
+            Some(&Platform::parse("linux/s390x").unwrap()),
+            &opts(),
+            &NoProgress,
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("linux/s390x"), "{e}");
 }
 
@@ -250,14 +402,20 @@ fn fake_registry_with(
             match files.get(&path) {
                 Some((ct, body)) => {
                     let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                    if path.contains("/blobs/") && break_blobs.load(Ordering::SeqCst) && body.len() > 10000 {
+                    if path.contains("/blobs/")
+                        && break_blobs.load(Ordering::SeqCst)
+                        && body.len() > 10000
+                    {
                         let _ = c.write_all(&body[..body.len() / 2]);
                     } else {
                         let _ = c.write_all(body);
                     }
                 }
                 None => {
-                    let _ = write!(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
                 }
             }
         }
@@ -265,21 +423,48 @@ fn fake_registry_with(
     host
 }
 
-fn fake_registry(files: std::collections::HashMap<String, (String, Vec<u8>)>, break_blobs: Arc<AtomicBool>) -> String {
+fn fake_registry(
+    files: std::collections::HashMap<String, (String, Vec<u8>)>,
+    break_blobs: Arc<AtomicBool>,
+) -> String {
     fake_registry_with(files, break_blobs, None, Default::default())
 }
 
 /// Files for serving image `name` of `s` as repository x/y, tag 1.
-fn serve_files(s: &berth_image::ImageService, name: &str) -> std::collections::HashMap<String, (String, Vec<u8>)> {
+fn serve_files(
+    s: &berth_image::ImageService,
+    name: &str,
+) -> std::collections::HashMap<String, (String, Vec<u8>)> {
     let rec = s.resolve(name).unwrap();
     let md = rec.manifest.clone().unwrap();
     let mut files = std::collections::HashMap::new();
     let mb = s.content.read_verified(&md).unwrap();
-    files.insert("/v2/x/y/manifests/1".to_string(), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb.clone()));
-    files.insert(format!("/v2/x/y/manifests/{md}"), ("application/vnd.oci.image.manifest.v1+json".to_string(), mb));
-    files.insert(format!("/v2/x/y/blobs/{}", rec.id), ("application/octet-stream".to_string(), s.content.read_verified(&rec.id).unwrap()));
+    files.insert(
+        "/v2/x/y/manifests/1".to_string(),
+        (
+            "application/vnd.oci.image.manifest.v1+json".to_string(),
+            mb.clone(),
+        ),
+    );
+    files.insert(
+        format!("/v2/x/y/manifests/{md}"),
+        ("application/vnd.oci.image.manifest.v1+json".to_string(), mb),
+    );
+    files.insert(
+        format!("/v2/x/y/blobs/{}", rec.id),
+        (
+            "application/octet-stream".to_string(),
+            s.content.read_verified(&rec.id).unwrap(),
+        ),
+    );
     for l in &rec.layers {
-        files.insert(format!("/v2/x/y/blobs/{}", l.blob), ("application/octet-stream".to_string(), s.content.read_verified(&l.blob).unwrap()));
+        files.insert(
+            format!("/v2/x/y/blobs/{}", l.blob),
+            (
+                "application/octet-stream".to_string(),
+                s.content.read_verified(&l.blob).unwrap(),
+            ),
+        );
     }
     files
 }
@@ -292,16 +477,31 @@ fn pull_with_bearer_token_auth() {
     let id = load_three(&a, "three:1");
     let basic = base64::engine::general_purpose::STANDARD.encode("tokuser:tokpass");
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let host = fake_registry_with(serve_files(&a, "three:1"), Arc::new(AtomicBool::new(false)), Some(basic), log.clone());
+    let host = fake_registry_with(
+        serve_files(&a, "three:1"),
+        Arc::new(AtomicBool::new(false)),
+        Some(basic),
+        log.clone(),
+    );
     let name = format!("{host}/x/y:1");
     let b = svc(&td.path().join("b"), None);
     // anonymous: the token endpoint refuses
     let e = b.pull(&name, None, &opts(), &NoProgress).unwrap_err();
     assert!(matches!(e, Error::Unauthorized { .. }), "{e}");
-    let o = RegistryOptions { credentials: Some(Credentials { username: "tokuser".into(), password: "tokpass".into() }), ..opts() };
+    let o = RegistryOptions {
+        credentials: Some(Credentials {
+            username: "tokuser".into(),
+            password: "tokpass".into(),
+        }),
+        ..opts()
+    };
     assert_eq!(b.pull(&name, None, &o, &NoProgress).unwrap().id, id);
     let l = log.lock().unwrap().clone();
-    assert!(l.iter().any(|p| p.contains("service=fake-registry") && p.contains("scope=repository%3Ax%2Fy%3Apull")), "{l:?}");
+    assert!(
+        l.iter().any(|p| p.contains("service=fake-registry")
+            && p.contains("scope=repository%3Ax%2Fy%3Apull")),
+        "{l:?}"
+    );
 }
 
 #[test]
@@ -315,16 +515,29 @@ fn interrupted_pull_leaves_nothing_and_retry_succeeds() {
     let host = fake_registry(files, brk.clone());
     let b = svc(&td.path().join("b"), None);
     let name = format!("{host}/x/y:1");
-    let o = RegistryOptions { retries: 2, ..opts() };
+    let o = RegistryOptions {
+        retries: 2,
+        ..opts()
+    };
     let e = b.pull(&name, None, &o, &NoProgress).unwrap_err();
     println!("interrupted pull error: {e}");
-    assert!(matches!(b.resolve(&name), Err(Error::ImageNotFound(_))), "no half image");
+    assert!(
+        matches!(b.resolve(&name), Err(Error::ImageNotFound(_))),
+        "no half image"
+    );
     assert!(b.list().unwrap().is_empty());
-    let leftovers: Vec<_> = std::fs::read_dir(td.path().join("b/content/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(td.path().join("b/content/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "temp blobs left: {leftovers:?}");
     for l in &rec.layers {
         if l.size > 10000 {
-            assert!(!b.content.exists(&l.blob), "truncated blob must not be visible");
+            assert!(
+                !b.content.exists(&l.blob),
+                "truncated blob must not be visible"
+            );
         }
     }
     brk.store(false, Ordering::SeqCst);

@@ -97,9 +97,15 @@ fn destroy_cgroup(cg: &berth_cgroups::Cgroup) -> Result<()> {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
         }
-        std::thread::sleep(std::time::Duration::from_millis(if i < 20 { 1 } else { 10 }));
+        std::thread::sleep(std::time::Duration::from_millis(if i < 20 {
+            1
+        } else {
+            10
+        }));
     }
-    Err(last.map(Error::from).unwrap_or_else(|| Error::Other("cgroup destroy".into())))
+    Err(last
+        .map(Error::from)
+        .unwrap_or_else(|| Error::Other("cgroup destroy".into())))
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
@@ -168,7 +174,10 @@ impl Runtime {
             warn("no mount namespace in the spec: the container shares the host's mount table");
         }
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(berth_seccomp::compile_cached(s, &self.root.join(".seccomp-cache"))?),
+            Some(s) => Some(berth_seccomp::compile_cached(
+                s,
+                &self.root.join(".seccomp-cache"),
+            )?),
             None => None,
         };
         let process = spec
@@ -183,7 +192,8 @@ impl Runtime {
             .as_ref()
             .and_then(|l| l.cgroups_path().as_ref())
             .map(|p| p.to_string_lossy().into_owned());
-        let mut cg = berth_cgroups::Cgroup::new(cgroups_path.as_deref(), &o.id, self.systemd_cgroup)?;
+        let mut cg =
+            berth_cgroups::Cgroup::new(cgroups_path.as_deref(), &o.id, self.systemd_cgroup)?;
         let res = effective_resources(&spec);
         // On v2 the child is cloned straight into its cgroup, which must exist first. On v1
         // the cgroup is built while the child sets up its mounts (CGROUP_READY).
@@ -248,7 +258,11 @@ impl Runtime {
             seccomp: seccomp.as_ref(),
             no_pivot: o.no_pivot,
             preserve_fds: o.preserve_fds,
-            keyring: if o.no_new_keyring { None } else { Some(o.id.as_str()) },
+            keyring: if o.no_new_keyring {
+                None
+            } else {
+                Some(o.id.as_str())
+            },
         };
         let v2fd = cg.v2_dir_fd()?;
         // Computed before the clone so the child does not wait for it.
@@ -367,7 +381,9 @@ impl Runtime {
         let p = state::fifo_path(&self.root, id);
         let fd = nix::fcntl::open(
             &p,
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| match e {
@@ -381,7 +397,12 @@ impl Runtime {
         nix::unistd::write(&fd, b"0").with_ctx(|| format!("write {}", p.display()))?;
         drop(fd);
         let _ = std::fs::remove_file(&p);
-        if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+        if let Some(h) = st
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+        {
             if let Err(e) = hooks::run("poststart", &h, &st.hook_json(Status::Running)) {
                 warn(&e.to_string());
             }
@@ -396,7 +417,13 @@ impl Runtime {
         let mut mask = SigSet::all();
         mask.remove(Signal::SIGKILL);
         mask.remove(Signal::SIGSTOP);
-        for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT] {
+        for s in [
+            Signal::SIGSEGV,
+            Signal::SIGBUS,
+            Signal::SIGILL,
+            Signal::SIGFPE,
+            Signal::SIGABRT,
+        ] {
             mask.remove(s);
         }
         let mut old = SigSet::empty();
@@ -434,7 +461,13 @@ impl Runtime {
             Err(e) => return Err(e),
         }
         crate::mark("user program exec'd");
-        if let Some(h) = c.state.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+        if let Some(h) = c
+            .state
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+        {
             if let Err(e) = hooks::run("poststart", &h, &c.state.hook_json(Status::Running)) {
                 warn(&e.to_string());
             }
@@ -501,7 +534,10 @@ impl Runtime {
         }
         // SAFETY: kill(2) with a pid we verified belongs to the container's init.
         if unsafe { libc::kill(st.pid, sig) } != 0 {
-            return Err(Error::sys(format!("kill {} {sig}", st.pid), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("kill {} {sig}", st.pid),
+                nix::errno::Errno::last(),
+            ));
         }
         Ok(())
     }
@@ -549,7 +585,12 @@ impl Runtime {
         crate::mark("delete: killed");
         wait_gone(&st);
         crate::mark("delete: gone");
-        if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+        if let Some(h) = st
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+        {
             if let Err(e) = hooks::run("poststop", &h, &st.hook_json(Status::Stopped)) {
                 warn(&e.to_string());
             }
@@ -565,12 +606,22 @@ impl Runtime {
 
     /// Freeze every process of a running container (v1 freezer / v2 cgroup.freeze).
     pub fn pause(&self, id: &str) -> Result<()> {
-        self.freezer(id, Status::Running, "only a running container can be paused", |cg| cg.freeze())
+        self.freezer(
+            id,
+            Status::Running,
+            "only a running container can be paused",
+            |cg| cg.freeze(),
+        )
     }
 
     /// Thaw a paused container.
     pub fn resume(&self, id: &str) -> Result<()> {
-        self.freezer(id, Status::Paused, "only a paused container can be resumed", |cg| cg.thaw())
+        self.freezer(
+            id,
+            Status::Paused,
+            "only a paused container can be resumed",
+            |cg| cg.thaw(),
+        )
     }
 
     fn freezer(
@@ -589,7 +640,10 @@ impl Runtime {
                 what: refusal.into(),
             });
         }
-        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        let cg = st
+            .cgroup
+            .as_ref()
+            .ok_or_else(|| Error::Other("container has no cgroup".into()))?;
         op(cg)?;
         Ok(())
     }
@@ -598,19 +652,29 @@ impl Runtime {
         let st = self.load(id)?;
         match &st.cgroup {
             Some(cg) => Ok(cg.pids()?),
-            None => Ok(if st.init_alive() { vec![st.pid] } else { vec![] }),
+            None => Ok(if st.init_alive() {
+                vec![st.pid]
+            } else {
+                vec![]
+            }),
         }
     }
 
     pub fn update(&self, id: &str, res: &LinuxResources) -> Result<Vec<String>> {
         let st = self.load(id)?;
-        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        let cg = st
+            .cgroup
+            .as_ref()
+            .ok_or_else(|| Error::Other("container has no cgroup".into()))?;
         Ok(cg.update(res)?)
     }
 
     pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
         let st = self.load(id)?;
-        let cg = st.cgroup.as_ref().ok_or_else(|| Error::Other("container has no cgroup".into()))?;
+        let cg = st
+            .cgroup
+            .as_ref()
+            .ok_or_else(|| Error::Other("container has no cgroup".into()))?;
         Ok(cg.stats()?)
     }
 
@@ -626,37 +690,57 @@ impl Runtime {
             });
         }
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::Config("field process.args: must not be empty".into()));
+            return Err(Error::Config(
+                "field process.args: must not be empty".into(),
+            ));
         }
-        let seccomp = match st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(s) => Some(berth_seccomp::compile_cached(s, &self.root.join(".seccomp-cache"))?),
+        let seccomp = match st
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+        {
+            Some(s) => Some(berth_seccomp::compile_cached(
+                s,
+                &self.root.join(".seccomp-cache"),
+            )?),
             None => None,
         };
         let terminal = process.terminal().unwrap_or(false);
         let mut console_local = None;
         let console: Option<OwnedFd> = match &o.console_socket {
-            Some(p) => Some(OwnedFd::from(
-                UnixStream::connect(p).with_ctx(|| format!("connect to console socket {}", p.display()))?,
-            )),
+            Some(p) => {
+                Some(OwnedFd::from(UnixStream::connect(p).with_ctx(|| {
+                    format!("connect to console socket {}", p.display())
+                })?))
+            }
             None if terminal && !o.detach => {
                 let (a, b) = UnixStream::pair().ctx("socketpair for the console")?;
                 console_local = Some(a);
                 Some(OwnedFd::from(b))
             }
-            None if terminal => {
-                return Err(Error::Config(
-                    "process.terminal: cannot detach with a terminal unless --console-socket is given".into(),
-                ))
-            }
+            None if terminal => return Err(Error::Config(
+                "process.terminal: cannot detach with a terminal unless --console-socket is given"
+                    .into(),
+            )),
             None => None,
         };
         let mut mask = SigSet::all();
-        for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT] {
+        for s in [
+            Signal::SIGKILL,
+            Signal::SIGSTOP,
+            Signal::SIGSEGV,
+            Signal::SIGBUS,
+            Signal::SIGILL,
+            Signal::SIGFPE,
+            Signal::SIGABRT,
+        ] {
             mask.remove(s);
         }
         let mut old = SigSet::empty();
         if !o.detach {
-            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old)).ctx("sigprocmask")?;
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old))
+                .ctx("sigprocmask")?;
         }
         // Namespaces of the init that differ from ours, user first and mount last.
         let mut joins = Vec::new();
@@ -672,7 +756,10 @@ impl Runtime {
         ] {
             let name = namespaces::proc_name(t);
             let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", st.pid));
-            let same = match (std::fs::metadata(&theirs), std::fs::metadata(format!("/proc/self/ns/{name}"))) {
+            let same = match (
+                std::fs::metadata(&theirs),
+                std::fs::metadata(format!("/proc/self/ns/{name}")),
+            ) {
                 (Ok(a), Ok(b)) => {
                     use std::os::unix::fs::MetadataExt;
                     a.ino() == b.ino() && a.dev() == b.dev()
@@ -697,7 +784,14 @@ impl Runtime {
         let state_json = st.hook_json(Status::Running);
         let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
         let (pid, _) = spawn(&pidns_plan, None, &parent_chan, &child_chan, || {
-            exec_child_main(&child_chan, process, seccomp.as_ref(), console.as_ref(), o.preserve_fds, listener)
+            exec_child_main(
+                &child_chan,
+                process,
+                seccomp.as_ref(),
+                console.as_ref(),
+                o.preserve_fds,
+                listener,
+            )
         })?;
         drop(child_chan);
         drop(console);
@@ -756,7 +850,8 @@ fn exec_child_main(
         sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
         chan.expect(sync::GO, "the parent placed us in the cgroup")?;
         if process.terminal().unwrap_or(false) {
-            let sock = console.ok_or_else(|| Error::Other("terminal without console socket".into()))?;
+            let sock =
+                console.ok_or_else(|| Error::Other("terminal without console socket".into()))?;
             tty::setup_console(sock.as_raw_fd(), process, false)?;
         }
         let exe = process::find_executable(process)?;
@@ -764,9 +859,19 @@ fn exec_child_main(
         keep.push(chan.raw());
         sys::close_fds_except(3, &keep)?;
         let cwd = process.cwd();
-        let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
-        let _ = sys::openat2(root.as_raw_fd(), cwd, libc::O_PATH | libc::O_DIRECTORY, sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS)
-            .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
+        let root = sys::openat2(
+            libc::AT_FDCWD,
+            Path::new("/"),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )?;
+        let _ = sys::openat2(
+            root.as_raw_fd(),
+            cwd,
+            libc::O_PATH | libc::O_DIRECTORY,
+            sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(|e| Error::Config(format!("field process.cwd: {}: {e}", cwd.display())))?;
         drop(root);
         process::enter_cwd(process)?;
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
@@ -877,9 +982,14 @@ fn go_info(cg: &berth_cgroups::Cgroup) -> GoInfo {
         if !seen.insert(dir.clone()) {
             continue;
         }
-        if let Some(mp) = mounts.iter().filter(|m| dir.starts_with(m)).max_by_key(|m| m.as_os_str().len()) {
+        if let Some(mp) = mounts
+            .iter()
+            .filter(|m| dir.starts_with(m))
+            .max_by_key(|m| m.as_os_str().len())
+        {
             if let Some(name) = mp.file_name() {
-                info.cgroup_dirs.push((name.to_string_lossy().into_owned(), dir.clone()));
+                info.cgroup_dirs
+                    .push((name.to_string_lossy().into_owned(), dir.clone()));
             }
         }
     }
@@ -894,7 +1004,11 @@ fn wait_gone(st: &State) {
         }
         // Reap it if it happens to be our child.
         let _ = waitpid(Pid::from_raw(st.pid), Some(WaitPidFlag::WNOHANG));
-        std::thread::sleep(std::time::Duration::from_millis(if i < 50 { 1 } else { 10 }));
+        std::thread::sleep(std::time::Duration::from_millis(if i < 50 {
+            1
+        } else {
+            10
+        }));
     }
 }
 
@@ -903,10 +1017,13 @@ fn wait_gone(st: &State) {
 fn foreground(pid: i32, master: Option<&OwnedFd>, mask: &SigSet) -> Result<i32> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx("signalfd")?;
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx("signalfd")?;
     let stdin_fd: RawFd = 0;
     let _raw = match master {
-        Some(_) if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) => tty::RawMode::enter(stdin_fd),
+        Some(_) if nix::unistd::isatty(std::io::stdin()).unwrap_or(false) => {
+            tty::RawMode::enter(stdin_fd)
+        }
         _ => None,
     };
     if let Some(m) = master {
@@ -959,7 +1076,10 @@ fn foreground(pid: i32, master: Option<&OwnedFd>, mask: &SigSet) -> Result<i32> 
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("poll", e)),
         }
-        let rev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        let rev: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         if !rev[0].is_empty() {
             while let Ok(Some(si)) = sfd.read_signal() {
                 let sig = si.ssi_signo as i32;
@@ -1023,14 +1143,15 @@ fn write_all(fd: RawFd, mut data: &[u8]) {
     }
 }
 
-
 /// The spec's resources plus the device rules every container needs, as runc adds them: the
 /// devices the runtime itself creates (null, zero, full, random, urandom, tty, console, ptmx,
 /// pts), mknod of any node, and every device listed in linux.devices.
 pub fn effective_resources(spec: &Spec) -> LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
     let linux = spec.linux().as_ref();
-    let mut res = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut res = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
     let mut rules = res.devices().clone().unwrap_or_default();
     let rule = |t: LinuxDeviceType, maj: Option<i64>, min: Option<i64>, acc: &str| {
         let mut r = LinuxDeviceCgroup::default();

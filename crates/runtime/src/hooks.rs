@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 pub fn run(phase: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state_json).map_err(|m| {
-            Error::Hook(format!("{phase}[{i}] {}: {m}", h.path().display()))
-        })?;
+        run_one(h, state_json)
+            .map_err(|m| Error::Hook(format!("{phase}[{i}] {}: {m}", h.path().display())))?;
     }
     Ok(())
 }

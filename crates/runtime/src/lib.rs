@@ -43,7 +43,11 @@ pub fn warn(msg: &str) {
 /// is waiting for on a small machine. Best effort.
 pub fn idle_priority(idle: bool) {
     let p = libc::sched_param { sched_priority: 0 };
-    let policy = if idle { libc::SCHED_IDLE } else { libc::SCHED_OTHER };
+    let policy = if idle {
+        libc::SCHED_IDLE
+    } else {
+        libc::SCHED_OTHER
+    };
     // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid sched_param.
     unsafe {
         libc::sched_setscheduler(0, policy, &p);

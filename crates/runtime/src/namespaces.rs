@@ -44,7 +44,12 @@ pub struct Plan {
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Plan {
         let mut p = Plan::default();
-        for ns in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+        for ns in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default()
+        {
             match ns.path() {
                 Some(path) => p.join.push((ns.typ(), path.clone())),
                 None => p.new.push(ns.typ()),
@@ -98,8 +103,12 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 /// the process `pid`, from the parent, in the initial user namespace.
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
-    let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+    let uids = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gids = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
     if uids.is_empty() || gids.is_empty() {
         return Err(Error::Config(
             "field linux.uidMappings/gidMappings: a new user namespace needs both mappings".into(),
@@ -120,7 +129,11 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
 /// Time namespace offsets, written by the process that unshared CLONE_NEWTIME before any
 /// process enters it.
 pub fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let offs = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     let mut text = String::new();
     for (clock, o) in offs {
         let name = match clock.as_str() {
@@ -132,7 +145,11 @@ pub fn write_time_offsets(spec: &Spec) -> Result<()> {
                 )))
             }
         };
-        text.push_str(&format!("{name} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
     }
     if !text.is_empty() {
         std::fs::write("/proc/self/timens_offsets", text).ctx("write /proc/self/timens_offsets")?;

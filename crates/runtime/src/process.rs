@@ -67,13 +67,16 @@ impl CgroupJoin<'_> {
             return Ok(());
         }
         if self.go.wait_cgroup_ready {
-            self.chan.expect(sync::CGROUP_READY, "the cgroup was created")?;
+            self.chan
+                .expect(sync::CGROUP_READY, "the cgroup was created")?;
         }
         for t in &self.go.self_join_tasks {
-            std::fs::write(t, "0").with_ctx(|| format!("join cgroup: write 0 to {}", t.display()))?;
+            std::fs::write(t, "0")
+                .with_ctx(|| format!("join cgroup: write 0 to {}", t.display()))?;
         }
         if self.cgroupns_pending.get() && !self.go.self_join_tasks.is_empty() {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .ctx("unshare(CLONE_NEWCGROUP)")?;
             self.cgroupns_pending.set(false);
         }
         Ok(())
@@ -90,9 +93,15 @@ pub fn init_main(ctx: InitCtx) -> ! {
     };
     // After "created" nobody may be listening on the channel (create + start as separate
     // commands): tell the container's stderr too, as runc does.
-    let unheard = ctx.chan.send(sync::ERROR, err.to_string().as_bytes()).is_err();
+    let unheard = ctx
+        .chan
+        .send(sync::ERROR, err.to_string().as_bytes())
+        .is_err();
     if unheard || (ctx.fifo.is_some() && AFTER_CREATED.load(std::sync::atomic::Ordering::Relaxed)) {
-        let _ = nix::unistd::write(std::io::stderr(), format!("berth-runtime: container init: {err}\n").as_bytes());
+        let _ = nix::unistd::write(
+            std::io::stderr(),
+            format!("berth-runtime: container init: {err}\n").as_bytes(),
+        );
     }
     // SAFETY: _exit is async-signal-safe and ends the process without running destructors
     // that belong to the parent's copy of the state.
@@ -121,30 +130,42 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
 
     let spec = ctx.spec;
     if ctx.ns.has_new(LinuxNamespaceType::User) {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx("setresgid(0) in the new user namespace")?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx("setresuid(0) in the new user namespace")?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx("setresgid(0) in the new user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx("setresuid(0) in the new user namespace")?;
     }
     if ctx.ns.has_new(LinuxNamespaceType::Time) {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
-            .ctx("unshare(CLONE_NEWTIME)")?;
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .ctx("unshare(CLONE_NEWTIME)")?;
         namespaces::write_time_offsets(spec)?;
         // unshare(CLONE_NEWTIME) only affects children (and, on recent kernels, our next
         // execve); entering time_for_children makes the init itself live in the new clocks on
         // every kernel with time namespaces.
-        let tfc = std::fs::File::open("/proc/self/ns/time_for_children").ctx("open /proc/self/ns/time_for_children")?;
-        nix::sched::setns(&tfc, nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
-            .ctx("setns into the new time namespace")?;
+        let tfc = std::fs::File::open("/proc/self/ns/time_for_children")
+            .ctx("open /proc/self/ns/time_for_children")?;
+        nix::sched::setns(
+            &tfc,
+            nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        )
+        .ctx("setns into the new time namespace")?;
     }
     if let Some(name) = ctx.keyring {
         // A session keyring of its own, so the container cannot read the caller's keys.
-        let c = CString::new(format!("_ses.{name}")).map_err(|_| Error::Other("keyring name".into()))?;
+        let c = CString::new(format!("_ses.{name}"))
+            .map_err(|_| Error::Other("keyring name".into()))?;
         // SAFETY: KEYCTL_JOIN_SESSION_KEYRING takes a valid C string; no other memory is touched.
         let r = unsafe { libc::syscall(libc::SYS_keyctl, 1 as libc::c_long, c.as_ptr()) };
         if r < 0 {
             let e = nix::errno::Errno::last();
             // Kernels without keys support, or a seccomp filter of the caller, say ENOSYS.
             if e != nix::errno::Errno::ENOSYS {
-                return Err(Error::sys("join a new session keyring (use --no-new-keyring to skip)", e));
+                return Err(Error::sys(
+                    "join a new session keyring (use --no-new-keyring to skip)",
+                    e,
+                ));
             }
         }
     }
@@ -155,7 +176,10 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         let c = CString::new(d).map_err(|_| Error::Config("field domainname: NUL byte".into()))?;
         // SAFETY: c is a valid C string of the given length.
         if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
-            return Err(Error::sys(format!("field domainname: setdomainname({d:?})"), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("field domainname: setdomainname({d:?})"),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     let process = spec
@@ -183,12 +207,19 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     }
     join.ensure()?;
     ctx.chan.send(sync::MOUNTS_DONE, b"")?;
-    let state_json = ctx.chan.expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
+    let state_json = ctx
+        .chan
+        .expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
     if join.cgroupns_pending.get() {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).ctx("unshare(CLONE_NEWCGROUP)")?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx("unshare(CLONE_NEWCGROUP)")?;
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+    {
         hooks::run("createContainer", &h, &state_json)?;
     }
     if own_mnt {
@@ -231,7 +262,11 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
             ctx.chan.expect(sync::START, "start")?;
         }
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+    {
         hooks::run("startContainer", &h, &state_json)?;
     }
     let listener_path = spec
@@ -274,7 +309,9 @@ pub fn find_executable(process: &Process) -> Result<CString> {
             process.cwd().join(name)
         };
         if !p.exists() {
-            return Err(Error::Other(format!("exec: {name:?}: no such file or directory")));
+            return Err(Error::Other(format!(
+                "exec: {name:?}: no such file or directory"
+            )));
         }
         if !is_exec(&p) {
             return Err(Error::Other(format!("exec: {name:?}: permission denied")));
@@ -293,7 +330,9 @@ pub fn find_executable(process: &Process) -> Result<CString> {
             .map(|d| Path::new(d).join(name))
             .find(|p| is_exec(p))
             .ok_or_else(|| {
-                Error::Other(format!("exec: {name:?}: executable file not found in $PATH"))
+                Error::Other(format!(
+                    "exec: {name:?}: executable file not found in $PATH"
+                ))
             })?
     };
     sys::cstr(&found)
@@ -303,7 +342,12 @@ pub fn find_executable(process: &Process) -> Result<CString> {
 /// magic links such as /proc/self/fd/N are refused (CVE-2024-21626).
 fn prepare_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
-    let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let root = sys::openat2(
+        libc::AT_FDCWD,
+        Path::new("/"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )?;
     match sys::openat2(
         root.as_raw_fd(),
         cwd,
@@ -376,7 +420,10 @@ pub fn apply_rlimits(process: &Process) -> Result<()> {
         // SAFETY: lim is a valid rlimit structure.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
             let e = nix::errno::Errno::last();
-            let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: cur is a valid out-pointer.
             unsafe { libc::getrlimit(res, &mut cur) };
             return Err(Error::Config(format!(
@@ -405,7 +452,9 @@ pub type Listener<'a> = Option<(&'a Path, &'a str)>;
 fn install_seccomp(f: &berth_seccomp::Filter, listener: Listener) -> Result<()> {
     if let Some(fd) = f.install()? {
         let (path, state) = listener.ok_or_else(|| {
-            Error::Config("field linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener".into())
+            Error::Config(
+                "field linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener".into(),
+            )
         })?;
         berth_seccomp::send_listener_fd(path, state.as_bytes(), fd)?;
         // SAFETY: the listener fd is ours; the agent now holds its own copy.
@@ -508,5 +557,9 @@ pub fn reset_signals() {
         // SAFETY: installing SIG_DFL is always sound.
         let _ = unsafe { sigaction(s, &dfl) };
     }
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        None,
+    );
 }

@@ -80,7 +80,8 @@ pub fn parse_options(opts: &[String]) -> Result<MountOpts> {
             "symfollow" => (MsFlags::empty(), MsFlags::from_bits_retain(0x100)),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
-                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                o.propagation
+                    .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
             "rro" => {
@@ -156,8 +157,16 @@ pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd
     // Walk from the root creating missing components; every prefix is resolved from the root
     // (so symlinks resolve as they would inside the container), and creation happens in the
     // parent fd that resolution produced.
-    let mut parent = sys::openat2(rootfd, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, resolve)?;
-    let comps: Vec<_> = r.components().filter(|c| !matches!(c, Component::CurDir)).collect();
+    let mut parent = sys::openat2(
+        rootfd,
+        Path::new("."),
+        libc::O_PATH | libc::O_DIRECTORY,
+        resolve,
+    )?;
+    let comps: Vec<_> = r
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
     let mut prefix = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
         let name = Path::new(c.as_os_str());
@@ -179,14 +188,21 @@ pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd
                 libc::openat(
                     parent.as_raw_fd(),
                     c.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
                     0o644,
                 )
             };
             if fd < 0 {
                 let e = nix::errno::Errno::last();
                 if e != nix::errno::Errno::EEXIST {
-                    return Err(Error::sys(format!("create mount target {}", dest.display()), e));
+                    return Err(Error::sys(
+                        format!("create mount target {}", dest.display()),
+                        e,
+                    ));
                 }
             } else {
                 // SAFETY: fd was just returned by openat and is owned by nobody else.
@@ -197,7 +213,11 @@ pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd
                 Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                 Err(e) => {
                     return Err(Error::sys(
-                        format!("mkdir {} (for mount target {})", prefix.display(), dest.display()),
+                        format!(
+                            "mkdir {} (for mount target {})",
+                            prefix.display(),
+                            dest.display()
+                        ),
                         e,
                     ))
                 }
@@ -244,7 +264,10 @@ pub fn secure_join(rootfd: RawFd, path: &Path) -> Result<PathBuf> {
             Ok(target) => {
                 links += 1;
                 if links > 40 {
-                    return Err(Error::sys(format!("resolve {} in rootfs", path.display()), nix::errno::Errno::ELOOP));
+                    return Err(Error::sys(
+                        format!("resolve {} in rootfs", path.display()),
+                        nix::errno::Errno::ELOOP,
+                    ));
                 }
                 let t = Path::new(&target);
                 if t.is_absolute() {
@@ -266,7 +289,11 @@ pub fn secure_join(rootfd: RawFd, path: &Path) -> Result<PathBuf> {
         }
     }
     let r: PathBuf = cur.iter().collect();
-    Ok(if r.as_os_str().is_empty() { PathBuf::from(".") } else { r })
+    Ok(if r.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        r
+    })
 }
 
 /// Everything the init process needs to build the filesystem view.
@@ -359,8 +386,8 @@ fn do_mount(plan: &RootfsPlan, rootfd: RawFd, m: &Mount) -> Result<()> {
         } else {
             plan.bundle.join(src)
         };
-        let meta = std::fs::metadata(&src)
-            .with_ctx(|| format!("bind mount source {}", src.display()))?;
+        let meta =
+            std::fs::metadata(&src).with_ctx(|| format!("bind mount source {}", src.display()))?;
         let target = ensure_target(rootfd, dest, meta.is_dir())?;
         let tp = fd_path(&target);
         let mut flags = MsFlags::MS_BIND;
@@ -369,8 +396,7 @@ fn do_mount(plan: &RootfsPlan, rootfd: RawFd, m: &Mount) -> Result<()> {
         }
         mount(Some(&src), &tp, None::<&str>, flags, None::<&str>)
             .with_ctx(|| format!("bind mount {} on {}", src.display(), dest.display()))?;
-        let extra = opts.flags
-            & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Re-open: the fd points at the mountpoint *under* the new bind mount.
             let target = ensure_target(rootfd, dest, meta.is_dir())?;
@@ -382,7 +408,12 @@ fn do_mount(plan: &RootfsPlan, rootfd: RawFd, m: &Mount) -> Result<()> {
     if matches!(typ, "proc" | "sysfs") {
         // /proc and /sys must be real directories in the rootfs: never mount them through a
         // symlink the image planted (CVE-2019-19921 class).
-        match sys::openat2(rootfd, &rel(dest), libc::O_PATH, sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS) {
+        match sys::openat2(
+            rootfd,
+            &rel(dest),
+            libc::O_PATH,
+            sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS,
+        ) {
             Ok(fd) if !is_dir_fd(&fd) => {
                 return Err(Error::Other(format!(
                     "{} mount target {} is not a directory",
@@ -404,7 +435,11 @@ fn do_mount(plan: &RootfsPlan, rootfd: RawFd, m: &Mount) -> Result<()> {
     let tp = fd_path(&target);
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     let data = opts.data.join(",");
-    let data_opt = if data.is_empty() { None } else { Some(data.as_str()) };
+    let data_opt = if data.is_empty() {
+        None
+    } else {
+        Some(data.as_str())
+    };
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let r = mount(Some(&source), &tp, Some(typ), flags, data_opt);
     match r {
@@ -448,7 +483,12 @@ fn do_mount(plan: &RootfsPlan, rootfd: RawFd, m: &Mount) -> Result<()> {
     apply_propagation_and_rro(rootfd, dest, &opts, true)
 }
 
-fn apply_propagation_and_rro(rootfd: RawFd, dest: &Path, opts: &MountOpts, is_dir: bool) -> Result<()> {
+fn apply_propagation_and_rro(
+    rootfd: RawFd,
+    dest: &Path,
+    opts: &MountOpts,
+    is_dir: bool,
+) -> Result<()> {
     if opts.propagation.is_empty() && !opts.recursive_ro {
         return Ok(());
     }
@@ -472,10 +512,19 @@ fn remount_bind(target: &Path, flags: MsFlags, what: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EPERM) => {
             let locked = locked_flags(target);
-            mount(None::<&str>, target, None::<&str>, want | locked, None::<&str>)
-                .with_ctx(|| format!("remount {} with {flags:?}", what.display()))
+            mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                want | locked,
+                None::<&str>,
+            )
+            .with_ctx(|| format!("remount {} with {flags:?}", what.display()))
         }
-        Err(e) => Err(Error::sys(format!("remount {} with {flags:?}", what.display()), e)),
+        Err(e) => Err(Error::sys(
+            format!("remount {} with {flags:?}", what.display()),
+            e,
+        )),
     }
 }
 
@@ -516,8 +565,14 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
             Err(nix::errno::Errno::EPERM)
         };
         if r.is_err() {
-            mount(Some(v2), &tp, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .with_ctx(|| format!("bind mount cgroup {} on {}", v2.display(), dest.display()))?;
+            mount(
+                Some(v2),
+                &tp,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_ctx(|| format!("bind mount cgroup {} on {}", v2.display(), dest.display()))?;
             let t2 = ensure_target(rootfd, dest, true)?;
             remount_bind(&fd_path(&t2), flags, dest)?;
         }
@@ -537,8 +592,14 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
     for (name, host) in plan.cgroup_dirs {
         let sub = dest.join(name);
         let t = ensure_target(rootfd, &sub, true)?;
-        mount(Some(host), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_ctx(|| format!("bind mount cgroup {} on {}", host.display(), sub.display()))?;
+        mount(
+            Some(host),
+            &fd_path(&t),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind mount cgroup {} on {}", host.display(), sub.display()))?;
         // Co-mounted hierarchies ("cpu,cpuacct") get a symlink per controller, as on the host.
         if name.contains(',') {
             for part in name.split(',') {
@@ -580,7 +641,13 @@ fn create_devices(plan: &RootfsPlan, rootfd: RawFd, have_pts: bool) -> Result<()
     let devdir = ensure_target(rootfd, Path::new("/dev"), true)?;
     // Device modes must be exact: no umask while we make them.
     let old_umask = nix::sys::stat::umask(Mode::empty());
-    let r = make_all_devices(plan, rootfd, Some(devdir.try_clone().ctx("dup /dev fd")?), &spec_devs, &mut done);
+    let r = make_all_devices(
+        plan,
+        rootfd,
+        Some(devdir.try_clone().ctx("dup /dev fd")?),
+        &spec_devs,
+        &mut done,
+    );
     nix::sys::stat::umask(old_umask);
     r?;
     let d = devdir.as_raw_fd();
@@ -642,7 +709,18 @@ fn make_all_devices(
         if done.iter().any(|d| d == p) {
             continue;
         }
-        make_device(plan, rootfd, devdir.as_ref(), p, SFlag::S_IFCHR, maj, min, 0o666, Some(0), Some(0))?;
+        make_device(
+            plan,
+            rootfd,
+            devdir.as_ref(),
+            p,
+            SFlag::S_IFCHR,
+            maj,
+            min,
+            0o666,
+            Some(0),
+            Some(0),
+        )?;
     }
     Ok(())
 }
@@ -652,7 +730,8 @@ fn symlink_in(rootfd: RawFd, target: &str, link: &str) -> Result<()> {
     match nix::unistd::symlinkat(target, bfd(rootfd), link) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EEXIST) => {
-            let _ = nix::unistd::unlinkat(bfd(rootfd), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ =
+                nix::unistd::unlinkat(bfd(rootfd), link, nix::unistd::UnlinkatFlags::NoRemoveDir);
             nix::unistd::symlinkat(target, bfd(rootfd), link)
                 .with_ctx(|| format!("symlink /dev/{link} -> {target}"))
         }
@@ -680,8 +759,14 @@ fn make_device(
     if plan.userns {
         // mknod is not permitted in a user namespace: bind the host's node onto an empty file.
         let target = ensure_target(rootfd, path, false)?;
-        mount(Some(path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_ctx(|| format!("bind mount device {}", path.display()))?;
+        mount(
+            Some(path),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind mount device {}", path.display()))?;
         return Ok(());
     }
     // The common case is /dev itself on the fresh tmpfs: reuse one fd for it.
@@ -693,13 +778,23 @@ fn make_device(
     let c = sys::cstr(Path::new(name))?;
     let mknod = || {
         // SAFETY: valid dirfd (O_PATH works as a dirfd) and NUL-terminated name.
-        unsafe { libc::mknodat(pfd.as_raw_fd(), c.as_ptr(), kind.bits() | (mode & 0o7777), dev) }
+        unsafe {
+            libc::mknodat(
+                pfd.as_raw_fd(),
+                c.as_ptr(),
+                kind.bits() | (mode & 0o7777),
+                dev,
+            )
+        }
     };
     // umask is 0 while devices are made (see create_devices), so the mode is exact.
     if mknod() != 0 {
         let e = nix::errno::Errno::last();
         if e != nix::errno::Errno::EEXIST {
-            return Err(Error::sys(format!("mknod {} ({major}:{minor})", path.display()), e));
+            return Err(Error::sys(
+                format!("mknod {} ({major}:{minor})", path.display()),
+                e,
+            ));
         }
         // Something of the image sits there: replace it (never following a symlink).
         let _ = nix::unistd::unlinkat(pfd.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -728,22 +823,42 @@ fn make_device(
 pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     if no_pivot {
         nix::unistd::chdir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;
-        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .ctx("move rootfs onto / (--no-pivot)")?;
+        mount(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .ctx("move rootfs onto / (--no-pivot)")?;
         nix::unistd::chroot(".").ctx("chroot (--no-pivot)")?;
         nix::unistd::chdir("/").ctx("chdir /")?;
         return Ok(());
     }
-    let old = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .ctx("open old root /")?;
-    let new = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .with_ctx(|| format!("open rootfs {}", rootfs.display()))?;
+    let old = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open old root /")?;
+    let new = nix::fcntl::open(
+        rootfs,
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open rootfs {}", rootfs.display()))?;
     nix::unistd::fchdir(&new).ctx("fchdir rootfs")?;
     nix::unistd::pivot_root(".", ".").with_ctx(|| format!("pivot_root {}", rootfs.display()))?;
     nix::unistd::fchdir(&old).ctx("fchdir old root")?;
     // Make the old root a slave so unmounting it does not propagate to the host.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .ctx("make old root rslave")?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx("make old root rslave")?;
     umount2(".", MntFlags::MNT_DETACH).ctx("detach old root")?;
     nix::unistd::chdir("/").ctx("chdir /")?;
     Ok(())
@@ -760,11 +875,18 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         keys.sort();
         for k in keys {
             let p = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-            std::fs::write(&p, &sysctl[k])
-                .with_ctx(|| format!("field linux.sysctl: set {k}={} ({})", sysctl[k], p.display()))?;
+            std::fs::write(&p, &sysctl[k]).with_ctx(|| {
+                format!(
+                    "field linux.sysctl: set {k}={} ({})",
+                    sysctl[k],
+                    p.display()
+                )
+            })?;
         }
     }
-    let masked = linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default();
     if !masked.is_empty() {
         verify_proc()?;
         let null = open_verified_null()?;
@@ -772,10 +894,18 @@ pub fn finalize(spec: &Spec) -> Result<()> {
             mask_path(Path::new(p), &null)?;
         }
     }
-    for p in linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
         readonly_path(Path::new(&p))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         let locked = locked_flags(Path::new("/"));
         mount(
             None::<&str>,
@@ -811,8 +941,13 @@ fn verify_proc() -> Result<()> {
 
 /// /dev/null must be the real 1:3 character device before we bind it over anything.
 fn open_verified_null() -> Result<OwnedFd> {
-    let fd = sys::openat2(libc::AT_FDCWD, Path::new("/dev/null"), libc::O_PATH, sys::RESOLVE_NO_SYMLINKS)
-        .ctx("open /dev/null for masking")?;
+    let fd = sys::openat2(
+        libc::AT_FDCWD,
+        Path::new("/dev/null"),
+        libc::O_PATH,
+        sys::RESOLVE_NO_SYMLINKS,
+    )
+    .ctx("open /dev/null for masking")?;
     let st = nix::sys::stat::fstat(fd.as_fd()).ctx("fstat /dev/null")?;
     let is_chr = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
     if !is_chr || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3 {
@@ -828,7 +963,10 @@ fn mask_path(p: &Path, null: &OwnedFd) -> Result<()> {
         Ok(fd) => fd,
         Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(()),
         Err(e) if e.errno() == Some(libc::ELOOP) => {
-            return Err(Error::Other(format!("masked path {} is a symlink: refused", p.display())))
+            return Err(Error::Other(format!(
+                "masked path {} is a symlink: refused",
+                p.display()
+            )))
         }
         Err(e) => return Err(prefix(e, &format!("masked path {}", p.display()))),
     };
@@ -843,8 +981,14 @@ fn mask_path(p: &Path, null: &OwnedFd) -> Result<()> {
         )
         .with_ctx(|| format!("mask directory {}", p.display()))?;
     } else {
-        mount(Some(&fd_path(null)), &tp, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_ctx(|| format!("mask {} with /dev/null", p.display()))?;
+        mount(
+            Some(&fd_path(null)),
+            &tp,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("mask {} with /dev/null", p.display()))?;
     }
     Ok(())
 }
@@ -856,8 +1000,14 @@ fn readonly_path(p: &Path) -> Result<()> {
         Err(e) => return Err(prefix(e, &format!("read-only path {}", p.display()))),
     };
     let tp = fd_path(&fd);
-    mount(Some(&tp), &tp, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_ctx(|| format!("bind {} for read-only", p.display()))?;
+    mount(
+        Some(&tp),
+        &tp,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind {} for read-only", p.display()))?;
     let fd2 = sys::openat2(libc::AT_FDCWD, p, libc::O_PATH, sys::RESOLVE_NO_SYMLINKS)?;
     remount_bind(&fd_path(&fd2), MsFlags::MS_RDONLY | locked_flags(p), p)
 }
@@ -867,8 +1017,16 @@ mod tests {
     use super::*;
     #[test]
     fn options() {
-        let o = parse_options(&["rbind".into(), "ro".into(), "rslave".into(), "size=1k".into()]).unwrap();
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        let o = parse_options(&[
+            "rbind".into(),
+            "ro".into(),
+            "rslave".into(),
+            "size=1k".into(),
+        ])
+        .unwrap();
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, vec!["size=1k".to_string()]);
         let o = parse_options(&["ro".into(), "rw".into()]).unwrap();

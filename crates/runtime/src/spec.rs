@@ -60,15 +60,29 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::Config("field process: missing".into()))?;
     match process.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-        _ => return Err(Error::Config("field process.args: must not be empty".into())),
+        _ => {
+            return Err(Error::Config(
+                "field process.args: must not be empty".into(),
+            ))
+        }
     }
     // Refuse at create time what the host cannot enforce, instead of claiming it silently.
-    if process.apparmor_profile().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("apparmor") {
+    if process
+        .apparmor_profile()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !lsm_enabled("apparmor")
+    {
         return Err(Error::Config(
             "field process.apparmorProfile: AppArmor is not enabled on this host".into(),
         ));
     }
-    if process.selinux_label().as_deref().is_some_and(|p| !p.is_empty()) && !lsm_enabled("selinux") {
+    if process
+        .selinux_label()
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+        && !lsm_enabled("selinux")
+    {
         return Err(Error::Config(
             "field process.selinuxLabel: SELinux is not enabled on this host".into(),
         ));
@@ -225,8 +239,13 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
                 *m = json!({"destination":"/sys","type":"none","source":"/sys","options":["rbind","nosuid","noexec","nodev","ro"]});
             }
             if m["type"] == "devpts" {
-                m["options"] =
-                    json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
     }

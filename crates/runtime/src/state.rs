@@ -68,10 +68,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
@@ -134,7 +131,11 @@ impl State {
     /// runc-identical `state` JSON.
     pub fn oci_json(&self, root: &Path) -> serde_json::Value {
         let status = self.status(root);
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
         let mut v = serde_json::json!({
             "ociVersion": crate::OCI_VERSION,
             "id": self.id,
@@ -234,7 +235,10 @@ mod tests {
     #[test]
     fn time_format() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000, 120_000_000), "2023-11-14T22:13:20.12Z");
+        assert_eq!(
+            rfc3339(1_700_000_000, 120_000_000),
+            "2023-11-14T22:13:20.12Z"
+        );
         assert_eq!(rfc3339(951_782_400, 1), "2000-02-29T00:00:00.000000001Z");
     }
     #[test]

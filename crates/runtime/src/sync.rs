@@ -48,7 +48,9 @@ impl Channel {
                     buf.resize(8192, 0);
                     if let Ok(n) = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
                         if n > 1 && buf[0] == ERROR {
-                            return Err(Error::Child(String::from_utf8_lossy(&buf[1..n]).into_owned()));
+                            return Err(Error::Child(
+                                String::from_utf8_lossy(&buf[1..n]).into_owned(),
+                            ));
                         }
                     }
                     return Err(Error::sys("send on sync socket", e));
@@ -107,7 +109,10 @@ mod tests {
         child.send(ERROR, b"mount /proc: is a symlink").unwrap();
         drop(child);
         let (tag, msg) = parent.recv().unwrap().unwrap();
-        assert_eq!((tag, msg.as_slice()), (ERROR, &b"mount /proc: is a symlink"[..]));
+        assert_eq!(
+            (tag, msg.as_slice()),
+            (ERROR, &b"mount /proc: is a symlink"[..])
+        );
         assert!(parent.recv().unwrap().is_none());
     }
 }

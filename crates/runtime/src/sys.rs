@@ -339,7 +339,9 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::Other("no file descriptor received over the socket".into()))
+    Err(Error::Other(
+        "no file descriptor received over the socket".into(),
+    ))
 }
 
 /// Kernel boot-relative start time of a process (field 22 of /proc/PID/stat), used to tell a

@@ -22,7 +22,10 @@ pub fn setup_console(sock: RawFd, process: &Process, own_mnt: bool) -> Result<()
     let zero: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int from a valid pointer.
     if unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &zero) } != 0 {
-        return Err(Error::sys("unlockpt (TIOCSPTLCK)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "unlockpt (TIOCSPTLCK)",
+            nix::errno::Errno::last(),
+        ));
     }
     let mut n: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes an unsigned int to a valid pointer.
@@ -32,7 +35,10 @@ pub fn setup_console(sock: RawFd, process: &Process, own_mnt: bool) -> Result<()
     // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd for the slave.
     let s = unsafe { libc::ioctl(m, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY) };
     if s < 0 {
-        return Err(Error::sys("open pty slave (TIOCGPTPEER)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "open pty slave (TIOCGPTPEER)",
+            nix::errno::Errno::last(),
+        ));
     }
     // SAFETY: s is a new fd returned by the kernel.
     let slave = unsafe { OwnedFd::from_raw_fd(s) };
@@ -41,7 +47,12 @@ pub fn setup_console(sock: RawFd, process: &Process, own_mnt: bool) -> Result<()
     }
     if own_mnt {
         let pts = format!("/dev/pts/{n}");
-        let root = sys::openat2(libc::AT_FDCWD, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let root = sys::openat2(
+            libc::AT_FDCWD,
+            Path::new("/"),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )?;
         let target = rootfs::ensure_target(root.as_raw_fd(), Path::new("/dev/console"), false)?;
         mount(
             Some(pts.as_str()),
@@ -62,7 +73,10 @@ pub fn setup_console(sock: RawFd, process: &Process, own_mnt: bool) -> Result<()
     for fd in 0..3 {
         // SAFETY: dup2 onto stdio of this process, which is about to exec.
         if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
-            return Err(Error::sys(format!("dup2 pty slave to {fd}"), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("dup2 pty slave to {fd}"),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     Ok(())

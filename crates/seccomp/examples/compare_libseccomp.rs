@@ -30,7 +30,10 @@ fn action_ret(a: LinuxSeccompAction, errno: Option<u32>) -> u32 {
 
 fn oracle(bin: &str, p: &LinuxSeccomp) -> Option<(Vec<SockFilter>, Vec<String>)> {
     let mut input = String::new();
-    input += &format!("D {}\n", action_ret(p.default_action(), p.default_errno_ret()));
+    input += &format!(
+        "D {}\n",
+        action_ret(p.default_action(), p.default_errno_ret())
+    );
     for a in p.architectures().iter().flatten() {
         input += &format!("A {}\n", *a as u32);
     }
@@ -40,23 +43,48 @@ fn oracle(bin: &str, p: &LinuxSeccomp) -> Option<(Vec<SockFilter>, Vec<String>)>
             let args = s.args().clone().unwrap_or_default();
             input += &format!("R {ret} {n} {}", args.len());
             for a in &args {
-                input += &format!(" {} {} {} {}", a.index(), a.op() as u32, a.value(), a.value_two().unwrap_or(0));
+                input += &format!(
+                    " {} {} {} {}",
+                    a.index(),
+                    a.op() as u32,
+                    a.value(),
+                    a.value_two().unwrap_or(0)
+                );
             }
             input += "\n";
         }
     }
-    let mut child = Command::new(bin).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     if !out.status.success() {
         return None;
     }
-    let skipped = err.lines().filter_map(|l| l.strip_prefix("SKIP ")).map(String::from).collect();
+    let skipped = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("SKIP "))
+        .map(String::from)
+        .collect();
     let prog = out
         .stdout
         .chunks_exact(8)
-        .map(|c| SockFilter { code: u16::from_ne_bytes([c[0], c[1]]), jt: c[2], jf: c[3], k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) })
+        .map(|c| SockFilter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
         .collect();
     Some((prog, skipped))
 }
@@ -69,7 +97,13 @@ fn without(p: &LinuxSeccomp, drop: &[String]) -> LinuxSeccomp {
         .flatten()
         .map(|s| {
             let mut s = s.clone();
-            s.set_names(s.names().iter().filter(|n| !drop.contains(n)).cloned().collect());
+            s.set_names(
+                s.names()
+                    .iter()
+                    .filter(|n| !drop.contains(n))
+                    .cloned()
+                    .collect(),
+            );
             s
         })
         .collect();
@@ -125,7 +159,12 @@ fn compare(bin: &str, label: &str, p: &LinuxSeccomp, rng: &mut Rng, interesting:
                         };
                     }
                 }
-                let d = SeccompData { nr: nr as i32, arch, instruction_pointer: 0, args };
+                let d = SeccompData {
+                    nr: nr as i32,
+                    arch,
+                    instruction_pointer: 0,
+                    args,
+                };
                 let a = ours.evaluate(&d);
                 let b = bpf::run(&theirs, &d).unwrap();
                 n += 1;
@@ -157,48 +196,104 @@ fn compare(bin: &str, label: &str, p: &LinuxSeccomp, rng: &mut Rng, interesting:
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).expect("usage: compare_libseccomp ORACLE [profile.json]");
+    let bin = args
+        .get(1)
+        .expect("usage: compare_libseccomp ORACLE [profile.json]");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut bad = 0;
     if let Some(path) = args.get(2) {
         let p = berth_seccomp::parse_oci(&std::fs::read(path).unwrap()).unwrap();
         bad += compare(bin, path, &p, &mut rng, &[0, 1, 2, 0xffff_ffff]);
     } else {
-        let json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json")).unwrap();
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/docker-default-seccomp.json"
+        ))
+        .unwrap();
         let caps: Vec<String> = "CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE"
             .split(' ')
             .map(|c| format!("CAP_{c}"))
             .collect();
         let p = docker_to_oci(&json, &caps, "amd64").unwrap();
-        let interesting = [0, 1, 8, 38, 39, 40, 41, 0x20000, 0x20008, 0xffff_ffff, 0x7e02_0000, 0x1000_0000, 0x1_0000_0000];
+        let interesting = [
+            0,
+            1,
+            8,
+            38,
+            39,
+            40,
+            41,
+            0x20000,
+            0x20008,
+            0xffff_ffff,
+            0x7e02_0000,
+            0x1000_0000,
+            0x1_0000_0000,
+        ];
         bad += compare(bin, "docker-default", &p, &mut rng, &interesting);
         let mut caps_admin = caps.clone();
         caps_admin.push("CAP_SYS_ADMIN".into());
-        bad += compare(bin, "docker-default+SYS_ADMIN", &docker_to_oci(&json, &caps_admin, "amd64").unwrap(), &mut rng, &interesting);
+        bad += compare(
+            bin,
+            "docker-default+SYS_ADMIN",
+            &docker_to_oci(&json, &caps_admin, "amd64").unwrap(),
+            &mut rng,
+            &interesting,
+        );
 
         // random single-argument-per-rule profiles (overlaps across different args are where
         // libseccomp's tree order and our precedence rule can legitimately differ)
         // socket-family calls with conditions differ on x86 by design (libseccomp widens them to
         // socketcall); NOCOND_SOCKET=1 keeps socket-family rules unconditional
-        let names = ["read", "write", "personality", "mkdir", "ioctl", "fcntl", "chown32", "mmap2", "getpid", "bind", "msgget"];
+        let names = [
+            "read",
+            "write",
+            "personality",
+            "mkdir",
+            "ioctl",
+            "fcntl",
+            "chown32",
+            "mmap2",
+            "getpid",
+            "bind",
+            "msgget",
+        ];
         let interesting = [0u64, 1, 2, 5, 0xffff_ffff, 0x1_0000_0000, u64::MAX];
-        for round in 0..std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(40) {
+        for round in 0..std::env::var("ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(40)
+        {
             let mut calls = Vec::new();
             let mut used_args: std::collections::HashMap<&str, u64> = Default::default();
-            let mut fixed_action: std::collections::HashMap<&str, LinuxSeccompAction> = Default::default();
+            let mut fixed_action: std::collections::HashMap<&str, LinuxSeccompAction> =
+                Default::default();
             for _ in 0..(1 + rng.next() % 8) {
                 let name = names[(rng.next() % names.len() as u64) as usize];
-                let actions = [LinuxSeccompAction::ScmpActAllow, LinuxSeccompAction::ScmpActErrno, LinuxSeccompAction::ScmpActTrap, LinuxSeccompAction::ScmpActLog];
+                let actions = [
+                    LinuxSeccompAction::ScmpActAllow,
+                    LinuxSeccompAction::ScmpActErrno,
+                    LinuxSeccompAction::ScmpActTrap,
+                    LinuxSeccompAction::ScmpActLog,
+                ];
                 // MIXED=1: a syscall's rules may have different actions (overlaps then resolve by
                 // berth's precedence rule vs libseccomp's tree order, which legitimately differ)
                 let mixed = std::env::var_os("MIXED").is_some();
                 let pick = rng.next() % 4;
-                let action = if mixed { actions[pick as usize] } else { *fixed_action.entry(name).or_insert(actions[pick as usize]) };
+                let action = if mixed {
+                    actions[pick as usize]
+                } else {
+                    *fixed_action.entry(name).or_insert(actions[pick as usize])
+                };
                 let mut s = LinuxSyscall::default();
                 s.set_names(vec![name.to_string()]);
                 s.set_action(action);
                 if action == LinuxSeccompAction::ScmpActErrno {
-                    s.set_errno_ret(Some(if mixed { 1 + (rng.next() % 3) as u32 } else { 3 }));
+                    s.set_errno_ret(Some(if mixed {
+                        1 + (rng.next() % 3) as u32
+                    } else {
+                        3
+                    }));
                 }
                 // keep each syscall's rules on one argument index
                 let idx = *used_args.entry(name).or_insert(rng.next() % 3);
@@ -206,8 +301,21 @@ fn main() {
                 if !rng.next().is_multiple_of(4) && !mux {
                     let op = 1 + rng.next() % 7;
                     let v = interesting[(rng.next() % interesting.len() as u64) as usize];
-                    let v2 = if op == 7 { v & interesting[(rng.next() % interesting.len() as u64) as usize] } else { 0 };
-                    let op_name = ["", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"][op as usize];
+                    let v2 = if op == 7 {
+                        v & interesting[(rng.next() % interesting.len() as u64) as usize]
+                    } else {
+                        0
+                    };
+                    let op_name = [
+                        "",
+                        "SCMP_CMP_NE",
+                        "SCMP_CMP_LT",
+                        "SCMP_CMP_LE",
+                        "SCMP_CMP_EQ",
+                        "SCMP_CMP_GE",
+                        "SCMP_CMP_GT",
+                        "SCMP_CMP_MASKED_EQ",
+                    ][op as usize];
                     let a: LinuxSeccompArg = serde_json::from_value(serde_json::json!({
                         "index": idx, "value": v, "valueTwo": v2, "op": op_name
                     }))
@@ -222,7 +330,11 @@ fn main() {
             if std::env::var_os("ONLY64").is_some() {
                 p.set_architectures(Some(vec![oci_spec::runtime::Arch::ScmpArchX86_64]));
             } else {
-                p.set_architectures(Some(vec![oci_spec::runtime::Arch::ScmpArchX86_64, oci_spec::runtime::Arch::ScmpArchX86, oci_spec::runtime::Arch::ScmpArchX32]));
+                p.set_architectures(Some(vec![
+                    oci_spec::runtime::Arch::ScmpArchX86_64,
+                    oci_spec::runtime::Arch::ScmpArchX86,
+                    oci_spec::runtime::Arch::ScmpArchX32,
+                ]));
             }
             p.set_syscalls(Some(calls));
             // profiles libseccomp rejects (EEXIST) are skipped

@@ -96,7 +96,9 @@ impl Arch {
     /// Syscall number of `name` on this architecture, `None` if it does not exist here.
     pub fn syscall_nr(self, name: &str) -> Option<u32> {
         let tab = self.table();
-        tab.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| tab[i].1)
+        tab.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| tab[i].1)
     }
 
     pub fn scmp_name(self) -> &'static str {
@@ -137,7 +139,9 @@ impl Arch {
 pub(crate) fn host_can_run(a: oci_spec::runtime::Arch) -> bool {
     use oci_spec::runtime::Arch as O;
     let family: &[O] = match Arch::native() {
-        Arch::X86_64 | Arch::X86 | Arch::X32 => &[O::ScmpArchX86_64, O::ScmpArchX86, O::ScmpArchX32],
+        Arch::X86_64 | Arch::X86 | Arch::X32 => {
+            &[O::ScmpArchX86_64, O::ScmpArchX86, O::ScmpArchX32]
+        }
         Arch::Aarch64 | Arch::Arm => &[O::ScmpArchAarch64, O::ScmpArchArm],
         Arch::S390x => &[O::ScmpArchS390x, O::ScmpArchS390],
         Arch::Ppc64 | Arch::Ppc64le => &[O::ScmpArchPpc64, O::ScmpArchPpc64le, O::ScmpArchPpc],
@@ -162,13 +166,27 @@ mod tests {
 
     #[test]
     fn tables_sorted_and_sane() {
-        for a in [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm, Arch::Riscv64, Arch::S390x, Arch::Ppc64] {
+        for a in [
+            Arch::X86_64,
+            Arch::X86,
+            Arch::X32,
+            Arch::Aarch64,
+            Arch::Arm,
+            Arch::Riscv64,
+            Arch::S390x,
+            Arch::Ppc64,
+        ] {
             let tab = a.table();
             assert!(tab.windows(2).all(|w| w[0].0 < w[1].0), "{a:?} not sorted");
         }
-        assert!(crate::syscalls_table::ALL_NAMES.windows(2).all(|w| w[0] < w[1]));
+        assert!(crate::syscalls_table::ALL_NAMES
+            .windows(2)
+            .all(|w| w[0] < w[1]));
         assert_eq!(Arch::X86_64.syscall_nr("read"), Some(0));
-        assert_eq!(Arch::X86_64.syscall_nr("mkdir"), Some(libc::SYS_mkdir as u32));
+        assert_eq!(
+            Arch::X86_64.syscall_nr("mkdir"),
+            Some(libc::SYS_mkdir as u32)
+        );
         assert_eq!(Arch::X86_64.syscall_nr("unshare"), Some(272));
         assert_eq!(Arch::X86.syscall_nr("chown32"), Some(212));
         assert_eq!(Arch::X86_64.syscall_nr("chown32"), None);
@@ -178,7 +196,16 @@ mod tests {
         assert!(is_known_syscall("chown32"));
         // the index table agrees with the per-architecture tables
         for (i, name) in t::ALL_NAMES.iter().enumerate() {
-            for a in [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm, Arch::Riscv64, Arch::S390x, Arch::Ppc64] {
+            for a in [
+                Arch::X86_64,
+                Arch::X86,
+                Arch::X32,
+                Arch::Aarch64,
+                Arch::Arm,
+                Arch::Riscv64,
+                Arch::S390x,
+                Arch::Ppc64,
+            ] {
                 assert_eq!(a.nr_at(i), a.syscall_nr(name), "{a:?} {name}");
             }
         }

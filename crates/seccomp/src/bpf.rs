@@ -58,7 +58,13 @@ enum Op {
     Ld(u32),
     And(u32),
     Ret(u32),
-    Jmp { cond: Cond, k: u32, t: Label, f: Label, long: bool },
+    Jmp {
+        cond: Cond,
+        k: u32,
+        t: Label,
+        f: Label,
+        long: bool,
+    },
     Ja(Label),
     Bind(Label),
 }
@@ -88,7 +94,13 @@ impl Asm {
         self.ops.push(Op::Ret(k));
     }
     pub(crate) fn jmp(&mut self, cond: Cond, k: u32, t: Label, f: Label) {
-        self.ops.push(Op::Jmp { cond, k, t, f, long: false });
+        self.ops.push(Op::Jmp {
+            cond,
+            k,
+            t,
+            f,
+            long: false,
+        });
     }
     #[allow(dead_code)]
     pub(crate) fn ja(&mut self, l: Label) {
@@ -148,27 +160,80 @@ impl Asm {
                 if to == usize::MAX {
                     return Err("unbound label".into());
                 }
-                to.checked_sub(from).ok_or_else(|| "backward jump".to_string())
+                to.checked_sub(from)
+                    .ok_or_else(|| "backward jump".to_string())
             };
             match op {
                 Op::Bind(_) => {}
-                Op::Ld(off) => out.push(SockFilter { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k: *off }),
-                Op::And(k) => out.push(SockFilter { code: BPF_ALU | BPF_AND | BPF_K, jt: 0, jf: 0, k: *k }),
-                Op::Ret(k) => out.push(SockFilter { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: *k }),
+                Op::Ld(off) => out.push(SockFilter {
+                    code: BPF_LD | BPF_W | BPF_ABS,
+                    jt: 0,
+                    jf: 0,
+                    k: *off,
+                }),
+                Op::And(k) => out.push(SockFilter {
+                    code: BPF_ALU | BPF_AND | BPF_K,
+                    jt: 0,
+                    jf: 0,
+                    k: *k,
+                }),
+                Op::Ret(k) => out.push(SockFilter {
+                    code: BPF_RET | BPF_K,
+                    jt: 0,
+                    jf: 0,
+                    k: *k,
+                }),
                 Op::Ja(l) => {
                     let d = dist(l, here)?;
-                    out.push(SockFilter { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k: d as u32 });
+                    out.push(SockFilter {
+                        code: BPF_JMP | BPF_JA,
+                        jt: 0,
+                        jf: 0,
+                        k: d as u32,
+                    });
                 }
-                Op::Jmp { cond, k, t, f, long: false } => {
+                Op::Jmp {
+                    cond,
+                    k,
+                    t,
+                    f,
+                    long: false,
+                } => {
                     let (dt, df) = (dist(t, here)?, dist(f, here)?);
-                    out.push(SockFilter { code: cond.code(), jt: dt as u8, jf: df as u8, k: *k });
+                    out.push(SockFilter {
+                        code: cond.code(),
+                        jt: dt as u8,
+                        jf: df as u8,
+                        k: *k,
+                    });
                 }
-                Op::Jmp { cond, k, t, f, long: true } => {
-                    out.push(SockFilter { code: cond.code(), jt: 0, jf: 1, k: *k });
+                Op::Jmp {
+                    cond,
+                    k,
+                    t,
+                    f,
+                    long: true,
+                } => {
+                    out.push(SockFilter {
+                        code: cond.code(),
+                        jt: 0,
+                        jf: 1,
+                        k: *k,
+                    });
                     let dt = dist(t, here + 1)?;
-                    out.push(SockFilter { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k: dt as u32 });
+                    out.push(SockFilter {
+                        code: BPF_JMP | BPF_JA,
+                        jt: 0,
+                        jf: 0,
+                        k: dt as u32,
+                    });
                     let df = dist(f, here + 2)?;
-                    out.push(SockFilter { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k: df as u32 });
+                    out.push(SockFilter {
+                        code: BPF_JMP | BPF_JA,
+                        jt: 0,
+                        jf: 0,
+                        k: df as u32,
+                    });
                 }
             }
         }
@@ -184,7 +249,10 @@ pub(crate) fn check(prog: &[SockFilter]) -> Result<(), String> {
         return Err("empty program".into());
     }
     if prog.len() > MAX_INSNS {
-        return Err(format!("{} instructions, more than the kernel's {MAX_INSNS}", prog.len()));
+        return Err(format!(
+            "{} instructions, more than the kernel's {MAX_INSNS}",
+            prog.len()
+        ));
     }
     let n = prog.len();
     for (pc, ins) in prog.iter().enumerate() {
@@ -192,7 +260,10 @@ pub(crate) fn check(prog: &[SockFilter]) -> Result<(), String> {
         match ins.code {
             c if c == BPF_LD | BPF_W | BPF_ABS => {
                 if ins.k % 4 != 0 || ins.k >= SECCOMP_DATA_LEN {
-                    return Err(format!("instruction {pc}: load offset {} outside seccomp_data", ins.k));
+                    return Err(format!(
+                        "instruction {pc}: load offset {} outside seccomp_data",
+                        ins.k
+                    ));
                 }
                 if next >= n {
                     return Err(format!("instruction {pc}: falls off the end"));
@@ -209,7 +280,10 @@ pub(crate) fn check(prog: &[SockFilter]) -> Result<(), String> {
                     return Err(format!("instruction {pc}: jump past the end"));
                 }
             }
-            c if c == BPF_JMP | BPF_JEQ | BPF_K || c == BPF_JMP | BPF_JGT | BPF_K || c == BPF_JMP | BPF_JGE | BPF_K => {
+            c if c == BPF_JMP | BPF_JEQ | BPF_K
+                || c == BPF_JMP | BPF_JGT | BPF_K
+                || c == BPF_JMP | BPF_JGE | BPF_K =>
+            {
                 if next + ins.jt as usize >= n || next + ins.jf as usize >= n {
                     return Err(format!("instruction {pc}: jump past the end"));
                 }
@@ -248,7 +322,9 @@ pub fn run(prog: &[SockFilter], data: &SeccompData) -> Result<u32, String> {
     let mut a: u32 = 0;
     let mut pc = 0usize;
     loop {
-        let ins = prog.get(pc).ok_or_else(|| format!("pc {pc} out of program"))?;
+        let ins = prog
+            .get(pc)
+            .ok_or_else(|| format!("pc {pc} out of program"))?;
         pc += 1;
         match ins.code {
             c if c == BPF_LD | BPF_W | BPF_ABS => a = data.word(ins.k),
@@ -287,7 +363,10 @@ mod tests {
         a.ret(0xdead);
         let prog = a.finish().unwrap();
         check(&prog).unwrap();
-        let mut d = SeccompData { nr: 7, ..Default::default() };
+        let mut d = SeccompData {
+            nr: 7,
+            ..Default::default()
+        };
         assert_eq!(run(&prog, &d).unwrap(), 0xdead);
         d.nr = 8;
         assert_eq!(run(&prog, &d).unwrap(), 0);
@@ -296,12 +375,27 @@ mod tests {
     #[test]
     fn check_rejects_bad_programs() {
         assert!(check(&[]).is_err());
-        let ld = SockFilter { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k: 0 };
+        let ld = SockFilter {
+            code: BPF_LD | BPF_W | BPF_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
         assert!(check(&[ld]).unwrap_err().contains("falls off"));
         let bad_ld = SockFilter { k: 64, ..ld };
-        let ret = SockFilter { code: BPF_RET | BPF_K, jt: 0, jf: 0, k: 0 };
+        let ret = SockFilter {
+            code: BPF_RET | BPF_K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
         assert!(check(&[bad_ld, ret]).unwrap_err().contains("outside"));
-        let j = SockFilter { code: BPF_JMP | BPF_JEQ | BPF_K, jt: 5, jf: 0, k: 0 };
+        let j = SockFilter {
+            code: BPF_JMP | BPF_JEQ | BPF_K,
+            jt: 5,
+            jf: 0,
+            k: 0,
+        };
         assert!(check(&[j, ret]).unwrap_err().contains("past the end"));
     }
 }

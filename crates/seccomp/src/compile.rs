@@ -33,7 +33,9 @@
 
 use std::collections::BTreeMap;
 
-use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
 
 use crate::arch::{name_index, Arch, X32_SYSCALL_BIT};
 use crate::bpf::{Asm, Cond, Label, SockFilter, MAX_INSNS};
@@ -100,7 +102,10 @@ fn resolve_action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Res
             ));
         }
         if e > MAX_ERRNO {
-            return Err(Error::invalid(field, format!("errno value {e} out of range (0..={MAX_ERRNO})")));
+            return Err(Error::invalid(
+                field,
+                format!("errno value {e} out of range (0..={MAX_ERRNO})"),
+            ));
         }
     }
     Ok(match a {
@@ -151,7 +156,11 @@ impl ArgCmp {
 
     /// The comparison restricted to the low word (32-bit architectures).
     fn narrowed(&self) -> ArgCmp {
-        ArgCmp { value: self.value & 0xffff_ffff, value_two: self.value_two & 0xffff_ffff, ..*self }
+        ArgCmp {
+            value: self.value & 0xffff_ffff,
+            value_two: self.value_two & 0xffff_ffff,
+            ..*self
+        }
     }
 }
 
@@ -207,12 +216,16 @@ impl Ir {
             }
             found = Some(sec);
         }
-        let Some(sec) = found else { return RET_KILL_THREAD };
+        let Some(sec) = found else {
+            return RET_KILL_THREAD;
+        };
         let a = sec.arch;
         if sec.enosys_above.is_some_and(|m| nr > m) {
             return RET_ERRNO | ENOSYS;
         }
-        let Some(r) = sec.rules.get(&nr) else { return self.default };
+        let Some(r) = sec.rules.get(&nr) else {
+            return self.default;
+        };
         if let Some(u) = r.uncond {
             return u;
         }
@@ -250,7 +263,10 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
     let default = resolve_action(s.default_action(), s.default_errno_ret(), "defaultErrnoRet")?;
     if s.default_action() == LinuxSeccompAction::ScmpActNotify {
         // libseccomp refuses it too: every syscall, even the agent hand-off, would block
-        return Err(Error::invalid("defaultAction", "SCMP_ACT_NOTIFY cannot be the default action".to_string()));
+        return Err(Error::invalid(
+            "defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action".to_string(),
+        ));
     }
     let mut needs_notify = false;
 
@@ -282,14 +298,24 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
             arch_list.push(ours);
         }
     }
-    let mut arches: Vec<Section> =
-        arch_list.iter().map(|a| Section { arch: *a, rules: BTreeMap::new(), enosys_above: None }).collect();
+    let mut arches: Vec<Section> = arch_list
+        .iter()
+        .map(|a| Section {
+            arch: *a,
+            rules: BTreeMap::new(),
+            enosys_above: None,
+        })
+        .collect();
     // largest syscall number the profile names, per architecture (for the ENOSYS stub)
     let mut largest: Vec<Option<u32>> = vec![None; arches.len()];
 
     for (i, call) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("syscalls[{i}]");
-        let ret = resolve_action(call.action(), call.errno_ret(), &format!("{field}.errnoRet"))?;
+        let ret = resolve_action(
+            call.action(),
+            call.errno_ret(),
+            &format!("{field}.errnoRet"),
+        )?;
         if call.action() == LinuxSeccompAction::ScmpActNotify {
             needs_notify = true;
         }
@@ -308,15 +334,27 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
                     "valueTwo is only meaningful with SCMP_CMP_MASKED_EQ".to_string(),
                 ));
             }
-            cmps.push(ArgCmp { index: arg.index() as u8, op, value: arg.value(), value_two: arg.value_two().unwrap_or(0) });
+            cmps.push(ArgCmp {
+                index: arg.index() as u8,
+                op,
+                value: arg.value(),
+                value_two: arg.value_two().unwrap_or(0),
+            });
         }
         let mut idxs = Vec::with_capacity(call.names().len());
         for (j, name) in call.names().iter().enumerate() {
             if name.is_empty() {
-                return Err(Error::invalid(&format!("{field}.names[{j}]"), "empty syscall name".to_string()));
+                return Err(Error::invalid(
+                    &format!("{field}.names[{j}]"),
+                    "empty syscall name".to_string(),
+                ));
             }
-            let idx = name_index(name)
-                .ok_or_else(|| Error::invalid(&format!("{field}.names[{j}]"), format!("unknown syscall {name:?}")))?;
+            let idx = name_index(name).ok_or_else(|| {
+                Error::invalid(
+                    &format!("{field}.names[{j}]"),
+                    format!("unknown syscall {name:?}"),
+                )
+            })?;
             idxs.push(idx);
         }
         for (sec, max) in arches.iter().zip(largest.iter_mut()) {
@@ -331,13 +369,21 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
         }
         // runc: several conditions on the same argument become separate (ORed) rules.
         let mut seen = [false; 6];
-        let same_arg_twice = cmps.iter().any(|c| std::mem::replace(&mut seen[c.index as usize], true));
+        let same_arg_twice = cmps
+            .iter()
+            .any(|c| std::mem::replace(&mut seen[c.index as usize], true));
         let cmps_empty = cmps.is_empty();
-        let rule_sets: Vec<Vec<ArgCmp>> = if same_arg_twice { cmps.iter().map(|c| vec![*c]).collect() } else { vec![cmps] };
+        let rule_sets: Vec<Vec<ArgCmp>> = if same_arg_twice {
+            cmps.iter().map(|c| vec![*c]).collect()
+        } else {
+            vec![cmps]
+        };
 
         for sec in arches.iter_mut() {
             for (name, idx) in call.names().iter().zip(&idxs) {
-                let Some(nr) = sec.arch.nr_at(*idx) else { continue };
+                let Some(nr) = sec.arch.nr_at(*idx) else {
+                    continue;
+                };
                 let entry = sec.rules.entry(nr).or_default();
                 for set in &rule_sets {
                     add_rule(entry, set, ret, sec.arch, name, &field)?;
@@ -350,19 +396,25 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
     }
     // runc adds the ENOSYS stub unless the default action already lets calls through (ALLOW,
     // LOG) or is ERRNO(ENOSYS) itself.
-    let stub = !matches!(s.default_action(), LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog)
-        && default != RET_ERRNO | ENOSYS;
+    let stub = !matches!(
+        s.default_action(),
+        LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
+    ) && default != RET_ERRNO | ENOSYS;
     for (sec, max) in arches.iter_mut().zip(largest) {
         // Most restrictive action first; stable, so equal ranks keep profile order.
         for r in sec.rules.values_mut() {
-            r.conds.sort_by_key(|c| std::cmp::Reverse(precedence(c.ret)));
+            r.conds
+                .sort_by_key(|c| std::cmp::Reverse(precedence(c.ret)));
         }
         if stub {
             sec.enosys_above = max.filter(|m| *m != 0);
         }
     }
     if needs_notify && !matches!(s.listener_path(), Some(p) if !p.as_os_str().is_empty()) {
-        return Err(Error::invalid("listenerPath", "SCMP_ACT_NOTIFY is used but no listenerPath is set".to_string()));
+        return Err(Error::invalid(
+            "listenerPath",
+            "SCMP_ACT_NOTIFY is used but no listenerPath is set".to_string(),
+        ));
     }
     if needs_notify {
         flags |= FLAG_NEW_LISTENER;
@@ -370,7 +422,12 @@ pub(crate) fn lower(s: &LinuxSeccomp) -> Result<Ir, Error> {
             flags |= FLAG_TSYNC_ESRCH;
         }
     }
-    Ok(Ir { default, flags, needs_notify, arches })
+    Ok(Ir {
+        default,
+        flags,
+        needs_notify,
+        arches,
+    })
 }
 
 /// i386 `socketcall(2)` / `ipc(2)` numbers of the multiplexed calls, and the call numbers
@@ -420,7 +477,10 @@ const IPCCALLS: &[(&str, u64)] = &[
 /// libseccomp's dropping of the conditions would widen an ALLOW rule. An existing rule for the
 /// same call number wins (first rule wins, as for unconditional rules).
 fn add_multiplexed(rules: &mut BTreeMap<u32, SysRules>, name: &str, ret: u32) {
-    let (mux, call) = match (SOCKETCALLS.iter().find(|c| c.0 == name), IPCCALLS.iter().find(|c| c.0 == name)) {
+    let (mux, call) = match (
+        SOCKETCALLS.iter().find(|c| c.0 == name),
+        IPCCALLS.iter().find(|c| c.0 == name),
+    ) {
         (Some(c), _) => (I386_SOCKETCALL, c.1),
         (None, Some(c)) => (I386_IPC, c.1),
         (None, None) => return,
@@ -429,14 +489,26 @@ fn add_multiplexed(rules: &mut BTreeMap<u32, SysRules>, name: &str, ret: u32) {
     if entry.uncond.is_some() {
         return;
     }
-    let cmps = vec![ArgCmp { index: 0, op: Op::Eq, value: call, value_two: 0 }];
+    let cmps = vec![ArgCmp {
+        index: 0,
+        op: Op::Eq,
+        value: call,
+        value_two: 0,
+    }];
     if entry.conds.iter().any(|c| c.cmps == cmps) {
         return;
     }
     entry.conds.push(CondRule { cmps, ret });
 }
 
-fn add_rule(entry: &mut SysRules, set: &[ArgCmp], ret: u32, arch: Arch, name: &str, field: &str) -> Result<(), Error> {
+fn add_rule(
+    entry: &mut SysRules,
+    set: &[ArgCmp],
+    ret: u32,
+    arch: Arch,
+    name: &str,
+    field: &str,
+) -> Result<(), Error> {
     if entry.uncond.is_some() {
         return Ok(()); // an existing unconditional rule supersedes
     }
@@ -445,7 +517,11 @@ fn add_rule(entry: &mut SysRules, set: &[ArgCmp], ret: u32, arch: Arch, name: &s
         entry.conds.clear();
         return Ok(());
     }
-    let mut cmps: Vec<ArgCmp> = if arch.is_32bit() { set.iter().map(ArgCmp::narrowed).collect() } else { set.to_vec() };
+    let mut cmps: Vec<ArgCmp> = if arch.is_32bit() {
+        set.iter().map(ArgCmp::narrowed).collect()
+    } else {
+        set.to_vec()
+    };
     cmps.sort();
     cmps.dedup();
     if let Some(existing) = entry.conds.iter().find(|c| c.cmps == cmps) {
@@ -500,7 +576,11 @@ fn emit_cmp(asm: &mut Asm, c: &ArgCmp, low_only: bool, pass: Label, fail: Label)
         Op::Le => (Cond::Gt, true),
         Op::MaskedEq => unreachable!("handled above"),
     };
-    let (lo_t, lo_f) = if lo_negate { (fail, pass) } else { (pass, fail) };
+    let (lo_t, lo_f) = if lo_negate {
+        (fail, pass)
+    } else {
+        (pass, fail)
+    };
     if !low_only {
         let lo = asm.label();
         asm.ld(hi_off);
@@ -509,7 +589,11 @@ fn emit_cmp(asm: &mut Asm, c: &ArgCmp, low_only: bool, pass: Label, fail: Label)
             Op::Ne => asm.jmp(Cond::Eq, vh, lo, pass),
             _ => {
                 // hi > vh: Gt/Ge pass, Lt/Le fail; hi < vh: the opposite.
-                let (above, below) = if lo_negate { (fail, pass) } else { (pass, fail) };
+                let (above, below) = if lo_negate {
+                    (fail, pass)
+                } else {
+                    (pass, fail)
+                };
                 let eq = asm.label();
                 asm.jmp(Cond::Gt, vh, above, eq);
                 asm.bind(eq);
@@ -543,7 +627,13 @@ fn emit_block(asm: &mut Asm, r: &SysRules, default: u32, low_only: bool) {
 }
 
 /// Emit a dispatch over `[lo, hi]` syscall-number intervals.
-fn emit_tree(asm: &mut Asm, iv: &[(u32, Target)], rules: &BTreeMap<u32, SysRules>, default: u32, low_only: bool) {
+fn emit_tree(
+    asm: &mut Asm,
+    iv: &[(u32, Target)],
+    rules: &BTreeMap<u32, SysRules>,
+    default: u32,
+    low_only: bool,
+) {
     if iv.len() == 1 {
         match iv[0].1 {
             Target::Ret(k) => asm.ret(k),
@@ -593,7 +683,11 @@ fn intervals(sec: &Section, default: u32, base: u32) -> Vec<(u32, Target)> {
         }
     }
     // every rule number is <= enosys_above (it is the largest number the profile names)
-    if let Some(after) = sec.enosys_above.and_then(|m| m.checked_add(1)).filter(|a| *a > base) {
+    if let Some(after) = sec
+        .enosys_above
+        .and_then(|m| m.checked_add(1))
+        .filter(|a| *a > base)
+    {
         push(after, Target::Ret(RET_ERRNO | ENOSYS), &mut out);
     }
     out
@@ -634,20 +728,40 @@ pub(crate) fn codegen(ir: &Ir) -> Result<Vec<SockFilter>, Error> {
             asm.jmp(Cond::Eq, u32::MAX, lo, hi);
             asm.bind(lo);
             match x64 {
-                Some(a) => emit_tree(&mut asm, &intervals(a, ir.default, 0), &a.rules, ir.default, a.arch.is_32bit()),
+                Some(a) => emit_tree(
+                    &mut asm,
+                    &intervals(a, ir.default, 0),
+                    &a.rules,
+                    ir.default,
+                    a.arch.is_32bit(),
+                ),
                 None => asm.ret(RET_KILL_THREAD),
             }
             asm.bind(hi);
             match x32 {
-                Some(a) => emit_tree(&mut asm, &intervals(a, ir.default, X32_SYSCALL_BIT), &a.rules, ir.default, a.arch.is_32bit()),
+                Some(a) => emit_tree(
+                    &mut asm,
+                    &intervals(a, ir.default, X32_SYSCALL_BIT),
+                    &a.rules,
+                    ir.default,
+                    a.arch.is_32bit(),
+                ),
                 None => asm.ret(RET_KILL_THREAD),
             }
         } else {
             let a = g.1[0];
-            emit_tree(&mut asm, &intervals(a, ir.default, 0), &a.rules, ir.default, a.arch.is_32bit());
+            emit_tree(
+                &mut asm,
+                &intervals(a, ir.default, 0),
+                &a.rules,
+                ir.default,
+                a.arch.is_32bit(),
+            );
         }
     }
-    let prog = asm.finish().map_err(|e| Error::invalid("(program)", format!("internal assembler error: {e}")))?;
+    let prog = asm
+        .finish()
+        .map_err(|e| Error::invalid("(program)", format!("internal assembler error: {e}")))?;
     if prog.len() > MAX_INSNS {
         return Err(Error::TooLong(prog.len()));
     }

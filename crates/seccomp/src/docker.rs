@@ -92,7 +92,11 @@ fn norm_cap(c: &str) -> String {
 fn parse_kernel(s: &str) -> Option<(u32, u32)> {
     let mut it = s.trim().splitn(3, ['.', '-']);
     let major = it.next()?.parse().ok()?;
-    let minor_str: String = it.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let minor_str: String = it
+        .next()?
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     Some((major, minor_str.parse().ok()?))
 }
 
@@ -102,18 +106,30 @@ pub(crate) fn running_kernel() -> Result<(u32, u32), Error> {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a utsname we own.
     if unsafe { libc::uname(&mut u) } != 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
-        return Err(Error::Sys { syscall: "uname", errno });
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL);
+        return Err(Error::Sys {
+            syscall: "uname",
+            errno,
+        });
     }
     // SAFETY: the kernel NUL-terminates `release`.
-    let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
-    parse_kernel(&rel).ok_or_else(|| Error::invalid("(kernel)", format!("cannot parse kernel release {rel:?}")))
+    let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    parse_kernel(&rel)
+        .ok_or_else(|| Error::invalid("(kernel)", format!("cannot parse kernel release {rel:?}")))
 }
 
 /// Convert Docker's profile format to the OCI form for a container with capabilities `caps`
 /// on `arch` (Go's GOARCH name: "amd64", "arm64", ...), resolving `includes` / `excludes`
 /// (caps, arches, minKernel against the running kernel) as moby does.
-pub fn docker_to_oci(profile_json: &[u8], caps: &[String], arch: &str) -> Result<LinuxSeccomp, Error> {
+pub fn docker_to_oci(
+    profile_json: &[u8],
+    caps: &[String],
+    arch: &str,
+) -> Result<LinuxSeccomp, Error> {
     docker_to_oci_for_kernel(profile_json, caps, arch, running_kernel()?)
 }
 
@@ -123,22 +139,41 @@ pub(crate) fn docker_to_oci_for_kernel(
     arch: &str,
     kernel: (u32, u32),
 ) -> Result<LinuxSeccomp, Error> {
-    let p: Profile = serde_json::from_slice(profile_json).map_err(|e| Error::invalid("(docker profile json)", e.to_string()))?;
+    let p: Profile = serde_json::from_slice(profile_json)
+        .map_err(|e| Error::invalid("(docker profile json)", e.to_string()))?;
     let arch = go_arch(arch);
-    let native = go_to_scmp(arch).ok_or_else(|| Error::invalid("(arch)", format!("unknown architecture {arch:?} (expected a Go GOARCH name such as amd64)")))?;
+    let native = go_to_scmp(arch).ok_or_else(|| {
+        Error::invalid(
+            "(arch)",
+            format!("unknown architecture {arch:?} (expected a Go GOARCH name such as amd64)"),
+        )
+    })?;
     let caps: Vec<String> = caps.iter().map(|c| norm_cap(c)).collect();
 
-    let default_action = p.default_action.ok_or_else(|| Error::invalid("defaultAction", "missing".into()))?;
+    let default_action = p
+        .default_action
+        .ok_or_else(|| Error::invalid("defaultAction", "missing".into()))?;
     check_action(&default_action, "defaultAction")?;
     let mut out = LinuxSeccomp::default();
     out.set_default_action(parse_enum(&default_action, "defaultAction")?);
     if let Some(e) = &p.default_errno_ret {
-        let n = e.as_u64().filter(|n| *n <= u32::MAX as u64).ok_or_else(|| Error::invalid("defaultErrnoRet", format!("expected a non-negative integer, got {e}")))?;
+        let n = e
+            .as_u64()
+            .filter(|n| *n <= u32::MAX as u64)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "defaultErrnoRet",
+                    format!("expected a non-negative integer, got {e}"),
+                )
+            })?;
         out.set_default_errno_ret(Some(n as u32));
     }
 
     if !p.architectures.is_empty() && p.arch_map.as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(Error::invalid("architectures", "'architectures' and 'archMap' were both given; use one".into()));
+        return Err(Error::invalid(
+            "architectures",
+            "'architectures' and 'archMap' were both given; use one".into(),
+        ));
     }
     let mut arches: Vec<String> = p.architectures.clone();
     for (i, m) in p.arch_map.iter().flatten().enumerate() {
@@ -151,7 +186,12 @@ pub(crate) fn docker_to_oci_for_kernel(
     if !arches.is_empty() {
         let mut parsed = Vec::new();
         for (i, a) in arches.iter().enumerate() {
-            let oa: OciArch = a.parse().map_err(|_| Error::invalid(&format!("architectures[{i}]"), format!("unknown architecture {a:?}")))?;
+            let oa: OciArch = a.parse().map_err(|_| {
+                Error::invalid(
+                    &format!("architectures[{i}]"),
+                    format!("unknown architecture {a:?}"),
+                )
+            })?;
             parsed.push(oa);
         }
         out.set_architectures(Some(parsed));
@@ -160,9 +200,18 @@ pub(crate) fn docker_to_oci_for_kernel(
         let mut flags = Vec::new();
         for (i, f) in p.flags.iter().enumerate() {
             if !FLAGS.contains(&f.as_str()) {
-                return Err(Error::invalid(&format!("flags[{i}]"), format!("unknown seccomp filter flag {f:?} (known: {})", FLAGS.join(", "))));
+                return Err(Error::invalid(
+                    &format!("flags[{i}]"),
+                    format!(
+                        "unknown seccomp filter flag {f:?} (known: {})",
+                        FLAGS.join(", ")
+                    ),
+                ));
             }
-            flags.push(parse_enum(&Value::String(f.clone()), &format!("flags[{i}]"))?);
+            flags.push(parse_enum(
+                &Value::String(f.clone()),
+                &format!("flags[{i}]"),
+            )?);
         }
         out.set_flags(Some(flags));
     }
@@ -172,11 +221,14 @@ pub(crate) fn docker_to_oci_for_kernel(
     let mut syscalls = Vec::new();
     'calls: for (i, c) in p.syscalls.iter().enumerate() {
         let f = format!("syscalls[{i}]");
-        let o = c.as_object().ok_or_else(|| Error::invalid(&f, "expected an object".into()))?;
+        let o = c
+            .as_object()
+            .ok_or_else(|| Error::invalid(&f, "expected an object".into()))?;
         let sub = |key: &str| -> Result<Filter, Error> {
             match o.get(key) {
                 None | Some(Value::Null) => Ok(Filter::default()),
-                Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::invalid(&format!("{f}.{key}"), e.to_string())),
+                Some(v) => serde_json::from_value(v.clone())
+                    .map_err(|e| Error::invalid(&format!("{f}.{key}"), e.to_string())),
             }
         };
         let inc = sub("includes")?;
@@ -185,7 +237,12 @@ pub(crate) fn docker_to_oci_for_kernel(
             match mk {
                 None => Ok(None),
                 Some(s) => {
-                    let v = parse_kernel(s).ok_or_else(|| Error::invalid(&format!("{f}.{key}.minKernel"), format!("invalid kernel version {s:?} (expected e.g. \"4.8\")")))?;
+                    let v = parse_kernel(s).ok_or_else(|| {
+                        Error::invalid(
+                            &format!("{f}.{key}.minKernel"),
+                            format!("invalid kernel version {s:?} (expected e.g. \"4.8\")"),
+                        )
+                    })?;
                     Ok(Some(kernel >= v))
                 }
             }
@@ -210,13 +267,22 @@ pub(crate) fn docker_to_oci_for_kernel(
             continue 'calls;
         }
 
-        let name = o.get("name").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+        let name = o
+            .get("name")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty());
         let names: Vec<String> = match o.get("names") {
             None | Some(Value::Null) => Vec::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::invalid(&format!("{f}.names"), e.to_string()))?,
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|e| Error::invalid(&format!("{f}.names"), e.to_string()))?,
         };
         let names = match (name, names.is_empty()) {
-            (Some(_), false) => return Err(Error::invalid(&f, "use either 'name' or 'names', not both".into())),
+            (Some(_), false) => {
+                return Err(Error::invalid(
+                    &f,
+                    "use either 'name' or 'names', not both".into(),
+                ))
+            }
             (Some(n), true) => vec![n.to_string()],
             (None, _) => names,
         };
@@ -226,13 +292,22 @@ pub(crate) fn docker_to_oci_for_kernel(
         sc.set_names(names);
         sc.set_action(parse_enum(&action, &format!("{f}.action"))?);
         if let Some(e) = o.get("errnoRet").filter(|v| !v.is_null()) {
-            let n = e.as_u64().filter(|n| *n <= u32::MAX as u64).ok_or_else(|| Error::invalid(&format!("{f}.errnoRet"), format!("expected a non-negative integer, got {e}")))?;
+            let n = e
+                .as_u64()
+                .filter(|n| *n <= u32::MAX as u64)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        &format!("{f}.errnoRet"),
+                        format!("expected a non-negative integer, got {e}"),
+                    )
+                })?;
             sc.set_errno_ret(Some(n as u32));
         }
         let args_v = o.get("args").cloned().unwrap_or(Value::Null);
         check_args(&args_v, &format!("{f}.args"))?;
         if !args_v.is_null() {
-            let args: Vec<LinuxSeccompArg> = serde_json::from_value(args_v).map_err(|e| Error::invalid(&format!("{f}.args"), e.to_string()))?;
+            let args: Vec<LinuxSeccompArg> = serde_json::from_value(args_v)
+                .map_err(|e| Error::invalid(&format!("{f}.args"), e.to_string()))?;
             if !args.is_empty() {
                 sc.set_args(Some(args));
             }

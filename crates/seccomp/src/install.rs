@@ -33,17 +33,33 @@ impl Filter {
             )
         };
         if r < 0 {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL);
             if errno == libc::ENOSYS && self.flags == 0 {
                 // SAFETY: as above; PR_SET_SECCOMP with SECCOMP_MODE_FILTER takes a sock_fprog*.
-                let r2 = unsafe { libc::prctl(libc::PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog) };
+                let r2 = unsafe {
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        SECCOMP_MODE_FILTER,
+                        &prog as *const libc::sock_fprog,
+                    )
+                };
                 if r2 == 0 {
                     return Ok(None);
                 }
-                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
-                return Err(Error::Sys { syscall: "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)", errno });
+                let errno = std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EINVAL);
+                return Err(Error::Sys {
+                    syscall: "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)",
+                    errno,
+                });
             }
-            return Err(Error::Sys { syscall: "seccomp(SECCOMP_SET_MODE_FILTER)", errno });
+            return Err(Error::Sys {
+                syscall: "seccomp(SECCOMP_SET_MODE_FILTER)",
+                errno,
+            });
         }
         if self.flags & FLAG_NEW_LISTENER != 0 {
             return Ok(Some(r as RawFd));
@@ -61,7 +77,9 @@ impl Filter {
 pub fn send_listener_fd(listener_path: &Path, state_json: &[u8], fd: RawFd) -> Result<(), Error> {
     let sys = |syscall: &'static str| Error::Sys {
         syscall,
-        errno: std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL),
+        errno: std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL),
     };
     let bytes = listener_path.as_os_str().as_bytes();
     // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
@@ -69,11 +87,17 @@ pub fn send_listener_fd(listener_path: &Path, state_json: &[u8], fd: RawFd) -> R
     if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
         return Err(Error::invalid(
             "listenerPath",
-            format!("{} is not a usable unix socket path (empty, NUL or longer than 107 bytes)", listener_path.display()),
+            format!(
+                "{} is not a usable unix socket path (empty, NUL or longer than 107 bytes)",
+                listener_path.display()
+            ),
         ));
     }
     if state_json.is_empty() {
-        return Err(Error::invalid("listenerPath", "empty state message".to_string()));
+        return Err(Error::invalid(
+            "listenerPath",
+            "empty state message".to_string(),
+        ));
     }
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
@@ -96,10 +120,16 @@ pub fn send_listener_fd(listener_path: &Path, state_json: &[u8], fd: RawFd) -> R
         )
     };
     if r < 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL);
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL);
         return Err(Error::Invalid {
             field: "listenerPath".to_string(),
-            msg: format!("connect({}): {}", listener_path.display(), std::io::Error::from_raw_os_error(errno)),
+            msg: format!(
+                "connect({}): {}",
+                listener_path.display(),
+                std::io::Error::from_raw_os_error(errno)
+            ),
         });
     }
     // Control buffer for one fd, aligned for cmsghdr.
@@ -109,7 +139,10 @@ pub fn send_listener_fd(listener_path: &Path, state_json: &[u8], fd: RawFd) -> R
         _align: libc::cmsghdr,
     }
     let mut cbuf = Cmsg { buf: [0; 64] };
-    let mut iov = libc::iovec { iov_base: state_json.as_ptr() as *mut libc::c_void, iov_len: state_json.len() };
+    let mut iov = libc::iovec {
+        iov_base: state_json.as_ptr() as *mut libc::c_void,
+        iov_len: state_json.len(),
+    };
     // SAFETY: msghdr is plain old data; zeroed is valid and fields are set below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -126,7 +159,11 @@ pub fn send_listener_fd(listener_path: &Path, state_json: &[u8], fd: RawFd) -> R
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SCM_RIGHTS;
         (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::copy_nonoverlapping(&fd as *const RawFd as *const u8, libc::CMSG_DATA(c), std::mem::size_of::<RawFd>());
+        std::ptr::copy_nonoverlapping(
+            &fd as *const RawFd as *const u8,
+            libc::CMSG_DATA(c),
+            std::mem::size_of::<RawFd>(),
+        );
     }
     // SAFETY: msg and everything it points to are live for the call.
     let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };

@@ -56,8 +56,8 @@ mod validate;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use oci_spec::runtime::LinuxSeccomp;
 use sha2::{Digest, Sha256};
@@ -71,8 +71,9 @@ pub use validate::parse_oci;
 /// Kernel `SECCOMP_RET_*` values, for callers interpreting [`Filter::evaluate`].
 pub mod ret {
     pub use crate::compile::{
-        RET_ALLOW as ALLOW, RET_ERRNO as ERRNO, RET_KILL_PROCESS as KILL_PROCESS, RET_KILL_THREAD as KILL_THREAD,
-        RET_LOG as LOG, RET_TRACE as TRACE, RET_TRAP as TRAP, RET_USER_NOTIF as USER_NOTIF,
+        RET_ALLOW as ALLOW, RET_ERRNO as ERRNO, RET_KILL_PROCESS as KILL_PROCESS,
+        RET_KILL_THREAD as KILL_THREAD, RET_LOG as LOG, RET_TRACE as TRACE, RET_TRAP as TRAP,
+        RET_USER_NOTIF as USER_NOTIF,
     };
 }
 
@@ -90,12 +91,18 @@ pub enum Error {
     #[error("compiled seccomp filter is corrupt: {0}")]
     Corrupt(String),
     #[error("seccomp filter cache {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
     pub(crate) fn invalid(field: &str, msg: String) -> Error {
-        Error::Invalid { field: field.to_string(), msg }
+        Error::Invalid {
+            field: field.to_string(),
+            msg,
+        }
     }
 }
 
@@ -111,7 +118,11 @@ pub struct Filter {
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter, Error> {
     let ir = compile::lower(s)?;
     let prog = compile::codegen(&ir)?;
-    Ok(Filter { prog, flags: ir.flags, needs_notify: ir.needs_notify })
+    Ok(Filter {
+        prog,
+        flags: ir.flags,
+        needs_notify: ir.needs_notify,
+    })
 }
 
 const MAGIC: &[u8; 8] = b"BSECCMP1";
@@ -154,7 +165,9 @@ impl Filter {
     pub fn from_bytes(b: &[u8]) -> Result<Filter, Error> {
         let corrupt = |m: &str| Error::Corrupt(m.to_string());
         if b.len() < 20 || &b[..8] != MAGIC {
-            return Err(corrupt("bad magic (not a berth seccomp filter, or another format version)"));
+            return Err(corrupt(
+                "bad magic (not a berth seccomp filter, or another format version)",
+            ));
         }
         let word = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let flags = word(8);
@@ -164,7 +177,10 @@ impl Filter {
             return Err(corrupt("bad notify field"));
         }
         if b.len() != 20 + n * 8 {
-            return Err(Error::Corrupt(format!("length {} does not match {n} instructions", b.len())));
+            return Err(Error::Corrupt(format!(
+                "length {} does not match {n} instructions",
+                b.len()
+            )));
         }
         let prog: Vec<SockFilter> = b[20..]
             .chunks_exact(8)
@@ -176,14 +192,19 @@ impl Filter {
             })
             .collect();
         bpf::check(&prog).map_err(Error::Corrupt)?;
-        Ok(Filter { prog, flags, needs_notify: notify == 1 })
+        Ok(Filter {
+            prog,
+            flags,
+            needs_notify: notify == 1,
+        })
     }
 }
 
 /// The cache key: sha256 over this crate's version, the native architecture and the canonical
 /// JSON of the profile (oci-spec serialises fields in a fixed order).
 pub fn cache_key(s: &LinuxSeccomp) -> Result<[u8; 32], Error> {
-    let json = serde_json::to_vec(s).map_err(|e| Error::invalid("(profile)", format!("cannot serialise: {e}")))?;
+    let json = serde_json::to_vec(s)
+        .map_err(|e| Error::invalid("(profile)", format!("cannot serialise: {e}")))?;
     let mut h = Sha256::new();
     h.update(b"berth-seccomp ");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -209,9 +230,16 @@ pub fn compile_cached(s: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter, Erro
         }
     }
     let filter = compile(s)?;
-    let cache_err = |p: &Path, source| Error::Cache { path: p.to_path_buf(), source };
+    let cache_err = |p: &Path, source| Error::Cache {
+        path: p.to_path_buf(),
+        source,
+    };
     // root-only: a planted program would be installed into every container using this profile
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(cache_dir).map_err(|e| cache_err(cache_dir, e))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(cache_dir)
+        .map_err(|e| cache_err(cache_dir, e))?;
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = cache_dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));

@@ -62,17 +62,28 @@ fn in_child(filter: &Filter, body: impl FnOnce() -> i32) -> Out {
     drop(err_w);
     let mut stdout = String::new();
     let mut stderr = String::new();
-    std::fs::File::from(out_r).read_to_string(&mut stdout).unwrap();
-    std::fs::File::from(err_r).read_to_string(&mut stderr).unwrap();
+    std::fs::File::from(out_r)
+        .read_to_string(&mut stdout)
+        .unwrap();
+    std::fs::File::from(err_r)
+        .read_to_string(&mut stderr)
+        .unwrap();
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    Out { status, stdout, stderr }
+    Out {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// SIGSYS kills dump core by default; keep test children from leaving core files around.
 fn no_core_dumps() {
-    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: setrlimit with a valid struct; lowering a limit needs no privilege.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
 }
@@ -88,7 +99,11 @@ fn cmd(args: &[&str]) -> Cmd {
     let args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap()).collect();
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    Cmd { _args: args, argv, path: CString::new(BUSYBOX).unwrap() }
+    Cmd {
+        _args: args,
+        argv,
+        path: CString::new(BUSYBOX).unwrap(),
+    }
 }
 
 fn exec(c: &Cmd) -> i32 {
@@ -114,10 +129,26 @@ fn sys_errno(nr: libc::c_long, a0: u64, a1: u64, a2: u64) -> i32 {
 }
 
 fn docker_filter() -> Filter {
-    let profile = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json")).unwrap();
+    let profile = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/docker-default-seccomp.json"
+    ))
+    .unwrap();
     let caps: Vec<String> = [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
-        "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -160,7 +191,13 @@ fn named_syscall_denied_with_errno_others_work() {
     assert_eq!(out.exit_code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
     assert!(!target.exists());
-    let c = cmd(&[BUSYBOX, "sh", "-c", "echo hello; touch $0/file; ls $0", dir.path().to_str().unwrap()]);
+    let c = cmd(&[
+        BUSYBOX,
+        "sh",
+        "-c",
+        "echo hello; touch $0/file; ls $0",
+        dir.path().to_str().unwrap(),
+    ]);
     let out = in_child(&f, || exec(&c));
     assert_eq!(out.exit_code(), Some(0), "{}", out.stderr);
     assert_eq!(out.stdout, "hello\nfile\n");
@@ -187,10 +224,22 @@ fn argument_conditions() {
     let out = in_child(&f, || {
         let mut bad = 0;
         // socket(AF_INET) denied, socket(AF_UNIX) allowed
-        if sys_errno(libc::SYS_socket, libc::AF_INET as u64, libc::SOCK_STREAM as u64, 0) != 97 {
+        if sys_errno(
+            libc::SYS_socket,
+            libc::AF_INET as u64,
+            libc::SOCK_STREAM as u64,
+            0,
+        ) != 97
+        {
             bad |= 1;
         }
-        if sys_errno(libc::SYS_socket, libc::AF_UNIX as u64, libc::SOCK_STREAM as u64, 0) != 0 {
+        if sys_errno(
+            libc::SYS_socket,
+            libc::AF_UNIX as u64,
+            libc::SOCK_STREAM as u64,
+            0,
+        ) != 0
+        {
             bad |= 2;
         }
         // the high word decides: 0x1_0000_0000 >= 2^32 denied, 0xffffffff (query) allowed
@@ -213,7 +262,12 @@ fn argument_conditions() {
         }
         bad
     });
-    assert_eq!(out.exit_code(), Some(0), "failed checks bitmask / status {:#x}", out.status);
+    assert_eq!(
+        out.exit_code(),
+        Some(0),
+        "failed checks bitmask / status {:#x}",
+        out.status
+    );
 }
 
 #[test]
@@ -223,7 +277,11 @@ fn docker_default_profile_blocks_namespaces_and_keys_but_shell_works() {
     let out = in_child(&f, || exec(&c));
     assert_eq!(out.exit_code(), Some(0), "stderr: {}", out.stderr);
     assert!(out.stdout.starts_with("ok\n"), "{}", out.stdout);
-    assert!(out.stdout.lines().any(|l| l == "proc"), "ls / output missing: {}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l == "proc"),
+        "ls / output missing: {}",
+        out.stdout
+    );
     assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.stdout);
     assert!(out.stdout.contains("NoNewPrivs:\t1"), "{}", out.stdout);
 
@@ -241,7 +299,16 @@ fn docker_default_profile_blocks_namespaces_and_keys_but_shell_works() {
         }
         // clone with a namespace flag is denied by the masked-eq rule
         // SAFETY: raw clone; if the filter wrongly allowed it the new child exits at once.
-        let r = unsafe { libc::syscall(libc::SYS_clone, (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64, 0u64, 0u64, 0u64, 0u64) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64,
+                0u64,
+                0u64,
+                0u64,
+                0u64,
+            )
+        };
         if r == 0 {
             // SAFETY: leaving the accidental child.
             unsafe { libc::_exit(0) };
@@ -262,25 +329,46 @@ fn docker_default_profile_blocks_namespaces_and_keys_but_shell_works() {
         }
         bad
     });
-    assert_eq!(out.exit_code(), Some(0), "failed checks bitmask / status {:#x}", out.status);
+    assert_eq!(
+        out.exit_code(),
+        Some(0),
+        "failed checks bitmask / status {:#x}",
+        out.status
+    );
 
     let c = cmd(&[BUSYBOX, "unshare", "-U", "true"]);
     let out = in_child(&f, || exec(&c));
     assert_ne!(out.exit_code(), Some(0));
-    assert!(out.stderr.contains("Operation not permitted"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Operation not permitted"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn kill_actions_kill_with_sigsys() {
-    for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"] {
-        let json = format!(r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],"action":"{action}"}}]}}"#);
+    for action in [
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_TRAP",
+    ] {
+        let json = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["getppid"],"action":"{action}"}}]}}"#
+        );
         let f = compile(&parse_oci(json.as_bytes()).unwrap()).unwrap();
         let out = in_child(&f, || {
             sys_errno(libc::SYS_getpid, 0, 0, 0);
             sys_errno(libc::SYS_getppid, 0, 0, 0);
             42
         });
-        assert_eq!(out.signal(), Some(libc::SIGSYS), "{action}: status {:#x}", out.status);
+        assert_eq!(
+            out.signal(),
+            Some(libc::SIGSYS),
+            "{action}: status {:#x}",
+            out.status
+        );
     }
 }
 
@@ -304,7 +392,11 @@ fn default_kill_and_x32_syscalls_on_x86_64_filter() {
     assert_eq!(out.signal(), Some(libc::SIGSYS));
 
     // an x32 syscall number under an x86_64-only filter is the bad-arch case: killed
-    let only64 = compile(&parse_oci(br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"]}"#).unwrap()).unwrap();
+    let only64 = compile(
+        &parse_oci(br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"]}"#)
+            .unwrap(),
+    )
+    .unwrap();
     let out = in_child(&only64, || {
         sys_errno(0x4000_0000 + libc::SYS_getpid, 0, 0, 0);
         7
@@ -377,7 +469,10 @@ fn notify_listener_reaches_the_agent() {
         // receive the state message and the listener fd
         let mut buf = [0u8; 512];
         let mut cbuf = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
         // SAFETY: zeroed msghdr then fields set to live buffers.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -430,7 +525,13 @@ fn notify_listener_reaches_the_agent() {
         }
         sys_errno(libc::SYS_mkdir, tp, 0o755, 0)
     });
-    assert_eq!(out.exit_code(), Some(libc::EROFS), "status {:#x} {}", out.status, out.stderr);
+    assert_eq!(
+        out.exit_code(),
+        Some(libc::EROFS),
+        "status {:#x} {}",
+        out.status,
+        out.stderr
+    );
     let (text, nr) = agent.join().unwrap();
     assert_eq!(text.as_bytes(), state);
     assert_eq!(nr as i64, libc::SYS_mkdir);
@@ -452,11 +553,17 @@ fn in_child_raw(body: impl FnOnce() -> i32) -> Out {
     }
     drop(err_w);
     let mut stderr = String::new();
-    std::fs::File::from(err_r).read_to_string(&mut stderr).unwrap();
+    std::fs::File::from(err_r)
+        .read_to_string(&mut stderr)
+        .unwrap();
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    Out { status, stdout: String::new(), stderr }
+    Out {
+        status,
+        stdout: String::new(),
+        stderr,
+    }
 }
 
 #[test]
@@ -489,7 +596,12 @@ fn trace_without_tracer_is_enosys_default_errno_and_log() {
         }
         bad
     });
-    assert_eq!(out.exit_code(), Some(0), "failed checks bitmask / status {:#x}", out.status);
+    assert_eq!(
+        out.exit_code(),
+        Some(0),
+        "failed checks bitmask / status {:#x}",
+        out.status
+    );
 }
 
 /// i386 syscall through `int 0x80` from this 64-bit process: seccomp sees AUDIT_ARCH_I386 and
@@ -519,7 +631,10 @@ fn i386_syscalls_use_the_x86_section() {
     // int 0x80 needs IA32 emulation in the kernel; find out in a throw-away child first.
     let probe = in_child_raw(|| if int80(20, 0) > 0 { 0 } else { 1 });
     if probe.exit_code() != Some(0) {
-        eprintln!("SKIP: this kernel has no IA32 emulation (int 0x80 probe status {:#x})", probe.status);
+        eprintln!(
+            "SKIP: this kernel has no IA32 emulation (int 0x80 probe status {:#x})",
+            probe.status
+        );
         return;
     }
     let f = docker_filter();
@@ -536,9 +651,18 @@ fn i386_syscalls_use_the_x86_section() {
         }
         bad
     });
-    assert_eq!(out.exit_code(), Some(0), "failed checks bitmask / status {:#x}", out.status);
+    assert_eq!(
+        out.exit_code(),
+        Some(0),
+        "failed checks bitmask / status {:#x}",
+        out.status
+    );
     // an x86_64-only filter kills i386 syscalls (bad architecture)
-    let only64 = compile(&parse_oci(br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"]}"#).unwrap()).unwrap();
+    let only64 = compile(
+        &parse_oci(br#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"]}"#)
+            .unwrap(),
+    )
+    .unwrap();
     let out = in_child(&only64, || {
         int80(20, 0);
         7

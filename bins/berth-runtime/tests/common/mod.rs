@@ -28,7 +28,10 @@ pub fn busybox() -> &'static str {
 
 /// A bundle with a busybox rootfs and the default `spec`, with `process.args` set.
 pub fn bundle(args: &[&str]) -> Bundle {
-    let dir = tempfile::Builder::new().prefix("berth-rt-test-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-rt-test-")
+        .tempdir()
+        .unwrap();
     let rootfs = dir.path().join("rootfs");
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -41,9 +44,21 @@ pub fn bundle(args: &[&str]) -> Bundle {
     ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
-    let out = Command::new(BIN).args(["spec", "-b"]).arg(dir.path()).output().unwrap();
-    assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["spec", "-b"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let n = N.fetch_add(1, Ordering::SeqCst);
     let id = format!("t{}-{}", std::process::id(), n);
     let root = dir.path().join("state");
@@ -65,7 +80,11 @@ impl Bundle {
     pub fn edit(&self, f: impl FnOnce(&mut Value)) {
         let mut c = self.config();
         f(&mut c);
-        std::fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&c).unwrap(),
+        )
+        .unwrap();
     }
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(BIN);
@@ -88,12 +107,18 @@ impl Bundle {
     }
     pub fn create(&self) -> Output {
         let mut c = self.cmd();
-        c.args(["create", "--bundle"]).arg(self.path()).arg(&self.id);
+        c.args(["create", "--bundle"])
+            .arg(self.path())
+            .arg(&self.id);
         output_via_files(c)
     }
     pub fn state(&self) -> Value {
         let o = self.rt(&["state", &self.id]);
-        assert!(o.status.success(), "state: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "state: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         serde_json::from_slice(&o.stdout).unwrap()
     }
     pub fn status(&self) -> String {
@@ -173,5 +198,9 @@ pub fn output_via_files(mut c: Command) -> Output {
         f.read_to_end(&mut v).unwrap();
         v
     };
-    Output { status: st, stdout: read(out), stderr: read(err) }
+    Output {
+        status: st,
+        stdout: read(out),
+        stderr: read(err),
+    }
 }

@@ -61,8 +61,14 @@ impl MountSpec {
     pub fn mount(&self, target: &Path) -> Result<()> {
         match self {
             MountSpec::Overlay(o) => o.mount(target),
-            MountSpec::Bind { source } => nix::mount::mount(Some(source.as_path()), target, None::<&str>, nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| Error::sys("bind mount", target, e)),
+            MountSpec::Bind { source } => nix::mount::mount(
+                Some(source.as_path()),
+                target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| Error::sys("bind mount", target, e)),
         }
     }
 }
@@ -92,12 +98,19 @@ impl Snapshotter {
                 if probe_overlay(&root.join("snapshots")) {
                     SnapshotterKind::Overlay
                 } else {
-                    tracing::warn!("overlayfs not usable under {}; using the copy snapshotter", root.display());
+                    tracing::warn!(
+                        "overlayfs not usable under {}; using the copy snapshotter",
+                        root.display()
+                    );
                     SnapshotterKind::Copy
                 }
             }
         };
-        let s = Snapshotter { root: root.to_path_buf(), kind, journal: Default::default() };
+        let s = Snapshotter {
+            root: root.to_path_buf(),
+            kind,
+            journal: Default::default(),
+        };
         s.clean_temps();
         s.recover()?;
         Ok(s)
@@ -105,7 +118,11 @@ impl Snapshotter {
     /// Another handle on the same snapshotter (shares the journal lock), e.g. for syncing
     /// on a background thread.
     pub fn handle(&self) -> Snapshotter {
-        Snapshotter { root: self.root.clone(), kind: self.kind, journal: self.journal.clone() }
+        Snapshotter {
+            root: self.root.clone(),
+            kind: self.kind,
+            journal: self.journal.clone(),
+        }
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -114,21 +131,35 @@ impl Snapshotter {
 
     fn journal_add(&self, chain: &Digest) -> Result<()> {
         use std::io::Write;
-        let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+        let _g = self
+            .journal
+            .lock()
+            .map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
         let p = self.journal_path();
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).ctx("open", &p)?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .ctx("open", &p)?;
         writeln!(f, "{}", chain.hex()).ctx("write", &p)?;
         f.sync_all().ctx("fsync", &p)
     }
 
     fn journal_read(&self) -> Vec<Digest> {
-        fs::read_to_string(self.journal_path()).unwrap_or_default().lines().filter_map(|l| Digest::from_hex(l.trim()).ok()).collect()
+        fs::read_to_string(self.journal_path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| Digest::from_hex(l.trim()).ok())
+            .collect()
     }
 
     /// Flush committed snapshots to disk (`syncfs`) and clear the journal of what was flushed.
     pub fn sync(&self) -> Result<()> {
         let listed = {
-            let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+            let _g = self
+                .journal
+                .lock()
+                .map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
             self.journal_read()
         };
         if listed.is_empty() {
@@ -142,8 +173,16 @@ impl Snapshotter {
         if r != 0 {
             return Err(Error::io("syncfs", &dir, std::io::Error::last_os_error()));
         }
-        let _g = self.journal.lock().map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
-        let rest: Vec<String> = self.journal_read().into_iter().filter(|d| !listed.contains(d)).map(|d| format!("{}\n", d.hex())).collect();
+        let _g = self
+            .journal
+            .lock()
+            .map_err(|_| Error::Conflict("snapshot journal lock poisoned".into()))?;
+        let rest: Vec<String> = self
+            .journal_read()
+            .into_iter()
+            .filter(|d| !listed.contains(d))
+            .map(|d| format!("{}\n", d.hex()))
+            .collect();
         atomic_write(&self.journal_path(), rest.concat().as_bytes())
     }
 
@@ -176,8 +215,17 @@ impl Snapshotter {
         self.root.join("snapshots").join(chain.hex())
     }
     fn active_dir(&self, key: &str) -> Result<PathBuf> {
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') || key.starts_with('.') {
-            return Err(Error::invalid(format!("snapshot key {key:?}"), "must be 1-128 chars of [A-Za-z0-9_.-], not starting with '.'"));
+        if key.is_empty()
+            || key.len() > 128
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            || key.starts_with('.')
+        {
+            return Err(Error::invalid(
+                format!("snapshot key {key:?}"),
+                "must be 1-128 chars of [A-Za-z0-9_.-], not starting with '.'",
+            ));
         }
         Ok(self.root.join("active").join(key))
     }
@@ -189,14 +237,26 @@ impl Snapshotter {
     }
     pub fn committed_meta(&self, chain: &Digest) -> Result<CommittedMeta> {
         let p = self.committed_dir(chain).join("meta.json");
-        let b = fs::read(&p).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Error::SnapshotNotFound(chain.to_string()) } else { Error::io("read", &p, e) })?;
+        let b = fs::read(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::SnapshotNotFound(chain.to_string())
+            } else {
+                Error::io("read", &p, e)
+            }
+        })?;
         serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
     }
 
     /// Create committed snapshot `chain` (on `parent`) by running `unpack` into a fresh dir;
     /// the snapshot becomes visible (renamed into place) only if `unpack` succeeds and the
     /// resulting diff_id equals `diff_id`. Concurrent commits of the same chain are safe.
-    pub fn commit_layer(&self, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest, unpack: impl FnOnce(&Path, WhiteoutMode) -> Result<UnpackStats>) -> Result<CommittedMeta> {
+    pub fn commit_layer(
+        &self,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        unpack: impl FnOnce(&Path, WhiteoutMode) -> Result<UnpackStats>,
+    ) -> Result<CommittedMeta> {
         if self.has(chain) {
             return self.committed_meta(chain);
         }
@@ -218,10 +278,23 @@ impl Snapshotter {
             }
             let st = unpack(&fsdir, self.whiteout_mode())?;
             if &st.diff_id != diff_id {
-                return Err(Error::DigestMismatch { what: format!("layer {chain} (uncompressed)"), expected: diff_id.to_string(), actual: st.diff_id.to_string() });
+                return Err(Error::DigestMismatch {
+                    what: format!("layer {chain} (uncompressed)"),
+                    expected: diff_id.to_string(),
+                    actual: st.diff_id.to_string(),
+                });
             }
-            let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size, tar_size: st.tar_size };
-            atomic_write(&tmp.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
+            let meta = CommittedMeta {
+                chain_id: chain.clone(),
+                parent: parent.cloned(),
+                diff_id: diff_id.clone(),
+                size: st.size,
+                tar_size: st.tar_size,
+            };
+            atomic_write(
+                &tmp.join("meta.json"),
+                &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?,
+            )?;
             let dst = self.committed_dir(chain);
             self.journal_add(chain)?;
             match fs::rename(&tmp, &dst) {
@@ -250,21 +323,43 @@ impl Snapshotter {
     }
 
     /// Turn a staged unpack into committed snapshot `chain` (diff_id verified).
-    pub fn adopt(&self, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest, staged: &Path, st: &UnpackStats) -> Result<CommittedMeta> {
+    pub fn adopt(
+        &self,
+        chain: &Digest,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+        staged: &Path,
+        st: &UnpackStats,
+    ) -> Result<CommittedMeta> {
         if self.kind != SnapshotterKind::Overlay {
-            return Err(Error::Unsupported("adopting staged layers needs the overlay snapshotter".into()));
+            return Err(Error::Unsupported(
+                "adopting staged layers needs the overlay snapshotter".into(),
+            ));
         }
         if &st.diff_id != diff_id {
             let _ = remove_tree(staged);
-            return Err(Error::DigestMismatch { what: format!("layer {chain} (uncompressed)"), expected: diff_id.to_string(), actual: st.diff_id.to_string() });
+            return Err(Error::DigestMismatch {
+                what: format!("layer {chain} (uncompressed)"),
+                expected: diff_id.to_string(),
+                actual: st.diff_id.to_string(),
+            });
         }
         if self.has(chain) {
             let _ = remove_tree(staged);
             return self.committed_meta(chain);
         }
-        let meta = CommittedMeta { chain_id: chain.clone(), parent: parent.cloned(), diff_id: diff_id.clone(), size: st.size, tar_size: st.tar_size };
+        let meta = CommittedMeta {
+            chain_id: chain.clone(),
+            parent: parent.cloned(),
+            diff_id: diff_id.clone(),
+            size: st.size,
+            tar_size: st.tar_size,
+        };
         let res = (|| {
-            atomic_write(&staged.join("meta.json"), &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?)?;
+            atomic_write(
+                &staged.join("meta.json"),
+                &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?,
+            )?;
             let dst = self.committed_dir(chain);
             self.journal_add(chain)?;
             match fs::rename(staged, &dst) {
@@ -291,7 +386,10 @@ impl Snapshotter {
             out.push(self.committed_fs(&c));
             cur = m.parent;
             if out.len() > 10_000 {
-                return Err(Error::invalid(format!("snapshot {chain}"), "parent chain loops"));
+                return Err(Error::invalid(
+                    format!("snapshot {chain}"),
+                    "parent chain loops",
+                ));
             }
         }
         Ok(out)
@@ -318,7 +416,9 @@ impl Snapshotter {
     fn prepare_opt(&self, key: &str, parent: Option<&Digest>, durable: bool) -> Result<MountSpec> {
         let dir = self.active_dir(key)?;
         if dir.exists() {
-            return Err(Error::Conflict(format!("active snapshot {key} already exists")));
+            return Err(Error::Conflict(format!(
+                "active snapshot {key} already exists"
+            )));
         }
         if let Some(p) = parent {
             if !self.has(p) {
@@ -340,7 +440,11 @@ impl Snapshotter {
                     }
                 }
             }
-            let meta = ActiveMeta { key: key.into(), parent: parent.cloned(), kind: self.kind };
+            let meta = ActiveMeta {
+                key: key.into(),
+                parent: parent.cloned(),
+                kind: self.kind,
+            };
             let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
             if durable {
                 atomic_write(&tmp.join("meta.json"), &data)?;
@@ -358,7 +462,13 @@ impl Snapshotter {
 
     pub fn active_meta(&self, key: &str) -> Result<ActiveMeta> {
         let p = self.active_dir(key)?.join("meta.json");
-        let b = fs::read(&p).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { Error::SnapshotNotFound(key.into()) } else { Error::io("read", &p, e) })?;
+        let b = fs::read(&p).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::SnapshotNotFound(key.into())
+            } else {
+                Error::io("read", &p, e)
+            }
+        })?;
         serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
     }
 
@@ -377,9 +487,15 @@ impl Snapshotter {
                     fs::create_dir_all(&empty).ctx("create", &empty)?;
                     lowers.push(empty);
                 }
-                MountSpec::Overlay(overlay::OverlayMount { lowers, upper: Some(dir.join("upper")), work: Some(dir.join("work")) })
+                MountSpec::Overlay(overlay::OverlayMount {
+                    lowers,
+                    upper: Some(dir.join("upper")),
+                    work: Some(dir.join("work")),
+                })
             }
-            SnapshotterKind::Copy => MountSpec::Bind { source: dir.join("fs") },
+            SnapshotterKind::Copy => MountSpec::Bind {
+                source: dir.join("fs"),
+            },
         })
     }
 
@@ -467,9 +583,19 @@ impl Snapshotter {
 
 /// Remove a tree without following symlinks.
 pub fn remove_tree(p: &Path) -> Result<()> {
-    let parent = p.parent().ok_or_else(|| Error::invalid(p.display().to_string(), "no parent"))?;
-    let name = p.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::invalid(p.display().to_string(), "bad name"))?;
-    let pfd = nix::fcntl::open(parent, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ctx("open", parent)?;
+    let parent = p
+        .parent()
+        .ok_or_else(|| Error::invalid(p.display().to_string(), "no parent"))?;
+    let name = p
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::invalid(p.display().to_string(), "bad name"))?;
+    let pfd = nix::fcntl::open(
+        parent,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open", parent)?;
     crate::layer::remove_all_at(&pfd, name).map_err(|e| Error::sys("remove tree", p, e))
 }
 
@@ -480,14 +606,23 @@ fn probe_overlay(dir: &Path) -> bool {
             fs::create_dir_all(p.join(d)).ctx("create", p.join(d))?;
         }
         fs::write(p.join("l1/f"), b"x").ctx("write", &p)?;
-        let m = overlay::OverlayMount { lowers: vec![p.join("l2"), p.join("l1")], upper: Some(p.join("u")), work: Some(p.join("w")) };
+        let m = overlay::OverlayMount {
+            lowers: vec![p.join("l2"), p.join("l1")],
+            upper: Some(p.join("u")),
+            work: Some(p.join("w")),
+        };
         if m.mount(&p.join("m")).is_err() {
             return Ok(false);
         }
         let ok = p.join("m/f").is_file();
         overlay::unmount(&p.join("m"))?;
         // the upper must accept whiteouts + trusted xattrs (overlay-on-overlay does not)
-        let xa = crate::sys::lsetxattr(p.join("u").as_os_str().as_encoded_bytes(), b"trusted.overlay.opaque", b"y").is_ok();
+        let xa = crate::sys::lsetxattr(
+            p.join("u").as_os_str().as_encoded_bytes(),
+            b"trusted.overlay.opaque",
+            b"y",
+        )
+        .is_ok();
         Ok(ok && xa)
     })()
     .unwrap_or(false);

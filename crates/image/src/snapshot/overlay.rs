@@ -27,13 +27,31 @@ fn fsopen(fstype: &str) -> nix::Result<OwnedFd> {
 
 fn fsconfig_string(fd: &OwnedFd, key: &CString, value: &CString) -> nix::Result<()> {
     // SAFETY: fd is a live fs context fd; key/value are NUL-terminated and outlive the call.
-    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fd.as_raw_fd(),
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
     Errno::result(r).map(drop)
 }
 
 fn fsconfig_create(fd: &OwnedFd) -> nix::Result<()> {
     // SAFETY: fd is a live fs context fd; CMD_CREATE takes no key/value.
-    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fd.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_void>(), 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fd.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
     Errno::result(r).map(drop)
 }
 
@@ -48,7 +66,16 @@ fn fsmount(fd: &OwnedFd, attrs: libc::c_uint) -> nix::Result<OwnedFd> {
 fn move_mount(mfd: &OwnedFd, target: &CString) -> nix::Result<()> {
     let empty = c"";
     // SAFETY: mfd is a detached mount fd; both strings are NUL-terminated.
-    let r = unsafe { libc::syscall(libc::SYS_move_mount, mfd.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, target.as_ptr(), MOVE_MOUNT_F_EMPTY_PATH) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mfd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
     Errno::result(r).map(drop)
 }
 
@@ -63,9 +90,20 @@ pub struct OverlayMount {
 impl OverlayMount {
     /// Legacy option string (may exceed a page for long chains).
     pub fn options(&self) -> String {
-        let mut s = format!("lowerdir={}", self.lowers.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"));
+        let mut s = format!(
+            "lowerdir={}",
+            self.lowers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":")
+        );
         if let (Some(u), Some(w)) = (&self.upper, &self.work) {
-            s.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+            s.push_str(&format!(
+                ",upperdir={},workdir={}",
+                u.display(),
+                w.display()
+            ));
         }
         s
     }
@@ -73,8 +111,14 @@ impl OverlayMount {
     pub fn mount(&self, target: &Path) -> Result<()> {
         match self.mount_new_api(target) {
             Ok(()) => Ok(()),
-            Err(Errno::ENOSYS) | Err(Errno::EINVAL) if self.options().len() < 4000 => self.mount_legacy(target),
-            Err(e) => Err(Error::sys("mount overlay (fsopen/fsconfig lowerdir+)", target, e)),
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) if self.options().len() < 4000 => {
+                self.mount_legacy(target)
+            }
+            Err(e) => Err(Error::sys(
+                "mount overlay (fsopen/fsconfig lowerdir+)",
+                target,
+                e,
+            )),
         }
     }
 
@@ -86,8 +130,16 @@ impl OverlayMount {
             fsconfig_string(&fd, &key, &v)?;
         }
         if let (Some(u), Some(w)) = (&self.upper, &self.work) {
-            fsconfig_string(&fd, &CString::new("upperdir").map_err(|_| Errno::EINVAL)?, &CString::new(u.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?)?;
-            fsconfig_string(&fd, &CString::new("workdir").map_err(|_| Errno::EINVAL)?, &CString::new(w.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?)?;
+            fsconfig_string(
+                &fd,
+                &CString::new("upperdir").map_err(|_| Errno::EINVAL)?,
+                &CString::new(u.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?,
+            )?;
+            fsconfig_string(
+                &fd,
+                &CString::new("workdir").map_err(|_| Errno::EINVAL)?,
+                &CString::new(w.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?,
+            )?;
         }
         fsconfig_create(&fd)?;
         let m = fsmount(&fd, 0)?;
@@ -98,8 +150,14 @@ impl OverlayMount {
     fn mount_legacy(&self, target: &Path) -> Result<()> {
         let opts = self.options();
         let _ = cs(&opts, target)?;
-        nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(opts.as_str()))
-            .map_err(|e| Error::sys("mount overlay", target, e))
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .map_err(|e| Error::sys("mount overlay", target, e))
     }
 }
 

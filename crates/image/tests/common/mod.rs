@@ -51,7 +51,11 @@ pub fn tar_of(entries: &[E]) -> Vec<u8> {
                 b.append(&h, std::io::empty()).unwrap();
             }
             E::Symlink(n, t) | E::Hardlink(n, t) => {
-                h.set_entry_type(if matches!(e, E::Symlink(..)) { tar::EntryType::Symlink } else { tar::EntryType::Link });
+                h.set_entry_type(if matches!(e, E::Symlink(..)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
                 h.set_size(0);
                 h.set_mode(0o777);
                 raw_name(&mut h, n);
@@ -87,13 +91,20 @@ pub fn tree(dir: &Path) -> Vec<(String, u32, u64, Vec<u8>)> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     fn rec(root: &Path, d: &Path, out: &mut Vec<(String, u32, u64, Vec<u8>)>) {
-        let mut names: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         names.sort();
         for p in names {
             let md = std::fs::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             let content = if md.file_type().is_symlink() {
-                std::fs::read_link(&p).unwrap().to_string_lossy().as_bytes().to_vec()
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes()
+                    .to_vec()
             } else if md.is_file() {
                 std::fs::read(&p).unwrap()
             } else {
@@ -141,7 +152,10 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// A classic (pre-Docker-25) docker-archive: `<n>/layer.tar`, `<cfg>.json`, manifest.json.
 pub fn docker_archive(layers: &[Vec<u8>], tags: &[&str], cmd: &[&str]) -> Vec<u8> {
     use sha2::Digest as _;
-    let diff_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", hex::encode(sha2::Sha256::digest(l)))).collect();
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", hex::encode(sha2::Sha256::digest(l))))
+        .collect();
     let history: Vec<serde_json::Value> = layers.iter().enumerate().map(|(i, _)| serde_json::json!({"created":"2024-01-01T00:00:00Z","created_by":format!("layer {i}")})).collect();
     let cfg = serde_json::json!({
         "architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z",
@@ -171,7 +185,10 @@ pub fn docker_archive(layers: &[Vec<u8>], tags: &[&str], cmd: &[&str]) -> Vec<u8
     b.into_inner().unwrap()
 }
 
-pub fn svc(root: &Path, kind: Option<berth_image::snapshot::SnapshotterKind>) -> berth_image::ImageService {
+pub fn svc(
+    root: &Path,
+    kind: Option<berth_image::snapshot::SnapshotterKind>,
+) -> berth_image::ImageService {
     berth_image::ImageService::open(root, kind).unwrap()
 }
 
@@ -179,7 +196,8 @@ pub fn svc(root: &Path, kind: Option<berth_image::snapshot::SnapshotterKind>) ->
 pub fn busybox_layer() -> Vec<u8> {
     let td = tempfile::tempdir().unwrap();
     busybox_rootfs(td.path());
-    berth_image::layer::pack_dir(td.path(), berth_image::layer::PackMode::Plain, Vec::new()).unwrap()
+    berth_image::layer::pack_dir(td.path(), berth_image::layer::PackMode::Plain, Vec::new())
+        .unwrap()
 }
 
 pub fn mounted(p: &Path) -> bool {
