@@ -384,6 +384,14 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     } else {
         None
     };
+    // Where the exit record goes (see write_exit_record).
+    let exit_dir = cfg
+        .exit_file
+        .parent()
+        .map(File::open)
+        .transpose()
+        .with_context(|| format!("open the directory of {}", cfg.exit_file.display()))?
+        .ok_or_else(|| anyhow!("exit file {} has no directory", cfg.exit_file.display()))?;
     let _ = std::fs::remove_file(&cfg.attach_socket);
     let (_attach_dir, attach_short) = sock_path(&cfg.attach_socket)
         .with_context(|| format!("open the directory of {}", cfg.attach_socket.display()))?;
@@ -454,6 +462,9 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         .ok_or_else(|| anyhow!("no control channel"))?
         .try_clone()?;
     let mut main_pid: i32;
+    // The state `create` returned: start and the exit path use it instead of reading it back.
+    let mut created: Option<berth_runtime::state::State> = None;
+    let mut mntns: Option<File> = None;
     match cfg.mode {
         Mode::Container => {
             let opts = berth_runtime::CreateOpts {
@@ -472,6 +483,12 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             child_ends.clear();
             let st = r.map_err(|e| anyhow!("{e}"))?;
             main_pid = st.pid;
+            created = Some(st);
+            // Hold the container's mount namespace: when its last process exits, the kernel
+            // then has no mount table to take down (an unmount of every mount and an RCU
+            // grace period) before it tells us of the exit. We drop it after the exit
+            // record, at idle priority.
+            mntns = std::fs::File::open(format!("/proc/{main_pid}/ns/mnt")).ok();
             if let Some(l) = &console_listener {
                 let (s, _) = l.accept().context("accept console socket")?;
                 let m = berth_runtime::sys::recv_fd(s.as_raw_fd())
@@ -509,7 +526,10 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     }
     match cfg.mode {
         Mode::Container => {
-            if let Err(e) = rt.start(&cfg.id) {
+            let st = created
+                .as_ref()
+                .ok_or_else(|| anyhow!("no state from create"))?;
+            if let Err(e) = rt.start_loaded(st) {
                 let _ = rt.delete(&cfg.id, true);
                 bail!("{e}");
             }
@@ -560,6 +580,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     }
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
     berth_runtime::mark("monitor: sent started");
+    // Only the cgroup is needed from here on (the spec in the state is big).
+    let cgroup = created.take().and_then(|st| st.cgroup);
     drop(ctl_sock);
     *ctl = None;
     // The first trim waits until the container has run for a moment: a short-lived one
@@ -785,10 +807,8 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let code = exit.map(|e| e.0).unwrap_or(255);
     let mut oom = false;
     if cfg.mode == Mode::Container {
-        if let Ok(st) = rt.load(&cfg.id) {
-            if let Some(cg) = &st.cgroup {
-                oom = cg.oom_kill_count().map(|n| n > 0).unwrap_or(false);
-            }
+        if let Some(cg) = &cgroup {
+            oom = cg.oom_kill_count().map(|n| n > 0).unwrap_or(false);
         }
         berth_runtime::mark("monitor: oom count read");
     }
@@ -800,18 +820,27 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         pid: main_pid,
     };
     let data = serde_json::to_vec(&rec)?;
-    berth_runtime::state::write_atomic(&cfg.exit_file, &data).map_err(|e| anyhow!("{e}"))?;
-    berth_runtime::mark("monitor: exit record written");
     let _ = std::fs::remove_file(&cfg.attach_socket);
-    // Watchers learn of the exit now; the runtime cleanup (cgroup removal: most of the time of
-    // the exit path) happens after, under our lock.
+    // Watchers learn of the exit now, record included; the file (for a berthd that is away)
+    // and the runtime cleanup (cgroup removal: most of the time of the exit path) come after,
+    // under our lock.
+    let mut line = format!("{WATCH_EXIT} ").into_bytes();
+    line.extend_from_slice(&data);
+    line.push(b'\n');
     for c in &clients {
+        if c.hello.watch && !c.dead {
+            let _ = (&c.sock).write_all(&line);
+        }
         let _ = c.sock.shutdown(std::net::Shutdown::Both);
     }
+    berth_runtime::mark("monitor: watchers told");
+    write_exit_record(&exit_dir, &cfg.exit_file, &data)?;
+    berth_runtime::mark("monitor: exit record written");
     if cfg.mode == Mode::Container && !deleted {
         // Clean-up nobody waits for: on idle CPU time (the client that waited for the exit is
         // finishing now).
         berth_runtime::idle_priority(true);
+        drop(mntns.take());
         if let Err(e) = rt.delete(&cfg.id, true) {
             if let Some(p) = &cfg.monitor_log {
                 if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -824,6 +853,43 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             }
         }
         berth_runtime::mark("monitor: runtime state deleted");
+    }
+    Ok(())
+}
+
+/// Write the exit record as `exit_file`'s name in `dir` (the directory `exit_file` was in when
+/// we started: an AutoRemove renames it away once the watchers know), write-then-rename.
+fn write_exit_record(dir: &File, exit_file: &Path, data: &[u8]) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let name = exit_file
+        .file_name()
+        .ok_or_else(|| anyhow!("exit file {} has no name", exit_file.display()))?;
+    let fin = CString::new(name.as_bytes())?;
+    let tmp = CString::new([b".", name.as_bytes(), b".tmp"].concat())?;
+    // SAFETY: openat on a directory fd we own with a NUL-terminated name; the fd is checked
+    // and then owned by the File.
+    let f = unsafe {
+        let fd = libc::openat(
+            dir.as_raw_fd(),
+            tmp.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+            0o644,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("create {}.tmp", exit_file.display()));
+        }
+        File::from_raw_fd(fd)
+    };
+    (&f).write_all(data)
+        .with_context(|| format!("write {}.tmp", exit_file.display()))?;
+    drop(f);
+    // SAFETY: renameat within a directory fd we own, NUL-terminated names.
+    if unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), fin.as_ptr()) } != 0
+    {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("rename into {}", exit_file.display()));
     }
     Ok(())
 }

@@ -19,7 +19,8 @@ struct Args {
     /// Persistent state (images, containers, logs).
     #[arg(long, default_value = "/var/lib/berth")]
     root: PathBuf,
-    /// Runtime state (monitor sockets, bundles).
+    /// Runtime state (monitor sockets, bundles); a tmpfs is mounted there unless it is on
+    /// one already.
     #[arg(long = "exec-root", default_value = "/run/berth")]
     exec_root: PathBuf,
     /// Group (name or number) owning the unix sockets; they are mode 0660.
@@ -143,6 +144,7 @@ fn run() -> Result<()> {
             root: args.root.clone(),
             exec_root: args.exec_root.clone(),
             insecure_registries: args.insecure_registries.clone(),
+            exec_root_tmpfs: true,
             ..Default::default()
         };
         let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(ecfg))

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     /// Watch connections to monitors (shut down when the engine is dropped), by a serial.
     pub watchers: Mutex<HashMap<u64, UnixStream>>,
+    /// Our use of the tmpfs berthd keeps on the exec root (see `EngineConfig::exec_root_tmpfs`).
+    pub tmpfs: Mutex<Option<crate::util::TmpfsHold>>,
     pub watcher_serial: std::sync::atomic::AtomicU64,
     /// Image operations that change tags/images are serialised.
     pub image_lock: Mutex<()>,
@@ -112,6 +114,14 @@ impl Engine {
             }
         }
         s.cond.notify_all();
+        if let Some(hold) = s.tmpfs.lock().ok().and_then(|mut h| h.take()) {
+            // Only when no container runs (their monitors keep it busy anyway): the monitors
+            // of prepared containers may take a moment to finish.
+            let running = s.lock().containers.values().any(|e| e.rec.running());
+            if !running {
+                crate::util::release_tmpfs(&s.cfg.exec_root, hold, Duration::from_secs(2));
+            }
+        }
     }
 }
 
@@ -130,6 +140,10 @@ impl Shared {
     }
     pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
         self.cdir(id).join("rootfs")
+    }
+    /// Where the container's hostname, hosts and resolv.conf are (see `write_etc`).
+    pub(crate) fn etc_dir(&self, id: &str) -> PathBuf {
+        self.xdir(id)
     }
     pub(crate) fn attach_sock(&self, id: &str) -> PathBuf {
         self.xdir(id).join("attach.sock")
@@ -349,6 +363,11 @@ fn find_monitor(cfg: &EngineConfig) -> Result<PathBuf> {
 const INIT_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
 
 pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+    let tmpfs = if cfg.exec_root_tmpfs {
+        crate::util::ensure_tmpfs(&cfg.exec_root)?
+    } else {
+        None
+    };
     for d in [
         cfg.root.join("containers"),
         cfg.exec_root.join("containers"),
@@ -409,6 +428,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         spare_cv: Condvar::new(),
         keeper_busy: Mutex::new(()),
         netns,
+        tmpfs: Mutex::new(tmpfs),
     });
     let engine = Arc::new(Engine {
         inner: Inner(shared.clone()),
@@ -581,10 +601,13 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
         }
     }
     std::thread::spawn(move || {
-        let mut b = [0u8; 64];
+        // Until EOF: the monitor's `exit <record>` line, if it got that far.
+        let mut got = Vec::new();
+        let mut b = [0u8; 512];
         loop {
             match std::io::Read::read(&mut &w, &mut b) {
                 Ok(0) | Err(_) => break,
+                Ok(n) if got.len() < 64 * 1024 => got.extend_from_slice(&b[..n]),
                 Ok(_) => {}
             }
         }
@@ -595,25 +618,39 @@ fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
         if s.closed.load(Ordering::SeqCst) {
             return;
         }
-        handle_exit(&s, &id);
+        handle_exit_with(&s, &id, exit_line(&got));
     });
+}
+
+/// The exit record in a watch connection's data (`exit <json>\n`).
+fn exit_line(data: &[u8]) -> Option<ExitRecord> {
+    let rest = data.strip_prefix(format!("{WATCH_EXIT} ").as_bytes())?;
+    let end = rest.iter().position(|&c| c == b'\n')?;
+    serde_json::from_slice(&rest[..end]).ok()
+}
+
+/// [`handle_exit`], reading the exit record from the monitor's file.
+pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
+    handle_exit_with(s, id, None)
 }
 
 /// The container's process has exited (or its monitor vanished): record it, emit "die",
 /// apply the restart policy or AutoRemove.
-pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
+fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecord>) {
     crate::mark("engine: watcher saw exit");
     let exit_file = s.cdir(id).join("exit.json");
-    let mut rec_exit: Option<ExitRecord> = None;
+    let mut rec_exit: Option<ExitRecord> = told;
+    // Not told (a monitor of an older berth, or berthd was away): its file.
     for _ in 0..20 {
-        if let Some(r) = std::fs::read(&exit_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok())
-        {
-            rec_exit = Some(r);
+        if rec_exit.is_some() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        rec_exit = std::fs::read(&exit_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok());
+        if rec_exit.is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     let ex = match rec_exit {
         Some(r) => r,
@@ -991,7 +1028,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             .map_err(|er| internal(format!("create {}", d.display()), er))?;
         let (_, sync) = s
             .images
-            .prepare_snapshot_deferred(&id, Some(&img.id.to_string()))
+            .prepare_snapshot_deferred(&id, Some(&img.id.to_string()), &crate::spec::MOUNT_TARGETS)
             .map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
         for p in &sync {
             crate::util::durable_later(p);
@@ -1092,8 +1129,10 @@ pub(crate) fn start(e: &Engine, x: &str) -> Result<()> {
     start_locked(s, &id)
 }
 
+/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, made anew at every start
+/// (as Docker's are): they live with the runtime state, not the persistent record.
 fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
-    let d = s.cdir(&rec.id);
+    let d = s.etc_dir(&rec.id);
     let hostname = rec.config["Hostname"].as_str().unwrap_or("").to_string();
     let net = crate::spec::net_mode(&rec.host_config)?;
     let (hosts, resolv) = if net == crate::spec::NetMode::Host {
@@ -1395,7 +1434,7 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
         config: &rec.config,
         host: &rec.host_config,
         rootfs: &rootfs,
-        etc_dir: &cdir,
+        etc_dir: &s.etc_dir(id),
         init_path: s.init_bin.clone(),
         join_net,
         hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
@@ -2548,9 +2587,9 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
             "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
         },
         "Image": r.image_id,
-        "ResolvConfPath": s.cdir(&r.id).join("resolv.conf"),
-        "HostnamePath": s.cdir(&r.id).join("hostname"),
-        "HostsPath": s.cdir(&r.id).join("hosts"),
+        "ResolvConfPath": s.etc_dir(&r.id).join("resolv.conf"),
+        "HostnamePath": s.etc_dir(&r.id).join("hostname"),
+        "HostsPath": s.etc_dir(&r.id).join("hosts"),
         "LogPath": r.log_path,
         "Name": r.name,
         "RestartCount": r.restart_count,
@@ -2804,4 +2843,28 @@ fn host_mem() -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod exit_line_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_record_a_monitor_sends_and_nothing_else() {
+        let rec = ExitRecord {
+            exit_code: 3,
+            finished_at: "2026-11-25T00:00:00.1Z".into(),
+            oom_killed: true,
+            error: String::new(),
+            pid: 42,
+        };
+        let mut line = format!("{WATCH_EXIT} ").into_bytes();
+        line.extend_from_slice(&serde_json::to_vec(&rec).unwrap());
+        line.push(b'\n');
+        assert_eq!(exit_line(&line), Some(rec));
+        // cut short (the monitor died mid-line), other data, nothing: not told
+        assert_eq!(exit_line(&line[..line.len() - 3]), None);
+        assert_eq!(exit_line(b"exit {not json}\n"), None);
+        assert_eq!(exit_line(b""), None);
+    }
 }

@@ -97,6 +97,10 @@ pub struct EngineConfig {
     pub insecure_registries: Vec<String>,
     /// Path of the `berth-monitor` binary. `None`: next to the current executable, then `$PATH`.
     pub monitor_path: Option<PathBuf>,
+    /// Mount a tmpfs on `exec_root` unless it already is on one (berthd does): its state
+    /// must not outlive a reboot, and it is written on every run. Unmounted again at
+    /// shutdown when nothing uses it.
+    pub exec_root_tmpfs: bool,
 }
 
 impl Default for EngineConfig {
@@ -106,6 +110,7 @@ impl Default for EngineConfig {
             exec_root: PathBuf::from("/run/berth"),
             insecure_registries: Vec::new(),
             monitor_path: None,
+            exec_root_tmpfs: false,
         }
     }
 }

@@ -13,8 +13,10 @@
 //! monitor accepts those pending clients, starts the process and answers
 //! [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at any point). Then the monitor copies
 //! output to the json-file log (container mode) and to attach clients, waits for the process,
-//! writes [`ExitRecord`] atomically to `exit_file`, closes its attach clients (that is how
-//! watchers learn of the exit), deletes the runtime container and exits. It holds the flock
+//! sends [`WATCH_EXIT`]` <ExitRecord JSON>\n` to its watch clients and closes every attach
+//! client (that is how watchers learn of the exit), writes the [`ExitRecord`] atomically to
+//! `exit_file` (for a berthd that was away; relative to the directory it opened at start, which
+//! an AutoRemove may have renamed meanwhile), deletes the runtime container and exits. It holds the flock
 //! [`monitor_lock_path`] for its whole life: berthd takes it before reusing the runtime id.
 //!
 //! Attach clients send one [`AttachHello`] JSON line first.
@@ -26,6 +28,8 @@ pub const CTL_READY: &str = "ready";
 pub const CTL_STARTED: &str = "started";
 pub const CTL_ERROR: &str = "error";
 pub const CTL_START: &str = "start";
+/// First word of the line a watch client receives when the process exited.
+pub const WATCH_EXIT: &str = "exit";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

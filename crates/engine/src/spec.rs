@@ -69,6 +69,38 @@ pub(crate) const ALL_CAPS: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The mounts every container gets on its image's tree (the others of the default list land
+/// in /dev or /sys): what the image lacks of these comes from a shared mountpoint layer.
+pub(crate) const MOUNT_TARGETS: [berth_image::snapshot::MountTarget; 6] = {
+    use berth_image::snapshot::MountTarget as T;
+    [
+        T {
+            path: "proc",
+            dir: true,
+        },
+        T {
+            path: "dev",
+            dir: true,
+        },
+        T {
+            path: "sys",
+            dir: true,
+        },
+        T {
+            path: "etc/hostname",
+            dir: false,
+        },
+        T {
+            path: "etc/hosts",
+            dir: false,
+        },
+        T {
+            path: "etc/resolv.conf",
+            dir: false,
+        },
+    ]
+};
+
 const MASKED: [&str; 12] = [
     "/proc/acpi",
     "/proc/asound",
@@ -120,16 +152,20 @@ fn norm_cap(c: &str) -> String {
     }
 }
 
-/// Capabilities in berthd's own bounding set (a container can never get more).
+/// Capabilities in berthd's own bounding set (a container can never get more). Read once:
+/// the set only shrinks by the process' own doing, which berthd never does.
 pub(crate) fn available_caps() -> Vec<&'static str> {
-    let bnd = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("CapBnd:"))
-                .and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
+    static BND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let bnd = *BND.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("CapBnd:"))
+                    .and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
+    });
     ALL_CAPS
         .iter()
         .enumerate()
@@ -772,6 +808,7 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Value> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", shm_size(h))]}),
     ];
+    // (MOUNT_TARGETS lists the destinations of these made on the image's tree.)
     for f in ["hostname", "hosts", "resolv.conf"] {
         mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": inp.etc_dir.join(f), "options": ["rbind", "rprivate"]}));
     }

@@ -625,3 +625,76 @@ pub(crate) fn is_mount_root(p: &Path) -> bool {
     let want = p.to_string_lossy();
     mi.lines().any(|l| l.split(' ').nth(4) == Some(&want))
 }
+
+/// Marker in the root of a tmpfs berthd mounted itself (so it is unmounted by berthd only).
+const TMPFS_MARK: &str = ".berth-tmpfs";
+
+/// An engine's use of the tmpfs on its exec root: the marker file, open and share-locked for
+/// the engine's life (so another engine on the same exec root sees it in use).
+pub(crate) struct TmpfsHold {
+    _marker: std::fs::File,
+}
+
+fn flock(f: &std::fs::File, op: libc::c_int) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an fd we own.
+    unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
+}
+
+/// Make `dir` a tmpfs unless it is on one already (`/run` usually is). Returns a hold when the
+/// tmpfs is one berthd mounted (now or before a restart), None otherwise.
+pub(crate) fn ensure_tmpfs(dir: &Path) -> Result<Option<TmpfsHold>> {
+    std::fs::create_dir_all(dir).map_err(|e| internal(format!("create {}", dir.display()), e))?;
+    let st = nix::sys::statfs::statfs(dir)
+        .map_err(|e| internal(format!("statfs {}", dir.display()), e))?;
+    let t = st.filesystem_type();
+    // ramfs: 0x858458f6 (linux/magic.h)
+    if t != nix::sys::statfs::TMPFS_MAGIC && t.0 as i64 != 0x8584_58f6 {
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some("mode=0700"),
+        )
+        .map_err(|e| internal(format!("mount a tmpfs on {}", dir.display()), e))?;
+        std::fs::write(dir.join(TMPFS_MARK), b"")
+            .map_err(|e| internal(format!("write {}", dir.join(TMPFS_MARK).display()), e))?;
+        tracing::info!("mounted a tmpfs on {} (runtime state)", dir.display());
+    }
+    let Ok(f) = std::fs::File::open(dir.join(TMPFS_MARK)) else {
+        return Ok(None);
+    };
+    flock(&f, libc::LOCK_SH);
+    Ok(Some(TmpfsHold { _marker: f }))
+}
+
+/// Let go of `hold` and unmount the tmpfs on `dir` if no other engine holds it and nothing
+/// uses it (busy: retried for up to `patience`, for monitors that are finishing). Anything
+/// else is left alone.
+pub(crate) fn release_tmpfs(dir: &Path, hold: TmpfsHold, patience: std::time::Duration) {
+    drop(hold);
+    if !is_mount_root(dir) {
+        return;
+    }
+    let Ok(f) = std::fs::File::open(dir.join(TMPFS_MARK)) else {
+        return;
+    };
+    if !flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+        return; // another engine on this exec root
+    }
+    drop(f);
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match nix::mount::umount2(dir, nix::mount::MntFlags::empty()) {
+            Ok(()) => return,
+            Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => {
+                tracing::info!("{} stays mounted: {e}", dir.display());
+                return;
+            }
+        }
+    }
+}

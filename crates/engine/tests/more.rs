@@ -192,6 +192,7 @@ fn live_restore_after_daemon_loss() {
             exec_root: exec_root.clone(),
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
+            exec_root_tmpfs: true,
         })
         .unwrap(),
     ));
@@ -576,6 +577,47 @@ fn archive_changes_export_contained() {
     assert!(names.iter().any(|n| n == "bin/busybox"));
 }
 
+fn is_tmpfs(p: &std::path::Path) -> bool {
+    nix::sys::statfs::statfs(p)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+        .unwrap_or(false)
+}
+
+#[test]
+fn exec_root_tmpfs_stays_while_containers_run_and_goes_after() {
+    let mut env = Env::new();
+    // (/var/tmp, where the test's exec root is, is not a tmpfs on these hosts)
+    assert!(is_tmpfs(&env.exec_root), "the exec root is a tmpfs");
+    let id = sleeper(&env, json!({}));
+    // The daemon goes away with a container running: its state stays.
+    env.engine.shutdown();
+    assert!(is_tmpfs(&env.exec_root), "kept while a container runs");
+    env.reopen();
+    assert_eq!(env.status(&id), "running");
+    let ex = env
+        .engine
+        .exec_create(
+            &id,
+            &json!({"Cmd": ["cat", "/etc/hostname"], "AttachStdout": true}),
+        )
+        .unwrap();
+    let a = env
+        .engine
+        .exec_start(ex["Id"].as_str().unwrap(), false, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        demux(&read_all(a.output)).0.trim(),
+        &id[..12],
+        "exec after the restart"
+    );
+    env.engine.container_remove(&id, true, false).unwrap();
+    env.engine.shutdown();
+    assert!(!is_tmpfs(&env.exec_root), "unmounted once nothing runs");
+    env.reopen();
+    assert!(is_tmpfs(&env.exec_root), "mounted again");
+}
+
 #[test]
 fn restart_policy_resumes_after_daemon_restart() {
     let mut env = Env::new();
@@ -591,6 +633,7 @@ fn restart_policy_resumes_after_daemon_restart() {
             exec_root: exec_root.join("unused"),
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
+            exec_root_tmpfs: true,
         })
         .unwrap(),
     ));

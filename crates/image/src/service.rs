@@ -704,13 +704,17 @@ impl ImageService {
     }
     /// `prepare_snapshot` without fsyncs on the caller's path: returns the paths the caller
     /// must fsync (in order, each with its directory) for the snapshot to survive a power loss.
+    /// `targets`: the paths the runtime mounts over (see [`crate::snapshot::mountpoints`]).
     pub fn prepare_snapshot_deferred(
         &self,
         key: &str,
         image: Option<&str>,
+        targets: &[crate::snapshot::MountTarget],
     ) -> Result<(MountSpec, Vec<PathBuf>)> {
         let parent = self.snapshot_parent(image)?;
-        let m = self.snapshots.prepare_deferred(key, parent.as_ref())?;
+        let m = self
+            .snapshots
+            .prepare_deferred(key, parent.as_ref(), targets)?;
         Ok((m, self.snapshots.sync_paths(key)?))
     }
     fn snapshot_parent(&self, image: Option<&str>) -> Result<Option<Digest>> {

@@ -247,6 +247,9 @@ impl Runtime {
         };
 
         let (parent_chan, child_chan) = sync::pair()?;
+        // Network, IPC and UTS namespaces given by path (berthd's network namespace, say) the
+        // init can join itself, first thing: no intermediate process needed for them.
+        let child_joins = namespaces::child_can_join(&ns);
         let ctx = InitCtx {
             spec: &spec,
             bundle: &bundle,
@@ -263,12 +266,14 @@ impl Runtime {
             } else {
                 Some(o.id.as_str())
             },
+            join_first: if child_joins { &ns.join } else { &[] },
         };
         let v2fd = cg.v2_dir_fd()?;
         // Computed before the clone so the child does not wait for it.
         let go_info_pre = go_info(&cg);
         let (pid, in_cgroup) = spawn(
             &ns,
+            child_joins,
             v2fd.as_ref().map(|f| f.as_raw_fd()),
             &parent_chan,
             &child_chan,
@@ -369,7 +374,13 @@ impl Runtime {
 
     /// `start`: release a created container's init to exec the user's program.
     pub fn start(&self, id: &str) -> Result<()> {
-        let st = self.load(id)?;
+        self.start_loaded(&self.load(id)?)
+    }
+
+    /// `start` for a caller that holds the state `create` returned (berth-monitor): saves
+    /// reading back and parsing the whole spec on the way to the user's program.
+    pub fn start_loaded(&self, st: &State) -> Result<()> {
+        let id = st.id.as_str();
         let status = st.status(&self.root);
         if status != Status::Created {
             return Err(Error::State {
@@ -783,7 +794,7 @@ impl Runtime {
             .and_then(|s| s.listener_path().clone());
         let state_json = st.hook_json(Status::Running);
         let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
-        let (pid, _) = spawn(&pidns_plan, None, &parent_chan, &child_chan, || {
+        let (pid, _) = spawn(&pidns_plan, false, None, &parent_chan, &child_chan, || {
             exec_child_main(
                 &child_chan,
                 process,
@@ -890,8 +901,12 @@ fn exec_child_main(
 /// to join, an intermediate child joins them and clones the final process with CLONE_PARENT so
 /// it is still our child. Returns (pid, placed-in-cgroup-by-clone3).
 #[allow(unreachable_code)]
+/// Clone the container's init with its new namespaces. Namespaces to join go through an
+/// intermediate process (joined, then the init cloned as our sibling) unless `child_joins`:
+/// then the init joins them itself (see `namespaces::child_can_join`).
 fn spawn<F>(
     ns: &Plan,
+    child_joins: bool,
     v2_cgroup: Option<RawFd>,
     parent_chan: &Channel,
     child_chan: &Channel,
@@ -904,7 +919,7 @@ where
     // Without CLONE_INTO_CGROUP the child is not yet in its cgroup: it unshares the cgroup
     // namespace itself later (see GoInfo::late_cgroupns).
     let flags = all & !libc::CLONE_NEWCGROUP;
-    if ns.join.is_empty() {
+    if ns.join.is_empty() || child_joins {
         if let Some(cfd) = v2_cgroup {
             if let Some(f) = sys::clone3_into_cgroup(all, cfd)? {
                 return match f {

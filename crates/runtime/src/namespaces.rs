@@ -76,6 +76,22 @@ impl Plan {
     }
 }
 
+/// Whether the container's init can join every namespace of `plan.join` itself, right after
+/// it was cloned: true for network, IPC and UTS namespaces (setns(2) applies to the caller at
+/// once and nothing created by the clone depends on them) when the clone makes no user
+/// namespace (whose owner the joined namespaces would then not be). PID, user, mount, cgroup
+/// and time joins need the intermediate process that joins before the clone.
+pub fn child_can_join(plan: &Plan) -> bool {
+    !plan.join.is_empty()
+        && !plan.has_new(LinuxNamespaceType::User)
+        && plan.join.iter().all(|(t, _)| {
+            matches!(
+                t,
+                LinuxNamespaceType::Network | LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts
+            )
+        })
+}
+
 fn join_order(t: LinuxNamespaceType) -> u8 {
     match t {
         LinuxNamespaceType::User => 0,

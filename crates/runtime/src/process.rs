@@ -31,6 +31,8 @@ pub struct InitCtx<'a> {
     pub preserve_fds: i32,
     /// Name of the new session keyring (None with --no-new-keyring).
     pub keyring: Option<&'a str>,
+    /// Namespaces the init joins itself before anything else (see `namespaces::child_can_join`).
+    pub join_first: &'a [(LinuxNamespaceType, PathBuf)],
 }
 
 /// Message sent with GO: facts only the parent can learn (the container's cgroup dirs).
@@ -114,6 +116,9 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     // Nobody in the container may open /proc/<us>/exe (the runtime binary) while we still run
     // runtime code: CVE-2019-5736. execve restores dumpability for the user's program.
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)?;
+    for (t, p) in ctx.join_first {
+        namespaces::join(*t, p)?;
+    }
 
     let go = ctx.chan.expect(sync::GO, "the parent finished the setup")?;
     crate::mark("child: go");

@@ -108,6 +108,7 @@ impl Env {
             exec_root: exec_root.clone(),
             insecure_registries: vec![],
             monitor_path: Some(mb),
+            exec_root_tmpfs: true,
         })
         .unwrap();
         let tar = busybox_tar();
@@ -141,6 +142,7 @@ impl Env {
             exec_root: self.exec_root.clone(),
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
+            exec_root_tmpfs: true,
         })
         .unwrap();
     }

@@ -4,8 +4,13 @@
 //! Layout under `<root>`:
 //! - `snapshots/<chain-hex>/fs` (+ `meta.json`): one dir per layer chain, unpacked once.
 //! - `active/<key>/{upper,work}` (overlay) or `active/<key>/fs` (copy) + `meta.json`.
+//! - `init/<chain-hex>-<list>`: the mountpoints an image lacks (see [`mountpoints`]), made once
+//!   per image and target list, the top lower layer of its containers.
 pub mod copy;
+pub mod mountpoints;
 pub mod overlay;
+
+pub use mountpoints::MountTarget;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoCtx, Result};
@@ -48,6 +53,9 @@ pub struct ActiveMeta {
     pub key: String,
     pub parent: Option<Digest>,
     pub kind: SnapshotterKind,
+    /// Name of the mountpoint layer under `init/` (top lower layer), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 /// How to mount an active snapshot.
@@ -89,7 +97,7 @@ impl Snapshotter {
     /// Open; `force` picks a kind, otherwise overlay is probed on the root's filesystem and
     /// copy is used when it does not work (overlay on overlay, no privileges...).
     pub fn open(root: &Path, force: Option<SnapshotterKind>) -> Result<Snapshotter> {
-        for d in ["snapshots", "active"] {
+        for d in ["snapshots", "active", "init"] {
             fs::create_dir_all(root.join(d)).ctx("create dir", root.join(d))?;
         }
         let kind = match force {
@@ -397,13 +405,80 @@ impl Snapshotter {
 
     /// Create an active (writable) snapshot `key` on top of `parent` (None: empty).
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
-        self.prepare_opt(key, parent, true)
+        self.prepare_opt(key, parent, true, &[])
     }
 
     /// `prepare` without the fsyncs: the snapshot appears atomically (directory rename), and
-    /// the caller makes `sync_paths(key)` durable itself (off its latency path).
-    pub fn prepare_deferred(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
-        self.prepare_opt(key, parent, false)
+    /// the caller makes `sync_paths(key)` durable itself (off its latency path). `targets`:
+    /// what the runtime will mount over; those the image lacks come from a shared mountpoint
+    /// layer instead of being created in this snapshot at every start.
+    pub fn prepare_deferred(
+        &self,
+        key: &str,
+        parent: Option<&Digest>,
+        targets: &[MountTarget],
+    ) -> Result<MountSpec> {
+        self.prepare_opt(key, parent, false, targets)
+    }
+
+    /// The mountpoint layer of `chain` for `targets` (made on first use); None when the image
+    /// has them all.
+    fn init_layer(&self, chain: &Digest, targets: &[MountTarget]) -> Result<Option<String>> {
+        if targets.is_empty() || self.kind != SnapshotterKind::Overlay {
+            return Ok(None);
+        }
+        let name = format!("{}-{}", chain.hex(), mountpoints::list_id(targets));
+        let dir = self.root.join("init").join(&name);
+        match fs::read_dir(&dir) {
+            Ok(mut rd) => return Ok(rd.next().is_some().then_some(name)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read dir", &dir, e)),
+        }
+        let lowers = self.lowers(chain)?;
+        let tmp = self.root.join("init").join(tmp_name(".tmp-"));
+        let view_mnt = self.root.join("init").join(tmp_name(".tmp-view-"));
+        let res = (|| -> Result<()> {
+            fs::create_dir(&tmp).ctx("create", &tmp)?;
+            // The image's merged tree: its only layer, or a read-only overlay of its layers.
+            let view = match lowers.as_slice() {
+                [one] => one.clone(),
+                _ => {
+                    fs::create_dir(&view_mnt).ctx("create", &view_mnt)?;
+                    overlay::OverlayMount {
+                        lowers: lowers.clone(),
+                        upper: None,
+                        work: None,
+                    }
+                    .mount(&view_mnt)?;
+                    view_mnt.clone()
+                }
+            };
+            let built = mountpoints::build(&view, &tmp, targets);
+            if view == view_mnt {
+                overlay::unmount(&view_mnt)?;
+            }
+            built?;
+            match fs::rename(&tmp, &dir) {
+                Ok(()) => crate::store::fsync_dir(&self.root.join("init")),
+                // made meanwhile by a concurrent create of the same image: use that one
+                Err(_) if dir.is_dir() => remove_tree(&tmp),
+                Err(e) => Err(Error::io("rename into place", &dir, e)),
+            }
+        })();
+        if view_mnt.exists() && !is_mountpoint(&view_mnt) {
+            let _ = fs::remove_dir(&view_mnt);
+        }
+        if let Err(e) = res {
+            if tmp.exists() {
+                let _ = remove_tree(&tmp);
+            }
+            return Err(e);
+        }
+        Ok(fs::read_dir(&dir)
+            .ctx("read dir", &dir)?
+            .next()
+            .is_some()
+            .then_some(name))
     }
 
     /// What must be fsynced (in this order) for a `prepare_deferred` snapshot to survive a
@@ -413,7 +488,13 @@ impl Snapshotter {
         Ok(vec![dir.join("meta.json"), dir])
     }
 
-    fn prepare_opt(&self, key: &str, parent: Option<&Digest>, durable: bool) -> Result<MountSpec> {
+    fn prepare_opt(
+        &self,
+        key: &str,
+        parent: Option<&Digest>,
+        durable: bool,
+        targets: &[MountTarget],
+    ) -> Result<MountSpec> {
         let dir = self.active_dir(key)?;
         if dir.exists() {
             return Err(Error::Conflict(format!(
@@ -425,7 +506,17 @@ impl Snapshotter {
                 return Err(Error::SnapshotNotFound(p.to_string()));
             }
         }
+        let init = match parent {
+            Some(p) => self.init_layer(p, targets)?,
+            None => None,
+        };
         let tmp = self.root.join("active").join(tmp_name(".tmp-"));
+        let meta = ActiveMeta {
+            key: key.into(),
+            parent: parent.cloned(),
+            kind: self.kind,
+            init,
+        };
         let res = (|| {
             match self.kind {
                 SnapshotterKind::Overlay => {
@@ -440,11 +531,6 @@ impl Snapshotter {
                     }
                 }
             }
-            let meta = ActiveMeta {
-                key: key.into(),
-                parent: parent.cloned(),
-                kind: self.kind,
-            };
             let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
             if durable {
                 atomic_write(&tmp.join("meta.json"), &data)?;
@@ -457,7 +543,7 @@ impl Snapshotter {
             let _ = remove_tree(&tmp);
             return Err(e);
         }
-        self.mounts(key)
+        self.mount_spec(&meta, &self.active_dir(key)?)
     }
 
     pub fn active_meta(&self, key: &str) -> Result<ActiveMeta> {
@@ -474,14 +560,19 @@ impl Snapshotter {
 
     /// Mount description of an active snapshot.
     pub fn mounts(&self, key: &str) -> Result<MountSpec> {
-        let m = self.active_meta(key)?;
-        let dir = self.active_dir(key)?;
+        self.mount_spec(&self.active_meta(key)?, &self.active_dir(key)?)
+    }
+
+    fn mount_spec(&self, m: &ActiveMeta, dir: &Path) -> Result<MountSpec> {
         Ok(match m.kind {
             SnapshotterKind::Overlay => {
                 let mut lowers = match &m.parent {
                     Some(p) => self.lowers(p)?,
                     None => Vec::new(),
                 };
+                if let Some(init) = &m.init {
+                    lowers.insert(0, self.root.join("init").join(init));
+                }
                 if lowers.is_empty() {
                     let empty = self.root.join("snapshots").join("empty");
                     fs::create_dir_all(&empty).ctx("create", &empty)?;
@@ -529,6 +620,15 @@ impl Snapshotter {
     }
 
     pub fn remove_committed(&self, chain: &Digest) -> Result<()> {
+        // its mountpoint layers go first (nothing uses them without the chain)
+        if let Ok(rd) = fs::read_dir(self.root.join("init")) {
+            let prefix = format!("{}-", chain.hex());
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    remove_tree(&e.path())?;
+                }
+            }
+        }
         let dir = self.committed_dir(chain);
         // make it invisible first (rename), then delete
         let tmp = self.root.join("snapshots").join(tmp_name(".tmp-rm-"));
@@ -569,15 +669,35 @@ impl Snapshotter {
     }
 
     fn clean_temps(&self) {
-        for sub in ["snapshots", "active"] {
+        for sub in ["snapshots", "active", "init"] {
             if let Ok(rd) = fs::read_dir(self.root.join(sub)) {
                 for e in rd.flatten() {
                     if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                        let _ = remove_tree(&e.path());
+                        let p = e.path();
+                        // an image view left mounted by a crash: never remove through it
+                        if is_mountpoint(&p) {
+                            let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+                        }
+                        if !is_mountpoint(&p) {
+                            let _ = remove_tree(&p);
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// Whether `p` is the root of a mount (its device differs from its parent's: true of the
+/// overlay views made here).
+fn is_mountpoint(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        fs::symlink_metadata(p),
+        p.parent().map(fs::symlink_metadata),
+    ) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
     }
 }
 
