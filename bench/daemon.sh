@@ -1,6 +1,7 @@
 #!/bin/bash
 # berthd vs Debian's dockerd 20.10 (+containerd+runc), measured in the same run:
-#   - `docker run --rm IMG true` (the docker CLI 28 against each daemon), interleaved runs
+#   - `docker run --rm IMG true` (the docker CLI 28 against each daemon), interleaved runs,
+#     and against bench/lib/null_daemon.py (answers at once, runs nothing): the CLI's own share
 #   - idle RSS of the daemon (berthd alone vs dockerd+containerd)
 #   - per running container overhead (berth-monitor vs containerd-shim)
 #   - 100 concurrent `run --rm` requests against berthd all succeed
@@ -39,7 +40,9 @@ bpid=$!; pids+=("$bpid")
 dockerd --data-root "$w/docker" --exec-root "$w/docker-run" -H "unix://$w/docker.sock" --pidfile "$w/docker.pid" \
     --bridge none --iptables=false --ip-masq=false >"$w/dockerd.log" 2>&1 &
 dpid=$!; pids+=("$dpid")
-for _ in $(seq 300); do [ -S "$w/berth.sock" ] && [ -S "$w/docker.sock" ] && break; sleep 0.1; done
+python3 bench/lib/null_daemon.py "$w/null.sock" >"$w/null.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do [ -S "$w/berth.sock" ] && [ -S "$w/docker.sock" ] && [ -S "$w/null.sock" ] && break; sleep 0.1; done
 B="$DOCKER -H unix://$w/berth.sock"; D="$DOCKER -H unix://$w/docker.sock"
 $B load -q -i "$w/img/docker-archive.tar" >/dev/null
 $D load -q -i "$w/img/docker-archive.tar" >/dev/null
@@ -50,8 +53,10 @@ cpid=$(pgrep -P "$dpid" containerd | head -1 || true)
 drss=$(( $(rss_kb "$dpid") + ${cpid:+$(rss_kb "$cpid")}+0 ))
 echo "  berthd ${brss} kB   dockerd+containerd ${drss} kB   RATIO $(python3 -c "print(f'{$brss/$drss:.3f}')")  (target berthd <= 15360 kB)"
 
-echo "== docker run --rm IMG true ($runs runs each, interleaved: both daemons see the same noise)"
+echo "== docker run --rm IMG true ($runs runs each, interleaved: all see the same noise)"
+echo "   (null: a server that answers at once and runs nothing: what the docker CLI alone takes)"
 python3 bench/lib/interleave.py "$runs" 3 \
+    "null=$DOCKER -H unix://$w/null.sock run --rm --network none $ref true" \
     "berthd=$B run --rm --network none $ref true" "dockerd=$D run --rm --network none $ref true" \
     | sed 's/RATIO berthd\/dockerd = \(.*\)/RATIO berthd\/dockerd = \1  (target <= 0.10)/'
 

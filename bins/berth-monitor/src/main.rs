@@ -840,6 +840,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         // Clean-up nobody waits for: on idle CPU time (the client that waited for the exit is
         // finishing now).
         berth_runtime::idle_priority(true);
+        std::thread::sleep(Duration::from_millis(cfg.cleanup_delay_ms));
         drop(mntns.take());
         if let Err(e) = rt.delete(&cfg.id, true) {
             if let Some(p) = &cfg.monitor_log {

@@ -629,6 +629,24 @@ fn exit_line(data: &[u8]) -> Option<ExitRecord> {
     serde_json::from_slice(&rest[..end]).ok()
 }
 
+/// Whether the container is removed when it exits (AutoRemove; Docker never restarts those).
+fn auto_removes(r: &Record) -> bool {
+    r.host_config["AutoRemove"].as_bool().unwrap_or(false)
+        && matches!(
+            r.host_config["RestartPolicy"]["Name"]
+                .as_str()
+                .unwrap_or(""),
+            "" | "no"
+        )
+}
+
+/// How long the clean-up after an AutoRemove container's exit (runtime delete, cgroup and
+/// mount removal) waits: past the moments the client that waited for the exit needs to finish
+/// (the docker CLI: ~3 ms), which it otherwise shares the CPU with; short enough to be done
+/// before such a client's next run gets going. Measured: -1 ms per `run --rm`, none lost in a
+/// loop of them.
+const CLIENT_GRACE: Duration = Duration::from_millis(5);
+
 /// [`handle_exit`], reading the exit record from the monitor's file.
 pub(crate) fn handle_exit(s: &Arc<Shared>, id: &str) {
     handle_exit_with(s, id, None)
@@ -671,18 +689,7 @@ fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecord>) {
     // An AutoRemove container (which Docker never restarts) is cleaned up by its removal,
     // after the waiters for `removed` have their answer: its monitor deletes the runtime
     // container meanwhile, the removal's cleanup waits for that and unmounts.
-    let auto_remove = s
-        .record(id)
-        .map(|r| {
-            r.host_config["AutoRemove"].as_bool().unwrap_or(false)
-                && matches!(
-                    r.host_config["RestartPolicy"]["Name"]
-                        .as_str()
-                        .unwrap_or(""),
-                    "" | "no"
-                )
-        })
-        .unwrap_or(false);
+    let auto_remove = s.record(id).map(|r| auto_removes(&r)).unwrap_or(false);
     if !auto_remove {
         s.delete_runtime(id);
         s.unmount(id);
@@ -1468,6 +1475,12 @@ fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Task> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
         exit_file: cdir.join("exit.json"),
+        // (Its removal's clean-up waits for the monitor's, nothing else does.)
+        cleanup_delay_ms: if auto_removes(rec) {
+            CLIENT_GRACE.as_millis() as u64
+        } else {
+            0
+        },
         initial_size: rec.host_config["ConsoleSize"].as_array().and_then(|a| {
             let h = a.first()?.as_u64()? as u16;
             let w = a.get(1)?.as_u64()? as u16;

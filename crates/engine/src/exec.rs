@@ -199,6 +199,7 @@ pub(crate) fn start(
             .and_then(|a| Some((a.first()?.as_u64()? as u16, a.get(1)?.as_u64()? as u16)))
             .filter(|(h, w)| *h > 0 && *w > 0),
         monitor_log: None,
+        cleanup_delay_ms: 0,
     };
     let cfg_path = s.xdir(&c.id).join(format!("exec-{}.json", &exec_id[..16]));
     let (ctl, line) = spawn_monitor(s, &mcfg, &cfg_path)?;

@@ -73,6 +73,11 @@ pub struct MonitorConfig {
     /// File for the monitor's own errors (container mode).
     #[serde(default)]
     pub monitor_log: Option<PathBuf>,
+    /// Milliseconds to let pass between telling the watchers of the exit and the runtime
+    /// cleanup, when nobody waits for that cleanup (an AutoRemove container): the client that
+    /// waited for the exit finishes first instead of sharing the CPU with it.
+    #[serde(default)]
+    pub cleanup_delay_ms: u64,
 }
 
 fn one() -> u32 {

@@ -17,7 +17,6 @@ const READY: usize = 2;
 pub(crate) struct NetnsPool {
     dir: PathBuf,
     ready: Mutex<Vec<PathBuf>>,
-    serial: AtomicU64,
     /// Drained for good (daemon shutdown): no more ready ones.
     closed: std::sync::atomic::AtomicBool,
     /// Namespaces of finished runs, released by the keeper thread (an unmount waits for an
@@ -32,7 +31,6 @@ impl NetnsPool {
         Ok(NetnsPool {
             dir,
             ready: Mutex::new(Vec::new()),
-            serial: AtomicU64::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
             to_release: Mutex::new(Vec::new()),
         })
@@ -116,7 +114,10 @@ impl NetnsPool {
     }
 
     fn make(&self) -> Result<PathBuf> {
-        let n = self.serial.fetch_add(1, Ordering::SeqCst);
+        // Unique in the process, not only in this pool: two engines of one process on the
+        // same exec root (tests reopen one while the old one shuts down) must not share names.
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        let n = SERIAL.fetch_add(1, Ordering::SeqCst);
         let path = self.dir.join(format!("ns-{}-{n}", std::process::id()));
         std::fs::File::create(&path)
             .map_err(|e| internal(format!("create {}", path.display()), e))?;

@@ -205,6 +205,10 @@ fn syncer() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<SyncMsg>
             .name("berth-fsync".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    // Let the request that queued it (and its client) finish first: a batch
+                    // starts 20 ms after its first path (its I/O and writeback work otherwise
+                    // lands in the middle of a `docker run`).
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                     // Batch what queued up meanwhile: one fsync per file and per directory.
                     // In the order queued (a snapshot before the record naming it).
                     let mut files: Vec<std::path::PathBuf> = Vec::new();
