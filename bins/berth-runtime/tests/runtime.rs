@@ -761,6 +761,22 @@ fn terminal_via_console_socket() {
 }
 
 #[test]
+fn a_later_mount_over_the_cgroup_mount_stays_on_top() {
+    // Mounts are made in the spec's order: a later one on the same place is on top.
+    let (code, out, err) = sh("ls -A /sys/fs/cgroup | wc -l", |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]
+        }));
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "0",
+        "the empty tmpfs mounted after the cgroup mount is what shows"
+    );
+}
+
+#[test]
 fn cgroup_namespace_rooted_at_the_container_and_own_limits_visible() {
     let (code, out, err) = sh("cat /proc/self/cgroup; ls /sys/fs/cgroup | wc -l; touch /sys/fs/cgroup/x 2>/dev/null && echo CGRW; true", |c| {
         c["linux"]["resources"]["pids"] = json!({"limit": 77});

@@ -148,16 +148,9 @@ impl Shared {
     pub(crate) fn attach_sock(&self, id: &str) -> PathBuf {
         self.xdir(id).join("attach.sock")
     }
-    /// Persist the record (config.v2.json, which holds everything; hostconfig.json is a
-    /// Docker-style copy written when the host config changes).
+    /// Persist the record (config.v2.json holds everything, the host config included).
     pub(crate) fn save(&self, rec: &Record) -> Result<()> {
         write_json_atomic(&self.cdir(&rec.id).join("config.v2.json"), rec)
-    }
-    pub(crate) fn save_hostconfig(&self, rec: &Record) -> Result<()> {
-        write_json_nosync(
-            &self.cdir(&rec.id).join("hostconfig.json"),
-            &rec.host_config,
-        )
     }
 
     /// Resolve a full id, a name (with or without "/") or a unique id prefix.
@@ -1063,7 +1056,6 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 .into_owned(),
             driver: s.images.snapshotter_kind_name(),
         };
-        s.save_hostconfig(&rec)?;
         s.save(&rec)?;
         crate::mark("engine: create: record saved");
         Ok(rec)
@@ -2001,7 +1993,6 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
         en.rec.host_config = host;
         en.rec.clone()
     })?;
-    s.save_hostconfig(&rec)?;
     s.event(&rec, "update", &[]);
     Ok(json!({"Warnings": warnings}))
 }
