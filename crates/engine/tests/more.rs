@@ -160,19 +160,7 @@ fn live_restore_after_daemon_loss() {
     assert_eq!(l[0]["State"], "running");
     assert!(l[0]["Status"].as_str().unwrap().starts_with("Up "));
     // Exec works after the restart.
-    let ex = env
-        .engine
-        .exec_create(
-            &id,
-            &json!({"Cmd": ["echo", "after"], "AttachStdout": true}),
-        )
-        .unwrap();
-    let a = env
-        .engine
-        .exec_start(ex["Id"].as_str().unwrap(), false, false)
-        .unwrap()
-        .unwrap();
-    assert_eq!(demux(&read_all(a.output)).0, "after\n");
+    assert_eq!(exec_stdout(&env, &id, &["echo", "after"]), "after\n");
     env.engine.container_stop(&id, Some(1), None).unwrap();
     let (out, _) = env.logs(&id);
     let nums: Vec<i64> = out.lines().map(|l| l.parse().unwrap()).collect();
@@ -577,6 +565,20 @@ fn archive_changes_export_contained() {
     assert!(names.iter().any(|n| n == "bin/busybox"));
 }
 
+/// Run `cmd` in the container through exec; its stdout.
+fn exec_stdout(env: &Env, id: &str, cmd: &[&str]) -> String {
+    let ex = env
+        .engine
+        .exec_create(id, &json!({"Cmd": cmd, "AttachStdout": true}))
+        .unwrap();
+    let a = env
+        .engine
+        .exec_start(ex["Id"].as_str().unwrap(), false, false)
+        .unwrap()
+        .unwrap();
+    demux(&read_all(a.output)).0
+}
+
 fn is_tmpfs(p: &std::path::Path) -> bool {
     nix::sys::statfs::statfs(p)
         .map(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
@@ -594,20 +596,8 @@ fn exec_root_tmpfs_stays_while_containers_run_and_goes_after() {
     assert!(is_tmpfs(&env.exec_root), "kept while a container runs");
     env.reopen();
     assert_eq!(env.status(&id), "running");
-    let ex = env
-        .engine
-        .exec_create(
-            &id,
-            &json!({"Cmd": ["cat", "/etc/hostname"], "AttachStdout": true}),
-        )
-        .unwrap();
-    let a = env
-        .engine
-        .exec_start(ex["Id"].as_str().unwrap(), false, false)
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        demux(&read_all(a.output)).0.trim(),
+        exec_stdout(&env, &id, &["cat", "/etc/hostname"]).trim(),
         &id[..12],
         "exec after the restart"
     );
