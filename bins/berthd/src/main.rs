@@ -163,16 +163,20 @@ fn run() -> Result<()> {
         );
         berth_api::serve(engine.clone(), bound, shutdown_signal()).await;
         tracing::info!("shutting down; containers keep running");
-        engine.shutdown();
-        anyhow::Ok(())
+        anyhow::Ok(engine)
     });
-    if let Some(p) = &args.pidfile {
-        let _ = std::fs::remove_file(p);
-    }
     // Do not wait for blocking threads parked in long streams (logs -f, wait): the
     // containers' monitors own the containers, nothing here needs to finish.
     rt.shutdown_timeout(Duration::from_millis(200));
-    result
+    // After the runtime: its listeners and connections are closed now (a socket in the exec
+    // root keeps the tmpfs there busy, see EngineConfig::exec_root_tmpfs).
+    if let Ok(engine) = &result {
+        engine.shutdown();
+    }
+    if let Some(p) = &args.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    result.map(drop)
 }
 
 async fn shutdown_signal() {

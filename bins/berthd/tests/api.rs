@@ -384,3 +384,84 @@ fn group_option_sets_the_socket_group() {
     let d2 = Daemon::start_with(&["-G", "4"]);
     assert_eq!(std::fs::metadata(&d2.sock).unwrap().gid(), 4);
 }
+
+/// f_type of the filesystem at `p` (statfs).
+fn fs_type(p: &std::path::Path) -> i64 {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a zeroed statfs is a valid output buffer; c is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the duration of the call.
+    assert_eq!(
+        unsafe { libc::statfs(c.as_ptr(), &mut st) },
+        0,
+        "statfs {}",
+        p.display()
+    );
+    st.f_type as i64
+}
+
+#[test]
+fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_inside() {
+    // berthd's default layout: /run/berth/berth.sock inside the exec root /run/berth (on a
+    // host whose /run is no tmpfs, like /tmp here, berthd mounts one there).
+    const TMPFS: i64 = 0x0102_1994;
+    let dir = tempfile::Builder::new()
+        .prefix("berthd-test")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let exec = dir.path().join("exec");
+    let sock = exec.join("berth.sock");
+    assert_ne!(
+        fs_type(dir.path()),
+        TMPFS,
+        "the test needs a /tmp that is no tmpfs"
+    );
+    // Whatever happens below: no tmpfs left mounted in the temp dir.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            if fs_type(&self.0) == TMPFS {
+                let c = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: umount2 of our own test mount, NUL-terminated path.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
+    let _unmount = Unmount(exec.clone());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .arg("--exec-root")
+        .arg(&exec)
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while UnixStream::connect(&sock).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "berthd did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fs_type(&exec), TMPFS, "the exec root is a tmpfs");
+    assert_eq!(request(&sock, "GET", "/_ping", &[], b"").status, 200);
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t = std::time::Instant::now();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "{st}");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "stopping took {:?} (the socket kept the tmpfs busy?)",
+        t.elapsed()
+    );
+    assert_ne!(
+        fs_type(&exec),
+        TMPFS,
+        "nothing runs: the tmpfs is unmounted at the stop"
+    );
+}
