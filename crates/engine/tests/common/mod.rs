@@ -226,8 +226,26 @@ impl Drop for Env {
                     .container_remove(c["Id"].as_str().unwrap_or(""), true, false);
             }
         }
-        // Lets go of the ready network namespaces (mounts under exec_root) and the spare.
+        // Lets go of the ready network namespaces (mounts under exec_root) and the spare, and
+        // unmounts the exec root's tmpfs if nothing uses it any more.
         self.engine.shutdown();
+        // On a loaded machine a monitor's clean-up (idle priority) can outlast the engine's
+        // patience: wait for it here, a test leaves no mount behind.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while nix::sys::statfs::statfs(&self.exec_root)
+            .map(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+            .unwrap_or(false)
+        {
+            let flags = if std::time::Instant::now() < deadline {
+                nix::mount::MntFlags::empty()
+            } else {
+                nix::mount::MntFlags::MNT_DETACH
+            };
+            if nix::mount::umount2(&self.exec_root, flags).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
