@@ -510,20 +510,6 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
         bail!("berthd did not ask to start (got {cmd:?})");
     }
-    // The clients berthd connected before start must see all output: accept them first.
-    let mut clients: Vec<Client> = Vec::new();
-    listener.set_nonblocking(true)?;
-    while let Ok((s, _)) = listener.accept() {
-        s.set_nonblocking(false)?;
-        if let Ok(h) = read_hello(&s) {
-            clients.push(Client {
-                sock: s,
-                dead: false,
-                reading: h.stdin,
-                hello: h,
-            });
-        }
-    }
     match cfg.mode {
         Mode::Container => {
             let st = created
@@ -580,6 +566,21 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     }
     writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
     berth_runtime::mark("monitor: sent started");
+    // The clients berthd connected before start see all output: the process may run already,
+    // but nothing of its output is read before the loop below, which has them.
+    let mut clients: Vec<Client> = Vec::new();
+    listener.set_nonblocking(true)?;
+    while let Ok((s, _)) = listener.accept() {
+        s.set_nonblocking(false)?;
+        if let Ok(h) = read_hello(&s) {
+            clients.push(Client {
+                sock: s,
+                dead: false,
+                reading: h.stdin,
+                hello: h,
+            });
+        }
+    }
     // Only the cgroup is needed from here on (the spec in the state is big).
     let cgroup = created.take().and_then(|st| st.cgroup);
     drop(ctl_sock);
@@ -821,9 +822,14 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     };
     let data = serde_json::to_vec(&rec)?;
     let _ = std::fs::remove_file(&cfg.attach_socket);
-    // Watchers learn of the exit now, record included; the file (for a berthd that is away)
-    // and the runtime cleanup (cgroup removal: most of the time of the exit path) come after,
-    // under our lock.
+    // An exec's record is read from the file when its output ends (exec inspect right after
+    // the stream): written before the clients are closed.
+    if cfg.mode == Mode::Exec {
+        write_exit_record(&exit_dir, &cfg.exit_file, &data)?;
+    }
+    // Watchers learn of the exit now, record included; a container's file (for a berthd that
+    // is away) and the runtime cleanup (cgroup removal: most of the time of the exit path)
+    // come after, under our lock.
     let mut line = format!("{WATCH_EXIT} ").into_bytes();
     line.extend_from_slice(&data);
     line.push(b'\n');
@@ -834,8 +840,10 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         let _ = c.sock.shutdown(std::net::Shutdown::Both);
     }
     berth_runtime::mark("monitor: watchers told");
-    write_exit_record(&exit_dir, &cfg.exit_file, &data)?;
-    berth_runtime::mark("monitor: exit record written");
+    if cfg.mode == Mode::Container {
+        write_exit_record(&exit_dir, &cfg.exit_file, &data)?;
+        berth_runtime::mark("monitor: exit record written");
+    }
     if cfg.mode == Mode::Container && !deleted {
         // Clean-up nobody waits for: on idle CPU time (the client that waited for the exit is
         // finishing now).

@@ -10,13 +10,14 @@
 //! * exec mode: sends [`CTL_READY`]`\n`.
 //!
 //! berthd connects the attach clients that must not miss output, writes `start\n`; the
-//! monitor accepts those pending clients, starts the process and answers
-//! [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at any point). Then the monitor copies
+//! monitor starts the process, answers [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at
+//! any point) and accepts those pending clients before it reads any output. Then the monitor copies
 //! output to the json-file log (container mode) and to attach clients, waits for the process,
 //! sends [`WATCH_EXIT`]` <ExitRecord JSON>\n` to its watch clients and closes every attach
 //! client (that is how watchers learn of the exit), writes the [`ExitRecord`] atomically to
 //! `exit_file` (for a berthd that was away; relative to the directory it opened at start, which
-//! an AutoRemove may have renamed meanwhile), deletes the runtime container and exits. It holds the flock
+//! an AutoRemove may have renamed meanwhile; an exec's before its clients are closed: berthd
+//! reads it when the exec's output ends), deletes the runtime container and exits. It holds the flock
 //! [`monitor_lock_path`] for its whole life: berthd takes it before reusing the runtime id.
 //!
 //! Attach clients send one [`AttachHello`] JSON line first.

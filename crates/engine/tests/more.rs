@@ -30,6 +30,25 @@ fn exec_output_exit_code_and_stdin() {
     assert_eq!(i["ExitCode"], 5);
     assert_eq!(i["Running"], false);
     assert_eq!(i["ContainerID"], id.as_str());
+    // The exit code is there the moment the output ends (`docker exec` inspects right then).
+    for n in 0..20 {
+        let ex = env
+            .engine
+            .exec_create(
+                &id,
+                &json!({"Cmd": ["sh", "-c", format!("exit {}", n + 1)], "AttachStdout": true}),
+            )
+            .unwrap();
+        let eid = ex["Id"].as_str().unwrap().to_string();
+        let a = env.engine.exec_start(&eid, false, false).unwrap().unwrap();
+        read_all(a.output);
+        let i = env.engine.exec_inspect(&eid).unwrap();
+        assert_eq!(
+            (i["Running"].clone(), i["ExitCode"].clone()),
+            (json!(false), json!(n + 1)),
+            "exec {n}"
+        );
+    }
     // exec with stdin
     let ex = env
         .engine
