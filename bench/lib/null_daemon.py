@@ -2,7 +2,7 @@
 """A do-nothing Docker API server for one purpose: measuring what `docker run --rm IMG true`
 costs the docker CLI itself (process start, requests, exit) when the daemon answers at once.
 It runs no container: ping, create, attach (101), wait and start get canned answers; wait is
-answered when start comes (or after 0.5 s). Not a daemon to use for anything else.
+answered when start comes (at once if it came first; after 0.5 s if none comes). Not a daemon to use for anything else.
    null_daemon.py SOCKET_PATH"""
 import json
 import os
@@ -13,6 +13,7 @@ import threading
 HEAD = "Api-Version: 1.47\r\nOstype: linux\r\nServer: null\r\nDocker-Experimental: false\r\n"
 ID = "0" * 64
 pending = []
+started = False  # since the last create: a wait that comes after the start is answered at once
 lock = threading.Lock()
 
 
@@ -21,8 +22,10 @@ def resp(code, reason, body=b"", ctype="application/json"):
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def release():
+def release(start=False):
+    global started
     with lock:
+        started = started or start
         conns = pending[:]
         pending.clear()
     for kind, c in conns:
@@ -36,6 +39,7 @@ def release():
 
 
 def serve(c):
+    global started
     buf = b""
     while True:
         while b"\r\n\r\n" not in buf:
@@ -57,6 +61,8 @@ def serve(c):
         if route.endswith("/_ping"):
             c.sendall(resp(200, "OK", b"" if method == "HEAD" else b"OK", "text/plain"))
         elif route.endswith("/containers/create"):
+            with lock:
+                started = False
             c.sendall(resp(201, "Created", json.dumps({"Id": ID, "Warnings": []}).encode()))
         elif route.endswith("/attach"):
             c.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
@@ -69,11 +75,15 @@ def serve(c):
                       "Transfer-Encoding: chunked\r\n\r\n".encode())
             with lock:
                 pending.append(("wait", c))
-            threading.Timer(0.5, release).start()
+                now = started
+            if now:
+                release()
+            else:
+                threading.Timer(0.5, release).start()
             return
         elif route.endswith("/start"):
             c.sendall(resp(204, "No Content"))
-            release()
+            release(start=True)
         else:
             c.sendall(resp(404, "Not Found", b'{"message":"not here"}'))
 
