@@ -66,19 +66,7 @@ fn exec_output_exit_code_and_stdin() {
     i.close().unwrap();
     assert_eq!(demux(&r.join().unwrap()).0, "piped\n");
     // exec sees the container's env and user override
-    let ex = env
-        .engine
-        .exec_create(
-            &id,
-            &json!({"Cmd": ["id", "-u"], "User": "user", "AttachStdout": true}),
-        )
-        .unwrap();
-    let a = env
-        .engine
-        .exec_start(ex["Id"].as_str().unwrap(), false, false)
-        .unwrap()
-        .unwrap();
-    assert_eq!(demux(&read_all(a.output)).0, "1000\n");
+    assert_eq!(exec_stdout_as(&env, &id, &["id", "-u"], "user"), "1000\n");
     // detached exec leaves a file behind
     let ex = env
         .engine
@@ -586,9 +574,14 @@ fn archive_changes_export_contained() {
 
 /// Run `cmd` in the container through exec; its stdout.
 fn exec_stdout(env: &Env, id: &str, cmd: &[&str]) -> String {
+    exec_stdout_as(env, id, cmd, "")
+}
+
+/// [`exec_stdout`] as `user` ("": the container's).
+fn exec_stdout_as(env: &Env, id: &str, cmd: &[&str], user: &str) -> String {
     let ex = env
         .engine
-        .exec_create(id, &json!({"Cmd": cmd, "AttachStdout": true}))
+        .exec_create(id, &json!({"Cmd": cmd, "User": user, "AttachStdout": true}))
         .unwrap();
     let a = env
         .engine
