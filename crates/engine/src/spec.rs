@@ -8,22 +8,7 @@ pub(crate) const DEFAULT_SECCOMP: &[u8] = include_bytes!("../assets/docker-defau
 pub(crate) const DEFAULT_PATH: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub(crate) const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+pub(crate) const DEFAULT_CAPS: [&str; 14] = berth_seccomp::DOCKER_DEFAULT_CAPS;
 
 pub(crate) const ALL_CAPS: [&str; 41] = [
     "CAP_CHOWN",

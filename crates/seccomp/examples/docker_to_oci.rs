@@ -14,22 +14,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let default_caps = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    let default_caps = berth_seccomp::DOCKER_DEFAULT_CAPS;
     let caps: Vec<String> = if args.len() > 1 {
         args[1..].to_vec()
     } else {

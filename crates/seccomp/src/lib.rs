@@ -65,6 +65,25 @@ use sha2::{Digest, Sha256};
 pub use arch::{is_known_syscall, Arch};
 pub use bpf::{SeccompData, SockFilter};
 pub use docker::docker_to_oci;
+
+/// Docker's default capability set (what a container gets without --cap-add/--cap-drop);
+/// the default seccomp profile's conditional rules are written against it.
+pub const DOCKER_DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
 pub use install::send_listener_fd;
 pub use validate::parse_oci;
 

@@ -21,25 +21,10 @@ pub(crate) fn docker_profile() -> Vec<u8> {
 }
 
 pub(crate) fn docker_caps() -> Vec<String> {
-    [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    crate::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn rule(

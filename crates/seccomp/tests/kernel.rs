@@ -134,25 +134,10 @@ fn docker_filter() -> Filter {
         "/tests/data/docker-default-seccomp.json"
     ))
     .unwrap();
-    let caps: Vec<String> = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let caps: Vec<String> = berth_seccomp::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     compile(&docker_to_oci(&profile, &caps, "amd64").unwrap()).unwrap()
 }
 
