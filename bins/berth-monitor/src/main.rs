@@ -570,17 +570,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     // but nothing of its output is read before the loop below, which has them.
     let mut clients: Vec<Client> = Vec::new();
     listener.set_nonblocking(true)?;
-    while let Ok((s, _)) = listener.accept() {
-        s.set_nonblocking(false)?;
-        if let Ok(h) = read_hello(&s) {
-            clients.push(Client {
-                sock: s,
-                dead: false,
-                reading: h.stdin,
-                hello: h,
-            });
-        }
-    }
+    accept_clients(&listener, &mut clients, cfg.tty, out_fd.as_ref());
     // Only the cgroup is needed from here on (the spec in the state is big).
     let cgroup = created.take().and_then(|st| st.cgroup);
     drop(ctl_sock);
@@ -734,25 +724,7 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
         // new clients
         if pfds[1].revents != 0 {
-            while let Ok((s, _)) = listener.accept() {
-                let _ = s.set_nonblocking(false);
-                let Ok(h) = read_hello(&s) else { continue };
-                if let Some((r, c)) = h.resize {
-                    if cfg.tty {
-                        if let Some(m) = &out_fd {
-                            set_winsize(m.as_raw_fd(), r, c);
-                        }
-                    }
-                    let _ = (&s).write_all(b"ok\n");
-                    continue;
-                }
-                clients.push(Client {
-                    sock: s,
-                    dead: false,
-                    reading: h.stdin,
-                    hello: h,
-                });
-            }
+            accept_clients(&listener, &mut clients, cfg.tty, out_fd.as_ref());
         }
         // client input
         let mut i = 0;
@@ -864,6 +836,34 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         berth_runtime::mark("monitor: runtime state deleted");
     }
     Ok(())
+}
+
+/// Accept the connections waiting on the (non-blocking) attach listener: attach and watch
+/// clients join `clients`; a resize request is carried out (`tty`: on the pty master
+/// `out_fd`) and answered at once.
+fn accept_clients(
+    listener: &UnixListener,
+    clients: &mut Vec<Client>,
+    tty: bool,
+    out_fd: Option<&OwnedFd>,
+) {
+    while let Ok((s, _)) = listener.accept() {
+        let _ = s.set_nonblocking(false);
+        let Ok(h) = read_hello(&s) else { continue };
+        if let Some((r, c)) = h.resize {
+            if let (true, Some(m)) = (tty, out_fd) {
+                set_winsize(m.as_raw_fd(), r, c);
+            }
+            let _ = (&s).write_all(b"ok\n");
+            continue;
+        }
+        clients.push(Client {
+            sock: s,
+            dead: false,
+            reading: h.stdin,
+            hello: h,
+        });
+    }
 }
 
 /// Write the exit record as `exit_file`'s name in `dir` (the directory `exit_file` was in when
