@@ -194,8 +194,14 @@ impl Shared {
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))
     }
 
-    /// Like `update`, in memory only.
-    pub(crate) fn update_unsaved<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
+    /// Apply `f` to the entry under the registry lock and bump its version; `then` takes what
+    /// the caller needs of the updated entry, still under the lock.
+    fn modify<T, S>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Entry) -> T,
+        then: impl FnOnce(&Entry) -> S,
+    ) -> Result<(T, S)> {
         let mut reg = self.lock();
         let e = reg
             .containers
@@ -203,21 +209,19 @@ impl Shared {
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         let r = f(e);
         e.version += 1;
-        drop(reg);
+        Ok((r, then(e)))
+    }
+
+    /// Like `update`, in memory only.
+    pub(crate) fn update_unsaved<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
+        let (r, ()) = self.modify(id, f, |_| ())?;
         self.cond.notify_all();
         Ok(r)
     }
 
     pub(crate) fn update<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Result<T> {
-        let mut reg = self.lock();
-        let e = reg
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
-        let r = f(e);
-        e.version += 1;
-        let (rec, v, saved) = (e.rec.clone(), e.version, e.saved.clone());
-        drop(reg);
+        let (r, (rec, v, saved)) =
+            self.modify(id, f, |e| (e.rec.clone(), e.version, e.saved.clone()))?;
         self.save_version(&rec, v, &saved)?;
         self.cond.notify_all();
         Ok(r)
@@ -256,7 +260,7 @@ impl Shared {
     /// `p` is the root of a mount (statx STATX_ATTR_MOUNT_ROOT, Linux 5.8): one syscall instead
     /// of reading a mountinfo that grows with every running container.
     pub(crate) fn is_mounted(&self, p: &Path) -> bool {
-        crate::util::is_mount_root(p)
+        berth_image::sys::is_mount_root(p)
     }
 
     pub(crate) fn ensure_mounted(&self, id: &str) -> Result<PathBuf> {

@@ -597,39 +597,6 @@ mod tests {
     }
 }
 
-/// `p` is the root of a mount. statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8); on older kernels
-/// (attribute not supported) the mount table is consulted.
-pub(crate) fn is_mount_root(p: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: a zeroed statx is a valid output buffer; c is a NUL-terminated path.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers for the duration of the call.
-    let r = unsafe {
-        libc::statx(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-            libc::STATX_TYPE,
-            &mut st,
-        )
-    };
-    if r != 0 {
-        return false;
-    }
-    let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    if st.stx_attributes_mask & attr != 0 {
-        return st.stx_attributes & attr != 0;
-    }
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = p.to_string_lossy();
-    mi.lines().any(|l| l.split(' ').nth(4) == Some(&want))
-}
-
 /// Marker in the root of a tmpfs berthd mounted itself (so it is unmounted by berthd only).
 const TMPFS_MARK: &str = ".berth-tmpfs";
 
@@ -678,7 +645,7 @@ pub(crate) fn ensure_tmpfs(dir: &Path) -> Result<Option<TmpfsHold>> {
 /// else is left alone.
 pub(crate) fn release_tmpfs(dir: &Path, hold: TmpfsHold, patience: std::time::Duration) {
     drop(hold);
-    if !is_mount_root(dir) {
+    if !berth_image::sys::is_mount_root(dir) {
         return;
     }
     let Ok(f) = std::fs::File::open(dir.join(TMPFS_MARK)) else {

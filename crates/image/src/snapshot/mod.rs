@@ -244,15 +244,9 @@ impl Snapshotter {
         self.committed_dir(chain).join("fs")
     }
     pub fn committed_meta(&self, chain: &Digest) -> Result<CommittedMeta> {
-        let p = self.committed_dir(chain).join("meta.json");
-        let b = fs::read(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::SnapshotNotFound(chain.to_string())
-            } else {
-                Error::io("read", &p, e)
-            }
-        })?;
-        serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
+        read_meta(&self.committed_dir(chain).join("meta.json"), || {
+            Error::SnapshotNotFound(chain.to_string())
+        })
     }
 
     /// Create committed snapshot `chain` (on `parent`) by running `unpack` into a fresh dir;
@@ -465,7 +459,7 @@ impl Snapshotter {
                 Err(e) => Err(Error::io("rename into place", &dir, e)),
             }
         })();
-        if view_mnt.exists() && !is_mountpoint(&view_mnt) {
+        if view_mnt.exists() && !crate::sys::is_mount_root(&view_mnt) {
             let _ = fs::remove_dir(&view_mnt);
         }
         if let Err(e) = res {
@@ -547,15 +541,9 @@ impl Snapshotter {
     }
 
     pub fn active_meta(&self, key: &str) -> Result<ActiveMeta> {
-        let p = self.active_dir(key)?.join("meta.json");
-        let b = fs::read(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::SnapshotNotFound(key.into())
-            } else {
-                Error::io("read", &p, e)
-            }
-        })?;
-        serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
+        read_meta(&self.active_dir(key)?.join("meta.json"), || {
+            Error::SnapshotNotFound(key.into())
+        })
     }
 
     /// Mount description of an active snapshot.
@@ -675,10 +663,10 @@ impl Snapshotter {
                     if e.file_name().to_string_lossy().starts_with(".tmp-") {
                         let p = e.path();
                         // an image view left mounted by a crash: never remove through it
-                        if is_mountpoint(&p) {
+                        if crate::sys::is_mount_root(&p) {
                             let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
                         }
-                        if !is_mountpoint(&p) {
+                        if !crate::sys::is_mount_root(&p) {
                             let _ = remove_tree(&p);
                         }
                     }
@@ -688,17 +676,19 @@ impl Snapshotter {
     }
 }
 
-/// Whether `p` is the root of a mount (its device differs from its parent's: true of the
-/// overlay views made here).
-fn is_mountpoint(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        fs::symlink_metadata(p),
-        p.parent().map(fs::symlink_metadata),
-    ) {
-        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
-        _ => false,
-    }
+/// A snapshot's meta.json; `missing()` when there is none.
+fn read_meta<T: serde::de::DeserializeOwned>(
+    p: &Path,
+    missing: impl FnOnce() -> Error,
+) -> Result<T> {
+    let b = fs::read(p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            missing()
+        } else {
+            Error::io("read", p, e)
+        }
+    })?;
+    serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
 }
 
 /// Remove a tree without following symlinks.
