@@ -54,8 +54,8 @@ fn level(args: &Args) -> Result<tracing::Level> {
     })
 }
 
-/// Writes the pid file, refusing when it names a live process.
-fn write_pidfile(path: &Path) -> Result<()> {
+/// Refuses when the pid file names a live berthd.
+fn refuse_if_running(path: &Path) -> Result<()> {
     if let Ok(old) = std::fs::read_to_string(path) {
         if let Ok(pid) = old.trim().parse::<i32>() {
             // SAFETY: kill with signal 0 only checks for the process' existence.
@@ -67,6 +67,12 @@ fn write_pidfile(path: &Path) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Writes the pid file (write-then-rename), refusing when it names a live berthd.
+fn write_pidfile(path: &Path) -> Result<()> {
+    refuse_if_running(path)?;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)
@@ -136,8 +142,10 @@ fn run() -> Result<()> {
         .build()
         .context("start the async runtime")?;
 
+    // Checked before the engine touches any state; written once it is open: the default pid
+    // file (/run/berth/berthd.pid) is in the exec root, where the engine may mount a tmpfs.
     if let Some(p) = &args.pidfile {
-        write_pidfile(p)?;
+        refuse_if_running(p)?;
     }
     let result = rt.block_on(async {
         let ecfg = berth_engine::EngineConfig {
@@ -151,6 +159,9 @@ fn run() -> Result<()> {
             .await
             .context("engine start-up")?
             .with_context(|| format!("open the engine (root {})", args.root.display()))?;
+        if let Some(p) = &args.pidfile {
+            write_pidfile(p)?;
+        }
         let bound = berth_api::bind(&cfg)?;
         for h in &cfg.hosts {
             tracing::info!("API listening on {h}");

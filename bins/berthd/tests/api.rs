@@ -402,7 +402,7 @@ fn fs_type(p: &std::path::Path) -> i64 {
 }
 
 #[test]
-fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_inside() {
+fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_and_pid_file_inside() {
     // berthd's default layout: /run/berth/berth.sock inside the exec root /run/berth (on a
     // host whose /run is no tmpfs, like /tmp here, berthd mounts one there).
     const TMPFS: i64 = 0x0102_1994;
@@ -417,7 +417,7 @@ fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_inside() {
         TMPFS,
         "the test needs a /tmp that is no tmpfs"
     );
-    // Whatever happens below: no tmpfs left mounted in the temp dir.
+    // (declared first: dropped last, after the daemon is gone)
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
@@ -429,16 +429,27 @@ fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_inside() {
         }
     }
     let _unmount = Unmount(exec.clone());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+    // A failed assertion must not leave the daemon running.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
         .arg("-H")
         .arg(format!("unix://{}", sock.display()))
         .arg("--root")
         .arg(dir.path().join("root"))
         .arg("--exec-root")
         .arg(&exec)
+        .arg("--pidfile")
+        .arg(exec.join("berthd.pid"))
         .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
         .spawn()
         .unwrap();
+    let mut child = Reap(child);
     let t = std::time::Instant::now();
     while UnixStream::connect(&sock).is_err() {
         assert!(
@@ -448,11 +459,18 @@ fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_inside() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(fs_type(&exec), TMPFS, "the exec root is a tmpfs");
+    // The pid file in it (setup.sh's /run/berth/berthd.pid) is on the tmpfs, not under it.
+    assert_eq!(
+        std::fs::read_to_string(exec.join("berthd.pid"))
+            .unwrap_or_default()
+            .trim(),
+        child.0.id().to_string()
+    );
     assert_eq!(request(&sock, "GET", "/_ping", &[], b"").status, 200);
     // SAFETY: signalling our own child by pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let t = std::time::Instant::now();
-    let st = child.wait().unwrap();
+    let st = child.0.wait().unwrap();
     assert!(st.success(), "{st}");
     assert!(
         t.elapsed() < Duration::from_millis(1500),
