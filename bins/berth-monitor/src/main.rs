@@ -504,13 +504,16 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         }
     }
     let cmd = read_ctl_line(&ctl_sock)?;
-    if cmd != CTL_START {
+    // "go": berthd released the container's process itself.
+    let released = cmd == CTL_GO && cfg.mode == Mode::Container;
+    if cmd != CTL_START && !released {
         if cfg.mode == Mode::Container {
             let _ = rt.delete(&cfg.id, true);
         }
         bail!("berthd did not ask to start (got {cmd:?})");
     }
     match cfg.mode {
+        Mode::Container if released => {}
         Mode::Container => {
             let st = created
                 .as_ref()
@@ -564,8 +567,10 @@ fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
             set_winsize(m.as_raw_fd(), r, c);
         }
     }
-    writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
-    berth_runtime::mark("monitor: sent started");
+    if !released {
+        writeln!(&ctl_sock, "{CTL_STARTED} {main_pid}")?;
+        berth_runtime::mark("monitor: sent started");
+    }
     // The clients berthd connected before start see all output: the process may run already,
     // but nothing of its output is read before the loop below, which has them.
     let mut clients: Vec<Client> = Vec::new();

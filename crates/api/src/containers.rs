@@ -170,7 +170,8 @@ pub async fn wait(e: Arc<Engine>, id: String, r: Req) -> Resp {
         .unwrap_or("")
         .parse()
         .map_err(ApiError::from)?;
-    let handle = blocking(move || e.container_wait(&id, cond).map_err(ApiError::from)).await?;
+    // Registration only (no file, no waiting): done right here, not in the blocking pool.
+    let handle = e.container_wait(&id, cond).map_err(ApiError::from)?;
     // Headers go out now (the docker CLI sends wait before start and waits for them);
     // the body follows at exit.
     let (tx, body) = Body::channel(1);
@@ -356,7 +357,7 @@ pub async fn attach(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
     } else {
         None
     };
-    let (prelude, attach) = blocking(move || {
+    let work = move || {
         let mut prelude = Vec::new();
         if want_logs {
             let lo = LogsOptions {
@@ -384,8 +385,14 @@ pub async fn attach(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
             e.container_inspect(&id, false).map_err(ApiError::from)?;
         }
         Ok((prelude, a))
-    })
-    .await?;
+    };
+    // Without the log replay this only registers (or connects to the monitor's socket): done
+    // right here, without a trip through the blocking pool (`docker run` waits for the 101).
+    let (prelude, attach) = if want_logs {
+        blocking(work).await?
+    } else {
+        work()?
+    };
     let (tty, output, input) = match attach {
         Some(a) => {
             let tty = a.tty;

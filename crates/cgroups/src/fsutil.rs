@@ -22,6 +22,51 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<
     })
 }
 
+/// One control file kept open for several writes (each write(2) is one command to the
+/// kernel, e.g. one device rule), saving a path walk per value.
+pub(crate) struct Writer {
+    file: fs::File,
+    path: PathBuf,
+    field: String,
+}
+
+impl Writer {
+    pub(crate) fn open(dir: &Path, file: &str, field: &str) -> Result<Writer> {
+        let path = dir.join(file);
+        match fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => Ok(Writer {
+                file: f,
+                path,
+                field: field.to_string(),
+            }),
+            Err(source) => Err(Error::Io {
+                op: "open",
+                path,
+                source,
+            }),
+        }
+    }
+
+    pub(crate) fn write(&mut self, value: &str) -> Result<()> {
+        // One write(2) per value: the kernel parses each call as one command.
+        match self.file.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(n) => Err(Error::Write {
+                field: self.field.clone(),
+                path: self.path.clone(),
+                value: value.to_string(),
+                source: std::io::Error::other(format!("short write: {n} bytes")),
+            }),
+            Err(source) => Err(Error::Write {
+                field: self.field.clone(),
+                path: self.path.clone(),
+                value: value.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
 /// Like [`write`], but returns `Ok(false)` when the file does not exist.
 pub(crate) fn write_if_exists(dir: &Path, file: &str, value: &str, field: &str) -> Result<bool> {
     match write(dir, file, value, field) {
@@ -32,23 +77,29 @@ pub(crate) fn write_if_exists(dir: &Path, file: &str, value: &str, field: &str) 
 }
 
 pub(crate) fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| Error::Io {
+    // procfs and cgroupfs report a size of 0: with an empty buffer the reads would start at
+    // 32 bytes and double, and every read of a seq file (mountinfo) walks it again.
+    let mut buf = Vec::with_capacity(16 * 1024);
+    fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf))
+        .map_err(|source| Error::Io {
+            op: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    String::from_utf8(buf).map_err(|e| Error::Io {
         op: "read",
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(ErrorKind::InvalidData, e),
     })
 }
 
 /// Read a file that may legitimately be absent (controller or kernel feature missing).
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
-    match fs::read_to_string(path) {
+    match read(path) {
         Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io {
-            op: "read",
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -110,6 +161,12 @@ pub(crate) fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn mkdir_all_once(dir: &Path) -> Result<Vec<PathBuf>> {
+    // Usually only the leaf is missing: one mkdir, no walk.
+    match fs::create_dir(dir) {
+        Ok(()) => return Ok(vec![dir.to_path_buf()]),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(_) => {}
+    }
     let mut missing = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {

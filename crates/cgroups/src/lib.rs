@@ -166,7 +166,7 @@ fn mode_of(mounts: &[mountinfo::CgroupMount]) -> Result<Mode> {
 
 /// A container's cgroup. Serialisable so the runtime can persist it and later commands
 /// (`update`, `pause`, `events`, `delete`) operate on exactly the same directories.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Cgroup {
     mode: Mode,
     /// The cgroups path as resolved (absolute or relative, normalised).
@@ -180,6 +180,21 @@ pub struct Cgroup {
     /// Directories [`Cgroup::create`] made, parents before children.
     #[serde(default)]
     created: Vec<PathBuf>,
+    /// v1, as resolved by [`Cgroup::new`] (not persisted): the name of each hierarchy's
+    /// mountpoint (e.g. "cpu,cpuacct") and the container's directory in it.
+    #[serde(skip)]
+    hierarchies: Vec<(String, PathBuf)>,
+}
+
+/// The same cgroup: what is persisted is equal (not what only `new` knows).
+impl PartialEq for Cgroup {
+    fn eq(&self, o: &Cgroup) -> bool {
+        self.mode == o.mode
+            && self.path == o.path
+            && self.v1 == o.v1
+            && self.unified == o.unified
+            && self.created == o.created
+    }
 }
 
 fn normalise_path(p: &str) -> Result<(bool, String)> {
@@ -252,6 +267,7 @@ impl Cgroup {
             v1: BTreeMap::new(),
             unified: None,
             created: Vec::new(),
+            hierarchies: Vec::new(),
         };
         match mode {
             Mode::V2 => {
@@ -263,6 +279,12 @@ impl Cgroup {
                     let d = dir_in(m)?;
                     for c in &m.controllers {
                         cg.v1.insert(c.clone(), d.clone());
+                    }
+                    if let Some(name) = m.mountpoint.file_name() {
+                        if !cg.hierarchies.iter().any(|(_, x)| *x == d) {
+                            cg.hierarchies
+                                .push((name.to_string_lossy().into_owned(), d.clone()));
+                        }
                     }
                 }
             }
@@ -287,6 +309,12 @@ impl Cgroup {
     /// v1: controller -> directory.
     pub fn v1_dirs(&self) -> &BTreeMap<String, PathBuf> {
         &self.v1
+    }
+
+    /// v1: (mountpoint name, the container's directory) per hierarchy, as found by
+    /// [`Cgroup::new`]: what a container's /sys/fs/cgroup shows. Empty for a loaded state.
+    pub fn v1_hierarchies(&self) -> &[(String, PathBuf)] {
+        &self.hierarchies
     }
 
     /// The directories [`Cgroup::create`] made (and [`Cgroup::destroy`] will remove).

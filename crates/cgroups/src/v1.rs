@@ -33,11 +33,112 @@ pub(crate) fn init_cpuset(leaf: &Path, created: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn dev_num(v: Option<i64>) -> String {
-    match v {
-        None | Some(-1) => "*".to_string(),
-        Some(x) => x.to_string(),
+/// One v1 device rule: allow?, type ('a', 'c' or 'b'), major, minor (None = any), access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DevRule {
+    allow: bool,
+    typ: char,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: String,
+}
+
+impl DevRule {
+    fn line(&self) -> String {
+        if self.typ == 'a' {
+            return format!("a *:* {}", self.access);
+        }
+        let n = |v: Option<i64>| v.map_or_else(|| "*".to_string(), |x| x.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.typ,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
     }
+
+    /// Whether the two rules can apply to a common device and access.
+    fn overlaps(&self, o: &DevRule) -> bool {
+        let num = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
+        (self.typ == 'a' || o.typ == 'a' || self.typ == o.typ)
+            && (self.typ == 'a'
+                || o.typ == 'a'
+                || num(self.major, o.major) && num(self.minor, o.minor))
+            && self.access.chars().any(|c| o.access.contains(c))
+    }
+}
+
+/// The rules in order after `devices.deny a`, without those that change nothing: a rule
+/// equal to an earlier one with no rule of the other kind touching it in between (runtimes
+/// and engines both add the default devices, so the list comes with every entry twice).
+fn effective_rules(rules: Vec<DevRule>) -> Vec<DevRule> {
+    let deny_all = DevRule {
+        allow: false,
+        typ: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    };
+    let mut out: Vec<DevRule> = Vec::new();
+    for r in rules {
+        let earlier = std::iter::once(&deny_all).chain(out.iter());
+        let mut redundant = false;
+        for e in earlier {
+            if *e == r {
+                redundant = true;
+            } else if e.allow != r.allow && e.overlaps(&r) {
+                redundant = false;
+            }
+        }
+        if !redundant {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// `devices.deny a`, then each effective rule in order, through one open file per name.
+fn write_device_rules(dir: &Path, rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<()> {
+    let mut parsed = Vec::new();
+    for rule in rules {
+        let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
+            LinuxDeviceType::A => 'a',
+            LinuxDeviceType::P => continue, // warned about in validation
+            LinuxDeviceType::B => 'b',
+            _ => 'c',
+        };
+        parsed.push(DevRule {
+            allow: rule.allow(),
+            typ,
+            major: rule.major().filter(|v| *v != -1),
+            minor: rule.minor().filter(|v| *v != -1),
+            access: rule
+                .access()
+                .as_deref()
+                .filter(|a| !a.is_empty())
+                .unwrap_or("rwm")
+                .to_string(),
+        });
+    }
+    let field = "linux.resources.devices";
+    let mut deny = fsutil::Writer::open(dir, "devices.deny", field)?;
+    deny.write("a")?;
+    let mut allow: Option<fsutil::Writer> = None;
+    for r in effective_rules(parsed) {
+        let line = r.line();
+        if r.allow {
+            if allow.is_none() {
+                allow = Some(fsutil::Writer::open(dir, "devices.allow", field)?);
+            }
+            if let Some(w) = allow.as_mut() {
+                w.write(&line)?;
+            }
+        } else {
+            deny.write(&line)?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
@@ -91,42 +192,7 @@ pub(crate) fn apply(cg: &Cgroup, r: &LinuxResources, warnings: &mut Vec<String>)
 
     if let Some(d) = cg.v1_dir("devices") {
         if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-            write(d, "devices.deny", "a", "linux.resources.devices")?;
-            for (i, rule) in rules.iter().enumerate() {
-                let typ = rule.typ().unwrap_or(LinuxDeviceType::A);
-                let line = match typ {
-                    LinuxDeviceType::A => {
-                        format!(
-                            "a *:* {}",
-                            rule.access()
-                                .as_deref()
-                                .filter(|a| !a.is_empty())
-                                .unwrap_or("rwm")
-                        )
-                    }
-                    LinuxDeviceType::P => continue, // warned about in validation
-                    t => format!(
-                        "{} {}:{} {}",
-                        if t == LinuxDeviceType::U {
-                            "c"
-                        } else {
-                            t.as_str()
-                        },
-                        dev_num(rule.major()),
-                        dev_num(rule.minor()),
-                        rule.access()
-                            .as_deref()
-                            .filter(|a| !a.is_empty())
-                            .unwrap_or("rwm")
-                    ),
-                };
-                let file = if rule.allow() {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                };
-                write(d, file, &line, &format!("linux.resources.devices[{i}]"))?;
-            }
+            write_device_rules(d, rules)?;
         }
     }
 
@@ -645,4 +711,85 @@ pub(crate) fn hugepage_sizes(dir: &Path, suffix: &str) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        allow: bool,
+        typ: char,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> DevRule {
+        DevRule {
+            allow,
+            typ,
+            major,
+            minor,
+            access: access.into(),
+        }
+    }
+
+    fn lines(v: &[DevRule]) -> Vec<String> {
+        v.iter()
+            .map(|r| format!("{} {}", if r.allow { "allow" } else { "deny" }, r.line()))
+            .collect()
+    }
+
+    #[test]
+    fn repeated_default_devices_are_written_once() {
+        // What berthd's spec gives the runtime: deny all, the default devices, Docker's list
+        // (which repeats them), a deny in between that touches none of them.
+        let null = rule(true, 'c', Some(1), Some(3), "rwm");
+        let zero = rule(true, 'c', Some(1), Some(5), "rwm");
+        let fuse = rule(false, 'c', Some(10), Some(229), "rwm");
+        let any_mknod = rule(true, 'c', None, None, "m");
+        let input = vec![
+            rule(false, 'a', None, None, "rwm"),
+            null.clone(),
+            zero.clone(),
+            fuse.clone(),
+            any_mknod.clone(),
+            null.clone(),
+            zero.clone(),
+        ];
+        assert_eq!(
+            lines(&effective_rules(input)),
+            [
+                "allow c 1:3 rwm",
+                "allow c 1:5 rwm",
+                "deny c 10:229 rwm",
+                "allow c *:* m"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeat_after_an_overlapping_opposite_rule_is_kept() {
+        let null = rule(true, 'c', Some(1), Some(3), "rwm");
+        let input = vec![
+            null.clone(),
+            rule(false, 'c', Some(1), None, "w"),
+            null.clone(),
+            rule(false, 'a', None, None, "rwm"),
+            null.clone(),
+            rule(false, 'b', Some(1), Some(3), "rwm"),
+            null.clone(),
+        ];
+        // The 'b' deny touches no char device: the last repeat changes nothing.
+        assert_eq!(
+            lines(&effective_rules(input)),
+            [
+                "allow c 1:3 rwm",
+                "deny c 1:* w",
+                "allow c 1:3 rwm",
+                "deny a *:* rwm",
+                "allow c 1:3 rwm",
+                "deny b 1:3 rwm"
+            ]
+        );
+    }
 }

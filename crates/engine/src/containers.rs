@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     /// it is making would otherwise outlive the daemon).
     pub keeper_busy: Mutex<()>,
     pub netns: crate::netns::NetnsPool,
+    /// Ready container directories (`containers/.tmp-pool-*`, with `rootfs/` and the record's
+    /// temporary file): a create renames one into place instead of making three inodes.
+    pub record_pool: Mutex<Vec<PathBuf>>,
 }
 
 pub(crate) struct Inner(pub Arc<Shared>);
@@ -108,6 +111,8 @@ impl Engine {
         // The keeper's pass under way ends first (its fills stop at `closed`).
         drop(s.keeper_busy.lock());
         s.netns.drain();
+        s.images.snapshots.drain_pool();
+        drain_record_pool(s);
         if let Ok(w) = s.watchers.lock() {
             for c in w.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
@@ -424,6 +429,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         spare_due: Mutex::new(None),
         spare_cv: Condvar::new(),
         keeper_busy: Mutex::new(()),
+        record_pool: Mutex::new(Vec::new()),
         netns,
         tmpfs: Mutex::new(tmpfs),
     });
@@ -467,6 +473,10 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
             if let Err(e) = finish_removal(s, rid) {
                 tracing::warn!("finish removal of {rid}: {e}");
             }
+            continue;
+        }
+        if id.starts_with(RECORD_POOL_PREFIX) {
+            let _ = std::fs::remove_dir_all(ent.path());
             continue;
         }
         if id.starts_with('.') {
@@ -1028,8 +1038,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     };
     let d = s.cdir(&id);
     let r = (|| -> Result<Record> {
-        std::fs::create_dir_all(&d)
-            .map_err(|er| internal(format!("create {}", d.display()), er))?;
+        make_record_dir(s, &d)?;
         let (_, sync) = s
             .images
             .prepare_snapshot_deferred(&id, Some(&img.id.to_string()), &crate::spec::MOUNT_TARGETS)
@@ -1249,6 +1258,80 @@ fn launch_monitor(s: &Shared, cfg_path: Option<&Path>) -> Result<UnixStream> {
     Ok(ours)
 }
 
+/// Ready empty container snapshots kept by the snapshotter: a create takes one instead of
+/// making its directories.
+const SNAPSHOT_POOL: usize = 2;
+
+fn fill_snapshot_pool(s: &Shared) {
+    if s.closed.load(Ordering::SeqCst) {
+        return;
+    }
+    if let Err(e) = s.images.snapshots.fill_pool(SNAPSHOT_POOL) {
+        tracing::warn!("make ready container snapshots: {e}");
+    }
+    while s
+        .record_pool
+        .lock()
+        .map(|p| p.len())
+        .unwrap_or(SNAPSHOT_POOL)
+        < SNAPSHOT_POOL
+    {
+        let Ok(rid) = random_id() else { return };
+        let d = s
+            .cfg
+            .root
+            .join("containers")
+            .join(format!("{RECORD_POOL_PREFIX}{}", &rid[..16]));
+        let made = std::fs::create_dir(&d)
+            .and_then(|()| std::fs::create_dir(d.join("rootfs")))
+            .and_then(|()| {
+                let tmp = berth_runtime::state::atomic_tmp_path(&d.join("config.v2.json"))
+                    .map_err(std::io::Error::other)?;
+                std::fs::File::create(tmp).map(drop)
+            });
+        match (made, s.record_pool.lock()) {
+            (Ok(()), Ok(mut p)) => p.push(d),
+            (made, _) => {
+                let _ = std::fs::remove_dir_all(&d);
+                if let Err(e) = made {
+                    tracing::warn!("make ready container directories: {e}");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Name prefix of the ready container directories (removed when found at start-up).
+const RECORD_POOL_PREFIX: &str = ".tmp-pool-";
+
+/// Container `d`'s directory: a ready one renamed into place, else made.
+fn make_record_dir(s: &Shared, d: &Path) -> Result<()> {
+    let ready = s.record_pool.lock().ok().and_then(|mut p| p.pop());
+    if let Some(r) = ready {
+        match std::fs::rename(&r, d) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!("ready container directory {}: {e}", r.display());
+                let _ = std::fs::remove_dir_all(&r);
+            }
+        }
+    }
+    std::fs::create_dir_all(d).map_err(|er| internal(format!("create {}", d.display()), er))
+}
+
+/// Remove the ready container directories (at shutdown).
+fn drain_record_pool(s: &Shared) {
+    let ready: Vec<PathBuf> = s
+        .record_pool
+        .lock()
+        .map(|mut p| p.drain(..).collect())
+        .unwrap_or_default();
+    for r in ready {
+        let _ = std::fs::remove_dir_all(r);
+    }
+}
+
 /// Have a spare monitor ready again (see [`Shared::spare`]) as soon as possible.
 pub(crate) fn refill_spare(s: &Shared) {
     refill_spare_after(s, Duration::ZERO)
@@ -1310,10 +1393,12 @@ fn spare_keeper(s: Arc<Shared>) {
         s.netns.release_queued();
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
             s.netns.fill();
+            fill_snapshot_pool(&s);
             continue;
         }
         let r = launch_monitor(&s, None);
         s.netns.fill();
+        fill_snapshot_pool(&s);
         match r {
             Ok(c) => {
                 if let Ok(mut g) = s.spare.lock() {
@@ -1679,17 +1764,18 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         }
     }
     crate::mark("engine: watch+attach connected");
-    if let Err(e) = (&ctl).write_all(format!("{CTL_START}\n").as_bytes()) {
-        return Err(fail(internal("talk to berth-monitor", e)));
-    }
-    let line = match read_line(&ctl) {
-        Ok(l) => l,
-        Err(e) => return Err(fail(e)),
-    };
-    crate::mark("engine: monitor says started");
-    if !line.starts_with(CTL_STARTED) {
+    // Our specs have no poststart hooks: what the runtime's start does is releasing the init
+    // through its exec fifo, which we do here, then tell the monitor to carry on (no answer
+    // to wait for). If the init is gone, the monitor learns from the closed channel.
+    if let Err(e) = s.rt.release(id) {
+        drop(ctl);
         drop(watch);
-        return Err(fail(monitor_error(&line)));
+        return Err(fail(monitor_error(&e.to_string())));
+    }
+    crate::mark("engine: released");
+    if let Err(e) = (&ctl).write_all(format!("{CTL_GO}\n").as_bytes()) {
+        // Running already: the monitor, without its go, ends it and reports the exit.
+        tracing::warn!("tell berth-monitor of {id} to go on: {e}");
     }
     // In memory only: the next write of the record (stop, exit, update...) carries it, and a
     // daemon that stops before that finds the container running and adopts it (reconcile).

@@ -11,7 +11,9 @@
 //!
 //! berthd connects the attach clients that must not miss output, writes `start\n`; the
 //! monitor starts the process, answers [`CTL_STARTED`]` <pid>\n` (or `error <message>\n` at
-//! any point) and accepts those pending clients before it reads any output. Then the monitor copies
+//! any point) and accepts those pending clients before it reads any output. For a container
+//! berthd may instead release the process itself (the runtime's exec fifo) and write
+//! [`CTL_GO`]`\n`: the monitor carries on without an answer. Then the monitor copies
 //! output to the json-file log (container mode) and to attach clients, waits for the process,
 //! sends [`WATCH_EXIT`]` <ExitRecord JSON>\n` to its watch clients and closes every attach
 //! client (that is how watchers learn of the exit), writes the [`ExitRecord`] atomically to
@@ -29,6 +31,8 @@ pub const CTL_READY: &str = "ready";
 pub const CTL_STARTED: &str = "started";
 pub const CTL_ERROR: &str = "error";
 pub const CTL_START: &str = "start";
+/// Container mode: berthd started the process itself; no answer.
+pub const CTL_GO: &str = "go";
 /// First word of the line a watch client receives when the process exited.
 pub const WATCH_EXIT: &str = "exit";
 

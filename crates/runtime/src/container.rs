@@ -309,6 +309,26 @@ impl Runtime {
         go.late_cgroupns = cgroupns && !in_cgroup;
         go.cgroupns_at_mount = cgroupns && (in_cgroup || self_join) && !deferred_cgroup;
         go.wait_cgroup_ready = deferred_cgroup;
+        // The state JSON (HOOKS_DONE) is for hooks and the seccomp listener; the message is
+        // also the barrier after the parent moved the child into its cgroup.
+        let wants_state = spec.hooks().as_ref().is_some_and(|h| {
+            #[allow(deprecated)]
+            let prestart = h.prestart().as_ref().is_some_and(|l| !l.is_empty());
+            prestart
+                || [
+                    h.create_runtime(),
+                    h.create_container(),
+                    h.start_container(),
+                ]
+                .iter()
+                .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+        }) || spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .is_some_and(|s| s.listener_path().is_some());
+        go.no_hooks_done = !wants_state && (in_cgroup || self_join);
+        let go_no_hooks_done = go.no_hooks_done;
         parent_chan.send(
             sync::GO,
             &serde_json::to_vec(&go).map_err(|e| Error::Other(format!("encode go info: {e}")))?,
@@ -346,17 +366,19 @@ impl Runtime {
             exit_status: None,
             config: Spec::default(),
         };
-        let creating = st.hook_json(Status::Creating);
-        #[allow(deprecated)]
-        if let Some(h) = spec.hooks().as_ref() {
-            if let Some(l) = h.prestart() {
-                hooks::run("prestart", l, &creating)?;
+        if !go_no_hooks_done {
+            let creating = st.hook_json(Status::Creating);
+            #[allow(deprecated)]
+            if let Some(h) = spec.hooks().as_ref() {
+                if let Some(l) = h.prestart() {
+                    hooks::run("prestart", l, &creating)?;
+                }
+                if let Some(l) = h.create_runtime() {
+                    hooks::run("createRuntime", l, &creating)?;
+                }
             }
-            if let Some(l) = h.create_runtime() {
-                hooks::run("createRuntime", l, &creating)?;
-            }
+            parent_chan.send(sync::HOOKS_DONE, creating.as_bytes())?;
         }
-        parent_chan.send(sync::HOOKS_DONE, creating.as_bytes())?;
         parent_chan.expect(sync::CREATED, "the container was created")?;
         crate::mark("child created");
         std::mem::swap(&mut st.config, &mut spec);
@@ -389,6 +411,24 @@ impl Runtime {
                 what: "cannot start a container that is not created".into(),
             });
         }
+        self.release(id)?;
+        if let Some(h) = st
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+        {
+            if let Err(e) = hooks::run("poststart", &h, &st.hook_json(Status::Running)) {
+                warn(&e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// The heart of `start`, for a caller that knows the container is created and has no
+    /// poststart hooks (berthd): let the init exec the user's program through its exec fifo.
+    /// An error when the init is gone.
+    pub fn release(&self, id: &str) -> Result<()> {
         let p = state::fifo_path(&self.root, id);
         let fd = nix::fcntl::open(
             &p,
@@ -408,16 +448,6 @@ impl Runtime {
         nix::unistd::write(&fd, b"0").with_ctx(|| format!("write {}", p.display()))?;
         drop(fd);
         let _ = std::fs::remove_file(&p);
-        if let Some(h) = st
-            .config
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststart().clone())
-        {
-            if let Err(e) = hooks::run("poststart", &h, &st.hook_json(Status::Running)) {
-                warn(&e.to_string());
-            }
-        }
         Ok(())
     }
 
@@ -981,33 +1011,7 @@ fn go_info(cg: &berth_cgroups::Cgroup) -> GoInfo {
         info.cgroup_v2_dir = cg.unified_dir().map(Path::to_path_buf);
         return info;
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mounts: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            if post.split(' ').next()? != "cgroup" {
-                return None;
-            }
-            Some(PathBuf::from(pre.split(' ').nth(4)?))
-        })
-        .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    for dir in cg.v1_dirs().values() {
-        if !seen.insert(dir.clone()) {
-            continue;
-        }
-        if let Some(mp) = mounts
-            .iter()
-            .filter(|m| dir.starts_with(m))
-            .max_by_key(|m| m.as_os_str().len())
-        {
-            if let Some(name) = mp.file_name() {
-                info.cgroup_dirs
-                    .push((name.to_string_lossy().into_owned(), dir.clone()));
-            }
-        }
-    }
+    info.cgroup_dirs = cg.v1_hierarchies().to_vec();
     info
 }
 

@@ -52,6 +52,10 @@ pub struct GoInfo {
     /// The parent builds the cgroup while we mount: wait for CGROUP_READY before using it.
     #[serde(default)]
     pub wait_cgroup_ready: bool,
+    /// No hook and no seccomp listener needs the state, and nothing waits on the parent after
+    /// our mounts: go on at once after MOUNTS_DONE (the parent sends no HOOKS_DONE).
+    #[serde(default)]
+    pub no_hooks_done: bool,
 }
 
 /// Joining the cgroup, done once: after CGROUP_READY when the parent builds it concurrently,
@@ -212,10 +216,14 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     }
     join.ensure()?;
     ctx.chan.send(sync::MOUNTS_DONE, b"")?;
-    let state_json = ctx
-        .chan
-        .expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
-    let state_json = String::from_utf8_lossy(&state_json).into_owned();
+    let state_json = if go.no_hooks_done {
+        String::new()
+    } else {
+        let j = ctx
+            .chan
+            .expect(sync::HOOKS_DONE, "createRuntime hooks ran")?;
+        String::from_utf8_lossy(&j).into_owned()
+    };
     if join.cgroupns_pending.get() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare(CLONE_NEWCGROUP)")?;

@@ -147,16 +147,37 @@ fn rel(p: &Path) -> PathBuf {
 /// symlink and `..` as if `rootfd` were `/`. Returns an O_PATH fd of the target, ready to be
 /// used as `/proc/self/fd/N` for mount(2) without any further path walk (no TOCTOU).
 pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd> {
-    let r = secure_join(rootfd, dest)?;
     let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
-    match sys::openat2(rootfd, &r, libc::O_PATH, resolve) {
+    let direct = rel(dest);
+    // The target exists (the usual case): RESOLVE_IN_ROOT follows symlinks and `..` exactly
+    // as the container will see them, in one call.
+    match sys::openat2(rootfd, &direct, libc::O_PATH, resolve) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.errno() == Some(libc::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    // Walk from the root creating missing components; every prefix is resolved from the root
-    // (so symlinks resolve as they would inside the container), and creation happens in the
-    // parent fd that resolution produced.
+    // Only the last component is missing and it is no (dangling) symlink: make it in its
+    // parent, itself resolved from the root.
+    if let (Some(parent), Some(name)) = (direct.parent(), direct.file_name()) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(pfd) = sys::openat2(rootfd, parent, libc::O_PATH | libc::O_DIRECTORY, resolve) {
+            if nix::fcntl::readlinkat(pfd.as_fd(), name) == Err(nix::errno::Errno::ENOENT) {
+                create_in(&pfd, Path::new(name), !is_dir, dest)?;
+                return open_beneath(&pfd, Path::new(name))
+                    .with_ctx(|| format!("open new mount target {}", dest.display()));
+            }
+        }
+    }
+    // Missing parents or a dangling symlink: resolve the links ourselves (a dangling one
+    // points where its target would be, inside the root), then walk from the root creating
+    // missing components; every prefix is resolved from the root (so symlinks resolve as
+    // they would inside the container), and creation happens in the parent fd that
+    // resolution produced.
+    let r = secure_join(rootfd, dest)?;
     let mut parent = sys::openat2(
         rootfd,
         Path::new("."),
@@ -180,54 +201,64 @@ pub fn ensure_target(rootfd: RawFd, dest: &Path, is_dir: bool) -> Result<OwnedFd
             Err(e) if e.errno() == Some(libc::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        if last && !is_dir {
-            let c = sys::cstr(name)?;
-            // SAFETY: valid dirfd and NUL-terminated name; O_NOFOLLOW|O_EXCL so we create a
-            // fresh regular file and never follow a symlink planted meanwhile.
-            let fd = unsafe {
-                libc::openat(
-                    parent.as_raw_fd(),
-                    c.as_ptr(),
-                    libc::O_CREAT
-                        | libc::O_EXCL
-                        | libc::O_WRONLY
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC,
-                    0o644,
-                )
-            };
-            if fd < 0 {
-                let e = nix::errno::Errno::last();
-                if e != nix::errno::Errno::EEXIST {
-                    return Err(Error::sys(
-                        format!("create mount target {}", dest.display()),
-                        e,
-                    ));
-                }
-            } else {
-                // SAFETY: fd was just returned by openat and is owned by nobody else.
-                unsafe { libc::close(fd) };
-            }
-        } else {
-            match nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => {
-                    return Err(Error::sys(
-                        format!(
-                            "mkdir {} (for mount target {})",
-                            prefix.display(),
-                            dest.display()
-                        ),
-                        e,
-                    ))
-                }
-            }
-        }
+        create_in(&parent, name, last && !is_dir, dest)?;
         parent = sys::openat2(rootfd, &prefix, libc::O_PATH, resolve)
             .with_ctx(|| format!("open new mount target {}", dest.display()))?;
     }
     // Final answer always re-resolved from the root.
     sys::openat2(rootfd, &r, libc::O_PATH, resolve)
+}
+
+/// O_PATH fd of the single component `name` right below `dir`, refusing a symlink there.
+fn open_beneath(dir: &OwnedFd, name: &Path) -> Result<OwnedFd> {
+    sys::openat2(
+        dir.as_raw_fd(),
+        name,
+        libc::O_PATH,
+        sys::RESOLVE_BENEATH | sys::RESOLVE_NO_SYMLINKS,
+    )
+}
+
+/// Make the directory (or, with `file`, the empty regular file) `name` in `dir`, for the
+/// mount target `dest`; one that exists already is fine.
+fn create_in(dir: &OwnedFd, name: &Path, file: bool, dest: &Path) -> Result<()> {
+    if file {
+        let c = sys::cstr(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name; O_NOFOLLOW|O_EXCL so we create a
+        // fresh regular file and never follow a symlink planted meanwhile.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            let e = nix::errno::Errno::last();
+            if e != nix::errno::Errno::EEXIST {
+                return Err(Error::sys(
+                    format!("create mount target {}", dest.display()),
+                    e,
+                ));
+            }
+        } else {
+            // SAFETY: fd was just returned by openat and is owned by nobody else.
+            unsafe { libc::close(fd) };
+        }
+        return Ok(());
+    }
+    match nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(Error::sys(
+            format!(
+                "mkdir {} (for mount target {})",
+                name.display(),
+                dest.display()
+            ),
+            e,
+        )),
+    }
 }
 
 fn is_dir_fd(fd: &OwnedFd) -> bool {
@@ -589,9 +620,14 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
         Some("mode=755"),
     )
     .with_ctx(|| format!("mount tmpfs on {}", dest.display()))?;
+    // The fresh tmpfs (re-opened: `target` is the directory under it) is ours alone: its
+    // subdirectories are made and opened right in it.
+    let cgdir = ensure_target(rootfd, dest, true)?;
     for (name, host) in plan.cgroup_dirs {
         let sub = dest.join(name);
-        let t = ensure_target(rootfd, &sub, true)?;
+        create_in(&cgdir, Path::new(name), false, &sub)?;
+        let t = open_beneath(&cgdir, Path::new(name))
+            .with_ctx(|| format!("open cgroup mount target {}", sub.display()))?;
         mount(
             Some(host),
             &fd_path(&t),
@@ -603,8 +639,7 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
         // Co-mounted hierarchies ("cpu,cpuacct") get a symlink per controller, as on the host.
         if name.contains(',') {
             for part in name.split(',') {
-                let link = rel(&dest.join(part));
-                let _ = nix::unistd::symlinkat(name.as_str(), bfd(rootfd), &link);
+                let _ = nix::unistd::symlinkat(name.as_str(), cgdir.as_fd(), part);
             }
         }
     }
@@ -613,8 +648,7 @@ fn mount_cgroup(plan: &RootfsPlan, rootfd: RawFd, m: &Mount, opts: &MountOpts) -
     if flags.contains(MsFlags::MS_RDONLY) {
         attrs |= sys::MOUNT_ATTR_RDONLY;
     }
-    let t = ensure_target(rootfd, dest, true)?;
-    sys::mount_setattr_recursive(&fd_path(&t), attrs)
+    sys::mount_setattr_recursive(&fd_path(&cgdir), attrs)
         .map_err(|e| prefix(e, &format!("cgroup mount {}", dest.display())))?;
     Ok(())
 }

@@ -85,6 +85,10 @@ pub struct Snapshotter {
     root: PathBuf,
     kind: SnapshotterKind,
     journal: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Ready empty active snapshots (overlay): `active/.tmp-pool-*` with `upper/`, `work/` and
+    /// an empty `meta.json`, made ahead by [`Snapshotter::fill_pool`] so that a prepare makes
+    /// no inode (each costs 0.1-0.25 ms on a busy ext4). Removed at open like every `.tmp-`.
+    pool: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
 }
 
 /// Committed snapshots are not fsynced file by file (as docker does not); instead each is
@@ -118,6 +122,7 @@ impl Snapshotter {
             root: root.to_path_buf(),
             kind,
             journal: Default::default(),
+            pool: Default::default(),
         };
         s.clean_temps();
         s.recover()?;
@@ -130,6 +135,80 @@ impl Snapshotter {
             root: self.root.clone(),
             kind: self.kind,
             journal: self.journal.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+
+    /// Make ready empty active snapshots until `n` wait in the pool (overlay only).
+    pub fn fill_pool(&self, n: usize) -> Result<()> {
+        if self.kind != SnapshotterKind::Overlay {
+            return Ok(());
+        }
+        while self.pool.lock().map(|p| p.len()).unwrap_or(n) < n {
+            let tmp = self.root.join("active").join(tmp_name(".tmp-pool-"));
+            let made = (|| {
+                fs::create_dir(&tmp).ctx("create", &tmp)?;
+                for d in ["upper", "work"] {
+                    fs::create_dir(tmp.join(d)).ctx("create", tmp.join(d))?;
+                }
+                fs::File::create(tmp.join("meta.json")).ctx("create", tmp.join("meta.json"))?;
+                Ok(())
+            })();
+            if let Err(e) = made {
+                let _ = remove_tree(&tmp);
+                return Err(e);
+            }
+            match self.pool.lock() {
+                Ok(mut p) => p.push(tmp),
+                Err(_) => {
+                    let _ = remove_tree(&tmp);
+                    return Err(Error::Conflict("snapshot pool lock poisoned".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many ready snapshots the pool holds.
+    pub fn pool_len(&self) -> usize {
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Remove the pool's ready snapshots (at shutdown).
+    pub fn drain_pool(&self) {
+        let taken: Vec<PathBuf> = self
+            .pool
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default();
+        for t in taken {
+            let _ = remove_tree(&t);
+        }
+    }
+
+    /// A ready snapshot dir from the pool whose meta.json now holds `data` (fsynced with
+    /// `durable`), or None when the pool is empty.
+    fn take_pooled(&self, data: &[u8], durable: bool) -> Option<PathBuf> {
+        let tmp = self.pool.lock().ok()?.pop()?;
+        let meta = tmp.join("meta.json");
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&meta)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, data)?;
+                if durable {
+                    f.sync_all()?;
+                }
+                Ok(())
+            });
+        match written {
+            Ok(()) => Some(tmp),
+            Err(e) => {
+                tracing::warn!("pooled snapshot {}: {e}", tmp.display());
+                let _ = remove_tree(&tmp);
+                None
+            }
         }
     }
 
@@ -504,13 +583,23 @@ impl Snapshotter {
             Some(p) => self.init_layer(p, targets)?,
             None => None,
         };
-        let tmp = self.root.join("active").join(tmp_name(".tmp-"));
         let meta = ActiveMeta {
             key: key.into(),
             parent: parent.cloned(),
             kind: self.kind,
             init,
         };
+        let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
+        if self.kind == SnapshotterKind::Overlay {
+            if let Some(tmp) = self.take_pooled(&data, durable) {
+                if let Err(e) = fs::rename(&tmp, &dir).ctx("rename active snapshot", &dir) {
+                    let _ = remove_tree(&tmp);
+                    return Err(e);
+                }
+                return self.mount_spec(&meta, &dir);
+            }
+        }
+        let tmp = self.root.join("active").join(tmp_name(".tmp-"));
         let res = (|| {
             match self.kind {
                 SnapshotterKind::Overlay => {
@@ -525,7 +614,6 @@ impl Snapshotter {
                     }
                 }
             }
-            let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
             if durable {
                 atomic_write(&tmp.join("meta.json"), &data)?;
             } else {
