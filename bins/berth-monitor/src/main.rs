@@ -45,11 +45,13 @@ fn main() {
         berth_runtime::idle_priority(true);
         detach(&ctl);
         berth_runtime::mark("monitor: spare detached");
+        // Back to normal before we sleep: woken at idle priority, the spare would wait for
+        // the CPU behind every runnable task (the client of the `docker run` it serves).
+        berth_runtime::idle_priority(false);
         match read_ctl_line(&ctl) {
             Ok(p) if !p.is_empty() => cfg_path = p,
             _ => std::process::exit(0),
         }
-        berth_runtime::idle_priority(false);
         berth_runtime::mark("monitor: spare got its config");
     } else {
         cfg_path = args[1].clone();

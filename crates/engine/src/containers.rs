@@ -28,6 +28,11 @@ pub(crate) struct Entry {
     pub removing: bool,
     /// Runtime side made ahead of the start (see `prepare_later`).
     pub prepared: Option<Task>,
+    /// The prepare thread is making `prepared` now (under the op lock).
+    pub preparing: bool,
+    /// A start that came meanwhile: the prepare thread does it as soon as the container is
+    /// created (no wake-up of the waiting request in between) and hands over the result.
+    pub start_req: Option<Arc<StartReq>>,
     /// Bumped at every change of `rec`; `saved` holds the version on disk. Writes happen
     /// outside the registry lock, so without this an older copy could land after a newer one.
     pub version: u64,
@@ -510,6 +515,8 @@ fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 exit_gen: 0,
                 removing: false,
                 prepared: None,
+                preparing: false,
+                start_req: None,
                 version: 0,
                 saved: Arc::new(Mutex::new(0)),
             },
@@ -1093,6 +1100,8 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 exit_gen: 0,
                 removing: false,
                 prepared: None,
+                preparing: false,
+                start_req: None,
                 version: 0,
                 saved: Arc::new(Mutex::new(0)),
             },
@@ -1117,12 +1126,69 @@ impl KindName for ImageService {
     }
 }
 
+/// A start handed to the prepare thread (see [`Entry::start_req`]).
+#[derive(Default)]
+pub(crate) struct StartReq {
+    /// None while pending; Some(None): not done, start it yourself; Some(Some(r)): done.
+    done: Mutex<Option<Option<Result<()>>>>,
+    cv: Condvar,
+}
+
+impl StartReq {
+    fn finish(&self, r: Option<Result<()>>) {
+        if let Ok(mut d) = self.done.lock() {
+            *d = Some(r);
+        }
+        self.cv.notify_all();
+    }
+
+    /// The prepare thread's answer: Some(result), or None when the caller must start.
+    fn wait(&self) -> Option<Result<()>> {
+        let mut d = match self.done.lock() {
+            Ok(d) => d,
+            Err(_) => return None,
+        };
+        loop {
+            if let Some(r) = d.take() {
+                return r;
+            }
+            d = match self.cv.wait(d) {
+                Ok(g) => g,
+                Err(_) => return None,
+            };
+        }
+    }
+}
+
 pub(crate) fn start(e: &Engine, x: &str) -> Result<()> {
     let s = &e.inner.0;
     let (id, op) = s.find(x)?;
+    // Being prepared right now: the prepare thread starts it the moment it is ready.
+    let req = {
+        let mut reg = s.lock();
+        match reg.containers.get_mut(&id) {
+            Some(en) if en.preparing && en.start_req.is_none() => {
+                let r = Arc::new(StartReq::default());
+                en.start_req = Some(r.clone());
+                Some(r)
+            }
+            _ => None,
+        }
+    };
+    if let Some(r) = req {
+        if let Some(res) = r.wait() {
+            return res;
+        }
+    }
     let _g = op
         .lock()
         .map_err(|_| Error::Internal("container lock poisoned".into()))?;
+    start_checked(s, &id)
+}
+
+/// `start` under the container's op lock: refused in states Docker refuses it in.
+fn start_checked(s: &Arc<Shared>, id: &str) -> Result<()> {
+    let id = id.to_string();
     let rec = s.record(&id)?;
     match rec.state.status.as_str() {
         "running" | "restarting" => return Err(Error::NotModified),
@@ -1626,7 +1692,21 @@ fn prepare_later(s: &Arc<Shared>, id: &str) {
                 {
                     return;
                 }
-                match create_task(s, &id, &rec) {
+                if let Some(en) = s.lock().containers.get_mut(&id) {
+                    en.preparing = true;
+                }
+                let made = create_task(s, &id, &rec);
+                // A start that came meanwhile is ours to do (or to hand back).
+                let req = s.lock().containers.get_mut(&id).and_then(|en| {
+                    en.preparing = false;
+                    en.start_req.take()
+                });
+                let give_back = |req: Option<Arc<StartReq>>| {
+                    if let Some(r) = req {
+                        r.finish(None);
+                    }
+                };
+                match made {
                     Ok(t) => {
                         let pid = t.pid;
                         let mut reg = s.lock();
@@ -1640,8 +1720,14 @@ fn prepare_later(s: &Arc<Shared>, id: &str) {
                             _ => {
                                 drop(reg);
                                 abort_task(s, &id, t);
+                                give_back(req);
                                 return;
                             }
+                        }
+                        drop(reg);
+                        if let Some(r) = req {
+                            r.finish(Some(start_checked(s, &id)));
+                            return;
                         }
                         pid
                     }
@@ -1649,6 +1735,7 @@ fn prepare_later(s: &Arc<Shared>, id: &str) {
                         tracing::debug!("prepare {id}: {e} (the start will redo and report it)");
                         let _ = s.rt.delete(&id, true);
                         s.unmount(&id);
+                        give_back(req);
                         return;
                     }
                 }
