@@ -80,6 +80,18 @@ pub(crate) struct Shared {
     /// Ready container directories (`containers/.tmp-pool-*`, with `rootfs/` and the record's
     /// temporary file): a create renames one into place instead of making three inodes.
     pub record_pool: Mutex<Vec<PathBuf>>,
+    /// An empty rootfs of the last created image's base, mounted ahead of the next create
+    /// (see `fill_ready_rootfs`): that create finds its rootfs mounted.
+    pub ready_rootfs: Mutex<Option<ReadyRootfs>>,
+    /// The snapshot base of the last create (what the next ready rootfs is mounted for).
+    pub last_base: Mutex<Option<berth_image::snapshot::SnapshotBase>>,
+}
+
+/// A ready container directory (`containers/.tmp-pool-*`) whose `rootfs/` has a ready
+/// snapshot mounted.
+pub(crate) struct ReadyRootfs {
+    dir: PathBuf,
+    mount: berth_image::snapshot::ReadyMount,
 }
 
 pub(crate) struct Inner(pub Arc<Shared>);
@@ -116,6 +128,7 @@ impl Engine {
         // The keeper's pass under way ends first (its fills stop at `closed`).
         drop(s.keeper_busy.lock());
         s.netns.drain();
+        drain_ready_rootfs(s);
         s.images.snapshots.drain_pool();
         drain_record_pool(s);
         if let Ok(w) = s.watchers.lock() {
@@ -382,6 +395,20 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     ] {
         std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
     }
+    // Ready rootfs mounts a crash of berthd left (their upper dirs are removed with the
+    // snapshotter's temporary dirs, the directories by the reconcile below).
+    if let Ok(rd) = std::fs::read_dir(cfg.root.join("containers")) {
+        for e in rd.flatten() {
+            let r = e.path().join("rootfs");
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(RECORD_POOL_PREFIX)
+                && berth_image::sys::is_mount_root(&r)
+            {
+                let _ = nix::mount::umount2(&r, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
     let images = ImageService::open(&cfg.root.join("image"), None)
         .map_err(|e| internal(format!("open the image store in {}", cfg.root.display()), e))?;
     let rt = berth_runtime::Runtime::new(cfg.exec_root.join("runtime"));
@@ -435,6 +462,8 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         spare_cv: Condvar::new(),
         keeper_busy: Mutex::new(()),
         record_pool: Mutex::new(Vec::new()),
+        ready_rootfs: Mutex::new(None),
+        last_base: Mutex::new(None),
         netns,
         tmpfs: Mutex::new(tmpfs),
     });
@@ -1045,11 +1074,23 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     };
     let d = s.cdir(&id);
     let r = (|| -> Result<Record> {
-        make_record_dir(s, &d)?;
-        let (_, sync) = s
-            .images
-            .prepare_snapshot_deferred(&id, Some(&img.id.to_string()), &crate::spec::MOUNT_TARGETS)
-            .map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+        // A rootfs mounted ahead for this image is used as it is; one for another image is
+        // let go of.
+        let mut ready = take_ready_rootfs(s, &d)?;
+        let prepared = s.images.prepare_snapshot_deferred_ready(
+            &id,
+            Some(&img.id.to_string()),
+            &crate::spec::MOUNT_TARGETS,
+            &mut ready,
+        );
+        if let Some(other) = ready.take() {
+            s.images.snapshots.discard_ready(other, &d.join("rootfs"));
+        }
+        let (_, sync, base) =
+            prepared.map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+        if let Ok(mut b) = s.last_base.lock() {
+            *b = Some(base);
+        }
         for p in &sync {
             crate::util::durable_later(p);
         }
@@ -1083,6 +1124,8 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     let rec = match r {
         Ok(r) => r,
         Err(er) => {
+            // (Its rootfs may be mounted already: a ready one.)
+            let _ = s.unmount_at(&d.join("rootfs"), &id);
             let _ = s.images.remove_snapshot(&id);
             let _ = std::fs::remove_dir_all(&d);
             unreserve(s);
@@ -1368,6 +1411,89 @@ fn fill_snapshot_pool(s: &Shared) {
     }
 }
 
+/// Mount an empty rootfs for the base of the last create, in a ready container directory,
+/// unless one is ready for it already (one for another base is let go of).
+fn fill_ready_rootfs(s: &Shared) {
+    if s.closed.load(Ordering::SeqCst)
+        || s.images.snapshots.kind() != berth_image::snapshot::SnapshotterKind::Overlay
+    {
+        return;
+    }
+    let Some(base) = s.last_base.lock().ok().and_then(|b| b.clone()) else {
+        return;
+    };
+    // Image removals (which take the layers away) wait for us; while one (or a pull) holds
+    // the lock, this is left for the next pass.
+    let Ok(_g) = s.image_lock.try_lock() else {
+        return;
+    };
+    let stale = match s.ready_rootfs.lock() {
+        Ok(mut r) => match r.as_ref() {
+            Some(x) if x.mount.base == base => return,
+            Some(_) => r.take(),
+            None => None,
+        },
+        Err(_) => return,
+    };
+    if let Some(r) = stale {
+        discard_ready_rootfs(s, r);
+    }
+    let dir = match s.record_pool.lock().ok().and_then(|mut p| p.pop()) {
+        Some(d) => d,
+        None => return, // made by the pool fill before us; next time
+    };
+    match s.images.snapshots.mount_ready(&base, &dir.join("rootfs")) {
+        Ok(mount) => {
+            let r = ReadyRootfs { dir, mount };
+            match s.ready_rootfs.lock() {
+                Ok(mut g) if g.is_none() && !s.closed.load(Ordering::SeqCst) => *g = Some(r),
+                _ => discard_ready_rootfs(s, r),
+            }
+        }
+        Err(e) => {
+            tracing::warn!("mount a rootfs ahead: {e}");
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Ok(mut b) = s.last_base.lock() {
+                *b = None;
+            }
+        }
+    }
+}
+
+fn discard_ready_rootfs(s: &Shared, r: ReadyRootfs) {
+    s.images
+        .snapshots
+        .discard_ready(r.mount, &r.dir.join("rootfs"));
+    if !berth_image::sys::is_mount_root(&r.dir.join("rootfs")) {
+        let _ = std::fs::remove_dir_all(&r.dir);
+    }
+}
+
+/// Let go of the ready rootfs (at shutdown, before image removals).
+pub(crate) fn drain_ready_rootfs(s: &Shared) {
+    let r = s.ready_rootfs.lock().ok().and_then(|mut r| r.take());
+    if let Some(r) = r {
+        discard_ready_rootfs(s, r);
+    }
+}
+
+/// Container `d`'s directory from the ready rootfs (returned, to be used or let go of by the
+/// snapshot's prepare), else as [`make_record_dir`] makes it.
+fn take_ready_rootfs(s: &Shared, d: &Path) -> Result<Option<berth_image::snapshot::ReadyMount>> {
+    let r = s.ready_rootfs.lock().ok().and_then(|mut r| r.take());
+    if let Some(r) = r {
+        match std::fs::rename(&r.dir, d) {
+            Ok(()) => return Ok(Some(r.mount)),
+            Err(e) => {
+                tracing::warn!("ready rootfs {}: {e}", r.dir.display());
+                discard_ready_rootfs(s, r);
+            }
+        }
+    }
+    make_record_dir(s, d)?;
+    Ok(None)
+}
+
 /// Name prefix of the ready container directories (removed when found at start-up).
 const RECORD_POOL_PREFIX: &str = ".tmp-pool-";
 
@@ -1460,11 +1586,13 @@ fn spare_keeper(s: Arc<Shared>) {
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
             s.netns.fill();
             fill_snapshot_pool(&s);
+            fill_ready_rootfs(&s);
             continue;
         }
         let r = launch_monitor(&s, None);
         s.netns.fill();
         fill_snapshot_pool(&s);
+        fill_ready_rootfs(&s);
         match r {
             Ok(c) => {
                 if let Ok(mut g) = s.spare.lock() {

@@ -203,6 +203,8 @@ pub(crate) fn tag(e: &Engine, name: &str, repo: &str, tag: Option<&str>) -> Resu
 pub(crate) fn remove(e: &Engine, name: &str, force: bool, _noprune: bool) -> Result<Value> {
     let s = &e.inner.0;
     let _g = s.image_lock.lock();
+    // A rootfs mounted ahead may stand on the layers about to go.
+    crate::containers::drain_ready_rootfs(s);
     let used = in_use_ids(e);
     let in_use = |d: &berth_image::Digest| used.iter().any(|u| *u == d.to_string());
     let rep = s
@@ -245,6 +247,7 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
             continue;
         }
         let _g = s.image_lock.lock();
+        crate::containers::drain_ready_rootfs(s);
         if let Ok(rep) = s.images.delete(&im.id, true, &|_| false) {
             for u in rep.untagged {
                 deleted.push(json!({"Untagged": u}));

@@ -433,3 +433,64 @@ fn commit_container_changes_as_image() {
         .unwrap_err();
     assert_eq!(e.status_code(), 400, "{e}");
 }
+
+/// The rootfs the engine mounts ahead (for the image of the last create) serves only that
+/// image: a create of another image gets its own rootfs, and an image removal lets go of it.
+#[test]
+fn rootfs_mounted_ahead_serves_its_image_only() {
+    let env = Env::new();
+    let ready_mounts = || -> Vec<String> {
+        let root = format!("{}/containers/.tmp-pool-", env.root.display());
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&root))
+            .map(|l| l.to_string())
+            .collect()
+    };
+    let wait_ready = |what: &str| {
+        let t = Instant::now();
+        while ready_mounts().is_empty() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no rootfs mounted ahead ({what})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(ready_mounts().len(), 1, "{:?}", ready_mounts());
+    };
+    // busybox: the next busybox create finds its rootfs mounted.
+    assert_eq!(env.run(json!({"Cmd": ["true"]})).0, 0);
+    wait_ready("busybox");
+    // An image of its own (one more layer) while busybox's is ready.
+    let id = env.create(json!({"Cmd": ["sh", "-c", "echo other > /marker"]}));
+    let w = env
+        .engine
+        .container_wait(&id, WaitCondition::NextExit)
+        .unwrap();
+    env.engine.container_start(&id).unwrap();
+    assert_eq!(w.wait().status_code, 0);
+    env.engine
+        .container_commit(
+            &id,
+            &CommitOptions {
+                repo: Some("other".into()),
+                tag: Some("v1".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    env.engine.container_remove(&id, true, false).unwrap();
+    wait_ready("busybox again");
+    let (code, out, err) = env.run(json!({"Image": "other:v1", "Cmd": ["cat", "/marker"]}));
+    assert_eq!((code, out.as_str()), (0, "other\n"), "{err}");
+    wait_ready("other");
+    let (code, _, _) = env.run(json!({"Cmd": ["ls", "/marker"]}));
+    assert_ne!(code, 0, "busybox's rootfs shows the other image's file");
+    // Removing an image lets go of the rootfs mounted ahead (it may stand on its layers).
+    assert_eq!(env.run(json!({"Image": "other:v1", "Cmd": ["true"]})).0, 0);
+    wait_ready("other again");
+    env.engine.image_remove("other:v1", false, false).unwrap();
+    assert!(ready_mounts().is_empty(), "{:?}", ready_mounts());
+    assert_eq!(env.run(json!({"Cmd": ["true"]})).0, 0);
+}

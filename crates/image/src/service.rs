@@ -717,6 +717,21 @@ impl ImageService {
             .prepare_deferred(key, parent.as_ref(), targets)?;
         Ok((m, self.snapshots.sync_paths(key)?))
     }
+    /// [`ImageService::prepare_snapshot_deferred`] that uses `ready` (taking it) when it was
+    /// mounted for this image; also returns the snapshot's base.
+    pub fn prepare_snapshot_deferred_ready(
+        &self,
+        key: &str,
+        image: Option<&str>,
+        targets: &[crate::snapshot::MountTarget],
+        ready: &mut Option<crate::snapshot::ReadyMount>,
+    ) -> Result<(MountSpec, Vec<PathBuf>, crate::snapshot::SnapshotBase)> {
+        let parent = self.snapshot_parent(image)?;
+        let (m, base) =
+            self.snapshots
+                .prepare_deferred_ready(key, parent.as_ref(), targets, ready)?;
+        Ok((m, self.snapshots.sync_paths(key)?, base))
+    }
     fn snapshot_parent(&self, image: Option<&str>) -> Result<Option<Digest>> {
         Ok(match image {
             Some(n) => {

@@ -58,6 +58,22 @@ pub struct ActiveMeta {
     pub init: Option<String>,
 }
 
+/// What an active snapshot is made on: the committed chain and the mountpoint layer. Two
+/// snapshots with the same base mount the same lower layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotBase {
+    pub parent: Option<Digest>,
+    pub init: Option<String>,
+}
+
+/// A ready active snapshot (`active/.tmp-pool-*`) already mounted, by [`Snapshotter::mount_ready`],
+/// for containers of `base`: a prepare of that base takes it and the rootfs mount is done.
+#[derive(Debug)]
+pub struct ReadyMount {
+    pub dir: PathBuf,
+    pub base: SnapshotBase,
+}
+
 /// How to mount an active snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MountSpec {
@@ -184,6 +200,61 @@ impl Snapshotter {
         for t in taken {
             let _ = remove_tree(&t);
         }
+    }
+
+    /// The base a prepare of `parent` with `targets` uses (making the mountpoint layer if it
+    /// is the first of its kind).
+    pub fn base(&self, parent: Option<&Digest>, targets: &[MountTarget]) -> Result<SnapshotBase> {
+        let init = match parent {
+            Some(p) => self.init_layer(p, targets)?,
+            None => None,
+        };
+        Ok(SnapshotBase {
+            parent: parent.cloned(),
+            init,
+        })
+    }
+
+    /// Mount an empty snapshot of `base` at `target` ahead of its container (overlay only):
+    /// a later prepare of the same base passed the result uses it as is.
+    pub fn mount_ready(&self, base: &SnapshotBase, target: &Path) -> Result<ReadyMount> {
+        if self.kind != SnapshotterKind::Overlay {
+            return Err(Error::invalid("ready mount", "overlay snapshots only"));
+        }
+        if let Some(p) = &base.parent {
+            if !self.has(p) {
+                return Err(Error::SnapshotNotFound(p.to_string()));
+            }
+        }
+        self.fill_pool(1)?;
+        let dir = self
+            .pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .ok_or_else(|| Error::Conflict("snapshot pool empty".into()))?;
+        let meta = ActiveMeta {
+            key: String::new(),
+            parent: base.parent.clone(),
+            kind: self.kind,
+            init: base.init.clone(),
+        };
+        if let Err(e) = self.mount_spec(&meta, &dir).and_then(|m| m.mount(target)) {
+            let _ = remove_tree(&dir);
+            return Err(e);
+        }
+        Ok(ReadyMount {
+            dir,
+            base: base.clone(),
+        })
+    }
+
+    /// Let go of a ready mount nobody took: `target` (where it is mounted) is unmounted.
+    pub fn discard_ready(&self, r: ReadyMount, target: &Path) {
+        if crate::sys::is_mount_root(target) && overlay::unmount(target).is_err() {
+            let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = remove_tree(&r.dir);
     }
 
     /// A ready snapshot dir from the pool whose meta.json now holds `data` (fsynced with
@@ -478,7 +549,8 @@ impl Snapshotter {
 
     /// Create an active (writable) snapshot `key` on top of `parent` (None: empty).
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<MountSpec> {
-        self.prepare_opt(key, parent, true, &[])
+        self.prepare_opt(key, parent, true, &[], &mut None)
+            .map(|(m, _)| m)
     }
 
     /// `prepare` without the fsyncs: the snapshot appears atomically (directory rename), and
@@ -491,7 +563,21 @@ impl Snapshotter {
         parent: Option<&Digest>,
         targets: &[MountTarget],
     ) -> Result<MountSpec> {
-        self.prepare_opt(key, parent, false, targets)
+        self.prepare_opt(key, parent, false, targets, &mut None)
+            .map(|(m, _)| m)
+    }
+
+    /// [`Snapshotter::prepare_deferred`] that takes `ready` (leaving None) when it was
+    /// mounted for the same base: the snapshot is then mounted where `ready` was. Also
+    /// returns the base (to mount the next ready one).
+    pub fn prepare_deferred_ready(
+        &self,
+        key: &str,
+        parent: Option<&Digest>,
+        targets: &[MountTarget],
+        ready: &mut Option<ReadyMount>,
+    ) -> Result<(MountSpec, SnapshotBase)> {
+        self.prepare_opt(key, parent, false, targets, ready)
     }
 
     /// The mountpoint layer of `chain` for `targets` (made on first use); None when the image
@@ -567,7 +653,8 @@ impl Snapshotter {
         parent: Option<&Digest>,
         durable: bool,
         targets: &[MountTarget],
-    ) -> Result<MountSpec> {
+        ready: &mut Option<ReadyMount>,
+    ) -> Result<(MountSpec, SnapshotBase)> {
         let dir = self.active_dir(key)?;
         if dir.exists() {
             return Err(Error::Conflict(format!(
@@ -590,13 +677,41 @@ impl Snapshotter {
             init,
         };
         let data = serde_json::to_vec(&meta).map_err(|e| Error::json("active meta", e))?;
+        let base = SnapshotBase {
+            parent: meta.parent.clone(),
+            init: meta.init.clone(),
+        };
+        let same_base = ready
+            .as_ref()
+            .is_some_and(|r| r.base.parent.as_ref() == parent && r.base.init == meta.init);
+        if same_base {
+            if let Some(r) = ready.take() {
+                let written = fs::write(r.dir.join("meta.json"), &data)
+                    .ctx("write", r.dir.join("meta.json"))
+                    .and_then(|()| {
+                        if durable {
+                            fs::File::open(r.dir.join("meta.json"))
+                                .and_then(|f| f.sync_all())
+                                .ctx("fsync", r.dir.join("meta.json"))
+                        } else {
+                            Ok(())
+                        }
+                    })
+                    .and_then(|()| fs::rename(&r.dir, &dir).ctx("rename active snapshot", &dir));
+                if let Err(e) = written {
+                    *ready = Some(r);
+                    return Err(e);
+                }
+                return Ok((self.mount_spec(&meta, &dir)?, base));
+            }
+        }
         if self.kind == SnapshotterKind::Overlay {
             if let Some(tmp) = self.take_pooled(&data, durable) {
                 if let Err(e) = fs::rename(&tmp, &dir).ctx("rename active snapshot", &dir) {
                     let _ = remove_tree(&tmp);
                     return Err(e);
                 }
-                return self.mount_spec(&meta, &dir);
+                return Ok((self.mount_spec(&meta, &dir)?, base));
             }
         }
         let tmp = self.root.join("active").join(tmp_name(".tmp-"));
@@ -625,7 +740,7 @@ impl Snapshotter {
             let _ = remove_tree(&tmp);
             return Err(e);
         }
-        self.mount_spec(&meta, &self.active_dir(key)?)
+        Ok((self.mount_spec(&meta, &self.active_dir(key)?)?, base))
     }
 
     pub fn active_meta(&self, key: &str) -> Result<ActiveMeta> {
