@@ -293,6 +293,19 @@ impl Engine {
         containers::create(self, name, body)
     }
 
+    /// Whether [`Engine::container_create`] with `body` is quick (short file operations only,
+    /// no layer to unpack): then a caller may run it without a thread of its own.
+    pub fn container_create_is_quick(&self, body: &serde_json::Value) -> bool {
+        match body["Image"].as_str() {
+            Some(image) if !image.is_empty() => self
+                .inner
+                .0
+                .images
+                .snapshot_ready(image, &spec::MOUNT_TARGETS),
+            _ => true,
+        }
+    }
+
     /// `POST /containers/{id}/start`. `Err(NotModified)` if already running.
     pub fn container_start(&self, id: &str) -> Result<()> {
         containers::start(self, id)

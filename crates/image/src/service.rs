@@ -732,6 +732,21 @@ impl ImageService {
                 .prepare_deferred_ready(key, parent.as_ref(), targets, ready)?;
         Ok((m, self.snapshots.sync_paths(key)?, base))
     }
+    /// Whether a container snapshot of `image` can be prepared without unpacking layers or
+    /// building its mountpoint layer (true too when `image` is unknown: that fails at once).
+    pub fn snapshot_ready(&self, image: &str, targets: &[crate::snapshot::MountTarget]) -> bool {
+        let Ok(rec) = self.resolve(image) else {
+            return true;
+        };
+        let chains = chain_ids(
+            &rec.layers
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        chains.iter().all(|c| self.snapshots.has(c))
+            && self.snapshots.ready_for(chains.last(), targets)
+    }
     fn snapshot_parent(&self, image: Option<&str>) -> Result<Option<Digest>> {
         Ok(match image {
             Some(n) => {

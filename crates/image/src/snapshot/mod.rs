@@ -202,6 +202,20 @@ impl Snapshotter {
         }
     }
 
+    /// Whether a prepare on `parent` with `targets` finds everything made (no layer to unpack,
+    /// the mountpoint layer there): then it only renames and writes small files.
+    pub fn ready_for(&self, parent: Option<&Digest>, targets: &[MountTarget]) -> bool {
+        let Some(p) = parent else { return true };
+        if !self.has(p) {
+            return false;
+        }
+        if targets.is_empty() || self.kind != SnapshotterKind::Overlay {
+            return true;
+        }
+        let name = format!("{}-{}", p.hex(), mountpoints::list_id(targets));
+        self.root.join("init").join(name).is_dir()
+    }
+
     /// The base a prepare of `parent` with `targets` uses (making the mountpoint layer if it
     /// is the first of its kind).
     pub fn base(&self, parent: Option<&Digest>, targets: &[MountTarget]) -> Result<SnapshotBase> {
