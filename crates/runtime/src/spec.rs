@@ -14,6 +14,11 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 }
 
 pub fn parse(data: &[u8]) -> Result<Spec> {
+    // The plain parse first (the path tracking costs a good part of the time); only a spec
+    // that fails is parsed again, for an error that names the field.
+    if let Ok(spec) = serde_json::from_slice::<Spec>(data) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         let p = e.path().to_string();
