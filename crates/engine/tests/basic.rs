@@ -464,12 +464,7 @@ fn rootfs_mounted_ahead_serves_its_image_only() {
     wait_ready("busybox");
     // An image of its own (one more layer) while busybox's is ready.
     let id = env.create(json!({"Cmd": ["sh", "-c", "echo other > /marker"]}));
-    let w = env
-        .engine
-        .container_wait(&id, WaitCondition::NextExit)
-        .unwrap();
-    env.engine.container_start(&id).unwrap();
-    assert_eq!(w.wait().status_code, 0);
+    assert_eq!(env.start_wait(&id), 0);
     env.engine
         .container_commit(
             &id,

@@ -1,6 +1,5 @@
 //! Leak check in its own test binary (fd counts are per process; nothing else runs here).
 mod common;
-use berth_engine::*;
 use common::*;
 use serde_json::json;
 use std::time::Duration;
@@ -24,12 +23,7 @@ fn cycles_leave_nothing_behind() {
     for _ in 0..1000 {
         let id = env.create(json!({"Cmd": ["true"]}));
         ids.push(id.clone());
-        let w = env
-            .engine
-            .container_wait(&id, WaitCondition::NextExit)
-            .unwrap();
-        env.engine.container_start(&id).unwrap();
-        assert_eq!(w.wait().status_code, 0);
+        assert_eq!(env.start_wait(&id), 0);
         env.engine.container_remove(&id, true, false).unwrap();
     }
     // Also remove while running.

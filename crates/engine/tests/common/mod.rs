@@ -161,15 +161,20 @@ impl Env {
     /// create + start + wait; returns (exit code, stdout+stderr from the log).
     pub fn run(&self, body: Value) -> (i64, String, String) {
         let id = self.create(body);
-        let w = self
-            .engine
-            .container_wait(&id, WaitCondition::NextExit)
-            .unwrap();
-        self.engine.container_start(&id).unwrap();
-        let r = w.wait();
+        let code = self.start_wait(&id);
         let (o, e) = self.logs(&id);
         self.engine.container_remove(&id, true, false).unwrap();
-        (r.status_code, o, e)
+        (code, o, e)
+    }
+
+    /// Start a created container and wait for its exit: the exit code.
+    pub fn start_wait(&self, id: &str) -> i64 {
+        let w = self
+            .engine
+            .container_wait(id, WaitCondition::NextExit)
+            .unwrap();
+        self.engine.container_start(id).unwrap();
+        w.wait().status_code
     }
 
     pub fn logs(&self, id: &str) -> (String, String) {
