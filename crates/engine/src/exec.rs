@@ -310,11 +310,12 @@ fn finish(s: &containers::Shared, id: &str, exitp: &std::path::Path) {
             .ok()
             .and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok())
         {
-            let _ = std::fs::remove_file(exitp);
+            // State first, file after: an inspect that finds no file finds the state.
             set(s, id, |x| {
                 x.running = false;
                 x.exit_code = Some(r.exit_code as i64);
             });
+            let _ = std::fs::remove_file(exitp);
             return;
         }
         if get(s, id).map(|x| !x.running).unwrap_or(true) {
@@ -344,8 +345,9 @@ pub(crate) fn inspect(e: &Engine, exec_id: &str) -> Result<Value> {
                 x.running = false;
                 x.exit_code = Some(r.exit_code as i64);
             });
-            ex = get(s, exec_id)?;
         }
+        // (No file: the watcher may have taken it meanwhile, having set the state first.)
+        ex = get(s, exec_id)?;
     }
     let c = &ex.config;
     let cmd: Vec<Value> = c["Cmd"].as_array().cloned().unwrap_or_default();
