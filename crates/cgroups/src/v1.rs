@@ -61,10 +61,9 @@ impl DevRule {
     /// Whether the two rules can apply to a common device and access.
     fn overlaps(&self, o: &DevRule) -> bool {
         let num = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
-        (self.typ == 'a' || o.typ == 'a' || self.typ == o.typ)
-            && (self.typ == 'a'
-                || o.typ == 'a'
-                || num(self.major, o.major) && num(self.minor, o.minor))
+        (self.typ == 'a'
+            || o.typ == 'a'
+            || self.typ == o.typ && num(self.major, o.major) && num(self.minor, o.minor))
             && self.access.chars().any(|c| o.access.contains(c))
     }
 }

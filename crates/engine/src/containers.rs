@@ -1231,8 +1231,7 @@ pub(crate) fn start(e: &Engine, x: &str) -> Result<()> {
 
 /// `start` under the container's op lock: refused in states Docker refuses it in.
 fn start_checked(s: &Arc<Shared>, id: &str) -> Result<()> {
-    let id = id.to_string();
-    let rec = s.record(&id)?;
+    let rec = s.record(id)?;
     match rec.state.status.as_str() {
         "running" | "restarting" => return Err(Error::NotModified),
         "paused" => {
@@ -1247,7 +1246,7 @@ fn start_checked(s: &Arc<Shared>, id: &str) -> Result<()> {
         }
         _ => {}
     }
-    start_locked(s, &id)
+    start_locked(s, id)
 }
 
 /// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, made anew at every start
@@ -1367,11 +1366,19 @@ fn launch_monitor(s: &Shared, cfg_path: Option<&Path>) -> Result<UnixStream> {
     Ok(ours)
 }
 
-/// Ready empty container snapshots kept by the snapshotter: a create takes one instead of
-/// making its directories.
+/// Ready empty container snapshots and directories kept: a create takes one of each instead
+/// of making its directories.
 const SNAPSHOT_POOL: usize = 2;
 
-fn fill_snapshot_pool(s: &Shared) {
+/// Top up what the next containers take ready: network namespaces, snapshot and container
+/// directories, the rootfs mounted ahead.
+fn fill_ready(s: &Shared) {
+    s.netns.fill();
+    fill_dir_pools(s);
+    fill_ready_rootfs(s);
+}
+
+fn fill_dir_pools(s: &Shared) {
     if s.closed.load(Ordering::SeqCst) {
         return;
     }
@@ -1584,15 +1591,11 @@ fn spare_keeper(s: Arc<Shared>) {
         }
         s.netns.release_queued();
         if s.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
-            s.netns.fill();
-            fill_snapshot_pool(&s);
-            fill_ready_rootfs(&s);
+            fill_ready(&s);
             continue;
         }
         let r = launch_monitor(&s, None);
-        s.netns.fill();
-        fill_snapshot_pool(&s);
-        fill_ready_rootfs(&s);
+        fill_ready(&s);
         match r {
             Ok(c) => {
                 if let Ok(mut g) = s.spare.lock() {

@@ -187,13 +187,7 @@ impl ImageService {
 
     /// Chain ID of the image's top layer (the parent for a container snapshot).
     pub fn top_chain_id(&self, rec: &ImageRecord) -> Option<Digest> {
-        chain_ids(
-            &rec.layers
-                .iter()
-                .map(|l| l.diff_id.clone())
-                .collect::<Vec<_>>(),
-        )
-        .pop()
+        layer_chains(rec).pop()
     }
 
     pub fn list(&self) -> Result<Vec<ImageSummary>> {
@@ -254,12 +248,7 @@ impl ImageService {
     pub fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
         let rec = self.resolve(name)?;
         let cfg = self.config_of(&rec)?;
-        let chains = chain_ids(
-            &rec.layers
-                .iter()
-                .map(|l| l.diff_id.clone())
-                .collect::<Vec<_>>(),
-        );
+        let chains = layer_chains(&rec);
         let sizes: Vec<u64> = chains
             .iter()
             .map(|c| {
@@ -738,12 +727,7 @@ impl ImageService {
         let Ok(rec) = self.resolve(image) else {
             return true;
         };
-        let chains = chain_ids(
-            &rec.layers
-                .iter()
-                .map(|l| l.diff_id.clone())
-                .collect::<Vec<_>>(),
-        );
+        let chains = layer_chains(&rec);
         chains.iter().all(|c| self.snapshots.has(c))
             && self.snapshots.ready_for(chains.last(), targets)
     }
@@ -772,12 +756,7 @@ impl ImageService {
     /// Re-create missing committed snapshots of an image from its blobs (after gc of snapshots
     /// or a snapshotter change).
     pub fn ensure_unpacked(&self, rec: &ImageRecord) -> Result<()> {
-        let chains = chain_ids(
-            &rec.layers
-                .iter()
-                .map(|l| l.diff_id.clone())
-                .collect::<Vec<_>>(),
-        );
+        let chains = layer_chains(rec);
         if chains.iter().all(|c| self.snapshots.has(c)) {
             return Ok(());
         }
@@ -909,12 +888,7 @@ impl ImageService {
             if let Some(top) = self.top_chain_id(&rec) {
                 mark_chain(&top, &mut keep_snap);
                 // overlay layers of an image are all needed even if metadata parent chains differ
-                for c in chain_ids(
-                    &rec.layers
-                        .iter()
-                        .map(|l| l.diff_id.clone())
-                        .collect::<Vec<_>>(),
-                ) {
+                for c in layer_chains(&rec) {
                     keep_snap.insert(c);
                 }
             }
@@ -969,4 +943,14 @@ impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
         }
         Ok(n)
     }
+}
+
+/// Chain IDs of an image's layers, bottom to top.
+fn layer_chains(rec: &ImageRecord) -> Vec<Digest> {
+    chain_ids(
+        &rec.layers
+            .iter()
+            .map(|l| l.diff_id.clone())
+            .collect::<Vec<_>>(),
+    )
 }

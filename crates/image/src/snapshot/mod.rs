@@ -185,11 +185,6 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// How many ready snapshots the pool holds.
-    pub fn pool_len(&self) -> usize {
-        self.pool.lock().map(|p| p.len()).unwrap_or(0)
-    }
-
     /// Remove the pool's ready snapshots (at shutdown).
     pub fn drain_pool(&self) {
         let taken: Vec<PathBuf> = self
@@ -212,21 +207,7 @@ impl Snapshotter {
         if targets.is_empty() || self.kind != SnapshotterKind::Overlay {
             return true;
         }
-        let name = format!("{}-{}", p.hex(), mountpoints::list_id(targets));
-        self.root.join("init").join(name).is_dir()
-    }
-
-    /// The base a prepare of `parent` with `targets` uses (making the mountpoint layer if it
-    /// is the first of its kind).
-    pub fn base(&self, parent: Option<&Digest>, targets: &[MountTarget]) -> Result<SnapshotBase> {
-        let init = match parent {
-            Some(p) => self.init_layer(p, targets)?,
-            None => None,
-        };
-        Ok(SnapshotBase {
-            parent: parent.cloned(),
-            init,
-        })
+        self.root.join("init").join(init_name(p, targets)).is_dir()
     }
 
     /// Mount an empty snapshot of `base` at `target` ahead of its container (overlay only):
@@ -275,19 +256,7 @@ impl Snapshotter {
     /// `durable`), or None when the pool is empty.
     fn take_pooled(&self, data: &[u8], durable: bool) -> Option<PathBuf> {
         let tmp = self.pool.lock().ok()?.pop()?;
-        let meta = tmp.join("meta.json");
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&meta)
-            .and_then(|mut f| {
-                std::io::Write::write_all(&mut f, data)?;
-                if durable {
-                    f.sync_all()?;
-                }
-                Ok(())
-            });
-        match written {
+        match write_meta(&tmp, data, durable) {
             Ok(()) => Some(tmp),
             Err(e) => {
                 tracing::warn!("pooled snapshot {}: {e}", tmp.display());
@@ -600,7 +569,7 @@ impl Snapshotter {
         if targets.is_empty() || self.kind != SnapshotterKind::Overlay {
             return Ok(None);
         }
-        let name = format!("{}-{}", chain.hex(), mountpoints::list_id(targets));
+        let name = init_name(chain, targets);
         let dir = self.root.join("init").join(&name);
         match fs::read_dir(&dir) {
             Ok(mut rd) => return Ok(rd.next().is_some().then_some(name)),
@@ -700,17 +669,7 @@ impl Snapshotter {
             .is_some_and(|r| r.base.parent.as_ref() == parent && r.base.init == meta.init);
         if same_base {
             if let Some(r) = ready.take() {
-                let written = fs::write(r.dir.join("meta.json"), &data)
-                    .ctx("write", r.dir.join("meta.json"))
-                    .and_then(|()| {
-                        if durable {
-                            fs::File::open(r.dir.join("meta.json"))
-                                .and_then(|f| f.sync_all())
-                                .ctx("fsync", r.dir.join("meta.json"))
-                        } else {
-                            Ok(())
-                        }
-                    })
+                let written = write_meta(&r.dir, &data, durable)
                     .and_then(|()| fs::rename(&r.dir, &dir).ctx("rename active snapshot", &dir));
                 if let Err(e) = written {
                     *ready = Some(r);
@@ -891,6 +850,30 @@ impl Snapshotter {
             }
         }
     }
+}
+
+/// Name of the mountpoint layer of `chain` for `targets` under `init/`.
+fn init_name(chain: &Digest, targets: &[MountTarget]) -> String {
+    format!("{}-{}", chain.hex(), mountpoints::list_id(targets))
+}
+
+/// Write `data` to the `meta.json` of a snapshot dir made ahead (the file exists: no inode is
+/// made), fsynced with `durable`.
+fn write_meta(dir: &Path, data: &[u8], durable: bool) -> Result<()> {
+    let meta = dir.join("meta.json");
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&meta)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, data)?;
+            if durable {
+                f.sync_all()?;
+            }
+            Ok(())
+        })
+        .ctx("write", &meta)
 }
 
 /// A snapshot's meta.json; `missing()` when there is none.
