@@ -1,6 +1,6 @@
 //! Filesystem views of a container: changes, export, `docker cp` (archive), RW size.
 //! Every user path is resolved inside the container root (openat2 RESOLVE_IN_ROOT).
-use crate::containers::Shared;
+use crate::shared::Shared;
 use crate::util::{internal, open_in_root, open_root};
 use crate::*;
 use serde_json::{json, Value};
@@ -21,6 +21,7 @@ impl Drop for Mounted<'_> {
         if self.temp {
             let running = self
                 .s
+                .containers
                 .record(&self.id)
                 .map(|r| r.running())
                 .unwrap_or(false);
@@ -32,7 +33,7 @@ impl Drop for Mounted<'_> {
 }
 
 fn mounted<'a>(s: &'a Shared, x: &str) -> Result<Mounted<'a>> {
-    let (id, _) = s.find(x)?;
+    let (id, _) = s.containers.find(x)?;
     let r = s.rootfs(&id);
     let was = s.is_mounted(&r);
     let root = s.ensure_mounted(&id)?;
@@ -77,7 +78,7 @@ fn du(p: &Path) -> u64 {
 
 pub(crate) fn changes(e: &Engine, x: &str) -> Result<Value> {
     let s = &e.inner.0;
-    let (id, _) = s.find(x)?;
+    let (id, _) = s.containers.find(x)?;
     let (upper, kind) = s
         .images
         .snapshots
@@ -142,7 +143,7 @@ pub(crate) fn changes(e: &Engine, x: &str) -> Result<Value> {
 pub(crate) fn export(e: &Engine, x: &str, w: &mut dyn Write) -> Result<()> {
     let s = &e.inner.0;
     let m = mounted(s, x)?;
-    let rec = s.record(&m.id)?;
+    let rec = s.containers.record(&m.id)?;
     s.images
         .export_fs(&m.root, w)
         .map_err(|er| internal(format!("export {}", m.id), er))?;
@@ -268,7 +269,7 @@ pub(crate) fn put(
 ) -> Result<()> {
     let s = &e.inner.0;
     let m = mounted(s, x)?;
-    let rec = s.record(&m.id)?;
+    let rec = s.containers.record(&m.id)?;
     if rec.host_config["ReadonlyRootfs"].as_bool().unwrap_or(false) {
         return Err(Error::Forbidden(
             "container rootfs is marked read-only".into(),

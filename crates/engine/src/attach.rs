@@ -1,5 +1,5 @@
 //! Attach: connections to a container's (or exec's) monitor attach socket.
-use crate::containers::hello_line;
+use crate::monitor::hello_line;
 use crate::proto::AttachHello;
 use crate::{AttachOptions, Engine, Error, Result};
 use std::io::{Read, Write};
@@ -287,8 +287,8 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
             .filter(|k| !k.is_empty())
             .unwrap_or("ctrl-p,ctrl-q"),
     )?;
-    let (id, _) = s.find(x)?;
-    let rec = s.record(&id)?;
+    let (id, _) = s.containers.find(x)?;
+    let rec = s.containers.record(&id)?;
     let tty = rec.config["Tty"].as_bool().unwrap_or(false);
     let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
     let hello = AttachHello {
@@ -312,8 +312,8 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
         }
         "created" | "exited" | "restarting" if o.stream => {
             let sl = Arc::new(Slot::default());
-            let mut reg = s.lock();
-            if let Some(en) = reg.containers.get_mut(&id) {
+            let mut reg = s.containers.lock();
+            if let Some(en) = reg.by_id.get_mut(&id) {
                 en.pending.push((hello.clone(), sl.clone()));
             }
             sl

@@ -1,6 +1,7 @@
 //! Exec: processes started in a running container through a `berth-monitor` in exec mode.
 use crate::attach::{make_attach, parse_detach_keys, Slot};
-use crate::containers::{hello_line, monitor_error, read_line, running_id, spawn_monitor};
+use crate::containers::running_id;
+use crate::monitor::{hello_line, monitor_error, read_line, spawn_monitor};
 use crate::proto::*;
 use crate::util::*;
 use crate::*;
@@ -19,12 +20,12 @@ pub(crate) struct ExecRecord {
     pub can_remove: bool,
 }
 
-fn sock(s: &containers::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
+fn sock(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
     s.xdir(container)
         .join(format!("exec-{}.sock", &exec_id[..16]))
 }
 
-fn exit_file(s: &containers::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
+fn exit_file(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::PathBuf {
     s.xdir(container)
         .join(format!("exec-{}.exit", &exec_id[..16]))
 }
@@ -75,7 +76,7 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
     Ok(json!({"Id": id}))
 }
 
-fn get(s: &containers::Shared, id: &str) -> Result<ExecRecord> {
+fn get(s: &shared::Shared, id: &str) -> Result<ExecRecord> {
     let m = s
         .execs
         .lock()
@@ -85,7 +86,7 @@ fn get(s: &containers::Shared, id: &str) -> Result<ExecRecord> {
         .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
 }
 
-fn set(s: &containers::Shared, id: &str, f: impl FnOnce(&mut ExecRecord)) {
+fn set(s: &shared::Shared, id: &str, f: impl FnOnce(&mut ExecRecord)) {
     if let Ok(mut m) = s.execs.lock() {
         if let Some(r) = m.get_mut(id) {
             f(r);
@@ -94,12 +95,7 @@ fn set(s: &containers::Shared, id: &str, f: impl FnOnce(&mut ExecRecord)) {
 }
 
 /// The OCI process for an exec: the container's process with the exec's overrides.
-fn build_process(
-    s: &containers::Shared,
-    c: &state::Record,
-    cfg: &Value,
-    tty: bool,
-) -> Result<Value> {
+fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) -> Result<Value> {
     let bundle = s.xdir(&c.id).join("bundle").join("config.json");
     let spec: Value = std::fs::read(&bundle)
         .ok()
@@ -204,7 +200,7 @@ pub(crate) fn start(
     let cfg_path = s.xdir(&c.id).join(format!("exec-{}.json", &exec_id[..16]));
     let (ctl, line) = spawn_monitor(s, &mcfg, &cfg_path)?;
     let _ = std::fs::remove_file(&cfg_path);
-    crate::containers::refill_spare(s);
+    crate::ready::refill_spare(s);
     if !line.starts_with(CTL_READY) {
         set(s, exec_id, |r| r.exit_code = Some(126));
         return Err(monitor_error(&line));
@@ -304,7 +300,7 @@ pub(crate) fn start(
 }
 
 /// Read the exec's exit record once the monitor is done.
-fn finish(s: &containers::Shared, id: &str, exitp: &std::path::Path) {
+fn finish(s: &shared::Shared, id: &str, exitp: &std::path::Path) {
     for _ in 0..50 {
         if let Some(r) = std::fs::read(exitp)
             .ok()

@@ -1,5 +1,4 @@
 //! Image operations over `berth_image::ImageService`, with Docker's JSON shapes and events.
-use crate::containers::image_error;
 use crate::util::{internal, parse_rfc3339, parse_time_arg, Filters};
 use crate::*;
 use berth_image::Progress as P;
@@ -64,8 +63,9 @@ fn progress_json(p: &P) -> Option<Value> {
 fn in_use_ids(e: &Engine) -> Vec<String> {
     e.inner
         .0
-        .lock()
         .containers
+        .lock()
+        .by_id
         .values()
         .map(|c| c.rec.image_id.clone())
         .collect()
@@ -204,7 +204,7 @@ pub(crate) fn remove(e: &Engine, name: &str, force: bool, _noprune: bool) -> Res
     let s = &e.inner.0;
     let _g = s.image_lock.lock();
     // A rootfs mounted ahead may stand on the layers about to go.
-    crate::containers::drain_ready_rootfs(s);
+    crate::ready::drain_ready_rootfs(s);
     let used = in_use_ids(e);
     let in_use = |d: &berth_image::Digest| used.iter().any(|u| *u == d.to_string());
     let rep = s
@@ -247,7 +247,7 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
             continue;
         }
         let _g = s.image_lock.lock();
-        crate::containers::drain_ready_rootfs(s);
+        crate::ready::drain_ready_rootfs(s);
         if let Ok(rep) = s.images.delete(&im.id, true, &|_| false) {
             for u in rep.untagged {
                 deleted.push(json!({"Untagged": u}));
@@ -511,8 +511,8 @@ pub struct CommitOptions {
 
 pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<Value> {
     let s = &e.inner.0;
-    let (id, _op) = s.find(container)?;
-    let rec = s.record(&id)?;
+    let (id, _op) = s.containers.find(container)?;
+    let rec = s.containers.record(&id)?;
     let target = match (
         o.repo.as_deref().filter(|r| !r.is_empty()),
         o.tag.as_deref().filter(|t| !t.is_empty()),
@@ -593,4 +593,27 @@ pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<V
         image_event(e, "tag", &img_id, t);
     }
     Ok(json!({"Id": img_id}))
+}
+
+/// An image store error as the API reports it (a missing image named as Docker names it).
+pub(crate) fn image_error(name: &str, e: berth_image::Error) -> Error {
+    match e {
+        berth_image::Error::ImageNotFound(_) => {
+            Error::NotFound(format!("No such image: {}", normalize_ref(name)))
+        }
+        berth_image::Error::InvalidReference { .. } => Error::BadParameter(e.to_string()),
+        berth_image::Error::Conflict(m) => Error::Conflict(m),
+        o => Error::Internal(o.to_string()),
+    }
+}
+fn normalize_ref(name: &str) -> String {
+    if name.starts_with("sha256:") || name.contains('@') {
+        return name.to_string();
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
 }

@@ -29,8 +29,12 @@ mod events;
 mod exec;
 mod images;
 mod logs;
+mod monitor;
 mod monitor_proto;
 mod netns;
+mod prepare;
+mod ready;
+mod shared;
 mod spec;
 mod state;
 mod system;
@@ -235,7 +239,7 @@ pub type Progress<'a> = &'a (dyn Fn(serde_json::Value) + Send + Sync);
 
 /// The daemon's brain. Cheap to share (`Arc`).
 pub struct Engine {
-    pub(crate) inner: containers::Inner,
+    pub(crate) inner: shared::Inner,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,7 +249,7 @@ impl Engine {
     /// containers, leaked mounts), reconnect to running containers' monitors, resume restart
     /// policies. Returns the shared engine.
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
-        containers::open(cfg)
+        shared::open(cfg)
     }
 
     /// `GET /info` body.

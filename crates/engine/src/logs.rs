@@ -1,5 +1,5 @@
 //! json-file logs: reading (tail, since/until, follow across rotation).
-use crate::containers::Shared;
+use crate::shared::Shared;
 use crate::util::{internal, now_f64, parse_rfc3339};
 use crate::{Engine, Error, LogsOptions, Result};
 use std::fs::File;
@@ -232,6 +232,7 @@ impl Iterator for Follower {
             }
             let running = self
                 .s
+                .containers
                 .record(&self.id)
                 .map(|r| r.running() || r.state.status == "restarting")
                 .unwrap_or(false);
@@ -273,8 +274,8 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
 
 pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {
     let s = &e.inner.0;
-    let (id, _) = s.find(x)?;
-    let rec = s.record(&id)?;
+    let (id, _) = s.containers.find(x)?;
+    let rec = s.containers.record(&id)?;
     if rec.host_config["LogConfig"]["Type"] == "none" {
         return Err(Error::BadParameter(
             "configured logging driver does not support reading".into(),

@@ -31,9 +31,9 @@ pub(crate) fn info(e: &Engine) -> Result<Value> {
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
     let total;
     {
-        let reg = s.lock();
-        total = reg.containers.len();
-        for c in reg.containers.values() {
+        let reg = s.containers.lock();
+        total = reg.by_id.len();
+        for c in reg.by_id.values() {
             match c.rec.state.status.as_str() {
                 "running" | "restarting" => running += 1,
                 "paused" => paused += 1,
@@ -145,8 +145,9 @@ pub(crate) fn df(e: &Engine) -> Result<Value> {
     let images = crate::images::list(e, true, &Value::Null)?;
     let layers: u64 = images.iter().map(|i| i["Size"].as_u64().unwrap_or(0)).sum();
     let recs: Vec<crate::state::Record> = s
-        .lock()
         .containers
+        .lock()
+        .by_id
         .values()
         .map(|c| c.rec.clone())
         .collect();

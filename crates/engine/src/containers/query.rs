@@ -1,0 +1,367 @@
+//! list and inspect.
+use crate::containers::*;
+use crate::shared::*;
+use crate::state::Record;
+use crate::util::*;
+use crate::*;
+use serde_json::{json, Value};
+
+pub(crate) fn status_string(r: &Record) -> String {
+    let now = now_f64();
+    let since = |t: &str| human_duration(now - parse_rfc3339(t).unwrap_or(now));
+    match r.state.status.as_str() {
+        "running" => format!("Up {}", since(&r.state.started_at)),
+        "paused" => format!("Up {} (Paused)", since(&r.state.started_at)),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        "exited" if r.has_been_started => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        "exited" | "created" => "Created".into(),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        o => o.to_string(),
+    }
+}
+
+pub(crate) fn docker_state(r: &Record) -> &str {
+    match r.state.status.as_str() {
+        "exited" if !r.has_been_started => "created",
+        o => o,
+    }
+}
+
+pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
+    let s = &e.inner.0;
+    let f = Filters::parse(&o.filters)?;
+    f.validate(&[
+        "id",
+        "name",
+        "label",
+        "label!",
+        "status",
+        "ancestor",
+        "exited",
+        "before",
+        "since",
+        "health",
+        "isolation",
+        "network",
+        "publish",
+        "expose",
+        "volume",
+        "is-task",
+    ])?;
+    for st in f.get("status") {
+        if ![
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ]
+        .contains(&st.as_str())
+        {
+            return Err(Error::BadParameter(format!("invalid filter 'status={st}'")));
+        }
+    }
+    let mut recs: Vec<Record> = s
+        .containers
+        .lock()
+        .by_id
+        .values()
+        .map(|e| e.rec.clone())
+        .collect();
+    recs.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    let reg_snapshot = recs.clone();
+    let pos_of = |x: &str| -> Result<String> {
+        reg_snapshot
+            .iter()
+            .find(|r| {
+                r.id == x
+                    || r.name == format!("/{}", x.trim_start_matches('/'))
+                    || r.id.starts_with(x)
+            })
+            .map(|r| r.created.clone())
+            .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
+    };
+    let before = match f.get("before").first() {
+        Some(b) => Some(pos_of(b)?),
+        None => None,
+    };
+    let since = match f.get("since").first() {
+        Some(b) => Some(pos_of(b)?),
+        None => None,
+    };
+    let ancestors: Vec<String> = f
+        .get("ancestor")
+        .iter()
+        .filter_map(|a| {
+            s.images
+                .resolve(a)
+                .ok()
+                .map(|r| r.id.to_string())
+                .or_else(|| Some(format!("missing:{a}")))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let all = o.all
+        || o.limit.is_some()
+        || f.has("status")
+        || f.has("exited")
+        || before.is_some()
+        || since.is_some();
+    for r in recs {
+        let st = docker_state(&r).to_string();
+        if !all && !matches!(st.as_str(), "running" | "paused" | "restarting") {
+            continue;
+        }
+        if f.has("id") && !f.get("id").iter().any(|x| r.id.starts_with(x.as_str())) {
+            continue;
+        }
+        let short = r.name.trim_start_matches('/');
+        if f.has("name")
+            && !f
+                .get("name")
+                .iter()
+                .any(|x| short.contains(x.trim_start_matches('/')))
+        {
+            continue;
+        }
+        let labels = labels_of(&r.config["Labels"]);
+        if !f.match_labels("label", &labels) {
+            continue;
+        }
+        if f.has("status") && !f.get("status").contains(&st) {
+            continue;
+        }
+        if f.has("exited")
+            && !(st == "exited"
+                && f.get("exited")
+                    .iter()
+                    .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
+        {
+            continue;
+        }
+        if f.has("ancestor") {
+            let img_name = r.config["Image"].as_str().unwrap_or("");
+            if !f.get("ancestor").iter().any(|a| a == img_name) && !ancestors.contains(&r.image_id)
+            {
+                continue;
+            }
+        }
+        if let Some(b) = &before {
+            if r.created >= *b {
+                continue;
+            }
+        }
+        if let Some(b) = &since {
+            if r.created <= *b {
+                continue;
+            }
+        }
+        out.push(summary(s, &r, o.size));
+        if let Some(l) = o.limit {
+            if l > 0 && out.len() >= l {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn summary(s: &Shared, r: &Record, size: bool) -> Value {
+    let mut cmd = vec![r.path.clone()];
+    cmd.extend(r.args.iter().cloned());
+    let mut v = json!({
+        "Id": r.id,
+        "Names": [r.name],
+        "Image": r.config["Image"],
+        "ImageID": r.image_id,
+        "Command": cmd.join(" "),
+        "Created": parse_rfc3339(&r.created).unwrap_or(0.0) as i64,
+        "Ports": [],
+        "Labels": r.config["Labels"],
+        "State": docker_state(r),
+        "Status": status_string(r),
+        "HostConfig": {"NetworkMode": r.host_config["NetworkMode"]},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": mounts_json(r),
+    });
+    if size {
+        v["SizeRw"] = json!(crate::archive::size_rw(s, &r.id).unwrap_or(0));
+        v["SizeRootFs"] = json!(
+            s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0)
+                + v["SizeRw"].as_u64().unwrap_or(0)
+        );
+    }
+    v
+}
+
+pub(crate) fn mounts_json(r: &Record) -> Value {
+    let mut out = Vec::new();
+    for b in strs(&r.host_config["Binds"]) {
+        if let Ok((src, dst, opts)) = crate::spec::parse_bind(&b) {
+            let ro = opts.iter().any(|o| o == "ro");
+            out.push(json!({"Type": "bind", "Source": src, "Destination": dst, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": opts.get(1).cloned().unwrap_or_default()}));
+        }
+    }
+    if let Some(Value::Array(ms)) = r.host_config.get("Mounts") {
+        for m in ms {
+            let ro = m["ReadOnly"].as_bool().unwrap_or(false);
+            out.push(json!({"Type": m["Type"], "Source": m["Source"].as_str().unwrap_or(""), "Destination": m["Target"], "Mode": "", "RW": !ro, "Propagation": if m["Type"] == "bind" { "rprivate" } else { "" }}));
+        }
+    }
+    if let Some(Value::Object(t)) = r.host_config.get("Tmpfs") {
+        for (d, _) in t {
+            out.push(json!({"Type": "tmpfs", "Source": "", "Destination": d, "Mode": "", "RW": true, "Propagation": ""}));
+        }
+    }
+    Value::Array(out)
+}
+
+pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
+    let s = &e.inner.0;
+    let (id, _) = s.containers.find(x)?;
+    let r = s.containers.record(&id)?;
+    let st = &r.state;
+    let zero = "0001-01-01T00:00:00Z";
+    let status = docker_state(&r);
+    let mut host = r.host_config.clone();
+    for (k, d) in [
+        ("Binds", Value::Null),
+        ("Privileged", json!(false)),
+        ("ReadonlyRootfs", json!(false)),
+        ("AutoRemove", json!(false)),
+        ("ShmSize", json!(67108864)),
+        ("Memory", json!(0)),
+        ("MemorySwap", json!(0)),
+        ("NanoCpus", json!(0)),
+        ("CpuShares", json!(0)),
+        ("CpuQuota", json!(0)),
+        ("CpuPeriod", json!(0)),
+        ("CpusetCpus", json!("")),
+        ("PidsLimit", Value::Null),
+        ("BlkioWeight", json!(0)),
+        ("CapAdd", Value::Null),
+        ("CapDrop", Value::Null),
+        ("Init", Value::Null),
+        ("PortBindings", json!({})),
+        ("IpcMode", json!("private")),
+        ("PidMode", json!("")),
+        ("Ulimits", Value::Null),
+        ("Devices", json!([])),
+        ("SecurityOpt", Value::Null),
+        ("Tmpfs", Value::Null),
+        ("Mounts", Value::Null),
+        ("OomKillDisable", json!(false)),
+        ("Isolation", json!("")),
+        ("Runtime", json!("berth")),
+        ("MaskedPaths", Value::Null),
+        ("ReadonlyPaths", Value::Null),
+    ] {
+        if host.get(k).is_none() {
+            host[k] = d;
+        }
+    }
+    if host["ShmSize"].as_i64() == Some(0) {
+        host["ShmSize"] = json!(67108864);
+    }
+    let mut v = json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.path,
+        "Args": r.args,
+        "State": {
+            "Status": status,
+            "Running": matches!(st.status.as_str(), "running" | "paused"),
+            "Paused": st.status == "paused",
+            "Restarting": st.status == "restarting",
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status == "dead",
+            "Pid": if matches!(st.status.as_str(), "running" | "paused") { st.pid } else { 0 },
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
+            "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": s.etc_dir(&r.id).join("resolv.conf"),
+        "HostnamePath": s.etc_dir(&r.id).join("hostname"),
+        "HostsPath": s.etc_dir(&r.id).join("hosts"),
+        "LogPath": r.log_path,
+        "Name": r.name,
+        "RestartCount": r.restart_count,
+        "Driver": r.driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": exec_ids(s, &r.id),
+        "HostConfig": host,
+        "GraphDriver": {"Name": r.driver, "Data": {"MergedDir": s.rootfs(&r.id)}},
+        "Mounts": mounts_json(&r),
+        "Config": r.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+            "EndpointID": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+            "Networks": network_entry(&r),
+        },
+    });
+    if size {
+        let rw = crate::archive::size_rw(s, &r.id).unwrap_or(0);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0) + rw);
+    }
+    Ok(v)
+}
+
+pub(crate) fn network_entry(r: &Record) -> Value {
+    let m = r.host_config["NetworkMode"].as_str().unwrap_or("none");
+    let name = if m == "default" { "none" } else { m };
+    if name.starts_with("container:") {
+        return json!({});
+    }
+    json!({ name: {
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "NetworkID": "",
+        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
+    }})
+}
+
+pub(crate) fn exec_ids(s: &Shared, id: &str) -> Value {
+    let ids: Vec<String> = s
+        .execs
+        .lock()
+        .map(|m| {
+            m.values()
+                .filter(|x| x.container == id)
+                .map(|x| x.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ids.is_empty() {
+        Value::Null
+    } else {
+        json!(ids)
+    }
+}
+
+pub(crate) fn running_id(s: &Shared, x: &str) -> Result<Record> {
+    let (id, _) = s.containers.find(x)?;
+    let r = s.containers.record(&id)?;
+    if !matches!(r.state.status.as_str(), "running" | "paused") {
+        return Err(Error::Conflict(format!("Container {id} is not running")));
+    }
+    Ok(r)
+}

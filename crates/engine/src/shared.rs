@@ -1,0 +1,310 @@
+//! The engine's shared state and its owners, opening and shutting down.
+use crate::containers::*;
+use crate::events::Bus;
+use crate::monitor::*;
+use crate::prepare::*;
+use crate::ready::*;
+use crate::state::Record;
+use crate::util::*;
+use crate::*;
+use berth_image::ImageService;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the engine holds, by owner: each owner keeps its own locks, so a new kind of object
+/// (networks, volumes) gets an owner of its own next to `containers`, not a field inside it.
+pub(crate) struct Shared {
+    pub cfg: EngineConfig,
+    pub images: ImageService,
+    /// Image operations that change tags/images are serialised.
+    pub image_lock: Mutex<()>,
+    pub rt: berth_runtime::Runtime,
+    /// Container records, names and the lock that serialises changes to them.
+    pub containers: Containers,
+    /// Watch connections to the containers' monitors.
+    pub watchers: Watchers,
+    /// What the next containers take ready (spare monitor, directories, a mounted rootfs).
+    pub ready: Ready,
+    /// The network namespaces of `--network none` runs, a few made ahead.
+    pub netns: crate::netns::NetnsPool,
+    pub events: Bus,
+    pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
+    pub monitor_bin: PathBuf,
+    pub init_bin: Option<PathBuf>,
+    pub closed: AtomicBool,
+    /// Our use of the tmpfs berthd keeps on the exec root (see `EngineConfig::exec_root_tmpfs`).
+    pub tmpfs: Mutex<Option<crate::util::TmpfsHold>>,
+}
+
+pub(crate) struct Inner(pub Arc<Shared>);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Engine {
+    /// Stop acting (containers keep running): watchers, the spare monitor, prepared
+    /// containers and the ready network namespaces are let go, pending record fsyncs finished.
+    /// Idempotent; also done when the engine is dropped.
+    pub fn shutdown(&self) {
+        let s = &self.inner.0;
+        if s.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(_g) = s.ready.spare_due.lock() {
+            s.ready.spare_cv.notify_all();
+        }
+        crate::util::flush_durable();
+        // The spare monitor and those of prepared containers see EOF: they end (the latter
+        // delete their runtime container first).
+        drop(s.ready.spare.lock().ok().and_then(|mut g| g.take()));
+        let prepared: Vec<Task> = s
+            .containers
+            .lock()
+            .by_id
+            .values_mut()
+            .filter_map(|en| en.prepared.take())
+            .collect();
+        drop(prepared);
+        // The keeper's pass under way ends first (its fills stop at `closed`).
+        drop(s.ready.keeper_busy.lock());
+        s.netns.drain();
+        drain_ready_rootfs(s);
+        s.images.snapshots.drain_pool();
+        drain_record_pool(s);
+        if let Ok(w) = s.watchers.conns.lock() {
+            for c in w.values() {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        s.containers.cond.notify_all();
+        if let Some(hold) = s.tmpfs.lock().ok().and_then(|mut h| h.take()) {
+            // Only when no container runs (their monitors keep it busy anyway): the monitors
+            // of prepared containers may take a moment to finish.
+            let running = s.containers.lock().by_id.values().any(|e| e.rec.running());
+            if !running {
+                crate::util::release_tmpfs(&s.cfg.exec_root, hold, Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn cdir(&self, id: &str) -> PathBuf {
+        self.cfg.root.join("containers").join(id)
+    }
+    pub(crate) fn xdir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+    pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
+        self.cdir(id).join("rootfs")
+    }
+    /// Where the container's hostname, hosts and resolv.conf are (see `write_etc`).
+    pub(crate) fn etc_dir(&self, id: &str) -> PathBuf {
+        self.xdir(id)
+    }
+    pub(crate) fn attach_sock(&self, id: &str) -> PathBuf {
+        self.xdir(id).join("attach.sock")
+    }
+    pub(crate) fn attrs(&self, rec: &Record) -> BTreeMap<String, String> {
+        let mut a = labels_of(&rec.config["Labels"]);
+        a.insert("name".into(), rec.name.trim_start_matches('/').to_string());
+        a.insert(
+            "image".into(),
+            rec.config["Image"].as_str().unwrap_or("").to_string(),
+        );
+        a
+    }
+
+    pub(crate) fn event(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut a = self.attrs(rec);
+        for (k, v) in extra {
+            a.insert(k.to_string(), v.clone());
+        }
+        self.events.publish("container", action, &rec.id, a);
+    }
+
+    /// `p` is the root of a mount (statx STATX_ATTR_MOUNT_ROOT, Linux 5.8): one syscall instead
+    /// of reading a mountinfo that grows with every running container.
+    pub(crate) fn is_mounted(&self, p: &Path) -> bool {
+        berth_image::sys::is_mount_root(p)
+    }
+
+    pub(crate) fn ensure_mounted(&self, id: &str) -> Result<PathBuf> {
+        let r = self.rootfs(id);
+        if !self.is_mounted(&r) {
+            std::fs::create_dir_all(&r)
+                .map_err(|e| internal(format!("create {}", r.display()), e))?;
+            self.images
+                .mount(id, &r)
+                .map_err(|e| internal(format!("mount the rootfs of {id}"), e))?;
+        }
+        Ok(r)
+    }
+
+    pub(crate) fn unmount(&self, id: &str) {
+        let _ = self.unmount_at(&self.rootfs(id), id);
+    }
+
+    /// Unmount container `id`'s rootfs mounted at `r` (a few tries); an error if it stays.
+    pub(crate) fn unmount_at(&self, r: &Path, id: &str) -> Result<()> {
+        for _ in 0..3 {
+            if !self.is_mounted(r) {
+                return Ok(());
+            }
+            if let Err(e) = self.images.unmount(r) {
+                tracing::warn!("unmount {}: {e}", r.display());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if self.is_mounted(r) {
+            return Err(Error::Internal(format!(
+                "cannot remove container {id}: its rootfs {} is still mounted (busy)",
+                r.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delete the runtime container `id` once its monitor is done with it (see
+    /// [`wait_monitor_done`]).
+    pub(crate) fn delete_runtime(&self, id: &str) {
+        wait_monitor_done(self, id);
+        let _ = self.rt.delete(id, true);
+    }
+}
+
+pub(crate) fn find_monitor(cfg: &EngineConfig) -> Result<PathBuf> {
+    if let Some(p) = &cfg.monitor_path {
+        return Ok(p.clone());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for d in exe.ancestors().skip(1).take(2) {
+            let p = d.join("berth-monitor");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    for d in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(d).join("berth-monitor");
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::Internal(
+        "berth-monitor not found next to the daemon or in $PATH".into(),
+    ))
+}
+
+pub(crate) const INIT_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+    let tmpfs = if cfg.exec_root_tmpfs {
+        crate::util::ensure_tmpfs(&cfg.exec_root)?
+    } else {
+        None
+    };
+    for d in [
+        cfg.root.join("containers"),
+        cfg.exec_root.join("containers"),
+        cfg.root.join("bin"),
+    ] {
+        std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
+    }
+    // Ready rootfs mounts a crash of berthd left (their upper dirs are removed with the
+    // snapshotter's temporary dirs, the directories by the reconcile below).
+    if let Ok(rd) = std::fs::read_dir(cfg.root.join("containers")) {
+        for e in rd.flatten() {
+            let r = e.path().join("rootfs");
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(RECORD_POOL_PREFIX)
+                && berth_image::sys::is_mount_root(&r)
+            {
+                let _ = nix::mount::umount2(&r, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+    let images = ImageService::open(&cfg.root.join("image"), None)
+        .map_err(|e| internal(format!("open the image store in {}", cfg.root.display()), e))?;
+    let rt = berth_runtime::Runtime::new(cfg.exec_root.join("runtime"));
+    // The parent cgroup of every container ("/berth") is made here, once, so it is never in a
+    // container's list of directories to remove: otherwise removing the last container could
+    // rmdir it while another container is being created below it.
+    match berth_cgroups::Cgroup::new(Some("/berth"), "berth", false) {
+        Ok(mut cg) => {
+            if let Err(e) = cg.create() {
+                tracing::warn!("create the /berth parent cgroup: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("resolve the /berth parent cgroup: {e}"),
+    }
+    let monitor_bin = find_monitor(&cfg)?;
+    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"))?;
+    let init_path = cfg.root.join("bin").join("docker-init");
+    let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
+        let tmp = cfg.root.join("bin").join(".docker-init.tmp");
+        let r = std::fs::write(&tmp, INIT_BIN).and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+            std::fs::rename(&tmp, &init_path)
+        });
+        match r {
+            Ok(()) => Some(init_path),
+            Err(e) => {
+                tracing::warn!("install docker-init: {e}");
+                None
+            }
+        }
+    } else {
+        Some(init_path)
+    };
+    let containers = Containers::new(cfg.root.join("containers"));
+    let shared = Arc::new(Shared {
+        cfg,
+        images,
+        image_lock: Mutex::new(()),
+        rt,
+        containers,
+        watchers: Watchers::default(),
+        ready: Ready::default(),
+        netns,
+        events: Bus::default(),
+        execs: Mutex::new(HashMap::new()),
+        monitor_bin,
+        init_bin,
+        closed: AtomicBool::new(false),
+        tmpfs: Mutex::new(tmpfs),
+    });
+    let engine = Arc::new(Engine {
+        inner: Inner(shared.clone()),
+    });
+    reconcile(&shared)?;
+    {
+        // Namespaces no running container uses: the previous daemon's ready ones, a crash's.
+        let keep: Vec<PathBuf> = shared
+            .containers
+            .lock()
+            .by_id
+            .values()
+            .filter(|en| en.rec.running() && !en.rec.state.net_ns.is_empty())
+            .map(|en| PathBuf::from(&en.rec.state.net_ns))
+            .collect();
+        shared.netns.release_unused(&keep);
+    }
+    {
+        let ss = shared.clone();
+        std::thread::Builder::new()
+            .name("spare-keeper".into())
+            .spawn(move || spare_keeper(ss))
+            .map_err(|e| internal("start the spare keeper thread", e))?;
+    }
+    refill_spare(&shared);
+    Ok(engine)
+}
