@@ -24,3 +24,9 @@ for n, v in times.items():
 last = cmds[-1][0]
 for n, _ in cmds[:-1]:
     print(f"RATIO {n}/{last} = {statistics.median(times[n]) / statistics.median(times[last]):.3f}")
+# Extra ratios asked for by name: INTERLEAVE_PAIRS="a/b c/d".
+import os
+for pair in os.environ.get("INTERLEAVE_PAIRS", "").split():
+    a, b = pair.split("/")
+    if a in times and b in times:
+        print(f"RATIO {a}/{b} = {statistics.median(times[a]) / statistics.median(times[b]):.3f}")
