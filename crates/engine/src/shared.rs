@@ -204,6 +204,29 @@ pub(crate) fn find_monitor(cfg: &EngineConfig) -> Result<PathBuf> {
 
 pub(crate) const INIT_BIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
 
+/// Keep host users out of the store (moby CVE-2021-41091's class): image layers and container
+/// upper dirs hold setuid binaries and the records hold secrets (Env), so nobody but root may
+/// reach below the root. The root itself stays traversable (0711) as dockerd's; what is below
+/// it is 0700. Applied to existing roots at every start as well.
+fn restrict_access(cfg: &EngineConfig) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dirs = [
+        (cfg.root.clone(), 0o711),
+        (cfg.root.join("containers"), 0o700),
+        (cfg.root.join("image"), 0o700),
+        (cfg.root.join("bin"), 0o700),
+        (cfg.exec_root.join("containers"), 0o700),
+        (cfg.exec_root.join("runtime"), 0o700),
+        (cfg.exec_root.join("netns"), 0o700),
+    ];
+    for (d, mode) in dirs {
+        std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| internal(format!("chmod {:o} {}", mode, d.display()), e))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     let tmpfs = if cfg.exec_root_tmpfs {
         crate::util::ensure_tmpfs(&cfg.exec_root)?
@@ -217,6 +240,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     ] {
         std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
     }
+    restrict_access(&cfg)?;
     // Ready rootfs mounts a crash of berthd left (their upper dirs are removed with the
     // snapshotter's temporary dirs, the directories by the reconcile below).
     if let Ok(rd) = std::fs::read_dir(cfg.root.join("containers")) {
