@@ -87,6 +87,56 @@ fn write_pidfile(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Holds `lock` (made if missing) for the life of the process: a second berthd on the same
+/// root or exec root would remove the first one's ready network namespaces, mounts and
+/// runtime state at its start-up. Refused with the holder's pid, which the lock file carries.
+fn lock_exclusive(lock: &Path, what: &str) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = lock.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create directory {}", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(lock)
+        .with_context(|| format!("open {}", lock.display()))?;
+    // SAFETY: flock on an fd we own; the lock lives as long as the file stays open.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(err).with_context(|| format!("lock {}", lock.display()));
+        }
+        let mut holder = String::new();
+        let _ = f.read_to_string(&mut holder);
+        bail!(
+            "{what} is in use by another berthd (pid {}, lock {}): one daemon per root and exec root",
+            holder.trim(),
+            lock.display()
+        );
+    }
+    f.set_len(0)
+        .with_context(|| format!("truncate {}", lock.display()))?;
+    f.rewind()
+        .with_context(|| format!("rewind {}", lock.display()))?;
+    writeln!(f, "{}", std::process::id()).with_context(|| format!("write {}", lock.display()))?;
+    Ok(f)
+}
+
+/// The exec root's lock sits beside it, not in it: the engine mounts a tmpfs on the exec
+/// root, which would hide a lock file inside from the next daemon.
+fn exec_root_lock(exec_root: &Path) -> PathBuf {
+    let mut name = exec_root.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("berthd: {e:#}");
@@ -147,6 +197,14 @@ fn run() -> Result<()> {
     if let Some(p) = &args.pidfile {
         refuse_if_running(p)?;
     }
+    let _root_lock = lock_exclusive(
+        &args.root.join("berthd.lock"),
+        &format!("root {}", args.root.display()),
+    )?;
+    let _exec_lock = lock_exclusive(
+        &exec_root_lock(&args.exec_root),
+        &format!("exec root {}", args.exec_root.display()),
+    )?;
     let result = rt.block_on(async {
         let ecfg = berth_engine::EngineConfig {
             root: args.root.clone(),

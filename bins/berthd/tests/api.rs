@@ -483,3 +483,47 @@ fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_and_pid_file_i
         "nothing runs: the tmpfs is unmounted at the stop"
     );
 }
+
+/// A second daemon on the root or the exec root of a running one is refused before it touches
+/// anything (its start-up clean-up would remove the first one's ready network namespaces).
+#[test]
+fn second_daemon_on_the_same_roots_is_refused() {
+    let d = Daemon::start();
+    let pid = d.child.id().to_string();
+    let dir = d.dir.path();
+    for (root, exec) in [
+        (dir.join("root"), dir.join("other-exec")),
+        (dir.join("other-root"), dir.join("exec")),
+    ] {
+        let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.join("second.sock").display()))
+            .arg("--root")
+            .arg(&root)
+            .arg("--exec-root")
+            .arg(&exec)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Refused at once; a daemon still running after a while was not refused.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while second.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if second.try_wait().unwrap().is_none() {
+            // SAFETY: signalling the child this test started, by pid.
+            unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+        }
+        let out = second.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "second daemon started: {err}");
+        assert!(
+            err.contains(&format!("in use by another berthd (pid {pid}")),
+            "{err}"
+        );
+        assert!(!dir.join("second.sock").exists());
+    }
+    // The first one is unharmed.
+    assert_eq!(d.get("/_ping").status, 200);
+}
