@@ -1080,8 +1080,9 @@ fn foreground(pid: i32, master: Option<&OwnedFd>, mask: &SigSet) -> Result<i32> 
             }
             return Ok(code);
         }
-        // SAFETY: borrowing fds that stay open for this loop iteration.
+        // SAFETY: `sfd` is owned by this function and outlives the borrow (this iteration).
         let sfd_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(sfd.as_raw_fd()) };
+        // SAFETY: fd 0 is this process's stdin, which nothing closes while it runs.
         let stdin_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(stdin_fd) };
         let mut fds = vec![PollFd::new(sfd_b, PollFlags::POLLIN)];
         if let Some(m) = master {
