@@ -147,20 +147,23 @@ mod tests {
         )
     }
 
-    /// berth-cli's `units::format_rfc3339` before this crate (its civil_from_days inlined).
-    fn cli_old(secs: i64) -> String {
-        let days = secs.div_euclid(86400);
-        let rem = secs.rem_euclid(86400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    /// berth-cli's `units::civil_from_days` and `format_rfc3339` before this crate, verbatim.
+    fn civil_from_days(z: i64) -> (i64, i64, i64) {
+        let z = z + 719468;
+        let era = if z >= 0 { z } else { z - 146096 } / 146097;
+        let doe = z - era * 146097;
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
         let y = yoe + era * 400;
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
         let mp = (5 * doy + 2) / 153;
         let d = doy - (153 * mp + 2) / 5 + 1;
         let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = if m <= 2 { y + 1 } else { y };
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+    fn cli_old(secs: i64) -> String {
+        let days = secs.div_euclid(86400);
+        let rem = secs.rem_euclid(86400);
+        let (y, m, d) = civil_from_days(days);
         format!(
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
             rem / 3600,

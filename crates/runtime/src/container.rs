@@ -114,7 +114,10 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     } else {
         std::env::current_dir().ctx("getcwd")?.join(path)
     };
-    state::write_atomic(&path, pid.to_string().as_bytes())
+    Ok(berth_fsutil::write_atomic_nosync(
+        &path,
+        pid.to_string().as_bytes(),
+    )?)
 }
 
 impl Runtime {
@@ -358,7 +361,7 @@ impl Runtime {
             pid_start: sys::pid_start_time(pid).unwrap_or(0),
             bundle: bundle.clone(),
             rootfs: rootfs.clone(),
-            created: state::rfc3339_now(),
+            created: berth_fsutil::rfc3339_nano_now(),
             annotations,
             owner: String::new(),
             cgroup: Some(cg.clone()),
