@@ -211,7 +211,7 @@ static LOG: OnceLock<(Option<PathBuf>, bool)> = OnceLock::new();
 fn log_line(level: &str, msg: &str) {
     let (file, json) = LOG.get().cloned().unwrap_or((None, false));
     let line = if json {
-        serde_json::json!({"level": level, "msg": msg, "time": berth_runtime::state::rfc3339_now()})
+        serde_json::json!({"level": level, "msg": msg, "time": berth_fsutil::rfc3339_nano_now()})
             .to_string()
     } else {
         format!("berth-runtime: {level}: {msg}")

@@ -1,6 +1,7 @@
 //! End-to-end tests of linux.resources, devices, seccomp, pause/resume, update and events through
 //! the berth-runtime binary. They need root and pass on cgroup v1/hybrid hosts and on a pure v2
 //! kernel (tests/qemu/runtime-v2.sh runs them there).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod common;
 use common::*;
@@ -906,7 +907,8 @@ fn true_runs_under_512k_memory_limit() {
 
 #[test]
 fn bad_resources_and_seccomp_are_named_and_leave_nothing() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "linux.resources.memory.limit",
             Box::new(|c: &mut Value| c["linux"]["resources"]["memory"] = json!({"limit": -5})),

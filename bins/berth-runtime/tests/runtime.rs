@@ -1,4 +1,5 @@
 //! End-to-end tests of berth-runtime as a runc-compatible binary. They need root.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod common;
 use common::*;
@@ -239,7 +240,7 @@ fn only_stdio_fds_reach_the_container() {
     let f = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
     use std::os::fd::AsRawFd;
     let fd = f.as_raw_fd();
-    // SAFETY (test): clear CLOEXEC so the fd is inherited by the runtime process.
+    // SAFETY: (test) clear CLOEXEC so the fd is inherited by the runtime process.
     unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     let o = b.run();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -261,7 +262,7 @@ fn preserve_fds_passes_exactly_n() {
         .arg(b.path())
         .arg(&b.id);
     use std::os::unix::process::CommandExt;
-    // SAFETY (test): dup2 in the pre-exec child only touches the child's fd table.
+    // SAFETY: (test) dup2 in the pre-exec child only touches the child's fd table.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(rfd, 3) < 0 {
@@ -310,7 +311,7 @@ fn rlimit_above_host_hard_limit_names_the_rlimit() {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY (test): valid out-pointer.
+    // SAFETY: (test) valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) };
     if cur.rlim_max == libc::RLIM_INFINITY {
         return;
@@ -560,7 +561,8 @@ fn bad_input_is_named_and_leaves_nothing() {
     assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
     b.assert_clean();
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "process.args",
             Box::new(|c: &mut Value| c["process"]["args"] = json!([])),

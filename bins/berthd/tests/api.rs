@@ -1,5 +1,6 @@
 //! HTTP-level behaviour of a real berthd process: ping headers, version negotiation, errors,
 //! malformed and oversized bodies, filters in both forms, socket handling, shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod common;
 use common::*;
@@ -392,12 +393,8 @@ fn fs_type(p: &std::path::Path) -> i64 {
     // SAFETY: a zeroed statfs is a valid output buffer; c is NUL-terminated.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointers for the duration of the call.
-    assert_eq!(
-        unsafe { libc::statfs(c.as_ptr(), &mut st) },
-        0,
-        "statfs {}",
-        p.display()
-    );
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    assert_eq!(rc, 0, "statfs {}", p.display());
     st.f_type as i64
 }
 

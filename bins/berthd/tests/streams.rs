@@ -1,5 +1,6 @@
 //! Streaming endpoints of a real berthd: wait headers before start, hijacked attach with
 //! multiplexed frames, logs, events.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod common;
 use common::*;

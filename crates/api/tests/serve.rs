@@ -1,5 +1,6 @@
 //! The library entry points (`bind` + `serve`) in-process: several listeners (unix and TCP)
 //! serve the same API, and the shutdown future stops accepting and removes the socket files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 use berth_api::{Host, ServerConfig};
 use std::io::{Read, Write};

@@ -202,15 +202,7 @@ pub fn format_go_time(secs: i64) -> String {
 
 /// RFC 3339 in UTC with seconds precision.
 pub fn format_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    berth_fsutil::rfc3339(secs)
 }
 
 /// Converts a user's `--since`/`--until` value (RFC 3339, unix timestamp, or a Go

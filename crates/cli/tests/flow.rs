@@ -1,5 +1,6 @@
 //! Drives berth's command flows against a scripted fake daemon and checks the
 //! requests it makes (order, paths, bodies) and the exit status it returns.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;

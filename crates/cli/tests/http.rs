@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 use berth_cli::client::{ApiError, Client};
 use berth_cli::http::{self, demux_copy, Body, Demux, Endpoint};
 use std::io::{BufRead, BufReader, Read, Write};

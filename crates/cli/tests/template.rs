@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 use berth_cli::output::{self, image_rows, ps_header, ps_row};
 use berth_cli::template::{tabwrite, Template};
 use serde_json::json;

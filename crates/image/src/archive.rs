@@ -708,7 +708,7 @@ impl ImageService {
             .ctx("read imported tar", self.content.path(&blob))?;
         let (diff_id, _) = h.finish();
         let p = platform.cloned().unwrap_or_else(Platform::linux_amd64);
-        let now = crate::util::now_rfc3339();
+        let now = berth_fsutil::rfc3339_nano_fixed_now();
         let cfg = ImageConfig {
             created: Some(now.clone()),
             author: None,

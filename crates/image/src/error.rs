@@ -99,6 +99,13 @@ impl Error {
     }
 }
 
+impl From<berth_fsutil::Error> for Error {
+    fn from(e: berth_fsutil::Error) -> Self {
+        let (op, path, source) = e.into_parts();
+        Error::Io { op, path, source }
+    }
+}
+
 /// Extension to attach a path/operation to `std::io::Result`.
 pub(crate) trait IoCtx<T> {
     fn ctx(self, op: &'static str, path: impl AsRef<std::path::Path>) -> Result<T>;

@@ -668,7 +668,7 @@ impl ImageService {
             repo_digests: repo_digests.to_vec(),
             layers: recs,
             manifest: Some(manifest),
-            stored_at: crate::util::now_rfc3339(),
+            stored_at: berth_fsutil::rfc3339_nano_fixed_now(),
             size,
         };
         self.meta.put(rec)?;
@@ -825,7 +825,7 @@ impl ImageService {
             diff_id: packed.diff_id.clone(),
         });
         diff_ids.push(packed.diff_id.clone());
-        let now = crate::util::now_rfc3339();
+        let now = berth_fsutil::rfc3339_nano_fixed_now();
         config.rootfs = model::RootFs {
             kind: "layers".into(),
             diff_ids,

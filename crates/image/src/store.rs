@@ -30,29 +30,15 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     f.sync_all().ctx("fsync directory", dir)
 }
 
-/// Write `data` to `path` atomically: temp file in the same dir, fsync, rename, fsync dir.
-pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::invalid(path.display().to_string(), "no parent directory"))?;
-    fs::create_dir_all(dir).ctx("create directory", dir)?;
-    let tmp = dir.join(tmp_name(".tmp-"));
-    let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .ctx("create", &tmp)?;
-        f.write_all(data).ctx("write", &tmp)?;
-        f.sync_all().ctx("fsync", &tmp)?;
-        fs::rename(&tmp, path).ctx("rename into place", path)?;
-        fsync_dir(dir)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// Write `data` to `path` atomically: temp file (0600) in the same dir, fsync, rename, fsync
+/// dir; the dir is made first if missing.
+pub(crate) fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).ctx("create directory", dir)?;
     }
-    res
+    Ok(berth_fsutil::AtomicFile::new()
+        .mode(0o600)
+        .write(path, data)?)
 }
 
 /// Content-addressed blob store under `<root>/content/sha256/<hex>`.

@@ -1,34 +1,4 @@
-//! Small helpers: RFC 3339 timestamps without a date crate.
-
-/// Seconds since the epoch -> `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_nanos())
-}
+//! Small helpers: RFC 3339 parsing without a date crate (formatting: berth-fsutil).
 
 /// Parse the date/time part of an RFC 3339 string to Unix seconds (best effort; 0 if invalid).
 pub fn parse_rfc3339(s: &str) -> i64 {
@@ -71,11 +41,8 @@ pub fn parse_rfc3339(s: &str) -> i64 {
 mod tests {
     #[test]
     fn time_roundtrip() {
-        assert_eq!(super::rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            super::rfc3339(1_700_000_000, 5),
-            "2023-11-14T22:13:20.000000005Z"
-        );
+        let t = berth_fsutil::rfc3339_nano_fixed(1_700_000_000, 5);
+        assert_eq!(super::parse_rfc3339(&t), 1_700_000_000);
         assert_eq!(
             super::parse_rfc3339("2023-11-14T22:13:20.5Z"),
             1_700_000_000

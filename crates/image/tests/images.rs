@@ -1,5 +1,6 @@
 //! Image store end-to-end: load/save/import/export, overlay & copy snapshots, whiteouts
 //! across layers, corruption, GC, interop with skopeo/umoci.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_image::progress::NoProgress;
 use berth_image::snapshot::SnapshotterKind;

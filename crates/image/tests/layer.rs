@@ -1,4 +1,5 @@
 //! Layer unpack/pack: formats, metadata, whiteouts, and one test per hostile-tar class.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_image::layer::*;
 use common::*;

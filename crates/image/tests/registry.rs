@@ -1,5 +1,6 @@
 //! Pull/push against a real registry (Debian's docker-registry, distribution 2.8) on
 //! 127.0.0.1, with and without htpasswd basic auth; multi-arch index; interrupted pulls.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_image::model::Platform;
 use berth_image::progress::{NoProgress, Progress};

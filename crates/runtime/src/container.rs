@@ -114,7 +114,10 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     } else {
         std::env::current_dir().ctx("getcwd")?.join(path)
     };
-    state::write_atomic(&path, pid.to_string().as_bytes())
+    Ok(berth_fsutil::write_atomic_nosync(
+        &path,
+        pid.to_string().as_bytes(),
+    )?)
 }
 
 impl Runtime {
@@ -358,7 +361,7 @@ impl Runtime {
             pid_start: sys::pid_start_time(pid).unwrap_or(0),
             bundle: bundle.clone(),
             rootfs: rootfs.clone(),
-            created: state::rfc3339_now(),
+            created: berth_fsutil::rfc3339_nano_now(),
             annotations,
             owner: String::new(),
             cgroup: Some(cg.clone()),
@@ -1080,8 +1083,9 @@ fn foreground(pid: i32, master: Option<&OwnedFd>, mask: &SigSet) -> Result<i32> 
             }
             return Ok(code);
         }
-        // SAFETY: borrowing fds that stay open for this loop iteration.
+        // SAFETY: `sfd` is owned by this function and outlives the borrow (this iteration).
         let sfd_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(sfd.as_raw_fd()) };
+        // SAFETY: fd 0 is this process's stdin, which nothing closes while it runs.
         let stdin_b = unsafe { std::os::fd::BorrowedFd::borrow_raw(stdin_fd) };
         let mut fds = vec![PollFd::new(sfd_b, PollFlags::POLLIN)];
         if let Some(m) = master {

@@ -108,6 +108,13 @@ impl Error {
     }
 }
 
+impl From<berth_fsutil::Error> for Error {
+    fn from(e: berth_fsutil::Error) -> Self {
+        let (op, path, err) = e.into_parts();
+        Error::io(format!("{op} {}", path.display()), err)
+    }
+}
+
 impl From<berth_cgroups::Error> for Error {
     fn from(e: berth_cgroups::Error) -> Self {
         Error::Cgroup(e)

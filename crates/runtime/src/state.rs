@@ -1,12 +1,11 @@
 //! The runc-style state directory: `<root>/<id>/state.json` (written crash-safely) and
 //! `<root>/<id>/exec.fifo` (present while the container is created but not started).
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,12 +93,18 @@ impl State {
             .map_err(|e| Error::Other(format!("state file {} is corrupt: {e}", p.display())))
     }
 
-    /// Write state.json atomically: temp file in the same dir, fsync, rename, fsync dir.
+    /// Write state.json atomically: temp file in the same dir, rename. No fsync: runtime state
+    /// describes processes that cannot survive a power loss, so it need not either; the rename
+    /// alone makes it atomic against a crash of the runtime, and skipping the fsyncs saves
+    /// milliseconds per container (runc and crun do not fsync either).
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = container_dir(root, &self.id);
         let data = serde_json::to_vec(self)
             .map_err(|e| Error::Other(format!("serialise state of {}: {e}", self.id)))?;
-        write_atomic(&dir.join("state.json"), &data)
+        Ok(berth_fsutil::write_atomic_nosync(
+            &dir.join("state.json"),
+            &data,
+        )?)
     }
 
     /// Is the init process still the one we started (alive and not a zombie)?
@@ -168,85 +173,25 @@ impl State {
     }
 }
 
-/// Write-then-rename for runtime state (no fsync: see below). berthd uses it too, and makes
-/// its records durable with a background fsync.
+/// Write-then-rename without fsync ([`berth_fsutil::write_atomic_nosync`]). Kept for berthd
+/// until it calls berth-fsutil itself.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = atomic_tmp_path(path)?;
-    // Runtime state describes processes that cannot survive a power loss, so it need not
-    // either: the rename alone makes it atomic against a crash of the runtime, and skipping
-    // the fsyncs saves milliseconds per container (runc and crun do not fsync either).
-    {
-        let mut f = std::fs::File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(data)
-            .with_ctx(|| format!("write {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path)
-        .with_ctx(|| format!("rename {} -> {}", tmp.display(), path.display()))?;
-    Ok(())
+    Ok(berth_fsutil::write_atomic_nosync(path, data)?)
 }
 
-/// The temporary file [`write_atomic`] writes `path` through (this process's own; one that
-/// exists already is reused, which saves making an inode).
+/// The temporary file [`write_atomic`] writes `path` through
+/// ([`berth_fsutil::nosync_tmp_path`]; kept for berthd like [`write_atomic`]).
 pub fn atomic_tmp_path(path: &Path) -> Result<std::path::PathBuf> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Other(format!("{} has no parent dir", path.display())))?;
-    Ok(dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|s| s.to_str()).unwrap_or("state"),
-        std::process::id()
-    )))
+    Ok(berth_fsutil::nosync_tmp_path(path)?)
 }
 
-/// RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it.
-pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_nanos())
-}
-
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // civil_from_days (Howard Hinnant's algorithm)
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    let mut frac = String::new();
-    if nanos > 0 {
-        frac = format!(".{nanos:09}");
-        while frac.ends_with('0') {
-            frac.pop();
-        }
-    }
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
+/// RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it (kept for berthd and
+/// berth-monitor, like [`write_atomic`]).
+pub use berth_fsutil::{rfc3339_nano as rfc3339, rfc3339_nano_now as rfc3339_now};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn time_format() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(1_700_000_000, 120_000_000),
-            "2023-11-14T22:13:20.12Z"
-        );
-        assert_eq!(rfc3339(951_782_400, 1), "2000-02-29T00:00:00.000000001Z");
-    }
     #[test]
     fn ids() {
         assert!(validate_id("abc-1.2_x").is_ok());

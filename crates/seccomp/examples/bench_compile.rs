@@ -1,5 +1,6 @@
 //! Time the Docker default profile: conversion, compilation, cache hit.
 //!   cargo run --release -p berth-seccomp --example bench_compile
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example is a developer tool: a panic reports its failure
 use std::time::{Duration, Instant};
 
 fn per_run<T>(n: u32, mut f: impl FnMut() -> T) -> Duration {

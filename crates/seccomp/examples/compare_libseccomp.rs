@@ -7,6 +7,7 @@
 //! random profiles. Both programs run in berth-seccomp's BPF interpreter; every differing
 //! verdict is printed. Names libseccomp cannot resolve (newer than its table) are dropped from
 //! both sides.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // an example is a developer tool: a panic reports its failure
 
 use std::io::Write;
 use std::process::{Command, Stdio};

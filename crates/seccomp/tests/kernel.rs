@@ -1,6 +1,7 @@
 //! Filters compiled by berth-seccomp, loaded into the real kernel: a forked child sets
 //! no_new_privs, installs the filter and then makes syscalls directly or execs /bin/busybox.
 //! Needs Linux with seccomp (root is not required for filters with no_new_privs).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 use std::ffi::CString;
 use std::io::Read;

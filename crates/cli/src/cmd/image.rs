@@ -8,7 +8,7 @@ use crate::output::{self, image_rows, images_header, short_id, split_repo_tag};
 use crate::progress::{self, Mode};
 use crate::units::{human_duration, human_size_prec, now};
 use crate::{fail, CmdResult, Ctx};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::io::{Read, Write};
 
@@ -247,35 +247,9 @@ pub fn load(ctx: &Ctx, m: &Matches) -> CmdResult {
     Ok(0)
 }
 
-/// Writes `r` to `path` atomically (temp file in the same directory, fsync, rename).
-pub fn write_atomic(path: &str, r: &mut dyn Read) -> Result<()> {
-    let p = std::path::Path::new(path);
-    let dir = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = p
-        .file_name()
-        .ok_or_else(|| anyhow!("invalid output path {path:?}"))?;
-    let tmp = dir.join(format!(
-        ".{}.berth-tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let res = (|| -> Result<()> {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        std::io::copy(r, &mut f).with_context(|| format!("write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, p).with_context(|| format!("rename {} to {path}", tmp.display()))?;
-        Ok(())
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
-}
+/// How -o FILE is written: atomically (temp file in the same directory, fsync, rename; no
+/// fsync of the directory).
+const SAVE_FILE: berth_fsutil::AtomicFile = berth_fsutil::AtomicFile::new().sync_dir(false);
 
 /// Streams a tar to -o FILE or stdout (refusing a terminal, like docker).
 pub fn tar_out(mut resp: crate::http::Response, output: Option<&str>, what: &str) -> CmdResult {
@@ -293,10 +267,16 @@ pub fn tar_out(mut resp: crate::http::Response, output: Option<&str>, what: &str
             );
             pb.set_message(p.to_string());
             let mut r = pb.wrap_read(&mut resp);
-            write_atomic(p, &mut r).with_context(|| format!("failed to save {what}"))?;
+            SAVE_FILE
+                .write_from(std::path::Path::new(p), &mut r)
+                .with_context(|| format!("failed to save {what}"))?;
             pb.finish();
         }
-        Some(p) => write_atomic(p, &mut resp).with_context(|| format!("failed to save {what}"))?,
+        Some(p) => {
+            SAVE_FILE
+                .write_from(std::path::Path::new(p), &mut resp)
+                .with_context(|| format!("failed to save {what}"))?;
+        }
         None => {
             let mut out = std::io::stdout().lock();
             std::io::copy(&mut resp, &mut out).context("write tar to stdout")?;
