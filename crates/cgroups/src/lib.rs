@@ -40,6 +40,24 @@
 //!   available controller in the parents' `cgroup.subtree_control`. Device rules become an
 //!   eBPF `BPF_PROG_TYPE_CGROUP_DEVICE` program attached to the directory.
 //!
+//! # Layout
+//! * `backend.rs`: the crate-internal `Backend` trait, one implementation per driver, and
+//!   the operations every cgroupfs driver shares (add_task, pids, kill_all, destroy) as
+//!   provided methods. Each [`Cgroup`] method builds the backend of its mode as a borrowed
+//!   view of the persisted fields (no allocation, no syscall) and calls it as
+//!   `&dyn Backend`.
+//! * `v1/`: the v1 backend (`mod.rs`: directories, controller checks, the order of writes)
+//!   and one module per controller: memory, cpu, cpuset, blkio, hugetlb, net
+//!   (net_cls/net_prio), devices, freezer, stats.
+//! * `v2/`: the v2 backend (`mod.rs`: directory creation with subtree_control, the order of
+//!   writes) and one module per controller: memory, cpu (with cpuset), io, hugetlb,
+//!   unified, devices (eBPF, with `bpf.rs`), freezer, stats.
+//! * `controllers/`: per controller, what both backends share: validation of
+//!   `linux.resources`, value conversions, and the writes that are the same on v1 and v2
+//!   (`pids.max`, `rdma.max`).
+//! * A systemd driver would be a third `Backend`, chosen in `Cgroup::backend`; until then
+//!   `systemd = true` is refused with [`Error::SystemdUnsupported`].
+//!
 //! # Persisted form
 //! `Cgroup` serialises as `{"mode":"v1|v2|hybrid","path":"/x","v1":{"memory":"/sys/fs/cgroup/memory/x",..},
 //! "unified":null|"/sys/fs/cgroup/x","created":[dirs made by create, parents first]}`.
@@ -465,6 +483,50 @@ mod tests {
             mountinfo::parse_mountinfo("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert_eq!(mode_of(&v2).unwrap(), Mode::V2);
         assert!(mode_of(&[]).is_err());
+    }
+
+    #[test]
+    fn persisted_form_is_unchanged() {
+        // A state.json as written before the backends moved behind a trait.
+        let saved = serde_json::json!({
+            "mode": "hybrid",
+            "path": "/x",
+            "v1": {"cpu": "/sys/fs/cgroup/cpu/x", "memory": "/sys/fs/cgroup/memory/x"},
+            "unified": null,
+            "created": ["/sys/fs/cgroup/cpu/x", "/sys/fs/cgroup/memory/x"]
+        });
+        let cg: Cgroup = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(cg.mode(), Mode::Hybrid);
+        assert_eq!(serde_json::to_value(&cg).unwrap(), saved);
+        let v2: Cgroup = serde_json::from_value(serde_json::json!({
+            "mode": "v2", "path": "a/b", "unified": "/sys/fs/cgroup/a/b"
+        }))
+        .unwrap();
+        assert_eq!(v2.unified_dir(), Some(Path::new("/sys/fs/cgroup/a/b")));
+        assert!(v2.v1_dirs().is_empty() && v2.created_dirs().is_empty());
+    }
+
+    #[test]
+    fn each_mode_dispatches_to_its_backend() {
+        let v1: Cgroup = serde_json::from_value(serde_json::json!({
+            "mode": "v1", "path": "/x", "v1": {"memory": "/nonexistent/memory/x"}
+        }))
+        .unwrap();
+        assert!(v1.v2_dir_fd().unwrap().is_none());
+        match v1.frozen() {
+            Err(Error::ControllerMissing { field, controller }) => {
+                assert_eq!((field.as_str(), controller.as_str()), ("frozen", "freezer"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let v2: Cgroup =
+            serde_json::from_value(serde_json::json!({"mode": "v2", "path": "/x"})).unwrap();
+        assert!(matches!(v2.stats(), Err(Error::NoCgroups)));
+        assert!(matches!(v2.pids(), Err(Error::NoCgroups)));
+        // Nothing was created, so nothing is removed.
+        v1.destroy().unwrap();
+        v2.destroy().unwrap();
+        assert!(v2.add_task(-1).is_err());
     }
 
     #[test]

@@ -24,6 +24,11 @@ fn swap_max(limit: i64, swap: i64) -> Result<Option<i64>> {
     }
 }
 
+/// What can be refused before anything is written: a swap limit without a memory limit.
+pub(super) fn check(m: &LinuxMemory) -> Result<()> {
+    swap_max(m.limit().unwrap_or(0), m.swap().unwrap_or(0)).map(drop)
+}
+
 pub(super) fn apply(d: &Path, m: &LinuxMemory, warnings: &mut Vec<String>) -> Result<()> {
     let limit = m.limit().unwrap_or(0);
     if let Some(s) = swap_max(limit, m.swap().unwrap_or(0))? {

@@ -51,9 +51,12 @@ impl Backend for V2<'_> {
 
     fn apply(&self, r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
         let d = self.dir()?;
-        // Checks that need no write come first.
+        // What can be refused without a write is refused before the first write.
         if let Some(c) = r.cpu() {
             cpu::check(c)?;
+        }
+        if let Some(m) = r.memory() {
+            memory::check(m)?;
         }
         if let Some(m) = r.memory() {
             memory::apply(d, m, warnings)?;
