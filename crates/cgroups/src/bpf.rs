@@ -68,6 +68,30 @@ fn imm32(v: u32) -> i32 {
 /// Registers: r1 = ctx (struct bpf_cgroup_dev_ctx {u32 access_type; u32 major; u32 minor}),
 /// r2 = device type, r3 = requested access bits, r4 = major, r5 = minor, r6 = scratch.
 pub(crate) fn build_program(rules: &[DevRule]) -> Result<Vec<Insn>> {
+    check_numbers(rules)?;
+    let mut p = vec![
+        insn(LDX_MEM_W, 2, 1, 0, 0),
+        insn(ALU64_AND_K, 2, 0, 0, 0xffff),
+        insn(LDX_MEM_W, 3, 1, 0, 0),
+        insn(ALU64_RSH_K, 3, 0, 0, 16),
+        insn(LDX_MEM_W, 4, 1, 4, 0),
+        insn(LDX_MEM_W, 5, 1, 8, 0),
+    ];
+    for bit in [ACC_MKNOD, ACC_READ, ACC_WRITE] {
+        let sec = section(rules, bit)?;
+        // Skip the section when this bit is not requested.
+        p.push(insn(MOV64_X, 6, 3, 0, 0));
+        p.push(insn(ALU64_AND_K, 6, 0, 0, bit as i32));
+        p.push(insn(JMP_JEQ_K, 6, 0, sec.len() as i16, 0));
+        p.extend(sec);
+    }
+    p.push(insn(MOV64_K, 0, 0, 0, 1));
+    p.push(insn(JMP_EXIT, 0, 0, 0, 0));
+    Ok(p)
+}
+
+/// Device numbers must fit the 32-bit signed immediates they are compared with.
+fn check_numbers(rules: &[DevRule]) -> Result<()> {
     for r in rules {
         for (what, v) in [("major", r.major), ("minor", r.minor)] {
             if let Some(v) = v {
@@ -80,74 +104,63 @@ pub(crate) fn build_program(rules: &[DevRule]) -> Result<Vec<Insn>> {
             }
         }
     }
-    let mut p = vec![
-        insn(LDX_MEM_W, 2, 1, 0, 0),
-        insn(ALU64_AND_K, 2, 0, 0, 0xffff),
-        insn(LDX_MEM_W, 3, 1, 0, 0),
-        insn(ALU64_RSH_K, 3, 0, 0, 16),
-        insn(LDX_MEM_W, 4, 1, 4, 0),
-        insn(LDX_MEM_W, 5, 1, 8, 0),
-    ];
-    for bit in [ACC_MKNOD, ACC_READ, ACC_WRITE] {
-        let mut sec: Vec<Insn> = Vec::new();
-        // Indices of "ja <end of section>" to patch once the section length is known.
-        let mut to_end: Vec<usize> = Vec::new();
-        let mut decided = false;
-        for r in rules.iter().rev().filter(|r| r.access & bit != 0) {
-            let mut checks: Vec<(u8, i32)> = Vec::new();
-            if let Some(t) = r.typ {
-                checks.push((2, imm32(t)));
-            }
-            if let Some(m) = r.major {
-                checks.push((4, imm32(m)));
-            }
-            if let Some(m) = r.minor {
-                checks.push((5, imm32(m)));
-            }
-            let verdict_len = if r.allow { 1 } else { 2 };
-            let n = checks.len();
-            let unconditional = n == 0;
-            for (i, (reg, val)) in checks.into_iter().enumerate() {
-                // Skip the rest of this rule's checks and its verdict.
-                let skip = (n - i - 1) + verdict_len;
-                sec.push(insn(JMP_JNE_K, reg, 0, skip as i16, val));
-            }
-            if r.allow {
-                to_end.push(sec.len());
-                sec.push(insn(JMP_JA, 0, 0, 0, 0));
-            } else {
-                sec.push(insn(MOV64_K, 0, 0, 0, 0));
-                sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
-            }
-            if unconditional {
-                // Matches every device: earlier rules are unreachable (and the verifier
-                // rejects unreachable instructions).
-                decided = true;
-                break;
-            }
+    Ok(())
+}
+
+/// The instructions deciding one access `bit`: the rules naming it, last first; the first
+/// that matches exits with its verdict (an allow jumps past the section to the next bit).
+fn section(rules: &[DevRule], bit: u32) -> Result<Vec<Insn>> {
+    let mut sec: Vec<Insn> = Vec::new();
+    // Indices of "ja <end of section>" to patch once the section length is known.
+    let mut to_end: Vec<usize> = Vec::new();
+    let mut decided = false;
+    for r in rules.iter().rev().filter(|r| r.access & bit != 0) {
+        let mut checks: Vec<(u8, i32)> = Vec::new();
+        if let Some(t) = r.typ {
+            checks.push((2, imm32(t)));
         }
-        if !decided {
-            // No rule decided this bit: deny.
+        if let Some(m) = r.major {
+            checks.push((4, imm32(m)));
+        }
+        if let Some(m) = r.minor {
+            checks.push((5, imm32(m)));
+        }
+        let verdict_len = if r.allow { 1 } else { 2 };
+        let n = checks.len();
+        let unconditional = n == 0;
+        for (i, (reg, val)) in checks.into_iter().enumerate() {
+            // Skip the rest of this rule's checks and its verdict.
+            let skip = (n - i - 1) + verdict_len;
+            sec.push(insn(JMP_JNE_K, reg, 0, skip as i16, val));
+        }
+        if r.allow {
+            to_end.push(sec.len());
+            sec.push(insn(JMP_JA, 0, 0, 0, 0));
+        } else {
             sec.push(insn(MOV64_K, 0, 0, 0, 0));
             sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
         }
-        let len = sec.len();
-        for i in to_end {
-            let off = len - i - 1;
-            sec[i].off = i16::try_from(off).map_err(|_| Error::Invalid {
-                field: "linux.resources.devices".into(),
-                reason: "too many rules for one device program".into(),
-            })?;
+        if unconditional {
+            // Matches every device: earlier rules are unreachable (and the verifier
+            // rejects unreachable instructions).
+            decided = true;
+            break;
         }
-        // Skip the section when this bit is not requested.
-        p.push(insn(MOV64_X, 6, 3, 0, 0));
-        p.push(insn(ALU64_AND_K, 6, 0, 0, bit as i32));
-        p.push(insn(JMP_JEQ_K, 6, 0, len as i16, 0));
-        p.extend(sec);
     }
-    p.push(insn(MOV64_K, 0, 0, 0, 1));
-    p.push(insn(JMP_EXIT, 0, 0, 0, 0));
-    Ok(p)
+    if !decided {
+        // No rule decided this bit: deny.
+        sec.push(insn(MOV64_K, 0, 0, 0, 0));
+        sec.push(insn(JMP_EXIT, 0, 0, 0, 0));
+    }
+    let len = sec.len();
+    for i in to_end {
+        let off = len - i - 1;
+        sec[i].off = i16::try_from(off).map_err(|_| Error::Invalid {
+            field: "linux.resources.devices".into(),
+            reason: "too many rules for one device program".into(),
+        })?;
+    }
+    Ok(sec)
 }
 
 const BPF_PROG_LOAD: libc::c_long = 5;

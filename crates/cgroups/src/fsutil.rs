@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
@@ -196,4 +197,29 @@ fn mkdir_all_once(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(created)
+}
+
+/// Poll `check` until it returns true or `limit` passes; the error names `what` and `path`.
+pub(crate) fn wait_until(
+    what: &'static str,
+    path: &Path,
+    limit: Duration,
+    mut check: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut delay = Duration::from_micros(200);
+    loop {
+        if check()? {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(Error::Timeout {
+                what,
+                path: path.to_path_buf(),
+                waited: start.elapsed(),
+            });
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
 }

@@ -40,6 +40,24 @@
 //!   available controller in the parents' `cgroup.subtree_control`. Device rules become an
 //!   eBPF `BPF_PROG_TYPE_CGROUP_DEVICE` program attached to the directory.
 //!
+//! # Layout
+//! * `backend.rs`: the crate-internal `Backend` trait, one implementation per driver, and
+//!   the operations every cgroupfs driver shares (add_task, pids, kill_all, destroy) as
+//!   provided methods. Each [`Cgroup`] method builds the backend of its mode as a borrowed
+//!   view of the persisted fields (no allocation, no syscall) and calls it as
+//!   `&dyn Backend`.
+//! * `v1/`: the v1 backend (`mod.rs`: directories, controller checks, the order of writes)
+//!   and one module per controller: memory, cpu, cpuset, blkio, hugetlb, net
+//!   (net_cls/net_prio), devices, freezer, stats.
+//! * `v2/`: the v2 backend (`mod.rs`: directory creation with subtree_control, the order of
+//!   writes) and one module per controller: memory, cpu (with cpuset), io, hugetlb,
+//!   unified, devices (eBPF, with `bpf.rs`), freezer, stats.
+//! * `controllers/`: per controller, what both backends share: validation of
+//!   `linux.resources`, value conversions, and the writes that are the same on v1 and v2
+//!   (`pids.max`, `rdma.max`).
+//! * A systemd driver would be a third `Backend`, chosen in `Cgroup::backend`; until then
+//!   `systemd = true` is refused with [`Error::SystemdUnsupported`].
+//!
 //! # Persisted form
 //! `Cgroup` serialises as `{"mode":"v1|v2|hybrid","path":"/x","v1":{"memory":"/sys/fs/cgroup/memory/x",..},
 //! "unified":null|"/sys/fs/cgroup/x","created":[dirs made by create, parents first]}`.
@@ -69,7 +87,9 @@
 //! skip (kernel memory, v1-only knobs on v2, net_cls/net_prio when not mounted) produce
 //! warnings; fields whose absence would weaken isolation produce errors naming the field.
 
+mod backend;
 mod bpf;
+mod controllers;
 mod fsutil;
 mod mountinfo;
 pub mod stats;
@@ -79,11 +99,14 @@ mod v2;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+use backend::Backend;
+pub use controllers::blkio::blkio_weight_to_io_weight;
+pub use controllers::cpu::shares_to_weight;
 pub use stats::Stats;
 
 /// Errors from this crate. Every variant names the path, syscall or field at fault.
@@ -322,53 +345,20 @@ impl Cgroup {
         &self.created
     }
 
-    /// Every distinct directory of this cgroup (one per hierarchy).
-    fn dirs(&self) -> Vec<&Path> {
-        let mut v: Vec<&Path> = Vec::new();
-        if let Some(u) = &self.unified {
-            v.push(u);
+    /// Run `op` on the backend of this cgroup's mode: a view of the persisted fields built
+    /// on the stack (no allocation, no syscall). A systemd backend is to be chosen here (and
+    /// in [`Cgroup::new`], which refuses `systemd = true` until then).
+    fn backend<R>(&self, op: impl FnOnce(&dyn Backend) -> R) -> R {
+        match self.mode {
+            Mode::V2 => op(&v2::V2::new(self.unified.as_deref())),
+            Mode::V1 | Mode::Hybrid => op(&v1::V1::new(&self.v1)),
         }
-        for d in self.v1.values() {
-            if !v.contains(&d.as_path()) {
-                v.push(d);
-            }
-        }
-        v
     }
 
-    pub(crate) fn v1_dir(&self, controller: &str) -> Option<&Path> {
-        self.v1.get(controller).map(PathBuf::as_path)
-    }
-
-    /// Create the directories. Remembers exactly which ones it made.
+    /// Create the directories. Remembers exactly which ones it made; on error removes them.
     pub fn create(&mut self) -> Result<()> {
         let mut made: Vec<PathBuf> = Vec::new();
-        let res = (|| -> Result<()> {
-            match self.mode {
-                Mode::V2 => {
-                    let dir = self.unified.clone().ok_or(Error::NoCgroups)?;
-                    let root = mountinfo::cgroup_mounts()?
-                        .into_iter()
-                        .find(|m| m.v2)
-                        .map(|m| m.mountpoint)
-                        .ok_or(Error::NoCgroups)?;
-                    v2::create_with_controllers(&root, &dir, &mut made)?;
-                }
-                Mode::V1 | Mode::Hybrid => {
-                    let dirs: Vec<PathBuf> =
-                        self.dirs().into_iter().map(Path::to_path_buf).collect();
-                    for d in dirs {
-                        let c = fsutil::mkdir_all(&d)?;
-                        made.extend(c);
-                    }
-                    if let Some(cpuset) = self.v1_dir("cpuset") {
-                        v1::init_cpuset(cpuset, &made)?;
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(e) = res {
+        if let Err(e) = self.backend(|b| b.create(&mut made)) {
             for d in made.iter().rev() {
                 let _ = std::fs::remove_dir(d);
             }
@@ -395,11 +385,8 @@ impl Cgroup {
 
     fn set(&self, r: &LinuxResources) -> Result<Vec<String>> {
         let mut warnings = Vec::new();
-        validate(r, &mut warnings)?;
-        match self.mode {
-            Mode::V2 => v2::apply(self, r, &mut warnings)?,
-            Mode::V1 | Mode::Hybrid => v1::apply(self, r, &mut warnings)?,
-        }
+        controllers::validate(r, &mut warnings)?;
+        self.backend(|b| b.apply(r, &mut warnings))?;
         Ok(warnings)
     }
 
@@ -411,151 +398,48 @@ impl Cgroup {
                 reason: format!("{pid} is not a process id"),
             });
         }
-        for d in self.dirs() {
-            fsutil::write(d, "cgroup.procs", &pid.to_string(), "cgroup.procs")?;
-        }
-        Ok(())
+        self.backend(|b| b.add_task(pid))
     }
 
     /// An `O_PATH|O_DIRECTORY|O_CLOEXEC` fd of the unified directory for
     /// clone3(CLONE_INTO_CGROUP); `None` on v1/hybrid.
     pub fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
-        match (&self.mode, &self.unified) {
-            (Mode::V2, Some(d)) => Ok(Some(open_dir(d)?)),
-            _ => Ok(None),
-        }
+        self.backend(|b| b.v2_dir_fd())
     }
 
     /// Freeze every process and wait until the kernel reports the cgroup frozen.
     pub fn freeze(&self) -> Result<()> {
-        match self.mode {
-            Mode::V2 => v2::freeze(self.unified_req()?, true),
-            _ => v1::freeze(self.v1_req("freezer", "freeze")?, true),
-        }
+        self.backend(|b| b.freeze())
     }
 
     pub fn thaw(&self) -> Result<()> {
-        match self.mode {
-            Mode::V2 => v2::freeze(self.unified_req()?, false),
-            _ => v1::freeze(self.v1_req("freezer", "thaw")?, false),
-        }
+        self.backend(|b| b.thaw())
     }
 
     pub fn frozen(&self) -> Result<bool> {
-        match self.mode {
-            Mode::V2 => v2::frozen(self.unified_req()?),
-            _ => v1::frozen(self.v1_req("freezer", "frozen")?),
-        }
+        self.backend(|b| b.frozen())
     }
 
     /// Every process in the cgroup, including those in sub-cgroups the container made.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let dir = match self.mode {
-            Mode::V2 => self.unified_req()?.to_path_buf(),
-            _ => [
-                "pids",
-                "freezer",
-                "devices",
-                "memory",
-                "cpu",
-                "name=systemd",
-            ]
-            .iter()
-            .find_map(|c| self.v1_dir(c))
-            .or_else(|| self.dirs().into_iter().next())
-            .ok_or(Error::NoCgroups)?
-            .to_path_buf(),
-        };
-        let mut out = Vec::new();
-        collect_pids(&dir, &mut out)?;
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        self.backend(|b| b.pids())
     }
 
     /// Send `sig` to every process. SIGKILL on v2 uses cgroup.kill when the kernel has it;
     /// otherwise the cgroup is frozen (when possible) while the signals are sent so no process
     /// can fork out of reach, then thawed.
     pub fn kill_all(&self, sig: i32) -> Result<()> {
-        if self.mode == Mode::V2 && sig == libc::SIGKILL {
-            let dir = self.unified_req()?;
-            if fsutil::write_if_exists(dir, "cgroup.kill", "1", "cgroup.kill")? {
-                return Ok(());
-            }
-        }
-        let can_freeze = match self.mode {
-            Mode::V2 => true,
-            _ => self.v1_dir("freezer").is_some(),
-        };
-        let froze = can_freeze && sig != libc::SIGCONT && self.freeze().is_ok();
-        let res = (|| {
-            for pid in self.pids()? {
-                if pid <= 0 {
-                    continue; // never kill(0) / kill(-1), whatever a file says
-                }
-                // SAFETY: kill(2) with a pid read from cgroup.procs and a signal number; no
-                // memory is involved. A process that exited meanwhile gives ESRCH, ignored.
-                let r = unsafe { libc::kill(pid, sig) };
-                if r != 0 {
-                    let e = std::io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::ESRCH) {
-                        return Err(Error::Sys {
-                            call: "kill",
-                            source: e,
-                        });
-                    }
-                }
-            }
-            Ok(())
-        })();
-        // A cgroup removed meanwhile (its processes ended, by this signal or not, and its
-        // owner, the container's monitor, removed it) has nothing left to signal or thaw.
-        let gone = || {
-            let dir = match self.mode {
-                Mode::V2 => self.unified_dir(),
-                _ => self
-                    .v1_dir("freezer")
-                    .or_else(|| self.v1.values().next().map(PathBuf::as_path)),
-            };
-            dir.is_some_and(|d| !d.exists())
-        };
-        if froze {
-            if let Err(e) = self.thaw() {
-                if !gone() {
-                    return Err(e);
-                }
-            }
-        }
-        match res {
-            Err(_) if gone() => Ok(()),
-            r => r,
-        }
+        self.backend(|b| b.kill_all(sig))
     }
 
     /// Usage figures in runc's `events --stats` shape.
     pub fn stats(&self) -> Result<Stats> {
-        match self.mode {
-            Mode::V2 => v2::stats(self.unified_req()?),
-            _ => v1::stats(self),
-        }
+        self.backend(|b| b.stats())
     }
 
     /// How many processes the kernel OOM killer killed in this cgroup.
     pub fn oom_kill_count(&self) -> Result<u64> {
-        match self.mode {
-            Mode::V2 => {
-                let p = self.unified_req()?.join("memory.events");
-                let s = fsutil::read(&p)?;
-                Ok(fsutil::keyed(&fsutil::flat_keyed(&s), "oom_kill"))
-            }
-            _ => {
-                let p = self
-                    .v1_req("memory", "oom_kill_count")?
-                    .join("memory.oom_control");
-                let s = fsutil::read(&p)?;
-                Ok(fsutil::keyed(&fsutil::flat_keyed(&s), "oom_kill"))
-            }
-        }
+        self.backend(|b| b.oom_kill_count())
     }
 
     /// Remove the directories [`Cgroup::create`] made, deepest first, after removing any
@@ -563,490 +447,7 @@ impl Cgroup {
     /// exiting) is retried for up to about a second. Directories it did not create are never
     /// touched; a created parent that now holds someone else's cgroup is left in place.
     pub fn destroy(&self) -> Result<()> {
-        // The container's own directories (leaves): remove their descendants first.
-        for leaf in self.dirs() {
-            if self.created.iter().any(|c| c == leaf) {
-                remove_tree(leaf)?;
-            }
-        }
-        for d in self.created.iter().rev() {
-            let is_leaf = self.dirs().contains(&d.as_path());
-            if is_leaf {
-                continue; // handled above
-            }
-            match std::fs::remove_dir(d) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                // Another container's cgroup lives below it now: not ours to remove.
-                Err(e)
-                    if e.raw_os_error() == Some(libc::EBUSY)
-                        || e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        op: "rmdir",
-                        path: d.clone(),
-                        source,
-                    })
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn unified_req(&self) -> Result<&Path> {
-        self.unified.as_deref().ok_or(Error::NoCgroups)
-    }
-
-    fn v1_req(&self, controller: &str, what: &str) -> Result<&Path> {
-        self.v1_dir(controller)
-            .ok_or_else(|| Error::ControllerMissing {
-                field: what.to_string(),
-                controller: controller.to_string(),
-            })
-    }
-}
-
-fn open_dir(d: &Path) -> Result<OwnedFd> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(d.as_os_str().as_bytes()).map_err(|_| Error::Invalid {
-        field: "cgroup path".into(),
-        reason: format!("{} contains a NUL byte", d.display()),
-    })?;
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(Error::Io {
-            op: "open",
-            path: d.to_path_buf(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-    let p = dir.join("cgroup.procs");
-    let s = fsutil::read(&p)?;
-    for l in s.lines() {
-        let pid = l.trim().parse::<i32>().map_err(|_| Error::Parse {
-            path: p.clone(),
-            reason: format!("bad pid {l:?}"),
-        })?;
-        out.push(pid);
-    }
-    for e in std::fs::read_dir(dir).map_err(|source| Error::Io {
-        op: "readdir",
-        path: dir.to_path_buf(),
-        source,
-    })? {
-        let e = e.map_err(|source| Error::Io {
-            op: "readdir",
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            collect_pids(&e.path(), out)?;
-        }
-    }
-    Ok(())
-}
-
-/// rmdir `dir` and every cgroup below it, deepest first, retrying EBUSY briefly.
-fn remove_tree(dir: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(Error::Io {
-                op: "readdir",
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    for e in entries.flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            remove_tree(&e.path())?;
-        }
-    }
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(1);
-    loop {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e)
-                if e.raw_os_error() == Some(libc::EBUSY)
-                    && start.elapsed() < Duration::from_millis(1500) =>
-            {
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_millis(100));
-            }
-            Err(source) => {
-                return Err(Error::Io {
-                    op: "rmdir",
-                    path: dir.to_path_buf(),
-                    source,
-                })
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Validation shared by both backends. Nothing is written before all of it passes.
-
-fn invalid(field: &str, reason: impl Into<String>) -> Error {
-    Error::Invalid {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn check_min(field: &str, v: Option<i64>, min: i64) -> Result<()> {
-    match v {
-        Some(x) if x < min => Err(invalid(
-            field,
-            format!("{x} is negative (use -1 for unlimited)"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn check_list(field: &str, s: &str) -> Result<()> {
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == ',' || c == '-')
-    {
-        return Err(invalid(
-            field,
-            format!("{s:?} is not a list like \"0-2,4\""),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_hugepage_size(field: &str, s: &str) -> Result<()> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    if digits.is_empty()
-        || !digits.chars().all(|c| c.is_ascii_digit())
-        || !matches!(unit, "KB" | "MB" | "GB" | "TB" | "PB")
-    {
-        return Err(invalid(
-            field,
-            format!("page size {s:?} is not like \"2MB\" or \"1GB\""),
-        ));
-    }
-    Ok(())
-}
-
-fn validate(r: &LinuxResources, warnings: &mut Vec<String>) -> Result<()> {
-    if let Some(m) = r.memory() {
-        check_min("linux.resources.memory.limit", m.limit(), -1)?;
-        check_min("linux.resources.memory.reservation", m.reservation(), -1)?;
-        check_min("linux.resources.memory.swap", m.swap(), -1)?;
-        if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
-            if l > 0 && s > 0 && s < l {
-                return Err(invalid(
-                    "linux.resources.memory.swap",
-                    format!("{s} is below memory.limit {l} (swap is the memory+swap total)"),
-                ));
-            }
-        }
-        if let Some(s) = m.swappiness() {
-            if s > 100 {
-                return Err(invalid(
-                    "linux.resources.memory.swappiness",
-                    format!("{s} is not in 0..=100"),
-                ));
-            }
-        }
-        if m.kernel().is_some() {
-            warnings.push(
-                "linux.resources.memory.kernel is deprecated and ignored (the kernel no longer supports kernel memory limits)".into(),
-            );
-        }
-        if m.kernel_tcp().is_some() {
-            warnings.push("linux.resources.memory.kernelTCP is ignored".into());
-        }
-    }
-    if let Some(c) = r.cpu() {
-        if let Some(s) = c.shares() {
-            if s != 0 && !(2..=262144).contains(&s) {
-                return Err(invalid(
-                    "linux.resources.cpu.shares",
-                    format!("{s} is not in 2..=262144"),
-                ));
-            }
-        }
-        check_min("linux.resources.cpu.quota", c.quota(), -1)?;
-        if let Some(q) = c.quota() {
-            if q > 0 && q < 1000 {
-                return Err(invalid(
-                    "linux.resources.cpu.quota",
-                    format!("{q} is below the kernel's minimum of 1000 microseconds"),
-                ));
-            }
-        }
-        if let Some(p) = c.period() {
-            if p != 0 && !(1000..=1_000_000).contains(&p) {
-                return Err(invalid(
-                    "linux.resources.cpu.period",
-                    format!("{p} is not in 1000..=1000000 microseconds"),
-                ));
-            }
-        }
-        check_min(
-            "linux.resources.cpu.realtimeRuntime",
-            c.realtime_runtime(),
-            -1,
-        )?;
-        if let Some(i) = c.idle() {
-            if i != 0 && i != 1 {
-                return Err(invalid(
-                    "linux.resources.cpu.idle",
-                    format!("{i} must be 0 or 1"),
-                ));
-            }
-        }
-        if let Some(s) = c.cpus() {
-            check_list("linux.resources.cpu.cpus", s)?;
-        }
-        if let Some(s) = c.mems() {
-            check_list("linux.resources.cpu.mems", s)?;
-        }
-    }
-    if let Some(p) = r.pids() {
-        if p.limit() < -1 {
-            return Err(invalid(
-                "linux.resources.pids.limit",
-                format!("{} is negative (use -1 or 0 for unlimited)", p.limit()),
-            ));
-        }
-    }
-    if let Some(b) = r.block_io() {
-        for (f, w) in [
-            ("linux.resources.blockIO.weight", b.weight()),
-            ("linux.resources.blockIO.leafWeight", b.leaf_weight()),
-        ] {
-            if let Some(w) = w {
-                if w != 0 && !(10..=1000).contains(&w) {
-                    return Err(invalid(f, format!("{w} is not in 10..=1000")));
-                }
-            }
-        }
-        for wd in b.weight_device().iter().flatten() {
-            let f = "linux.resources.blockIO.weightDevice";
-            if wd.major() < 0 || wd.minor() < 0 {
-                return Err(invalid(
-                    f,
-                    format!("device {}:{} has a negative number", wd.major(), wd.minor()),
-                ));
-            }
-            for w in [wd.weight(), wd.leaf_weight()].into_iter().flatten() {
-                if w != 0 && !(10..=1000).contains(&w) {
-                    return Err(invalid(f, format!("weight {w} is not in 10..=1000")));
-                }
-            }
-        }
-        for (f, list) in [
-            (
-                "linux.resources.blockIO.throttleReadBpsDevice",
-                b.throttle_read_bps_device(),
-            ),
-            (
-                "linux.resources.blockIO.throttleWriteBpsDevice",
-                b.throttle_write_bps_device(),
-            ),
-            (
-                "linux.resources.blockIO.throttleReadIOPSDevice",
-                b.throttle_read_iops_device(),
-            ),
-            (
-                "linux.resources.blockIO.throttleWriteIOPSDevice",
-                b.throttle_write_iops_device(),
-            ),
-        ] {
-            for t in list.iter().flatten() {
-                if t.major() < 0 || t.minor() < 0 {
-                    return Err(invalid(
-                        f,
-                        format!("device {}:{} has a negative number", t.major(), t.minor()),
-                    ));
-                }
-            }
-        }
-    }
-    for h in r.hugepage_limits().iter().flatten() {
-        check_hugepage_size("linux.resources.hugepageLimits.pageSize", h.page_size())?;
-        if h.limit() < -1 {
-            return Err(invalid(
-                "linux.resources.hugepageLimits.limit",
-                format!("{} is negative", h.limit()),
-            ));
-        }
-    }
-    if let Some(n) = r.network() {
-        for p in n.priorities().iter().flatten() {
-            if p.name().is_empty() || p.name().contains(|c: char| c.is_whitespace() || c == '/') {
-                return Err(invalid(
-                    "linux.resources.network.priorities.name",
-                    format!("{:?} is not an interface name", p.name()),
-                ));
-            }
-        }
-    }
-    for (dev, _) in r.rdma().iter().flatten() {
-        if dev.is_empty() || dev.contains(|c: char| c.is_whitespace()) {
-            return Err(invalid(
-                "linux.resources.rdma",
-                format!("{dev:?} is not an RDMA device name"),
-            ));
-        }
-    }
-    for (k, v) in r.unified().iter().flatten() {
-        let f = "linux.resources.unified";
-        if k.is_empty()
-            || k.contains('/')
-            || k.contains("..")
-            || k.contains('\0')
-            || !k.contains('.')
-        {
-            return Err(invalid(
-                f,
-                format!("key {k:?} is not a cgroup file name like \"memory.high\""),
-            ));
-        }
-        if k.starts_with("cgroup.")
-            && k != "cgroup.type"
-            && k != "cgroup.max.depth"
-            && k != "cgroup.max.descendants"
-        {
-            return Err(invalid(
-                f,
-                format!(
-                    "key {k:?}: cgroup core files other than cgroup.max.* are managed by berth"
-                ),
-            ));
-        }
-        if v.contains('\0') {
-            return Err(invalid(f, format!("value for {k:?} contains a NUL byte")));
-        }
-    }
-    device_rules(r, warnings)?;
-    Ok(())
-}
-
-/// The device rules in normalised form; `p` (FIFO) rules are skipped with a warning (the
-/// devices controller only knows block and char devices).
-pub(crate) fn device_rules(
-    r: &LinuxResources,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<bpf::DevRule>> {
-    use oci_spec::runtime::LinuxDeviceType as T;
-    let mut out = Vec::new();
-    for (i, d) in r.devices().iter().flatten().enumerate() {
-        let f = format!("linux.resources.devices[{i}]");
-        let typ = match d.typ().unwrap_or(T::A) {
-            T::A => None,
-            T::B => Some(bpf::DEV_BLOCK),
-            T::C | T::U => Some(bpf::DEV_CHAR),
-            T::P => {
-                warnings.push(format!(
-                    "{f}: type \"p\" is not controlled by the devices cgroup; rule ignored"
-                ));
-                continue;
-            }
-        };
-        let num = |v: Option<i64>, what: &str| -> Result<Option<u32>> {
-            match v {
-                None | Some(-1) => Ok(None),
-                Some(x) if x < 0 || x > i64::from(i32::MAX) => Err(invalid(
-                    &format!("{f}.{what}"),
-                    format!("{x} is not a device number (use -1 or omit it for all)"),
-                )),
-                Some(x) => Ok(Some(x as u32)),
-            }
-        };
-        let major = num(d.major(), "major")?;
-        let minor = num(d.minor(), "minor")?;
-        let acc_str = d.access().as_deref().unwrap_or("rwm");
-        let acc_str = if acc_str.is_empty() { "rwm" } else { acc_str };
-        let mut access = 0;
-        for c in acc_str.chars() {
-            access |= match c {
-                'r' => bpf::ACC_READ,
-                'w' => bpf::ACC_WRITE,
-                'm' => bpf::ACC_MKNOD,
-                _ => {
-                    return Err(invalid(
-                        &format!("{f}.access"),
-                        format!("{acc_str:?} may only contain r, w and m"),
-                    ))
-                }
-            };
-        }
-        let (major, minor) = if typ.is_none() {
-            (None, None)
-        } else {
-            (major, minor)
-        };
-        out.push(bpf::DevRule {
-            allow: d.allow(),
-            typ,
-            major,
-            minor,
-            access,
-        });
-    }
-    Ok(out)
-}
-
-/// runc's conversion of cgroup v1 cpu.shares (2..262144) to v2 cpu.weight (1..10000).
-pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 0;
-    }
-    1 + ((shares.saturating_sub(2)) * 9999) / 262142
-}
-
-/// runc's conversion of blkio weight (10..1000) to io.weight (1..10000).
-pub fn blkio_weight_to_io_weight(w: u64) -> u64 {
-    if w == 0 {
-        return 0;
-    }
-    1 + (w.saturating_sub(10)) * 9999 / 990
-}
-
-/// Poll `check` until it returns true or `limit` passes.
-pub(crate) fn wait_until(
-    what: &'static str,
-    path: &Path,
-    limit: Duration,
-    mut check: impl FnMut() -> Result<bool>,
-) -> Result<()> {
-    let start = Instant::now();
-    let mut delay = Duration::from_micros(200);
-    loop {
-        if check()? {
-            return Ok(());
-        }
-        if start.elapsed() > limit {
-            return Err(Error::Timeout {
-                what,
-                path: path.to_path_buf(),
-                waited: start.elapsed(),
-            });
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(20));
+        self.backend(|b| b.destroy(&self.created))
     }
 }
 
@@ -1082,6 +483,50 @@ mod tests {
             mountinfo::parse_mountinfo("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert_eq!(mode_of(&v2).unwrap(), Mode::V2);
         assert!(mode_of(&[]).is_err());
+    }
+
+    #[test]
+    fn persisted_form_is_unchanged() {
+        // A state.json as written before the backends moved behind a trait.
+        let saved = serde_json::json!({
+            "mode": "hybrid",
+            "path": "/x",
+            "v1": {"cpu": "/sys/fs/cgroup/cpu/x", "memory": "/sys/fs/cgroup/memory/x"},
+            "unified": null,
+            "created": ["/sys/fs/cgroup/cpu/x", "/sys/fs/cgroup/memory/x"]
+        });
+        let cg: Cgroup = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(cg.mode(), Mode::Hybrid);
+        assert_eq!(serde_json::to_value(&cg).unwrap(), saved);
+        let v2: Cgroup = serde_json::from_value(serde_json::json!({
+            "mode": "v2", "path": "a/b", "unified": "/sys/fs/cgroup/a/b"
+        }))
+        .unwrap();
+        assert_eq!(v2.unified_dir(), Some(Path::new("/sys/fs/cgroup/a/b")));
+        assert!(v2.v1_dirs().is_empty() && v2.created_dirs().is_empty());
+    }
+
+    #[test]
+    fn each_mode_dispatches_to_its_backend() {
+        let v1: Cgroup = serde_json::from_value(serde_json::json!({
+            "mode": "v1", "path": "/x", "v1": {"memory": "/nonexistent/memory/x"}
+        }))
+        .unwrap();
+        assert!(v1.v2_dir_fd().unwrap().is_none());
+        match v1.frozen() {
+            Err(Error::ControllerMissing { field, controller }) => {
+                assert_eq!((field.as_str(), controller.as_str()), ("frozen", "freezer"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let v2: Cgroup =
+            serde_json::from_value(serde_json::json!({"mode": "v2", "path": "/x"})).unwrap();
+        assert!(matches!(v2.stats(), Err(Error::NoCgroups)));
+        assert!(matches!(v2.pids(), Err(Error::NoCgroups)));
+        // Nothing was created, so nothing is removed.
+        v1.destroy().unwrap();
+        v2.destroy().unwrap();
+        assert!(v2.add_task(-1).is_err());
     }
 
     #[test]
