@@ -1,0 +1,65 @@
+//! berth-net: container networking for berth, with Docker's semantics.
+//!
+//! The engine (`berth-engine`) calls this crate through its library API; nothing here shells
+//! out. Networking lands piece by piece, each behind a small module. This first piece is
+//! **IPAM and subnet selection**, which only computes and reads: it never changes the host's
+//! interfaces, routes or firewall, and reads nothing but `/proc/net` files.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`subnet`] | [`Subnet`]: IPv4/IPv6 CIDR parsing (host bits set is an error, as in dockerd), contains, overlaps, bounds, host count |
+//! | [`pool`] | [`AddressPool`]: Docker's default address pools (172.17-31.0.0/16, 192.168.0.0/16 in /20s), `base=..,size=..` specs, a per-host IPv6 ULA pool; [`pick_subnet`] |
+//! | [`routes`] | the host's routes and addresses from `/proc/net/{route,ipv6_route,if_inet6}` behind [`RouteSource`]; [`host_reserved`] |
+//! | [`alloc`] | [`AddressAllocator`]: one subnet's addresses (`--subnet`, `--ip-range`, `--gateway`, `--aux-address`, `--ip`), next-fit order |
+//! | [`network`] | [`NetworkIpam`]: a network's subnets together (dual stack) |
+//! | [`store`] | [`IpamStore`]: every network's allocations persisted crash-safely, one file each; reconcile with live containers |
+//! | [`mac`] | [`mac_for`]: Docker's `02:42:` + IPv4 MAC address |
+//!
+//! Next, each in its own module: the bridge device and its addresses (netlink), veth pairs
+//! moved into a container's network namespace, NAT and port publishing, and the embedded DNS
+//! resolver for user networks.
+//!
+//! # Use (what the engine will do)
+//! ```
+//! use std::net::IpAddr;
+//! use berth_net::{host_reserved, mac_for, AddressPool, Family, HostRoute, IpamStore, PoolConfig, RouteFilter};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let dir = tmp.path().join("ipam");
+//! let mut ipam = IpamStore::open(dir)?; // e.g. <data root>/network/ipam
+//!
+//! // The engine reads the host: host_reserved(&berth_net::ProcNet::new(), RouteFilter::All)?
+//! let routes: Vec<HostRoute> = Vec::new(); // an empty host, for this example
+//! let host = host_reserved(&routes, RouteFilter::All)?;
+//! let subnet = ipam.pick_subnet(&AddressPool::docker_defaults(), Family::V4, &host)?;
+//! assert_eq!(subnet.to_string(), "172.17.0.0/16");
+//!
+//! ipam.create_network("3f9a", vec![PoolConfig::new(subnet)])?;
+//! let ip = ipam.allocate("3f9a", Family::V4)?;
+//! assert_eq!(ip, "172.17.0.2".parse::<IpAddr>()?);
+//! if let IpAddr::V4(v4) = ip {
+//!     assert_eq!(mac_for(v4).to_string(), "02:42:ac:11:00:02");
+//! }
+//! ipam.release("3f9a", ip)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod alloc;
+pub mod mac;
+pub mod network;
+pub mod pool;
+pub mod routes;
+pub mod store;
+pub mod subnet;
+
+pub use alloc::{AddressAllocator, IpamError, PoolConfig, Reservation};
+pub use mac::{mac_for, MacAddr, MacParseError};
+pub use network::NetworkIpam;
+pub use pool::{pick_subnet, AddressPool, PoolError};
+pub use routes::{
+    host_reserved, parse_if_inet6, parse_ipv4_routes, parse_ipv6_routes, reserved_subnets,
+    resolv_conf_nameservers, HostRoute, ProcNet, RouteError, RouteFilter, RouteOrigin, RouteSource,
+};
+pub use store::{IpamStore, ReconcileReport, Rejected, StoreError};
+pub use subnet::{Family, Subnet, SubnetError};
