@@ -102,13 +102,14 @@ impl Mount {
         };
         let secretish = matches!(self.kind, MountType::Secret | MountType::Ssh);
         let Some(value) = value else {
-            return match key.as_str() {
-                "readonly" | "ro" => Ok(*readonly = Some(true)),
-                "readwrite" | "rw" => Ok(*readonly = Some(false)),
-                "required" if secretish => Ok(self.required = true),
-                "required" => Err(format!("unexpected key 'required' for mount type '{}'", self.kind_name())),
-                _ => Err(format!("invalid field '{field}' must be a key=value pair")),
-            };
+            match key.as_str() {
+                "readonly" | "ro" => *readonly = Some(true),
+                "readwrite" | "rw" => *readonly = Some(false),
+                "required" if secretish => self.required = true,
+                "required" => return Err(format!("unexpected key 'required' for mount type '{}'", self.kind_name())),
+                _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
+            }
+            return Ok(());
         };
         let set = |v: &str| Some(v.to_string());
         match key.as_str() {

@@ -109,7 +109,7 @@ impl Pattern {
     pub fn trim_suffix(&self, value: &str, longest: bool) -> String {
         let chars: Vec<char> = value.chars().collect();
         let mut starts = (0..=chars.len()).filter(|&s| self.full_match(&chars, s));
-        let cut = if longest { starts.next() } else { starts.last() };
+        let cut = if longest { starts.next() } else { starts.next_back() };
         match cut {
             Some(s) => chars[..s].iter().collect(),
             None => value.to_string(),
