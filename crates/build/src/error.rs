@@ -129,6 +129,8 @@ pub enum ExpandErrorKind {
     UnterminatedDoubleQuote,
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    #[error("substitutions nested too deeply")]
+    TooDeep,
     #[error("invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'")]
     InvalidPattern { pattern: String, escaped: String },
 }

@@ -136,14 +136,18 @@ impl Lexer {
 
     fn run(&self, word: &str, vars: &dyn Vars) -> Result<(String, Vec<String>), ExpandError> {
         let chars: Vec<char> = word.chars().collect();
-        let mut state = State { lexer: *self, chars: &chars, pos: 0, vars, raw_escapes: self.raw_escapes };
+        let mut state = State { depth: 0, lexer: *self, chars: &chars, pos: 0, vars, raw_escapes: self.raw_escapes };
         state
             .process(None, self.raw_escapes)
             .map_err(|reason| ExpandError { word: word.to_string(), reason })
     }
 }
 
+/// Substitutions nested deeper than this are refused (no stack exhaustion on hostile input).
+const MAX_NESTING: usize = 64;
+
 struct State<'a> {
+    depth: usize,
     lexer: Lexer,
     chars: &'a [char],
     pos: usize,
@@ -304,6 +308,13 @@ impl State<'_> {
     }
 
     fn dollar(&mut self) -> Result<String, K> {
+        self.depth += 1;
+        let out = if self.depth > MAX_NESTING { Err(K::TooDeep) } else { self.dollar_inner() };
+        self.depth -= 1;
+        out
+    }
+
+    fn dollar_inner(&mut self) -> Result<String, K> {
         self.pos += 1;
         if self.peek() != Some('{') {
             let name = self.name();

@@ -63,6 +63,9 @@
 //!   directory's path, so `!**/keep` under an excluded directory is lost there).
 //! - The unused build-arg report counts `ARG`s in every built stage (the classic builder
 //!   counts only the global ones and the last stage's).
+//! - Substitutions nested more than 64 deep (`${a:-${b:-...}}`) are refused, so hostile input
+//!   cannot exhaust the stack; `${V/pat/rep}` takes `rep` literally (Go's regexp would read
+//!   `$1` in it, which substitution has already consumed anyway).
 
 mod args;
 mod ast;

@@ -92,10 +92,6 @@ impl Pattern {
         }
     }
 
-    fn full_match(&self, s: &[char], start: usize) -> bool {
-        self.ends(s, start).last() == Some(&s.len())
-    }
-
     pub fn trim_prefix(&self, value: &str, longest: bool) -> String {
         let chars: Vec<char> = value.chars().collect();
         let ends = self.ends(&chars, 0);
@@ -106,25 +102,65 @@ impl Pattern {
         }
     }
 
+    /// Suffixes are prefixes of the reversed value matched by the reversed pattern.
     pub fn trim_suffix(&self, value: &str, longest: bool) -> String {
-        let chars: Vec<char> = value.chars().collect();
-        let mut starts = (0..=chars.len()).filter(|&s| self.full_match(&chars, s));
-        let cut = if longest { starts.next() } else { starts.next_back() };
+        let reversed: Vec<char> = value.chars().rev().collect();
+        let pattern = Pattern { tokens: self.tokens.iter().rev().copied().collect() };
+        let ends = pattern.ends(&reversed, 0);
+        let cut = if longest { ends.last() } else { ends.first() };
         match cut {
-            Some(s) => chars[..s].iter().collect(),
+            Some(&len) => reversed[len..].iter().rev().collect(),
             None => value.to_string(),
         }
     }
 
-    /// The leftmost match at or after `from`, longest at that start: `(start, end)`.
+    /// The leftmost match at or after `from`, longest at that start: `(start, end)`. One pass
+    /// over `s`: every NFA state remembers the earliest start that reached it.
     fn find(&self, s: &[char], from: usize) -> Option<(usize, usize)> {
-        let first = self.tokens.first();
-        (from..=s.len())
-            .filter(|&i| match first {
-                Some(Token::Lit(l)) => s.get(i) == Some(l),
-                _ => true,
-            })
-            .find_map(|i| self.ends(s, i).last().map(|&e| (i, e)))
+        let m = self.tokens.len();
+        let mut states: Vec<Option<usize>> = vec![None; m + 1];
+        let mut best: Option<(usize, usize)> = None;
+        let mut pos = from;
+        loop {
+            if best.is_none() && states[0].is_none() {
+                states[0] = Some(pos);
+            }
+            self.close_starts(&mut states);
+            if let Some(start) = states[m] {
+                if !matches!(best, Some((b, _)) if start > b) {
+                    best = Some((start, pos));
+                }
+            }
+            if let Some((b, _)) = best {
+                states.iter_mut().filter(|st| st.is_some_and(|st| st > b)).for_each(|st| *st = None);
+            }
+            let Some(&c) = s.get(pos) else { break };
+            let mut next: Vec<Option<usize>> = vec![None; m + 1];
+            for (i, token) in self.tokens.iter().enumerate() {
+                let Some(start) = states[i] else { continue };
+                let target = match token {
+                    Token::Lit(l) if *l == c => i + 1,
+                    Token::Any => i + 1,
+                    Token::Star => i,
+                    Token::Lit(_) => continue,
+                };
+                next[target] = Some(next[target].map_or(start, |t| t.min(start)));
+            }
+            states = next;
+            pos += 1;
+            if best.is_some() && states.iter().all(Option::is_none) {
+                break;
+            }
+        }
+        best
+    }
+
+    fn close_starts(&self, states: &mut [Option<usize>]) {
+        for (i, token) in self.tokens.iter().enumerate() {
+            if let (Token::Star, Some(start)) = (token, states[i]) {
+                states[i + 1] = Some(states[i + 1].map_or(start, |t| t.min(start)));
+            }
+        }
     }
 
     /// Replaces the first (or every non-overlapping) longest match with `replacement`;
@@ -178,6 +214,17 @@ mod tests {
         assert_eq!(p("x*").replace("abc", "-", true), "abc");
         assert_eq!(p("*").replace("ab", "-", true), "-");
         assert_eq!(p("").replace("ab", "-", true), "-a-b-");
+        assert_eq!(p("b*c").replace("abxcbc", "-", false), "a-");
+        assert_eq!(p("?c").replace("abcbc", "-", true), "a--");
+        assert_eq!(p("x?").replace("axbx", "-", true), "a-x");
+    }
+
+    #[test]
+    fn linear_on_long_values() {
+        let long = "a".repeat(200_000);
+        assert_eq!(p("*x").replace(&long, "-", true), long);
+        assert_eq!(p("a*b").trim_suffix(&long, false), long);
+        assert_eq!(p("*a").trim_suffix(&long, true), "");
     }
 
     #[test]

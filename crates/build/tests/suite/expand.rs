@@ -203,3 +203,17 @@ fn located_errors_carry_the_line() {
     assert_eq!(e.line, 3);
     assert!(e.to_string().starts_with("Dockerfile:3: failed to process \"${X\": syntax error: missing '}'"), "{e}");
 }
+
+#[test]
+fn hostile_substitutions_end_in_errors_not_crashes() {
+    let nested = format!("{}x{}", "${A:-".repeat(100_000), "}".repeat(100_000));
+    let e = expand(&nested, &()).unwrap_err();
+    assert!(e.to_string().contains("nested too deeply"), "{}", &e.to_string()[..80]);
+    let ok = format!("{}x{}", "${A:-".repeat(60), "}".repeat(60));
+    assert_eq!(expand(&ok, &()).unwrap(), "x");
+    let long = vec![("V".to_string(), "ab".repeat(100_000))];
+    let started = std::time::Instant::now();
+    assert_eq!(expand("${V//*x/-}", &long).unwrap().len(), 200_000);
+    assert_eq!(expand("${V%%b*}", &long).unwrap(), "a");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
