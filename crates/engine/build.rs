@@ -5,7 +5,9 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=assets/init.c");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo"));
+    let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        panic!("OUT_DIR is not set: build.rs runs under cargo only");
+    };
     let bin = out.join("berth-init");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let st = Command::new(&cc)

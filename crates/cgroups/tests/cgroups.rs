@@ -1,6 +1,7 @@
 //! Root-only tests of berth-cgroups against the host's real cgroup filesystem. They run on
 //! cgroup v1/hybrid hosts and, through scripts/qemu-v2.sh, on a real cgroup v2 kernel.
 //! Each test makes its own cgroup /berth-test-<pid>-<n> and removes it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

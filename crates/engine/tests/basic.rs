@@ -1,4 +1,5 @@
 //! End-to-end container lifecycle through the engine (root).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_engine::*;
 use common::*;

@@ -1,4 +1,5 @@
 //! Mounts, network modes, images and system endpoints (root).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_engine::*;
 use common::*;

@@ -1,4 +1,5 @@
 //! Leak check in its own test binary (fd counts are per process; nothing else runs here).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use common::*;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! or the exec root's state directories is reachable by an unprivileged user, so a setuid
 //! binary in an image layer or a container's upper dir cannot be run from the host and the
 //! records (Env with secrets) and logs cannot be read.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use common::*;
 use serde_json::json;

@@ -1,5 +1,6 @@
 //! berth-build's test suite: parser, substitution, build args, .dockerignore, fixtures and
 //! hostile input.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod args;
 mod errors;
