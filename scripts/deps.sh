@@ -23,3 +23,6 @@ if [ "${1:-}" = "--test" ] && command -v systemctl >/dev/null && systemctl is-ac
     systemctl stop docker-registry || true
 fi
 command -v cargo >/dev/null || { echo "deps: cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }
+if [ "${1:-}" = "--test" ] && ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add clippy || { echo "deps: clippy is required for the test suite's lint step" >&2; exit 1; }
+fi

@@ -15,6 +15,8 @@ step() {
     if "$@"; then echo "=== $name: PASS ($(( $(date +%s) - t ))s)"; else echo "=== $name: FAIL ($(( $(date +%s) - t ))s)"; failed+=("$name"); fi
 }
 step build cargo build --workspace --all-targets
+# Lints are configuration (the workspace [lints] table and clippy.toml): any warning fails.
+step clippy cargo clippy --workspace --all-targets -- -D warnings
 # Root tests create cgroups, namespaces and mounts; two test threads keep the 2-core CI honest.
 step unit-and-host cargo test --workspace --no-fail-fast -- --test-threads=2
 step cgroup-v2-guest tests/qemu/packages-v2.sh berth-cgroups berth-seccomp berth-runtime-bin
