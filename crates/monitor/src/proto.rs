@@ -9,12 +9,13 @@
 //!   or a pty), sends [`CTL_CREATED`]` <pid>\n`;
 //! * exec mode: sends [`CTL_READY`]`\n`.
 //!
-//! berthd connects the attach clients that must not miss output, writes `start\n`; the
-//! monitor starts the process, answers [`CTL_STARTED`]` <pid>\n` (or, at any point,
-//! [`CTL_ERROR`]` <TaskError JSON>\n`: see [`TaskError`](crate::TaskError)) and accepts those
-//! pending clients before it reads any output. For a container berthd may instead release the
-//! process itself (the runtime's exec fifo) and write
-//! [`CTL_GO`]`\n`: the monitor carries on without an answer. Then the monitor copies
+//! berthd connects the attach clients that must not miss output, then, for a container,
+//! releases the process itself (the runtime's exec fifo) and writes [`CTL_GO`]`\n` (no
+//! answer); for an exec it writes [`CTL_START`]`\n` and the monitor runs the process and
+//! answers [`CTL_STARTED`]` <pid>\n`. At any point before, the monitor may answer
+//! [`CTL_ERROR`]` <TaskError JSON>\n` instead (see [`TaskError`](crate::TaskError)); anything
+//! else from berthd takes a created container down. The monitor accepts those pending clients
+//! before it reads any output. Then it copies
 //! output to the json-file log (container mode) and to attach clients, waits for the process,
 //! sends [`WATCH_EXIT`]` <ExitRecord JSON>\n` to its watch clients and closes every attach
 //! client (that is how watchers learn of the exit), writes the [`ExitRecord`] atomically to
@@ -31,6 +32,7 @@ pub const CTL_CREATED: &str = "created";
 pub const CTL_READY: &str = "ready";
 pub const CTL_STARTED: &str = "started";
 pub const CTL_ERROR: &str = "error";
+/// Exec mode: run the process.
 pub const CTL_START: &str = "start";
 /// Container mode: berthd started the process itself; no answer.
 pub const CTL_GO: &str = "go";

@@ -1,5 +1,5 @@
-//! The process, through the runtime library: a container's create (then berthd's "start" or
-//! "go"), or an exec, and the answers on the control channel.
+//! The process, through the runtime library: a container's create (berthd then releases it
+//! and says "go"), or an exec (on berthd's "start"), and the answers on the control channel.
 use crate::error::{Error, IoContext, Result};
 use crate::proto::*;
 use crate::setup::Setup;
@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 pub(crate) struct Task {
     /// 0 until an exec's process exists.
     pub main_pid: i32,
-    /// The state `create` returned: start and the exit path use it instead of reading it back.
+    /// The state `create` returned (the exit path takes its cgroup from it).
     pub created: Option<berth_runtime::State>,
     /// The container's mount namespace, held until after the exit record (see [`create`]).
     pub mntns: Option<File>,
@@ -81,9 +81,9 @@ fn create(cfg: &MonitorConfig, rt: &Runtime, io: &mut Setup) -> Result<Task> {
     })
 }
 
-/// Wait for berthd's word and start the process: "start" (we start it and answer `started
-/// <pid>`) or, container mode, "go" (berthd released it itself; no answer). Anything else
-/// takes the container down.
+/// Wait for berthd's word. Container mode: "go" (berthd released the init itself through the
+/// runtime's exec fifo: the start is berthd's step; no answer). Exec mode: "start" (we run the
+/// process and answer `started <pid>`). Anything else takes the container down.
 pub(crate) fn start(
     cfg: &MonitorConfig,
     rt: &Runtime,
@@ -92,28 +92,17 @@ pub(crate) fn start(
     task: &mut Task,
 ) -> Result<()> {
     let cmd = read_ctl_line(ctl)?;
-    let released = cmd == CTL_GO && cfg.mode == Mode::Container;
-    if cmd != CTL_START && !released {
-        if cfg.mode == Mode::Container {
-            let _ = rt.delete(&cfg.id, true);
-        }
-        return Err(Error::Protocol(format!(
-            "berthd did not ask to start (got {cmd:?})"
-        )));
-    }
     match cfg.mode {
-        Mode::Container if released => {}
-        Mode::Container => {
-            let st = task
-                .created
-                .as_ref()
-                .ok_or_else(|| Error::Protocol("no state from create".into()))?;
-            if let Err(e) = rt.start_loaded(st) {
+        Mode::Container if cmd == CTL_GO => {}
+        Mode::Exec if cmd == CTL_START => task.main_pid = exec(cfg, rt, io)?,
+        _ => {
+            if cfg.mode == Mode::Container {
                 let _ = rt.delete(&cfg.id, true);
-                return Err(e.into());
             }
+            return Err(Error::Protocol(format!(
+                "berthd did not ask to start (got {cmd:?})"
+            )));
         }
-        Mode::Exec => task.main_pid = exec(cfg, rt, io)?,
     }
     io.close_console();
     if cfg.tty {
@@ -121,7 +110,7 @@ pub(crate) fn start(
             crate::sys::set_winsize(std::os::fd::AsRawFd::as_raw_fd(m), r, c);
         }
     }
-    if !released {
+    if cfg.mode == Mode::Exec {
         send(ctl, format!("{CTL_STARTED} {}\n", task.main_pid))?;
         berth_runtime::mark("monitor: sent started");
     }
