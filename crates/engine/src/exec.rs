@@ -100,7 +100,7 @@ fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) 
     let spec: Value = std::fs::read(&bundle)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| Error::Internal(format!("read {}", bundle.display())))?;
+        .ok_or_else(|| Error::internal_msg(format!("read {}", bundle.display())))?;
     let mut p = spec["process"].clone();
     let args: Vec<String> = cfg["Cmd"]
         .as_array()
@@ -242,23 +242,11 @@ pub(crate) fn start(
         .map_err(|er| internal("talk to berth-monitor", er))?;
     let line = read_line(&ctl)?;
     if !line.starts_with(CTL_STARTED) {
-        let msg = line
-            .strip_prefix(CTL_ERROR)
-            .unwrap_or(&line)
-            .trim()
-            .to_string();
-        set(s, exec_id, |r| {
-            r.exit_code = Some(
-                if msg.contains("not found") || msg.contains("No such file") {
-                    127
-                } else {
-                    126
-                },
-            )
-        });
+        let e = monitor_error(&line);
+        set(s, exec_id, |r| r.exit_code = Some(e.exec_exit_code()));
         // Docker reports exec start failures inside the stream for attached execs; we return
         // the error and the API decides.
-        return Err(monitor_error(&line));
+        return Err(e);
     }
     let pid: i32 = line[CTL_STARTED.len()..].trim().parse().unwrap_or(0);
     set(s, exec_id, |r| {

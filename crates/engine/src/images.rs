@@ -283,7 +283,7 @@ pub(crate) fn load(
         | berth_image::Error::Json { .. }
         | berth_image::Error::UnsafeEntry { .. }
         | berth_image::Error::Unsupported(_) => Error::BadParameter(er.to_string()),
-        o => Error::Internal(o.to_string()),
+        o => Error::Internal(crate::Internal::cause(o)),
     })?;
     for im in loaded {
         if im.tags.is_empty() {
@@ -339,7 +339,7 @@ fn reg_err(name: &str, er: berth_image::Error) -> Error {
         berth_image::Error::ImageNotFound(_) => Error::NotFound(format!(
             "An image does not exist locally with the tag: {name}"
         )),
-        o => Error::Internal(o.to_string()),
+        o => Error::Internal(crate::Internal::cause(o)),
     }
 }
 
@@ -438,7 +438,7 @@ pub(crate) fn import(
             berth_image::Error::InvalidReference { .. }
             | berth_image::Error::UnsafeEntry { .. }
             | berth_image::Error::InvalidImage { .. } => Error::BadParameter(er.to_string()),
-            o => Error::Internal(o.to_string()),
+            o => Error::Internal(crate::Internal::cause(o)),
         })?;
     progress(json!({"status": rec.id.to_string()}));
     image_event(
@@ -603,7 +603,7 @@ pub(crate) fn image_error(name: &str, e: berth_image::Error) -> Error {
         }
         berth_image::Error::InvalidReference { .. } => Error::BadParameter(e.to_string()),
         berth_image::Error::Conflict(m) => Error::Conflict(m),
-        o => Error::Internal(o.to_string()),
+        o => Error::Internal(crate::Internal::cause(o)),
     }
 }
 fn normalize_ref(name: &str) -> String {

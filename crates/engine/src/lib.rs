@@ -25,12 +25,12 @@ use std::sync::Arc;
 mod archive;
 mod attach;
 mod containers;
+mod error;
 mod events;
 mod exec;
 mod images;
 mod logs;
 mod monitor;
-mod monitor_proto;
 mod netns;
 mod prepare;
 mod ready;
@@ -42,53 +42,15 @@ mod util;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
+pub use error::{BoxError, Error, Internal, Result};
 pub use events::EventStream;
 pub use images::CommitOptions;
 pub use logs::{LogEntry, LogStream, StreamKind};
-/// Wire protocol shared with the `berth-monitor` binary (exposed so the monitor can use it).
+/// The protocol shared with `berth-monitor` (it lives in `berth-monitor-core`).
 pub mod proto {
-    pub use crate::monitor_proto::*;
+    pub use berth_monitor_core::proto::*;
+    pub use berth_monitor_core::{ErrorKind, TaskError};
 }
-
-/// Engine errors. `Display` gives the message the Docker API puts in `{"message": ...}`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// 404. The message is complete, e.g. "No such container: x", "No such image: x:latest".
-    #[error("{0}")]
-    NotFound(String),
-    /// 409, e.g. `Conflict. The container name "/x" is already in use by container "<id>". ...`
-    #[error("{0}")]
-    Conflict(String),
-    /// 400: the request is malformed or names an invalid option.
-    #[error("{0}")]
-    BadParameter(String),
-    /// 304: the operation was a no-op (start of a running container, stop of a stopped one).
-    #[error("not modified")]
-    NotModified,
-    /// 403 (Docker uses it e.g. for "cannot remove a running container" without force? no:
-    /// 409; 403 is unused for now but reserved for forbidden operations).
-    #[error("{0}")]
-    Forbidden(String),
-    /// 500: anything else, with context (path, syscall, object).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl Error {
-    /// The HTTP status Docker uses for this error.
-    pub fn status_code(&self) -> u16 {
-        match self {
-            Error::NotFound(_) => 404,
-            Error::Conflict(_) => 409,
-            Error::BadParameter(_) => 400,
-            Error::NotModified => 304,
-            Error::Forbidden(_) => 403,
-            Error::Internal(_) => 500,
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// Where the engine keeps its state.
 #[derive(Debug, Clone)]

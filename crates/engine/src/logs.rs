@@ -1,61 +1,16 @@
-//! json-file logs: reading (tail, since/until, follow across rotation).
+//! json-file logs: reading (tail, since/until, follow across rotation). The format (entries,
+//! rotated file names) is `berth_monitor_core::jsonlog`, beside the monitor's writer.
 use crate::shared::Shared;
 use crate::util::{internal, now_f64, parse_rfc3339};
 use crate::{Engine, Error, LogsOptions, Result};
+use berth_monitor_core::jsonlog::{log_files, parse_line};
+pub use berth_monitor_core::jsonlog::{LogEntry, StreamKind};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    Stdout,
-    Stderr,
-}
-
-impl StreamKind {
-    /// Docker's multiplexing stream byte (1 stdout, 2 stderr).
-    pub fn stream_byte(self) -> u8 {
-        match self {
-            StreamKind::Stdout => 1,
-            StreamKind::Stderr => 2,
-        }
-    }
-}
-
-/// One json-file record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    pub stream: StreamKind,
-    /// The raw bytes of the chunk (usually a line with its "\n").
-    pub data: Vec<u8>,
-    /// RFC3339Nano, as stored.
-    pub time: String,
-}
-
-impl LogEntry {
-    /// The bytes to send: optional "<time> " prefix, framed with the 8-byte multiplexing
-    /// header unless `tty`.
-    pub fn to_bytes(&self, timestamps: bool, tty: bool) -> Vec<u8> {
-        let mut payload = Vec::with_capacity(self.data.len() + 40);
-        if timestamps {
-            payload.extend_from_slice(self.time.as_bytes());
-            payload.push(b' ');
-        }
-        payload.extend_from_slice(&self.data);
-        if tty {
-            return payload;
-        }
-        let mut out = Vec::with_capacity(payload.len() + 8);
-        out.push(self.stream.stream_byte());
-        out.extend_from_slice(&[0, 0, 0]);
-        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        out.extend_from_slice(&payload);
-        out
-    }
-}
 
 /// Blocking iterator over log entries. With `follow` it waits for new entries until the
 /// container stops (then drains and ends).
@@ -70,25 +25,6 @@ impl Iterator for LogStream {
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()
     }
-}
-
-fn parse_line(line: &[u8]) -> Option<LogEntry> {
-    #[derive(serde::Deserialize)]
-    struct J {
-        log: String,
-        stream: String,
-        time: String,
-    }
-    let j: J = serde_json::from_slice(line).ok()?;
-    Some(LogEntry {
-        stream: if j.stream == "stderr" {
-            StreamKind::Stderr
-        } else {
-            StreamKind::Stdout
-        },
-        data: j.log.into_bytes(),
-        time: j.time,
-    })
 }
 
 #[derive(Clone)]
@@ -249,27 +185,6 @@ impl Iterator for Follower {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn log_files(path: &Path) -> Vec<PathBuf> {
-    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
-    if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if let Some(k) = n
-                    .strip_prefix(&format!("{name}."))
-                    .and_then(|k| k.parse::<u32>().ok())
-                {
-                    rotated.push((k, e.path()));
-                }
-            }
-        }
-    }
-    rotated.sort_by_key(|x| std::cmp::Reverse(x.0));
-    let mut v: Vec<PathBuf> = rotated.into_iter().map(|x| x.1).collect();
-    v.push(path.to_path_buf());
-    v
 }
 
 pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {

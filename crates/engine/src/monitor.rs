@@ -78,24 +78,20 @@ pub(crate) fn read_line(c: &UnixStream) -> Result<String> {
     Ok(l.trim_end().to_string())
 }
 
+/// The error a monitor's answer reports (`error <TaskError JSON>`; any other unexpected line
+/// is all message), typed: its status and exit code come from its kind.
 pub(crate) fn monitor_error(line: &str) -> Error {
-    let msg = line.strip_prefix(CTL_ERROR).unwrap_or(line).trim();
-    let low = msg.to_ascii_lowercase();
-    if low.contains("executable file not found")
-        || low.contains("no such file")
-        || low.contains("not found")
-        || low.contains("permission denied")
-    {
-        Error::BadParameter(format!("failed to create task for container: {msg}"))
-    } else {
-        Error::Internal(format!("failed to create task for container: {msg}"))
-    }
+    Error::Task(TaskError::from_line(line))
+}
+
+/// An error of berthd's own runtime call for a task (the release of a created container),
+/// typed as a monitor types its own.
+pub(crate) fn runtime_task_error(e: &berth_runtime::Error) -> Error {
+    Error::Task(TaskError::from_runtime(e))
 }
 
 pub(crate) fn hello_line(h: &AttachHello) -> Vec<u8> {
-    let mut v = serde_json::to_vec(h).unwrap_or_default();
-    v.push(b'\n');
-    v
+    h.line()
 }
 
 /// Wait (up to 10 s) until the container's monitor, if any, has exited: it holds

@@ -163,7 +163,7 @@ impl Shared {
             }
         }
         if self.is_mounted(r) {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal_msg(format!(
                 "cannot remove container {id}: its rootfs {} is still mounted (busy)",
                 r.display()
             )));

@@ -4,8 +4,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub(crate) fn internal(ctx: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("{ctx}: {e}"))
+/// A 500: `ctx` (what failed) with `e` (why) kept as its source; displays as `ctx: e`.
+pub(crate) fn internal(ctx: impl std::fmt::Display, e: impl Into<crate::BoxError>) -> Error {
+    Error::Internal(crate::Internal::new(ctx.to_string(), e))
 }
 
 /// 64 hex chars from getrandom(2).
@@ -171,7 +172,8 @@ pub(crate) fn human_duration(secs: f64) -> String {
 /// Atomic replace without fsync, for files that are regenerated from the persisted record
 /// (bundle config, /etc files, monitor config): a crash leaves the old or the new file.
 pub(crate) fn write_atomic_nosync(path: &Path, data: &[u8]) -> Result<()> {
-    berth_runtime::state::write_atomic(path, data).map_err(|e| Error::Internal(e.to_string()))
+    berth_runtime::state::write_atomic(path, data)
+        .map_err(|e| Error::Internal(crate::Internal::cause(e)))
 }
 
 pub(crate) fn write_json_nosync<T: serde::Serialize>(path: &Path, v: &T) -> Result<()> {

@@ -499,7 +499,7 @@ impl Runtime {
             Ok(Some((sync::ERROR, msg))) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 let _ = self.delete(&o.id, true);
-                return Err(Error::Child(String::from_utf8_lossy(&msg).into_owned()));
+                return Err(Error::from_child_report(&msg));
             }
             Ok(Some((t, _))) => return Err(Error::Other(format!("sync protocol: unexpected {t}"))),
             Err(e) => return Err(e),
@@ -853,7 +853,7 @@ impl Runtime {
             Some((sync::ERROR, msg)) => {
                 drop(guard);
                 let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-                return Err(Error::Child(String::from_utf8_lossy(&msg).into_owned()));
+                return Err(Error::from_child_report(&msg));
             }
             Some((t, _)) => return Err(Error::Other(format!("sync protocol: unexpected {t}"))),
         }
@@ -925,7 +925,7 @@ fn exec_child_main(
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = chan.send(sync::ERROR, e.to_string().as_bytes());
+    let _ = chan.send(sync::ERROR, &e.child_report());
     // SAFETY: _exit ends this forked process without running the parent's destructors.
     unsafe { libc::_exit(1) }
 }
@@ -986,7 +986,7 @@ where
                     let _ = child_chan.send(sync::PID, &pid.to_le_bytes());
                 }
                 Err(e) => {
-                    let _ = child_chan.send(sync::ERROR, e.to_string().as_bytes());
+                    let _ = child_chan.send(sync::ERROR, &e.child_report());
                 }
             }
             // SAFETY: leave the forked intermediate without running destructors.

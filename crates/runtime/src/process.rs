@@ -99,10 +99,7 @@ pub fn init_main(ctx: InitCtx) -> ! {
     };
     // After "created" nobody may be listening on the channel (create + start as separate
     // commands): tell the container's stderr too, as runc does.
-    let unheard = ctx
-        .chan
-        .send(sync::ERROR, err.to_string().as_bytes())
-        .is_err();
+    let unheard = ctx.chan.send(sync::ERROR, &err.child_report()).is_err();
     if unheard || (ctx.fifo.is_some() && AFTER_CREATED.load(std::sync::atomic::Ordering::Relaxed)) {
         let _ = nix::unistd::write(
             std::io::stderr(),
@@ -321,13 +318,16 @@ pub fn find_executable(process: &Process) -> Result<CString> {
         } else {
             process.cwd().join(name)
         };
+        let not_runnable = |errno| Error::Executable {
+            name: name.clone(),
+            errno,
+            searched: false,
+        };
         if !p.exists() {
-            return Err(Error::Other(format!(
-                "exec: {name:?}: no such file or directory"
-            )));
+            return Err(not_runnable(libc::ENOENT));
         }
         if !is_exec(&p) {
-            return Err(Error::Other(format!("exec: {name:?}: permission denied")));
+            return Err(not_runnable(libc::EACCES));
         }
         p
     } else {
@@ -342,10 +342,10 @@ pub fn find_executable(process: &Process) -> Result<CString> {
             .filter(|d| !d.is_empty())
             .map(|d| Path::new(d).join(name))
             .find(|p| is_exec(p))
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "exec: {name:?}: executable file not found in $PATH"
-                ))
+            .ok_or_else(|| Error::Executable {
+                name: name.clone(),
+                errno: libc::ENOENT,
+                searched: true,
             })?
     };
     sys::cstr(&found)

@@ -48,9 +48,7 @@ impl Channel {
                     buf.resize(8192, 0);
                     if let Ok(n) = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
                         if n > 1 && buf[0] == ERROR {
-                            return Err(Error::Child(
-                                String::from_utf8_lossy(&buf[1..n]).into_owned(),
-                            ));
+                            return Err(Error::from_child_report(&buf[1..n]));
                         }
                     }
                     return Err(Error::sys("send on sync socket", e));
@@ -81,17 +79,19 @@ impl Channel {
         }
     }
 
-    /// Wait for `want`; an ERROR message from the child becomes Error::Child with its text.
+    /// Wait for `want`; an ERROR message from the child becomes the Error::Child it reports.
     pub fn expect(&self, want: u8, what: &str) -> Result<Vec<u8>> {
         match self.recv()? {
             Some((t, p)) if t == want => Ok(p),
-            Some((ERROR, p)) => Err(Error::Child(String::from_utf8_lossy(&p).into_owned())),
+            Some((ERROR, p)) => Err(Error::from_child_report(&p)),
             Some((t, _)) => Err(Error::Other(format!(
                 "sync protocol: expected message {want} ({what}), got {t}"
             ))),
-            None => Err(Error::Child(format!(
-                "container process exited before {what}"
-            ))),
+            None => Err(Error::Child {
+                kind: crate::error::ChildFailure::Other,
+                errno: None,
+                message: format!("container process exited before {what}"),
+            }),
         }
     }
 }

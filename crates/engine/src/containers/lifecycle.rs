@@ -75,18 +75,8 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             p.close();
         }
         let msg = e.to_string();
-        let low = msg.to_ascii_lowercase();
         // Docker: 127 when the command is not found, 126 when it cannot be run.
-        let code = if low.contains("executable file not found")
-            || low.contains("no such file")
-            || low.contains("not a directory")
-        {
-            127
-        } else if low.contains("permission denied") {
-            126
-        } else {
-            128
-        };
+        let code = e.start_exit_code();
         let _ = s.containers.update(id, |en| {
             en.rec.state.error = msg.clone();
             if en.rec.state.status != "exited" && en.rec.state.status != "created" {
@@ -158,7 +148,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     if let Err(e) = s.rt.release(id) {
         drop(ctl);
         drop(watch);
-        return Err(fail(monitor_error(&e.to_string())));
+        return Err(fail(runtime_task_error(&e)));
     }
     crate::mark("engine: released");
     if let Err(e) = (&ctl).write_all(format!("{CTL_GO}\n").as_bytes()) {
@@ -264,7 +254,7 @@ pub(crate) fn stop_locked(
         let _ = s.rt.kill(id, libc::SIGKILL, true);
         s.event(&rec, "kill", &[("signal", "9".into())]);
         if !wait_exit(s, id, gen, Some(Duration::from_secs(30))) {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal_msg(format!(
                 "container {id} did not exit after SIGKILL"
             )));
         }

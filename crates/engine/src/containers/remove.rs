@@ -57,7 +57,7 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
         if rec.state.status != "restarting" && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
         {
             let _ = s.containers.update(id, |en| en.removing = false);
-            return Err(Error::Internal(format!(
+            return Err(Error::internal_msg(format!(
                 "could not kill running container {id}, cannot remove"
             )));
         }

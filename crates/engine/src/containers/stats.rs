@@ -23,7 +23,7 @@ pub(crate) fn top(e: &Engine, x: &str, ps_args: Option<&str>) -> Result<Value> {
         .output()
         .map_err(|er| internal("run ps", er))?;
     if !out.status.success() {
-        return Err(Error::Internal(format!(
+        return Err(Error::internal_msg(format!(
             "Error running ps: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
