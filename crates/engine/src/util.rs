@@ -560,44 +560,6 @@ pub(crate) fn read_in_root(root: &Path, path: &Path) -> Result<Option<Vec<u8>>> 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn time_roundtrip() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(
-            parse_rfc3339("2023-11-14T22:13:20.5Z"),
-            Some(1_700_000_000.5)
-        );
-        assert_eq!(
-            parse_rfc3339("2023-11-14T23:13:20+01:00"),
-            Some(1_700_000_000.0)
-        );
-        assert_eq!(parse_duration("1h30m"), Some(5400.0));
-        assert!(parse_time_arg("yesterday").is_err());
-    }
-    #[test]
-    fn signals() {
-        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
-        assert_eq!(parse_signal("kill").unwrap(), 9);
-        assert_eq!(parse_signal("10").unwrap(), 10);
-        assert!(parse_signal("NOPE").is_err());
-    }
-    #[test]
-    fn filters_both_shapes() {
-        let a = Filters::parse(&serde_json::json!({"label": {"a=b": true}})).unwrap();
-        let b = Filters::parse(&serde_json::json!({"label": ["a=b"]})).unwrap();
-        assert_eq!(a.get("label"), b.get("label"));
-        assert!(Filters::parse(&serde_json::json!([1])).is_err());
-    }
-    #[test]
-    fn ids() {
-        let id = random_id().unwrap();
-        assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
-    }
-}
 
 /// Marker in the root of a tmpfs berthd mounted itself (so it is unmounted by berthd only).
 const TMPFS_MARK: &str = ".berth-tmpfs";
@@ -669,5 +631,44 @@ pub(crate) fn release_tmpfs(dir: &Path, hold: TmpfsHold, patience: std::time::Du
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn time_roundtrip() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000.0)
+        );
+        assert_eq!(parse_duration("1h30m"), Some(5400.0));
+        assert!(parse_time_arg("yesterday").is_err());
+    }
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("NOPE").is_err());
+    }
+    #[test]
+    fn filters_both_shapes() {
+        let a = Filters::parse(&serde_json::json!({"label": {"a=b": true}})).unwrap();
+        let b = Filters::parse(&serde_json::json!({"label": ["a=b"]})).unwrap();
+        assert_eq!(a.get("label"), b.get("label"));
+        assert!(Filters::parse(&serde_json::json!([1])).is_err());
+    }
+    #[test]
+    fn ids() {
+        let id = random_id().unwrap();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }

@@ -1,6 +1,7 @@
 //! Failed starts are typed end to end (root): the container's init reports its failure with a
 //! kind and errno, the monitor sends them as `error {"kind":...}`, the engine returns
 //! `Error::Task` and derives the HTTP status and Docker's exit code from the kind.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_engine::proto::ErrorKind;
 use berth_engine::*;
