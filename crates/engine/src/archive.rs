@@ -221,7 +221,7 @@ fn path_stat(root: &Path, path: &str) -> Result<(Value, PathBuf)> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "/".into());
-    let mtime = berth_runtime::state::rfc3339(m.mtime(), m.mtime_nsec() as u32);
+    let mtime = berth_fsutil::rfc3339_nano(m.mtime(), m.mtime_nsec() as u32);
     Ok((
         json!({"name": name, "size": m.len(), "mode": go_mode(&m), "mtime": mtime, "linkTarget": link}),
         real,

@@ -76,7 +76,7 @@ pub(crate) fn fill_dir_pools(s: &Shared) {
         let made = std::fs::create_dir(&d)
             .and_then(|()| std::fs::create_dir(d.join("rootfs")))
             .and_then(|()| {
-                let tmp = berth_runtime::state::atomic_tmp_path(&d.join("config.v2.json"))
+                let tmp = berth_fsutil::nosync_tmp_path(&d.join("config.v2.json"))
                     .map_err(std::io::Error::other)?;
                 std::fs::File::create(tmp).map(drop)
             });

@@ -34,7 +34,7 @@ pub(crate) fn random_id() -> Result<String> {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    berth_runtime::state::rfc3339_now()
+    berth_fsutil::rfc3339_nano_now()
 }
 
 pub(crate) fn now_f64() -> f64 {
@@ -172,7 +172,7 @@ pub(crate) fn human_duration(secs: f64) -> String {
 /// Atomic replace without fsync, for files that are regenerated from the persisted record
 /// (bundle config, /etc files, monitor config): a crash leaves the old or the new file.
 pub(crate) fn write_atomic_nosync(path: &Path, data: &[u8]) -> Result<()> {
-    berth_runtime::state::write_atomic(path, data)
+    berth_fsutil::write_atomic_nosync(path, data)
         .map_err(|e| Error::Internal(crate::Internal::cause(e)))
 }
 

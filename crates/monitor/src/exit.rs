@@ -24,7 +24,7 @@ pub(crate) fn exit_code(status: i32) -> i32 {
 pub(crate) fn record(exit_code: i32, pid: i32, oom_killed: bool) -> ExitRecord {
     ExitRecord {
         exit_code,
-        finished_at: berth_runtime::state::rfc3339_now(),
+        finished_at: berth_fsutil::rfc3339_nano_now(),
         oom_killed,
         error: String::new(),
         pid,

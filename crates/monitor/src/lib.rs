@@ -104,6 +104,6 @@ pub fn report_failure(cfg: &MonitorConfig, ctl: Option<&UnixStream>, e: &Error) 
     if let Some(c) = ctl {
         let _ = std::io::Write::write_all(&mut &*c, t.to_line().as_bytes());
     }
-    let now = berth_runtime::state::rfc3339_now();
+    let now = berth_fsutil::rfc3339_nano_now();
     sys::log_line(cfg.monitor_log.as_deref(), &format!("{now} {e}"));
 }

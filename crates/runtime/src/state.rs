@@ -173,21 +173,6 @@ impl State {
     }
 }
 
-/// Write-then-rename without fsync ([`berth_fsutil::write_atomic_nosync`]). Kept for berthd
-/// until it calls berth-fsutil itself.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    Ok(berth_fsutil::write_atomic_nosync(path, data)?)
-}
-
-/// The temporary file [`write_atomic`] writes `path` through
-/// ([`berth_fsutil::nosync_tmp_path`]; kept for berthd like [`write_atomic`]).
-pub fn atomic_tmp_path(path: &Path) -> Result<std::path::PathBuf> {
-    Ok(berth_fsutil::nosync_tmp_path(path)?)
-}
-
-/// RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it (kept for berthd and
-/// berth-monitor, like [`write_atomic`]).
-pub use berth_fsutil::{rfc3339_nano as rfc3339, rfc3339_nano_now as rfc3339_now};
 
 #[cfg(test)]
 mod tests {

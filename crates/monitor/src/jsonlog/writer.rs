@@ -52,7 +52,7 @@ impl LogWriter {
 
     /// Log a chunk of `stream`'s output: its complete lines now, the rest with what follows.
     pub fn write(&mut self, stream: StreamKind, data: &[u8]) {
-        self.now = berth_runtime::state::rfc3339_now();
+        self.now = berth_fsutil::rfc3339_nano_now();
         let s = index(stream);
         let mut buf = std::mem::take(&mut self.partial[s]);
         buf.extend_from_slice(data);
@@ -73,7 +73,7 @@ impl LogWriter {
 
     /// The output ended: log the unfinished lines as they are.
     pub fn flush_partial(&mut self) {
-        self.now = berth_runtime::state::rfc3339_now();
+        self.now = berth_fsutil::rfc3339_nano_now();
         for stream in [StreamKind::Stdout, StreamKind::Stderr] {
             let b = std::mem::take(&mut self.partial[index(stream)]);
             if !b.is_empty() {
