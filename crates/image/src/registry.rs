@@ -423,6 +423,11 @@ impl RegistryClient {
 
     /// Download a blob into the content store (verified), with retries and progress.
     /// With `stage`, a layer is unpacked (speculatively, into a staging dir) while it downloads.
+    ///
+    /// At most `size` + 1 bytes are read: a registry sending more than the descriptor says is
+    /// cut off there (a Content-Length announcing more fails before any byte is read). Only
+    /// transport errors are retried; a size or digest mismatch is what the registry serves,
+    /// so it fails at once. Nothing of a failed download is left in the store.
     pub fn fetch_blob(
         &self,
         svc: &ImageService,
@@ -450,8 +455,20 @@ impl RegistryClient {
                     &Body::None,
                     &[],
                 )?;
+                if let Some(announced) = r
+                    .header("Content-Length")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .filter(|&n| n > size)
+                {
+                    return Err(Error::SizeMismatch {
+                        what: format!("blob {d} from {} (its Content-Length)", self.host),
+                        expected: size,
+                        actual: announced,
+                    });
+                }
                 let mut rd = DownloadReader {
-                    inner: r.into_reader(),
+                    // one byte more than the descriptor says tells "too long" from "right"
+                    inner: r.into_reader().take(size.saturating_add(1)),
                     done: 0,
                     last: 0,
                     total: size,
@@ -476,6 +493,36 @@ impl RegistryClient {
                 Ok(()) => {
                     progress.event(Progress::DownloadComplete { layer: d.clone() });
                     return Ok(());
+                }
+                Err(Error::SizeMismatch {
+                    what,
+                    expected,
+                    actual,
+                }) => {
+                    let what = if what.contains(&self.host) {
+                        what
+                    } else if actual > expected {
+                        format!(
+                            "blob {d} from {} (reading stopped one byte past the descriptor's size)",
+                            self.host
+                        )
+                    } else {
+                        format!("blob {d} from {}", self.host)
+                    };
+                    return Err(Error::SizeMismatch {
+                        what,
+                        expected,
+                        actual,
+                    });
+                }
+                Err(Error::DigestMismatch {
+                    expected, actual, ..
+                }) => {
+                    return Err(Error::DigestMismatch {
+                        what: format!("blob {d} from {}", self.host),
+                        expected,
+                        actual,
+                    })
                 }
                 Err(e @ Error::Unauthorized { .. }) => return Err(e),
                 Err(e) => {
