@@ -430,14 +430,15 @@ impl RegistryClient {
     /// so it fails at once. Nothing of a failed download is left in the store.
     pub fn fetch_blob(
         &self,
-        svc: &ImageService,
         repo: &str,
         d: &Digest,
         size: u64,
         stage: bool,
         progress: &dyn ProgressSink,
+        lease: &crate::lease::Lease,
     ) -> Result<()> {
-        if svc.content.exists(d) {
+        let svc = lease.service();
+        if lease.hold(d) {
             return Ok(());
         }
         let scope = format!("repository:{repo}:pull");
@@ -478,9 +479,15 @@ impl RegistryClient {
                 };
                 if stage {
                     // one pass: the download is hashed into the store and unpacked meanwhile
-                    svc.write_blob_and_stage(&mut rd, &format!("blob {d}"), Some(d), Some(size))?;
+                    svc.write_blob_and_stage(
+                        &mut rd,
+                        &format!("blob {d}"),
+                        Some(d),
+                        Some(size),
+                        lease,
+                    )?;
                 } else {
-                    let mut w = svc.content.writer(Some(d.clone()), Some(size))?;
+                    let mut w = lease.writer(Some(d.clone()), Some(size))?;
                     crate::store::copy_buf(&mut rd, &mut w).map_err(|e| Error::Registry {
                         registry: self.host.clone(),
                         message: format!("download {d}: {e}"),
@@ -735,14 +742,17 @@ impl ImageService {
                 }
             }
         };
+        // Everything this pull stores is held by its lease; on failure what it brought in
+        // and no image uses goes again.
+        let lease = self.lease();
         // config
         c.fetch_blob(
-            self,
             &repo,
             &man.config.digest,
             man.config.size,
             false,
             &crate::progress::NoProgress,
+            &lease,
         )?;
         let cfg = model::ImageConfig::parse(
             &self.content.read_verified(&man.config.digest)?,
@@ -783,13 +793,14 @@ impl ImageService {
                         break;
                     }
                     let l = &layers[i];
-                    if self.snapshots.has(&chains[i]) && self.content.exists(&l.blob) {
+                    // held before looking: a blob found here is not removed under this pull
+                    if lease.hold(&l.blob) && self.snapshots.has(&chains[i]) {
                         continue; // register() reports AlreadyExists
                     }
                     if let Ok(mut g) = fresh.lock() {
                         g.insert(l.blob.clone());
                     }
-                    let mut res = c.fetch_blob(self, &repo, &l.blob, l.size, overlay, progress);
+                    let mut res = c.fetch_blob(&repo, &l.blob, l.size, overlay, progress, &lease);
                     if res.is_ok() && overlay {
                         res = self
                             .unpack_layers_at(&layers, &chains, i, progress)
@@ -811,9 +822,9 @@ impl ImageService {
         if let Some(e) = failed.into_inner().ok().flatten() {
             return Err(e);
         }
-        let mdigest = self.content.write_bytes(&man_bytes, None)?;
+        let mdigest = lease.write_bytes(&man_bytes, None)?;
         if top_digest != mdigest {
-            self.content.write_bytes(&top_bytes, Some(&top_digest))?;
+            lease.write_bytes(&top_bytes, Some(&top_digest))?;
         }
         let tags: Vec<Reference> = if r.tag().is_some() && r.digest().is_none() {
             vec![r.clone()]
@@ -834,7 +845,9 @@ impl ImageService {
             &tags,
             &[repo_digest],
             &quiet,
+            &lease,
         )?;
+        lease.succeed();
         progress.event(Progress::Done {
             reference: r.familiar_string(),
             digest: Some(top_digest),
@@ -844,7 +857,11 @@ impl ImageService {
 
     /// The manifest to push: the stored one, with uncompressed layers gzip-compressed first
     /// (as docker pushes them); the new manifest and blobs are kept in the content store.
-    fn push_manifest(&self, stored: &Digest) -> Result<(Digest, Vec<u8>, model::Manifest)> {
+    fn push_manifest(
+        &self,
+        stored: &Digest,
+        lease: &crate::lease::Lease,
+    ) -> Result<(Digest, Vec<u8>, model::Manifest)> {
         let mbytes = self.content.read_verified(stored)?;
         let mut man = match model::parse_manifest(&mbytes, None, "stored manifest")? {
             ManifestKind::Image(m) => m,
@@ -858,7 +875,7 @@ impl ImageService {
         }
         let docker = man.media_type.as_deref() == Some(model::MEDIA_DOCKER_MANIFEST);
         for l in man.layers.iter_mut().filter(|l| plain(&l.media_type)) {
-            let w = self.content.writer(None, None)?;
+            let w = lease.writer(None, None)?;
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
             let mut f = self.content.open_blob(&l.digest)?;
             crate::store::copy_buf(&mut f, &mut gz)
@@ -877,7 +894,7 @@ impl ImageService {
             .to_string();
         }
         let b = serde_json::to_vec(&man).map_err(|e| Error::json("manifest", e))?;
-        let d = self.content.write_bytes(&b, None)?;
+        let d = lease.write_bytes(&b, None)?;
         Ok((d, b, man))
     }
 
@@ -896,7 +913,8 @@ impl ImageService {
             .manifest
             .clone()
             .ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
-        let (mdigest, mbytes, man) = self.push_manifest(&stored)?;
+        let lease = self.lease();
+        let (mdigest, mbytes, man) = self.push_manifest(&stored, &lease)?;
         // another repository on the same registry that has these blobs (cross-repo mount)
         let mount_from = rec
             .repo_digests
@@ -968,6 +986,7 @@ impl ImageService {
             rec2.repo_digests.push(rd);
         }
         self.meta.put(rec2)?;
+        lease.succeed();
         progress.event(Progress::Done {
             reference: r.familiar_string(),
             digest: Some(mdigest.clone()),

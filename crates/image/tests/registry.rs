@@ -560,6 +560,43 @@ struct Served {
     content_length: bool,
     /// Close the connection after this many body bytes (a transport error).
     cut_at: Option<usize>,
+    /// Opened when this path is requested.
+    signal: Option<Gate>,
+    /// The reply waits for this gate.
+    wait: Option<Gate>,
+}
+
+impl Served {
+    fn new(content_type: &'static str, body: Vec<u8>) -> Served {
+        Served {
+            content_type,
+            body,
+            junk: 0,
+            content_length: true,
+            cut_at: None,
+            signal: None,
+            wait: None,
+        }
+    }
+}
+
+/// A one-shot event between the test and its fake registry.
+#[derive(Clone, Default)]
+struct Gate(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+impl Gate {
+    fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+    fn wait(&self) {
+        let g = self.0 .0.lock().unwrap();
+        let (g, t) = self
+            .0
+             .1
+            .wait_timeout_while(g, std::time::Duration::from_secs(60), |open| !*open)
+            .unwrap();
+        assert!(*g && !t.timed_out(), "gate not opened within 60s");
+    }
 }
 
 /// Requests and bytes sent, per path.
@@ -599,6 +636,12 @@ fn streaming_registry(files: std::collections::HashMap<String, Served>) -> (Stri
                     );
                     return;
                 };
+                if let Some(g) = &f.signal {
+                    g.open();
+                }
+                if let Some(g) = &f.wait {
+                    g.wait();
+                }
                 let mut head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nConnection: close\r\n",
                     f.content_type
@@ -664,32 +707,22 @@ fn oversized_image(
     let mut files = std::collections::HashMap::new();
     files.insert(
         "/v2/x/y/manifests/1".to_string(),
-        Served {
-            content_type: "application/vnd.oci.image.manifest.v1+json",
-            body: man,
-            junk: 0,
-            content_length: true,
-            cut_at: None,
-        },
+        Served::new("application/vnd.oci.image.manifest.v1+json", man),
     );
     files.insert(
         format!("/v2/x/y/blobs/{cd}"),
         Served {
-            content_type: "application/octet-stream",
-            body: cfg,
             junk: junk_after_config,
             content_length,
-            cut_at: None,
+            ..Served::new("application/octet-stream", cfg)
         },
     );
     files.insert(
         format!("/v2/x/y/blobs/{ld}"),
         Served {
-            content_type: "application/octet-stream",
-            body: layer,
             junk: junk_after_layer,
             content_length,
-            cut_at: None,
+            ..Served::new("application/octet-stream", layer)
         },
     );
     (files, cd, ld)
@@ -787,4 +820,129 @@ fn oversized_blob_download_stops_at_descriptor_size_and_is_not_retried() {
         opts().retries,
         "transport errors are retried: {e}"
     );
+}
+
+/// Image `repo`:1 with these (uncompressed) layers, as a fake registry serves it; returns the
+/// files and the paths of its config and layer blobs.
+fn image_files(
+    repo: &str,
+    layers: &[Vec<u8>],
+) -> (
+    std::collections::HashMap<String, Served>,
+    String,
+    Vec<String>,
+) {
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let cd = Digest::of(&cfg);
+    let man = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cd.to_string(), "size": cfg.len()},
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": Digest::of(l).to_string(), "size": l.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let mut files = std::collections::HashMap::new();
+    files.insert(
+        format!("/v2/{repo}/manifests/1"),
+        Served::new("application/vnd.oci.image.manifest.v1+json", man),
+    );
+    let cpath = format!("/v2/{repo}/blobs/{cd}");
+    files.insert(cpath.clone(), Served::new("application/octet-stream", cfg));
+    let mut lpaths = Vec::new();
+    for l in layers {
+        let p = format!("/v2/{repo}/blobs/{}", Digest::of(l));
+        files.insert(
+            p.clone(),
+            Served::new("application/octet-stream", l.clone()),
+        );
+        lpaths.push(p);
+    }
+    (files, cpath, lpaths)
+}
+
+fn blob_set(s: &berth_image::ImageService) -> std::collections::BTreeSet<Digest> {
+    s.content.list().unwrap().into_iter().collect()
+}
+
+/// A pull that fails halfway leaves no blob it wrote; two pulls sharing a layer at the same
+/// time do not delete each other's blobs: (1) A downloads the shared base and fails while B,
+/// which found the base there, is still pulling: B's image is complete; (2) both fail, A
+/// first: the base A wrote goes when B, the last one holding it, fails.
+#[test]
+fn failed_pulls_leave_no_blob_and_spare_each_others() {
+    let base = busybox_layer();
+    let layer = |n: &str| tar_of(&[E::File(n, n.as_bytes(), 0o644)]);
+    let serial = RegistryOptions {
+        parallel: 1,
+        ..opts()
+    };
+    for both_fail in [false, true] {
+        // A pulls x/a (base, then a layer the registry sends too much of once B asks for
+        // its second layer); B pulls x/b (base, then a second layer held back until A failed).
+        let (mut files, _, al) = image_files("x/a", &[base.clone(), layer("a")]);
+        let (fb, bc, bl) = image_files("x/b", &[base.clone(), layer("b")]);
+        files.extend(fb);
+        let (a_waits, b_asked, a_failed) = (Gate::default(), Gate::default(), Gate::default());
+        let a_bad = files.get_mut(&al[1]).unwrap();
+        a_bad.junk = 1 << 20;
+        a_bad.signal = Some(a_waits.clone());
+        a_bad.wait = Some(b_asked.clone());
+        let b_second = files.get_mut(&bl[1]).unwrap();
+        b_second.signal = Some(b_asked.clone());
+        b_second.wait = Some(a_failed.clone());
+        if both_fail {
+            b_second.junk = 1 << 20;
+        }
+        let (host, _) = streaming_registry(files);
+        let td = tempfile::tempdir().unwrap();
+        let s = svc(&td.path().join("s"), None);
+        let case = if both_fail {
+            "both fail"
+        } else {
+            "A fails, B succeeds"
+        };
+        std::thread::scope(|sc| {
+            let a = sc.spawn(|| s.pull(&format!("{host}/x/a:1"), None, &serial, &NoProgress));
+            a_waits.wait(); // A has the base and is waiting for its second layer
+            let b = sc.spawn(|| s.pull(&format!("{host}/x/b:1"), None, &serial, &NoProgress));
+            let ea = a.join().unwrap().unwrap_err();
+            assert!(matches!(ea, Error::SizeMismatch { .. }), "{case}: {ea}");
+            assert!(
+                s.content.exists(&Digest::of(&base)),
+                "{case}: the base A wrote stays while B holds it"
+            );
+            a_failed.open();
+            let rb = b.join().unwrap();
+            if both_fail {
+                let eb = rb.unwrap_err();
+                assert!(matches!(eb, Error::SizeMismatch { .. }), "{case}: {eb}");
+                assert_eq!(blob_set(&s), Default::default(), "{case}: blobs left");
+            } else {
+                let rec = rb.unwrap();
+                let mut want: std::collections::BTreeSet<Digest> =
+                    [Digest::of(&base), Digest::of(&layer("b"))].into();
+                want.insert(rec.id.clone());
+                want.insert(rec.manifest.clone().unwrap());
+                assert_eq!(bc.rsplit('/').next().unwrap(), rec.id.to_string());
+                assert_eq!(blob_set(&s), want, "{case}: exactly B's blobs");
+                s.prepare_snapshot("c", Some(&format!("{host}/x/b:1")))
+                    .unwrap();
+                s.remove_snapshot("c").unwrap();
+            }
+        });
+        assert!(
+            content_names(&td.path().join("s"))
+                .iter()
+                .all(|n| !n.starts_with('.')),
+            "{case}: temp files left"
+        );
+    }
 }
