@@ -15,6 +15,16 @@ pub const JSON_BODY_LIMIT: usize = 64 << 20;
 /// Queued chunks are merged into frames of up to this many bytes.
 const COALESCE_LIMIT: usize = 64 << 10;
 
+/// When the consumer of an upload stops reading (it is done, or it failed early: a full
+/// disk, a refused archive), the rest of the body is still read and thrown away, up to this
+/// many bytes: a client that sends its whole body before it reads the answer (docker-py),
+/// or that is still sending when the answer comes (the docker CLI), would otherwise get a
+/// broken pipe instead of the answer. Beyond the limit the connection is closed.
+pub const DRAIN_LIMIT: u64 = 8 << 30;
+
+/// How long the rest of an upload is drained at most (a client that stalls keeps no task).
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Every response body berthd produces.
 pub enum Body {
     Empty,
@@ -177,37 +187,73 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    /// Starts pumping `body` on the runtime; returns the blocking reader end.
-    pub fn spawn(mut body: Incoming) -> Self {
+    /// Starts pumping `body` on the runtime; returns the blocking reader end. Once the
+    /// reader is dropped, the rest of the body is drained (see [`DRAIN_LIMIT`]).
+    pub fn spawn(body: Incoming) -> Self {
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
-        tokio::spawn(async move {
-            loop {
-                match body.frame().await {
-                    None => break,
-                    Some(Ok(f)) => {
-                        if let Ok(d) = f.into_data() {
-                            if !d.is_empty() && tx.send(Ok(d)).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let _ = tx
-                            .send(Err(std::io::Error::other(format!(
-                                "reading request body: {e}"
-                            ))))
-                            .await;
-                        break;
-                    }
-                }
-            }
-        });
+        tokio::spawn(pump(body, tx));
         BodyReader {
             rx,
             cur: Bytes::new(),
             done: false,
         }
     }
+}
+
+/// Feeds `body` to `tx`; when the receiver is gone, drains the rest.
+async fn pump(mut body: Incoming, tx: mpsc::Sender<std::io::Result<Bytes>>) {
+    loop {
+        match body.frame().await {
+            None => return,
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    if !d.is_empty() && tx.send(Ok(d)).await.is_err() {
+                        break; // the consumer stopped reading
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                let _ = tx
+                    .send(Err(std::io::Error::other(format!(
+                        "reading request body: {e}"
+                    ))))
+                    .await;
+                return;
+            }
+        }
+    }
+    drop(tx);
+    let drained = tokio::time::timeout(DRAIN_TIME, drain(&mut body, DRAIN_LIMIT)).await;
+    match drained {
+        Ok(Ok(n)) if n > 0 => tracing::debug!("drained {n} bytes of an upload after its reader"),
+        Ok(Ok(_)) => {}
+        Ok(Err(n)) => tracing::warn!(
+            "an upload went on past {n} bytes after its reader stopped: closing the connection"
+        ),
+        Err(_) => tracing::warn!(
+            "an upload went on for {}s after its reader stopped: closing the connection",
+            DRAIN_TIME.as_secs()
+        ),
+    }
+}
+
+/// Reads and discards the rest of `body`: `Ok(bytes)` at its end (or a read error: the
+/// client went), `Err(bytes)` past `limit`.
+async fn drain<B>(body: &mut B, limit: u64) -> Result<u64, u64>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut n = 0u64;
+    while let Some(f) = body.frame().await {
+        let Ok(f) = f else { break };
+        if let Ok(d) = f.into_data() {
+            n += d.len() as u64;
+            if n > limit {
+                return Err(n);
+            }
+        }
+    }
+    Ok(n)
 }
 
 impl Read for BodyReader {
@@ -242,6 +288,21 @@ impl Read for BodyReader {
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn drain_reads_to_the_end_or_stops_past_the_limit() {
+        let chunks = || {
+            let (tx, body) = Body::channel(8);
+            tokio::spawn(async move {
+                for _ in 0..4 {
+                    let _ = tx.send(Ok(Bytes::from(vec![0u8; 1000]))).await;
+                }
+            });
+            body
+        };
+        assert_eq!(drain(&mut chunks(), 4000).await, Ok(4000));
+        assert!(matches!(drain(&mut chunks(), 2500).await, Err(n) if n > 2500));
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn queued_chunks_are_merged_and_errors_come_after_the_data() {

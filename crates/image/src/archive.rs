@@ -4,6 +4,7 @@
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, IoCtx, Result};
 use crate::layer::{decompress, Compression};
+use crate::lease::Lease;
 use crate::model::{self, Descriptor, ImageConfig, Index, Manifest, ManifestKind, Platform};
 use crate::progress::{Progress, ProgressSink};
 use crate::reference::Reference;
@@ -74,13 +75,13 @@ impl Ingested {
             None => Err(Error::invalid("archive", format!("missing file {p:?}"))),
         }
     }
-    fn digest(&self, svc: &ImageService, p: &str) -> Result<Digest> {
+    fn digest(&self, lease: &Lease, p: &str) -> Result<Digest> {
         let r = self.resolve(p);
         if let Some(d) = self.blobs.get(&r) {
             return Ok(d.clone());
         }
         match self.small.get(&r) {
-            Some(b) => svc.content.write_bytes(b, None),
+            Some(b) => lease.write_bytes(b, None),
             None => Err(Error::invalid("archive", format!("missing file {p:?}"))),
         }
     }
@@ -175,7 +176,12 @@ pub struct LoadedImage {
 }
 
 impl ImageService {
-    fn ingest_tar(&self, r: &mut (dyn Read + Send), ing: &mut Ingested) -> Result<()> {
+    fn ingest_tar(
+        &self,
+        r: &mut (dyn Read + Send),
+        ing: &mut Ingested,
+        lease: &Lease,
+    ) -> Result<()> {
         // docker load accepts compressed archives too
         let dec = decompress(r)?;
         let mut ar = tar::Archive::new(dec);
@@ -210,14 +216,12 @@ impl ImageService {
                 && size > 1024
             {
                 let exp = expected_from_path(&path);
-                let d = self.ingest_and_stage(&mut e, &path, exp.as_ref(), size, ing)?;
+                let d = self.ingest_and_stage(&mut e, &path, exp.as_ref(), size, ing, lease)?;
                 ing.blobs.insert(path, d);
             } else {
                 let exp = expected_from_path(&path);
-                let d = self
-                    .content
-                    .write_from(&mut e, exp.as_ref(), Some(size))
-                    .map_err(|err| match err {
+                let d = lease.write_from(&mut e, exp.as_ref(), Some(size)).map_err(
+                    |err| match err {
                         Error::DigestMismatch {
                             expected, actual, ..
                         } => Error::DigestMismatch {
@@ -226,7 +230,8 @@ impl ImageService {
                             actual,
                         },
                         other => other,
-                    })?;
+                    },
+                )?;
                 ing.blobs.insert(path, d);
             }
         }
@@ -240,9 +245,15 @@ impl ImageService {
         exp: Option<&Digest>,
         size: u64,
         ing: &mut Ingested,
+        lease: &Lease,
     ) -> Result<Digest> {
-        let (d, staged) =
-            self.write_blob_and_stage(e, &format!("archive member {path}"), exp, Some(size))?;
+        let (d, staged) = self.write_blob_and_stage(
+            e,
+            &format!("archive member {path}"),
+            exp,
+            Some(size),
+            lease,
+        )?;
         if staged {
             ing.staged.push(d.clone());
         }
@@ -260,9 +271,9 @@ impl ImageService {
         }
     }
 
-    fn ingest_dir(&self, dir: &Path) -> Result<Ingested> {
+    fn ingest_dir(&self, dir: &Path, lease: &Lease) -> Result<Ingested> {
         let mut ing = Ingested::default();
-        fn rec(svc: &ImageService, root: &Path, d: &Path, ing: &mut Ingested) -> Result<()> {
+        fn rec(lease: &Lease, root: &Path, d: &Path, ing: &mut Ingested) -> Result<()> {
             for e in std::fs::read_dir(d).ctx("read dir", d)? {
                 let e = e.ctx("read dir", d)?;
                 let p = e.path();
@@ -272,23 +283,21 @@ impl ImageService {
                     .map(|r| r.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 if md.is_dir() {
-                    rec(svc, root, &p, ing)?;
+                    rec(lease, root, &p, ing)?;
                 } else if md.is_file() {
                     if is_small_meta(&rel, md.len()) {
                         ing.small.insert(rel, std::fs::read(&p).ctx("read", &p)?);
                     } else {
                         let exp = expected_from_path(&rel);
                         let mut f = std::fs::File::open(&p).ctx("open", &p)?;
-                        let d = svc
-                            .content
-                            .write_from(&mut f, exp.as_ref(), Some(md.len()))?;
+                        let d = lease.write_from(&mut f, exp.as_ref(), Some(md.len()))?;
                         ing.blobs.insert(rel, d);
                     }
                 }
             }
             Ok(())
         }
-        rec(self, dir, dir, &mut ing)?;
+        rec(lease, dir, dir, &mut ing)?;
         Ok(ing)
     }
 
@@ -298,11 +307,15 @@ impl ImageService {
         mut r: impl Read + Send,
         progress: &dyn ProgressSink,
     ) -> Result<Vec<LoadedImage>> {
+        let lease = self.lease();
         let mut ing = Ingested::default();
         let res = self
-            .ingest_tar(&mut r, &mut ing)
-            .and_then(|()| self.load_ingested(&ing, None, progress));
+            .ingest_tar(&mut r, &mut ing, &lease)
+            .and_then(|()| self.load_ingested(&ing, None, progress, &lease));
         self.drop_staged(&ing);
+        if res.is_ok() {
+            lease.succeed();
+        } // else dropping the lease removes the blobs this load brought in
         res
     }
 
@@ -314,15 +327,18 @@ impl ImageService {
         tag: Option<&str>,
         progress: &dyn ProgressSink,
     ) -> Result<Vec<LoadedImage>> {
-        let ing = self.ingest_dir(dir)?;
+        let tag = tag.map(Reference::parse_with_default_tag).transpose()?;
+        let lease = self.lease();
+        let ing = self.ingest_dir(dir, &lease)?;
         if !ing.has("index.json") {
             return Err(Error::invalid(
                 dir.display().to_string(),
                 "not an OCI image layout (no index.json)",
             ));
         }
-        let tag = tag.map(Reference::parse_with_default_tag).transpose()?;
-        self.load_ingested(&ing, tag, progress)
+        let out = self.load_ingested(&ing, tag, progress, &lease)?;
+        lease.succeed();
+        Ok(out)
     }
 
     fn load_ingested(
@@ -330,6 +346,7 @@ impl ImageService {
         ing: &Ingested,
         tag: Option<Reference>,
         progress: &dyn ProgressSink,
+        lease: &Lease,
     ) -> Result<Vec<LoadedImage>> {
         let mut out = Vec::new();
         if ing.has("manifest.json") && tag.is_none() {
@@ -338,10 +355,10 @@ impl ImageService {
                 .map_err(|e| Error::json("manifest.json in archive", e))?;
             for ent in entries {
                 let cfg_bytes = ing.bytes(self, &ent.config)?;
-                let cfg = self.content.write_bytes(&cfg_bytes, None)?;
+                let cfg = lease.write_bytes(&cfg_bytes, None)?;
                 let mut layers = Vec::new();
                 for lp in &ent.layers {
-                    let d = ing.digest(self, lp)?;
+                    let d = ing.digest(lease, lp)?;
                     layers.push(PendingLayer {
                         media_type: media_type_of_blob(self, &d)?,
                         size: self.content.size(&d)?,
@@ -353,7 +370,7 @@ impl ImageService {
                 for t in ent.repo_tags.unwrap_or_default() {
                     tags.push(Reference::parse_with_default_tag(&t)?);
                 }
-                let rec = self.register(&cfg, layers, None, &tags, &[], progress)?;
+                let rec = self.register(&cfg, layers, None, &tags, &[], progress, lease)?;
                 out.push(self.loaded(&rec, &tags, progress));
             }
             return Ok(out);
@@ -378,15 +395,13 @@ impl ImageService {
                     })
                     .and_then(|n| Reference::parse_with_default_tag(&n).ok())
             });
-            let (man, mdigest) = self.resolve_layout_manifest(ing, desc)?;
+            let (man, mdigest) = self.resolve_layout_manifest(ing, desc, lease)?;
             let cfg_bytes =
                 ing.bytes(self, &format!("blobs/sha256/{}", man.config.digest.hex()))?;
-            let cfg = self
-                .content
-                .write_bytes(&cfg_bytes, Some(&man.config.digest))?;
+            let cfg = lease.write_bytes(&cfg_bytes, Some(&man.config.digest))?;
             let mut layers = Vec::new();
             for l in &man.layers {
-                let d = ing.digest(self, &format!("blobs/sha256/{}", l.digest.hex()))?;
+                let d = ing.digest(lease, &format!("blobs/sha256/{}", l.digest.hex()))?;
                 if d != l.digest {
                     return Err(Error::DigestMismatch {
                         what: "layer blob in layout".into(),
@@ -402,7 +417,7 @@ impl ImageService {
                 });
             }
             let tags: Vec<Reference> = name.into_iter().collect();
-            let rec = self.register(&cfg, layers, Some(mdigest), &tags, &[], progress)?;
+            let rec = self.register(&cfg, layers, Some(mdigest), &tags, &[], progress, lease)?;
             out.push(self.loaded(&rec, &tags, progress));
         }
         Ok(out)
@@ -436,11 +451,12 @@ impl ImageService {
         &self,
         ing: &Ingested,
         desc: &Descriptor,
+        lease: &Lease,
     ) -> Result<(Manifest, Digest)> {
         let mut d = desc.clone();
         for _ in 0..4 {
             let b = ing.bytes(self, &format!("blobs/sha256/{}", d.digest.hex()))?;
-            let got = self.content.write_bytes(&b, Some(&d.digest))?;
+            let got = lease.write_bytes(&b, Some(&d.digest))?;
             match model::parse_manifest(&b, Some(&d.media_type), &format!("manifest {}", d.digest))?
             {
                 ManifestKind::Image(m) => return Ok((m, got)),
@@ -701,7 +717,8 @@ impl ImageService {
         for c in changes {
             apply_change(&mut cc, c)?;
         }
-        let blob = self.content.write_from(&mut r, None, None)?;
+        let lease = self.lease();
+        let blob = lease.write_from(&mut r, None, None)?;
         // diff_id: hash of the uncompressed stream
         let mut h = HashingReader::new(decompress(self.content.open_blob(&blob)?)?);
         std::io::copy(&mut h, &mut std::io::sink())
@@ -731,7 +748,7 @@ impl ImageService {
             docker_version: None,
         };
         let cb = serde_json::to_vec(&cfg).map_err(|e| Error::json("image config", e))?;
-        let cd = self.content.write_bytes(&cb, None)?;
+        let cd = lease.write_bytes(&cb, None)?;
         let layer = PendingLayer {
             media_type: media_type_of_blob(self, &blob)?,
             size: self.content.size(&blob)?,
@@ -739,14 +756,17 @@ impl ImageService {
             diff_id,
         };
         let tags: Vec<Reference> = tagref.into_iter().collect();
-        self.register(
+        let rec = self.register(
             &cd,
             vec![layer],
             None,
             &tags,
             &[],
             &crate::progress::NoProgress,
-        )
+            &lease,
+        )?;
+        lease.succeed();
+        Ok(rec)
     }
 
     /// `docker export`: a mounted (or copy-snapshot) container filesystem as a tar.

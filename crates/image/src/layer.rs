@@ -1125,7 +1125,11 @@ pub fn diff_to_store(
     new: &Path,
     store: &crate::store::ContentStore,
 ) -> Result<PackedLayer> {
-    let w = store.writer(None, None)?;
+    diff_into(old, new, store.writer(None, None)?)
+}
+
+/// [`diff_to_store`] into a given blob writer (e.g. one of a [`crate::lease::Lease`]).
+pub fn diff_into(old: &Path, new: &Path, w: crate::store::BlobWriter) -> Result<PackedLayer> {
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(w), flate2::Compression::fast());
     let tarw = diff_trees(old, new, HashingWriter::new(gz))?;
     let (gz, diff_id, _) = tarw.finish();
@@ -1187,7 +1191,11 @@ pub fn pack_to_store(
     mode: PackMode,
     store: &crate::store::ContentStore,
 ) -> Result<PackedLayer> {
-    let w = store.writer(None, None)?;
+    pack_into(dir, mode, store.writer(None, None)?)
+}
+
+/// [`pack_to_store`] into a given blob writer (e.g. one of a [`crate::lease::Lease`]).
+pub fn pack_into(dir: &Path, mode: PackMode, w: crate::store::BlobWriter) -> Result<PackedLayer> {
     let gz = flate2::write::GzEncoder::new(HashingWriter::new(w), flate2::Compression::fast());
     let tarw = HashingWriter::new(gz);
     let tarw = pack_dir(dir, mode, tarw)?;

@@ -17,12 +17,17 @@
 //! - `export_fs(rootfs, writer)` — `docker export`
 //! - `gc(keep_blobs, keep_chains)` — prune unreferenced blobs and snapshots
 //!
+//! Operations that write blobs (load, import, pull, commit, push) do it under a
+//! [`lease::Lease`]: a failed one removes the blobs it brought in that no image references,
+//! and none removes a blob another operation in flight holds (see [`lease`]).
+//!
 //! On-disk layout under the root: `content/sha256/<hex>` (blobs), `images.json` (metadata),
 //! `snapshots/<chain-id-hex>/fs` (unpacked layers), `active/<key>/` (container layers).
 pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod lease;
 pub mod model;
 pub mod progress;
 pub mod reference;

@@ -423,16 +423,22 @@ impl RegistryClient {
 
     /// Download a blob into the content store (verified), with retries and progress.
     /// With `stage`, a layer is unpacked (speculatively, into a staging dir) while it downloads.
+    ///
+    /// At most `size` + 1 bytes are read: a registry sending more than the descriptor says is
+    /// cut off there (a Content-Length announcing more fails before any byte is read). Only
+    /// transport errors are retried; a size or digest mismatch is what the registry serves,
+    /// so it fails at once. Nothing of a failed download is left in the store.
     pub fn fetch_blob(
         &self,
-        svc: &ImageService,
         repo: &str,
         d: &Digest,
         size: u64,
         stage: bool,
         progress: &dyn ProgressSink,
+        lease: &crate::lease::Lease,
     ) -> Result<()> {
-        if svc.content.exists(d) {
+        let svc = lease.service();
+        if lease.hold(d) {
             return Ok(());
         }
         let scope = format!("repository:{repo}:pull");
@@ -450,8 +456,20 @@ impl RegistryClient {
                     &Body::None,
                     &[],
                 )?;
+                if let Some(announced) = r
+                    .header("Content-Length")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .filter(|&n| n > size)
+                {
+                    return Err(Error::SizeMismatch {
+                        what: format!("blob {d} from {} (its Content-Length)", self.host),
+                        expected: size,
+                        actual: announced,
+                    });
+                }
                 let mut rd = DownloadReader {
-                    inner: r.into_reader(),
+                    // one byte more than the descriptor says tells "too long" from "right"
+                    inner: r.into_reader().take(size.saturating_add(1)),
                     done: 0,
                     last: 0,
                     total: size,
@@ -461,9 +479,15 @@ impl RegistryClient {
                 };
                 if stage {
                     // one pass: the download is hashed into the store and unpacked meanwhile
-                    svc.write_blob_and_stage(&mut rd, &format!("blob {d}"), Some(d), Some(size))?;
+                    svc.write_blob_and_stage(
+                        &mut rd,
+                        &format!("blob {d}"),
+                        Some(d),
+                        Some(size),
+                        lease,
+                    )?;
                 } else {
-                    let mut w = svc.content.writer(Some(d.clone()), Some(size))?;
+                    let mut w = lease.writer(Some(d.clone()), Some(size))?;
                     crate::store::copy_buf(&mut rd, &mut w).map_err(|e| Error::Registry {
                         registry: self.host.clone(),
                         message: format!("download {d}: {e}"),
@@ -476,6 +500,36 @@ impl RegistryClient {
                 Ok(()) => {
                     progress.event(Progress::DownloadComplete { layer: d.clone() });
                     return Ok(());
+                }
+                Err(Error::SizeMismatch {
+                    what,
+                    expected,
+                    actual,
+                }) => {
+                    let what = if what.contains(&self.host) {
+                        what
+                    } else if actual > expected {
+                        format!(
+                            "blob {d} from {} (reading stopped one byte past the descriptor's size)",
+                            self.host
+                        )
+                    } else {
+                        format!("blob {d} from {}", self.host)
+                    };
+                    return Err(Error::SizeMismatch {
+                        what,
+                        expected,
+                        actual,
+                    });
+                }
+                Err(Error::DigestMismatch {
+                    expected, actual, ..
+                }) => {
+                    return Err(Error::DigestMismatch {
+                        what: format!("blob {d} from {}", self.host),
+                        expected,
+                        actual,
+                    })
                 }
                 Err(e @ Error::Unauthorized { .. }) => return Err(e),
                 Err(e) => {
@@ -688,14 +742,17 @@ impl ImageService {
                 }
             }
         };
+        // Everything this pull stores is held by its lease; on failure what it brought in
+        // and no image uses goes again.
+        let lease = self.lease();
         // config
         c.fetch_blob(
-            self,
             &repo,
             &man.config.digest,
             man.config.size,
             false,
             &crate::progress::NoProgress,
+            &lease,
         )?;
         let cfg = model::ImageConfig::parse(
             &self.content.read_verified(&man.config.digest)?,
@@ -736,13 +793,14 @@ impl ImageService {
                         break;
                     }
                     let l = &layers[i];
-                    if self.snapshots.has(&chains[i]) && self.content.exists(&l.blob) {
+                    // held before looking: a blob found here is not removed under this pull
+                    if lease.hold(&l.blob) && self.snapshots.has(&chains[i]) {
                         continue; // register() reports AlreadyExists
                     }
                     if let Ok(mut g) = fresh.lock() {
                         g.insert(l.blob.clone());
                     }
-                    let mut res = c.fetch_blob(self, &repo, &l.blob, l.size, overlay, progress);
+                    let mut res = c.fetch_blob(&repo, &l.blob, l.size, overlay, progress, &lease);
                     if res.is_ok() && overlay {
                         res = self
                             .unpack_layers_at(&layers, &chains, i, progress)
@@ -764,9 +822,9 @@ impl ImageService {
         if let Some(e) = failed.into_inner().ok().flatten() {
             return Err(e);
         }
-        let mdigest = self.content.write_bytes(&man_bytes, None)?;
+        let mdigest = lease.write_bytes(&man_bytes, None)?;
         if top_digest != mdigest {
-            self.content.write_bytes(&top_bytes, Some(&top_digest))?;
+            lease.write_bytes(&top_bytes, Some(&top_digest))?;
         }
         let tags: Vec<Reference> = if r.tag().is_some() && r.digest().is_none() {
             vec![r.clone()]
@@ -787,7 +845,9 @@ impl ImageService {
             &tags,
             &[repo_digest],
             &quiet,
+            &lease,
         )?;
+        lease.succeed();
         progress.event(Progress::Done {
             reference: r.familiar_string(),
             digest: Some(top_digest),
@@ -797,7 +857,11 @@ impl ImageService {
 
     /// The manifest to push: the stored one, with uncompressed layers gzip-compressed first
     /// (as docker pushes them); the new manifest and blobs are kept in the content store.
-    fn push_manifest(&self, stored: &Digest) -> Result<(Digest, Vec<u8>, model::Manifest)> {
+    fn push_manifest(
+        &self,
+        stored: &Digest,
+        lease: &crate::lease::Lease,
+    ) -> Result<(Digest, Vec<u8>, model::Manifest)> {
         let mbytes = self.content.read_verified(stored)?;
         let mut man = match model::parse_manifest(&mbytes, None, "stored manifest")? {
             ManifestKind::Image(m) => m,
@@ -811,7 +875,7 @@ impl ImageService {
         }
         let docker = man.media_type.as_deref() == Some(model::MEDIA_DOCKER_MANIFEST);
         for l in man.layers.iter_mut().filter(|l| plain(&l.media_type)) {
-            let w = self.content.writer(None, None)?;
+            let w = lease.writer(None, None)?;
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
             let mut f = self.content.open_blob(&l.digest)?;
             crate::store::copy_buf(&mut f, &mut gz)
@@ -830,7 +894,7 @@ impl ImageService {
             .to_string();
         }
         let b = serde_json::to_vec(&man).map_err(|e| Error::json("manifest", e))?;
-        let d = self.content.write_bytes(&b, None)?;
+        let d = lease.write_bytes(&b, None)?;
         Ok((d, b, man))
     }
 
@@ -849,7 +913,8 @@ impl ImageService {
             .manifest
             .clone()
             .ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
-        let (mdigest, mbytes, man) = self.push_manifest(&stored)?;
+        let lease = self.lease();
+        let (mdigest, mbytes, man) = self.push_manifest(&stored, &lease)?;
         // another repository on the same registry that has these blobs (cross-repo mount)
         let mount_from = rec
             .repo_digests
@@ -921,6 +986,7 @@ impl ImageService {
             rec2.repo_digests.push(rd);
         }
         self.meta.put(rec2)?;
+        lease.succeed();
         progress.event(Progress::Done {
             reference: r.familiar_string(),
             digest: Some(mdigest.clone()),

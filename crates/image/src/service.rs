@@ -22,6 +22,8 @@ pub struct ImageService {
     pub content: ContentStore,
     pub meta: MetadataStore,
     pub snapshots: Snapshotter,
+    /// Blobs held by operations in flight (see [`crate::lease`]).
+    pub leases: std::sync::Arc<crate::lease::Leases>,
 }
 
 /// `docker image inspect` data, with Docker's field names.
@@ -163,6 +165,7 @@ impl ImageService {
             content,
             meta: MetadataStore::open(root)?,
             snapshots: Snapshotter::open(root, force)?,
+            leases: Default::default(),
         })
     }
     pub fn root(&self) -> &Path {
@@ -170,6 +173,12 @@ impl ImageService {
     }
     pub fn snapshotter_kind(&self) -> SnapshotterKind {
         self.snapshots.kind()
+    }
+
+    /// A lease for an operation that writes blobs: what it writes under the lease is removed
+    /// again unless [`crate::lease::Lease::succeed`] is called (and no image references it).
+    pub fn lease(&self) -> crate::lease::Lease<'_> {
+        crate::lease::Lease::new(self)
     }
 
     /// Resolve a user-given name (ID, short ID, name:tag, name@digest).
@@ -416,8 +425,9 @@ impl ImageService {
         path: &str,
         exp: Option<&Digest>,
         size: Option<u64>,
+        lease: &crate::lease::Lease,
     ) -> Result<(Digest, bool)> {
-        let mut w = self.content.writer(exp.cloned(), size)?;
+        let mut w = lease.writer(exp.cloned(), size)?;
         let mut head = vec![0u8; 512];
         let mut n = 0;
         while n < head.len() {
@@ -610,6 +620,7 @@ impl ImageService {
 
     /// Store an image whose config and layer blobs are already in the content store:
     /// unpack its layers, write a manifest for it, record it with `tags`.
+    #[allow(clippy::too_many_arguments)] // the image's parts, its names, and the operation's lease
     pub(crate) fn register(
         &self,
         config: &Digest,
@@ -618,7 +629,15 @@ impl ImageService {
         tags: &[Reference],
         repo_digests: &[String],
         progress: &dyn ProgressSink,
+        lease: &crate::lease::Lease,
     ) -> Result<ImageRecord> {
+        // Everything the record will reference is held until the record is stored.
+        for d in std::iter::once(config)
+            .chain(manifest.iter())
+            .chain(layers.iter().map(|l| &l.blob))
+        {
+            lease.hold(d);
+        }
         let cfg_bytes = self.content.read_verified(config)?;
         let cfg = ImageConfig::parse(&cfg_bytes, &format!("image config {config}"))?;
         if cfg.rootfs.diff_ids.len() != layers.len() {
@@ -656,7 +675,7 @@ impl ImageService {
                     annotations: None,
                 };
                 let b = serde_json::to_vec(&m).map_err(|e| Error::json("manifest", e))?;
-                self.content.write_bytes(&b, None)?
+                lease.write_bytes(&b, None)?
             }
         };
         let rec = ImageRecord {
@@ -785,11 +804,12 @@ impl ImageService {
         tag: Option<&str>,
     ) -> Result<ImageRecord> {
         let (dir, kind) = self.snapshots.changes_dir(key)?;
+        let lease = self.lease();
         let packed = match kind {
-            SnapshotterKind::Overlay => crate::layer::pack_to_store(
+            SnapshotterKind::Overlay => crate::layer::pack_into(
                 &dir,
                 crate::layer::PackMode::OverlayDiff,
-                &self.content,
+                lease.writer(None, None)?,
             )?,
             SnapshotterKind::Copy => {
                 // the container dir is a full tree: diff it against its parent's full tree
@@ -801,7 +821,7 @@ impl ImageService {
                         e
                     }
                 };
-                crate::layer::diff_to_store(&base, &dir, &self.content)?
+                crate::layer::diff_into(&base, &dir, lease.writer(None, None)?)?
             }
         };
         let mut layers: Vec<PendingLayer> = Vec::new();
@@ -841,33 +861,27 @@ impl ImageService {
             ..Default::default()
         });
         let b = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
-        let cfg = self.content.write_bytes(&b, None)?;
+        let cfg = lease.write_bytes(&b, None)?;
         let tags = match tag {
             Some(t) => vec![Reference::parse_with_default_tag(t)?],
             None => vec![],
         };
-        self.register(&cfg, layers, None, &tags, &[], &crate::progress::NoProgress)
+        let rec = self.register(
+            &cfg,
+            layers,
+            None,
+            &tags,
+            &[],
+            &crate::progress::NoProgress,
+            &lease,
+        )?;
+        lease.succeed();
+        Ok(rec)
     }
 
-    /// Remove blobs and committed snapshots no image uses. `in_use_snapshots`: chain IDs
-    /// the caller still needs (build cache...); active snapshots (containers) always keep
-    /// their parents.
-    pub fn gc(&self, keep_blobs: &[Digest], keep_chains: &[Digest]) -> Result<GcReport> {
-        let mut keep: HashSet<Digest> = keep_blobs.iter().cloned().collect();
-        let mut keep_snap: HashSet<Digest> = HashSet::new();
-        let mark_chain = |c: &Digest, ks: &mut HashSet<Digest>| {
-            let mut cur = Some(c.clone());
-            while let Some(x) = cur {
-                if !ks.insert(x.clone()) {
-                    break;
-                }
-                cur = self
-                    .snapshots
-                    .committed_meta(&x)
-                    .ok()
-                    .and_then(|m| m.parent);
-            }
-        };
+    /// Blobs the stored images reference: configs, manifests (and what they list), layers.
+    pub(crate) fn referenced_blobs(&self) -> HashSet<Digest> {
+        let mut keep = HashSet::new();
         for rec in self.meta.list() {
             keep.insert(rec.id.clone());
             if let Some(m) = &rec.manifest {
@@ -885,6 +899,29 @@ impl ImageService {
             for l in &rec.layers {
                 keep.insert(l.blob.clone());
             }
+        }
+        keep
+    }
+
+    /// Remove blobs and committed snapshots no image uses. `in_use_snapshots`: chain IDs
+    /// the caller still needs (build cache...); active snapshots (containers) always keep
+    /// their parents. Blobs held by operations in flight (leases) stay.
+    pub fn gc(&self, keep_blobs: &[Digest], keep_chains: &[Digest]) -> Result<GcReport> {
+        let mut keep_snap: HashSet<Digest> = HashSet::new();
+        let mark_chain = |c: &Digest, ks: &mut HashSet<Digest>| {
+            let mut cur = Some(c.clone());
+            while let Some(x) = cur {
+                if !ks.insert(x.clone()) {
+                    break;
+                }
+                cur = self
+                    .snapshots
+                    .committed_meta(&x)
+                    .ok()
+                    .and_then(|m| m.parent);
+            }
+        };
+        for rec in self.meta.list() {
             if let Some(top) = self.top_chain_id(&rec) {
                 mark_chain(&top, &mut keep_snap);
                 // overlay layers of an image are all needed even if metadata parent chains differ
@@ -909,8 +946,14 @@ impl ImageService {
                 rep.snapshots_removed.push(s.chain_id);
             }
         }
+        // Under the leases' lock: an operation holds a blob before it relies on it and stores
+        // its image before it lets go, so a blob not held now is one no image in the metadata
+        // read here, nor any operation, needs.
+        let leases = self.leases.guard();
+        let mut keep = self.referenced_blobs();
+        keep.extend(keep_blobs.iter().cloned());
         for b in self.content.list()? {
-            if !keep.contains(&b) {
+            if !keep.contains(&b) && !leases.is_held(&b) {
                 rep.bytes_freed += self.content.size(&b).unwrap_or(0);
                 self.content.delete(&b)?;
                 rep.blobs_removed.push(b);

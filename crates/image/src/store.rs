@@ -132,6 +132,7 @@ impl ContentStore {
             flushed: 0,
             expected,
             expected_size,
+            lease: None,
         })
     }
     /// Store bytes; returns the digest. Verifies `expected` if given.
@@ -226,6 +227,8 @@ pub struct BlobWriter {
     flushed: u64,
     expected: Option<Digest>,
     expected_size: Option<u64>,
+    /// The operation the blob is written for: the commit holds the blob for it.
+    lease: Option<std::sync::Arc<crate::lease::LeaseState>>,
 }
 
 const WRITEBACK_CHUNK: u64 = 8 << 20;
@@ -265,6 +268,14 @@ impl BlobWriter {
     pub fn written(&self) -> u64 {
         self.size
     }
+    /// The temp file being written.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+    pub(crate) fn leased(mut self, lease: std::sync::Arc<crate::lease::LeaseState>) -> Self {
+        self.lease = Some(lease);
+        self
+    }
     pub fn commit(mut self) -> Result<Digest> {
         let file = self
             .file
@@ -294,9 +305,14 @@ impl BlobWriter {
         file.sync_all().ctx("fsync blob", &self.tmp)?;
         drop(file);
         let dst = self.store.path(&actual);
+        // Held before it becomes visible, so no failed operation or gc removes it meanwhile.
+        let existed = self.lease.as_ref().map(|l| l.hold(&self.store, &actual));
         // rename(2) is atomic: a concurrent writer of the same content just replaces an
         // identical file, readers see either the old or the new inode, never a partial one.
         fs::rename(&self.tmp, &dst).ctx("rename blob into place", &dst)?;
+        if let (Some(l), Some(false)) = (&self.lease, existed) {
+            l.created(&actual);
+        }
         fsync_dir(&self.store.dir)?;
         Ok(actual)
     }

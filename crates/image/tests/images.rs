@@ -696,3 +696,114 @@ fn commit_with_copy_snapshotter_diffs_against_parent() {
     assert!(!m.join("o").exists());
     s.unmount(&m).unwrap();
 }
+
+/// Blobs in the content store (committed ones only; temp files are checked separately).
+fn blobs(s: &berth_image::ImageService) -> std::collections::BTreeSet<Digest> {
+    s.content.list().unwrap().into_iter().collect()
+}
+
+/// A refused load (hostile layer, layer not matching its diff_id, corrupt archive) and a
+/// refused import leave no blob they wrote that no image references; blobs that were there
+/// before (an image's, or an orphan) stay. Both snapshotters.
+#[test]
+fn refused_load_and_import_leave_no_blob_behind() {
+    for kind in [SnapshotterKind::Overlay, SnapshotterKind::Copy] {
+        let td = tempfile::tempdir().unwrap();
+        let s = svc(td.path(), Some(kind));
+        let base = busybox_layer();
+        let good = tar_of(&[E::File("ok", b"ok", 0o644)]);
+        s.load(
+            &docker_archive(&[base.clone(), good], &["good:1"], &["sh"])[..],
+            &NoProgress,
+        )
+        .unwrap();
+        let kept = blobs(&s);
+        // an orphan blob that a refused load also carries: it was there before, it stays
+        let orphan_layer = tar_of(&[E::File("orphan", b"o", 0o644)]);
+        let orphan = s.content.write_bytes(&orphan_layer, None).unwrap();
+        let mut before = kept.clone();
+        before.insert(orphan.clone());
+
+        // hostile layer: refused at unpack
+        let evil = tar_of(&[E::File("../victim", b"pwned", 0o644)]);
+        let big_evil = {
+            // large enough to be streamed (and, on overlay, unpacked while it arrives)
+            let mut t = tar_of(&[E::File("pad", &vec![7u8; 64 << 10], 0o644)]);
+            t.truncate(t.len() - 1024); // drop the end-of-archive blocks
+            t.extend_from_slice(&evil);
+            t
+        };
+        for (what, layers) in [
+            ("hostile layer", vec![base.clone(), evil.clone()]),
+            ("big hostile layer", vec![base.clone(), big_evil.clone()]),
+            (
+                "hostile layer next to an orphan",
+                vec![orphan_layer.clone(), evil.clone()],
+            ),
+        ] {
+            let e = s
+                .load(
+                    &docker_archive(&layers, &["evil:1"], &["sh"])[..],
+                    &NoProgress,
+                )
+                .unwrap_err();
+            assert!(
+                matches!(e, Error::UnsafeEntry { .. }),
+                "{kind:?} {what}: {e}"
+            );
+            assert_eq!(blobs(&s), before, "{kind:?} {what}: blobs left behind");
+            assert!(matches!(s.resolve("evil:1"), Err(Error::ImageNotFound(_))));
+        }
+        // a layer that does not match the config's diff_id (one not unpacked yet)
+        let fresh = tar_of(&[E::File("f", &[3u8; 8192], 0o644)]);
+        let mut arch = docker_archive(&[fresh], &["bad:1"], &["sh"]);
+        let pos = arch.windows(64).position(|w| w == [3u8; 64]).unwrap() + 100;
+        arch[pos] ^= 0xff;
+        assert!(s.load(&arch[..], &NoProgress).is_err());
+        assert_eq!(
+            blobs(&s),
+            before,
+            "{kind:?} diff_id mismatch: blobs left behind"
+        );
+        // a truncated archive: the blobs stored before the cut go again
+        let arch = docker_archive(
+            &[
+                tar_of(&[E::File("t", &vec![1u8; 8192], 0o644)]),
+                evil.clone(),
+            ],
+            &["cut:1"],
+            &["sh"],
+        );
+        assert!(s.load(&arch[..arch.len() / 2 + 3000], &NoProgress).is_err());
+        assert_eq!(
+            blobs(&s),
+            before,
+            "{kind:?} truncated archive: blobs left behind"
+        );
+        // a refused import
+        let e = s
+            .import(&evil[..], Some("imp:1"), &[], None, None)
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::UnsafeEntry { .. }),
+            "{kind:?} import: {e}"
+        );
+        assert_eq!(
+            blobs(&s),
+            before,
+            "{kind:?} refused import: blobs left behind"
+        );
+        assert!(
+            names(&td.path().join("content/sha256"))
+                .iter()
+                .all(|n| !n.starts_with('.')),
+            "{kind:?}: temp files left"
+        );
+        // the image that was there is intact
+        s.prepare_snapshot("c", Some("good:1")).unwrap();
+        s.remove_snapshot("c").unwrap();
+        for d in &kept {
+            s.content.verify(d).unwrap();
+        }
+    }
+}

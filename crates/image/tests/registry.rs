@@ -548,3 +548,401 @@ fn interrupted_pull_leaves_nothing_and_retry_succeeds() {
     let _ = Path::new("/");
     let _ = Read::bytes(&b"x"[..]);
 }
+
+/// What a [`streaming_registry`] serves at one path: `body`, then `junk` more bytes (a
+/// hostile registry sending more than the descriptor says), with or without a
+/// Content-Length (without: the body ends when the connection closes).
+#[derive(Clone)]
+struct Served {
+    content_type: &'static str,
+    body: Vec<u8>,
+    junk: u64,
+    content_length: bool,
+    /// Close the connection after this many body bytes (a transport error).
+    cut_at: Option<usize>,
+    /// Opened when this path is requested.
+    signal: Option<Gate>,
+    /// The reply waits for this gate.
+    wait: Option<Gate>,
+}
+
+impl Served {
+    fn new(content_type: &'static str, body: Vec<u8>) -> Served {
+        Served {
+            content_type,
+            body,
+            junk: 0,
+            content_length: true,
+            cut_at: None,
+            signal: None,
+            wait: None,
+        }
+    }
+}
+
+/// A one-shot event between the test and its fake registry.
+#[derive(Clone, Default)]
+struct Gate(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+impl Gate {
+    fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+    fn wait(&self) {
+        let g = self.0 .0.lock().unwrap();
+        let (g, t) = self
+            .0
+             .1
+            .wait_timeout_while(g, std::time::Duration::from_secs(60), |open| !*open)
+            .unwrap();
+        assert!(*g && !t.timed_out(), "gate not opened within 60s");
+    }
+}
+
+/// Requests and bytes sent, per path.
+type Counts = Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, u64)>>>;
+
+/// A fake registry on loopback that streams what `files` says, one thread per connection,
+/// counting requests and the bytes it managed to send per path.
+fn streaming_registry(files: std::collections::HashMap<String, Served>) -> (String, Counts) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = l.local_addr().unwrap().to_string();
+    let counts: Counts = Default::default();
+    let cs = counts.clone();
+    let files = Arc::new(files);
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let files = files.clone();
+            let cs = cs.clone();
+            std::thread::spawn(move || {
+                let mut rd = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                if rd.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if rd.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                cs.lock().unwrap().entry(path.clone()).or_default().0 += 1;
+                let Some(f) = files.get(&path) else {
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    return;
+                };
+                if let Some(g) = &f.signal {
+                    g.open();
+                }
+                if let Some(g) = &f.wait {
+                    g.wait();
+                }
+                let mut head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nConnection: close\r\n",
+                    f.content_type
+                );
+                if f.content_length {
+                    head.push_str(&format!(
+                        "Content-Length: {}\r\n",
+                        f.body.len() as u64 + f.junk
+                    ));
+                }
+                head.push_str("\r\n");
+                let body = &f.body[..f.cut_at.unwrap_or(f.body.len()).min(f.body.len())];
+                if c.write_all(head.as_bytes()).is_err() || c.write_all(body).is_err() {
+                    return;
+                }
+                if f.cut_at.is_some() {
+                    cs.lock().unwrap().entry(path).or_default().1 += body.len() as u64;
+                    return;
+                }
+                let mut sent = f.body.len() as u64;
+                let chunk = vec![0x5au8; 1 << 20];
+                let mut left = f.junk;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if c.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                    sent += n as u64;
+                    left -= n as u64;
+                }
+                cs.lock().unwrap().entry(path).or_default().1 += sent;
+            });
+        }
+    });
+    (host, counts)
+}
+
+/// An image (one small layer) served by a [`streaming_registry`] as x/y:1, with `junk` bytes
+/// after the config blob or after the layer blob. Returns (files, config digest, layer digest).
+fn oversized_image(
+    junk_after_config: u64,
+    junk_after_layer: u64,
+    content_length: bool,
+) -> (std::collections::HashMap<String, Served>, Digest, Digest) {
+    let layer = tar_of(&[E::File("hello", b"hello\n", 0o644)]);
+    let ld = Digest::of(&layer);
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [ld.to_string()]},
+    }))
+    .unwrap();
+    let cd = Digest::of(&cfg);
+    let man = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cd.to_string(), "size": cfg.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": ld.to_string(), "size": layer.len()}],
+    }))
+    .unwrap();
+    let mut files = std::collections::HashMap::new();
+    files.insert(
+        "/v2/x/y/manifests/1".to_string(),
+        Served::new("application/vnd.oci.image.manifest.v1+json", man),
+    );
+    files.insert(
+        format!("/v2/x/y/blobs/{cd}"),
+        Served {
+            junk: junk_after_config,
+            content_length,
+            ..Served::new("application/octet-stream", cfg)
+        },
+    );
+    files.insert(
+        format!("/v2/x/y/blobs/{ld}"),
+        Served {
+            junk: junk_after_layer,
+            content_length,
+            ..Served::new("application/octet-stream", layer)
+        },
+    );
+    (files, cd, ld)
+}
+
+fn content_names(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("content/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A registry streaming far more than a blob's descriptor says: the download stops at the
+/// descriptor's size + 1 byte, fails naming the digest and both sizes, is not retried, and
+/// leaves no temp file. Covers the config (plain download), the layer (download unpacked as
+/// it arrives), with and without a Content-Length announcing the oversize.
+#[test]
+fn oversized_blob_download_stops_at_descriptor_size_and_is_not_retried() {
+    const JUNK: u64 = 128 << 20;
+    for (config_junk, content_length) in [(true, false), (false, false), (false, true)] {
+        let (files, cd, ld) = if config_junk {
+            oversized_image(JUNK, 0, content_length)
+        } else {
+            oversized_image(0, JUNK, content_length)
+        };
+        let (bad, size) = if config_junk {
+            (cd.clone(), files[&format!("/v2/x/y/blobs/{cd}")].body.len())
+        } else {
+            (ld.clone(), files[&format!("/v2/x/y/blobs/{ld}")].body.len())
+        };
+        let (host, counts) = streaming_registry(files);
+        let td = tempfile::tempdir().unwrap();
+        let b = svc(&td.path().join("b"), None);
+        let case = format!(
+            "junk after the {}, Content-Length {content_length}",
+            if config_junk { "config" } else { "layer" }
+        );
+        let t0 = std::time::Instant::now();
+        let e = b
+            .pull(&format!("{host}/x/y:1"), None, &opts(), &NoProgress)
+            .unwrap_err();
+        println!("{case}: {e} ({:?})", t0.elapsed());
+        match &e {
+            Error::SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => {
+                assert!(
+                    what.contains(&bad.to_string()),
+                    "{case}: names the digest: {e}"
+                );
+                assert_eq!(*expected, size as u64, "{case}: {e}");
+                assert!(*actual > size as u64, "{case}: {e}");
+            }
+            other => panic!("{case}: expected a size mismatch, got {other}"),
+        }
+        let path = format!("/v2/x/y/blobs/{bad}");
+        // the sender thread records its total once its write fails or ends
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (requests, sent) = counts
+            .lock()
+            .unwrap()
+            .get(&path)
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(requests, 1, "{case}: a size mismatch is not retried");
+        assert!(
+            sent < 32 << 20,
+            "{case}: the download stopped early, the registry still sent {sent} bytes"
+        );
+        let left: Vec<String> = content_names(&td.path().join("b"))
+            .into_iter()
+            .filter(|n| n.starts_with('.') || *n == bad.hex())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{case}: left in the content store: {left:?}"
+        );
+        assert!(b.list().unwrap().is_empty());
+    }
+    // a transport error (the connection closes before the announced length) is retried
+    let (mut files, _, ld) = oversized_image(0, 0, true);
+    let path = format!("/v2/x/y/blobs/{ld}");
+    files.get_mut(&path).unwrap().cut_at = Some(100);
+    let (host, counts) = streaming_registry(files);
+    let td = tempfile::tempdir().unwrap();
+    let b = svc(&td.path().join("b"), None);
+    let e = b
+        .pull(&format!("{host}/x/y:1"), None, &opts(), &NoProgress)
+        .unwrap_err();
+    assert!(!matches!(e, Error::SizeMismatch { .. }), "{e}");
+    assert_eq!(
+        counts.lock().unwrap()[&path].0,
+        opts().retries,
+        "transport errors are retried: {e}"
+    );
+}
+
+/// Image `repo`:1 with these (uncompressed) layers, as a fake registry serves it; returns the
+/// files and the paths of its config and layer blobs.
+fn image_files(
+    repo: &str,
+    layers: &[Vec<u8>],
+) -> (
+    std::collections::HashMap<String, Served>,
+    String,
+    Vec<String>,
+) {
+    let diff_ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    let cfg = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let cd = Digest::of(&cfg);
+    let man = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cd.to_string(), "size": cfg.len()},
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": Digest::of(l).to_string(), "size": l.len()})).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let mut files = std::collections::HashMap::new();
+    files.insert(
+        format!("/v2/{repo}/manifests/1"),
+        Served::new("application/vnd.oci.image.manifest.v1+json", man),
+    );
+    let cpath = format!("/v2/{repo}/blobs/{cd}");
+    files.insert(cpath.clone(), Served::new("application/octet-stream", cfg));
+    let mut lpaths = Vec::new();
+    for l in layers {
+        let p = format!("/v2/{repo}/blobs/{}", Digest::of(l));
+        files.insert(
+            p.clone(),
+            Served::new("application/octet-stream", l.clone()),
+        );
+        lpaths.push(p);
+    }
+    (files, cpath, lpaths)
+}
+
+fn blob_set(s: &berth_image::ImageService) -> std::collections::BTreeSet<Digest> {
+    s.content.list().unwrap().into_iter().collect()
+}
+
+/// A pull that fails halfway leaves no blob it wrote; two pulls sharing a layer at the same
+/// time do not delete each other's blobs: (1) A downloads the shared base and fails while B,
+/// which found the base there, is still pulling: B's image is complete; (2) both fail, A
+/// first: the base A wrote goes when B, the last one holding it, fails.
+#[test]
+fn failed_pulls_leave_no_blob_and_spare_each_others() {
+    let base = busybox_layer();
+    let layer = |n: &str| tar_of(&[E::File(n, n.as_bytes(), 0o644)]);
+    let serial = RegistryOptions {
+        parallel: 1,
+        ..opts()
+    };
+    for both_fail in [false, true] {
+        // A pulls x/a (base, then a layer the registry sends too much of once B asks for
+        // its second layer); B pulls x/b (base, then a second layer held back until A failed).
+        let (mut files, _, al) = image_files("x/a", &[base.clone(), layer("a")]);
+        let (fb, bc, bl) = image_files("x/b", &[base.clone(), layer("b")]);
+        files.extend(fb);
+        let (a_waits, b_asked, a_failed) = (Gate::default(), Gate::default(), Gate::default());
+        let a_bad = files.get_mut(&al[1]).unwrap();
+        a_bad.junk = 1 << 20;
+        a_bad.signal = Some(a_waits.clone());
+        a_bad.wait = Some(b_asked.clone());
+        let b_second = files.get_mut(&bl[1]).unwrap();
+        b_second.signal = Some(b_asked.clone());
+        b_second.wait = Some(a_failed.clone());
+        if both_fail {
+            b_second.junk = 1 << 20;
+        }
+        let (host, _) = streaming_registry(files);
+        let td = tempfile::tempdir().unwrap();
+        let s = svc(&td.path().join("s"), None);
+        let case = if both_fail {
+            "both fail"
+        } else {
+            "A fails, B succeeds"
+        };
+        std::thread::scope(|sc| {
+            let a = sc.spawn(|| s.pull(&format!("{host}/x/a:1"), None, &serial, &NoProgress));
+            a_waits.wait(); // A has the base and is waiting for its second layer
+            let b = sc.spawn(|| s.pull(&format!("{host}/x/b:1"), None, &serial, &NoProgress));
+            let ea = a.join().unwrap().unwrap_err();
+            assert!(matches!(ea, Error::SizeMismatch { .. }), "{case}: {ea}");
+            assert!(
+                s.content.exists(&Digest::of(&base)),
+                "{case}: the base A wrote stays while B holds it"
+            );
+            a_failed.open();
+            let rb = b.join().unwrap();
+            if both_fail {
+                let eb = rb.unwrap_err();
+                assert!(matches!(eb, Error::SizeMismatch { .. }), "{case}: {eb}");
+                assert_eq!(blob_set(&s), Default::default(), "{case}: blobs left");
+            } else {
+                let rec = rb.unwrap();
+                let mut want: std::collections::BTreeSet<Digest> =
+                    [Digest::of(&base), Digest::of(&layer("b"))].into();
+                want.insert(rec.id.clone());
+                want.insert(rec.manifest.clone().unwrap());
+                assert_eq!(bc.rsplit('/').next().unwrap(), rec.id.to_string());
+                assert_eq!(blob_set(&s), want, "{case}: exactly B's blobs");
+                s.prepare_snapshot("c", Some(&format!("{host}/x/b:1")))
+                    .unwrap();
+                s.remove_snapshot("c").unwrap();
+            }
+        });
+        assert!(
+            content_names(&td.path().join("s"))
+                .iter()
+                .all(|n| !n.starts_with('.')),
+            "{case}: temp files left"
+        );
+    }
+}

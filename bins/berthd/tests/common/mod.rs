@@ -12,6 +12,8 @@ pub struct Daemon {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
+    /// The data root (`--root`): `dir/root` unless the test chose one.
+    pub root: PathBuf,
 }
 
 impl Daemon {
@@ -20,13 +22,28 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Daemon {
+        Self::start_full(None, extra)
+    }
+
+    /// A daemon whose data root is `root` (e.g. a small filesystem the test mounted).
+    pub fn start_with_root(root: &Path) -> Daemon {
+        Self::start_full(Some(root), &[])
+    }
+
+    fn start_full(root: Option<&Path>, extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berthd-test")
             .tempdir_in("/tmp")
             .unwrap();
         let sock = dir.path().join("run/berth.sock");
-        let child = Self::spawn(dir.path(), &sock, extra);
-        let mut d = Daemon { child, dir, sock };
+        let root = root.map_or_else(|| dir.path().join("root"), Path::to_path_buf);
+        let child = Self::spawn(dir.path(), &sock, &root, extra);
+        let mut d = Daemon {
+            child,
+            dir,
+            sock,
+            root,
+        };
         d.wait_ready();
         d
     }
@@ -35,11 +52,11 @@ impl Daemon {
     pub fn restart(&mut self) {
         let st = self.terminate();
         assert!(st.success(), "{st}: {}", self.log());
-        self.child = Self::spawn(self.dir.path(), &self.sock, &[]);
+        self.child = Self::spawn(self.dir.path(), &self.sock, &self.root, &[]);
         self.wait_ready();
     }
 
-    fn spawn(dir: &Path, sock: &Path, extra: &[&str]) -> Child {
+    fn spawn(dir: &Path, sock: &Path, root: &Path, extra: &[&str]) -> Child {
         let exe = Path::new(env!("CARGO_BIN_EXE_berthd"));
         let monitor = exe.with_file_name("berth-monitor");
         assert!(
@@ -51,7 +68,7 @@ impl Daemon {
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .arg("--root")
-            .arg(dir.join("root"))
+            .arg(root)
             .arg("--exec-root")
             .arg(dir.join("exec"))
             .arg("--pidfile")
