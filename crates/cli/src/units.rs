@@ -128,56 +128,15 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     Ok((n * mul) as i64)
 }
 
-/// Days since 1970-01-01 for a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
+use berth_fsutil::civil_from_days;
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Parses RFC 3339 (`2026-11-24T20:33:00.027717241Z`, `...+02:00`) to unix seconds.
+/// Parses RFC 3339 (`2026-11-24T20:33:00.027717241Z`, `...+02:00`) to unix seconds; a time
+/// without a zone is taken as UTC.
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    let mut frac = 0.0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-        frac = format!("0.{}", &r[..end]).parse().unwrap_or(0.0);
-        rest = &r[end..];
-    }
-    let offset = if rest == "Z" || rest == "z" || rest.is_empty() {
-        0
-    } else {
-        let sign = if rest.starts_with('-') { -1 } else { 1 };
-        let oh: i64 = rest.get(1..3)?.parse().ok()?;
-        let om: i64 = rest.get(4..6)?.parse().ok()?;
-        sign * (oh * 3600 + om * 60)
-    };
-    let days = days_from_civil(y, mo, d);
-    Some((days * 86400 + h * 3600 + mi * 60 + se - offset) as f64 + frac)
+    berth_fsutil::parse_rfc3339(s).or_else(|| {
+        let zoneless = s.get(19..).is_some_and(|r| !r.contains(['Z', 'z', '+', '-']));
+        zoneless.then(|| berth_fsutil::parse_rfc3339(&format!("{s}Z"))).flatten()
+    })
 }
 
 pub fn now() -> f64 {

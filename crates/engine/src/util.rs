@@ -44,51 +44,7 @@ pub(crate) fn now_f64() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Parse RFC 3339 (as we and Docker write it) to Unix seconds (fractional).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let mut i = 19;
-    let mut frac = 0f64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        frac = format!("0.{}", &s[start..i]).parse().ok()?;
-    }
-    let mut off = 0i64;
-    match b.get(i) {
-        Some(b'Z') | Some(b'z') => {}
-        Some(c @ (b'+' | b'-')) => {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            off = (oh * 3600 + om * 60) * if *c == b'+' { 1 } else { -1 };
-        }
-        _ => return None,
-    }
-    // days_from_civil
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some((days * 86400 + h * 3600 + mi * 60 + se - off) as f64 + frac)
-}
+pub(crate) use berth_fsutil::parse_rfc3339;
 
 /// Docker's `since`/`until` values: Unix seconds (with optional fraction), RFC 3339, or a
 /// Go duration relative to now ("10m", "1h30m").

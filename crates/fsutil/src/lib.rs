@@ -18,5 +18,6 @@ mod time;
 
 pub use atomic::{nosync_tmp_path, write_atomic, write_atomic_nosync, AtomicFile, Error};
 pub use time::{
-    rfc3339, rfc3339_nano, rfc3339_nano_fixed, rfc3339_nano_fixed_now, rfc3339_nano_now, unix_now,
+    civil_from_days, days_from_civil, parse_rfc3339, rfc3339, rfc3339_nano, rfc3339_nano_fixed,
+    rfc3339_nano_fixed_now, rfc3339_nano_now, unix_now,
 };
