@@ -6,7 +6,9 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use std::io::Read;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Largest JSON request body accepted (64 MiB). Tar uploads are streamed and unlimited.
@@ -114,8 +116,116 @@ impl hyper::body::Body for Body {
     }
 }
 
+/// A request body as handlers see it. The server keeps a second handle on the same body, so
+/// that what a handler refused without reading (an unknown route, a 4xx before the upload)
+/// can be drained before the answer: see [`RequestBody::drain_refused`].
+pub struct ReqBody(Arc<Mutex<Incoming>>);
+
+/// The server's handle on a request's body.
+pub struct RequestBody(Arc<Mutex<Incoming>>);
+
+/// Largest remainder of a refused request's body read (and discarded) before the answer. A
+/// client that sends a body reads the reply only once it has written it all: answering and
+/// closing first leaves it with `write: broken pipe` instead of the message. Past this bound the
+/// connection is closed after the answer.
+pub const DRAIN_LIMIT: u64 = 16 << 20;
+/// How long a refused request's body may stay with a task that was reading it.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// How long draining a refused request's body may take.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn lock(m: &Mutex<Incoming>) -> MutexGuard<'_, Incoming> {
+    // A panic while polling cannot leave an `Incoming` half-updated in a way we care about.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RequestBody {
+    /// Splits `incoming` into the handler's body and the server's handle on it.
+    pub fn new(incoming: Incoming) -> (RequestBody, ReqBody) {
+        let shared = Arc::new(Mutex::new(incoming));
+        (RequestBody(shared.clone()), ReqBody(shared))
+    }
+
+    /// After a refusal: reads what is left of the body, up to [`DRAIN_LIMIT`] bytes within
+    /// [`DRAIN_TIMEOUT`], so that the client can finish sending and read the answer. Returns
+    /// false when the body could not be drained (too large, too slow, broken): the connection
+    /// must then be closed after the answer, as when the body is still held elsewhere after
+    /// [`RELEASE_WAIT`].
+    pub async fn drain_refused(self) -> bool {
+        // A task that was streaming the body to a failed handler lets go of it when it sees
+        // its reader dropped: give it a moment.
+        let mut shared = self.0;
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        let m = loop {
+            match Arc::try_unwrap(shared) {
+                Ok(m) => break m,
+                Err(still) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return false;
+                    }
+                    shared = still;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        };
+        let body = m.into_inner().unwrap_or_else(|p| p.into_inner());
+        drain(body, DRAIN_LIMIT, DRAIN_TIMEOUT).await
+    }
+}
+
+/// Reads and discards `body` up to `limit` bytes within `timeout`; true when it ended.
+pub async fn drain<B>(mut body: B, limit: u64, timeout: Duration) -> bool
+where
+    B: hyper::body::Body + Unpin,
+{
+    if body.is_end_stream() {
+        return true;
+    }
+    if body.size_hint().lower() > limit {
+        return false;
+    }
+    let read = async {
+        let mut seen = 0u64;
+        loop {
+            match body.frame().await {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        seen += bytes::Buf::remaining(d) as u64;
+                        if seen > limit {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut *lock(&self.0)).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        lock(&self.0).is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        lock(&self.0).size_hint()
+    }
+}
+
 /// Reads a whole request body, refusing more than `limit` bytes with 413.
-pub async fn read_limited(body: Incoming, limit: usize) -> ApiResult<Bytes> {
+pub async fn read_limited(body: ReqBody, limit: usize) -> ApiResult<Bytes> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
@@ -178,11 +288,17 @@ pub struct BodyReader {
 
 impl BodyReader {
     /// Starts pumping `body` on the runtime; returns the blocking reader end.
-    pub fn spawn(mut body: Incoming) -> Self {
+    pub fn spawn(mut body: ReqBody) -> Self {
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
         tokio::spawn(async move {
             loop {
-                match body.frame().await {
+                // Stop (and let go of the body) as soon as the reader is gone: a handler that
+                // fails drops it, and the server then drains what is left (`drain_refused`).
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    _ = tx.closed() => break,
+                };
+                match frame {
                     None => break,
                     Some(Ok(f)) => {
                         if let Ok(d) = f.into_data() {
