@@ -779,9 +779,10 @@ fn send_whole_body(
 }
 
 /// An unknown route, an unimplemented one, a refused version or a request refused before its
-/// upload is read: berthd reads the body first, then answers with the JSON message.
+/// upload is read: berthd still reads the body, so a client that writes all of it before
+/// reading gets the JSON message rather than a broken pipe.
 #[test]
-fn refused_requests_read_the_body_before_answering() {
+fn refused_requests_still_read_the_body() {
     let d = Daemon::start();
     let body = vec![b'x'; 8 << 20];
     for (method, path, status, needle) in [
@@ -814,10 +815,39 @@ fn refused_requests_read_the_body_before_answering() {
             r.message()
         );
     }
-    // Far past the bound: answered, then the connection is closed; the daemon carries on.
-    let (_, r) = send_whole_body(&d, "POST", "/v1.47/no/such/route", &vec![b'x'; 40 << 20]);
+    // The connection stays usable: a second request on it after a refused upload.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let n = 1 << 20;
+    s.write_all(
+        format!("POST /v1.47/no/such/route HTTP/1.1\r\nHost: d\r\nContent-Length: {n}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    s.write_all(&vec![b'x'; n]).unwrap();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with("OK"), "{text}");
+    // A body announced far past the bound: answered, with the connection to be closed.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(
+        b"POST /v1.47/no/such/route HTTP/1.1\r\nHost: d\r\nContent-Length: 1099511627776\r\n\r\n",
+    )
+    .unwrap();
+    s.write_all(&vec![b'x'; 1 << 20]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let r = parse_response(&raw).unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.header("Connection"), Some("close"));
+    assert_eq!(r.message(), "page not found");
     assert_eq!(d.get("/_ping").status, 200);
 }
 

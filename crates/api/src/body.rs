@@ -118,21 +118,21 @@ impl hyper::body::Body for Body {
 
 /// A request body as handlers see it. The server keeps a second handle on the same body, so
 /// that what a handler refused without reading (an unknown route, a 4xx before the upload)
-/// can be drained before the answer: see [`RequestBody::drain_refused`].
+/// is still read: see [`RequestBody::drain_refused`].
 pub struct ReqBody(Arc<Mutex<Incoming>>);
 
 /// The server's handle on a request's body.
 pub struct RequestBody(Arc<Mutex<Incoming>>);
 
-/// Largest remainder of a refused request's body read (and discarded) before the answer. A
-/// client that sends a body reads the reply only once it has written it all: answering and
-/// closing first leaves it with `write: broken pipe` instead of the message. Past this bound the
-/// connection is closed after the answer.
-pub const DRAIN_LIMIT: u64 = 16 << 20;
+/// Largest remainder of a refused request's body that is read (and discarded). A client
+/// sending a body may read the reply only once it has written it all (or it stops at the
+/// first write error): closing the connection with the body unread leaves it with `write:
+/// broken pipe` instead of the message. Past this bound the connection is closed.
+pub const DRAIN_LIMIT: u64 = 256 << 20;
+/// How long draining a refused request's body may take.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a refused request's body may stay with a task that was reading it.
 pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
-/// How long draining a refused request's body may take.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn lock(m: &Mutex<Incoming>) -> MutexGuard<'_, Incoming> {
     // A panic while polling cannot leave an `Incoming` half-updated in a way we care about.
@@ -146,30 +146,42 @@ impl RequestBody {
         (RequestBody(shared.clone()), ReqBody(shared))
     }
 
-    /// After a refusal: reads what is left of the body, up to [`DRAIN_LIMIT`] bytes within
-    /// [`DRAIN_TIMEOUT`], so that the client can finish sending and read the answer. Returns
-    /// false when the body could not be drained (too large, too slow, broken): the connection
-    /// must then be closed after the answer, as when the body is still held elsewhere after
-    /// [`RELEASE_WAIT`].
-    pub async fn drain_refused(self) -> bool {
-        // A task that was streaming the body to a failed handler lets go of it when it sees
-        // its reader dropped: give it a moment.
-        let mut shared = self.0;
-        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
-        let m = loop {
-            match Arc::try_unwrap(shared) {
-                Ok(m) => break m,
-                Err(still) => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return false;
-                    }
-                    shared = still;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+    /// After a refusal, while the answer goes out: reads and discards what is left of the body
+    /// (up to [`DRAIN_LIMIT`] bytes within [`DRAIN_TIMEOUT`]) in the background, so that the
+    /// client can finish sending and read the answer, and the connection can serve the next
+    /// request. Returns false when the body is known to exceed the bound (its Content-Length):
+    /// the answer must then close the connection.
+    pub fn drain_refused(self) -> bool {
+        {
+            let body = lock(&self.0);
+            if hyper::body::Body::is_end_stream(&*body) {
+                return true;
             }
-        };
-        let body = m.into_inner().unwrap_or_else(|p| p.into_inner());
-        drain(body, DRAIN_LIMIT, DRAIN_TIMEOUT).await
+        }
+        let fits = hyper::body::Body::size_hint(&*lock(&self.0)).lower() <= DRAIN_LIMIT;
+        tokio::spawn(async move {
+            // A task that was streaming the body to a failed handler lets go of it when it
+            // sees its reader dropped: give it a moment.
+            let mut shared = self.0;
+            let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+            let m = loop {
+                match Arc::try_unwrap(shared) {
+                    Ok(m) => break m,
+                    Err(still) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return;
+                        }
+                        shared = still;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            };
+            let body = m.into_inner().unwrap_or_else(|p| p.into_inner());
+            if !drain(body, DRAIN_LIMIT, DRAIN_TIMEOUT).await {
+                tracing::debug!("refused request: body not drained, closing the connection");
+            }
+        });
+        fits
     }
 }
 
@@ -180,9 +192,6 @@ where
 {
     if body.is_end_stream() {
         return true;
-    }
-    if body.size_hint().lower() > limit {
-        return false;
     }
     let read = async {
         let mut seen = 0u64;

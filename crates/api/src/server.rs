@@ -193,9 +193,9 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
                 tracing::debug!("{method} {path}: {} {}", e.status, e.message);
             }
             let mut r = error_response_at(version, &e);
-            // The client may still be sending the body it meant for this request: read it
-            // before answering, or it sees a broken pipe instead of the message.
-            if !held.drain_refused().await {
+            // The client may still be sending the body it meant for this request: keep
+            // reading it, or it sees a broken pipe instead of the message.
+            if !held.drain_refused() {
                 r.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
