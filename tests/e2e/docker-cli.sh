@@ -115,6 +115,28 @@ docker tag "$IMG" berth-e2e/copy:2 >/dev/null 2>&1
 contains "tag" "berth-e2e/copy:2" "$(docker images --format '{{.Repository}}:{{.Tag}}')"
 docker rmi berth-e2e/copy:2 >/dev/null 2>&1
 lacks "rmi of an extra tag" "berth-e2e/copy:2" "$(docker images --format '{{.Repository}}:{{.Tag}}')"
+# `docker images REPO[:TAG]`: only the matching tags, even of an image tagged elsewhere too
+# (so that `docker images X -q | xargs docker rmi` stays within X).
+docker tag "$IMG" berth-e2e/other:1 >/dev/null 2>&1
+check "images REPO lists only that repository's tags" "berth-e2e/other:1" "$(docker images --format '{{.Repository}}:{{.Tag}}' berth-e2e/other 2>&1)"
+check "images REPO:TAG" "$IMG" "$(docker images --format '{{.Repository}}:{{.Tag}}' "$IMG" 2>&1)"
+check "images with a wildcard" "berth-e2e/other:1" "$(docker images --format '{{.Repository}}:{{.Tag}}' 'berth-e2e/o*' 2>&1)"
+check "images of a repository without images" "" "$(docker images -q berth-e2e/none 2>&1)"
+docker rmi berth-e2e/other:1 >/dev/null 2>&1
+# containers/image's docker-daemon transport (skopeo) speaks API 1.22: save and load.
+if command -v skopeo >/dev/null; then
+    timeout 120 skopeo copy --src-daemon-host "unix://$SOCK" "docker-daemon:$IMG" "dir:$WORK/skopeo" >"$WORK/skopeo.out" 2>&1; rc=$?
+    check "skopeo copy from docker-daemon: (API 1.22 save)" 0 "$rc"
+    timeout 120 skopeo copy --dest-daemon-host "unix://$SOCK" "dir:$WORK/skopeo" docker-daemon:berth-e2e/skopeo:1 >>"$WORK/skopeo.out" 2>&1; rc=$?
+    check "skopeo copy to docker-daemon: (API 1.22 load)" 0 "$rc"
+    check "skopeo-loaded image listed" "berth-e2e/skopeo:1" "$(docker images --format '{{.Repository}}:{{.Tag}}' berth-e2e/skopeo 2>&1)"
+    out=$(timeout 60 skopeo inspect --daemon-host "unix://$SOCK" docker-daemon:berth-e2e/nosuch:1 2>&1)
+    contains "skopeo shows the daemon's error (plain text below API 1.24)" "No such image: berth-e2e/nosuch:1" "$out"
+    lacks "skopeo error is not JSON" '{\"message' "$out"
+    docker rmi berth-e2e/skopeo:1 >/dev/null 2>&1
+else
+    skip "skopeo docker-daemon: transport (skopeo not installed)"
+fi
 
 # --- run --------------------------------------------------------------------------------------
 out=$(docker run --rm "$IMG" echo hi 2>&1)
@@ -308,11 +330,24 @@ pid=$(docker create --name "$T-p" "$IMG" true 2>&1)
 out=$(docker container prune -f 2>&1)
 contains "container prune deletes stopped" "$pid" "$out"
 lacks "container prune: gone" "$T-p" "$(docker ps -a --format '{{.Names}}')"
+out=$(docker network prune -f 2>&1); rc=$?
+check "network prune exit" 0 "$rc"
+out=$(docker system prune -f 2>&1); rc=$?
+check "system prune -f exit" 0 "$rc"
+contains "system prune -f completes" "Total reclaimed space" "$out"
 
 # --- errors ---------------------------------------------------------------------------------------
 out=$(docker inspect no-such-container-xyz 2>&1); rc=$?
 check "inspect missing: exit" 1 "$rc"
 contains "inspect missing: message" "No such" "$out"
+# An upload the daemon refuses (or fails) early: the client shows the daemon's message, not
+# `write: broken pipe` (the body is still read).
+mkdir -p "$WORK/ctx"; printf 'FROM %s\nCOPY blob /blob\n' "$IMG" >"$WORK/ctx/Dockerfile"
+head -c 30000000 /dev/urandom >"$WORK/ctx/blob"
+out=$(docker build -t berth-e2e/built "$WORK/ctx" 2>&1)
+lacks "build with a 30 MB context: no broken pipe" "broken pipe" "$out"
+contains "build with a 30 MB context: the daemon answered" "daemon" "$out"
+docker rmi berth-e2e/built >/dev/null 2>&1
 out=$(docker run --rm no-such-image-xyz:1 true 2>&1); rc=$?
 check "run missing image fails" 125 "$rc"
 timeout -k 2 20 "$DOCKER" run --rm "$IMG" no-such-command-xyz >/dev/null 2>&1; rc=$?

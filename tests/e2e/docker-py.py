@@ -9,6 +9,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -67,13 +68,53 @@ def rootfs_tar():
     return buf.getvalue()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_registry(work):
+    """A registry with basic auth (user e2e, password s3cret), or None without the tools."""
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        return None, None
+    addr = f"127.0.0.1:{free_port()}"
+    pw = subprocess.run(["htpasswd", "-Bbn", "e2e", "s3cret"], capture_output=True, check=True).stdout
+    with open(os.path.join(work, "htpasswd"), "wb") as f:
+        f.write(pw)
+    os.makedirs(os.path.join(work, "reg"))
+    with open(os.path.join(work, "reg.yml"), "w") as f:
+        f.write(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {work}/reg\nauth:\n  htpasswd:\n    realm: py\n"
+            f"    path: {work}/htpasswd\nhttp:\n  addr: {addr}\n"
+        )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", os.path.join(work, "reg.yml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    host, port = addr.split(":")
+    for _ in range(100):
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, addr
+
+
 def main():
     berthd = find_berthd()
     work = tempfile.mkdtemp(prefix="berth-dockerpy.")
     sock = os.path.join(work, "berth.sock")
     log = open(os.path.join(work, "berthd.log"), "w")
+    reg, reg_addr = start_registry(work)
+    extra = ["--insecure-registry", reg_addr] if reg_addr else []
     proc = subprocess.Popen(
-        [berthd, "-H", f"unix://{sock}", "--root", os.path.join(work, "root"), "--exec-root", os.path.join(work, "exec")],
+        [berthd, "-H", f"unix://{sock}", "--root", os.path.join(work, "root"), "--exec-root", os.path.join(work, "exec")]
+        + extra,
         stderr=log,
     )
     try:
@@ -118,6 +159,31 @@ def main():
         r.kill()
         r.remove(force=True)
 
+        # images(name=...) is a `reference` filter (list form): only that repository's tags.
+        # (images.list() re-inspects each image by ID, which shows all of its tags.)
+        img.tag("pyother", "1")
+        listed = [i["RepoTags"] for i in client.api.images(name="pyother")]
+        check("images(name=) only the matching tags", listed == [["pyother:1"]], str(listed))
+        client.images.remove("pyother:1")
+
+        check("networks.prune", client.networks.prune() == {"NetworksDeleted": []})
+
+        # Registry credentials as docker-py sends them: "email": null in /auth and in
+        # X-Registry-Auth.
+        if reg_addr:
+            r = client.login("e2e", "s3cret", registry=reg_addr, reauth=True)
+            check("login", r.get("Status") == "Login Succeeded", str(r))
+            repo = f"{reg_addr}/py/box"
+            img.tag(repo, "1")
+            out = list(client.api.push(repo, tag="1", stream=True, decode=True))
+            check("push with credentials", any("aux" in x for x in out) and not any("error" in x for x in out), str(out[-3:]))
+            client.images.remove(f"{repo}:1")
+            pulled = client.images.pull(repo, tag="1")
+            check("pull with credentials", f"{repo}:1" in pulled.tags, str(pulled.tags))
+            client.images.remove(f"{repo}:1")
+        else:
+            print("SKIP registry login/push/pull (docker-registry or htpasswd not installed)")
+
         try:
             client.containers.create("no-such-image-py:1", ["true"])
             check("missing image -> ImageNotFound", False)
@@ -126,6 +192,9 @@ def main():
     except Exception as e:  # noqa: BLE001 - report any failure as a test failure
         check("docker-py flow", False, repr(e))
     finally:
+        if reg:
+            reg.terminate()
+            reg.wait(timeout=10)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)

@@ -48,11 +48,19 @@ fn version_negotiation() {
         "client version 1.50 is too new. Maximum supported API version is 1.47"
     );
     assert_common_headers(&r);
-    let r = d.get("/v1.23/info");
+    // Below the minimum (dockerd 20.10's, 1.12): refused, as plain text like every error at
+    // API 1.23 and older.
+    let r = d.get("/v1.11/info");
     assert_eq!(r.status, 400);
-    assert!(r.message().contains("too old"), "{}", r.message());
+    assert_eq!(
+        r.text(),
+        "client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version\n"
+    );
+    assert_common_headers(&r);
     for p in [
         "/version",
+        "/v1.12/version",
+        "/v1.22/version",
         "/v1.24/version",
         "/v1.41/version",
         "/v1.47/version",
@@ -61,10 +69,62 @@ fn version_negotiation() {
         assert_eq!(r.status, 200, "{p}: {}", r.text());
         let v = r.json();
         assert_eq!(v["ApiVersion"], "1.47");
-        assert_eq!(v["MinAPIVersion"], "1.24");
+        assert_eq!(v["MinAPIVersion"], "1.12");
         assert_eq!(v["Os"], "linux");
         assert!(v["Version"].as_str().is_some_and(|s| !s.is_empty()));
     }
+    for p in ["/v1.12/_ping", "/v1.22/_ping"] {
+        let r = d.get(p);
+        assert_eq!(r.status, 200, "{p}");
+        assert_eq!(r.text(), "OK");
+    }
+}
+
+/// What containers/image's `docker-daemon:` transport (skopeo, podman) does at API 1.22:
+/// save an image (`GET /images/get?names=`), load one (`POST /images/load?quiet=1`, a JSON
+/// stream it scans for `errorDetail`), and show an error body as it is (plain text below 1.24).
+#[test]
+fn api_1_22_save_load_and_plain_text_errors() {
+    let d = Daemon::start();
+    import_busybox(&d, "oldapi/box:1");
+    let saved = d.get("/v1.22/images/get?names=oldapi%2Fbox%3A1");
+    assert_eq!(saved.status, 200, "{}", saved.text());
+    assert_eq!(saved.header("Content-Type"), Some("application/x-tar"));
+    let names: Vec<String> = tar::Archive::new(&saved.body[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "manifest.json"), "{names:?}");
+    let by_path = d.get("/v1.22/images/oldapi/box:1/get");
+    assert_eq!(by_path.status, 200, "{}", by_path.text());
+
+    let r = d.req("DELETE", "/v1.22/images/oldapi/box:1", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = d.get("/v1.22/images/oldapi/box:1/json");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.text(), "No such image: oldapi/box:1\n");
+
+    let r = request(
+        &d.sock,
+        "POST",
+        "/v1.22/images/load?quiet=1",
+        &[("Content-Type", "application/x-tar")],
+        &saved.body,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("errorDetail"), "{}", r.text());
+    for line in r.text().lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("load stream line {line:?}: {e}"));
+    }
+    let r = d.get("/v1.22/images/oldapi/box:1/json");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // From 1.24 on errors are JSON again.
+    let r = d.get("/v1.24/images/nosuch:1/json");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.message(), "No such image: nosuch:1");
 }
 
 #[test]
@@ -523,4 +583,299 @@ fn second_daemon_on_the_same_roots_is_refused() {
     }
     // The first one is unharmed.
     assert_eq!(d.get("/_ping").status, 200);
+}
+
+/// Percent-encodes a `filters` JSON value for a query string.
+fn enc_query(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `docker images REPO[:TAG]` (a `reference` filter) shows only the matching tags of an image
+/// that has others, and no image without a matching tag: `docker images X -q | xargs docker
+/// rmi` must not touch other repositories.
+#[test]
+fn images_reference_filter_keeps_only_matching_tags() {
+    let d = Daemon::start();
+    import_busybox(&d, "reftest/a:1");
+    for (repo, tag) in [
+        ("reftest/b", "1"),
+        ("reftest/b", "2"),
+        ("localhost:5000/reftest/c", "9"),
+    ] {
+        let r = d.req(
+            "POST",
+            &format!(
+                "/v1.47/images/reftest%2Fa:1/tag?repo={}&tag={tag}",
+                enc_query(repo)
+            ),
+            b"",
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    // Another image, untagged-but-for-its-own-name.
+    import_busybox(&d, "other:1");
+    let list = |filters: &str| -> Vec<Vec<String>> {
+        let r = d.get(&format!(
+            "/v1.47/images/json?filters={}",
+            enc_query(filters)
+        ));
+        assert_eq!(r.status, 200, "{filters}: {}", r.text());
+        let mut rows: Vec<Vec<String>> = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let mut t: Vec<String> = i["RepoTags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect();
+                t.sort();
+                t
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // The CLI's positional argument, in both filter forms.
+    assert_eq!(
+        list(r#"{"reference":{"reftest/a":true}}"#),
+        vec![v(&["reftest/a:1"])]
+    );
+    assert_eq!(
+        list(r#"{"reference":["reftest/a"]}"#),
+        vec![v(&["reftest/a:1"])]
+    );
+    // A repository alone matches all its tags; repo:tag only that one.
+    assert_eq!(
+        list(r#"{"reference":["reftest/b"]}"#),
+        vec![v(&["reftest/b:1", "reftest/b:2"])]
+    );
+    assert_eq!(
+        list(r#"{"reference":["reftest/b:2"]}"#),
+        vec![v(&["reftest/b:2"])]
+    );
+    // Wildcards (Go path.Match: '*' stays within a path component).
+    assert_eq!(
+        list(r#"{"reference":["reftest/*:1"]}"#),
+        vec![v(&["reftest/a:1", "reftest/b:1"])]
+    );
+    assert_eq!(list(r#"{"reference":["*:1"]}"#), vec![v(&["other:1"])]);
+    assert_eq!(
+        list(r#"{"reference":["localhost:5000/reftest/c"]}"#),
+        vec![v(&["localhost:5000/reftest/c:9"])]
+    );
+    // Several patterns: the union, each image once.
+    assert_eq!(
+        list(r#"{"reference":["reftest/a","other"]}"#),
+        vec![v(&["other:1"]), v(&["reftest/a:1"])]
+    );
+    // No match: no image at all.
+    assert!(list(r#"{"reference":["nomatch"]}"#).is_empty());
+    // Without a filter every tag is shown.
+    assert_eq!(
+        list("{}"),
+        vec![
+            v(&[
+                "localhost:5000/reftest/c:9",
+                "reftest/a:1",
+                "reftest/b:1",
+                "reftest/b:2"
+            ]),
+            v(&["other:1"])
+        ]
+    );
+    // The pre-1.25 `filter` parameter is a reference pattern too.
+    let r = d.get("/v1.24/images/json?filter=reftest%2Fb%3A1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[0]["RepoTags"], serde_json::json!(["reftest/b:1"]));
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    // A malformed pattern is refused.
+    let r = d.get(&format!(
+        "/v1.47/images/json?filters={}",
+        enc_query(r#"{"reference":["reftest/["]}"#)
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.message().contains("pattern"), "{}", r.message());
+}
+
+/// docker-py sends `"email": null` (from `docker login`'s config.json) in X-Registry-Auth and
+/// in the /auth body; Go's decoder takes null for "empty", so must berthd.
+#[test]
+fn registry_auth_with_nulls_is_accepted_and_garbage_refused() {
+    let d = Daemon::start();
+    // {"username": "e2e", "password": "s3cret", "email": null, "serveraddress": "127.0.0.1:1"}
+    let docker_py = "eyJ1c2VybmFtZSI6ICJlMmUiLCAicGFzc3dvcmQiOiAiczNjcmV0IiwgImVtYWlsIjogbnVsbCwgInNlcnZlcmFkZHJlc3MiOiAiMTI3LjAuMC4xOjEifQ==";
+    // A pull from a registry nobody listens on: it fails, but not on the header.
+    let r = request(
+        &d.sock,
+        "POST",
+        "/v1.47/images/create?fromImage=127.0.0.1%3A1%2Fnone%2Fsuch&tag=1",
+        &[("X-Registry-Auth", docker_py)],
+        b"",
+    );
+    assert_ne!(r.status, 400, "{}", r.text());
+    assert!(!r.text().contains("X-Registry-Auth"), "{}", r.text());
+    let r = request(
+        &d.sock,
+        "POST",
+        "/v1.47/images/nosuch:1/push",
+        &[("X-Registry-Auth", docker_py)],
+        b"",
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = d.req(
+        "POST",
+        "/v1.47/auth",
+        br#"{"username": "e2e", "password": "s3cret", "email": null, "serveraddress": "127.0.0.1:1", "extra": 1}"#,
+    );
+    assert!(!r.text().contains("invalid"), "{} {}", r.status, r.text());
+    // What Go refuses: not base64, not JSON, a credential of the wrong type.
+    for bad in ["%%%", "bm90IGpzb24=", "eyJ1c2VybmFtZSI6NX0="] {
+        let r = request(
+            &d.sock,
+            "POST",
+            "/v1.47/images/nosuch:1/push",
+            &[("X-Registry-Auth", bad)],
+            b"",
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.message().contains("X-Registry-Auth"), "{}", r.message());
+    }
+}
+
+/// Sends a request with a body and reads the whole reply; the write must not fail (a client
+/// that writes its body before reading sees `broken pipe` otherwise).
+fn send_whole_body(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (std::io::Result<()>, Resp) {
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let written = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let resp =
+        parse_response(&raw).unwrap_or_else(|| panic!("{method} {path}: no reply ({written:?})"));
+    (written, resp)
+}
+
+/// An unknown route, an unimplemented one, a refused version or a request refused before its
+/// upload is read: berthd still reads the body, so a client that writes all of it before
+/// reading gets the JSON message rather than a broken pipe.
+#[test]
+fn refused_requests_still_read_the_body() {
+    let d = Daemon::start();
+    let body = vec![b'x'; 8 << 20];
+    for (method, path, status, needle) in [
+        ("POST", "/v1.47/no/such/route", 404, "page not found"),
+        ("POST", "/v1.47/build?t=x", 501, "not implemented"),
+        ("POST", "/v1.47/networks/create", 404, "page not found"),
+        (
+            "PUT",
+            "/v1.47/containers/nosuch/archive?path=/",
+            404,
+            "nosuch",
+        ),
+        (
+            "POST",
+            "/v1.47/images/create?fromSrc=http%3A%2F%2Fx",
+            400,
+            "not supported",
+        ),
+        ("POST", "/v1.99/build", 400, "too new"),
+    ] {
+        let (written, r) = send_whole_body(&d, method, path, &body);
+        assert!(
+            written.is_ok(),
+            "{method} {path}: writing the body: {written:?}"
+        );
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert!(
+            r.message().contains(needle),
+            "{method} {path}: {}",
+            r.message()
+        );
+    }
+    // The connection stays usable: a second request on it after a refused upload.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let n = 1 << 20;
+    s.write_all(
+        format!("POST /v1.47/no/such/route HTTP/1.1\r\nHost: d\r\nContent-Length: {n}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    s.write_all(&vec![b'x'; n]).unwrap();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with("OK"), "{text}");
+    // A body announced far past the bound: answered, with the connection to be closed.
+    let mut s = UnixStream::connect(&d.sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(
+        b"POST /v1.47/no/such/route HTTP/1.1\r\nHost: d\r\nContent-Length: 1099511627776\r\n\r\n",
+    )
+    .unwrap();
+    s.write_all(&vec![b'x'; 1 << 20]).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let r = parse_response(&raw).unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert_eq!(r.message(), "page not found");
+    assert_eq!(d.get("/_ping").status, 200);
+}
+
+/// `docker system prune` ends with a network prune: without user networks there is nothing to
+/// prune, and it says so.
+#[test]
+fn network_prune_prunes_nothing() {
+    let d = Daemon::start();
+    let r = d.req("POST", "/v1.47/networks/prune", b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), serde_json::json!({"NetworksDeleted": []}));
+    let r = d.req(
+        "POST",
+        &format!(
+            "/v1.47/networks/prune?filters={}",
+            enc_query(r#"{"until":{"24h":true},"label":{"a=b":true}}"#)
+        ),
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = d.req(
+        "POST",
+        &format!(
+            "/v1.47/networks/prune?filters={}",
+            enc_query(r#"{"foo":["bar"]}"#)
+        ),
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.message(), "invalid filter 'foo'");
 }

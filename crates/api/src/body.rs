@@ -6,7 +6,9 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use std::io::Read;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Largest JSON request body accepted (64 MiB). Tar uploads are streamed and unlimited.
@@ -14,16 +16,6 @@ pub const JSON_BODY_LIMIT: usize = 64 << 20;
 
 /// Queued chunks are merged into frames of up to this many bytes.
 const COALESCE_LIMIT: usize = 64 << 10;
-
-/// When the consumer of an upload stops reading (it is done, or it failed early: a full
-/// disk, a refused archive), the rest of the body is still read and thrown away, up to this
-/// many bytes: a client that sends its whole body before it reads the answer (docker-py),
-/// or that is still sending when the answer comes (the docker CLI), would otherwise get a
-/// broken pipe instead of the answer. Beyond the limit the connection is closed.
-pub const DRAIN_LIMIT: u64 = 8 << 30;
-
-/// How long the rest of an upload is drained at most (a client that stalls keeps no task).
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Every response body berthd produces.
 pub enum Body {
@@ -124,8 +116,128 @@ impl hyper::body::Body for Body {
     }
 }
 
+/// A request body as handlers see it. The server keeps a second handle on the same body, so
+/// that what a handler refused without reading (an unknown route, a 4xx before the upload)
+/// is still read: see [`RequestBody::drain_refused`].
+pub struct ReqBody(Arc<Mutex<Incoming>>);
+
+/// The server's handle on a request's body.
+pub struct RequestBody(Arc<Mutex<Incoming>>);
+
+/// Largest remainder of a request's body that is read (and discarded) when nothing consumes it
+/// any more: a refused request, or an upload whose consumer stopped (it is done, or it failed
+/// early: a full disk, a refused archive). A client sending a body may read the reply only
+/// once it has written it all (docker-py), or it stops at the first write error (the docker
+/// CLI): closing the connection with the body unread leaves it with `write: broken pipe`
+/// instead of the message. Past this bound the connection is closed. Large enough for an image
+/// archive or a build context that was refused.
+pub const DRAIN_LIMIT: u64 = 8 << 30;
+/// How long draining a body may take (a client that stalls keeps no task).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a refused request's body may stay with a task that was reading it.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+fn lock(m: &Mutex<Incoming>) -> MutexGuard<'_, Incoming> {
+    // A panic while polling cannot leave an `Incoming` half-updated in a way we care about.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl RequestBody {
+    /// Splits `incoming` into the handler's body and the server's handle on it.
+    pub fn new(incoming: Incoming) -> (RequestBody, ReqBody) {
+        let shared = Arc::new(Mutex::new(incoming));
+        (RequestBody(shared.clone()), ReqBody(shared))
+    }
+
+    /// After a refusal, while the answer goes out: reads and discards what is left of the body
+    /// (up to [`DRAIN_LIMIT`] bytes within [`DRAIN_TIMEOUT`]) in the background, so that the
+    /// client can finish sending and read the answer, and the connection can serve the next
+    /// request. Returns false when the body is known to exceed the bound (its Content-Length):
+    /// the answer must then close the connection.
+    pub fn drain_refused(self) -> bool {
+        {
+            let body = lock(&self.0);
+            if hyper::body::Body::is_end_stream(&*body) {
+                return true;
+            }
+        }
+        let fits = hyper::body::Body::size_hint(&*lock(&self.0)).lower() <= DRAIN_LIMIT;
+        tokio::spawn(async move {
+            // A task that was streaming the body to a failed handler lets go of it when it
+            // sees its reader dropped: give it a moment.
+            let mut shared = self.0;
+            let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+            let m = loop {
+                match Arc::try_unwrap(shared) {
+                    Ok(m) => break m,
+                    Err(still) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return;
+                        }
+                        shared = still;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+            };
+            let body = m.into_inner().unwrap_or_else(|p| p.into_inner());
+            if !drain(body, DRAIN_LIMIT, DRAIN_TIMEOUT).await {
+                tracing::debug!("refused request: body not drained, closing the connection");
+            }
+        });
+        fits
+    }
+}
+
+/// Reads and discards `body` up to `limit` bytes within `timeout`; true when it ended.
+pub async fn drain<B>(mut body: B, limit: u64, timeout: Duration) -> bool
+where
+    B: hyper::body::Body + Unpin,
+{
+    if body.is_end_stream() {
+        return true;
+    }
+    let read = async {
+        let mut seen = 0u64;
+        loop {
+            match body.frame().await {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        seen += bytes::Buf::remaining(d) as u64;
+                        if seen > limit {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut *lock(&self.0)).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        lock(&self.0).is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        lock(&self.0).size_hint()
+    }
+}
+
 /// Reads a whole request body, refusing more than `limit` bytes with 413.
-pub async fn read_limited(body: Incoming, limit: usize) -> ApiResult<Bytes> {
+pub async fn read_limited(body: ReqBody, limit: usize) -> ApiResult<Bytes> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
@@ -187,11 +299,24 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
-    /// Starts pumping `body` on the runtime; returns the blocking reader end. Once the
-    /// reader is dropped, the rest of the body is drained (see [`DRAIN_LIMIT`]).
-    pub fn spawn(body: Incoming) -> Self {
+    /// Starts pumping `body` on the runtime; returns the blocking reader end. When the reader
+    /// is dropped before the body ended, the rest is drained (see [`DRAIN_LIMIT`]).
+    pub fn spawn(mut body: ReqBody) -> Self {
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
-        tokio::spawn(pump(body, tx));
+        tokio::spawn(async move {
+            if pump(&mut body, &tx).await == Pumped::ReaderGone {
+                // The reader stopped (it is done, or it failed early: a full disk, a refused
+                // archive): the rest is read and thrown away here while the answer goes out
+                // (the server's `drain_refused` finds the body held by this task and leaves it
+                // to it).
+                drop(tx);
+                if !drain(body, DRAIN_LIMIT, DRAIN_TIMEOUT).await {
+                    tracing::warn!(
+                        "an upload went on after its reader stopped: closing the connection"
+                    );
+                }
+            }
+        });
         BodyReader {
             rx,
             cur: Bytes::new(),
@@ -200,15 +325,26 @@ impl BodyReader {
     }
 }
 
-/// Feeds `body` to `tx`; when the receiver is gone, drains the rest.
-async fn pump(mut body: Incoming, tx: mpsc::Sender<std::io::Result<Bytes>>) {
+#[derive(PartialEq)]
+enum Pumped {
+    /// The body ended (or failed: the reader was told).
+    Ended,
+    ReaderGone,
+}
+
+/// Feeds `body` to `tx` until it ends or the reader is gone.
+async fn pump(body: &mut ReqBody, tx: &mpsc::Sender<std::io::Result<Bytes>>) -> Pumped {
     loop {
-        match body.frame().await {
-            None => return,
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = tx.closed() => return Pumped::ReaderGone,
+        };
+        match frame {
+            None => return Pumped::Ended,
             Some(Ok(f)) => {
                 if let Ok(d) = f.into_data() {
                     if !d.is_empty() && tx.send(Ok(d)).await.is_err() {
-                        break; // the consumer stopped reading
+                        return Pumped::ReaderGone;
                     }
                 }
             }
@@ -218,42 +354,10 @@ async fn pump(mut body: Incoming, tx: mpsc::Sender<std::io::Result<Bytes>>) {
                         "reading request body: {e}"
                     ))))
                     .await;
-                return;
+                return Pumped::Ended;
             }
         }
     }
-    drop(tx);
-    let drained = tokio::time::timeout(DRAIN_TIME, drain(&mut body, DRAIN_LIMIT)).await;
-    match drained {
-        Ok(Ok(n)) if n > 0 => tracing::debug!("drained {n} bytes of an upload after its reader"),
-        Ok(Ok(_)) => {}
-        Ok(Err(n)) => tracing::warn!(
-            "an upload went on past {n} bytes after its reader stopped: closing the connection"
-        ),
-        Err(_) => tracing::warn!(
-            "an upload went on for {}s after its reader stopped: closing the connection",
-            DRAIN_TIME.as_secs()
-        ),
-    }
-}
-
-/// Reads and discards the rest of `body`: `Ok(bytes)` at its end (or a read error: the
-/// client went), `Err(bytes)` past `limit`.
-async fn drain<B>(body: &mut B, limit: u64) -> Result<u64, u64>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-{
-    let mut n = 0u64;
-    while let Some(f) = body.frame().await {
-        let Ok(f) = f else { break };
-        if let Ok(d) = f.into_data() {
-            n += d.len() as u64;
-            if n > limit {
-                return Err(n);
-            }
-        }
-    }
-    Ok(n)
 }
 
 impl Read for BodyReader {
@@ -300,8 +404,9 @@ mod tests {
             });
             body
         };
-        assert_eq!(drain(&mut chunks(), 4000).await, Ok(4000));
-        assert!(matches!(drain(&mut chunks(), 2500).await, Err(n) if n > 2500));
+        let t = Duration::from_secs(10);
+        assert!(drain(chunks(), 4000, t).await);
+        assert!(!drain(chunks(), 2500, t).await);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -3,11 +3,11 @@
 //! the output while the request body feeds stdin.
 
 use crate::body::Body;
+use crate::body::ReqBody;
 use crate::error::ApiResult;
 use crate::stream::spawn_thread;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Response, StatusCode};
@@ -51,7 +51,7 @@ pub struct Session {
 pub fn start(
     session: Session,
     upgrade: Option<OnUpgrade>,
-    body: Option<Incoming>,
+    body: Option<ReqBody>,
 ) -> ApiResult<Response<Body>> {
     let ct = content_type(session.tty);
     let (otx, orx) = mpsc::channel::<Bytes>(16);

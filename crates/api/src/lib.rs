@@ -15,6 +15,7 @@ pub mod hijack;
 pub mod images;
 pub mod listener;
 pub mod login;
+pub mod networks;
 pub mod query;
 pub mod router;
 pub mod server;

@@ -1,12 +1,11 @@
 //! Maps (method, path) to handlers.
 
-use crate::body::Body;
+use crate::body::{Body, ReqBody};
 use crate::error::{ApiError, ApiResult};
 use crate::query::{percent_decode, Query};
 use crate::server::Ctx;
 use crate::version::ApiVersion;
-use crate::{containers, exec, images, system};
-use hyper::body::Incoming;
+use crate::{containers, exec, images, networks, system};
 use hyper::{Method, Request, Response};
 use std::sync::Arc;
 
@@ -14,7 +13,7 @@ use std::sync::Arc;
 pub struct Req {
     pub version: ApiVersion,
     pub query: Query,
-    pub inner: Request<Incoming>,
+    pub inner: Request<ReqBody>,
 }
 
 impl Req {
@@ -32,7 +31,7 @@ pub async fn route(
     ctx: &Arc<Ctx>,
     version: ApiVersion,
     route: &str,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
 ) -> ApiResult<Response<Body>> {
     let method = req.method().clone();
     let query = Query::parse(req.uri().query());
@@ -102,6 +101,10 @@ pub async fn route(
         (&M::GET, ["images", "get"]) => images::save(e, r.query.get_all("names")).await,
         (&M::POST, ["images", "prune"]) => images::prune(e, r).await,
         (_, ["images", rest @ ..]) if !rest.is_empty() => image_route(e, &method, rest, r).await,
+
+        // Networks: only what is true without user networks (networking replaces these).
+        (&M::POST, ["networks", "prune"]) => networks::prune(r).await,
+
         _ => Err(not_found()),
     }
 }

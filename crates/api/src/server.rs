@@ -1,15 +1,15 @@
 //! Accept loops, per-connection HTTP/1 serving (with upgrades for hijacked streams), and the
 //! headers every reply carries.
 
-use crate::body::Body;
+use crate::body::{Body, RequestBody};
 use crate::error::ApiError;
 use crate::listener::{bind_tcp, bind_unix, Host, ListenError};
 use crate::router;
 #[cfg(test)]
 use crate::version::MAX_VERSION;
-use crate::version::{split_version, Versioned};
+use crate::version::{split_version, ApiVersion, Versioned};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -172,19 +172,35 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
     let t0 = std::time::Instant::now();
     berth_engine::mark(&format!("api: {method} {path}"));
     tracing::debug!("{method} {}", req.uri());
-    let resp = match split_version(&path) {
-        Versioned::Rejected(msg) => error_response(&ApiError::bad_request(msg)),
-        Versioned::Ok { version, route } => match router::route(&ctx, version, route, req).await {
-            Ok(r) => r,
-            Err(e) => {
-                if e.status.is_server_error() {
-                    tracing::warn!("{method} {path}: {}", e.message);
-                } else {
-                    tracing::debug!("{method} {path}: {} {}", e.status, e.message);
-                }
-                error_response(&e)
+    let (parts, incoming) = req.into_parts();
+    let (held, body) = RequestBody::new(incoming);
+    let req = Request::from_parts(parts, body);
+    let (version, result) = match split_version(&path) {
+        Versioned::Rejected { version, message } => {
+            drop(req);
+            (version, Err(ApiError::bad_request(message)))
+        }
+        Versioned::Ok { version, route } => {
+            (version, router::route(&ctx, version, route, req).await)
+        }
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::warn!("{method} {path}: {}", e.message);
+            } else {
+                tracing::debug!("{method} {path}: {} {}", e.status, e.message);
             }
-        },
+            let mut r = error_response_at(version, &e);
+            // The client may still be sending the body it meant for this request: keep
+            // reading it, or it sees a broken pipe instead of the message.
+            if !held.drain_refused() {
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
     };
     berth_engine::mark(&format!(
         "api: {method} {path} -> {}",
@@ -196,6 +212,27 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Bo
         t0.elapsed()
     );
     Ok(with_common_headers(resp))
+}
+
+/// The error reply for a request at `version`: JSON `{"message": ...}`, or, for clients at
+/// API 1.23 and older, the message as plain text (dockerd's `http.Error`: the message and a
+/// newline), which is what those clients show.
+pub fn error_response_at(version: ApiVersion, e: &ApiError) -> Response<Body> {
+    if version.json_errors() || e.status == hyper::StatusCode::NOT_MODIFIED {
+        return error_response(e);
+    }
+    let mut r = Response::new(Body::full(format!("{}\n", e.message)));
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        "X-Content-Type-Options",
+        HeaderValue::from_static("nosniff"),
+    );
+    *r.status_mut() = e.status;
+    r
 }
 
 /// `{"message": ...}` with the error's status (304 has no body).

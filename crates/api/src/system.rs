@@ -118,6 +118,6 @@ pub async fn build_prune() -> ApiResult<Response<Body>> {
 
 pub async fn auth(insecure: Vec<String>, r: Req) -> ApiResult<Response<Body>> {
     let raw = b::read_limited(r.inner.into_body(), 1 << 20).await?;
-    let cfg: crate::auth::AuthConfig = b::parse_json(&raw, "auth")?;
+    let cfg = crate::auth::AuthConfig::from_json(&raw, "JSON in auth request body")?;
     crate::login::check(cfg, insecure).await
 }

@@ -39,8 +39,24 @@ impl fmt::Display for ApiVersion {
 
 /// Highest API version whose semantics berthd implements.
 pub const MAX_VERSION: ApiVersion = ApiVersion::new(1, 47);
-/// Lowest API version berthd accepts.
-pub const MIN_VERSION: ApiVersion = ApiVersion::new(1, 24);
+/// Lowest API version berthd accepts: dockerd 20.10's (newer dockerd refuse below 1.24, but
+/// clients pinned to old versions still exist: containers/image's `docker-daemon:` transport,
+/// and so skopeo and podman, speak 1.22). As in dockerd, a request at an older version is
+/// served by the same handlers, which give the older shape of a reply where the API changed it
+/// and a client depends on it (`Req::version`).
+pub const MIN_VERSION: ApiVersion = ApiVersion::new(1, 12);
+
+/// The last API version whose errors are plain text (`http.Error`): from 1.24 on they are
+/// JSON `{"message": ...}`. Clients at 1.23 or older (containers/image's docker-daemon
+/// transport at 1.22) show the body of an error as it is.
+pub const LAST_PLAIN_TEXT_ERRORS: ApiVersion = ApiVersion::new(1, 23);
+
+impl ApiVersion {
+    /// Are errors at this version JSON (`{"message": ...}`) rather than plain text?
+    pub fn json_errors(self) -> bool {
+        self > LAST_PLAIN_TEXT_ERRORS
+    }
+}
 
 /// Outcome of splitting a request path into its version prefix and the route.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,7 +65,10 @@ pub enum Versioned<'a> {
     /// (the maximum for unversioned paths).
     Ok { version: ApiVersion, route: &'a str },
     /// The prefix names a version outside [MIN_VERSION, MAX_VERSION]; the message is Docker's.
-    Rejected(String),
+    Rejected {
+        version: ApiVersion,
+        message: String,
+    },
 }
 
 /// Splits `/v1.47/containers/json` into (1.47, `/containers/json`). Paths without a
@@ -60,14 +79,20 @@ pub fn split_version(path: &str) -> Versioned<'_> {
         if let Some(v) = ApiVersion::parse(&rest[..end]) {
             let route = if end == rest.len() { "/" } else { &rest[end..] };
             if v > MAX_VERSION {
-                return Versioned::Rejected(format!(
-                    "client version {v} is too new. Maximum supported API version is {MAX_VERSION}"
-                ));
+                return Versioned::Rejected {
+                    version: v,
+                    message: format!(
+                        "client version {v} is too new. Maximum supported API version is {MAX_VERSION}"
+                    ),
+                };
             }
             if v < MIN_VERSION {
-                return Versioned::Rejected(format!(
-                    "client version {v} is too old. Minimum supported API version is {MIN_VERSION}, please upgrade your client to a newer version"
-                ));
+                return Versioned::Rejected {
+                    version: v,
+                    message: format!(
+                        "client version {v} is too old. Minimum supported API version is {MIN_VERSION}, please upgrade your client to a newer version"
+                    ),
+                };
             }
             return Versioned::Ok { version: v, route };
         }
@@ -99,11 +124,21 @@ mod tests {
             }
         );
         assert!(
-            matches!(split_version("/v1.50/info"), Versioned::Rejected(m) if m.contains("too new"))
+            matches!(split_version("/v1.50/info"), Versioned::Rejected { message: m, .. } if m.contains("too new"))
         );
         assert!(
-            matches!(split_version("/v1.12/info"), Versioned::Rejected(m) if m.contains("too old"))
+            matches!(split_version("/v1.11/info"), Versioned::Rejected { message: m, .. } if m == "client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version")
         );
+        // containers/image's docker-daemon transport (skopeo) speaks 1.22.
+        for v in ["1.12", "1.22", "1.23", "1.24"] {
+            assert_eq!(
+                split_version(&format!("/v{v}/images/get")),
+                Versioned::Ok {
+                    version: ApiVersion::parse(v).unwrap(),
+                    route: "/images/get"
+                }
+            );
+        }
         // Not a version: a route that happens to start with v.
         assert_eq!(
             split_version("/volumes"),

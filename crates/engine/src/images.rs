@@ -107,8 +107,15 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
         Some(u) => Some(parse_time_arg(u)? as i64),
         None => None,
     };
+    // Docker's `reference` filter selects *references*, not just images: an image is listed
+    // with only the tags (and digests) that match, and left out when none does.
+    let patterns = f
+        .get("reference")
+        .iter()
+        .map(|p| RefPattern::parse(p))
+        .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
-    for im in list {
+    for mut im in list {
         let dangling = im.repo_tags.is_empty();
         if let Some(d) = f.get("dangling").first() {
             let want = matches!(d.as_str(), "true" | "1");
@@ -119,13 +126,13 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
         if !f.match_labels("label", &im.labels) {
             continue;
         }
-        if f.has("reference")
-            && !f
-                .get("reference")
-                .iter()
-                .any(|p| im.repo_tags.iter().any(|t| ref_match(p, t)))
-        {
-            continue;
+        if !patterns.is_empty() {
+            let keep = |r: &String| patterns.iter().any(|p| p.matches_familiar(r));
+            im.repo_tags.retain(|r| keep(r));
+            im.repo_digests.retain(|r| keep(r));
+            if im.repo_tags.is_empty() && im.repo_digests.is_empty() {
+                continue;
+            }
         }
         if before.is_some_and(|b| im.created >= b)
             || since.is_some_and(|b| im.created <= b)
@@ -143,21 +150,123 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
     Ok(out)
 }
 
-/// Docker's reference filter: a glob on "name:tag" or on the name alone.
-fn ref_match(pat: &str, tag: &str) -> bool {
-    fn glob(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..]))
+/// One token of a Go `path.Match` pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobTok {
+    /// `*`: any run of characters other than `/`.
+    Star,
+    /// `?`: one character other than `/`.
+    One,
+    /// A literal character (a backslash escapes one).
+    Lit(char),
+    /// `[...]` / `[^...]`: one character in (or not in) the inclusive ranges.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// A `reference` filter value (`busybox`, `busybox:1.*`, `*/app:*`), matched as dockerd does
+/// (`reference.FamiliarMatch`): Go `path.Match` against the familiar reference
+/// (`busybox:latest`, `localhost:5000/app@sha256:...`), or else against its familiar name, so
+/// that a bare repository matches every tag of it.
+#[derive(Debug, Clone)]
+struct RefPattern(Vec<GlobTok>);
+
+impl RefPattern {
+    /// Parses the whole pattern up front; a malformed one is refused (Go: `ErrBadPattern`).
+    fn parse(pat: &str) -> Result<RefPattern> {
+        let bad = || {
+            Error::BadParameter(format!(
+                "invalid reference filter {pat:?}: syntax error in pattern"
+            ))
+        };
+        let mut toks = Vec::new();
+        let mut it = pat.chars().peekable();
+        // A character of a class: `\\c` escapes; `-` and `]` must be escaped.
+        let class_char = |it: &mut std::iter::Peekable<std::str::Chars<'_>>| match it.next() {
+            None | Some('-') | Some(']') => None,
+            Some('\\') => it.next(),
+            Some(c) => Some(c),
+        };
+        while let Some(c) = it.next() {
+            match c {
+                '*' => {
+                    if toks.last() != Some(&GlobTok::Star) {
+                        toks.push(GlobTok::Star);
+                    }
+                }
+                '?' => toks.push(GlobTok::One),
+                '\\' => toks.push(GlobTok::Lit(it.next().ok_or_else(bad)?)),
+                '[' => {
+                    let negated = it.next_if_eq(&'^').is_some();
+                    let mut ranges = Vec::new();
+                    loop {
+                        if !ranges.is_empty() && it.next_if_eq(&']').is_some() {
+                            break;
+                        }
+                        let lo = class_char(&mut it).ok_or_else(bad)?;
+                        let hi = if it.next_if_eq(&'-').is_some() {
+                            class_char(&mut it).ok_or_else(bad)?
+                        } else {
+                            lo
+                        };
+                        ranges.push((lo, hi));
+                    }
+                    toks.push(GlobTok::Class { negated, ranges });
+                }
+                c => toks.push(GlobTok::Lit(c)),
             }
-            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-            _ => false,
         }
+        Ok(RefPattern(toks))
     }
-    let name = tag.rsplit_once(':').map(|x| x.0).unwrap_or(tag);
-    glob(pat.as_bytes(), tag.as_bytes()) || glob(pat.as_bytes(), name.as_bytes())
+
+    /// Does the whole of `s` match? Dynamic programming over (token, position): linear in
+    /// both, whatever the number of stars.
+    fn matches(&self, s: &str) -> bool {
+        let s: Vec<char> = s.chars().collect();
+        let n = s.len();
+        // next[j]: do tokens i+1.. match s[j..]? cur[j]: do tokens i.. match s[j..]?
+        let mut next = vec![false; n + 1];
+        next[n] = true;
+        for tok in self.0.iter().rev() {
+            let mut cur = vec![false; n + 1];
+            for j in (0..=n).rev() {
+                let ch = s.get(j).copied();
+                cur[j] = match tok {
+                    GlobTok::Star => next[j] || ch.is_some_and(|c| c != '/') && cur[j + 1],
+                    GlobTok::One => ch.is_some_and(|c| c != '/') && next[j + 1],
+                    GlobTok::Lit(l) => ch == Some(*l) && next[j + 1],
+                    GlobTok::Class { negated, ranges } => {
+                        ch.is_some_and(|c| {
+                            ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+                        }) && next[j + 1]
+                    }
+                };
+            }
+            next = cur;
+        }
+        next[0]
+    }
+
+    /// dockerd's `FamiliarMatch` on one familiar reference string (a RepoTags or RepoDigests
+    /// entry).
+    fn matches_familiar(&self, r: &str) -> bool {
+        self.matches(r) || self.matches(&familiar_repo(r))
+    }
+}
+
+/// The repository of a familiar reference: `localhost:5000/app:1` -> `localhost:5000/app`,
+/// `busybox@sha256:...` -> `busybox`.
+fn familiar_repo(r: &str) -> String {
+    if let Ok(p) = berth_image::Reference::parse_normalized(r) {
+        return p.familiar_name();
+    }
+    let r = r.split_once('@').map_or(r, |x| x.0);
+    match r.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name.to_string(),
+        _ => r.to_string(),
+    }
 }
 
 pub(crate) fn inspect(e: &Engine, name: &str) -> Result<Value> {
@@ -615,5 +724,55 @@ fn normalize_ref(name: &str) -> String {
         name.to_string()
     } else {
         format!("{name}:latest")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pat: &str, r: &str) -> bool {
+        RefPattern::parse(pat).unwrap().matches_familiar(r)
+    }
+
+    #[test]
+    fn reference_patterns_match_as_dockerd_does() {
+        // A repository alone matches all its tags and digests, and only its own.
+        assert!(m("busybox", "busybox:latest"));
+        assert!(m("busybox", "busybox:1.36"));
+        assert!(m("busybox", "busybox@sha256:0123"));
+        assert!(!m("busybox", "other:latest"));
+        assert!(!m("busybox", "busybox2:latest"));
+        assert!(!m("busybox", "library/busybox-x:1"));
+        // repo:tag is exact.
+        assert!(m("busybox:1.36", "busybox:1.36"));
+        assert!(!m("busybox:1.36", "busybox:latest"));
+        assert!(!m("busybox:latest", "busybox@sha256:0123"));
+        // Registries with ports.
+        assert!(m("localhost:5000/app", "localhost:5000/app:1"));
+        assert!(m("localhost:5000/app:1", "localhost:5000/app:1"));
+        assert!(!m("localhost:5000/app", "localhost:5000/app2:1"));
+        // Wildcards never cross a '/'.
+        assert!(m("*", "busybox:latest"));
+        assert!(!m("*", "me/app:latest"));
+        assert!(m("*/*", "me/app:latest"));
+        assert!(m("*:latest", "busybox:latest"));
+        assert!(!m("*:latest", "busybox:1"));
+        assert!(m("busy*", "busybox:1"));
+        assert!(m("busybox:1.*", "busybox:1.36"));
+        assert!(m("b?sybox", "busybox:1"));
+        assert!(!m("b?sybox", "bsybox:1"));
+        assert!(m("me/a[pq]p", "me/app:2"));
+        assert!(m("me/a[^q]p", "me/app:2"));
+        assert!(!m("me/a[^p]p", "me/app:2"));
+        assert!(m("me/a[a-z]p:[0-9]", "me/app:2"));
+        assert!(m("busybox\\:1", "busybox:1"));
+        // Many stars stay cheap.
+        let long = format!("{}:latest", "a".repeat(200));
+        assert!(!m(&"*a".repeat(60).replace("*a*a", "*a*b"), &long));
+        // Malformed patterns are refused, as Go's path.Match refuses them.
+        for bad in ["[", "[]", "a[-z]", "ab\\", "[a-]", "[^"] {
+            assert!(RefPattern::parse(bad).is_err(), "{bad}");
+        }
     }
 }
