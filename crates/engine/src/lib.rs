@@ -30,6 +30,7 @@ mod exec;
 mod images;
 mod logs;
 mod monitor;
+mod model;
 mod monitor_proto;
 mod netns;
 mod prepare;
