@@ -37,8 +37,6 @@ mod prepare;
 mod ready;
 mod shared;
 mod spec;
-#[cfg(test)]
-mod spec_equiv;
 mod state;
 mod system;
 mod util;

@@ -7,64 +7,173 @@ use crate::state::{CState, Record};
 use crate::util::*;
 use crate::*;
 use berth_image::ImageService;
+use crate::model::{
+    decode, Config, Field, HostConfig, LogConfig, MountPoint, NetworkingConfig, RestartPolicy,
+    Status, StrMap,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-pub(crate) fn strs(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
-}
-
-pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
-    let s = &e.inner.0;
+/// The create request, decoded: its Config (top-level fields) and HostConfig. A wrongly
+/// typed field is a 400 naming it.
+fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
     if !body.is_object() {
         return Err(Error::BadParameter(
             "invalid JSON: container config must be an object".into(),
         ));
     }
-    let image = body["Image"].as_str().unwrap_or("").to_string();
-    if image.is_empty() {
+    let host: HostConfig = match body.get("HostConfig") {
+        None | Some(Value::Null) => HostConfig::default(),
+        Some(h) if h.is_object() => decode("HostConfig", h)?,
+        Some(_) => return Err(Error::BadParameter("HostConfig must be an object".into())),
+    };
+    if let Some(n) = body.get("NetworkingConfig").filter(|n| !n.is_null()) {
+        decode::<NetworkingConfig>("NetworkingConfig", n)?;
+    }
+    let mut config: Config = decode("", body)?;
+    for k in ["HostConfig", "NetworkingConfig"] {
+        config.extra.remove(k);
+    }
+    if config.image.str().is_empty() {
         return Err(Error::BadParameter(
             "no image specified (Config.Image is empty)".into(),
         ));
     }
-    let mut host = body.get("HostConfig").cloned().unwrap_or_else(|| json!({}));
-    if host.is_null() {
-        host = json!({});
+    Ok((config, host))
+}
+
+/// Docker's defaults of a HostConfig that create fills in (network mode, restart policy,
+/// log driver), checked.
+fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
+    crate::spec::validate(host)?;
+    if host.network_mode.str().is_empty() {
+        host.network_mode = Field::Set("none".into());
     }
-    if !host.is_object() {
-        return Err(Error::BadParameter("HostConfig must be an object".into()));
-    }
-    crate::spec::validate(&host)?;
-    if host["NetworkMode"].as_str().unwrap_or("").is_empty() {
-        host["NetworkMode"] = json!("none");
-    }
-    if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(&host)? {
+    if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
         let reg = s.containers.lock();
         s.containers
             .resolve(&reg, &c)
             .map_err(|_| Error::NotFound(format!("No such container: {c}")))?;
     }
-    if host.get("RestartPolicy").is_none_or(|v| v.is_null()) {
-        host["RestartPolicy"] = json!({"Name": "no", "MaximumRetryCount": 0});
+    if host.restart_policy.is_none() {
+        host.restart_policy = Field::Set(RestartPolicy {
+            name: Field::Set("no".into()),
+            maximum_retry_count: Field::Set(0),
+            ..Default::default()
+        });
     }
-    if host["LogConfig"]["Type"].as_str().unwrap_or("").is_empty() {
-        let cfg = host["LogConfig"]["Config"].clone();
-        host["LogConfig"] =
-            json!({"Type": "json-file", "Config": if cfg.is_object() { cfg } else { json!({}) }});
-    } else if host["LogConfig"]["Type"] != "json-file" && host["LogConfig"]["Type"] != "none" {
-        return Err(Error::BadParameter(format!(
-            "logging driver {} is not supported (use json-file)",
-            host["LogConfig"]["Type"]
-        )));
+    match host.log_type() {
+        "" => {
+            let cfg = host.log_config.get().and_then(|l| l.config.get().cloned());
+            host.log_config = Field::Set(LogConfig {
+                kind: Field::Set("json-file".into()),
+                config: Field::Set(cfg.unwrap_or_default()),
+                ..Default::default()
+            });
+        }
+        "json-file" | "none" => {}
+        t => {
+            return Err(Error::BadParameter(format!(
+                "logging driver \"{t}\" is not supported (use json-file)"
+            )))
+        }
     }
+    Ok(())
+}
+
+/// The container's mounts (`VolumesFrom` names other containers: theirs are copied).
+fn mounts_of(s: &Shared, host: &HostConfig) -> Result<Vec<MountPoint>> {
+    let mounts = crate::model::resolve(host, &|name| {
+        let reg = s.containers.lock();
+        let id = s
+            .containers
+            .resolve(&reg, name)
+            .map_err(|_| Error::NotFound(format!("No such container: {name}")))?;
+        Ok(reg.by_id[&id].rec.mounts().to_vec())
+    })?;
+    crate::model::check_sources(&mounts)?;
+    Ok(mounts)
+}
+
+/// Docker's merge of the request's Config with the image's (Docker stores the merged one);
+/// returns the command (entrypoint + cmd).
+fn merge_config(
+    c: &mut Config,
+    ic: &berth_image::model::ContainerConfig,
+    id: &str,
+) -> Result<Vec<String>> {
+    let (ep, cmd) = crate::spec::merge_cmd(
+        c.entrypoint.get().map(|l| l.0.as_slice()),
+        c.cmd.get().map(|l| l.0.as_slice()),
+        ic.entrypoint.as_deref().unwrap_or(&[]),
+        ic.cmd.as_deref().unwrap_or(&[]),
+    );
+    if ep.is_empty() && cmd.is_empty() {
+        return Err(Error::BadParameter("No command specified".into()));
+    }
+    let mut all: Vec<String> = ep.clone();
+    all.extend(cmd.iter().cloned());
+    c.entrypoint = if ep.is_empty() {
+        Field::Null
+    } else {
+        Field::Set(ep.into())
+    };
+    c.cmd = Field::Set(cmd.into());
+    let env = crate::spec::merge_env(ic.env.as_deref().unwrap_or(&[]), c.env.list());
+    c.env = Field::Set(env.into());
+    let or_image = |f: &mut Field<String>, img: &Option<String>| {
+        if f.str().is_empty() {
+            *f = Field::Set(img.clone().unwrap_or_default());
+        }
+    };
+    or_image(&mut c.working_dir, &ic.working_dir);
+    or_image(&mut c.user, &ic.user);
+    let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
+    labels.extend(c.labels());
+    c.labels = Field::Set(StrMap(labels));
+    if c.stop_signal.str().is_empty() {
+        if let Some(sig) = &ic.stop_signal {
+            c.stop_signal = Field::Set(sig.clone());
+        }
+    }
+    if let Some(sig) = c.stop_signal.get() {
+        parse_signal(sig)?;
+    }
+    let map = |m: &BTreeMap<String, Value>| m.clone().into_iter().collect();
+    if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
+        c.exposed_ports = Field::Set(map(p));
+    }
+    if let (true, Some(v)) = (c.volumes.is_none(), &ic.volumes) {
+        c.volumes = Field::Set(map(v));
+    }
+    for f in [
+        &mut c.tty,
+        &mut c.open_stdin,
+        &mut c.stdin_once,
+        &mut c.attach_stdin,
+        &mut c.attach_stdout,
+        &mut c.attach_stderr,
+    ] {
+        if f.is_none() {
+            *f = Field::Set(false);
+        }
+    }
+    if c.hostname.str().is_empty() {
+        c.hostname = Field::Set(id[..12].to_string());
+    }
+    if c.domainname.is_none() {
+        c.domainname = Field::Set(String::new());
+    }
+    Ok(all)
+}
+
+pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
+    let s = &e.inner.0;
+    let (mut config, mut host) = decode_request(body)?;
+    let image = config.image.str().to_string();
+    host_defaults(s, &mut host)?;
+    let mounts = mounts_of(s, &host)?;
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -76,82 +185,8 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         .map_err(|er| internal(format!("image config of {image}"), er))?;
     let ic = icfg.config.clone().unwrap_or_default();
     crate::mark("engine: create: image config read");
-
-    // Merge (Docker stores the merged config).
-    let mut config = body.clone();
-    if let Some(m) = config.as_object_mut() {
-        for k in ["HostConfig", "NetworkingConfig"] {
-            m.remove(k);
-        }
-    }
-    let (ep, cmd) = crate::spec::merge_cmd(
-        body.get("Entrypoint"),
-        body.get("Cmd"),
-        ic.entrypoint.as_deref().unwrap_or(&[]),
-        ic.cmd.as_deref().unwrap_or(&[]),
-    );
-    if ep.is_empty() && cmd.is_empty() {
-        return Err(Error::BadParameter("No command specified".into()));
-    }
-    config["Entrypoint"] = if ep.is_empty() {
-        Value::Null
-    } else {
-        json!(ep)
-    };
-    config["Cmd"] = json!(cmd);
-    config["Env"] = json!(crate::spec::merge_env(
-        ic.env.as_deref().unwrap_or(&[]),
-        &strs(&body["Env"])
-    ));
-    if config["WorkingDir"].as_str().unwrap_or("").is_empty() {
-        config["WorkingDir"] = json!(ic.working_dir.clone().unwrap_or_default());
-    }
-    if config["User"].as_str().unwrap_or("").is_empty() {
-        config["User"] = json!(ic.user.clone().unwrap_or_default());
-    }
-    let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
-    labels.extend(labels_of(&body["Labels"]));
-    config["Labels"] = json!(labels);
-    if config["StopSignal"].as_str().unwrap_or("").is_empty() {
-        if let Some(sig) = &ic.stop_signal {
-            config["StopSignal"] = json!(sig);
-        }
-    }
-    if let Some(sig) = config["StopSignal"].as_str() {
-        parse_signal(sig)?;
-    }
-    if config.get("ExposedPorts").is_none_or(|v| v.is_null()) {
-        if let Some(p) = &ic.exposed_ports {
-            config["ExposedPorts"] = json!(p);
-        }
-    }
-    if config.get("Volumes").is_none_or(|v| v.is_null()) {
-        if let Some(v) = &ic.volumes {
-            config["Volumes"] = json!(v);
-        }
-    }
-    for k in [
-        "Tty",
-        "OpenStdin",
-        "StdinOnce",
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-    ] {
-        if !config[k].is_boolean() {
-            config[k] = json!(false);
-        }
-    }
-    let mut all: Vec<String> = ep.clone();
-    all.extend(cmd.iter().cloned());
     let id = random_id()?;
-    if config["Hostname"].as_str().unwrap_or("").is_empty() {
-        config["Hostname"] = json!(id[..12].to_string());
-    }
-    if config["Domainname"].is_null() {
-        config["Domainname"] = json!("");
-    }
-    config["Image"] = json!(image);
+    let all = merge_config(&mut config, &ic, &id)?;
 
     let op = Arc::new(Mutex::new(()));
     let cname;
@@ -204,9 +239,10 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             args: all[1..].to_vec(),
             config,
             host_config: host,
+            mount_points: Some(mounts),
             image_id: img.id.to_string(),
             state: CState {
-                status: "created".into(),
+                status: Status::Created,
                 ..Default::default()
             },
             restart_count: 0,

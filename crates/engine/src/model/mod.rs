@@ -41,12 +41,6 @@ impl<T> Field<T> {
             _ => None,
         }
     }
-    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
-        match self {
-            Field::Set(v) => Some(v),
-            _ => None,
-        }
-    }
     pub(crate) fn is_absent(&self) -> bool {
         matches!(self, Field::Absent)
     }
