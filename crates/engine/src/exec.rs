@@ -1,7 +1,7 @@
 //! Exec: processes started in a running container through a `berth-monitor` in exec mode.
-use crate::model::Status;
 use crate::attach::{make_attach, parse_detach_keys, Slot};
 use crate::containers::running_id;
+use crate::model::Status;
 use crate::monitor::{hello_line, monitor_error, read_line, spawn_monitor};
 use crate::proto::*;
 use crate::util::*;

@@ -1,7 +1,7 @@
 //! The runtime side of a container up to "created" (rootfs, /etc files, OCI spec, monitor),
 //! made right after create so that start only says "go".
-use crate::model::Status;
 use crate::containers::*;
+use crate::model::Status;
 use crate::monitor::*;
 use crate::proto::*;
 use crate::shared::*;
@@ -106,27 +106,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     crate::mark("engine: rootfs mounted");
     write_etc(s, rec)?;
     // (Released again, by its drop, if anything below fails.)
-    let mut netns = None;
-    let join_net = match crate::spec::net_mode(&rec.host_config)? {
-        crate::spec::NetMode::None => {
-            let n = s.netns.take()?;
-            let js = n.path().to_string_lossy().into_owned();
-            netns = Some(n);
-            Some(js)
-        }
-        crate::spec::NetMode::Container(c) => {
-            let reg = s.containers.lock();
-            let oid = s.containers.resolve(&reg, &c)?;
-            let other = &reg.by_id[&oid].rec;
-            if other.state.status != Status::Running || other.state.pid <= 0 {
-                return Err(Error::Conflict(format!(
-                    "cannot join network of a non running container: {c}"
-                )));
-            }
-            Some(format!("/proc/{}/ns/net", other.state.pid))
-        }
-        _ => None,
-    };
+    let (join_net, netns) = network_of(s, rec)?;
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
@@ -180,6 +160,29 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     }
     let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
     Ok(Task { ctl, pid, netns })
+}
+
+/// The network namespace the container joins: one made ahead (`--network none`; the task
+/// holds it), or another container's.
+fn network_of(s: &Shared, rec: &Record) -> Result<(Option<String>, Option<crate::netns::Netns>)> {
+    Ok(match crate::spec::net_mode(&rec.host_config)? {
+        crate::spec::NetMode::None => {
+            let n = s.netns.take()?;
+            (Some(n.path().to_string_lossy().into_owned()), Some(n))
+        }
+        crate::spec::NetMode::Container(c) => {
+            let reg = s.containers.lock();
+            let oid = s.containers.resolve(&reg, &c)?;
+            let other = &reg.by_id[&oid].rec;
+            if other.state.status != Status::Running || other.state.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {c}"
+                )));
+            }
+            (Some(format!("/proc/{}/ns/net", other.state.pid)), None)
+        }
+        crate::spec::NetMode::Host => (None, None),
+    })
 }
 
 /// Take a prepared task down (op lock held): the monitor deletes the runtime container when

@@ -114,10 +114,7 @@ impl Shared {
     pub(crate) fn attrs(&self, rec: &Record) -> BTreeMap<String, String> {
         let mut a = rec.config.labels();
         a.insert("name".into(), rec.name.trim_start_matches('/').to_string());
-        a.insert(
-            "image".into(),
-            rec.config.image.str().to_string(),
-        );
+        a.insert("image".into(), rec.config.image.str().to_string());
         a
     }
 

@@ -122,13 +122,24 @@ mod tests {
         let v = old_record();
         let rec = Record::load(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(rec.state.status, Status::Exited);
-        let dsts: Vec<&str> = rec.mounts().iter().map(|m| m.destination.as_str()).collect();
+        let dsts: Vec<&str> = rec
+            .mounts()
+            .iter()
+            .map(|m| m.destination.as_str())
+            .collect();
         assert_eq!(dsts, ["/b", "/t"]);
         // The same JSON back, less the field that could not be read, plus the mounts.
         let mut back = serde_json::to_value(&rec).unwrap();
-        assert!(back.as_object_mut().unwrap().remove("MountPoints").is_some());
+        assert!(back
+            .as_object_mut()
+            .unwrap()
+            .remove("MountPoints")
+            .is_some());
         let mut want = v;
-        want["Config"].as_object_mut().unwrap().remove("StopTimeout");
+        want["Config"]
+            .as_object_mut()
+            .unwrap()
+            .remove("StopTimeout");
         want["Driver"] = json!("");
         want["State"]["NetState"] = json!("");
         want["State"]["NetNs"] = json!("");
@@ -136,7 +147,10 @@ mod tests {
         assert_eq!(back, want);
         // Written anew, it loads as it is.
         let again = Record::load(&serde_json::to_vec(&rec).unwrap()).unwrap();
-        assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&rec).unwrap());
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&rec).unwrap()
+        );
     }
 
     #[test]

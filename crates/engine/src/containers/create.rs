@@ -1,5 +1,9 @@
 //! `POST /containers/create`: Docker's Config+HostConfig merged with the image's into a record.
 use crate::containers::*;
+use crate::model::{
+    decode, Config, Field, HostConfig, LogConfig, MountPoint, NetworkingConfig, RestartPolicy,
+    Status, StrMap,
+};
 use crate::prepare::*;
 use crate::ready::*;
 use crate::shared::*;
@@ -7,10 +11,6 @@ use crate::state::{CState, Record};
 use crate::util::*;
 use crate::*;
 use berth_image::ImageService;
-use crate::model::{
-    decode, Config, Field, HostConfig, LogConfig, MountPoint, NetworkingConfig, RestartPolicy,
-    Status, StrMap,
-};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -188,49 +188,9 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     let id = random_id()?;
     let all = merge_config(&mut config, &ic, &id)?;
 
-    let op = Arc::new(Mutex::new(()));
-    let cname;
-    {
-        let mut reg = s.containers.lock();
-        cname = match name {
-            Some(n) if !n.is_empty() => validate_name(n)?,
-            _ => format!("/{}", random_name(&reg)?),
-        };
-        if let Some(other) = reg.names.get(&cname) {
-            return Err(conflict_msg(&cname, other));
-        }
-        // Reserve the name while we prepare.
-        reg.names.insert(cname.clone(), id.clone());
-    }
-    let unreserve = |s: &Shared| {
-        let mut reg = s.containers.lock();
-        if reg.names.get(&cname) == Some(&id) {
-            reg.names.remove(&cname);
-        }
-    };
+    let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
-    let r = (|| -> Result<Record> {
-        // A rootfs mounted ahead for this image is used as it is; one for another image is
-        // let go of.
-        let mut ready = take_ready_rootfs(s, &d)?;
-        let prepared = s.images.prepare_snapshot_deferred_ready(
-            &id,
-            Some(&img.id.to_string()),
-            &crate::spec::MOUNT_TARGETS,
-            &mut ready,
-        );
-        if let Some(other) = ready.take() {
-            s.images.snapshots.discard_ready(other, &d.join("rootfs"));
-        }
-        let (_, sync, base) =
-            prepared.map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
-        if let Ok(mut b) = s.ready.last_base.lock() {
-            *b = Some(base);
-        }
-        for p in &sync {
-            crate::util::durable_later(p);
-        }
-        crate::mark("engine: create: snapshot prepared");
+    let made = prepare_rootfs(s, &id, &img.id.to_string(), &d).and_then(|()| {
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -239,7 +199,6 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             args: all[1..].to_vec(),
             config,
             host_config: host,
-            mount_points: Some(mounts),
             image_id: img.id.to_string(),
             state: CState {
                 status: Status::Created,
@@ -253,40 +212,27 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 .to_string_lossy()
                 .into_owned(),
             driver: s.images.snapshotter_kind_name(),
+            mount_points: Some(mounts),
         };
         s.containers.save(&rec)?;
         crate::mark("engine: create: record saved");
         Ok(rec)
-    })();
-    let rec = match r {
+    });
+    let rec = match made {
         Ok(r) => r,
         Err(er) => {
             // (Its rootfs may be mounted already: a ready one.)
             let _ = s.unmount_at(&d.join("rootfs"), &id);
             let _ = s.images.remove_snapshot(&id);
             let _ = std::fs::remove_dir_all(&d);
-            unreserve(s);
+            let mut reg = s.containers.lock();
+            if reg.names.get(&cname) == Some(&id) {
+                reg.names.remove(&cname);
+            }
             return Err(er);
         }
     };
-    {
-        let mut reg = s.containers.lock();
-        reg.by_id.insert(
-            id.clone(),
-            Entry {
-                rec: rec.clone(),
-                op,
-                pending: vec![],
-                exit_gen: 0,
-                removing: false,
-                prepared: None,
-                preparing: false,
-                start_req: None,
-                version: 0,
-                saved: Arc::new(Mutex::new(0)),
-            },
-        );
-    }
+    register(s, &rec);
     s.event(&rec, "create", &[]);
     if !matches!(
         crate::spec::net_mode(&rec.host_config),
@@ -295,6 +241,65 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         prepare_later(s, &id);
     }
     Ok(json!({"Id": id, "Warnings": []}))
+}
+
+/// The container's name (with "/"), reserved while the container is made.
+fn reserve_name(s: &Shared, name: Option<&str>, id: &str) -> Result<String> {
+    let mut reg = s.containers.lock();
+    let cname = match name {
+        Some(n) if !n.is_empty() => validate_name(n)?,
+        _ => format!("/{}", random_name(&reg)?),
+    };
+    if let Some(other) = reg.names.get(&cname) {
+        return Err(conflict_msg(&cname, other));
+    }
+    reg.names.insert(cname.clone(), id.to_string());
+    Ok(cname)
+}
+
+/// The container's rootfs snapshot in `d`. A rootfs mounted ahead for this image is used as
+/// it is; one for another image is let go of.
+fn prepare_rootfs(s: &Shared, id: &str, image_id: &str, d: &std::path::Path) -> Result<()> {
+    let mut ready = take_ready_rootfs(s, d)?;
+    let prepared = s.images.prepare_snapshot_deferred_ready(
+        id,
+        Some(image_id),
+        &crate::spec::MOUNT_TARGETS,
+        &mut ready,
+    );
+    if let Some(other) = ready.take() {
+        s.images.snapshots.discard_ready(other, &d.join("rootfs"));
+    }
+    let (_, sync, base) =
+        prepared.map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+    if let Ok(mut b) = s.ready.last_base.lock() {
+        *b = Some(base);
+    }
+    for p in &sync {
+        crate::util::durable_later(p);
+    }
+    crate::mark("engine: create: snapshot prepared");
+    Ok(())
+}
+
+/// The new container in the registry.
+fn register(s: &Shared, rec: &Record) {
+    let mut reg = s.containers.lock();
+    reg.by_id.insert(
+        rec.id.clone(),
+        Entry {
+            rec: rec.clone(),
+            op: Arc::new(Mutex::new(())),
+            pending: vec![],
+            exit_gen: 0,
+            removing: false,
+            prepared: None,
+            preparing: false,
+            start_req: None,
+            version: 0,
+            saved: Arc::new(Mutex::new(0)),
+        },
+    );
 }
 
 pub(crate) trait KindName {

@@ -1,6 +1,6 @@
 //! Exits: watch connections to monitors, exit records, restart policies, AutoRemove, waits.
-use crate::model::Status;
 use crate::containers::*;
+use crate::model::Status;
 use crate::proto::*;
 use crate::ready::*;
 use crate::shared::*;

@@ -1,7 +1,7 @@
 //! start, stop, restart, kill, pause, unpause.
-use crate::model::Status;
 use crate::attach::Slot;
 use crate::containers::*;
+use crate::model::Status;
 use crate::monitor::*;
 use crate::prepare::*;
 use crate::proto::*;

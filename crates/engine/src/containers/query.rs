@@ -37,6 +37,79 @@ pub(crate) fn docker_state(r: &Record) -> Status {
     }
 }
 
+/// What a list's filters select.
+struct Selection<'a> {
+    f: &'a Filters,
+    /// Stopped ones too.
+    all: bool,
+    /// The image ids of the `ancestor` filters.
+    ancestors: Vec<String>,
+    /// `Created` of the `before` and `since` containers.
+    before: Option<String>,
+    since: Option<String>,
+}
+
+impl<'a> Selection<'a> {
+    /// The filters that name containers or images, resolved (`recs`: every container).
+    fn new(s: &Shared, f: &'a Filters, o: &ListOptions, recs: &[Record]) -> Result<Self> {
+        let created_of = |x: &str| -> Result<String> {
+            recs.iter()
+                .find(|r| {
+                    r.id == x
+                        || r.name == format!("/{}", x.trim_start_matches('/'))
+                        || r.id.starts_with(x)
+                })
+                .map(|r| r.created.clone())
+                .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
+        };
+        let before = f.get("before").first().map(|b| created_of(b)).transpose()?;
+        let since = f.get("since").first().map(|b| created_of(b)).transpose()?;
+        let ancestors = f
+            .get("ancestor")
+            .iter()
+            .map(|a| match s.images.resolve(a) {
+                Ok(r) => r.id.to_string(),
+                Err(_) => format!("missing:{a}"),
+            })
+            .collect();
+        let all = o.all
+            || o.limit.is_some()
+            || f.has("status")
+            || f.has("exited")
+            || before.is_some()
+            || since.is_some();
+        Ok(Selection {
+            f,
+            all,
+            ancestors,
+            before,
+            since,
+        })
+    }
+
+    fn keeps(&self, r: &Record) -> bool {
+        let f = self.f;
+        let st = docker_state(r);
+        let short = r.name.trim_start_matches('/');
+        let any = |k: &str, p: &dyn Fn(&String) -> bool| !f.has(k) || f.get(k).iter().any(p);
+        (self.all || st.is_active())
+            && any("id", &|x| r.id.starts_with(x.as_str()))
+            && any("name", &|x| short.contains(x.trim_start_matches('/')))
+            && f.match_labels("label", &r.config.labels())
+            && any("status", &|x| x == st.as_str())
+            && (!f.has("exited")
+                || st == Status::Exited
+                    && f.get("exited")
+                        .iter()
+                        .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
+            && (!f.has("ancestor")
+                || f.get("ancestor").iter().any(|a| a == r.config.image.str())
+                || self.ancestors.contains(&r.image_id))
+            && self.before.as_ref().is_none_or(|b| r.created < *b)
+            && self.since.as_ref().is_none_or(|b| r.created > *b)
+    }
+}
+
 pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
     let s = &e.inner.0;
     let f = Filters::parse(&o.filters)?;
@@ -71,92 +144,11 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         .map(|e| e.rec.clone())
         .collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
-    let reg_snapshot = recs.clone();
-    let pos_of = |x: &str| -> Result<String> {
-        reg_snapshot
-            .iter()
-            .find(|r| {
-                r.id == x
-                    || r.name == format!("/{}", x.trim_start_matches('/'))
-                    || r.id.starts_with(x)
-            })
-            .map(|r| r.created.clone())
-            .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
-    };
-    let before = match f.get("before").first() {
-        Some(b) => Some(pos_of(b)?),
-        None => None,
-    };
-    let since = match f.get("since").first() {
-        Some(b) => Some(pos_of(b)?),
-        None => None,
-    };
-    let ancestors: Vec<String> = f
-        .get("ancestor")
-        .iter()
-        .filter_map(|a| {
-            s.images
-                .resolve(a)
-                .ok()
-                .map(|r| r.id.to_string())
-                .or_else(|| Some(format!("missing:{a}")))
-        })
-        .collect();
+    let sel = Selection::new(s, &f, o, &recs)?;
     let mut out = Vec::new();
-    let all = o.all
-        || o.limit.is_some()
-        || f.has("status")
-        || f.has("exited")
-        || before.is_some()
-        || since.is_some();
     for r in recs {
-        let st = docker_state(&r);
-        if !all && !st.is_active() {
+        if !sel.keeps(&r) {
             continue;
-        }
-        if f.has("id") && !f.get("id").iter().any(|x| r.id.starts_with(x.as_str())) {
-            continue;
-        }
-        let short = r.name.trim_start_matches('/');
-        if f.has("name")
-            && !f
-                .get("name")
-                .iter()
-                .any(|x| short.contains(x.trim_start_matches('/')))
-        {
-            continue;
-        }
-        let labels = r.config.labels();
-        if !f.match_labels("label", &labels) {
-            continue;
-        }
-        if f.has("status") && !f.get("status").iter().any(|x| x == st.as_str()) {
-            continue;
-        }
-        if f.has("exited")
-            && !(st == Status::Exited
-                && f.get("exited")
-                    .iter()
-                    .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
-        {
-            continue;
-        }
-        if f.has("ancestor") {
-            let img_name = r.config.image.str();
-            if !f.get("ancestor").iter().any(|a| a == img_name) && !ancestors.contains(&r.image_id)
-            {
-                continue;
-            }
-        }
-        if let Some(b) = &before {
-            if r.created >= *b {
-                continue;
-            }
-        }
-        if let Some(b) = &since {
-            if r.created <= *b {
-                continue;
-            }
         }
         out.push(summary(s, &r, o.size));
         if let Some(l) = o.limit {
@@ -201,16 +193,10 @@ pub(crate) fn mounts_json(r: &Record) -> Value {
     Value::Array(r.mounts().iter().map(|m| m.api()).collect())
 }
 
-pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
-    let s = &e.inner.0;
-    let (id, _) = s.containers.find(x)?;
-    let r = s.containers.record(&id)?;
-    let st = &r.state;
-    let zero = "0001-01-01T00:00:00Z";
-    let status = docker_state(&r);
+/// Inspect's HostConfig: the record's, with Docker's defaults for what the client left out.
+fn host_config_json(r: &Record) -> Result<Value> {
     let mut host =
         serde_json::to_value(&r.host_config).map_err(|er| internal("encode HostConfig", er))?;
-    let config = serde_json::to_value(&r.config).map_err(|er| internal("encode Config", er))?;
     for (k, d) in [
         ("Binds", Value::Null),
         ("Privileged", json!(false)),
@@ -250,24 +236,21 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
     if host["ShmSize"].as_i64() == Some(0) {
         host["ShmSize"] = json!(67108864);
     }
+    Ok(host)
+}
+
+pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
+    let s = &e.inner.0;
+    let (id, _) = s.containers.find(x)?;
+    let r = s.containers.record(&id)?;
+    let host = host_config_json(&r)?;
+    let config = serde_json::to_value(&r.config).map_err(|er| internal("encode Config", er))?;
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
         "Args": r.args,
-        "State": {
-            "Status": status,
-            "Running": st.status.has_process(),
-            "Paused": st.status == Status::Paused,
-            "Restarting": st.status == Status::Restarting,
-            "OOMKilled": st.oom_killed,
-            "Dead": st.status == Status::Dead,
-            "Pid": if st.status.has_process() { st.pid } else { 0 },
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
-            "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
-        },
+        "State": state_json(&r),
         "Image": r.image_id,
         "ResolvConfPath": s.etc_dir(&r.id).join("resolv.conf"),
         "HostnamePath": s.etc_dir(&r.id).join("hostname"),
@@ -300,6 +283,25 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
         v["SizeRootFs"] = json!(s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0) + rw);
     }
     Ok(v)
+}
+
+/// Inspect's State.
+fn state_json(r: &Record) -> Value {
+    let st = &r.state;
+    let zero = "0001-01-01T00:00:00Z";
+    json!({
+        "Status": docker_state(r),
+        "Running": st.status.has_process(),
+        "Paused": st.status == Status::Paused,
+        "Restarting": st.status == Status::Restarting,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status == Status::Dead,
+        "Pid": if st.status.has_process() { st.pid } else { 0 },
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
+        "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
+    })
 }
 
 pub(crate) fn network_entry(r: &Record) -> Value {

@@ -1,6 +1,6 @@
 //! Start-up reconciliation: records on disk against live monitors and runtime state.
-use crate::model::Status;
 use crate::containers::*;
+use crate::model::Status;
 use crate::ready::*;
 use crate::shared::*;
 use crate::state::Record;

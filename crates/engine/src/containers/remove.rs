@@ -1,6 +1,6 @@
 //! Removal (crash-safe, through a tombstone) and prune.
-use crate::model::Status;
 use crate::containers::*;
+use crate::model::Status;
 use crate::prepare::*;
 use crate::shared::*;
 use crate::state::Record;
@@ -55,7 +55,8 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
     if rec.running() || rec.state.status == Status::Restarting {
         let _ = s.rt.resume(id);
         let _ = s.rt.kill(id, libc::SIGKILL, true);
-        if rec.state.status != Status::Restarting && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
+        if rec.state.status != Status::Restarting
+            && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
         {
             let _ = s.containers.update(id, |en| en.removing = false);
             return Err(Error::Internal(format!(

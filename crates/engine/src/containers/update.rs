@@ -1,8 +1,8 @@
 //! rename and update (resources, restart policy).
 use crate::containers::*;
+use crate::model::{decode, Field, HostConfig};
 use crate::prepare::*;
 use crate::*;
-use crate::model::{decode, Field, HostConfig};
 use serde_json::{json, Value};
 
 pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {

@@ -141,7 +141,10 @@ docker_object! {
 
 impl HostConfig {
     pub(crate) fn restart_policy_name(&self) -> &str {
-        self.restart_policy.get().map(|r| r.name.str()).unwrap_or("")
+        self.restart_policy
+            .get()
+            .map(|r| r.name.str())
+            .unwrap_or("")
     }
 
     /// AutoRemove without a restart policy (Docker never restarts those).

@@ -258,12 +258,7 @@ pub(crate) fn parse_volumes_from(spec: &str, field: &str) -> Result<(String, Opt
     let (name, mode) = match spec.rsplit_once(':') {
         Some((n, "ro")) => (n, Some(false)),
         Some((n, "rw")) => (n, Some(true)),
-        Some((_, m)) => {
-            return Err(bad(
-                field,
-                format!("invalid mode for volumes-from: {m}"),
-            ))
-        }
+        Some((_, m)) => return Err(bad(field, format!("invalid mode for volumes-from: {m}"))),
         None => (spec, None),
     };
     if name.is_empty() {
@@ -286,7 +281,11 @@ pub(crate) fn resolve(
     }
     if let Some(t) = host.tmpfs.get() {
         for (dst, opts) in &t.0 {
-            own.push(parse_tmpfs(dst, opts, &format!("HostConfig.Tmpfs[{dst:?}]"))?);
+            own.push(parse_tmpfs(
+                dst,
+                opts,
+                &format!("HostConfig.Tmpfs[{dst:?}]"),
+            )?);
         }
     }
     for (i, m) in host.mounts.items().iter().enumerate() {
@@ -298,7 +297,9 @@ pub(crate) fn resolve(
         for mut mp in volumes_from(&name)? {
             if mp.kind == MountType::Tmpfs
                 || own.iter().any(|o| o.destination == mp.destination)
-                || out.iter().any(|o: &MountPoint| o.destination == mp.destination)
+                || out
+                    .iter()
+                    .any(|o: &MountPoint| o.destination == mp.destination)
             {
                 continue;
             }
@@ -350,7 +351,11 @@ mod tests {
             ("/a:/b:rw", vec!["rbind", "rprivate"], ""),
             ("/a:/b:rshared", vec!["rbind", "rshared"], ""),
             ("/a:/b:z,ro,rslave", vec!["rbind", "rslave", "ro"], "ro"),
-            ("/a:/b:Z,nocopy,consistent,cached,delegated,shared", vec!["rbind", "shared"], ""),
+            (
+                "/a:/b:Z,nocopy,consistent,cached,delegated,shared",
+                vec!["rbind", "shared"],
+                "",
+            ),
             ("/a:/b:private,slave", vec!["rbind", "slave"], ""),
         ];
         for (spec, opts, mode) in cases {
@@ -378,11 +383,20 @@ mod tests {
     #[test]
     fn tmpfs_options() {
         let m = parse_tmpfs("/t", "size=1m,mode=1777", "f").unwrap();
-        assert_eq!(m.options, ["noexec", "nosuid", "nodev", "size=1m", "mode=1777"]);
-        assert_eq!((m.kind, m.rw, m.source.as_str()), (MountType::Tmpfs, true, ""));
+        assert_eq!(
+            m.options,
+            ["noexec", "nosuid", "nodev", "size=1m", "mode=1777"]
+        );
+        assert_eq!(
+            (m.kind, m.rw, m.source.as_str()),
+            (MountType::Tmpfs, true, "")
+        );
         let m = parse_tmpfs("/t", "exec,suid,dev,uid=1", "f").unwrap();
         assert_eq!(m.options, ["uid=1"]);
-        assert_eq!(parse_tmpfs("/t", "", "f").unwrap().options, ["noexec", "nosuid", "nodev"]);
+        assert_eq!(
+            parse_tmpfs("/t", "", "f").unwrap().options,
+            ["noexec", "nosuid", "nodev"]
+        );
         assert!(parse_tmpfs("t", "", "HostConfig.Tmpfs")
             .unwrap_err()
             .to_string()
@@ -401,25 +415,49 @@ mod tests {
         assert_eq!(ms[0].options, ["rbind", "rprivate", "ro"]);
         assert!(!ms[0].rw && !ms[0].create_source);
         assert_eq!((ms[1].propagation.as_str(), ms[1].rw), ("rslave", true));
-        assert_eq!(ms[2].options, ["noexec", "nosuid", "nodev", "size=1048576", "mode=1777"]);
+        assert_eq!(
+            ms[2].options,
+            ["noexec", "nosuid", "nodev", "size=1048576", "mode=1777"]
+        );
         assert_eq!(ms[3].options, ["noexec", "nosuid", "nodev", "ro"]);
         assert!(!ms[3].rw);
         for (m, what) in [
-            (json!({"Type": "volume", "Source": "v", "Target": "/x"}), "not supported"),
-            (json!({"Type": "weird", "Target": "/x"}), "unknown mount type"),
-            (json!({"Type": "bind", "Source": "rel", "Target": "/x"}), "absolute"),
+            (
+                json!({"Type": "volume", "Source": "v", "Target": "/x"}),
+                "not supported",
+            ),
+            (
+                json!({"Type": "weird", "Target": "/x"}),
+                "unknown mount type",
+            ),
+            (
+                json!({"Type": "bind", "Source": "rel", "Target": "/x"}),
+                "absolute",
+            ),
             (json!({"Type": "tmpfs", "Target": "x"}), "absolute"),
-            (json!({"Type": "bind", "Source": "/s", "Target": "/x", "BindOptions": {"Propagation": "up"}}), "propagation"),
+            (
+                json!({"Type": "bind", "Source": "/s", "Target": "/x", "BindOptions": {"Propagation": "up"}}),
+                "propagation",
+            ),
         ] {
-            let e = resolve(&host(json!({"Mounts": [{"Type": "tmpfs", "Target": "/ok"}, m]})), &none)
-                .unwrap_err();
+            let e = resolve(
+                &host(json!({"Mounts": [{"Type": "tmpfs", "Target": "/ok"}, m]})),
+                &none,
+            )
+            .unwrap_err();
             assert_eq!(e.status_code(), 400);
             let msg = e.to_string();
-            assert!(msg.contains(what) && msg.contains("HostConfig.Mounts[1]"), "{msg}");
+            assert!(
+                msg.contains(what) && msg.contains("HostConfig.Mounts[1]"),
+                "{msg}"
+            );
         }
         let e = decode::<HostConfig>("HostConfig", &json!({"Mounts": [{"ReadOnly": "yes"}]}))
             .unwrap_err();
-        assert!(e.to_string().contains("HostConfig.Mounts[0].ReadOnly"), "{e}");
+        assert!(
+            e.to_string().contains("HostConfig.Mounts[0].ReadOnly"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -467,17 +505,16 @@ mod tests {
 
     #[test]
     fn sources_checked_for_mounts_only() {
-        let ms = resolve(
-            &host(json!({"Binds": ["/definitely/not/here:/x"]})),
-            &none,
-        )
-        .unwrap();
+        let ms = resolve(&host(json!({"Binds": ["/definitely/not/here:/x"]})), &none).unwrap();
         check_sources(&ms).unwrap();
         let ms = resolve(
             &host(json!({"Mounts": [{"Type": "bind", "Source": "/definitely/not/here", "Target": "/x"}]})),
             &none,
         )
         .unwrap();
-        assert!(check_sources(&ms).unwrap_err().to_string().contains("/definitely/not/here"));
+        assert!(check_sources(&ms)
+            .unwrap_err()
+            .to_string()
+            .contains("/definitely/not/here"));
     }
 }

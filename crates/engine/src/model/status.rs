@@ -86,7 +86,10 @@ mod tests {
         use Status::*;
         let active: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_active()).collect();
         assert_eq!(active, [Running, Paused, Restarting]);
-        let procs: Vec<Status> = Status::ALL.into_iter().filter(|s| s.has_process()).collect();
+        let procs: Vec<Status> = Status::ALL
+            .into_iter()
+            .filter(|s| s.has_process())
+            .collect();
         assert_eq!(procs, [Running, Paused]);
     }
 }

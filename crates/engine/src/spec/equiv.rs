@@ -70,8 +70,10 @@ fn cases(host_dir: &str) -> Vec<(&'static str, Value, Value)> {
         ),
         (
             "security",
-            cfg(json!({"User": "nobody", "WorkingDir": "/work/dir", "Tty": true,
-                "Env": ["PATH=/usr/bin", "HOME=/h", "TERM=dumb"], "Entrypoint": ["/bin/sh"]})),
+            cfg(
+                json!({"User": "nobody", "WorkingDir": "/work/dir", "Tty": true,
+                "Env": ["PATH=/usr/bin", "HOME=/h", "TERM=dumb"], "Entrypoint": ["/bin/sh"]}),
+            ),
             json!({"CapAdd": ["NET_ADMIN", "cap_sys_time"], "CapDrop": ["CHOWN", "MKNOD"],
                 "SecurityOpt": ["no-new-privileges", "label=disable", "apparmor=unconfined"],
                 "ReadonlyRootfs": true, "Sysctls": {"net.ipv4.ip_forward": "1", "kernel.msgmax": "65536"},
@@ -167,7 +169,9 @@ fn normalise(spec: &mut Value, d: &Dirs) {
             *sc = json!("<default profile for the capabilities>");
         }
     }
-    if spec["process"]["capabilities"]["bounding"].as_array().map(|a| a.len())
+    if spec["process"]["capabilities"]["bounding"]
+        .as_array()
+        .map(|a| a.len())
         == Some(crate::spec::available_caps().len())
         && spec["linux"].get("maskedPaths").is_none()
     {
@@ -189,7 +193,10 @@ fn normalise(spec: &mut Value, d: &Dirs) {
     let nofile = r.rlim_max.min(1_048_576);
     if let Some(Value::Array(rl)) = spec["process"].get_mut("rlimits") {
         for x in rl {
-            if x["type"] == "RLIMIT_NOFILE" && x["hard"] == json!(nofile) && x["soft"] == json!(nofile) {
+            if x["type"] == "RLIMIT_NOFILE"
+                && x["hard"] == json!(nofile)
+                && x["soft"] == json!(nofile)
+            {
                 x["hard"] = json!("<default>");
                 x["soft"] = json!("<default>");
             }
@@ -233,10 +240,7 @@ fn spec_matches_fixtures() {
         sort_caps(&mut want["spec"]);
         sort_caps(&mut spec);
         if want["spec"] != spec {
-            failed.push(format!(
-                "{name}:\n want {}\n got  {}",
-                want["spec"], spec
-            ));
+            failed.push(format!("{name}:\n want {}\n got  {}", want["spec"], spec));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
@@ -250,7 +254,7 @@ fn build_spec(d: &Dirs, config: &Value, host: &Value) -> oci_spec::runtime::Spec
     let config: crate::model::Config = crate::model::decode("", config).unwrap();
     let host: crate::model::HostConfig = crate::model::decode("HostConfig", host).unwrap();
     let mounts = crate::model::resolve(&host, &|_| Ok(vec![])).unwrap();
-    let spec = crate::spec::build(&crate::spec::SpecInput {
+    crate::spec::build(&crate::spec::SpecInput {
         id: "0123456789abcdef",
         config: &config,
         host: &host,
@@ -261,8 +265,7 @@ fn build_spec(d: &Dirs, config: &Value, host: &Value) -> oci_spec::runtime::Spec
         join_net: Some("/proc/1/ns/net".into()),
         hostname: "abcdef012345".into(),
     })
-    .unwrap();
-    spec
+    .unwrap()
 }
 
 /// Build + serialize time of a docker-CLI-like spec (the seccomp conversion cached, as for
@@ -286,7 +289,10 @@ fn spec_timing() {
         }
         let per = t.elapsed() / n;
         if round == 1 {
-            println!("spec build+serialize: {per:?} per spec ({} bytes)", bytes / (2 * n as usize));
+            println!(
+                "spec build+serialize: {per:?} per spec ({} bytes)",
+                bytes / (2 * n as usize)
+            );
         }
     }
 }

@@ -141,7 +141,16 @@ pub(super) fn default_device_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
         return vec![rule(true, None, None, None, "rwm")];
     }
     let mut rules = vec![rule(false, None, None, None, "rwm")];
-    for (maj, min) in [(1, 3), (1, 5), (1, 7), (5, 0), (1, 8), (1, 9), (5, 2), (10, 200)] {
+    for (maj, min) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (5, 0),
+        (1, 8),
+        (1, 9),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(true, Some(C), Some(maj), Some(min), "rwm"));
     }
     rules.push(rule(true, Some(C), Some(136), None, "rwm"));
@@ -197,7 +206,13 @@ pub(super) fn devices(h: &HostConfig) -> Result<(Vec<LinuxDevice>, Vec<LinuxDevi
         let typ = device_type(md.file_type())
             .ok_or_else(|| Error::BadParameter(format!("{src} is not a device")))?;
         let dev = device(dst.into(), typ, &md);
-        rules.push(rule(true, Some(typ), Some(dev.major()), Some(dev.minor()), perms));
+        rules.push(rule(
+            true,
+            Some(typ),
+            Some(dev.major()),
+            Some(dev.minor()),
+            perms,
+        ));
         devs.push(dev);
     }
     Ok((devs, rules))

@@ -145,11 +145,20 @@ pub(crate) struct SpecInput<'a> {
 }
 
 /// The `linux` section.
-fn linux(inp: &SpecInput, net: &NetMode, caps: &[String], seccomp: security::SeccompMode) -> Result<Linux> {
+fn linux(
+    inp: &SpecInput,
+    net: &NetMode,
+    caps: &[String],
+    seccomp: security::SeccompMode,
+) -> Result<Linux> {
     let h = inp.host;
     let privileged = h.privileged.val();
     let mut rules = linux::default_device_rules(privileged);
-    let mut devices = if privileged { linux::host_devices() } else { Vec::new() };
+    let mut devices = if privileged {
+        linux::host_devices()
+    } else {
+        Vec::new()
+    };
     let (devs, dev_rules) = linux::devices(h)?;
     devices.extend(devs);
     rules.extend(dev_rules);

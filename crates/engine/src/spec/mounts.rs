@@ -34,13 +34,44 @@ fn defaults(inp: &SpecInput, privileged: bool) -> Vec<Mount> {
     let shm = format!("size={}", shm_size(inp));
     vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
         mount("/sys", "sysfs", "sysfs", sys),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm]),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm],
+        ),
     ]
 }
 
@@ -61,10 +92,20 @@ pub(super) fn mounts(inp: &SpecInput, privileged: bool) -> Result<Vec<Mount>> {
     let mut out = defaults(inp, privileged);
     // (MOUNT_TARGETS lists the destinations of these made on the image's tree.)
     for f in ["hostname", "hosts", "resolv.conf"] {
-        out.push(mount(&format!("/etc/{f}"), "bind", inp.etc_dir.join(f), &["rbind", "rprivate"]));
+        out.push(mount(
+            &format!("/etc/{f}"),
+            "bind",
+            inp.etc_dir.join(f),
+            &["rbind", "rprivate"],
+        ));
     }
     if let (true, Some(p)) = (inp.host.init.val(), &inp.init_path) {
-        out.push(mount("/sbin/docker-init", "bind", p, &["bind", "ro", "rprivate"]));
+        out.push(mount(
+            "/sbin/docker-init",
+            "bind",
+            p,
+            &["bind", "ro", "rprivate"],
+        ));
     }
     out.extend(own(inp.mounts)?);
     Ok(out)

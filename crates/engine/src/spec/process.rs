@@ -42,7 +42,11 @@ fn env(inp: &SpecInput, user: &User) -> Vec<String> {
         env.insert(0, DEFAULT_PATH.into());
     }
     if !has(&env, "HOME=") {
-        let home = if user.home.is_empty() { "/" } else { &user.home };
+        let home = if user.home.is_empty() {
+            "/"
+        } else {
+            &user.home
+        };
         env.push(format!("HOME={home}"));
     }
     env
@@ -65,7 +69,10 @@ fn cwd(inp: &SpecInput) -> Result<String> {
 
 fn oci_user(u: &User) -> oci_spec::runtime::User {
     let mut o = oci_spec::runtime::User::default();
-    o.set_uid(u.uid).set_gid(u.gid).set_umask(None).set_username(None);
+    o.set_uid(u.uid)
+        .set_gid(u.gid)
+        .set_umask(None)
+        .set_username(None);
     o.set_additional_gids((!u.additional.is_empty()).then(|| u.additional.clone()));
     o
 }

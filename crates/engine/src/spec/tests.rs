@@ -18,7 +18,10 @@ fn caps() {
     // Every capability berth knows is one oci-spec knows.
     let all: Vec<String> = ALL_CAPS.iter().map(|c| c.to_string()).collect();
     let lc = security::oci_capabilities(&all).unwrap();
-    assert_eq!(lc.bounding().as_ref().map(|b| b.len()), Some(ALL_CAPS.len()));
+    assert_eq!(
+        lc.bounding().as_ref().map(|b| b.len()),
+        Some(ALL_CAPS.len())
+    );
 }
 
 #[test]
@@ -74,13 +77,18 @@ fn ulimit_above_hard_is_refused() {
     ))
     .unwrap_err();
     assert!(e.to_string().contains("nofile"), "{e}");
-    assert!(rlimits(&host(json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}))).is_err());
+    assert!(rlimits(&host(
+        json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]})
+    ))
+    .is_err());
 }
 
 #[test]
 fn update_resources_are_the_specs() {
-    let h = host(json!({"Memory": 67108864, "MemoryReservation": 1048576, "NanoCpus": 500000000,
-        "CpusetMems": "0", "PidsLimit": -5, "BlkioWeight": 500}));
+    let h = host(
+        json!({"Memory": 67108864, "MemoryReservation": 1048576, "NanoCpus": 500000000,
+        "CpusetMems": "0", "PidsLimit": -5, "BlkioWeight": 500}),
+    );
     let r = serde_json::to_value(resources(&h).unwrap()).unwrap();
     assert_eq!(
         r,
@@ -88,7 +96,10 @@ fn update_resources_are_the_specs() {
             "cpu": {"period": 100000, "quota": 50000, "mems": "0"}, "pids": {"limit": -1},
             "blockIO": {"weight": 500}})
     );
-    assert_eq!(serde_json::to_value(resources(&host(json!({}))).unwrap()).unwrap(), json!({}));
+    assert_eq!(
+        serde_json::to_value(resources(&host(json!({}))).unwrap()).unwrap(),
+        json!({})
+    );
     let e = resources(&host(json!({"BlkioWeight": 70000}))).unwrap_err();
     assert!(e.to_string().contains("BlkioWeight"), "{e}");
 }

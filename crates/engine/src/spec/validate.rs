@@ -1,7 +1,7 @@
 //! Checks of a HostConfig at create and update: what the user can fix gets a 400 then, not
 //! an error at start. (The mounts are checked as they are resolved: `model::mounts`.)
-use super::security::{capabilities, rlimits};
 use super::net_mode;
+use super::security::{capabilities, rlimits};
 use crate::model::HostConfig;
 use crate::{Error, Result};
 
