@@ -16,6 +16,7 @@ docker_object! {
         "CpusetCpus" cpuset_cpus: String,
         "CpusetMems" cpuset_mems: String,
         "Devices" devices: Vec<DeviceMapping>,
+        /// (Gone from the API since v1.42; older clients still send it, update takes it.)
         "KernelMemory" kernel_memory: i64,
         "MemoryReservation" memory_reservation: i64,
         "MemorySwap" memory_swap: i64,
@@ -173,5 +174,62 @@ impl HostConfig {
             [h, w, ..] if *h > 0 && *w > 0 => Some((*h as u16, *w as u16)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{decode, Config};
+    use serde_json::json;
+
+    /// A body as compose (moby's Go client: every field, nulls for nil slices and maps)
+    /// sends it: decoded, and echoed as it came.
+    #[test]
+    fn compose_like_body_round_trips() {
+        let host = json!({"Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": null},
+            "NetworkMode": "none", "PortBindings": {}, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+            "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0],
+            "Annotations": null, "CapAdd": null, "CapDrop": null, "CgroupnsMode": "", "Dns": null,
+            "DnsOptions": null, "DnsSearch": null, "ExtraHosts": [], "GroupAdd": null, "IpcMode": "",
+            "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "", "Privileged": false,
+            "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null, "StorageOpt": null,
+            "Tmpfs": null, "UTSMode": "", "UsernsMode": "", "ShmSize": 0, "Sysctls": null, "Runtime": "",
+            "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+            "BlkioWeight": 0, "BlkioWeightDevice": null, "BlkioDeviceReadBps": null,
+            "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0,
+            "CpusetCpus": "", "CpusetMems": "", "Devices": null, "DeviceCgroupRules": null,
+            "DeviceRequests": null, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null,
+            "OomKillDisable": null, "PidsLimit": null, "Ulimits": null, "CpuCount": 0, "CpuPercent": 0,
+            "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+            "Mounts": [{"Type": "bind", "Source": "/src", "Target": "/dst", "BindOptions": {"CreateMountpoint": true}},
+                {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 0, "Mode": 0, "Options": [["noexec"]]}}],
+            "MaskedPaths": null, "ReadonlyPaths": null, "Init": null});
+        let h: HostConfig = decode("HostConfig", &host).unwrap();
+        assert_eq!(serde_json::to_value(&h).unwrap(), host);
+        assert!(h.extra.contains_key("Annotations") && h.extra.contains_key("CpuRealtimePeriod"));
+        assert_eq!(h.mounts.items()[0].bind_options.get().unwrap().create_mountpoint.val(), true);
+        let config = json!({"Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
+            "AttachStdout": true, "AttachStderr": true, "ExposedPorts": {"80/tcp": {}}, "Tty": false,
+            "OpenStdin": false, "StdinOnce": false, "Env": ["A=1"], "Cmd": null,
+            "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1000000000}, "Image": "busybox",
+            "Volumes": null, "WorkingDir": "", "Entrypoint": null, "OnBuild": null,
+            "Labels": {"com.docker.compose.project": "p"}, "StopTimeout": null, "Shell": null,
+            "MacAddress": ""});
+        let c: Config = decode("", &config).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap(), config);
+    }
+
+    #[test]
+    fn helpers() {
+        let h: HostConfig = decode("HostConfig", &json!({"AutoRemove": true,
+            "RestartPolicy": {"Name": "always"}, "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m"}},
+            "ConsoleSize": [24, 80]})).unwrap();
+        assert!(!h.auto_removes());
+        assert_eq!(h.restart_policy_name(), "always");
+        assert_eq!((h.log_type(), h.log_opt("max-size")), ("json-file", Some("1m")));
+        assert_eq!(h.console(), Some((24, 80)));
+        let h = HostConfig::default();
+        assert!(!h.auto_removes() && h.console().is_none() && h.log_opt("x").is_none());
     }
 }
