@@ -208,7 +208,12 @@ mod tests {
         let h: HostConfig = decode("HostConfig", &host).unwrap();
         assert_eq!(serde_json::to_value(&h).unwrap(), host);
         assert!(h.extra.contains_key("Annotations") && h.extra.contains_key("CpuRealtimePeriod"));
-        assert_eq!(h.mounts.items()[0].bind_options.get().unwrap().create_mountpoint.val(), true);
+        assert!(h.mounts.items()[0]
+            .bind_options
+            .get()
+            .unwrap()
+            .create_mountpoint
+            .val());
         let config = json!({"Hostname": "", "Domainname": "", "User": "", "AttachStdin": false,
             "AttachStdout": true, "AttachStderr": true, "ExposedPorts": {"80/tcp": {}}, "Tty": false,
             "OpenStdin": false, "StdinOnce": false, "Env": ["A=1"], "Cmd": null,
@@ -227,7 +232,10 @@ mod tests {
             "ConsoleSize": [24, 80]})).unwrap();
         assert!(!h.auto_removes());
         assert_eq!(h.restart_policy_name(), "always");
-        assert_eq!((h.log_type(), h.log_opt("max-size")), ("json-file", Some("1m")));
+        assert_eq!(
+            (h.log_type(), h.log_opt("max-size")),
+            ("json-file", Some("1m"))
+        );
         assert_eq!(h.console(), Some((24, 80)));
         let h = HostConfig::default();
         assert!(!h.auto_removes() && h.console().is_none() && h.log_opt("x").is_none());
