@@ -1,8 +1,8 @@
 //! `POST /containers/create`: Docker's Config+HostConfig merged with the image's into a record.
 use crate::containers::*;
 use crate::model::{
-    decode, Config, Field, HostConfig, LogConfig, MountPoint, NetworkingConfig, RestartPolicy,
-    Status, StrMap,
+    decode, Config, CreateRequest, Field, HostConfig, LogConfig, MountPoint, RestartPolicy, Status,
+    StrMap,
 };
 use crate::prepare::*;
 use crate::ready::*;
@@ -23,18 +23,12 @@ fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
             "invalid JSON: container config must be an object".into(),
         ));
     }
-    let host: HostConfig = match body.get("HostConfig") {
-        None | Some(Value::Null) => HostConfig::default(),
-        Some(h) if h.is_object() => decode("HostConfig", h)?,
-        Some(_) => return Err(Error::BadParameter("HostConfig must be an object".into())),
+    let req: CreateRequest = decode("", body)?;
+    let config = req.config;
+    let host = match req.host_config {
+        Field::Set(h) => h,
+        _ => HostConfig::default(),
     };
-    if let Some(n) = body.get("NetworkingConfig").filter(|n| !n.is_null()) {
-        decode::<NetworkingConfig>("NetworkingConfig", n)?;
-    }
-    let mut config: Config = decode("", body)?;
-    for k in ["HostConfig", "NetworkingConfig"] {
-        config.extra.remove(k);
-    }
     if config.image.str().is_empty() {
         return Err(Error::BadParameter(
             "no image specified (Config.Image is empty)".into(),

@@ -1,6 +1,6 @@
 //! Docker's container `Config` (swagger `ContainerConfig`): the request's top-level fields at
 //! create, stored merged with the image's config.
-use super::{docker_object, StrList, StrMap};
+use super::{docker_object, Field, HostConfig, Key, StrList, StrMap};
 use serde_json::{Map, Value};
 
 docker_object! {
@@ -48,5 +48,66 @@ impl Config {
     /// The labels (empty when none).
     pub(crate) fn labels(&self) -> std::collections::BTreeMap<String, String> {
         self.labels.get().map(|l| l.0.clone()).unwrap_or_default()
+    }
+}
+
+/// `POST /containers/create`'s body: the Config fields at the top level, with `HostConfig` and
+/// `NetworkingConfig` (read in one pass).
+#[derive(Debug, Default)]
+pub(crate) struct CreateRequest {
+    pub config: Config,
+    pub host_config: Field<HostConfig>,
+    pub networking_config: Field<NetworkingConfig>,
+}
+
+impl<'de> serde::Deserialize<'de> for CreateRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CreateRequest;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a container create request object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<CreateRequest, A::Error> {
+                let mut out = CreateRequest::default();
+                while let Some(k) = map.next_key::<Key>()? {
+                    match &*k.0 {
+                        "HostConfig" => out.host_config = map.next_value()?,
+                        "NetworkingConfig" => out.networking_config = map.next_value()?,
+                        k => out.config.take_field(k, &mut map)?,
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decode;
+    use serde_json::json;
+
+    #[test]
+    fn create_request_splits_the_body() {
+        let body = json!({"Image": "busybox", "Cmd": "true", "X": 1,
+            "HostConfig": {"Memory": 7}, "NetworkingConfig": {"EndpointsConfig": {}}});
+        let r: CreateRequest = decode("", &body).unwrap();
+        assert_eq!(r.config.image.str(), "busybox");
+        assert_eq!(r.config.cmd.list(), ["true"]);
+        assert_eq!(r.config.extra.len(), 1);
+        assert_eq!(r.host_config.get().map(|h| h.memory.val()), Some(7));
+        assert!(r.networking_config.get().is_some());
+        let e = decode::<CreateRequest>("", &json!({"HostConfig": {"Memory": "7"}})).unwrap_err();
+        assert!(e.to_string().contains("HostConfig.Memory"), "{e}");
+        let e = decode::<CreateRequest>("", &json!({"HostConfig": "x"})).unwrap_err();
+        assert!(e.to_string().contains("invalid HostConfig"), "{e}");
+        let e = decode::<CreateRequest>("", &json!({"Tty": 1})).unwrap_err();
+        assert!(e.to_string().contains("invalid Tty"), "{e}");
     }
 }

@@ -136,9 +136,38 @@ impl<'de> Deserialize<'de> for StrMap {
     }
 }
 
+/// An object's key, borrowed from the input when it can be (a create body's are).
+pub(crate) struct Key<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Decode a Docker object, naming the field at fault in the 400: `what` is its place in the
 /// request ("HostConfig", "" for the top level).
+/// (Read without path tracking first: only a bad one is read again, for the field's name.)
 pub(crate) fn decode<'de, T: Deserialize<'de>>(what: &str, v: &'de serde_json::Value) -> Result<T> {
+    if let Ok(t) = T::deserialize(v) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let field = match (what.is_empty(), path.as_str()) {
@@ -152,20 +181,64 @@ pub(crate) fn decode<'de, T: Deserialize<'de>>(what: &str, v: &'de serde_json::V
 }
 
 /// Declares a Docker object: each field is a [`Field`] under its exact Docker name, and the
-/// fields not declared are kept in `extra` (echoed back by inspect).
+/// fields not declared are kept in `extra` (echoed back by inspect). Decoded by a visitor of
+/// its own rather than serde's `flatten` (which buffers the whole object first: a create
+/// body was read three times over).
 macro_rules! docker_object {
     ($(#[$m:meta])* pub(crate) struct $name:ident {
         $($(#[$fm:meta])* $json:literal $field:ident: $ty:ty,)*
     }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
         pub(crate) struct $name {
             $($(#[$fm])*
-            #[serde(rename = $json, default, skip_serializing_if = "crate::model::Field::is_absent")]
+            #[serde(rename = $json, skip_serializing_if = "crate::model::Field::is_absent")]
             pub $field: crate::model::Field<$ty>,)*
             /// The fields berth does not use, as they came.
             #[serde(flatten)]
             pub extra: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> serde::de::Visitor<'de> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> std::result::Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(k) = map.next_key::<crate::model::Key>()? {
+                            out.take_field(&k.0, &mut map)?;
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(Visitor)
+            }
+        }
+
+        impl $name {
+            /// Reads the value of field `k` (its key just read from `map`) into the object.
+            #[allow(dead_code)]
+            pub(crate) fn take_field<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                k: &str,
+                map: &mut A,
+            ) -> std::result::Result<(), A::Error> {
+                match k {
+                    $($json => self.$field = map.next_value()?,)*
+                    _ => {
+                        let v: serde_json::Value = map.next_value()?;
+                        self.extra.insert(k.to_string(), v);
+                    }
+                }
+                Ok(())
+            }
         }
     };
 }

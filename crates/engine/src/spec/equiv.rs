@@ -296,3 +296,34 @@ fn spec_timing() {
         }
     }
 }
+
+/// Decoding a docker-CLI create body into the typed Config and HostConfig, against the
+/// deep copies of the body the untyped create made: `cargo test -p berth-engine --lib
+/// decode_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn decode_timing() {
+    let (_, config, host) = cases("/h")
+        .into_iter()
+        .find(|c| c.0 == "docker_cli_defaults")
+        .unwrap();
+    let mut body = config;
+    body["HostConfig"] = host;
+    body["NetworkingConfig"] = json!({"EndpointsConfig": {}});
+    let n = 20000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let mut c = body.clone();
+        let h = c["HostConfig"].clone();
+        c.as_object_mut().unwrap().remove("HostConfig");
+        std::hint::black_box((c, h));
+    }
+    let copies = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let r: crate::model::CreateRequest = crate::model::decode("", &body).unwrap();
+        std::hint::black_box(r);
+    }
+    let typed = t.elapsed() / n;
+    println!("create body: untyped copies {copies:?}, typed decode {typed:?}");
+}
