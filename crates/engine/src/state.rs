@@ -90,11 +90,7 @@ impl Record {
             }
         };
         if rec.mount_points.is_none() {
-            // (VolumesFrom was not supported before mounts were resolved.)
-            match crate::model::resolve(&rec.host_config, &|_| Ok(Vec::new())) {
-                Ok(m) => rec.mount_points = Some(m),
-                Err(e) => tracing::warn!("record {}: mounts: {e}", rec.id),
-            }
+            rec.mount_points = Some(crate::model::resolve_at_load(&rec.host_config, &rec.id));
         }
         Some(rec)
     }

@@ -165,6 +165,7 @@ fn merge_config(
 pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
     let (mut config, mut host) = decode_request(body)?;
+    crate::mark("engine: create: decoded");
     let image = config.image.str().to_string();
     host_defaults(s, &mut host)?;
     let mounts = mounts_of(s, &host)?;

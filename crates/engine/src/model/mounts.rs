@@ -234,7 +234,12 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
                 ))
             }
         };
-        let mut mp = bind(src, dst, prop, ro, false);
+        // (`CreateMountpoint`: a missing source is made, as for `-v`; compose asks for it.)
+        let create = m
+            .bind_options
+            .get()
+            .is_some_and(|b| b.create_mountpoint.val());
+        let mut mp = bind(src, dst, prop, ro, create);
         mp.mode = String::new();
         return Ok(mp);
     }
@@ -316,6 +321,33 @@ pub(crate) fn resolve(
     }
     out.extend(own);
     Ok(out)
+}
+
+/// The mounts of a record written before they were resolved at create: as [`resolve`]
+/// without `VolumesFrom` (not supported then), an entry today's parsers refuse left out
+/// with a warning rather than the container's every mount.
+pub(crate) fn resolve_at_load(host: &HostConfig, id: &str) -> Vec<MountPoint> {
+    let mut out = Vec::new();
+    let mut take = |r: Result<MountPoint>| match r {
+        Ok(m) => out.push(m),
+        Err(e) => tracing::warn!("container {id}: mount left out: {e}"),
+    };
+    for (i, b) in host.binds.list().iter().enumerate() {
+        take(parse_bind(b, &format!("HostConfig.Binds[{i}]")));
+    }
+    if let Some(t) = host.tmpfs.get() {
+        for (dst, opts) in &t.0 {
+            take(parse_tmpfs(
+                dst,
+                opts,
+                &format!("HostConfig.Tmpfs[{dst:?}]"),
+            ));
+        }
+    }
+    for (i, m) in host.mounts.items().iter().enumerate() {
+        take(parse_mount(m, &format!("HostConfig.Mounts[{i}]")));
+    }
+    out
 }
 
 /// At create: the source of a `--mount` bind must exist (a `-v` one is made at start).
@@ -504,6 +536,18 @@ mod tests {
     }
 
     #[test]
+    fn at_load_a_bad_entry_is_left_out() {
+        let h = host(json!({"Binds": ["/a:/a", "/b:/b"], "VolumesFrom": ["x"],
+            "Mounts": [{"Type": "bind", "Source": "/s", "Target": "/m", "BindOptions": {"Propagation": "up"}},
+                {"Type": "tmpfs", "Target": "/t"}]}));
+        let dsts: Vec<String> = resolve_at_load(&h, "id")
+            .into_iter()
+            .map(|m| m.destination)
+            .collect();
+        assert_eq!(dsts, ["/a", "/b", "/t"]);
+    }
+
+    #[test]
     fn sources_checked_for_mounts_only() {
         let ms = resolve(&host(json!({"Binds": ["/definitely/not/here:/x"]})), &none).unwrap();
         check_sources(&ms).unwrap();
@@ -516,5 +560,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("/definitely/not/here"));
+        let ms = resolve(
+            &host(
+                json!({"Mounts": [{"Type": "bind", "Source": "/definitely/not/here", "Target": "/x",
+                "BindOptions": {"CreateMountpoint": true}}]}),
+            ),
+            &none,
+        )
+        .unwrap();
+        check_sources(&ms).unwrap();
     }
 }

@@ -327,3 +327,34 @@ fn decode_timing() {
     let typed = t.elapsed() / n;
     println!("create body: untyped copies {copies:?}, typed decode {typed:?}");
 }
+
+/// Encoding a container record (typed) against the same record as a JSON value (what the
+/// untyped record was): `cargo test -p berth-engine --lib record_timing -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn record_timing() {
+    let (_, config, host) = cases("/h")
+        .into_iter()
+        .find(|c| c.0 == "docker_cli_defaults")
+        .unwrap();
+    let v = json!({"Id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "Name": "/n", "Created": "2025-01-01T00:00:00.000000000Z", "Path": "sh", "Args": ["-c", "true"],
+        "Config": config, "HostConfig": host, "ImageId": "sha256:x",
+        "State": {"Status": "created", "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": "",
+            "FinishedAt": "", "OOMKilled": false, "MonitorPid": 0, "NetNs": ""},
+        "RestartCount": 0, "HasBeenStarted": false, "ManuallyStopped": false, "LogPath": "/l", "Driver": "overlay"});
+    let rec = crate::state::Record::load(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let n = 20000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(serde_json::to_vec(&v).unwrap());
+    }
+    let untyped = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(serde_json::to_vec(&rec).unwrap());
+    }
+    let typed = t.elapsed() / n;
+    println!("record encode: as a JSON value {untyped:?}, typed {typed:?}");
+}
