@@ -270,7 +270,7 @@ pub(crate) fn put(
     let s = &e.inner.0;
     let m = mounted(s, x)?;
     let rec = s.containers.record(&m.id)?;
-    if rec.host_config["ReadonlyRootfs"].as_bool().unwrap_or(false) {
+    if rec.host_config.readonly_rootfs.val() {
         return Err(Error::Forbidden(
             "container rootfs is marked read-only".into(),
         ));

@@ -1,4 +1,5 @@
 //! Attach: connections to a container's (or exec's) monitor attach socket.
+use crate::model::Status;
 use crate::monitor::hello_line;
 use crate::proto::AttachHello;
 use crate::{AttachOptions, Engine, Error, Result};
@@ -289,16 +290,16 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
     )?;
     let (id, _) = s.containers.find(x)?;
     let rec = s.containers.record(&id)?;
-    let tty = rec.config["Tty"].as_bool().unwrap_or(false);
-    let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
+    let tty = rec.config.tty.val();
+    let open_stdin = rec.config.open_stdin.val();
     let hello = AttachHello {
         stdin: o.stdin && open_stdin,
         stdout: o.stdout && o.stream,
         stderr: o.stderr && o.stream,
         ..Default::default()
     };
-    let slot = match rec.state.status.as_str() {
-        "running" | "paused" => {
+    let slot = match rec.state.status {
+        Status::Running | Status::Paused => {
             let c = crate::proto::connect(&s.attach_sock(&id))
                 .and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
             match c {
@@ -310,7 +311,7 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
                 }
             }
         }
-        "created" | "exited" | "restarting" if o.stream => {
+        Status::Created | Status::Exited | Status::Restarting if o.stream => {
             let sl = Arc::new(Slot::default());
             let mut reg = s.containers.lock();
             if let Some(en) = reg.by_id.get_mut(&id) {

@@ -1,6 +1,7 @@
 //! Exec: processes started in a running container through a `berth-monitor` in exec mode.
 use crate::attach::{make_attach, parse_detach_keys, Slot};
 use crate::containers::running_id;
+use crate::model::Status;
 use crate::monitor::{hello_line, monitor_error, read_line, spawn_monitor};
 use crate::proto::*;
 use crate::util::*;
@@ -33,7 +34,7 @@ fn exit_file(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::P
 pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
     let r = running_id(s, container)?;
-    if r.state.status == "paused" {
+    if r.state.status == Status::Paused {
         return Err(Error::Conflict(format!(
             "Container {} is paused, unpause the container before exec",
             r.id
@@ -163,7 +164,7 @@ pub(crate) fn start(
         )));
     }
     let c = running_id(s, &ex.container)?;
-    if c.state.status == "paused" {
+    if c.state.status == Status::Paused {
         return Err(Error::Conflict(format!(
             "Container {} is paused, unpause the container before exec",
             c.id

@@ -642,8 +642,8 @@ pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<V
     }
     // The new image's config: the container's Config (what Docker commits), with the
     // request body's fields on top, then the --change instructions.
-    let mut merged = match &rec.config {
-        Value::Object(m) => m.clone(),
+    let mut merged = match serde_json::to_value(&rec.config) {
+        Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
     if let Value::Object(m) = &o.config {

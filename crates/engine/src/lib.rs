@@ -30,6 +30,7 @@ mod events;
 mod exec;
 mod images;
 mod logs;
+mod model;
 mod monitor;
 mod netns;
 mod prepare;

@@ -1,5 +1,6 @@
 //! json-file logs: reading (tail, since/until, follow across rotation). The format (entries,
 //! rotated file names) is `berth_monitor_core::jsonlog`, beside the monitor's writer.
+use crate::model::Status;
 use crate::shared::Shared;
 use crate::util::{internal, now_f64, parse_rfc3339};
 use crate::{Engine, Error, LogsOptions, Result};
@@ -170,7 +171,7 @@ impl Iterator for Follower {
                 .s
                 .containers
                 .record(&self.id)
-                .map(|r| r.running() || r.state.status == "restarting")
+                .map(|r| r.running() || r.state.status == Status::Restarting)
                 .unwrap_or(false);
             if !running {
                 // One more pass after the stop to pick up the last lines.
@@ -191,12 +192,12 @@ pub(crate) fn open(e: &Engine, x: &str, o: &LogsOptions) -> Result<LogStream> {
     let s = &e.inner.0;
     let (id, _) = s.containers.find(x)?;
     let rec = s.containers.record(&id)?;
-    if rec.host_config["LogConfig"]["Type"] == "none" {
+    if rec.host_config.log_type() == "none" {
         return Err(Error::BadParameter(
             "configured logging driver does not support reading".into(),
         ));
     }
-    let tty = rec.config["Tty"].as_bool().unwrap_or(false);
+    let tty = rec.config.tty.val();
     let (stdout, stderr) = if !o.stdout && !o.stderr {
         (true, true)
     } else {

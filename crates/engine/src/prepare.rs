@@ -1,6 +1,7 @@
 //! The runtime side of a container up to "created" (rootfs, /etc files, OCI spec, monitor),
 //! made right after create so that start only says "go".
 use crate::containers::*;
+use crate::model::Status;
 use crate::monitor::*;
 use crate::proto::*;
 use crate::shared::*;
@@ -18,7 +19,7 @@ use std::time::Duration;
 /// (as Docker's are): they live with the runtime state, not the persistent record.
 pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
     let d = s.etc_dir(&rec.id);
-    let hostname = rec.config["Hostname"].as_str().unwrap_or("").to_string();
+    let hostname = rec.config.hostname.str();
     let net = crate::spec::net_mode(&rec.host_config)?;
     let (hosts, resolv) = if net == crate::spec::NetMode::Host {
         (
@@ -40,7 +41,7 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
             r.push_str(l);
             r.push('\n');
         }
-        let dns = strs(&rec.host_config["Dns"]);
+        let dns = rec.host_config.dns.list();
         if !dns.is_empty() {
             r = r
                 .lines()
@@ -54,7 +55,7 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
         (hosts, r)
     };
     let mut hosts = hosts;
-    for h in strs(&rec.host_config["ExtraHosts"]) {
+    for h in rec.host_config.extra_hosts.list() {
         if let Some((n, ip)) = h.split_once(':') {
             hosts.push_str(&format!("{ip}\t{n}\n"));
         }
@@ -105,63 +106,41 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     crate::mark("engine: rootfs mounted");
     write_etc(s, rec)?;
     // (Released again, by its drop, if anything below fails.)
-    let mut netns = None;
-    let join_net = match crate::spec::net_mode(&rec.host_config)? {
-        crate::spec::NetMode::None => {
-            let n = s.netns.take()?;
-            let js = n.path().to_string_lossy().into_owned();
-            netns = Some(n);
-            Some(js)
-        }
-        crate::spec::NetMode::Container(c) => {
-            let reg = s.containers.lock();
-            let oid = s.containers.resolve(&reg, &c)?;
-            let other = &reg.by_id[&oid].rec;
-            if other.state.status != "running" || other.state.pid <= 0 {
-                return Err(Error::Conflict(format!(
-                    "cannot join network of a non running container: {c}"
-                )));
-            }
-            Some(format!("/proc/{}/ns/net", other.state.pid))
-        }
-        _ => None,
-    };
+    let (join_net, netns) = network_of(s, rec)?;
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
         host: &rec.host_config,
+        mounts: rec.mounts(),
         rootfs: &rootfs,
         etc_dir: &s.etc_dir(id),
         init_path: s.init_bin.clone(),
         join_net,
-        hostname: rec.config["Hostname"].as_str().unwrap_or("").to_string(),
+        hostname: rec.config.hostname.str().to_string(),
     })?;
     crate::mark("engine: spec built");
     write_json_nosync(&bundle.join("config.json"), &spec)?;
     crate::mark("engine: config.json written");
-    let lc = &rec.host_config["LogConfig"];
-    let log_none = lc["Type"] == "none";
+    let h = &rec.host_config;
+    let log_none = h.log_type() == "none";
     let mcfg = MonitorConfig {
         mode: Mode::Container,
         id: id.to_string(),
         runtime_root: s.rt.root.clone(),
         bundle: bundle.clone(),
         process: None,
-        tty: rec.config["Tty"].as_bool().unwrap_or(false),
-        open_stdin: rec.config["OpenStdin"].as_bool().unwrap_or(false),
-        stdin_once: rec.config["StdinOnce"].as_bool().unwrap_or(false),
+        tty: rec.config.tty.val(),
+        open_stdin: rec.config.open_stdin.val(),
+        stdin_once: rec.config.stdin_once.val(),
         attach_socket: s.attach_sock(id),
         log_path: if log_none {
             None
         } else {
             Some(PathBuf::from(&rec.log_path))
         },
-        log_max_size: lc["Config"]["max-size"]
-            .as_str()
-            .and_then(parse_size)
-            .unwrap_or(0),
-        log_max_file: lc["Config"]["max-file"]
-            .as_str()
+        log_max_size: h.log_opt("max-size").and_then(parse_size).unwrap_or(0),
+        log_max_file: h
+            .log_opt("max-file")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
         exit_file: cdir.join("exit.json"),
@@ -171,15 +150,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
         } else {
             0
         },
-        initial_size: rec.host_config["ConsoleSize"].as_array().and_then(|a| {
-            let h = a.first()?.as_u64()? as u16;
-            let w = a.get(1)?.as_u64()? as u16;
-            if h > 0 && w > 0 {
-                Some((h, w))
-            } else {
-                None
-            }
-        }),
+        initial_size: h.console(),
         monitor_log: Some(cdir.join("monitor.log")),
     };
     let (ctl, line) = spawn_monitor(s, &mcfg, &xdir.join("monitor.json"))?;
@@ -189,6 +160,29 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     }
     let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
     Ok(Task { ctl, pid, netns })
+}
+
+/// The network namespace the container joins: one made ahead (`--network none`; the task
+/// holds it), or another container's.
+fn network_of(s: &Shared, rec: &Record) -> Result<(Option<String>, Option<crate::netns::Netns>)> {
+    Ok(match crate::spec::net_mode(&rec.host_config)? {
+        crate::spec::NetMode::None => {
+            let n = s.netns.take()?;
+            (Some(n.path().to_string_lossy().into_owned()), Some(n))
+        }
+        crate::spec::NetMode::Container(c) => {
+            let reg = s.containers.lock();
+            let oid = s.containers.resolve(&reg, &c)?;
+            let other = &reg.by_id[&oid].rec;
+            if other.state.status != Status::Running || other.state.pid <= 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network of a non running container: {c}"
+                )));
+            }
+            (Some(format!("/proc/{}/ns/net", other.state.pid)), None)
+        }
+        crate::spec::NetMode::Host => (None, None),
+    })
 }
 
 /// Take a prepared task down (op lock held): the monitor deletes the runtime container when
@@ -234,7 +228,7 @@ pub(crate) fn prepare_later(s: &Arc<Shared>, id: &str) {
                 let Ok(rec) = s.containers.record(&id) else {
                     return;
                 };
-                if rec.state.status != "created"
+                if rec.state.status != Status::Created
                     || rec.has_been_started
                     || s.closed.load(Ordering::SeqCst)
                 {

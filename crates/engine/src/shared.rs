@@ -112,12 +112,9 @@ impl Shared {
         self.xdir(id).join("attach.sock")
     }
     pub(crate) fn attrs(&self, rec: &Record) -> BTreeMap<String, String> {
-        let mut a = labels_of(&rec.config["Labels"]);
+        let mut a = rec.config.labels();
         a.insert("name".into(), rec.name.trim_start_matches('/').to_string());
-        a.insert(
-            "image".into(),
-            rec.config["Image"].as_str().unwrap_or("").to_string(),
-        );
+        a.insert("image".into(), rec.config.image.str().to_string());
         a
     }
 

@@ -1,4 +1,5 @@
 //! /info, /version, /system/df.
+use crate::model::Status;
 use crate::util::internal;
 use crate::*;
 use serde_json::{json, Value};
@@ -34,9 +35,9 @@ pub(crate) fn info(e: &Engine) -> Result<Value> {
         let reg = s.containers.lock();
         total = reg.by_id.len();
         for c in reg.by_id.values() {
-            match c.rec.state.status.as_str() {
-                "running" | "restarting" => running += 1,
-                "paused" => paused += 1,
+            match c.rec.state.status {
+                Status::Running | Status::Restarting => running += 1,
+                Status::Paused => paused += 1,
                 _ => stopped += 1,
             }
         }

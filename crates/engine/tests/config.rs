@@ -187,3 +187,58 @@ fn images_and_system() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn typed_model_volumes_from_and_field_errors() {
+    let env = Env::new();
+    let host = tempfile::tempdir().unwrap();
+    let hp = host.path().to_str().unwrap();
+    let a = env.create(
+        json!({"Cmd": ["true"], "HostConfig": {"Binds": [format!("{hp}:/data")],
+        "Tmpfs": {"/t": ""}}, "Unknown": {"kept": [1, null]}}),
+    );
+    let b = env.create(
+        json!({"Cmd": ["true"], "HostConfig": {"VolumesFrom": [format!("{}:ro", &a[..12])],
+        "Binds": [format!("{hp}:/own")]}}),
+    );
+    let ins = env.engine.container_inspect(&b, false).unwrap();
+    assert_eq!(
+        ins["Mounts"],
+        json!([{"Type": "bind", "Source": hp, "Destination": "/data", "Mode": "ro", "RW": false, "Propagation": "rprivate"},
+            {"Type": "bind", "Source": hp, "Destination": "/own", "Mode": "", "RW": true, "Propagation": "rprivate"}])
+    );
+    let ins = env.engine.container_inspect(&a, false).unwrap();
+    assert_eq!(ins["Config"]["Unknown"], json!({"kept": [1, null]}));
+    assert_eq!(ins["Mounts"].as_array().unwrap().len(), 2);
+    let e = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"VolumesFrom": ["ghost"]}}),
+        )
+        .unwrap_err();
+    assert_eq!(e.status_code(), 404);
+    for (body, field) in [
+        (
+            json!({"Image": "busybox", "HostConfig": {"Memory": "64m"}}),
+            "HostConfig.Memory",
+        ),
+        (json!({"Image": "busybox", "Tty": "yes"}), "Tty"),
+        (
+            json!({"Image": "busybox", "HostConfig": {"Binds": ["/a:b"]}}),
+            "HostConfig.Binds[0]",
+        ),
+    ] {
+        let e = env.engine.container_create(None, &body).unwrap_err();
+        assert_eq!(e.status_code(), 400, "{body}");
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    let e = env
+        .engine
+        .container_update(&a, &json!({"Memory": "1g"}))
+        .unwrap_err();
+    assert!(
+        e.status_code() == 400 && e.to_string().contains("Memory"),
+        "{e}"
+    );
+}

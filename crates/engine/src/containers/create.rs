@@ -1,5 +1,9 @@
 //! `POST /containers/create`: Docker's Config+HostConfig merged with the image's into a record.
 use crate::containers::*;
+use crate::model::{
+    decode, Config, CreateRequest, Field, HostConfig, LogConfig, MountPoint, RestartPolicy, Status,
+    StrMap,
+};
 use crate::prepare::*;
 use crate::ready::*;
 use crate::shared::*;
@@ -11,60 +15,160 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-pub(crate) fn strs(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => vec![],
-    }
-}
-
-pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
-    let s = &e.inner.0;
+/// The create request, decoded: its Config (top-level fields) and HostConfig. A wrongly
+/// typed field is a 400 naming it.
+fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
     if !body.is_object() {
         return Err(Error::BadParameter(
             "invalid JSON: container config must be an object".into(),
         ));
     }
-    let image = body["Image"].as_str().unwrap_or("").to_string();
-    if image.is_empty() {
+    let req: CreateRequest = decode("", body)?;
+    let config = req.config;
+    let host = match req.host_config {
+        Field::Set(h) => h,
+        _ => HostConfig::default(),
+    };
+    if config.image.str().is_empty() {
         return Err(Error::BadParameter(
             "no image specified (Config.Image is empty)".into(),
         ));
     }
-    let mut host = body.get("HostConfig").cloned().unwrap_or_else(|| json!({}));
-    if host.is_null() {
-        host = json!({});
+    Ok((config, host))
+}
+
+/// Docker's defaults of a HostConfig that create fills in (network mode, restart policy,
+/// log driver), checked.
+fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
+    crate::spec::validate(host)?;
+    if host.network_mode.str().is_empty() {
+        host.network_mode = Field::Set("none".into());
     }
-    if !host.is_object() {
-        return Err(Error::BadParameter("HostConfig must be an object".into()));
-    }
-    crate::spec::validate(&host)?;
-    if host["NetworkMode"].as_str().unwrap_or("").is_empty() {
-        host["NetworkMode"] = json!("none");
-    }
-    if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(&host)? {
+    if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
         let reg = s.containers.lock();
         s.containers
             .resolve(&reg, &c)
             .map_err(|_| Error::NotFound(format!("No such container: {c}")))?;
     }
-    if host.get("RestartPolicy").is_none_or(|v| v.is_null()) {
-        host["RestartPolicy"] = json!({"Name": "no", "MaximumRetryCount": 0});
+    if host.restart_policy.is_none() {
+        host.restart_policy = Field::Set(RestartPolicy {
+            name: Field::Set("no".into()),
+            maximum_retry_count: Field::Set(0),
+            ..Default::default()
+        });
     }
-    if host["LogConfig"]["Type"].as_str().unwrap_or("").is_empty() {
-        let cfg = host["LogConfig"]["Config"].clone();
-        host["LogConfig"] =
-            json!({"Type": "json-file", "Config": if cfg.is_object() { cfg } else { json!({}) }});
-    } else if host["LogConfig"]["Type"] != "json-file" && host["LogConfig"]["Type"] != "none" {
-        return Err(Error::BadParameter(format!(
-            "logging driver {} is not supported (use json-file)",
-            host["LogConfig"]["Type"]
-        )));
+    match host.log_type() {
+        "" => {
+            let cfg = host.log_config.get().and_then(|l| l.config.get().cloned());
+            host.log_config = Field::Set(LogConfig {
+                kind: Field::Set("json-file".into()),
+                config: Field::Set(cfg.unwrap_or_default()),
+                ..Default::default()
+            });
+        }
+        "json-file" | "none" => {}
+        t => {
+            return Err(Error::BadParameter(format!(
+                "logging driver \"{t}\" is not supported (use json-file)"
+            )))
+        }
     }
+    Ok(())
+}
+
+/// The container's mounts (`VolumesFrom` names other containers: theirs are copied).
+fn mounts_of(s: &Shared, host: &HostConfig) -> Result<Vec<MountPoint>> {
+    let mounts = crate::model::resolve(host, &|name| {
+        let reg = s.containers.lock();
+        let id = s
+            .containers
+            .resolve(&reg, name)
+            .map_err(|_| Error::NotFound(format!("No such container: {name}")))?;
+        Ok(reg.by_id[&id].rec.mounts().to_vec())
+    })?;
+    crate::model::check_sources(&mounts)?;
+    Ok(mounts)
+}
+
+/// Docker's merge of the request's Config with the image's (Docker stores the merged one);
+/// returns the command (entrypoint + cmd).
+fn merge_config(
+    c: &mut Config,
+    ic: &berth_image::model::ContainerConfig,
+    id: &str,
+) -> Result<Vec<String>> {
+    let (ep, cmd) = crate::spec::merge_cmd(
+        c.entrypoint.get().map(|l| l.0.as_slice()),
+        c.cmd.get().map(|l| l.0.as_slice()),
+        ic.entrypoint.as_deref().unwrap_or(&[]),
+        ic.cmd.as_deref().unwrap_or(&[]),
+    );
+    if ep.is_empty() && cmd.is_empty() {
+        return Err(Error::BadParameter("No command specified".into()));
+    }
+    let mut all: Vec<String> = ep.clone();
+    all.extend(cmd.iter().cloned());
+    c.entrypoint = if ep.is_empty() {
+        Field::Null
+    } else {
+        Field::Set(ep.into())
+    };
+    c.cmd = Field::Set(cmd.into());
+    let env = crate::spec::merge_env(ic.env.as_deref().unwrap_or(&[]), c.env.list());
+    c.env = Field::Set(env.into());
+    let or_image = |f: &mut Field<String>, img: &Option<String>| {
+        if f.str().is_empty() {
+            *f = Field::Set(img.clone().unwrap_or_default());
+        }
+    };
+    or_image(&mut c.working_dir, &ic.working_dir);
+    or_image(&mut c.user, &ic.user);
+    let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
+    labels.extend(c.labels());
+    c.labels = Field::Set(StrMap(labels));
+    if c.stop_signal.str().is_empty() {
+        if let Some(sig) = &ic.stop_signal {
+            c.stop_signal = Field::Set(sig.clone());
+        }
+    }
+    if let Some(sig) = c.stop_signal.get() {
+        parse_signal(sig)?;
+    }
+    let map = |m: &BTreeMap<String, Value>| m.clone().into_iter().collect();
+    if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
+        c.exposed_ports = Field::Set(map(p));
+    }
+    if let (true, Some(v)) = (c.volumes.is_none(), &ic.volumes) {
+        c.volumes = Field::Set(map(v));
+    }
+    for f in [
+        &mut c.tty,
+        &mut c.open_stdin,
+        &mut c.stdin_once,
+        &mut c.attach_stdin,
+        &mut c.attach_stdout,
+        &mut c.attach_stderr,
+    ] {
+        if f.is_none() {
+            *f = Field::Set(false);
+        }
+    }
+    if c.hostname.str().is_empty() {
+        c.hostname = Field::Set(id[..12].to_string());
+    }
+    if c.domainname.is_none() {
+        c.domainname = Field::Set(String::new());
+    }
+    Ok(all)
+}
+
+pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
+    let s = &e.inner.0;
+    let (mut config, mut host) = decode_request(body)?;
+    crate::mark("engine: create: decoded");
+    let image = config.image.str().to_string();
+    host_defaults(s, &mut host)?;
+    let mounts = mounts_of(s, &host)?;
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -76,126 +180,12 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         .map_err(|er| internal(format!("image config of {image}"), er))?;
     let ic = icfg.config.clone().unwrap_or_default();
     crate::mark("engine: create: image config read");
-
-    // Merge (Docker stores the merged config).
-    let mut config = body.clone();
-    if let Some(m) = config.as_object_mut() {
-        for k in ["HostConfig", "NetworkingConfig"] {
-            m.remove(k);
-        }
-    }
-    let (ep, cmd) = crate::spec::merge_cmd(
-        body.get("Entrypoint"),
-        body.get("Cmd"),
-        ic.entrypoint.as_deref().unwrap_or(&[]),
-        ic.cmd.as_deref().unwrap_or(&[]),
-    );
-    if ep.is_empty() && cmd.is_empty() {
-        return Err(Error::BadParameter("No command specified".into()));
-    }
-    config["Entrypoint"] = if ep.is_empty() {
-        Value::Null
-    } else {
-        json!(ep)
-    };
-    config["Cmd"] = json!(cmd);
-    config["Env"] = json!(crate::spec::merge_env(
-        ic.env.as_deref().unwrap_or(&[]),
-        &strs(&body["Env"])
-    ));
-    if config["WorkingDir"].as_str().unwrap_or("").is_empty() {
-        config["WorkingDir"] = json!(ic.working_dir.clone().unwrap_or_default());
-    }
-    if config["User"].as_str().unwrap_or("").is_empty() {
-        config["User"] = json!(ic.user.clone().unwrap_or_default());
-    }
-    let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
-    labels.extend(labels_of(&body["Labels"]));
-    config["Labels"] = json!(labels);
-    if config["StopSignal"].as_str().unwrap_or("").is_empty() {
-        if let Some(sig) = &ic.stop_signal {
-            config["StopSignal"] = json!(sig);
-        }
-    }
-    if let Some(sig) = config["StopSignal"].as_str() {
-        parse_signal(sig)?;
-    }
-    if config.get("ExposedPorts").is_none_or(|v| v.is_null()) {
-        if let Some(p) = &ic.exposed_ports {
-            config["ExposedPorts"] = json!(p);
-        }
-    }
-    if config.get("Volumes").is_none_or(|v| v.is_null()) {
-        if let Some(v) = &ic.volumes {
-            config["Volumes"] = json!(v);
-        }
-    }
-    for k in [
-        "Tty",
-        "OpenStdin",
-        "StdinOnce",
-        "AttachStdin",
-        "AttachStdout",
-        "AttachStderr",
-    ] {
-        if !config[k].is_boolean() {
-            config[k] = json!(false);
-        }
-    }
-    let mut all: Vec<String> = ep.clone();
-    all.extend(cmd.iter().cloned());
     let id = random_id()?;
-    if config["Hostname"].as_str().unwrap_or("").is_empty() {
-        config["Hostname"] = json!(id[..12].to_string());
-    }
-    if config["Domainname"].is_null() {
-        config["Domainname"] = json!("");
-    }
-    config["Image"] = json!(image);
+    let all = merge_config(&mut config, &ic, &id)?;
 
-    let op = Arc::new(Mutex::new(()));
-    let cname;
-    {
-        let mut reg = s.containers.lock();
-        cname = match name {
-            Some(n) if !n.is_empty() => validate_name(n)?,
-            _ => format!("/{}", random_name(&reg)?),
-        };
-        if let Some(other) = reg.names.get(&cname) {
-            return Err(conflict_msg(&cname, other));
-        }
-        // Reserve the name while we prepare.
-        reg.names.insert(cname.clone(), id.clone());
-    }
-    let unreserve = |s: &Shared| {
-        let mut reg = s.containers.lock();
-        if reg.names.get(&cname) == Some(&id) {
-            reg.names.remove(&cname);
-        }
-    };
+    let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
-    let r = (|| -> Result<Record> {
-        // A rootfs mounted ahead for this image is used as it is; one for another image is
-        // let go of.
-        let mut ready = take_ready_rootfs(s, &d)?;
-        let prepared = s.images.prepare_snapshot_deferred_ready(
-            &id,
-            Some(&img.id.to_string()),
-            &crate::spec::MOUNT_TARGETS,
-            &mut ready,
-        );
-        if let Some(other) = ready.take() {
-            s.images.snapshots.discard_ready(other, &d.join("rootfs"));
-        }
-        let (_, sync, base) =
-            prepared.map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
-        if let Ok(mut b) = s.ready.last_base.lock() {
-            *b = Some(base);
-        }
-        for p in &sync {
-            crate::util::durable_later(p);
-        }
-        crate::mark("engine: create: snapshot prepared");
+    let made = prepare_rootfs(s, &id, &img.id.to_string(), &d).and_then(|()| {
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -206,7 +196,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
             host_config: host,
             image_id: img.id.to_string(),
             state: CState {
-                status: "created".into(),
+                status: Status::Created,
                 ..Default::default()
             },
             restart_count: 0,
@@ -217,40 +207,27 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
                 .to_string_lossy()
                 .into_owned(),
             driver: s.images.snapshotter_kind_name(),
+            mount_points: Some(mounts),
         };
         s.containers.save(&rec)?;
         crate::mark("engine: create: record saved");
         Ok(rec)
-    })();
-    let rec = match r {
+    });
+    let rec = match made {
         Ok(r) => r,
         Err(er) => {
             // (Its rootfs may be mounted already: a ready one.)
             let _ = s.unmount_at(&d.join("rootfs"), &id);
             let _ = s.images.remove_snapshot(&id);
             let _ = std::fs::remove_dir_all(&d);
-            unreserve(s);
+            let mut reg = s.containers.lock();
+            if reg.names.get(&cname) == Some(&id) {
+                reg.names.remove(&cname);
+            }
             return Err(er);
         }
     };
-    {
-        let mut reg = s.containers.lock();
-        reg.by_id.insert(
-            id.clone(),
-            Entry {
-                rec: rec.clone(),
-                op,
-                pending: vec![],
-                exit_gen: 0,
-                removing: false,
-                prepared: None,
-                preparing: false,
-                start_req: None,
-                version: 0,
-                saved: Arc::new(Mutex::new(0)),
-            },
-        );
-    }
+    register(s, &rec);
     s.event(&rec, "create", &[]);
     if !matches!(
         crate::spec::net_mode(&rec.host_config),
@@ -259,6 +236,65 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         prepare_later(s, &id);
     }
     Ok(json!({"Id": id, "Warnings": []}))
+}
+
+/// The container's name (with "/"), reserved while the container is made.
+fn reserve_name(s: &Shared, name: Option<&str>, id: &str) -> Result<String> {
+    let mut reg = s.containers.lock();
+    let cname = match name {
+        Some(n) if !n.is_empty() => validate_name(n)?,
+        _ => format!("/{}", random_name(&reg)?),
+    };
+    if let Some(other) = reg.names.get(&cname) {
+        return Err(conflict_msg(&cname, other));
+    }
+    reg.names.insert(cname.clone(), id.to_string());
+    Ok(cname)
+}
+
+/// The container's rootfs snapshot in `d`. A rootfs mounted ahead for this image is used as
+/// it is; one for another image is let go of.
+fn prepare_rootfs(s: &Shared, id: &str, image_id: &str, d: &std::path::Path) -> Result<()> {
+    let mut ready = take_ready_rootfs(s, d)?;
+    let prepared = s.images.prepare_snapshot_deferred_ready(
+        id,
+        Some(image_id),
+        &crate::spec::MOUNT_TARGETS,
+        &mut ready,
+    );
+    if let Some(other) = ready.take() {
+        s.images.snapshots.discard_ready(other, &d.join("rootfs"));
+    }
+    let (_, sync, base) =
+        prepared.map_err(|er| internal(format!("prepare the rootfs of {id}"), er))?;
+    if let Ok(mut b) = s.ready.last_base.lock() {
+        *b = Some(base);
+    }
+    for p in &sync {
+        crate::util::durable_later(p);
+    }
+    crate::mark("engine: create: snapshot prepared");
+    Ok(())
+}
+
+/// The new container in the registry.
+fn register(s: &Shared, rec: &Record) {
+    let mut reg = s.containers.lock();
+    reg.by_id.insert(
+        rec.id.clone(),
+        Entry {
+            rec: rec.clone(),
+            op: Arc::new(Mutex::new(())),
+            pending: vec![],
+            exit_gen: 0,
+            removing: false,
+            prepared: None,
+            preparing: false,
+            start_req: None,
+            version: 0,
+            saved: Arc::new(Mutex::new(0)),
+        },
+    );
 }
 
 pub(crate) trait KindName {

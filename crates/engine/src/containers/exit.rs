@@ -1,5 +1,6 @@
 //! Exits: watch connections to monitors, exit records, restart policies, AutoRemove, waits.
 use crate::containers::*;
+use crate::model::Status;
 use crate::proto::*;
 use crate::ready::*;
 use crate::shared::*;
@@ -71,13 +72,7 @@ pub(crate) fn exit_line(data: &[u8]) -> Option<ExitRecord> {
 
 /// Whether the container is removed when it exits (AutoRemove; Docker never restarts those).
 pub(crate) fn auto_removes(r: &Record) -> bool {
-    r.host_config["AutoRemove"].as_bool().unwrap_or(false)
-        && matches!(
-            r.host_config["RestartPolicy"]["Name"]
-                .as_str()
-                .unwrap_or(""),
-            "" | "no"
-        )
+    r.host_config.auto_removes()
 }
 
 /// How long the clean-up after an AutoRemove container's exit (runtime delete, cgroup and
@@ -141,7 +136,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
     // (An AutoRemove container's record is about to go: not written again. A crash before it
     // goes leaves it "running", and the restart's reconcile comes here again.)
     let apply = |e: &mut Entry| {
-        e.rec.state.status = "exited".into();
+        e.rec.state.status = Status::Exited;
         e.rec.state.pid = 0;
         e.rec.state.monitor_pid = 0;
         e.rec.state.exit_code = ex.exit_code as i64;
@@ -172,15 +167,14 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
     if removing || s.closed.load(Ordering::SeqCst) {
         return;
     }
-    let policy = rec.host_config["RestartPolicy"]["Name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let max = rec.host_config["RestartPolicy"]["MaximumRetryCount"]
-        .as_i64()
-        .unwrap_or(0);
+    let policy = rec.host_config.restart_policy_name();
+    let max = rec
+        .host_config
+        .restart_policy
+        .get()
+        .map_or(0, |p| p.maximum_retry_count.val());
     let restart = !rec.manually_stopped
-        && match policy.as_str() {
+        && match policy {
             "always" | "unless-stopped" => true,
             "on-failure" => ex.exit_code != 0 && (max == 0 || rec.restart_count < max),
             _ => false,
@@ -189,13 +183,13 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         let delay =
             Duration::from_millis((100u64 << rec.restart_count.clamp(0, 4) as u32).min(1000));
         let _ = s.containers.update(id, |e| {
-            e.rec.state.status = "restarting".into();
+            e.rec.state.status = Status::Restarting;
         });
         std::thread::sleep(delay);
         let still = s
             .containers
             .record(id)
-            .map(|r| r.state.status == "restarting" && !r.manually_stopped)
+            .map(|r| r.state.status == Status::Restarting && !r.manually_stopped)
             .unwrap_or(false);
         if still && !s.closed.load(Ordering::SeqCst) {
             let _ = s.containers.update(id, |e| e.rec.restart_count += 1);
@@ -204,7 +198,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
                 if let Err(e) = start_locked(s, id) {
                     tracing::warn!("restart {id}: {e}");
                     let _ = s.containers.update(id, |en| {
-                        en.rec.state.status = "exited".into();
+                        en.rec.state.status = Status::Exited;
                         en.rec.state.error = e.to_string();
                     });
                 }
@@ -212,7 +206,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         }
         return;
     }
-    if rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+    if rec.host_config.auto_remove.val() {
         if let Err(e) = remove_inner_opt(s, id, true) {
             tracing::warn!("auto-remove {id}: {e}");
         }
@@ -230,7 +224,7 @@ pub(crate) fn wait_exit(s: &Shared, id: &str, gen: u64, timeout: Option<Duration
         match reg.by_id.get(id) {
             None => return true,
             Some(e) if e.exit_gen > gen => return true,
-            Some(e) if !e.rec.running() && e.rec.state.status != "restarting" => return true,
+            Some(e) if !e.rec.running() && e.rec.state.status != Status::Restarting => return true,
             _ => {}
         }
         let wait = match deadline {
@@ -283,7 +277,7 @@ impl WaitInner {
                 Some(e) => {
                     let done = match self.cond {
                         WaitCondition::NotRunning => {
-                            !e.rec.running() && e.rec.state.status != "restarting"
+                            !e.rec.running() && e.rec.state.status != Status::Restarting
                         }
                         WaitCondition::NextExit => e.exit_gen > self.gen,
                         WaitCondition::Removed => false,

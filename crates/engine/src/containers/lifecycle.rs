@@ -1,6 +1,7 @@
 //! start, stop, restart, kill, pause, unpause.
 use crate::attach::Slot;
 use crate::containers::*;
+use crate::model::Status;
 use crate::monitor::*;
 use crate::prepare::*;
 use crate::proto::*;
@@ -41,14 +42,14 @@ pub(crate) fn start(e: &Engine, x: &str) -> Result<()> {
 /// `start` under the container's op lock: refused in states Docker refuses it in.
 pub(crate) fn start_checked(s: &Arc<Shared>, id: &str) -> Result<()> {
     let rec = s.containers.record(id)?;
-    match rec.state.status.as_str() {
-        "running" | "restarting" => return Err(Error::NotModified),
-        "paused" => {
+    match rec.state.status {
+        Status::Running | Status::Restarting => return Err(Error::NotModified),
+        Status::Paused => {
             return Err(Error::Conflict(
                 "cannot start a paused container, try unpause instead".into(),
             ))
         }
-        "removing" | "dead" => {
+        Status::Removing | Status::Dead => {
             return Err(Error::Conflict(format!(
                 "container {id} is marked for removal and cannot be started"
             )))
@@ -79,8 +80,8 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         let code = e.start_exit_code();
         let _ = s.containers.update(id, |en| {
             en.rec.state.error = msg.clone();
-            if en.rec.state.status != "exited" && en.rec.state.status != "created" {
-                en.rec.state.status = "exited".into();
+            if en.rec.state.status != Status::Exited && en.rec.state.status != Status::Created {
+                en.rec.state.status = Status::Exited;
             }
             en.rec.state.exit_code = code;
             en.rec.state.finished_at = now_rfc3339();
@@ -89,7 +90,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         });
         // Docker removes an AutoRemove container whose start failed, so a
         // `wait?condition=removed` (what `docker run --rm` blocks on) answers.
-        if rec.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+        if rec.host_config.auto_remove.val() {
             if let Err(re) = remove_inner(s, id, true) {
                 tracing::warn!("auto-remove {id} after failed start: {re}");
             }
@@ -158,7 +159,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     // In memory only: the next write of the record (stop, exit, update...) carries it, and a
     // daemon that stops before that finds the container running and adopts it (reconcile).
     let rec = s.containers.update_unsaved(id, |en| {
-        en.rec.state.status = "running".into();
+        en.rec.state.status = Status::Running;
         en.rec.state.pid = pid;
         en.rec.state.started_at = now_rfc3339();
         en.rec.state.error = String::new();
@@ -203,10 +204,10 @@ pub(crate) fn stop_locked(
     signal: Option<&str>,
 ) -> Result<()> {
     let rec = s.containers.record(id)?;
-    if rec.state.status == "restarting" {
+    if rec.state.status == Status::Restarting {
         s.containers.update(id, |en| {
             en.rec.manually_stopped = true;
-            en.rec.state.status = "exited".into();
+            en.rec.state.status = Status::Exited;
         })?;
         s.event(&rec, "stop", &[]);
         return Ok(());
@@ -221,17 +222,16 @@ pub(crate) fn stop_locked(
     let sig_name = signal
         .map(String::from)
         .or_else(|| {
-            rec.config["StopSignal"]
-                .as_str()
+            Some(rec.config.stop_signal.str())
                 .filter(|x| !x.is_empty())
                 .map(String::from)
         })
         .unwrap_or_else(|| "SIGTERM".into());
     let sig = parse_signal(&sig_name)?;
     let t = timeout
-        .or_else(|| rec.config["StopTimeout"].as_i64())
+        .or_else(|| rec.config.stop_timeout.get().copied())
         .unwrap_or(10);
-    let paused = rec.state.status == "paused";
+    let paused = rec.state.status == Status::Paused;
     if let Ok(sg) = nix::sys::signal::Signal::try_from(sig) {
         if s.rt.kill(id, sg as i32, false).is_ok() {
             s.event(&rec, "kill", &[("signal", sig.to_string())]);
@@ -294,7 +294,7 @@ pub(crate) fn kill(e: &Engine, x: &str, signal: Option<&str>) -> Result<()> {
     let (id, _) = s.containers.find(x)?;
     let rec = s.containers.record(&id)?;
     let sig = parse_signal(signal.filter(|x| !x.is_empty()).unwrap_or("SIGKILL"))?;
-    if !matches!(rec.state.status.as_str(), "running" | "paused") {
+    if !rec.state.status.has_process() {
         return Err(Error::Conflict(format!(
             "Cannot kill container: {x}: container {id} is not running"
         )));
@@ -303,7 +303,7 @@ pub(crate) fn kill(e: &Engine, x: &str, signal: Option<&str>) -> Result<()> {
         .map_err(|_| Error::BadParameter(format!("Invalid signal: {sig}")))?;
     s.rt.kill(&id, sg as i32, sig == 9)
         .map_err(|er| internal(format!("kill {id}"), er))?;
-    if rec.state.status == "paused" && sig == 9 {
+    if rec.state.status == Status::Paused && sig == 9 {
         let _ = s.rt.resume(&id);
     }
     s.event(&rec, "kill", &[("signal", sig.to_string())]);
@@ -315,15 +315,15 @@ pub(crate) fn pause(e: &Engine, x: &str) -> Result<()> {
     let (id, op) = s.containers.find(x)?;
     let _g = op.lock();
     let rec = s.containers.record(&id)?;
-    match rec.state.status.as_str() {
-        "running" => {}
-        "paused" => return Err(Error::Conflict(format!("container {id} is already paused"))),
+    match rec.state.status {
+        Status::Running => {}
+        Status::Paused => return Err(Error::Conflict(format!("container {id} is already paused"))),
         _ => return Err(Error::Conflict(format!("container {id} is not running"))),
     }
     s.rt.pause(&id)
         .map_err(|er| internal(format!("pause {id}"), er))?;
     let rec = s.containers.update(&id, |en| {
-        en.rec.state.status = "paused".into();
+        en.rec.state.status = Status::Paused;
         en.rec.clone()
     })?;
     s.event(&rec, "pause", &[]);
@@ -335,13 +335,13 @@ pub(crate) fn unpause(e: &Engine, x: &str) -> Result<()> {
     let (id, op) = s.containers.find(x)?;
     let _g = op.lock();
     let rec = s.containers.record(&id)?;
-    if rec.state.status != "paused" {
+    if rec.state.status != Status::Paused {
         return Err(Error::Conflict(format!("container {id} is not paused")));
     }
     s.rt.resume(&id)
         .map_err(|er| internal(format!("unpause {id}"), er))?;
     let rec = s.containers.update(&id, |en| {
-        en.rec.state.status = "running".into();
+        en.rec.state.status = Status::Running;
         en.rec.clone()
     })?;
     s.event(&rec, "unpause", &[]);

@@ -1,5 +1,5 @@
 //! list and inspect.
-use crate::containers::*;
+use crate::model::Status;
 use crate::shared::*;
 use crate::state::Record;
 use crate::util::*;
@@ -9,30 +9,104 @@ use serde_json::{json, Value};
 pub(crate) fn status_string(r: &Record) -> String {
     let now = now_f64();
     let since = |t: &str| human_duration(now - parse_rfc3339(t).unwrap_or(now));
-    match r.state.status.as_str() {
-        "running" => format!("Up {}", since(&r.state.started_at)),
-        "paused" => format!("Up {} (Paused)", since(&r.state.started_at)),
-        "restarting" => format!(
+    match r.state.status {
+        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
+        Status::Restarting => format!(
             "Restarting ({}) {} ago",
             r.state.exit_code,
             since(&r.state.finished_at)
         ),
-        "exited" if r.has_been_started => format!(
+        Status::Exited if r.has_been_started => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
             since(&r.state.finished_at)
         ),
-        "exited" | "created" => "Created".into(),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
-        o => o.to_string(),
+        Status::Exited | Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
     }
 }
 
-pub(crate) fn docker_state(r: &Record) -> &str {
-    match r.state.status.as_str() {
-        "exited" if !r.has_been_started => "created",
+/// The status Docker shows: a container that never ran is "created" (berth records an exit
+/// for a start that failed).
+pub(crate) fn docker_state(r: &Record) -> Status {
+    match r.state.status {
+        Status::Exited if !r.has_been_started => Status::Created,
         o => o,
+    }
+}
+
+/// What a list's filters select.
+struct Selection<'a> {
+    f: &'a Filters,
+    /// Stopped ones too.
+    all: bool,
+    /// The image ids of the `ancestor` filters.
+    ancestors: Vec<String>,
+    /// `Created` of the `before` and `since` containers.
+    before: Option<String>,
+    since: Option<String>,
+}
+
+impl<'a> Selection<'a> {
+    /// The filters that name containers or images, resolved (`recs`: every container).
+    fn new(s: &Shared, f: &'a Filters, o: &ListOptions, recs: &[Record]) -> Result<Self> {
+        let created_of = |x: &str| -> Result<String> {
+            recs.iter()
+                .find(|r| {
+                    r.id == x
+                        || r.name == format!("/{}", x.trim_start_matches('/'))
+                        || r.id.starts_with(x)
+                })
+                .map(|r| r.created.clone())
+                .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
+        };
+        let before = f.get("before").first().map(|b| created_of(b)).transpose()?;
+        let since = f.get("since").first().map(|b| created_of(b)).transpose()?;
+        let ancestors = f
+            .get("ancestor")
+            .iter()
+            .map(|a| match s.images.resolve(a) {
+                Ok(r) => r.id.to_string(),
+                Err(_) => format!("missing:{a}"),
+            })
+            .collect();
+        let all = o.all
+            || o.limit.is_some()
+            || f.has("status")
+            || f.has("exited")
+            || before.is_some()
+            || since.is_some();
+        Ok(Selection {
+            f,
+            all,
+            ancestors,
+            before,
+            since,
+        })
+    }
+
+    fn keeps(&self, r: &Record) -> bool {
+        let f = self.f;
+        let st = docker_state(r);
+        let short = r.name.trim_start_matches('/');
+        let any = |k: &str, p: &dyn Fn(&String) -> bool| !f.has(k) || f.get(k).iter().any(p);
+        (self.all || st.is_active())
+            && any("id", &|x| r.id.starts_with(x.as_str()))
+            && any("name", &|x| short.contains(x.trim_start_matches('/')))
+            && f.match_labels("label", &r.config.labels())
+            && any("status", &|x| x == st.as_str())
+            && (!f.has("exited")
+                || st == Status::Exited
+                    && f.get("exited")
+                        .iter()
+                        .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
+            && (!f.has("ancestor")
+                || f.get("ancestor").iter().any(|a| a == r.config.image.str())
+                || self.ancestors.contains(&r.image_id))
+            && self.before.as_ref().is_none_or(|b| r.created < *b)
+            && self.since.as_ref().is_none_or(|b| r.created > *b)
     }
 }
 
@@ -58,17 +132,7 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         "is-task",
     ])?;
     for st in f.get("status") {
-        if ![
-            "created",
-            "restarting",
-            "running",
-            "removing",
-            "paused",
-            "exited",
-            "dead",
-        ]
-        .contains(&st.as_str())
-        {
+        if st.parse::<Status>().is_err() {
             return Err(Error::BadParameter(format!("invalid filter 'status={st}'")));
         }
     }
@@ -80,92 +144,11 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         .map(|e| e.rec.clone())
         .collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
-    let reg_snapshot = recs.clone();
-    let pos_of = |x: &str| -> Result<String> {
-        reg_snapshot
-            .iter()
-            .find(|r| {
-                r.id == x
-                    || r.name == format!("/{}", x.trim_start_matches('/'))
-                    || r.id.starts_with(x)
-            })
-            .map(|r| r.created.clone())
-            .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))
-    };
-    let before = match f.get("before").first() {
-        Some(b) => Some(pos_of(b)?),
-        None => None,
-    };
-    let since = match f.get("since").first() {
-        Some(b) => Some(pos_of(b)?),
-        None => None,
-    };
-    let ancestors: Vec<String> = f
-        .get("ancestor")
-        .iter()
-        .filter_map(|a| {
-            s.images
-                .resolve(a)
-                .ok()
-                .map(|r| r.id.to_string())
-                .or_else(|| Some(format!("missing:{a}")))
-        })
-        .collect();
+    let sel = Selection::new(s, &f, o, &recs)?;
     let mut out = Vec::new();
-    let all = o.all
-        || o.limit.is_some()
-        || f.has("status")
-        || f.has("exited")
-        || before.is_some()
-        || since.is_some();
     for r in recs {
-        let st = docker_state(&r).to_string();
-        if !all && !matches!(st.as_str(), "running" | "paused" | "restarting") {
+        if !sel.keeps(&r) {
             continue;
-        }
-        if f.has("id") && !f.get("id").iter().any(|x| r.id.starts_with(x.as_str())) {
-            continue;
-        }
-        let short = r.name.trim_start_matches('/');
-        if f.has("name")
-            && !f
-                .get("name")
-                .iter()
-                .any(|x| short.contains(x.trim_start_matches('/')))
-        {
-            continue;
-        }
-        let labels = labels_of(&r.config["Labels"]);
-        if !f.match_labels("label", &labels) {
-            continue;
-        }
-        if f.has("status") && !f.get("status").contains(&st) {
-            continue;
-        }
-        if f.has("exited")
-            && !(st == "exited"
-                && f.get("exited")
-                    .iter()
-                    .any(|x| x.parse::<i64>().ok() == Some(r.state.exit_code)))
-        {
-            continue;
-        }
-        if f.has("ancestor") {
-            let img_name = r.config["Image"].as_str().unwrap_or("");
-            if !f.get("ancestor").iter().any(|a| a == img_name) && !ancestors.contains(&r.image_id)
-            {
-                continue;
-            }
-        }
-        if let Some(b) = &before {
-            if r.created >= *b {
-                continue;
-            }
-        }
-        if let Some(b) = &since {
-            if r.created <= *b {
-                continue;
-            }
         }
         out.push(summary(s, &r, o.size));
         if let Some(l) = o.limit {
@@ -183,15 +166,15 @@ pub(crate) fn summary(s: &Shared, r: &Record, size: bool) -> Value {
     let mut v = json!({
         "Id": r.id,
         "Names": [r.name],
-        "Image": r.config["Image"],
+        "Image": r.config.image,
         "ImageID": r.image_id,
         "Command": cmd.join(" "),
         "Created": parse_rfc3339(&r.created).unwrap_or(0.0) as i64,
         "Ports": [],
-        "Labels": r.config["Labels"],
+        "Labels": r.config.labels,
         "State": docker_state(r),
         "Status": status_string(r),
-        "HostConfig": {"NetworkMode": r.host_config["NetworkMode"]},
+        "HostConfig": {"NetworkMode": r.host_config.network_mode},
         "NetworkSettings": {"Networks": {}},
         "Mounts": mounts_json(r),
     });
@@ -205,36 +188,15 @@ pub(crate) fn summary(s: &Shared, r: &Record, size: bool) -> Value {
     v
 }
 
+/// Inspect's and list's `Mounts`.
 pub(crate) fn mounts_json(r: &Record) -> Value {
-    let mut out = Vec::new();
-    for b in strs(&r.host_config["Binds"]) {
-        if let Ok((src, dst, opts)) = crate::spec::parse_bind(&b) {
-            let ro = opts.iter().any(|o| o == "ro");
-            out.push(json!({"Type": "bind", "Source": src, "Destination": dst, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": opts.get(1).cloned().unwrap_or_default()}));
-        }
-    }
-    if let Some(Value::Array(ms)) = r.host_config.get("Mounts") {
-        for m in ms {
-            let ro = m["ReadOnly"].as_bool().unwrap_or(false);
-            out.push(json!({"Type": m["Type"], "Source": m["Source"].as_str().unwrap_or(""), "Destination": m["Target"], "Mode": "", "RW": !ro, "Propagation": if m["Type"] == "bind" { "rprivate" } else { "" }}));
-        }
-    }
-    if let Some(Value::Object(t)) = r.host_config.get("Tmpfs") {
-        for (d, _) in t {
-            out.push(json!({"Type": "tmpfs", "Source": "", "Destination": d, "Mode": "", "RW": true, "Propagation": ""}));
-        }
-    }
-    Value::Array(out)
+    Value::Array(r.mounts().iter().map(|m| m.api()).collect())
 }
 
-pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
-    let s = &e.inner.0;
-    let (id, _) = s.containers.find(x)?;
-    let r = s.containers.record(&id)?;
-    let st = &r.state;
-    let zero = "0001-01-01T00:00:00Z";
-    let status = docker_state(&r);
-    let mut host = r.host_config.clone();
+/// Inspect's HostConfig: the record's, with Docker's defaults for what the client left out.
+fn host_config_json(r: &Record) -> Result<Value> {
+    let mut host =
+        serde_json::to_value(&r.host_config).map_err(|er| internal("encode HostConfig", er))?;
     for (k, d) in [
         ("Binds", Value::Null),
         ("Privileged", json!(false)),
@@ -274,24 +236,21 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
     if host["ShmSize"].as_i64() == Some(0) {
         host["ShmSize"] = json!(67108864);
     }
+    Ok(host)
+}
+
+pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
+    let s = &e.inner.0;
+    let (id, _) = s.containers.find(x)?;
+    let r = s.containers.record(&id)?;
+    let host = host_config_json(&r)?;
+    let config = serde_json::to_value(&r.config).map_err(|er| internal("encode Config", er))?;
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
         "Args": r.args,
-        "State": {
-            "Status": status,
-            "Running": matches!(st.status.as_str(), "running" | "paused"),
-            "Paused": st.status == "paused",
-            "Restarting": st.status == "restarting",
-            "OOMKilled": st.oom_killed,
-            "Dead": st.status == "dead",
-            "Pid": if matches!(st.status.as_str(), "running" | "paused") { st.pid } else { 0 },
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
-            "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
-        },
+        "State": state_json(&r),
         "Image": r.image_id,
         "ResolvConfPath": s.etc_dir(&r.id).join("resolv.conf"),
         "HostnamePath": s.etc_dir(&r.id).join("hostname"),
@@ -308,7 +267,7 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
         "HostConfig": host,
         "GraphDriver": {"Name": r.driver, "Data": {"MergedDir": s.rootfs(&r.id)}},
         "Mounts": mounts_json(&r),
-        "Config": r.config,
+        "Config": config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
@@ -326,8 +285,31 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
     Ok(v)
 }
 
+/// Inspect's State.
+fn state_json(r: &Record) -> Value {
+    let st = &r.state;
+    let zero = "0001-01-01T00:00:00Z";
+    json!({
+        "Status": docker_state(r),
+        "Running": st.status.has_process(),
+        "Paused": st.status == Status::Paused,
+        "Restarting": st.status == Status::Restarting,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status == Status::Dead,
+        "Pid": if st.status.has_process() { st.pid } else { 0 },
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
+        "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
+    })
+}
+
 pub(crate) fn network_entry(r: &Record) -> Value {
-    let m = r.host_config["NetworkMode"].as_str().unwrap_or("none");
+    let m = r
+        .host_config
+        .network_mode
+        .get()
+        .map_or("none", String::as_str);
     let name = if m == "default" { "none" } else { m };
     if name.starts_with("container:") {
         return json!({});
@@ -360,7 +342,7 @@ pub(crate) fn exec_ids(s: &Shared, id: &str) -> Value {
 pub(crate) fn running_id(s: &Shared, x: &str) -> Result<Record> {
     let (id, _) = s.containers.find(x)?;
     let r = s.containers.record(&id)?;
-    if !matches!(r.state.status.as_str(), "running" | "paused") {
+    if !r.state.status.has_process() {
         return Err(Error::Conflict(format!("Container {id} is not running")));
     }
     Ok(r)

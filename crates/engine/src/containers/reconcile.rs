@@ -1,5 +1,6 @@
 //! Start-up reconciliation: records on disk against live monitors and runtime state.
 use crate::containers::*;
+use crate::model::Status;
 use crate::ready::*;
 use crate::shared::*;
 use crate::state::Record;
@@ -31,9 +32,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
             continue;
         }
         let p = ent.path().join("config.v2.json");
-        let rec: Option<Record> = std::fs::read(&p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let rec = std::fs::read(&p).ok().and_then(|b| Record::load(&b));
         let Some(rec) = rec else {
             // Half-created (crash between snapshot and record) or corrupt: no ghost.
             tracing::warn!("removing incomplete container dir {}", ent.path().display());
@@ -67,10 +66,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
     }
     for id in to_check {
         let rec = s.containers.record(&id)?;
-        if matches!(
-            rec.state.status.as_str(),
-            "running" | "paused" | "restarting"
-        ) {
+        if rec.state.status.is_active() {
             match connect_watch(s, &id) {
                 Ok(w) => {
                     let ss = s.clone();
@@ -86,7 +82,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
         } else {
             // Started, but the daemon stopped before it wrote "running" (the start does not
             // wait for that write): adopt it.
-            if rec.state.status == "created" {
+            if rec.state.status == Status::Created {
                 if let Ok(st) = s.rt.load(&id) {
                     let live = matches!(
                         st.status(&s.rt.root),
@@ -96,7 +92,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
                     if live {
                         if let Ok(w) = connect_watch(s, &id) {
                             let _ = s.containers.update(&id, |en| {
-                                en.rec.state.status = "running".into();
+                                en.rec.state.status = Status::Running;
                                 en.rec.state.pid = st.pid;
                                 en.rec.state.started_at = st.created.clone();
                                 en.rec.has_been_started = true;
@@ -108,10 +104,10 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 }
             }
             // Started and exited meanwhile (its monitor left the exit record): account for it.
-            if rec.state.status == "created" && s.cdir(&id).join("exit.json").exists() {
+            if rec.state.status == Status::Created && s.cdir(&id).join("exit.json").exists() {
                 let _ = s
                     .containers
-                    .update_unsaved(&id, |en| en.rec.state.status = "running".into());
+                    .update_unsaved(&id, |en| en.rec.state.status = Status::Running);
                 let ss = s.clone();
                 let idc = id.clone();
                 std::thread::spawn(move || handle_exit(&ss, &idc));
@@ -120,7 +116,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
             // A container prepared by the previous daemon (its monitor ends at the EOF).
             let _ = s.rt.delete(&id, true);
             s.unmount(&id);
-            if rec.state.status == "removing" {
+            if rec.state.status == Status::Removing {
                 let _ = remove_files(s, &id, true);
                 let mut reg = s.containers.lock();
                 reg.by_id.remove(&id);

@@ -1,5 +1,6 @@
 //! Removal (crash-safe, through a tombstone) and prune.
 use crate::containers::*;
+use crate::model::Status;
 use crate::prepare::*;
 use crate::shared::*;
 use crate::state::Record;
@@ -16,7 +17,7 @@ pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result
     let _g = op.lock();
     let rec = s.containers.record(&id)?;
     if rec.running() && !force {
-        let what = if rec.state.status == "paused" {
+        let what = if rec.state.status == Status::Paused {
             "paused"
         } else {
             "running"
@@ -51,10 +52,11 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
         en.removing = true;
         (en.exit_gen, en.rec.clone())
     };
-    if rec.running() || rec.state.status == "restarting" {
+    if rec.running() || rec.state.status == Status::Restarting {
         let _ = s.rt.resume(id);
         let _ = s.rt.kill(id, libc::SIGKILL, true);
-        if rec.state.status != "restarting" && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
+        if rec.state.status != Status::Restarting
+            && !wait_exit(s, id, gen, Some(Duration::from_secs(30)))
         {
             let _ = s.containers.update(id, |en| en.removing = false);
             return Err(Error::internal_msg(format!(
@@ -65,14 +67,14 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
     {
         let mut reg = s.containers.lock();
         if let Some(en) = reg.by_id.get_mut(id) {
-            en.rec.state.status = "removing".into();
+            en.rec.state.status = Status::Removing;
         }
     }
     if let Err(e) = remove_files(s, id, !defer_cleanup) {
         let mut reg = s.containers.lock();
         if let Some(en) = reg.by_id.get_mut(id) {
             en.removing = false;
-            en.rec.state.status = "dead".into();
+            en.rec.state.status = Status::Dead;
             en.rec.state.error = e.to_string();
         }
         return Err(e);
@@ -169,10 +171,10 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
     let mut deleted = Vec::new();
     let mut space = 0u64;
     for r in cands {
-        if r.running() || r.state.status == "restarting" {
+        if r.running() || r.state.status == Status::Restarting {
             continue;
         }
-        let labels = labels_of(&r.config["Labels"]);
+        let labels = r.config.labels();
         if !f.match_labels("label", &labels) {
             continue;
         }

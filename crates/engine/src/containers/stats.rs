@@ -88,7 +88,7 @@ pub(crate) fn stats(e: &Engine, x: &str, prev: Option<&Value>, one_shot: bool) -
     let (id, _) = s.containers.find(x)?;
     let r = s.containers.record(&id)?;
     let zero_time = "0001-01-01T00:00:00Z";
-    if !matches!(r.state.status.as_str(), "running" | "paused") {
+    if !r.state.status.has_process() {
         // Docker returns an all-zero sample for a stopped container.
         return Ok(json!({
             "name": r.name, "id": r.id, "read": zero_time, "preread": zero_time,

@@ -1,7 +1,7 @@
 //! rename and update (resources, restart policy).
 use crate::containers::*;
+use crate::model::{decode, Field, HostConfig};
 use crate::prepare::*;
-use crate::util::*;
 use crate::*;
 use serde_json::{json, Value};
 
@@ -43,45 +43,12 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     discard_prepared(s, &id);
     let rec = s.containers.record(&id)?;
     let mut host = rec.host_config.clone();
-    let keys = [
-        "CpuShares",
-        "Memory",
-        "MemorySwap",
-        "MemoryReservation",
-        "NanoCpus",
-        "CpuQuota",
-        "CpuPeriod",
-        "CpusetCpus",
-        "CpusetMems",
-        "PidsLimit",
-        "BlkioWeight",
-        "KernelMemory",
-    ];
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::BadParameter("update body must be a JSON object".into()))?;
-    for k in keys {
-        if let Some(v) = obj.get(k) {
-            if !(v.is_null() || v.as_i64() == Some(0) && k != "PidsLimit" || v.as_str() == Some(""))
-            {
-                host[k] = v.clone();
-            }
-        }
-    }
-    if let Some(rp) = obj.get("RestartPolicy") {
-        if !rp.is_null() && !rp["Name"].as_str().unwrap_or("").is_empty() {
-            host["RestartPolicy"] = rp.clone();
-        }
-    }
+    merge_update(&mut host, body)?;
     crate::spec::validate(&host)?;
     let mut warnings = Vec::new();
     if rec.running() {
-        // Build the resources through the same code path as the spec.
-        let mut tmp = host.clone();
-        tmp["Devices"] = json!([]);
-        let res = resources_of(&tmp)?;
-        let lr: oci_spec::runtime::LinuxResources =
-            serde_json::from_value(res).map_err(|er| internal("resources", er))?;
+        // The resources through the same code as the spec's.
+        let lr = crate::spec::resources(&host)?;
         warnings =
             s.rt.update(&id, &lr)
                 .map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
@@ -94,48 +61,47 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     Ok(json!({"Warnings": warnings}))
 }
 
-/// The cgroup resources of a HostConfig (without device rules).
-pub(crate) fn resources_of(host: &Value) -> Result<Value> {
-    let mut r = json!({});
-    let i = |k: &str| host[k].as_i64().unwrap_or(0);
-    let mem = i("Memory");
-    if mem > 0 {
-        r["memory"] = json!({"limit": mem});
-        let sw = i("MemorySwap");
-        if sw != 0 {
-            r["memory"]["swap"] = json!(sw);
+/// Docker's ContainerUpdate body (a subset of HostConfig: resources and RestartPolicy) onto
+/// the container's HostConfig: the resources it sets (not null, not zero but for
+/// PidsLimit, not empty) and a restart policy with a name.
+fn merge_update(host: &mut HostConfig, body: &Value) -> Result<()> {
+    if !body.is_object() {
+        return Err(Error::BadParameter(
+            "update body must be a JSON object".into(),
+        ));
+    }
+    let u: HostConfig = decode("", body)?;
+    fn int(to: &mut Field<i64>, from: Field<i64>, zero_too: bool) {
+        if let Field::Set(v) = from {
+            if v != 0 || zero_too {
+                *to = Field::Set(v);
+            }
         }
     }
-    let mut cpu = serde_json::Map::new();
-    if i("CpuShares") > 0 {
-        cpu.insert("shares".into(), json!(i("CpuShares")));
-    }
-    if i("NanoCpus") > 0 {
-        cpu.insert("period".into(), json!(100_000));
-        cpu.insert(
-            "quota".into(),
-            json!(i("NanoCpus") * 100_000 / 1_000_000_000),
-        );
-    }
-    if i("CpuQuota") != 0 {
-        cpu.insert("quota".into(), json!(i("CpuQuota")));
-    }
-    if i("CpuPeriod") != 0 {
-        cpu.insert("period".into(), json!(i("CpuPeriod")));
-    }
-    if let Some(c) = host["CpusetCpus"].as_str().filter(|c| !c.is_empty()) {
-        cpu.insert("cpus".into(), json!(c));
-    }
-    if !cpu.is_empty() {
-        r["cpu"] = Value::Object(cpu);
-    }
-    if let Some(p) = host["PidsLimit"].as_i64() {
-        if p != 0 {
-            r["pids"] = json!({"limit": if p < 0 { -1 } else { p }});
+    int(&mut host.cpu_shares, u.cpu_shares, false);
+    int(&mut host.memory, u.memory, false);
+    int(&mut host.memory_swap, u.memory_swap, false);
+    int(&mut host.memory_reservation, u.memory_reservation, false);
+    int(&mut host.nano_cpus, u.nano_cpus, false);
+    int(&mut host.cpu_quota, u.cpu_quota, false);
+    int(&mut host.cpu_period, u.cpu_period, false);
+    int(&mut host.pids_limit, u.pids_limit, true);
+    int(&mut host.blkio_weight, u.blkio_weight, false);
+    int(&mut host.kernel_memory, u.kernel_memory, false);
+    for (to, from) in [
+        (&mut host.cpuset_cpus, u.cpuset_cpus),
+        (&mut host.cpuset_mems, u.cpuset_mems),
+    ] {
+        if let Field::Set(v) = from {
+            if !v.is_empty() {
+                *to = Field::Set(v);
+            }
         }
     }
-    if i("BlkioWeight") > 0 {
-        r["blockIO"] = json!({"weight": i("BlkioWeight")});
+    if let Field::Set(rp) = u.restart_policy {
+        if !rp.name.str().is_empty() {
+            host.restart_policy = Field::Set(rp);
+        }
     }
-    Ok(r)
+    Ok(())
 }
