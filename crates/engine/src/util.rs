@@ -516,7 +516,6 @@ pub(crate) fn read_in_root(root: &Path, path: &Path) -> Result<Option<Vec<u8>>> 
     }
 }
 
-
 /// Marker in the root of a tmpfs berthd mounted itself (so it is unmounted by berthd only).
 const TMPFS_MARK: &str = ".berth-tmpfs";
 
