@@ -13,7 +13,6 @@ use crate::*;
 use berth_image::ImageService;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 /// The create request, decoded: its Config (top-level fields) and HostConfig. A wrongly
 /// typed field is a 400 naming it.
@@ -280,21 +279,7 @@ fn prepare_rootfs(s: &Shared, id: &str, image_id: &str, d: &std::path::Path) -> 
 /// The new container in the registry.
 fn register(s: &Shared, rec: &Record) {
     let mut reg = s.containers.lock();
-    reg.by_id.insert(
-        rec.id.clone(),
-        Entry {
-            rec: rec.clone(),
-            op: Arc::new(Mutex::new(())),
-            pending: vec![],
-            exit_gen: 0,
-            removing: false,
-            prepared: None,
-            preparing: false,
-            start_req: None,
-            version: 0,
-            saved: Arc::new(Mutex::new(0)),
-        },
-    );
+    reg.by_id.insert(rec.id.clone(), Entry::new(rec.clone()));
 }
 
 pub(crate) trait KindName {

@@ -6,7 +6,7 @@ use crate::shared::*;
 use crate::state::Record;
 use crate::util::*;
 use crate::*;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Load records, drop half-created ones, reconnect to live monitors, account for exits that
 /// happened while we were away, unmount what is not running, resume restart policies.
@@ -48,21 +48,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
         }
         reg.names.insert(rec.name.clone(), rec.id.clone());
         to_check.push(rec.id.clone());
-        reg.by_id.insert(
-            rec.id.clone(),
-            Entry {
-                rec,
-                op: Arc::new(Mutex::new(())),
-                pending: vec![],
-                exit_gen: 0,
-                removing: false,
-                prepared: None,
-                preparing: false,
-                start_req: None,
-                version: 0,
-                saved: Arc::new(Mutex::new(0)),
-            },
-        );
+        reg.by_id.insert(rec.id.clone(), Entry::new(rec));
     }
     for id in to_check {
         let rec = s.containers.record(&id)?;

@@ -33,6 +33,24 @@ pub(crate) struct Entry {
     pub saved: Arc<Mutex<u64>>,
 }
 
+impl Entry {
+    /// A record's entry as it enters the registry (at create, or loaded at start-up).
+    pub(crate) fn new(rec: Record) -> Entry {
+        Entry {
+            rec,
+            op: Arc::new(Mutex::new(())),
+            pending: vec![],
+            exit_gen: 0,
+            removing: false,
+            prepared: None,
+            preparing: false,
+            start_req: None,
+            version: 0,
+            saved: Arc::new(Mutex::new(0)),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Registry {
     pub by_id: BTreeMap<String, Entry>,
