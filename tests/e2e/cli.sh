@@ -53,8 +53,10 @@ trap cleanup EXIT
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # --- fixture: a docker-archive image of the host's busybox -------------------------------
+# make_image REF OUT CREATED: CREATED "" leaves "created" out of the config
 make_image() {
-    local r="$WORK/rootfs" a="$WORK/archive"
+    local ref=$1 out=$2 created=$3 r="$WORK/rootfs" a="$WORK/archive"
+    rm -rf "$r" "$a"
     mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
     cp /bin/busybox "$r/bin/busybox"
     for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
@@ -64,15 +66,16 @@ make_image() {
     tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
     local diff; diff=$(sha "$WORK/layer.tar")
     mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
-    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"],"Labels":{"org.berth.e2e":"yes"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
+    local c=""; [ -n "$created" ] && c="\"created\":\"$created\","
+    printf '{"architecture":"amd64","os":"linux",%s"config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"],"Labels":{"org.berth.e2e":"yes"}},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"berth e2e busybox"}]}' "$c" "$diff" > "$a/config.json"
     local cfg; cfg=$(sha "$a/config.json")
     mv "$a/config.json" "$a/$cfg.json"
-    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
-    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$ref" "$diff" > "$a/manifest.json"
+    tar -C "$a" -cf "$out" manifest.json "$cfg.json" "$diff"
 }
 
 say "# berth e2e against $BERTH_HOST with $B"
-make_image
+make_image "$IMG" "$WORK/image.tar" 2025-01-01T00:00:00Z
 
 # --- load / images ------------------------------------------------------------------------
 "$B" rmi -f "$IMG" >/dev/null 2>&1
@@ -88,6 +91,13 @@ out=$("$B" images --format '{{.Repository}}:{{.Tag}}|{{.Size}}' berth-e2e/busybo
 case "$out" in "$IMG|"*[0-9]MB) ok "images --format with repo filter";; *) bad "images --format: [$out]";; esac
 id=$("$B" images -q berth-e2e/busybox)
 check "images -q is a short id" 12 "${#id}"
+"$B" tag "$IMG" "$TAG-img:second"
+check "images -q: one ID per tag, as docker" "$id $id" "$(echo $("$B" images -q --filter "reference=$TAG-img:second" --filter "reference=$IMG"))"
+"$B" rmi "$TAG-img:second" >/dev/null
+make_image "$TAG-img:nodate" "$WORK/nodate.tar" ""
+"$B" load -q -i "$WORK/nodate.tar" >/dev/null
+check "images: CREATED is N/A without a creation time" "N/A" "$("$B" images --format '{{.CreatedSince}}' "$TAG-img:nodate")"
+"$B" rmi "$TAG-img:nodate" >/dev/null
 out=$("$B" inspect -f '{{index .Config.Labels "org.berth.e2e"}}' "$IMG")
 check "image inspect label" yes "$out"
 
@@ -191,6 +201,11 @@ check "cp container dir -> host dir" cp-data "$(cat "$WORK/cpout/tree/sub/f.txt"
 check "cp container file -> new host name" cp-data "$(cat "$WORK/cpout/renamed.txt" 2>&1)"
 contains "cp container -> stdout tar" "f.txt" "$("$B" cp "$TAG-cp:/tmp/f.txt" - | tar -t)"
 "$B" rm -f "$TAG-cp" >/dev/null
+out=$("$B" version --format '{{.Server.APIVersion}} {{.Client.APIVersion}}')
+case "$out" in "1."*" 1."*) ok "version --format with docker's Go field names";; *) bad "version --format .Server.APIVersion: [$out]";; esac
+"$B" events --since 0 --until "$(( $(date +%s) + 1 ))" --filter "container=$TAG-cp" --format '{{.Status}} {{.Type}} {{.Action}}' > "$WORK/ev.out" 2>&1
+contains "events --format with docker's Go field names (.Status)" "create container create" "$(cat "$WORK/ev.out")"
+lacks "events --format: no <no value>" "<no value>" "$(cat "$WORK/ev.out")"
 out=$(BERTH_HOST="$BERTH_HOST" DOCKER_HOST=unix:///nonexistent/docker.sock "$B" version --format '{{.Server.ApiVersion}}' 2>&1)
 case "$out" in 1.*) ok "BERTH_HOST wins over DOCKER_HOST";; *) bad "BERTH_HOST precedence: [$out]";; esac
 out=$(env -u BERTH_HOST DOCKER_HOST="$BERTH_HOST" "$B" version --format '{{.Server.ApiVersion}}' 2>&1)
@@ -209,6 +224,17 @@ check "unpause" "$TAG-m" "$("$B" unpause "$TAG-m")"
 check "update --memory" 33554432 "$("$B" inspect -f '{{.HostConfig.Memory}}' "$TAG-m2")"
 contains "diff shows the added file" "A /added" "$("$B" diff "$TAG-m2")"
 contains "top lists the process" "sleep 300" "$("$B" top "$TAG-m2")"
+out=$("$B" top "$TAG-m2" -o pid,comm)
+check "top passes ps options through: header" "PID COMMAND" "$(echo $(printf '%s\n' "$out" | head -1))"
+contains "top -o pid,comm: the process" "sleep" "$out"
+lacks "top -o pid,comm: no args column" "300" "$out"
+out=$("$B" system df -v)
+for section in "Images space usage:" "Containers space usage:" "Local Volumes space usage:" "Build cache usage: 0B"; do
+    contains "system df -v: $section" "$section" "$out"
+done
+contains "system df -v: image row" "berth-e2e/busybox" "$out"
+contains "system df -v: container row" "$TAG-m2" "$out"
+contains "system df -v: container header" "LOCAL VOLUMES" "$out"
 cimg=$("$B" commit -m e2e-msg -c 'ENV E2E=1' "$TAG-m2" "$TAG-img:c")
 case "$cimg" in sha256:*) ok "commit prints the image id";; *) bad "commit: [$cimg]";; esac
 check "committed image has the change" "x 1" "$(echo $("$B" run --rm --pull never $NET "$TAG-img:c" sh -c 'cat /added; echo $E2E'))"
@@ -358,9 +384,12 @@ else
     push_fresh "127.0.0.1:$PORT" e2e/fresh2 v1 || bad "could not upload the second fresh image"
     script -qfc "$B pull $REF" "$WORK/pull.tty" >/dev/null 2>&1
     tty=$(cat "$WORK/pull.tty")
-    contains "pull on a terminal: progress bar drawn" "MiB" "$tty"
+    contains "pull on a terminal: byte counts as docker (MB)" "MB/" "$tty"
     contains "pull on a terminal: bar" "[=" "$tty"
-    contains "pull on a terminal: completes" "Downloaded newer image for $REF" "$tty"
+    contains "pull on a terminal: layer lines rewritten in place (cursor up)" $'\e[1A' "$tty"
+    # after the layer block: the digest, the status and the reference each on a line of their own
+    last=$(tr '\r' '\n' < "$WORK/pull.tty" | sed 's/\x1b\[[0-9]*[ABK]//g' | grep -v -e '^Script ' -e '^$' | tail -3 | tr '\n' '|')
+    case "$last" in "Digest: sha256:"*"|Status: Downloaded newer image for $REF|$REF|") ok "pull on a terminal: digest, status, reference on their own lines";; *) bad "pull on a terminal: last lines [$last]";; esac
     out=$("$B" pull -q "$REF" 2>&1)
     check "pull -q prints only the reference" "$REF" "$out"
     out=$("$B" run --rm $NET "$REF" echo pulled-ok)

@@ -5,6 +5,7 @@ pub mod client;
 pub mod cmd;
 pub mod completion;
 pub mod http;
+pub mod jsonmessage;
 pub mod output;
 pub mod progress;
 pub mod spec;

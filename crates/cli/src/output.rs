@@ -359,10 +359,7 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
         m.insert("Repository".into(), Value::String(repo.into()));
         m.insert("Tag".into(), Value::String(tag.into()));
         m.insert("Digest".into(), Value::String(digest.into()));
-        m.insert(
-            "CreatedSince".into(),
-            Value::String(format!("{} ago", human_duration(now() - created as f64))),
-        );
+        m.insert("CreatedSince".into(), Value::String(created_since(created)));
         m.insert("CreatedAt".into(), Value::String(format_go_time(created)));
         m.insert(
             "Size".into(),
@@ -417,6 +414,14 @@ pub fn image_rows(img: &Value, trunc: bool, want_repo: Option<&str>) -> Vec<Valu
         rows.push(mk(repo, tag, &digest_for(repo)));
     }
     rows
+}
+
+/// "3 weeks ago", or `N/A` for an image whose config has no creation time (the API's 0).
+pub fn created_since(created: i64) -> String {
+    if created == 0 {
+        return "N/A".into();
+    }
+    format!("{} ago", human_duration(now() - created as f64))
 }
 
 fn split_has_tag(s: &str) -> bool {

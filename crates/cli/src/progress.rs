@@ -1,9 +1,9 @@
 //! Rendering of the daemon's JSON message streams (pull, push, load, import):
-//! per-layer progress bars on a terminal, docker's plain lines otherwise.
+//! docker's per-layer lines updated in place on a terminal (`jsonmessage`), docker's plain
+//! lines otherwise.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::jsonmessage::TtyDisplay;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,26 +57,17 @@ fn error_of(m: &Value) -> Option<String> {
 /// Reads a JSON message stream to its end, rendering it to `out` (stdout).
 /// With `to_stderr` the output goes to stderr (used by `run` while pulling).
 pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> {
-    let mut out = Outcome::default();
-    let reader = BufReader::new(r);
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let mp = if mode == Mode::Bars {
-        Some(MultiProgress::with_draw_target(if to_stderr {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::stdout()
-        }))
+    let fd = if to_stderr { 2 } else { 1 };
+    let sink: Box<dyn Write> = if to_stderr {
+        Box::new(io::stderr())
     } else {
-        None
+        Box::new(io::stdout())
     };
-    let text_style = ProgressStyle::with_template("{prefix}: {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let bar_style =
-        ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes}/{total_bytes}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-    let stdout = io::stdout();
-    for line in reader.lines() {
+    // docker assumes 200 columns when the width is unknown
+    let width = crate::term::size(fd).map_or(200, |(_, cols)| cols);
+    let mut tty = (mode == Mode::Bars).then(|| TtyDisplay::new(sink, width));
+    let mut out = Outcome::default();
+    for line in BufReader::new(r).lines() {
         let line = line?;
         let t = line.trim();
         if t.is_empty() {
@@ -87,7 +78,7 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
             Err(_) => {
                 // not JSON: show as is
                 if mode != Mode::Quiet {
-                    println_any(&mp, t);
+                    emit(&format!("{t}\n"), to_stderr)?;
                 }
                 continue;
             }
@@ -98,93 +89,30 @@ pub fn render(r: impl Read, mode: Mode, to_stderr: bool) -> io::Result<Outcome> 
         }
         if let Some(a) = m.get("aux") {
             out.aux.push(a.clone());
+            continue;
         }
         if let Some(s) = m.get("status").and_then(Value::as_str) {
             out.last_status = Some(s.to_string());
         }
-        match mode {
-            Mode::Quiet => {}
-            Mode::Plain => {
+        match (&mut tty, mode) {
+            (Some(d), _) => d.show(&m)?,
+            (None, Mode::Plain) => {
                 if let Some(l) = plain_line(&m) {
-                    if to_stderr {
-                        let mut o = io::stderr().lock();
-                        o.write_all(l.as_bytes())?;
-                    } else {
-                        let mut o = stdout.lock();
-                        o.write_all(l.as_bytes())?;
-                        o.flush()?;
-                    }
+                    emit(&l, to_stderr)?;
                 }
             }
-            Mode::Bars => {
-                let mp = match &mp {
-                    Some(mp) => mp,
-                    None => continue,
-                };
-                let id = m.get("id").and_then(Value::as_str).unwrap_or("");
-                let status = m.get("status").and_then(Value::as_str).unwrap_or("");
-                if let Some(s) = m.get("stream").and_then(Value::as_str) {
-                    let line = s.trim_end_matches('\n').to_string();
-                    mp.suspend(|| emit_line(&line, to_stderr));
-                    continue;
-                }
-                // a status with an id that is not a layer (e.g. "latest: Pulling from x")
-                if status.is_empty() {
-                    continue; // aux-only messages have nothing to show
-                }
-                let layerish = m.get("progressDetail").is_some();
-                if id.is_empty() || !layerish {
-                    let l = if id.is_empty() {
-                        status.to_string()
-                    } else {
-                        format!("{id}: {status}")
-                    };
-                    mp.suspend(|| emit_line(&l, to_stderr));
-                    continue;
-                }
-                let pb = bars.entry(id.to_string()).or_insert_with(|| {
-                    let pb = mp.add(ProgressBar::new(0));
-                    pb.set_style(text_style.clone());
-                    pb.set_prefix(id.to_string());
-                    pb
-                });
-                let detail = m.get("progressDetail");
-                let cur = detail
-                    .and_then(|d| d.get("current"))
-                    .and_then(Value::as_u64);
-                let total = detail.and_then(|d| d.get("total")).and_then(Value::as_u64);
-                match (cur, total) {
-                    (Some(c), Some(t)) if t > 0 => {
-                        pb.set_style(bar_style.clone());
-                        pb.set_length(t);
-                        pb.set_position(c.min(t));
-                    }
-                    _ => pb.set_style(text_style.clone()),
-                }
-                pb.set_message(status.to_string());
-            }
+            (None, _) => {}
         }
-    }
-    for pb in bars.values() {
-        pb.finish();
     }
     Ok(out)
 }
 
-fn emit_line(l: &str, to_stderr: bool) {
+fn emit(l: &str, to_stderr: bool) -> io::Result<()> {
     if to_stderr {
-        eprintln!("{l}");
+        io::stderr().lock().write_all(l.as_bytes())
     } else {
-        println!("{l}");
-        let _ = io::stdout().flush();
-    }
-}
-
-fn println_any(mp: &Option<MultiProgress>, s: &str) {
-    match mp {
-        Some(mp) => {
-            let _ = mp.println(s);
-        }
-        None => println!("{s}"),
+        let mut o = io::stdout().lock();
+        o.write_all(l.as_bytes())?;
+        o.flush()
     }
 }

@@ -254,7 +254,16 @@ pub fn spec(name: &str) -> Option<Spec> {
             b('s', "size", "Display total file sizes if the type is container"),
             vl("type", "string", "Only inspect objects of the given type"),
         ]),
-        "top" => spec!("top", "top CONTAINER [ps OPTIONS]", "Display the running processes of a container", Nargs::AtLeast(1), [], aliases: ["container top"]),
+        // Everything after CONTAINER is ps's own options, passed through as docker does.
+        "top" => Spec {
+            name: "top",
+            usage: "top CONTAINER [ps OPTIONS]",
+            about: "Display the running processes of a container",
+            nargs: Nargs::AtLeast(1),
+            stop_at_positional: true,
+            flags: &[],
+            aliases: &["container top"],
+        },
         "stats" => spec!("stats", "stats [OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics", Nargs::Any, [
             b('a', "all", "Show all containers (default shows just running)"),
             FORMAT_FLAG,

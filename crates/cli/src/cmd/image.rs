@@ -178,21 +178,16 @@ pub fn images(ctx: &Ctx, m: &Matches) -> CmdResult {
     let mut imgs: Vec<Value> = list.as_array().cloned().unwrap_or_default();
     imgs.sort_by_key(|i| std::cmp::Reverse(i.get("Created").and_then(Value::as_i64).unwrap_or(0)));
     let trunc = !m.flag("no-trunc");
-    if m.flag("quiet") {
-        let mut seen = Vec::new();
-        for i in &imgs {
-            let id = i.get("Id").and_then(Value::as_str).unwrap_or("");
-            let s = if trunc { short_id(id) } else { id.to_string() };
-            if !seen.contains(&s) {
-                println!("{s}");
-                seen.push(s);
-            }
-        }
-        return Ok(0);
-    }
     let mut rows = Vec::new();
     for i in &imgs {
         rows.extend(image_rows(i, trunc, None));
+    }
+    if m.flag("quiet") {
+        // docker prints one ID per listed row: an image with two tags shows twice
+        for r in &rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(0);
     }
     let def = if m.flag("digests") {
         output::IMAGES_TABLE_DIGESTS

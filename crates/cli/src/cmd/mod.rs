@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod container;
+pub mod df;
 pub mod image;
 pub mod run;
 pub mod system;
@@ -50,7 +51,7 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "info" => system::info(ctx, m),
         "version" => system::version(ctx, m),
         "events" => system::events(ctx, m),
-        "system df" => system::df(ctx, m),
+        "system df" => df::df(ctx, m),
         "system prune" => system::prune(ctx, m),
         "login" => auth::login(ctx, m),
         "logout" => auth::logout(ctx, m),

@@ -5,9 +5,8 @@ use crate::client::{filters_json, CLIENT_API_VERSION};
 use crate::cmd::container::prune_containers;
 use crate::cmd::image::{confirm, prune_images};
 use crate::http::enc;
-use crate::output;
 use crate::template::Template;
-use crate::units::{format_rfc3339, human_size, human_size_prec, parse_timestamp_arg};
+use crate::units::{format_rfc3339, human_size_prec, parse_timestamp_arg};
 use crate::{fail, CmdResult, Ctx};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -186,8 +185,10 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
         "Context": "default",
     });
     let server = ctx.client.get_json("/version");
-    let data = json!({"Client": client, "Server": server.as_ref().ok()});
     if let Some(f) = m.value("format") {
+        // docker's template sees Go structs: `.Server.APIVersion`, `.Client.APIVersion`
+        let go = |v: &Value| with_go_names(v, VERSION_GO_NAMES);
+        let data = json!({"Client": go(&client), "Server": server.as_ref().ok().map(go)});
         let t = Template::parse(f).map_err(|e| fail(1, e))?;
         println!("{}", t.execute(&data).map_err(|e| fail(1, e))?);
         return server.map(|_| 0).map_err(Into::into);
@@ -248,6 +249,33 @@ pub fn version(ctx: &Ctx, m: &Matches) -> CmdResult {
     Ok(0)
 }
 
+/// Go field name -> JSON name where the two differ in docker's `types.Version`.
+const VERSION_GO_NAMES: &[(&str, &str)] = &[("APIVersion", "ApiVersion")];
+
+/// Go field name -> JSON name in docker's `events.Message` (its JSON tags are lower case).
+const EVENT_GO_NAMES: &[(&str, &str)] = &[
+    ("Status", "status"),
+    ("ID", "id"),
+    ("From", "from"),
+    ("Scope", "scope"),
+    ("Time", "time"),
+    ("TimeNano", "timeNano"),
+];
+
+/// `v` with each Go field name added beside its JSON name, so that a template written for
+/// the docker CLI (which executes on Go structs) finds the same fields.
+fn with_go_names(v: &Value, names: &[(&str, &str)]) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        for (go, wire) in names {
+            if let Some(x) = o.get(*wire).cloned() {
+                o.entry(go.to_string()).or_insert(x);
+            }
+        }
+    }
+    v
+}
+
 pub fn events(ctx: &Ctx, m: &Matches) -> CmdResult {
     let mut q = Vec::new();
     if let Some(v) = m.value("since") {
@@ -275,6 +303,8 @@ pub fn events(ctx: &Ctx, m: &Matches) -> CmdResult {
         Some(f) => Some(Template::parse(f).map_err(|e| fail(1, e))?),
         None => None,
     };
+    // `{{json .}}` prints the wire form; other templates see Go's field names (`.Status`)
+    let go_names = !matches!(m.value("format"), Some("json") | None);
     let resp = ctx.client.get(&path)?;
     let mut out = std::io::stdout().lock();
     for line in BufReader::new(resp).lines() {
@@ -284,6 +314,10 @@ pub fn events(ctx: &Ctx, m: &Matches) -> CmdResult {
         }
         let ev: Value = serde_json::from_str(&line).context("decode event")?;
         match &tmpl {
+            Some(t) if go_names => {
+                let ev = with_go_names(&ev, EVENT_GO_NAMES);
+                writeln!(out, "{}", t.execute(&ev).map_err(|e| fail(1, e))?)?
+            }
             Some(t) => writeln!(out, "{}", t.execute(&ev).map_err(|e| fail(1, e))?)?,
             None => {
                 let nanos = ev["timeNano"]
@@ -318,83 +352,6 @@ pub fn events(ctx: &Ctx, m: &Matches) -> CmdResult {
         }
         out.flush()?;
     }
-    Ok(0)
-}
-
-pub fn df(ctx: &Ctx, m: &Matches) -> CmdResult {
-    if m.flag("verbose") {
-        return Err(fail(1, "berth system df: --verbose is not implemented yet"));
-    }
-    let v = ctx.client.get_json("/system/df")?;
-    let images = v["Images"].as_array().cloned().unwrap_or_default();
-    let containers = v["Containers"].as_array().cloned().unwrap_or_default();
-    let volumes = v["Volumes"].as_array().cloned().unwrap_or_default();
-    let cache = v["BuildCache"].as_array().cloned().unwrap_or_default();
-    let img_size: i64 = images.iter().map(|i| i["Size"].as_i64().unwrap_or(0)).sum();
-    let img_active = images
-        .iter()
-        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
-        .count();
-    let img_reclaim: i64 = images
-        .iter()
-        .filter(|i| i["Containers"].as_i64().unwrap_or(0) <= 0)
-        .map(|i| i["Size"].as_i64().unwrap_or(0))
-        .sum();
-    let c_size: i64 = containers
-        .iter()
-        .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
-        .sum();
-    let c_active = containers
-        .iter()
-        .filter(|c| c["State"].as_str() == Some("running"))
-        .count();
-    let c_reclaim: i64 = containers
-        .iter()
-        .filter(|c| c["State"].as_str() != Some("running"))
-        .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
-        .sum();
-    let v_size: i64 = volumes
-        .iter()
-        .map(|x| {
-            x.pointer("/UsageData/Size")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .max(0)
-        })
-        .sum();
-    let v_active = volumes
-        .iter()
-        .filter(|x| {
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                > 0
-        })
-        .count();
-    let b_size: i64 = cache.iter().map(|x| x["Size"].as_i64().unwrap_or(0)).sum();
-    let hs = |x: f64, _p: usize| human_size(x);
-    let pct = |r: i64, t: i64| {
-        if t > 0 {
-            format!("{} ({}%)", hs(r as f64, 3), r * 100 / t)
-        } else {
-            hs(r as f64, 3)
-        }
-    };
-    let rows = vec![
-        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": hs(img_size as f64, 3), "Reclaimable": pct(img_reclaim, img_size)}),
-        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": hs(c_size as f64, 3), "Reclaimable": pct(c_reclaim, c_size)}),
-        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(), "Size": hs(v_size as f64, 3), "Reclaimable": pct(v_size, v_size)}),
-        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": "0", "Size": hs(b_size as f64, 3), "Reclaimable": hs(b_size as f64, 3)}),
-    ];
-    let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
-    let s = output::render(
-        m.value("format"),
-        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-        &header,
-        &rows,
-    )
-    .map_err(|e| fail(1, e))?;
-    print!("{s}");
     Ok(0)
 }
 
