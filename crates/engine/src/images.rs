@@ -309,7 +309,20 @@ pub(crate) fn tag(e: &Engine, name: &str, repo: &str, tag: Option<&str>) -> Resu
     Ok(())
 }
 
-pub(crate) fn remove(e: &Engine, name: &str, force: bool, _noprune: bool) -> Result<Value> {
+/// Frees the blobs and unpacked layers no image, container or operation in flight needs any
+/// more (called with the image lock held, after images went). Returns the bytes freed.
+fn collect_garbage(s: &crate::shared::Shared) -> u64 {
+    match s.images.gc(&[], &[]) {
+        Ok(r) => r.bytes_freed,
+        Err(er) => {
+            // The images are gone either way; what stays is found by the next collection.
+            tracing::warn!("image gc: {er}");
+            0
+        }
+    }
+}
+
+pub(crate) fn remove(e: &Engine, name: &str, force: bool, noprune: bool) -> Result<Value> {
     let s = &e.inner.0;
     let _g = s.image_lock.lock();
     // A rootfs mounted ahead may stand on the layers about to go.
@@ -329,6 +342,9 @@ pub(crate) fn remove(e: &Engine, name: &str, force: bool, _noprune: bool) -> Res
         out.push(json!({"Deleted": d}));
         image_event(e, "delete", d, d);
     }
+    if !rep.deleted.is_empty() && !noprune {
+        collect_garbage(s);
+    }
     Ok(Value::Array(out))
 }
 
@@ -347,7 +363,7 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
     let used = in_use_ids(e);
     let list = s.images.list().map_err(|er| internal("list images", er))?;
     let mut deleted = Vec::new();
-    let mut space = 0u64;
+    let mut space = 0;
     for im in list {
         if used.contains(&im.id) || (dangling_only && !im.repo_tags.is_empty()) {
             continue;
@@ -365,8 +381,11 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
                 image_event(e, "delete", &d, &d);
                 deleted.push(json!({"Deleted": d}));
             }
-            space += im.size;
         }
+    }
+    if !deleted.is_empty() {
+        let _g = s.image_lock.lock();
+        space = collect_garbage(s);
     }
     Ok(
         json!({"ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) }, "SpaceReclaimed": space}),

@@ -16,6 +16,9 @@
 //! - Holding, releasing and the deletions happen under the registry's lock, so a blob is never
 //!   deleted between another operation's hold and its use. [`ImageService::gc`] takes the same
 //!   lock and spares held blobs.
+//! - The committed snapshots (unpacked layers) an operation makes or relies on are held the
+//!   same way, by chain ID ([`Lease::hold_snapshot`]), from before the operation looks for
+//!   them until its image is stored: gc spares them too.
 //!
 //! The registry is in memory: a daemon that dies mid-operation leaves the blobs of that
 //! operation unreferenced, for `gc` to find (temp files go at the next open).
@@ -79,14 +82,21 @@ pub(crate) struct LeaseState {
 impl LeaseState {
     /// Hold `d` (once per operation); returns whether the blob is in `content` now.
     pub(crate) fn hold(&self, content: &ContentStore, d: &Digest) -> bool {
+        let reg = self.hold_locked(d);
+        // Checked while holding the registry lock: a deletion of `d` is either done (absent
+        // here) or can no longer happen (held).
+        let there = content.exists(d);
+        drop(reg);
+        there
+    }
+    /// Hold `d` and return the registry, still locked.
+    fn hold_locked(&self, d: &Digest) -> MutexGuard<'_, HashMap<Digest, Hold>> {
         let mut reg = self.reg.lock();
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.insert(d.clone()) {
             reg.entry(d.clone()).or_default().count += 1;
         }
-        // Checked while holding the registry lock: a deletion of `d` is either done (absent
-        // here) or can no longer happen (held).
-        content.exists(d)
+        reg
     }
     /// `d` (held) was committed by this operation and was not in the store before.
     pub(crate) fn created(&self, d: &Digest) {
@@ -125,6 +135,11 @@ impl<'a> Lease<'a> {
     /// operation is expected to write it).
     pub fn hold(&self, d: &Digest) -> bool {
         self.state.hold(&self.svc.content, d)
+    }
+    /// Hold the committed snapshot of chain ID `chain` (made or found by this operation) so
+    /// that gc spares it until the image that references it is stored.
+    pub fn hold_snapshot(&self, chain: &Digest) {
+        drop(self.state.hold_locked(chain));
     }
     /// A blob writer whose commit holds the blob for this operation.
     pub fn writer(

@@ -654,6 +654,10 @@ impl ImageService {
         for (l, d) in layers.iter_mut().zip(cfg.rootfs.diff_ids.iter()) {
             l.diff_id = d.clone();
         }
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        for chain in chain_ids(&diff_ids) {
+            lease.hold_snapshot(&chain);
+        }
         let unpacked = self.unpack_layers(&layers, progress)?;
         let size: u64 = unpacked.iter().map(|(_, s)| *s).sum();
         let recs: Vec<LayerRecord> = unpacked.into_iter().map(|(l, _)| l).collect();
@@ -907,6 +911,10 @@ impl ImageService {
     /// the caller still needs (build cache...); active snapshots (containers) always keep
     /// their parents. Blobs held by operations in flight (leases) stay.
     pub fn gc(&self, keep_blobs: &[Digest], keep_chains: &[Digest]) -> Result<GcReport> {
+        // Under the leases' lock: an operation holds a blob or snapshot before it relies on it
+        // and stores its image before it lets go, so what is not held now and no image in the
+        // metadata read below references is needed by no one.
+        let leases = self.leases.guard();
         let mut keep_snap: HashSet<Digest> = HashSet::new();
         let mark_chain = |c: &Digest, ks: &mut HashSet<Digest>| {
             let mut cur = Some(c.clone());
@@ -940,16 +948,12 @@ impl ImageService {
         }
         let mut rep = GcReport::default();
         for s in self.snapshots.list_committed()? {
-            if !keep_snap.contains(&s.chain_id) {
+            if !keep_snap.contains(&s.chain_id) && !leases.is_held(&s.chain_id) {
                 self.snapshots.remove_committed(&s.chain_id)?;
                 rep.bytes_freed += s.size;
                 rep.snapshots_removed.push(s.chain_id);
             }
         }
-        // Under the leases' lock: an operation holds a blob before it relies on it and stores
-        // its image before it lets go, so a blob not held now is one no image in the metadata
-        // read here, nor any operation, needs.
-        let leases = self.leases.guard();
         let mut keep = self.referenced_blobs();
         keep.extend(keep_blobs.iter().cloned());
         for b in self.content.list()? {

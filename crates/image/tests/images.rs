@@ -807,3 +807,28 @@ fn refused_load_and_import_leave_no_blob_behind() {
         }
     }
 }
+
+#[test]
+fn gc_spares_snapshots_an_operation_holds() {
+    // A pull or load that has unpacked a layer but not yet stored its image holds the
+    // layer's snapshot: a gc meanwhile (an rmi elsewhere) must not remove it.
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(td.path(), None);
+    let w = tar_of(&[E::File("w", b"w", 0o644)]);
+    s.load(
+        &docker_archive(std::slice::from_ref(&w), &["iw:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
+    let chain = Digest::of(&w); // one layer: its chain ID is its diff_id
+    s.delete("iw:1", false, &|_| false).unwrap();
+    let lease = s.lease();
+    lease.hold_snapshot(&chain);
+    let g = s.gc(&[], &[]).unwrap();
+    assert!(g.snapshots_removed.is_empty(), "{:?}", g.snapshots_removed);
+    assert!(s.snapshots.has(&chain));
+    drop(lease);
+    let g = s.gc(&[], &[]).unwrap();
+    assert_eq!(g.snapshots_removed, vec![chain.clone()]);
+    assert!(!s.snapshots.has(&chain));
+}
