@@ -323,6 +323,20 @@ pub(crate) fn resolve(
     Ok(out)
 }
 
+/// The destinations the request mounts something on (`Binds`, `Tmpfs`, `Mounts`), as
+/// written, valid or not: what `Config.Volumes` may name without asking for a volume.
+pub(crate) fn destinations(host: &HostConfig) -> Vec<String> {
+    let mut out: Vec<String> = host
+        .binds
+        .list()
+        .iter()
+        .filter_map(|b| b.split(':').nth(1).map(String::from))
+        .collect();
+    out.extend(host.tmpfs.map().keys().cloned());
+    out.extend(host.mounts.items().iter().map(|m| m.target.str().to_string()));
+    out
+}
+
 /// The mounts of a record written before they were resolved at create: as [`resolve`]
 /// without `VolumesFrom` (not supported then), an entry today's parsers refuse left out
 /// with a warning rather than the container's every mount.

@@ -77,16 +77,16 @@ pub(crate) fn resources(h: &HostConfig) -> Result<LinuxResources> {
     if cpu != LinuxCpu::default() {
         r.set_cpu(Some(cpu));
     }
+    // (0 or less: no limit. Create keeps none of those, an update that sets one lifts the
+    // limit, as dockerd's does.)
     if let Some(&p) = h.pids_limit.get() {
-        if p != 0 {
-            let mut pids = LinuxPids::default();
-            pids.set_limit(if p < 0 { -1 } else { p });
-            r.set_pids(Some(pids));
-        }
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if p <= 0 { -1 } else { p });
+        r.set_pids(Some(pids));
     }
     if h.blkio_weight.val() > 0 {
         let mut b = LinuxBlockIo::default();
-        b.set_weight(Some(range("BlkioWeight", h.blkio_weight.val())?));
+        b.set_weight(Some(h.blkio_weight.val()));
         r.set_block_io(Some(b));
     }
     Ok(r)

@@ -13,6 +13,7 @@ mod process;
 mod security;
 mod user;
 mod validate;
+mod values;
 
 #[cfg(test)]
 mod equiv;
@@ -23,6 +24,7 @@ pub(crate) use linux::resources;
 pub(crate) use security::{available_caps, capabilities};
 pub(crate) use user::resolve_user;
 pub(crate) use validate::validate;
+pub(crate) use values::config as validate_config;
 
 pub(crate) const DEFAULT_SECCOMP: &[u8] =
     include_bytes!("../../assets/docker-default-seccomp.json");
