@@ -74,6 +74,24 @@ docker_object! {
     }
 }
 
+docker_object! {
+    /// `POST /containers/{id}/exec`'s body (swagger `ExecConfig`).
+    pub(crate) struct ExecConfig {
+        "AttachStdin" attach_stdin: bool,
+        "AttachStdout" attach_stdout: bool,
+        "AttachStderr" attach_stderr: bool,
+        /// `[height, width]`
+        "ConsoleSize" console_size: Vec<u64>,
+        "DetachKeys" detach_keys: String,
+        "Tty" tty: bool,
+        "Env" env: Vec<String>,
+        "Cmd" cmd: Vec<String>,
+        "Privileged" privileged: bool,
+        "User" user: String,
+        "WorkingDir" working_dir: String,
+    }
+}
+
 impl Config {
     /// The labels (empty when none).
     pub(crate) fn labels(&self) -> std::collections::BTreeMap<String, String> {

@@ -251,6 +251,24 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
         if to.mode.val() > 0 {
             options.push(format!("mode={:o}", to.mode.val()));
         }
+        // (`[["noexec"], ["uid", "1000"]]`: flags and key=value options, as `Tmpfs`'s.)
+        for o in to.options.items() {
+            match o.as_slice() {
+                [flag] => match flag.as_str() {
+                    "exec" => options.retain(|y| y != "noexec"),
+                    "suid" => options.retain(|y| y != "nosuid"),
+                    "dev" => options.retain(|y| y != "nodev"),
+                    f => options.push(f.to_string()),
+                },
+                [k, v] => options.push(format!("{k}={v}")),
+                _ => {
+                    return Err(bad(
+                        field,
+                        format!("invalid tmpfs option {o:?}: expected [flag] or [key, value]"),
+                    ))
+                }
+            }
+        }
     }
     if ro {
         options.push("ro".into());

@@ -179,8 +179,16 @@ fn linux(
         .set_mount_label(None)
         .set_sysctl(h.sysctls.get().map(|s| s.0.clone().into_iter().collect()));
     if !privileged {
-        l.set_masked_paths(Some(security::MASKED.map(String::from).to_vec()))
-            .set_readonly_paths(Some(security::READONLY.map(String::from).to_vec()));
+        // (`MaskedPaths`/`ReadonlyPaths` when set, `[]` included: the CLI's
+        // `--security-opt systempaths=unconfined`; Docker's lists otherwise.)
+        let masked = h.masked_paths.get().cloned();
+        let readonly = h.readonly_paths.get().cloned();
+        l.set_masked_paths(Some(
+            masked.unwrap_or_else(|| security::MASKED.map(String::from).to_vec()),
+        ))
+        .set_readonly_paths(Some(
+            readonly.unwrap_or_else(|| security::READONLY.map(String::from).to_vec()),
+        ));
         let profile = match seccomp {
             security::SeccompMode::Default => Some(DEFAULT_SECCOMP),
             security::SeccompMode::Unconfined => None,
