@@ -33,6 +33,7 @@ fn exit_file(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::P
 
 pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
+    let cfg: crate::model::ExecConfig = crate::model::decode("", body)?;
     let r = running_id(s, container)?;
     if r.state.status == Status::Paused {
         return Err(Error::Conflict(format!(
@@ -40,7 +41,6 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
             r.id
         )));
     }
-    let cfg: crate::model::ExecConfig = crate::model::decode("", body)?;
     let cmd = cfg.cmd.list().to_vec();
     if cmd.is_empty() {
         return Err(Error::BadParameter("No exec command specified".into()));

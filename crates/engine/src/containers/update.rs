@@ -42,6 +42,8 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let _g = op.lock();
     let rec = s.containers.record(&id)?;
     let mut host = rec.host_config.clone();
+    // (A PidsLimit of 0 or less lifts the limit: none is kept, as at create.)
+    let lift_pids = u.pids_limit.get().is_some_and(|p| *p <= 0);
     merge_update(&mut host, u);
     crate::spec::validate(&host)?;
     // A container prepared at create has its cgroup made with the old values.
@@ -49,7 +51,10 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let mut warnings = Vec::new();
     if rec.running() {
         // The resources through the same code as the spec's.
-        let lr = crate::spec::resources(&host)?;
+        let mut lr = crate::spec::resources(&host)?;
+        if lift_pids {
+            lr.set_pids(Some(crate::spec::pids_limit(-1)));
+        }
         warnings =
             s.rt.update(&id, &lr)
                 .map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
@@ -117,7 +122,10 @@ fn merge_update(host: &mut HostConfig, u: HostConfig) {
     int(&mut host.nano_cpus, u.nano_cpus, false);
     int(&mut host.cpu_quota, u.cpu_quota, false);
     int(&mut host.cpu_period, u.cpu_period, false);
-    int(&mut host.pids_limit, u.pids_limit, true);
+    match u.pids_limit {
+        Field::Set(p) if p <= 0 => host.pids_limit = Field::Null,
+        p => int(&mut host.pids_limit, p, false),
+    }
     int(&mut host.blkio_weight, u.blkio_weight, false);
     for (to, from) in [
         (&mut host.cpuset_cpus, u.cpuset_cpus),

@@ -177,7 +177,9 @@ pub(crate) const TABLE: &[Unsupported] = &[
     res("HostConfig.DeviceRequests", |r| list_set(&r.host.device_requests)),
     res("HostConfig.MemorySwappiness", |r| {
         // (-1: the default, as the docker CLI sends it.)
-        r.host.memory_swappiness.get().filter(|v| **v != -1).map(|v| v.to_string())
+        // (Out of 0..=100 is `spec::validate`'s 400.)
+        let v = r.host.memory_swappiness.get()?;
+        (0..=100).contains(v).then(|| v.to_string())
     }),
     res("HostConfig.OomKillDisable", |r| int_set(&r.host.oom_kill_disable)),
     res("HostConfig.KernelMemory", |r| int_set(&r.host.kernel_memory)),

@@ -77,12 +77,10 @@ pub(crate) fn resources(h: &HostConfig) -> Result<LinuxResources> {
     if cpu != LinuxCpu::default() {
         r.set_cpu(Some(cpu));
     }
-    // (0 or less: no limit. Create keeps none of those, an update that sets one lifts the
-    // limit, as dockerd's does.)
     if let Some(&p) = h.pids_limit.get() {
-        let mut pids = LinuxPids::default();
-        pids.set_limit(if p <= 0 { -1 } else { p });
-        r.set_pids(Some(pids));
+        if p != 0 {
+            r.set_pids(Some(pids_limit(p)));
+        }
     }
     if h.blkio_weight.val() > 0 {
         let mut b = LinuxBlockIo::default();
@@ -90,6 +88,13 @@ pub(crate) fn resources(h: &HostConfig) -> Result<LinuxResources> {
         r.set_block_io(Some(b));
     }
     Ok(r)
+}
+
+/// A pids limit (less than 0: none).
+pub(crate) fn pids_limit(p: i64) -> LinuxPids {
+    let mut pids = LinuxPids::default();
+    pids.set_limit(if p < 0 { -1 } else { p });
+    pids
 }
 
 fn cpu(h: &HostConfig) -> Result<LinuxCpu> {

@@ -20,7 +20,7 @@ mod equiv;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use linux::resources;
+pub(crate) use linux::{pids_limit, resources};
 pub(crate) use security::{available_caps, capabilities};
 pub(crate) use user::resolve_user;
 pub(crate) use validate::validate;
