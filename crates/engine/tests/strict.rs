@@ -95,37 +95,120 @@ fn wrong_types_ranges_and_enums_are_400s_with_their_messages() {
         ("Env", json!("A=1")),
         ("ExposedPorts", json!({"80/tcp": "yes"})),
         ("HostConfig.RestartPolicy", json!({"Name": 1})),
-        ("HostConfig.Mounts", json!([{"Type": "bind", "ReadOnly": "yes"}])),
+        (
+            "HostConfig.Mounts",
+            json!([{"Type": "bind", "ReadOnly": "yes"}]),
+        ),
     ] {
         refused(&env, &body_with(field, v), &[field]);
     }
     for (field, v, want) in [
-        ("HostConfig.BlkioWeight", json!(5), "Range of blkio weight is from 10 to 1000"),
-        ("HostConfig.OomScoreAdj", json!(1001), "range for oom score adj is [-1000, 1000]"),
+        (
+            "HostConfig.BlkioWeight",
+            json!(5),
+            "Range of blkio weight is from 10 to 1000",
+        ),
+        (
+            "HostConfig.OomScoreAdj",
+            json!(1001),
+            "range for oom score adj is [-1000, 1000]",
+        ),
         ("HostConfig.CpuPercent", json!(101), "CpuPercent"),
-        ("HostConfig.Memory", json!(-1), "Minimum memory limit allowed is 6MB"),
+        (
+            "HostConfig.Memory",
+            json!(-1),
+            "Minimum memory limit allowed is 6MB",
+        ),
         ("HostConfig.CpuShares", json!(-1), "invalid CPU shares"),
-        ("HostConfig.MemorySwappiness", json!(101), "valid memory swappiness range is 0-100"),
+        (
+            "HostConfig.MemorySwappiness",
+            json!(101),
+            "valid memory swappiness range is 0-100",
+        ),
         ("HostConfig.CpuPeriod", json!(10), "CPU cfs period"),
-        ("HostConfig.ShmSize", json!(-1), "SHM size can not be less than 0"),
+        (
+            "HostConfig.ShmSize",
+            json!(-1),
+            "SHM size can not be less than 0",
+        ),
         ("HostConfig.NanoCpus", json!(-1), "Range of CPUs"),
-        ("HostConfig.CpusetCpus", json!("0-x"), "Invalid value 0-x for cpuset cpus"),
-        ("HostConfig.RestartPolicy", json!({"Name": "sometimes"}), "unknown policy 'sometimes'"),
-        ("HostConfig.IpcMode", json!("weird"), "invalid IPC mode: weird"),
-        ("HostConfig.PidMode", json!("weird"), "invalid PID mode: weird"),
-        ("HostConfig.UTSMode", json!("weird"), "invalid UTS mode: weird"),
-        ("HostConfig.CgroupnsMode", json!("weird"), "invalid cgroup namespace mode: weird"),
+        (
+            "HostConfig.CpusetCpus",
+            json!("0-x"),
+            "Invalid value 0-x for cpuset cpus",
+        ),
+        (
+            "HostConfig.RestartPolicy",
+            json!({"Name": "sometimes"}),
+            "unknown policy 'sometimes'",
+        ),
+        (
+            "HostConfig.IpcMode",
+            json!("weird"),
+            "invalid IPC mode: weird",
+        ),
+        (
+            "HostConfig.PidMode",
+            json!("weird"),
+            "invalid PID mode: weird",
+        ),
+        (
+            "HostConfig.UTSMode",
+            json!("weird"),
+            "invalid UTS mode: weird",
+        ),
+        (
+            "HostConfig.CgroupnsMode",
+            json!("weird"),
+            "invalid cgroup namespace mode: weird",
+        ),
         ("HostConfig.Isolation", json!("hyperv"), "invalid isolation"),
-        ("HostConfig.Runtime", json!("kata"), "unknown or invalid runtime name: kata"),
-        ("HostConfig.LogConfig", json!({"Type": "nope"}), "logging driver \"nope\""),
-        ("HostConfig.LogConfig", json!({"Type": "json-file", "Config": {"max-size": "lots"}}), "invalid max-size"),
-        ("HostConfig.LogConfig", json!({"Type": "json-file", "Config": {"nope": "1"}}), "unknown log opt 'nope'"),
-        ("HostConfig.Mounts", json!([{"Type": "weird", "Target": "/x"}]), "unknown mount type"),
-        ("HostConfig.Mounts", json!([{"Type": "bind", "Source": "/tmp", "Target": "/x", "BindOptions": {"Propagation": "x"}}]), "invalid propagation"),
-        ("HostConfig.NetworkMode", json!("nope"), "network nope not found"),
+        (
+            "HostConfig.Runtime",
+            json!("kata"),
+            "unknown or invalid runtime name: kata",
+        ),
+        (
+            "HostConfig.LogConfig",
+            json!({"Type": "nope"}),
+            "logging driver \"nope\"",
+        ),
+        (
+            "HostConfig.LogConfig",
+            json!({"Type": "json-file", "Config": {"max-size": "lots"}}),
+            "invalid max-size",
+        ),
+        (
+            "HostConfig.LogConfig",
+            json!({"Type": "json-file", "Config": {"nope": "1"}}),
+            "unknown log opt 'nope'",
+        ),
+        (
+            "HostConfig.Mounts",
+            json!([{"Type": "weird", "Target": "/x"}]),
+            "unknown mount type",
+        ),
+        (
+            "HostConfig.Mounts",
+            json!([{"Type": "bind", "Source": "/tmp", "Target": "/x", "BindOptions": {"Propagation": "x"}}]),
+            "invalid propagation",
+        ),
+        (
+            "HostConfig.NetworkMode",
+            json!("nope"),
+            "network nope not found",
+        ),
         ("HostConfig.Dns", json!(["one"]), "one is not an ip address"),
-        ("HostConfig.ExtraHosts", json!(["h:999.1.1.1"]), "invalid IP address in add-host"),
-        ("ExposedPorts", json!({"eighty/tcp": {}}), "invalid port specification"),
+        (
+            "HostConfig.ExtraHosts",
+            json!(["h:999.1.1.1"]),
+            "invalid IP address in add-host",
+        ),
+        (
+            "ExposedPorts",
+            json!({"eighty/tcp": {}}),
+            "invalid port specification",
+        ),
         ("WorkingDir", json!("rel"), "needs to be an absolute path"),
     ] {
         refused(&env, &body_with(field, v), &[want]);
@@ -137,52 +220,159 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
     let env = Env::new();
     let hc = |k: &str, v: Value| body_with(&format!("HostConfig.{k}"), v);
     for (body, field) in [
-        (hc("NetworkMode", json!("bridge")), "HostConfig.NetworkMode \"bridge\""),
-        (hc("PortBindings", json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})), "HostConfig.PortBindings"),
-        (hc("PublishAllPorts", json!(true)), "HostConfig.PublishAllPorts"),
+        (
+            hc("NetworkMode", json!("bridge")),
+            "HostConfig.NetworkMode \"bridge\"",
+        ),
+        (
+            hc(
+                "PortBindings",
+                json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}),
+            ),
+            "HostConfig.PortBindings",
+        ),
+        (
+            hc("PublishAllPorts", json!(true)),
+            "HostConfig.PublishAllPorts",
+        ),
         (hc("Links", json!(["a:b"])), "HostConfig.Links"),
-        (body_with("MacAddress", json!("02:42:ac:11:00:02")), "Config.MacAddress"),
-        (body_with("Domainname", json!("example.com")), "Config.Domainname"),
-        (body_with("Volumes", json!({"/data": {}})), "Config.Volumes \"/data\""),
-        (hc("Binds", json!(["vol:/data"])), "HostConfig.Binds \"vol:/data\""),
-        (hc("Mounts", json!([{"Type": "volume", "Source": "v", "Target": "/v"}])), "HostConfig.Mounts of type \"volume\""),
-        (hc("Mounts", json!([{"Type": "bind", "Source": "/tmp", "Target": "/v", "BindOptions": {"NonRecursive": true}}])), "NonRecursive"),
-        (hc("VolumeDriver", json!("local")), "HostConfig.VolumeDriver"),
-        (hc("StorageOpt", json!({"size": "1G"})), "HostConfig.StorageOpt"),
+        (
+            body_with("MacAddress", json!("02:42:ac:11:00:02")),
+            "Config.MacAddress",
+        ),
+        (
+            body_with("Domainname", json!("example.com")),
+            "Config.Domainname",
+        ),
+        (
+            body_with("Volumes", json!({"/data": {}})),
+            "Config.Volumes \"/data\"",
+        ),
+        (
+            hc("Binds", json!(["vol:/data"])),
+            "HostConfig.Binds \"vol:/data\"",
+        ),
+        (
+            hc(
+                "Mounts",
+                json!([{"Type": "volume", "Source": "v", "Target": "/v"}]),
+            ),
+            "HostConfig.Mounts of type \"volume\"",
+        ),
+        (
+            hc(
+                "Mounts",
+                json!([{"Type": "bind", "Source": "/tmp", "Target": "/v", "BindOptions": {"NonRecursive": true}}]),
+            ),
+            "NonRecursive",
+        ),
+        (
+            hc("VolumeDriver", json!("local")),
+            "HostConfig.VolumeDriver",
+        ),
+        (
+            hc("StorageOpt", json!({"size": "1G"})),
+            "HostConfig.StorageOpt",
+        ),
         (hc("IpcMode", json!("none")), "HostConfig.IpcMode \"none\""),
-        (hc("IpcMode", json!("container:x")), "HostConfig.IpcMode \"container:x\""),
+        (
+            hc("IpcMode", json!("container:x")),
+            "HostConfig.IpcMode \"container:x\"",
+        ),
         (hc("PidMode", json!("container:x")), "HostConfig.PidMode"),
         (hc("UsernsMode", json!("private")), "HostConfig.UsernsMode"),
         (hc("CgroupnsMode", json!("host")), "HostConfig.CgroupnsMode"),
         (hc("Cgroup", json!("container:x")), "HostConfig.Cgroup"),
-        (hc("CgroupParent", json!("/mine")), "HostConfig.CgroupParent"),
-        (hc("Annotations", json!({"a": "b"})), "HostConfig.Annotations"),
-        (hc("BlkioWeightDevice", json!([{"Path": "/dev/sda", "Weight": 100}])), "HostConfig.BlkioWeightDevice"),
-        (hc("BlkioDeviceReadBps", json!([{"Path": "/dev/sda", "Rate": 100}])), "HostConfig.BlkioDeviceReadBps"),
-        (hc("CpuRealtimeRuntime", json!(1000)), "HostConfig.CpuRealtimeRuntime"),
-        (hc("DeviceCgroupRules", json!(["c 1:3 rwm"])), "HostConfig.DeviceCgroupRules"),
-        (hc("DeviceRequests", json!([{"Count": -1}])), "HostConfig.DeviceRequests"),
-        (hc("MemorySwappiness", json!(10)), "HostConfig.MemorySwappiness"),
-        (hc("OomKillDisable", json!(true)), "HostConfig.OomKillDisable"),
-        (hc("KernelMemory", json!(67108864)), "HostConfig.KernelMemory"),
+        (
+            hc("CgroupParent", json!("/mine")),
+            "HostConfig.CgroupParent",
+        ),
+        (
+            hc("Annotations", json!({"a": "b"})),
+            "HostConfig.Annotations",
+        ),
+        (
+            hc(
+                "BlkioWeightDevice",
+                json!([{"Path": "/dev/sda", "Weight": 100}]),
+            ),
+            "HostConfig.BlkioWeightDevice",
+        ),
+        (
+            hc(
+                "BlkioDeviceReadBps",
+                json!([{"Path": "/dev/sda", "Rate": 100}]),
+            ),
+            "HostConfig.BlkioDeviceReadBps",
+        ),
+        (
+            hc("CpuRealtimeRuntime", json!(1000)),
+            "HostConfig.CpuRealtimeRuntime",
+        ),
+        (
+            hc("DeviceCgroupRules", json!(["c 1:3 rwm"])),
+            "HostConfig.DeviceCgroupRules",
+        ),
+        (
+            hc("DeviceRequests", json!([{"Count": -1}])),
+            "HostConfig.DeviceRequests",
+        ),
+        (
+            hc("MemorySwappiness", json!(10)),
+            "HostConfig.MemorySwappiness",
+        ),
+        (
+            hc("OomKillDisable", json!(true)),
+            "HostConfig.OomKillDisable",
+        ),
+        (
+            hc("KernelMemory", json!(67108864)),
+            "HostConfig.KernelMemory",
+        ),
         (hc("CpuCount", json!(2)), "HostConfig.CpuCount"),
-        (hc("IOMaximumBandwidth", json!(1000)), "HostConfig.IOMaximumBandwidth"),
-        (hc("LogConfig", json!({"Type": "syslog"})), "HostConfig.LogConfig.Type \"syslog\""),
-        (hc("LogConfig", json!({"Type": "json-file", "Config": {"compress": "true"}})), "HostConfig.LogConfig.Config \"compress\""),
-        (hc("SecurityOpt", json!(["apparmor=myprofile"])), "HostConfig.SecurityOpt"),
-        (hc("ExtraHosts", json!(["gw:host-gateway"])), "HostConfig.ExtraHosts"),
-        (json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"mynet": {}}}}), "NetworkingConfig.EndpointsConfig for network \"mynet\""),
-        (json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}), "NetworkingConfig.EndpointsConfig[]"),
+        (
+            hc("IOMaximumBandwidth", json!(1000)),
+            "HostConfig.IOMaximumBandwidth",
+        ),
+        (
+            hc("LogConfig", json!({"Type": "syslog"})),
+            "HostConfig.LogConfig.Type \"syslog\"",
+        ),
+        (
+            hc(
+                "LogConfig",
+                json!({"Type": "json-file", "Config": {"compress": "true"}}),
+            ),
+            "HostConfig.LogConfig.Config \"compress\"",
+        ),
+        (
+            hc("SecurityOpt", json!(["apparmor=myprofile"])),
+            "HostConfig.SecurityOpt",
+        ),
+        (
+            hc("ExtraHosts", json!(["gw:host-gateway"])),
+            "HostConfig.ExtraHosts",
+        ),
+        (
+            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"mynet": {}}}}),
+            "NetworkingConfig.EndpointsConfig for network \"mynet\"",
+        ),
+        (
+            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}),
+            "NetworkingConfig.EndpointsConfig[]",
+        ),
     ] {
         let msg = refused(&env, &body, &[field]);
         assert!(msg.ends_with("is not supported by berth yet"), "{msg}");
     }
     // The defaults clients send for "nothing asked" are taken.
-    let id = env.create(json!({"Volumes": {"/data": {}}, "HostConfig": {"Binds": ["/tmp:/data"],
+    let id = env.create(
+        json!({"Volumes": {"/data": {}}, "HostConfig": {"Binds": ["/tmp:/data"],
         "MemorySwappiness": -1, "OomKillDisable": false, "PortBindings": {"80/tcp": null},
         "IpcMode": "shareable", "UsernsMode": "host", "CgroupnsMode": "private", "Runtime": "runc",
         "SecurityOpt": ["apparmor=unconfined", "label=disable"], "Isolation": "default"},
-        "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": null, "IPAMConfig": null}}}}));
+        "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": null, "IPAMConfig": null}}}}),
+    );
     env.engine.container_remove(&id, true, false).unwrap();
 }
 
@@ -200,7 +390,12 @@ fn real_client_bodies_are_taken_and_inspect_shows_them() {
     let many = env.engine.container_inspect(&ids[1], false).unwrap();
     let h = &many["HostConfig"];
     assert_eq!(
-        (&h["Memory"], &h["PidsLimit"], &h["BlkioWeight"], &h["OomScoreAdj"]),
+        (
+            &h["Memory"],
+            &h["PidsLimit"],
+            &h["BlkioWeight"],
+            &h["OomScoreAdj"]
+        ),
         (&json!(67108864), &json!(10), &json!(300), &json!(100))
     );
     assert_eq!(many["Config"]["ExposedPorts"], Value::Null);
@@ -214,7 +409,10 @@ fn real_client_bodies_are_taken_and_inspect_shows_them() {
     }
     let plain = env.engine.container_inspect(&ids[0], false).unwrap();
     assert_eq!(plain["HostConfig"]["Memory"], json!(134217728));
-    assert_eq!(plain["HostConfig"]["RestartPolicy"]["Name"], json!("always"));
+    assert_eq!(
+        plain["HostConfig"]["RestartPolicy"]["Name"],
+        json!("always")
+    );
     let commit = &bodies["commit"][0]["body"];
     env.engine
         .container_commit(
@@ -236,7 +434,10 @@ fn real_client_bodies_are_taken_and_inspect_shows_them() {
             },
         )
         .unwrap_err();
-    assert!(e.status_code() == 400 && e.to_string().contains("invalid Env"), "{e}");
+    assert!(
+        e.status_code() == 400 && e.to_string().contains("invalid Env"),
+        "{e}"
+    );
     for id in ids {
         env.engine.container_remove(&id, true, false).unwrap();
     }
@@ -255,12 +456,21 @@ fn exec_bodies_are_typed() {
     }
     for (body, field) in [
         (json!({"Cmd": "ls"}), "invalid Cmd"),
-        (json!({"Cmd": ["true"], "Privileged": "yes"}), "invalid Privileged"),
+        (
+            json!({"Cmd": ["true"], "Privileged": "yes"}),
+            "invalid Privileged",
+        ),
         (json!({"Cmd": ["true"], "Env": [1]}), "invalid Env"),
-        (json!({"Cmd": ["true"], "ConsoleSize": [1, 2, 3]}), "ConsoleSize"),
+        (
+            json!({"Cmd": ["true"], "ConsoleSize": [1, 2, 3]}),
+            "ConsoleSize",
+        ),
     ] {
         let e = env.engine.exec_create(&id, &body).unwrap_err();
-        assert!(e.status_code() == 400 && e.to_string().contains(field), "{body}: {e}");
+        assert!(
+            e.status_code() == 400 && e.to_string().contains(field),
+            "{body}: {e}"
+        );
     }
     env.engine.container_remove(&id, true, false).unwrap();
 }
@@ -274,15 +484,30 @@ fn a_refused_update_changes_nothing() {
         (json!({"Memory": "lots"}), "invalid Memory"),
         (Value::Null, "expected a JSON object"),
         (json!("garbage"), "expected a JSON object"),
-        (json!({"Memory": 134217728, "Privileged": true}), "Privileged cannot be updated"),
-        (json!({"Memory": 134217728, "KernelMemory": 1}), "HostConfig.KernelMemory is not supported by berth yet"),
-        (json!({"Memory": 134217728, "CgroupParent": "/x"}), "HostConfig.CgroupParent"),
+        (
+            json!({"Memory": 134217728, "Privileged": true}),
+            "Privileged cannot be updated",
+        ),
+        (
+            json!({"Memory": 134217728, "KernelMemory": 1}),
+            "HostConfig.KernelMemory is not supported by berth yet",
+        ),
+        (
+            json!({"Memory": 134217728, "CgroupParent": "/x"}),
+            "HostConfig.CgroupParent",
+        ),
         (json!({"BlkioWeight": 5}), "Range of blkio weight"),
         (json!({"CpuShares": -2}), "invalid CPU shares"),
-        (json!({"RestartPolicy": {"Name": "sometimes"}}), "unknown policy"),
+        (
+            json!({"RestartPolicy": {"Name": "sometimes"}}),
+            "unknown policy",
+        ),
     ] {
         let e = env.engine.container_update(&id, &body).unwrap_err();
-        assert!(e.status_code() == 400 && e.to_string().contains(want), "{body}: {e}");
+        assert!(
+            e.status_code() == 400 && e.to_string().contains(want),
+            "{body}: {e}"
+        );
         let now = env.engine.container_inspect(&id, false).unwrap()["HostConfig"].clone();
         assert_eq!(now, before, "{body} changed the container");
     }

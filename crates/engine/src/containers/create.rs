@@ -126,7 +126,7 @@ fn merge_config(
     };
     c.cmd = Field::Set(cmd.into());
     let env = crate::spec::merge_env(ic.env.as_deref().unwrap_or(&[]), c.env.list());
-    c.env = Field::Set(env.into());
+    c.env = Field::Set(env);
     let or_image = |f: &mut Field<String>, img: &Option<String>| {
         if f.str().is_empty() {
             *f = Field::Set(img.clone().unwrap_or_default());

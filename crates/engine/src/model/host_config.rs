@@ -212,8 +212,17 @@ docker_object! {
 
 /// dockerd's logging drivers berth does not have (json-file and none it has).
 pub(crate) const KNOWN_LOG_DRIVERS: [&str; 11] = [
-    "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs",
-    "logentries", "loki",
+    "local",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "etwlogs",
+    "gcplogs",
+    "logentries",
+    "loki",
 ];
 
 /// json-file's options berth's log writer does not apply (it applies max-size and max-file).

@@ -85,14 +85,17 @@ impl Field<Vec<String>> {
 impl Field<StrMap> {
     /// The map (empty when absent or null).
     pub(crate) fn map(&self) -> &std::collections::BTreeMap<String, String> {
-        static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        static EMPTY: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
         self.get().map(|m| &m.0).unwrap_or(&EMPTY)
     }
 }
 
 impl Field<KeySet> {
     pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.get().into_iter().flat_map(|k| k.0.keys().map(String::as_str))
+        self.get()
+            .into_iter()
+            .flat_map(|k| k.0.keys().map(String::as_str))
     }
 }
 
@@ -202,7 +205,9 @@ impl Serialize for Empty {
 
 impl<'de> Deserialize<'de> for KeySet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(KeySet(std::collections::BTreeMap::<String, Empty>::deserialize(d)?))
+        Ok(KeySet(
+            std::collections::BTreeMap::<String, Empty>::deserialize(d)?,
+        ))
     }
 }
 

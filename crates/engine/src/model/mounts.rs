@@ -351,7 +351,12 @@ pub(crate) fn destinations(host: &HostConfig) -> Vec<String> {
         .filter_map(|b| b.split(':').nth(1).map(String::from))
         .collect();
     out.extend(host.tmpfs.map().keys().cloned());
-    out.extend(host.mounts.items().iter().map(|m| m.target.str().to_string()));
+    out.extend(
+        host.mounts
+            .items()
+            .iter()
+            .map(|m| m.target.str().to_string()),
+    );
     out
 }
 

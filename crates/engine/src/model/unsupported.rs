@@ -67,7 +67,9 @@ fn quoted(v: &str) -> Option<String> {
 
 /// The mode if it names another container (`container:<name|id>`).
 fn container_mode(f: &Field<String>) -> Option<String> {
-    f.str().starts_with("container:").then(|| format!("{:?}", f.str()))
+    f.str()
+        .starts_with("container:")
+        .then(|| format!("{:?}", f.str()))
 }
 
 /// The table. (Keep the networking lines apart: the bridge network deletes them.)
@@ -80,7 +82,9 @@ pub(crate) const TABLE: &[Unsupported] = &[
         let m = r.host.port_bindings.get()?;
         yes(m.values().any(|b| !b.items().is_empty()))
     }),
-    line("HostConfig.PublishAllPorts", |r| int_set(&r.host.publish_all_ports)),
+    line("HostConfig.PublishAllPorts", |r| {
+        int_set(&r.host.publish_all_ports)
+    }),
     line("HostConfig.Links", |r| list_set(&r.host.links)),
     line("Config.MacAddress", |r| str_set(&r.config.mac_address)),
     line("NetworkingConfig.EndpointsConfig", |r| {
@@ -147,52 +151,92 @@ pub(crate) const TABLE: &[Unsupported] = &[
             .map(|(n, _)| n.to_string())
         })
     }),
-    line("HostConfig.VolumeDriver", |r| str_set(&r.host.volume_driver)),
-    line("HostConfig.StorageOpt", |r| yes(!r.host.storage_opt.map().is_empty())),
+    line("HostConfig.VolumeDriver", |r| {
+        str_set(&r.host.volume_driver)
+    }),
+    line("HostConfig.StorageOpt", |r| {
+        yes(!r.host.storage_opt.map().is_empty())
+    }),
     // Namespaces and cgroups.
     line("HostConfig.IpcMode", |r| match r.host.ipc_mode.str() {
         "none" => quoted("none"),
         _ => container_mode(&r.host.ipc_mode),
     }),
     line("HostConfig.PidMode", |r| container_mode(&r.host.pid_mode)),
-    line("HostConfig.UsernsMode", |r| match r.host.userns_mode.str() {
-        "" | "host" => None,
-        m => quoted(m),
+    line("HostConfig.UsernsMode", |r| {
+        match r.host.userns_mode.str() {
+            "" | "host" => None,
+            m => quoted(m),
+        }
     }),
     line("HostConfig.CgroupnsMode", |r| {
         (r.host.cgroupns_mode.str() == "host").then(|| "\"host\"".into())
     }),
     line("HostConfig.Cgroup", |r| str_set(&r.host.cgroup)),
-    res("HostConfig.CgroupParent", |r| str_set(&r.host.cgroup_parent)),
-    line("HostConfig.Annotations", |r| yes(!r.host.annotations.map().is_empty())),
+    res("HostConfig.CgroupParent", |r| {
+        str_set(&r.host.cgroup_parent)
+    }),
+    line("HostConfig.Annotations", |r| {
+        yes(!r.host.annotations.map().is_empty())
+    }),
     // Resources.
-    res("HostConfig.BlkioWeightDevice", |r| list_set(&r.host.blkio_weight_device)),
-    res("HostConfig.BlkioDeviceReadBps", |r| list_set(&r.host.blkio_device_read_bps)),
-    res("HostConfig.BlkioDeviceWriteBps", |r| list_set(&r.host.blkio_device_write_bps)),
-    res("HostConfig.BlkioDeviceReadIOps", |r| list_set(&r.host.blkio_device_read_iops)),
-    res("HostConfig.BlkioDeviceWriteIOps", |r| list_set(&r.host.blkio_device_write_iops)),
-    res("HostConfig.CpuRealtimePeriod", |r| int_set(&r.host.cpu_realtime_period)),
-    res("HostConfig.CpuRealtimeRuntime", |r| int_set(&r.host.cpu_realtime_runtime)),
-    res("HostConfig.DeviceCgroupRules", |r| list_set(&r.host.device_cgroup_rules)),
-    res("HostConfig.DeviceRequests", |r| list_set(&r.host.device_requests)),
+    res("HostConfig.BlkioWeightDevice", |r| {
+        list_set(&r.host.blkio_weight_device)
+    }),
+    res("HostConfig.BlkioDeviceReadBps", |r| {
+        list_set(&r.host.blkio_device_read_bps)
+    }),
+    res("HostConfig.BlkioDeviceWriteBps", |r| {
+        list_set(&r.host.blkio_device_write_bps)
+    }),
+    res("HostConfig.BlkioDeviceReadIOps", |r| {
+        list_set(&r.host.blkio_device_read_iops)
+    }),
+    res("HostConfig.BlkioDeviceWriteIOps", |r| {
+        list_set(&r.host.blkio_device_write_iops)
+    }),
+    res("HostConfig.CpuRealtimePeriod", |r| {
+        int_set(&r.host.cpu_realtime_period)
+    }),
+    res("HostConfig.CpuRealtimeRuntime", |r| {
+        int_set(&r.host.cpu_realtime_runtime)
+    }),
+    res("HostConfig.DeviceCgroupRules", |r| {
+        list_set(&r.host.device_cgroup_rules)
+    }),
+    res("HostConfig.DeviceRequests", |r| {
+        list_set(&r.host.device_requests)
+    }),
     res("HostConfig.MemorySwappiness", |r| {
         // (-1: the default, as the docker CLI sends it.)
         // (Out of 0..=100 is `spec::validate`'s 400.)
         let v = r.host.memory_swappiness.get()?;
         (0..=100).contains(v).then(|| v.to_string())
     }),
-    res("HostConfig.OomKillDisable", |r| int_set(&r.host.oom_kill_disable)),
-    res("HostConfig.KernelMemory", |r| int_set(&r.host.kernel_memory)),
-    res("HostConfig.KernelMemoryTCP", |r| int_set(&r.host.kernel_memory_tcp)),
+    res("HostConfig.OomKillDisable", |r| {
+        int_set(&r.host.oom_kill_disable)
+    }),
+    res("HostConfig.KernelMemory", |r| {
+        int_set(&r.host.kernel_memory)
+    }),
+    res("HostConfig.KernelMemoryTCP", |r| {
+        int_set(&r.host.kernel_memory_tcp)
+    }),
     // Windows only.
     res("HostConfig.CpuCount", |r| int_set(&r.host.cpu_count)),
     res("HostConfig.CpuPercent", |r| int_set(&r.host.cpu_percent)),
-    res("HostConfig.IOMaximumIOps", |r| int_set(&r.host.io_maximum_iops)),
-    res("HostConfig.IOMaximumBandwidth", |r| int_set(&r.host.io_maximum_bandwidth)),
+    res("HostConfig.IOMaximumIOps", |r| {
+        int_set(&r.host.io_maximum_iops)
+    }),
+    res("HostConfig.IOMaximumBandwidth", |r| {
+        int_set(&r.host.io_maximum_bandwidth)
+    }),
     // Logging: json-file (with max-size, max-file) and none only.
     line("HostConfig.LogConfig.Type", |r| {
         let t = r.host.log_type();
-        super::KNOWN_LOG_DRIVERS.contains(&t).then(|| format!("{t:?}"))
+        super::KNOWN_LOG_DRIVERS
+            .contains(&t)
+            .then(|| format!("{t:?}"))
     }),
     line("HostConfig.LogConfig.Config", |r| {
         let opts = r.host.log_config.get()?.config.map();

@@ -1,8 +1,8 @@
 //! Checks of a HostConfig at create and update: what the user can fix gets a 400 then, not
 //! an error at start. (The mounts are checked as they are resolved: `model::mounts`.)
 use super::net_mode;
-use super::values;
 use super::security::{capabilities, rlimits};
+use super::values;
 use crate::model::HostConfig;
 use crate::{Error, Result};
 

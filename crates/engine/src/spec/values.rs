@@ -54,7 +54,9 @@ pub(super) fn modes(h: &HostConfig) -> Result<()> {
 pub(super) fn log_config(h: &HostConfig) -> Result<()> {
     let t = h.log_type();
     if !matches!(t, "" | "json-file" | "none") && !KNOWN_LOG_DRIVERS.contains(&t) {
-        return Err(bad(format!("logging driver \"{t}\" is not supported (use json-file)")));
+        return Err(bad(format!(
+            "logging driver \"{t}\" is not supported (use json-file)"
+        )));
     }
     let Some(lc) = h.log_config.get() else {
         return Ok(());
@@ -79,7 +81,9 @@ pub(super) fn log_config(h: &HostConfig) -> Result<()> {
             k => driver == "json-file" && UNHONOURED_LOG_OPTS.contains(&k),
         };
         if !ok {
-            return Err(bad(format!("unknown log opt '{k}' for {driver} log driver")));
+            return Err(bad(format!(
+                "unknown log opt '{k}' for {driver} log driver"
+            )));
         }
     }
     Ok(())
