@@ -153,7 +153,13 @@ pub async fn commit(e: Arc<Engine>, r: Req) -> Resp {
 
 pub async fn update(e: Arc<Engine>, id: String, r: Req) -> Resp {
     let raw = b::read_limited(r.inner.into_body(), JSON_BODY_LIMIT).await?;
-    let body = b::parse_json_object(&raw, "container update")?;
+    // (Strict: `null` or anything but an object is a 400, from the engine; an empty body
+    // is an update of nothing, as dockerd takes it.)
+    let body = if raw.iter().all(|c| c.is_ascii_whitespace()) {
+        serde_json::Value::Object(Default::default())
+    } else {
+        b::parse_json::<serde_json::Value>(&raw, "container update")?
+    };
     let v = blocking(move || e.container_update(&id, &body).map_err(ApiError::from)).await?;
     json(StatusCode::OK, &v)
 }

@@ -54,6 +54,17 @@ pub async fn start(e: Arc<Engine>, id: String, mut r: Req) -> Resp {
     // The JSON body is small and sent before the stream starts.
     let raw = b::read_limited(r.inner.into_body(), 1 << 20).await?;
     let body = b::parse_json_object(&raw, "exec start")?;
+    for k in ["Detach", "Tty"] {
+        if !matches!(
+            body.get(k),
+            None | Some(serde_json::Value::Null | serde_json::Value::Bool(_))
+        ) {
+            return Err(ApiError::bad_request(format!(
+                "invalid {k}: expected a boolean, got {}",
+                body[k]
+            )));
+        }
+    }
     let detach = body
         .get("Detach")
         .and_then(|v| v.as_bool())

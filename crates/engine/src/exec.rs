@@ -33,6 +33,7 @@ fn exit_file(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::P
 
 pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
+    let cfg: crate::model::ExecConfig = crate::model::decode("", body)?;
     let r = running_id(s, container)?;
     if r.state.status == Status::Paused {
         return Err(Error::Conflict(format!(
@@ -40,19 +41,18 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
             r.id
         )));
     }
-    let cmd: Vec<String> = body["Cmd"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let cmd = cfg.cmd.list().to_vec();
     if cmd.is_empty() {
         return Err(Error::BadParameter("No exec command specified".into()));
     }
-    if let Some(k) = body["DetachKeys"].as_str().filter(|k| !k.is_empty()) {
-        parse_detach_keys(k)?;
+    if !cfg.detach_keys.str().is_empty() {
+        parse_detach_keys(cfg.detach_keys.str())?;
+    }
+    let cs = cfg.console_size.items();
+    if !(cs.is_empty() || cs.len() == 2 && cs.iter().all(|n| *n <= u16::MAX as u64)) {
+        return Err(Error::BadParameter(
+            "invalid ConsoleSize: expected [height, width], each at most 65535".into(),
+        ));
     }
     let id = random_id()?;
     let rec = ExecRecord {

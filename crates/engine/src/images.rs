@@ -659,6 +659,14 @@ pub(crate) fn commit(e: &Engine, container: &str, o: &CommitOptions) -> Result<V
         berth_image::Reference::parse_with_default_tag(t)
             .map_err(|er| Error::BadParameter(format!("commit: {er}")))?;
     }
+    // The body is a Config: typed as create's (a wrongly typed field is a 400 naming it).
+    if o.config.is_object() {
+        crate::model::decode::<crate::model::Config>("", &o.config)?;
+    } else if !o.config.is_null() {
+        return Err(Error::BadParameter(
+            "commit: invalid container config: expected a JSON object".into(),
+        ));
+    }
     // The new image's config: the container's Config (what Docker commits), with the
     // request body's fields on top, then the --change instructions.
     let mut merged = match serde_json::to_value(&rec.config) {

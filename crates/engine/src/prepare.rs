@@ -21,13 +21,14 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
     let d = s.etc_dir(&rec.id);
     let hostname = rec.config.hostname.str();
     let net = crate::spec::net_mode(&rec.host_config)?;
-    let (hosts, resolv) = if net == crate::spec::NetMode::Host {
-        (
-            std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        )
+    let hosts = if net == crate::spec::NetMode::Host {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n");
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n")
+    };
+    let resolv = if net == crate::spec::NetMode::Host {
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    } else {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let mut r = String::new();
         for l in host_resolv.lines() {
@@ -41,22 +42,13 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
             r.push_str(l);
             r.push('\n');
         }
-        let dns = rec.host_config.dns.list();
-        if !dns.is_empty() {
-            r = r
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("nameserver"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            for d in dns {
-                r.push_str(&format!("nameserver {d}\n"));
-            }
-        }
-        (hosts, r)
+        r
     };
+    let resolv = with_dns(resolv, &rec.host_config);
     let mut hosts = hosts;
     for h in rec.host_config.extra_hosts.list() {
-        if let Some((n, ip)) = h.split_once(':') {
+        if let Some((n, ip)) = h.split_once([':', '=']) {
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
             hosts.push_str(&format!("{ip}\t{n}\n"));
         }
     }
@@ -64,6 +56,31 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
     write_atomic_nosync(&d.join("hosts"), hosts.as_bytes())?;
     write_atomic_nosync(&d.join("resolv.conf"), resolv.as_bytes())?;
     Ok(())
+}
+
+/// `Dns`, `DnsSearch`, `DnsOptions` in place of the resolv.conf's own nameserver, search
+/// and options lines (each only when set).
+fn with_dns(resolv: String, h: &crate::model::HostConfig) -> String {
+    let mut lines: Vec<String> = resolv.lines().map(String::from).collect();
+    for (key, vals, one_line) in [
+        ("nameserver", h.dns.list(), false),
+        ("search", h.dns_search.list(), true),
+        ("options", h.dns_options.list(), true),
+    ] {
+        if vals.is_empty() {
+            continue;
+        }
+        lines.retain(|l| {
+            let t = l.trim_start();
+            !(t.starts_with(key) && t[key.len()..].starts_with([' ', '\t']))
+        });
+        if one_line {
+            lines.push(format!("{key} {}", vals.join(" ")));
+        } else {
+            lines.extend(vals.iter().map(|v| format!("{key} {v}")));
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 pub(crate) fn parse_size(s: &str) -> Option<u64> {

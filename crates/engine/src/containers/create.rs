@@ -1,8 +1,8 @@
 //! `POST /containers/create`: Docker's Config+HostConfig merged with the image's into a record.
 use crate::containers::*;
 use crate::model::{
-    decode, Config, CreateRequest, Field, HostConfig, LogConfig, MountPoint, RestartPolicy, Status,
-    StrMap,
+    decode, Config, CreateRequest, Field, HostConfig, KeySet, LogConfig, MountPoint,
+    NetworkingConfig, RestartPolicy, Status, StrMap,
 };
 use crate::prepare::*;
 use crate::ready::*;
@@ -14,8 +14,9 @@ use berth_image::ImageService;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The create request, decoded: its Config (top-level fields) and HostConfig. A wrongly
-/// typed field is a 400 naming it.
+/// The create request, decoded: its Config (top-level fields), HostConfig and
+/// NetworkingConfig. A wrongly typed field is a 400 naming it, and so is a field berth does
+/// not honour (`model::unsupported`) or a value out of its range (`spec::validate`).
 fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
     if !body.is_object() {
         return Err(Error::BadParameter(
@@ -33,13 +34,24 @@ fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
             "no image specified (Config.Image is empty)".into(),
         ));
     }
+    let net: Option<&NetworkingConfig> = req.networking_config.get();
+    crate::model::unsupported::check_create(&crate::model::unsupported::Request {
+        config: &config,
+        host: &host,
+        net,
+    })?;
+    crate::spec::validate_config(&config)?;
+    crate::spec::validate(&host)?;
     Ok((config, host))
 }
 
 /// Docker's defaults of a HostConfig that create fills in (network mode, restart policy,
 /// log driver), checked.
 fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
-    crate::spec::validate(host)?;
+    // (A PidsLimit of 0 or less is no limit: dockerd keeps none.)
+    if host.pids_limit.get().is_some_and(|p| *p <= 0) {
+        host.pids_limit = Field::Null;
+    }
     if host.network_mode.str().is_empty() {
         host.network_mode = Field::Set("none".into());
     }
@@ -114,7 +126,7 @@ fn merge_config(
     };
     c.cmd = Field::Set(cmd.into());
     let env = crate::spec::merge_env(ic.env.as_deref().unwrap_or(&[]), c.env.list());
-    c.env = Field::Set(env.into());
+    c.env = Field::Set(env);
     let or_image = |f: &mut Field<String>, img: &Option<String>| {
         if f.str().is_empty() {
             *f = Field::Set(img.clone().unwrap_or_default());
@@ -133,12 +145,11 @@ fn merge_config(
     if let Some(sig) = c.stop_signal.get() {
         parse_signal(sig)?;
     }
-    let map = |m: &BTreeMap<String, Value>| m.clone().into_iter().collect();
     if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
-        c.exposed_ports = Field::Set(map(p));
+        c.exposed_ports = Field::Set(KeySet::from_keys(p.keys()));
     }
     if let (true, Some(v)) = (c.volumes.is_none(), &ic.volumes) {
-        c.volumes = Field::Set(map(v));
+        c.volumes = Field::Set(KeySet::from_keys(v.keys()));
     }
     for f in [
         &mut c.tty,
@@ -181,6 +192,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     crate::mark("engine: create: image config read");
     let id = random_id()?;
     let all = merge_config(&mut config, &ic, &id)?;
+    let warnings = image_volume_warnings(&ic, &mounts);
 
     let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
@@ -234,7 +246,27 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     ) {
         prepare_later(s, &id);
     }
-    Ok(json!({"Id": id, "Warnings": []}))
+    Ok(json!({"Id": id, "Warnings": warnings}))
+}
+
+/// The image's `VOLUME`s no mount covers: dockerd makes an anonymous volume for each, berth
+/// cannot yet. Refusing would refuse every such image, so the container runs with the
+/// image's own content there (in its rootfs, not kept apart) and the create says so.
+fn image_volume_warnings(
+    ic: &berth_image::model::ContainerConfig,
+    mounts: &[MountPoint],
+) -> Vec<String> {
+    let covered = |v: &str| {
+        mounts
+            .iter()
+            .any(|m| m.destination.trim_end_matches('/') == v.trim_end_matches('/'))
+    };
+    ic.volumes
+        .iter()
+        .flat_map(|v| v.keys())
+        .filter(|v| !covered(v))
+        .map(|v| format!("The image's volume {v} is not made: berth has no anonymous volumes yet (its content stays in the container's filesystem)"))
+        .collect()
 }
 
 /// The container's name (with "/"), reserved while the container is made.

@@ -37,18 +37,24 @@ pub(crate) fn rename(e: &Engine, x: &str, new_name: &str) -> Result<()> {
 
 pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let s = &e.inner.0;
+    let u = decode_update(body)?;
     let (id, op) = s.containers.find(x)?;
     let _g = op.lock();
-    // A container prepared at create has its cgroup made with the old values.
-    discard_prepared(s, &id);
     let rec = s.containers.record(&id)?;
     let mut host = rec.host_config.clone();
-    merge_update(&mut host, body)?;
+    // (A PidsLimit of 0 or less lifts the limit: none is kept, as at create.)
+    let lift_pids = u.pids_limit.get().is_some_and(|p| *p <= 0);
+    merge_update(&mut host, u);
     crate::spec::validate(&host)?;
+    // A container prepared at create has its cgroup made with the old values.
+    discard_prepared(s, &id);
     let mut warnings = Vec::new();
     if rec.running() {
         // The resources through the same code as the spec's.
-        let lr = crate::spec::resources(&host)?;
+        let mut lr = crate::spec::resources(&host)?;
+        if lift_pids {
+            lr.set_pids(Some(crate::spec::pids_limit(-1)));
+        }
         warnings =
             s.rt.update(&id, &lr)
                 .map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
@@ -61,19 +67,50 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     Ok(json!({"Warnings": warnings}))
 }
 
-/// Docker's ContainerUpdate body (a subset of HostConfig: resources and RestartPolicy) onto
-/// the container's HostConfig: the resources it sets (not null, not zero but for
-/// PidsLimit, not empty) and a restart policy with a name.
-fn merge_update(host: &mut HostConfig, body: &Value) -> Result<()> {
-    if !body.is_object() {
+/// The fields an update changes (Docker's `UpdateConfig`: Resources and RestartPolicy) that
+/// berth applies; the other Resources fields are refused by `model::unsupported`.
+const UPDATABLE: [&str; 12] = [
+    "CpuShares",
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "NanoCpus",
+    "CpuQuota",
+    "CpuPeriod",
+    "PidsLimit",
+    "BlkioWeight",
+    "CpusetCpus",
+    "CpusetMems",
+    "RestartPolicy",
+];
+
+/// Docker's ContainerUpdate body, decoded strictly: an object whose fields have their
+/// HostConfig types; a field berth does not honour, or one an update cannot change (any
+/// field but Resources and RestartPolicy), set to anything but its zero value is a 400.
+fn decode_update(body: &Value) -> Result<HostConfig> {
+    let Some(m) = body.as_object() else {
         return Err(Error::BadParameter(
-            "update body must be a JSON object".into(),
+            "invalid update body: expected a JSON object".into(),
         ));
-    }
+    };
     let u: HostConfig = decode("", body)?;
-    fn int(to: &mut Field<i64>, from: Field<i64>, zero_too: bool) {
+    crate::model::unsupported::check_update(&u)?;
+    for (k, v) in m {
+        if !UPDATABLE.contains(&k.as_str()) && !crate::model::unsupported::is_zero(v) {
+            return Err(Error::BadParameter(format!(
+                "invalid update body: {k} cannot be updated (only resources and RestartPolicy can)"
+            )));
+        }
+    }
+    Ok(u)
+}
+
+/// An update onto the container's HostConfig: the resources it sets (not null, not zero but
+/// for PidsLimit, not empty) and a restart policy with a name.
+fn merge_update(host: &mut HostConfig, u: HostConfig) {
+    fn int<T: Copy + Default + PartialEq>(to: &mut Field<T>, from: Field<T>, zero_too: bool) {
         if let Field::Set(v) = from {
-            if v != 0 || zero_too {
+            if v != T::default() || zero_too {
                 *to = Field::Set(v);
             }
         }
@@ -85,9 +122,11 @@ fn merge_update(host: &mut HostConfig, body: &Value) -> Result<()> {
     int(&mut host.nano_cpus, u.nano_cpus, false);
     int(&mut host.cpu_quota, u.cpu_quota, false);
     int(&mut host.cpu_period, u.cpu_period, false);
-    int(&mut host.pids_limit, u.pids_limit, true);
+    match u.pids_limit {
+        Field::Set(p) if p <= 0 => host.pids_limit = Field::Null,
+        p => int(&mut host.pids_limit, p, false),
+    }
     int(&mut host.blkio_weight, u.blkio_weight, false);
-    int(&mut host.kernel_memory, u.kernel_memory, false);
     for (to, from) in [
         (&mut host.cpuset_cpus, u.cpuset_cpus),
         (&mut host.cpuset_mems, u.cpuset_mems),
@@ -103,5 +142,4 @@ fn merge_update(host: &mut HostConfig, body: &Value) -> Result<()> {
             host.restart_policy = Field::Set(rp);
         }
     }
-    Ok(())
 }

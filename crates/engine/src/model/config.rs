@@ -1,7 +1,8 @@
 //! Docker's container `Config` (swagger `ContainerConfig`): the request's top-level fields at
 //! create, stored merged with the image's config.
-use super::{docker_object, Field, HostConfig, Key, StrList, StrMap};
-use serde_json::{Map, Value};
+use super::{docker_object, Field, HostConfig, Key, KeySet, StrList, StrMap};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 docker_object! {
     /// The container's configuration, portable across hosts.
@@ -13,17 +14,17 @@ docker_object! {
         "AttachStdout" attach_stdout: bool,
         "AttachStderr" attach_stderr: bool,
         /// `{"80/tcp": {}}`
-        "ExposedPorts" exposed_ports: Map<String, Value>,
+        "ExposedPorts" exposed_ports: KeySet,
         "Tty" tty: bool,
         "OpenStdin" open_stdin: bool,
         "StdinOnce" stdin_once: bool,
-        "Env" env: StrList,
+        "Env" env: Vec<String>,
         "Cmd" cmd: StrList,
         "Healthcheck" healthcheck: Value,
         "ArgsEscaped" args_escaped: bool,
         "Image" image: String,
         /// `{"/data": {}}`
-        "Volumes" volumes: Map<String, Value>,
+        "Volumes" volumes: KeySet,
         "WorkingDir" working_dir: String,
         "Entrypoint" entrypoint: StrList,
         "NetworkDisabled" network_disabled: bool,
@@ -32,7 +33,7 @@ docker_object! {
         "Labels" labels: StrMap,
         "StopSignal" stop_signal: String,
         "StopTimeout" stop_timeout: i64,
-        "Shell" shell: Vec<String>,
+        "Shell" shell: StrList,
     }
 }
 
@@ -40,7 +41,54 @@ docker_object! {
     /// The create request's `NetworkingConfig` (berth has no networks yet: checked, not kept).
     pub(crate) struct NetworkingConfig {
         /// network name -> Docker's `EndpointSettings`
-        "EndpointsConfig" endpoints_config: Map<String, Value>,
+        "EndpointsConfig" endpoints_config: BTreeMap<String, Field<EndpointSettings>>,
+    }
+}
+
+docker_object! {
+    /// A container's settings on one network (swagger `EndpointSettings`).
+    pub(crate) struct EndpointSettings {
+        "IPAMConfig" ipam_config: EndpointIpamConfig,
+        "Links" links: Vec<String>,
+        "MacAddress" mac_address: String,
+        "Aliases" aliases: Vec<String>,
+        "DriverOpts" driver_opts: StrMap,
+        "GwPriority" gw_priority: i64,
+        "NetworkID" network_id: String,
+        "EndpointID" endpoint_id: String,
+        "Gateway" gateway: String,
+        "IPAddress" ip_address: String,
+        "IPPrefixLen" ip_prefix_len: i64,
+        "IPv6Gateway" ipv6_gateway: String,
+        "GlobalIPv6Address" global_ipv6_address: String,
+        "GlobalIPv6PrefixLen" global_ipv6_prefix_len: i64,
+        "DNSNames" dns_names: Vec<String>,
+    }
+}
+
+docker_object! {
+    pub(crate) struct EndpointIpamConfig {
+        "IPv4Address" ipv4_address: String,
+        "IPv6Address" ipv6_address: String,
+        "LinkLocalIPs" link_local_ips: Vec<String>,
+    }
+}
+
+docker_object! {
+    /// `POST /containers/{id}/exec`'s body (swagger `ExecConfig`).
+    pub(crate) struct ExecConfig {
+        "AttachStdin" attach_stdin: bool,
+        "AttachStdout" attach_stdout: bool,
+        "AttachStderr" attach_stderr: bool,
+        /// `[height, width]`
+        "ConsoleSize" console_size: Vec<u64>,
+        "DetachKeys" detach_keys: String,
+        "Tty" tty: bool,
+        "Env" env: Vec<String>,
+        "Cmd" cmd: Vec<String>,
+        "Privileged" privileged: bool,
+        "User" user: String,
+        "WorkingDir" working_dir: String,
     }
 }
 

@@ -2,60 +2,123 @@
 //! of a container's configuration. Also the body of `POST /containers/{id}/update`, whose
 //! fields are a subset of it.
 use super::{docker_object, StrList, StrMap};
-use serde_json::{Map, Value};
 
 docker_object! {
+    /// Every field of the swagger's `HostConfig` (with `Resources`), typed as Docker's Go
+    /// structs: a wrongly typed value is a 400 naming it (`model::decode`). What berth does
+    /// not honour yet is refused by `model::unsupported`, the value checks are `spec::validate`.
     pub(crate) struct HostConfig {
         // Resources
         "CpuShares" cpu_shares: i64,
         "Memory" memory: i64,
         "CgroupParent" cgroup_parent: String,
-        "BlkioWeight" blkio_weight: i64,
+        "BlkioWeight" blkio_weight: u16,
+        "BlkioWeightDevice" blkio_weight_device: Vec<WeightDevice>,
+        "BlkioDeviceReadBps" blkio_device_read_bps: Vec<ThrottleDevice>,
+        "BlkioDeviceWriteBps" blkio_device_write_bps: Vec<ThrottleDevice>,
+        "BlkioDeviceReadIOps" blkio_device_read_iops: Vec<ThrottleDevice>,
+        "BlkioDeviceWriteIOps" blkio_device_write_iops: Vec<ThrottleDevice>,
         "CpuPeriod" cpu_period: i64,
         "CpuQuota" cpu_quota: i64,
+        "CpuRealtimePeriod" cpu_realtime_period: i64,
+        "CpuRealtimeRuntime" cpu_realtime_runtime: i64,
         "CpusetCpus" cpuset_cpus: String,
         "CpusetMems" cpuset_mems: String,
         "Devices" devices: Vec<DeviceMapping>,
-        /// (Gone from the API since v1.42; older clients still send it, update takes it.)
+        "DeviceCgroupRules" device_cgroup_rules: Vec<String>,
+        "DeviceRequests" device_requests: Vec<DeviceRequest>,
+        /// (Gone from the API since v1.42; older clients still send it.)
         "KernelMemory" kernel_memory: i64,
+        /// (Gone from the API since v1.42.)
+        "KernelMemoryTCP" kernel_memory_tcp: i64,
         "MemoryReservation" memory_reservation: i64,
         "MemorySwap" memory_swap: i64,
+        "MemorySwappiness" memory_swappiness: i64,
         "NanoCpus" nano_cpus: i64,
         "OomKillDisable" oom_kill_disable: bool,
         "Init" init: bool,
         "PidsLimit" pids_limit: i64,
         "Ulimits" ulimits: Vec<Ulimit>,
+        "CpuCount" cpu_count: i64,
+        "CpuPercent" cpu_percent: i64,
+        "IOMaximumIOps" io_maximum_iops: u64,
+        "IOMaximumBandwidth" io_maximum_bandwidth: u64,
         // HostConfig
-        "Binds" binds: StrList,
+        "Binds" binds: Vec<String>,
+        "ContainerIDFile" container_id_file: String,
         "LogConfig" log_config: LogConfig,
         "NetworkMode" network_mode: String,
-        "PortBindings" port_bindings: Map<String, Value>,
+        "PortBindings" port_bindings: PortMap,
         "RestartPolicy" restart_policy: RestartPolicy,
         "AutoRemove" auto_remove: bool,
-        "VolumesFrom" volumes_from: StrList,
+        "VolumeDriver" volume_driver: String,
+        "VolumesFrom" volumes_from: Vec<String>,
         "Mounts" mounts: Vec<Mount>,
         /// `[height, width]`
         "ConsoleSize" console_size: Vec<u64>,
+        "Annotations" annotations: StrMap,
         "CapAdd" cap_add: StrList,
         "CapDrop" cap_drop: StrList,
-        "Dns" dns: StrList,
-        "ExtraHosts" extra_hosts: StrList,
-        "GroupAdd" group_add: StrList,
+        "CgroupnsMode" cgroupns_mode: String,
+        "Dns" dns: Vec<String>,
+        "DnsOptions" dns_options: Vec<String>,
+        "DnsSearch" dns_search: Vec<String>,
+        "ExtraHosts" extra_hosts: Vec<String>,
+        "GroupAdd" group_add: Vec<String>,
         "IpcMode" ipc_mode: String,
+        "Cgroup" cgroup: String,
+        "Links" links: Vec<String>,
         "OomScoreAdj" oom_score_adj: i64,
         "PidMode" pid_mode: String,
         "Privileged" privileged: bool,
+        "PublishAllPorts" publish_all_ports: bool,
         "ReadonlyRootfs" readonly_rootfs: bool,
-        "SecurityOpt" security_opt: StrList,
+        "SecurityOpt" security_opt: Vec<String>,
+        "StorageOpt" storage_opt: StrMap,
         /// path -> "size=..,mode=.."
         "Tmpfs" tmpfs: StrMap,
         "UTSMode" uts_mode: String,
+        "UsernsMode" userns_mode: String,
         "ShmSize" shm_size: i64,
         "Sysctls" sysctls: StrMap,
         "Runtime" runtime: String,
         "Isolation" isolation: String,
         "MaskedPaths" masked_paths: Vec<String>,
         "ReadonlyPaths" readonly_paths: Vec<String>,
+    }
+}
+
+/// `PortBindings`: `"80/tcp"` -> the host ports it is published on (`null`: none).
+pub(crate) type PortMap = std::collections::BTreeMap<String, super::Field<Vec<PortBinding>>>;
+
+docker_object! {
+    pub(crate) struct PortBinding {
+        "HostIp" host_ip: String,
+        "HostPort" host_port: String,
+    }
+}
+
+docker_object! {
+    pub(crate) struct WeightDevice {
+        "Path" path: String,
+        "Weight" weight: u16,
+    }
+}
+
+docker_object! {
+    pub(crate) struct ThrottleDevice {
+        "Path" path: String,
+        "Rate" rate: u64,
+    }
+}
+
+docker_object! {
+    pub(crate) struct DeviceRequest {
+        "Driver" driver: String,
+        "Count" count: i64,
+        "DeviceIDs" device_ids: Vec<String>,
+        "Capabilities" capabilities: Vec<Vec<String>>,
+        "Options" options: StrMap,
     }
 }
 
@@ -101,7 +164,14 @@ docker_object! {
         "Consistency" consistency: String,
         "BindOptions" bind_options: BindOptions,
         "VolumeOptions" volume_options: VolumeOptions,
+        "ImageOptions" image_options: ImageOptions,
         "TmpfsOptions" tmpfs_options: TmpfsOptions,
+    }
+}
+
+docker_object! {
+    pub(crate) struct ImageOptions {
+        "Subpath" subpath: String,
     }
 }
 
@@ -134,11 +204,37 @@ docker_object! {
 docker_object! {
     pub(crate) struct TmpfsOptions {
         "SizeBytes" size_bytes: i64,
-        "Mode" mode: i64,
+        "Mode" mode: u32,
         /// `[["noexec"], ["uid", "1000"]]`
         "Options" options: Vec<Vec<String>>,
     }
 }
+
+/// dockerd's logging drivers berth does not have (json-file and none it has).
+pub(crate) const KNOWN_LOG_DRIVERS: [&str; 11] = [
+    "local",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "etwlogs",
+    "gcplogs",
+    "logentries",
+    "loki",
+];
+
+/// json-file's options berth's log writer does not apply (it applies max-size and max-file).
+pub(crate) const UNHONOURED_LOG_OPTS: [&str; 7] = [
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+    "mode",
+];
 
 impl HostConfig {
     pub(crate) fn restart_policy_name(&self) -> &str {
@@ -204,10 +300,11 @@ mod tests {
             "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
             "Mounts": [{"Type": "bind", "Source": "/src", "Target": "/dst", "BindOptions": {"CreateMountpoint": true}},
                 {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 0, "Mode": 0, "Options": [["noexec"]]}}],
-            "MaskedPaths": null, "ReadonlyPaths": null, "Init": null});
+            "MaskedPaths": null, "ReadonlyPaths": null, "Init": null, "AFutureField": {"x": [1]}});
         let h: HostConfig = decode("HostConfig", &host).unwrap();
         assert_eq!(serde_json::to_value(&h).unwrap(), host);
-        assert!(h.extra.contains_key("Annotations") && h.extra.contains_key("CpuRealtimePeriod"));
+        // (Every swagger field is typed: only what berth does not know is kept as it came.)
+        assert_eq!(h.extra.keys().collect::<Vec<_>>(), ["AFutureField"]);
         assert!(h.mounts.items()[0]
             .bind_options
             .get()

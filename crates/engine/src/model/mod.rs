@@ -19,6 +19,7 @@ mod config;
 mod host_config;
 mod mounts;
 mod status;
+pub(crate) mod unsupported;
 
 pub(crate) use config::*;
 pub(crate) use host_config::*;
@@ -72,6 +73,29 @@ impl Field<StrList> {
 impl<T> Field<Vec<T>> {
     pub(crate) fn items(&self) -> &[T] {
         self.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+impl Field<Vec<String>> {
+    pub(crate) fn list(&self) -> &[String] {
+        self.items()
+    }
+}
+
+impl Field<StrMap> {
+    /// The map (empty when absent or null).
+    pub(crate) fn map(&self) -> &std::collections::BTreeMap<String, String> {
+        static EMPTY: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
+        self.get().map(|m| &m.0).unwrap_or(&EMPTY)
+    }
+}
+
+impl Field<KeySet> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.get()
+            .into_iter()
+            .flat_map(|k| k.0.keys().map(String::as_str))
     }
 }
 
@@ -133,6 +157,69 @@ impl<'de> Deserialize<'de> for StrMap {
                 .map(|(k, v)| (k, v.unwrap_or_default()))
                 .collect(),
         ))
+    }
+}
+
+/// Docker's `map[string]struct{}` (`ExposedPorts`, `Volumes`): keys whose values are empty
+/// objects (`{"80/tcp": {}}`); a value that is not an object (or null) is refused, as Go's
+/// decoder does. Echoed with `{}` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeySet(pub std::collections::BTreeMap<String, Empty>);
+
+/// An empty object (`struct{}`): any object is taken (Go ignores unknown fields), `null` too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Empty;
+
+impl<'de> Deserialize<'de> for Empty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Empty;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an empty object")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Empty, E> {
+                Ok(Empty)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<Empty, A::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Empty)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Empty {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KeySet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(KeySet(
+            std::collections::BTreeMap::<String, Empty>::deserialize(d)?,
+        ))
+    }
+}
+
+impl Serialize for KeySet {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl KeySet {
+    pub(crate) fn from_keys<'a>(keys: impl Iterator<Item = &'a String>) -> KeySet {
+        KeySet(keys.map(|k| (k.clone(), Empty)).collect())
     }
 }
 

@@ -251,6 +251,24 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
         if to.mode.val() > 0 {
             options.push(format!("mode={:o}", to.mode.val()));
         }
+        // (`[["noexec"], ["uid", "1000"]]`: flags and key=value options, as `Tmpfs`'s.)
+        for o in to.options.items() {
+            match o.as_slice() {
+                [flag] => match flag.as_str() {
+                    "exec" => options.retain(|y| y != "noexec"),
+                    "suid" => options.retain(|y| y != "nosuid"),
+                    "dev" => options.retain(|y| y != "nodev"),
+                    f => options.push(f.to_string()),
+                },
+                [k, v] => options.push(format!("{k}={v}")),
+                _ => {
+                    return Err(bad(
+                        field,
+                        format!("invalid tmpfs option {o:?}: expected [flag] or [key, value]"),
+                    ))
+                }
+            }
+        }
     }
     if ro {
         options.push("ro".into());
@@ -321,6 +339,25 @@ pub(crate) fn resolve(
     }
     out.extend(own);
     Ok(out)
+}
+
+/// The destinations the request mounts something on (`Binds`, `Tmpfs`, `Mounts`), as
+/// written, valid or not: what `Config.Volumes` may name without asking for a volume.
+pub(crate) fn destinations(host: &HostConfig) -> Vec<String> {
+    let mut out: Vec<String> = host
+        .binds
+        .list()
+        .iter()
+        .filter_map(|b| b.split(':').nth(1).map(String::from))
+        .collect();
+    out.extend(host.tmpfs.map().keys().cloned());
+    out.extend(
+        host.mounts
+            .items()
+            .iter()
+            .map(|m| m.target.str().to_string()),
+    );
+    out
 }
 
 /// The mounts of a record written before they were resolved at create: as [`resolve`]

@@ -79,17 +79,22 @@ pub(crate) fn resources(h: &HostConfig) -> Result<LinuxResources> {
     }
     if let Some(&p) = h.pids_limit.get() {
         if p != 0 {
-            let mut pids = LinuxPids::default();
-            pids.set_limit(if p < 0 { -1 } else { p });
-            r.set_pids(Some(pids));
+            r.set_pids(Some(pids_limit(p)));
         }
     }
     if h.blkio_weight.val() > 0 {
         let mut b = LinuxBlockIo::default();
-        b.set_weight(Some(range("BlkioWeight", h.blkio_weight.val())?));
+        b.set_weight(Some(h.blkio_weight.val()));
         r.set_block_io(Some(b));
     }
     Ok(r)
+}
+
+/// A pids limit (less than 0: none).
+pub(crate) fn pids_limit(p: i64) -> LinuxPids {
+    let mut pids = LinuxPids::default();
+    pids.set_limit(if p < 0 { -1 } else { p });
+    pids
 }
 
 fn cpu(h: &HostConfig) -> Result<LinuxCpu> {

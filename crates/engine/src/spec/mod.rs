@@ -13,16 +13,18 @@ mod process;
 mod security;
 mod user;
 mod validate;
+mod values;
 
 #[cfg(test)]
 mod equiv;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use linux::resources;
+pub(crate) use linux::{pids_limit, resources};
 pub(crate) use security::{available_caps, capabilities};
 pub(crate) use user::resolve_user;
 pub(crate) use validate::validate;
+pub(crate) use values::config as validate_config;
 
 pub(crate) const DEFAULT_SECCOMP: &[u8] =
     include_bytes!("../../assets/docker-default-seccomp.json");
@@ -177,8 +179,16 @@ fn linux(
         .set_mount_label(None)
         .set_sysctl(h.sysctls.get().map(|s| s.0.clone().into_iter().collect()));
     if !privileged {
-        l.set_masked_paths(Some(security::MASKED.map(String::from).to_vec()))
-            .set_readonly_paths(Some(security::READONLY.map(String::from).to_vec()));
+        // (`MaskedPaths`/`ReadonlyPaths` when set, `[]` included: the CLI's
+        // `--security-opt systempaths=unconfined`; Docker's lists otherwise.)
+        let masked = h.masked_paths.get().cloned();
+        let readonly = h.readonly_paths.get().cloned();
+        l.set_masked_paths(Some(
+            masked.unwrap_or_else(|| security::MASKED.map(String::from).to_vec()),
+        ))
+        .set_readonly_paths(Some(
+            readonly.unwrap_or_else(|| security::READONLY.map(String::from).to_vec()),
+        ));
         let profile = match seccomp {
             security::SeccompMode::Default => Some(DEFAULT_SECCOMP),
             security::SeccompMode::Unconfined => None,

@@ -2,6 +2,7 @@
 //! an error at start. (The mounts are checked as they are resolved: `model::mounts`.)
 use super::net_mode;
 use super::security::{capabilities, rlimits};
+use super::values;
 use crate::model::HostConfig;
 use crate::{Error, Result};
 
@@ -70,9 +71,6 @@ fn resources(host: &HostConfig) -> Result<()> {
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
         ));
     }
-    if host.cpu_period.val() < 0 {
-        return Err(bad("invalid CpuPeriod: it cannot be negative"));
-    }
     let w = host.blkio_weight.val();
     if w != 0 && !(10..=1000).contains(&w) {
         return Err(bad("Range of blkio weight is from 10 to 1000"));
@@ -80,9 +78,14 @@ fn resources(host: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// Validate the HostConfig at create and update.
+/// Validate the HostConfig at create and update (after `model::unsupported`'s refusals).
 pub(crate) fn validate(host: &HostConfig) -> Result<()> {
     net_mode(host)?;
+    values::modes(host)?;
+    values::log_config(host)?;
+    values::cpu(host)?;
+    values::memory(host)?;
+    values::misc(host)?;
     capabilities(host)?;
     rlimits(host)?;
     security_opts(host)?;
