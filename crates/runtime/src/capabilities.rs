@@ -1,7 +1,7 @@
 //! Capability sets: bounding (PR_CAPBSET_DROP), effective/permitted/inheritable (capset) and
 //! ambient (PR_CAP_AMBIENT). The inheritable set stays empty unless the spec asks for it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
@@ -107,6 +107,62 @@ pub fn apply(caps: &LinuxCapabilities, last: u32) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuse at create what capset(2) would refuse in the init after `start`: a capability of
+/// `process.capabilities.{effective,permitted,inheritable}` that this process cannot pass on,
+/// because it is not in its bounding set (the host's limit) or not in its permitted set. Extra
+/// entries in `bounding` and `ambient` are not errors, as with runc and crun: there is nothing
+/// to drop, and only what is permitted and inheritable can be ambient. Capabilities the kernel
+/// does not know are skipped (as runc does). The caller skips this check when the container
+/// gets a user namespace: the init then holds every capability there.
+pub fn check_host_allows(caps: &LinuxCapabilities) -> Result<()> {
+    let (bounding, permitted) = own_sets();
+    let last = last_cap();
+    for (field, set) in [
+        ("effective", caps.effective()),
+        ("permitted", caps.permitted()),
+        ("inheritable", caps.inheritable()),
+    ] {
+        for c in set.iter().flatten() {
+            let n = number(c);
+            if n > last {
+                continue;
+            }
+            let held_by = |mask: u64, what: &str| {
+                if mask & (1 << n) != 0 {
+                    return Ok(());
+                }
+                Err(Error::Config(format!(
+                    "field process.capabilities.{field}: CAP_{c} is not in berth-runtime's {what} {mask:#x}, so the container cannot get it"
+                )))
+            };
+            held_by(
+                bounding,
+                "capability bounding set (the host's limit), CapBnd",
+            )?;
+            held_by(permitted, "permitted capability set, CapPrm")?;
+        }
+    }
+    Ok(())
+}
+
+/// This process' bounding and permitted capability sets, read once: nothing in the runtime
+/// changes its own (the init is a fork that drops its copy's).
+fn own_sets() -> (u64, u64) {
+    static SETS: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *SETS.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                // Unreadable: let capset be the judge, as before this check.
+                .unwrap_or(u64::MAX)
+        };
+        (field("CapBnd:"), field("CapPrm:"))
+    })
 }
 
 /// All capabilities the kernel knows, as names (for `features`).
