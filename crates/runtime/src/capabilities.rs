@@ -117,8 +117,8 @@ pub fn apply(caps: &LinuxCapabilities, last: u32) -> Result<()> {
 /// does not know are skipped (as runc does). The caller skips this check when the container
 /// gets a user namespace: the init then holds every capability there.
 pub fn check_host_allows(caps: &LinuxCapabilities) -> Result<()> {
-    let (bounding, permitted) = own_sets();
-    let last = last_cap();
+    // Unreadable: let capset be the judge, as before this check.
+    let permitted = sys::cap_permitted().unwrap_or(u64::MAX);
     for (field, set) in [
         ("effective", caps.effective()),
         ("permitted", caps.permitted()),
@@ -126,43 +126,18 @@ pub fn check_host_allows(caps: &LinuxCapabilities) -> Result<()> {
     ] {
         for c in set.iter().flatten() {
             let n = number(c);
-            if n > last {
-                continue;
-            }
-            let held_by = |mask: u64, what: &str| {
-                if mask & (1 << n) != 0 {
-                    return Ok(());
-                }
-                Err(Error::Config(format!(
-                    "field process.capabilities.{field}: CAP_{c} is not in berth-runtime's {what} {mask:#x}, so the container cannot get it"
-                )))
+            let lacks = match sys::cap_in_bounding(n) {
+                None => continue,
+                Some(false) => "capability bounding set (the host's limit)",
+                Some(true) if permitted & (1 << n) == 0 => "permitted capability set",
+                Some(true) => continue,
             };
-            held_by(
-                bounding,
-                "capability bounding set (the host's limit), CapBnd",
-            )?;
-            held_by(permitted, "permitted capability set, CapPrm")?;
+            return Err(Error::Config(format!(
+                "field process.capabilities.{field}: CAP_{c} is not in berth-runtime's {lacks}, so the container cannot get it"
+            )));
         }
     }
     Ok(())
-}
-
-/// This process' bounding and permitted capability sets, read once: nothing in the runtime
-/// changes its own (the init is a fork that drops its copy's).
-fn own_sets() -> (u64, u64) {
-    static SETS: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
-    *SETS.get_or_init(|| {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-                // Unreadable: let capset be the judge, as before this check.
-                .unwrap_or(u64::MAX)
-        };
-        (field("CapBnd:"), field("CapPrm:"))
-    })
 }
 
 /// All capabilities the kernel knows, as names (for `features`).
