@@ -388,7 +388,9 @@ impl Runtime {
         })
     }
 
-    /// `start`: release a created container's init to exec the user's program.
+    /// `start`: release a created container's init to exec the user's program; returns once
+    /// it was executed (then the poststart hooks ran), or the init's error (a startContainer
+    /// hook, capabilities, seccomp, execve) when it failed after the release.
     pub fn start(&self, id: &str) -> Result<()> {
         self.start_loaded(&self.load(id)?)
     }
