@@ -1,7 +1,7 @@
 //! Capability sets: bounding (PR_CAPBSET_DROP), effective/permitted/inheritable (capset) and
 //! ambient (PR_CAP_AMBIENT). The inheritable set stays empty unless the spec asks for it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sys;
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
@@ -104,6 +104,37 @@ pub fn apply(caps: &LinuxCapabilities, last: u32) -> Result<()> {
                 libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
                 n as libc::c_ulong,
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuse at create what capset(2) would refuse in the init after `start`: a capability of
+/// `process.capabilities.{effective,permitted,inheritable}` that this process cannot pass on,
+/// because it is not in its bounding set (the host's limit) or not in its permitted set. Extra
+/// entries in `bounding` and `ambient` are not errors, as with runc and crun: there is nothing
+/// to drop, and only what is permitted and inheritable can be ambient. Capabilities the kernel
+/// does not know are skipped (as runc does). The caller skips this check when the container
+/// gets a user namespace: the init then holds every capability there.
+pub fn check_host_allows(caps: &LinuxCapabilities) -> Result<()> {
+    // Unreadable: let capset be the judge, as before this check.
+    let permitted = sys::cap_permitted().unwrap_or(u64::MAX);
+    for (field, set) in [
+        ("effective", caps.effective()),
+        ("permitted", caps.permitted()),
+        ("inheritable", caps.inheritable()),
+    ] {
+        for c in set.iter().flatten() {
+            let n = number(c);
+            let lacks = match sys::cap_in_bounding(n) {
+                None => continue,
+                Some(false) => "capability bounding set (the host's limit)",
+                Some(true) if permitted & (1 << n) == 0 => "permitted capability set",
+                Some(true) => continue,
+            };
+            return Err(Error::Config(format!(
+                "field process.capabilities.{field}: CAP_{c} is not in berth-runtime's {lacks}, so the container cannot get it"
+            )));
         }
     }
     Ok(())

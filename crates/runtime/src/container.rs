@@ -211,20 +211,9 @@ impl Runtime {
             crate::mark("cgroup created and configured");
         }
 
-        // exec fifo: the init holds it O_RDWR and blocks reading one byte.
+        // exec fifo: the init holds it O_RDWR and blocks reading one byte (`execfifo`).
         let fifo = match mode {
-            StartMode::Fifo => {
-                let p = state::fifo_path(&self.root, &o.id);
-                nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
-                    .with_ctx(|| format!("mkfifo {}", p.display()))?;
-                let fd = nix::fcntl::open(
-                    &p,
-                    nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .with_ctx(|| format!("open {}", p.display()))?;
-                Some(fd)
-            }
+            StartMode::Fifo => Some(crate::execfifo::make(&self.root, &o.id)?),
             StartMode::Direct => None,
         };
         let mut console_local = None;
@@ -370,17 +359,19 @@ impl Runtime {
             config: Spec::default(),
         };
         if !go_no_hooks_done {
-            let creating = st.hook_json(Status::Creating);
+            // The runtime spec's lifecycle: the environment is made (step 2), so the status is
+            // `created` for these hooks and for createContainer/startContainer (docs/runtime.md).
+            let created = st.hook_json(Status::Created);
             #[allow(deprecated)]
             if let Some(h) = spec.hooks().as_ref() {
                 if let Some(l) = h.prestart() {
-                    hooks::run("prestart", l, &creating)?;
+                    hooks::run("prestart", l, &created)?;
                 }
                 if let Some(l) = h.create_runtime() {
-                    hooks::run("createRuntime", l, &creating)?;
+                    hooks::run("createRuntime", l, &created)?;
                 }
             }
-            parent_chan.send(sync::HOOKS_DONE, creating.as_bytes())?;
+            parent_chan.send(sync::HOOKS_DONE, created.as_bytes())?;
         }
         parent_chan.expect(sync::CREATED, "the container was created")?;
         crate::mark("child created");
@@ -397,7 +388,9 @@ impl Runtime {
         })
     }
 
-    /// `start`: release a created container's init to exec the user's program.
+    /// `start`: release a created container's init to exec the user's program; returns once
+    /// it was executed (then the poststart hooks ran), or the init's error (a startContainer
+    /// hook, capabilities, seccomp, execve) when it failed after the release.
     pub fn start(&self, id: &str) -> Result<()> {
         self.start_loaded(&self.load(id)?)
     }
@@ -414,44 +407,24 @@ impl Runtime {
                 what: "cannot start a container that is not created".into(),
             });
         }
-        self.release(id)?;
+        // As runc's: return once the user's program was executed, or with the init's error.
+        crate::execfifo::release_and_wait(&self.root, id, || st.init_alive())?;
         if let Some(h) = st
             .config
             .hooks()
             .as_ref()
             .and_then(|h| h.poststart().clone())
         {
-            if let Err(e) = hooks::run("poststart", &h, &st.hook_json(Status::Running)) {
-                warn(&e.to_string());
-            }
+            hooks::run_all_warn("poststart", &h, &st.hook_json(Status::Running));
         }
         Ok(())
     }
 
     /// The heart of `start`, for a caller that knows the container is created and has no
-    /// poststart hooks (berthd): let the init exec the user's program through its exec fifo.
-    /// An error when the init is gone.
+    /// poststart hooks (berthd): let the init exec the user's program through its exec fifo,
+    /// without waiting for the exec. An error when the init is gone.
     pub fn release(&self, id: &str) -> Result<()> {
-        let p = state::fifo_path(&self.root, id);
-        let fd = nix::fcntl::open(
-            &p,
-            nix::fcntl::OFlag::O_WRONLY
-                | nix::fcntl::OFlag::O_NONBLOCK
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|e| match e {
-            nix::errno::Errno::ENXIO => Error::State {
-                id: id.into(),
-                status: "stopped".into(),
-                what: "the container's init exited before start".into(),
-            },
-            e => Error::sys(format!("open {}", p.display()), e),
-        })?;
-        nix::unistd::write(&fd, b"0").with_ctx(|| format!("write {}", p.display()))?;
-        drop(fd);
-        let _ = std::fs::remove_file(&p);
-        Ok(())
+        crate::execfifo::release(&self.root, id)
     }
 
     /// `run`: create + start; in the foreground, forward signals (and a terminal), wait, record
@@ -512,9 +485,7 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.poststart().clone())
         {
-            if let Err(e) = hooks::run("poststart", &h, &c.state.hook_json(Status::Running)) {
-                warn(&e.to_string());
-            }
+            hooks::run_all_warn("poststart", &h, &c.state.hook_json(Status::Running));
         }
         if detach {
             return Ok(0);
@@ -635,9 +606,7 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.poststop().clone())
         {
-            if let Err(e) = hooks::run("poststop", &h, &st.hook_json(Status::Stopped)) {
-                warn(&e.to_string());
-            }
+            hooks::run_all_warn("poststop", &h, &st.hook_json(Status::Stopped));
         }
         if let Some(cg) = &st.cgroup {
             destroy_cgroup(cg)?;

@@ -1,5 +1,10 @@
 //! OCI hooks: each runs with the container state JSON on stdin, its own args/env, and an
-//! optional timeout after which it is killed and the phase fails.
+//! optional timeout after which it is killed.
+//!
+//! Two policies, as the runtime spec gives them (config.md, "POSIX-platform Hooks"): a failing
+//! prestart, createRuntime, createContainer or startContainer hook fails the operation
+//! ([`run`]: the first failure ends the phase); a failing poststart or poststop hook is logged
+//! as a warning and the remaining hooks and the lifecycle go on ([`run_all_warn`]).
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Hook;
@@ -7,12 +12,29 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Run the hooks of a phase whose failure fails the operation; stops at the first failure.
 pub fn run(phase: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state_json)
-            .map_err(|m| Error::Hook(format!("{phase}[{i}] {}: {m}", h.path().display())))?;
+        run_one(h, state_json).map_err(|m| failure(phase, i, h, m))?;
     }
     Ok(())
+}
+
+/// Run every hook of a phase whose failures are warnings (poststart, poststop): each failure
+/// goes to [`crate::warn`] and the next hook still runs. Returns how many failed.
+pub fn run_all_warn(phase: &str, hooks: &[Hook], state_json: &str) -> usize {
+    let mut failed = 0;
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(m) = run_one(h, state_json) {
+            crate::warn(&failure(phase, i, h, m).to_string());
+            failed += 1;
+        }
+    }
+    failed
+}
+
+fn failure(phase: &str, i: usize, h: &Hook, m: String) -> Error {
+    Error::Hook(format!("{phase}[{i}] {}: {m}", h.path().display()))
 }
 
 fn run_one(h: &Hook, state_json: &str) -> std::result::Result<(), String> {

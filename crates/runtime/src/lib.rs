@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod container;
 pub mod error;
+pub mod execfifo;
 pub mod hooks;
 pub mod namespaces;
 pub mod process;

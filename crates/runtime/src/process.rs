@@ -100,7 +100,12 @@ pub fn init_main(ctx: InitCtx) -> ! {
     // After "created" nobody may be listening on the channel (create + start as separate
     // commands): tell the container's stderr too, as runc does.
     let unheard = ctx.chan.send(sync::ERROR, &err.child_report()).is_err();
-    if unheard || (ctx.fifo.is_some() && AFTER_CREATED.load(std::sync::atomic::Ordering::Relaxed)) {
+    let created = AFTER_CREATED.load(std::sync::atomic::Ordering::Relaxed);
+    if let (Some(fifo), true) = (ctx.fifo, created) {
+        // For a `start` waiting on the fifo (see `execfifo`).
+        crate::execfifo::report(fifo, &err);
+    }
+    if unheard || (ctx.fifo.is_some() && created) {
         let _ = nix::unistd::write(
             std::io::stderr(),
             format!("berth-runtime: container init: {err}\n").as_bytes(),
@@ -225,12 +230,15 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .ctx("unshare(CLONE_NEWCGROUP)")?;
     }
+    // createContainer and startContainer hooks run in the container's namespaces: the spec
+    // gives them the pid as seen by the container.
+    let inside_state = crate::state::with_pid(&state_json, nix::unistd::getpid().as_raw());
     if let Some(h) = spec
         .hooks()
         .as_ref()
         .and_then(|h| h.create_container().clone())
     {
-        hooks::run("createContainer", &h, &state_json)?;
+        hooks::run("createContainer", &h, &inside_state)?;
     }
     if own_mnt {
         rootfs::switch_root(ctx.rootfs, ctx.no_pivot)?;
@@ -267,7 +275,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     AFTER_CREATED.store(true, std::sync::atomic::Ordering::Relaxed);
 
     match ctx.fifo {
-        Some(fifo) => wait_fifo(fifo)?,
+        Some(fifo) => crate::execfifo::wait(fifo)?,
         None => {
             ctx.chan.expect(sync::START, "start")?;
         }
@@ -277,7 +285,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         .as_ref()
         .and_then(|h| h.start_container().clone())
     {
-        hooks::run("startContainer", &h, &state_json)?;
+        hooks::run("startContainer", &h, &inside_state)?;
     }
     let listener_path = spec
         .linux()
@@ -286,19 +294,6 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         .and_then(|s| s.listener_path().clone());
     let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
     finish_and_exec(process, ctx.seccomp, &exe, ctx.preserve_fds, listener)
-}
-
-fn wait_fifo(fifo: &OwnedFd) -> Result<()> {
-    let mut b = [0u8; 1];
-    loop {
-        match nix::unistd::read(fifo, &mut b) {
-            Ok(1) => break,
-            Ok(_) => return Err(Error::Other("exec fifo closed without a start".into())),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("read exec fifo", e)),
-        }
-    }
-    Ok(())
 }
 
 /// Resolve process.args[0] against the container's PATH (process.env), like execvp, so that a

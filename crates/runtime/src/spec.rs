@@ -2,7 +2,7 @@
 //! `berth-runtime spec` writes.
 
 use crate::error::{Context, Error, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,18 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
 /// Resolve the rootfs (relative to the bundle) and check everything that would otherwise fail
 /// half-way through container creation. Errors name the field.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    check_version(spec.version())?;
+    check_mount_namespace(spec)?;
+    let userns = namespaces(spec).any(|n| n.typ() == LinuxNamespaceType::User);
+    if let Some(caps) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+    {
+        if !userns {
+            crate::capabilities::check_host_allows(caps)?;
+        }
+    }
     let root = spec
         .root()
         .as_ref()
@@ -174,6 +186,116 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     Ok(rootfs)
 }
 
+fn namespaces(spec: &Spec) -> impl Iterator<Item = &LinuxNamespace> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+}
+
+/// `ociVersion` is SemVer 2.0.0 (config.md) and the spec is compatible within a major version:
+/// any 1.x.y is ours, anything else (another major, or not a version) is refused.
+fn check_version(v: &str) -> Result<()> {
+    match semver_major(v) {
+        Some(1) => Ok(()),
+        Some(m) => Err(Error::Config(format!(
+            "field ociVersion: {v:?} is runtime-spec major version {m}; berth-runtime implements {} (major version 1)",
+            crate::OCI_VERSION
+        ))),
+        None => Err(Error::Config(format!(
+            "field ociVersion: {v:?} is not a SemVer 2.0.0 version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])"
+        ))),
+    }
+}
+
+/// The major version of a SemVer 2.0.0 string, None if it is not one.
+fn semver_major(v: &str) -> Option<u64> {
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let number = |s: &str| -> Option<u64> {
+        let ok = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        if ok {
+            s.parse().ok()
+        } else {
+            None
+        }
+    };
+    let idents_ok = |s: &str, numeric_no_zero: bool| {
+        s.split('.').all(|id| {
+            !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !(numeric_no_zero
+                    && id.bytes().all(|b| b.is_ascii_digit())
+                    && id.len() > 1
+                    && id.starts_with('0'))
+        })
+    };
+    let mut parts = core.split('.');
+    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || number(minor).is_none() || number(patch).is_none() {
+        return None;
+    }
+    if !pre.is_none_or(|p| idents_ok(p, true)) || !build.is_none_or(|b| idents_ok(b, false)) {
+        return None;
+    }
+    number(major)
+}
+
+/// Mounts, masked and read-only paths, a read-only root and sysctls are made in the
+/// container's own mount namespace; without a new one they would change the caller's mount
+/// table (runc does exactly that with `mounts`), so a spec asking for them is refused.
+fn check_mount_namespace(spec: &Spec) -> Result<()> {
+    let new_mnt =
+        namespaces(spec).any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_none());
+    if new_mnt {
+        return Ok(());
+    }
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let asked = [
+        (
+            "mounts",
+            spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "linux.maskedPaths",
+            non_empty(linux.and_then(|l| l.masked_paths().as_ref())),
+        ),
+        (
+            "linux.readonlyPaths",
+            non_empty(linux.and_then(|l| l.readonly_paths().as_ref())),
+        ),
+        (
+            "linux.sysctl",
+            linux
+                .and_then(|l| l.sysctl().as_ref())
+                .is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ];
+    match asked.iter().find(|(_, a)| *a) {
+        Some((field, _)) => Err(Error::Config(format!(
+            "field {field}: needs a new mount namespace, and linux.namespaces has no \"mount\" entry without a path (it would change the host's mount table)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[allow(deprecated)]
 fn hook_lists(spec: &Spec) -> Vec<(&'static str, &Vec<oci_spec::runtime::Hook>)> {
     let mut v = Vec::new();
@@ -280,4 +402,46 @@ pub fn lsm_enabled(name: &str) -> bool {
     std::fs::read_to_string("/sys/kernel/security/lsm")
         .map(|s| s.split(',').any(|l| l.trim() == name))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_versions() {
+        for (v, major) in [
+            ("1.0.0", 1),
+            ("1.0.2-dev", 1),
+            ("1.2.0", 1),
+            ("1.3.0-rc.1+build.5", 1),
+            ("0.1.0", 0),
+            ("2.0.0", 2),
+        ] {
+            assert_eq!(semver_major(v), Some(major), "{v}");
+        }
+        for v in [
+            "",
+            "invalid",
+            "1",
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.00.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "v1.0.0",
+            "1.0.0 ",
+            "1.x.0",
+        ] {
+            assert_eq!(semver_major(v), None, "{v:?}");
+        }
+        assert!(check_version("1.0.2-dev").is_ok());
+        let e = check_version("invalid").unwrap_err().to_string();
+        assert!(e.contains("ociVersion") && e.contains("invalid"), "{e}");
+        let e = check_version("2.0.0").unwrap_err().to_string();
+        assert!(e.contains("major version 2"), "{e}");
+    }
 }

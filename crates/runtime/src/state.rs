@@ -173,6 +173,25 @@ impl State {
     }
 }
 
+/// A hook state (see [`State::hook_json`]) with `pid` replaced: what hooks that run in the
+/// container's namespaces get (the pid as seen by the container). An empty or unparsable state
+/// is passed on as it is.
+pub fn with_pid(state_json: &str, pid: i32) -> String {
+    if state_json.is_empty() {
+        // No hook and no seccomp listener asked for the state (the common case).
+        return String::new();
+    }
+    match serde_json::from_str::<serde_json::Value>(state_json) {
+        Ok(mut v) => match v.as_object_mut() {
+            Some(o) => {
+                o.insert("pid".into(), pid.into());
+                v.to_string()
+            }
+            None => state_json.to_string(),
+        },
+        Err(_) => state_json.to_string(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -249,6 +249,35 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     Ok(())
 }
 
+/// The calling thread's permitted capability set (capget(2)).
+pub fn cap_permitted() -> Result<u64> {
+    let hdr = CapHeader {
+        version: 0x20080522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: hdr and data are valid for the duration of the call and sized for version 3.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &hdr as *const CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(Error::sys("capget", last_errno()));
+    }
+    Ok(u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32))
+}
+
+/// Is capability `n` in the calling thread's bounding set (PR_CAPBSET_READ)? None when the
+/// kernel does not know the capability.
+pub fn cap_in_bounding(n: u32) -> Option<bool> {
+    // SAFETY: PR_CAPBSET_READ takes integers and touches no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) };
+    (r >= 0).then_some(r == 1)
+}
+
 pub fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> Result<()> {
     // SAFETY: prctl with integer arguments does not touch our memory for the options used here
     // (PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE,
