@@ -68,28 +68,41 @@ def free_port():
     return port
 
 
-def wait_port(addr, tries=100):
+def in_netns(pid):
+    """The command prefix that runs a command in process `pid`'s network namespace."""
+    return ["nsenter", f"--net=/proc/{pid}/ns/net"] if pid else []
+
+
+def wait_port(addr, netns_pid=None, tries=100):
     host, port = addr.split(":")
     for _ in range(tries):
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
+        if netns_pid:
+            probe = in_netns(netns_pid) + ["bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
+            if subprocess.run(probe, stderr=subprocess.DEVNULL).returncode == 0:
+                return True
+        else:
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                return True
+            except OSError:
+                pass
+        time.sleep(0.1)
     return False
 
 
 class Registry:
-    """docker-registry on loopback with basic auth (user e2e, password s3cret)."""
+    """docker-registry on loopback with basic auth (user e2e, password s3cret); in the
+    network namespace of process `netns_pid` when given (a private dockerd's)."""
 
     USER, PASSWORD = "e2e", "s3cret"
 
-    def __init__(self, work):
+    def __init__(self, work, addr, netns_pid=None):
         self.proc = None
         self.addr = None
+        self.netns_pid = netns_pid
         if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
             return
-        self.addr = f"127.0.0.1:{free_port()}"
+        self.addr = addr
         pw = subprocess.run(["htpasswd", "-Bbn", self.USER, self.PASSWORD], capture_output=True, check=True).stdout
         with open(os.path.join(work, "htpasswd"), "wb") as f:
             f.write(pw)
@@ -101,10 +114,11 @@ class Registry:
                 f"    path: {work}/htpasswd\nhttp:\n  addr: {self.addr}\n"
             )
         self.proc = subprocess.Popen(
-            ["docker-registry", "serve", os.path.join(work, "reg.yml")],
+            in_netns(netns_pid) + ["docker-registry", "serve", os.path.join(work, "reg.yml")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        wait_port(self.addr)
+        if not wait_port(self.addr, netns_pid):
+            raise RuntimeError(f"registry at {self.addr} did not start")
 
     def stop(self):
         if self.proc:
@@ -124,8 +138,8 @@ class Daemon:
         data, run = os.path.join(self.work, "root"), os.path.join(self.work, "exec")
         extra = ["--insecure-registry", insecure] if insecure else []
         if self.kind == "dockerd":
-            # Own netns (its loopback up, so the loopback registry is not reachable from it:
-            # dockerd's registry steps use a forwarder, see `forward_registry`), own roots.
+            # Own netns (its loopback up; the suite's registry runs in it too: `netns_pid`),
+            # own roots.
             cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
                    "dockerd", "--data-root", data, "--exec-root", run,
                    "--pidfile", os.path.join(self.work, "dockerd.pid"), "-H", f"unix://{self.sock}",
@@ -144,6 +158,11 @@ class Daemon:
             self.stop(show_log=True)
             raise RuntimeError(f"{self.kind} did not start")
         time.sleep(0.2 if self.kind == "dockerd" else 0)
+
+    @property
+    def netns_pid(self):
+        """The process whose network namespace the daemon is in (None: the host's)."""
+        return self.proc.pid if self.kind == "dockerd" else None
 
     def client(self, timeout=60):
         import docker
