@@ -11,12 +11,13 @@ Patterns (each container runs `sh -c 'echo hello; echo err >&2'`):
   run            docker-py containers.run(remove=True): create, start, logs?follow opened at
                  once, wait, remove, then the stream is read (stdout only, docker-py's default)
   run-both       the same with stdout and stderr
-  autoremove-follow   AutoRemove container (sleep 0.1 first): create, start, logs?follow,
+  autoremove-follow   AutoRemove container (sleep 0.3 first): create, start, logs?follow,
                  the stream read after its removal
   follow-after-start  create, start, logs?follow, read to the end (no wait)
   follow-after-wait   create, start, wait, logs?follow
   logs-after-wait     create, start, wait, logs
   attach-before-start create, attach?stream (hijacked), start, read to EOF
+  attach-during-start create (a 0.2 s sleep first), then start and attach?stream at once
   follow-before-start create, logs?follow, start: a follow stream of a container that is not
                  running ends at once, with what the log has (nothing), as dockerd does
 Exits 1 if any run lost (or gained) output.
@@ -47,13 +48,16 @@ def p_run_both(c, img):
 
 def p_autoremove_follow(c, img):
     # It runs for a moment so that the stream opens while it runs (a request after its removal
-    # is a 404 on dockerd too).
-    cmd = ["sh", "-c", "sleep 0.1; echo hello; echo err >&2"]
+    # is a 404 on dockerd too); the request is raw: docker-py's logs() inspects the container
+    # after opening the stream, which may find it removed.
+    cmd = ["sh", "-c", "sleep 0.3; echo hello; echo err >&2"]
     cid = c.api.create_container(img, cmd, host_config=c.api.create_host_config(auto_remove=True))["Id"]
     c.api.start(cid)
-    stream = c.api.logs(cid, stdout=True, stderr=True, stream=True, follow=True)
-    time.sleep(0.3)  # it exits and is removed before the stream is read
-    return lines(b"".join(stream)) == BOTH
+    params = {"follow": 1, "stdout": 1, "stderr": 1}
+    res = c.api._get(c.api._url("/containers/{0}/logs", cid), params=params, stream=True)
+    c.api._raise_for_status(res)
+    time.sleep(0.5)  # it exits and is removed before the stream is read
+    return lines(b"".join(c.api._multiplexed_response_stream_helper(res))) == BOTH
 
 
 def created(c, img):
@@ -99,6 +103,23 @@ def p_attach_before_start(c, img):
     return out == b"hello\n" and err == b"err\n"
 
 
+def p_attach_during_start(c, img):
+    # Attach while the start is under way (another connection): the session is either taken by
+    # the start or connects to the running container; its output comes after 0.2 s, all of it.
+    cid = c.api.create_container(img, ["sh", "-c", "sleep 0.2; echo hello; echo err >&2"])["Id"]
+    starter = threading.Thread(target=c.api.start, args=(cid,))
+    starter.start()
+    stream = c.api.attach(cid, stdout=True, stderr=True, stream=True, demux=True)
+    out, err = b"", b""
+    for o, e in stream:
+        out += o or b""
+        err += e or b""
+    starter.join()
+    c.api.wait(cid)
+    c.api.remove_container(cid)
+    return out == b"hello\n" and err == b"err\n"
+
+
 def p_follow_before_start(c, img):
     cid = created(c, img)
     stream = c.api.logs(cid, stdout=True, stderr=True, stream=True, follow=True)
@@ -117,6 +138,7 @@ PATTERNS = [
     ("follow-after-wait", p_follow_after_wait),
     ("logs-after-wait", p_logs_after_wait),
     ("attach-before-start", p_attach_before_start),
+    ("attach-during-start", p_attach_during_start),
     ("follow-before-start", p_follow_before_start),
 ]
 
@@ -137,7 +159,7 @@ def main():
         next_job = [0]
 
         def worker():
-            c = d.client()
+            c = d.client(timeout=30)  # a stream that hangs is a lost one
             while True:
                 with lock:
                     if next_job[0] >= len(jobs):
