@@ -4,7 +4,7 @@ may open around their start and exit, N times each (issue 17 item 2).
 
 Usage: tests/e2e/streams.py [path/to/berthd]
   STREAMS_N        runs per pattern (default 500)
-  STREAMS_WORKERS  parallel clients (default 4)
+  STREAMS_WORKERS  parallel clients (default 6)
   BERTH_COMPARE_DOCKERD=1  the same against a private dockerd (see pyharness.py)
 
 Patterns (each container runs `sh -c 'echo hello; echo err >&2'`):
@@ -145,7 +145,7 @@ PATTERNS = [
 
 def main():
     n = int(os.environ.get("STREAMS_N", "500"))
-    workers = int(os.environ.get("STREAMS_WORKERS", "4"))
+    workers = int(os.environ.get("STREAMS_WORKERS", "6"))
     only = os.environ.get("STREAMS_PATTERNS")
     patterns = [p for p in PATTERNS if not only or p[0] in only.split(",")]
     d = h.Daemon(h.find_berthd(sys.argv), "berth-streams")
