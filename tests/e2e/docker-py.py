@@ -275,6 +275,38 @@ def t_list_filters(x):
     eq([y.id for y in x.c.containers.list(all=True, limit=1)], [sorted(x.c.containers.list(all=True), key=lambda y: y.attrs["Created"])[-1].id], "limit=1 is the newest")
 
 
+def t_list_exit_and_ancestor_filters(x):
+    ok = exited(x, "exit 0")
+    bad = exited(x, "exit 3")
+    ids = lambda **f: [y.id for y in x.c.containers.list(all=True, filters=f)]  # noqa: E731
+    assert ok.id in ids(exited=0) and bad.id not in ids(exited=0), "exited=0"
+    assert bad.id in ids(exited=3) and ok.id not in ids(exited=3), "exited=3"
+    assert ok.id in ids(ancestor=IMG) and bad.id in ids(ancestor=IMG), "ancestor"
+    eq(ids(ancestor="pyother-none:1"), [], "ancestor of another image")
+
+
+def t_containers_prune(x):
+    c = x.c.containers.create(IMG, ["true"], labels={"pyprune": "1"})
+    c.start()
+    c.wait(timeout=10)
+    keep = x.run(["sleep", "30"], labels={"pyprune": "1"})
+    r = x.c.containers.prune(filters={"label": "pyprune=1"})
+    eq(r.get("ContainersDeleted"), [c.id], "ContainersDeleted")
+    eq(x.c.containers.get(keep.id).status, "running", "running container kept")
+
+
+def t_wait_removed(x):
+    c = x.c.containers.create(IMG, ["sh", "-c", "exit 4"], auto_remove=True)
+    import threading
+    res = {}
+    w = threading.Thread(target=lambda: res.update(x.c.api.wait(c.id, condition="removed", timeout=20)))
+    w.start()
+    time.sleep(0.2)
+    c.start()
+    w.join()
+    eq(res.get("StatusCode"), 4, "StatusCode")
+
+
 def t_update(x):
     c = x.run(["sleep", "30"])
     c.update(mem_limit="64m", memswap_limit="128m", cpu_shares=512)
@@ -450,6 +482,13 @@ def t_logs_follow(x):
         got.append((chunk, time.time() - t))
     eq(b"".join(g for g, _ in got), b"1\n2\n3\n", "followed")
     assert got[0][1] < got[-1][1] - 0.2, f"not live: {got}"
+
+
+def t_logs_follow_stopped(x):
+    c = exited(x, "echo done")
+    t = time.time()
+    eq(b"".join(c.logs(stream=True, follow=True)), b"done\n", "follow of a stopped container")
+    assert time.time() - t < 5, "the follow of a stopped container did not end"
 
 
 def t_logs_follow_tail(x):
@@ -710,13 +749,15 @@ CASES = [
     ("container stop after timeout", t_stop), ("container stop with SIGTERM", t_stop_term), ("container kill", t_kill),
     ("container restart", t_restart), ("container pause", t_pause), ("container wait conditions", t_wait_conditions),
     ("container remove", t_remove), ("container auto remove", t_auto_remove), ("container list filters", t_list_filters),
+    ("container list exited and ancestor filters", t_list_exit_and_ancestor_filters),
+    ("containers prune", t_containers_prune), ("container wait removed", t_wait_removed),
     ("container update", t_update), ("container rename", t_rename), ("container top", t_top),
     ("container stats one-shot", t_stats), ("container diff", t_diff), ("container export", t_export),
     ("container archive put/get", t_archive), ("container commit", t_commit),
     ("exec exit code", t_exec_exit_code), ("exec demux", t_exec_demux), ("exec env user workdir", t_exec_env_user_workdir),
     ("exec stream", t_exec_stream), ("exec detach and inspect", t_exec_detach_inspect), ("exec in a stopped container", t_exec_stopped),
     ("logs timestamps", t_logs_timestamps), ("logs tail", t_logs_tail), ("logs tail before stream selection", t_logs_tail_then_streams),
-    ("logs since until", t_logs_since_until), ("logs follow", t_logs_follow), ("logs follow with tail", t_logs_follow_tail),
+    ("logs since until", t_logs_since_until), ("logs follow", t_logs_follow), ("logs follow of a stopped container", t_logs_follow_stopped), ("logs follow with tail", t_logs_follow_tail),
     ("attach socket stdin", t_attach_socket_stdin), ("attach stream", t_attach_stream), ("attach running", t_attach_running),
     ("image inspect", t_image_inspect), ("image tag and list", t_image_tag_list), ("image history", t_image_history),
     ("image save and load", t_image_save_load), ("image remove", t_image_remove), ("image in use", t_image_in_use),
