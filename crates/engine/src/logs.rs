@@ -294,3 +294,72 @@ fn tail(
     }
     Ok(ring.into_iter().filter(|e| filter.keep(e)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_monitor_core::jsonlog::{rotated_name, LogWriter};
+    use std::io::Write;
+
+    fn data(e: Option<LogEntry>) -> Option<String> {
+        e.map(|e| String::from_utf8_lossy(&e.data).into_owned())
+    }
+
+    #[test]
+    fn a_partial_line_waits_for_its_end() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        let mut w = LogWriter::open(&p, 0, 1).unwrap();
+        w.write(StreamKind::Stdout, b"one\n");
+        let mut f = LogFile::open(p.clone()).unwrap();
+        assert_eq!(data(f.next_entry().unwrap()), Some("one\n".into()));
+        // Half an entry on disk (as a reader may see a write under way).
+        let mut raw = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        raw.write_all(b"{\"log\":\"two\\n\",\"stream\":\"stdout\",")
+            .unwrap();
+        assert_eq!(data(f.next_entry().unwrap()), None);
+        raw.write_all(b"\"time\":\"2026-01-01T00:00:00Z\"}\n")
+            .unwrap();
+        assert_eq!(data(f.next_entry().unwrap()), Some("two\n".into()));
+        assert!(!f.replaced());
+    }
+
+    #[test]
+    fn an_opened_file_is_read_after_rotation_and_removal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        let mut w = LogWriter::open(&p, 60, 2).unwrap();
+        w.write(StreamKind::Stdout, b"first\n");
+        let mut f = LogFile::open(p.clone()).unwrap();
+        // The next entry does not fit: the file is rotated, the entry goes to a new one.
+        w.write(StreamKind::Stderr, b"second line\n");
+        assert!(rotated_name(&p, 1).exists());
+        assert!(f.replaced(), "a rotation is seen");
+        assert_eq!(data(f.next_entry().unwrap()), Some("first\n".into()));
+        let mut g = LogFile::open(p.clone()).unwrap();
+        std::fs::remove_dir_all(d.path()).unwrap();
+        assert_eq!(data(g.next_entry().unwrap()), Some("second line\n".into()));
+        assert!(!g.replaced(), "a removed file is not a rotation");
+    }
+
+    #[test]
+    fn every_entry_of_the_files_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        let mut w = LogWriter::open(&p, 100, 3).unwrap();
+        for i in 0..6 {
+            w.write(StreamKind::Stdout, format!("line {i}\n").as_bytes());
+        }
+        let files: Vec<LogFile> = log_files(&p)
+            .into_iter()
+            .filter_map(LogFile::open)
+            .collect();
+        assert!(files.len() > 1);
+        let got: Vec<String> = entries(files)
+            .map(|e| String::from_utf8_lossy(&e.unwrap().data).into_owned())
+            .collect();
+        let n = got.len();
+        let want: Vec<String> = (6 - n..6).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(got, want);
+    }
+}
