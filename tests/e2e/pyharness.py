@@ -126,10 +126,18 @@ class Registry:
             self.proc.wait(timeout=10)
 
 
+def _exit_on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
 class Daemon:
     """berthd (or, with BERTH_COMPARE_DOCKERD=1, a private dockerd) on a temporary socket."""
 
     def __init__(self, berthd, prefix, insecure=None):
+        # A script ended by a signal still stops its daemon (its `finally`), which runs in a
+        # session of its own and would outlive it.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _exit_on_signal)
         self.kind = "dockerd" if compare_dockerd() else "berthd"
         self.work = tempfile.mkdtemp(prefix=f"{prefix}.")
         self.sock = os.path.join(self.work, f"{self.kind}.sock")

@@ -152,11 +152,11 @@ def main():
     lost = {name: 0 for name, _ in patterns}
     errors = {name: [] for name, _ in patterns}
     lock = threading.Lock()
+    jobs, next_job, ts = [], [0], []
     try:
         c0 = d.client()
         img = d.import_busybox(c0, "streams", "1").id
-        jobs = [(name, fn) for i in range(n) for name, fn in patterns]
-        next_job = [0]
+        jobs.extend((name, fn) for i in range(n) for name, fn in patterns)
 
         def worker():
             c = d.client(timeout=30)  # a stream that hangs is a lost one
@@ -177,13 +177,18 @@ def main():
                         lost[name] += 1
 
         t = time.time()
-        ts = [threading.Thread(target=worker) for _ in range(workers)]
+        ts.extend(threading.Thread(target=worker) for _ in range(workers))
         for x in ts:
             x.start()
         for x in ts:
             x.join()
         took = time.time() - t
     finally:
+        # (Ended early by a signal: the workers finish the run they are in before the clean-up.)
+        with lock:
+            next_job[0] = len(jobs)
+        for x in ts:
+            x.join(timeout=60)
         d.remove_all()
         d.stop()
     total = sum(lost.values())
