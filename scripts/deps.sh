@@ -22,6 +22,14 @@ fi
 if [ "${1:-}" = "--test" ] && command -v systemctl >/dev/null && systemctl is-active -q docker-registry 2>/dev/null; then
     systemctl stop docker-registry || true
 fi
+# docker-py for the compatibility suite (tests/e2e/docker-py.py), pinned: the suite checks what
+# this version sends. (A system python may be externally managed: pip is told it may install.)
+DOCKER_PY=7.1.0
+if [ "${1:-}" = "--test" ] && [ "$(python3 -c 'import docker; print(docker.__version__)' 2>/dev/null)" != "$DOCKER_PY" ]; then
+    python3 -m pip install -q "docker==$DOCKER_PY" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "docker==$DOCKER_PY" \
+        || echo "deps: pip install docker==$DOCKER_PY failed (the docker-py steps will be skipped)" >&2
+fi
 command -v cargo >/dev/null || { echo "deps: cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }
 if [ "${1:-}" = "--test" ] && ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add clippy || { echo "deps: clippy is required for the test suite's lint step" >&2; exit 1; }

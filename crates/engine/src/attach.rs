@@ -280,6 +280,13 @@ pub(crate) fn make_attach(slot: Arc<Slot>, tty: bool, stdin: bool, keys: Vec<u8>
     }
 }
 
+/// A session that ends at once (nothing to attach to).
+fn closed_slot() -> Arc<Slot> {
+    let sl = Arc::new(Slot::default());
+    sl.close();
+    sl
+}
+
 pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
     let s = &e.inner.0;
     let keys = parse_detach_keys(
@@ -288,43 +295,40 @@ pub(crate) fn attach(e: &Engine, x: &str, o: &AttachOptions) -> Result<Attach> {
             .filter(|k| !k.is_empty())
             .unwrap_or("ctrl-p,ctrl-q"),
     )?;
-    let (id, _) = s.containers.find(x)?;
-    let rec = s.containers.record(&id)?;
-    let tty = rec.config.tty.val();
-    let open_stdin = rec.config.open_stdin.val();
-    let hello = AttachHello {
-        stdin: o.stdin && open_stdin,
-        stdout: o.stdout && o.stream,
-        stderr: o.stderr && o.stream,
-        ..Default::default()
-    };
-    let slot = match rec.state.status {
-        Status::Running | Status::Paused => {
-            let c = crate::proto::connect(&s.attach_sock(&id))
-                .and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c));
-            match c {
-                Ok(c) => Slot::connected(c),
-                Err(_) => {
-                    let sl = Arc::new(Slot::default());
-                    sl.close();
-                    sl
-                }
-            }
-        }
-        Status::Created | Status::Exited | Status::Restarting if o.stream => {
-            let sl = Arc::new(Slot::default());
-            let mut reg = s.containers.lock();
-            if let Some(en) = reg.by_id.get_mut(&id) {
+    // Decided under the registry lock, as a start drains the waiting sessions under it: a
+    // session is either taken by the start or connects itself (`starting` on), none is lost.
+    let (rec, hello, waiting) = {
+        let mut reg = s.containers.lock();
+        let id = s.containers.resolve(&reg, x)?;
+        let en = reg
+            .by_id
+            .get_mut(&id)
+            .ok_or_else(|| Error::NotFound(format!("No such container: {x}")))?;
+        let hello = AttachHello {
+            stdin: o.stdin && en.rec.config.open_stdin.val(),
+            stdout: o.stdout && o.stream,
+            stderr: o.stderr && o.stream,
+            ..Default::default()
+        };
+        let waiting = match en.rec.state.status {
+            Status::Running | Status::Paused => None,
+            _ if en.starting => None,
+            Status::Created | Status::Exited | Status::Restarting if o.stream => {
+                let sl = Arc::new(Slot::default());
                 en.pending.push((hello.clone(), sl.clone()));
+                Some(sl)
             }
-            sl
-        }
-        _ => {
-            let sl = Arc::new(Slot::default());
-            sl.close();
-            sl
-        }
+            _ => Some(closed_slot()),
+        };
+        (en.rec.clone(), hello, waiting)
     };
+    let slot = match waiting {
+        Some(sl) => sl,
+        None => crate::proto::connect(&s.attach_sock(&rec.id))
+            .and_then(|c| (&c).write_all(&hello_line(&hello)).map(|_| c))
+            .map_or_else(|_| closed_slot(), Slot::connected),
+    };
+    let tty = rec.config.tty.val();
     s.event(&rec, "attach", &[]);
     // Docker applies detach keys only with a TTY (binary stdin must pass through untouched).
     Ok(make_attach(

@@ -43,6 +43,16 @@ pub fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
         Mode::Exec => None,
     };
     let mut io = setup::Setup::new(cfg)?;
+    // The log file exists before berthd hears "created": a logs request from then on opens
+    // it (and keeps it open through an AutoRemove), whatever the container writes lands in it.
+    let log = match &cfg.log_path {
+        Some(p) => Some(jsonlog::LogWriter::open(
+            p,
+            cfg.log_max_size,
+            cfg.log_max_file,
+        )?),
+        None => None,
+    };
     let ctl_sock = ctl
         .as_ref()
         .ok_or_else(|| Error::Protocol("no control channel".into()))?;
@@ -59,13 +69,7 @@ pub fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     let cgroup = task.created.take().and_then(|st| st.cgroup);
     *ctl = None;
     let mut pump = pump::Pump::new(cfg, &rt, &mut io, clients, task.main_pid);
-    if let Some(p) = &cfg.log_path {
-        pump.log = Some(jsonlog::LogWriter::open(
-            p,
-            cfg.log_max_size,
-            cfg.log_max_file,
-        )?);
-    }
+    pump.log = log;
     pump.run()?;
     let (code, deleted, clients) = (pump.exit.map(|e| e.0), pump.deleted, pump.clients);
     let oom = cfg.mode == Mode::Container

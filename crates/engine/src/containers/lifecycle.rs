@@ -70,7 +70,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             .lock()
             .by_id
             .get_mut(id)
-            .map(|en| en.pending.drain(..).map(|p| p.1).collect())
+            .map(|en| {
+                en.starting = false;
+                en.pending.drain(..).map(|p| p.1).collect()
+            })
             .unwrap_or_default();
         for p in pend {
             p.close();
@@ -132,7 +135,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         .lock()
         .by_id
         .get_mut(id)
-        .map(|en| en.pending.drain(..).collect())
+        .map(|en| {
+            en.starting = true;
+            en.pending.drain(..).collect()
+        })
         .unwrap_or_default();
     for (h, slot) in pend {
         match crate::proto::connect(&s.attach_sock(id))
@@ -160,6 +166,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     // daemon that stops before that finds the container running and adopts it (reconcile).
     let rec = s.containers.update_unsaved(id, |en| {
         en.rec.state.status = Status::Running;
+        en.starting = false;
         en.rec.state.pid = pid;
         en.rec.state.started_at = now_rfc3339();
         en.rec.state.error = String::new();

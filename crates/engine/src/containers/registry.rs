@@ -16,6 +16,9 @@ pub(crate) struct Entry {
     pub op: Arc<Mutex<()>>,
     /// Attach sessions waiting for the container to start.
     pub pending: Vec<(AttachHello, Arc<Slot>)>,
+    /// A start took `pending` and has not set the status yet: a new attach session connects
+    /// to the monitor itself.
+    pub starting: bool,
     /// Incremented at every exit.
     pub exit_gen: u64,
     /// Being removed: no restart.
@@ -40,6 +43,7 @@ impl Entry {
             rec,
             op: Arc::new(Mutex::new(())),
             pending: vec![],
+            starting: false,
             exit_gen: 0,
             removing: false,
             prepared: None,
