@@ -19,7 +19,7 @@ docker_object! {
         "StdinOnce" stdin_once: bool,
         "Env" env: StrList,
         "Cmd" cmd: StrList,
-        "Healthcheck" healthcheck: Value,
+        "Healthcheck" healthcheck: crate::health::HealthConfig,
         "ArgsEscaped" args_escaped: bool,
         "Image" image: String,
         /// `{"/data": {}}`
