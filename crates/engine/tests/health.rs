@@ -79,7 +79,7 @@ fn starting_unhealthy_healthy_events_ps_and_filter() {
         "Timeout": null, "StartPeriod": null}}));
     // Not started: no health yet.
     assert!(health(&env, &id).is_null());
-    assert_eq!(listed(&env, "none"), [id.clone()]);
+    assert_eq!(listed(&env, "none"), [id.as_str()]);
     env.engine.container_start(&id).unwrap();
     assert_eq!(status_of(&env, &id), "starting");
     assert!(
@@ -87,7 +87,7 @@ fn starting_unhealthy_healthy_events_ps_and_filter() {
         "{}",
         ps_status(&env, &id)
     );
-    assert_eq!(listed(&env, "starting"), [id.clone()]);
+    assert_eq!(listed(&env, "starting"), [id.as_str()]);
     wait_status(&env, &id, "unhealthy");
     let h = health(&env, &id);
     assert_eq!(h["FailingStreak"], 1);
@@ -95,11 +95,11 @@ fn starting_unhealthy_healthy_events_ps_and_filter() {
     assert_eq!(h["Log"][0]["Output"], "checked\n");
     assert!(h["Log"][0]["Start"].as_str().unwrap() <= h["Log"][0]["End"].as_str().unwrap());
     assert!(ps_status(&env, &id).ends_with("(unhealthy)"));
-    assert_eq!(listed(&env, "unhealthy"), [id.clone()]);
+    assert_eq!(listed(&env, "unhealthy"), [id.as_str()]);
     exec(&env, &id, &["touch", "/ok"]);
     wait_status(&env, &id, "healthy");
     assert!(ps_status(&env, &id).ends_with("(healthy)"));
-    assert_eq!(listed(&env, "healthy"), [id.clone()]);
+    assert_eq!(listed(&env, "healthy"), [id.as_str()]);
     assert!(listed(&env, "unhealthy").is_empty());
     assert_eq!(health(&env, &id)["FailingStreak"], 0);
     // The last five results only.
