@@ -159,6 +159,18 @@ def main():
         r.kill()
         r.remove(force=True)
 
+        # A healthcheck as docker-py sends it: the fields not given are null.
+        h = client.containers.run("pybox:1", ["sleep", "30"], detach=True,
+                                  healthcheck={"test": "true", "interval": 250_000_000})
+        for _ in range(100):
+            h.reload()
+            if h.attrs["State"].get("Health", {}).get("Status") == "healthy":
+                break
+            time.sleep(0.1)
+        check("healthcheck with nulls: healthy", h.attrs["State"].get("Health", {}).get("Status") == "healthy",
+              str(h.attrs["State"].get("Health")))
+        h.remove(force=True)
+
         # images(name=...) is a `reference` filter (list form): only that repository's tags.
         # (images.list() re-inspects each image by ID, which shows all of its tags.)
         img.tag("pyother", "1")
