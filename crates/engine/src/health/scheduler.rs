@@ -247,3 +247,48 @@ fn conclude(s: &Arc<Shared>, id: &str, gen: u64, r: HealthResult, start_unix: f6
     }
     s.health.again(id, gen, after);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_come_due_in_order_and_a_disarm_or_rearm_drops_the_old_ones() {
+        let s = Scheduler::new().unwrap();
+        s.arm("b", Duration::from_millis(20));
+        s.arm("a", Duration::ZERO);
+        s.arm("c", Duration::ZERO);
+        s.disarm("c");
+        let (due, next) = s.take_due(Instant::now());
+        assert_eq!(due.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert!(next.is_some());
+        // Re-armed: the first arming's timer is stale, its generation no longer armed.
+        let gen_b = s.lock().armed["b"];
+        s.arm("b", Duration::from_secs(60));
+        let (due, _) = s.take_due(Instant::now() + Duration::from_millis(30));
+        assert!(due.is_empty(), "{due:?}");
+        assert!(!s.is_armed("b", gen_b));
+        // A result of an arming in force schedules the next check; of an old one, nothing.
+        let a_gen = s.lock().armed["a"];
+        let b_gen = s.lock().armed["b"];
+        s.again("a", a_gen, Duration::ZERO);
+        s.again("b", gen_b, Duration::ZERO);
+        let (due, _) = s.take_due(Instant::now());
+        assert_eq!(due, [("a".to_string(), a_gen)]);
+        assert!(s.is_armed("b", b_gen));
+    }
+
+    #[test]
+    fn the_start_interval_applies_while_starting_in_the_start_period() {
+        let hc: HealthConfig = crate::model::decode(
+            "",
+            &serde_json::json!({"Interval": 10_000_000_000i64, "StartPeriod": 60_000_000_000i64,
+                "StartInterval": 1_000_000_000}),
+        )
+        .unwrap();
+        let s = |st, t| next_interval(&hc, st, t).as_secs();
+        assert_eq!(s(HealthStatus::Starting, 5.0), 1);
+        assert_eq!(s(HealthStatus::Healthy, 5.0), 10);
+        assert_eq!(s(HealthStatus::Starting, 61.0), 10);
+    }
+}

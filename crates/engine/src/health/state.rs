@@ -189,7 +189,7 @@ mod tests {
             h.record(res(3), &j);
         }
         assert_eq!(h.log.len(), MAX_LOG);
-        assert_eq!(h.log[0].exit_code, 1);
+        assert_eq!(h.log[0].exit_code, 0); // the oldest two went
         assert_eq!(h.status, HealthStatus::Unhealthy);
         h.restart();
         assert_eq!(
