@@ -134,12 +134,8 @@ use berth_fsutil::civil_from_days;
 /// without a zone is taken as UTC.
 pub fn parse_rfc3339(s: &str) -> Option<f64> {
     berth_fsutil::parse_rfc3339(s).or_else(|| {
-        let zoneless = s
-            .get(19..)
-            .is_some_and(|r| !r.contains(['Z', 'z', '+', '-']));
-        zoneless
-            .then(|| berth_fsutil::parse_rfc3339(&format!("{s}Z")))
-            .flatten()
+        let zoneless = s.get(19..).is_some_and(|r| !r.contains(['Z', 'z', '+', '-']));
+        zoneless.then(|| berth_fsutil::parse_rfc3339(&format!("{s}Z"))).flatten()
     })
 }
 
