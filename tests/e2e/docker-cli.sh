@@ -245,6 +245,42 @@ check "kill -s USR1" 0 "$rc"
 check "wait returns the exit code" "42" "$(docker wait "$T-k" 2>&1)"
 docker rm "$T-k" >/dev/null 2>&1
 
+# --- healthchecks -------------------------------------------------------------------------------
+H=$T-h
+health() { "$DOCKER" inspect -f '{{.State.Health.Status}}' "$1" 2>&1; }
+wait_health() { for _ in $(seq 1 150); do [ "$(health "$1")" = "$2" ] && return 0; sleep 0.1; done; return 1; }
+docker events --filter "container=$H" --filter event=health_status --format '{{.Action}}' >"$WORK/health-events.out" 2>&1 &
+EV_PID=$!
+sleep 0.3
+docker run -d --name "$H" --health-cmd 'test -f /ok' --health-interval 1s --health-retries 1 "$IMG" sleep 300 >/dev/null 2>&1
+check "health: starting" "starting" "$(health "$H")"
+contains "ps: (health: starting)" "(health: starting)" "$(docker ps --filter "name=$H" --format '{{.Status}}')"
+wait_health "$H" unhealthy
+check "health: unhealthy after a failed check" "unhealthy" "$(health "$H")"
+contains "ps: (unhealthy)" "(unhealthy)" "$(docker ps --filter "name=$H" --format '{{.Status}}')"
+check "ps --filter health=unhealthy" "$H" "$(docker ps --filter health=unhealthy --format '{{.Names}}')"
+docker exec "$H" touch /ok >/dev/null 2>&1
+wait_health "$H" healthy
+check "health: healthy once the check passes" "healthy" "$(health "$H")"
+contains "ps: (healthy)" "(healthy)" "$(docker ps --filter "name=$H" --format '{{.Status}}')"
+check "ps --filter health=healthy" "$H" "$(docker ps --filter health=healthy --format '{{.Names}}')"
+check "ps --filter health=unhealthy (none now)" "" "$(docker ps --filter health=unhealthy --format '{{.Names}}')"
+check "health: FailingStreak back to 0" "0" "$("$DOCKER" inspect -f '{{.State.Health.FailingStreak}}' "$H" 2>&1)"
+sleep 0.3
+kill "$EV_PID" 2>/dev/null; wait "$EV_PID" 2>/dev/null; EV_PID=""
+ev=$(tr '\n' ' ' <"$WORK/health-events.out")
+contains "events --filter event=health_status: unhealthy" "health_status: unhealthy" "$ev"
+contains "events --filter event=health_status: healthy" "health_status: healthy" "$ev"
+lacks "events --filter event=health_status: nothing else" "exec_" "$ev"
+docker run -d --name "$H-to" --health-cmd 'sleep 100' --health-timeout 500ms --health-interval 1s --health-retries 1 "$IMG" sleep 300 >/dev/null 2>&1
+wait_health "$H-to" unhealthy
+check "health: a check past its timeout" "-1 Health check exceeded timeout (500ms)" \
+    "$("$DOCKER" inspect -f '{{with index .State.Health.Log 0}}{{.ExitCode}} {{.Output}}{{end}}' "$H-to" 2>&1)"
+docker run -d --name "$H-no" --no-healthcheck "$IMG" sleep 300 >/dev/null 2>&1
+check "--no-healthcheck: no State.Health" "<nil>" "$("$DOCKER" inspect -f '{{.State.Health}}' "$H-no" 2>&1)"
+contains "ps --filter health=none" "$H-no" "$(docker ps --filter health=none --format '{{.Names}}')"
+docker rm -f "$H" "$H-to" "$H-no" >/dev/null 2>&1
+
 # interactive shell with a pty
 out=$( (sleep 1; printf 'echo $((6*7))\n'; sleep 0.5; printf 'exit\n') | timeout 40 script -qfec "$DOCKER run -it --rm $IMG sh" /dev/null 2>&1)
 contains "run -it interactive shell" "42" "$out"

@@ -129,6 +129,19 @@ def t_run_output(x):
     eq(x.c.containers.run(IMG, ["sh", "-c", "echo hello; echo err >&2"], remove=True), b"hello\n", "run")
 
 
+def t_healthcheck(x):
+    # as docker-py sends it: the fields not given are null
+    h = x.c.containers.run(IMG, ["sleep", "30"], detach=True, healthcheck={"test": "true", "interval": 250_000_000})
+    try:
+        def healthy():
+            h.reload()
+            return h.attrs["State"].get("Health", {}).get("Status") == "healthy"
+        assert until_true(healthy), h.attrs["State"].get("Health")
+        eq([c.id for c in x.c.containers.list(filters={"health": "healthy"})], [h.id], "health=healthy filter")
+    finally:
+        h.remove(force=True)
+
+
 def t_run_stderr(x):
     out = x.c.containers.run(IMG, ["sh", "-c", "echo err >&2"], remove=True, stdout=False, stderr=True)
     eq(out, b"err\n", "run stderr")
@@ -745,7 +758,7 @@ def t_events_image(x):
 CASES = [
     ("system ping", t_ping), ("system version", t_version), ("system info", t_info), ("system df", t_df),
     ("run output", t_run_output), ("run stderr", t_run_stderr), ("run error", t_run_error),
-    ("run missing image", t_missing_image),
+    ("run missing image", t_missing_image), ("healthcheck with nulls", t_healthcheck),
     ("container create and inspect", t_create_inspect), ("container start and inspect", t_start_inspect_running),
     ("container stop after timeout", t_stop), ("container stop with SIGTERM", t_stop_term), ("container kill", t_kill),
     ("container restart", t_restart), ("container pause", t_pause), ("container wait conditions", t_wait_conditions),

@@ -44,6 +44,7 @@ const CREATE_FLAGS: &[Flag] = &[
     vl("health-interval", "duration", "Time between running the check (ms|s|m|h)"),
     vl("health-retries", "int", "Consecutive failures needed to report unhealthy"),
     vl("health-start-period", "duration", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)"),
+    vl("health-start-interval", "duration", "Time between running the check during the start period (ms|s|m|h)"),
     vl("health-timeout", "duration", "Maximum time to allow one check to run (ms|s|m|h)"),
     v('h', "hostname", "string", "Container host name"),
     bl("init", "Run an init inside the container that forwards signals and reaps processes"),

@@ -253,6 +253,67 @@ fn create_body_rejects_bad_values() {
 }
 
 #[test]
+fn health_flags_as_the_docker_cli_sends_them() {
+    let m = p(
+        "run",
+        &[
+            "--health-cmd",
+            "test -f /ok",
+            "--health-interval",
+            "1s",
+            "--health-timeout",
+            "500ms",
+            "--health-start-period",
+            "1m",
+            "--health-start-interval",
+            "1.5s",
+            "--health-retries",
+            "2",
+            "busybox",
+        ],
+    )
+    .unwrap();
+    let b = create_body(&m, &m.args[0], &m.args[1..]).unwrap();
+    assert_eq!(
+        b["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "test -f /ok"], "Interval": 1_000_000_000i64,
+            "Timeout": 500_000_000, "StartPeriod": 60_000_000_000i64,
+            "StartInterval": 1_500_000_000i64, "Retries": 2})
+    );
+    // Without --health-cmd the image's test stays (null).
+    let m = p("run", &["--health-interval", "2s", "busybox"]).unwrap();
+    let b = create_body(&m, "busybox", &[]).unwrap();
+    assert!(b["Healthcheck"]["Test"].is_null());
+    let m = p("run", &["--no-healthcheck", "busybox"]).unwrap();
+    let b = create_body(&m, "busybox", &[]).unwrap();
+    assert_eq!(b["Healthcheck"], serde_json::json!({"Test": ["NONE"]}));
+    let m = p("run", &["busybox"]).unwrap();
+    assert!(create_body(&m, "busybox", &[])
+        .unwrap()
+        .get("Healthcheck")
+        .is_none());
+    for (bad, msg) in [
+        (
+            vec!["--no-healthcheck", "--health-retries", "1"],
+            "conflicts",
+        ),
+        (
+            vec!["--health-retries", "-1"],
+            "--health-retries cannot be negative",
+        ),
+    ] {
+        let mut args = bad.clone();
+        args.push("busybox");
+        let m = p("run", &args).unwrap();
+        let e = create_body(&m, "busybox", &[]).unwrap_err().to_string();
+        assert!(e.contains(msg), "{bad:?}: {e}");
+    }
+    // Durations are checked as the flags are read.
+    assert!(p("run", &["--health-timeout", "soon", "busybox"]).is_err());
+    assert!(p("run", &["--health-start-interval", "-1s", "busybox"]).is_err());
+}
+
+#[test]
 fn publish_ranges_expand() {
     use berth_cli::cmd::run::parse_port_spec;
     let v = parse_port_spec("127.0.0.1:8000-8001:80-81/udp").unwrap();

@@ -7,6 +7,8 @@ use crate::proto::*;
 use crate::util::*;
 use crate::*;
 use serde_json::{json, Value};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -32,7 +34,12 @@ fn exit_file(s: &shared::Shared, container: &str, exec_id: &str) -> std::path::P
 }
 
 pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value> {
-    let s = &e.inner.0;
+    let id = create_in(&e.inner.0, container, body)?;
+    Ok(json!({"Id": id}))
+}
+
+/// Register an exec of `body` (Docker's ExecConfig) in `container`: its id.
+pub(crate) fn create_in(s: &shared::Shared, container: &str, body: &Value) -> Result<String> {
     let cfg: crate::model::ExecConfig = crate::model::decode("", body)?;
     let r = running_id(s, container)?;
     if r.state.status == Status::Paused {
@@ -74,7 +81,14 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
         &format!("exec_create: {}", cmd.join(" ")),
         &[("execID", id.clone())],
     );
-    Ok(json!({"Id": id}))
+    Ok(id)
+}
+
+/// Drop an exec from the table (the health checks' once done: they are not kept).
+pub(crate) fn forget(s: &shared::Shared, id: &str) {
+    if let Ok(mut m) = s.execs.lock() {
+        m.remove(id);
+    }
 }
 
 fn get(s: &shared::Shared, id: &str) -> Result<ExecRecord> {
@@ -157,6 +171,65 @@ pub(crate) fn start(
     tty_req: bool,
 ) -> Result<Option<Attach>> {
     let s = &e.inner.0;
+    let cfg = get(s, exec_id)?.config;
+    let attach_stdin = cfg["AttachStdin"].as_bool().unwrap_or(false);
+    let hello = (!detach).then(|| AttachHello {
+        stdin: attach_stdin,
+        stdout: cfg["AttachStdout"].as_bool().unwrap_or(true),
+        stderr: cfg["AttachStderr"].as_bool().unwrap_or(true),
+        ..Default::default()
+    });
+    let keys = parse_detach_keys(
+        cfg["DetachKeys"]
+            .as_str()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q"),
+    )?;
+    let l = launch(s, exec_id, tty_req, hello, true)?;
+    let tty = l.tty;
+    let attach = l.output.map(|conn| {
+        make_attach(
+            Slot::connected(conn),
+            tty,
+            attach_stdin,
+            if tty { keys } else { Vec::new() },
+        )
+    });
+    // Watch for the exit.
+    let ss = s.clone();
+    let eid = exec_id.to_string();
+    let (watch, exitp, cc) = (l.watch, l.exit_file, l.container);
+    std::thread::spawn(move || {
+        if let Some(Ok(w)) = watch {
+            let mut b = [0u8; 16];
+            while matches!(std::io::Read::read(&mut &w, &mut b), Ok(n) if n > 0) {}
+        }
+        ended(&ss, &eid, &exitp, &cc);
+    });
+    Ok(attach)
+}
+
+/// A started exec process.
+pub(crate) struct Launched {
+    pub container: state::Record,
+    pub tty: bool,
+    pub pid: i32,
+    pub exit_file: std::path::PathBuf,
+    /// Connected with the hello asked for, before the process ran (no output is missed).
+    pub output: Option<UnixStream>,
+    /// A watch connection, when asked for: it closes when the monitor is done.
+    pub watch: Option<std::io::Result<UnixStream>>,
+}
+
+/// Run exec `exec_id` through a `berth-monitor` in exec mode: `output` connects an attach
+/// client (its stdin flag keeps the process's stdin open), `watch` a watch client.
+pub(crate) fn launch(
+    s: &Arc<shared::Shared>,
+    exec_id: &str,
+    tty_req: bool,
+    output: Option<AttachHello>,
+    watch: bool,
+) -> Result<Launched> {
     let ex = get(s, exec_id)?;
     if ex.started {
         return Err(Error::Conflict(format!(
@@ -173,7 +246,6 @@ pub(crate) fn start(
     set(s, exec_id, |r| r.started = true);
     let cfg = &ex.config;
     let tty = cfg["Tty"].as_bool().unwrap_or(false) || tty_req;
-    let attach_stdin = cfg["AttachStdin"].as_bool().unwrap_or(false);
     let process = build_process(s, &c, cfg, tty)?;
     let sockp = sock(s, &c.id, exec_id);
     let exitp = exit_file(s, &c.id, exec_id);
@@ -184,7 +256,7 @@ pub(crate) fn start(
         bundle: Default::default(),
         process: Some(process),
         tty,
-        open_stdin: attach_stdin && !detach,
+        open_stdin: output.as_ref().is_some_and(|h| h.stdin),
         stdin_once: true,
         attach_socket: sockp.clone(),
         log_path: None,
@@ -206,37 +278,18 @@ pub(crate) fn start(
         set(s, exec_id, |r| r.exit_code = Some(126));
         return Err(monitor_error(&line));
     }
-    let watch = crate::proto::connect(&sockp).and_then(|w| {
-        (&w).write_all(&hello_line(&AttachHello {
+    let hello_conn = |h: &AttachHello| {
+        crate::proto::connect(&sockp).and_then(|w| (&w).write_all(&hello_line(h)).map(|_| w))
+    };
+    let watch = watch.then(|| {
+        hello_conn(&AttachHello {
             watch: true,
             ..Default::default()
-        }))
-        .map(|_| w)
+        })
     });
-    let attach = if detach {
-        None
-    } else {
-        let hello = AttachHello {
-            stdin: attach_stdin,
-            stdout: cfg["AttachStdout"].as_bool().unwrap_or(true),
-            stderr: cfg["AttachStderr"].as_bool().unwrap_or(true),
-            ..Default::default()
-        };
-        let conn = crate::proto::connect(&sockp)
-            .and_then(|w| (&w).write_all(&hello_line(&hello)).map(|_| w))
-            .map_err(|er| internal("connect to the exec monitor", er))?;
-        let keys = parse_detach_keys(
-            cfg["DetachKeys"]
-                .as_str()
-                .filter(|k| !k.is_empty())
-                .unwrap_or("ctrl-p,ctrl-q"),
-        )?;
-        Some(make_attach(
-            Slot::connected(conn),
-            tty,
-            attach_stdin,
-            if tty { keys } else { Vec::new() },
-        ))
+    let output = match output {
+        Some(h) => Some(hello_conn(&h).map_err(|er| internal("connect to the exec monitor", er))?),
+        None => None,
     };
     (&ctl)
         .write_all(format!("{CTL_START}\n").as_bytes())
@@ -268,24 +321,35 @@ pub(crate) fn start(
         &format!("exec_start: {args}"),
         &[("execID", exec_id.to_string())],
     );
-    // Watch for the exit.
-    let ss = s.clone();
-    let eid = exec_id.to_string();
-    let cc = c.clone();
-    std::thread::spawn(move || {
-        if let Ok(w) = watch {
-            let mut b = [0u8; 16];
-            while matches!(std::io::Read::read(&mut &w, &mut b), Ok(n) if n > 0) {}
-        }
-        finish(&ss, &eid, &exitp);
-        let code = get(&ss, &eid).ok().and_then(|r| r.exit_code).unwrap_or(-1);
-        ss.event(
-            &cc,
-            "exec_die",
-            &[("execID", eid.clone()), ("exitCode", code.to_string())],
-        );
-    });
-    Ok(attach)
+    Ok(Launched {
+        container: c,
+        tty,
+        pid,
+        exit_file: exitp,
+        output,
+        watch,
+    })
+}
+
+/// The exec's process is done (its output or watch connection ended): its exit code
+/// recorded, `exec_die` emitted. Returns the exit code (-1: unknown).
+pub(crate) fn ended(
+    s: &shared::Shared,
+    exec_id: &str,
+    exitp: &std::path::Path,
+    c: &state::Record,
+) -> i64 {
+    finish(s, exec_id, exitp);
+    let code = get(s, exec_id).ok().and_then(|r| r.exit_code).unwrap_or(-1);
+    s.event(
+        c,
+        "exec_die",
+        &[
+            ("execID", exec_id.to_string()),
+            ("exitCode", code.to_string()),
+        ],
+    );
+    code
 }
 
 /// Read the exec's exit record once the monitor is done.

@@ -28,6 +28,7 @@ mod containers;
 mod error;
 mod events;
 mod exec;
+mod health;
 mod images;
 mod logs;
 mod model;

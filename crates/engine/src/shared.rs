@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub ready: Ready,
     /// The network namespaces of `--network none` runs, a few made ahead.
     pub netns: crate::netns::NetnsPool,
+    /// The health checks' timers (and their thread).
+    pub health: crate::health::Scheduler,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
     pub monitor_bin: PathBuf,
@@ -59,6 +61,7 @@ impl Engine {
         if let Ok(_g) = s.ready.spare_due.lock() {
             s.ready.spare_cv.notify_all();
         }
+        s.health.wake();
         crate::util::flush_durable();
         // The spare monitor and those of prepared containers see EOF: they end (the latter
         // delete their runtime container first).
@@ -296,6 +299,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         watchers: Watchers::default(),
         ready: Ready::default(),
         netns,
+        health: crate::health::Scheduler::new()?,
         events: Bus::default(),
         execs: Mutex::new(HashMap::new()),
         monitor_bin,
@@ -326,6 +330,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
             .spawn(move || spare_keeper(ss))
             .map_err(|e| internal("start the spare keeper thread", e))?;
     }
+    crate::health::spawn(&shared)?;
     refill_spare(&shared);
     Ok(engine)
 }

@@ -20,6 +20,9 @@ pub(crate) struct CState {
     /// The network namespace file of the current run (`--network none`), released at its end.
     #[serde(default)]
     pub net_ns: String,
+    /// Docker's `State.Health`: only for a container with a healthcheck that has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -246,9 +246,67 @@ fn parse_restart(s: &str) -> Result<Value> {
 }
 
 fn dur_ns(v: &str) -> Result<i64> {
-    parse_go_duration(v)
-        .map(|s| (s * 1e9) as i64)
-        .ok_or_else(|| anyhow!("invalid duration {v:?}"))
+    let (neg, abs) = match v.strip_prefix('-') {
+        Some(a) => (true, a),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let secs = if abs == "0" {
+        Some(0.0)
+    } else {
+        parse_go_duration(abs)
+    };
+    let ns = secs
+        .map(|s| (s * 1e9).round() as i64)
+        .ok_or_else(|| anyhow!("invalid duration {v:?}"))?;
+    Ok(if neg { -ns } else { ns })
+}
+
+/// The `--health-*` / `--no-healthcheck` flags as the docker CLI sends them: every field, a
+/// `null` Test without `--health-cmd` (the image's stays).
+fn health_config(m: &Matches) -> Result<Option<Value>> {
+    let dur = |flag: &str| -> Result<i64> {
+        let ns = m.value(flag).map(dur_ns).transpose()?.unwrap_or(0);
+        if ns < 0 {
+            bail!("--{flag} cannot be negative");
+        }
+        Ok(ns)
+    };
+    let cmd = m.value("health-cmd").filter(|c| !c.is_empty());
+    let (interval, timeout) = (dur("health-interval")?, dur("health-timeout")?);
+    let (start_period, start_interval) =
+        (dur("health-start-period")?, dur("health-start-interval")?);
+    let retries: i64 = match m.value("health-retries") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| anyhow!("invalid argument {v:?} for \"--health-retries\" flag"))?,
+        None => 0,
+    };
+    let any = cmd.is_some()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if m.flag("no-healthcheck") {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any {
+        return Ok(None);
+    }
+    if retries < 0 {
+        bail!("--health-retries cannot be negative");
+    }
+    Ok(Some(json!({
+        "Test": cmd.map(|c| json!(["CMD-SHELL", c])),
+        "Interval": interval,
+        "Timeout": timeout,
+        "StartPeriod": start_period,
+        "StartInterval": start_interval,
+        "Retries": retries,
+    })))
 }
 
 /// Builds the POST /containers/create body from run/create flags.
@@ -370,32 +428,8 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     if !anon.is_empty() {
         cfg.insert("Volumes".into(), Value::Object(anon));
     }
-    // health
-    if m.flag("no-healthcheck") {
-        cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
-    } else if m.changed("health-cmd")
-        || m.changed("health-interval")
-        || m.changed("health-retries")
-        || m.changed("health-timeout")
-        || m.changed("health-start-period")
-    {
-        let mut h = Map::new();
-        if let Some(c) = m.value("health-cmd") {
-            h.insert("Test".into(), json!(["CMD-SHELL", c]));
-        }
-        if let Some(v) = m.value("health-interval") {
-            h.insert("Interval".into(), json!(dur_ns(v)?));
-        }
-        if let Some(v) = m.value("health-timeout") {
-            h.insert("Timeout".into(), json!(dur_ns(v)?));
-        }
-        if let Some(v) = m.value("health-start-period") {
-            h.insert("StartPeriod".into(), json!(dur_ns(v)?));
-        }
-        if let Some(v) = m.value("health-retries") {
-            h.insert("Retries".into(), json!(v.parse::<i64>()?));
-        }
-        cfg.insert("Healthcheck".into(), Value::Object(h));
+    if let Some(h) = health_config(m)? {
+        cfg.insert("Healthcheck".into(), h);
     }
 
     hc.insert("Binds".into(), json!(binds));

@@ -145,6 +145,10 @@ fn merge_config(
     if let Some(sig) = c.stop_signal.get() {
         parse_signal(sig)?;
     }
+    if let Some(h) = c.healthcheck.get() {
+        h.validate()?;
+    }
+    crate::health::HealthConfig::merge(&mut c.healthcheck, ic.healthcheck.as_ref());
     if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
         c.exposed_ports = Field::Set(KeySet::from_keys(p.keys()));
     }

@@ -133,6 +133,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         s.delete_runtime(id);
         s.unmount(id);
     }
+    crate::health::stopped(s, id);
     // (An AutoRemove container's record is about to go: not written again. A crash before it
     // goes leaves it "running", and the restart's reconcile comes here again.)
     let apply = |e: &mut Entry| {

@@ -182,6 +182,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     })?;
     crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
+    crate::health::started(s, id);
     spawn_watcher(s.clone(), id.to_string(), watch);
     // Not now: a new monitor starting up would compete for the CPU with the container's first
     // moments (and, for a short-lived one, with its exit handling, which refills at once).
@@ -329,6 +330,7 @@ pub(crate) fn pause(e: &Engine, x: &str) -> Result<()> {
     }
     s.rt.pause(&id)
         .map_err(|er| internal(format!("pause {id}"), er))?;
+    crate::health::stopped(s, &id);
     let rec = s.containers.update(&id, |en| {
         en.rec.state.status = Status::Paused;
         en.rec.clone()
@@ -351,6 +353,7 @@ pub(crate) fn unpause(e: &Engine, x: &str) -> Result<()> {
         en.rec.state.status = Status::Running;
         en.rec.clone()
     })?;
+    crate::health::resumed(s, &id);
     s.event(&rec, "unpause", &[]);
     Ok(())
 }

@@ -10,7 +10,14 @@ pub(crate) fn status_string(r: &Record) -> String {
     let now = now_f64();
     let since = |t: &str| human_duration(now - parse_rfc3339(t).unwrap_or(now));
     match r.state.status {
-        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Running => match &r.state.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                since(&r.state.started_at),
+                h.status.ps_suffix()
+            ),
+            None => format!("Up {}", since(&r.state.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -97,6 +104,9 @@ impl<'a> Selection<'a> {
             && any("name", &|x| short.contains(x.trim_start_matches('/')))
             && f.match_labels("label", &r.config.labels())
             && any("status", &|x| x == st.as_str())
+            && any("health", &|x| {
+                x == crate::health::filter_value(r.state.health.as_ref())
+            })
             && (!f.has("exited")
                 || st == Status::Exited
                     && f.get("exited")
@@ -131,6 +141,13 @@ pub(crate) fn list(e: &Engine, o: &ListOptions) -> Result<Vec<Value>> {
         "volume",
         "is-task",
     ])?;
+    for h in f.get("health") {
+        if !crate::health::valid_filter(h) {
+            return Err(Error::BadParameter(format!(
+                "Unrecognised filter value for health: {h}"
+            )));
+        }
+    }
     for st in f.get("status") {
         if st.parse::<Status>().is_err() {
             return Err(Error::BadParameter(format!("invalid filter 'status={st}'")));
@@ -289,7 +306,7 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
 fn state_json(r: &Record) -> Value {
     let st = &r.state;
     let zero = "0001-01-01T00:00:00Z";
-    json!({
+    let mut v = json!({
         "Status": docker_state(r),
         "Running": st.status.has_process(),
         "Paused": st.status == Status::Paused,
@@ -301,7 +318,11 @@ fn state_json(r: &Record) -> Value {
         "Error": st.error,
         "StartedAt": if st.started_at.is_empty() { zero } else { &st.started_at },
         "FinishedAt": if st.finished_at.is_empty() { zero } else { &st.finished_at },
-    })
+    });
+    if let Some(h) = &st.health {
+        v["Health"] = json!(h);
+    }
+    v
 }
 
 pub(crate) fn network_entry(r: &Record) -> Value {

@@ -57,6 +57,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 Ok(w) => {
                     let ss = s.clone();
                     spawn_watcher(ss, id.clone(), w);
+                    crate::health::resumed(s, &id);
                 }
                 Err(_) => {
                     // Monitor gone: the exit record (if any) has the truth.
@@ -84,6 +85,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
                                 en.rec.has_been_started = true;
                             });
                             spawn_watcher(s.clone(), id.clone(), w);
+                            crate::health::resumed(s, &id);
                             continue;
                         }
                     }

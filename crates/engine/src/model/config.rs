@@ -20,7 +20,7 @@ docker_object! {
         "StdinOnce" stdin_once: bool,
         "Env" env: Vec<String>,
         "Cmd" cmd: StrList,
-        "Healthcheck" healthcheck: Value,
+        "Healthcheck" healthcheck: crate::health::HealthConfig,
         "ArgsEscaped" args_escaped: bool,
         "Image" image: String,
         /// `{"/data": {}}`
