@@ -80,7 +80,7 @@ pub(super) fn launch(s: &Arc<Shared>, id: &str, gen: u64) -> Launch {
         })
     };
     let body = json!({
-        "Cmd": probe.command(rec.config.shell.items()),
+        "Cmd": probe.command(rec.config.shell.list()),
         "AttachStdout": true, "AttachStderr": true, "Tty": false, "Privileged": false,
     });
     let exec_id = match exec::create_in(s, id, &body) {

@@ -1,7 +1,6 @@
 //! Docker's container `Config` (swagger `ContainerConfig`): the request's top-level fields at
 //! create, stored merged with the image's config.
 use super::{docker_object, Field, HostConfig, Key, KeySet, StrList, StrMap};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 docker_object! {
