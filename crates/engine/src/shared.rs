@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub watchers: Watchers,
     /// What the next containers take ready (spare monitor, directories, a mounted rootfs).
     pub ready: Ready,
-    /// The network namespaces of `--network none` runs, a few made ahead.
+    /// The network namespaces of `--network none` runs (held by fd), a few made ahead.
     pub netns: crate::netns::NetnsPool,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
@@ -214,7 +214,6 @@ fn restrict_access(cfg: &EngineConfig) -> Result<()> {
         (cfg.root.join("bin"), 0o700),
         (cfg.exec_root.join("containers"), 0o700),
         (cfg.exec_root.join("runtime"), 0o700),
-        (cfg.exec_root.join("netns"), 0o700),
     ];
     for (d, mode) in dirs {
         std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
@@ -267,7 +266,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         Err(e) => tracing::warn!("resolve the /berth parent cgroup: {e}"),
     }
     let monitor_bin = find_monitor(&cfg)?;
-    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"))?;
+    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"));
     let init_path = cfg.root.join("bin").join("docker-init");
     let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
         let tmp = cfg.root.join("bin").join(".docker-init.tmp");
@@ -308,7 +307,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     });
     reconcile(&shared)?;
     {
-        // Namespaces no running container uses: the previous daemon's ready ones, a crash's.
+        // Old-style (bind-mounted) namespaces no running container uses: an older daemon's.
         let keep: Vec<PathBuf> = shared
             .containers
             .lock()

@@ -147,14 +147,17 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         e.exit_gen += 1;
         (e.rec.clone(), e.removing, net_ns)
     };
-    let updated = if auto_remove {
-        s.containers.update_unsaved(id, apply)
-    } else {
-        s.containers.update(id, apply)
-    };
-    let Ok((rec, removing, net_ns)) = updated else {
+    // In memory first, then written: what was taken out of the record (its namespace) is
+    // released even when the write fails — as it does when a removal, woken by this change,
+    // renamed the record's directory away meanwhile (`rm -f` of many running containers).
+    let Ok((rec, removing, net_ns)) = s.containers.update_unsaved(id, apply) else {
         return;
     };
+    if !auto_remove && !removing {
+        if let Err(e) = s.containers.save_now(id) {
+            tracing::warn!("save the exit of {id}: {e}");
+        }
+    }
     if !net_ns.is_empty() {
         // Off this path (the keeper releases it).
         s.netns.release_later(PathBuf::from(net_ns));
