@@ -77,11 +77,7 @@ impl Engine {
         drain_ready_rootfs(s);
         s.images.snapshots.drain_pool();
         drain_record_pool(s);
-        if let Ok(w) = s.watchers.conns.lock() {
-            for c in w.values() {
-                let _ = c.shutdown(std::net::Shutdown::Both);
-            }
-        }
+        s.watchers.shutdown();
         s.containers.cond.notify_all();
         if let Some(hold) = s.tmpfs.lock().ok().and_then(|mut h| h.take()) {
             // Only when no container runs (their monitors keep it busy anyway): the monitors
@@ -292,7 +288,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         image_lock: Mutex::new(()),
         rt,
         containers,
-        watchers: Watchers::default(),
+        watchers: Watchers::new()?,
         ready: Ready::default(),
         netns,
         events: Bus::default(),
