@@ -159,6 +159,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
     }
     // Soon, not now: the client that waited for this exit is finishing (`docker run --rm`).
     refill_spare_after(s, Duration::from_millis(10));
+    trim_heap_later(s);
 }
 
 /// Wait until the container's exit_gen passes `gen` or it is gone, up to `timeout`.
