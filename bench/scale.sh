@@ -49,8 +49,9 @@ row() { printf '  %-28s threads %5s   fds %5s   RSS %7s kB\n' "$1" $2 $3 $4; }
 start_many() {
     seq "$2" | xargs -P4 -I{} $DOCKER -H "unix://$1" run -d --network none "$ref" sleep 100000 >/dev/null
 }
-# Wait for the daemon's idle threads (API blocking pool: 10 s keep-alive) to go.
-settle() { sleep "${SETTLE:-12}"; }
+# Wait for the daemon's idle threads (API blocking pool: 10 s keep-alive) to go, and for
+# berthd's second heap trim (13 s after the last removal).
+settle() { sleep "${SETTLE:-16}"; }
 # One daemon's round: idle, N running, all removed. Prints three rows; $per gets per-container.
 round() {
     local name=$1 sock=$2 count=$3; shift 3

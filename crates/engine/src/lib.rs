@@ -173,7 +173,7 @@ pub struct WaitHandle {
 }
 
 /// (`wait` never gives up: its `wanted` is always true.)
-fn unreachable_wait() -> WaitResult {
+fn never_abandoned() -> WaitResult {
     WaitResult {
         status_code: -1,
         error: Some("wait abandoned".into()),
@@ -183,9 +183,7 @@ fn unreachable_wait() -> WaitResult {
 impl WaitHandle {
     /// Block until the condition holds.
     pub fn wait(self) -> WaitResult {
-        self.inner
-            .wait(&|| true)
-            .unwrap_or_else(|| unreachable_wait())
+        self.inner.wait(&|| true).unwrap_or_else(never_abandoned)
     }
 
     /// Block until the condition holds, or `wanted` says the answer is no longer wanted (the
