@@ -20,9 +20,11 @@ fn netns_of(env: &Env, id: &str) -> String {
         .into_owned()
 }
 
-/// Every reference to a network namespace the host has: processes' and threads' namespaces,
-/// open descriptors, nsfs mounts (a namespace nothing references is freed by the kernel).
-fn netns_references() -> HashSet<String> {
+/// The references to network namespaces held by this process (threads, descriptors, mounts),
+/// by the containers' former inits (`pids`) and by any process naming our roots (monitors).
+/// Not the whole host's: namespace inode numbers are reused, and other daemons on the machine
+/// make namespaces meanwhile.
+fn netns_references(env: &Env, pids: &[i64]) -> HashSet<String> {
     let mut refs = HashSet::new();
     let link = |p: std::path::PathBuf| {
         std::fs::read_link(p)
@@ -30,8 +32,20 @@ fn netns_references() -> HashSet<String> {
             .map(|l| l.to_string_lossy().into_owned())
             .filter(|l| l.starts_with("net:["))
     };
+    let roots = [env.root.to_str().unwrap(), env.exec_root.to_str().unwrap()];
+    let me = std::process::id().to_string();
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = p.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<i64>() else {
+            continue;
+        };
         let p = p.path();
+        let cmdline = std::fs::read(p.join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let ours = name == me || pids.contains(&pid) || roots.iter().any(|r| cmdline.contains(r));
+        if !ours {
+            continue;
+        }
         refs.extend(link(p.join("ns/net")));
         for sub in ["task", "fd"] {
             if let Ok(rd) = std::fs::read_dir(p.join(sub)) {
@@ -121,6 +135,14 @@ fn removing_many_running_containers_at_once_frees_their_namespaces() {
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let namespaces: HashSet<String> = ids.iter().map(|id| netns_of(&env, id)).collect();
+    let pids: Vec<i64> = ids
+        .iter()
+        .map(|id| {
+            env.engine.container_inspect(id, false).unwrap()["State"]["Pid"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(namespaces.len(), N, "containers sharing a namespace");
     // One `rm -f` of all of them: the removals run concurrently (the API's blocking pool).
     std::thread::scope(|sc| {
@@ -129,7 +151,7 @@ fn removing_many_running_containers_at_once_frees_their_namespaces() {
             sc.spawn(move || env.engine.container_remove(id, true, false).unwrap());
         }
     });
-    let left: Vec<String> = netns_references()
+    let left: Vec<String> = netns_references(&env, &pids)
         .intersection(&namespaces)
         .cloned()
         .collect();
