@@ -391,5 +391,27 @@ check "run of a missing command exits 127" 127 "$rc"
 timeout -k 2 20 "$DOCKER" run "$IMG" no-such-command-xyz >/dev/null 2>&1; rc=$?
 check "run (no --rm) of a missing command exits 127" 127 "$rc"
 
+# --- scale: a wait whose client went away ends (it kept a thread until the container's exit) --
+sid=$(docker run -d --network none "$IMG" sleep 1000)
+wait_threads() { grep -lx berth-wait /proc/"$BPID"/task/*/comm 2>/dev/null | wc -l; }
+wpids=()
+for _ in 1 2 3 4 5; do
+    curl -s --unix-socket "$SOCK" -X POST "http://d/containers/$sid/wait" >/dev/null &
+    wpids+=($!)
+done
+sleep 1
+check "wait: a thread per waiting client" 5 "$(wait_threads)"
+kill "${wpids[@]}" 2>/dev/null; wait "${wpids[@]}" 2>/dev/null
+for _ in $(seq 30); do [ "$(wait_threads)" -eq 0 ] && break; sleep 0.1; done
+check "wait: the threads end with their clients" 0 "$(wait_threads)"
+# docker cp of a FIFO copies it as one (was a 500); a working directory below /proc is a
+# clear refusal (was a 500 "mkdir 6 (for mount target ...)").
+docker exec "$sid" mkfifo -m 640 /tmp/fifo
+out=$(docker cp "$sid:/tmp/fifo" - 2>&1 | tar -tvf - 2>&1)
+contains "cp of a FIFO: archived as a FIFO" "prw-r-----" "$out"
+out=$(docker run --rm -w /proc/self/fd/6 "$IMG" true 2>&1)
+contains "run -w /proc/self/fd/6: refused, saying why" "the working directory '/proc/self/fd/6' is refused" "$out"
+docker rm -f "$sid" >/dev/null
+
 echo "# docker-cli.sh: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

@@ -189,7 +189,10 @@ pub async fn wait(e: Arc<Engine>, id: String, r: Req) -> Resp {
     // the body follows at exit.
     let (tx, body) = Body::channel(1);
     spawn_thread("berth-wait", move || {
-        let res = handle.wait();
+        // Ends with the client: its body (the receiver) is dropped when it goes away.
+        let Some(res) = handle.wait_while(&|| !tx.is_closed()) else {
+            return;
+        };
         let _ = tx.blocking_send(Ok(json_line(&res.to_json())));
         berth_engine::mark("api: wait answered");
     })?;

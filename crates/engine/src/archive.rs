@@ -247,16 +247,48 @@ pub(crate) fn get(e: &Engine, x: &str, path: &str, w: &mut dyn Write) -> Result<
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into());
+    let ft = md.file_type();
+    if ft.is_socket() {
+        return Err(Error::BadParameter(format!(
+            "cannot copy {path}: it is a socket, which an archive cannot hold"
+        )));
+    }
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     let res = if md.is_dir() {
         b.append_dir_all(&base, &real)
+    } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+        append_special(&mut b, &base, &md)
     } else {
         b.append_path_with_name(&real, &base)
     };
     res.and_then(|_| b.finish())
         .map_err(|er| internal(format!("archive {path}"), er))?;
     Ok(())
+}
+
+/// A FIFO or device node as its own tar entry under `name` (as dockerd archives them: type,
+/// mode, owner, device numbers; no data).
+fn append_special<W: Write>(
+    b: &mut tar::Builder<W>,
+    name: &str,
+    md: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    let ft = md.file_type();
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(md, tar::HeaderMode::Complete);
+    h.set_entry_type(if ft.is_fifo() {
+        tar::EntryType::Fifo
+    } else if ft.is_char_device() {
+        tar::EntryType::Char
+    } else {
+        tar::EntryType::Block
+    });
+    h.set_size(0);
+    let dev = md.rdev();
+    h.set_device_major(libc::major(dev))?;
+    h.set_device_minor(libc::minor(dev))?;
+    b.append_data(&mut h, name, std::io::empty())
 }
 
 pub(crate) fn put(

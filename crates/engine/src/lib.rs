@@ -173,10 +173,25 @@ pub struct WaitHandle {
     pub(crate) inner: containers::WaitInner,
 }
 
+/// (`wait` never gives up: its `wanted` is always true.)
+fn never_abandoned() -> WaitResult {
+    WaitResult {
+        status_code: -1,
+        error: Some("wait abandoned".into()),
+    }
+}
+
 impl WaitHandle {
     /// Block until the condition holds.
     pub fn wait(self) -> WaitResult {
-        self.inner.wait()
+        self.inner.wait(&|| true).unwrap_or_else(never_abandoned)
+    }
+
+    /// Block until the condition holds, or `wanted` says the answer is no longer wanted (the
+    /// client went away): None then. `wanted` is asked at every change of a container and at
+    /// least every second.
+    pub fn wait_while(self, wanted: &dyn Fn() -> bool) -> Option<WaitResult> {
+        self.inner.wait(wanted)
     }
 }
 

@@ -100,7 +100,8 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 pub(crate) struct Task {
     pub ctl: UnixStream,
     pub pid: i32,
-    /// Its network namespace (`--network none`); dropping the task releases it.
+    /// Its network namespace (`--network none`), held until the container runs (the runtime
+    /// was given its `/proc/<berthd>/fd/<n>` path; the init joined it at create).
     pub netns: Option<crate::netns::Netns>,
 }
 

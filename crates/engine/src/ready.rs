@@ -31,6 +31,59 @@ pub(crate) struct Ready {
     pub rootfs: Mutex<Option<ReadyRootfs>>,
     /// The snapshot base of the last create (what the next ready rootfs is mounted for).
     pub last_base: Mutex<Option<berth_image::snapshot::SnapshotBase>>,
+    /// When the keeper gives freed heap memory back (see [`trim_heap_later`]), and whether
+    /// that is the second pass.
+    pub trim_at: Mutex<Option<(Instant, bool)>>,
+}
+
+/// How long after the last exit or removal the heap is trimmed: once a burst (`rm -f` of a
+/// thousand containers) is over, not during it.
+const TRIM_QUIET: Duration = Duration::from_secs(2);
+/// When the second pass follows the first (past the API blocking pool's 10 s keep-alive).
+const TRIM_AGAIN: Duration = Duration::from_secs(11);
+
+/// Have the keeper give the memory freed by exits and removals back to the kernel once they
+/// have been quiet for [`TRIM_QUIET`]. glibc keeps free pages between live chunks resident
+/// (measured: 1 MB in use, 10 MB resident after a churn of 300); `malloc_trim` returns them.
+/// The API trims when its connections end, but exits and removal clean-ups run after that.
+/// A second pass follows [`TRIM_AGAIN`] later: the API's idle blocking threads end 10 s after
+/// a burst, and a thread's end gives its cached chunks back to the heap.
+pub(crate) fn trim_heap_later(s: &Shared) {
+    if let Ok(mut t) = s.ready.trim_at.lock() {
+        *t = Some((Instant::now() + TRIM_QUIET, false));
+    }
+    refill_spare_after(s, TRIM_QUIET);
+}
+
+/// Trim the heap if it is due (keeper thread); re-arm the keeper if it is not due yet.
+fn trim_heap_if_due(s: &Shared) {
+    let due = {
+        let Ok(mut t) = s.ready.trim_at.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        match *t {
+            Some((at, second)) if at <= now => {
+                *t = (!second).then_some((now + TRIM_AGAIN, true));
+                if !second {
+                    refill_spare_after(s, TRIM_AGAIN);
+                }
+                true
+            }
+            Some((at, _)) => {
+                refill_spare_after(s, at - now);
+                false
+            }
+            None => false,
+        }
+    };
+    if due {
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only returns free heap pages to the kernel; it is thread-safe.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// A ready container directory (`containers/.tmp-pool-*`) whose `rootfs/` has a ready
@@ -269,6 +322,7 @@ pub(crate) fn spare_keeper(s: Arc<Shared>) {
             return;
         }
         s.netns.release_queued();
+        trim_heap_if_due(&s);
         if s.ready.spare.lock().map(|g| g.is_some()).unwrap_or(true) {
             fill_ready(&s);
             continue;

@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub watchers: Watchers,
     /// What the next containers take ready (spare monitor, directories, a mounted rootfs).
     pub ready: Ready,
-    /// The network namespaces of `--network none` runs, a few made ahead.
+    /// The network namespaces of `--network none` runs (held by fd), a few made ahead.
     pub netns: crate::netns::NetnsPool,
     /// The health checks' timers (and their thread).
     pub health: crate::health::Scheduler,
@@ -80,11 +80,7 @@ impl Engine {
         drain_ready_rootfs(s);
         s.images.snapshots.drain_pool();
         drain_record_pool(s);
-        if let Ok(w) = s.watchers.conns.lock() {
-            for c in w.values() {
-                let _ = c.shutdown(std::net::Shutdown::Both);
-            }
-        }
+        s.watchers.shutdown();
         s.containers.cond.notify_all();
         if let Some(hold) = s.tmpfs.lock().ok().and_then(|mut h| h.take()) {
             // Only when no container runs (their monitors keep it busy anyway): the monitors
@@ -217,7 +213,6 @@ fn restrict_access(cfg: &EngineConfig) -> Result<()> {
         (cfg.root.join("bin"), 0o700),
         (cfg.exec_root.join("containers"), 0o700),
         (cfg.exec_root.join("runtime"), 0o700),
-        (cfg.exec_root.join("netns"), 0o700),
     ];
     for (d, mode) in dirs {
         std::fs::create_dir_all(&d).map_err(|e| internal(format!("create {}", d.display()), e))?;
@@ -270,7 +265,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         Err(e) => tracing::warn!("resolve the /berth parent cgroup: {e}"),
     }
     let monitor_bin = find_monitor(&cfg)?;
-    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"))?;
+    let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"));
     let init_path = cfg.root.join("bin").join("docker-init");
     let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
         let tmp = cfg.root.join("bin").join(".docker-init.tmp");
@@ -296,7 +291,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         image_lock: Mutex::new(()),
         rt,
         containers,
-        watchers: Watchers::default(),
+        watchers: Watchers::new()?,
         ready: Ready::default(),
         netns,
         health: crate::health::Scheduler::new()?,
@@ -312,7 +307,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     });
     reconcile(&shared)?;
     {
-        // Namespaces no running container uses: the previous daemon's ready ones, a crash's.
+        // Old-style (bind-mounted) namespaces no running container uses: an older daemon's.
         let keep: Vec<PathBuf> = shared
             .containers
             .lock()

@@ -17,7 +17,8 @@ pub(crate) struct CState {
     /// Pid of the monitor (for reconciliation diagnostics only).
     #[serde(default)]
     pub monitor_pid: i32,
-    /// The network namespace file of the current run (`--network none`), released at its end.
+    /// The bind-mounted network namespace of the current run, as older berthd versions made
+    /// them (released at its end); empty since namespaces are held by fd (`netns.rs`).
     #[serde(default)]
     pub net_ns: String,
     /// Docker's `State.Health`: only for a container with a healthcheck that has started.

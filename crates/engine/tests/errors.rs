@@ -96,3 +96,25 @@ fn failed_exec_starts_are_typed_with_docker_exit_codes() {
     }
     env.engine.container_remove(&id, true, false).unwrap();
 }
+
+#[test]
+fn refused_working_directories_are_400_and_say_so() {
+    let env = Env::new();
+    for (wd, says) in [
+        ("/proc/self/fd/6", "is refused: it is below /proc"),
+        ("/etc/passwd/sub", "cannot be made in the container"),
+    ] {
+        let id = env.create(json!({"Cmd": ["true"], "WorkingDir": wd}));
+        let e = env.engine.container_start(&id).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.status_code(), 400, "{wd}: {text}");
+        assert!(
+            text.contains(&format!("the working directory '{wd}'")) && text.contains(says),
+            "{wd}: {text}"
+        );
+        env.engine.container_remove(&id, true, false).unwrap();
+    }
+    // /proc itself is a directory like another.
+    let (code, out, _) = env.run(json!({"Cmd": ["pwd"], "WorkingDir": "/proc"}));
+    assert_eq!((code, out.trim()), (0, "/proc"));
+}

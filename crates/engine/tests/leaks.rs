@@ -12,6 +12,12 @@ fn sleeper(env: &Env) -> String {
     id
 }
 
+fn rss_kb() -> u64 {
+    let st = std::fs::read_to_string("/proc/self/status").unwrap();
+    let l = st.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    l.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 #[test]
 fn cycles_leave_nothing_behind() {
     let env = Env::new();
@@ -19,6 +25,7 @@ fn cycles_leave_nothing_behind() {
     // Warm up (lazily opened files), then count.
     env.run(json!({"Cmd": ["true"]}));
     let fds_before = fds();
+    let rss_before = rss_kb();
     let mut ids = Vec::new();
     // The issue's 1000 cycles (about 15 ms each in a release build).
     for _ in 0..1000 {
@@ -33,7 +40,21 @@ fn cycles_leave_nothing_behind() {
         ids.push(id.clone());
         env.engine.container_remove(&id, true, false).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // The engine gives freed heap back once exits and removals have been quiet for 2 s (the
+    // issue: 300 cycles took berthd from 10 to 31 MB, and it stayed).
+    // Measured in this test: +1.2 MB with the trims, +3.5 MB without. (Polled: the keeper
+    // runs at idle priority, late on a busy machine.)
+    let bound = rss_before + 3 * 1024;
+    let t = std::time::Instant::now();
+    while rss_kb() >= bound && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rss_after = rss_kb();
+    eprintln!("RSS {rss_before} kB -> {rss_after} kB after the cycles");
+    assert!(
+        rss_after < bound,
+        "memory not returned after the cycles: RSS {rss_before} kB -> {rss_after} kB"
+    );
     let fds_after = fds();
     assert!(
         fds_after <= fds_before + 2,

@@ -476,7 +476,7 @@ fn util_now() -> f64 {
 fn archive_changes_export_contained() {
     let env = Env::new();
     let id = sleeper(&env, json!({}));
-    let ex = env.engine.exec_create(&id, &json!({"Cmd": ["sh", "-c", "mkdir /data && echo secret > /data/f && ln -s /../../../../../../etc /evil && rm /bin/yes"]})).unwrap();
+    let ex = env.engine.exec_create(&id, &json!({"Cmd": ["sh", "-c", "mkdir /data && echo secret > /data/f && busybox mkfifo -m 640 /data/p && ln -s /../../../../../../etc /evil && rm /bin/yes"]})).unwrap();
     read_all(
         env.engine
             .exec_start(ex["Id"].as_str().unwrap(), false, false)
@@ -507,6 +507,16 @@ fn archive_changes_export_contained() {
     let mut e = ar.entries().unwrap().next().unwrap().unwrap();
     assert_eq!(e.path().unwrap().to_str().unwrap(), "f");
     assert_eq!(String::from_utf8(read_all(&mut e)).unwrap(), "secret\n");
+    // A FIFO is archived as one, as dockerd does (it was a 500).
+    let mut tarb = Vec::new();
+    env.engine
+        .container_archive_get(&id, "/data/p", &mut tarb)
+        .unwrap();
+    let mut ar = tar::Archive::new(&tarb[..]);
+    let e = ar.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_str().unwrap(), "p");
+    assert_eq!(e.header().entry_type(), tar::EntryType::Fifo);
+    assert_eq!(e.header().mode().unwrap() & 0o777, 0o640);
     // CVE-2018-15664: a symlink pointing "outside" resolves inside the container root.
     let mut tarb = Vec::new();
     env.engine

@@ -7,68 +7,10 @@ use crate::shared::*;
 use crate::state::Record;
 use crate::util::*;
 use crate::*;
-use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Watch connections to monitors (shut down when the engine is dropped), by a serial.
-#[derive(Default)]
-pub(crate) struct Watchers {
-    pub conns: Mutex<HashMap<u64, UnixStream>>,
-    pub serial: std::sync::atomic::AtomicU64,
-}
-
-pub(crate) fn connect_watch(s: &Shared, id: &str) -> std::io::Result<UnixStream> {
-    let c = crate::proto::connect(&s.attach_sock(id))?;
-    let mut hello = serde_json::to_vec(&AttachHello {
-        watch: true,
-        ..Default::default()
-    })
-    .unwrap_or_default();
-    hello.push(b'\n');
-    (&c).write_all(&hello)?;
-    Ok(c)
-}
-
-pub(crate) fn spawn_watcher(s: Arc<Shared>, id: String, w: UnixStream) {
-    let serial = s.watchers.serial.fetch_add(1, Ordering::SeqCst);
-    if let Ok(c) = w.try_clone() {
-        if let Ok(mut l) = s.watchers.conns.lock() {
-            l.insert(serial, c);
-        }
-    }
-    std::thread::spawn(move || {
-        // Until EOF: the monitor's `exit <record>` line, if it got that far.
-        let mut got = Vec::new();
-        let mut b = [0u8; 512];
-        loop {
-            match std::io::Read::read(&mut &w, &mut b) {
-                Ok(0) | Err(_) => break,
-                Ok(n) if got.len() < 64 * 1024 => got.extend_from_slice(&b[..n]),
-                Ok(_) => {}
-            }
-        }
-        if let Ok(mut l) = s.watchers.conns.lock() {
-            l.remove(&serial);
-        }
-        drop(w);
-        if s.closed.load(Ordering::SeqCst) {
-            return;
-        }
-        handle_exit_with(&s, &id, exit_line(&got));
-    });
-}
-
-/// The exit record in a watch connection's data (`exit <json>\n`).
-pub(crate) fn exit_line(data: &[u8]) -> Option<ExitRecord> {
-    let rest = data.strip_prefix(format!("{WATCH_EXIT} ").as_bytes())?;
-    let end = rest.iter().position(|&c| c == b'\n')?;
-    serde_json::from_slice(&rest[..end]).ok()
-}
 
 /// Whether the container is removed when it exits (AutoRemove; Docker never restarts those).
 pub(crate) fn auto_removes(r: &Record) -> bool {
@@ -148,14 +90,17 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         e.exit_gen += 1;
         (e.rec.clone(), e.removing, net_ns)
     };
-    let updated = if auto_remove {
-        s.containers.update_unsaved(id, apply)
-    } else {
-        s.containers.update(id, apply)
-    };
-    let Ok((rec, removing, net_ns)) = updated else {
+    // In memory first, then written: what was taken out of the record (its namespace) is
+    // released even when the write fails — as it does when a removal, woken by this change,
+    // renamed the record's directory away meanwhile (`rm -f` of many running containers).
+    let Ok((rec, removing, net_ns)) = s.containers.update_unsaved(id, apply) else {
         return;
     };
+    if !auto_remove && !removing {
+        if let Err(e) = s.containers.save_now(id) {
+            tracing::warn!("save the exit of {id}: {e}");
+        }
+    }
     if !net_ns.is_empty() {
         // Off this path (the keeper releases it).
         s.netns.release_later(PathBuf::from(net_ns));
@@ -215,6 +160,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
     }
     // Soon, not now: the client that waited for this exit is finishing (`docker run --rm`).
     refill_spare_after(s, Duration::from_millis(10));
+    trim_heap_later(s);
 }
 
 /// Wait until the container's exit_gen passes `gen` or it is gone, up to `timeout`.
@@ -257,23 +203,26 @@ pub(crate) struct WaitInner {
 }
 
 impl WaitInner {
-    pub(crate) fn wait(self) -> WaitResult {
+    pub(crate) fn wait(self, wanted: &dyn Fn() -> bool) -> Option<WaitResult> {
         let s = &self.s;
         let mut reg = s.containers.lock();
         loop {
+            if !wanted() {
+                return None;
+            }
             if s.closed.load(Ordering::SeqCst) {
-                return WaitResult {
+                return Some(WaitResult {
                     status_code: -1,
                     error: Some("daemon shutting down".into()),
-                };
+                });
             }
             match reg.by_id.get(&self.id) {
                 None => {
                     let code = reg.removed.get(&self.id).copied().unwrap_or(0);
-                    return WaitResult {
+                    return Some(WaitResult {
                         status_code: code,
                         error: None,
-                    };
+                    });
                 }
                 Some(e) => {
                     let done = match self.cond {
@@ -289,10 +238,10 @@ impl WaitInner {
                         } else {
                             Some(e.rec.state.error.clone())
                         };
-                        return WaitResult {
+                        return Some(WaitResult {
                             status_code: e.rec.state.exit_code,
                             error: err,
-                        };
+                        });
                     }
                 }
             }

@@ -116,12 +116,8 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             Err(e) => return Err(fail(e)),
         },
     };
-    // A failure from here on drops the namespace (released); success hands it to the record.
-    let Task {
-        ctl,
-        pid,
-        mut netns,
-    } = task;
+    // The namespace is held until the container runs: its init is in it then.
+    let Task { ctl, pid, netns } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,
@@ -172,14 +168,13 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.state.error = String::new();
         en.rec.state.exit_code = 0;
         en.rec.state.oom_killed = false;
-        en.rec.state.net_ns = netns
-            .take()
-            .map(|n| n.keep().to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // (Held by its processes now; only an older berthd's records name one.)
+        en.rec.state.net_ns = String::new();
         en.rec.has_been_started = true;
         en.rec.manually_stopped = false;
         en.rec.clone()
     })?;
+    drop(netns);
     crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
     crate::health::started(s, id);

@@ -10,6 +10,7 @@ mod registry;
 mod remove;
 mod stats;
 mod update;
+mod watch;
 
 pub(crate) use create::*;
 pub(crate) use exit::*;
@@ -20,3 +21,4 @@ pub(crate) use registry::*;
 pub(crate) use remove::*;
 pub(crate) use stats::*;
 pub(crate) use update::*;
+pub(crate) use watch::*;

@@ -167,6 +167,19 @@ impl Containers {
         Ok(r)
     }
 
+    /// Persist the entry as it is in memory now (after an `update_unsaved`).
+    pub(crate) fn save_now(&self, id: &str) -> Result<()> {
+        let (rec, v, saved) = {
+            let reg = self.lock();
+            let e = reg
+                .by_id
+                .get(id)
+                .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
+            (e.rec.clone(), e.version, e.saved.clone())
+        };
+        self.save_version(&rec, v, &saved)
+    }
+
     /// Write `rec` (version `v`) unless a newer version is on disk already.
     pub(crate) fn save_version(&self, rec: &Record, v: u64, saved: &Mutex<u64>) -> Result<()> {
         let mut g = saved

@@ -2,6 +2,7 @@
 use crate::containers::*;
 use crate::model::Status;
 use crate::prepare::*;
+use crate::ready::*;
 use crate::shared::*;
 use crate::state::Record;
 use crate::util::*;
@@ -107,7 +108,10 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
             if let Err(e) = finish_removal(&ss, &id) {
                 tracing::warn!("remove the files of {id}: {e} (retried at the next start)");
             }
+            trim_heap_later(&ss);
         });
+    } else {
+        trim_heap_later(s);
     }
     Ok(())
 }

@@ -63,8 +63,31 @@ fn cwd(inp: &SpecInput) -> Result<String> {
             )))
         }
     };
-    crate::util::mkdir_all_in_root(inp.rootfs, Path::new(&cwd), 0o755)?;
+    refuse_proc_cwd(&cwd)?;
+    // (A component that is a file, say: the user's path cannot be a directory.)
+    crate::util::mkdir_all_in_root(inp.rootfs, Path::new(&cwd), 0o755).map_err(|e| match e {
+        Error::Internal(_) | Error::BadParameter(_) => Error::BadParameter(format!(
+            "the working directory '{cwd}' cannot be made in the container: {e}"
+        )),
+        e => e,
+    })?;
     Ok(cwd)
+}
+
+/// A working directory below /proc is refused: it would be made in the image's mount point of
+/// the container's procfs (where nothing can be made), and `/proc/self/fd/N` names a
+/// descriptor of the runtime (CVE-2024-21626). `/proc` itself is a directory like another.
+fn refuse_proc_cwd(cwd: &str) -> Result<()> {
+    let mut parts = Path::new(cwd)
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)));
+    if parts.next().is_some_and(|c| c.as_os_str() == "proc") && parts.next().is_some() {
+        return Err(Error::BadParameter(format!(
+            "the working directory '{cwd}' is refused: it is below /proc, the container's \
+             process information file system"
+        )));
+    }
+    Ok(())
 }
 
 fn oci_user(u: &User) -> oci_spec::runtime::User {
