@@ -330,7 +330,33 @@ def container_of_fds(pid):
             continue
         if m:
             return m.group(1)
+    # A prepared monitor (its container created, not started) has no such file open yet:
+    # its child, the container's init, is in the container's cgroup.
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+    except OSError:
+        kids = []
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/cgroup") as f:
+                m = re.search(r"/berth/([0-9a-f]{64})", f.read())
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
     return None
+
+
+def describe(pid):
+    """A process, for a message: pid, its children and its open files."""
+    try:
+        fds = sorted({os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")})
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+    except OSError as e:
+        return f"{pid} ({e})"
+    return f"{pid} (children {kids}, files {fds})"
 
 
 def reap_orphans(keep):
@@ -754,7 +780,7 @@ class Fault:
         t = proc_table()
         me = os.getpid()
         sub = descendants(t, me) - descendants(t, self.reg.pid) - {self.reg.pid, self.d.proc.pid}
-        spares = 0
+        spares = []
         for pid in sorted(sub):
             if pid not in t:
                 continue
@@ -764,7 +790,7 @@ class Fault:
             if exe == "berth-monitor":
                 cid = container_of_fds(pid)
                 if cid is None:
-                    spares += 1
+                    spares.append(pid)
                 elif cid not in live:
                     bad.append(f"monitor {pid} of container {cid[:12]} that is not live")
                 continue
@@ -773,8 +799,8 @@ class Fault:
                 a = t[a][0]
             if a not in sub and a != self.d.proc.pid:
                 bad.append(f"process {pid} ({exe}, parent {ppid}) has no monitor")
-        if spares > 1:
-            bad.append(f"{spares} spare monitors")
+        if len(spares) > 1:
+            bad.append(f"{len(spares)} spare monitors: {', '.join(describe(p) for p in spares)}")
         nets = 0
         for mp in mounts_under(self.work):
             rel = os.path.relpath(mp, self.work)
@@ -859,11 +885,14 @@ class Fault:
         th.start()
         th.join(delay)
         finished = not th.is_alive()
+        r0 = time.time()
         what = ""
         if victim == "berthd":
             self.d.kill9()
             self.kills["berthd"] += 1
             th.join(60)
+            if th.is_alive():
+                print(f"    ({op} still waiting for an answer 60 s after berthd was killed)")
             self.d.start()
             self.ours.add(self.d.proc.pid)
             what = "berthd"
@@ -891,7 +920,7 @@ class Fault:
             bad = self.check()
         status = "ok" if not bad else "FAIL"
         print(f"round {i:2d} {op:6s} kill {what or 'nothing'} after {delay * 1000:.0f} ms"
-              f"{' (op had finished)' if finished else ''}: {status}", flush=True)
+              f"{' (op had finished)' if finished else ''}: {status} ({time.time() - r0:.1f} s)", flush=True)
         for b in bad:
             print(f"    {b}", flush=True)
         if bad:

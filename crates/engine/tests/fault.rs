@@ -63,3 +63,75 @@ fn restarted_container_that_exits_while_away_reports_its_exit() {
     });
     assert_eq!(state(&env, &id)["ExitCode"], 7);
 }
+
+/// A process's parent and state letter, or None once it is gone.
+fn stat_of(pid: i32) -> Option<(i32, char)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &st[st.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    Some((f.next()?.parse().ok()?, state))
+}
+
+fn alive(pid: i32) -> bool {
+    stat_of(pid).is_some_and(|(_, s)| s != 'Z')
+}
+
+/// The init of container `id` made at its preparation (waiting for its start) and its parent,
+/// the container's monitor: found by the init's cgroup.
+fn prepared_init(id: &str) -> Option<(i32, i32)> {
+    for ent in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if !cg.contains(&format!("/berth/{id}")) {
+            continue;
+        }
+        let (ppid, _) = stat_of(pid)?;
+        let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+        if exe.to_string_lossy().ends_with("berth-monitor") {
+            return Some((pid, ppid));
+        }
+    }
+    None
+}
+
+fn kill_prepared_monitor(env: &Env, id: &str) -> i32 {
+    env.wait_for("the container prepared", || prepared_init(id).is_some());
+    let (init, mon) = prepared_init(id).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(mon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    env.wait_for("the monitor gone", || !alive(mon));
+    init
+}
+
+/// A container prepared at create whose monitor died before the start: the start makes it
+/// again instead of failing on the dead monitor.
+#[test]
+fn prepared_container_whose_monitor_died_is_made_again_at_start() {
+    let env = Env::new();
+    let id = env.create(json!({"Cmd": ["sleep", "1000"]}));
+    let old_init = kill_prepared_monitor(&env, &id);
+    env.engine.container_start(&id).unwrap();
+    assert_eq!(env.status(&id), "running");
+    assert_eq!(exec_stdout(&env, &id, &["echo", "alive"]), "alive\n");
+    env.wait_for("the first init gone", || !alive(old_init));
+}
+
+/// A prepared container whose monitor died, taken down before any start (here by an update):
+/// the init its monitor made does not stay behind.
+#[test]
+fn prepared_container_whose_monitor_died_leaves_no_process_when_taken_down() {
+    let env = Env::new();
+    let id = env.create(json!({"Cmd": ["sleep", "1000"]}));
+    let init = kill_prepared_monitor(&env, &id);
+    env.engine
+        .container_update(&id, &json!({"CpuShares": 512}))
+        .unwrap();
+    env.wait_for("the prepared init gone", || !alive(init));
+    assert_eq!(env.status(&id), "created");
+}

@@ -103,7 +103,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         .by_id
         .get_mut(id)
         .and_then(|en| en.prepared.take());
-    let task = match prepared {
+    // A prepared container whose monitor died meanwhile is made again (dropping the task
+    // releases its namespace; `create_task` deletes what the runtime has of it first).
+    let task = match prepared.filter(Task::monitor_alive) {
         Some(t) => {
             crate::mark("engine: using the prepared container");
             t
