@@ -338,13 +338,9 @@ def container_of_fds(pid):
     except OSError:
         kids = []
     for k in kids:
-        try:
-            with open(f"/proc/{k}/cgroup") as f:
-                m = re.search(r"/berth/([0-9a-f]{64})", f.read())
-        except OSError:
-            continue
-        if m:
-            return m.group(1)
+        c = cgroup_of(int(k))
+        if c:
+            return c
     return None
 
 
@@ -357,6 +353,16 @@ def describe(pid):
     except OSError as e:
         return f"{pid} ({e})"
     return f"{pid} (children {kids}, files {fds})"
+
+
+def cgroup_of(pid):
+    """The container (its cgroup /berth/<id>) a process is in, or None."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            m = re.search(r"/berth/([0-9a-f]{64})", f.read())
+    except OSError:
+        return None
+    return m.group(1) if m else None
 
 
 def reap_orphans(keep):
@@ -572,8 +578,24 @@ class Fault:
     def op_start(self):
         name = self.name("s")
         cid = self.create(name, ["sleep", "10000"])
-        if self.rng.random() < 0.5:
-            time.sleep(0.05)  # half the time its preparation is done
+        r = self.rng.random()
+        if r < 0.2:
+            # Its monitor, made at create (the container waits for its start), dies first:
+            # the start must make the container again, not fail.
+            deadline = time.time() + 5
+            mon = None
+            while mon is None and time.time() < deadline:
+                mon = next((p for p, c in self.monitors().items() if c == cid), None)
+                time.sleep(0.01)
+            if mon is None:
+                raise RuntimeError(f"{name}: no monitor made at create within 5 s")
+            os.kill(mon, signal.SIGKILL)
+            self.kills["monitor"] += 1
+            while os.path.exists(f"/proc/{mon}") and proc_table().get(mon, (0, "Z"))[1] != "Z":
+                time.sleep(0.01)
+            self.d.json("POST", f"/containers/{cid}/start", ok=(204,))
+        elif r < 0.6:
+            time.sleep(0.05)  # its preparation is done
 
         def run():
             self.d.json("POST", f"/containers/{cid}/start", ok=(204, 304))
@@ -774,31 +796,42 @@ class Fault:
         finally:
             s.close()
 
-    def check_leaks(self, cs):
+    def check_leaks(self, cs, final=False):
         bad = []
         live = {c["Id"] for c in cs if c["State"] in ("running", "paused", "restarting", "created")}
         t = proc_table()
         me = os.getpid()
         sub = descendants(t, me) - descendants(t, self.reg.pid) - {self.reg.pid, self.d.proc.pid}
         spares = []
+        created = {c["Id"] for c in cs if c["State"] == "created"}
+        is_monitor = {p for p in sub if p in t and t[p][2] == "berth-monitor" and cgroup_of(p) is None}
         for pid in sorted(sub):
             if pid not in t:
                 continue
             ppid, state, exe = t[pid]
             if state == "Z":
                 continue
-            if exe == "berth-monitor":
+            cg = cgroup_of(pid)
+            if pid in is_monitor:
                 cid = container_of_fds(pid)
                 if cid is None:
                     spares.append(pid)
                 elif cid not in live:
                     bad.append(f"monitor {pid} of container {cid[:12]} that is not live")
                 continue
+            if cg is not None and cg not in live:
+                bad.append(f"process {pid} ({exe}) of container {cg[:12]} that is not live")
+                continue
             a = ppid
-            while a in sub and t[a][2] != "berth-monitor":
+            while a in sub and a not in is_monitor:
                 a = t[a][0]
-            if a not in sub and a != self.d.proc.pid:
-                bad.append(f"process {pid} ({exe}, parent {ppid}) has no monitor")
+            if a in is_monitor or a == self.d.proc.pid:
+                continue
+            # The init of a prepared container whose monitor died waits for its start (which
+            # makes the container again) or its expiry (which deletes it): allowed until then.
+            if cg in created and not final:
+                continue
+            bad.append(f"process {pid} ({exe}, parent {ppid}, container {(cg or '-')[:12]}) has no monitor")
         if len(spares) > 1:
             bad.append(f"{len(spares)} spare monitors: {', '.join(describe(p) for p in spares)}")
         nets = 0
@@ -824,13 +857,13 @@ class Fault:
                 bad.append(f"cgroup {path} of a container that is not live")
         return bad
 
-    def check(self):
+    def check(self, final=False):
         """Invariants, with a few seconds for what happens after a kill (exit handling)."""
         deadline = time.time() + 6
         while True:
             bad, cs = self.check_consistent()
             if not bad:
-                bad = self.check_running() + self.check_leaks(cs)
+                bad = self.check_running() + self.check_leaks(cs, final)
             if not bad or time.time() > deadline:
                 return bad
             time.sleep(0.25)
@@ -870,7 +903,12 @@ class Fault:
         self.tidy()
         op = self.rng.choice(self.OPS)
         victim = "berthd" if self.rng.random() < 0.7 else "monitor"
-        run, retry, target = getattr(self, f"op_{op}")()
+        try:
+            run, retry, target = getattr(self, f"op_{op}")()
+        except Exception as e:  # noqa: BLE001 (reported)
+            print(f"round {i:2d} {op:6s} FAIL before the fault: {e}", flush=True)
+            self.failures.append((i, op, [str(e)]))
+            return
         span = self.durations.get(op, 0.05)
         delay = self.rng.uniform(0, span * 1.2)
         err = []
@@ -1009,13 +1047,22 @@ def main():
         for i in range(rounds):
             f.round(i)
             f.done += 1
+        # Prepared containers not started expire after 10 s: then nothing may be left that
+        # no monitor owns.
+        time.sleep(11)
+        bad = f.check(final=True)
+        print(f"final check after 11 s: {'ok' if not bad else 'FAIL'}", flush=True)
+        for b in bad:
+            print(f"    {b}", flush=True)
+        if bad:
+            f.failures.append(("final", "", bad))
     except Exception as e:  # noqa: BLE001 (reported)
         f.failures.append(("setup", "", [repr(e)]))
         print(f"FAIL {e!r}", flush=True)
         traceback.print_exc()
     finally:
         f.cleanup(os.environ.get("FAULT_KEEP") == "1" and f.failures)
-    ok = f.done - len([x for x in f.failures if x[0] != "setup"])
+    ok = f.done - len([x for x in f.failures if isinstance(x[0], int)])
     print(f"# fault.py seed {seed}: {ok}/{rounds} rounds passed, kills {f.kills}, "
           f"{time.time() - t0:.0f} s", flush=True)
     return 1 if f.failures else 0

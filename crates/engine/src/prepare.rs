@@ -215,6 +215,7 @@ pub(crate) fn abort_task(s: &Shared, id: &str, t: Task) {
         // Its monitor died: the runtime container it made (an init waiting for its start)
         // is ours to delete.
         s.delete_runtime(id);
+        sweep_cgroup(id);
     }
     s.unmount(id);
 }
@@ -299,7 +300,8 @@ pub(crate) fn prepare_later(s: &Arc<Shared>, id: &str) {
                     }
                     Err(e) => {
                         tracing::debug!("prepare {id}: {e} (the start will redo and report it)");
-                        let _ = s.rt.delete(&id, true);
+                        s.delete_runtime(&id);
+                        sweep_cgroup(&id);
                         s.unmount(&id);
                         give_back(req);
                         return;

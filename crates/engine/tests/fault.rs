@@ -135,3 +135,29 @@ fn prepared_container_whose_monitor_died_leaves_no_process_when_taken_down() {
     env.wait_for("the prepared init gone", || !alive(init));
     assert_eq!(env.status(&id), "created");
 }
+
+/// Processes in a container's cgroup that no runtime state names (what a monitor killed in the
+/// middle of its create leaves: an init waiting for its start) go when the container's run is
+/// taken down: here one put there by hand, and a start that fails.
+#[test]
+fn processes_no_runtime_state_names_are_killed_with_the_cgroup() {
+    let env = Env::new();
+    let id = env.create(json!({"Cmd": ["/no/such/command"]}));
+    // Wait for the preparation (it fails the same way) to be over.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut cg = berth_cgroups::Cgroup::new(Some(&format!("/berth/{id}")), &id, false).unwrap();
+    cg.create().unwrap();
+    let stray = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid = stray.id() as i32;
+    cg.add_task(pid).unwrap();
+    assert!(env.engine.container_start(&id).is_err());
+    let stray = std::sync::Mutex::new(stray);
+    env.wait_for("the stray process killed", || {
+        matches!(stray.lock().unwrap().try_wait(), Ok(Some(_)))
+    });
+    let dirs: Vec<_> = cg.created_dirs().iter().filter(|d| d.exists()).collect();
+    assert!(dirs.is_empty(), "cgroup directories left: {dirs:?}");
+}

@@ -64,6 +64,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     crate::mark("engine: start");
     let rec = s.containers.record(id)?;
     let fail = |e: Error| -> Error {
+        // (A monitor that died in the middle of its create leaves an init no runtime state
+        // names, in the container's cgroup.)
+        s.delete_runtime(id);
+        sweep_cgroup(id);
         s.unmount(id);
         let pend: Vec<Arc<Slot>> = s
             .containers

@@ -19,6 +19,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
         if let Some(rid) = id.strip_prefix(".rm-") {
             // A removal interrupted by a crash: finish it.
             let _ = s.rt.delete(rid, true);
+            sweep_cgroup(rid);
             if let Err(e) = finish_removal(s, rid) {
                 tracing::warn!("finish removal of {rid}: {e}");
             }
@@ -102,6 +103,9 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
             }
             // A container prepared by the previous daemon (its monitor ends at the EOF).
             let _ = s.rt.delete(&id, true);
+            if rec.state.status == Status::Created {
+                sweep_cgroup(&id);
+            }
             s.unmount(&id);
             if rec.state.status == Status::Removing {
                 let _ = remove_files(s, &id, true);
