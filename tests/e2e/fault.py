@@ -67,6 +67,7 @@ class Daemon:
         self.root = os.path.join(work, "root")
         self.exec_root = os.path.join(work, "run")
         self.proc = None
+        self.ours = set()  # our own children (Popen's): not for the reaper
         self.log = open(os.path.join(work, "berthd.log"), "ab")
 
     def start(self):
@@ -79,10 +80,13 @@ class Daemon:
             + (["--debug"] if os.environ.get("FAULT_DEBUG") == "1" else []),
             stdout=self.log, stderr=self.log,
         )
+        self.ours.add(self.proc.pid)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"berthd exited with {self.proc.returncode} (see {self.work}/berthd.log)")
+                holders = [describe(p) for p in holders_of(os.path.join(self.root, "berthd.lock"))]
+                raise RuntimeError(f"berthd exited with {self.proc.returncode} (see {self.work}/berthd.log);"
+                                   f" its lock is held by {holders}")
             if os.path.exists(self.sock):
                 try:
                     if self.req("GET", "/_ping", timeout=2)[0] == 200:
@@ -365,6 +369,22 @@ def cgroup_of(pid):
     return m.group(1) if m else None
 
 
+def holders_of(path):
+    """Processes with `path` open."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{d}/fd"):
+                if os.readlink(f"/proc/{d}/fd/{fd}") == path:
+                    out.append(int(d))
+                    break
+        except OSError:
+            pass
+    return out
+
+
 def reap_orphans(keep):
     """Reap zombies that came to us as the subreaper (not our own Popen children)."""
     for pid, (ppid, state, _) in proc_table().items():
@@ -462,9 +482,9 @@ class Fault:
         for k in range(3):
             registry_push(self.addr, f"fault/img{k}", "1", [base, data_layer(self.rng, f"p{k}", 3 << 20)])
             self.pulls.append(f"{self.addr}/fault/img{k}:1")
+        self.d.ours.add(self.reg.pid)
+        threading.Thread(target=reaper, args=(self.d.ours,), daemon=True).start()
         self.d.start()
-        self.ours = {self.reg.pid, self.d.proc.pid}
-        threading.Thread(target=reaper, args=(self.ours,), daemon=True).start()
         st, b = self.d.req("POST", "/images/create?fromSrc=-&repo=fault/base&tag=1", body=base,
                            headers={"Content-Type": "application/x-tar"})
         if st != 200 or stream_errors(b):
@@ -932,7 +952,6 @@ class Fault:
             if th.is_alive():
                 print(f"    ({op} still waiting for an answer 60 s after berthd was killed)")
             self.d.start()
-            self.ours.add(self.d.proc.pid)
             what = "berthd"
         else:
             pid, main = self.kill_monitor(target)
