@@ -337,7 +337,11 @@ pub(crate) fn sweep_cgroup(id: &str) {
     let Ok(cg) = berth_cgroups::Cgroup::new(Some(&format!("/berth/{id}")), id, false) else {
         return;
     };
-    let mut dirs: Vec<PathBuf> = cg.unified_dir().map(Path::to_path_buf).into_iter().collect();
+    let mut dirs: Vec<PathBuf> = cg
+        .unified_dir()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
     dirs.extend(cg.v1_dirs().values().cloned());
     dirs.extend(cg.v1_hierarchies().iter().map(|(_, d)| d.clone()));
     dirs.sort();
