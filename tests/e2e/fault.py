@@ -724,6 +724,12 @@ class Fault:
             if not i.get("RootFS", {}).get("Layers"):
                 bad.append(f"image {im['Id'][:19]} has no layers")
             bad += self.check_layers(im["Id"], i.get("RootFS", {}).get("Layers") or [])
+        # No half-written blob or layer left behind (nothing is pulled or loaded right now).
+        for sub in ("content/sha256", "snapshots"):
+            d = os.path.join(self.d.root, "image", sub)
+            tmps = [n for n in os.listdir(d) if n.startswith(".tmp-")] if os.path.isdir(d) else []
+            if tmps:
+                bad.append(f"temporary files in {sub}: {tmps[:3]}")
         for ref in self.images:
             if ref not in tags:
                 bad.append(f"image {ref} not listed")
