@@ -298,7 +298,8 @@ def proc_table():
                 st = f.read()
             rest = st[st.rindex(")") + 2:].split()
             try:
-                exe = os.path.basename(os.readlink(f"/proc/{d}/exe"))
+                # (" (deleted)": the binary was rebuilt meanwhile)
+                exe = os.path.basename(os.readlink(f"/proc/{d}/exe")).removesuffix(" (deleted)")
             except OSError:
                 exe = ""
             t[int(d)] = (int(rest[1]), rest[0], exe)
