@@ -289,10 +289,8 @@ mod tests {
         std::fs::write(path, format!("{pid}\n")).unwrap();
         let f = std::fs::File::open(path).unwrap();
         // SAFETY: flock on an fd we own.
-        assert_eq!(
-            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-            0
-        );
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(r, 0);
         f
     }
 
