@@ -37,6 +37,8 @@ else
     echo "=== docker-py, streams: SKIPPED (no docker-py: pip install docker==7.1.0)"
 fi
 step berth-cli tests/e2e/with-berthd.sh "$bin/berthd" tests/e2e/cli.sh "$bin/berth"
+# berthd or a berth-monitor SIGKILLed at random points (FAULT_ROUNDS, default 50; FAULT_SEED).
+step fault python3 tests/e2e/fault.py "$bin/berthd"
 echo "=== total $(( $(date +%s) - start ))s"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}"

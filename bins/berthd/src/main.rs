@@ -107,19 +107,30 @@ fn lock_exclusive(lock: &Path, what: &str) -> Result<std::fs::File> {
         .custom_flags(libc::O_CLOEXEC)
         .open(lock)
         .with_context(|| format!("open {}", lock.display()))?;
+    // A berthd that died (SIGKILL) in the middle of starting a process leaves its lock with
+    // that child until the child's exec closes it: a moment. Only a live holder refuses us.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     // SAFETY: flock on an fd we own; the lock lives as long as the file stays open.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(err).with_context(|| format!("lock {}", lock.display()));
         }
         let mut holder = String::new();
+        f.rewind()
+            .with_context(|| format!("rewind {}", lock.display()))?;
         let _ = f.read_to_string(&mut holder);
-        bail!(
-            "{what} is in use by another berthd (pid {}, lock {}): one daemon per root and exec root",
-            holder.trim(),
-            lock.display()
-        );
+        let holder = holder.trim();
+        let gone = holder
+            .parse::<i32>()
+            .is_ok_and(|pid| pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
+        if !gone || std::time::Instant::now() > deadline {
+            bail!(
+                "{what} is in use by another berthd (pid {holder}, lock {}): one daemon per root and exec root",
+                lock.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     f.set_len(0)
         .with_context(|| format!("truncate {}", lock.display()))?;
@@ -263,5 +274,52 @@ async fn shutdown_signal() {
             tracing::error!("cannot install signal handlers: {e}; stop with SIGKILL");
             std::future::pending::<()>().await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// Holds `path`'s flock through a file description of its own, after writing `pid` as
+    /// the holder.
+    fn hold(path: &Path, pid: u32) -> std::fs::File {
+        std::fs::write(path, format!("{pid}\n")).unwrap();
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: flock on an fd we own.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(r, 0);
+        f
+    }
+
+    /// The lock of a berthd that was killed while a child it was starting still held it (in
+    /// the moment before the child's exec): the next berthd waits for it instead of failing.
+    #[test]
+    fn lock_left_with_a_dead_daemons_child_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berthd.lock");
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        dead.wait().unwrap();
+        let held = hold(&path, dead.id());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        lock_exclusive(&path, "root").unwrap();
+        t.join().unwrap();
+    }
+
+    /// A live holder refuses the second daemon at once, naming it.
+    #[test]
+    fn lock_of_a_live_daemon_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berthd.lock");
+        let _held = hold(&path, std::process::id());
+        let t = std::time::Instant::now();
+        let e = lock_exclusive(&path, "root").unwrap_err().to_string();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -105,6 +105,25 @@ pub(crate) struct Task {
     pub netns: Option<crate::netns::Netns>,
 }
 
+impl Task {
+    /// Whether its monitor is still there: a monitor that died (killed, OOM) closed its end
+    /// of the control channel, which then reads EOF. Nothing is consumed.
+    pub(crate) fn monitor_alive(&self) -> bool {
+        use nix::sys::socket::{recv, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let mut b = [0u8; 1];
+        match recv(
+            self.ctl.as_raw_fd(),
+            &mut b,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e == nix::errno::Errno::EAGAIN,
+        }
+    }
+}
+
 /// How long a container prepared at create time (see [`prepare_later`]) waits for its start
 /// before it is taken down again.
 pub(crate) const PREPARED_TTL: Duration = Duration::from_secs(10);
@@ -208,8 +227,14 @@ fn network_of(s: &Shared, rec: &Record) -> Result<(Option<String>, Option<crate:
 pub(crate) fn abort_task(s: &Shared, id: &str, t: Task) {
     let _ = (&t.ctl).write_all(b"abort\n");
     let _ = t.ctl.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = read_line(&t.ctl);
+    let answered = read_line(&t.ctl).is_ok();
     drop(t);
+    if !answered {
+        // Its monitor died: the runtime container it made (an init waiting for its start)
+        // is ours to delete.
+        s.delete_runtime(id);
+        sweep_cgroup(id);
+    }
     s.unmount(id);
 }
 
@@ -293,7 +318,8 @@ pub(crate) fn prepare_later(s: &Arc<Shared>, id: &str) {
                     }
                     Err(e) => {
                         tracing::debug!("prepare {id}: {e} (the start will redo and report it)");
-                        let _ = s.rt.delete(&id, true);
+                        s.delete_runtime(&id);
+                        sweep_cgroup(&id);
                         s.unmount(&id);
                         give_back(req);
                         return;

@@ -329,3 +329,38 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     refill_spare(&shared);
     Ok(engine)
 }
+
+/// Kill what is left in container `id`'s cgroup (`/berth/<id>`) and remove its directories:
+/// what the runtime's delete does not know of. A monitor killed in the middle of its create
+/// leaves an init (forked, waiting for its start) and no runtime state naming it.
+pub(crate) fn sweep_cgroup(id: &str) {
+    let Ok(cg) = berth_cgroups::Cgroup::new(Some(&format!("/berth/{id}")), id, false) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = cg
+        .unified_dir()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    dirs.extend(cg.v1_dirs().values().cloned());
+    dirs.extend(cg.v1_hierarchies().iter().map(|(_, d)| d.clone()));
+    dirs.sort();
+    dirs.dedup();
+    dirs.retain(|d| d.is_dir());
+    if dirs.is_empty() {
+        return;
+    }
+    tracing::debug!("container {id}: removing what is left of its cgroup");
+    let _ = cg.kill_all(libc::SIGKILL);
+    for _ in 0..400 {
+        if cg.pids().map_or(true, |p| p.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for d in dirs {
+        if let Err(e) = std::fs::remove_dir(&d) {
+            tracing::warn!("remove the cgroup {}: {e}", d.display());
+        }
+    }
+}

@@ -53,6 +53,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
             // The monitor died without an exit record: the container lost its stdio and exit
             // capture; end it (Docker reports such containers as exited with an error).
             let _ = s.rt.delete(id, true);
+            sweep_cgroup(id);
             ExitRecord {
                 exit_code: 137,
                 finished_at: now_rfc3339(),

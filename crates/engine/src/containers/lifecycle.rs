@@ -64,6 +64,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
     crate::mark("engine: start");
     let rec = s.containers.record(id)?;
     let fail = |e: Error| -> Error {
+        // (A monitor that died in the middle of its create leaves an init no runtime state
+        // names, in the container's cgroup.)
+        s.delete_runtime(id);
+        sweep_cgroup(id);
         s.unmount(id);
         let pend: Vec<Arc<Slot>> = s
             .containers
@@ -106,7 +110,9 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         .by_id
         .get_mut(id)
         .and_then(|en| en.prepared.take());
-    let task = match prepared {
+    // A prepared container whose monitor died meanwhile is made again (dropping the task
+    // releases its namespace; `create_task` deletes what the runtime has of it first).
+    let task = match prepared.filter(Task::monitor_alive) {
         Some(t) => {
             crate::mark("engine: using the prepared container");
             t

@@ -19,6 +19,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
         if let Some(rid) = id.strip_prefix(".rm-") {
             // A removal interrupted by a crash: finish it.
             let _ = s.rt.delete(rid, true);
+            sweep_cgroup(rid);
             if let Err(e) = finish_removal(s, rid) {
                 tracing::warn!("finish removal of {rid}: {e}");
             }
@@ -68,8 +69,9 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
             }
         } else {
             // Started, but the daemon stopped before it wrote "running" (the start does not
-            // wait for that write): adopt it.
-            if rec.state.status == Status::Created {
+            // wait for that write): adopt it. The record says "created" for a first run and
+            // "exited" for a restart of a container that ran before.
+            if matches!(rec.state.status, Status::Created | Status::Exited) {
                 if let Ok(st) = s.rt.load(&id) {
                     let live = matches!(
                         st.status(&s.rt.root),
@@ -92,7 +94,7 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
                 }
             }
             // Started and exited meanwhile (its monitor left the exit record): account for it.
-            if rec.state.status == Status::Created && s.cdir(&id).join("exit.json").exists() {
+            if exited_while_away(s, &rec) {
                 let _ = s
                     .containers
                     .update_unsaved(&id, |en| en.rec.state.status = Status::Running);
@@ -103,6 +105,9 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
             }
             // A container prepared by the previous daemon (its monitor ends at the EOF).
             let _ = s.rt.delete(&id, true);
+            if rec.state.status == Status::Created {
+                sweep_cgroup(&id);
+            }
             s.unmount(&id);
             if rec.state.status == Status::Removing {
                 let _ = remove_files(s, &id, true);
@@ -122,4 +127,19 @@ pub(crate) fn reconcile(s: &Arc<Shared>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the container ran and exited while no daemon was there to see it: its monitor's
+/// exit record is there and is not the one the record already accounts for (a start removes
+/// the previous run's exit record; a restarted container's record still says "exited").
+fn exited_while_away(s: &Shared, rec: &Record) -> bool {
+    let Ok(b) = std::fs::read(s.cdir(&rec.id).join("exit.json")) else {
+        return false;
+    };
+    match rec.state.status {
+        Status::Created => true,
+        Status::Exited => serde_json::from_slice::<crate::proto::ExitRecord>(&b)
+            .is_ok_and(|x| x.finished_at != rec.state.finished_at),
+        _ => false,
+    }
 }
