@@ -241,6 +241,16 @@ impl Firewall {
     }
 }
 
+/// Whether any `ip` table named `berth-*` exists (another berth daemon's bridge).
+pub fn any_berth_table() -> Result<bool, FirewallError> {
+    let set = helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, ["list", "tables", "ip"])
+        .map_err(FirewallError::Nft)?;
+    Ok(set.objects.iter().any(|o| {
+        matches!(o, nftables::schema::NfObject::ListObject(nftables::schema::NfListObject::Table(t))
+            if t.name.starts_with("berth-"))
+    }))
+}
+
 fn rule(table: &str, chain: &str, expr: Vec<Value>) -> Value {
     json!({"add": {"rule": {"family": "ip", "table": table, "chain": chain, "expr": expr}}})
 }

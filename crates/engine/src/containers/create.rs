@@ -40,8 +40,13 @@ fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
 /// log driver), checked.
 fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
     crate::spec::validate(host)?;
-    if host.network_mode.str().is_empty() {
-        host.network_mode = Field::Set("none".into());
+    match host.network_mode.str() {
+        // (The default network, when the daemon has one: as dockerd, inspect says "bridge".)
+        "" | "default" if s.networks.has_bridge() => {
+            host.network_mode = Field::Set(crate::networks::DEFAULT_NETWORK.into())
+        }
+        "" => host.network_mode = Field::Set("none".into()),
+        _ => {}
     }
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
         let reg = s.containers.lock();

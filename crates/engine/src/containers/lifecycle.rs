@@ -118,6 +118,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         ctl,
         pid,
         mut netns,
+        endpoint,
     } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
@@ -173,6 +174,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.manually_stopped = false;
         en.rec.clone()
     })?;
+    // The running container's now: its exit disconnects it.
+    if let Some(ep) = endpoint {
+        ep.keep();
+    }
     crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
     spawn_watcher(s.clone(), id.to_string(), watch);

@@ -30,6 +30,7 @@ docker_object! {
         "LogConfig" log_config: LogConfig,
         "NetworkMode" network_mode: String,
         "PortBindings" port_bindings: Map<String, Value>,
+        "PublishAllPorts" publish_all_ports: bool,
         "RestartPolicy" restart_policy: RestartPolicy,
         "AutoRemove" auto_remove: bool,
         "VolumesFrom" volumes_from: StrList,
