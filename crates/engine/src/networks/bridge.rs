@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::BorrowedFd;
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 /// Serialises subnet picking between berth daemons on this host (tests run several): one
-/// picks and configures its bridge before the next reads the host's routes.
-const HOST_LOCK: &str = "/run/berth-net.lock";
+/// picks and configures its bridge before the next reads the host's routes. An abstract
+/// unix socket name (see [`claim`]).
+const HOST_LOCK: &str = "berth-net-subnets";
 
 /// What is kept of the network between daemon runs (`<root>/network/bridge.json`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,8 +48,8 @@ pub(super) struct BridgeNet {
     /// Present when this host's `ip_forward` was turned on by berth (recorded, in the exec
     /// root: it lasts as long as the boot).
     forward_marker: PathBuf,
-    /// This daemon's claim on the bridge name (one daemon per bridge), held while it runs.
-    _claim: nix::fcntl::Flock<std::fs::File>,
+    /// This daemon's claim on the bridge name (one daemon per bridge), held until shutdown.
+    claim: Mutex<Option<UnixDatagram>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
@@ -123,7 +125,7 @@ impl BridgeNet {
             endpoints: EndpointDir::open(dir.join("endpoints"))?,
             live: Mutex::new(HashMap::new()),
             forward_marker,
-            _claim: claim,
+            claim: Mutex::new(Some(claim)),
         })
     }
 
@@ -269,6 +271,18 @@ impl BridgeNet {
         }
     }
 
+    /// Let go of the bridge name (the engine is shut down: a next one may take it over).
+    /// The ports held for running containers are let go as well: the next daemon holds them
+    /// again (see [`BridgeNet::restore`]).
+    pub(super) fn release_claim(&self) {
+        if let Ok(mut l) = self.live.lock() {
+            l.clear();
+        }
+        if let Ok(mut c) = self.claim.lock() {
+            c.take();
+        }
+    }
+
     /// Delete the firewall table and the bridge (no container runs); ip_forward back to 0 if
     /// berth set it and no other berth table is left.
     pub(super) fn teardown(&self) {
@@ -381,39 +395,47 @@ fn choose_subnet(
     Ok(chosen)
 }
 
-/// An exclusive flock on [`HOST_LOCK`], released when dropped.
-fn host_lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
-    flock(HOST_LOCK, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|e| internal(format!("lock {HOST_LOCK}"), e))
+/// Held while this daemon picks and configures its subnet (see [`HOST_LOCK`]); waits for
+/// another daemon's turn to end.
+fn host_lock() -> Result<UnixDatagram> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match claim(HOST_LOCK) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => return Err(internal(format!("take the host-wide claim @{HOST_LOCK}"), e)),
+        }
+    }
 }
 
 /// One daemon per bridge: two sharing a bridge would hand out the same addresses.
-fn claim_bridge(name: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
+fn claim_bridge(name: &str) -> Result<UnixDatagram> {
     if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
         return Err(Error::BadParameter(format!(
             "invalid bridge name {name:?}: 1 to 15 characters, no '/' or space"
         )));
     }
-    let path = format!("/run/berth-bridge-{name}.lock");
-    flock(&path, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|e| {
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    let key = format!("berth-bridge-{name}");
+    claim(&key).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
             Error::Conflict(format!(
-                "bridge {name} is in use by another berth daemon ({path} is locked): start this one with --bridge OTHER or --bridge none"
+                "bridge {name} is in use by another berth daemon (it holds @{key}): start this one with --bridge OTHER or --bridge none"
             ))
         } else {
-            internal(format!("lock {path}"), e)
+            internal(format!("claim @{key}"), e)
         }
     })
 }
 
-fn flock(
-    path: &str,
-    how: nix::fcntl::FlockArg,
-) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    nix::fcntl::Flock::lock(f, how).map_err(|(_, e)| std::io::Error::from(e))
+/// A claim on `key` in this network namespace: an abstract unix socket bound to it. It is
+/// released when dropped or when the process dies, and leaves no file behind.
+fn claim(key: &str) -> std::io::Result<UnixDatagram> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(key.as_bytes())?;
+    UnixDatagram::bind_addr(&addr)
 }

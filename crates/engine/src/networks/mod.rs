@@ -92,6 +92,7 @@ impl Networks {
             if !any_running {
                 b.teardown();
             }
+            b.release_claim();
         }
     }
 }
