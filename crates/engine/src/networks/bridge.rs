@@ -23,6 +23,10 @@ use std::sync::{Mutex, MutexGuard};
 /// unix socket name (see [`claim`]).
 const HOST_LOCK: &str = "berth-net-subnets";
 
+/// Records that berth turned `net.ipv4.ip_forward` on (host-wide, on /run: it lasts as long
+/// as the boot). The last berth daemon to remove its bridge turns it off again.
+const FORWARD_MARKER: &str = "/run/berth-net-ip_forward";
+
 /// What is kept of the network between daemon runs (`<root>/network/bridge.json`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -45,8 +49,7 @@ pub(super) struct BridgeNet {
     ipam: Mutex<IpamStore>,
     endpoints: EndpointDir,
     live: Mutex<HashMap<String, Live>>,
-    /// Present when this host's `ip_forward` was turned on by berth (recorded, in the exec
-    /// root: it lasts as long as the boot).
+    /// Present when this host's `ip_forward` was turned on by berth ([`FORWARD_MARKER`]).
     forward_marker: PathBuf,
     /// This daemon's claim on the bridge name (one daemon per bridge), held until shutdown.
     claim: Mutex<Option<UnixDatagram>>,
@@ -100,15 +103,12 @@ impl BridgeNet {
             fw.install()
                 .map_err(|e| internal(format!("install nftables table {}", fw.table()), e))?;
         }
-        let forward_marker = cfg.exec_root.join("network").join("ip_forward-set-by-berth");
+        let forward_marker = PathBuf::from(FORWARD_MARKER);
         if !berth_net::bridge::ip_forward().map_err(|e| internal("read ip_forward", e))? {
             // Needed for outbound NAT and hairpin (container -> host address -> container).
             berth_net::bridge::set_ip_forward(true)
                 .map_err(|e| internal("enable ip_forward", e))?;
-            if let Some(d) = forward_marker.parent() {
-                let _ = std::fs::create_dir_all(d);
-            }
-            let _ = std::fs::write(&forward_marker, b"1\n");
+            let _ = std::fs::write(&forward_marker, b"set to 1 by berthd\n");
             tracing::info!("net.ipv4.ip_forward was 0: set to 1 for bridge {name} (recorded in {})", forward_marker.display());
         }
         tracing::info!(
