@@ -113,7 +113,8 @@ def main():
     reg, reg_addr = start_registry(work)
     extra = ["--insecure-registry", reg_addr] if reg_addr else []
     proc = subprocess.Popen(
-        [berthd, "-H", f"unix://{sock}", "--root", os.path.join(work, "root"), "--exec-root", os.path.join(work, "exec")]
+        [berthd, "-H", f"unix://{sock}", "--root", os.path.join(work, "root"), "--exec-root", os.path.join(work, "exec"),
+         "--bridge", f"bp{os.getpid()}"]
         + extra,
         stderr=log,
     )
