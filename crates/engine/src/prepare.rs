@@ -210,7 +210,11 @@ fn network_of(s: &Shared, rec: &Record) -> Result<NetworkOf> {
                     "cannot join network of a non running container: {c}"
                 )));
             }
-            (Some(format!("/proc/{}/ns/net", other.state.pid)), None, None)
+            (
+                Some(format!("/proc/{}/ns/net", other.state.pid)),
+                None,
+                None,
+            )
         }
         crate::spec::NetMode::Host => (None, None, None),
     })

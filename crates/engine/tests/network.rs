@@ -4,6 +4,7 @@
 //! published on 127.0.0.1 and through the gateway (hairpin), `-P` picks ports, a taken port is
 //! a clean failure, a restarted engine keeps a running container reachable, and removal
 //! leaves no veth, rule or address behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 mod common;
 use berth_net::{Firewall, Netlink, Subnet};
 use common::*;
@@ -112,7 +113,13 @@ fn bridge_ping_publish_hairpin_conflict_and_cleanup() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.matches("hello-berth").count(), 2, "{out}");
     // Its /etc/hosts names its own bridge address.
-    let own = out.lines().last().unwrap().split_whitespace().next().unwrap();
+    let own = out
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     assert!(subnet.contains(own.parse().unwrap()), "{out}");
 
     // Summary (docker ps) shows the ports.
@@ -130,7 +137,9 @@ fn bridge_ping_publish_hairpin_conflict_and_cleanup() {
     }));
     let e = env.engine.container_start(&taken).unwrap_err().to_string();
     assert!(
-        e.contains(&format!("Bind for 127.0.0.1:{lport} failed: port is already allocated")),
+        e.contains(&format!(
+            "Bind for 127.0.0.1:{lport} failed: port is already allocated"
+        )),
         "{e}"
     );
     assert!(!link_exists(&veth_of(&taken)));
@@ -170,7 +179,9 @@ fn bridge_ping_publish_hairpin_conflict_and_cleanup() {
     assert_eq!(std::fs::read_dir(&eps).unwrap().count(), 0);
     let ipam = berth_net::IpamStore::open(env.root.join("network/ipam")).unwrap();
     assert_eq!(
-        ipam.networks().map(|(_, n)| n.allocated().count()).sum::<usize>(),
+        ipam.networks()
+            .map(|(_, n)| n.allocated().count())
+            .sum::<usize>(),
         0
     );
     // The port is free again.
@@ -215,11 +226,11 @@ fn restarted_engine_keeps_a_running_container_reachable() {
     })
     .err()
     .expect("a second engine on the same bridge");
-    assert!(e.to_string().contains("in use by another berth daemon"), "{e}");
-    let _ = nix::mount::umount2(
-        &other.path().join("run"),
-        nix::mount::MntFlags::MNT_DETACH,
+    assert!(
+        e.to_string().contains("in use by another berth daemon"),
+        "{e}"
     );
+    let _ = nix::mount::umount2(&other.path().join("run"), nix::mount::MntFlags::MNT_DETACH);
 
     // Shut down with the container running: everything stays; the next engine adopts it.
     env.engine.shutdown();
@@ -244,4 +255,3 @@ fn restarted_engine_keeps_a_running_container_reachable() {
     env.engine.shutdown();
     assert!(!link_exists(&br));
 }
-

@@ -21,7 +21,9 @@ pub const DEFAULT_MTU: u32 = 1500;
 pub enum BridgeError {
     #[error(transparent)]
     Netlink(#[from] NetlinkError),
-    #[error("{name} exists and is not a bridge (it is a {kind:?} device): choose another --bridge")]
+    #[error(
+        "{name} exists and is not a bridge (it is a {kind:?} device): choose another --bridge"
+    )]
     NotABridge { name: String, kind: String },
     #[error("bridge {name} has address {have}, not the gateway {want} of network {subnet}")]
     OtherAddress {
@@ -86,9 +88,13 @@ impl Bridge {
         let Some(index) = nl.default_route_link()? else {
             return Ok(DEFAULT_MTU);
         };
-        Ok(nl
-            .link_by_index(index)?
-            .map_or(DEFAULT_MTU, |l| if l.mtu > 0 { l.mtu } else { DEFAULT_MTU }))
+        Ok(nl.link_by_index(index)?.map_or(DEFAULT_MTU, |l| {
+            if l.mtu > 0 {
+                l.mtu
+            } else {
+                DEFAULT_MTU
+            }
+        }))
     }
 
     /// Make the bridge if it is missing, give it the gateway address, set it up and let it
@@ -157,10 +163,12 @@ impl Bridge {
         nl.add_veth(&veth.host_name, bridge_index, self.mtu, &peer)?;
         let inside = || -> Result<(), NetlinkError> {
             let mut cnl = Netlink::in_netns(netns)?;
-            let eth0 = cnl.link(CONTAINER_IFNAME)?.ok_or_else(|| NetlinkError::Request {
-                what: format!("find {CONTAINER_IFNAME} in the container"),
-                source: io::Error::from_raw_os_error(libc::ENODEV),
-            })?;
+            let eth0 = cnl
+                .link(CONTAINER_IFNAME)?
+                .ok_or_else(|| NetlinkError::Request {
+                    what: format!("find {CONTAINER_IFNAME} in the container"),
+                    source: io::Error::from_raw_os_error(libc::ENODEV),
+                })?;
             cnl.add_ipv4_address(eth0.index, veth.ip, self.subnet.prefix_len())?;
             cnl.set_up(eth0.index)?;
             cnl.add_default_route(self.gateway)

@@ -90,8 +90,10 @@ impl Firewall {
             ("postrouting", "nat", "postrouting", 100),
             ("forward", "filter", "forward", 0),
         ] {
-            cmds.push(json!({"add": {"chain": {"family": "ip", "table": t, "name": name,
-                "type": ty, "hook": hook, "prio": prio, "policy": "accept"}}}));
+            cmds.push(
+                json!({"add": {"chain": {"family": "ip", "table": t, "name": name,
+                "type": ty, "hook": hook, "prio": prio, "policy": "accept"}}}),
+            );
         }
         cmds.push(json!({"add": {"chain": {"family": "ip", "table": t, "name": "ports"}}}));
         let local_dst = json!({"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}});
@@ -216,21 +218,24 @@ impl Firewall {
             .objects
             .iter()
             .filter_map(|o| match o {
-                nftables::schema::NfObject::ListObject(nftables::schema::NfListObject::Rule(
-                    r,
-                )) if r.comment.as_deref() == Some(owner) => r.handle,
+                nftables::schema::NfObject::ListObject(nftables::schema::NfListObject::Rule(r))
+                    if r.comment.as_deref() == Some(owner) =>
+                {
+                    r.handle
+                }
                 _ => None,
             })
             .collect())
     }
 
     fn apply(&self, what: &str, cmds: Vec<Value>) -> Result<(), FirewallError> {
-        let batch: Nftables = serde_json::from_value(json!({ "nftables": cmds })).map_err(
-            |source| FirewallError::Schema {
-                what: what.to_string(),
-                source,
-            },
-        )?;
+        let batch: Nftables =
+            serde_json::from_value(json!({ "nftables": cmds })).map_err(|source| {
+                FirewallError::Schema {
+                    what: what.to_string(),
+                    source,
+                }
+            })?;
         helper::apply_ruleset(&batch).map_err(|source| match source {
             NftablesError::NftExecution { .. } => FirewallError::Nft(source),
             source => FirewallError::Apply {

@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -149,7 +149,9 @@ impl Netlink {
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes.push(LinkAttribute::Mtu(mtu));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         self.request(
             &format!("create bridge {name}"),
             RouteNetlinkMessage::NewLink(msg),
@@ -169,7 +171,8 @@ impl Netlink {
     ) -> Result<(), NetlinkError> {
         // (Not up yet: a veth end cannot open before its pair is linked, ENOTCONN.)
         let mut p = LinkMessage::default();
-        p.attributes.push(LinkAttribute::IfName(peer.name.to_string()));
+        p.attributes
+            .push(LinkAttribute::IfName(peer.name.to_string()));
         p.attributes.push(LinkAttribute::Mtu(peer.mtu));
         p.attributes
             .push(LinkAttribute::Address(peer.mac.octets().to_vec()));
@@ -330,10 +333,12 @@ impl Netlink {
         req.finalize();
         let mut buf = vec![0u8; req.buffer_len()];
         req.serialize(&mut buf);
-        self.sock.send(&buf, 0).map_err(|source| NetlinkError::Request {
-            what: what.to_string(),
-            source,
-        })?;
+        self.sock
+            .send(&buf, 0)
+            .map_err(|source| NetlinkError::Request {
+                what: what.to_string(),
+                source,
+            })?;
         let mut out = Vec::new();
         loop {
             let (data, _) = self
@@ -345,11 +350,12 @@ impl Netlink {
                 })?;
             let mut off = 0;
             while off < data.len() {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
-                    .map_err(|e| NetlinkError::Decode {
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..]).map_err(
+                    |e| NetlinkError::Decode {
                         what: what.to_string(),
                         detail: e.to_string(),
-                    })?;
+                    },
+                )?;
                 let len = m.header.length as usize;
                 if len == 0 {
                     break;

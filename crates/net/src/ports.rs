@@ -108,13 +108,7 @@ pub fn reserve(m: &PortMapping) -> Result<(PortMapping, Reservation), ReserveErr
 fn bind_tcp(addr: SocketAddrV4) -> io::Result<TcpListener> {
     use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: socket(2) with constant arguments; the fd is owned right below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

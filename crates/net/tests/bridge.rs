@@ -2,6 +2,7 @@
 //! host's interfaces, routes and nftables are never touched): a bridge, a veth pair into a
 //! "container" namespace, the nftables table with a port published on 127.0.0.1, the port's
 //! reservation, and that removal leaves nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
@@ -163,8 +164,16 @@ fn host_side() {
     assert!(nl.link("bt-test0").unwrap().is_none());
 }
 
+/// (Retried while the "container" thread has not bound its listener yet.)
 fn fetch(addr: SocketAddrV4) -> String {
-    let mut c = TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut c = loop {
+        match TcpStream::connect_timeout(&addr.into(), Duration::from_secs(5)) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() > deadline => panic!("connect {addr}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();

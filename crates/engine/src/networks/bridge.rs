@@ -7,8 +7,8 @@ use crate::util::{internal, random_id};
 use crate::{EngineConfig, Error, Result};
 use berth_net::ports::Reservation;
 use berth_net::{
-    host_reserved, mac_for, AddressPool, Bridge, Family, Firewall, IpamStore, Netlink,
-    PoolConfig, ProcNet, ReserveError, RouteFilter, Subnet, VethConfig,
+    host_reserved, mac_for, AddressPool, Bridge, Family, Firewall, IpamStore, Netlink, PoolConfig,
+    ProcNet, ReserveError, RouteFilter, Subnet, VethConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -109,7 +109,10 @@ impl BridgeNet {
             berth_net::bridge::set_ip_forward(true)
                 .map_err(|e| internal("enable ip_forward", e))?;
             let _ = std::fs::write(&forward_marker, b"set to 1 by berthd\n");
-            tracing::info!("net.ipv4.ip_forward was 0: set to 1 for bridge {name} (recorded in {})", forward_marker.display());
+            tracing::info!(
+                "net.ipv4.ip_forward was 0: set to 1 for bridge {name} (recorded in {})",
+                forward_marker.display()
+            );
         }
         tracing::info!(
             "default bridge network: {name} {subnet} gateway {gateway} mtu {mtu}{}",
@@ -194,7 +197,12 @@ impl BridgeNet {
         };
         self.dev
             .attach(&mut *lock(&self.nl)?, self.index, &veth, netns)
-            .map_err(|e| internal(format!("connect container {} to {}", ep.container, self.dev.name), e))?;
+            .map_err(|e| {
+                internal(
+                    format!("connect container {} to {}", ep.container, self.dev.name),
+                    e,
+                )
+            })?;
         self.fw
             .publish(&ep.container, ep.ip, &ep.ports)
             .map_err(|e| internal("publish ports", e))
@@ -241,7 +249,11 @@ impl BridgeNet {
             for m in &ep.ports {
                 match berth_net::reserve(m) {
                     Ok((_, h)) => held.push(h),
-                    Err(e) => tracing::warn!("reserve port {} of {} again: {e}", m.host_port, ep.container),
+                    Err(e) => tracing::warn!(
+                        "reserve port {} of {} again: {e}",
+                        m.host_port,
+                        ep.container
+                    ),
                 }
             }
             match self.fw.rule_handles(&ep.container) {
@@ -310,7 +322,9 @@ fn veth_name(id: &str) -> String {
     format!("veth{}", &id[..id.len().min(11)])
 }
 
-fn reserve_all(wanted: &[Wanted]) -> std::result::Result<(Vec<berth_net::PortMapping>, Vec<Reservation>), ReserveError> {
+fn reserve_all(
+    wanted: &[Wanted],
+) -> std::result::Result<(Vec<berth_net::PortMapping>, Vec<Reservation>), ReserveError> {
     let mut ports = Vec::new();
     let mut held = Vec::new();
     for w in wanted {
@@ -390,7 +404,12 @@ fn choose_subnet(
             id,
             vec![PoolConfig::new(chosen.0).with_gateway(IpAddr::V4(chosen.1))],
         )
-        .map_err(|e| internal(format!("record subnet {} of the default bridge", chosen.0), e))?;
+        .map_err(|e| {
+            internal(
+                format!("record subnet {} of the default bridge", chosen.0),
+                e,
+            )
+        })?;
     }
     Ok(chosen)
 }
@@ -408,7 +427,12 @@ fn host_lock() -> Result<UnixDatagram> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(10))
             }
-            Err(e) => return Err(internal(format!("take the host-wide claim @{HOST_LOCK}"), e)),
+            Err(e) => {
+                return Err(internal(
+                    format!("take the host-wide claim @{HOST_LOCK}"),
+                    e,
+                ))
+            }
         }
     }
 }

@@ -40,11 +40,10 @@ pub(crate) fn parse_port_key(key: &str) -> Result<(u16, Protocol)> {
             )))
         }
     };
-    let port = port
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| Error::BadParameter(format!("invalid port {key:?}: not a port 1-65535")))?;
+    let port =
+        port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            Error::BadParameter(format!("invalid port {key:?}: not a port 1-65535"))
+        })?;
     Ok((port, proto))
 }
 
@@ -222,7 +221,10 @@ mod tests {
         for (pb, msg) in [
             (json!({"80/sctp": []}), "protocol sctp"),
             (json!({"0/tcp": []}), "not a port"),
-            (json!({"80/tcp": [{"HostPort": "x"}]}), "invalid host port \"x\" for 80/tcp"),
+            (
+                json!({"80/tcp": [{"HostPort": "x"}]}),
+                "invalid host port \"x\" for 80/tcp",
+            ),
             (json!({"80/tcp": [{"HostIp": "::1"}]}), "IPv6 publishing"),
         ] {
             let e = wanted(&c, &host(json!({"PortBindings": pb}))).unwrap_err();

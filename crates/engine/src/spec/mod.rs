@@ -83,11 +83,15 @@ pub(crate) fn net_mode(host: &HostConfig) -> Result<NetMode> {
         o if o.starts_with("container:") => {
             let t = &o["container:".len()..];
             if t.is_empty() {
-                return Err(Error::BadParameter("invalid network mode \"container:\": no container named".into()));
+                return Err(Error::BadParameter(
+                    "invalid network mode \"container:\": no container named".into(),
+                ));
             }
             Ok(NetMode::Container(t.to_string()))
         }
-        o => Err(Error::BadParameter(format!("network {o} not found (only bridge, none, host and container:<id> are supported)"))),
+        o => Err(Error::BadParameter(format!(
+            "network {o} not found (only bridge, none, host and container:<id> are supported)"
+        ))),
     }
 }
 
