@@ -46,6 +46,12 @@ fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
             host.network_mode = Field::Set(crate::networks::DEFAULT_NETWORK.into())
         }
         "" => host.network_mode = Field::Set("none".into()),
+        crate::networks::DEFAULT_NETWORK if !s.networks.has_bridge() => {
+            return Err(Error::NotFound(format!(
+                "network {} not found (berthd runs with --bridge none)",
+                crate::networks::DEFAULT_NETWORK
+            )))
+        }
         _ => {}
     }
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
