@@ -37,7 +37,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 ref=$(tests/peers/mkimage.sh "$w/img" berth-bench/busybox:latest)
 
 # berthd
-target/release/berthd --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" >"$w/berthd.log" 2>&1 &
+target/release/berthd --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" --bridge none >"$w/berthd.log" 2>&1 &
 bpid=$!; pids+=("$bpid")
 base=${BERTH_BASELINE:-}
 if [ -n "$base" ]; then

@@ -78,7 +78,7 @@ round() {
 }
 
 target_b=$(readlink -f "$BERTH_BIN/berthd")
-"$BERTH_BIN/berthd" --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" >"$w/berthd.log" 2>&1 &
+"$BERTH_BIN/berthd" --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" --bridge none >"$w/berthd.log" 2>&1 &
 bpid=$!; pids+=("$bpid")
 for _ in $(seq 300); do [ -S "$w/berth.sock" ] && break; sleep 0.1; done
 echo "berthd: $target_b"

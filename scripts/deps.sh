@@ -4,7 +4,8 @@
 #   scripts/deps.sh --test     plus what the test suite needs (qemu guest for cgroup v2, a
 #                              registry for pull/push, skopeo/umoci for interop)
 set -euo pipefail
-pkgs=(busybox-static ca-certificates cpio iproute2 procps util-linux gcc libc6-dev)
+# nftables: `nft`, through which berthd manages its own table (NAT, published ports).
+pkgs=(busybox-static ca-certificates cpio iproute2 nftables procps util-linux gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip)
 fi

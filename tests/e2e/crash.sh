@@ -17,7 +17,7 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; 
 bpid=
 start() {
     rm -f "$sock"
-    "$BERTHD" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" >>"$dir/berthd.log" 2>&1 &
+    "$BERTHD" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" --bridge none >>"$dir/berthd.log" 2>&1 &
     bpid=$!
     for _ in $(seq 200); do [ -S "$sock" ] && $D version >/dev/null 2>&1 && return 0; sleep 0.05; done
     echo "berthd did not start"; tail "$dir/berthd.log"; return 1
@@ -132,7 +132,7 @@ PY
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.1; done
     R=127.0.0.1:$pport/crash/busybox:1
     # Push from a second, throw-away daemon so the daemon under test has none of the blobs.
-    "$BERTHD" --root "$dir/root2" --exec-root "$dir/run2" -H "unix://$dir/b2.sock" >>"$dir/berthd2.log" 2>&1 &
+    "$BERTHD" --root "$dir/root2" --exec-root "$dir/run2" -H "unix://$dir/b2.sock" --bridge none >>"$dir/berthd2.log" 2>&1 &
     b2=$!
     D2="$DOCKER -H unix://$dir/b2.sock"
     for _ in $(seq 200); do $D2 version >/dev/null 2>&1 && break; sleep 0.05; done

@@ -60,7 +60,7 @@ REG_PORT=$(free_port)
 REG=127.0.0.1:$REG_PORT
 
 # --- berthd ---------------------------------------------------------------------------------
-"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" \
+"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" --bridge "bc$$" \
     --insecure-registry "$REG" --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
 BPID=$!
 for _ in $(seq 1 300); do
@@ -145,10 +145,10 @@ docker run --rm "$IMG" sh -c 'exit 3' >/dev/null 2>&1; rc=$?
 check "run exit code propagated" 3 "$rc"
 out=$(docker run --rm "$IMG" sh -c 'echo to-err >&2' 2>&1 >/dev/null)
 check "run stderr stream" "to-err" "$out"
-# --network none (the default here): loopback up with 127.0.0.1, as Docker sets it up.
-out=$(docker run --rm "$IMG" sh -c 'ip -o -4 addr show lo | grep -o "127.0.0.1/8"; cat /sys/class/net/lo/operstate' 2>&1 | tr '\n' ' ')
+# --network none: loopback up with 127.0.0.1, as Docker sets it up.
+out=$(docker run --rm --network none "$IMG" sh -c 'ip -o -4 addr show lo | grep -o "127.0.0.1/8"; cat /sys/class/net/lo/operstate' 2>&1 | tr '\n' ' ')
 check "network none: lo is up with 127.0.0.1" "127.0.0.1/8 unknown " "$out"
-out=$(docker run --rm "$IMG" sh -c '(echo pong | nc -l -p 8080 >/dev/null &); sleep 0.3; echo ping | nc 127.0.0.1 8080' 2>&1)
+out=$(docker run --rm --network none "$IMG" sh -c '(echo pong | nc -l -p 8080 >/dev/null &); sleep 0.3; echo ping | nc 127.0.0.1 8080' 2>&1)
 check "network none: TCP over loopback" "pong" "$out"
 out=$(echo piped | docker run --rm -i "$IMG" cat 2>&1)
 check "run -i stdin" "piped" "$out"

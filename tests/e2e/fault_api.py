@@ -50,7 +50,7 @@ class Daemon:
         except FileNotFoundError:
             pass
         self.proc = subprocess.Popen(
-            [self.berthd, "-H", f"unix://{self.sock}", "--root", self.root, "--exec-root", self.exec_root]
+            [self.berthd, "-H", f"unix://{self.sock}", "--root", self.root, "--exec-root", self.exec_root, "--bridge", "none"]
             + (["--debug"] if os.environ.get("FAULT_DEBUG") == "1" else []),
             stdout=self.log, stderr=self.log,
         )

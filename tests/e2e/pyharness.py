@@ -156,7 +156,7 @@ class Daemon:
                    "--containerd-namespace", "berth-cmp", "--containerd-plugins-namespace", "berth-cmp-p",
                    "--exec-opt", "native.cgroupdriver=cgroupfs"] + extra
         else:
-            cmd = [berthd, "-H", f"unix://{self.sock}", "--root", data, "--exec-root", run] + extra
+            cmd = [berthd, "-H", f"unix://{self.sock}", "--root", data, "--exec-root", run, "--bridge", "none"] + extra
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, start_new_session=True)
         for _ in range(600):
             if os.path.exists(self.sock) or self.proc.poll() is not None:

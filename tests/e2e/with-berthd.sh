@@ -6,7 +6,7 @@ set -uo pipefail
 berthd=${1:?usage: with-berthd.sh BERTHD COMMAND [ARGS...]}; shift
 dir=$(mktemp -d /tmp/berth-e2e.XXXXXX)
 sock=$dir/berth.sock
-"$berthd" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" --pidfile "$dir/berthd.pid" >"$dir/berthd.log" 2>&1 &
+"$berthd" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" --bridge "bw$$" --pidfile "$dir/berthd.pid" >"$dir/berthd.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 if [ ! -S "$sock" ]; then echo "with-berthd: berthd did not start:"; cat "$dir/berthd.log"; kill "$pid" 2>/dev/null; exit 1; fi

@@ -38,6 +38,11 @@ struct Args {
     /// Registry reached over plain HTTP, host:port (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure_registries: Vec<String>,
+    /// The default bridge network's device (made if missing, with a subnet from Docker's
+    /// default pools that overlaps no host route); `none`: no bridge network, containers get
+    /// loopback only unless they ask for host or container:<id>.
+    #[arg(short = 'b', long, default_value = "berth0", value_name = "NAME")]
+    bridge: String,
 }
 
 fn level(args: &Args) -> Result<tracing::Level> {
@@ -222,6 +227,7 @@ fn run() -> Result<()> {
             exec_root: args.exec_root.clone(),
             insecure_registries: args.insecure_registries.clone(),
             exec_root_tmpfs: true,
+            bridge: Some(args.bridge.clone()),
             ..Default::default()
         };
         let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(ecfg))

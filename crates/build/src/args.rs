@@ -24,8 +24,16 @@ use crate::lex::{Lexer, Vars};
 
 /// The proxy build arguments Docker accepts without an `ARG`.
 pub const PROXY_ARGS: [&str; 10] = [
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-    "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// An OCI platform, `os/arch[/variant]` with Go's architecture names.
@@ -50,7 +58,11 @@ impl Platform {
             other => other,
         };
         let variant = (arch == "arm").then(|| "v7".to_string());
-        Platform { os: std::env::consts::OS.to_string(), arch: arch.to_string(), variant }
+        Platform {
+            os: std::env::consts::OS.to_string(),
+            arch: arch.to_string(),
+            variant,
+        }
     }
 
     /// `linux/amd64`, `linux/arm/v7`; `None` when not of that shape.
@@ -60,8 +72,16 @@ impl Platform {
             return None;
         }
         match parts.as_slice() {
-            [os, arch] => Some(Platform { os: os.to_string(), arch: arch.to_string(), variant: None }),
-            [os, arch, v] => Some(Platform { os: os.to_string(), arch: arch.to_string(), variant: Some(v.to_string()) }),
+            [os, arch] => Some(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] => Some(Platform {
+                os: os.to_string(),
+                arch: arch.to_string(),
+                variant: Some(v.to_string()),
+            }),
             _ => None,
         }
     }
@@ -92,7 +112,10 @@ impl BuildArgs {
     /// `--build-arg` values; build and target platforms are the host's.
     pub fn new<K: Into<String>, V: Into<String>>(given: impl IntoIterator<Item = (K, V)>) -> Self {
         BuildArgs {
-            given: given.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            given: given
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
             build: Platform::host(),
             target: Platform::host(),
             meta: BTreeMap::new(),
@@ -118,24 +141,38 @@ impl BuildArgs {
             out.push((format!("{prefix}PLATFORM"), p.to_string()));
             out.push((format!("{prefix}OS"), p.os.clone()));
             out.push((format!("{prefix}ARCH"), p.arch.clone()));
-            out.push((format!("{prefix}VARIANT"), p.variant.clone().unwrap_or_default()));
+            out.push((
+                format!("{prefix}VARIANT"),
+                p.variant.clone().unwrap_or_default(),
+            ));
         }
         out
     }
 
     fn predefined(&self, name: &str) -> Option<String> {
-        self.platform_args().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.platform_args()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     fn proxy(&self, name: &str) -> Option<String> {
-        PROXY_ARGS.contains(&name).then(|| self.given.get(name).cloned()).flatten()
+        PROXY_ARGS
+            .contains(&name)
+            .then(|| self.given.get(name).cloned())
+            .flatten()
     }
 
     /// Declares an `ARG` before the first `FROM`; `default` is already substituted (with
     /// [`BuildArgs::meta_vars`]).
     pub fn declare_meta(&mut self, name: &str, default: Option<String>) {
         self.consumed.insert(name.to_string());
-        let value = self.given.get(name).cloned().or(default).or_else(|| self.predefined(name));
+        let value = self
+            .given
+            .get(name)
+            .cloned()
+            .or(default)
+            .or_else(|| self.predefined(name));
         self.meta.insert(name.to_string(), value);
     }
 
@@ -177,7 +214,10 @@ impl BuildArgs {
     /// The current stage's declared arguments that have a value, in declaration order
     /// (what a `RUN` sees and what its cache key includes).
     pub fn stage_values(&self) -> Vec<(String, String)> {
-        self.stage.iter().filter_map(|(n, v)| v.as_ref().map(|v| (n.clone(), v.clone()))).collect()
+        self.stage
+            .iter()
+            .filter_map(|(n, v)| v.as_ref().map(|v| (n.clone(), v.clone())))
+            .collect()
     }
 
     /// [`BuildArgs::stage_values`] plus the given proxy arguments not declared (those reach a
@@ -185,7 +225,10 @@ impl BuildArgs {
     pub fn run_env(&self) -> Vec<(String, String)> {
         let mut env = self.stage_values();
         for name in PROXY_ARGS {
-            if let (None, Some(v)) = (self.stage.iter().find(|(n, _)| n == name), self.given.get(name)) {
+            if let (None, Some(v)) = (
+                self.stage.iter().find(|(n, _)| n == name),
+                self.given.get(name),
+            ) {
                 env.push((name.to_string(), v.clone()));
             }
         }
@@ -208,7 +251,12 @@ impl BuildArgs {
 }
 
 fn unused_warning(unused: &[String]) -> Option<String> {
-    (!unused.is_empty()).then(|| format!("[Warning] One or more build-args [{}] were not consumed", unused.join(" ")))
+    (!unused.is_empty()).then(|| {
+        format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            unused.join(" ")
+        )
+    })
 }
 
 /// The variables of `FROM` lines (see [`BuildArgs::meta_vars`]).
@@ -266,22 +314,34 @@ impl Resolved {
 /// and yields each stage's base image and effective build arguments, and the unused build
 /// arguments. `ENV` of the stage is followed for substitution (not the base image's own
 /// environment, which only the builder knows).
-pub fn resolve(df: &Dockerfile, args: &BuildArgs, target: Option<&str>) -> Result<Resolved, ResolveError> {
+pub fn resolve(
+    df: &Dockerfile,
+    args: &BuildArgs,
+    target: Option<&str>,
+) -> Result<Resolved, ResolveError> {
     let lexer = Lexer::new(df.directives.escape);
     let mut args = args.clone();
     for arg in &df.args_before_from {
         let expanded = Instruction::Arg(arg.node.clone())
             .expand(&lexer, &args.meta_vars())
-            .map_err(|e| ParseError { line: arg.line, kind: ErrorKind::Expand(e) })?;
+            .map_err(|e| ParseError {
+                line: arg.line,
+                kind: ErrorKind::Expand(e),
+            })?;
         if let Instruction::Arg(arg) = expanded {
-            arg.args.into_iter().for_each(|d| args.declare_meta(&d.name, d.default));
+            arg.args
+                .into_iter()
+                .for_each(|d| args.declare_meta(&d.name, d.default));
         }
     }
     let last = match target {
         None => df.stages.len().saturating_sub(1),
         Some(t) => {
             let t = t.to_ascii_lowercase();
-            df.stages.iter().position(|s| s.name() == Some(t.as_str())).ok_or(ResolveError::TargetNotFound(t))?
+            df.stages
+                .iter()
+                .position(|s| s.name() == Some(t.as_str()))
+                .ok_or(ResolveError::TargetNotFound(t))?
         }
     };
     let mut stages = Vec::new();
@@ -289,20 +349,41 @@ pub fn resolve(df: &Dockerfile, args: &BuildArgs, target: Option<&str>) -> Resul
         let from = stage
             .from
             .expand(&lexer, &args.meta_vars())
-            .map_err(|e| ParseError { line: stage.from.line, kind: ErrorKind::Expand(e) })?;
+            .map_err(|e| ParseError {
+                line: stage.from.line,
+                kind: ErrorKind::Expand(e),
+            })?;
         args.begin_stage();
         let mut env: Vec<(String, String)> = Vec::new();
         for ins in &stage.instructions {
             if !matches!(ins.node, Instruction::Env(_) | Instruction::Arg(_)) {
                 continue;
             }
-            match ins.expanded(&lexer, &StageVars { env: &env, args: &args })? {
+            match ins.expanded(
+                &lexer,
+                &StageVars {
+                    env: &env,
+                    args: &args,
+                },
+            )? {
                 Instruction::Env(kvs) => env.extend(kvs.into_iter().map(|kv| (kv.key, kv.value))),
-                Instruction::Arg(arg) => arg.args.into_iter().for_each(|d| args.declare(&d.name, d.default)),
+                Instruction::Arg(arg) => arg
+                    .args
+                    .into_iter()
+                    .for_each(|d| args.declare(&d.name, d.default)),
                 _ => {}
             }
         }
-        stages.push(ResolvedStage { index, name: from.name, image: from.image, platform: from.platform, args: args.stage_values() });
+        stages.push(ResolvedStage {
+            index,
+            name: from.name,
+            image: from.image,
+            platform: from.platform,
+            args: args.stage_values(),
+        });
     }
-    Ok(Resolved { stages, unused: args.unused() })
+    Ok(Resolved {
+        stages,
+        unused: args.unused(),
+    })
 }

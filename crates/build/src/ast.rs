@@ -26,10 +26,17 @@ impl Dockerfile {
     /// The stage with this name (case-insensitive, as stage names are lowercased) or index.
     pub fn stage(&self, name_or_index: &str) -> Option<&Stage> {
         let lower = name_or_index.to_ascii_lowercase();
-        if let Some(stage) = self.stages.iter().find(|s| s.name() == Some(lower.as_str())) {
+        if let Some(stage) = self
+            .stages
+            .iter()
+            .find(|s| s.name() == Some(lower.as_str()))
+        {
             return Some(stage);
         }
-        name_or_index.parse::<usize>().ok().and_then(|i| self.stages.get(i))
+        name_or_index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| self.stages.get(i))
     }
 
     /// The number of steps Docker's classic builder counts for `Step N/M`: every instruction
@@ -65,7 +72,11 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Directives { escape: '\\', syntax: None, check: None }
+        Directives {
+            escape: '\\',
+            syntax: None,
+            check: None,
+        }
     }
 }
 

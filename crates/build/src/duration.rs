@@ -17,7 +17,9 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<i128, &'static str> {
     }
     let mut total: i128 = 0;
     while !rest.is_empty() {
-        let int_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let int_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (int_part, after) = rest.split_at(int_end);
         let (frac_part, after) = match after.strip_prefix('.') {
             Some(f) => {
@@ -29,7 +31,9 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<i128, &'static str> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err("invalid duration");
         }
-        let unit_end = after.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(after.len());
+        let unit_end = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_end);
         let scale: i128 = match unit {
             "" => return Err("missing unit in duration"),

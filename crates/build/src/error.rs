@@ -22,7 +22,10 @@ pub enum ErrorKind {
     #[error("Dockerfile is not valid UTF-8")]
     NotUtf8,
     #[error("unknown instruction: {word}{}", suggestion_text(.suggestion))]
-    UnknownInstruction { word: String, suggestion: Option<&'static str> },
+    UnknownInstruction {
+        word: String,
+        suggestion: Option<&'static str>,
+    },
     #[error("{0} instruction before the first FROM: only ARG may come before FROM (no build stage in current context)")]
     BeforeFrom(&'static str),
     #[error("invalid escape token '{0}' does not match ` or \\")]
@@ -37,7 +40,9 @@ pub enum ErrorKind {
     NoDestination(&'static str),
     #[error("FROM requires either one or three arguments")]
     FromArguments,
-    #[error("invalid name for build stage: {0:?}, name can't start with a number or contain symbols")]
+    #[error(
+        "invalid name for build stage: {0:?}, name can't start with a number or contain symbols"
+    )]
     InvalidStageName(String),
     #[error("duplicate stage name {0:?}")]
     DuplicateStageName(String),
@@ -70,7 +75,11 @@ pub enum ErrorKind {
     #[error("Unknown type {0:?} in HEALTHCHECK (try CMD)")]
     HealthcheckType(String),
     #[error("invalid duration {value:?} for --{flag}: {reason}")]
-    BadDuration { flag: &'static str, value: String, reason: &'static str },
+    BadDuration {
+        flag: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     #[error("Interval {0:?} cannot be less than 1ms")]
     DurationTooShort(&'static str),
     #[error("invalid --retries value {0:?}")]
@@ -150,5 +159,9 @@ pub enum IgnoreError {
     #[error(".dockerignore:{line}: illegal exclusion pattern: \"!\"")]
     LoneExclamation { line: usize },
     #[error(".dockerignore:{line}: syntax error in pattern {pattern:?}: {reason}")]
-    BadPattern { line: usize, pattern: String, reason: &'static str },
+    BadPattern {
+        line: usize,
+        pattern: String,
+        reason: &'static str,
+    },
 }

@@ -33,7 +33,13 @@ impl Expander<'_> {
     }
     fn pairs(&self, kvs: &[KeyValue]) -> Result<Vec<KeyValue>, ExpandError> {
         kvs.iter()
-            .map(|kv| Ok(KeyValue { key: self.word(&kv.key)?, value: self.word(&kv.value)?, legacy: kv.legacy }))
+            .map(|kv| {
+                Ok(KeyValue {
+                    key: self.word(&kv.key)?,
+                    value: self.word(&kv.value)?,
+                    legacy: kv.legacy,
+                })
+            })
             .collect()
     }
     fn sources(&self, sources: &[Source]) -> Result<Vec<Source>, ExpandError> {
@@ -56,7 +62,11 @@ impl From {
     /// The `FROM` with image and platform substituted (the stage name is not).
     pub fn expand(&self, lexer: &Lexer, vars: &dyn Vars) -> Result<From, ExpandError> {
         let x = Expander { lexer, vars };
-        Ok(From { image: x.word(&self.image)?, name: self.name.clone(), platform: x.opt(&self.platform)? })
+        Ok(From {
+            image: x.word(&self.image)?,
+            name: self.name.clone(),
+            platform: x.opt(&self.platform)?,
+        })
     }
 }
 
@@ -114,6 +124,9 @@ impl Instruction {
 impl Located<Instruction> {
     /// [`Instruction::expand`] with the error placed at this instruction's line.
     pub fn expanded(&self, lexer: &Lexer, vars: &dyn Vars) -> Result<Instruction, ParseError> {
-        self.node.expand(lexer, vars).map_err(|e| ParseError { line: self.line, kind: ErrorKind::Expand(e) })
+        self.node.expand(lexer, vars).map_err(|e| ParseError {
+            line: self.line,
+            kind: ErrorKind::Expand(e),
+        })
     }
 }

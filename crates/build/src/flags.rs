@@ -53,7 +53,9 @@ impl Flags {
 
     /// A bool flag's value, `false` when not given.
     pub fn bool(&self, name: &str) -> bool {
-        self.get(name).and_then(|v| v.last()).is_some_and(|v| v == "true")
+        self.get(name)
+            .and_then(|v| v.last())
+            .is_some_and(|v| v == "true")
     }
 
     /// A list flag's values in order.
@@ -70,7 +72,10 @@ fn check_value(name: &str, kind: Kind, value: Option<&str>) -> Result<String, Er
         }
         (Kind::Bool, Some(v)) => match v.to_ascii_lowercase().as_str() {
             b @ ("true" | "false") => Ok(b.to_string()),
-            _ => Err(ErrorKind::NotBool { flag: name.to_string(), value: v.to_string() }),
+            _ => Err(ErrorKind::NotBool {
+                flag: name.to_string(),
+                value: v.to_string(),
+            }),
         },
         (_, Some(v)) => Ok(v.to_string()),
     }
@@ -80,7 +85,11 @@ fn check_value(name: &str, kind: Kind, value: Option<&str>) -> Result<String, Er
 mod tests {
     use super::*;
 
-    const SPEC: &[(&str, Kind)] = &[("from", Kind::Str), ("link", Kind::Bool), ("mount", Kind::List)];
+    const SPEC: &[(&str, Kind)] = &[
+        ("from", Kind::Str),
+        ("link", Kind::Bool),
+        ("mount", Kind::List),
+    ];
 
     fn raw(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -88,7 +97,11 @@ mod tests {
 
     #[test]
     fn accepted_forms() {
-        let f = Flags::parse(&raw(&["--from=a", "--link", "--mount=x", "--mount=y"]), SPEC).unwrap();
+        let f = Flags::parse(
+            &raw(&["--from=a", "--link", "--mount=x", "--mount=y"]),
+            SPEC,
+        )
+        .unwrap();
         assert_eq!(f.string("from").as_deref(), Some("a"));
         assert!(f.bool("link"));
         assert_eq!(f.list("mount"), raw(&["x", "y"]));
@@ -101,13 +114,25 @@ mod tests {
     fn refused_forms() {
         let err = |v: &[&str]| Flags::parse(&raw(v), SPEC).err().unwrap();
         assert_eq!(err(&["--chown=x"]), ErrorKind::UnknownFlag("chown".into()));
-        assert_eq!(err(&["--from=a", "--from=b"]), ErrorKind::DuplicateFlag("from".into()));
+        assert_eq!(
+            err(&["--from=a", "--from=b"]),
+            ErrorKind::DuplicateFlag("from".into())
+        );
         assert_eq!(err(&["--from"]), ErrorKind::MissingFlagValue("from".into()));
-        assert_eq!(err(&["--link="]), ErrorKind::MissingFlagValue("link".into()));
-        assert_eq!(err(&["--mount"]), ErrorKind::MissingFlagValue("mount".into()));
+        assert_eq!(
+            err(&["--link="]),
+            ErrorKind::MissingFlagValue("link".into())
+        );
+        assert_eq!(
+            err(&["--mount"]),
+            ErrorKind::MissingFlagValue("mount".into())
+        );
         assert_eq!(
             err(&["--link=yes"]),
-            ErrorKind::NotBool { flag: "link".into(), value: "yes".into() }
+            ErrorKind::NotBool {
+                flag: "link".into(),
+                value: "yes".into()
+            }
         );
     }
 }

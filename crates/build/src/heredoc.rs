@@ -21,7 +21,9 @@ pub(crate) struct Marker {
 pub(crate) fn parse_marker(word: &str) -> Result<Option<Marker>, ExpandError> {
     let digits = word.bytes().take_while(u8::is_ascii_digit).count();
     let (fd_text, rest) = word.split_at(digits);
-    let Some(rest) = rest.strip_prefix("<<") else { return Ok(None) };
+    let Some(rest) = rest.strip_prefix("<<") else {
+        return Ok(None);
+    };
     let (strip_tabs, rest) = match rest.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, rest),
@@ -31,11 +33,18 @@ pub(crate) fn parse_marker(word: &str) -> Result<Option<Marker>, ExpandError> {
     }
     let lexer = Lexer::new('\\').skip_unset();
     let words = lexer.expand_words(rest, &())?;
-    let [name] = words.as_slice() else { return Ok(None) };
+    let [name] = words.as_slice() else {
+        return Ok(None);
+    };
     let raw = lexer.raw_quotes().expand_words(rest, &())?;
     let quotes = |s: &str| s.chars().filter(|c| *c == '\'' || *c == '"').count();
     let expand = raw.len() == 1 && quotes(&raw[0]) == quotes(name);
-    Ok(Some(Marker { name: name.clone(), expand, strip_tabs, fd: fd_text.parse().ok() }))
+    Ok(Some(Marker {
+        name: name.clone(),
+        expand,
+        strip_tabs,
+        fd: fd_text.parse().ok(),
+    }))
 }
 
 /// The markers among the blank-separated words of a line, in order. Quotes and escapes
@@ -92,7 +101,10 @@ fn raw_words(line: &str) -> Vec<String> {
 
 /// Removes the leading tabs of every line (`<<-`).
 pub(crate) fn strip_leading_tabs(content: &str) -> String {
-    content.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
+    content
+        .split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -100,28 +112,54 @@ mod tests {
     use super::*;
 
     fn m(name: &str, expand: bool, strip_tabs: bool, fd: Option<u32>) -> Option<Marker> {
-        Some(Marker { name: name.into(), expand, strip_tabs, fd })
+        Some(Marker {
+            name: name.into(),
+            expand,
+            strip_tabs,
+            fd,
+        })
     }
 
     #[test]
     fn markers() {
         assert_eq!(parse_marker("<<EOF").unwrap(), m("EOF", true, false, None));
         assert_eq!(parse_marker("<<-EOF").unwrap(), m("EOF", true, true, None));
-        assert_eq!(parse_marker("<<\"EOF\"").unwrap(), m("EOF", false, false, None));
-        assert_eq!(parse_marker("<<'EOF'").unwrap(), m("EOF", false, false, None));
-        assert_eq!(parse_marker("<<E\"O\"F").unwrap(), m("EOF", false, false, None));
-        assert_eq!(parse_marker("3<<EOF").unwrap(), m("EOF", true, false, Some(3)));
+        assert_eq!(
+            parse_marker("<<\"EOF\"").unwrap(),
+            m("EOF", false, false, None)
+        );
+        assert_eq!(
+            parse_marker("<<'EOF'").unwrap(),
+            m("EOF", false, false, None)
+        );
+        assert_eq!(
+            parse_marker("<<E\"O\"F").unwrap(),
+            m("EOF", false, false, None)
+        );
+        assert_eq!(
+            parse_marker("3<<EOF").unwrap(),
+            m("EOF", true, false, Some(3))
+        );
         assert_eq!(parse_marker("<<$X").unwrap(), m("$X", true, false, None));
         assert_eq!(parse_marker("<<<EOF").unwrap(), None);
         assert_eq!(parse_marker("<<").unwrap(), None);
         assert_eq!(parse_marker("a<<EOF").unwrap(), None);
-        assert_eq!(parse_marker("<<\"A B\"").unwrap(), m("A B", false, false, None));
+        assert_eq!(
+            parse_marker("<<\"A B\"").unwrap(),
+            m("A B", false, false, None)
+        );
         assert!(parse_marker("<<\"EOF").is_err());
     }
 
     #[test]
     fn line_scan() {
-        let names = |l: &str| markers_in_line(l).unwrap().into_iter().map(|m| m.name).collect::<Vec<_>>();
+        let names = |l: &str| {
+            markers_in_line(l)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names("RUN <<A cat - <<-B > /x"), vec!["A", "B"]);
         assert_eq!(names("RUN echo \"<<EOF\""), Vec::<String>::new());
         assert_eq!(names("RUN echo '<<EOF' \"x"), Vec::<String>::new());

@@ -30,7 +30,10 @@ enum Token {
     Dirs,
     /// `**` at the end: `.*`
     Rest,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// One cleaned pattern of a `.dockerignore`.
@@ -60,11 +63,15 @@ impl DockerIgnore {
     }
 
     /// A matcher from patterns given one by one (as `--exclude` flags are).
-    pub fn from_patterns<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<DockerIgnore, IgnoreError> {
+    pub fn from_patterns<'a>(
+        patterns: impl IntoIterator<Item = &'a str>,
+    ) -> Result<DockerIgnore, IgnoreError> {
         Self::from_lines(patterns.into_iter().enumerate().map(|(i, l)| (i + 1, l)))
     }
 
-    fn from_lines<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<DockerIgnore, IgnoreError> {
+    fn from_lines<'a>(
+        lines: impl Iterator<Item = (usize, &'a str)>,
+    ) -> Result<DockerIgnore, IgnoreError> {
         let mut patterns = Vec::new();
         for (line, text) in lines {
             let text = text.trim();
@@ -83,9 +90,17 @@ impl DockerIgnore {
                 Some(rest) if !rest.is_empty() => rest.to_string(),
                 _ => cleaned,
             };
-            let tokens = compile(&pattern)
-                .map_err(|reason| IgnoreError::BadPattern { line, pattern: pattern.clone(), reason })?;
-            patterns.push(IgnorePattern { pattern, exception, line, tokens });
+            let tokens = compile(&pattern).map_err(|reason| IgnoreError::BadPattern {
+                line,
+                pattern: pattern.clone(),
+                reason,
+            })?;
+            patterns.push(IgnorePattern {
+                pattern,
+                exception,
+                line,
+                tokens,
+            });
         }
         Ok(DockerIgnore { patterns })
     }
@@ -110,13 +125,19 @@ impl DockerIgnore {
             return false;
         }
         let chars: Vec<char> = path.chars().collect();
-        let parents: Vec<usize> = chars.iter().enumerate().filter(|(_, c)| **c == '/').map(|(i, _)| i).collect();
+        let parents: Vec<usize> = chars
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == '/')
+            .map(|(i, _)| i)
+            .collect();
         let mut excluded = false;
         for p in &self.patterns {
             if p.exception != excluded {
                 continue;
             }
-            let hit = matches(&p.tokens, &chars) || parents.iter().any(|&end| matches(&p.tokens, &chars[..end]));
+            let hit = matches(&p.tokens, &chars)
+                || parents.iter().any(|&end| matches(&p.tokens, &chars[..end]));
             if hit {
                 excluded = !p.exception;
             }
@@ -133,7 +154,9 @@ impl DockerIgnore {
         }
         let mut prefix: Vec<char> = clean_relative(dir).chars().collect();
         prefix.push('/');
-        self.patterns.iter().any(|p| p.exception && viable(&p.tokens, &prefix))
+        self.patterns
+            .iter()
+            .any(|p| p.exception && viable(&p.tokens, &prefix))
     }
 }
 
@@ -184,7 +207,11 @@ fn compile(pattern: &str) -> Result<Vec<Token>, &'static str> {
                 if chars.get(i) == Some(&'/') {
                     i += 1;
                 }
-                tokens.push(if i >= chars.len() { Token::Rest } else { Token::Dirs });
+                tokens.push(if i >= chars.len() {
+                    Token::Rest
+                } else {
+                    Token::Dirs
+                });
             }
             '*' => tokens.push(Token::Star),
             '?' => tokens.push(Token::Any),
@@ -234,7 +261,10 @@ fn class_char(chars: &[char], i: usize) -> Result<(char, usize), &'static str> {
     match chars.get(i) {
         None => Err("unclosed character class"),
         Some('-' | ']') => Err("empty or malformed character class"),
-        Some('\\') => chars.get(i + 1).map(|c| (*c, i + 2)).ok_or("unclosed character class"),
+        Some('\\') => chars
+            .get(i + 1)
+            .map(|c| (*c, i + 2))
+            .ok_or("unclosed character class"),
         Some(c) => Ok((*c, i + 1)),
     }
 }
@@ -267,7 +297,10 @@ fn matches(tokens: &[Token], text: &[char]) -> bool {
                     }
                 }
                 Token::Class { negated, ranges } => {
-                    if text.get(j).is_some_and(|c| class_matches(*negated, ranges, *c)) {
+                    if text
+                        .get(j)
+                        .is_some_and(|c| class_matches(*negated, ranges, *c))
+                    {
                         next[j + 1] = true;
                     }
                 }
@@ -313,7 +346,9 @@ fn viable(tokens: &[Token], prefix: &[char]) -> bool {
             match token {
                 Token::Lit(l) if *l == c => next[j + 1] = true,
                 Token::Any if c != '/' => next[j + 1] = true,
-                Token::Class { negated, ranges } if class_matches(*negated, ranges, c) => next[j + 1] = true,
+                Token::Class { negated, ranges } if class_matches(*negated, ranges, c) => {
+                    next[j + 1] = true
+                }
                 Token::Star => {
                     next[j] = true;
                     let mut k = j;

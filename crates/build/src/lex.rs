@@ -54,7 +54,10 @@ impl Vars for BTreeMap<String, String> {
 /// Pairs, the last pair of a name winning (like an environment list).
 impl Vars for [(String, String)] {
     fn var(&self, name: &str) -> Option<String> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -97,7 +100,13 @@ pub struct Lexer {
 
 impl Lexer {
     pub fn new(escape: char) -> Self {
-        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_unset: false, skip_quotes: false }
+        Lexer {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_unset: false,
+            skip_quotes: false,
+        }
     }
 
     /// The escape character.
@@ -130,16 +139,30 @@ impl Lexer {
     /// Substitutes variables in a heredoc body (`COPY <<EOF` with an unquoted delimiter):
     /// quotes are ordinary characters there and the escape character is `\`.
     pub fn expand_heredoc(&self, content: &str, vars: &dyn Vars) -> Result<String, ExpandError> {
-        let lexer = Lexer { escape: '\\', skip_quotes: true, ..Lexer::new('\\') };
+        let lexer = Lexer {
+            escape: '\\',
+            skip_quotes: true,
+            ..Lexer::new('\\')
+        };
         lexer.expand(content, vars)
     }
 
     fn run(&self, word: &str, vars: &dyn Vars) -> Result<(String, Vec<String>), ExpandError> {
         let chars: Vec<char> = word.chars().collect();
-        let mut state = State { depth: 0, lexer: *self, chars: &chars, pos: 0, vars, raw_escapes: self.raw_escapes };
+        let mut state = State {
+            depth: 0,
+            lexer: *self,
+            chars: &chars,
+            pos: 0,
+            vars,
+            raw_escapes: self.raw_escapes,
+        };
         state
             .process(None, self.raw_escapes)
-            .map_err(|reason| ExpandError { word: word.to_string(), reason })
+            .map_err(|reason| ExpandError {
+                word: word.to_string(),
+                reason,
+            })
     }
 }
 
@@ -196,7 +219,11 @@ impl State<'_> {
     }
 
     /// Processes up to `stop` (consumed) or the end; `(result, words)`.
-    fn process(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), K> {
+    fn process(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<(String, Vec<String>), K> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.process_inner(stop);
         self.raw_escapes = saved;
@@ -217,7 +244,11 @@ impl State<'_> {
                 words.add_string(&value);
                 result.push_str(&value);
             } else if quotes && (c == '\'' || c == '"') {
-                let value = if c == '\'' { self.single_quoted()? } else { self.double_quoted()? };
+                let value = if c == '\'' {
+                    self.single_quoted()?
+                } else {
+                    self.double_quoted()?
+                };
                 words.add_raw_string(&value);
                 result.push_str(&value);
             } else {
@@ -251,7 +282,9 @@ impl State<'_> {
             out.push('\'');
         }
         loop {
-            let Some(c) = self.peek() else { return Err(K::UnterminatedSingleQuote) };
+            let Some(c) = self.peek() else {
+                return Err(K::UnterminatedSingleQuote);
+            };
             self.pos += 1;
             if c == '\'' {
                 if self.lexer.raw_quotes {
@@ -309,7 +342,11 @@ impl State<'_> {
 
     fn dollar(&mut self) -> Result<String, K> {
         self.depth += 1;
-        let out = if self.depth > MAX_NESTING { Err(K::TooDeep) } else { self.dollar_inner() };
+        let out = if self.depth > MAX_NESTING {
+            Err(K::TooDeep)
+        } else {
+            self.dollar_inner()
+        };
         self.depth -= 1;
         out
     }
@@ -334,7 +371,9 @@ impl State<'_> {
             Some(_) => {}
         }
         let name = self.name();
-        let Some(op) = self.peek() else { return Err(K::MissingBrace) };
+        let Some(op) = self.peek() else {
+            return Err(K::MissingBrace);
+        };
         self.pos += 1;
         match op {
             '}' => Ok(match self.lookup(&name) {
@@ -351,13 +390,19 @@ impl State<'_> {
     /// `${name:-w}` and friends; `op` has been consumed.
     fn modifier(&mut self, name: &str, op: char) -> Result<String, K> {
         let (colon, op) = if op == ':' {
-            let Some(next) = self.peek() else { return Err(K::MissingBrace) };
+            let Some(next) = self.peek() else {
+                return Err(K::MissingBrace);
+            };
             self.pos += 1;
             (true, next)
         } else {
             (false, op)
         };
-        let text = if colon { format!(":{op}") } else { op.to_string() };
+        let text = if colon {
+            format!(":{op}")
+        } else {
+            op.to_string()
+        };
         let (word, _) = self.process(Some('}'), op == '#' || op == '%')?;
         let value = self.lookup(name);
         if value.is_none() && self.lexer.skip_unset {
@@ -365,22 +410,45 @@ impl State<'_> {
         }
         let unset = value.is_none() || (colon && value.as_deref() == Some(""));
         match op {
-            '-' => Ok(if unset { word } else { value.unwrap_or_default() }),
+            '-' => Ok(if unset {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
             '+' => Ok(if unset { String::new() } else { word }),
             '?' => match value {
                 Some(v) if !(colon && v.is_empty()) => Ok(v),
                 _ => {
-                    let default = if value.is_none() { "is not allowed to be unset" } else { "is not allowed to be empty" };
-                    let message = if word.is_empty() { default.to_string() } else { word };
-                    Err(K::Required { name: name.to_string(), message })
+                    let default = if value.is_none() {
+                        "is not allowed to be unset"
+                    } else {
+                        "is not allowed to be empty"
+                    };
+                    let message = if word.is_empty() {
+                        default.to_string()
+                    } else {
+                        word
+                    };
+                    Err(K::Required {
+                        name: name.to_string(),
+                        message,
+                    })
                 }
             },
             '#' | '%' => {
                 let greedy = word.starts_with(op);
-                let pattern_text = if greedy { &word[op.len_utf8()..] } else { word.as_str() };
+                let pattern_text = if greedy {
+                    &word[op.len_utf8()..]
+                } else {
+                    word.as_str()
+                };
                 let pattern = Pattern::compile(pattern_text)?;
                 let value = value.unwrap_or_default();
-                Ok(if op == '#' { pattern.trim_prefix(&value, greedy) } else { pattern.trim_suffix(&value, greedy) })
+                Ok(if op == '#' {
+                    pattern.trim_prefix(&value, greedy)
+                } else {
+                    pattern.trim_suffix(&value, greedy)
+                })
             }
             _ => Err(K::UnsupportedModifier(text)),
         }
@@ -407,7 +475,9 @@ impl State<'_> {
     /// one special-parameter character.
     fn name(&mut self) -> String {
         let mut name = String::new();
-        let Some(first) = self.peek() else { return name };
+        let Some(first) = self.peek() else {
+            return name;
+        };
         if first.is_numeric() {
             while let Some(c) = self.peek().filter(|c| c.is_numeric()) {
                 name.push(c);

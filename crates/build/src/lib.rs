@@ -85,8 +85,8 @@ mod words;
 
 pub use args::{resolve, BuildArgs, MetaVars, Platform, Resolved, ResolvedStage, PROXY_ARGS};
 pub use ast::{
-    Add, Arg, ArgDecl, CommandLine, Copy, Directives, Dockerfile, From, HealthCheck, Healthcheck, Heredoc,
-    Instruction, KeyValue, Located, Onbuild, Run, Source, Stage,
+    Add, Arg, ArgDecl, CommandLine, Copy, Directives, Dockerfile, From, HealthCheck, Healthcheck,
+    Heredoc, Instruction, KeyValue, Located, Onbuild, Run, Source, Stage,
 };
 pub use dockerfile::{parse, parse_bytes, parse_instruction};
 pub use error::{ErrorKind, ExpandError, ExpandErrorKind, IgnoreError, ParseError, ResolveError};

@@ -66,7 +66,11 @@ impl<'a> Scanner<'a> {
             self.directive(trimmed, self.pos + 1)?;
             self.pos += 1;
             let start = self.pos;
-            let content = if trimmed.starts_with('#') { "" } else { trimmed };
+            let content = if trimmed.starts_with('#') {
+                ""
+            } else {
+                trimmed
+            };
             let escape = self.directives.escape;
             let (mut text, mut end_of_line) = trim_continuation(content, escape);
             if end_of_line && text.is_empty() {
@@ -89,8 +93,9 @@ impl<'a> Scanner<'a> {
                 end_of_line = eol;
             }
             if empty_continuation {
-                self.warnings
-                    .push(format!("line {start}: empty continuation line found in: {text}"));
+                self.warnings.push(format!(
+                    "line {start}: empty continuation line found in: {text}"
+                ));
             }
             if text.trim().is_empty() {
                 continue;
@@ -200,7 +205,10 @@ mod tests {
     fn directive_forms() {
         assert_eq!(split_directive("# escape=`"), Some(("escape", "`")));
         assert_eq!(split_directive("#escape = \\ "), Some(("escape", "\\")));
-        assert_eq!(split_directive("# syntax=docker/dockerfile:1"), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            split_directive("# syntax=docker/dockerfile:1"),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(split_directive("# just a comment"), None);
         assert_eq!(split_directive("# 1abc=x"), None);
         assert_eq!(split_directive("# key="), None);
@@ -209,11 +217,26 @@ mod tests {
 
     #[test]
     fn continuation_rules() {
-        assert_eq!(trim_continuation("RUN a \\", '\\'), ("RUN a ".to_string(), false));
-        assert_eq!(trim_continuation("RUN a \\  \t", '\\'), ("RUN a ".to_string(), false));
+        assert_eq!(
+            trim_continuation("RUN a \\", '\\'),
+            ("RUN a ".to_string(), false)
+        );
+        assert_eq!(
+            trim_continuation("RUN a \\  \t", '\\'),
+            ("RUN a ".to_string(), false)
+        );
         assert_eq!(trim_continuation("\\", '\\'), (String::new(), false));
-        assert_eq!(trim_continuation("RUN a \\\\", '\\'), ("RUN a \\\\".to_string(), true));
-        assert_eq!(trim_continuation("RUN a `", '`'), ("RUN a ".to_string(), false));
-        assert_eq!(trim_continuation("RUN a \\", '`'), ("RUN a \\".to_string(), true));
+        assert_eq!(
+            trim_continuation("RUN a \\\\", '\\'),
+            ("RUN a \\\\".to_string(), true)
+        );
+        assert_eq!(
+            trim_continuation("RUN a `", '`'),
+            ("RUN a ".to_string(), false)
+        );
+        assert_eq!(
+            trim_continuation("RUN a \\", '`'),
+            ("RUN a \\".to_string(), true)
+        );
     }
 }

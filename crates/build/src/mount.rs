@@ -65,7 +65,10 @@ impl Network {
 }
 
 fn fail(value: &str, reason: impl Into<String>) -> ErrorKind {
-    ErrorKind::Mount { value: value.to_string(), reason: reason.into() }
+    ErrorKind::Mount {
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 impl Mount {
@@ -88,7 +91,8 @@ impl Mount {
         };
         let mut readonly: Option<bool> = None;
         for field in &fields {
-            m.field(field, &mut readonly).map_err(|reason| fail(value, reason))?;
+            m.field(field, &mut readonly)
+                .map_err(|reason| fail(value, reason))?;
         }
         m.readonly = readonly.unwrap_or(!matches!(m.kind, MountType::Cache | MountType::Tmpfs));
         m.check().map_err(|reason| fail(value, reason))?;
@@ -106,7 +110,12 @@ impl Mount {
                 "readonly" | "ro" => *readonly = Some(true),
                 "readwrite" | "rw" => *readonly = Some(false),
                 "required" if secretish => self.required = true,
-                "required" => return Err(format!("unexpected key 'required' for mount type '{}'", self.kind_name())),
+                "required" => {
+                    return Err(format!(
+                        "unexpected key 'required' for mount type '{}'",
+                        self.kind_name()
+                    ))
+                }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
             }
             return Ok(());
@@ -126,7 +135,10 @@ impl Mount {
             "mode" => self.mode = Some(number(&key, value, 8)?),
             "uid" => self.uid = Some(number(&key, value, 10)?),
             "gid" => self.gid = Some(number(&key, value, 10)?),
-            "size" => self.size = Some(parse_size(value).ok_or(format!("invalid value {value} for size"))?),
+            "size" => {
+                self.size =
+                    Some(parse_size(value).ok_or(format!("invalid value {value} for size"))?)
+            }
             _ => return Err(format!("unexpected key '{key}' in '{field}'")),
         }
         Ok(())
@@ -144,8 +156,15 @@ impl Mount {
 
     fn check(&self) -> Result<(), String> {
         let kind = self.kind_name();
-        let file_info = matches!(self.kind, MountType::Secret | MountType::Ssh | MountType::Cache);
-        for (name, set) in [("mode", self.mode.is_some()), ("uid", self.uid.is_some()), ("gid", self.gid.is_some())] {
+        let file_info = matches!(
+            self.kind,
+            MountType::Secret | MountType::Ssh | MountType::Cache
+        );
+        for (name, set) in [
+            ("mode", self.mode.is_some()),
+            ("uid", self.uid.is_some()),
+            ("gid", self.gid.is_some()),
+        ] {
             if set && !file_info {
                 return Err(format!("{name} not allowed for \"{kind}\" type mounts"));
             }
@@ -163,11 +182,20 @@ impl Mount {
             MountType::Bind | MountType::Cache | MountType::Tmpfs if self.target.is_none() => {
                 Err(format!("{kind} mount requires a target"))
             }
-            MountType::Secret if self.from.is_some() => Err("secret mount should not have a from".into()),
-            MountType::Secret if self.source.is_none() && self.target.is_none() && self.id.is_none() && self.env.is_none() => {
+            MountType::Secret if self.from.is_some() => {
+                Err("secret mount should not have a from".into())
+            }
+            MountType::Secret
+                if self.source.is_none()
+                    && self.target.is_none()
+                    && self.id.is_none()
+                    && self.env.is_none() =>
+            {
                 Err("invalid secret mount. one of source, target required".into())
             }
-            MountType::Secret if self.source.is_some() && self.id.is_some() => Err("both source and id can't be set".into()),
+            MountType::Secret if self.source.is_some() && self.id.is_some() => {
+                Err("both source and id can't be set".into())
+            }
             _ => Ok(()),
         }
     }
@@ -209,7 +237,9 @@ fn number(key: &str, value: &str, radix: u32) -> Result<u32, String> {
 /// `64m`, `1g`, `512k`, `1024` (bytes); binary multiples, optional `b`/`ib`, any case.
 fn parse_size(value: &str) -> Option<u64> {
     let lower = value.trim().to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
     let (number, unit) = lower.split_at(digits_end);
     let number: f64 = number.parse().ok()?;
     let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {

@@ -8,12 +8,30 @@ use crate::error::ErrorKind;
 use crate::flags::{Flags, Kind};
 use crate::heredoc::{parse_marker, strip_leading_tabs};
 use crate::mount::{Mount, Network};
-use crate::words::{maybe_json, maybe_json_list, parse_json, parse_words, split_blanks, split_command};
+use crate::words::{
+    maybe_json, maybe_json_list, parse_json, parse_words, split_blanks, split_command,
+};
 
 /// Every instruction keyword, upper case.
 pub(crate) const KEYWORDS: [&str; 18] = [
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// What one line holds once split.
@@ -56,7 +74,9 @@ pub(crate) fn parse_parts(p: &Parts) -> Result<Instruction, ErrorKind> {
         "shell" => {
             no_flags()?;
             match maybe_json(p.args)? {
-                (items, _) if items.is_empty() => return Err(ErrorKind::AtLeastOneArgument("SHELL")),
+                (items, _) if items.is_empty() => {
+                    return Err(ErrorKind::AtLeastOneArgument("SHELL"))
+                }
                 (items, true) => Instruction::Shell(items),
                 (_, false) => return Err(ErrorKind::NotJson("SHELL")),
             }
@@ -92,7 +112,10 @@ pub(crate) fn parse_parts(p: &Parts) -> Result<Instruction, ErrorKind> {
         "onbuild" => Instruction::Onbuild(parse_onbuild(p)?),
         _ => {
             let suggestion = suggest(p.keyword);
-            return Err(ErrorKind::UnknownInstruction { word: p.keyword.to_string(), suggestion });
+            return Err(ErrorKind::UnknownInstruction {
+                word: p.keyword.to_string(),
+                suggestion,
+            });
         }
     })
 }
@@ -123,7 +146,9 @@ fn distance(a: &[char], b: &[char]) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -164,33 +189,62 @@ fn parse_from(p: &Parts) -> Result<From, ErrorKind> {
         _ => return Err(ErrorKind::FromArguments),
     };
     let flags = Flags::parse(p.flags, &[("platform", Kind::Str)])?;
-    Ok(From { image: words[0].clone(), name, platform: flags.string("platform") })
+    Ok(From {
+        image: words[0].clone(),
+        name,
+        platform: flags.string("platform"),
+    })
 }
 
 /// `^[a-z][a-z0-9-_.]*$`
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_run(p: &Parts) -> Result<Run, ErrorKind> {
     let flags = Flags::parse(p.flags, &[("mount", Kind::List), ("network", Kind::Str)])?;
-    let mounts = flags.list("mount").iter().map(|m| Mount::parse(m)).collect::<Result<Vec<_>, _>>()?;
-    let network = flags.string("network").map(|n| Network::parse(&n)).transpose()?;
-    Ok(Run { command: command_line(maybe_json(p.args)?), heredocs: p.heredocs.to_vec(), mounts, network })
+    let mounts = flags
+        .list("mount")
+        .iter()
+        .map(|m| Mount::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let network = flags
+        .string("network")
+        .map(|n| Network::parse(&n))
+        .transpose()?;
+    Ok(Run {
+        command: command_line(maybe_json(p.args)?),
+        heredocs: p.heredocs.to_vec(),
+        mounts,
+        network,
+    })
 }
 
 /// ENV and LABEL: `k=v k2="v 2"...` or the legacy `k value with blanks`.
-fn parse_key_values(args: &str, escape: char, keyword: &'static str) -> Result<Vec<KeyValue>, ErrorKind> {
+fn parse_key_values(
+    args: &str,
+    escape: char,
+    keyword: &'static str,
+) -> Result<Vec<KeyValue>, ErrorKind> {
     let words = parse_words(args, escape);
-    let Some(first) = words.first() else { return Err(ErrorKind::AtLeastOneArgument(keyword)) };
+    let Some(first) = words.first() else {
+        return Err(ErrorKind::AtLeastOneArgument(keyword));
+    };
     if !first.contains('=') {
         let mut parts = args.splitn(2, crate::words::is_separator);
         let key = parts.next().unwrap_or_default();
-        let value = parts.next().map(|v| v.trim_start_matches(crate::words::is_separator));
+        let value = parts
+            .next()
+            .map(|v| v.trim_start_matches(crate::words::is_separator));
         return match value {
-            Some(value) => Ok(vec![KeyValue { key: key.to_string(), value: value.to_string(), legacy: true }]),
+            Some(value) => Ok(vec![KeyValue {
+                key: key.to_string(),
+                value: value.to_string(),
+                legacy: true,
+            }]),
             None => Err(ErrorKind::TwoArguments(keyword)),
         };
     }
@@ -199,7 +253,11 @@ fn parse_key_values(args: &str, escape: char, keyword: &'static str) -> Result<V
         .map(|word| match word.split_once('=') {
             None => Err(ErrorKind::MissingEquals(word.clone())),
             Some(("", _)) => Err(ErrorKind::BlankName(keyword)),
-            Some((k, v)) => Ok(KeyValue { key: k.to_string(), value: v.to_string(), legacy: false }),
+            Some((k, v)) => Ok(KeyValue {
+                key: k.to_string(),
+                value: v.to_string(),
+                legacy: false,
+            }),
         })
         .collect()
 }
@@ -213,8 +271,14 @@ fn parse_arg(args: &str, escape: char) -> Result<Arg, ErrorKind> {
         .into_iter()
         .map(|word| match word.split_once('=') {
             Some(("", _)) => Err(ErrorKind::BlankName("ARG")),
-            Some((k, v)) => Ok(ArgDecl { name: k.to_string(), default: Some(v.to_string()) }),
-            None => Ok(ArgDecl { name: word, default: None }),
+            Some((k, v)) => Ok(ArgDecl {
+                name: k.to_string(),
+                default: Some(v.to_string()),
+            }),
+            None => Ok(ArgDecl {
+                name: word,
+                default: None,
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Arg { args })
@@ -237,13 +301,22 @@ fn parse_volume(p: &Parts) -> Result<Vec<String>, ErrorKind> {
 
 /// Sources and destination of COPY/ADD; heredoc markers among the sources become inline
 /// sources with the bodies read for this line.
-fn sources_and_dest(p: &Parts, keyword: &'static str) -> Result<(Vec<Source>, String, bool), ErrorKind> {
+fn sources_and_dest(
+    p: &Parts,
+    keyword: &'static str,
+) -> Result<(Vec<Source>, String, bool), ErrorKind> {
     let (mut items, json) = maybe_json_list(p.args)?;
     if items.len() < 2 {
         return Err(ErrorKind::NoDestination(keyword));
     }
     let dest = items.pop().unwrap_or_default();
-    let marker = |w: &str| if json { None } else { parse_marker(w).ok().flatten() };
+    let marker = |w: &str| {
+        if json {
+            None
+        } else {
+            parse_marker(w).ok().flatten()
+        }
+    };
     if marker(&dest).is_some() {
         return Err(ErrorKind::HeredocDestination(keyword));
     }
@@ -254,7 +327,13 @@ fn sources_and_dest(p: &Parts, keyword: &'static str) -> Result<(Vec<Source>, St
             Some(m) => {
                 let body = p.heredocs.iter().find(|h| h.name == m.name);
                 let content = body.map(|h| h.content.clone()).unwrap_or_default();
-                Source::Heredoc(Heredoc { name: m.name, content, expand: m.expand, strip_tabs: m.strip_tabs, fd: m.fd })
+                Source::Heredoc(Heredoc {
+                    name: m.name,
+                    content,
+                    expand: m.expand,
+                    strip_tabs: m.strip_tabs,
+                    fd: m.fd,
+                })
             }
         })
         .collect();
@@ -311,15 +390,22 @@ fn parse_add(p: &Parts) -> Result<Add, ErrorKind> {
 
 fn parse_healthcheck(p: &Parts) -> Result<Healthcheck, ErrorKind> {
     let args = p.args;
-    let type_end = args.find(|c: char| c.is_ascii_whitespace()).unwrap_or(args.len());
+    let type_end = args
+        .find(|c: char| c.is_ascii_whitespace())
+        .unwrap_or(args.len());
     if type_end == 0 {
         return Err(ErrorKind::AtLeastOneArgument("HEALTHCHECK"));
     }
     let kind = args[..type_end].to_ascii_uppercase();
-    let (command, json) = maybe_json(args[type_end..].trim_start_matches(|c: char| c.is_ascii_whitespace()))?;
+    let (command, json) =
+        maybe_json(args[type_end..].trim_start_matches(|c: char| c.is_ascii_whitespace()))?;
     if kind == "NONE" {
         // Docker ignores options given with NONE.
-        return if command.is_empty() { Ok(Healthcheck::None) } else { Err(ErrorKind::HealthcheckNoneArgs) };
+        return if command.is_empty() {
+            Ok(Healthcheck::None)
+        } else {
+            Err(ErrorKind::HealthcheckNoneArgs)
+        };
     }
     let spec = [
         ("interval", Kind::Str),
@@ -347,18 +433,30 @@ fn parse_healthcheck(p: &Parts) -> Result<Healthcheck, ErrorKind> {
 
 /// A duration option: absent or zero is `None`; below 1ms is refused.
 fn interval(f: &Flags, name: &'static str) -> Result<Option<Duration>, ErrorKind> {
-    let Some(value) = f.string(name).filter(|v| !v.is_empty()) else { return Ok(None) };
-    let nanos = parse_go_duration(&value).map_err(|reason| ErrorKind::BadDuration { flag: name, value: value.clone(), reason })?;
+    let Some(value) = f.string(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let nanos = parse_go_duration(&value).map_err(|reason| ErrorKind::BadDuration {
+        flag: name,
+        value: value.clone(),
+        reason,
+    })?;
     match nanos {
         0 => Ok(None),
         n if n < 1_000_000 => Err(ErrorKind::DurationTooShort(name)),
-        n => Ok(Some(Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX)))),
+        n => Ok(Some(Duration::from_nanos(
+            u64::try_from(n).unwrap_or(u64::MAX),
+        ))),
     }
 }
 
 fn retries(value: Option<String>) -> Result<Option<u32>, ErrorKind> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    let n: i32 = value.parse().map_err(|_| ErrorKind::BadRetries(value.clone()))?;
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let n: i32 = value
+        .parse()
+        .map_err(|_| ErrorKind::BadRetries(value.clone()))?;
     match u32::try_from(n) {
         Err(_) => Err(ErrorKind::NegativeRetries(value)),
         Ok(0) => Ok(None),
@@ -378,14 +476,24 @@ fn parse_onbuild(p: &Parts) -> Result<Onbuild, ErrorKind> {
         "FROM" => return Err(ErrorKind::OnbuildTrigger("FROM")),
         _ => {}
     }
-    let trigger = parse_parts(&Parts { keyword: &keyword, flags: &flags, args: &args, heredocs: p.heredocs, escape: p.escape, line: p.args })?;
+    let trigger = parse_parts(&Parts {
+        keyword: &keyword,
+        flags: &flags,
+        args: &args,
+        heredocs: p.heredocs,
+        escape: p.escape,
+        line: p.args,
+    })?;
     let mut expression = strip_onbuild(p.line).to_string();
     for h in p.heredocs {
         expression.push('\n');
         expression.push_str(&h.content);
         expression.push_str(&h.name);
     }
-    Ok(Onbuild { expression, trigger: Box::new(trigger) })
+    Ok(Onbuild {
+        expression,
+        trigger: Box::new(trigger),
+    })
 }
 
 /// The line without its leading `ONBUILD` keyword and blanks.
@@ -399,8 +507,18 @@ fn strip_onbuild(line: &str) -> &str {
 
 /// A heredoc body as the instruction keeps it.
 pub(crate) fn heredoc(marker: crate::heredoc::Marker, body: String) -> Heredoc {
-    let content = if marker.strip_tabs { strip_leading_tabs(&body) } else { body };
-    Heredoc { name: marker.name, content, expand: marker.expand, strip_tabs: marker.strip_tabs, fd: marker.fd }
+    let content = if marker.strip_tabs {
+        strip_leading_tabs(&body)
+    } else {
+        body
+    };
+    Heredoc {
+        name: marker.name,
+        content,
+        expand: marker.expand,
+        strip_tabs: marker.strip_tabs,
+        fd: marker.fd,
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,10 @@ impl Pattern {
                     }
                     other => {
                         let escaped = other.map(|c| c.to_string()).unwrap_or_default();
-                        return Err(ExpandErrorKind::InvalidPattern { pattern: text.to_string(), escaped });
+                        return Err(ExpandErrorKind::InvalidPattern {
+                            pattern: text.to_string(),
+                            escaped,
+                        });
                     }
                 },
                 c => tokens.push(Token::Lit(c)),
@@ -105,7 +108,9 @@ impl Pattern {
     /// Suffixes are prefixes of the reversed value matched by the reversed pattern.
     pub fn trim_suffix(&self, value: &str, longest: bool) -> String {
         let reversed: Vec<char> = value.chars().rev().collect();
-        let pattern = Pattern { tokens: self.tokens.iter().rev().copied().collect() };
+        let pattern = Pattern {
+            tokens: self.tokens.iter().rev().copied().collect(),
+        };
         let ends = pattern.ends(&reversed, 0);
         let cut = if longest { ends.last() } else { ends.first() };
         match cut {
@@ -132,7 +137,10 @@ impl Pattern {
                 }
             }
             if let Some((b, _)) = best {
-                states.iter_mut().filter(|st| st.is_some_and(|st| st > b)).for_each(|st| *st = None);
+                states
+                    .iter_mut()
+                    .filter(|st| st.is_some_and(|st| st > b))
+                    .for_each(|st| *st = None);
             }
             let Some(&c) = s.get(pos) else { break };
             let mut next: Vec<Option<usize>> = vec![None; m + 1];
@@ -171,7 +179,9 @@ impl Pattern {
         let mut last_end = 0;
         let mut search = 0;
         while search <= chars.len() {
-            let Some((start, end)) = self.find(&chars, search) else { break };
+            let Some((start, end)) = self.find(&chars, search) else {
+                break;
+            };
             out.extend(&chars[last_end..start]);
             if end > last_end || start == 0 {
                 out.push_str(replacement);

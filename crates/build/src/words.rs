@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn words_keep_quotes() {
-        assert_eq!(parse_words(r#"A="a b" B=c\ d  C"#, '\\'), s(&[r#"A="a b""#, r"B=c\ d", "C"]));
+        assert_eq!(
+            parse_words(r#"A="a b" B=c\ d  C"#, '\\'),
+            s(&[r#"A="a b""#, r"B=c\ d", "C"])
+        );
         assert_eq!(parse_words(r#"A='x\' B"#, '\\'), s(&[r#"A='x\'"#, "B"]));
         assert_eq!(parse_words(r#""" x"#, '\\'), s(&[r#""""#, "x"]));
         assert_eq!(parse_words("a\\", '\\'), s(&["a"]));

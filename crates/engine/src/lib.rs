@@ -34,6 +34,7 @@ mod logs;
 mod model;
 mod monitor;
 mod netns;
+mod networks;
 mod prepare;
 mod ready;
 mod shared;
@@ -69,6 +70,9 @@ pub struct EngineConfig {
     /// must not outlive a reboot, and it is written on every run. Unmounted again at
     /// shutdown when nothing uses it.
     pub exec_root_tmpfs: bool,
+    /// The default bridge network's device (berthd's `--bridge`, `berth0` there). `None` (or
+    /// `"none"`): no bridge network, containers of the default mode get loopback only.
+    pub bridge: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +83,7 @@ impl Default for EngineConfig {
             insecure_registries: Vec::new(),
             monitor_path: None,
             exec_root_tmpfs: false,
+            bridge: None,
         }
     }
 }

@@ -24,7 +24,12 @@ pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
     let hosts = if net == crate::spec::NetMode::Host {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n")
+        // (On the bridge, the hostname is the container's address, as dockerd writes it.)
+        let own = s
+            .networks
+            .endpoint(&rec.id)
+            .map_or_else(|| "127.0.0.1".to_string(), |ep| ep.ip.to_string());
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{hostname}\n")
     };
     let resolv = if net == crate::spec::NetMode::Host {
         std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
@@ -100,9 +105,11 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 pub(crate) struct Task {
     pub ctl: UnixStream,
     pub pid: i32,
-    /// Its network namespace (`--network none`), held until the container runs (the runtime
-    /// was given its `/proc/<berthd>/fd/<n>` path; the init joined it at create).
+    /// Its network namespace (`--network none`, bridge), held until the container runs (the
+    /// runtime was given its `/proc/<berthd>/fd/<n>` path; the init joined it at create).
     pub netns: Option<crate::netns::Netns>,
+    /// Its endpoint on the default bridge; dropping the task disconnects it.
+    pub endpoint: Option<crate::networks::Attached>,
 }
 
 impl Task {
@@ -141,9 +148,9 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
     crate::mark("engine: rootfs mounted");
+    // (Released again, by their drops, if anything below fails.)
+    let (join_net, netns, endpoint) = network_of(s, rec)?;
     write_etc(s, rec)?;
-    // (Released again, by its drop, if anything below fails.)
-    let (join_net, netns) = network_of(s, rec)?;
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
@@ -196,16 +203,40 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
         return Err(monitor_error(&line));
     }
     let pid: i32 = line[CTL_CREATED.len()..].trim().parse().unwrap_or(0);
-    Ok(Task { ctl, pid, netns })
+    Ok(Task {
+        ctl,
+        pid,
+        netns,
+        endpoint,
+    })
 }
 
-/// The network namespace the container joins: one made ahead (`--network none`; the task
-/// holds it), or another container's.
-fn network_of(s: &Shared, rec: &Record) -> Result<(Option<String>, Option<crate::netns::Netns>)> {
+type NetworkOf = (
+    Option<String>,
+    Option<crate::netns::Netns>,
+    Option<crate::networks::Attached>,
+);
+
+/// The network namespace the container joins: one made ahead (`--network none`, bridge; the
+/// task holds it, and its bridge endpoint), or another container's.
+fn network_of(s: &Shared, rec: &Record) -> Result<NetworkOf> {
     Ok(match crate::spec::net_mode(&rec.host_config)? {
         crate::spec::NetMode::None => {
             let n = s.netns.take()?;
-            (Some(n.path().to_string_lossy().into_owned()), Some(n))
+            (Some(n.path().to_string_lossy().into_owned()), Some(n), None)
+        }
+        crate::spec::NetMode::Bridge => {
+            if !s.networks.has_bridge() {
+                return Err(Error::NotFound(format!(
+                    "network {} not found (berthd runs with --bridge none)",
+                    crate::networks::DEFAULT_NETWORK
+                )));
+            }
+            let n = s.netns.take()?;
+            let f = std::fs::File::open(n.path())
+                .map_err(|e| internal(format!("open {}", n.path().display()), e))?;
+            let ep = attach_network(s, rec, std::os::fd::AsFd::as_fd(&f))?;
+            (Some(n.path().to_string_lossy().into_owned()), Some(n), ep)
         }
         crate::spec::NetMode::Container(c) => {
             let reg = s.containers.lock();
@@ -216,10 +247,24 @@ fn network_of(s: &Shared, rec: &Record) -> Result<(Option<String>, Option<crate:
                     "cannot join network of a non running container: {c}"
                 )));
             }
-            (Some(format!("/proc/{}/ns/net", other.state.pid)), None)
+            (
+                Some(format!("/proc/{}/ns/net", other.state.pid)),
+                None,
+                None,
+            )
         }
-        crate::spec::NetMode::Host => (None, None),
+        crate::spec::NetMode::Host => (None, None, None),
     })
+}
+
+/// Connect the container's network namespace `netns` to its network (the one attach point).
+fn attach_network(
+    s: &Shared,
+    rec: &Record,
+    netns: std::os::fd::BorrowedFd<'_>,
+) -> Result<Option<crate::networks::Attached>> {
+    s.networks
+        .connect(&rec.id, &rec.name, &rec.config, &rec.host_config, netns)
 }
 
 /// Take a prepared task down (op lock held): the monitor deletes the runtime container when

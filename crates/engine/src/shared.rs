@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub netns: crate::netns::NetnsPool,
     /// The health checks' timers (and their thread).
     pub health: crate::health::Scheduler,
+    /// The networks containers connect to (the default bridge).
+    pub networks: crate::networks::Networks,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
     pub monitor_bin: PathBuf,
@@ -82,6 +84,8 @@ impl Engine {
         drain_record_pool(s);
         s.watchers.shutdown();
         s.containers.cond.notify_all();
+        let any_running = s.containers.lock().by_id.values().any(|e| e.rec.running());
+        s.networks.shutdown(any_running);
         if let Some(hold) = s.tmpfs.lock().ok().and_then(|mut h| h.take()) {
             // Only when no container runs (their monitors keep it busy anyway): the monitors
             // of prepared containers may take a moment to finish.
@@ -266,6 +270,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
     }
     let monitor_bin = find_monitor(&cfg)?;
     let netns = crate::netns::NetnsPool::new(cfg.exec_root.join("netns"));
+    let networks = crate::networks::Networks::open(&cfg)?;
     let init_path = cfg.root.join("bin").join("docker-init");
     let init_bin = if std::fs::read(&init_path).ok().as_deref() != Some(INIT_BIN) {
         let tmp = cfg.root.join("bin").join(".docker-init.tmp");
@@ -295,6 +300,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         ready: Ready::default(),
         netns,
         health: crate::health::Scheduler::new()?,
+        networks,
         events: Bus::default(),
         execs: Mutex::new(HashMap::new()),
         monitor_bin,
@@ -317,6 +323,10 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
             .map(|en| PathBuf::from(&en.rec.state.net_ns))
             .collect();
         shared.netns.release_unused(&keep);
+        let reg = shared.containers.lock();
+        shared
+            .networks
+            .restore(&|id| reg.by_id.get(id).is_some_and(|en| en.rec.running()));
     }
     {
         let ss = shared.clone();

@@ -189,6 +189,7 @@ fn live_restore_after_daemon_loss() {
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
+            bridge: None,
         })
         .unwrap(),
     ));
@@ -647,6 +648,7 @@ fn restart_policy_resumes_after_daemon_restart() {
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
+            bridge: None,
         })
         .unwrap(),
     ));

@@ -135,6 +135,7 @@ fn an_existing_root_is_tightened_at_open() {
         insecure_registries: vec![],
         monitor_path: Some(monitor_bin()),
         exec_root_tmpfs: true,
+        bridge: None,
     })
     .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;

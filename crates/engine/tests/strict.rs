@@ -220,21 +220,6 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
     let env = Env::new();
     let hc = |k: &str, v: Value| body_with(&format!("HostConfig.{k}"), v);
     for (body, field) in [
-        (
-            hc("NetworkMode", json!("bridge")),
-            "HostConfig.NetworkMode \"bridge\"",
-        ),
-        (
-            hc(
-                "PortBindings",
-                json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}),
-            ),
-            "HostConfig.PortBindings",
-        ),
-        (
-            hc("PublishAllPorts", json!(true)),
-            "HostConfig.PublishAllPorts",
-        ),
         (hc("Links", json!(["a:b"])), "HostConfig.Links"),
         (
             body_with("MacAddress", json!("02:42:ac:11:00:02")),

@@ -152,10 +152,21 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20.5Z"), Some(1_700_000_000.5));
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000.0)
+        );
         assert_eq!(parse_rfc3339("2023-11-14 22:13:20Z"), Some(1_700_000_000.0));
-        for bad in ["", "2023-11-14T22:13:20", "2023-11-14T22:13:2xZ", "2023-11-14T22:13:20+1"] {
+        for bad in [
+            "",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:2xZ",
+            "2023-11-14T22:13:20+1",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

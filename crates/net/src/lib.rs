@@ -3,7 +3,8 @@
 //! The engine (`berth-engine`) calls this crate through its library API; nothing here shells
 //! out. Networking lands piece by piece, each behind a small module. This first piece is
 //! **IPAM and subnet selection**, which only computes and reads: it never changes the host's
-//! interfaces, routes or firewall, and reads nothing but `/proc/net` files.
+//! interfaces, routes or firewall, and reads nothing but `/proc/net` files. The bridge driver
+//! (netlink, nftables) does change them: only devices and the table it made itself.
 //!
 //! | module | what |
 //! |---|---|
@@ -14,10 +15,13 @@
 //! | [`network`] | [`NetworkIpam`]: a network's subnets together (dual stack) |
 //! | [`store`] | [`IpamStore`]: every network's allocations persisted crash-safely, one file each; reconcile with live containers |
 //! | [`mac`] | [`mac_for`]: Docker's `02:42:` + IPv4 MAC address |
+//! | [`netlink`] | [`Netlink`]: a small synchronous rtnetlink client (links, addresses, routes) in one network namespace |
+//! | [`bridge`] | [`Bridge`]: the bridge device with its gateway address; a veth pair per container (`eth0` inside with address, MAC, default route) |
+//! | [`firewall`] | [`Firewall`]: berth's own nftables table per bridge: masquerade, published ports (DNAT, also from 127.0.0.1), hairpin |
+//! | [`ports`] | [`PortMapping`]; a host port reserved by a bound socket ([`reserve`]) |
 //!
-//! Next, each in its own module: the bridge device and its addresses (netlink), veth pairs
-//! moved into a container's network namespace, NAT and port publishing, and the embedded DNS
-//! resolver for user networks.
+//! Next, each in its own module: user-defined networks, the embedded DNS resolver, IPv6 and
+//! bandwidth shaping (tc).
 //!
 //! # Use (what the engine will do)
 //! ```
@@ -46,17 +50,25 @@
 //! ```
 
 pub mod alloc;
+pub mod bridge;
+pub mod firewall;
 pub mod mac;
+pub mod netlink;
 pub mod network;
 pub mod pool;
+pub mod ports;
 pub mod routes;
 pub mod store;
 pub mod subnet;
 
 pub use alloc::{AddressAllocator, IpamError, PoolConfig, Reservation};
+pub use bridge::{Bridge, BridgeError, BridgeState, VethConfig};
+pub use firewall::{Firewall, FirewallError};
 pub use mac::{mac_for, MacAddr, MacParseError};
+pub use netlink::{Link, Netlink, NetlinkError};
 pub use network::NetworkIpam;
 pub use pool::{pick_subnet, AddressPool, PoolError};
+pub use ports::{reserve, PortMapping, PortTaken, Protocol, ReserveError};
 pub use routes::{
     host_reserved, parse_if_inet6, parse_ipv4_routes, parse_ipv6_routes, reserved_subnets,
     resolv_conf_nameservers, HostRoute, ProcNet, RouteError, RouteFilter, RouteOrigin, RouteSource,

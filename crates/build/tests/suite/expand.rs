@@ -103,13 +103,23 @@ fn substitution_errors() {
         ("${UNSET?must be set}", "UNSET: must be set"),
         ("${HOME/x}", "syntax error: missing '/' in ${}"),
         ("${HOME#\\a}", "invalid escape '\\a'"),
-        ("'abc", "unexpected end of statement while looking for matching single-quote"),
-        ("\"abc", "unexpected end of statement while looking for matching double-quote"),
+        (
+            "'abc",
+            "unexpected end of statement while looking for matching single-quote",
+        ),
+        (
+            "\"abc",
+            "unexpected end of statement while looking for matching double-quote",
+        ),
     ];
     for (word, want) in table {
         let e = expand(word, &v).expect_err(word);
         assert!(e.to_string().contains(want), "{word}: {e}");
-        assert!(e.to_string().starts_with(&format!("failed to process {word:?}")), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("failed to process {word:?}")),
+            "{e}"
+        );
     }
 }
 
@@ -117,11 +127,23 @@ fn substitution_errors() {
 fn word_splitting() {
     let v = vars();
     let lx = Lexer::new('\\');
-    assert_eq!(lx.expand_words("$PORTS", &v).unwrap(), s(&["80", "443/tcp"]));
-    assert_eq!(lx.expand_words("\"$PORTS\"", &v).unwrap(), s(&["80  443/tcp"]));
+    assert_eq!(
+        lx.expand_words("$PORTS", &v).unwrap(),
+        s(&["80", "443/tcp"])
+    );
+    assert_eq!(
+        lx.expand_words("\"$PORTS\"", &v).unwrap(),
+        s(&["80  443/tcp"])
+    );
     assert_eq!(lx.expand_words("a\\ b c", &v).unwrap(), s(&["a b", "c"]));
-    assert_eq!(lx.expand_words("x${SP}y", &v).unwrap(), s(&["x", "a", "b", "y"]));
-    assert_eq!(lx.expand_words("'' \"\" $UNSET", &v).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        lx.expand_words("x${SP}y", &v).unwrap(),
+        s(&["x", "a", "b", "y"])
+    );
+    assert_eq!(
+        lx.expand_words("'' \"\" $UNSET", &v).unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(lx.expand("  keep  inner  ", &v).unwrap(), "  keep  inner  ");
 }
 
@@ -136,7 +158,10 @@ fn backtick_escape() {
 
 #[test]
 fn vars_sources() {
-    let pairs = vec![("A".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())];
+    let pairs = vec![
+        ("A".to_string(), "1".to_string()),
+        ("A".to_string(), "2".to_string()),
+    ];
     assert_eq!(expand("$A", &pairs).unwrap(), "2");
     assert_eq!(expand("$A", &()).unwrap(), "");
     let f = VarFn(|n: &str| (n == "X").then(|| "x".to_string()));
@@ -149,13 +174,40 @@ fn vars_sources() {
 fn env_and_label_values_lose_their_quotes() {
     let v = vars();
     let lx = Lexer::new('\\');
-    let Instruction::Env(kvs) = one(r#"ENV A="a b" B='$HOME' C=$HOME D="${NAME}-x" E=a\ b"#).expand(&lx, &v).unwrap() else { panic!() };
-    let got: Vec<(&str, &str)> = kvs.iter().map(|kv| (kv.key.as_str(), kv.value.as_str())).collect();
-    assert_eq!(got, vec![("A", "a b"), ("B", "$HOME"), ("C", "/root"), ("D", "berth-x"), ("E", "a b")]);
-    let Instruction::Env(kvs) = one("ENV MSG \"hello\"   $NAME").expand(&lx, &v).unwrap() else { panic!() };
+    let Instruction::Env(kvs) = one(r#"ENV A="a b" B='$HOME' C=$HOME D="${NAME}-x" E=a\ b"#)
+        .expand(&lx, &v)
+        .unwrap()
+    else {
+        panic!()
+    };
+    let got: Vec<(&str, &str)> = kvs
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("A", "a b"),
+            ("B", "$HOME"),
+            ("C", "/root"),
+            ("D", "berth-x"),
+            ("E", "a b")
+        ]
+    );
+    let Instruction::Env(kvs) = one("ENV MSG \"hello\"   $NAME").expand(&lx, &v).unwrap() else {
+        panic!()
+    };
     assert_eq!(kvs[0].value, "hello   berth");
-    let Instruction::Label(kvs) = one("LABEL \"com.x.name\"=\"$NAME app\"").expand(&lx, &v).unwrap() else { panic!() };
-    assert_eq!((kvs[0].key.as_str(), kvs[0].value.as_str()), ("com.x.name", "berth app"));
+    let Instruction::Label(kvs) = one("LABEL \"com.x.name\"=\"$NAME app\"")
+        .expand(&lx, &v)
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (kvs[0].key.as_str(), kvs[0].value.as_str()),
+        ("com.x.name", "berth app")
+    );
 }
 
 #[test]
@@ -163,52 +215,122 @@ fn instruction_fields_docker_substitutes() {
     let v = vars();
     let lx = Lexer::new('\\');
     let x = |line: &str| one(line).expand(&lx, &v).unwrap();
-    assert_eq!(x("WORKDIR $HOME/app"), Instruction::Workdir("/root/app".into()));
-    assert_eq!(x("USER ${NAME}:${NAME}"), Instruction::User("berth:berth".into()));
-    assert_eq!(x("STOPSIGNAL ${SIG:-SIGTERM}"), Instruction::StopSignal("SIGTERM".into()));
-    assert_eq!(x("VOLUME $HOME /data"), Instruction::Volume(s(&["/root", "/data"])));
-    assert_eq!(x("EXPOSE $PORTS 53/udp"), Instruction::Expose(s(&["80", "443/tcp", "53/udp"])));
-    let Instruction::Arg(a) = x("ARG A=$HOME B") else { panic!() };
+    assert_eq!(
+        x("WORKDIR $HOME/app"),
+        Instruction::Workdir("/root/app".into())
+    );
+    assert_eq!(
+        x("USER ${NAME}:${NAME}"),
+        Instruction::User("berth:berth".into())
+    );
+    assert_eq!(
+        x("STOPSIGNAL ${SIG:-SIGTERM}"),
+        Instruction::StopSignal("SIGTERM".into())
+    );
+    assert_eq!(
+        x("VOLUME $HOME /data"),
+        Instruction::Volume(s(&["/root", "/data"]))
+    );
+    assert_eq!(
+        x("EXPOSE $PORTS 53/udp"),
+        Instruction::Expose(s(&["80", "443/tcp", "53/udp"]))
+    );
+    let Instruction::Arg(a) = x("ARG A=$HOME B") else {
+        panic!()
+    };
     assert_eq!(a.args[0].default.as_deref(), Some("/root"));
-    let Instruction::Copy(c) = x("COPY --from=$NAME --chown=$NAME --chmod=${M:-644} $FILE \\$HOME $HOME/") else { panic!() };
-    assert_eq!((c.from.as_deref(), c.chown.as_deref(), c.chmod.as_deref()), (Some("berth"), Some("berth"), Some("644")));
-    assert_eq!(c.sources, vec![Source::Path("archive.tar.gz".into()), Source::Path("$HOME".into())]);
+    let Instruction::Copy(c) =
+        x("COPY --from=$NAME --chown=$NAME --chmod=${M:-644} $FILE \\$HOME $HOME/")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (c.from.as_deref(), c.chown.as_deref(), c.chmod.as_deref()),
+        (Some("berth"), Some("berth"), Some("644"))
+    );
+    assert_eq!(
+        c.sources,
+        vec![
+            Source::Path("archive.tar.gz".into()),
+            Source::Path("$HOME".into())
+        ]
+    );
     assert_eq!(c.dest, "/root/");
-    let Instruction::Add(a) = x("ADD --checksum=${SUM:-sha256:1} https://x/$FILE /") else { panic!() };
-    assert_eq!((a.checksum.as_deref(), &a.sources[0]), (Some("sha256:1"), &Source::Path("https://x/archive.tar.gz".into())));
+    let Instruction::Add(a) = x("ADD --checksum=${SUM:-sha256:1} https://x/$FILE /") else {
+        panic!()
+    };
+    assert_eq!(
+        (a.checksum.as_deref(), &a.sources[0]),
+        (
+            Some("sha256:1"),
+            &Source::Path("https://x/archive.tar.gz".into())
+        )
+    );
     // Not substituted: RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD, MAINTAINER.
-    for line in ["RUN echo $HOME", "CMD echo $HOME", "ENTRYPOINT [\"$HOME\"]", "SHELL [\"$HOME\"]", "HEALTHCHECK CMD $HOME", "ONBUILD WORKDIR $HOME", "MAINTAINER $NAME"] {
+    for line in [
+        "RUN echo $HOME",
+        "CMD echo $HOME",
+        "ENTRYPOINT [\"$HOME\"]",
+        "SHELL [\"$HOME\"]",
+        "HEALTHCHECK CMD $HOME",
+        "ONBUILD WORKDIR $HOME",
+        "MAINTAINER $NAME",
+    ] {
         assert_eq!(x(line), one(line), "{line}");
     }
     let df = crate::parse_ok("FROM --platform=$P ${IMG:-alpine}:${TAG} AS x");
     let f = df.stages[0].from.expand(&lx, &v).unwrap();
-    assert_eq!((f.image.as_str(), f.platform.as_deref(), f.name.as_deref()), ("alpine:", Some(""), Some("x")));
+    assert_eq!(
+        (f.image.as_str(), f.platform.as_deref(), f.name.as_deref()),
+        ("alpine:", Some(""), Some("x"))
+    );
 }
 
 #[test]
 fn copy_heredoc_bodies() {
     let v = vars();
     let lx = Lexer::new('\\');
-    let Instruction::Copy(c) = one("COPY <<EOF <<'RAW' /\nhome=$HOME \"q\" 'q' \\$HOME\nEOF\nhome=$HOME\nRAW").expand(&lx, &v).unwrap() else {
+    let Instruction::Copy(c) =
+        one("COPY <<EOF <<'RAW' /\nhome=$HOME \"q\" 'q' \\$HOME\nEOF\nhome=$HOME\nRAW")
+            .expand(&lx, &v)
+            .unwrap()
+    else {
         panic!()
     };
-    let bodies: Vec<&str> = c.sources.iter().map(|s| match s { Source::Heredoc(h) => h.content.as_str(), _ => "" }).collect();
+    let bodies: Vec<&str> = c
+        .sources
+        .iter()
+        .map(|s| match s {
+            Source::Heredoc(h) => h.content.as_str(),
+            _ => "",
+        })
+        .collect();
     assert_eq!(bodies, vec!["home=/root \"q\" 'q' $HOME\n", "home=$HOME\n"]);
 }
 
 #[test]
 fn located_errors_carry_the_line() {
     let df = crate::parse_ok("FROM a\n\nWORKDIR ${X");
-    let e = df.stages[0].instructions[0].expanded(&Lexer::new('\\'), &()).unwrap_err();
+    let e = df.stages[0].instructions[0]
+        .expanded(&Lexer::new('\\'), &())
+        .unwrap_err();
     assert_eq!(e.line, 3);
-    assert!(e.to_string().starts_with("Dockerfile:3: failed to process \"${X\": syntax error: missing '}'"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("Dockerfile:3: failed to process \"${X\": syntax error: missing '}'"),
+        "{e}"
+    );
 }
 
 #[test]
 fn hostile_substitutions_end_in_errors_not_crashes() {
     let nested = format!("{}x{}", "${A:-".repeat(100_000), "}".repeat(100_000));
     let e = expand(&nested, &()).unwrap_err();
-    assert!(e.to_string().contains("nested too deeply"), "{}", &e.to_string()[..80]);
+    assert!(
+        e.to_string().contains("nested too deeply"),
+        "{}",
+        &e.to_string()[..80]
+    );
     let ok = format!("{}x{}", "${A:-".repeat(60), "}".repeat(60));
     assert_eq!(expand(&ok, &()).unwrap(), "x");
     let long = vec![("V".to_string(), "ab".repeat(100_000))];

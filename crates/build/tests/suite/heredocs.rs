@@ -19,7 +19,10 @@ fn run_heredoc() {
     assert_eq!(r.heredocs.len(), 1);
     let h = &r.heredocs[0];
     assert_eq!(h.name, "EOF");
-    assert_eq!(h.content, "apt-get update\n# kept: not a comment here\n\napt-get install -y vim\n");
+    assert_eq!(
+        h.content,
+        "apt-get update\n# kept: not a comment here\n\napt-get install -y vim\n"
+    );
     assert!(h.expand && !h.strip_tabs && h.fd.is_none());
     assert_eq!((ins[0].line, ins[0].end_line), (2, 7));
     assert_eq!(ins[1].line, 8);
@@ -47,8 +50,18 @@ fn strip_tabs_and_quoted_delimiters() {
 fn several_heredocs_on_one_line() {
     let r = one("RUN <<FILE1 cat > /file1 && 3<<FILE2 cat > /file2\nI am\nfirst\nFILE1\nI am\nsecond\nFILE2");
     let r = run(&r);
-    let bodies: Vec<(&str, &str, Option<u32>)> = r.heredocs.iter().map(|h| (h.name.as_str(), h.content.as_str(), h.fd)).collect();
-    assert_eq!(bodies, vec![("FILE1", "I am\nfirst\n", None), ("FILE2", "I am\nsecond\n", Some(3))]);
+    let bodies: Vec<(&str, &str, Option<u32>)> = r
+        .heredocs
+        .iter()
+        .map(|h| (h.name.as_str(), h.content.as_str(), h.fd))
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            ("FILE1", "I am\nfirst\n", None),
+            ("FILE2", "I am\nsecond\n", Some(3))
+        ]
+    );
 }
 
 #[test]
@@ -65,13 +78,27 @@ fn copy_and_add_heredocs() {
         panic!()
     };
     assert_eq!(c.dest, "/usr/local/bin/");
-    let Source::Heredoc(a) = &c.sources[0] else { panic!() };
-    let Source::Heredoc(b) = &c.sources[1] else { panic!() };
-    assert_eq!((a.name.as_str(), a.content.as_str(), a.expand), ("EOF", "#!/bin/sh\necho $X\n", true));
-    assert_eq!((b.name.as_str(), b.content.as_str(), b.expand), ("END", "literal $Y\n", false));
-    let Instruction::Add(a) = one("ADD <<EOF /etc/motd\nhi\nEOF") else { panic!() };
+    let Source::Heredoc(a) = &c.sources[0] else {
+        panic!()
+    };
+    let Source::Heredoc(b) = &c.sources[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (a.name.as_str(), a.content.as_str(), a.expand),
+        ("EOF", "#!/bin/sh\necho $X\n", true)
+    );
+    assert_eq!(
+        (b.name.as_str(), b.content.as_str(), b.expand),
+        ("END", "literal $Y\n", false)
+    );
+    let Instruction::Add(a) = one("ADD <<EOF /etc/motd\nhi\nEOF") else {
+        panic!()
+    };
     assert!(matches!(&a.sources[0], Source::Heredoc(h) if h.content == "hi\n"));
-    let Instruction::Copy(c) = one("COPY src <<EOF /dst\nx\nEOF") else { panic!() };
+    let Instruction::Copy(c) = one("COPY src <<EOF /dst\nx\nEOF") else {
+        panic!()
+    };
     assert_eq!(c.sources[0], Source::Path("src".into()));
 }
 
@@ -89,7 +116,9 @@ fn no_heredocs_where_docker_has_none() {
 
 #[test]
 fn onbuild_heredoc() {
-    let Instruction::Onbuild(o) = one("ONBUILD RUN <<EOF\necho built\nEOF") else { panic!() };
+    let Instruction::Onbuild(o) = one("ONBUILD RUN <<EOF\necho built\nEOF") else {
+        panic!()
+    };
     assert_eq!(o.expression, "RUN <<EOF\necho built\nEOF");
     assert_eq!(run(&o.trigger).heredocs[0].content, "echo built\n");
 }

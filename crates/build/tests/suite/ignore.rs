@@ -9,7 +9,11 @@ fn m(content: &str) -> DockerIgnore {
 fn check(content: &str, table: &[(&str, bool)]) {
     let ignore = m(content);
     for (path, excluded) in table {
-        assert_eq!(ignore.is_excluded(path, false), *excluded, "{content:?}: {path}");
+        assert_eq!(
+            ignore.is_excluded(path, false),
+            *excluded,
+            "{content:?}: {path}"
+        );
     }
 }
 
@@ -38,19 +42,43 @@ fn docs_example_wildcards() {
 
 #[test]
 fn docs_example_double_star() {
-    check("**/*.go", &[("main.go", true), ("cmd/x/main.go", true), ("main.go.txt", false), ("a/go", false)]);
+    check(
+        "**/*.go",
+        &[
+            ("main.go", true),
+            ("cmd/x/main.go", true),
+            ("main.go.txt", false),
+            ("a/go", false),
+        ],
+    );
 }
 
 #[test]
 fn docs_example_exceptions() {
-    check("*.md\n!README.md", &[("CHANGELOG.md", true), ("README.md", false), ("docs/x.md", false)]);
+    check(
+        "*.md\n!README.md",
+        &[
+            ("CHANGELOG.md", true),
+            ("README.md", false),
+            ("docs/x.md", false),
+        ],
+    );
     check(
         "*.md\n!README*.md\nREADME-secret.md",
-        &[("CHANGELOG.md", true), ("README.md", false), ("README-public.md", false), ("README-secret.md", true)],
+        &[
+            ("CHANGELOG.md", true),
+            ("README.md", false),
+            ("README-public.md", false),
+            ("README-secret.md", true),
+        ],
     );
     check(
         "*.md\nREADME-secret.md\n!README*.md",
-        &[("CHANGELOG.md", true), ("README.md", false), ("README-secret.md", false)],
+        &[
+            ("CHANGELOG.md", true),
+            ("README.md", false),
+            ("README-secret.md", false),
+        ],
     );
 }
 
@@ -96,7 +124,10 @@ fn star_question_and_classes() {
         ("star*", true),
         ("starx", false),
     ];
-    check("*.txt\n*.log\nx?\nlib-[a-c].so\ndata[^0-9]\nweird\\[name]\nstar\\*\n", &table);
+    check(
+        "*.txt\n*.log\nx?\nlib-[a-c].so\ndata[^0-9]\nweird\\[name]\nstar\\*\n",
+        &table,
+    );
 }
 
 #[test]
@@ -107,9 +138,29 @@ fn bracket_bang_is_literal_as_in_docker() {
 #[test]
 fn double_star_forms() {
     check("**", &[("a", true), ("a/b/c", true)]);
-    check("a/**", &[("a", false), ("a/b", true), ("a/b/c", true), ("ab", false)]);
-    check("a/**/b", &[("a/b", true), ("a/x/b", true), ("a/x/y/b", true), ("a/xb", false), ("a/b/c", true)]);
-    check("**/test/**", &[("test/x", true), ("a/test/x", true), ("a/test", false), ("a/testing/x", false)]);
+    check(
+        "a/**",
+        &[("a", false), ("a/b", true), ("a/b/c", true), ("ab", false)],
+    );
+    check(
+        "a/**/b",
+        &[
+            ("a/b", true),
+            ("a/x/b", true),
+            ("a/x/y/b", true),
+            ("a/xb", false),
+            ("a/b/c", true),
+        ],
+    );
+    check(
+        "**/test/**",
+        &[
+            ("test/x", true),
+            ("a/test/x", true),
+            ("a/test", false),
+            ("a/testing/x", false),
+        ],
+    );
     check("a**b", &[("ab", true), ("ax/b", true), ("axb", false)]);
 }
 
@@ -136,13 +187,19 @@ fn walking_excluded_directories() {
     let ig = m("node_modules\n!node_modules/keep.js\nbuild\n!**/important\ncache\n");
     assert!(ig.has_exceptions());
     assert!(ig.should_descend("src"), "not excluded");
-    assert!(ig.should_descend("node_modules"), "an exception names a path below");
+    assert!(
+        ig.should_descend("node_modules"),
+        "an exception names a path below"
+    );
     assert!(ig.should_descend("build"), "!**/important may match below");
     assert!(ig.is_excluded("build/x", false));
     assert!(!ig.is_excluded("build/important", false));
     assert!(!ig.is_excluded("build/sub/important/f", false));
     let ig = m("node_modules\n!src/keep\n");
-    assert!(!ig.should_descend("node_modules"), "no exception can match below");
+    assert!(
+        !ig.should_descend("node_modules"),
+        "no exception can match below"
+    );
     assert!(!ig.has_exceptions() || ig.should_descend("src"));
     let ig = m("tmp\n");
     assert!(!ig.should_descend("tmp"));
@@ -154,8 +211,19 @@ fn walking_excluded_directories() {
 #[test]
 fn file_format() {
     let ig = m("\u{feff}# comment\n  spaced.txt  \n\n  # not a comment\n! keep\r\n");
-    let pats: Vec<(&str, bool, usize)> = ig.patterns().iter().map(|p| (p.pattern.as_str(), p.exception, p.line)).collect();
-    assert_eq!(pats, vec![("spaced.txt", false, 2), ("# not a comment", false, 4), ("keep", true, 5)]);
+    let pats: Vec<(&str, bool, usize)> = ig
+        .patterns()
+        .iter()
+        .map(|p| (p.pattern.as_str(), p.exception, p.line))
+        .collect();
+    assert_eq!(
+        pats,
+        vec![
+            ("spaced.txt", false, 2),
+            ("# not a comment", false, 4),
+            ("keep", true, 5)
+        ]
+    );
     assert!(ig.is_excluded("spaced.txt", false));
     assert!(ig.is_excluded("# not a comment", false));
     let ig = DockerIgnore::from_patterns(["*.tmp", "!keep.tmp"]).unwrap();
@@ -164,12 +232,25 @@ fn file_format() {
 
 #[test]
 fn pattern_errors() {
-    assert_eq!(DockerIgnore::parse("a\n!\n"), Err(IgnoreError::LoneExclamation { line: 2 }));
-    assert_eq!(DockerIgnore::parse("! \n").unwrap_err().to_string(), ".dockerignore:1: illegal exclusion pattern: \"!\"");
+    assert_eq!(
+        DockerIgnore::parse("a\n!\n"),
+        Err(IgnoreError::LoneExclamation { line: 2 })
+    );
+    assert_eq!(
+        DockerIgnore::parse("! \n").unwrap_err().to_string(),
+        ".dockerignore:1: illegal exclusion pattern: \"!\""
+    );
     for bad in ["[", "a[", "[]", "[^]", "[z-a]", "x\\", "[a-"] {
         let e = DockerIgnore::parse(&format!("ok\n{bad}\n")).unwrap_err();
-        assert!(matches!(e, IgnoreError::BadPattern { line: 2, .. }), "{bad}: {e}");
-        assert!(e.to_string().starts_with(".dockerignore:2: syntax error in pattern"), "{e}");
+        assert!(
+            matches!(e, IgnoreError::BadPattern { line: 2, .. }),
+            "{bad}: {e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(".dockerignore:2: syntax error in pattern"),
+            "{e}"
+        );
     }
 }
 

@@ -6,7 +6,10 @@ use crate::{parse_ok, stage};
 
 fn shell(i: &Located<Instruction>) -> &str {
     match &i.node {
-        Instruction::Run(Run { command: CommandLine::Shell(s), .. }) => s,
+        Instruction::Run(Run {
+            command: CommandLine::Shell(s),
+            ..
+        }) => s,
         other => panic!("not a shell RUN: {other:?}"),
     }
 }
@@ -14,9 +17,15 @@ fn shell(i: &Located<Instruction>) -> &str {
 #[test]
 fn continuations_join_and_keep_line_numbers() {
     let ins = stage("RUN apt-get update \\\n    && apt-get install -y \\\n       curl\nRUN next");
-    assert_eq!(shell(&ins[0]), "apt-get update     && apt-get install -y        curl");
+    assert_eq!(
+        shell(&ins[0]),
+        "apt-get update     && apt-get install -y        curl"
+    );
     assert_eq!((ins[0].line, ins[0].end_line), (2, 4));
-    assert_eq!(ins[0].original, "RUN apt-get update     && apt-get install -y        curl");
+    assert_eq!(
+        ins[0].original,
+        "RUN apt-get update     && apt-get install -y        curl"
+    );
     assert_eq!((ins[1].line, ins[1].end_line), (5, 5));
 }
 
@@ -32,7 +41,11 @@ fn comments_inside_continuations_are_skipped() {
 fn empty_continuation_lines_warn() {
     let df = parse_ok("FROM a\nRUN a \\\n\n  b\n");
     assert_eq!(df.warnings.len(), 1);
-    assert!(df.warnings[0].contains("empty continuation line"), "{:?}", df.warnings);
+    assert!(
+        df.warnings[0].contains("empty continuation line"),
+        "{:?}",
+        df.warnings
+    );
     assert!(parse_ok("FROM a\nRUN a \\\n  b\n").warnings.is_empty());
 }
 
@@ -61,18 +74,27 @@ fn backtick_escape_directive() {
     assert_eq!(df.directives.escape, '`');
     let ins = &df.stages[0].instructions;
     assert_eq!(shell(&ins[0]), "dir c:\\     && echo done");
-    let Instruction::Copy(c) = &ins[1].node else { panic!() };
+    let Instruction::Copy(c) = &ins[1].node else {
+        panic!()
+    };
     assert_eq!(c.dest, "c:\\dest\\");
 }
 
 #[test]
 fn directives_only_at_the_top() {
     let df = parse_ok("# syntax=docker/dockerfile:1.7\n# check=skip=all\n#ESCAPE = \\\nFROM a");
-    assert_eq!(df.directives.syntax.as_deref(), Some("docker/dockerfile:1.7"));
+    assert_eq!(
+        df.directives.syntax.as_deref(),
+        Some("docker/dockerfile:1.7")
+    );
     assert_eq!(df.directives.check.as_deref(), Some("skip=all"));
     assert_eq!(df.directives.escape, '\\');
     // After a comment, a blank line or an instruction, `# escape=` is a comment.
-    for src in ["# hello\n# escape=`\nFROM a\nRUN x `\n", "\n# escape=`\nFROM a\nRUN x `\n", "FROM a\n# escape=`\nRUN x `\n"] {
+    for src in [
+        "# hello\n# escape=`\nFROM a\nRUN x `\n",
+        "\n# escape=`\nFROM a\nRUN x `\n",
+        "FROM a\n# escape=`\nRUN x `\n",
+    ] {
         let df = parse_ok(src);
         assert_eq!(df.directives.escape, '\\', "{src:?}");
         assert_eq!(shell(&df.stages[0].instructions[0]), "x `");
@@ -95,7 +117,9 @@ fn bom_crlf_blank_lines_and_comments() {
 fn hash_inside_an_instruction_is_not_a_comment() {
     let ins = stage("RUN echo hi # not a comment\nLABEL a=b#c");
     assert_eq!(shell(&ins[0]), "echo hi # not a comment");
-    let Instruction::Label(l) = &ins[1].node else { panic!() };
+    let Instruction::Label(l) = &ins[1].node else {
+        panic!()
+    };
     assert_eq!(l[0].value, "b#c");
 }
 
@@ -106,7 +130,13 @@ fn step_numbering() {
     let steps: Vec<(&str, usize)> = df.steps().collect();
     assert_eq!(
         steps,
-        vec![("FROM a AS one", 2), ("RUN x", 3), ("FROM b", 4), ("COPY --from=one / /", 5), ("CMD [\"c\"]", 6)]
+        vec![
+            ("FROM a AS one", 2),
+            ("RUN x", 3),
+            ("FROM b", 4),
+            ("COPY --from=one / /", 5),
+            ("CMD [\"c\"]", 6)
+        ]
     );
     assert_eq!(df.args_before_from[0].line, 1);
     assert_eq!(df.args_before_from[0].original, "ARG V=1");

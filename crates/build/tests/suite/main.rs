@@ -17,7 +17,11 @@ use berth_build::{parse, Dockerfile, Instruction, Located};
 /// Parses `FROM scratch` + `body` and returns the first stage's instructions.
 pub fn stage(body: &str) -> Vec<Located<Instruction>> {
     let df = parse(&format!("FROM scratch\n{body}")).unwrap_or_else(|e| panic!("{e}"));
-    df.stages.into_iter().next().map(|s| s.instructions).unwrap_or_default()
+    df.stages
+        .into_iter()
+        .next()
+        .map(|s| s.instructions)
+        .unwrap_or_default()
 }
 
 /// The single instruction of `FROM scratch\n{line}`.

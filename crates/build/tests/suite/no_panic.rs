@@ -22,7 +22,10 @@ impl Rng {
 
 /// Rounds of random input per test; `BERTH_FUZZ_ROUNDS` raises it for a longer local run.
 fn rounds(default: usize) -> usize {
-    std::env::var("BERTH_FUZZ_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("BERTH_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Bytes the parser gives meaning to, so that flips land on interesting ones.
@@ -32,7 +35,10 @@ const SPECIAL: &[u8] = b"\\`\"'$\n\r\t {}[]#<-=:,/*?!%+\xff\xc3";
 fn exercise(bytes: &[u8]) {
     let Ok(df) = parse_bytes(bytes) else { return };
     let lexer = Lexer::new(df.directives.escape);
-    let vars = vec![("A".to_string(), "x y".to_string()), ("EMPTY".to_string(), String::new())];
+    let vars = vec![
+        ("A".to_string(), "x y".to_string()),
+        ("EMPTY".to_string(), String::new()),
+    ];
     for stage in &df.stages {
         let _ = stage.from.expand(&lexer, &vars);
         for ins in &stage.instructions {
@@ -61,7 +67,11 @@ fn random_byte_flips() {
             let mut bytes = src.as_bytes().to_vec();
             for _ in 0..1 + rng.below(8) {
                 let at = rng.below(bytes.len());
-                let b = if rng.below(2) == 0 { SPECIAL[rng.below(SPECIAL.len())] } else { rng.next() as u8 };
+                let b = if rng.below(2) == 0 {
+                    SPECIAL[rng.below(SPECIAL.len())]
+                } else {
+                    rng.next() as u8
+                };
                 match rng.below(3) {
                     0 => bytes[at] = b,
                     1 => bytes.insert(at, b),
@@ -78,7 +88,27 @@ fn random_byte_flips() {
 #[test]
 fn random_text_from_special_bytes() {
     let mut rng = Rng(42);
-    let words = ["FROM a\n", "RUN ", "COPY ", "ENV ", "ARG ", "ONBUILD ", "HEALTHCHECK ", "<<EOF", "<<-X ", "EOF\n", "X\n", "--mount=", "--from=", "${", "}", "\\\n", "# escape=`\n", "[\"", "\"]"];
+    let words = [
+        "FROM a\n",
+        "RUN ",
+        "COPY ",
+        "ENV ",
+        "ARG ",
+        "ONBUILD ",
+        "HEALTHCHECK ",
+        "<<EOF",
+        "<<-X ",
+        "EOF\n",
+        "X\n",
+        "--mount=",
+        "--from=",
+        "${",
+        "}",
+        "\\\n",
+        "# escape=`\n",
+        "[\"",
+        "\"]",
+    ];
     for _ in 0..rounds(600) * 5 {
         let mut text = Vec::new();
         for _ in 0..rng.below(40) {

@@ -52,8 +52,19 @@ fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
     if host.pids_limit.get().is_some_and(|p| *p <= 0) {
         host.pids_limit = Field::Null;
     }
-    if host.network_mode.str().is_empty() {
-        host.network_mode = Field::Set("none".into());
+    match host.network_mode.str() {
+        // (The default network, when the daemon has one: as dockerd, inspect says "bridge".)
+        "" | "default" if s.networks.has_bridge() => {
+            host.network_mode = Field::Set(crate::networks::DEFAULT_NETWORK.into())
+        }
+        "" => host.network_mode = Field::Set("none".into()),
+        crate::networks::DEFAULT_NETWORK if !s.networks.has_bridge() => {
+            return Err(Error::NotFound(format!(
+                "network {} not found (berthd runs with --bridge none)",
+                crate::networks::DEFAULT_NETWORK
+            )))
+        }
+        _ => {}
     }
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
         let reg = s.containers.lock();

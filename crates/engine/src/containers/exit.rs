@@ -102,6 +102,8 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
             tracing::warn!("save the exit of {id}: {e}");
         }
     }
+    // Its endpoint (veth, address, published ports) goes with the run.
+    s.networks.disconnect(id);
     if !net_ns.is_empty() {
         // Off this path (the keeper releases it).
         s.netns.release_later(PathBuf::from(net_ns));

@@ -122,8 +122,14 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
             Err(e) => return Err(fail(e)),
         },
     };
-    // The namespace is held until the container runs: its init is in it then.
-    let Task { ctl, pid, netns } = task;
+    // The namespace is held until the container runs: its init is in it then. A failure
+    // before that drops the endpoint (undone) with the task.
+    let Task {
+        ctl,
+        pid,
+        netns,
+        endpoint,
+    } = task;
     // Connect the watcher and the pending attach sessions before the process runs.
     let watch = match connect_watch(s, id) {
         Ok(w) => w,
@@ -181,6 +187,10 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         en.rec.clone()
     })?;
     drop(netns);
+    // The running container's now: its exit disconnects it.
+    if let Some(ep) = endpoint {
+        ep.keep();
+    }
     crate::mark("engine: running state saved");
     s.event(&rec, "start", &[]);
     crate::health::started(s, id);

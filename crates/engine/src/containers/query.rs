@@ -187,12 +187,14 @@ pub(crate) fn summary(s: &Shared, r: &Record, size: bool) -> Value {
         "ImageID": r.image_id,
         "Command": cmd.join(" "),
         "Created": parse_rfc3339(&r.created).unwrap_or(0.0) as i64,
-        "Ports": [],
+        "Ports": s.networks.endpoint(&r.id).map_or(json!([]), |e| {
+            crate::networks::ports::summary_ports(&r.config, &e.ports)
+        }),
         "Labels": r.config.labels,
         "State": docker_state(r),
         "Status": status_string(r),
         "HostConfig": {"NetworkMode": r.host_config.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": network_entry(s, r)},
         "Mounts": mounts_json(r),
     });
     if size {
@@ -285,14 +287,7 @@ pub(crate) fn inspect(e: &Engine, x: &str, size: bool) -> Result<Value> {
         "GraphDriver": {"Name": r.driver, "Data": {"MergedDir": s.rootfs(&r.id)}},
         "Mounts": mounts_json(&r),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
-            "EndpointID": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-            "Networks": network_entry(&r),
-        },
+        "NetworkSettings": network_settings(s, &r),
     });
     if size {
         let rw = crate::archive::size_rw(s, &r.id).unwrap_or(0);
@@ -325,7 +320,9 @@ fn state_json(r: &Record) -> Value {
     v
 }
 
-pub(crate) fn network_entry(r: &Record) -> Value {
+/// Inspect's and list's `NetworkSettings.Networks`: the default bridge's entry carries the
+/// endpoint of a running container (address, gateway, MAC, IDs), empty values otherwise.
+pub(crate) fn network_entry(s: &Shared, r: &Record) -> Value {
     let m = r
         .host_config
         .network_mode
@@ -335,11 +332,49 @@ pub(crate) fn network_entry(r: &Record) -> Value {
     if name.starts_with("container:") {
         return json!({});
     }
-    json!({ name: {
+    let mut v = json!({
         "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "NetworkID": "",
         "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
-    }})
+    });
+    if name == crate::networks::DEFAULT_NETWORK {
+        v["NetworkID"] = json!(s.networks.bridge_id().unwrap_or(""));
+        if let Some(ep) = s.networks.endpoint(&r.id) {
+            v["MacAddress"] = json!(ep.mac);
+            v["EndpointID"] = json!(ep.endpoint_id);
+            v["Gateway"] = json!(ep.gateway.to_string());
+            v["IPAddress"] = json!(ep.ip.to_string());
+            v["IPPrefixLen"] = json!(ep.prefix_len);
+        }
+    }
+    json!({ name: v })
+}
+
+/// Inspect's `NetworkSettings`.
+fn network_settings(s: &Shared, r: &Record) -> Value {
+    let ep = s.networks.endpoint(&r.id);
+    let published = ep.as_ref().map_or(&[][..], |e| e.ports.as_slice());
+    let ports = if ep.is_some() {
+        crate::networks::ports::settings_ports(&r.config, &r.host_config, published)
+    } else {
+        json!({})
+    };
+    let mut v = json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": ports,
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
+        "EndpointID": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "Networks": network_entry(s, r),
+    });
+    if let Some(ep) = ep {
+        v["Gateway"] = json!(ep.gateway.to_string());
+        v["IPAddress"] = json!(ep.ip.to_string());
+        v["IPPrefixLen"] = json!(ep.prefix_len);
+        v["MacAddress"] = json!(ep.mac);
+        v["EndpointID"] = json!(ep.endpoint_id);
+    }
+    v
 }
 
 pub(crate) fn exec_ids(s: &Shared, id: &str) -> Value {

@@ -1,5 +1,5 @@
 //! What berth does not honour yet, in ONE table: a create (or update) that sets one of these
-//! fields to anything but its default is a 400 naming the field ("HostConfig.PortBindings is
+//! fields to anything but its default is a 400 naming the field ("HostConfig.Links is
 //! not supported by berth yet"), never accepted and ignored. A feature that lands deletes its
 //! line (and makes the spec builder honour the field).
 //!
@@ -72,19 +72,9 @@ fn container_mode(f: &Field<String>) -> Option<String> {
         .then(|| format!("{:?}", f.str()))
 }
 
-/// The table. (Keep the networking lines apart: the bridge network deletes them.)
+/// The table. (Keep the networking lines apart: user-defined networks delete them.)
 pub(crate) const TABLE: &[Unsupported] = &[
-    // Networking: the bridge network, published ports, links, MAC addresses.
-    line("HostConfig.NetworkMode", |r| {
-        matches!(r.host.network_mode.str(), "bridge").then(|| "\"bridge\"".into())
-    }),
-    line("HostConfig.PortBindings", |r| {
-        let m = r.host.port_bindings.get()?;
-        yes(m.values().any(|b| !b.items().is_empty()))
-    }),
-    line("HostConfig.PublishAllPorts", |r| {
-        int_set(&r.host.publish_all_ports)
-    }),
+    // Networking: links, MAC addresses, networks other than the default bridge.
     line("HostConfig.Links", |r| list_set(&r.host.links)),
     line("Config.MacAddress", |r| str_set(&r.config.mac_address)),
     line("NetworkingConfig.EndpointsConfig", |r| {

@@ -35,7 +35,7 @@ pub(super) fn namespaces(
     }
     ns.push(namespace(T::Mount, None));
     match (net, join_net) {
-        (NetMode::None, p) => ns.push(namespace(T::Network, p)),
+        (NetMode::None | NetMode::Bridge, p) => ns.push(namespace(T::Network, p)),
         (NetMode::Host, _) => {}
         (NetMode::Container(_), Some(p)) => ns.push(namespace(T::Network, Some(p))),
         (NetMode::Container(c), None) => {

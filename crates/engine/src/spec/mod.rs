@@ -68,7 +68,11 @@ pub(crate) const MOUNT_TARGETS: [berth_image::snapshot::MountTarget; 6] = {
 /// Parsed network mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NetMode {
+    /// Loopback only (also `default` when the daemon has no bridge network).
     None,
+    /// The default bridge network (`networks/`): a namespace made by the engine, like `None`,
+    /// with a veth pair to the bridge.
+    Bridge,
     Host,
     Container(String),
 }
@@ -77,17 +81,19 @@ pub(crate) fn net_mode(host: &HostConfig) -> Result<NetMode> {
     match host.network_mode.str() {
         "" | "default" | "none" => Ok(NetMode::None),
         "host" => Ok(NetMode::Host),
-        "bridge" => Err(Error::BadParameter(
-            "network mode \"bridge\" is not supported yet (networking comes later): use --network none, host or container:<name|id>".into(),
-        )),
+        "bridge" => Ok(NetMode::Bridge),
         o if o.starts_with("container:") => {
             let t = &o["container:".len()..];
             if t.is_empty() {
-                return Err(Error::BadParameter("invalid network mode \"container:\": no container named".into()));
+                return Err(Error::BadParameter(
+                    "invalid network mode \"container:\": no container named".into(),
+                ));
             }
             Ok(NetMode::Container(t.to_string()))
         }
-        o => Err(Error::BadParameter(format!("network {o} not found (only none, host and container:<id> are supported)"))),
+        o => Err(Error::BadParameter(format!(
+            "network {o} not found (only bridge, none, host and container:<id> are supported)"
+        ))),
     }
 }
 

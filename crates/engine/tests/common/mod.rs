@@ -31,6 +31,8 @@ pub struct Env {
     pub engine: Arc<Engine>,
     pub root: PathBuf,
     pub exec_root: PathBuf,
+    /// The default bridge network's device, if the engine has one.
+    pub bridge: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -69,7 +71,7 @@ pub fn busybox_tar() -> Vec<u8> {
     for tool in [
         "sh", "echo", "cat", "sleep", "env", "id", "pwd", "ls", "true", "false", "ps", "hostname",
         "touch", "mkdir", "rm", "trap", "kill", "head", "seq", "wc", "grep", "yes", "printf",
-        "stat", "readlink", "test", "tail",
+        "stat", "readlink", "test", "tail", "httpd", "wget", "ping", "ip", "nc",
     ] {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);
@@ -96,6 +98,11 @@ pub fn busybox_tar() -> Vec<u8> {
 impl Env {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Env {
+        Env::with_bridge(None)
+    }
+
+    /// An engine whose default bridge network is the device `bridge` (each test its own).
+    pub fn with_bridge(bridge: Option<String>) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("berth-engine-test")
             .tempdir_in("/var/tmp")
@@ -109,6 +116,7 @@ impl Env {
             insecure_registries: vec![],
             monitor_path: Some(mb),
             exec_root_tmpfs: true,
+            bridge: bridge.clone(),
         })
         .unwrap();
         let tar = busybox_tar();
@@ -132,6 +140,7 @@ impl Env {
             engine,
             root,
             exec_root,
+            bridge,
             _dir: dir,
         }
     }
@@ -143,6 +152,7 @@ impl Env {
             insecure_registries: vec![],
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
+            bridge: self.bridge.clone(),
         })
         .unwrap();
     }

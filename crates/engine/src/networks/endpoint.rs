@@ -1,0 +1,79 @@
+//! A container's endpoint on the default bridge: what was set up for its current run,
+//! persisted (`<root>/network/endpoints/<id>.json`) before the devices and rules are made, so
+//! a daemon that restarts restores it for a running container (live-restore) and removes it
+//! otherwise — after a crash as well.
+use crate::util::internal;
+use crate::Result;
+use berth_net::PortMapping;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Endpoint {
+    pub container: String,
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    /// The host end of the veth pair.
+    pub veth: String,
+    pub ports: Vec<PortMapping>,
+}
+
+/// The endpoint files of one network.
+pub(crate) struct EndpointDir(PathBuf);
+
+impl EndpointDir {
+    pub(crate) fn open(dir: PathBuf) -> Result<EndpointDir> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| internal(format!("create {}", dir.display()), e))?;
+        Ok(EndpointDir(dir))
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.0.join(format!("{id}.json"))
+    }
+
+    pub(crate) fn write(&self, ep: &Endpoint) -> Result<()> {
+        crate::util::write_json_atomic(&self.path(&ep.container), ep)
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        let _ = std::fs::remove_file(self.path(id));
+    }
+
+    pub(crate) fn load(&self, id: &str) -> Option<Endpoint> {
+        load(&self.path(id))
+    }
+
+    /// Every endpoint on disk (unreadable files are removed: nothing of them can be undone).
+    pub(crate) fn all(&self) -> Vec<Endpoint> {
+        let Ok(rd) = std::fs::read_dir(&self.0) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                match load(&p) {
+                    Some(ep) => out.push(ep),
+                    None => {
+                        tracing::warn!("removing unreadable endpoint file {}", p.display());
+                        let _ = std::fs::remove_file(&p);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn load(p: &Path) -> Option<Endpoint> {
+    std::fs::read(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
