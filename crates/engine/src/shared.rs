@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub ready: Ready,
     /// The network namespaces of `--network none` runs, a few made ahead.
     pub netns: crate::netns::NetnsPool,
+    /// Named volumes (`<root>/volumes`), with the lock that serialises their changes.
+    pub volumes: crate::volumes::Volumes,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
     pub monitor_bin: PathBuf,
@@ -287,6 +289,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         Some(init_path)
     };
     let containers = Containers::new(cfg.root.join("containers"));
+    let volumes = crate::volumes::Volumes::open(cfg.root.join("volumes"))?;
     let shared = Arc::new(Shared {
         cfg,
         images,
@@ -296,6 +299,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         watchers: Watchers::default(),
         ready: Ready::default(),
         netns,
+        volumes,
         events: Bus::default(),
         execs: Mutex::new(HashMap::new()),
         monitor_bin,

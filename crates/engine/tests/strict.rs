@@ -249,15 +249,18 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "Config.Volumes \"/data\"",
         ),
         (
-            hc("Binds", json!(["vol:/data"])),
-            "HostConfig.Binds \"vol:/data\"",
+            hc(
+                "Mounts",
+                json!([{"Type": "npipe", "Source": "v", "Target": "/v"}]),
+            ),
+            "HostConfig.Mounts of type \"npipe\"",
         ),
         (
             hc(
                 "Mounts",
-                json!([{"Type": "volume", "Source": "v", "Target": "/v"}]),
+                json!([{"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"Subpath": "s"}}]),
             ),
-            "HostConfig.Mounts of type \"volume\"",
+            "HostConfig.Mounts[].VolumeOptions Subpath",
         ),
         (
             hc(

@@ -178,7 +178,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     crate::mark("engine: create: decoded");
     let image = config.image.str().to_string();
     host_defaults(s, &mut host)?;
-    let mounts = mounts_of(s, &host)?;
+    let mut mounts = mounts_of(s, &host)?;
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -196,7 +196,17 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
 
     let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
-    let made = prepare_rootfs(s, &id, &img.id.to_string(), &d).and_then(|()| {
+    // (Held from the volumes' making to the container's registration: no remove between.)
+    let vol_guard = mounts
+        .iter()
+        .any(|m| m.kind == crate::model::MountType::Volume)
+        .then(|| s.volumes.lock());
+    let made = crate::volumes::resolve_mounts(s, &mut mounts).and_then(|new| {
+        prepare_rootfs(s, &id, &img.id.to_string(), &d)?;
+        fill_volumes(s, &id, &mounts, &new)?;
+        Ok(())
+    });
+    let made = made.and_then(|()| {
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -239,6 +249,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         }
     };
     register(s, &rec);
+    drop(vol_guard);
     s.event(&rec, "create", &[]);
     if !matches!(
         crate::spec::net_mode(&rec.host_config),
@@ -247,6 +258,23 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         prepare_later(s, &id);
     }
     Ok(json!({"Id": id, "Warnings": warnings}))
+}
+
+/// The volumes this create made (`new`) are filled with the image's content at their path,
+/// unless `nocopy` (as dockerd).
+fn fill_volumes(s: &Shared, id: &str, mounts: &[MountPoint], new: &[String]) -> Result<()> {
+    let todo: Vec<&MountPoint> = mounts
+        .iter()
+        .filter(|m| !m.nocopy && new.contains(&m.name))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let root = s.ensure_mounted(id)?;
+    for m in todo {
+        crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
+    }
+    Ok(())
 }
 
 /// The image's `VOLUME`s no mount covers: dockerd makes an anonymous volume for each, berth

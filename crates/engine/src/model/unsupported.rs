@@ -124,18 +124,26 @@ pub(crate) const TABLE: &[Unsupported] = &[
         });
         anon.map(|v| format!("{v:?} (an anonymous volume)"))
     }),
-    line("HostConfig.Binds", |r| {
-        r.host
-            .binds
-            .list()
-            .iter()
-            .find(|b| !b.starts_with('/') && b.contains(':'))
-            .map(|b| format!("{b:?} (a named volume)"))
-    }),
     line("HostConfig.Mounts", |r| {
         r.host.mounts.items().iter().find_map(|m| {
             let t = m.kind.str();
-            matches!(t, "volume" | "npipe" | "cluster" | "image").then(|| format!("of type {t:?}"))
+            matches!(t, "npipe" | "cluster" | "image").then(|| format!("of type {t:?}"))
+        })
+    }),
+    line("HostConfig.Mounts[].VolumeOptions", |r| {
+        r.host.mounts.items().iter().find_map(|m| {
+            let o = m.volume_options.get()?;
+            let driver = o.driver_config.get().map(|d| d.name.str()).unwrap_or("");
+            if !matches!(driver, "" | "local") {
+                return Some(format!("DriverConfig {driver:?}"));
+            }
+            if o.driver_config.get().is_some_and(|d| !d.options.map().is_empty()) {
+                return Some("DriverConfig.Options".into());
+            }
+            if !o.subpath.str().is_empty() {
+                return Some("Subpath".into());
+            }
+            (!o.labels.map().is_empty()).then(|| "Labels".into())
         })
     }),
     line("HostConfig.Mounts[].BindOptions", |r| {
