@@ -358,6 +358,13 @@ check "volume inspect --format" "local $V" "$(docker volume inspect -f '{{.Drive
 contains "volume prune --all" "$V" "$(docker volume prune -af 2>&1)"
 out=$(docker volume inspect "$V" 2>&1); rc=$?
 check "volume gone after prune" 1 "$rc"
+n0=$(docker volume ls -q | wc -l)
+check "run --rm -v /path: the anonymous volume is used" "a" "$(docker run --rm -v /anon "$IMG" sh -c 'echo a > /anon/f; cat /anon/f' 2>&1)"
+check "run --rm deletes its anonymous volume" "$n0" "$(docker volume ls -q | wc -l)"
+docker run --name "$T-anon" -v /anon "$IMG" true >/dev/null 2>&1
+check "run -v /path makes an anonymous volume" "$((n0+1))" "$(docker volume ls -q | wc -l)"
+docker rm -v "$T-anon" >/dev/null 2>&1
+check "rm -v deletes it" "$n0" "$(docker volume ls -q | wc -l)"
 
 # --- errors ---------------------------------------------------------------------------------------
 out=$(docker inspect no-such-container-xyz 2>&1); rc=$?

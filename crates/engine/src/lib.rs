@@ -266,9 +266,10 @@ impl Engine {
     pub fn container_create_is_quick(&self, body: &serde_json::Value) -> bool {
         // (A volume may be made and filled from the image: a copy of any size.)
         let host = &body["HostConfig"];
-        let named = host["Binds"]
-            .as_array()
-            .is_some_and(|b| b.iter().any(|b| !b.as_str().unwrap_or("/").starts_with('/')));
+        let named = host["Binds"].as_array().is_some_and(|b| {
+            b.iter()
+                .any(|b| !b.as_str().unwrap_or("/").starts_with('/'))
+        });
         let volume = host["Mounts"]
             .as_array()
             .is_some_and(|m| m.iter().any(|m| m["Type"] == "volume"));

@@ -57,21 +57,34 @@ fn data_written_by_one_container_is_read_by_the_next() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(names(&env, Value::Null), ["made-by-run", "v1"]);
     // Bad names are a 400 naming the rule.
-    let e = env.engine.volume_create(&json!({"Name": "-x"})).unwrap_err();
+    let e = env
+        .engine
+        .volume_create(&json!({"Name": "-x"}))
+        .unwrap_err();
     assert!(matches!(e, Error::BadParameter(_)), "{e}");
     let e = env
         .engine
-        .container_create(None, &json!({"Image": "busybox", "HostConfig": {"Binds": ["a/b:/x"]}}))
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"Binds": ["a/b:/x"]}}),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("[a-zA-Z0-9][a-zA-Z0-9_.-]"), "{e}");
     // A generated name: 64 hex.
     let g = env.engine.volume_create(&json!({})).unwrap();
     let n = g["Name"].as_str().unwrap();
-    assert!(n.len() == 64 && n.bytes().all(|c| c.is_ascii_hexdigit()), "{n}");
+    assert!(
+        n.len() == 64 && n.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{n}"
+    );
 }
 
 /// An image with /data (1000:50, 0750), /data/f (1000:50, 0640), /data/l -> f.
 fn import_with_data(env: &Env) {
+    import_with_data_as(env, "withdata", &[]);
+}
+
+fn import_with_data_as(env: &Env, repo: &str, changes: &[String]) {
     let mut base = busybox_tar();
     base.truncate(base.len() - 1024);
     let mut b = tar::Builder::new(Vec::new());
@@ -96,7 +109,15 @@ fn import_with_data(env: &Env) {
     base.extend(b.into_inner().unwrap());
     let mut r: &[u8] = &base;
     env.engine
-        .image_import(&mut r, Some("withdata"), Some("latest"), &[], None, None, &|_| {})
+        .image_import(
+            &mut r,
+            Some(repo),
+            Some("latest"),
+            changes,
+            None,
+            None,
+            &|_| {},
+        )
         .unwrap();
 }
 
@@ -171,7 +192,10 @@ fn prune_deletes_unused_anonymous_volumes_then_all_unused() {
     assert_eq!(code, 0);
     let id = env.create(json!({"Cmd": sh("true"), "HostConfig": {"Binds": ["anon-used:/u"]}}));
     assert_eq!(names(&env, json!({"label": ["keep=no"]})), ["named"]);
-    assert_eq!(names(&env, json!({"name": ["anon"]})), ["anon-used", "anon1"]);
+    assert_eq!(
+        names(&env, json!({"name": ["anon"]})),
+        ["anon-used", "anon1"]
+    );
 
     let p = env.engine.volume_prune(&Value::Null).unwrap();
     assert_eq!(p["VolumesDeleted"], json!(["anon1"]));
@@ -201,8 +225,11 @@ fn a_crash_leaves_no_half_volume_visible() {
     // directory with no metadata: none is a volume.
     std::fs::create_dir_all(dir.join(".tmp-0123/_data")).unwrap();
     std::fs::create_dir_all(dir.join(".tmp-rm-4567/_data")).unwrap();
-    std::fs::write(dir.join(".tmp-rm-4567/volume.json"), br#"{"Name":"gone","CreatedAt":""}"#)
-        .unwrap();
+    std::fs::write(
+        dir.join(".tmp-rm-4567/volume.json"),
+        br#"{"Name":"gone","CreatedAt":""}"#,
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("nometa/_data")).unwrap();
     assert_eq!(names(&env, Value::Null), ["whole"]);
     assert!(env.engine.volume_inspect("nometa").is_err());
@@ -214,4 +241,70 @@ fn a_crash_leaves_no_half_volume_visible() {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join("whole/volume.json")).unwrap()).unwrap();
     assert_eq!(meta["Labels"], json!({"x": "1"}));
+}
+
+fn anon_names(env: &Env) -> Vec<String> {
+    names(env, json!({"label": ["com.docker.volume.anonymous"]}))
+}
+
+#[test]
+fn anonymous_volumes_for_config_and_image_volumes_go_with_rm_v_and_auto_remove() {
+    let env = Env::new();
+    import_with_data_as(&env, "withvol", &["VOLUME /data".to_string()]);
+    // The image's VOLUME: an anonymous volume, filled from the image, no warning.
+    let r = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "withvol", "Cmd": sh("cat /data/f; echo x > /data/new")}),
+        )
+        .unwrap();
+    assert_eq!(r["Warnings"], json!([]), "{r}");
+    let id = r["Id"].as_str().unwrap().to_string();
+    let m = &env.engine.container_inspect(&id, false).unwrap()["Mounts"][0];
+    let name = m["Name"].as_str().unwrap().to_string();
+    assert_eq!(
+        (m["Type"].as_str(), m["Destination"].as_str()),
+        (Some("volume"), Some("/data"))
+    );
+    assert_eq!(name.len(), 64, "{m}");
+    assert_eq!(env.start_wait(&id), 0);
+    assert_eq!(env.logs(&id).0, "img\n");
+    assert_eq!(anon_names(&env), [name.as_str()]);
+    // rm without -v keeps it; rm -v deletes it (a named volume stays).
+    env.engine.container_remove(&id, true, false).unwrap();
+    assert_eq!(anon_names(&env), [name.as_str()]);
+    let id = env.create(
+        json!({"Image": "withvol", "Cmd": sh("true"), "Volumes": {"/more": {}},
+        "HostConfig": {"Binds": ["keepme:/named"]}}),
+    );
+    assert_eq!(anon_names(&env).len(), 3);
+    env.engine.container_remove(&id, true, true).unwrap();
+    assert_eq!(anon_names(&env), [name.as_str()]);
+    assert_eq!(names(&env, Value::Null), [name.as_str(), "keepme"]);
+    // A bind on the path: no volume.
+    let id = env.create(json!({"Image": "withvol", "Cmd": sh("true"),
+        "HostConfig": {"Binds": ["/tmp:/data"]}}));
+    assert_eq!(anon_names(&env).len(), 1);
+    env.engine.container_remove(&id, true, true).unwrap();
+    // AutoRemove (`run --rm`) deletes the anonymous volumes.
+    let id = env
+        .create(json!({"Image": "withvol", "Cmd": sh("true"), "HostConfig": {"AutoRemove": true}}));
+    assert_eq!(anon_names(&env).len(), 2);
+    let w = env
+        .engine
+        .container_wait(&id, berth_engine::WaitCondition::Removed)
+        .unwrap();
+    env.engine.container_start(&id).unwrap();
+    w.wait();
+    env.wait_for("the anonymous volume's removal", || {
+        anon_names(&env).len() == 1
+    });
+    assert_eq!(anon_names(&env), [name.as_str()]);
+    // A relative path is a 400.
+    let e = env
+        .engine
+        .container_create(None, &json!({"Image": "withvol", "Volumes": {"rel": {}}}))
+        .unwrap_err();
+    assert!(matches!(e, Error::BadParameter(_)), "{e}");
 }

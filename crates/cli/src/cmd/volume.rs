@@ -27,7 +27,7 @@ pub fn create(ctx: &Ctx, m: &Matches) -> CmdResult {
         (Some(a), Some(n)) if a != n => {
             return Err(fail(
                 1,
-                format!("conflicting options: cannot specify a volume-name through both --name and as a positional arg"),
+                "conflicting options: cannot specify a volume-name through both --name and as a positional arg",
             ))
         }
         (Some(a), _) => a.clone(),
@@ -88,7 +88,9 @@ pub fn ls(ctx: &Ctx, m: &Matches) -> CmdResult {
 
 pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
     let tmpl = match m.value("format") {
-        Some(f) if !f.is_empty() && f != "json" => Some(Template::parse(f).map_err(|e| fail(1, e))?),
+        Some(f) if !f.is_empty() && f != "json" => {
+            Some(Template::parse(f).map_err(|e| fail(1, e))?)
+        }
         _ => None,
     };
     let mut objs = Vec::new();

@@ -148,8 +148,12 @@ fn merge_config(
     if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
         c.exposed_ports = Field::Set(KeySet::from_keys(p.keys()));
     }
-    if let (true, Some(v)) = (c.volumes.is_none(), &ic.volumes) {
-        c.volumes = Field::Set(KeySet::from_keys(v.keys()));
+    if let Some(v) = &ic.volumes {
+        // (The image's volumes and the request's, as dockerd merges them.)
+        let mut all = KeySet::from_keys(v.keys());
+        all.0
+            .extend(c.volumes.get().map(|k| k.0.clone()).unwrap_or_default());
+        c.volumes = Field::Set(all);
     }
     for f in [
         &mut c.tty,
@@ -192,7 +196,8 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     crate::mark("engine: create: image config read");
     let id = random_id()?;
     let all = merge_config(&mut config, &ic, &id)?;
-    let warnings = image_volume_warnings(&ic, &mounts);
+    anonymous_volumes(&config, &mut mounts)?;
+    let warnings: Vec<String> = Vec::new();
 
     let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
@@ -277,24 +282,25 @@ fn fill_volumes(s: &Shared, id: &str, mounts: &[MountPoint], new: &[String]) -> 
     Ok(())
 }
 
-/// The image's `VOLUME`s no mount covers: dockerd makes an anonymous volume for each, berth
-/// cannot yet. Refusing would refuse every such image, so the container runs with the
-/// image's own content there (in its rootfs, not kept apart) and the create says so.
-fn image_volume_warnings(
-    ic: &berth_image::model::ContainerConfig,
-    mounts: &[MountPoint],
-) -> Vec<String> {
-    let covered = |v: &str| {
+/// An anonymous volume for each `Config.Volumes` path (the image's `VOLUME`s merged in) no
+/// mount covers, as dockerd.
+fn anonymous_volumes(c: &Config, mounts: &mut Vec<MountPoint>) -> Result<()> {
+    let covered = |mounts: &[MountPoint], v: &str| {
         mounts
             .iter()
             .any(|m| m.destination.trim_end_matches('/') == v.trim_end_matches('/'))
     };
-    ic.volumes
-        .iter()
-        .flat_map(|v| v.keys())
-        .filter(|v| !covered(v))
-        .map(|v| format!("The image's volume {v} is not made: berth has no anonymous volumes yet (its content stays in the container's filesystem)"))
-        .collect()
+    for v in c.volumes.keys() {
+        if !v.starts_with('/') {
+            return Err(Error::BadParameter(format!(
+                "invalid volume specification: '{v}': mount path must be absolute (Config.Volumes)"
+            )));
+        }
+        if !covered(mounts, v) {
+            mounts.push(crate::model::volume("", v, false, false));
+        }
+    }
+    Ok(())
 }
 
 /// The container's name (with "/"), reserved while the container is made.

@@ -150,7 +150,7 @@ pub(crate) fn parse_bind(spec: &str, field: &str) -> Result<MountPoint> {
 
 /// A `type=volume` mount point: its source (the volume's directory) is set at create, when
 /// the volume (`name`; empty: a new anonymous one) is made or found.
-fn volume(name: &str, dst: &str, ro: bool, nocopy: bool) -> MountPoint {
+pub(crate) fn volume(name: &str, dst: &str, ro: bool, nocopy: bool) -> MountPoint {
     let mut options = vec!["rbind".to_string()];
     if ro {
         options.push("ro".into());
@@ -236,10 +236,7 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
             format!("invalid mount config: unknown mount type {t:?}"),
         )
     })?;
-    if !matches!(
-        kind,
-        MountType::Bind | MountType::Tmpfs | MountType::Volume
-    ) {
+    if !matches!(kind, MountType::Bind | MountType::Tmpfs | MountType::Volume) {
         return Err(bad(
             field,
             format!("mount type {t:?} is not supported yet (use bind, volume or tmpfs)"),
@@ -395,25 +392,6 @@ pub(crate) fn resolve(
     Ok(out)
 }
 
-/// The destinations the request mounts something on (`Binds`, `Tmpfs`, `Mounts`), as
-/// written, valid or not: what `Config.Volumes` may name without asking for a volume.
-pub(crate) fn destinations(host: &HostConfig) -> Vec<String> {
-    let mut out: Vec<String> = host
-        .binds
-        .list()
-        .iter()
-        .filter_map(|b| b.split(':').nth(1).map(String::from))
-        .collect();
-    out.extend(host.tmpfs.map().keys().cloned());
-    out.extend(
-        host.mounts
-            .items()
-            .iter()
-            .map(|m| m.target.str().to_string()),
-    );
-    out
-}
-
 /// The mounts of a record written before they were resolved at create: as [`resolve`]
 /// without `VolumesFrom` (not supported then), an entry today's parsers refuse left out
 /// with a warning rather than the container's every mount.
@@ -494,7 +472,15 @@ mod tests {
 
     #[test]
     fn bad_binds_name_the_field() {
-        for spec in ["vol:/b:bogus", "vol:b", "/a:b", "/a:/b:bogus", "/a", "/a:/b:ro:x", ""] {
+        for spec in [
+            "vol:/b:bogus",
+            "vol:b",
+            "/a:b",
+            "/a:/b:bogus",
+            "/a",
+            "/a:/b:ro:x",
+            "",
+        ] {
             let e = parse_bind(spec, "HostConfig.Binds[3]").unwrap_err();
             assert_eq!(e.status_code(), 400, "{spec}");
             assert!(e.to_string().contains("HostConfig.Binds[3]"), "{spec}: {e}");
@@ -506,15 +492,23 @@ mod tests {
     #[test]
     fn named_volumes() {
         let m = parse_bind("vol:/b:ro,nocopy", "f").unwrap();
-        assert_eq!((m.kind, m.name.as_str(), m.driver.as_str()), (MountType::Volume, "vol", "local"));
+        assert_eq!(
+            (m.kind, m.name.as_str(), m.driver.as_str()),
+            (MountType::Volume, "vol", "local")
+        );
         assert_eq!((m.rw, m.nocopy, m.source.as_str()), (false, true, ""));
         assert_eq!(m.options, ["rbind", "ro"]);
         let m = parse_bind("vol:/b", "f").unwrap();
         assert!(m.rw && !m.nocopy && m.mode.is_empty());
-        let h = host(json!({"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x",
-            "VolumeOptions": {"NoCopy": true}}]}));
+        let h = host(
+            json!({"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x",
+            "VolumeOptions": {"NoCopy": true}}]}),
+        );
         let ms = resolve(&h, &none).unwrap();
-        assert_eq!((ms[0].kind, ms[0].name.as_str(), ms[0].nocopy), (MountType::Volume, "v", true));
+        assert_eq!(
+            (ms[0].kind, ms[0].name.as_str(), ms[0].nocopy),
+            (MountType::Volume, "v", true)
+        );
     }
 
     #[test]

@@ -123,15 +123,20 @@ fn xattrs(from: &Path, to: &Path) {
         let Ok(cn) = CString::new(name) else { continue };
         let mut val = vec![0u8; 65536];
         // SAFETY: pointers are NUL-terminated strings and a valid buffer of `val.len()`.
-        let len = unsafe {
-            libc::lgetxattr(f.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len())
-        };
+        let len =
+            unsafe { libc::lgetxattr(f.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
         if len < 0 {
             continue;
         }
         // SAFETY: as above; `len` bytes of `val` are initialised.
         let r = unsafe {
-            libc::lsetxattr(t.as_ptr(), cn.as_ptr(), val.as_ptr().cast(), len as usize, 0)
+            libc::lsetxattr(
+                t.as_ptr(),
+                cn.as_ptr(),
+                val.as_ptr().cast(),
+                len as usize,
+                0,
+            )
         };
         if r != 0 {
             tracing::debug!(

@@ -65,8 +65,7 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         .is_some_and(|o| !o.is_empty())
     {
         return Err(Error::BadParameter(
-            "DriverOpts (type, device, o of the local driver) is not supported by berth yet"
-                .into(),
+            "DriverOpts (type, device, o of the local driver) is not supported by berth yet".into(),
         ));
     }
     let labels = crate::util::labels_of(body.get("Labels").unwrap_or(&Value::Null));
@@ -87,11 +86,16 @@ pub(crate) fn inspect(s: &Shared, name: &str) -> Result<Value> {
     Ok(s.volumes.api(&meta))
 }
 
-/// The names of the volumes a container (running or not) mounts.
+/// The names of the volumes a container (running or not) mounts, with the containers.
 fn in_use(s: &Shared) -> BTreeMap<String, Vec<String>> {
+    in_use_but(s, "")
+}
+
+/// [`in_use`], the container `except` left out.
+fn in_use_but(s: &Shared, except: &str) -> BTreeMap<String, Vec<String>> {
     let reg = s.containers.lock();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for en in reg.by_id.values() {
+    for en in reg.by_id.values().filter(|en| en.rec.id != except) {
         for m in en.rec.mounts() {
             if m.kind == crate::model::MountType::Volume {
                 out.entry(m.name.clone())
@@ -229,6 +233,31 @@ pub(crate) fn resolve_mounts(
         }
     }
     Ok(made)
+}
+
+/// At a container's removal (`rm -v`, AutoRemove; `id`'s files are gone): its anonymous
+/// volumes no other container uses are deleted (a failure is logged, the container goes).
+pub(crate) fn remove_anonymous(s: &Shared, id: &str, mounts: &[crate::model::MountPoint]) {
+    let _g = s.volumes.lock();
+    let used = in_use_but(s, id);
+    for m in mounts
+        .iter()
+        .filter(|m| m.kind == crate::model::MountType::Volume && !used.contains_key(&m.name))
+    {
+        let anon = s
+            .volumes
+            .get(&m.name)
+            .is_ok_and(|v| v.labels.contains_key(ANON_LABEL));
+        if !anon {
+            continue;
+        }
+        match s.volumes.delete(&m.name) {
+            Ok(()) => s
+                .events
+                .publish("volume", "destroy", &m.name, driver_attr()),
+            Err(e) => tracing::warn!("remove anonymous volume {}: {e}", m.name),
+        }
+    }
 }
 
 pub(crate) fn io_err(what: &str, p: &std::path::Path, e: std::io::Error) -> Error {
