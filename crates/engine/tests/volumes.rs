@@ -191,6 +191,19 @@ fn prune_deletes_unused_anonymous_volumes_then_all_unused() {
         "HostConfig": {"Binds": ["anon1:/v"]}}));
     assert_eq!(code, 0);
     let id = env.create(json!({"Cmd": sh("true"), "HostConfig": {"Binds": ["anon-used:/u"]}}));
+    let df = env.engine.system_df().unwrap();
+    let usage = |n: &str| {
+        df["Volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["Name"] == n)
+            .unwrap()["UsageData"]
+            .clone()
+    };
+    assert!(usage("anon1")["Size"].as_u64().unwrap() >= 100_000, "{df}");
+    assert_eq!(usage("anon-used")["RefCount"], 1);
+    assert_eq!(usage("kept")["RefCount"], 0);
     assert_eq!(names(&env, json!({"label": ["keep=no"]})), ["named"]);
     assert_eq!(
         names(&env, json!({"name": ["anon"]})),

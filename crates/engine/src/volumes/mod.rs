@@ -107,6 +107,23 @@ fn in_use_but(s: &Shared, except: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// `GET /system/df`'s `Volumes`: each with `UsageData` (`Size` of its files, `RefCount`: the
+/// containers that mount it).
+pub(crate) fn df(s: &Shared) -> Result<Vec<Value>> {
+    let used = in_use(s);
+    Ok(s.volumes
+        .all()?
+        .into_iter()
+        .map(|m| {
+            let mut v = s.volumes.api(&m);
+            let refs = used.get(&m.name).map_or(0, Vec::len);
+            let size = copy::disk_usage(&s.volumes.data(&m.name));
+            v["UsageData"] = json!({"Size": size, "RefCount": refs});
+            v
+        })
+        .collect())
+}
+
 /// `GET /volumes`: filters name (substring), label, dangling, driver.
 pub(crate) fn list(s: &Shared, filters: &Value) -> Result<Value> {
     let f = Filters::parse(filters)?;
