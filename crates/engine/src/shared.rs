@@ -214,6 +214,8 @@ fn restrict_access(cfg: &EngineConfig) -> Result<()> {
         (cfg.root.join("containers"), 0o700),
         (cfg.root.join("image"), 0o700),
         (cfg.root.join("bin"), 0o700),
+        // (Containers reach a volume through its bind mount, not this path.)
+        (cfg.root.join("volumes"), 0o700),
         (cfg.exec_root.join("containers"), 0o700),
         (cfg.exec_root.join("runtime"), 0o700),
         (cfg.exec_root.join("netns"), 0o700),
