@@ -235,6 +235,18 @@ done
 contains "system df -v: image row" "berth-e2e/busybox" "$out"
 contains "system df -v: container row" "$TAG-m2" "$out"
 contains "system df -v: container header" "LOCAL VOLUMES" "$out"
+# volumes
+V=$TAG-vol
+check "volume create" "$V" "$("$B" volume create --label e2e=1 "$V")"
+"$B" run --rm --pull never $NET -v "$V":/d "$IMG" sh -c 'echo kept > /d/f'
+check "volume: data for the next container" "kept" "$("$B" run --rm --pull never $NET --mount type=volume,src="$V",dst=/d,readonly "$IMG" cat /d/f)"
+out=$("$B" volume ls --filter label=e2e=1)
+check "volume ls table" "DRIVER    VOLUME NAME|local     $V" "$(printf '%s\n' "$out" | paste -sd'|')"
+check "volume inspect --format" "local" "$("$B" volume inspect -f '{{.Driver}}' "$V")"
+check "volume rm" "$V" "$("$B" volume rm "$V")"
+out=$("$B" volume rm "$V" 2>&1); rc=$?
+check "volume rm of a missing volume: exit 1" 1 "$rc"
+contains "volume rm of a missing volume: message" "no such volume" "$out"
 cimg=$("$B" commit -m e2e-msg -c 'ENV E2E=1' "$TAG-m2" "$TAG-img:c")
 case "$cimg" in sha256:*) ok "commit prints the image id";; *) bad "commit: [$cimg]";; esac
 check "committed image has the change" "x 1" "$(echo $("$B" run --rm --pull never $NET "$TAG-img:c" sh -c 'cat /added; echo $E2E'))"

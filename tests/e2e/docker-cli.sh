@@ -372,6 +372,36 @@ out=$(docker system prune -f 2>&1); rc=$?
 check "system prune -f exit" 0 "$rc"
 contains "system prune -f completes" "Total reclaimed space" "$out"
 
+# --- volumes -----------------------------------------------------------------------------------
+V=$T-vol
+check "volume create prints the name" "$V" "$(docker volume create --label e2e=1 "$V" 2>&1)"
+check "volume create again: the same volume" "$V" "$(docker volume create "$V" 2>&1)"
+out=$(docker run --rm -v "$V":/d "$IMG" sh -c 'echo hi > /d/f' 2>&1); rc=$?
+check "run -v NAME:/d writes" 0 "$rc"
+check "the next container reads it" "hi" "$(docker run --rm -v "$V":/d:ro "$IMG" cat /d/f 2>&1)"
+check "--mount type=volume reads it" "hi" "$(docker run --rm --mount type=volume,src="$V",dst=/m "$IMG" cat /m/f 2>&1)"
+docker create --name "$T-vuser" -v "$V":/d "$IMG" true >/dev/null 2>&1
+check "inspect Mounts" "volume $V /d local true" "$(docker inspect -f '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.Driver}} {{.RW}}{{end}}' "$T-vuser" 2>&1)"
+out=$(docker volume rm "$V" 2>&1); rc=$?
+check "volume rm while used: exit" 1 "$rc"
+contains "volume rm while used: message" "volume is in use" "$out"
+docker rm "$T-vuser" >/dev/null 2>&1
+out=$(docker volume ls 2>&1)
+contains "volume ls: header" "DRIVER    VOLUME NAME" "$out"
+contains "volume ls: row" "local     $V" "$out"
+check "volume ls -q --filter label" "$V" "$(docker volume ls -q --filter label=e2e=1 2>&1)"
+check "volume inspect --format" "local $V" "$(docker volume inspect -f '{{.Driver}} {{.Name}}' "$V" 2>&1)"
+contains "volume prune --all" "$V" "$(docker volume prune -af 2>&1)"
+out=$(docker volume inspect "$V" 2>&1); rc=$?
+check "volume gone after prune" 1 "$rc"
+n0=$(docker volume ls -q | wc -l)
+check "run --rm -v /path: the anonymous volume is used" "a" "$(docker run --rm -v /anon "$IMG" sh -c 'echo a > /anon/f; cat /anon/f' 2>&1)"
+check "run --rm deletes its anonymous volume" "$n0" "$(docker volume ls -q | wc -l)"
+docker run --name "$T-anon" -v /anon "$IMG" true >/dev/null 2>&1
+check "run -v /path makes an anonymous volume" "$((n0+1))" "$(docker volume ls -q | wc -l)"
+docker rm -v "$T-anon" >/dev/null 2>&1
+check "rm -v deletes it" "$n0" "$(docker volume ls -q | wc -l)"
+
 # --- errors ---------------------------------------------------------------------------------------
 out=$(docker inspect no-such-container-xyz 2>&1); rc=$?
 check "inspect missing: exit" 1 "$rc"

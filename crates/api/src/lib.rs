@@ -22,6 +22,7 @@ pub mod server;
 pub mod stream;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 pub use error::ApiError;
 pub use listener::{resolve_group, Host, ListenError};

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::query::{percent_decode, Query};
 use crate::server::Ctx;
 use crate::version::ApiVersion;
-use crate::{containers, exec, images, networks, system};
+use crate::{containers, exec, images, networks, system, volumes};
 use hyper::{Method, Request, Response};
 use std::sync::Arc;
 
@@ -101,6 +101,13 @@ pub async fn route(
         (&M::GET, ["images", "get"]) => images::save(e, r.query.get_all("names")).await,
         (&M::POST, ["images", "prune"]) => images::prune(e, r).await,
         (_, ["images", rest @ ..]) if !rest.is_empty() => image_route(e, &method, rest, r).await,
+
+        // Volumes
+        (&M::POST, ["volumes", "create"]) => volumes::create(e, r).await,
+        (&M::POST, ["volumes", "prune"]) => volumes::prune(e, r).await,
+        (&M::GET, ["volumes"]) => volumes::list(e, r).await,
+        (&M::GET, ["volumes", name]) => volumes::inspect(e, d(name)).await,
+        (&M::DELETE, ["volumes", name]) => volumes::remove(e, d(name), r).await,
 
         // Networks: only what is true without user networks (networking replaces these).
         (&M::POST, ["networks", "prune"]) => networks::prune(r).await,

@@ -359,6 +359,28 @@ pub fn spec(name: &str) -> Option<Spec> {
             b('f', "force", "Do not prompt for confirmation"),
             bl("volumes", "Prune anonymous volumes"),
         ]),
+        "volume create" => spec!("volume create", "volume create [OPTIONS] [VOLUME]", "Create a volume", Nargs::Range(0, 1), [
+            v('d', "driver", "string", "Specify volume driver name").def("local"),
+            vl("label", "list", "Set metadata for a volume"),
+            vl("name", "string", "Specify volume name").hide(),
+            v('o', "opt", "map", "Set driver specific options"),
+        ]),
+        "volume ls" => spec!("volume ls", "volume ls [OPTIONS]", "List volumes", Nargs::None, [
+            v('f', "filter", "filter", "Provide filter values (e.g. \"dangling=true\")"),
+            FORMAT_FLAG,
+            b('q', "quiet", "Only display volume names"),
+        ]),
+        "volume inspect" => spec!("volume inspect", "volume inspect [OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes", Nargs::AtLeast(1), [
+            v('f', "format", "string", "Format output using a custom template"),
+        ]),
+        "volume rm" => spec!("volume rm", "volume rm [OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes. You cannot remove a volume that is in use by a container.", Nargs::AtLeast(1), [
+            b('f', "force", "Force the removal of one or more volumes"),
+        ]),
+        "volume prune" => spec!("volume prune", "volume prune [OPTIONS]", "Remove unused local volumes", Nargs::None, [
+            b('a', "all", "Remove all unused volumes, not just anonymous ones"),
+            vl("filter", "filter", "Provide filter values (e.g. \"label=<label>\")"),
+            b('f', "force", "Do not prompt for confirmation"),
+        ]),
         "system df" => spec!("system df", "system df [OPTIONS]", "Show docker disk usage", Nargs::None, [
             FORMAT_FLAG,
             b('v', "verbose", "Show detailed information on space usage"),
@@ -399,6 +421,7 @@ pub const MANAGEMENT: &[(&str, &str)] = &[
     ("container", "Manage containers"),
     ("image", "Manage images"),
     ("system", "Manage berth"),
+    ("volume", "Manage volumes"),
     ("completion", "Generate the shell completion script"),
 ];
 
@@ -447,6 +470,11 @@ pub fn resolve_management(group: &str, sub: &str) -> Option<&'static str> {
             "tag" => "tag",
             _ => return None,
         },
+        ("volume", "create") => "volume create",
+        ("volume", "ls" | "list") => "volume ls",
+        ("volume", "inspect") => "volume inspect",
+        ("volume", "rm" | "remove") => "volume rm",
+        ("volume", "prune") => "volume prune",
         ("system", "df") => "system df",
         ("system", "prune") => "system prune",
         ("system", "info") => "info",
@@ -472,6 +500,7 @@ pub const MANAGEMENT_SUBS: &[(&str, &[&str])] = &[
         ],
     ),
     ("system", &["df", "events", "info", "prune"]),
+    ("volume", &["create", "inspect", "ls", "prune", "rm"]),
 ];
 
 pub fn about(name: &str) -> &'static str {

@@ -42,6 +42,7 @@ mod spec;
 mod state;
 mod system;
 mod util;
+mod volumes;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
@@ -284,6 +285,18 @@ impl Engine {
     /// Whether [`Engine::container_create`] with `body` is quick (short file operations only,
     /// no layer to unpack): then a caller may run it without a thread of its own.
     pub fn container_create_is_quick(&self, body: &serde_json::Value) -> bool {
+        // (A volume may be made and filled from the image: a copy of any size.)
+        let host = &body["HostConfig"];
+        let named = host["Binds"].as_array().is_some_and(|b| {
+            b.iter()
+                .any(|b| !b.as_str().unwrap_or("/").starts_with('/'))
+        });
+        let volume = host["Mounts"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["Type"] == "volume"));
+        if named || volume {
+            return false;
+        }
         match body["Image"].as_str() {
             Some(image) if !image.is_empty() => self
                 .inner
@@ -364,6 +377,35 @@ impl Engine {
 
     /// `POST /containers/prune?filters=` (until, label). Returns
     /// `{"ContainersDeleted": [...], "SpaceReclaimed": n}`.
+    /// `POST /volumes/create`: `Name` (empty: a generated one), `Driver` (local), `Labels`;
+    /// an existing name answers the existing volume (as dockerd).
+    pub fn volume_create(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
+        volumes::create(&self.inner.0, body)
+    }
+
+    /// `GET /volumes`: `{"Volumes": [...], "Warnings": []}`; filters name, label, dangling,
+    /// driver (as for [`Engine::container_prune`]).
+    pub fn volume_list(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        volumes::list(&self.inner.0, filters)
+    }
+
+    /// `GET /volumes/{name}`.
+    pub fn volume_inspect(&self, name: &str) -> Result<serde_json::Value> {
+        volumes::inspect(&self.inner.0, name)
+    }
+
+    /// `DELETE /volumes/{name}`: 409 while a container (running or not) uses it, 404 for an
+    /// unknown name unless `force`.
+    pub fn volume_remove(&self, name: &str, force: bool) -> Result<()> {
+        volumes::remove(&self.inner.0, name, force)
+    }
+
+    /// `POST /volumes/prune`: unused anonymous volumes (filter `all=true`: every unused
+    /// one); filters label, label!. `{"VolumesDeleted": [...], "SpaceReclaimed": n}`.
+    pub fn volume_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        volumes::prune(&self.inner.0, filters)
+    }
+
     pub fn container_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
         containers::prune(self, filters)
     }

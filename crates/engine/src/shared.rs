@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub health: crate::health::Scheduler,
     /// The networks containers connect to (the default bridge).
     pub networks: crate::networks::Networks,
+    /// Named volumes (`<root>/volumes`), with the lock that serialises their changes.
+    pub volumes: crate::volumes::Volumes,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
     pub monitor_bin: PathBuf,
@@ -215,6 +217,8 @@ fn restrict_access(cfg: &EngineConfig) -> Result<()> {
         (cfg.root.join("containers"), 0o700),
         (cfg.root.join("image"), 0o700),
         (cfg.root.join("bin"), 0o700),
+        // (Containers reach a volume through its bind mount, not this path.)
+        (cfg.root.join("volumes"), 0o700),
         (cfg.exec_root.join("containers"), 0o700),
         (cfg.exec_root.join("runtime"), 0o700),
     ];
@@ -290,6 +294,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         Some(init_path)
     };
     let containers = Containers::new(cfg.root.join("containers"));
+    let volumes = crate::volumes::Volumes::open(cfg.root.join("volumes"))?;
     let shared = Arc::new(Shared {
         cfg,
         images,
@@ -301,6 +306,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         netns,
         health: crate::health::Scheduler::new()?,
         networks,
+        volumes,
         events: Bus::default(),
         execs: Mutex::new(HashMap::new()),
         monitor_bin,

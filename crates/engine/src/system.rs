@@ -183,6 +183,6 @@ pub(crate) fn df(e: &Engine) -> Result<Value> {
         })
         .collect();
     Ok(
-        json!({"LayersSize": layers, "Images": imgs, "Containers": containers, "Volumes": [], "BuildCache": []}),
+        json!({"LayersSize": layers, "Images": imgs, "Containers": containers, "Volumes": crate::volumes::df(s)?, "BuildCache": []}),
     )
 }

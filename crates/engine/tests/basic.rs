@@ -144,7 +144,7 @@ fn errors_are_docker_shaped() {
         .engine
         .container_create(
             None,
-            &json!({"Image": "busybox", "HostConfig": {"Binds": ["relative:/x"]}}),
+            &json!({"Image": "busybox", "HostConfig": {"Binds": ["./relative:/x"]}}),
         )
         .unwrap_err();
     assert_eq!(e.status_code(), 400);

@@ -31,7 +31,7 @@ fn binds_tmpfs_and_mounts() {
     );
     let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/definitely/not/here", "Target": "/x"}]}})).unwrap_err();
     assert!(e.to_string().contains("/definitely/not/here"), "{e}");
-    let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x"}]}})).unwrap_err();
+    let e = env.engine.container_create(None, &json!({"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "volume", "Source": "/v", "Target": "/x"}]}})).unwrap_err();
     assert_eq!(e.status_code(), 400);
 }
 

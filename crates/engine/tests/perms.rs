@@ -63,8 +63,9 @@ fn unprivileged_users_reach_nothing_below_the_roots() {
     std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).unwrap();
     // A container that left a setuid file in its upper dir, a secret in its record, a log.
     let exited = env.create(json!({
-        "Cmd": ["sh", "-c", "cp /bin/busybox /probe && chmod 4755 /probe && echo logged"],
+        "Cmd": ["sh", "-c", "cp /bin/busybox /probe && chmod 4755 /probe && echo logged && echo s > /vol/secret && chmod 644 /vol/secret"],
         "Env": ["SECRET=hunter2"],
+        "HostConfig": {"Binds": ["permvol:/vol"]},
     }));
     assert_eq!(env.start_wait(&exited), 0);
     let running = env.create(json!({"Cmd": ["sleep", "30"], "Env": ["SECRET=hunter2"]}));
@@ -91,6 +92,10 @@ fn unprivileged_users_reach_nothing_below_the_roots() {
     assert!(
         deep.iter().any(|p| p.ends_with("probe")),
         "no upper dir with the probe"
+    );
+    assert!(
+        deep.iter().any(|p| p.ends_with("_data/secret")),
+        "no volume with the secret"
     );
     let seen = reachable_by_nobody(&deep);
     assert!(

@@ -230,19 +230,18 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "Config.Domainname",
         ),
         (
-            body_with("Volumes", json!({"/data": {}})),
-            "Config.Volumes \"/data\"",
-        ),
-        (
-            hc("Binds", json!(["vol:/data"])),
-            "HostConfig.Binds \"vol:/data\"",
+            hc(
+                "Mounts",
+                json!([{"Type": "npipe", "Source": "v", "Target": "/v"}]),
+            ),
+            "HostConfig.Mounts of type \"npipe\"",
         ),
         (
             hc(
                 "Mounts",
-                json!([{"Type": "volume", "Source": "v", "Target": "/v"}]),
+                json!([{"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"Subpath": "s"}}]),
             ),
-            "HostConfig.Mounts of type \"volume\"",
+            "HostConfig.Mounts[].VolumeOptions Subpath",
         ),
         (
             hc(
@@ -497,45 +496,4 @@ fn a_refused_update_changes_nothing() {
         assert_eq!(now, before, "{body} changed the container");
     }
     env.engine.container_remove(&id, true, false).unwrap();
-}
-
-#[test]
-fn an_images_volume_is_a_warning_not_a_refusal() {
-    let env = Env::new();
-    let tar = busybox_tar();
-    let mut r: &[u8] = &tar;
-    env.engine
-        .image_import(
-            &mut r,
-            Some("with-volume"),
-            Some("latest"),
-            &["VOLUME /data".to_string(), "CMD [\"true\"]".to_string()],
-            None,
-            None,
-            &|_| {},
-        )
-        .unwrap();
-    let r = env
-        .engine
-        .container_create(None, &json!({"Image": "with-volume"}))
-        .unwrap();
-    let w = r["Warnings"].as_array().unwrap();
-    assert!(
-        w.len() == 1 && w[0].as_str().unwrap().contains("/data"),
-        "{r}"
-    );
-    // (A bind on the volume's path covers it.)
-    let r2 = env
-        .engine
-        .container_create(
-            None,
-            &json!({"Image": "with-volume", "HostConfig": {"Binds": ["/tmp:/data"]}}),
-        )
-        .unwrap();
-    assert_eq!(r2["Warnings"], json!([]), "{r2}");
-    for r in [r, r2] {
-        env.engine
-            .container_remove(r["Id"].as_str().unwrap(), true, false)
-            .unwrap();
-    }
 }

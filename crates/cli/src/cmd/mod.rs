@@ -6,6 +6,7 @@ pub mod df;
 pub mod image;
 pub mod run;
 pub mod system;
+pub mod volume;
 
 use crate::args::{Matches, Spec};
 use crate::{CmdResult, Ctx};
@@ -53,6 +54,11 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "events" => system::events(ctx, m),
         "system df" => df::df(ctx, m),
         "system prune" => system::prune(ctx, m),
+        "volume create" => volume::create(ctx, m),
+        "volume ls" => volume::ls(ctx, m),
+        "volume inspect" => volume::inspect(ctx, m),
+        "volume rm" => volume::rm(ctx, m),
+        "volume prune" => volume::prune(ctx, m),
         "login" => auth::login(ctx, m),
         "logout" => auth::logout(ctx, m),
         other => Err(crate::fail(

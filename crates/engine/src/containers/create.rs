@@ -163,8 +163,12 @@ fn merge_config(
     if let (true, Some(p)) = (c.exposed_ports.is_none(), &ic.exposed_ports) {
         c.exposed_ports = Field::Set(KeySet::from_keys(p.keys()));
     }
-    if let (true, Some(v)) = (c.volumes.is_none(), &ic.volumes) {
-        c.volumes = Field::Set(KeySet::from_keys(v.keys()));
+    if let Some(v) = &ic.volumes {
+        // (The image's volumes and the request's, as dockerd merges them.)
+        let mut all = KeySet::from_keys(v.keys());
+        all.0
+            .extend(c.volumes.get().map(|k| k.0.clone()).unwrap_or_default());
+        c.volumes = Field::Set(all);
     }
     for f in [
         &mut c.tty,
@@ -193,7 +197,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     crate::mark("engine: create: decoded");
     let image = config.image.str().to_string();
     host_defaults(s, &mut host)?;
-    let mounts = mounts_of(s, &host)?;
+    let mut mounts = mounts_of(s, &host)?;
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -207,11 +211,22 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     crate::mark("engine: create: image config read");
     let id = random_id()?;
     let all = merge_config(&mut config, &ic, &id)?;
-    let warnings = image_volume_warnings(&ic, &mounts);
+    anonymous_volumes(&config, &mut mounts)?;
+    let warnings: Vec<String> = Vec::new();
 
     let cname = reserve_name(s, name, &id)?;
     let d = s.cdir(&id);
-    let made = prepare_rootfs(s, &id, &img.id.to_string(), &d).and_then(|()| {
+    // (Held from the volumes' making to the container's registration: no remove between.)
+    let vol_guard = mounts
+        .iter()
+        .any(|m| m.kind == crate::model::MountType::Volume)
+        .then(|| s.volumes.lock());
+    let made = crate::volumes::resolve_mounts(s, &mut mounts).and_then(|new| {
+        prepare_rootfs(s, &id, &img.id.to_string(), &d)?;
+        fill_volumes(s, &id, &mounts, &new)?;
+        Ok(())
+    });
+    let made = made.and_then(|()| {
         let rec = Record {
             id: id.clone(),
             name: cname.clone(),
@@ -254,6 +269,7 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         }
     };
     register(s, &rec);
+    drop(vol_guard);
     s.event(&rec, "create", &[]);
     if !matches!(
         crate::spec::net_mode(&rec.host_config),
@@ -264,24 +280,42 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     Ok(json!({"Id": id, "Warnings": warnings}))
 }
 
-/// The image's `VOLUME`s no mount covers: dockerd makes an anonymous volume for each, berth
-/// cannot yet. Refusing would refuse every such image, so the container runs with the
-/// image's own content there (in its rootfs, not kept apart) and the create says so.
-fn image_volume_warnings(
-    ic: &berth_image::model::ContainerConfig,
-    mounts: &[MountPoint],
-) -> Vec<String> {
-    let covered = |v: &str| {
+/// The volumes this create made (`new`) are filled with the image's content at their path,
+/// unless `nocopy` (as dockerd).
+fn fill_volumes(s: &Shared, id: &str, mounts: &[MountPoint], new: &[String]) -> Result<()> {
+    let todo: Vec<&MountPoint> = mounts
+        .iter()
+        .filter(|m| !m.nocopy && new.contains(&m.name))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let root = s.ensure_mounted(id)?;
+    for m in todo {
+        crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
+    }
+    Ok(())
+}
+
+/// An anonymous volume for each `Config.Volumes` path (the image's `VOLUME`s merged in) no
+/// mount covers, as dockerd.
+fn anonymous_volumes(c: &Config, mounts: &mut Vec<MountPoint>) -> Result<()> {
+    let covered = |mounts: &[MountPoint], v: &str| {
         mounts
             .iter()
             .any(|m| m.destination.trim_end_matches('/') == v.trim_end_matches('/'))
     };
-    ic.volumes
-        .iter()
-        .flat_map(|v| v.keys())
-        .filter(|v| !covered(v))
-        .map(|v| format!("The image's volume {v} is not made: berth has no anonymous volumes yet (its content stays in the container's filesystem)"))
-        .collect()
+    for v in c.volumes.keys() {
+        if !v.starts_with('/') {
+            return Err(Error::BadParameter(format!(
+                "invalid volume specification: '{v}': mount path must be absolute (Config.Volumes)"
+            )));
+        }
+        if !covered(mounts, v) {
+            mounts.push(crate::model::volume("", v, false, false));
+        }
+    }
+    Ok(())
 }
 
 /// The container's name (with "/"), reserved while the container is made.

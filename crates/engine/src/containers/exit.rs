@@ -156,7 +156,7 @@ pub(crate) fn handle_exit_with(s: &Arc<Shared>, id: &str, told: Option<ExitRecor
         return;
     }
     if rec.host_config.auto_remove.val() {
-        if let Err(e) = remove_inner_opt(s, id, true) {
+        if let Err(e) = remove_inner_opt(s, id, true, true) {
             tracing::warn!("auto-remove {id}: {e}");
         }
         crate::mark("engine: auto-removed");

@@ -98,7 +98,7 @@ pub(crate) fn start_locked(s: &Arc<Shared>, id: &str) -> Result<()> {
         // Docker removes an AutoRemove container whose start failed, so a
         // `wait?condition=removed` (what `docker run --rm` blocks on) answers.
         if rec.host_config.auto_remove.val() {
-            if let Err(re) = remove_inner(s, id, true) {
+            if let Err(re) = remove_inner_opt(s, id, false, true) {
                 tracing::warn!("auto-remove {id} after failed start: {re}");
             }
         }

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result<()> {
+/// `DELETE /containers/{id}`; `volumes` (`rm -v`): its anonymous volumes no other container
+/// uses go with it.
+pub(crate) fn remove(e: &Engine, x: &str, force: bool, volumes: bool) -> Result<()> {
     let s = &e.inner.0;
     let (id, op) = s.containers.find(x)?;
     let _g = op.lock();
@@ -28,17 +30,24 @@ pub(crate) fn remove(e: &Engine, x: &str, force: bool, _volumes: bool) -> Result
             rec.name
         )));
     }
-    remove_inner(s, &id, force)
+    remove_inner_opt(s, &id, false, volumes)
 }
 
 pub(crate) fn remove_inner(s: &Arc<Shared>, id: &str, _force: bool) -> Result<()> {
-    remove_inner_opt(s, id, false)
+    remove_inner_opt(s, id, false, false)
 }
 
 /// `remove_inner`; with `defer_cleanup` the tombstoned files (rootfs snapshot, exec-root dir)
 /// are deleted on a background thread after the container is gone from the registry and its
 /// waiters are answered (a crash before that leaves a tombstone that `open` finishes).
-pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -> Result<()> {
+/// `anon_volumes` (`rm -v`, AutoRemove): its anonymous volumes no other container uses are
+/// deleted too, before its waiters are answered (as dockerd).
+pub(crate) fn remove_inner_opt(
+    s: &Arc<Shared>,
+    id: &str,
+    defer_cleanup: bool,
+    anon_volumes: bool,
+) -> Result<()> {
     discard_prepared(s, id);
     let (gen, rec) = {
         let mut reg = s.containers.lock();
@@ -79,6 +88,9 @@ pub(crate) fn remove_inner_opt(s: &Arc<Shared>, id: &str, defer_cleanup: bool) -
             en.rec.state.error = e.to_string();
         }
         return Err(e);
+    }
+    if anon_volumes {
+        crate::volumes::remove_anonymous(s, id, rec.mounts());
     }
     {
         let mut reg = s.containers.lock();

@@ -64,6 +64,9 @@ pub(crate) struct MountPoint {
     /// berth's: a `-v` bind whose missing source is made at start (`--mount` refuses one).
     #[serde(rename = "CreateSource", default, skip_serializing_if = "is_false")]
     pub create_source: bool,
+    /// berth's: a volume made by the create is not filled from the image (`nocopy`).
+    #[serde(rename = "NoCopy", default, skip_serializing_if = "is_false")]
+    pub nocopy: bool,
 }
 
 impl MountPoint {
@@ -114,9 +117,6 @@ pub(crate) fn parse_bind(spec: &str, field: &str) -> Result<MountPoint> {
             ))
         }
     };
-    if !src.starts_with('/') {
-        return Err(bad(field, format!("invalid volume specification: '{spec}': named volumes are not supported yet (use an absolute host path)")));
-    }
     if !dst.starts_with('/') {
         return Err(bad(
             field,
@@ -125,10 +125,12 @@ pub(crate) fn parse_bind(spec: &str, field: &str) -> Result<MountPoint> {
     }
     let mut ro = false;
     let mut prop = "rprivate";
+    let mut nocopy = false;
     for o in mode.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => ro = true,
-            "rw" | "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            "nocopy" => nocopy = true,
+            "rw" | "z" | "Z" | "consistent" | "cached" | "delegated" => {}
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => prop = o,
             _ => {
                 return Err(bad(
@@ -138,7 +140,34 @@ pub(crate) fn parse_bind(spec: &str, field: &str) -> Result<MountPoint> {
             }
         }
     }
+    if !src.starts_with('/') {
+        let mut mp = volume(src, dst, ro, nocopy);
+        mp.mode = mode.to_string();
+        return Ok(mp);
+    }
     Ok(bind(src, dst, prop, ro, true))
+}
+
+/// A `type=volume` mount point: its source (the volume's directory) is set at create, when
+/// the volume (`name`; empty: a new anonymous one) is made or found.
+pub(crate) fn volume(name: &str, dst: &str, ro: bool, nocopy: bool) -> MountPoint {
+    let mut options = vec!["rbind".to_string()];
+    if ro {
+        options.push("ro".into());
+    }
+    MountPoint {
+        kind: MountType::Volume,
+        name: name.into(),
+        source: String::new(),
+        destination: dst.into(),
+        driver: "local".into(),
+        mode: String::new(),
+        rw: !ro,
+        propagation: String::new(),
+        options,
+        create_source: false,
+        nocopy,
+    }
 }
 
 fn bind(src: &str, dst: &str, prop: &str, ro: bool, create_source: bool) -> MountPoint {
@@ -157,6 +186,7 @@ fn bind(src: &str, dst: &str, prop: &str, ro: bool, create_source: bool) -> Moun
         propagation: prop.into(),
         options,
         create_source,
+        nocopy: false,
     }
 }
 
@@ -172,6 +202,7 @@ fn tmpfs(dst: &str, source: &str, options: Vec<String>, rw: bool) -> MountPoint 
         propagation: String::new(),
         options,
         create_source: false,
+        nocopy: false,
     }
 }
 
@@ -205,10 +236,10 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
             format!("invalid mount config: unknown mount type {t:?}"),
         )
     })?;
-    if !matches!(kind, MountType::Bind | MountType::Tmpfs) {
+    if !matches!(kind, MountType::Bind | MountType::Tmpfs | MountType::Volume) {
         return Err(bad(
             field,
-            format!("mount type {t:?} is not supported yet (use bind or tmpfs)"),
+            format!("mount type {t:?} is not supported yet (use bind, volume or tmpfs)"),
         ));
     }
     let dst = m.target.str();
@@ -219,6 +250,9 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
         ));
     }
     let ro = m.read_only.val();
+    if kind == MountType::Volume {
+        return parse_volume_mount(m, dst, ro, field);
+    }
     if kind == MountType::Bind {
         let src = m.source.str();
         if !src.starts_with('/') {
@@ -274,6 +308,23 @@ pub(crate) fn parse_mount(m: &Mount, field: &str) -> Result<MountPoint> {
         options.push("ro".into());
     }
     Ok(tmpfs(dst, m.source.str(), options, !ro))
+}
+
+/// A `--mount type=volume`: `VolumeOptions` (`NoCopy`; `Labels` for a volume it makes;
+/// another `DriverConfig` than local's is refused).
+fn parse_volume_mount(m: &Mount, dst: &str, ro: bool, field: &str) -> Result<MountPoint> {
+    let src = m.source.str();
+    if src.starts_with('/') {
+        return Err(bad(field, format!("invalid mount config for type \"volume\": invalid volume name {src:?}: an absolute path is a bind")));
+    }
+    if m.bind_options.get().is_some() {
+        return Err(bad(
+            field,
+            "invalid mount config for type \"volume\": BindOptions must not be specified".into(),
+        ));
+    }
+    let nocopy = m.volume_options.get().is_some_and(|o| o.no_copy.val());
+    Ok(volume(src, dst, ro, nocopy))
 }
 
 /// One `VolumesFrom` entry: `container[:ro|:rw]`.
@@ -339,25 +390,6 @@ pub(crate) fn resolve(
     }
     out.extend(own);
     Ok(out)
-}
-
-/// The destinations the request mounts something on (`Binds`, `Tmpfs`, `Mounts`), as
-/// written, valid or not: what `Config.Volumes` may name without asking for a volume.
-pub(crate) fn destinations(host: &HostConfig) -> Vec<String> {
-    let mut out: Vec<String> = host
-        .binds
-        .list()
-        .iter()
-        .filter_map(|b| b.split(':').nth(1).map(String::from))
-        .collect();
-    out.extend(host.tmpfs.map().keys().cloned());
-    out.extend(
-        host.mounts
-            .items()
-            .iter()
-            .map(|m| m.target.str().to_string()),
-    );
-    out
 }
 
 /// The mounts of a record written before they were resolved at create: as [`resolve`]
@@ -440,13 +472,43 @@ mod tests {
 
     #[test]
     fn bad_binds_name_the_field() {
-        for spec in ["vol:/b", "/a:b", "/a:/b:bogus", "/a", "/a:/b:ro:x", ""] {
+        for spec in [
+            "vol:/b:bogus",
+            "vol:b",
+            "/a:b",
+            "/a:/b:bogus",
+            "/a",
+            "/a:/b:ro:x",
+            "",
+        ] {
             let e = parse_bind(spec, "HostConfig.Binds[3]").unwrap_err();
             assert_eq!(e.status_code(), 400, "{spec}");
             assert!(e.to_string().contains("HostConfig.Binds[3]"), "{spec}: {e}");
         }
         let e = resolve(&host(json!({"Binds": ["/a:/b", "/a"]})), &none).unwrap_err();
         assert!(e.to_string().contains("HostConfig.Binds[1]"), "{e}");
+    }
+
+    #[test]
+    fn named_volumes() {
+        let m = parse_bind("vol:/b:ro,nocopy", "f").unwrap();
+        assert_eq!(
+            (m.kind, m.name.as_str(), m.driver.as_str()),
+            (MountType::Volume, "vol", "local")
+        );
+        assert_eq!((m.rw, m.nocopy, m.source.as_str()), (false, true, ""));
+        assert_eq!(m.options, ["rbind", "ro"]);
+        let m = parse_bind("vol:/b", "f").unwrap();
+        assert!(m.rw && !m.nocopy && m.mode.is_empty());
+        let h = host(
+            json!({"Mounts": [{"Type": "volume", "Source": "v", "Target": "/x",
+            "VolumeOptions": {"NoCopy": true}}]}),
+        );
+        let ms = resolve(&h, &none).unwrap();
+        assert_eq!(
+            (ms[0].kind, ms[0].name.as_str(), ms[0].nocopy),
+            (MountType::Volume, "v", true)
+        );
     }
 
     #[test]
@@ -492,7 +554,11 @@ mod tests {
         assert!(!ms[3].rw);
         for (m, what) in [
             (
-                json!({"Type": "volume", "Source": "v", "Target": "/x"}),
+                json!({"Type": "volume", "Source": "/v", "Target": "/x"}),
+                "invalid volume name",
+            ),
+            (
+                json!({"Type": "npipe", "Source": "v", "Target": "/x"}),
                 "not supported",
             ),
             (

@@ -6,10 +6,8 @@
 //! The defaults are what clients send when the user asked for nothing: `null`, `0`, `false`,
 //! `""`, `[]` and `{}` (docker CLI 28, docker-py 7 and compose 1.29 send many of those).
 //!
-//! Not here, on purpose: an image's `VOLUME` (dockerd makes an anonymous volume for each;
-//! berth cannot yet, and refusing would refuse every such image: the create answers with a
-//! warning instead, `containers::create`), `Config.Healthcheck` (owned by the healthcheck
-//! work), and what a client alone uses (`HostConfig.ContainerIDFile`, as dockerd ignores it).
+//! Not here, on purpose: `Config.Healthcheck` (owned by the healthcheck work), and what a
+//! client alone uses (`HostConfig.ContainerIDFile`, as dockerd ignores it).
 use super::{Config, Field, HostConfig, NetworkingConfig};
 use crate::{Error, Result};
 
@@ -106,26 +104,29 @@ pub(crate) const TABLE: &[Unsupported] = &[
     }),
     line("Config.Domainname", |r| str_set(&r.config.domainname)),
     // Volumes.
-    line("Config.Volumes", |r| {
-        let covered = super::mounts::destinations(r.host);
-        let anon = r.config.volumes.keys().find(|v| {
-            let v = v.trim_end_matches('/');
-            !covered.iter().any(|d| d.trim_end_matches('/') == v)
-        });
-        anon.map(|v| format!("{v:?} (an anonymous volume)"))
-    }),
-    line("HostConfig.Binds", |r| {
-        r.host
-            .binds
-            .list()
-            .iter()
-            .find(|b| !b.starts_with('/') && b.contains(':'))
-            .map(|b| format!("{b:?} (a named volume)"))
-    }),
     line("HostConfig.Mounts", |r| {
         r.host.mounts.items().iter().find_map(|m| {
             let t = m.kind.str();
-            matches!(t, "volume" | "npipe" | "cluster" | "image").then(|| format!("of type {t:?}"))
+            matches!(t, "npipe" | "cluster" | "image").then(|| format!("of type {t:?}"))
+        })
+    }),
+    line("HostConfig.Mounts[].VolumeOptions", |r| {
+        r.host.mounts.items().iter().find_map(|m| {
+            let o = m.volume_options.get()?;
+            let driver = o.driver_config.get().map(|d| d.name.str()).unwrap_or("");
+            if !matches!(driver, "" | "local") {
+                return Some(format!("DriverConfig {driver:?}"));
+            }
+            if o.driver_config
+                .get()
+                .is_some_and(|d| !d.options.map().is_empty())
+            {
+                return Some("DriverConfig.Options".into());
+            }
+            if !o.subpath.str().is_empty() {
+                return Some("Subpath".into());
+            }
+            (!o.labels.map().is_empty()).then(|| "Labels".into())
         })
     }),
     line("HostConfig.Mounts[].BindOptions", |r| {

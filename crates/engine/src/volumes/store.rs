@@ -1,0 +1,158 @@
+//! The volumes' directory: one `<name>/` per volume (`_data/`, `volume.json`).
+use super::{io_err, valid_name, Meta};
+use crate::shared::Shared;
+use crate::{Error, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+const META: &str = "volume.json";
+const TMP_PREFIX: &str = ".tmp-";
+
+/// The volumes owner: its directory and the lock that serialises create/remove (a container
+/// create holds it from the volume's making to its record, so no remove comes between).
+pub(crate) struct Volumes {
+    dir: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl Volumes {
+    /// Opens (makes) `dir`; `.tmp-*` leftovers of a crash are deleted.
+    pub(crate) fn open(dir: PathBuf) -> Result<Volumes> {
+        std::fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| io_err("read", &dir, e))?;
+        for en in rd.flatten() {
+            if en.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let p = en.path();
+                if let Err(e) = std::fs::remove_dir_all(&p) {
+                    tracing::warn!("remove {}: {e}", p.display());
+                }
+            }
+        }
+        Ok(Volumes {
+            dir,
+            lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The volume's data directory (its `Mountpoint`).
+    pub(crate) fn data(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("_data")
+    }
+
+    /// Docker's Volume JSON.
+    pub(crate) fn api(&self, m: &Meta) -> Value {
+        json!({"CreatedAt": m.created_at, "Driver": "local", "Labels": m.labels,
+            "Mountpoint": self.data(&m.name), "Name": m.name, "Options": null, "Scope": "local"})
+    }
+
+    /// The volume `name` (404 when there is none).
+    pub(crate) fn get(&self, name: &str) -> Result<Meta> {
+        let missing = || Error::NotFound(format!("get {name}: no such volume"));
+        if !valid_name(name) {
+            return Err(missing());
+        }
+        let p = self.dir.join(name).join(META);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| crate::util::internal(format!("parse {}", p.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing()),
+            Err(e) => Err(io_err("read", &p, e)),
+        }
+    }
+
+    /// Every volume, by name.
+    pub(crate) fn all(&self) -> Result<Vec<Meta>> {
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| io_err("read", &self.dir, e))?;
+        let mut out = Vec::new();
+        for en in rd.flatten() {
+            let n = en.file_name().to_string_lossy().into_owned();
+            if !valid_name(&n) {
+                continue;
+            }
+            match self.get(&n) {
+                Ok(m) => out.push(m),
+                Err(e) => tracing::warn!("volume {n} left out: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The volume `name`, made if missing (`true`: made by this call). The caller holds
+    /// [`Volumes::lock`].
+    pub(crate) fn ensure(
+        &self,
+        s: &Shared,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<(Meta, bool)> {
+        match self.get(name) {
+            Ok(m) => return Ok((m, false)),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let meta = Meta {
+            name: name.to_string(),
+            created_at: berth_fsutil::rfc3339(berth_fsutil::unix_now().0),
+            labels,
+        };
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}", crate::util::random_id()?));
+        let made = self.make_at(&tmp, &meta);
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let mut attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);
+        attrs.extend(meta.labels.clone());
+        s.events.publish("volume", "create", name, attrs);
+        Ok((meta, true))
+    }
+
+    /// Makes the volume in `tmp`, then renames it to its name.
+    fn make_at(&self, tmp: &Path, meta: &Meta) -> Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        let data = tmp.join("_data");
+        std::fs::DirBuilder::new()
+            .mode(0o701)
+            .create(tmp)
+            .map_err(|e| io_err("create", tmp, e))?;
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&data)
+            .map_err(|e| io_err("create", &data, e))?;
+        let b = serde_json::to_vec(meta)
+            .map_err(|e| crate::util::internal("encode volume metadata", e))?;
+        berth_fsutil::write_atomic(&tmp.join(META), &b)
+            .map_err(|e| Error::Internal(crate::Internal::cause(e)))?;
+        let dst = self.dir.join(&meta.name);
+        std::fs::rename(tmp, &dst).map_err(|e| io_err("rename into place", &dst, e))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Deletes the volume: renamed away first (gone at once, also after a crash), then its
+    /// files. The caller holds [`Volumes::lock`].
+    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+        let p = self.dir.join(name);
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}rm-{}", crate::util::random_id()?));
+        std::fs::rename(&p, &tmp).map_err(|e| io_err("remove", &p, e))?;
+        sync_dir(&self.dir);
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_err("remove", &tmp, e))
+    }
+}
+
+fn sync_dir(d: &Path) {
+    if let Err(e) = std::fs::File::open(d).and_then(|f| f.sync_all()) {
+        tracing::warn!("fsync {}: {e}", d.display());
+    }
+}
