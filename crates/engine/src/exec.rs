@@ -40,20 +40,7 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
             r.id
         )));
     }
-    let cmd: Vec<String> = body["Cmd"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    if cmd.is_empty() {
-        return Err(Error::BadParameter("No exec command specified".into()));
-    }
-    if let Some(k) = body["DetachKeys"].as_str().filter(|k| !k.is_empty()) {
-        parse_detach_keys(k)?;
-    }
+    let cmd = checked_cmd(body)?;
     let id = random_id()?;
     let rec = ExecRecord {
         id: id.clone(),
@@ -75,6 +62,38 @@ pub(crate) fn create(e: &Engine, container: &str, body: &Value) -> Result<Value>
         &[("execID", id.clone())],
     );
     Ok(json!({"Id": id}))
+}
+
+/// The command of an exec create body, its detach keys checked.
+fn checked_cmd(body: &Value) -> Result<Vec<String>> {
+    let cmd: Vec<String> = body["Cmd"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if cmd.is_empty() {
+        return Err(Error::BadParameter("No exec command specified".into()));
+    }
+    if let Some(k) = body["DetachKeys"].as_str().filter(|k| !k.is_empty()) {
+        parse_detach_keys(k)?;
+    }
+    Ok(cmd)
+}
+
+/// An exec create body checked as create does, then the OCI process start would run for it
+/// in a container of OCI spec `spec` whose rootfs is `rootfs`. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn process_of_request(
+    body: &Value,
+    spec: &Value,
+    rootfs: &std::path::Path,
+) -> Result<Value> {
+    checked_cmd(body)?;
+    let tty = body["Tty"].as_bool().unwrap_or(false);
+    process_for(spec, rootfs, body, tty)
 }
 
 fn get(s: &shared::Shared, id: &str) -> Result<ExecRecord> {
@@ -102,6 +121,11 @@ fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) 
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| Error::internal_msg(format!("read {}", bundle.display())))?;
+    process_for(&spec, &s.rootfs(&c.id), cfg, tty)
+}
+
+/// The container's process (of its OCI `spec`) with the exec's overrides.
+fn process_for(spec: &Value, rootfs: &std::path::Path, cfg: &Value, tty: bool) -> Result<Value> {
     let mut p = spec["process"].clone();
     let args: Vec<String> = cfg["Cmd"]
         .as_array()
@@ -136,8 +160,7 @@ fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) 
         p["cwd"] = json!(w);
     }
     if let Some(u) = cfg["User"].as_str().filter(|u| !u.is_empty()) {
-        let rootfs = s.rootfs(&c.id);
-        let user = spec::resolve_user(&rootfs, u, &[])?;
+        let user = spec::resolve_user(rootfs, u, &[])?;
         p["user"] = json!({"uid": user.uid, "gid": user.gid, "additionalGids": user.additional});
     }
     if cfg["Privileged"].as_bool().unwrap_or(false) {

@@ -41,6 +41,9 @@ mod state;
 mod system;
 mod util;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
 pub use error::{BoxError, Error, Internal, Result};

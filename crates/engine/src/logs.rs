@@ -113,6 +113,29 @@ impl Iterator for FileLines {
     }
 }
 
+/// The entries of the complete log files `files` (oldest first) that the stream filter keeps
+/// (`since`/`until`: seconds since the epoch, 0 = unset). For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn file_entries(
+    files: Vec<PathBuf>,
+    stdout: bool,
+    stderr: bool,
+    since: f64,
+    until: f64,
+) -> Vec<Result<LogEntry>> {
+    FileLines {
+        files: files.into_iter(),
+        cur: None,
+        filter: Filter {
+            stdout,
+            stderr,
+            since,
+            until,
+        },
+    }
+    .collect()
+}
+
 impl Iterator for Follower {
     type Item = Result<LogEntry>;
     fn next(&mut self) -> Option<Self::Item> {

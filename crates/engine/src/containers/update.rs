@@ -61,6 +61,18 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     Ok(json!({"Warnings": warnings}))
 }
 
+/// A ContainerUpdate body onto `host` as update does (merged, checked), and the resources
+/// it would set on a running container. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn resources_of_update(
+    host: &mut HostConfig,
+    body: &Value,
+) -> Result<oci_spec::runtime::LinuxResources> {
+    merge_update(host, body)?;
+    crate::spec::validate(host)?;
+    crate::spec::resources(host)
+}
+
 /// Docker's ContainerUpdate body (a subset of HostConfig: resources and RestartPolicy) onto
 /// the container's HostConfig: the resources it sets (not null, not zero but for
 /// PidsLimit, not empty) and a restart policy with a name.
