@@ -9,7 +9,12 @@ fuzz_target!(|data: &[u8]| {
     let q = Query::parse(Some(&s));
     let _ = q.filters();
     let _ = q.int("limit");
-    let _ = (q.bool("all"), q.bool_or("stream", true), q.get_all("t"), q.string("name"));
+    let _ = (
+        q.bool("all"),
+        q.bool_or("stream", true),
+        q.get_all("t"),
+        q.string("name"),
+    );
     let _ = parse_filters(&s);
     let _ = percent_decode(&s, true);
     let _ = berth_api::system::parse_unix_time("since", Some(&s));

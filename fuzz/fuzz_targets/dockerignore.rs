@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
-    let Ok(ig) = DockerIgnore::parse(&s) else { return };
+    let Ok(ig) = DockerIgnore::parse(&s) else {
+        return;
+    };
     let _ = ig.has_exceptions();
     for p in ["Dockerfile", "a/b/c.txt", "node_modules", ".git/x", "a"] {
         let _ = ig.is_excluded(p, false);

@@ -5,7 +5,9 @@ use berth_image::{Digest, Reference};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(r) = Reference::parse_normalized(s) {
         let full = r.to_string();
         let again = Reference::parse_normalized(&full)

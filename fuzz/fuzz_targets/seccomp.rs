@@ -18,7 +18,12 @@ fn caps() -> &'static [String] {
 }
 
 fn exercise(f: &Filter) {
-    for (nr, arch) in [(0, 0xc000003e), (59, 0xc000003e), (435, 0xc000003e), (1, 0xc00000b7)] {
+    for (nr, arch) in [
+        (0, 0xc000003e),
+        (59, 0xc000003e),
+        (435, 0xc000003e),
+        (1, 0xc00000b7),
+    ] {
         let _ = f.evaluate(&SeccompData {
             nr,
             arch,
@@ -32,7 +37,11 @@ fn exercise(f: &Filter) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let arch = if data.len() % 2 == 0 { "amd64" } else { "arm64" };
+    let arch = if data.len() % 2 == 0 {
+        "amd64"
+    } else {
+        "arm64"
+    };
     if let Ok(oci) = berth_seccomp::docker_to_oci(data, caps(), arch) {
         if let Ok(f) = berth_seccomp::compile(&oci) {
             exercise(&f);

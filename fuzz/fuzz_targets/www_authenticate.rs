@@ -4,7 +4,9 @@ use berth_image::fuzzing::{www_authenticate, Challenge};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(h) = std::str::from_utf8(data) else { return };
+    let Ok(h) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Some(Challenge::Bearer { realm, service }) = www_authenticate(h) {
         // realm and service are substrings of the header
         assert!(h.contains(realm.as_str()));

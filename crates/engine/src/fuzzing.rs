@@ -17,10 +17,7 @@ pub fn container_create(
 
 /// `POST /containers/{id}/update`: `body` merged onto the container's HostConfig `host`
 /// (given as its JSON) and checked, and the resources update would set.
-pub fn container_update(
-    host: &Value,
-    body: &Value,
-) -> Result<oci_spec::runtime::LinuxResources> {
+pub fn container_update(host: &Value, body: &Value) -> Result<oci_spec::runtime::LinuxResources> {
     let mut host: crate::model::HostConfig = crate::model::decode("HostConfig", host)?;
     crate::containers::resources_of_update(&mut host, body)
 }
