@@ -172,11 +172,22 @@ fn names(d: &Path) -> Vec<String> {
 }
 
 /// Remove a tree an input made (modes may deny the owner: root is not bothered; immutable
-/// files cannot be made from a tar).
+/// files cannot be made from a tar). An image store's background snapshot sync (a detached
+/// thread that `register` starts, rewriting `snapshots/.unsynced`) may still be writing
+/// there for a moment after the operation returned: a directory that is not empty yet is
+/// tried again.
 pub fn remove_tree(p: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(p) {
-        panic!("remove {}: {e}", p.display());
+    for _ in 0..1000 {
+        match std::fs::remove_dir_all(p) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            Err(e) => panic!("remove {}: {e}", p.display()),
+        }
     }
+    panic!("remove {}: still not empty after 1000 tries", p.display());
 }
 
 /// Panic when an error says a write hit a read-only mount: in the sandbox only what is
