@@ -16,7 +16,16 @@ fuzz_target!(|data: &[u8]| {
         let fam = r.familiar_string();
         let back = Reference::parse_normalized(&fam)
             .unwrap_or_else(|e| panic!("{s:?} -> familiar {fam:?} does not parse: {e}"));
-        assert_eq!(back.to_string(), full, "familiar round trip of {s:?}");
+        // As Docker's FamiliarString, the familiar form of a Docker Hub repository whose first
+        // component looks like a host (`docker.io/a.b/c` -> `a.b/c`) names that host (see the
+        // image crate's test familiar_form_of_a_dotted_hub_namespace_is_dockers).
+        let first = fam.split('/').next().unwrap_or("");
+        let hub_looks_like_host = r.domain() == "docker.io"
+            && fam.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        if !hub_looks_like_host {
+            assert_eq!(back.to_string(), full, "familiar round trip of {s:?}");
+        }
         let _ = (r.registry_host(), r.familiar_name(), r.name());
         let _ = r.clone().with_default_tag().without_tag_or_digest();
         let _ = r.with_tag("latest");

@@ -360,6 +360,25 @@ mod tests {
         assert_eq!(f("localhost:5000/x"), "localhost:5000/x:latest");
     }
 
+    /// Found by fuzz/ (target `reference`): a Docker Hub repository whose namespace looks like
+    /// a domain has a familiar form that names another registry. Docker's FamiliarString
+    /// does the same (Hub namespaces cannot hold a dot, so no real image is affected); this
+    /// pins that berth stays like Docker rather than failing or inventing another form.
+    #[test]
+    fn familiar_form_of_a_dotted_hub_namespace_is_dockers() {
+        let r = Reference::parse_normalized("docker.io/s.ha4-1/busybox").unwrap();
+        assert_eq!(r.domain(), "docker.io");
+        assert_eq!(r.path(), "s.ha4-1/busybox");
+        assert_eq!(r.familiar_string(), "s.ha4-1/busybox");
+        let again = Reference::parse_normalized(&r.familiar_string()).unwrap();
+        assert_eq!(again.domain(), "s.ha4-1", "the familiar form reads as a registry host");
+        assert_eq!(
+            Reference::parse_normalized(&r.to_string()).unwrap().to_string(),
+            r.to_string(),
+            "the full form round-trips"
+        );
+    }
+
     #[test]
     fn rejects_invalid() {
         for bad in [
