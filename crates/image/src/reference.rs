@@ -377,6 +377,10 @@ mod tests {
             r.to_string(),
             "the full form round-trips"
         );
+        // a namespace valid as a path component but not as a host: no familiar round trip
+        let r = Reference::parse_normalized("docker.io/a_b.io/li/box").unwrap();
+        assert_eq!(r.familiar_string(), "a_b.io/li/box");
+        assert!(Reference::parse_normalized(&r.familiar_string()).is_err());
     }
 
     #[test]
