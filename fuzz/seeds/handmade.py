@@ -91,7 +91,7 @@ for i, h in enumerate([
     put("www_authenticate", f"{i}.txt", h)
 for i, r in enumerate(["busybox", "busybox:latest", "library/busybox:1.36", "docker.io/library/busybox",
                        "localhost:5000/a/b:c", "[::1]:5000/x:y", "ghcr.io/o/r@sha256:" + "0" * 64,
-                       "a.b.c/d_e__f-g:T.1@sha256:" + "f" * 64, "docker.io/s.ha4-1/busybox", "docker.io/a_b.io/li/box", "UPPER", "sha256:" + "1" * 64, "index.docker.io/x"]):
+                       "a.b.c/d_e__f-g:T.1@sha256:" + "f" * 64, "docker.io/s.ha4-1/busybox", "docker.io/a_b.io/li/box", "docker.io/" + "a25f" * 16, "UPPER", "sha256:" + "1" * 64, "index.docker.io/x"]):
     put("reference", f"{i}.txt", r)
 
 # API bodies as the docker CLI sends them (docker run -it --rm -v ... -p ...)
