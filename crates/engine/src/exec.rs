@@ -48,19 +48,7 @@ pub(crate) fn create_in(s: &shared::Shared, container: &str, body: &Value) -> Re
             r.id
         )));
     }
-    let cmd = cfg.cmd.list().to_vec();
-    if cmd.is_empty() {
-        return Err(Error::BadParameter("No exec command specified".into()));
-    }
-    if !cfg.detach_keys.str().is_empty() {
-        parse_detach_keys(cfg.detach_keys.str())?;
-    }
-    let cs = cfg.console_size.items();
-    if !(cs.is_empty() || cs.len() == 2 && cs.iter().all(|n| *n <= u16::MAX as u64)) {
-        return Err(Error::BadParameter(
-            "invalid ConsoleSize: expected [height, width], each at most 65535".into(),
-        ));
-    }
+    let cmd = checked_cmd(&cfg)?;
     let id = random_id()?;
     let rec = ExecRecord {
         id: id.clone(),
@@ -91,6 +79,38 @@ pub(crate) fn forget(s: &shared::Shared, id: &str) {
     }
 }
 
+/// The command of an exec create body, its detach keys and console size checked.
+fn checked_cmd(cfg: &crate::model::ExecConfig) -> Result<Vec<String>> {
+    let cmd = cfg.cmd.list().to_vec();
+    if cmd.is_empty() {
+        return Err(Error::BadParameter("No exec command specified".into()));
+    }
+    if !cfg.detach_keys.str().is_empty() {
+        parse_detach_keys(cfg.detach_keys.str())?;
+    }
+    let cs = cfg.console_size.items();
+    if !(cs.is_empty() || cs.len() == 2 && cs.iter().all(|n| *n <= u16::MAX as u64)) {
+        return Err(Error::BadParameter(
+            "invalid ConsoleSize: expected [height, width], each at most 65535".into(),
+        ));
+    }
+    Ok(cmd)
+}
+
+/// An exec create body checked as create does, then the OCI process start would run for it
+/// in a container of OCI spec `spec` whose rootfs is `rootfs`. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn process_of_request(
+    body: &Value,
+    spec: &Value,
+    rootfs: &std::path::Path,
+) -> Result<Value> {
+    let cfg: crate::model::ExecConfig = crate::model::decode("", body)?;
+    checked_cmd(&cfg)?;
+    let tty = body["Tty"].as_bool().unwrap_or(false);
+    process_for(spec, rootfs, body, tty)
+}
+
 fn get(s: &shared::Shared, id: &str) -> Result<ExecRecord> {
     let m = s
         .execs
@@ -116,6 +136,11 @@ fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) 
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or_else(|| Error::internal_msg(format!("read {}", bundle.display())))?;
+    process_for(&spec, &s.rootfs(&c.id), cfg, tty)
+}
+
+/// The container's process (of its OCI `spec`) with the exec's overrides.
+fn process_for(spec: &Value, rootfs: &std::path::Path, cfg: &Value, tty: bool) -> Result<Value> {
     let mut p = spec["process"].clone();
     let args: Vec<String> = cfg["Cmd"]
         .as_array()
@@ -150,8 +175,7 @@ fn build_process(s: &shared::Shared, c: &state::Record, cfg: &Value, tty: bool) 
         p["cwd"] = json!(w);
     }
     if let Some(u) = cfg["User"].as_str().filter(|u| !u.is_empty()) {
-        let rootfs = s.rootfs(&c.id);
-        let user = spec::resolve_user(&rootfs, u, &[])?;
+        let user = spec::resolve_user(rootfs, u, &[])?;
         p["user"] = json!({"uid": user.uid, "gid": user.gid, "additionalGids": user.additional});
     }
     if cfg["Privileged"].as_bool().unwrap_or(false) {

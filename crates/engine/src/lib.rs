@@ -44,6 +44,9 @@ mod system;
 mod util;
 mod volumes;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
 pub use error::{BoxError, Error, Internal, Result};

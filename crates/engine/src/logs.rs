@@ -178,6 +178,28 @@ impl Follower {
     }
 }
 
+/// The entries of the complete log files `files` (oldest first) that the stream filter keeps
+/// (`since`/`until`: seconds since the epoch, 0 = unset). For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn file_entries(
+    files: Vec<PathBuf>,
+    stdout: bool,
+    stderr: bool,
+    since: f64,
+    until: f64,
+) -> Vec<Result<LogEntry>> {
+    let filter = Filter {
+        stdout,
+        stderr,
+        since,
+        until,
+    };
+    let files = files.into_iter().filter_map(LogFile::open).collect();
+    entries(files)
+        .filter(|r| r.as_ref().map_or(true, |e| filter.keep(e)))
+        .collect()
+}
+
 impl Iterator for Follower {
     type Item = Result<LogEntry>;
     fn next(&mut self) -> Option<Self::Item> {

@@ -26,6 +26,8 @@
 pub mod archive;
 pub mod digest;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod layer;
 pub mod lease;
 pub mod model;

@@ -360,6 +360,42 @@ mod tests {
         assert_eq!(f("localhost:5000/x"), "localhost:5000/x:latest");
     }
 
+    /// Found by fuzz/ (target `reference`): the familiar form of some Docker Hub references
+    /// does not read back as the same reference: a namespace that looks like a host
+    /// (`docker.io/s.ha4-1/busybox` -> `s.ha4-1/busybox`, another registry; `a_b.io/...`, no
+    /// valid host at all) and a 64-hex name (read as an image ID). Docker's FamiliarString
+    /// and ParseNormalizedNamed do the same (Hub names cannot take these forms, so no real
+    /// image is affected); this pins that berth stays like Docker.
+    #[test]
+    fn familiar_form_of_a_dotted_hub_namespace_is_dockers() {
+        let r = Reference::parse_normalized("docker.io/s.ha4-1/busybox").unwrap();
+        assert_eq!(r.domain(), "docker.io");
+        assert_eq!(r.path(), "s.ha4-1/busybox");
+        assert_eq!(r.familiar_string(), "s.ha4-1/busybox");
+        let again = Reference::parse_normalized(&r.familiar_string()).unwrap();
+        assert_eq!(
+            again.domain(),
+            "s.ha4-1",
+            "the familiar form reads as a registry host"
+        );
+        assert_eq!(
+            Reference::parse_normalized(&r.to_string())
+                .unwrap()
+                .to_string(),
+            r.to_string(),
+            "the full form round-trips"
+        );
+        // a namespace valid as a path component but not as a host: no familiar round trip
+        let r = Reference::parse_normalized("docker.io/a_b.io/li/box").unwrap();
+        assert_eq!(r.familiar_string(), "a_b.io/li/box");
+        assert!(Reference::parse_normalized(&r.familiar_string()).is_err());
+        // a Hub repository named by 64 hex digits: its familiar form reads as an image ID
+        let hex = "a25f".repeat(16);
+        let r = Reference::parse_normalized(&format!("docker.io/{hex}")).unwrap();
+        assert_eq!(r.familiar_string(), hex);
+        assert!(Reference::parse_normalized(&hex).is_err());
+    }
+
     #[test]
     fn rejects_invalid() {
         for bad in [

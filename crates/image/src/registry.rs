@@ -125,7 +125,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 #[derive(Debug, Clone)]
-enum Challenge {
+pub(crate) enum Challenge {
     Basic,
     Bearer {
         realm: String,
@@ -133,7 +133,7 @@ enum Challenge {
     },
 }
 
-fn parse_challenge(h: &str) -> Option<Challenge> {
+pub(crate) fn parse_challenge(h: &str) -> Option<Challenge> {
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
     if scheme.eq_ignore_ascii_case("basic") {
         return Some(Challenge::Basic);

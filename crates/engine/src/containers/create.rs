@@ -48,17 +48,34 @@ fn decode_request(body: &Value) -> Result<(Config, HostConfig)> {
 /// Docker's defaults of a HostConfig that create fills in (network mode, restart policy,
 /// log driver), checked.
 fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
+    let has_bridge = s.networks.has_bridge();
+    fill_host_defaults(host, has_bridge, &|c| {
+        let reg = s.containers.lock();
+        s.containers
+            .resolve(&reg, c)
+            .map(|_| ())
+            .map_err(|_| Error::NotFound(format!("No such container: {c}")))
+    })
+}
+
+/// [`host_defaults`] for a daemon with (`has_bridge`) or without the default bridge, with the
+/// check that a `container:<name>` network mode names a container given as `container_exists`.
+fn fill_host_defaults(
+    host: &mut HostConfig,
+    has_bridge: bool,
+    container_exists: &dyn Fn(&str) -> Result<()>,
+) -> Result<()> {
     // (A PidsLimit of 0 or less is no limit: dockerd keeps none.)
     if host.pids_limit.get().is_some_and(|p| *p <= 0) {
         host.pids_limit = Field::Null;
     }
     match host.network_mode.str() {
         // (The default network, when the daemon has one: as dockerd, inspect says "bridge".)
-        "" | "default" if s.networks.has_bridge() => {
+        "" | "default" if has_bridge => {
             host.network_mode = Field::Set(crate::networks::DEFAULT_NETWORK.into())
         }
         "" => host.network_mode = Field::Set("none".into()),
-        crate::networks::DEFAULT_NETWORK if !s.networks.has_bridge() => {
+        crate::networks::DEFAULT_NETWORK if !has_bridge => {
             return Err(Error::NotFound(format!(
                 "network {} not found (berthd runs with --bridge none)",
                 crate::networks::DEFAULT_NETWORK
@@ -67,10 +84,7 @@ fn host_defaults(s: &Shared, host: &mut HostConfig) -> Result<()> {
         _ => {}
     }
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
-        let reg = s.containers.lock();
-        s.containers
-            .resolve(&reg, &c)
-            .map_err(|_| Error::NotFound(format!("No such container: {c}")))?;
+        container_exists(&c)?;
     }
     if host.restart_policy.is_none() {
         host.restart_policy = Field::Set(RestartPolicy {
@@ -189,6 +203,35 @@ fn merge_config(
         c.domainname = Field::Set(String::new());
     }
     Ok(all)
+}
+
+/// What create makes of a request body alone (no engine state, no image store): the
+/// decoded, defaulted and checked Config and HostConfig, merged with the image config `ic`,
+/// and the OCI spec the container would run with (rootfs and /etc files at `dir`). Every
+/// other container is taken to exist and to have no mounts. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn spec_of_request(
+    body: &Value,
+    ic: &berth_image::model::ContainerConfig,
+    dir: &std::path::Path,
+) -> Result<oci_spec::runtime::Spec> {
+    let (mut config, mut host) = decode_request(body)?;
+    fill_host_defaults(&mut host, false, &|_| Ok(()))?;
+    let mounts = crate::model::resolve(&host, &|_| Ok(Vec::new()))?;
+    crate::model::check_sources(&mounts)?;
+    let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    merge_config(&mut config, ic, id)?;
+    crate::spec::build(&crate::spec::SpecInput {
+        id,
+        config: &config,
+        host: &host,
+        mounts: &mounts,
+        rootfs: &dir.join("rootfs"),
+        etc_dir: &dir.join("etc"),
+        init_path: Some(dir.join("init")),
+        join_net: Some("/proc/1/ns/net".into()),
+        hostname: config.hostname.str().to_string(),
+    })
 }
 
 pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {

@@ -67,6 +67,19 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     Ok(json!({"Warnings": warnings}))
 }
 
+/// A ContainerUpdate body onto `host` as update does (decoded, merged, checked), and the
+/// resources it would set on a running container. For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn resources_of_update(
+    host: &mut HostConfig,
+    body: &Value,
+) -> Result<oci_spec::runtime::LinuxResources> {
+    let u = decode_update(body)?;
+    merge_update(host, u);
+    crate::spec::validate(host)?;
+    crate::spec::resources(host)
+}
+
 /// The fields an update changes (Docker's `UpdateConfig`: Resources and RestartPolicy) that
 /// berth applies; the other Resources fields are refused by `model::unsupported`.
 const UPDATABLE: [&str; 12] = [
