@@ -272,6 +272,7 @@ fn socket_mode_stale_socket_pidfile_and_sigterm() {
         .arg(d.dir.path().join("root2"))
         .arg("--exec-root")
         .arg(d.dir.path().join("exec2"))
+        .args(["--bridge", "none"]) // tests run many daemons: no shared bridge
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -501,6 +502,7 @@ fn exec_root_is_a_tmpfs_gone_at_a_quick_stop_even_with_the_socket_and_pid_file_i
         .arg(dir.path().join("root"))
         .arg("--exec-root")
         .arg(&exec)
+        .args(["--bridge", "none"]) // tests run many daemons: no shared bridge
         .arg("--pidfile")
         .arg(exec.join("berthd.pid"))
         .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
@@ -559,6 +561,7 @@ fn second_daemon_on_the_same_roots_is_refused() {
             .arg(&root)
             .arg("--exec-root")
             .arg(&exec)
+            .args(["--bridge", "none"]) // tests run many daemons: no shared bridge
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

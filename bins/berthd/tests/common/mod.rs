@@ -71,6 +71,7 @@ impl Daemon {
             .arg(root)
             .arg("--exec-root")
             .arg(dir.join("exec"))
+            .args(["--bridge", "none"]) // tests run many daemons: no shared bridge
             .arg("--pidfile")
             .arg(dir.join("berthd.pid"))
             .args(extra)
