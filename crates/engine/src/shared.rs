@@ -231,11 +231,24 @@ fn restrict_access(cfg: &EngineConfig) -> Result<()> {
 }
 
 pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
-    let tmpfs = if cfg.exec_root_tmpfs {
+    let mut tmpfs = if cfg.exec_root_tmpfs {
         crate::util::ensure_tmpfs(&cfg.exec_root)?
     } else {
         None
     };
+    let exec_root = cfg.exec_root.clone();
+    let opened = open_with(cfg, &mut tmpfs);
+    // An engine that failed to open leaves no tmpfs it mounted behind (a second daemon refused
+    // its bridge, an unreadable store...); an opened one took the hold.
+    if let (Err(_), Some(hold)) = (&opened, tmpfs) {
+        crate::util::release_tmpfs(&exec_root, hold, Duration::from_secs(1));
+    }
+    opened
+}
+
+/// [`open`] once the exec root's tmpfs is there: `tmpfs`, berthd's hold on it, is taken into
+/// the engine when it opens.
+fn open_with(cfg: EngineConfig, tmpfs: &mut Option<crate::util::TmpfsHold>) -> Result<Arc<Engine>> {
     for d in [
         cfg.root.join("containers"),
         cfg.exec_root.join("containers"),
@@ -312,7 +325,7 @@ pub(crate) fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         monitor_bin,
         init_bin,
         closed: AtomicBool::new(false),
-        tmpfs: Mutex::new(tmpfs),
+        tmpfs: Mutex::new(tmpfs.take()),
     });
     let engine = Arc::new(Engine {
         inner: Inner(shared.clone()),

@@ -230,7 +230,12 @@ fn restarted_engine_keeps_a_running_container_reachable() {
         e.to_string().contains("in use by another berth daemon"),
         "{e}"
     );
-    let _ = nix::mount::umount2(&other.path().join("run"), nix::mount::MntFlags::MNT_DETACH);
+    // ...and leaves no tmpfs it mounted on its exec root.
+    let run = other.path().join("run");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let left = mounts.lines().any(|l| l.split(' ').nth(1) == run.to_str());
+    let _ = nix::mount::umount2(&run, nix::mount::MntFlags::MNT_DETACH);
+    assert!(!left, "the refused engine left its exec-root tmpfs mounted");
 
     // Shut down with the container running: everything stays; the next engine adopts it.
     env.engine.shutdown();
