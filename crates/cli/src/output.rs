@@ -438,3 +438,29 @@ pub fn split_repo_tag(s: &str) -> (&str, &str) {
         None => (s, "latest"),
     }
 }
+
+/// What `inspect` prints: each object through the `--format` template, or all of them as
+/// docker's indented JSON array.
+pub fn print_inspect(
+    tmpl: Option<&crate::template::Template>,
+    objs: Vec<Value>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match tmpl {
+        Some(t) => {
+            for o in &objs {
+                writeln!(out, "{}", t.execute(o).map_err(|e| crate::fail(1, e))?)?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&Value::Array(objs), &mut ser)?;
+            out.write_all(&buf)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}

@@ -298,24 +298,7 @@ pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
             }),
         }
     }
-    let mut out = std::io::stdout().lock();
-    match tmpl {
-        Some(t) => {
-            for o in &objs {
-                let s = t.execute(o).map_err(|e| fail(1, e))?;
-                writeln!(out, "{s}")?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(objs), &mut ser)?;
-            out.write_all(&buf)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    drop(out);
+    crate::output::print_inspect(tmpl.as_ref(), objs)?;
     finish_multi(failed)
 }
 

@@ -10,7 +10,6 @@ use crate::template::Template;
 use crate::units::human_size_prec;
 use crate::{fail, CmdResult, Ctx};
 use serde_json::{json, Map, Value};
-use std::io::Write;
 
 /// `key=value` pairs (`--label`, `--opt`) as a JSON object.
 fn pairs(list: &[String]) -> Value {
@@ -101,23 +100,7 @@ pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
             Err(e) => failed.push(e.to_string()),
         }
     }
-    let mut out = std::io::stdout().lock();
-    match tmpl {
-        Some(t) => {
-            for o in &objs {
-                writeln!(out, "{}", t.execute(o).map_err(|e| fail(1, e))?)?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(objs), &mut ser)?;
-            out.write_all(&buf)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    drop(out);
+    crate::output::print_inspect(tmpl.as_ref(), objs)?;
     finish_multi(failed)
 }
 
