@@ -292,6 +292,7 @@ pub(crate) fn launch(
             .and_then(|a| Some((a.first()?.as_u64()? as u16, a.get(1)?.as_u64()? as u16)))
             .filter(|(h, w)| *h > 0 && *w > 0),
         monitor_log: None,
+        dns: None,
         cleanup_delay_ms: 0,
     };
     let cfg_path = s.xdir(&c.id).join(format!("exec-{}.json", &exec_id[..16]));

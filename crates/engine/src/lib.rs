@@ -26,6 +26,7 @@ mod archive;
 mod attach;
 mod containers;
 mod error;
+mod etc;
 mod events;
 mod exec;
 mod health;

@@ -15,79 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, made anew at every start
-/// (as Docker's are): they live with the runtime state, not the persistent record.
-pub(crate) fn write_etc(s: &Shared, rec: &Record) -> Result<()> {
-    let d = s.etc_dir(&rec.id);
-    let hostname = rec.config.hostname.str();
-    let net = crate::spec::net_mode(&rec.host_config)?;
-    let hosts = if net == crate::spec::NetMode::Host {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    } else {
-        // (On the bridge, the hostname is the container's address, as dockerd writes it.)
-        let own = s
-            .networks
-            .endpoint(&rec.id)
-            .map_or_else(|| "127.0.0.1".to_string(), |ep| ep.ip.to_string());
-        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own}\t{hostname}\n")
-    };
-    let resolv = if net == crate::spec::NetMode::Host {
-        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-    } else {
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let mut r = String::new();
-        for l in host_resolv.lines() {
-            let t = l.trim();
-            if let Some(ns) = t.strip_prefix("nameserver") {
-                let ns = ns.trim();
-                if ns.starts_with("127.") || ns == "::1" {
-                    continue;
-                }
-            }
-            r.push_str(l);
-            r.push('\n');
-        }
-        r
-    };
-    let resolv = with_dns(resolv, &rec.host_config);
-    let mut hosts = hosts;
-    for h in rec.host_config.extra_hosts.list() {
-        if let Some((n, ip)) = h.split_once([':', '=']) {
-            let ip = ip.trim_start_matches('[').trim_end_matches(']');
-            hosts.push_str(&format!("{ip}\t{n}\n"));
-        }
-    }
-    write_atomic_nosync(&d.join("hostname"), format!("{hostname}\n").as_bytes())?;
-    write_atomic_nosync(&d.join("hosts"), hosts.as_bytes())?;
-    write_atomic_nosync(&d.join("resolv.conf"), resolv.as_bytes())?;
-    Ok(())
-}
-
-/// `Dns`, `DnsSearch`, `DnsOptions` in place of the resolv.conf's own nameserver, search
-/// and options lines (each only when set).
-fn with_dns(resolv: String, h: &crate::model::HostConfig) -> String {
-    let mut lines: Vec<String> = resolv.lines().map(String::from).collect();
-    for (key, vals, one_line) in [
-        ("nameserver", h.dns.list(), false),
-        ("search", h.dns_search.list(), true),
-        ("options", h.dns_options.list(), true),
-    ] {
-        if vals.is_empty() {
-            continue;
-        }
-        lines.retain(|l| {
-            let t = l.trim_start();
-            !(t.starts_with(key) && t[key.len()..].starts_with([' ', '\t']))
-        });
-        if one_line {
-            lines.push(format!("{key} {}", vals.join(" ")));
-        } else {
-            lines.extend(vals.iter().map(|v| format!("{key} {v}")));
-        }
-    }
-    lines.iter().map(|l| format!("{l}\n")).collect()
-}
-
 pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let t = s.trim().to_ascii_lowercase();
     let (num, mult) = match t.chars().last()? {
@@ -150,7 +77,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     crate::mark("engine: rootfs mounted");
     // (Released again, by their drops, if anything below fails.)
     let (join_net, netns, endpoint) = network_of(s, rec)?;
-    write_etc(s, rec)?;
+    let dns = crate::etc::dns_config(s, rec)?;
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,
@@ -196,6 +123,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
         },
         initial_size: h.console(),
         monitor_log: Some(cdir.join("monitor.log")),
+        dns,
     };
     let (ctl, line) = spawn_monitor(s, &mcfg, &xdir.join("monitor.json"))?;
     crate::mark("engine: monitor says created");

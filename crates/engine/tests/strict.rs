@@ -334,10 +334,6 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "HostConfig.SecurityOpt",
         ),
         (
-            hc("ExtraHosts", json!(["gw:host-gateway"])),
-            "HostConfig.ExtraHosts",
-        ),
-        (
             json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"mynet": {}}}}),
             "NetworkingConfig.EndpointsConfig for network \"mynet\"",
         ),

@@ -9,6 +9,7 @@
 //!   loop: `output` copying, `clients`), `exit` (exit code, record, who is told in which order).
 //!
 //! The binary (`bins/berth-monitor`) handles its arguments, detaches and calls [`run`].
+pub mod dns;
 pub mod error;
 pub mod jsonlog;
 pub mod proto;
@@ -70,6 +71,7 @@ pub fn run(cfg: &MonitorConfig, ctl: &mut Option<UnixStream>) -> Result<()> {
     *ctl = None;
     let mut pump = pump::Pump::new(cfg, &rt, &mut io, clients, task.main_pid);
     pump.log = log;
+    pump.dns = task.dns.take();
     pump.run()?;
     let (code, deleted, clients) = (pump.exit.map(|e| e.0), pump.deleted, pump.clients);
     let oom = cfg.mode == Mode::Container

@@ -86,6 +86,26 @@ pub struct MonitorConfig {
     /// waited for the exit finishes first instead of sharing the CPU with it.
     #[serde(default)]
     pub cleanup_delay_ms: u64,
+    /// Container mode: the embedded DNS resolver (a container on a user-defined network).
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
+}
+
+/// What the embedded resolver answers and where it forwards (see [`crate::dns`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// The networks' DNS files: `<dir>/<network-id>.json`.
+    pub dir: PathBuf,
+    /// The container's networks (IDs).
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// A JSON array of network IDs that replaces `networks` whenever it changes (connect,
+    /// disconnect of a running container).
+    #[serde(default)]
+    pub networks_file: Option<PathBuf>,
+    /// Where names that are not the networks' go, in order.
+    #[serde(default)]
+    pub upstreams: Vec<std::net::SocketAddr>,
 }
 
 fn one() -> u32 {

@@ -23,6 +23,10 @@ pub(crate) struct Pump<'a> {
     pub io: &'a mut Setup,
     pub clients: Vec<Client>,
     pub log: Option<LogWriter>,
+    /// The container's embedded DNS resolver: its sockets follow the clients' in the poll
+    /// array (from `dns_at`).
+    pub dns: Option<crate::dns::Resolver>,
+    dns_at: usize,
     pub main_pid: i32,
     /// The process's exit code and when it was reaped.
     pub exit: Option<(i32, Instant)>,
@@ -59,6 +63,8 @@ impl<'a> Pump<'a> {
             io,
             clients,
             log: None,
+            dns: None,
+            dns_at: 0,
             main_pid,
             exit: None,
             deleted: false,
@@ -75,7 +81,12 @@ impl<'a> Pump<'a> {
     pub fn run(&mut self) -> Result<()> {
         while !self.finished() {
             let mut pfds = self.poll_fds();
-            let timeout = self.timeout_and_trim();
+            let mut timeout = self.timeout_and_trim();
+            if let Some(t) = self.dns.as_ref().map(|d| d.timeout_ms()) {
+                if t >= 0 && (timeout < 0 || t < timeout) {
+                    timeout = t;
+                }
+            }
             // SAFETY: pfds is a valid array of pollfd of the given length.
             let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
             if n < 0 {
@@ -114,7 +125,7 @@ impl<'a> Pump<'a> {
         at.elapsed() > Duration::from_secs(3)
     }
 
-    fn poll_fds(&self) -> Vec<libc::pollfd> {
+    fn poll_fds(&mut self) -> Vec<libc::pollfd> {
         let mut pfds = Vec::with_capacity(CLIENTS + self.clients.len());
         pfds.push(pollfd(self.io.sfd.as_raw_fd()));
         pfds.push(pollfd(self.io.listener.as_raw_fd()));
@@ -122,6 +133,10 @@ impl<'a> Pump<'a> {
         pfds.push(pollfd(raw(&self.io.err_fd)));
         for c in &self.clients {
             pfds.push(pollfd(if c.polled() { c.sock.as_raw_fd() } else { -1 }));
+        }
+        self.dns_at = pfds.len();
+        if let Some(d) = &self.dns {
+            d.pollfds(&mut pfds);
         }
         pfds
     }
@@ -148,6 +163,9 @@ impl<'a> Pump<'a> {
     }
 
     fn serve(&mut self, pfds: &[libc::pollfd]) {
+        if let Some(d) = self.dns.as_mut() {
+            d.serve(&pfds[self.dns_at..]);
+        }
         if pfds[SIGNAL].revents != 0 {
             self.reap();
         }
@@ -161,7 +179,10 @@ impl<'a> Pump<'a> {
             accept_clients(&self.io.listener, &mut self.clients, self.cfg.tty, out);
         }
         // Only the clients that were in the poll array (new ones were appended after it).
-        let ready: Vec<bool> = pfds[CLIENTS..].iter().map(|p| p.revents != 0).collect();
+        let ready: Vec<bool> = pfds[CLIENTS..self.dns_at]
+            .iter()
+            .map(|p| p.revents != 0)
+            .collect();
         let stdin = if self.cfg.tty {
             self.io.out_fd.as_ref()
         } else {

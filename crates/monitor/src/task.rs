@@ -16,6 +16,8 @@ pub(crate) struct Task {
     pub created: Option<berth_runtime::State>,
     /// The container's mount namespace, held until after the exit record (see [`create`]).
     pub mntns: Option<File>,
+    /// Its embedded DNS resolver (see [`crate::dns`]).
+    pub dns: Option<crate::dns::Resolver>,
 }
 
 /// One line of the control channel, without its newline.
@@ -52,6 +54,7 @@ pub(crate) fn prepare(
                 main_pid: 0,
                 created: None,
                 mntns: None,
+                dns: None,
             })
         }
     }
@@ -74,10 +77,20 @@ fn create(cfg: &MonitorConfig, rt: &Runtime, io: &mut Setup) -> Result<Task> {
     // it tells us of the exit. We drop it after the exit record, at idle priority.
     let mntns = File::open(format!("/proc/{main_pid}/ns/mnt")).ok();
     io.receive_pty()?;
+    // The resolver listens before the process runs (berthd releases it after "created").
+    let dns = match &cfg.dns {
+        Some(d) => {
+            let p = format!("/proc/{main_pid}/ns/net");
+            let ns = File::open(&p).with_ctx(|| format!("open {p}"))?;
+            Some(crate::dns::Resolver::open(d, &ns)?)
+        }
+        None => None,
+    };
     Ok(Task {
         main_pid,
         created: Some(st),
         mntns,
+        dns,
     })
 }
 

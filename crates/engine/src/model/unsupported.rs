@@ -90,14 +90,6 @@ pub(crate) const TABLE: &[Unsupported] = &[
             (!is_zero(&v)).then(|| format!("of network {n:?} (aliases, addresses, links, MAC)"))
         })
     }),
-    line("HostConfig.ExtraHosts", |r| {
-        r.host
-            .extra_hosts
-            .list()
-            .iter()
-            .find(|e| e.ends_with("host-gateway"))
-            .map(|e| format!("{e:?} (host-gateway)"))
-    }),
     line("Config.NetworkDisabled", |r| {
         let mode = r.host.network_mode.str();
         yes(r.config.network_disabled.val() && !matches!(mode, "" | "none" | "default"))

@@ -136,6 +136,10 @@ impl BridgeNet {
         &self.id
     }
 
+    pub(super) fn gateway(&self) -> std::net::Ipv4Addr {
+        self.dev.gateway
+    }
+
     pub(super) fn endpoint(&self, id: &str) -> Option<Endpoint> {
         lock(&self.live)
             .ok()

@@ -73,6 +73,21 @@ impl Networks {
         }
     }
 
+    /// The default bridge's gateway (Docker's `host-gateway`).
+    pub(crate) fn gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.bridge.as_deref().map(BridgeNet::gateway)
+    }
+
+    /// The networks of container `id` whose names the embedded resolver answers: every one
+    /// it is attached to but the default bridge (which has no DNS, as Docker's).
+    pub(crate) fn dns_networks(&self, id: &str) -> Vec<String> {
+        self.endpoint(id)
+            .into_iter()
+            .map(|ep| ep.network_id)
+            .filter(|n| Some(n.as_str()) != self.bridge_id())
+            .collect()
+    }
+
     /// The endpoint of a running container.
     pub(crate) fn endpoint(&self, id: &str) -> Option<Endpoint> {
         self.bridge.as_ref().and_then(|b| b.endpoint(id))

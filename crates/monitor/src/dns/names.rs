@@ -1,0 +1,192 @@
+//! The names the resolver answers itself: the DNS files of the container's networks
+//! (`<dir>/<network-id>.json`, a JSON array of `{"name","aliases","ipv4"}` written
+//! write-then-rename by berthd whenever a network's endpoints change), each re-read when
+//! its identity (inode, mtime, size) changes: one `stat` per file and query.
+use serde::Deserialize;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// One container on a network, as berthd writes it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct DnsEntry {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub ipv4: Ipv4Addr,
+}
+
+/// What identifies one version of a file: a rename gives a new inode.
+type Stamp = (u64, i64, i64, u64);
+
+struct NetFile {
+    path: PathBuf,
+    stamp: Option<Stamp>,
+    /// (lowercased name or alias, address).
+    names: Vec<(String, Ipv4Addr)>,
+}
+
+/// The networks' files; which networks may change (the optional `networks_file`: a JSON
+/// array of network ids, re-read on change like the others).
+pub(crate) struct Names {
+    dir: PathBuf,
+    files: Vec<NetFile>,
+    networks_file: Option<(PathBuf, Option<Stamp>)>,
+}
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.ino(), m.mtime(), m.mtime_nsec(), m.len()))
+}
+
+/// A name as compared: lowercase, without the root's trailing dot.
+pub(crate) fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn load(p: &Path) -> Vec<(String, Ipv4Addr)> {
+    // (A missing or half-understood file answers nothing: the names are then forwarded.)
+    let Ok(b) = std::fs::read(p) else {
+        return Vec::new();
+    };
+    let entries: Vec<DnsEntry> = serde_json::from_slice(&b).unwrap_or_default();
+    let mut out = Vec::new();
+    for e in entries {
+        for n in std::iter::once(&e.name).chain(e.aliases.iter()) {
+            if !n.is_empty() {
+                out.push((key(n), e.ipv4));
+            }
+        }
+    }
+    out
+}
+
+impl Names {
+    pub(crate) fn new(dir: &Path, networks: &[String], networks_file: Option<&Path>) -> Names {
+        let mut n = Names {
+            dir: dir.to_path_buf(),
+            files: Vec::new(),
+            networks_file: networks_file.map(|p| (p.to_path_buf(), None)),
+        };
+        n.set_networks(networks);
+        n
+    }
+
+    fn set_networks(&mut self, networks: &[String]) {
+        let paths: Vec<PathBuf> = networks
+            .iter()
+            .filter(|id| !id.is_empty() && !id.contains('/') && !id.starts_with('.'))
+            .map(|id| self.dir.join(format!("{id}.json")))
+            .collect();
+        self.files.retain(|f| paths.contains(&f.path));
+        for p in paths {
+            if !self.files.iter().any(|f| f.path == p) {
+                self.files.push(NetFile {
+                    path: p,
+                    stamp: None,
+                    names: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// Bring every file up to date (a stat each; a read of those that changed).
+    fn refresh(&mut self) {
+        if let Some((p, old)) = &mut self.networks_file {
+            let now = stamp(p);
+            if now != *old {
+                *old = now;
+                let ids: Option<Vec<String>> = std::fs::read(&*p)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                if let Some(ids) = ids {
+                    self.set_networks(&ids);
+                }
+            }
+        }
+        for f in &mut self.files {
+            let now = stamp(&f.path);
+            if now != f.stamp {
+                f.names = if now.is_some() {
+                    load(&f.path)
+                } else {
+                    Vec::new()
+                };
+                f.stamp = now;
+            }
+        }
+    }
+
+    /// The addresses of `name` on the container's networks (none: not ours; forward it).
+    pub(crate) fn lookup(&mut self, name: &str) -> Vec<Ipv4Addr> {
+        self.refresh();
+        let k = key(name);
+        let mut out: Vec<Ipv4Addr> = Vec::new();
+        for f in &self.files {
+            for (n, ip) in &f.names {
+                if *n == k && !out.contains(ip) {
+                    out.push(*ip);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(p: &Path, s: &str) {
+        let tmp = p.with_extension("tmp");
+        std::fs::write(&tmp, s).unwrap();
+        std::fs::rename(&tmp, p).unwrap();
+    }
+
+    #[test]
+    fn names_aliases_case_and_scope() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            &d.path().join("n1.json"),
+            r#"[{"name":"web","aliases":["Front"],"ipv4":"10.1.0.2"}]"#,
+        );
+        write(
+            &d.path().join("n2.json"),
+            r#"[{"name":"db","aliases":[],"ipv4":"10.2.0.2"}]"#,
+        );
+        let mut n = Names::new(d.path(), &["n1".into()], None);
+        assert_eq!(n.lookup("WEB."), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        assert_eq!(n.lookup("front"), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        // Not on the container's networks.
+        assert!(n.lookup("db").is_empty());
+        // A file that changes is seen at the next query; one that goes answers nothing.
+        write(
+            &d.path().join("n1.json"),
+            r#"[{"name":"web","ipv4":"10.1.0.3"},{"name":"web","ipv4":"10.1.0.4"}]"#,
+        );
+        let ips = n.lookup("web");
+        assert_eq!(
+            ips,
+            vec![Ipv4Addr::new(10, 1, 0, 3), Ipv4Addr::new(10, 1, 0, 4)]
+        );
+        std::fs::remove_file(d.path().join("n1.json")).unwrap();
+        assert!(n.lookup("web").is_empty());
+    }
+
+    #[test]
+    fn the_networks_file_changes_the_scope() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            &d.path().join("n2.json"),
+            r#"[{"name":"db","ipv4":"10.2.0.2"}]"#,
+        );
+        let nf = d.path().join("nets");
+        let mut n = Names::new(d.path(), &[], Some(&nf));
+        assert!(n.lookup("db").is_empty());
+        write(&nf, r#"["n2","../etc"]"#);
+        assert_eq!(n.lookup("db"), vec![Ipv4Addr::new(10, 2, 0, 2)]);
+        // A broken file is not a scope (the last good one stays).
+        write(&nf, "[");
+        assert_eq!(n.lookup("db"), vec![Ipv4Addr::new(10, 2, 0, 2)]);
+    }
+}
