@@ -252,6 +252,40 @@ fn resolver_answers_names_of_its_networks_and_forwards_the_rest() {
         [Ipv4Addr::new(192, 0, 2, 1)]
     );
 
+    // Two queries in one write, then the client's half-close: both answered, in any order.
+    let mut s = in_ns(&ns, || TcpStream::connect(LISTEN).unwrap());
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut both = Vec::new();
+    for (id, n) in [(1u16, "web."), (2, "outside.test.")] {
+        let mut m = query(n, RecordType::A);
+        m.set_id(id);
+        let q = m.to_vec().unwrap();
+        both.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        both.extend_from_slice(&q);
+    }
+    s.write_all(&both).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut r).unwrap();
+        let m = Message::from_vec(&r).unwrap();
+        got.push((m.id(), addrs(&m)));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (1, vec![Ipv4Addr::new(10, 89, 0, 2)]),
+            (2, vec![Ipv4Addr::new(192, 0, 2, 1)])
+        ]
+    );
+    // Then the resolver closes it.
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
+
     // The network's file changes (a container joins, one leaves): seen within a second.
     write_file(&n1, r#"[{"name":"web2","aliases":[],"ipv4":"10.89.0.9"}]"#);
     let t = Instant::now();

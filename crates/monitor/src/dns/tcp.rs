@@ -44,7 +44,9 @@ impl Conn {
             events |= libc::POLLOUT;
         }
         libc::pollfd {
-            fd: self.s.as_raw_fd(),
+            // (Read to its end with nothing to send: a hang-up would wake poll at once, over
+            // and over, while its answers are on their way.)
+            fd: if events == 0 { -1 } else { self.s.as_raw_fd() },
             events,
             revents: 0,
         }
