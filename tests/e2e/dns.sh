@@ -4,7 +4,8 @@
 # the host's nameservers without localhost ones, --dns/--dns-search/--dns-option replacing
 # what they name, --add-host name:ip and name:host-gateway (the bridge's gateway), the
 # container's own address and hostname; host and none modes. Nothing is resolved: the files
-# are read with cat in a busybox container.
+# are read with cat in a busybox container. Once berthd has user-defined networks: names and
+# aliases resolve through the embedded resolver, also while berthd is killed (-9) and after.
 #   tests/e2e/dns.sh [path/to/berthd]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,6 +88,36 @@ contains "host: host-gateway" "$gw"$'\tgw' "$hh"
 nh=$(D run --rm --network none "$ref" cat /etc/hosts /etc/resolv.conf)
 contains "none: localhost" $'127.0.0.1\tlocalhost' "$nh"
 check "none: the host's reachable nameservers" "$want" "$(echo "$nh" | grep '^nameserver')"
+
+# User-defined networks (once berthd has them; SKIP before): the embedded resolver answers
+# names and aliases of the network, also while berthd is killed and after its restart.
+NET=dnsnet$$
+if D network create "$NET" >/dev/null 2>&1; then
+    web=$(D run -d --name "web$$" --network "$NET" --network-alias front "$ref" sleep 300)
+    wip=$(D inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$web")
+    cli=$(D run -d --network "$NET" "$ref" sleep 300)
+    rc=$(D exec "$cli" cat /etc/resolv.conf)
+    check "user network: resolv.conf names the embedded resolver" "nameserver 127.0.0.11" "$(echo "$rc" | grep '^nameserver')"
+    contains "user network: ndots:0" "ndots:0" "$(echo "$rc" | grep '^options')"
+    contains "user network: a container by name" "Address: $wip" "$(D exec "$cli" nslookup "web$$" 2>&1)"
+    contains "user network: by alias, any case" "Address: $wip" "$(D exec "$cli" nslookup FRONT 2>&1)"
+    out=$(D run --rm "$ref" timeout 3 nslookup "web$$" 127.0.0.11 2>&1)
+    lacks "default bridge: no resolver, no name" "Address: $wip" "$out"
+    # berthd killed: the monitor still answers (asked from the client's namespace).
+    cpid=$(D inspect -f '{{.State.Pid}}' "$cli")
+    kill -KILL "$bpid"; wait "$bpid" 2>/dev/null; bpid=
+    contains "berthd down: the name still resolves" "Address: $wip" \
+        "$(nsenter -t "$cpid" -n busybox nslookup "web$$" 127.0.0.11 2>&1)"
+    "$BERTHD" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" --bridge "$BR" \
+        --pidfile "$dir/berthd.pid" >>"$dir/berthd.log" 2>&1 &
+    bpid=$!
+    for _ in $(seq 200); do D version >/dev/null 2>&1 && break; sleep 0.05; done
+    contains "berthd back: the name resolves" "Address: $wip" "$(D exec "$cli" nslookup "web$$" 2>&1)"
+    D rm -f "$web" "$cli" >/dev/null
+    D network rm "$NET" >/dev/null
+else
+    echo "SKIP user-network name resolution (berthd has no user-defined networks yet)"
+fi
 
 kill -TERM "$bpid"; wait "$bpid" 2>/dev/null; bpid=
 echo "# dns.sh: $PASS passed, $FAIL failed"
