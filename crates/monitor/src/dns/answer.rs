@@ -68,3 +68,75 @@ pub(crate) fn servfail(query: &[u8]) -> Option<Vec<u8>> {
         .add_queries(msg.queries().iter().cloned());
     r.to_vec().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Name;
+
+    fn names() -> (tempfile::TempDir, Names) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("n.json"),
+            r#"[{"name":"web","aliases":[],"ipv4":"10.1.0.2"}]"#,
+        )
+        .unwrap();
+        let n = Names::new(d.path(), &["n".into()], None);
+        (d, n)
+    }
+
+    fn q(name: &str, t: RecordType) -> Message {
+        let mut m = Message::new();
+        m.set_id(7)
+            .add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        m
+    }
+
+    fn reply(o: Outcome) -> Message {
+        match o {
+            Outcome::Reply(b) => Message::from_vec(&b).unwrap(),
+            _ => panic!("not answered here"),
+        }
+    }
+
+    #[test]
+    fn known_names_are_answered_per_type() {
+        let (_d, mut n) = names();
+        for t in [RecordType::A, RecordType::ANY] {
+            let m = reply(answer(&q("web.", t).to_vec().unwrap(), &mut n));
+            assert_eq!((m.id(), m.answers().len()), (7, 1));
+            assert_eq!(m.message_type(), MessageType::Response);
+        }
+        for t in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
+            let m = reply(answer(&q("web.", t).to_vec().unwrap(), &mut n));
+            assert_eq!(m.response_code(), ResponseCode::NoError);
+            assert!(m.answers().is_empty());
+        }
+    }
+
+    #[test]
+    fn others_are_forwarded_or_dropped() {
+        let (_d, mut n) = names();
+        let fwd = |m: &Message, n: &mut Names| {
+            matches!(answer(&m.to_vec().unwrap(), n), Outcome::Forward)
+        };
+        assert!(fwd(&q("other.", RecordType::A), &mut n));
+        let mut two = q("web.", RecordType::A);
+        two.add_query(Query::query(Name::from_ascii("x.").unwrap(), RecordType::A));
+        assert!(fwd(&two, &mut n));
+        let mut ch = q("web.", RecordType::A);
+        ch.queries_mut()[0].set_query_class(DNSClass::CH);
+        assert!(fwd(&ch, &mut n));
+        assert!(matches!(answer(b"\x00\x01garbage", &mut n), Outcome::Drop));
+        let mut resp = q("web.", RecordType::A);
+        resp.set_message_type(MessageType::Response);
+        assert!(matches!(
+            answer(&resp.to_vec().unwrap(), &mut n),
+            Outcome::Drop
+        ));
+        let sf = Message::from_vec(&servfail(&q("x.", RecordType::A).to_vec().unwrap()).unwrap())
+            .unwrap();
+        assert_eq!((sf.id(), sf.response_code()), (7, ResponseCode::ServFail));
+    }
+}
