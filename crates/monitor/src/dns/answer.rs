@@ -1,7 +1,7 @@
 //! One query: answered from the container's networks, or to be forwarded.
 use super::names::Names;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{rdata::A, DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::{rdata::A, rdata::PTR, DNSClass, Name, RData, Record, RecordType};
 
 /// The TTL of the names the resolver answers (Docker's).
 const TTL: u32 = 600;
@@ -31,19 +31,15 @@ pub(crate) fn answer(query: &[u8], names: &mut Names) -> Outcome {
     if msg.op_code() != OpCode::Query || q.query_class() != DNSClass::IN {
         return Outcome::Forward;
     }
-    let ips = names.lookup(&q.name().to_ascii());
+    let qname = q.name().to_ascii();
+    if q.query_type() == RecordType::PTR {
+        return reverse(&msg, names);
+    }
+    let ips = names.lookup(&qname);
     if ips.is_empty() {
         return Outcome::Forward;
     }
-    let mut r = Message::new();
-    r.set_id(msg.id())
-        .set_message_type(MessageType::Response)
-        .set_op_code(OpCode::Query)
-        .set_authoritative(true)
-        .set_recursion_desired(msg.recursion_desired())
-        .set_recursion_available(true)
-        .set_response_code(ResponseCode::NoError)
-        .add_query(q.clone());
+    let mut r = response(&msg);
     if matches!(q.query_type(), RecordType::A | RecordType::ANY) {
         for ip in ips {
             r.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
@@ -53,6 +49,46 @@ pub(crate) fn answer(query: &[u8], names: &mut Names) -> Outcome {
         Ok(b) => Outcome::Reply(b),
         Err(_) => Outcome::Drop,
     }
+}
+
+/// A PTR query for an address of the container's networks: its containers' names.
+fn reverse(msg: &Message, names: &mut Names) -> Outcome {
+    let q = &msg.queries()[0];
+    let Some(ip) = super::names::arpa_v4(&q.name().to_ascii()) else {
+        return Outcome::Forward;
+    };
+    let owners = names.reverse(ip);
+    if owners.is_empty() {
+        return Outcome::Forward;
+    }
+    let mut r = response(msg);
+    for n in owners {
+        if let Ok(name) = Name::from_ascii(format!("{n}.")) {
+            r.add_answer(Record::from_rdata(
+                q.name().clone(),
+                TTL,
+                RData::PTR(PTR(name)),
+            ));
+        }
+    }
+    match r.to_vec() {
+        Ok(b) => Outcome::Reply(b),
+        Err(_) => Outcome::Drop,
+    }
+}
+
+/// An empty NOERROR answer to `msg` (one question), authoritative.
+fn response(msg: &Message) -> Message {
+    let mut r = Message::new();
+    r.set_id(msg.id())
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_authoritative(true)
+        .set_recursion_desired(msg.recursion_desired())
+        .set_recursion_available(true)
+        .set_response_code(ResponseCode::NoError)
+        .add_queries(msg.queries().iter().cloned());
+    r
 }
 
 /// A SERVFAIL for `query` (no upstream answered); None if it cannot be read.
@@ -108,6 +144,16 @@ mod tests {
             assert_eq!((m.id(), m.answers().len()), (7, 1));
             assert_eq!(m.message_type(), MessageType::Response);
         }
+        let m = reply(answer(
+            &q("2.0.1.10.in-addr.arpa.", RecordType::PTR)
+                .to_vec()
+                .unwrap(),
+            &mut n,
+        ));
+        match m.answers()[0].data() {
+            RData::PTR(p) => assert_eq!(p.0.to_ascii(), "web."),
+            o => panic!("{o:?}"),
+        }
         for t in [RecordType::AAAA, RecordType::MX, RecordType::TXT] {
             let m = reply(answer(&q("web.", t).to_vec().unwrap(), &mut n));
             assert_eq!(m.response_code(), ResponseCode::NoError);
@@ -128,6 +174,7 @@ mod tests {
         let mut ch = q("web.", RecordType::A);
         ch.queries_mut()[0].set_query_class(DNSClass::CH);
         assert!(fwd(&ch, &mut n));
+        assert!(fwd(&q("3.0.1.10.in-addr.arpa.", RecordType::PTR), &mut n));
         assert!(matches!(answer(b"\x00\x01garbage", &mut n), Outcome::Drop));
         let mut resp = q("web.", RecordType::A);
         resp.set_message_type(MessageType::Response);

@@ -24,6 +24,8 @@ struct NetFile {
     stamp: Option<Stamp>,
     /// (lowercased name or alias, address).
     names: Vec<(String, Ipv4Addr)>,
+    /// (address, container name as written): what a reverse lookup answers.
+    owners: Vec<(Ipv4Addr, String)>,
 }
 
 /// The networks' files; which networks may change (the optional `networks_file`: a JSON
@@ -44,21 +46,27 @@ pub(crate) fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn load(p: &Path) -> Vec<(String, Ipv4Addr)> {
+type Loaded = (Vec<(String, Ipv4Addr)>, Vec<(Ipv4Addr, String)>);
+
+fn load(p: &Path) -> Loaded {
     // (A missing or half-understood file answers nothing: the names are then forwarded.)
     let Ok(b) = std::fs::read(p) else {
-        return Vec::new();
+        return Default::default();
     };
     let entries: Vec<DnsEntry> = serde_json::from_slice(&b).unwrap_or_default();
     let mut out = Vec::new();
+    let mut owners = Vec::new();
     for e in entries {
+        if !e.name.is_empty() {
+            owners.push((e.ipv4, e.name.trim_end_matches('.').to_string()));
+        }
         for n in std::iter::once(&e.name).chain(e.aliases.iter()) {
             if !n.is_empty() {
                 out.push((key(n), e.ipv4));
             }
         }
     }
-    out
+    (out, owners)
 }
 
 impl Names {
@@ -85,6 +93,7 @@ impl Names {
                     path: p,
                     stamp: None,
                     names: Vec::new(),
+                    owners: Vec::new(),
                 });
             }
         }
@@ -107,10 +116,10 @@ impl Names {
         for f in &mut self.files {
             let now = stamp(&f.path);
             if now != f.stamp {
-                f.names = if now.is_some() {
+                (f.names, f.owners) = if now.is_some() {
                     load(&f.path)
                 } else {
-                    Vec::new()
+                    Default::default()
                 };
                 f.stamp = now;
             }
@@ -130,6 +139,36 @@ impl Names {
             }
         }
         out
+    }
+}
+
+impl Names {
+    /// The names of the containers with address `ip` on the container's networks.
+    pub(crate) fn reverse(&mut self, ip: Ipv4Addr) -> Vec<String> {
+        self.refresh();
+        let mut out: Vec<String> = Vec::new();
+        for f in &self.files {
+            for (a, n) in &f.owners {
+                if *a == ip && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The address of a reverse-lookup name (`4.3.2.1.in-addr.arpa`).
+pub(crate) fn arpa_v4(name: &str) -> Option<Ipv4Addr> {
+    let k = key(name);
+    let rest = k.strip_suffix(".in-addr.arpa")?;
+    let parts: Vec<u8> = rest
+        .split('.')
+        .map(|p| p.parse::<u8>().ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [d, c, b, a] => Some(Ipv4Addr::new(a, b, c, d)),
+        _ => None,
     }
 }
 
@@ -169,8 +208,25 @@ mod tests {
             ips,
             vec![Ipv4Addr::new(10, 1, 0, 3), Ipv4Addr::new(10, 1, 0, 4)]
         );
+        assert_eq!(n.reverse(Ipv4Addr::new(10, 1, 0, 4)), ["web"]);
         std::fs::remove_file(d.path().join("n1.json")).unwrap();
+        assert!(n.reverse(Ipv4Addr::new(10, 1, 0, 4)).is_empty());
         assert!(n.lookup("web").is_empty());
+    }
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            arpa_v4("2.0.89.10.IN-ADDR.ARPA."),
+            Some(Ipv4Addr::new(10, 89, 0, 2))
+        );
+        for bad in [
+            "0.89.10.in-addr.arpa.",
+            "x.0.89.10.in-addr.arpa",
+            "2.0.89.10.ip6.arpa.",
+        ] {
+            assert_eq!(arpa_v4(bad), None, "{bad}");
+        }
     }
 
     #[test]
