@@ -34,9 +34,9 @@ pub(crate) fn dns_dir(exec_root: &Path) -> PathBuf {
 /// Write the container's /etc files; for a container on a network with the embedded
 /// resolver (any but the default bridge, as Docker's), the resolver's config for its monitor
 /// (and `dns-networks.json` beside the files: its networks, rewritten when they change).
-pub(crate) fn dns_config(s: &Shared, rec: &Record) -> Result<Option<DnsConfig>> {
+pub(crate) fn write(s: &Shared, rec: &Record) -> Result<Option<DnsConfig>> {
     let networks = s.networks.dns_networks(&rec.id);
-    let upstreams = write_etc(s, rec, !networks.is_empty())?;
+    let upstreams = write_files(s, rec, !networks.is_empty())?;
     if networks.is_empty() {
         return Ok(None);
     }
@@ -54,7 +54,7 @@ pub(crate) fn dns_config(s: &Shared, rec: &Record) -> Result<Option<DnsConfig>> 
 /// (as Docker's are, see `etc.rs`): they live with the runtime state, not the persistent
 /// record. `embedded`: the container's resolv.conf names the embedded resolver, whose
 /// upstreams are returned.
-fn write_etc(s: &Shared, rec: &Record, embedded: bool) -> Result<Vec<SocketAddr>> {
+fn write_files(s: &Shared, rec: &Record, embedded: bool) -> Result<Vec<SocketAddr>> {
     let d = s.etc_dir(&rec.id);
     let hostname = rec.config.hostname.str();
     let h = &rec.host_config;
@@ -155,19 +155,18 @@ fn is_localhost(ns: &str) -> bool {
 
 /// The host's resolv.conf as containers should see it: systemd-resolved's real file when
 /// /etc/resolv.conf names its stub (`etc` and `real` are the two files' texts).
-pub(crate) fn host_source(etc: &str, real: Option<&str>) -> ResolvConf {
+pub(crate) fn host_source(etc: &str, real: impl FnOnce() -> Option<String>) -> ResolvConf {
     let r = ResolvConf::parse(etc);
-    match real {
-        Some(real) if r.nameservers.iter().any(|n| n == RESOLVED_STUB) => ResolvConf::parse(real),
-        _ => r,
+    if !r.nameservers.iter().any(|n| n == RESOLVED_STUB) {
+        return r;
     }
+    real().map_or(r, |t| ResolvConf::parse(&t))
 }
 
 /// [`host_source`] from the host's files.
 pub(crate) fn read_host() -> ResolvConf {
     let etc = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let real = std::fs::read_to_string(RESOLVED_REAL).ok();
-    host_source(&etc, real.as_deref())
+    host_source(&etc, || std::fs::read_to_string(RESOLVED_REAL).ok())
 }
 
 /// What a container's resolv.conf says, and (for the embedded resolver) its upstreams.
@@ -351,14 +350,18 @@ mod tests {
     #[test]
     fn systemd_resolved_stub_is_bypassed() {
         let real = "nameserver 192.0.2.10\nsearch lan\n";
-        let r = host_source(
-            "nameserver 127.0.0.53\noptions edns0 trust-ad\n",
-            Some(real),
-        );
+        let r = host_source("nameserver 127.0.0.53\noptions edns0 trust-ad\n", || {
+            Some(real.into())
+        });
         assert_eq!(r.nameservers, ["192.0.2.10"]);
         assert_eq!(r.search, ["lan"]);
         // Not a resolved host: its own file.
-        let r = host_source("nameserver 192.0.2.1\n", Some(real));
+        let r = host_source("nameserver 192.0.2.1\n", || Some(real.into()));
+        assert_eq!(r.nameservers, ["192.0.2.1"]);
+        // resolved's file unreadable: the host's own.
+        let r = host_source("nameserver 127.0.0.53\n", || None);
+        assert_eq!(r.nameservers, ["127.0.0.53"]);
+        let r = host_source("nameserver 192.0.2.1\n", || panic!("not read"));
         assert_eq!(r.nameservers, ["192.0.2.1"]);
     }
 

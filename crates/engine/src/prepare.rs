@@ -77,7 +77,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     crate::mark("engine: rootfs mounted");
     // (Released again, by their drops, if anything below fails.)
     let (join_net, netns, endpoint) = network_of(s, rec)?;
-    let dns = crate::etc::dns_config(s, rec)?;
+    let dns = crate::etc::write(s, rec)?;
     let spec = crate::spec::build(&crate::spec::SpecInput {
         id,
         config: &rec.config,

@@ -109,7 +109,7 @@ impl Shared {
     pub(crate) fn rootfs(&self, id: &str) -> PathBuf {
         self.cdir(id).join("rootfs")
     }
-    /// Where the container's hostname, hosts and resolv.conf are (see `write_etc`).
+    /// Where the container's hostname, hosts and resolv.conf are (see `etc::write`).
     pub(crate) fn etc_dir(&self, id: &str) -> PathBuf {
         self.xdir(id)
     }
