@@ -80,6 +80,13 @@ contains "hosts: the container's address and hostname" $'\n'"$ownip"$'\tbox1' "$
 out=$(D run --rm --add-host gw:host-gateway "$ref" sh -c "ping -c 1 -W 5 gw >/dev/null && echo reached" 2>&1)
 check "host-gateway reaches the host" "reached" "$out"
 
+# container:<c>: c's files (its namespace, and resolver if any, are shared).
+first=$(D run -d --dns 192.0.2.33 --add-host shared.test:192.0.2.34 "$ref" sleep 60)
+got=$(D run --rm --network "container:$first" "$ref" cat /etc/resolv.conf /etc/hosts)
+check "container: mode shares resolv.conf and hosts" "$(D exec "$first" cat /etc/resolv.conf /etc/hosts)" "$got"
+contains "container: mode sees the other's --dns" "nameserver 192.0.2.33" "$got"
+D rm -f "$first" >/dev/null
+
 # Host mode: the host's files (plus --add-host); none: localhost only, the host's nameservers.
 check "host: the host's resolv.conf" "$(cat /etc/resolv.conf)" "$(D run --rm --network host "$ref" cat /etc/resolv.conf)"
 hh=$(D run --rm --network host --add-host gw:host-gateway "$ref" cat /etc/hosts)

@@ -5,7 +5,8 @@
 //! * a user-defined network: `nameserver 127.0.0.11` (the embedded resolver in the
 //!   container's monitor, `berth_monitor_core::dns`), the host's search and options plus
 //!   `ndots:0` unless an ndots is set; the host's nameservers become the resolver's upstreams;
-//! * host: the host's file as it is.
+//! * host: the host's file as it is;
+//! * `container:<c>`: `c`'s files (and resolver: the namespace is shared).
 //!
 //! `Dns`, `DnsSearch` (`.`: none) and `DnsOptions` replace what they name; `ExtraHosts`
 //! (`name:ip`, `name=ip`, `name:host-gateway`) are added to /etc/hosts before the
@@ -61,7 +62,14 @@ fn write_files(s: &Shared, rec: &Record, embedded: bool) -> Result<Vec<SocketAdd
     let ep = s.networks.endpoint(&rec.id);
     // (Docker's host-gateway: the bridge's address.)
     let gateway = ep.as_ref().map(|e| e.gateway).or(s.networks.gateway());
-    let host_mode = crate::spec::net_mode(h)? == crate::spec::NetMode::Host;
+    let net = crate::spec::net_mode(h)?;
+    if let crate::spec::NetMode::Container(c) = &net {
+        if share_files(s, c, &d)? {
+            write_atomic_nosync(&d.join("hostname"), format!("{hostname}\n").as_bytes())?;
+            return Ok(Vec::new());
+        }
+    }
+    let host_mode = net == crate::spec::NetMode::Host;
     let hosts = if host_mode {
         let mut t = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         t.push_str(&extra_hosts(h.extra_hosts.list(), gateway)?);
@@ -83,6 +91,23 @@ fn write_files(s: &Shared, rec: &Record, embedded: bool) -> Result<Vec<SocketAdd
     write_atomic_nosync(&d.join("hosts"), hosts.as_bytes())?;
     write_atomic_nosync(&d.join("resolv.conf"), resolv.as_bytes())?;
     Ok(upstreams)
+}
+
+/// `--network container:<c>`: the files of `c` (whose network namespace, and resolver, if
+/// any, are shared), as Docker does. False if `c` has none.
+fn share_files(s: &Shared, c: &str, to: &Path) -> Result<bool> {
+    let other = {
+        let reg = s.containers.lock();
+        s.containers.resolve(&reg, c)?
+    };
+    let from = s.etc_dir(&other);
+    for f in ["hosts", "resolv.conf"] {
+        let Ok(b) = std::fs::read(from.join(f)) else {
+            return Ok(false);
+        };
+        write_atomic_nosync(&to.join(f), &b)?;
+    }
+    Ok(true)
 }
 
 /// A resolv.conf's parts (comments and unknown lines kept in `other`).
