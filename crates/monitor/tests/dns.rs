@@ -286,6 +286,18 @@ fn resolver_answers_names_of_its_networks_and_forwards_the_rest() {
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0);
 
+    // A DNS server in the container can still have port 53 on every address (the resolver's
+    // own ports are elsewhere; 127.0.0.11:53 is redirected to them), and the resolver still
+    // answers.
+    let (_u53, _t53) = in_ns(&ns, || {
+        (
+            UdpSocket::bind("0.0.0.0:53").expect("udp 0.0.0.0:53 free in the container"),
+            TcpListener::bind("0.0.0.0:53").expect("tcp 0.0.0.0:53 free in the container"),
+        )
+    });
+    assert_eq!(addrs(&ask_udp(&client, "web.", RecordType::A)), web);
+    assert_eq!(addrs(&ask_tcp(&ns, "web.", RecordType::A)), web);
+
     // The network's file changes (a container joins, one leaves): seen within a second.
     write_file(&n1, r#"[{"name":"web2","aliases":[],"ipv4":"10.89.0.9"}]"#);
     let t = Instant::now();

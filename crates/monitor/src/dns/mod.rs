@@ -2,7 +2,7 @@
 //! container's monitor (which outlives berthd, so names resolve while berthd restarts) and
 //! listens on 127.0.0.11:53, UDP and TCP, inside the container's network namespace (the
 //! sockets are made by a short-lived thread that joins the namespace; the monitor itself
-//! stays in the host's). It answers the names of the container's networks from their DNS
+//! stays in the host's; see [`bind_in`] for the ports). It answers the names of the container's networks from their DNS
 //! files ([`names`]) and forwards everything else, from the host's namespace, to the
 //! upstream resolvers berthd chose ([`forward`]). No thread per query: its sockets join the
 //! monitor's poll loop ([`Resolver::pollfds`], [`Resolver::serve`]).
@@ -37,7 +37,10 @@ pub struct Resolver {
 }
 
 /// Bind the listening sockets inside the namespace `netns` (a thread joins it, binds and
-/// ends; the sockets stay in that namespace).
+/// ends; the sockets stay in that namespace). As Docker's, they listen on ports of the
+/// kernel's choosing that 127.0.0.11:53 is redirected to (a nat rule in the namespace), so
+/// that a DNS server in the container can still bind port 53 on every address; without
+/// `nft`, on 127.0.0.11:53 itself.
 fn bind_in(netns: &File) -> Result<(UdpSocket, TcpListener)> {
     let fd = netns.as_raw_fd();
     std::thread::scope(|sc| {
@@ -47,6 +50,15 @@ fn bind_in(netns: &File) -> Result<(UdpSocket, TcpListener)> {
             if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
                 return Err(Error::last_os("join the container's network namespace"));
             }
+            let any = SocketAddrV4::new(*LISTEN.ip(), 0);
+            let u = UdpSocket::bind(any).with_ctx(|| format!("bind udp {any}"))?;
+            let t = TcpListener::bind(any).with_ctx(|| format!("bind tcp {any}"))?;
+            let ports = (u.local_addr(), t.local_addr());
+            if let (Ok(up), Ok(tp)) = ports {
+                if redirect(up.port(), tp.port()).is_ok() {
+                    return Ok((u, t));
+                }
+            }
             let u = UdpSocket::bind(LISTEN).with_ctx(|| format!("bind udp {LISTEN}"))?;
             let t = TcpListener::bind(LISTEN).with_ctx(|| format!("bind tcp {LISTEN}"))?;
             Ok((u, t))
@@ -54,6 +66,31 @@ fn bind_in(netns: &File) -> Result<(UdpSocket, TcpListener)> {
         .join()
         .map_err(|_| Error::Protocol("the DNS socket thread panicked".into()))?
     })
+}
+
+/// In the calling thread's network namespace: 127.0.0.11:53 to our ports (`nft`, run from
+/// this thread, inherits its namespace; conntrack gives the answers their port 53 back).
+fn redirect(udp: u16, tcp: u16) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let ip = LISTEN.ip();
+    let rules = format!(
+        "table ip berth-dns {{\n chain output {{\n  type nat hook output priority -100; policy accept;\n  ip daddr {ip} udp dport 53 dnat to {ip}:{udp}\n  ip daddr {ip} tcp dport 53 dnat to {ip}:{tcp}\n }}\n}}\n"
+    );
+    let mut c = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Some(mut i) = c.stdin.take() {
+        i.write_all(rules.as_bytes())?;
+    }
+    let st = c.wait()?;
+    if !st.success() {
+        return Err(std::io::Error::other(format!("nft: {st}")));
+    }
+    Ok(())
 }
 
 impl Resolver {
