@@ -161,6 +161,37 @@ mod tests {
         }
     }
 
+    /// Garbage and mutated queries (a fixed xorshift sequence) never panic.
+    #[test]
+    fn no_input_panics() {
+        let (_d, mut n) = names();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds: Vec<Vec<u8>> = [
+            ("web.", RecordType::A),
+            ("2.0.1.10.in-addr.arpa.", RecordType::PTR),
+            ("other.", RecordType::AAAA),
+        ]
+        .iter()
+        .map(|(name, t)| q(name, *t).to_vec().unwrap())
+        .collect();
+        for i in 0..20_000 {
+            let mut b = seeds[i % seeds.len()].clone();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % b.len();
+                b[at] ^= next() as u8;
+            }
+            b.truncate((next() as usize) % (b.len() + 1) + i % 2 * b.len());
+            let _ = answer(&b, &mut n);
+            let _ = servfail(&b);
+        }
+    }
+
     #[test]
     fn others_are_forwarded_or_dropped() {
         let (_d, mut n) = names();
