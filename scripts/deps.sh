@@ -7,7 +7,8 @@ set -euo pipefail
 # nftables: `nft`, through which berthd manages its own table (NAT, published ports).
 pkgs=(busybox-static ca-certificates cpio iproute2 nftables procps util-linux gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip)
+    # curl: the network e2e tests fetch published ports.
+    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip curl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

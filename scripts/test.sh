@@ -26,6 +26,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step crash tests/e2e/crash.sh "$bin/berthd"
     step network tests/e2e/network.sh "$bin/berthd"
     step dns tests/e2e/dns.sh "$bin/berthd"
+    step network-bw tests/e2e/network-bw.sh "$bin/berthd" "$bin/berth"
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi

@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod completion;
 pub mod http;
 pub mod jsonmessage;
+pub mod netrate;
 pub mod output;
 pub mod progress;
 pub mod spec;

@@ -346,6 +346,17 @@ fn open_with(cfg: EngineConfig, tmpfs: &mut Option<crate::util::TmpfsHold>) -> R
         shared
             .networks
             .restore(&|id| reg.by_id.get(id).is_some_and(|en| en.rec.running()));
+        // Bandwidth limits stay on a running container's veth; made again in case a crash
+        // left them half made.
+        for en in reg
+            .by_id
+            .values()
+            .filter(|en| en.rec.running() && !en.rec.host_config.annotations.map().is_empty())
+        {
+            if let Err(e) = shared.networks.reshape(&en.rec.id, &en.rec.host_config) {
+                tracing::warn!("bandwidth limits of {}: {e}", en.rec.id);
+            }
+        }
     }
     {
         let ss = shared.clone();

@@ -272,10 +272,6 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "HostConfig.CgroupParent",
         ),
         (
-            hc("Annotations", json!({"a": "b"})),
-            "HostConfig.Annotations",
-        ),
-        (
             hc(
                 "BlkioWeightDevice",
                 json!([{"Path": "/dev/sda", "Weight": 100}]),
@@ -353,6 +349,38 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
         "SecurityOpt": ["apparmor=unconfined", "label=disable"], "Isolation": "default"},
         "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": null, "IPAMConfig": null}}}}),
     );
+    env.engine.container_remove(&id, true, false).unwrap();
+}
+
+#[test]
+fn bandwidth_annotations_need_a_veth() {
+    // This daemon has no bridge (--bridge none): a limit has nothing to shape.
+    let env = Env::new();
+    let e = env
+        .engine
+        .container_create(
+            Some("bw"),
+            &json!({"Image": "busybox", "HostConfig": {"Annotations": {
+                "kubernetes.io/egress-bandwidth": "10M"}}}),
+        )
+        .unwrap_err();
+    assert!(
+        e.status_code() == 400
+            && e.to_string().contains(
+                "invalid annotation kubernetes.io/egress-bandwidth: bandwidth limits need a network"
+            ),
+        "{e}"
+    );
+    // Other annotations are kept (and handed to the runtime, as dockerd does).
+    let id = env.create(json!({"HostConfig": {"Annotations": {"com.example.note": "kept"}}}));
+    env.engine
+        .container_update(
+            &id,
+            &json!({"Annotations": {"kubernetes.io/egress-bandwidth": ""}}),
+        )
+        .unwrap();
+    let a = env.engine.container_inspect(&id, false).unwrap()["HostConfig"]["Annotations"].clone();
+    assert_eq!(a, json!({"com.example.note": "kept"}));
     env.engine.container_remove(&id, true, false).unwrap();
 }
 
@@ -481,6 +509,18 @@ fn a_refused_update_changes_nothing() {
         (
             json!({"RestartPolicy": {"Name": "sometimes"}}),
             "unknown policy",
+        ),
+        (
+            json!({"Annotations": {"com.example.x": "1"}}),
+            "annotation com.example.x cannot be updated",
+        ),
+        (
+            json!({"Annotations": {"kubernetes.io/egress-bandwidth": "fast"}}),
+            "invalid annotation kubernetes.io/egress-bandwidth",
+        ),
+        (
+            json!({"Annotations": {"io.berth.ingress-burst": "1M"}}),
+            "a burst needs kubernetes.io/ingress-bandwidth",
         ),
     ] {
         let e = env.engine.container_update(&id, &body).unwrap_err();

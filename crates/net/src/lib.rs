@@ -19,9 +19,10 @@
 //! | [`bridge`] | [`Bridge`]: the bridge device with its gateway address; a veth pair per container (`eth0` inside with address, MAC, default route) |
 //! | [`firewall`] | [`Firewall`]: berth's own nftables table per bridge: masquerade, published ports (DNAT, also from 127.0.0.1), hairpin |
 //! | [`ports`] | [`PortMapping`]; a host port reserved by a bound socket ([`reserve`]) |
+//! | [`bandwidth`] | [`Limits`]: a container's ingress/egress rate and burst from the CNI bandwidth annotations (Kubernetes quantities of bits/s) |
+//! | [`tc`] | shaping of a host veth through rtnetlink tc messages: `tbf` on its egress, its ingress redirected to an `ifb` with `tbf` |
 //!
-//! Next, each in its own module: user-defined networks, the embedded DNS resolver, IPv6 and
-//! bandwidth shaping (tc).
+//! Next, each in its own module: user-defined networks, the embedded DNS resolver, and IPv6.
 //!
 //! # Use (what the engine will do)
 //! ```
@@ -50,6 +51,7 @@
 //! ```
 
 pub mod alloc;
+pub mod bandwidth;
 pub mod bridge;
 pub mod firewall;
 pub mod mac;
@@ -60,8 +62,10 @@ pub mod ports;
 pub mod routes;
 pub mod store;
 pub mod subnet;
+pub mod tc;
 
 pub use alloc::{AddressAllocator, IpamError, PoolConfig, Reservation};
+pub use bandwidth::{Limits, QuantityError, Shape};
 pub use bridge::{Bridge, BridgeError, BridgeState, VethConfig};
 pub use firewall::{Firewall, FirewallError};
 pub use mac::{mac_for, MacAddr, MacParseError};

@@ -318,7 +318,7 @@ impl Netlink {
     }
 
     /// Send one request and collect the answers: up to the ACK, or for a dump up to DONE.
-    fn request(
+    pub(crate) fn request(
         &mut self,
         what: &str,
         msg: RouteNetlinkMessage,
@@ -383,7 +383,7 @@ impl Netlink {
     }
 }
 
-fn link_of(m: &LinkMessage) -> Link {
+pub(crate) fn link_of(m: &LinkMessage) -> Link {
     let mut l = Link {
         index: m.header.index,
         name: String::new(),

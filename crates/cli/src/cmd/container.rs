@@ -484,6 +484,10 @@ pub fn update(ctx: &Ctx, m: &Matches) -> CmdResult {
             json!({"Name": n, "MaximumRetryCount": c.parse::<i64>().unwrap_or(0)}),
         );
     }
+    let rates = crate::netrate::annotations(&m.values("network-rate"))?;
+    if !rates.is_empty() {
+        body.insert("Annotations".into(), Value::Object(rates));
+    }
     if body.is_empty() {
         return Err(fail(
             1,

@@ -553,6 +553,21 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
     if !sysctls.is_empty() {
         hc.insert("Sysctls".into(), Value::Object(sysctls));
     }
+    let mut annotations = Map::new();
+    for a in m.values("annotation") {
+        let (k, v) = a.split_once('=').ok_or_else(|| {
+            anyhow!("invalid argument {a:?} for \"--annotation\" flag: expected key=value")
+        })?;
+        annotations.insert(k.into(), json!(v));
+    }
+    annotations.extend(
+        crate::netrate::annotations(&m.values("network-rate"))?
+            .into_iter()
+            .filter(|(_, v)| v != ""),
+    );
+    if !annotations.is_empty() {
+        hc.insert("Annotations".into(), Value::Object(annotations));
+    }
     if let Some(d) = m.value("log-driver") {
         let mut opts = Map::new();
         for o in m.values("log-opt") {

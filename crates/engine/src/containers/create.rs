@@ -86,6 +86,7 @@ fn fill_host_defaults(
     if let crate::spec::NetMode::Container(c) = crate::spec::net_mode(host)? {
         container_exists(&c)?;
     }
+    crate::networks::shaping::check_mode(host, has_bridge)?;
     if host.restart_policy.is_none() {
         host.restart_policy = Field::Set(RestartPolicy {
             name: Field::Set("no".into()),

@@ -46,6 +46,7 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
     let lift_pids = u.pids_limit.get().is_some_and(|p| *p <= 0);
     merge_update(&mut host, u);
     crate::spec::validate(&host)?;
+    let reshape = host.annotations != rec.host_config.annotations;
     // A container prepared at create has its cgroup made with the old values.
     discard_prepared(s, &id);
     let mut warnings = Vec::new();
@@ -58,6 +59,9 @@ pub(crate) fn update(e: &Engine, x: &str, body: &Value) -> Result<Value> {
         warnings =
             s.rt.update(&id, &lr)
                 .map_err(|er| Error::BadParameter(format!("Cannot update container {id}: {er}")))?;
+        if reshape {
+            s.networks.reshape(&id, &host)?;
+        }
     }
     let rec = s.containers.update(&id, |en| {
         en.rec.host_config = host;
@@ -82,7 +86,8 @@ pub(crate) fn resources_of_update(
 
 /// The fields an update changes (Docker's `UpdateConfig`: Resources and RestartPolicy) that
 /// berth applies; the other Resources fields are refused by `model::unsupported`.
-const UPDATABLE: [&str; 12] = [
+/// berth's extension: `Annotations` with the bandwidth keys (`networks::shaping`).
+const UPDATABLE: [&str; 13] = [
     "CpuShares",
     "Memory",
     "MemorySwap",
@@ -95,6 +100,7 @@ const UPDATABLE: [&str; 12] = [
     "CpusetCpus",
     "CpusetMems",
     "RestartPolicy",
+    "Annotations",
 ];
 
 /// Docker's ContainerUpdate body, decoded strictly: an object whose fields have their
@@ -108,6 +114,16 @@ fn decode_update(body: &Value) -> Result<HostConfig> {
     };
     let u: HostConfig = decode("", body)?;
     crate::model::unsupported::check_update(&u)?;
+    if let Some(k) = u
+        .annotations
+        .map()
+        .keys()
+        .find(|k| !crate::networks::shaping::is_bandwidth_key(k))
+    {
+        return Err(Error::BadParameter(format!(
+            "invalid update body: annotation {k} cannot be updated (only the bandwidth ones can)"
+        )));
+    }
     for (k, v) in m {
         if !UPDATABLE.contains(&k.as_str()) && !crate::model::unsupported::is_zero(v) {
             return Err(Error::BadParameter(format!(
@@ -149,6 +165,18 @@ fn merge_update(host: &mut HostConfig, u: HostConfig) {
                 *to = Field::Set(v);
             }
         }
+    }
+    // Annotations (bandwidth keys only): merged; an empty value removes the key.
+    if !u.annotations.map().is_empty() {
+        let mut m = host.annotations.map().clone();
+        for (k, v) in u.annotations.map() {
+            if v.is_empty() {
+                m.remove(k);
+            } else {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        host.annotations = Field::Set(crate::model::StrMap(m));
     }
     if let Field::Set(rp) = u.restart_policy {
         if !rp.name.str().is_empty() {

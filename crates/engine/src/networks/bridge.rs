@@ -235,6 +235,7 @@ impl BridgeNet {
                 tracing::warn!("delete veth {} of {}: {e}", ep.veth, ep.container);
             }
         }
+        super::shaping::remove(&ep.container, &ep.veth);
         if let Ok(mut ipam) = lock(&self.ipam) {
             if let Err(e) = ipam.release(&self.id, IpAddr::V4(ep.ip)) {
                 tracing::warn!("release {} of {}: {e}", ep.ip, ep.container);

@@ -8,6 +8,7 @@
 mod bridge;
 mod endpoint;
 pub(crate) mod ports;
+pub(crate) mod shaping;
 
 pub(crate) use endpoint::Endpoint;
 
@@ -59,11 +60,29 @@ impl Networks {
             return Ok(None);
         };
         let wanted = ports::wanted(config, host)?;
+        let limits = shaping::limits(host)?;
         b.connect(id, name, &wanted, netns)?;
-        Ok(Some(Attached {
+        let attached = Attached {
             net: b.clone(),
             id: Some(id.to_string()),
-        }))
+        };
+        if !limits.is_empty() {
+            if let Some(ep) = b.endpoint(id) {
+                shaping::apply(id, &ep.veth, &limits)?;
+            }
+        }
+        Ok(Some(attached))
+    }
+
+    /// Make container `id`'s bandwidth limits on its veth what `host` says (at `update`, and
+    /// at start-up for a running container: kept across a daemon's restart). Nothing if it
+    /// has no endpoint (not running).
+    pub(crate) fn reshape(&self, id: &str, host: &HostConfig) -> Result<()> {
+        let limits = shaping::limits(host)?;
+        match self.endpoint(id) {
+            Some(ep) => shaping::apply(id, &ep.veth, &limits),
+            None => Ok(()),
+        }
     }
 
     /// Remove container `id`'s endpoint (its run is over); nothing if it has none.

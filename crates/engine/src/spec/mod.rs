@@ -240,8 +240,15 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Spec> {
         .set_hostname(hostname(inp, &net))
         .set_domainname(None)
         .set_mounts(Some(mounts))
-        .set_annotations(None)
+        .set_annotations(annotations(h))
         .set_hooks(None)
         .set_linux(Some(linux));
     Ok(spec)
+}
+
+/// `HostConfig.Annotations` go to the OCI spec as dockerd passes them (the bandwidth ones are
+/// also read by `networks::shaping`).
+fn annotations(h: &HostConfig) -> Option<std::collections::HashMap<String, String>> {
+    let m = h.annotations.map();
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }

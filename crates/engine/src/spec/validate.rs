@@ -90,6 +90,7 @@ pub(crate) fn validate(host: &HostConfig) -> Result<()> {
     rlimits(host)?;
     security_opts(host)?;
     restart_policy(host)?;
+    crate::networks::shaping::limits(host)?;
     for d in host.devices.items() {
         let p = d.path_on_host.str();
         if std::fs::metadata(p).is_err() {
