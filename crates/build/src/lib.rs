@@ -69,6 +69,10 @@
 
 mod args;
 mod ast;
+mod backend;
+mod builder;
+mod copy;
+mod copystep;
 mod dockerfile;
 mod duration;
 mod error;
@@ -81,6 +85,8 @@ mod lines;
 mod mount;
 mod parse;
 mod pattern;
+mod sources;
+mod steps;
 mod words;
 
 pub use args::{resolve, BuildArgs, MetaVars, Platform, Resolved, ResolvedStage, PROXY_ARGS};
@@ -88,8 +94,11 @@ pub use ast::{
     Add, Arg, ArgDecl, CommandLine, Copy, Directives, Dockerfile, From, HealthCheck, Healthcheck,
     Heredoc, Instruction, KeyValue, Located, Onbuild, Run, Source, Stage,
 };
+pub use backend::{BackendError, BaseImage, BuildBackend};
+pub use builder::{build, short, with_tag, BuildError, BuildOptions, Event};
 pub use dockerfile::{parse, parse_bytes, parse_instruction};
 pub use error::{ErrorKind, ExpandError, ExpandErrorKind, IgnoreError, ParseError, ResolveError};
 pub use ignore::{DockerIgnore, IgnorePattern};
 pub use lex::{expand, Lexer, VarFn, Vars};
 pub use mount::{Mount, MountType, Network, Sharing};
+pub use sources::prune_context;

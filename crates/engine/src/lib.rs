@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 mod error;
 mod events;
@@ -49,6 +50,7 @@ pub mod fuzzing;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
+pub use build::BuildRequest;
 pub use error::{BoxError, Error, Internal, Result};
 pub use events::EventStream;
 pub use images::CommitOptions;
@@ -237,6 +239,7 @@ impl Engine {
     /// containers, leaked mounts), reconnect to running containers' monitors, resume restart
     /// policies. Returns the shared engine.
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        build::clean_leftovers(&cfg.root);
         shared::open(cfg)
     }
 
@@ -626,6 +629,18 @@ impl Engine {
         progress: Progress,
     ) -> Result<()> {
         images::import(self, r, repo, tag, changes, message, platform, progress)
+    }
+
+    /// `POST /build`: `context` is the build context as a tar (plain or compressed); progress
+    /// gets Docker's classic-builder stream (`{"stream": "Step 1/3 : ..."}`, `{"aux":{"ID":..}}`).
+    /// An error before any progress is the HTTP error; later ones go in-stream.
+    pub fn build(
+        &self,
+        context: &mut (dyn Read + Send),
+        req: &BuildRequest,
+        progress: Progress,
+    ) -> Result<()> {
+        build::build(self, context, req, progress)
     }
 
     /// `POST /images/{name}/push?tag=`.

@@ -1,0 +1,70 @@
+//! `POST /build`: the classic builder's endpoint (what `docker build` uses when the daemon
+//! announces `Builder-Version: 1`). The body is the context tar, streamed to the engine.
+
+use crate::body::{Body, BodyReader};
+use crate::error::{ApiError, ApiResult};
+use crate::router::Req;
+use crate::stream::json_progress;
+use berth_engine::{BuildRequest, Engine};
+use hyper::Response;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A JSON object of strings in a query parameter (`buildargs`, `labels`); a `null` value
+/// (a `--build-arg NAME` with no value and no such environment variable) is left out.
+fn string_map(r: &Req, key: &str) -> ApiResult<BTreeMap<String, String>> {
+    let Some(raw) = r.query.string(key).filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let m: BTreeMap<String, Option<String>> = serde_json::from_str(&raw).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid {key}: expected a JSON object of strings: {e}"
+        ))
+    })?;
+    Ok(m.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect())
+}
+
+/// The request's options as the engine takes them.
+pub fn request(r: &Req) -> ApiResult<BuildRequest> {
+    if let Some(remote) = r.query.string("remote").filter(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "remote build contexts ({remote}) are not supported by berthd; send the context as the request body"
+        )));
+    }
+    if let Some(p) = r.query.string("platform").filter(|s| !s.is_empty()) {
+        let host = berth_build::Platform::host();
+        let ok = berth_build::Platform::parse(&p)
+            .is_some_and(|q| q.os == host.os && q.arch == host.arch);
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "platform {p} is not supported: berthd builds for {host} only"
+            )));
+        }
+    }
+    Ok(BuildRequest {
+        dockerfile: r.query.string("dockerfile"),
+        quiet: r.query.bool("q"),
+        options: berth_build::BuildOptions {
+            tags: r
+                .query
+                .get_all("t")
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect(),
+            args: string_map(r, "buildargs")?,
+            no_cache: r.query.bool("nocache"),
+            rm: r.query.bool_or("rm", true),
+            force_rm: r.query.bool("forcerm"),
+            target: r.query.string("target").filter(|t| !t.is_empty()),
+            labels: string_map(r, "labels")?,
+        },
+    })
+}
+
+pub async fn build(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
+    let req = request(&r)?;
+    let mut reader = BodyReader::spawn(r.inner.into_body());
+    json_progress(move |p| e.build(&mut reader, &req, p).map_err(ApiError::from)).await
+}

@@ -1,0 +1,282 @@
+//! `POST /build`: the context received into a private directory, the Dockerfile parsed, and
+//! `berth_build`'s builder driven through [`berth_build::BuildBackend`], implemented here
+//! with the engine's own container and image calls (create, attach, start, wait, commit,
+//! remove), so the builder never touches engine state.
+
+use crate::util::{internal, random_id, read_in_root};
+use crate::{AttachOptions, Engine, Error, Progress, Result, WaitCondition};
+use berth_build::{BackendError, BaseImage, BuildBackend, BuildOptions, Event};
+use berth_image::model::{ContainerConfig, ImageConfig};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A build request (the query of `POST /build`).
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The Dockerfile's path inside the context (`dockerfile`, default `Dockerfile`).
+    pub dockerfile: Option<String>,
+    pub options: BuildOptions,
+    /// `q`: only the image ID is reported.
+    pub quiet: bool,
+}
+
+/// The context directory, removed when the build ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            tracing::warn!("remove build context {}: {e}", self.0.display());
+        }
+    }
+}
+
+fn build_dir(e: &Engine) -> PathBuf {
+    e.inner.0.cfg.root.join("build")
+}
+
+/// Removes the contexts a build left when berthd died during it.
+pub(crate) fn clean_leftovers(root: &Path) {
+    let Ok(rd) = std::fs::read_dir(root.join("build")) else {
+        return;
+    };
+    for d in rd.flatten() {
+        if d.file_name().to_string_lossy().starts_with("ctx-") {
+            let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
+}
+
+pub(crate) fn build(
+    e: &Engine,
+    r: &mut (dyn Read + Send),
+    req: &BuildRequest,
+    progress: Progress,
+) -> Result<()> {
+    let dir = build_dir(e);
+    std::fs::create_dir_all(dir.join("cache"))
+        .map_err(|er| internal(format!("create {}", dir.display()), er))?;
+    let ctx = Scratch(dir.join(format!("ctx-{}", &random_id()?[..16])));
+    std::fs::create_dir(&ctx.0)
+        .map_err(|er| internal(format!("create {}", ctx.0.display()), er))?;
+    receive_context(r, &ctx.0)?;
+    let name = req
+        .dockerfile
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .unwrap_or("Dockerfile");
+    let text = read_in_root(&ctx.0, Path::new(name))?.ok_or_else(|| {
+        Error::BadParameter(format!("Cannot locate specified Dockerfile: {name}"))
+    })?;
+    let df = berth_build::parse_bytes(&text)
+        .map_err(|er| Error::BadParameter(format!("failed to parse the Dockerfile: {er}")))?;
+    if let Some(ig) = read_in_root(&ctx.0, Path::new(".dockerignore"))? {
+        let ig = berth_build::DockerIgnore::parse(&String::from_utf8_lossy(&ig))
+            .map_err(|er| Error::BadParameter(format!(".dockerignore: {er}")))?;
+        let keep = [name.trim_start_matches("./"), ".dockerignore"];
+        berth_build::prune_context(&ctx.0, &ig, &keep)
+            .map_err(|er| internal("apply .dockerignore to the build context", er))?;
+    }
+    let backend = EngineBackend { e };
+    let quiet = req.quiet;
+    let mut out = |ev: Event| match ev {
+        Event::Stream(s) if !quiet => progress(json!({ "stream": s })),
+        Event::Stream(_) => {}
+        Event::Built(id) => {
+            progress(json!({"aux": {"ID": id}}));
+            // Quiet: the ID is all that is printed (the CLI prints the stream as is).
+            if quiet {
+                progress(json!({ "stream": format!("{id}\n") }));
+            }
+        }
+    };
+    berth_build::build(&backend, &df, &ctx.0, &req.options, &mut out)
+        .map(drop)
+        .map_err(|er| match er {
+            berth_build::BuildError::Backend(b) => Error::Internal(crate::Internal::cause(b)),
+            o => Error::BadParameter(o.to_string()),
+        })
+}
+
+/// Unpacks the context tar (plain or compressed) into `dir`: every entry is created inside
+/// it (openat2 `RESOLVE_IN_ROOT`, `..` refused) as it streams in; nothing is held in memory.
+fn receive_context(r: &mut (dyn Read + Send), dir: &Path) -> Result<()> {
+    let opts = berth_image::layer::UnpackOptions {
+        whiteouts: berth_image::layer::WhiteoutMode::Apply,
+        name: "build context".into(),
+    };
+    berth_image::layer::unpack_layer(r, dir, &opts)
+        .map(drop)
+        .map_err(|er| Error::BadParameter(format!("read the build context: {er}")))
+}
+
+struct EngineBackend<'a> {
+    e: &'a Engine,
+}
+
+fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
+    let what = what.into();
+    move |er| BackendError::with(what, er)
+}
+
+impl BuildBackend for EngineBackend<'_> {
+    fn resolve_image(&self, name: &str) -> std::result::Result<BaseImage, BackendError> {
+        let s = &self.e.inner.0;
+        let rec = s.images.resolve(name).map_err(|er| {
+            BackendError::with(
+                format!("resolve image {name}"),
+                crate::images::image_error(name, er),
+            )
+        })?;
+        let config = s
+            .images
+            .config_of(&rec)
+            .map_err(|er| BackendError::with(format!("read the config of {name}"), er))?;
+        Ok(BaseImage {
+            id: rec.id.to_string(),
+            config,
+        })
+    }
+
+    fn create(
+        &self,
+        image: &str,
+        cc: &ContainerConfig,
+        will_run: bool,
+    ) -> std::result::Result<String, BackendError> {
+        let mut body = match serde_json::to_value(cc) {
+            Ok(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        body.insert("Image".into(), json!(image));
+        body.insert("AttachStdout".into(), json!(true));
+        body.insert("AttachStderr".into(), json!(true));
+        body.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+        body.insert("HostConfig".into(), json!({}));
+        let v = crate::containers::create_with(self.e, None, &Value::Object(body), will_run)
+            .map_err(be(format!("create a build container of {image}")))?;
+        Ok(v["Id"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn run(&self, id: &str, output: &mut dyn Write) -> std::result::Result<i64, BackendError> {
+        let opts = AttachOptions {
+            stdout: true,
+            stderr: true,
+            stream: true,
+            ..Default::default()
+        };
+        let att = self.e.container_attach(id, &opts).map_err(be("attach"))?;
+        let wait = self
+            .e
+            .container_wait(id, WaitCondition::NextExit)
+            .map_err(be("wait"))?;
+        self.e
+            .container_start(id)
+            .map_err(be("start the build container"))?;
+        let (mut out, _) = att.split();
+        demux(&mut out, output).map_err(|er| BackendError::with("stream the step's output", er))?;
+        let r = wait.wait();
+        match r.error {
+            Some(m) if r.status_code < 0 => Err(BackendError::new(m)),
+            _ => Ok(r.status_code),
+        }
+    }
+
+    fn rootfs(&self, id: &str) -> std::result::Result<PathBuf, BackendError> {
+        self.e
+            .inner
+            .0
+            .ensure_mounted(id)
+            .map_err(be("mount the build container"))
+    }
+
+    fn commit(
+        &self,
+        container: &str,
+        parent: &str,
+        config: ImageConfig,
+        created_by: &str,
+    ) -> std::result::Result<String, BackendError> {
+        let s = &self.e.inner.0;
+        let _g = s.image_lock.lock();
+        let rec = s
+            .images
+            .commit(container, Some(parent), config, created_by, None)
+            .map_err(|er| BackendError::with(format!("commit build container {container}"), er))?;
+        Ok(rec.id.to_string())
+    }
+
+    fn derive(
+        &self,
+        parent: Option<&str>,
+        config: ImageConfig,
+    ) -> std::result::Result<String, BackendError> {
+        let s = &self.e.inner.0;
+        let _g = s.image_lock.lock();
+        let rec = s
+            .images
+            .derive(parent, config)
+            .map_err(|er| BackendError::with("store a build step's image", er))?;
+        Ok(rec.id.to_string())
+    }
+
+    fn remove(&self, id: &str) {
+        if let Err(er) = self.e.container_remove(id, true, true) {
+            tracing::warn!("remove build container {id}: {er}");
+        }
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        let p = build_dir(self.e).join("cache").join(key);
+        let id = std::fs::read_to_string(p).ok()?;
+        let rec = self.e.inner.0.images.resolve(id.trim()).ok()?;
+        Some(rec.id.to_string())
+    }
+
+    fn cache_put(&self, key: &str, image: &str) -> std::result::Result<(), BackendError> {
+        let p = build_dir(self.e).join("cache").join(key);
+        crate::util::write_atomic_nosync(&p, image.as_bytes())
+            .map_err(|er| BackendError::with("record the build cache", er))
+    }
+
+    fn tag(&self, image: &str, reference: &str) -> std::result::Result<(), BackendError> {
+        crate::images::tag(self.e, image, reference, None).map_err(be(format!("tag {reference}")))
+    }
+}
+
+/// Copies the payloads of Docker's multiplexed frames (`[stream,0,0,0,len BE]` + bytes).
+fn demux(r: &mut dyn Read, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut head = [0u8; 8];
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        match r.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(er) if er.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(er) => return Err(er),
+        }
+        let mut left = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        while left > 0 {
+            let n = left.min(buf.len());
+            r.read_exact(&mut buf[..n])?;
+            w.write_all(&buf[..n])?;
+            left -= n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demux_joins_payloads() {
+        let mut v = vec![1, 0, 0, 0, 0, 0, 0, 3];
+        v.extend_from_slice(b"abc");
+        v.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 2]);
+        v.extend_from_slice(b"de");
+        let mut out = Vec::new();
+        demux(&mut v.as_slice(), &mut out).unwrap();
+        assert_eq!(out, b"abcde");
+    }
+}

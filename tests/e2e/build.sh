@@ -1,0 +1,181 @@
+#!/bin/bash
+# `docker build` (classic builder, DOCKER_BUILDKIT=0) against a private berthd: multi-stage
+# builds with ARG/ENV/WORKDIR/USER/COPY --from/--chown/HEALTHCHECK, the build cache (all hits
+# on a second build, a changed COPY source rebuilds from that step only), .dockerignore,
+# heredocs, a failing RUN, a hostile context, `docker history`.
+# Usage: tests/e2e/build.sh [path/to/berthd]   (as root; needs /bin/busybox and the docker CLI)
+set -u
+
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+if [ ! -x "$DOCKER" ]; then
+    echo "SKIP build.sh: docker CLI not found at $DOCKER"
+    exit 0
+fi
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BERTHD=${1:-${BERTHD:-}}
+if [ -z "$BERTHD" ]; then
+    for c in "$ROOT/target/release/berthd" "$ROOT/target/debug/berthd"; do
+        [ -x "$c" ] && { BERTHD=$c; break; }
+    done
+fi
+[ -x "${BERTHD:-}" ] || { echo "FAIL berthd binary not found (cargo build -p berthd, or pass its path)"; exit 1; }
+[ -x /bin/busybox ] || { echo "FAIL /bin/busybox missing (apt-get install busybox-static)"; exit 1; }
+
+WORK=$(mktemp -d /tmp/berth-build-e2e.XXXXXX)
+SOCK=$WORK/berth.sock
+IMG=berth-e2e/busybox:latest
+PASS=0; FAIL=0
+BPID=""
+export DOCKER_HOST=unix://$SOCK
+export DOCKER_CONFIG=$WORK/docker-config
+export DOCKER_BUILDKIT=0
+mkdir -p "$DOCKER_CONFIG"
+docker() { timeout -k 5 120 "$DOCKER" "$@"; }
+
+pass() { PASS=$((PASS+1)); echo "PASS $*"; }
+fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2] got [$3]"; fi; }
+contains() { case "$3" in *"$2"*) pass "$1";; *) fail "$1: [$2] not in [$3]";; esac; }
+lacks() { case "$3" in *"$2"*) fail "$1: unexpected [$2] in [$3]";; *) pass "$1";; esac; }
+count() { printf '%s\n' "$2" | grep -c -- "$1"; }
+
+cleanup() {
+    if [ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null; then
+        for c in $("$DOCKER" ps -aq 2>/dev/null); do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
+        kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
+    fi
+    if [ "$FAIL" -gt 0 ]; then echo "--- berthd log (tail) ---"; tail -n 40 "$WORK/berthd.log"; fi
+    umount -R "$WORK/root" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" --bridge none \
+    --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
+BPID=$!
+for _ in $(seq 1 300); do
+    [ -S "$SOCK" ] && "$DOCKER" version >/dev/null 2>&1 && break
+    kill -0 "$BPID" 2>/dev/null || break
+    sleep 0.05
+done
+if ! kill -0 "$BPID" 2>/dev/null; then fail "berthd start"; cat "$WORK/berthd.log"; exit 1; fi
+
+# A busybox image made locally (as docker-cli.sh makes it), with a user "app".
+make_image() {
+    local r="$WORK/rootfs" a="$WORK/archive" diff cfg
+    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
+    cp /bin/busybox "$r/bin/busybox"
+    for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' > "$r/etc/passwd"
+    printf 'root:x:0:\napp:x:1000:\nstaff:x:50:\n' > "$r/etc/group"
+    chmod 1777 "$r/tmp"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
+    diff=$(sha256sum "$WORK/layer.tar" | cut -d' ' -f1)
+    mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
+    cfg=$(sha256sum "$a/config.json" | cut -d' ' -f1)
+    mv "$a/config.json" "$a/$cfg.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
+    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
+}
+make_image
+docker load -i "$WORK/image.tar" >/dev/null 2>&1 || { fail "load busybox"; exit 1; }
+
+# --- a multi-stage build ------------------------------------------------------------------------
+C=$WORK/ctx
+mkdir -p "$C/src/lib" "$C/logs"
+echo "hello from src" > "$C/src/main.txt"
+echo "lib" > "$C/src/lib/l.txt"
+echo "one" > "$C/a.txt"
+echo "secret" > "$C/secret.key"
+echo "log" > "$C/logs/x.log"
+echo "kept" > "$C/logs/keep.log"
+printf 'secret.key\nlogs\n!logs/keep.log\n' > "$C/.dockerignore"
+cat > "$C/Dockerfile" <<'DF'
+ARG BASE=berth-e2e/busybox
+FROM ${BASE} AS builder
+ARG GREETING=hi
+ENV OUT=/out
+WORKDIR $OUT
+COPY src/ ./src/
+RUN echo "$GREETING built" > result.txt && cat src/main.txt >> result.txt
+RUN <<EOF
+echo heredoc-ran > /out/heredoc.txt
+EOF
+
+FROM ${BASE}
+LABEL org.example.stage=final
+ENV APP_HOME=/app
+WORKDIR /app
+COPY --from=builder /out/ /app/
+COPY --chown=app:staff a.txt ./
+COPY logs/ /app/logs/
+USER app
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=2s CMD test -f /app/result.txt
+CMD ["cat", "/app/result.txt"]
+DF
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+check "build exit" 0 "$rc"
+contains "build prints steps" "Step 1/18 : FROM \${BASE} AS builder" "$out"
+contains "build streams RUN output as a step" " ---> Running in " "$out"
+contains "build ends with Successfully tagged" "Successfully tagged berth-e2e/app:1" "$out"
+check "the image runs" "hello built
+hello from src" "$(docker run --rm berth-e2e/app:1 2>&1)"
+check "heredoc RUN ran" "heredoc-ran" "$(docker run --rm berth-e2e/app:1 cat /app/heredoc.txt 2>&1)"
+check "inspect config" "app /app [cat /app/result.txt] map[8080/tcp:{}] final" \
+    "$(docker image inspect -f '{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Cmd}} {{.Config.ExposedPorts}} {{index .Config.Labels "org.example.stage"}}' berth-e2e/app:1 2>&1)"
+contains "inspect env" "APP_HOME=/app" "$(docker image inspect -f '{{.Config.Env}}' berth-e2e/app:1 2>&1)"
+check "inspect healthcheck" "[CMD-SHELL test -f /app/result.txt] 5s 2s" \
+    "$(docker image inspect -f '{{.Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Timeout}}' berth-e2e/app:1 2>&1)"
+check "COPY --chown resolved in the image" "1000:50 app" \
+    "$(docker run --rm berth-e2e/app:1 stat -c '%u:%g %U' /app/a.txt 2>&1)"
+check ".dockerignore excludes and ! re-includes" "keep.log" \
+    "$(docker run --rm berth-e2e/app:1 ls /app/logs 2>&1)"
+hist=$(docker history --no-trunc --format '{{.CreatedBy}}' berth-e2e/app:1 2>&1)
+check "history: one entry per instruction of the final stage (+ the base)" 11 "$(printf '%s\n' "$hist" | wc -l)"
+contains "history shows metadata steps as nop" "#(nop)  ENV APP_HOME=/app" "$hist"
+
+# --- the cache ----------------------------------------------------------------------------------
+start=$(date +%s%N)
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "cached build exit" 0 "$rc"
+check "cached build: every step after FROM is a cache hit" 16 "$(count ' ---> Using cache' "$out")"
+lacks "cached build runs nothing" "Running in" "$out"
+echo "# cached build of 18 steps: ${ms} ms"
+echo "two" > "$C/a.txt"
+out=$(docker build -t berth-e2e/app:2 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+check "rebuild after a change exit" 0 "$rc"; [ "$rc" = 0 ] || echo "$out" | tail -n 8
+check "a changed COPY source rebuilds from that step only (10 hits, 6 rebuilt)" 10 "$(count ' ---> Using cache' "$out")"
+check "the change is in the new image" "two" "$(docker run --rm berth-e2e/app:2 cat /app/a.txt 2>&1)"
+out=$(docker build --no-cache -q -t berth-e2e/app:3 --build-arg GREETING=hello "$C" 2>/dev/null); rc=$?
+check "--no-cache -q exit" 0 "$rc"
+check "-q prints the image ID only" "$(docker image inspect -f '{{.Id}}' berth-e2e/app:3)" "$out"
+
+# --- --target, failures, hostile contexts -------------------------------------------------------
+docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
+check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"
+F=$WORK/fail; mkdir -p "$F"
+printf 'FROM %s\nRUN echo before-failing; exit 3\n' "$IMG" > "$F/Dockerfile"
+out=$(docker build "$F" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "failing RUN: non-zero exit ($rc)" || fail "failing RUN exited 0"
+contains "failing RUN: its output" "before-failing" "$out"
+contains "failing RUN: Docker's message" "The command '/bin/sh -c echo before-failing; exit 3' returned a non-zero code: 3" "$out"
+H=$WORK/hostile; mkdir -p "$H"
+ln -s /etc/passwd "$H/passwd"
+ln -s ../../../../../../etc "$H/etc-up"
+printf 'FROM %s\nCOPY passwd /got\n' "$IMG" > "$H/Dockerfile"
+out=$(docker build -t berth-e2e/hostile "$H" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "symlink to /etc/passwd: COPY refused ($rc)" || fail "symlink to /etc/passwd was copied"
+printf 'FROM %s\nCOPY etc-up/ /got/\n' "$IMG" > "$H/Dockerfile"
+docker build -t berth-e2e/hostile "$H" >/dev/null 2>&1
+lacks "symlink to ../../etc: no host file copied" "root:x:0:0:root:/root:/bin/bash" "$(docker run --rm berth-e2e/hostile cat /got/passwd 2>&1)"
+out=$(printf 'FROM %s\nFORM x\n' "$IMG" | docker build - 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "parse error: non-zero exit" || fail "parse error exited 0"
+contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" "$out"
+# The failing RUN's container stays (rm=1 without forcerm, as Docker); no other is left.
+check "only the failed step's container is left" 1 "$(docker ps -aq | wc -l)"
+
+echo "build.sh: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
