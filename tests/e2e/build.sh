@@ -174,6 +174,10 @@ lacks "symlink to ../../etc: no host file copied" "root:x:0:0:root:/root:/bin/ba
 out=$(printf 'FROM %s\nFORM x\n' "$IMG" | docker build - 2>&1); rc=$?
 [ "$rc" -ne 0 ] && pass "parse error: non-zero exit" || fail "parse error exited 0"
 contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" "$out"
+# Dangling: only the first stage's last image (no child), of the cached builds and of the
+# --no-cache one, as dockerd's classic builder leaves them; every other step is hidden.
+check "docker images hides the intermediate images" 2 "$(docker images -q --filter dangling=true | wc -l)"
+[ "$(docker images -aq | wc -l)" -gt "$(docker images -q | wc -l)" ] && pass "docker images -a shows them" || fail "docker images -a shows no intermediate image"
 # The failing RUN's container stays (rm=1 without forcerm, as Docker); no other is left.
 check "only the failed step's container is left" 1 "$(docker ps -aq | wc -l)"
 

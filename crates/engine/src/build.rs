@@ -36,6 +36,26 @@ fn build_dir(e: &Engine) -> PathBuf {
     e.inner.0.cfg.root.join("build")
 }
 
+/// The images a build made a child of (Docker's intermediate images: `docker images` lists
+/// them only with `-a` while they have no tag). `<root>/build/parents`, one ID a line.
+pub(crate) fn parents(root: &Path) -> std::collections::HashSet<String> {
+    std::fs::read_to_string(root.join("build").join("parents"))
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn note_parent(e: &Engine, parent: &str) {
+    let p = build_dir(e).join("parents");
+    let r = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .and_then(|mut f| f.write_all(format!("{parent}\n").as_bytes()));
+    if let Err(er) = r {
+        tracing::warn!("record {parent} as a build parent in {}: {er}", p.display());
+    }
+}
+
 /// Removes the contexts a build left when berthd died during it.
 pub(crate) fn clean_leftovers(root: &Path) {
     let Ok(rd) = std::fs::read_dir(root.join("build")) else {
@@ -200,6 +220,7 @@ impl BuildBackend for EngineBackend<'_> {
     ) -> std::result::Result<String, BackendError> {
         let s = &self.e.inner.0;
         let _g = s.image_lock.lock();
+        note_parent(self.e, parent);
         let rec = s
             .images
             .commit(container, Some(parent), config, created_by, None)
@@ -214,6 +235,9 @@ impl BuildBackend for EngineBackend<'_> {
     ) -> std::result::Result<String, BackendError> {
         let s = &self.e.inner.0;
         let _g = s.image_lock.lock();
+        if let Some(p) = parent {
+            note_parent(self.e, p);
+        }
         let rec = s
             .images
             .derive(parent, config)

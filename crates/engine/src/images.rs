@@ -77,7 +77,7 @@ fn image_event(e: &Engine, action: &str, id: &str, name: &str) {
     e.inner.0.events.publish("image", action, id, a);
 }
 
-pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>> {
+pub(crate) fn list(e: &Engine, all: bool, filters: &Value) -> Result<Vec<Value>> {
     let s = &e.inner.0;
     let f = Filters::parse(filters)?;
     f.validate(&[
@@ -114,9 +114,18 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
         .iter()
         .map(|p| RefPattern::parse(p))
         .collect::<Result<Vec<_>>>()?;
+    // A build's intermediate images (untagged, with a child) only with -a, as dockerd.
+    let intermediate = if all {
+        Default::default()
+    } else {
+        crate::build::parents(&s.cfg.root)
+    };
     let mut out = Vec::new();
     for mut im in list {
         let dangling = im.repo_tags.is_empty();
+        if dangling && intermediate.contains(&im.id) {
+            continue;
+        }
         if let Some(d) = f.get("dangling").first() {
             let want = matches!(d.as_str(), "true" | "1");
             if want != dangling {
