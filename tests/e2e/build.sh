@@ -178,6 +178,11 @@ contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" 
 # --no-cache one, as dockerd's classic builder leaves them; every other step is hidden.
 check "docker images hides the intermediate images" 2 "$(docker images -q --filter dangling=true | wc -l)"
 [ "$(docker images -aq | wc -l)" -gt "$(docker images -q | wc -l)" ] && pass "docker images -a shows them" || fail "docker images -a shows no intermediate image"
+out=$(docker builder prune -f 2>&1); rc=$?
+check "builder prune exit" 0 "$rc"
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
+check "after builder prune nothing is a cache hit" 0 "$(count ' ---> Using cache' "$out")"
+
 # The failing RUN's container stays (rm=1 without forcerm, as Docker); no other is left.
 check "only the failed step's container is left" 1 "$(docker ps -aq | wc -l)"
 

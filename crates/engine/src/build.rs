@@ -56,6 +56,21 @@ fn note_parent(e: &Engine, parent: &str) {
     }
 }
 
+/// `POST /build/prune`: forgets every cache record (the next builds run every step). The
+/// intermediate images stay images: `image prune` removes them, as with dockerd.
+pub(crate) fn prune(e: &Engine) -> Result<Value> {
+    let dir = build_dir(e).join("cache");
+    let mut deleted = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for d in rd.flatten() {
+            std::fs::remove_file(d.path())
+                .map_err(|er| internal(format!("remove {}", d.path().display()), er))?;
+            deleted.push(d.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}))
+}
+
 /// Removes the contexts a build left when berthd died during it.
 pub(crate) fn clean_leftovers(root: &Path) {
     let Ok(rd) = std::fs::read_dir(root.join("build")) else {

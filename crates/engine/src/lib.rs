@@ -643,6 +643,12 @@ impl Engine {
         build::build(self, context, req, progress)
     }
 
+    /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": 0}` (the build cache's
+    /// records; the intermediate images are images, which `image prune` removes).
+    pub fn build_prune(&self) -> Result<serde_json::Value> {
+        build::prune(self)
+    }
+
     /// `POST /images/{name}/push?tag=`.
     pub fn image_push(
         &self,
