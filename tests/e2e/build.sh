@@ -183,6 +183,19 @@ check "builder prune exit" 0 "$rc"
 out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
 check "after builder prune nothing is a cache hit" 0 "$(count ' ---> Using cache' "$out")"
 
+# A client that goes away mid-RUN: the step is killed, its container removed, nothing tagged.
+X=$WORK/cancel; mkdir -p "$X"
+printf 'FROM %s\nRUN echo started-long-step; sleep 60\nRUN touch /never\n' "$IMG" > "$X/Dockerfile"
+before=$(docker ps -aq | wc -l)
+"$DOCKER" build -t berth-e2e/cancelled "$X" >"$WORK/cancel.out" 2>&1 &
+cpid=$!
+for _ in $(seq 100); do grep -q started-long-step "$WORK/cancel.out" && break; sleep 0.1; done
+contains "cancel: the long step runs" "started-long-step" "$(cat "$WORK/cancel.out")"
+kill -9 "$cpid"; wait "$cpid" 2>/dev/null
+for _ in $(seq 50); do [ "$(docker ps -aq | wc -l)" = "$before" ] && break; sleep 0.1; done
+check "cancel: the step's container is removed" "$before" "$(docker ps -aq | wc -l)"
+check "cancel: nothing tagged" "" "$(docker images -q berth-e2e/cancelled 2>&1)"
+
 # The failing RUN's container stays (rm=1 without forcerm, as Docker); no other is left.
 check "only the failed step's container is left" 1 "$(docker ps -aq | wc -l)"
 

@@ -4,11 +4,13 @@
 use crate::body::{Body, BodyReader};
 use crate::error::{ApiError, ApiResult};
 use crate::router::Req;
-use crate::stream::json_progress;
+use crate::stream::{commit_on_first, error_detail, json_line, spawn_thread};
 use berth_engine::{BuildRequest, Engine};
 use hyper::Response;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// A JSON object of strings in a query parameter (`buildargs`, `labels`); a `null` value
 /// (a `--build-arg NAME` with no value and no such environment variable) is left out.
@@ -63,8 +65,27 @@ pub fn request(r: &Req) -> ApiResult<BuildRequest> {
     })
 }
 
+/// Docker's JSON progress stream (see [`crate::stream::json_progress`]); the build learns
+/// that its client went away from the closed stream, and stops.
 pub async fn build(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
     let req = request(&r)?;
     let mut reader = BodyReader::spawn(r.inner.into_body());
-    json_progress(move |p| e.build(&mut reader, &req, p).map_err(ApiError::from)).await
+    let (tx, rx) = mpsc::channel(64);
+    spawn_thread("berth-build", move || {
+        let sent = AtomicBool::new(false);
+        let progress = |v: serde_json::Value| {
+            sent.store(true, Ordering::Relaxed);
+            let _ = tx.blocking_send(Ok(json_line(&v)));
+        };
+        let gone = || tx.is_closed();
+        if let Err(er) = e.build(&mut reader, &req, &progress, &gone) {
+            let er = ApiError::from(er);
+            if sent.load(Ordering::Relaxed) {
+                let _ = tx.blocking_send(Ok(json_line(&error_detail(&er.message))));
+            } else {
+                let _ = tx.blocking_send(Err(er));
+            }
+        }
+    })?;
+    commit_on_first(rx, "application/json").await
 }

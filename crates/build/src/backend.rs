@@ -84,4 +84,9 @@ pub trait BuildBackend {
     fn cache_put(&self, key: &str, image: &str) -> Result<(), BackendError>;
     /// Tags `image` as `reference` (`name[:tag]`).
     fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError>;
+    /// Whether the build is no longer wanted (its client went away): the builder stops
+    /// before the next step, and [`BuildBackend::run`] should kill a running step.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }

@@ -64,6 +64,8 @@ pub enum BuildError {
     Invalid(String),
     #[error("target stage {0:?} could not be found")]
     TargetNotFound(String),
+    #[error("the build was cancelled")]
+    Cancelled,
 }
 
 /// One stage's state while it is built.
@@ -195,11 +197,17 @@ impl Builder<'_> {
             let mut st = self.from(&from.image)?;
             self.onbuild_triggers(&mut st, df.directives.escape)?;
             for ins in &stage.instructions {
+                if self.backend.cancelled() {
+                    return Err(BuildError::Cancelled);
+                }
                 n += 1;
                 self.say(format!("Step {n}/{total} : {}\n", ins.original));
                 self.step(&mut st, ins)?;
             }
             self.stages.push((stage.name().map(str::to_string), st));
+        }
+        if self.backend.cancelled() {
+            return Err(BuildError::Cancelled);
         }
         let Some((_, mut st)) = self.stages.pop() else {
             return Err(BuildError::Invalid("no build stage".into()));

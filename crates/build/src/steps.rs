@@ -222,6 +222,10 @@ impl Builder<'_> {
                 return Err(e.into());
             }
         };
+        if self.backend.cancelled() {
+            self.backend.remove(&cid);
+            return Err(BuildError::Cancelled);
+        }
         if code != 0 {
             if self.opts.force_rm {
                 self.backend.remove(&cid);

@@ -88,6 +88,7 @@ pub(crate) fn build(
     r: &mut (dyn Read + Send),
     req: &BuildRequest,
     progress: Progress,
+    cancelled: Cancelled,
 ) -> Result<()> {
     let dir = build_dir(e);
     std::fs::create_dir_all(dir.join("cache"))
@@ -113,7 +114,7 @@ pub(crate) fn build(
         berth_build::prune_context(&ctx.0, &ig, &keep)
             .map_err(|er| internal("apply .dockerignore to the build context", er))?;
     }
-    let backend = EngineBackend { e };
+    let backend = EngineBackend { e, cancelled };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
         Event::Stream(s) if !quiet => progress(json!({ "stream": s })),
@@ -146,8 +147,12 @@ fn receive_context(r: &mut (dyn Read + Send), dir: &Path) -> Result<()> {
         .map_err(|er| Error::BadParameter(format!("read the build context: {er}")))
 }
 
+/// Whether the client is gone (asked between steps and while a step runs).
+pub type Cancelled<'a> = &'a (dyn Fn() -> bool + Sync);
+
 struct EngineBackend<'a> {
     e: &'a Engine,
+    cancelled: Cancelled<'a>,
 }
 
 fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
@@ -210,7 +215,23 @@ impl BuildBackend for EngineBackend<'_> {
             .container_start(id)
             .map_err(be("start the build container"))?;
         let (mut out, _) = att.split();
-        demux(&mut out, output).map_err(|er| BackendError::with("stream the step's output", er))?;
+        // A client that goes away kills the step (the builder then removes its container).
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let streamed = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if (self.cancelled)() {
+                        let _ = self.e.container_kill(id, Some("KILL"));
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            });
+            let r = demux(&mut out, output);
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        streamed.map_err(|er| BackendError::with("stream the step's output", er))?;
         let r = wait.wait();
         match r.error {
             Some(m) if r.status_code < 0 => Err(BackendError::new(m)),
@@ -277,6 +298,10 @@ impl BuildBackend for EngineBackend<'_> {
         let p = build_dir(self.e).join("cache").join(key);
         crate::util::write_atomic_nosync(&p, image.as_bytes())
             .map_err(|er| BackendError::with("record the build cache", er))
+    }
+
+    fn cancelled(&self) -> bool {
+        (self.cancelled)()
     }
 
     fn tag(&self, image: &str, reference: &str) -> std::result::Result<(), BackendError> {

@@ -50,7 +50,7 @@ pub mod fuzzing;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
-pub use build::BuildRequest;
+pub use build::{BuildRequest, Cancelled};
 pub use error::{BoxError, Error, Internal, Result};
 pub use events::EventStream;
 pub use images::CommitOptions;
@@ -634,13 +634,16 @@ impl Engine {
     /// `POST /build`: `context` is the build context as a tar (plain or compressed); progress
     /// gets Docker's classic-builder stream (`{"stream": "Step 1/3 : ..."}`, `{"aux":{"ID":..}}`).
     /// An error before any progress is the HTTP error; later ones go in-stream.
+    /// `cancelled` says whether the client went away: the running step is killed, its
+    /// container removed and nothing more is built or tagged.
     pub fn build(
         &self,
         context: &mut (dyn Read + Send),
         req: &BuildRequest,
         progress: Progress,
+        cancelled: Cancelled,
     ) -> Result<()> {
-        build::build(self, context, req, progress)
+        build::build(self, context, req, progress, cancelled)
     }
 
     /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": 0}` (the build cache's

@@ -18,6 +18,7 @@ struct Fake {
     removed: RefCell<Vec<String>>,
     cache: RefCell<HashMap<String, String>>,
     next: RefCell<u32>,
+    cancel: std::cell::Cell<bool>,
 }
 
 impl Fake {
@@ -124,6 +125,9 @@ impl BuildBackend for Fake {
     fn cache_put(&self, key: &str, image: &str) -> Result<(), BackendError> {
         self.cache.borrow_mut().insert(key.into(), image.into());
         Ok(())
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.get()
     }
     fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError> {
         self.tags
@@ -298,4 +302,16 @@ fn target_stops_at_the_stage_and_stages_chain() {
         run_build(&fake, t.path(), df, &o).0,
         Err(BuildError::TargetNotFound(_))
     ));
+}
+
+#[test]
+fn a_cancelled_build_stops_and_tags_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    fake.cancel.set(true);
+    let (r, text) = run_build(&fake, t.path(), DF, &opts());
+    assert!(matches!(r, Err(BuildError::Cancelled)), "{r:?}");
+    assert!(!text.contains("Step 2/"), "{text}");
+    assert!(!fake.tags.borrow().contains_key("app"));
+    assert!(fake.created.borrow().is_empty());
 }
