@@ -153,6 +153,27 @@ out=$(docker build --no-cache -q -t berth-e2e/app:3 --build-arg GREETING=hello "
 check "--no-cache -q exit" 0 "$rc"
 check "-q prints the image ID only" "$(docker image inspect -f '{{.Id}}' berth-e2e/app:3)" "$out"
 
+# --- RUN --mount ---------------------------------------------------------------------------------
+M=$WORK/mounts; mkdir -p "$M"
+echo "bound content" > "$M/in.txt"
+cat > "$M/Dockerfile" <<DF
+FROM $IMG
+RUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/count; wc -l < /cache/count | tr -d " " > /count'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/f && cat /scratch/f > /from-tmpfs'
+RUN --mount=type=bind,source=in.txt,target=/mnt/in.txt cat /mnt/in.txt > /from-bind
+RUN --mount=type=bind,from=$IMG,source=/etc,target=/other-etc head -n 1 /other-etc/passwd > /from-image
+DF
+docker build -q -t berth-e2e/mounts "$M" >/dev/null 2>&1
+docker build -q --no-cache --network none -t berth-e2e/mounts "$M" >/dev/null 2>&1; rc=$?
+check "RUN --mount build exit" 0 "$rc"
+check "cache mount kept between builds" 2 "$(docker run --rm berth-e2e/mounts cat /count 2>&1)"
+check "tmpfs mount: used, not in the image" "t|absent" \
+    "$(docker run --rm berth-e2e/mounts sh -c 'cat /from-tmpfs; [ -e /scratch/f ] && echo present || echo absent' 2>&1 | paste -sd'|')"
+check "bind mount of the context" "bound content" "$(docker run --rm berth-e2e/mounts cat /from-bind 2>&1)"
+check "bind mount of an image" "root:x:0:0:root:/root:/bin/sh" "$(docker run --rm berth-e2e/mounts cat /from-image 2>&1)"
+check "bind mounts leave nothing in the image" "absent" \
+    "$(docker run --rm berth-e2e/mounts sh -c '[ -e /mnt/in.txt ] && echo present || echo absent' 2>&1)"
+
 # --- --target, failures, hostile contexts -------------------------------------------------------
 docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
 check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"
@@ -175,8 +196,9 @@ out=$(printf 'FROM %s\nFORM x\n' "$IMG" | docker build - 2>&1); rc=$?
 [ "$rc" -ne 0 ] && pass "parse error: non-zero exit" || fail "parse error exited 0"
 contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" "$out"
 # Dangling: only the first stage's last image (no child), of the cached builds and of the
-# --no-cache one, as dockerd's classic builder leaves them; every other step is hidden.
-check "docker images hides the intermediate images" 2 "$(docker images -q --filter dangling=true | wc -l)"
+# --no-cache one, and the mounts image the --no-cache rebuild untagged, as dockerd's classic
+# builder leaves them; every other step is hidden.
+check "docker images hides the intermediate images" 3 "$(docker images -q --filter dangling=true | wc -l)"
 [ "$(docker images -aq | wc -l)" -gt "$(docker images -q | wc -l)" ] && pass "docker images -a shows them" || fail "docker images -a shows no intermediate image"
 out=$(docker builder prune -f 2>&1); rc=$?
 check "builder prune exit" 0 "$rc"

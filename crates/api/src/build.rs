@@ -28,6 +28,52 @@ fn string_map(r: &Req, key: &str) -> ApiResult<BTreeMap<String, String>> {
         .collect())
 }
 
+/// The steps' HostConfig from `networkmode`, `extrahosts`, `shmsize`, `memory`, `memswap`,
+/// `cpushares`, `cpusetcpus`, `cpusetmems`, `cpuperiod`, `cpuquota` (Docker's query names).
+fn host_config(r: &Req) -> ApiResult<serde_json::Value> {
+    let mut h = serde_json::Map::new();
+    if let Some(n) = r
+        .query
+        .string("networkmode")
+        .filter(|n| !n.is_empty() && n != "default")
+    {
+        h.insert("NetworkMode".into(), n.into());
+    }
+    let hosts: Vec<String> = r
+        .query
+        .get_all("extrahosts")
+        .into_iter()
+        .flat_map(|v| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if !hosts.is_empty() {
+        h.insert("ExtraHosts".into(), hosts.into());
+    }
+    for (q, field) in [
+        ("shmsize", "ShmSize"),
+        ("memory", "Memory"),
+        ("memswap", "MemorySwap"),
+        ("cpushares", "CpuShares"),
+        ("cpuperiod", "CpuPeriod"),
+        ("cpuquota", "CpuQuota"),
+    ] {
+        if let Some(v) = r.query.string(q).filter(|v| !v.is_empty()) {
+            let n: i64 = v.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid {q}: {v:?} is not a number"))
+            })?;
+            if n != 0 {
+                h.insert(field.into(), n.into());
+            }
+        }
+    }
+    for (q, field) in [("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems")] {
+        if let Some(v) = r.query.string(q).filter(|v| !v.is_empty()) {
+            h.insert(field.into(), v.into());
+        }
+    }
+    Ok(serde_json::Value::Object(h))
+}
+
 /// The request's options as the engine takes them.
 pub fn request(r: &Req) -> ApiResult<BuildRequest> {
     if let Some(remote) = r.query.string("remote").filter(|s| !s.is_empty()) {
@@ -46,6 +92,7 @@ pub fn request(r: &Req) -> ApiResult<BuildRequest> {
         }
     }
     Ok(BuildRequest {
+        host_config: host_config(r)?,
         dockerfile: r.query.string("dockerfile"),
         quiet: r.query.bool("q"),
         options: berth_build::BuildOptions {

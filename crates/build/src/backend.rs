@@ -37,6 +37,29 @@ impl BackendError {
     }
 }
 
+/// A `RUN --mount`, resolved by the builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunMount {
+    /// A host directory or file (inside the context, or a stage's mounted rootfs).
+    Bind {
+        source: PathBuf,
+        target: String,
+        readonly: bool,
+    },
+    /// A directory kept between builds, by `id`; made with `mode`/`uid`/`gid` when new.
+    Cache {
+        id: String,
+        target: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Tmpfs {
+        target: String,
+        size: Option<u64>,
+    },
+}
+
 /// A stored image: its ID (`sha256:...`) and config.
 #[derive(Debug, Clone)]
 pub struct BaseImage {
@@ -57,6 +80,7 @@ pub trait BuildBackend {
         image: &str,
         config: &ContainerConfig,
         will_run: bool,
+        mounts: &[RunMount],
     ) -> Result<String, BackendError>;
     /// Starts a created container, streams its stdout and stderr into `output` as they come
     /// and returns its exit code.

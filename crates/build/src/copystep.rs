@@ -77,7 +77,7 @@ impl Builder<'_> {
                     entrypoint: Some(vec![]),
                     ..Default::default()
                 };
-                let cid = self.backend.create(&image, &cc, false)?;
+                let cid = self.backend.create(&image, &cc, false, &[])?;
                 let root = self.backend.rootfs(&cid);
                 from_container = Some(cid);
                 match root {
@@ -101,7 +101,7 @@ impl Builder<'_> {
     }
 
     /// An image for `--from`: a built stage (by name or index) or an image name.
-    fn source_image(&mut self, f: &str) -> Result<String, BuildError> {
+    pub(crate) fn source_image(&mut self, f: &str) -> Result<String, BuildError> {
         let lower = f.to_ascii_lowercase();
         let found = self
             .stages
@@ -185,7 +185,7 @@ impl Builder<'_> {
         cc.healthcheck = None;
         cc.cmd = Some(vec![format!("#(nop) {step}")]);
         cc.entrypoint = Some(vec![]);
-        let cid = self.backend.create(&parent, &cc, false)?;
+        let cid = self.backend.create(&parent, &cc, false, &[])?;
         let r = self.write_sources(&cid, c, step, mode, &dest, dir_dest, &matched, &heredocs);
         let committed = r.and_then(|()| {
             let created_by = format!("{} #(nop) {step} {what} ", st.shell().join(" "));

@@ -32,9 +32,10 @@
 //! `|N K=V` of its history) and commits it, `COPY`/`ADD` write into a never-started
 //! container's rootfs (module `copy`: both sides resolved inside their root, `--chown` names
 //! looked up in the image's `/etc/passwd` and `/etc/group`, `--chmod`, `ADD` of a local tar
-//! extracts) and commit it. The cache key of a step is the parent image, the substituted
+//! extracts) and commit it; `RUN --mount` (module `runmount`): cache, tmpfs and read-only
+//! binds. The cache key of a step is the parent image, the substituted
 //! instruction, the build args in scope and, for `COPY`/`ADD`, the sources' content hash
-//! (names, modes, owners, contents; not times). Not yet: `RUN --mount`, `ADD` of a URL.
+//! (names, modes, owners, contents; not times). Not yet: secret/ssh mounts, `ADD` of a URL.
 //!
 //! ## Deliberate differences from Docker
 //!
@@ -71,6 +72,7 @@ mod lines;
 mod mount;
 mod parse;
 mod pattern;
+mod runmount;
 mod sources;
 mod steps;
 mod words;
@@ -80,7 +82,7 @@ pub use ast::{
     Add, Arg, ArgDecl, CommandLine, Copy, Directives, Dockerfile, From, HealthCheck, Healthcheck,
     Heredoc, Instruction, KeyValue, Located, Onbuild, Run, Source, Stage,
 };
-pub use backend::{BackendError, BaseImage, BuildBackend};
+pub use backend::{BackendError, BaseImage, BuildBackend, RunMount};
 pub use builder::{build, short, with_tag, BuildError, BuildOptions, Event};
 pub use dockerfile::{parse, parse_bytes, parse_instruction};
 pub use error::{ErrorKind, ExpandError, ExpandErrorKind, IgnoreError, ParseError, ResolveError};

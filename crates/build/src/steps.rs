@@ -172,11 +172,6 @@ impl Builder<'_> {
     }
 
     fn run_step(&mut self, st: &mut State, run: &Run) -> Result<(), BuildError> {
-        if !run.mounts.is_empty() {
-            return Err(BuildError::Invalid(
-                "RUN --mount is not supported by berth's builder yet".into(),
-            ));
-        }
         let shell = st.shell();
         let cmd = match &run.command {
             CommandLine::Shell(s) => {
@@ -202,7 +197,25 @@ impl Builder<'_> {
             let pairs: Vec<String> = run_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("|{} {} {}", pairs.len(), pairs.join(" "), cmd.join(" "))
         };
-        let key = self.key(st.image.as_deref(), &["run", &created_by]);
+        let mut from_containers = Vec::new();
+        let r = self.run_with_mounts(st, run, cmd, env, &created_by, &mut from_containers);
+        for c in from_containers {
+            self.backend.remove(&c);
+        }
+        r
+    }
+
+    fn run_with_mounts(
+        &mut self,
+        st: &mut State,
+        run: &Run,
+        cmd: Vec<String>,
+        env: Vec<String>,
+        created_by: &str,
+        from_containers: &mut Vec<String>,
+    ) -> Result<(), BuildError> {
+        let (mounts, mounts_key) = self.run_mounts(st, run, from_containers)?;
+        let key = self.key(st.image.as_deref(), &["run", created_by, &mounts_key]);
         if self.cached(st, &key)? {
             return Ok(());
         }
@@ -212,7 +225,7 @@ impl Builder<'_> {
         cc.entrypoint = Some(vec![]);
         cc.env = Some(env);
         cc.healthcheck = None;
-        let cid = self.backend.create(&parent, &cc, true)?;
+        let cid = self.backend.create(&parent, &cc, true, &mounts)?;
         self.say(format!(" ---> Running in {}\n", short(&cid)));
         let mut sink = StreamSink(self.out);
         let code = match self.backend.run(&cid, &mut sink) {
@@ -237,7 +250,7 @@ impl Builder<'_> {
         }
         let committed = self
             .backend
-            .commit(&cid, &parent, st.config.clone(), &created_by);
+            .commit(&cid, &parent, st.config.clone(), created_by);
         if self.opts.rm || self.opts.force_rm {
             self.backend.remove(&cid);
             self.say(format!(

@@ -5,7 +5,7 @@
 
 use crate::util::{internal, random_id, read_in_root};
 use crate::{AttachOptions, Engine, Error, Progress, Result, WaitCondition};
-use berth_build::{BackendError, BaseImage, BuildBackend, BuildOptions, Event};
+use berth_build::{BackendError, BaseImage, BuildBackend, BuildOptions, Event, RunMount};
 use berth_image::model::{ContainerConfig, ImageConfig};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -19,6 +19,9 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `q`: only the image ID is reported.
     pub quiet: bool,
+    /// The HostConfig of the `RUN` steps' containers (`networkmode`, `extrahosts`, `shmsize`,
+    /// `memory`, `memswap`, `cpu*`), Docker's names; `{}` for the defaults.
+    pub host_config: Value,
 }
 
 /// The context directory, removed when the build ends.
@@ -114,7 +117,12 @@ pub(crate) fn build(
         berth_build::prune_context(&ctx.0, &ig, &keep)
             .map_err(|er| internal("apply .dockerignore to the build context", er))?;
     }
-    let backend = EngineBackend { e, cancelled };
+    let backend = EngineBackend {
+        e,
+        cancelled,
+        host_config: req.host_config.clone(),
+        targets: Default::default(),
+    };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
         Event::Stream(s) if !quiet => progress(json!({ "stream": s })),
@@ -153,6 +161,86 @@ pub type Cancelled<'a> = &'a (dyn Fn() -> bool + Sync);
 struct EngineBackend<'a> {
     e: &'a Engine,
     cancelled: Cancelled<'a>,
+    /// The request's HostConfig for the steps' containers (network, memory, CPU, ...).
+    host_config: Value,
+    /// The mount targets of the containers made with mounts: their stubs are not committed.
+    targets: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+}
+
+/// Removes from a step's upper dir the mountpoints the runtime made for its mounts: empty
+/// files and directories at a target and, going up, parents left empty (a directory the
+/// image has stays: it is in a lower layer).
+fn remove_mount_stubs(upper: &Path, targets: &[String]) {
+    for t in targets {
+        let mut p = upper.join(t.trim_start_matches('/'));
+        while p.starts_with(upper) && p != upper {
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                break;
+            };
+            let removed = if md.is_dir() {
+                let opaque = xattr_present(&p, "trusted.overlay.opaque");
+                !opaque && std::fs::remove_dir(&p).is_ok()
+            } else {
+                md.is_file() && md.len() == 0 && std::fs::remove_file(&p).is_ok()
+            };
+            if !removed {
+                break;
+            }
+            p = match p.parent() {
+                Some(q) => q.to_path_buf(),
+                None => break,
+            };
+        }
+    }
+}
+
+fn xattr_present(p: &Path, name: &str) -> bool {
+    let (Ok(path), Ok(name)) = (
+        std::ffi::CString::new(p.as_os_str().as_encoded_bytes()),
+        std::ffi::CString::new(name),
+    ) else {
+        return true;
+    };
+    // SAFETY: both strings are NUL-terminated; a null buffer of size 0 asks for the size only.
+    let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    n >= 0
+}
+
+/// A `RUN --mount` as a HostConfig mount; a cache directory is made on first use.
+fn mount_json(e: &Engine, m: &RunMount) -> Result<Value> {
+    Ok(match m {
+        RunMount::Bind {
+            source,
+            target,
+            readonly,
+        } => json!({"Type": "bind", "Source": source, "Target": target, "ReadOnly": readonly}),
+        RunMount::Tmpfs { target, size } => {
+            let mut v = json!({"Type": "tmpfs", "Target": target});
+            if let Some(sz) = size {
+                v["TmpfsOptions"] = json!({ "SizeBytes": sz });
+            }
+            v
+        }
+        RunMount::Cache {
+            id,
+            target,
+            mode,
+            uid,
+            gid,
+        } => {
+            let name = berth_image::Digest::of(id.as_bytes()).hex().to_string();
+            let dir = build_dir(e).join("mounts").join(name);
+            if !dir.exists() {
+                use std::os::unix::fs::PermissionsExt;
+                let ctx = |er| internal(format!("make the cache mount {}", dir.display()), er);
+                std::fs::create_dir_all(&dir).map_err(ctx)?;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(*mode))
+                    .map_err(ctx)?;
+                std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid)).map_err(ctx)?;
+            }
+            json!({"Type": "bind", "Source": dir, "Target": target})
+        }
+    })
 }
 
 fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
@@ -184,7 +272,25 @@ impl BuildBackend for EngineBackend<'_> {
         image: &str,
         cc: &ContainerConfig,
         will_run: bool,
+        mounts: &[RunMount],
     ) -> std::result::Result<String, BackendError> {
+        let mut host = self.host_config.clone();
+        if !mounts.is_empty() {
+            let m = mounts
+                .iter()
+                .map(|m| mount_json(self.e, m))
+                .collect::<Result<Vec<_>>>()
+                .map_err(be("prepare the step's mounts"))?;
+            host["Mounts"] = Value::Array(m);
+        }
+        let targets: Vec<String> = mounts
+            .iter()
+            .map(|m| match m {
+                RunMount::Bind { target, .. }
+                | RunMount::Cache { target, .. }
+                | RunMount::Tmpfs { target, .. } => target.clone(),
+            })
+            .collect();
         let mut body = match serde_json::to_value(cc) {
             Ok(Value::Object(m)) => m,
             _ => serde_json::Map::new(),
@@ -193,10 +299,16 @@ impl BuildBackend for EngineBackend<'_> {
         body.insert("AttachStdout".into(), json!(true));
         body.insert("AttachStderr".into(), json!(true));
         body.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
-        body.insert("HostConfig".into(), json!({}));
+        body.insert("HostConfig".into(), host);
         let v = crate::containers::create_with(self.e, None, &Value::Object(body), will_run)
             .map_err(be(format!("create a build container of {image}")))?;
-        Ok(v["Id"].as_str().unwrap_or_default().to_string())
+        let id = v["Id"].as_str().unwrap_or_default().to_string();
+        if !targets.is_empty() {
+            if let Ok(mut t) = self.targets.lock() {
+                t.insert(id.clone(), targets);
+            }
+        }
+        Ok(id)
     }
 
     fn run(&self, id: &str, output: &mut dyn Write) -> std::result::Result<i64, BackendError> {
@@ -255,6 +367,14 @@ impl BuildBackend for EngineBackend<'_> {
         created_by: &str,
     ) -> std::result::Result<String, BackendError> {
         let s = &self.e.inner.0;
+        let targets = self.targets.lock().ok().and_then(|mut t| t.remove(container));
+        if let Some(targets) = targets {
+            if let Ok((upper, berth_image::snapshot::SnapshotterKind::Overlay)) =
+                s.images.snapshots.changes_dir(container)
+            {
+                remove_mount_stubs(&upper, &targets);
+            }
+        }
         let _g = s.image_lock.lock();
         note_parent(self.e, parent);
         let rec = s

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use berth_build::{build, BackendError, BaseImage, BuildBackend, BuildError, BuildOptions, Event};
+use berth_build::{
+    build, BackendError, BaseImage, BuildBackend, BuildError, BuildOptions, Event, RunMount,
+};
 use berth_image::model::{ContainerConfig, History, ImageConfig};
 
 #[derive(Default)]
@@ -19,6 +21,7 @@ struct Fake {
     cache: RefCell<HashMap<String, String>>,
     next: RefCell<u32>,
     cancel: std::cell::Cell<bool>,
+    mounts: RefCell<Vec<RunMount>>,
 }
 
 impl Fake {
@@ -78,7 +81,9 @@ impl BuildBackend for Fake {
         image: &str,
         config: &ContainerConfig,
         _will_run: bool,
+        mounts: &[RunMount],
     ) -> Result<String, BackendError> {
+        self.mounts.borrow_mut().extend(mounts.iter().cloned());
         let id = self.id("c");
         std::fs::create_dir_all(self.dir.join(&id)).unwrap();
         self.containers
@@ -314,4 +319,35 @@ fn a_cancelled_build_stops_and_tags_nothing() {
     assert!(!text.contains("Step 2/"), "{text}");
     assert!(!fake.tags.borrow().contains_key("app"));
     assert!(fake.created.borrow().is_empty());
+}
+
+#[test]
+fn run_mounts_reach_the_backend_and_key_the_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("in.txt"), "1").unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    let df = "FROM busybox\nWORKDIR /w\nRUN --mount=type=cache,target=c --mount=type=tmpfs,target=/t,size=1024 --mount=type=bind,source=in.txt,target=/in true\n";
+    run_build(&fake, &ctx, df, &opts()).0.unwrap();
+    let m = fake.mounts.borrow().clone();
+    assert_eq!(m.len(), 3);
+    assert!(
+        matches!(&m[0], RunMount::Cache { id, target, mode: 0o755, .. } if id == "/w/c" && target == "/w/c")
+    );
+    assert!(matches!(&m[1], RunMount::Tmpfs { target, size: Some(1024) } if target == "/t"));
+    assert!(matches!(&m[2], RunMount::Bind { target, readonly: true, .. } if target == "/in"));
+    // The bound file's content is part of the step's cache key.
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 2);
+    std::fs::write(ctx.join("in.txt"), "2").unwrap();
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 1, "{text}");
+    let (r, _) = run_build(
+        &fake,
+        &ctx,
+        "FROM busybox\nRUN --mount=type=secret,id=x true\n",
+        &opts(),
+    );
+    assert!(r.unwrap_err().to_string().contains("not supported"));
 }
