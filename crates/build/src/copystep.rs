@@ -68,10 +68,26 @@ impl Builder<'_> {
         };
         // Where the sources come from: the context, or a container of a stage/image.
         let mut from_container = None;
+        let mut image_key = None;
         let src_root: PathBuf = match &c.from {
             None => self.context.to_path_buf(),
             Some(f) => {
                 let image = self.source_image(f)?;
+                // An image never changes: its ID and the step's words key the step without
+                // a container to read the sources from.
+                let words = format!(
+                    "{:?}|{}|{}|{:?}|{:?}",
+                    c.sources,
+                    c.dest,
+                    st.workdir(),
+                    c.chown,
+                    c.chmod
+                );
+                let key = self.key(st.image.as_deref(), &[step, "from-image", &image, &words]);
+                if self.cached(st, &key)? {
+                    return Ok(());
+                }
+                image_key = Some(key);
                 let cc = berth_image::model::ContainerConfig {
                     cmd: Some(vec!["#(nop)".into()]),
                     entrypoint: Some(vec![]),
@@ -91,7 +107,11 @@ impl Builder<'_> {
         };
         let r = self.copy_from(st, c, step, mode, &src_root);
         self.drop_container(&mut from_container);
-        r
+        r?;
+        if let (Some(key), Some(id)) = (image_key, &st.image) {
+            self.backend.cache_put(&key, id)?;
+        }
+        Ok(())
     }
 
     fn drop_container(&mut self, c: &mut Option<String>) {

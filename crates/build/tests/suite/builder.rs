@@ -351,3 +351,22 @@ fn run_mounts_reach_the_backend_and_key_the_cache() {
     );
     assert!(r.unwrap_err().to_string().contains("not supported"));
 }
+
+#[test]
+fn a_cached_copy_from_makes_no_container() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    std::fs::create_dir_all(t.path().join("roots")).unwrap();
+    let df = "FROM busybox AS one\nRUN true\nFROM busybox\nCOPY --from=one / /copied/\n";
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    r.unwrap_or_else(|e| panic!("{e}: {text}"));
+    let made = fake.created.borrow().len();
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    r.unwrap();
+    assert_eq!(text.matches("Using cache").count(), 2, "{text}");
+    assert_eq!(
+        fake.created.borrow().len(),
+        made,
+        "no container on a full cache hit"
+    );
+}
