@@ -39,7 +39,9 @@ contains() { case "$3" in *"$2"*) pass "$1";; *) fail "$1: [$2] not in [$3]";; e
 lacks() { case "$3" in *"$2"*) fail "$1: unexpected [$2] in [$3]";; *) pass "$1";; esac; }
 count() { printf '%s\n' "$2" | grep -c -- "$1"; }
 
+REG_PID=""
 cleanup() {
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
     if [ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null; then
         for c in $("$DOCKER" ps -aq 2>/dev/null); do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
         kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
@@ -50,8 +52,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REG=127.0.0.1:$REG_PORT
 "$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" --bridge none \
-    --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
+    --insecure-registry "$REG" --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
 BPID=$!
 for _ in $(seq 1 300); do
     [ -S "$SOCK" ] && "$DOCKER" version >/dev/null 2>&1 && break
@@ -173,6 +177,28 @@ check "bind mount of the context" "bound content" "$(docker run --rm berth-e2e/m
 check "bind mount of an image" "root:x:0:0:root:/root:/bin/sh" "$(docker run --rm berth-e2e/mounts cat /from-image 2>&1)"
 check "bind mounts leave nothing in the image" "absent" \
     "$(docker run --rm berth-e2e/mounts sh -c '[ -e /mnt/in.txt ] && echo present || echo absent' 2>&1)"
+
+# --- a base image pulled from the loopback registry, the result pushed there ----------------------
+if command -v docker-registry >/dev/null; then
+    mkdir -p "$WORK/reg"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$WORK/reg" "$REG" >"$WORK/reg.yml"
+    docker-registry serve "$WORK/reg.yml" >"$WORK/reg.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT") 2>/dev/null && break; sleep 0.1; done
+    docker tag "$IMG" "$REG/e2e/base:1" && docker push "$REG/e2e/base:1" >/dev/null 2>&1 && docker rmi "$REG/e2e/base:1" >/dev/null 2>&1
+    P=$WORK/pull; mkdir -p "$P"
+    printf 'FROM %s\nRUN echo on-a-pulled-base > /p\n' "$REG/e2e/base:1" > "$P/Dockerfile"
+    out=$(docker build -t "$REG/e2e/built:1" "$P" 2>&1); rc=$?
+    check "FROM a missing image pulls it: exit" 0 "$rc"
+    contains "FROM a missing image pulls it: progress" "Pulling from e2e/base" "$out"
+    out=$(docker push "$REG/e2e/built:1" 2>&1); rc=$?
+    check "the built image pushes to the loopback registry" 0 "$rc"
+    docker rmi "$REG/e2e/built:1" >/dev/null 2>&1
+    docker pull -q "$REG/e2e/built:1" >/dev/null 2>&1
+    check "and pulls back and runs" "on-a-pulled-base" "$(docker run --rm "$REG/e2e/built:1" cat /p 2>&1)"
+else
+    echo "SKIP registry checks (docker-registry not installed)"
+fi
 
 # --- --target, failures, hostile contexts -------------------------------------------------------
 docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1

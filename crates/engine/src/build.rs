@@ -122,6 +122,7 @@ pub(crate) fn build(
         cancelled,
         host_config: req.host_config.clone(),
         targets: Default::default(),
+        progress: if req.quiet { &|_| {} } else { progress },
     };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
@@ -161,6 +162,8 @@ pub type Cancelled<'a> = &'a (dyn Fn() -> bool + Sync);
 struct EngineBackend<'a> {
     e: &'a Engine,
     cancelled: Cancelled<'a>,
+    /// Where a base image's pull reports its progress (the build's stream).
+    progress: Progress<'a>,
     /// The request's HostConfig for the steps' containers (network, memory, CPU, ...).
     host_config: Value,
     /// The mount targets of the containers made with mounts: their stubs are not committed.
@@ -251,7 +254,17 @@ fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
 impl BuildBackend for EngineBackend<'_> {
     fn resolve_image(&self, name: &str) -> std::result::Result<BaseImage, BackendError> {
         let s = &self.e.inner.0;
-        let rec = s.images.resolve(name).map_err(|er| {
+        let rec = match s.images.resolve(name) {
+            // A base image that is not here is pulled, as dockerd's builder does.
+            Err(berth_image::Error::ImageNotFound(_)) if !name.starts_with("sha256:") => {
+                self.e
+                    .image_pull(name, None, None, None, self.progress)
+                    .map_err(be(format!("pull {name}")))?;
+                s.images.resolve(name)
+            }
+            r => r,
+        }
+        .map_err(|er| {
             BackendError::with(
                 format!("resolve image {name}"),
                 crate::images::image_error(name, er),
@@ -367,7 +380,11 @@ impl BuildBackend for EngineBackend<'_> {
         created_by: &str,
     ) -> std::result::Result<String, BackendError> {
         let s = &self.e.inner.0;
-        let targets = self.targets.lock().ok().and_then(|mut t| t.remove(container));
+        let targets = self
+            .targets
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(container));
         if let Some(targets) = targets {
             if let Ok((upper, berth_image::snapshot::SnapshotterKind::Overlay)) =
                 s.images.snapshots.changes_dir(container)
