@@ -200,6 +200,24 @@ else
     echo "SKIP registry checks (docker-registry not installed)"
 fi
 
+# --- ADD of a URL (a loopback HTTP server) ---------------------------------------------------------
+U=$WORK/urlsrv; mkdir -p "$U/files"
+echo "served over http" > "$U/files/remote.txt"
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$U/files" "$HTTP_PORT" >"$WORK/http.log" 2>&1 &
+HTTP_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && break; sleep 0.1; done
+printf 'FROM %s\nADD http://127.0.0.1:%s/remote.txt /dl/\n' "$IMG" "$HTTP_PORT" > "$U/Dockerfile"
+out=$(docker build -t berth-e2e/url "$U" 2>&1); rc=$?
+check "ADD of a URL: exit" 0 "$rc"
+check "ADD of a URL: the file, mode 0600" "served over http|600" \
+    "$(docker run --rm berth-e2e/url sh -c 'cat /dl/remote.txt; stat -c %a /dl/remote.txt' 2>&1 | paste -sd'|')"
+printf 'FROM %s\nADD http://127.0.0.1:%s/missing.txt /dl/\n' "$IMG" "$HTTP_PORT" > "$U/Dockerfile"
+out=$(docker build "$U" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "ADD of a missing URL fails" || fail "ADD of a missing URL exited 0"
+contains "ADD of a missing URL: the reason" "404" "$out"
+kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null
+
 # --- --target, failures, hostile contexts -------------------------------------------------------
 docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
 check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"

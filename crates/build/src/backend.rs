@@ -108,6 +108,9 @@ pub trait BuildBackend {
     fn cache_put(&self, key: &str, image: &str) -> Result<(), BackendError>;
     /// Tags `image` as `reference` (`name[:tag]`).
     fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError>;
+    /// Downloads `url` (an `ADD` source) into a new file of the build's scratch space, named
+    /// as the URL's last path segment; returns its path.
+    fn fetch(&self, url: &str) -> Result<PathBuf, BackendError>;
     /// Whether the build is no longer wanted (its client went away): the builder stops
     /// before the next step, and [`BuildBackend::run`] should kill a running step.
     fn cancelled(&self) -> bool {

@@ -144,6 +144,7 @@ impl Builder<'_> {
         src_root: &Path,
     ) -> Result<(), BuildError> {
         let mut matched: Vec<Matched> = Vec::new();
+        let mut remote: Vec<Matched> = Vec::new();
         let mut heredocs = Vec::new();
         let mut many = c.sources.len() > 1;
         for s in &c.sources {
@@ -151,9 +152,14 @@ impl Builder<'_> {
                 Source::Path(p)
                     if c.add && (p.starts_with("http://") || p.starts_with("https://")) =>
                 {
-                    return Err(BuildError::Invalid(format!(
-                        "ADD from a URL ({p}) is not supported by berth's builder yet"
-                    )))
+                    // A download is a file (never extracted), mode 0600 unless --chmod, as
+                    // Docker's ADD of a URL.
+                    let real = self.backend.fetch(p)?;
+                    let rel = real
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    remote.push(Matched { rel, real });
                 }
                 Source::Path(p) => {
                     many |= sources::is_pattern(p);
@@ -168,6 +174,8 @@ impl Builder<'_> {
             format!("{}/{}", st.workdir().trim_end_matches('/'), c.dest)
         };
         let dir_dest = c.dest.ends_with('/') || c.dest == "." || c.dest.ends_with("/.");
+        let downloads: Vec<PathBuf> = remote.iter().map(|m| m.real.clone()).collect();
+        matched.extend(remote);
         if many && !dir_dest && matched.len() + heredocs.len() > 1 {
             return Err(BuildError::Invalid(format!(
                 "When using {step} with more than one source file, the destination must be a directory and end with a /"
@@ -206,7 +214,12 @@ impl Builder<'_> {
         cc.cmd = Some(vec![format!("#(nop) {step}")]);
         cc.entrypoint = Some(vec![]);
         let cid = self.backend.create(&parent, &cc, false, &[])?;
-        let r = self.write_sources(&cid, c, step, mode, &dest, dir_dest, &matched, &heredocs);
+        let srcs = Sources {
+            matched: &matched,
+            heredocs: &heredocs,
+            downloads: &downloads,
+        };
+        let r = self.write_sources(&cid, c, step, mode, &dest, dir_dest, &srcs);
         let committed = r.and_then(|()| {
             let created_by = format!("{} #(nop) {step} {what} ", st.shell().join(" "));
             Ok(self
@@ -231,17 +244,20 @@ impl Builder<'_> {
         mode: Option<u32>,
         dest: &str,
         dir_dest: bool,
-        matched: &[Matched],
-        heredocs: &[crate::ast::Heredoc],
+        srcs: &Sources,
     ) -> Result<(), BuildError> {
         let root = self.backend.rootfs(cid)?;
         let owner = match &c.chown {
             Some(spec) => Some(resolve_owner(&root, spec)?),
             None => None,
         };
-        let meta = CopyMeta { owner, mode };
         let e = io_err(step);
-        for m in matched {
+        for m in srcs.matched {
+            let downloaded = srcs.downloads.contains(&m.real);
+            let meta = CopyMeta {
+                owner,
+                mode: mode.or(downloaded.then_some(0o600)),
+            };
             let md = fs::metadata(&m.real).map_err(&e)?;
             if md.is_dir() {
                 let target = copy::mkdir_all(&root, dest, owner)
@@ -253,7 +269,7 @@ impl Builder<'_> {
                         .map_err(at("copy into", dest))
                         .map_err(&e)?;
                 }
-            } else if c.add && is_archive(&m.real) {
+            } else if c.add && !downloaded && is_archive(&m.real) {
                 let target = copy::mkdir_all(&root, dest, owner).map_err(&e)?;
                 let f = fs::File::open(&m.real).map_err(&e)?;
                 let opts = berth_image::layer::UnpackOptions {
@@ -273,12 +289,20 @@ impl Builder<'_> {
                     .map_err(&e)?;
             }
         }
-        for h in heredocs {
+        for h in srcs.heredocs {
             let target = file_target(&root, dest, dir_dest, &h.name, owner).map_err(&e)?;
-            copy::write_file(&target, h.content.as_bytes(), meta).map_err(&e)?;
+            copy::write_file(&target, h.content.as_bytes(), CopyMeta { owner, mode })
+                .map_err(&e)?;
         }
         Ok(())
     }
+}
+
+/// What a COPY/ADD writes: matched paths (downloads among them), heredoc files.
+struct Sources<'a> {
+    matched: &'a [Matched],
+    heredocs: &'a [crate::ast::Heredoc],
+    downloads: &'a [PathBuf],
 }
 
 /// Where a single file goes: `dest/name` when `dest` is a directory (written with a `/` or

@@ -35,7 +35,8 @@
 //! extracts) and commit it; `RUN --mount` (module `runmount`): cache, tmpfs and read-only
 //! binds. The cache key of a step is the parent image, the substituted
 //! instruction, the build args in scope and, for `COPY`/`ADD`, the sources' content hash
-//! (names, modes, owners, contents; not times). Not yet: secret/ssh mounts, `ADD` of a URL.
+//! (names, modes, owners, contents; not times); `ADD` of a URL is fetched by the backend.
+//! Not yet: secret/ssh mounts.
 //!
 //! ## Deliberate differences from Docker
 //!

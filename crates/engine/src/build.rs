@@ -80,7 +80,8 @@ pub(crate) fn clean_leftovers(root: &Path) {
         return;
     };
     for d in rd.flatten() {
-        if d.file_name().to_string_lossy().starts_with("ctx-") {
+        let n = d.file_name().to_string_lossy().into_owned();
+        if n.starts_with("ctx-") || n.starts_with("dl-") {
             let _ = std::fs::remove_dir_all(d.path());
         }
     }
@@ -100,6 +101,7 @@ pub(crate) fn build(
     std::fs::create_dir(&ctx.0)
         .map_err(|er| internal(format!("create {}", ctx.0.display()), er))?;
     receive_context(r, &ctx.0)?;
+    let downloads = Scratch(dir.join(format!("dl-{}", &random_id()?[..16])));
     let name = req
         .dockerfile
         .as_deref()
@@ -123,6 +125,8 @@ pub(crate) fn build(
         host_config: req.host_config.clone(),
         targets: Default::default(),
         progress: if req.quiet { &|_| {} } else { progress },
+        downloads: &downloads.0,
+        fetched: Default::default(),
     };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
@@ -164,6 +168,9 @@ struct EngineBackend<'a> {
     cancelled: Cancelled<'a>,
     /// Where a base image's pull reports its progress (the build's stream).
     progress: Progress<'a>,
+    /// Where `ADD` of a URL downloads to (removed with the build), one directory a download.
+    downloads: &'a Path,
+    fetched: std::sync::atomic::AtomicUsize,
     /// The request's HostConfig for the steps' containers (network, memory, CPU, ...).
     host_config: Value,
     /// The mount targets of the containers made with mounts: their stubs are not committed.
@@ -439,6 +446,32 @@ impl BuildBackend for EngineBackend<'_> {
 
     fn cancelled(&self) -> bool {
         (self.cancelled)()
+    }
+
+    fn fetch(&self, url: &str) -> std::result::Result<PathBuf, BackendError> {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("download");
+        let n = self
+            .fetched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.downloads.join(n.to_string());
+        let path = dir.join(name);
+        let fail = |what: &str, er: &dyn std::fmt::Display| {
+            BackendError::new(format!("ADD failed: {what} {url}: {er}"))
+        };
+        std::fs::create_dir_all(&dir).map_err(|er| fail("store the download of", &er))?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(std::time::Duration::from_secs(30))
+            .build();
+        let resp = agent.get(url).call().map_err(|er| fail("download", &er))?;
+        let mut f =
+            std::fs::File::create(&path).map_err(|er| fail("store the download of", &er))?;
+        std::io::copy(&mut resp.into_reader(), &mut f).map_err(|er| fail("download", &er))?;
+        Ok(path)
     }
 
     fn tag(&self, image: &str, reference: &str) -> std::result::Result<(), BackendError> {

@@ -134,6 +134,13 @@ impl BuildBackend for Fake {
     fn cancelled(&self) -> bool {
         self.cancel.get()
     }
+    fn fetch(&self, url: &str) -> Result<PathBuf, BackendError> {
+        let p = self.dir.join("downloads");
+        std::fs::create_dir_all(&p).unwrap();
+        let p = p.join(url.rsplit('/').next().unwrap());
+        std::fs::write(&p, format!("body of {url}")).unwrap();
+        Ok(p)
+    }
     fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError> {
         self.tags
             .borrow_mut()
@@ -368,5 +375,29 @@ fn a_cached_copy_from_makes_no_container() {
         fake.created.borrow().len(),
         made,
         "no container on a full cache hit"
+    );
+}
+
+#[test]
+fn add_of_a_url_is_a_file_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    let df = "FROM busybox\nADD http://127.0.0.1:1/x/data.tar.gz /dl/\n";
+    run_build(&fake, t.path(), df, &opts()).0.unwrap();
+    let roots = fake.dir.clone();
+    let found: Vec<PathBuf> = fake
+        .containers
+        .borrow()
+        .keys()
+        .map(|c| roots.join(c).join("dl/data.tar.gz"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(found.len(), 1);
+    let md = std::fs::metadata(&found[0]).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&found[0]).unwrap(),
+        "body of http://127.0.0.1:1/x/data.tar.gz"
     );
 }
