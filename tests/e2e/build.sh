@@ -166,6 +166,9 @@ RUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/count; w
 RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/f && cat /scratch/f > /from-tmpfs'
 RUN --mount=type=bind,source=in.txt,target=/mnt/in.txt cat /mnt/in.txt > /from-bind
 RUN --mount=type=bind,from=$IMG,source=/etc,target=/other-etc head -n 1 /other-etc/passwd > /from-image
+COPY <<HEREDOC /from-heredoc.txt
+copied from a heredoc
+HEREDOC
 DF
 docker build -q -t berth-e2e/mounts "$M" >/dev/null 2>&1
 docker build -q --no-cache --network none -t berth-e2e/mounts "$M" >/dev/null 2>&1; rc=$?
@@ -175,6 +178,7 @@ check "tmpfs mount: used, not in the image" "t|absent" \
     "$(docker run --rm berth-e2e/mounts sh -c 'cat /from-tmpfs; [ -e /scratch/f ] && echo present || echo absent' 2>&1 | paste -sd'|')"
 check "bind mount of the context" "bound content" "$(docker run --rm berth-e2e/mounts cat /from-bind 2>&1)"
 check "bind mount of an image" "root:x:0:0:root:/root:/bin/sh" "$(docker run --rm berth-e2e/mounts cat /from-image 2>&1)"
+check "COPY of a heredoc" "copied from a heredoc" "$(docker run --rm berth-e2e/mounts cat /from-heredoc.txt 2>&1)"
 check "bind mounts leave nothing in the image" "absent" \
     "$(docker run --rm berth-e2e/mounts sh -c '[ -e /mnt/in.txt ] && echo present || echo absent' 2>&1)"
 

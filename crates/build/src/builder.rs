@@ -193,6 +193,17 @@ impl Builder<'_> {
                     line: stage.from.line,
                     kind: crate::error::ErrorKind::Expand(e),
                 })?;
+            if let Some(p) = from.platform.as_deref().filter(|p| !p.is_empty()) {
+                let host = crate::args::Platform::host();
+                if crate::args::Platform::parse(p)
+                    .is_none_or(|q| q.os != host.os || q.arch != host.arch)
+                {
+                    return Err(BuildError::Invalid(format!(
+                        "Dockerfile:{}: FROM --platform={p}: berth builds for {host} only",
+                        stage.from.line
+                    )));
+                }
+            }
             self.args.begin_stage();
             let mut st = self.from(&from.image)?;
             self.onbuild_triggers(&mut st, df.directives.escape)?;

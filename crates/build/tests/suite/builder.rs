@@ -401,3 +401,41 @@ fn add_of_a_url_is_a_file_with_mode_0600() {
         "body of http://127.0.0.1:1/x/data.tar.gz"
     );
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_and_platforms_are_the_hosts() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let parent = "FROM busybox\nONBUILD ENV FROM_TRIGGER=yes\n";
+    let mut o = opts();
+    o.tags = vec!["withtrigger".into()];
+    let pid = run_build(&fake, t.path(), parent, &o).0.unwrap();
+    assert_eq!(
+        fake.config(&pid).on_build.unwrap(),
+        ["ENV FROM_TRIGGER=yes"]
+    );
+    let (r, text) = run_build(&fake, t.path(), "FROM withtrigger\nENV B=1\n", &opts());
+    let id = r.unwrap();
+    assert!(text.contains("# Executing 1 build trigger\n"), "{text}");
+    let c = fake.config(&id);
+    assert!(c.env.unwrap().contains(&"FROM_TRIGGER=yes".to_string()));
+    assert!(c.on_build.is_none(), "triggers are not inherited further");
+    let ok = run_build(
+        &fake,
+        t.path(),
+        "FROM --platform=$BUILDPLATFORM busybox\n",
+        &opts(),
+    )
+    .0;
+    assert!(ok.is_ok(), "{ok:?}");
+    let (r, _) = run_build(
+        &fake,
+        t.path(),
+        "FROM --platform=linux/s390x busybox\n",
+        &opts(),
+    );
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("--platform=linux/s390x"));
+}
