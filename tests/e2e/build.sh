@@ -94,7 +94,7 @@ echo "one" > "$C/a.txt"
 echo "secret" > "$C/secret.key"
 echo "log" > "$C/logs/x.log"
 echo "kept" > "$C/logs/keep.log"
-printf 'secret.key\nlogs\n!logs/keep.log\n' > "$C/.dockerignore"
+printf 'secret.key\nlogs\n!logs/keep.log\nDockerfile\n.dockerignore\n' > "$C/.dockerignore"
 cat > "$C/Dockerfile" <<'DF'
 ARG BASE=berth-e2e/busybox
 FROM ${BASE} AS builder
@@ -136,6 +136,14 @@ check "COPY --chown resolved in the image" "1000:50 app" \
     "$(docker run --rm berth-e2e/app:1 stat -c '%u:%g %U' /app/a.txt 2>&1)"
 check ".dockerignore excludes and ! re-includes" "keep.log" \
     "$(docker run --rm berth-e2e/app:1 ls /app/logs 2>&1)"
+I=$WORK/ignore; mkdir -p "$I/logs" "$I/deep/er"
+touch "$I/keep.txt" "$I/secret.key" "$I/logs/a.log" "$I/logs/keep.log" "$I/deep/er/x.tmp" "$I/deep/er/y.txt"
+printf 'secret.key\nlogs\n!logs/keep.log\n**/*.tmp\nDockerfile\n.dockerignore\n' > "$I/.dockerignore"
+printf 'FROM %s\nCOPY . /ctx/\n' "$IMG" > "$I/Dockerfile"
+docker build -q -t berth-e2e/ignore "$I" >/dev/null 2>&1
+check ".dockerignore: COPY . sees only what is not excluded (Dockerfile read, not copied)" \
+    "/ctx/deep/er/y.txt /ctx/keep.txt /ctx/logs/keep.log" \
+    "$(docker run --rm berth-e2e/ignore find /ctx -type f 2>&1 | sort | paste -sd' ')"
 hist=$(docker history --no-trunc --format '{{.CreatedBy}}' berth-e2e/app:1 2>&1)
 check "history: one entry per instruction of the final stage (+ the base)" 11 "$(printf '%s\n' "$hist" | wc -l)"
 contains "history shows metadata steps as nop" "#(nop)  ENV APP_HOME=/app" "$hist"

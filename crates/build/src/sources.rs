@@ -139,8 +139,7 @@ fn hash_entry(p: &Path, rel: &str, h: &mut Sha256) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes from the context what `.dockerignore` excludes (the Dockerfile and the
-/// `.dockerignore` itself are kept, as Docker keeps them).
+/// Removes from the context what `.dockerignore` excludes, but the paths in `keep`.
 pub fn prune_context(root: &Path, ignore: &DockerIgnore, keep: &[&str]) -> io::Result<()> {
     prune_dir(root, "", ignore, keep)
 }

@@ -115,8 +115,9 @@ pub(crate) fn build(
     if let Some(ig) = read_in_root(&ctx.0, Path::new(".dockerignore"))? {
         let ig = berth_build::DockerIgnore::parse(&String::from_utf8_lossy(&ig))
             .map_err(|er| Error::BadParameter(format!(".dockerignore: {er}")))?;
-        let keep = [name.trim_start_matches("./"), ".dockerignore"];
-        berth_build::prune_context(&ctx.0, &ig, &keep)
+        // Read already: an excluded Dockerfile or .dockerignore goes too, as dockerd drops
+        // them (a `COPY . .` does not copy them then).
+        berth_build::prune_context(&ctx.0, &ig, &[])
             .map_err(|er| internal("apply .dockerignore to the build context", er))?;
     }
     let backend = EngineBackend {
