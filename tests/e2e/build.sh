@@ -230,6 +230,18 @@ out=$(docker build "$U" 2>&1); rc=$?
 contains "ADD of a missing URL: the reason" "404" "$out"
 kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null
 
+# --- docker-compose 1.29 `build:` (docker-py's build API) ----------------------------------------
+if command -v docker-compose >/dev/null; then
+    CP=$WORK/compose; mkdir -p "$CP/app"
+    printf 'FROM %s\nARG MSG=default\nRUN echo "compose $MSG" > /msg\nCMD ["cat", "/msg"]\n' "$IMG" > "$CP/app/Dockerfile"
+    printf 'version: "3"\nservices:\n  web:\n    build:\n      context: ./app\n      args:\n        MSG: built\n    image: berth-e2e/compose-web:1\n' > "$CP/docker-compose.yml"
+    out=$(cd "$CP" && timeout 120 docker-compose build 2>&1); rc=$?
+    check "docker-compose build: exit" 0 "$rc"
+    check "docker-compose build: the image runs" "compose built" "$(docker run --rm berth-e2e/compose-web:1 2>&1)"
+else
+    echo "SKIP docker-compose build (docker-compose not installed)"
+fi
+
 # --- --target, failures, hostile contexts -------------------------------------------------------
 docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
 check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"
