@@ -268,6 +268,12 @@ contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" 
 # builder leaves them; every other step is hidden.
 check "docker images hides the intermediate images" 3 "$(docker images -q --filter dangling=true | wc -l)"
 [ "$(docker images -aq | wc -l)" -gt "$(docker images -q | wc -l)" ] && pass "docker images -a shows them" || fail "docker images -a shows no intermediate image"
+# image prune keeps the intermediates that have a child (not dangling, as dockerd): a rebuild
+# redoes only the first stage's last step (it had no child), and its COPY --from hits again
+# on content.
+docker image prune -f >/dev/null 2>&1
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
+check "after image prune the cache of the tagged image stays" 15 "$(count ' ---> Using cache' "$out")"
 out=$(docker builder prune -f 2>&1); rc=$?
 check "builder prune exit" 0 "$rc"
 out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)

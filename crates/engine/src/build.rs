@@ -39,21 +39,31 @@ fn build_dir(e: &Engine) -> PathBuf {
     e.inner.0.cfg.root.join("build")
 }
 
-/// The images a build made a child of (Docker's intermediate images: `docker images` lists
-/// them only with `-a` while they have no tag). `<root>/build/parents`, one ID a line.
-pub(crate) fn parents(root: &Path) -> std::collections::HashSet<String> {
+/// The images a build made a child of that still have one of `live` (the IDs that exist):
+/// Docker's intermediate images, which are not dangling (`docker images` lists them only
+/// with `-a`, `image prune` keeps them). `<root>/build/parents`: `CHILD PARENT` lines.
+pub(crate) fn parents_of(
+    root: &Path,
+    live: &std::collections::HashSet<&str>,
+) -> std::collections::HashSet<String> {
     std::fs::read_to_string(root.join("build").join("parents"))
-        .map(|t| t.lines().map(str::to_string).collect())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(child, _)| live.contains(child))
+                .map(|(_, parent)| parent.to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn note_parent(e: &Engine, parent: &str) {
+fn note_parent(e: &Engine, child: &str, parent: &str) {
     let p = build_dir(e).join("parents");
     let r = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&p)
-        .and_then(|mut f| f.write_all(format!("{parent}\n").as_bytes()));
+        .and_then(|mut f| f.write_all(format!("{child} {parent}\n").as_bytes()));
     if let Err(er) = r {
         tracing::warn!("record {parent} as a build parent in {}: {er}", p.display());
     }
@@ -401,11 +411,11 @@ impl BuildBackend for EngineBackend<'_> {
             }
         }
         let _g = s.image_lock.lock();
-        note_parent(self.e, parent);
         let rec = s
             .images
             .commit(container, Some(parent), config, created_by, None)
             .map_err(|er| BackendError::with(format!("commit build container {container}"), er))?;
+        note_parent(self.e, &rec.id.to_string(), parent);
         Ok(rec.id.to_string())
     }
 
@@ -416,13 +426,13 @@ impl BuildBackend for EngineBackend<'_> {
     ) -> std::result::Result<String, BackendError> {
         let s = &self.e.inner.0;
         let _g = s.image_lock.lock();
-        if let Some(p) = parent {
-            note_parent(self.e, p);
-        }
         let rec = s
             .images
             .derive(parent, config)
             .map_err(|er| BackendError::with("store a build step's image", er))?;
+        if let Some(p) = parent {
+            note_parent(self.e, &rec.id.to_string(), p);
+        }
         Ok(rec.id.to_string())
     }
 

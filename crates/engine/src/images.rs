@@ -118,7 +118,8 @@ pub(crate) fn list(e: &Engine, all: bool, filters: &Value) -> Result<Vec<Value>>
     let intermediate = if all {
         Default::default()
     } else {
-        crate::build::parents(&s.cfg.root)
+        let live = list.iter().map(|i| i.id.as_str()).collect();
+        crate::build::parents_of(&s.cfg.root, &live)
     };
     let mut out = Vec::new();
     for mut im in list {
@@ -371,10 +372,18 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
     };
     let used = in_use_ids(e);
     let list = s.images.list().map_err(|er| internal("list images", er))?;
+    // A build's intermediate image with a child is not dangling (dockerd's rule).
+    let parents = {
+        let live = list.iter().map(|i| i.id.as_str()).collect();
+        crate::build::parents_of(&s.cfg.root, &live)
+    };
     let mut deleted = Vec::new();
     let mut space = 0;
     for im in list {
-        if used.contains(&im.id) || (dangling_only && !im.repo_tags.is_empty()) {
+        if used.contains(&im.id)
+            || (dangling_only && !im.repo_tags.is_empty())
+            || (dangling_only && parents.contains(&im.id))
+        {
             continue;
         }
         if !f.match_labels("label", &im.labels) || until.is_some_and(|u| im.created > u) {
