@@ -243,6 +243,13 @@ else
 fi
 
 # --- --target, failures, hostile contexts -------------------------------------------------------
+W=$WORK/workdir; mkdir -p "$W"
+printf 'FROM %s\nWORKDIR /made/by\nWORKDIR workdir\nWORKDIR /bin\n' "$IMG" > "$W/Dockerfile"
+docker build -q -t berth-e2e/workdir "$W" >/dev/null 2>&1
+check "WORKDIR makes a missing directory in the image" "/made/by/workdir" \
+    "$(docker run --rm -w / berth-e2e/workdir sh -c 'ls -d /made/by/workdir' 2>&1)"
+check "WORKDIR: a layer where it made a directory, none where one was there" 3 \
+    "$(docker image inspect -f '{{len .RootFS.Layers}}' berth-e2e/workdir 2>&1)"
 docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
 check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"
 F=$WORK/fail; mkdir -p "$F"

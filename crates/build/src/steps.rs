@@ -30,6 +30,10 @@ impl Builder<'_> {
                 }
                 self.meta_commit(st, &format!("ARG {}", text.join(" ")))
             }
+            Instruction::Workdir(w) => {
+                let text = self.apply_meta(st, Instruction::Workdir(w))?;
+                self.workdir_step(st, &text)
+            }
             other => {
                 let text = self.apply_meta(st, other)?;
                 self.meta_commit(st, &text)
@@ -262,6 +266,68 @@ impl Builder<'_> {
         self.backend.cache_put(&key, &id)?;
         let img = self.backend.resolve_image(&id)?;
         st.config = img.config;
+        st.image = Some(id.clone());
+        self.say(format!(" ---> {}\n", short(&id)));
+        Ok(())
+    }
+}
+
+impl Builder<'_> {
+    /// `WORKDIR`: the directory is made in the image when it is missing (a layer, as
+    /// dockerd's classic builder makes it); else a metadata step.
+    fn workdir_step(&mut self, st: &mut State, text: &str) -> Result<(), BuildError> {
+        let key = self.key(st.image.as_deref(), &["workdir", text]);
+        if self.cached(st, &key)? {
+            return Ok(());
+        }
+        let Some(parent) = st.image.clone() else {
+            // scratch with no layer yet: the next container step makes the directory.
+            return self.meta_commit(st, text);
+        };
+        let dir = st.workdir();
+        let mut cc = st.config.config.clone().unwrap_or_default();
+        cc.cmd = Some(vec!["#(nop) WORKDIR".into()]);
+        cc.entrypoint = Some(vec![]);
+        cc.healthcheck = None;
+        let cid = self.backend.create(&parent, &cc, false, &[])?;
+        let made = self
+            .backend
+            .rootfs(&cid)
+            .map_err(BuildError::from)
+            .and_then(|root| {
+                if crate::copy::resolve(&root, &dir).is_ok() {
+                    return Ok(false);
+                }
+                crate::copy::mkdir_all(&root, &dir, None)
+                    .map(|_| true)
+                    .map_err(|source| BuildError::Copy {
+                        step: "WORKDIR",
+                        source,
+                    })
+            });
+        let id = match made {
+            Ok(true) => {
+                let by = format!("{} #(nop) {text}", st.shell().join(" "));
+                let r = self.backend.commit(&cid, &parent, st.config.clone(), &by);
+                self.backend.remove(&cid);
+                r?
+            }
+            Ok(false) => {
+                self.backend.remove(&cid);
+                // (meta_commit records its own key; this one is recorded below too.)
+                self.meta_commit(st, text)?;
+                if let Some(id) = &st.image {
+                    self.backend.cache_put(&key, id)?;
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                self.backend.remove(&cid);
+                return Err(e);
+            }
+        };
+        self.backend.cache_put(&key, &id)?;
+        st.config = self.backend.resolve_image(&id)?.config;
         st.image = Some(id.clone());
         self.say(format!(" ---> {}\n", short(&id)));
         Ok(())
