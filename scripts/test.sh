@@ -23,6 +23,7 @@ step cgroup-v2-guest tests/qemu/packages-v2.sh berth-cgroups berth-seccomp berth
 bin=$PWD/target/debug
 if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step docker-cli tests/e2e/docker-cli.sh "$bin/berthd"
+    step docker-build tests/e2e/build.sh "$bin/berthd"
     step crash tests/e2e/crash.sh "$bin/berthd"
     step network tests/e2e/network.sh "$bin/berthd"
     step dns tests/e2e/dns.sh "$bin/berthd"

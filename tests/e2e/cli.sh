@@ -423,6 +423,27 @@ else
     "$B" load -q -i "$WORK/image.tar" >/dev/null
 fi
 
+# --- build -----------------------------------------------------------------------------------
+BC=$WORK/buildctx; mkdir -p "$BC"
+echo "from the context" > "$BC/msg.txt"
+printf 'FROM %s\nARG WHO=nobody\nCOPY msg.txt /msg.txt\nRUN echo "built by $WHO" >> /msg.txt\nCMD ["cat", "/msg.txt"]\n' "$IMG" > "$WORK/Dockerfile.outside"
+out=$("$B" build -t berth-e2e/built:1 -f "$WORK/Dockerfile.outside" --build-arg WHO=cli --label via=cli --iidfile "$WORK/iid" "$BC" 2>&1); rc=$?
+check "build exit" 0 "$rc"
+contains "build shows steps" "Step 3/5 : COPY msg.txt /msg.txt" "$out"
+contains "build tags" "Successfully tagged berth-e2e/built:1" "$out"
+check "build: -f outside the context, --build-arg" "from the context
+built by cli" "$("$B" run --rm berth-e2e/built:1 2>&1)"
+check "build --iidfile" "$("$B" image inspect -f '{{.Id}}' berth-e2e/built:1)" "$(cat "$WORK/iid")"
+check "build --label" "cli" "$("$B" image inspect -f '{{index .Config.Labels "via"}}' berth-e2e/built:1)"
+out=$("$B" build -q -t berth-e2e/built:1 -f "$WORK/Dockerfile.outside" --build-arg WHO=cli --label via=cli "$BC" 2>&1)
+check "build -q prints only the ID (all cached)" "$(cat "$WORK/iid")" "$out"
+out=$(printf 'FROM %s\nRUN echo failing-now; exit 2\n' "$IMG" | "$B" build - 2>&1); rc=$?
+check "build of a failing RUN exits 1" 1 "$rc"
+contains "build of a failing RUN shows its output and error" "failing-now" "$out"
+contains "build failure message" "returned a non-zero code: 2" "$out"
+"$B" rmi berth-e2e/built:1 >/dev/null 2>&1
+for c in $("$B" ps -aq --filter status=exited); do "$B" rm "$c" >/dev/null 2>&1; done
+
 # --- save ----------------------------------------------------------------------------------
 "$B" save -o "$WORK/saved.tar" "$IMG"; rc=$?
 check "save -o exit" 0 "$rc"

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod exec;

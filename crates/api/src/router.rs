@@ -56,10 +56,8 @@ pub async fn route(
         (&M::GET, ["events"]) => system::events(e, r).await,
         (&M::GET, ["system", "df"]) => system::df(e).await,
         (&M::POST, ["auth"]) => system::auth(ctx.insecure_registries.clone(), r).await,
-        (&M::POST, ["build"]) => Err(ApiError::not_implemented(
-            "image builds (POST /build) are not implemented by berthd yet",
-        )),
-        (&M::POST, ["build", "prune"]) => system::build_prune().await,
+        (&M::POST, ["build"]) => crate::build::build(e, r).await,
+        (&M::POST, ["build", "prune"]) => system::build_prune(e).await,
 
         // Containers
         (&M::POST, ["commit"]) => containers::commit(e, r).await,

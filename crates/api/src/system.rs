@@ -108,12 +108,9 @@ pub fn filters_value(r: &Req) -> ApiResult<serde_json::Value> {
     serde_json::to_value(m).map_err(|e| ApiError::internal(format!("encoding filters: {e}")))
 }
 
-pub async fn build_prune() -> ApiResult<Response<Body>> {
-    // berthd has no build cache yet, so there is never anything to delete.
-    json(
-        StatusCode::OK,
-        &serde_json::json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }),
-    )
+pub async fn build_prune(e: Arc<Engine>) -> ApiResult<Response<Body>> {
+    let v = blocking(move || e.build_prune().map_err(ApiError::from)).await?;
+    json(StatusCode::OK, &v)
 }
 
 pub async fn auth(insecure: Vec<String>, r: Req) -> ApiResult<Response<Body>> {

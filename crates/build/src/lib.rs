@@ -1,8 +1,8 @@
 //! # berth-build: image builds (`docker build`)
 //!
-//! This crate is the home of berth's image builder, the classic-builder `POST /build` that
-//! `docker build` talks to when the daemon announces `Builder-Version: 1`. What is here now
-//! is the builder's **front end**, self-contained and without I/O:
+//! This crate is berth's image builder, the classic-builder `POST /build` that `docker
+//! build` talks to when the daemon announces `Builder-Version: 1`. Its **front end** is
+//! self-contained and without I/O:
 //!
 //! - [`parse`] / [`parse_bytes`]: a Dockerfile → a typed [`Dockerfile`] (parser directives,
 //!   the `ARG`s before the first `FROM`, [`Stage`]s of [`Located`] [`Instruction`]s). Every
@@ -22,33 +22,21 @@
 //!   exceptions, last match wins) with [`DockerIgnore::is_excluded`] and
 //!   [`DockerIgnore::should_descend`] for the context walker.
 //!
-//! ## What lands here next
+//! ## The builder
 //!
-//! - **Context** (`context.rs`): receive the `POST /build` body (tar, maybe gzip) into a
-//!   scratch directory with the image crate's contained (openat2) unpacker; read
-//!   `.dockerignore` with [`DockerIgnore`] and drop excluded paths (the Dockerfile and
-//!   `.dockerignore` themselves are always kept, as in Docker); hash sources for `COPY`/`ADD`.
-//! - **Builder** (`builder.rs`): walk [`Dockerfile::stages`] up to `--target` in order,
-//!   printing `Step {n}/{Dockerfile::step_count} : {original}`. `FROM` resolves (pulls) the
-//!   base image or a previous stage. Per stage, keep the image config (Env, Cmd, Entrypoint,
-//!   WorkingDir, User, Labels, ExposedPorts, Volumes, StopSignal, Healthcheck, OnBuild,
-//!   Shell) and a [`BuildArgs`] (`begin_stage`, `declare` for each `ARG`); substitute each
-//!   instruction with [`Located::expanded`] over the stage's `ENV` then [`BuildArgs::value`].
-//!   Metadata instructions only edit the config (history entry with `empty_layer: true`).
-//!   `RUN` creates a container from the current image through the engine's typed "run this
-//!   container" entry point (env = config Env + [`BuildArgs::run_env`], the `SHELL` for shell
-//!   form, heredocs written as the script or as stdin), waits for it, and turns the
-//!   container's upper-dir diff into a layer with the image crate (whiteouts included).
-//!   `COPY`/`ADD` copy from the context or a stage/image (`--from`) into a snapshot and diff
-//!   it the same way. Base-image `ONBUILD` triggers run first in the child's stage, parsed
-//!   with [`parse_instruction`]. At the end: commit the image, tag it, print
-//!   [`BuildArgs::unused_warning`].
-//! - **Cache** (`cache.rs`): key = parent image ID + instruction text + build args in scope
-//!   (+ for `COPY`/`ADD` the sources' content hash); a hit reuses the child image.
-//!
-//! The builder depends on `berth-image` (layers, snapshots, store) and on the engine's
-//! container-run entry point; the API crate's `POST /build` handler calls the builder and
-//! streams its `{"stream": ...}` lines.
+//! [`build`] walks the stages up to `--target`, printing `Step {n}/{m} : {original}`, and
+//! drives the engine only through [`BuildBackend`] (resolve, create, run, rootfs, commit,
+//! derive, cache records, tag). Each step makes an image: metadata instructions edit the
+//! config (history `#(nop)`, `empty_layer`), `RUN` runs a container of the current image
+//! (shell form through `SHELL`, heredocs as the script, build args in its env and in
+//! `|N K=V` of its history) and commits it, `COPY`/`ADD` write into a never-started
+//! container's rootfs (module `copy`: both sides resolved inside their root, `--chown` names
+//! looked up in the image's `/etc/passwd` and `/etc/group`, `--chmod`, `ADD` of a local tar
+//! extracts) and commit it; `RUN --mount` (module `runmount`): cache, tmpfs and read-only
+//! binds. The cache key of a step is the parent image, the substituted
+//! instruction, the build args in scope and, for `COPY`/`ADD`, the sources' content hash
+//! (names, modes, owners, contents; not times); `ADD` of a URL is fetched by the backend.
+//! Not yet: secret/ssh mounts.
 //!
 //! ## Deliberate differences from Docker
 //!
@@ -69,6 +57,10 @@
 
 mod args;
 mod ast;
+mod backend;
+mod builder;
+mod copy;
+mod copystep;
 mod dockerfile;
 mod duration;
 mod error;
@@ -81,6 +73,9 @@ mod lines;
 mod mount;
 mod parse;
 mod pattern;
+mod runmount;
+mod sources;
+mod steps;
 mod words;
 
 pub use args::{resolve, BuildArgs, MetaVars, Platform, Resolved, ResolvedStage, PROXY_ARGS};
@@ -88,8 +83,11 @@ pub use ast::{
     Add, Arg, ArgDecl, CommandLine, Copy, Directives, Dockerfile, From, HealthCheck, Healthcheck,
     Heredoc, Instruction, KeyValue, Located, Onbuild, Run, Source, Stage,
 };
+pub use backend::{BackendError, BaseImage, BuildBackend, RunMount};
+pub use builder::{build, short, with_tag, BuildError, BuildOptions, Event};
 pub use dockerfile::{parse, parse_bytes, parse_instruction};
 pub use error::{ErrorKind, ExpandError, ExpandErrorKind, IgnoreError, ParseError, ResolveError};
 pub use ignore::{DockerIgnore, IgnorePattern};
 pub use lex::{expand, Lexer, VarFn, Vars};
 pub use mount::{Mount, MountType, Network, Sharing};
+pub use sources::prune_context;

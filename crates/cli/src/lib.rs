@@ -258,8 +258,8 @@ fn real_main(argv: Vec<String>) -> i32 {
         "ps" | "run" | "create" | "start" | "stop" | "restart" | "kill" | "rm" | "logs"
         | "exec" | "attach" | "inspect" | "top" | "stats" | "pause" | "unpause" | "rename"
         | "wait" | "cp" | "diff" | "export" | "commit" | "port" | "update" | "images" | "pull"
-        | "push" | "load" | "save" | "import" | "tag" | "rmi" | "history" | "info" | "version"
-        | "events" | "login" | "logout" | "completion" => first.clone(),
+        | "push" | "build" | "load" | "save" | "import" | "tag" | "rmi" | "history" | "info"
+        | "version" | "events" | "login" | "logout" | "completion" => first.clone(),
         other => {
             eprintln!(
                 "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"

@@ -322,6 +322,18 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("platform", "string", "Push a platform-specific manifest as a single-platform image to the registry"),
             b('q', "quiet", "Suppress verbose output"),
         ], aliases: ["image push"]),
+        "build" => spec!("build", "build [OPTIONS] PATH | -", "Build an image from a Dockerfile", Nargs::Exact(1), [
+            vl("build-arg", "list", "Set build-time variables"),
+            v('f', "file", "string", "Name of the Dockerfile (default: \"PATH/Dockerfile\")"),
+            bl("force-rm", "Always remove intermediate containers"),
+            vl("iidfile", "string", "Write the image ID to the file"),
+            vl("label", "list", "Set metadata for an image"),
+            bl("no-cache", "Do not use cache when building the image"),
+            b('q', "quiet", "Suppress the build output and print image ID on success"),
+            bl("rm", "Remove intermediate containers after a successful build").def("true"),
+            v('t', "tag", "list", "Name and optionally a tag in the \"name:tag\" format"),
+            vl("target", "string", "Set the target build stage to build"),
+        ], aliases: ["image build"]),
         "load" => spec!("load", "load [OPTIONS]", "Load an image from a tar archive or STDIN", Nargs::None, [
             v('i', "input", "string", "Read from tar archive file, instead of STDIN"),
             vl("platform", "list", "Load only the given platform(s)"),
@@ -413,7 +425,7 @@ pub fn spec(name: &str) -> Option<Spec> {
 
 /// Top-level commands in help order: (name, about), grouped.
 pub const COMMON: &[&str] = &[
-    "run", "exec", "ps", "pull", "push", "images", "login", "logout", "info", "version",
+    "run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "info", "version",
 ];
 pub const OTHERS: &[&str] = &[
     "attach", "commit", "cp", "create", "diff", "events", "export", "history", "import", "inspect",
@@ -466,6 +478,7 @@ pub fn resolve_management(group: &str, sub: &str) -> Option<&'static str> {
         ("image", s) => match s {
             "history" => "history",
             "import" => "import",
+            "build" => "build",
             "load" => "load",
             "pull" => "pull",
             "push" => "push",

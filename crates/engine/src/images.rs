@@ -77,7 +77,7 @@ fn image_event(e: &Engine, action: &str, id: &str, name: &str) {
     e.inner.0.events.publish("image", action, id, a);
 }
 
-pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>> {
+pub(crate) fn list(e: &Engine, all: bool, filters: &Value) -> Result<Vec<Value>> {
     let s = &e.inner.0;
     let f = Filters::parse(filters)?;
     f.validate(&[
@@ -114,9 +114,19 @@ pub(crate) fn list(e: &Engine, _all: bool, filters: &Value) -> Result<Vec<Value>
         .iter()
         .map(|p| RefPattern::parse(p))
         .collect::<Result<Vec<_>>>()?;
+    // A build's intermediate images (untagged, with a child) only with -a, as dockerd.
+    let intermediate = if all {
+        Default::default()
+    } else {
+        let live = list.iter().map(|i| i.id.as_str()).collect();
+        crate::build::parents_of(&s.cfg.root, &live)
+    };
     let mut out = Vec::new();
     for mut im in list {
         let dangling = im.repo_tags.is_empty();
+        if dangling && intermediate.contains(&im.id) {
+            continue;
+        }
         if let Some(d) = f.get("dangling").first() {
             let want = matches!(d.as_str(), "true" | "1");
             if want != dangling {
@@ -362,10 +372,18 @@ pub(crate) fn prune(e: &Engine, filters: &Value) -> Result<Value> {
     };
     let used = in_use_ids(e);
     let list = s.images.list().map_err(|er| internal("list images", er))?;
+    // A build's intermediate image with a child is not dangling (dockerd's rule).
+    let parents = {
+        let live = list.iter().map(|i| i.id.as_str()).collect();
+        crate::build::parents_of(&s.cfg.root, &live)
+    };
     let mut deleted = Vec::new();
     let mut space = 0;
     for im in list {
-        if used.contains(&im.id) || (dangling_only && !im.repo_tags.is_empty()) {
+        if used.contains(&im.id)
+            || (dangling_only && !im.repo_tags.is_empty())
+            || (dangling_only && parents.contains(&im.id))
+        {
             continue;
         }
         if !f.match_labels("label", &im.labels) || until.is_some_and(|u| im.created > u) {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 mod error;
 mod etc;
@@ -50,6 +51,7 @@ pub mod fuzzing;
 
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
+pub use build::{BuildRequest, Cancelled};
 pub use error::{BoxError, Error, Internal, Result};
 pub use events::EventStream;
 pub use images::CommitOptions;
@@ -238,6 +240,7 @@ impl Engine {
     /// containers, leaked mounts), reconnect to running containers' monitors, resume restart
     /// policies. Returns the shared engine.
     pub fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        build::clean_leftovers(&cfg.root);
         shared::open(cfg)
     }
 
@@ -627,6 +630,27 @@ impl Engine {
         progress: Progress,
     ) -> Result<()> {
         images::import(self, r, repo, tag, changes, message, platform, progress)
+    }
+
+    /// `POST /build`: `context` is the build context as a tar (plain or compressed); progress
+    /// gets Docker's classic-builder stream (`{"stream": "Step 1/3 : ..."}`, `{"aux":{"ID":..}}`).
+    /// An error before any progress is the HTTP error; later ones go in-stream.
+    /// `cancelled` says whether the client went away: the running step is killed, its
+    /// container removed and nothing more is built or tagged.
+    pub fn build(
+        &self,
+        context: &mut (dyn Read + Send),
+        req: &BuildRequest,
+        progress: Progress,
+        cancelled: Cancelled,
+    ) -> Result<()> {
+        build::build(self, context, req, progress, cancelled)
+    }
+
+    /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": 0}` (the build cache's
+    /// records; the intermediate images are images, which `image prune` removes).
+    pub fn build_prune(&self) -> Result<serde_json::Value> {
+        build::prune(self)
     }
 
     /// `POST /images/{name}/push?tag=`.

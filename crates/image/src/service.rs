@@ -883,6 +883,40 @@ impl ImageService {
         Ok(rec)
     }
 
+    /// An image with `parent`'s layers (none without one) and `config` as given (its
+    /// history already extended by the caller; rootfs set here): a build's metadata-only step.
+    pub fn derive(&self, parent: Option<&str>, mut config: ImageConfig) -> Result<ImageRecord> {
+        let lease = self.lease();
+        let mut layers = Vec::new();
+        if let Some(p) = parent {
+            for l in &self.resolve(p)?.layers {
+                layers.push(PendingLayer {
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    diff_id: l.diff_id.clone(),
+                });
+            }
+        }
+        config.rootfs = model::RootFs {
+            kind: "layers".into(),
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        };
+        let b = serde_json::to_vec(&config).map_err(|e| Error::json("image config", e))?;
+        let cfg = lease.write_bytes(&b, None)?;
+        let rec = self.register(
+            &cfg,
+            layers,
+            None,
+            &[],
+            &[],
+            &crate::progress::NoProgress,
+            &lease,
+        )?;
+        lease.succeed();
+        Ok(rec)
+    }
+
     /// Blobs the stored images reference: configs, manifests (and what they list), layers.
     pub(crate) fn referenced_blobs(&self) -> HashSet<Digest> {
         let mut keep = HashSet::new();

@@ -832,3 +832,39 @@ fn gc_spares_snapshots_an_operation_holds() {
     assert_eq!(g.snapshots_removed, vec![chain.clone()]);
     assert!(!s.snapshots.has(&chain));
 }
+
+#[test]
+fn derive_keeps_the_parents_layers_with_a_new_config() {
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(&td.path().join("r"), Some(SnapshotterKind::Copy));
+    s.load(
+        &docker_archive(&three_layers(), &["three:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
+    let parent = s.resolve("three:1").unwrap();
+    let mut cfg = s.config_of(&parent).unwrap();
+    cfg.config.get_or_insert_with(Default::default).user = Some("app".into());
+    cfg.history.push(berth_image::model::History {
+        created_by: Some("/bin/sh -c #(nop)  USER app".into()),
+        empty_layer: true,
+        ..Default::default()
+    });
+    let d = s.derive(Some("three:1"), cfg).unwrap();
+    assert_ne!(d.id, parent.id);
+    assert!(d.repo_tags.is_empty());
+    let blobs = |r: &berth_image::store::ImageRecord| -> Vec<Digest> {
+        r.layers.iter().map(|l| l.blob.clone()).collect()
+    };
+    assert_eq!(blobs(&d), blobs(&parent));
+    let got = s.config_of(&d).unwrap();
+    assert_eq!(got.config.unwrap().user.as_deref(), Some("app"));
+    assert_eq!(got.rootfs.diff_ids.len(), 3);
+    assert!(got.history.last().unwrap().empty_layer);
+    // No parent: an image without layers (FROM scratch and only metadata).
+    let empty = s
+        .derive(None, berth_image::model::ImageConfig::default())
+        .unwrap();
+    assert!(empty.layers.is_empty());
+    assert!(s.config_of(&empty).unwrap().rootfs.diff_ids.is_empty());
+}

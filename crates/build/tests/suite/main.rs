@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test (or its helpers) is a failed test
 
 mod args;
+mod builder;
 mod errors;
 mod expand;
 mod fixtures;

@@ -1,6 +1,7 @@
 //! Command implementations.
 
 pub mod auth;
+pub mod build;
 pub mod container;
 pub mod df;
 pub mod image;
@@ -42,6 +43,7 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "images" => image::images(ctx, m),
         "pull" => image::pull(ctx, m),
         "push" => image::push(ctx, m),
+        "build" => build::build(ctx, m),
         "load" => image::load(ctx, m),
         "save" => image::save(ctx, m),
         "import" => image::import(ctx, m),

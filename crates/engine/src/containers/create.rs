@@ -236,6 +236,17 @@ pub(crate) fn spec_of_request(
 }
 
 pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Value> {
+    create_with(e, name, body, true)
+}
+
+/// [`create`]; `prepare`: make the runtime side ahead in the background (not for a container
+/// that is never started, such as a build's COPY step, whose rootfs is only written to).
+pub(crate) fn create_with(
+    e: &Engine,
+    name: Option<&str>,
+    body: &Value,
+    prepare: bool,
+) -> Result<Value> {
     let s = &e.inner.0;
     let (mut config, mut host) = decode_request(body)?;
     crate::mark("engine: create: decoded");
@@ -315,10 +326,12 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     register(s, &rec);
     drop(vol_guard);
     s.event(&rec, "create", &[]);
-    if !matches!(
-        crate::spec::net_mode(&rec.host_config),
-        Ok(crate::spec::NetMode::Container(_))
-    ) {
+    if prepare
+        && !matches!(
+            crate::spec::net_mode(&rec.host_config),
+            Ok(crate::spec::NetMode::Container(_))
+        )
+    {
         prepare_later(s, &id);
     }
     Ok(json!({"Id": id, "Warnings": warnings}))

@@ -1,0 +1,446 @@
+//! The builder against an in-memory backend: steps, configs, history, cache, errors, COPY.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use berth_build::{
+    build, BackendError, BaseImage, BuildBackend, BuildError, BuildOptions, Event, RunMount,
+};
+use berth_image::model::{ContainerConfig, History, ImageConfig};
+
+#[derive(Default)]
+struct Fake {
+    dir: PathBuf,
+    images: RefCell<HashMap<String, ImageConfig>>,
+    tags: RefCell<HashMap<String, String>>,
+    containers: RefCell<HashMap<String, (String, ContainerConfig)>>,
+    created: RefCell<Vec<ContainerConfig>>,
+    removed: RefCell<Vec<String>>,
+    cache: RefCell<HashMap<String, String>>,
+    next: RefCell<u32>,
+    cancel: std::cell::Cell<bool>,
+    mounts: RefCell<Vec<RunMount>>,
+}
+
+impl Fake {
+    fn new(dir: &Path) -> Fake {
+        let f = Fake {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let base = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            config: Some(ContainerConfig {
+                env: Some(vec!["PATH=/bin".into()]),
+                cmd: Some(vec!["/bin/sh".into()]),
+                ..Default::default()
+            }),
+            history: vec![History {
+                created_by: Some("base".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        f.images.borrow_mut().insert("sha256:base".into(), base);
+        f.tags
+            .borrow_mut()
+            .insert("busybox".into(), "sha256:base".into());
+        f
+    }
+    fn id(&self, prefix: &str) -> String {
+        let mut n = self.next.borrow_mut();
+        *n += 1;
+        format!("{prefix}{:064}", *n)
+    }
+    fn config(&self, id: &str) -> ContainerConfig {
+        self.images.borrow()[id].config.clone().unwrap_or_default()
+    }
+}
+
+impl BuildBackend for Fake {
+    fn resolve_image(&self, name: &str) -> Result<BaseImage, BackendError> {
+        let id = self
+            .tags
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or(name.to_string());
+        let config = self
+            .images
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| BackendError::new(format!("No such image: {name}")))?;
+        Ok(BaseImage { id, config })
+    }
+    fn create(
+        &self,
+        image: &str,
+        config: &ContainerConfig,
+        _will_run: bool,
+        mounts: &[RunMount],
+    ) -> Result<String, BackendError> {
+        self.mounts.borrow_mut().extend(mounts.iter().cloned());
+        let id = self.id("c");
+        std::fs::create_dir_all(self.dir.join(&id)).unwrap();
+        self.containers
+            .borrow_mut()
+            .insert(id.clone(), (image.into(), config.clone()));
+        self.created.borrow_mut().push(config.clone());
+        Ok(id)
+    }
+    fn run(&self, container: &str, output: &mut dyn Write) -> Result<i64, BackendError> {
+        let cmd = self.containers.borrow()[container].1.cmd.clone().unwrap();
+        let last = cmd.last().cloned().unwrap_or_default();
+        writeln!(output, "ran {last}").unwrap();
+        Ok(if last.contains("false") { 1 } else { 0 })
+    }
+    fn rootfs(&self, container: &str) -> Result<PathBuf, BackendError> {
+        Ok(self.dir.join(container))
+    }
+    fn commit(
+        &self,
+        _container: &str,
+        _parent: &str,
+        mut config: ImageConfig,
+        created_by: &str,
+    ) -> Result<String, BackendError> {
+        config.history.push(History {
+            created_by: Some(created_by.into()),
+            ..Default::default()
+        });
+        let id = self.id("sha256:");
+        self.images.borrow_mut().insert(id.clone(), config);
+        Ok(id)
+    }
+    fn derive(&self, _parent: Option<&str>, config: ImageConfig) -> Result<String, BackendError> {
+        let id = self.id("sha256:");
+        self.images.borrow_mut().insert(id.clone(), config);
+        Ok(id)
+    }
+    fn remove(&self, container: &str) {
+        self.removed.borrow_mut().push(container.into());
+    }
+    fn cache_get(&self, key: &str) -> Option<String> {
+        self.cache.borrow().get(key).cloned()
+    }
+    fn cache_put(&self, key: &str, image: &str) -> Result<(), BackendError> {
+        self.cache.borrow_mut().insert(key.into(), image.into());
+        Ok(())
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.get()
+    }
+    fn fetch(&self, url: &str) -> Result<PathBuf, BackendError> {
+        let p = self.dir.join("downloads");
+        std::fs::create_dir_all(&p).unwrap();
+        let p = p.join(url.rsplit('/').next().unwrap());
+        std::fs::write(&p, format!("body of {url}")).unwrap();
+        Ok(p)
+    }
+    fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError> {
+        self.tags
+            .borrow_mut()
+            .insert(reference.into(), image.into());
+        Ok(())
+    }
+}
+
+fn run_build(
+    fake: &Fake,
+    ctx: &Path,
+    df: &str,
+    opts: &BuildOptions,
+) -> (Result<String, BuildError>, String) {
+    let df = berth_build::parse(df).unwrap();
+    let mut text = String::new();
+    let r = build(fake, &df, ctx, opts, &mut |e| match e {
+        Event::Stream(s) => text.push_str(&s),
+        Event::Built(id) => text.push_str(&format!("[built {id}]")),
+    });
+    (r, text)
+}
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        rm: true,
+        tags: vec!["app".into()],
+        ..Default::default()
+    }
+}
+
+const DF: &str = "FROM busybox\nARG V=1\nENV A=b\nWORKDIR /w\nWORKDIR sub\nRUN echo $V\nLABEL x=y\nEXPOSE 80\nUSER app\nCMD [\"run\"]\nHEALTHCHECK --interval=5s CMD true\n";
+
+#[test]
+fn metadata_steps_make_the_config_and_history() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let (r, text) = run_build(&fake, t.path(), DF, &opts());
+    let id = r.unwrap();
+    assert!(text.starts_with("Step 1/11 : FROM busybox\n"), "{text}");
+    assert!(text.contains("Step 6/11 : RUN echo $V\n ---> Running in c"));
+    assert!(text.contains("ran echo $V\n"));
+    assert!(text.contains("Successfully tagged app:latest\n"));
+    assert_eq!(fake.tags.borrow()["app"], id);
+    let img = fake.images.borrow()[&id].clone();
+    let c = img.config.unwrap();
+    assert_eq!(c.env.unwrap(), ["PATH=/bin", "A=b"]);
+    assert_eq!(c.working_dir.as_deref(), Some("/w/sub"));
+    assert_eq!(c.user.as_deref(), Some("app"));
+    assert_eq!(c.cmd.unwrap(), ["run"]);
+    assert!(c.exposed_ports.unwrap().contains_key("80/tcp"));
+    assert_eq!(c.labels.unwrap()["x"], "y");
+    let hc = c.healthcheck.unwrap();
+    assert_eq!(hc.test.unwrap(), ["CMD-SHELL", "true"]);
+    assert_eq!(hc.interval, Some(5_000_000_000));
+    // One history entry per instruction after FROM (+ the base's).
+    let h: Vec<String> = img
+        .history
+        .iter()
+        .map(|h| h.created_by.clone().unwrap())
+        .collect();
+    assert_eq!(h.len(), 11, "{h:?}");
+    assert_eq!(h[1], "/bin/sh -c #(nop)  ARG V=1");
+    assert_eq!(h[2], "/bin/sh -c #(nop)  ENV A=b");
+    // RUN sees the build args in its env and its history names them, as Docker's does.
+    assert_eq!(h[5], "|1 V=1 /bin/sh -c echo $V");
+    assert!(img.history[2].empty_layer && !img.history[5].empty_layer);
+    // WORKDIR made its missing directories: a layer each (dockerd's classic builder too).
+    assert_eq!(h[3], "/bin/sh -c #(nop) WORKDIR /w");
+    assert!(!img.history[3].empty_layer && !img.history[4].empty_layer);
+    let created = fake.created.borrow();
+    assert_eq!(created.len(), 3, "two WORKDIRs and the RUN");
+    let run = &created[2];
+    assert!(run.env.as_ref().unwrap().contains(&"V=1".to_string()));
+    assert_eq!(run.entrypoint.as_deref(), Some(&[][..]));
+    assert_eq!(
+        fake.removed.borrow().len(),
+        3,
+        "every step's container is removed"
+    );
+}
+
+#[test]
+fn a_second_build_is_all_cache_hits_and_args_invalidate() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let first = run_build(&fake, t.path(), DF, &opts()).0.unwrap();
+    let (r, text) = run_build(&fake, t.path(), DF, &opts());
+    assert_eq!(r.unwrap(), first);
+    assert_eq!(text.matches(" ---> Using cache").count(), 10, "{text}");
+    assert_eq!(fake.created.borrow().len(), 3, "nothing ran again");
+    // Another build arg value: the ARG step on is rebuilt.
+    let mut o = opts();
+    o.args.insert("V".into(), "2".into());
+    let (r, text) = run_build(&fake, t.path(), DF, &o);
+    assert_ne!(r.unwrap(), first);
+    assert_eq!(text.matches(" ---> Using cache").count(), 0, "{text}");
+    // --no-cache runs everything.
+    let mut o = opts();
+    o.no_cache = true;
+    let (_, text) = run_build(&fake, t.path(), DF, &o);
+    assert!(!text.contains("Using cache"));
+}
+
+#[test]
+fn a_failing_run_reports_dockers_message() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let (r, text) = run_build(&fake, t.path(), "FROM busybox\nRUN false\n", &opts());
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "The command '/bin/sh -c false' returned a non-zero code: 1"
+    );
+    assert!(text.contains("ran false"));
+    // rm without forcerm keeps the failed container, as Docker does.
+    assert!(fake.removed.borrow().is_empty());
+    let mut o = opts();
+    o.force_rm = true;
+    let _ = run_build(&fake, t.path(), "FROM busybox\nRUN false\n", &o);
+    assert_eq!(fake.removed.borrow().len(), 1);
+}
+
+#[test]
+fn copy_places_files_and_dirs_and_caches_on_content() {
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("d/e")).unwrap();
+    std::fs::write(ctx.join("f.txt"), "f").unwrap();
+    std::fs::write(ctx.join("g.txt"), "g").unwrap();
+    std::fs::write(ctx.join("d/e/x"), "x").unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    let df = "FROM busybox\nWORKDIR /app\nCOPY f.txt .\nCOPY d /dd\nCOPY *.txt /many/\nCOPY f.txt /renamed\n";
+    let (r, text) = run_build(&fake, &ctx, df, &opts());
+    r.unwrap();
+    let roots = fake.dir.clone();
+    let find = |p: &str| {
+        fake.containers
+            .borrow()
+            .keys()
+            .any(|c| roots.join(c).join(p).exists())
+    };
+    assert!(find("app/f.txt"), "{text}");
+    assert!(
+        find("dd/e/x"),
+        "a directory's content goes into the destination"
+    );
+    assert!(find("many/f.txt") && find("many/g.txt"));
+    assert!(find("renamed"));
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 5);
+    std::fs::write(ctx.join("d/e/x"), "changed").unwrap();
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 2, "{text}");
+    // Several sources need a directory destination.
+    let (r, _) = run_build(&fake, &ctx, "FROM busybox\nCOPY f.txt g.txt /x\n", &opts());
+    assert!(r.unwrap_err().to_string().contains("must be a directory"));
+    let (r, _) = run_build(&fake, &ctx, "FROM busybox\nCOPY nope /x\n", &opts());
+    assert!(r.unwrap_err().to_string().contains("file not found"));
+}
+
+#[test]
+fn target_stops_at_the_stage_and_stages_chain() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let df = "FROM busybox AS one\nENV S=1\nFROM one AS two\nENV T=2\nFROM busybox\nENV U=3\n";
+    let mut o = opts();
+    o.target = Some("two".into());
+    let (r, text) = run_build(&fake, t.path(), df, &o);
+    let id = r.unwrap();
+    assert!(text.contains("Step 4/4 : ENV T=2"), "{text}");
+    let env = fake.config(&id).env.unwrap();
+    assert_eq!(env, ["PATH=/bin", "S=1", "T=2"]);
+    o.target = Some("nope".into());
+    assert!(matches!(
+        run_build(&fake, t.path(), df, &o).0,
+        Err(BuildError::TargetNotFound(_))
+    ));
+}
+
+#[test]
+fn a_cancelled_build_stops_and_tags_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    fake.cancel.set(true);
+    let (r, text) = run_build(&fake, t.path(), DF, &opts());
+    assert!(matches!(r, Err(BuildError::Cancelled)), "{r:?}");
+    assert!(!text.contains("Step 2/"), "{text}");
+    assert!(!fake.tags.borrow().contains_key("app"));
+    assert!(fake.created.borrow().is_empty());
+}
+
+#[test]
+fn run_mounts_reach_the_backend_and_key_the_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("in.txt"), "1").unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    let df = "FROM busybox\nWORKDIR /w\nRUN --mount=type=cache,target=c --mount=type=tmpfs,target=/t,size=1024 --mount=type=bind,source=in.txt,target=/in true\n";
+    run_build(&fake, &ctx, df, &opts()).0.unwrap();
+    let m = fake.mounts.borrow().clone();
+    assert_eq!(m.len(), 3);
+    assert!(
+        matches!(&m[0], RunMount::Cache { id, target, mode: 0o755, .. } if id == "/w/c" && target == "/w/c")
+    );
+    assert!(matches!(&m[1], RunMount::Tmpfs { target, size: Some(1024) } if target == "/t"));
+    assert!(matches!(&m[2], RunMount::Bind { target, readonly: true, .. } if target == "/in"));
+    // The bound file's content is part of the step's cache key.
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 2);
+    std::fs::write(ctx.join("in.txt"), "2").unwrap();
+    let (_, text) = run_build(&fake, &ctx, df, &opts());
+    assert_eq!(text.matches("Using cache").count(), 1, "{text}");
+    let (r, _) = run_build(
+        &fake,
+        &ctx,
+        "FROM busybox\nRUN --mount=type=secret,id=x true\n",
+        &opts(),
+    );
+    assert!(r.unwrap_err().to_string().contains("not supported"));
+}
+
+#[test]
+fn a_cached_copy_from_makes_no_container() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    std::fs::create_dir_all(t.path().join("roots")).unwrap();
+    let df = "FROM busybox AS one\nRUN true\nFROM busybox\nCOPY --from=one / /copied/\n";
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    r.unwrap_or_else(|e| panic!("{e}: {text}"));
+    let made = fake.created.borrow().len();
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    r.unwrap();
+    assert_eq!(text.matches("Using cache").count(), 2, "{text}");
+    assert_eq!(
+        fake.created.borrow().len(),
+        made,
+        "no container on a full cache hit"
+    );
+}
+
+#[test]
+fn add_of_a_url_is_a_file_with_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(&t.path().join("roots"));
+    let df = "FROM busybox\nADD http://127.0.0.1:1/x/data.tar.gz /dl/\n";
+    run_build(&fake, t.path(), df, &opts()).0.unwrap();
+    let roots = fake.dir.clone();
+    let found: Vec<PathBuf> = fake
+        .containers
+        .borrow()
+        .keys()
+        .map(|c| roots.join(c).join("dl/data.tar.gz"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(found.len(), 1);
+    let md = std::fs::metadata(&found[0]).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&found[0]).unwrap(),
+        "body of http://127.0.0.1:1/x/data.tar.gz"
+    );
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_and_platforms_are_the_hosts() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let parent = "FROM busybox\nONBUILD ENV FROM_TRIGGER=yes\n";
+    let mut o = opts();
+    o.tags = vec!["withtrigger".into()];
+    let pid = run_build(&fake, t.path(), parent, &o).0.unwrap();
+    assert_eq!(
+        fake.config(&pid).on_build.unwrap(),
+        ["ENV FROM_TRIGGER=yes"]
+    );
+    let (r, text) = run_build(&fake, t.path(), "FROM withtrigger\nENV B=1\n", &opts());
+    let id = r.unwrap();
+    assert!(text.contains("# Executing 1 build trigger\n"), "{text}");
+    let c = fake.config(&id);
+    assert!(c.env.unwrap().contains(&"FROM_TRIGGER=yes".to_string()));
+    assert!(c.on_build.is_none(), "triggers are not inherited further");
+    let ok = run_build(
+        &fake,
+        t.path(),
+        "FROM --platform=$BUILDPLATFORM busybox\n",
+        &opts(),
+    )
+    .0;
+    assert!(ok.is_ok(), "{ok:?}");
+    let (r, _) = run_build(
+        &fake,
+        t.path(),
+        "FROM --platform=linux/s390x busybox\n",
+        &opts(),
+    );
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("--platform=linux/s390x"));
+}

@@ -1,0 +1,306 @@
+#!/bin/bash
+# `docker build` (classic builder, DOCKER_BUILDKIT=0) against a private berthd: multi-stage
+# builds with ARG/ENV/WORKDIR/USER/COPY --from/--chown/HEALTHCHECK, the build cache (all hits
+# on a second build, a changed COPY source rebuilds from that step only), .dockerignore,
+# heredocs, a failing RUN, a hostile context, `docker history`.
+# Usage: tests/e2e/build.sh [path/to/berthd]   (as root; needs /bin/busybox and the docker CLI)
+set -u
+
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+if [ ! -x "$DOCKER" ]; then
+    echo "SKIP build.sh: docker CLI not found at $DOCKER"
+    exit 0
+fi
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BERTHD=${1:-${BERTHD:-}}
+if [ -z "$BERTHD" ]; then
+    for c in "$ROOT/target/release/berthd" "$ROOT/target/debug/berthd"; do
+        [ -x "$c" ] && { BERTHD=$c; break; }
+    done
+fi
+[ -x "${BERTHD:-}" ] || { echo "FAIL berthd binary not found (cargo build -p berthd, or pass its path)"; exit 1; }
+[ -x /bin/busybox ] || { echo "FAIL /bin/busybox missing (apt-get install busybox-static)"; exit 1; }
+
+WORK=$(mktemp -d /tmp/berth-build-e2e.XXXXXX)
+SOCK=$WORK/berth.sock
+IMG=berth-e2e/busybox:latest
+PASS=0; FAIL=0
+BPID=""
+export DOCKER_HOST=unix://$SOCK
+export DOCKER_CONFIG=$WORK/docker-config
+export DOCKER_BUILDKIT=0
+mkdir -p "$DOCKER_CONFIG"
+docker() { timeout -k 5 120 "$DOCKER" "$@"; }
+
+pass() { PASS=$((PASS+1)); echo "PASS $*"; }
+fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2] got [$3]"; fi; }
+contains() { case "$3" in *"$2"*) pass "$1";; *) fail "$1: [$2] not in [$3]";; esac; }
+lacks() { case "$3" in *"$2"*) fail "$1: unexpected [$2] in [$3]";; *) pass "$1";; esac; }
+count() { printf '%s\n' "$2" | grep -c -- "$1"; }
+
+REG_PID=""
+cleanup() {
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    if [ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null; then
+        for c in $("$DOCKER" ps -aq 2>/dev/null); do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
+        kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
+    fi
+    if [ "$FAIL" -gt 0 ]; then echo "--- berthd log (tail) ---"; tail -n 40 "$WORK/berthd.log"; fi
+    umount -R "$WORK/root" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REG=127.0.0.1:$REG_PORT
+"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" --bridge none \
+    --insecure-registry "$REG" --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
+BPID=$!
+for _ in $(seq 1 300); do
+    [ -S "$SOCK" ] && "$DOCKER" version >/dev/null 2>&1 && break
+    kill -0 "$BPID" 2>/dev/null || break
+    sleep 0.05
+done
+if ! kill -0 "$BPID" 2>/dev/null; then fail "berthd start"; cat "$WORK/berthd.log"; exit 1; fi
+
+# A busybox image made locally (as docker-cli.sh makes it), with a user "app".
+make_image() {
+    local r="$WORK/rootfs" a="$WORK/archive" diff cfg
+    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
+    cp /bin/busybox "$r/bin/busybox"
+    for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' > "$r/etc/passwd"
+    printf 'root:x:0:\napp:x:1000:\nstaff:x:50:\n' > "$r/etc/group"
+    chmod 1777 "$r/tmp"
+    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
+    diff=$(sha256sum "$WORK/layer.tar" | cut -d' ' -f1)
+    mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
+    cfg=$(sha256sum "$a/config.json" | cut -d' ' -f1)
+    mv "$a/config.json" "$a/$cfg.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
+    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
+}
+make_image
+docker load -i "$WORK/image.tar" >/dev/null 2>&1 || { fail "load busybox"; exit 1; }
+
+# --- a multi-stage build ------------------------------------------------------------------------
+C=$WORK/ctx
+mkdir -p "$C/src/lib" "$C/logs"
+echo "hello from src" > "$C/src/main.txt"
+echo "lib" > "$C/src/lib/l.txt"
+echo "one" > "$C/a.txt"
+echo "secret" > "$C/secret.key"
+echo "log" > "$C/logs/x.log"
+echo "kept" > "$C/logs/keep.log"
+printf 'secret.key\nlogs\n!logs/keep.log\nDockerfile\n.dockerignore\n' > "$C/.dockerignore"
+cat > "$C/Dockerfile" <<'DF'
+ARG BASE=berth-e2e/busybox
+FROM ${BASE} AS builder
+ARG GREETING=hi
+ENV OUT=/out
+WORKDIR $OUT
+COPY src/ ./src/
+RUN echo "$GREETING built" > result.txt && cat src/main.txt >> result.txt
+RUN <<EOF
+echo heredoc-ran > /out/heredoc.txt
+EOF
+
+FROM ${BASE}
+LABEL org.example.stage=final
+ENV APP_HOME=/app
+WORKDIR /app
+COPY --from=builder /out/ /app/
+COPY --chown=app:staff a.txt ./
+COPY logs/ /app/logs/
+USER app
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=2s CMD test -f /app/result.txt
+CMD ["cat", "/app/result.txt"]
+DF
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+check "build exit" 0 "$rc"
+contains "build prints steps" "Step 1/18 : FROM \${BASE} AS builder" "$out"
+contains "build streams RUN output as a step" " ---> Running in " "$out"
+contains "build ends with Successfully tagged" "Successfully tagged berth-e2e/app:1" "$out"
+check "the image runs" "hello built
+hello from src" "$(docker run --rm berth-e2e/app:1 2>&1)"
+check "heredoc RUN ran" "heredoc-ran" "$(docker run --rm berth-e2e/app:1 cat /app/heredoc.txt 2>&1)"
+check "inspect config" "app /app [cat /app/result.txt] map[8080/tcp:{}] final" \
+    "$(docker image inspect -f '{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Cmd}} {{.Config.ExposedPorts}} {{index .Config.Labels "org.example.stage"}}' berth-e2e/app:1 2>&1)"
+contains "inspect env" "APP_HOME=/app" "$(docker image inspect -f '{{.Config.Env}}' berth-e2e/app:1 2>&1)"
+check "inspect healthcheck" "[CMD-SHELL test -f /app/result.txt] 5s 2s" \
+    "$(docker image inspect -f '{{.Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Timeout}}' berth-e2e/app:1 2>&1)"
+check "COPY --chown resolved in the image" "1000:50 app" \
+    "$(docker run --rm berth-e2e/app:1 stat -c '%u:%g %U' /app/a.txt 2>&1)"
+check ".dockerignore excludes and ! re-includes" "keep.log" \
+    "$(docker run --rm berth-e2e/app:1 ls /app/logs 2>&1)"
+I=$WORK/ignore; mkdir -p "$I/logs" "$I/deep/er"
+touch "$I/keep.txt" "$I/secret.key" "$I/logs/a.log" "$I/logs/keep.log" "$I/deep/er/x.tmp" "$I/deep/er/y.txt"
+printf 'secret.key\nlogs\n!logs/keep.log\n**/*.tmp\nDockerfile\n.dockerignore\n' > "$I/.dockerignore"
+printf 'FROM %s\nCOPY . /ctx/\n' "$IMG" > "$I/Dockerfile"
+docker build -q -t berth-e2e/ignore "$I" >/dev/null 2>&1
+check ".dockerignore: COPY . sees only what is not excluded (Dockerfile read, not copied)" \
+    "/ctx/deep/er/y.txt /ctx/keep.txt /ctx/logs/keep.log" \
+    "$(docker run --rm berth-e2e/ignore find /ctx -type f 2>&1 | sort | paste -sd' ')"
+hist=$(docker history --no-trunc --format '{{.CreatedBy}}' berth-e2e/app:1 2>&1)
+check "history: one entry per instruction of the final stage (+ the base)" 11 "$(printf '%s\n' "$hist" | wc -l)"
+contains "history shows metadata steps as nop" "#(nop)  ENV APP_HOME=/app" "$hist"
+
+# --- the cache ----------------------------------------------------------------------------------
+start=$(date +%s%N)
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "cached build exit" 0 "$rc"
+check "cached build: every step after FROM is a cache hit" 16 "$(count ' ---> Using cache' "$out")"
+lacks "cached build runs nothing" "Running in" "$out"
+echo "# cached build of 18 steps: ${ms} ms"
+echo "two" > "$C/a.txt"
+out=$(docker build -t berth-e2e/app:2 --build-arg GREETING=hello "$C" 2>&1); rc=$?
+check "rebuild after a change exit" 0 "$rc"; [ "$rc" = 0 ] || echo "$out" | tail -n 8
+check "a changed COPY source rebuilds from that step only (10 hits, 6 rebuilt)" 10 "$(count ' ---> Using cache' "$out")"
+check "the change is in the new image" "two" "$(docker run --rm berth-e2e/app:2 cat /app/a.txt 2>&1)"
+out=$(docker build --no-cache -q -t berth-e2e/app:3 --build-arg GREETING=hello "$C" 2>/dev/null); rc=$?
+check "--no-cache -q exit" 0 "$rc"
+check "-q prints the image ID only" "$(docker image inspect -f '{{.Id}}' berth-e2e/app:3)" "$out"
+
+# --- RUN --mount ---------------------------------------------------------------------------------
+M=$WORK/mounts; mkdir -p "$M"
+echo "bound content" > "$M/in.txt"
+cat > "$M/Dockerfile" <<DF
+FROM $IMG
+RUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/count; wc -l < /cache/count | tr -d " " > /count'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/f && cat /scratch/f > /from-tmpfs'
+RUN --mount=type=bind,source=in.txt,target=/mnt/in.txt cat /mnt/in.txt > /from-bind
+RUN --mount=type=bind,from=$IMG,source=/etc,target=/other-etc head -n 1 /other-etc/passwd > /from-image
+COPY <<HEREDOC /from-heredoc.txt
+copied from a heredoc
+HEREDOC
+DF
+docker build -q -t berth-e2e/mounts "$M" >/dev/null 2>&1
+docker build -q --no-cache --network none -t berth-e2e/mounts "$M" >/dev/null 2>&1; rc=$?
+check "RUN --mount build exit" 0 "$rc"
+check "cache mount kept between builds" 2 "$(docker run --rm berth-e2e/mounts cat /count 2>&1)"
+check "tmpfs mount: used, not in the image" "t|absent" \
+    "$(docker run --rm berth-e2e/mounts sh -c 'cat /from-tmpfs; [ -e /scratch/f ] && echo present || echo absent' 2>&1 | paste -sd'|')"
+check "bind mount of the context" "bound content" "$(docker run --rm berth-e2e/mounts cat /from-bind 2>&1)"
+check "bind mount of an image" "root:x:0:0:root:/root:/bin/sh" "$(docker run --rm berth-e2e/mounts cat /from-image 2>&1)"
+check "COPY of a heredoc" "copied from a heredoc" "$(docker run --rm berth-e2e/mounts cat /from-heredoc.txt 2>&1)"
+check "bind mounts leave nothing in the image" "absent" \
+    "$(docker run --rm berth-e2e/mounts sh -c '[ -e /mnt/in.txt ] && echo present || echo absent' 2>&1)"
+
+# --- a base image pulled from the loopback registry, the result pushed there ----------------------
+if command -v docker-registry >/dev/null; then
+    mkdir -p "$WORK/reg"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$WORK/reg" "$REG" >"$WORK/reg.yml"
+    docker-registry serve "$WORK/reg.yml" >"$WORK/reg.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REG_PORT") 2>/dev/null && break; sleep 0.1; done
+    docker tag "$IMG" "$REG/e2e/base:1" && docker push "$REG/e2e/base:1" >/dev/null 2>&1 && docker rmi "$REG/e2e/base:1" >/dev/null 2>&1
+    P=$WORK/pull; mkdir -p "$P"
+    printf 'FROM %s\nRUN echo on-a-pulled-base > /p\n' "$REG/e2e/base:1" > "$P/Dockerfile"
+    out=$(docker build -t "$REG/e2e/built:1" "$P" 2>&1); rc=$?
+    check "FROM a missing image pulls it: exit" 0 "$rc"
+    contains "FROM a missing image pulls it: progress" "Pulling from e2e/base" "$out"
+    out=$(docker push "$REG/e2e/built:1" 2>&1); rc=$?
+    check "the built image pushes to the loopback registry" 0 "$rc"
+    docker rmi "$REG/e2e/built:1" >/dev/null 2>&1
+    docker pull -q "$REG/e2e/built:1" >/dev/null 2>&1
+    check "and pulls back and runs" "on-a-pulled-base" "$(docker run --rm "$REG/e2e/built:1" cat /p 2>&1)"
+else
+    echo "SKIP registry checks (docker-registry not installed)"
+fi
+
+# --- ADD of a URL (a loopback HTTP server) ---------------------------------------------------------
+U=$WORK/urlsrv; mkdir -p "$U/files"
+echo "served over http" > "$U/files/remote.txt"
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$U/files" "$HTTP_PORT" >"$WORK/http.log" 2>&1 &
+HTTP_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && break; sleep 0.1; done
+printf 'FROM %s\nADD http://127.0.0.1:%s/remote.txt /dl/\n' "$IMG" "$HTTP_PORT" > "$U/Dockerfile"
+out=$(docker build -t berth-e2e/url "$U" 2>&1); rc=$?
+check "ADD of a URL: exit" 0 "$rc"
+check "ADD of a URL: the file, mode 0600" "served over http|600" \
+    "$(docker run --rm berth-e2e/url sh -c 'cat /dl/remote.txt; stat -c %a /dl/remote.txt' 2>&1 | paste -sd'|')"
+printf 'FROM %s\nADD http://127.0.0.1:%s/missing.txt /dl/\n' "$IMG" "$HTTP_PORT" > "$U/Dockerfile"
+out=$(docker build "$U" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "ADD of a missing URL fails" || fail "ADD of a missing URL exited 0"
+contains "ADD of a missing URL: the reason" "404" "$out"
+kill "$HTTP_PID" 2>/dev/null; wait "$HTTP_PID" 2>/dev/null
+
+# --- docker-compose 1.29 `build:` (docker-py's build API) ----------------------------------------
+if command -v docker-compose >/dev/null; then
+    CP=$WORK/compose; mkdir -p "$CP/app"
+    printf 'FROM %s\nARG MSG=default\nRUN echo "compose $MSG" > /msg\nCMD ["cat", "/msg"]\n' "$IMG" > "$CP/app/Dockerfile"
+    printf 'version: "3"\nservices:\n  web:\n    build:\n      context: ./app\n      args:\n        MSG: built\n    image: berth-e2e/compose-web:1\n' > "$CP/docker-compose.yml"
+    out=$(cd "$CP" && timeout 120 docker-compose build 2>&1); rc=$?
+    check "docker-compose build: exit" 0 "$rc"
+    check "docker-compose build: the image runs" "compose built" "$(docker run --rm berth-e2e/compose-web:1 2>&1)"
+else
+    echo "SKIP docker-compose build (docker-compose not installed)"
+fi
+
+# --- --target, failures, hostile contexts -------------------------------------------------------
+W=$WORK/workdir; mkdir -p "$W"
+printf 'FROM %s\nWORKDIR /made/by\nWORKDIR workdir\nWORKDIR /bin\n' "$IMG" > "$W/Dockerfile"
+docker build -q -t berth-e2e/workdir "$W" >/dev/null 2>&1
+check "WORKDIR makes a missing directory in the image" "/made/by/workdir" \
+    "$(docker run --rm -w / berth-e2e/workdir sh -c 'ls -d /made/by/workdir' 2>&1)"
+check "WORKDIR: a layer where it made a directory, none where one was there" 3 \
+    "$(docker image inspect -f '{{len .RootFS.Layers}}' berth-e2e/workdir 2>&1)"
+docker build -q --target builder -t berth-e2e/builder "$C" >/dev/null 2>&1
+check "--target builds up to that stage" "/out" "$(docker image inspect -f '{{.Config.WorkingDir}}' berth-e2e/builder 2>&1)"
+F=$WORK/fail; mkdir -p "$F"
+printf 'FROM %s\nRUN echo before-failing; exit 3\n' "$IMG" > "$F/Dockerfile"
+out=$(docker build "$F" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "failing RUN: non-zero exit ($rc)" || fail "failing RUN exited 0"
+contains "failing RUN: its output" "before-failing" "$out"
+contains "failing RUN: Docker's message" "The command '/bin/sh -c echo before-failing; exit 3' returned a non-zero code: 3" "$out"
+H=$WORK/hostile; mkdir -p "$H"
+ln -s /etc/passwd "$H/passwd"
+ln -s ../../../../../../etc "$H/etc-up"
+printf 'FROM %s\nCOPY passwd /got\n' "$IMG" > "$H/Dockerfile"
+out=$(docker build -t berth-e2e/hostile "$H" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "symlink to /etc/passwd: COPY refused ($rc)" || fail "symlink to /etc/passwd was copied"
+printf 'FROM %s\nCOPY etc-up/ /got/\n' "$IMG" > "$H/Dockerfile"
+docker build -t berth-e2e/hostile "$H" >/dev/null 2>&1
+lacks "symlink to ../../etc: no host file copied" "root:x:0:0:root:/root:/bin/bash" "$(docker run --rm berth-e2e/hostile cat /got/passwd 2>&1)"
+out=$(printf 'FROM %s\nFORM x\n' "$IMG" | docker build - 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "parse error: non-zero exit" || fail "parse error exited 0"
+contains "parse error names the line" "Dockerfile:2: unknown instruction: FORM" "$out"
+# Dangling: only the first stage's last image (no child), of the cached builds and of the
+# --no-cache one, and the mounts image the --no-cache rebuild untagged, as dockerd's classic
+# builder leaves them; every other step is hidden.
+check "docker images hides the intermediate images" 3 "$(docker images -q --filter dangling=true | wc -l)"
+[ "$(docker images -aq | wc -l)" -gt "$(docker images -q | wc -l)" ] && pass "docker images -a shows them" || fail "docker images -a shows no intermediate image"
+# image prune keeps the intermediates that have a child (not dangling, as dockerd): a rebuild
+# redoes only the first stage's last step (it had no child), and its COPY --from hits again
+# on content.
+docker image prune -f >/dev/null 2>&1
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
+check "after image prune the cache of the tagged image stays" 15 "$(count ' ---> Using cache' "$out")"
+out=$(docker builder prune -f 2>&1); rc=$?
+check "builder prune exit" 0 "$rc"
+out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
+check "after builder prune nothing is a cache hit" 0 "$(count ' ---> Using cache' "$out")"
+
+# A client that goes away mid-RUN: the step is killed, its container removed, nothing tagged.
+X=$WORK/cancel; mkdir -p "$X"
+printf 'FROM %s\nRUN echo started-long-step; sleep 60\nRUN touch /never\n' "$IMG" > "$X/Dockerfile"
+before=$(docker ps -aq | wc -l)
+"$DOCKER" build -t berth-e2e/cancelled "$X" >"$WORK/cancel.out" 2>&1 &
+cpid=$!
+for _ in $(seq 100); do grep -q started-long-step "$WORK/cancel.out" && break; sleep 0.1; done
+contains "cancel: the long step runs" "started-long-step" "$(cat "$WORK/cancel.out")"
+kill -9 "$cpid"; wait "$cpid" 2>/dev/null
+for _ in $(seq 50); do [ "$(docker ps -aq | wc -l)" = "$before" ] && break; sleep 0.1; done
+check "cancel: the step's container is removed" "$before" "$(docker ps -aq | wc -l)"
+check "cancel: nothing tagged" "" "$(docker images -q berth-e2e/cancelled 2>&1)"
+
+# The failing RUN's container stays (rm=1 without forcerm, as Docker); no other is left.
+check "only the failed step's container is left" 1 "$(docker ps -aq | wc -l)"
+
+echo "build.sh: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
