@@ -37,6 +37,7 @@ pub mod registry;
 pub mod service;
 pub mod snapshot;
 pub mod store;
+pub mod tarsplit;
 pub mod sys;
 pub(crate) mod util;
 
