@@ -35,10 +35,11 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod service;
+pub mod slim;
 pub mod snapshot;
 pub mod store;
-pub mod tarsplit;
 pub mod sys;
+pub mod tarsplit;
 pub(crate) mod util;
 
 pub use digest::Digest;

@@ -50,13 +50,24 @@ pub struct Description {
 enum State {
     Header,
     /// Content of a regular file: `left` bytes, then `pad` bytes of padding.
-    Content { left: u64, pad: u64 },
+    Content {
+        left: u64,
+        pad: u64,
+    },
     /// An extension record being collected (`keep`: its data is parsed), then padding.
-    Ext { kind: u8, left: u64, pad: u64 },
+    Ext {
+        kind: u8,
+        left: u64,
+        pad: u64,
+    },
     /// GNU sparse extension headers follow (one block each).
-    SparseExt { data: u64 },
+    SparseExt {
+        data: u64,
+    },
     /// Bytes kept as they are.
-    Raw { left: u64 },
+    Raw {
+        left: u64,
+    },
     /// After the first zero block: the rest is kept as it is.
     Trailing,
 }
@@ -695,7 +706,12 @@ mod tests {
         let d = s.finish().unwrap();
         assert_eq!(d.files.len(), 3);
         assert_eq!(d.tar_size, tar.len() as u64);
-        assert!(d.data.len() < tar.len() / 2, "{} of {}", d.data.len(), tar.len());
+        assert!(
+            d.data.len() < tar.len() / 2,
+            "{} of {}",
+            d.data.len(),
+            tar.len()
+        );
         verify(&dir, &d).unwrap().unwrap();
         let desc = td.path().join(FILE_NAME);
         std::fs::write(&desc, &d.data).unwrap();
