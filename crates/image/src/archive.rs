@@ -549,6 +549,13 @@ impl ImageService {
         };
         let mut docker_manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        // a layer that cannot be given back fails the save before anything is written
+        for (rec, _) in set {
+            let chains = crate::service::layer_chains(rec);
+            for (l, chain) in rec.layers.iter().zip(&chains) {
+                self.precheck_layer(l, chain)?;
+            }
+        }
         for (rec, tags) in set {
             let cfg = self.content.read_verified(&rec.id)?;
             let mut man_layers = Vec::new();

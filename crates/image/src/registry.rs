@@ -902,6 +902,15 @@ impl ImageService {
             ));
         }
         let chains = crate::service::layer_chains(rec);
+        for ((l, c), _) in rec
+            .layers
+            .iter()
+            .zip(&chains)
+            .zip(&redo)
+            .filter(|(_, r)| **r)
+        {
+            self.precheck_layer(l, c)?;
+        }
         let docker = man.media_type.as_deref() == Some(model::MEDIA_DOCKER_MANIFEST);
         for (i, l) in man.layers.iter_mut().enumerate() {
             if !redo[i] {

@@ -191,6 +191,27 @@ impl ImageService {
         self.dropper().run()
     }
 
+    /// Check, before anything is streamed, that layer `l` (chain `chain`) can be given back:
+    /// its blob is there, or its unpacked files are as unpacked ([`crate::tarsplit::precheck`]).
+    pub fn precheck_layer(&self, l: &LayerRecord, chain: &Digest) -> Result<()> {
+        if self.content.exists(&l.blob) {
+            return Ok(());
+        }
+        let desc = self.snapshots.split_path(chain);
+        if !desc.is_file() {
+            return Err(Error::BlobNotFound(format!(
+                "{} (layer {}: no blob and no tar-split description)",
+                l.blob, l.diff_id
+            )));
+        }
+        crate::tarsplit::precheck(
+            &desc,
+            &desc.with_file_name(crate::tarsplit::STAT_NAME),
+            &self.snapshots.committed_fs(chain),
+            &l.diff_id,
+        )
+    }
+
     /// The uncompressed tar of layer `l` (chain ID `chain` in its image) and its length:
     /// from its blob when the store has it, else rebuilt from the unpacked snapshot and its
     /// tar-split description, verified against the diff_id as it streams.

@@ -454,8 +454,10 @@ fn open_in(root: &OwnedFd, path: &[u8]) -> std::result::Result<File, String> {
 }
 
 /// Check that every file of `d` is in `dir` with the content the stream had. `Err` says which
-/// one is not (the layer then keeps its tar).
-pub fn verify(dir: &Path, d: &Description) -> Result<std::result::Result<(), String>> {
+/// one is not (the layer then keeps its tar); `Ok` gives each file's ctime, for [`precheck`].
+pub fn verify(dir: &Path, d: &Description) -> Result<std::result::Result<Vec<u8>, String>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut ctimes = Vec::with_capacity(d.files.len() * 16);
     let root = open_root(dir)?;
     let mut buf = vec![0u8; 256 * 1024];
     for f in &d.files {
@@ -463,7 +465,8 @@ pub fn verify(dir: &Path, d: &Description) -> Result<std::result::Result<(), Str
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        let md = file.metadata().ctx("stat", dir)?;
+        let len = md.len();
         if len != f.size {
             return Ok(Err(format!(
                 "{}: {len} bytes unpacked, {} in the tar",
@@ -486,8 +489,94 @@ pub fn verify(dir: &Path, d: &Description) -> Result<std::result::Result<(), Str
                 String::from_utf8_lossy(&f.path)
             )));
         }
+        ctimes.extend_from_slice(&md.ctime().to_le_bytes());
+        ctimes.extend_from_slice(&md.ctime_nsec().to_le_bytes());
     }
-    Ok(Ok(()))
+    let z = zstd::stream::encode_all(&ctimes[..], 3).ctx("compress", dir)?;
+    Ok(Ok(z))
+}
+
+/// Name of the file holding the referenced files' ctimes at unpack (next to [`FILE_NAME`]).
+pub const STAT_NAME: &str = "tarsplit.ctime.zst";
+
+/// Before a tar is rebuilt and streamed (once bytes are sent, an error can only cut the
+/// stream): every referenced file must be there with its size, and one whose ctime changed
+/// since the unpack must still have its content (CRC). The error names the layer and file.
+pub fn precheck(desc: &Path, stat: &Path, dir: &Path, diff_id: &Digest) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let ctimes = match std::fs::read(stat) {
+        Ok(z) => zstd::stream::decode_all(&z[..]).ctx("decompress", stat)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io("read", stat, e)),
+    };
+    let bad = |what: String| {
+        Error::invalid(
+            format!("layer {diff_id} (unpacked in {})", dir.display()),
+            format!("{what}: the unpacked layer was modified, it cannot be saved or pushed"),
+        )
+    };
+    let f = File::open(desc).ctx("open tar-split", desc)?;
+    let mut dec = zstd::stream::read::Decoder::new(f).ctx("zstd init", desc)?;
+    let mut m = [0u8; 8];
+    dec.read_exact(&mut m).ctx("read tar-split", desc)?;
+    let root = open_root(dir)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut i = 0usize;
+    loop {
+        let mut tag = [0u8; 1];
+        dec.read_exact(&mut tag).ctx("read tar-split", desc)?;
+        match tag[0] {
+            b'R' => {
+                let mut n = [0u8; 8];
+                dec.read_exact(&mut n).ctx("read tar-split", desc)?;
+                let n = u64::from_le_bytes(n);
+                let skipped = std::io::copy(&mut (&mut dec).take(n), &mut std::io::sink())
+                    .ctx("read tar-split", desc)?;
+                if skipped != n {
+                    return Err(Error::invalid(desc.display().to_string(), "truncated"));
+                }
+            }
+            b'F' => {
+                let mut n = [0u8; 4];
+                dec.read_exact(&mut n).ctx("read tar-split", desc)?;
+                let mut path = vec![0u8; (u32::from_le_bytes(n) as usize).min(1 << 20)];
+                dec.read_exact(&mut path).ctx("read tar-split", desc)?;
+                let mut sc = [0u8; 12];
+                dec.read_exact(&mut sc).ctx("read tar-split", desc)?;
+                let size = u64::from_le_bytes(sc[..8].try_into().unwrap_or_default());
+                let want = u32::from_le_bytes(sc[8..].try_into().unwrap_or_default());
+                let name = String::from_utf8_lossy(&path).into_owned();
+                let mut file = open_in(&root, &path).map_err(bad)?;
+                let md = file.metadata().ctx("stat", dir.join(&name))?;
+                if md.len() != size {
+                    return Err(bad(format!(
+                        "{name} is {} bytes, {size} recorded",
+                        md.len()
+                    )));
+                }
+                let rec = ctimes.get(i * 16..i * 16 + 16);
+                let same = rec.is_some_and(|r| {
+                    r[..8] == md.ctime().to_le_bytes() && r[8..] == md.ctime_nsec().to_le_bytes()
+                });
+                if !same {
+                    let mut crc = flate2::Crc::new();
+                    loop {
+                        let n = file.read(&mut buf).ctx("read", dir.join(&name))?;
+                        if n == 0 {
+                            break;
+                        }
+                        crc.update(&buf[..n]);
+                    }
+                    if crc.sum() != want {
+                        return Err(bad(format!("{name} was modified (content differs)")));
+                    }
+                }
+                i += 1;
+            }
+            b'E' => return Ok(()),
+            _ => return Err(Error::invalid(desc.display().to_string(), "corrupt")),
+        }
+    }
 }
 
 enum Cur {
@@ -712,10 +801,13 @@ mod tests {
             d.data.len(),
             tar.len()
         );
-        verify(&dir, &d).unwrap().unwrap();
+        let ctimes = verify(&dir, &d).unwrap().unwrap();
         let desc = td.path().join(FILE_NAME);
         std::fs::write(&desc, &d.data).unwrap();
+        let stat = td.path().join(STAT_NAME);
+        std::fs::write(&stat, &ctimes).unwrap();
         let id = Digest::of(&tar);
+        precheck(&desc, &stat, &dir, &id).unwrap();
         let mut out = Vec::new();
         TarSplitReader::open(&desc, &dir, &id)
             .unwrap()
@@ -730,6 +822,11 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("d/a was modified"), "{err}");
         assert!(err.to_string().contains(&id.to_string()), "{err}");
+        let err = precheck(&desc, &stat, &dir, &id).unwrap_err().to_string();
+        assert!(
+            err.contains("d/a was modified") && err.contains(&id.to_string()),
+            "{err}"
+        );
         assert!(verify(&dir, &d).unwrap().is_err());
     }
 

@@ -884,7 +884,11 @@ fn write_split(dir: &Path, chain: &Digest, st: &UnpackStats) -> Result<()> {
         }
     };
     match crate::tarsplit::verify(&dir.join("fs"), d)? {
-        Ok(()) => atomic_write(&dir.join(crate::tarsplit::FILE_NAME), &d.data),
+        Ok(ctimes) => {
+            // the description last: its presence says the layer needs no blob
+            atomic_write(&dir.join(crate::tarsplit::STAT_NAME), &ctimes)?;
+            atomic_write(&dir.join(crate::tarsplit::FILE_NAME), &d.data)
+        }
         Err(why) => {
             tracing::info!("layer {chain} keeps its tar blob: {why}");
             Ok(())
