@@ -8,7 +8,8 @@
 #
 # Usage: tests/e2e/tarsplit.sh BERTHD [BEFORE_BERTHD]
 #   BEFORE_BERTHD: another berthd (e.g. the main branch's) measured on the same image, for the
-#   before/after numbers (disk per image, load and save time). Env: MB=random MiB (default 8).
+#   before/after numbers (disk per image, load and save time). Env: MB=random MiB (default 8),
+#   EXTRA_DIR=a host tree copied into the first layer (e.g. /usr/share: many small files).
 set -u
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 [ -x "$DOCKER" ] || { echo "SKIP tarsplit.sh: docker CLI not found at $DOCKER"; exit 0; }
@@ -66,6 +67,7 @@ make_image() {
     local long; long=$r1/data/$(printf 'd%.0s' $(seq 120))
     mkdir -p "$long"; echo long > "$long/$(printf 'f%.0s' $(seq 100))"
     mknod "$r1/dev/null" c 1 3
+    [ -n "${EXTRA_DIR:-}" ] && mkdir -p "$r1/extra" && cp -a "$EXTRA_DIR" "$r1/extra/"
     setfattr -n user.berth -v tarsplit "$r1/data/random.bin" 2>/dev/null
     tar --numeric-owner --owner=0 --group=0 --format=gnu -C "$r1" -cf "$WORK/layer1.tar" .
     # layer 2: a whiteout, an opaque dir, a changed file, PAX long names and an xattr
