@@ -345,3 +345,50 @@ fn a_crash_on_either_side_of_the_blob_removal_leaves_the_layer_usable() {
     assert!(!s.content.exists(&blob0) && s.snapshots.split_path(&chain0).is_file());
     check_save(&s, &layers, &id);
 }
+
+#[test]
+fn imported_and_committed_layers_keep_one_copy_too() {
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(&td.path().join("r"), None);
+    let tar = base_layer();
+    let imp = s
+        .import(&gzip(&tar)[..], Some("imp:1"), &[], None, None)
+        .unwrap();
+    s.prepare_snapshot("c", Some("imp:1")).unwrap();
+    let m = td.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    s.mount("c", &m).unwrap();
+    std::fs::write(m.join("data/committed.txt"), b"committed\n").unwrap();
+    s.unmount(&m).unwrap();
+    let cfg = s.config_of(&imp).unwrap();
+    let com = s
+        .commit("c", Some("imp:1"), cfg, "change", Some("com:1"))
+        .unwrap();
+    s.slim().unwrap();
+    let ch = chain_ids(
+        &com.layers
+            .iter()
+            .map(|l| l.diff_id.clone())
+            .collect::<Vec<_>>(),
+    );
+    for (l, c) in com.layers.iter().zip(&ch) {
+        assert!(
+            !s.content.exists(&l.blob),
+            "layer {} blob dropped",
+            l.diff_id
+        );
+        let mut t = Vec::new();
+        s.layer_stream(l, c).unwrap().1.read_to_end(&mut t).unwrap();
+        assert_eq!(Digest::of(&t), l.diff_id, "layer {} rebuilt", l.diff_id);
+    }
+    let mut t = Vec::new();
+    s.layer_stream(&com.layers[0], &ch[0])
+        .unwrap()
+        .1
+        .read_to_end(&mut t)
+        .unwrap();
+    assert!(
+        t == tar,
+        "the imported tar, byte for byte (it came in gzip-compressed)"
+    );
+}
