@@ -549,10 +549,14 @@ impl ImageService {
         };
         let mut docker_manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        // a layer that cannot be given back fails the save before anything is written
+        // The layer blobs are held while the save reads them (no tar-split pass drops one
+        // between the look and the read), and a layer that cannot be given back fails the save
+        // before anything is written.
+        let lease = self.lease();
         for (rec, _) in set {
             let chains = crate::service::layer_chains(rec);
             for (l, chain) in rec.layers.iter().zip(&chains) {
+                lease.hold(&l.blob);
                 self.precheck_layer(l, chain)?;
             }
         }

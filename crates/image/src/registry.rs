@@ -887,10 +887,11 @@ impl ImageService {
         let plain = |mt: &str| {
             mt == model::MEDIA_OCI_LAYER || mt == "application/vnd.docker.image.rootfs.diff.tar"
         };
+        // held (so kept) from here to the upload when there
         let redo: Vec<bool> = man
             .layers
             .iter()
-            .map(|l| plain(&l.media_type) || !self.content.exists(&l.digest))
+            .map(|l| !lease.hold(&l.digest) || plain(&l.media_type))
             .collect();
         if !redo.iter().any(|&r| r) {
             return Ok((stored.clone(), mbytes, man));
