@@ -285,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_size_field_is_no_panic_and_no_description() {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        // base-256: u64::MAX
+        h.as_gnu_mut().unwrap().size = [0x80, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255];
+        h.set_cksum();
+        let mut s = Splitter::new().unwrap();
+        s.feed(h.as_bytes());
+        s.feed(&[0u8; 1024]);
+        assert!(s.finish().is_err());
+    }
+
+    #[test]
     fn truncated_stream_has_no_description() {
         let tar = sample_tar();
         let mut s = Splitter::new().unwrap();

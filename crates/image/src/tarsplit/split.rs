@@ -273,7 +273,7 @@ impl Splitter {
             self.state = if b[504] != 0 {
                 State::SparseExt { data }
             } else {
-                Self::raw_then_header(data + round_pad(data))
+                Self::raw_then_header(data)
             };
             return;
         }
@@ -324,14 +324,17 @@ impl Splitter {
                 self.state = if b[482] != 0 {
                     State::SparseExt { data }
                 } else {
-                    Self::raw_then_header(data + round_pad(data))
+                    Self::raw_then_header(data)
                 };
             }
-            _ => self.state = Self::raw_then_header(size + round_pad(size)),
+            _ => self.state = Self::raw_then_header(size),
         }
     }
 
-    fn raw_then_header(n: u64) -> State {
+    /// `size` bytes of data and their padding kept as they are (a size past any real stream
+    /// saturates: the stream then ends inside the entry, and there is no description).
+    fn raw_then_header(size: u64) -> State {
+        let n = size.saturating_add(round_pad(size));
         if n == 0 {
             State::Header
         } else {
