@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Debug, Default)]
 pub struct Leases {
     blobs: Mutex<HashMap<Digest, Hold>>,
+    /// A tar-split pass ([`crate::slim`]) left a layer blob because an operation held it: the
+    /// next lease to end runs the pass again.
+    pub(crate) retry_drop: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -235,6 +238,8 @@ impl<'a> Lease<'a> {
             }
         }
         if unheld_doomed.is_empty() {
+            drop(reg);
+            self.retry_slim(false);
             return;
         }
         // Still under the registry lock: no one can hold these blobs before they are gone.
@@ -252,10 +257,28 @@ impl<'a> Lease<'a> {
             }
         }
         drop(reg);
-        if kept_for_images {
+        self.retry_slim(kept_for_images);
+    }
+
+    /// Run the tar-split pass now when `needed` (a failed operation wrote an image's layer
+    /// blob again), or in the background when one skipped a blob an operation held.
+    fn retry_slim(&self, needed: bool) {
+        let retry = self
+            .svc
+            .leases
+            .retry_drop
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if needed {
             if let Err(e) = self.svc.slim() {
                 tracing::warn!("dropping layer blobs kept as tar-split: {e}");
             }
+        } else if retry {
+            let d = self.svc.dropper();
+            std::thread::spawn(move || {
+                if let Err(e) = d.run() {
+                    tracing::warn!("dropping layer blobs kept as tar-split: {e}");
+                }
+            });
         }
     }
 }

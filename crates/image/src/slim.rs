@@ -43,8 +43,13 @@ impl BlobDropper {
             }
         }
         let mut rep = SlimReport::default();
+        let mut skipped = false;
         for (blob, chains) in users {
-            if leases.is_held(&blob) || !self.content.exists(&blob) {
+            if !self.content.exists(&blob) {
+                continue;
+            }
+            if leases.is_held(&blob) {
+                skipped = true; // the holder's lease runs the pass again when it ends
                 continue;
             }
             if chains
@@ -56,6 +61,11 @@ impl BlobDropper {
                 rep.bytes_freed += size;
                 rep.blobs_removed.push(blob);
             }
+        }
+        if skipped {
+            self.leases
+                .retry_drop
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(rep)
     }

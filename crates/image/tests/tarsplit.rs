@@ -392,3 +392,31 @@ fn imported_and_committed_layers_keep_one_copy_too() {
         "the imported tar, byte for byte (it came in gzip-compressed)"
     );
 }
+
+#[test]
+fn a_blob_held_during_the_pass_goes_when_its_holder_ends() {
+    let td = tempfile::tempdir().unwrap();
+    let s = svc(&td.path().join("r"), None);
+    let layers = vec![base_layer()];
+    let held = Digest::of(&layers[0]);
+    let lease = s.lease();
+    assert!(!lease.hold(&held), "not stored yet");
+    s.load(
+        &docker_archive(&layers, &["ts:1"], &["sh"])[..],
+        &NoProgress,
+    )
+    .unwrap();
+    s.slim().unwrap();
+    assert!(
+        s.content.exists(&held),
+        "held by an operation (a save): kept"
+    );
+    lease.succeed();
+    for _ in 0..200 {
+        if !s.content.exists(&held) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("the blob stayed after its holder ended");
+}
