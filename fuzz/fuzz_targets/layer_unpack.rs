@@ -8,8 +8,8 @@
 use berth_fuzz::{assert_no_erofs, Scratch};
 use berth_image::layer::{decompress, unpack_layer, UnpackOptions, WhiteoutMode};
 use berth_image::tarsplit;
-use std::io::Read;
 use libfuzzer_sys::fuzz_target;
+use std::io::Read;
 use std::sync::OnceLock;
 
 static SCRATCH: OnceLock<Scratch> = OnceLock::new();
@@ -35,9 +35,8 @@ fuzz_target!(|data: &[u8]| {
                     let mut want = Vec::new();
                     decompress(data)
                         .and_then(|mut r| {
-                            r.read_to_end(&mut want).map_err(|e| {
-                                berth_image::Error::invalid("fuzz", e.to_string())
-                            })
+                            r.read_to_end(&mut want)
+                                .map_err(|e| berth_image::Error::invalid("fuzz", e.to_string()))
                         })
                         .expect("the input decompressed once already");
                     let mut got = Vec::new();
