@@ -28,6 +28,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step network tests/e2e/network.sh "$bin/berthd"
     step dns tests/e2e/dns.sh "$bin/berthd"
     step network-bw tests/e2e/network-bw.sh "$bin/berthd" "$bin/berth"
+    step tarsplit tests/e2e/tarsplit.sh "$bin/berthd"
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi

@@ -493,24 +493,6 @@ impl ImageService {
         Ok(out)
     }
 
-    /// Uncompressed tar stream of a stored layer and its length.
-    fn layer_tar(&self, l: &crate::store::LayerRecord) -> Result<(u64, Box<dyn Read + Send>)> {
-        if l.blob == l.diff_id {
-            return Ok((
-                self.content.size(&l.blob)?,
-                Box::new(self.content.open_blob(&l.blob)?),
-            ));
-        }
-        let size = if l.tar_size > 0 {
-            l.tar_size
-        } else {
-            let mut r = decompress(self.content.open_blob(&l.blob)?)?;
-            std::io::copy(&mut r, &mut std::io::sink())
-                .ctx("decompress layer", self.content.path(&l.blob))?
-        };
-        Ok((size, decompress(self.content.open_blob(&l.blob)?)?))
-    }
-
     /// `docker save`: writes the Docker 25+ form (OCI layout + manifest.json + repositories),
     /// layers uncompressed, readable by docker, skopeo (`docker-archive:`) and `berth load`.
     pub fn save(&self, names: &[&str], w: impl Write) -> Result<()> {
@@ -567,26 +549,50 @@ impl ImageService {
         };
         let mut docker_manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        // The layer blobs are held while the save reads them (no tar-split pass drops one
+        // between the look and the read), and a layer that cannot be given back fails the save
+        // before anything is written.
+        let lease = self.lease();
+        for (rec, _) in set {
+            let chains = crate::service::layer_chains(rec);
+            for (l, chain) in rec.layers.iter().zip(&chains) {
+                lease.hold(&l.blob);
+                self.precheck_layer(l, chain)?;
+            }
+        }
         for (rec, tags) in set {
             let cfg = self.content.read_verified(&rec.id)?;
             let mut man_layers = Vec::new();
             let mut layer_paths = Vec::new();
-            for l in &rec.layers {
-                let (digest, size) = if docker {
-                    let (size, mut r) = self.layer_tar(l)?;
+            let chains = crate::service::layer_chains(rec);
+            for (l, chain) in rec.layers.iter().zip(&chains) {
+                // a layer kept only as its unpacked snapshot goes out uncompressed
+                let plain = docker || !self.content.exists(&l.blob);
+                let (digest, size) = if plain {
+                    // a tar rebuilt from tar-split checks its diff_id itself as it streams
+                    let from_blob = self.content.exists(&l.blob);
+                    let (size, mut r) = self.layer_stream(l, chain)?;
                     if written.insert(l.diff_id.clone()) {
-                        let mut hr = HashingReader::new(&mut r);
-                        sink.file(&format!("blobs/sha256/{}", l.diff_id.hex()), size, &mut hr)?;
-                        let (got, _) = hr.finish();
-                        if got != l.diff_id {
-                            return Err(Error::DigestMismatch {
-                                what: format!("layer {} while saving", l.blob),
-                                expected: l.diff_id.to_string(),
-                                actual: got.to_string(),
-                            });
+                        let path = format!("blobs/sha256/{}", l.diff_id.hex());
+                        if !from_blob {
+                            sink.file(&path, size, &mut r)?;
+                            (l.diff_id.clone(), size)
+                        } else {
+                            let mut hr = HashingReader::new(&mut r);
+                            sink.file(&path, size, &mut hr)?;
+                            let (got, _) = hr.finish();
+                            if got != l.diff_id {
+                                return Err(Error::DigestMismatch {
+                                    what: format!("layer {} while saving", l.blob),
+                                    expected: l.diff_id.to_string(),
+                                    actual: got.to_string(),
+                                });
+                            }
+                            (l.diff_id.clone(), size)
                         }
+                    } else {
+                        (l.diff_id.clone(), size)
                     }
-                    (l.diff_id.clone(), size)
                 } else {
                     let size = self.content.size(&l.blob)?;
                     if written.insert(l.blob.clone()) {
@@ -595,7 +601,7 @@ impl ImageService {
                     }
                     (l.blob.clone(), size)
                 };
-                let mt = if docker {
+                let mt = if plain {
                     model::MEDIA_OCI_LAYER.to_string()
                 } else {
                     l.media_type.clone()

@@ -86,6 +86,8 @@ pub struct UnpackStats {
     pub entries: u64,
     /// Length of the uncompressed tar stream.
     pub tar_size: u64,
+    /// The stream's tar-split description (see [`crate::tarsplit`]), or why there is none.
+    pub split: std::result::Result<crate::tarsplit::Description, String>,
 }
 
 /// A reader over chunks sent through a channel (the consuming end of a 2-thread pipeline).
@@ -134,9 +136,12 @@ pub fn unpack_layer<R: Read + Send>(
     let cancel = AtomicBool::new(false);
     let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(16);
     std::thread::scope(|s| {
-        let producer = s.spawn(|| -> Result<(Digest, u64)> {
+        let producer = s.spawn(|| -> Result<(Digest, u64, SplitResult)> {
             let dec = decompress(input)?;
-            let mut h = HashingReader::new(dec);
+            let mut h = HashingReader::new(crate::tarsplit::SplitTee {
+                inner: dec,
+                split: Some(crate::tarsplit::Splitter::new()?),
+            });
             let mut sent_ok = true;
             loop {
                 if cancel.load(Ordering::Relaxed) {
@@ -169,7 +174,9 @@ pub fn unpack_layer<R: Read + Send>(
                 }
             }
             drop(tx);
-            Ok(h.finish())
+            let split = finish_split(h.inner.split.take());
+            let (d, n) = h.finish();
+            Ok((d, n, split))
         });
         let mut u = Unpacker::new(dest, opts)?;
         let res = u.run(ChanReader {
@@ -185,13 +192,14 @@ pub fn unpack_layer<R: Read + Send>(
             .join()
             .map_err(|_| Error::invalid(opts.name.clone(), "decompressor thread panicked"))?;
         res?;
-        let (diff_id, tar_size) = prod?;
+        let (diff_id, tar_size, split) = prod?;
         u.finish_dirs();
         Ok(UnpackStats {
             diff_id,
             size: u.size,
             entries: u.entries,
             tar_size,
+            split,
         })
     })
 }
@@ -205,7 +213,10 @@ pub(crate) fn unpack_unhashed<R: Read>(
     opts: &UnpackOptions,
 ) -> Result<UnpackStats> {
     let mut counted = HashingCount {
-        inner: input,
+        inner: crate::tarsplit::SplitTee {
+            inner: input,
+            split: Some(crate::tarsplit::Splitter::new()?),
+        },
         count: 0,
     };
     let mut u = Unpacker::new(dest, opts)?;
@@ -218,7 +229,15 @@ pub(crate) fn unpack_unhashed<R: Read>(
         size: u.size,
         entries: u.entries,
         tar_size: counted.count,
+        split: finish_split(counted.inner.split.take()),
     })
+}
+
+type SplitResult = std::result::Result<crate::tarsplit::Description, String>;
+
+fn finish_split(s: Option<crate::tarsplit::Splitter>) -> SplitResult {
+    s.ok_or_else(|| "no splitter".to_string())
+        .and_then(|s| s.finish())
 }
 
 struct HashingCount<R> {

@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Debug, Default)]
 pub struct Leases {
     blobs: Mutex<HashMap<Digest, Hold>>,
+    /// A tar-split pass ([`crate::slim`]) left a layer blob because an operation held it: the
+    /// next lease to end runs the pass again.
+    pub(crate) retry_drop: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +80,9 @@ pub(crate) struct LeaseState {
     reg: Arc<Leases>,
     held: Mutex<HashSet<Digest>>,
     created: Mutex<HashSet<Digest>>,
+    /// Created for this operation only (e.g. a layer compressed for a push): removed at its
+    /// end even when it succeeds, unless an image references it.
+    temporary: Mutex<HashSet<Digest>>,
 }
 
 impl LeaseState {
@@ -123,6 +129,7 @@ impl<'a> Lease<'a> {
                 reg: svc.leases.clone(),
                 held: Default::default(),
                 created: Default::default(),
+                temporary: Default::default(),
             }),
             ok: false,
         }
@@ -186,6 +193,14 @@ impl<'a> Lease<'a> {
             .map_err(|e| crate::Error::io("copy into blob", tmp, e))?;
         w.commit()
     }
+    /// `d` (held, written by this operation) is needed only until the operation ends.
+    pub fn temporary(&self, d: &Digest) {
+        self.state
+            .temporary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(d.clone());
+    }
     /// The operation succeeded: what it created stays (its image references it).
     pub fn succeed(mut self) {
         self.ok = true;
@@ -200,12 +215,19 @@ impl<'a> Lease<'a> {
             .collect();
         let created =
             std::mem::take(&mut *self.state.created.lock().unwrap_or_else(|p| p.into_inner()));
+        let temporary = std::mem::take(
+            &mut *self
+                .state
+                .temporary
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         let mut reg = self.state.reg.lock();
         let mut unheld_doomed = Vec::new();
         for d in held {
             let Some(h) = reg.get_mut(&d) else { continue };
             h.count = h.count.saturating_sub(1);
-            if !self.ok && created.contains(&d) {
+            if (!self.ok || temporary.contains(&d)) && created.contains(&d) {
                 h.doomed = true;
             }
             if h.count == 0 {
@@ -216,18 +238,47 @@ impl<'a> Lease<'a> {
             }
         }
         if unheld_doomed.is_empty() {
+            drop(reg);
+            self.retry_slim(false);
             return;
         }
         // Still under the registry lock: no one can hold these blobs before they are gone.
         let referenced = self.svc.referenced_blobs();
+        let mut kept_for_images = false;
         for d in unheld_doomed {
             if referenced.contains(&d) {
+                // an image's layer blob written again (it may have been dropped: tar-split)
+                kept_for_images = true;
                 continue;
             }
             match self.svc.content.delete(&d) {
                 Ok(()) => tracing::debug!("removed blob {d} of a failed operation"),
                 Err(e) => tracing::warn!("removing blob {d} of a failed operation: {e}"),
             }
+        }
+        drop(reg);
+        self.retry_slim(kept_for_images);
+    }
+
+    /// Run the tar-split pass now when `needed` (a failed operation wrote an image's layer
+    /// blob again), or in the background when one skipped a blob an operation held.
+    fn retry_slim(&self, needed: bool) {
+        let retry = self
+            .svc
+            .leases
+            .retry_drop
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if needed {
+            if let Err(e) = self.svc.slim() {
+                tracing::warn!("dropping layer blobs kept as tar-split: {e}");
+            }
+        } else if retry {
+            let d = self.svc.dropper();
+            std::thread::spawn(move || {
+                if let Err(e) = d.run() {
+                    tracing::warn!("dropping layer blobs kept as tar-split: {e}");
+                }
+            });
         }
     }
 }

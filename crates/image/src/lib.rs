@@ -22,7 +22,8 @@
 //! and none removes a blob another operation in flight holds (see [`lease`]).
 //!
 //! On-disk layout under the root: `content/sha256/<hex>` (blobs), `images.json` (metadata),
-//! `snapshots/<chain-id-hex>/fs` (unpacked layers), `active/<key>/` (container layers).
+//! `snapshots/<chain-id-hex>/fs` (unpacked layers, with `tarsplit.zst`: the rest of the layer's
+//! tar, whose blob then goes; see [`tarsplit`] and [`slim`]), `active/<key>/` (container layers).
 pub mod archive;
 pub mod digest;
 pub mod error;
@@ -35,9 +36,11 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod service;
+pub mod slim;
 pub mod snapshot;
 pub mod store;
 pub mod sys;
+pub mod tarsplit;
 pub(crate) mod util;
 
 pub use digest::Digest;

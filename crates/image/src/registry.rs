@@ -694,7 +694,18 @@ impl<R: Read> Read for DownloadReader<'_, R> {
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn copy_full_chunks(r: &mut dyn Read, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = read_full(r, &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        w.write_all(&buf[..n])?;
+    }
+}
+
+fn read_full(f: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {
@@ -793,8 +804,11 @@ impl ImageService {
                         break;
                     }
                     let l = &layers[i];
-                    // held before looking: a blob found here is not removed under this pull
-                    if lease.hold(&l.blob) && self.snapshots.has(&chains[i]) {
+                    // held before looking: a blob or snapshot found here is not removed
+                    // under this pull; an unpacked layer needs no blob (see crate::slim)
+                    lease.hold(&l.blob);
+                    lease.hold_snapshot(&chains[i]);
+                    if self.snapshots.has(&chains[i]) {
                         continue; // register() reports AlreadyExists
                     }
                     if let Ok(mut g) = fresh.lock() {
@@ -855,10 +869,13 @@ impl ImageService {
         Ok(rec)
     }
 
-    /// The manifest to push: the stored one, with uncompressed layers gzip-compressed first
-    /// (as docker pushes them); the new manifest and blobs are kept in the content store.
+    /// The manifest to push: the stored one, with gzip-compressed layers (as docker pushes
+    /// them) in place of uncompressed ones and of those whose blob the store dropped (kept as
+    /// their unpacked snapshot, see [`crate::slim`]). Blobs compressed here are temporary:
+    /// the lease removes them when the push ends.
     fn push_manifest(
         &self,
+        rec: &crate::store::ImageRecord,
         stored: &Digest,
         lease: &crate::lease::Lease,
     ) -> Result<(Digest, Vec<u8>, model::Manifest)> {
@@ -870,21 +887,53 @@ impl ImageService {
         let plain = |mt: &str| {
             mt == model::MEDIA_OCI_LAYER || mt == "application/vnd.docker.image.rootfs.diff.tar"
         };
-        if !man.layers.iter().any(|l| plain(&l.media_type)) {
+        // held (so kept) from here to the upload when there
+        let redo: Vec<bool> = man
+            .layers
+            .iter()
+            .map(|l| !lease.hold(&l.digest) || plain(&l.media_type))
+            .collect();
+        if !redo.iter().any(|&r| r) {
             return Ok((stored.clone(), mbytes, man));
         }
+        if man.layers.len() != rec.layers.len() {
+            return Err(Error::invalid(
+                format!("image {}", rec.id),
+                "stored manifest and image record list different layers",
+            ));
+        }
+        let chains = crate::service::layer_chains(rec);
+        for ((l, c), _) in rec
+            .layers
+            .iter()
+            .zip(&chains)
+            .zip(&redo)
+            .filter(|(_, r)| **r)
+        {
+            self.precheck_layer(l, c)?;
+        }
         let docker = man.media_type.as_deref() == Some(model::MEDIA_DOCKER_MANIFEST);
-        for l in man.layers.iter_mut().filter(|l| plain(&l.media_type)) {
+        for (i, l) in man.layers.iter_mut().enumerate() {
+            if !redo[i] {
+                continue;
+            }
+            let (_, mut r) = self.layer_stream(&rec.layers[i], &chains[i])?;
             let w = lease.writer(None, None)?;
+            let tmp = w.tmp_path().to_path_buf();
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
-            let mut f = self.content.open_blob(&l.digest)?;
-            crate::store::copy_buf(&mut f, &mut gz)
-                .ctx("compress layer", self.content.path(&l.digest))?;
-            let w = gz
-                .finish()
-                .ctx("compress layer", self.content.path(&l.digest))?;
+            // whole buffers, whatever the reader returns: the same tar always compresses to
+            // the same bytes (a second push finds its blobs, a retry gets the same digest)
+            copy_full_chunks(&mut r, &mut gz).map_err(|e| {
+                Error::io(
+                    "compress layer for push",
+                    format!("{} ({})", rec.layers[i].diff_id, tmp.display()),
+                    e,
+                )
+            })?;
+            let w = gz.finish().ctx("compress layer", &tmp)?;
             let size = w.written();
             l.digest = w.commit()?;
+            lease.temporary(&l.digest);
             l.size = size;
             l.media_type = if docker {
                 model::MEDIA_DOCKER_LAYER_GZIP
@@ -914,7 +963,7 @@ impl ImageService {
             .clone()
             .ok_or_else(|| Error::invalid(format!("image {}", rec.id), "no manifest stored"))?;
         let lease = self.lease();
-        let (mdigest, mbytes, man) = self.push_manifest(&stored, &lease)?;
+        let (mdigest, mbytes, man) = self.push_manifest(&rec, &stored, &lease)?;
         // another repository on the same registry that has these blobs (cross-repo mount)
         let mount_from = rec
             .repo_digests

@@ -159,14 +159,101 @@ impl ImageService {
         std::fs::create_dir_all(root).map_err(|e| Error::io("create root", root, e))?;
         let content = ContentStore::open(root)?;
         content.clean_temps()?;
-        Ok(ImageService {
+        let svc = ImageService {
             staged: Default::default(),
             root: root.to_path_buf(),
             content,
             meta: MetadataStore::open(root)?,
             snapshots: Snapshotter::open(root, force)?,
             leases: Default::default(),
-        })
+        };
+        // finish what a crash interrupted: blobs whose layers have a durable description
+        let d = svc.dropper();
+        if let Err(e) = d.run() {
+            tracing::warn!("dropping layer blobs kept as tar-split: {e}");
+        }
+        d.check();
+        Ok(svc)
+    }
+
+    pub(crate) fn dropper(&self) -> crate::slim::BlobDropper {
+        crate::slim::BlobDropper {
+            content: self.content.clone(),
+            meta: self.meta.clone(),
+            snapshots: self.snapshots.handle(),
+            leases: self.leases.clone(),
+        }
+    }
+
+    /// Flush the unpacked layers and delete the layer blobs they can rebuild (what every
+    /// load/pull/import/commit does in the background once it stored its image).
+    pub fn slim(&self) -> Result<crate::slim::SlimReport> {
+        self.dropper().run()
+    }
+
+    /// Check, before anything is streamed, that layer `l` (chain `chain`) can be given back:
+    /// its blob is there, or its unpacked files are as unpacked ([`crate::tarsplit::precheck`]).
+    pub fn precheck_layer(&self, l: &LayerRecord, chain: &Digest) -> Result<()> {
+        if self.content.exists(&l.blob) {
+            return Ok(());
+        }
+        let desc = self.snapshots.split_path(chain);
+        if !desc.is_file() {
+            return Err(Error::BlobNotFound(format!(
+                "{} (layer {}: no blob and no tar-split description)",
+                l.blob, l.diff_id
+            )));
+        }
+        crate::tarsplit::precheck(
+            &desc,
+            &desc.with_file_name(crate::tarsplit::STAT_NAME),
+            &self.snapshots.committed_fs(chain),
+            &l.diff_id,
+        )
+    }
+
+    /// The uncompressed tar of layer `l` (chain ID `chain` in its image) and its length:
+    /// from its blob when the store has it, else rebuilt from the unpacked snapshot and its
+    /// tar-split description, verified against the diff_id as it streams.
+    pub fn layer_stream(
+        &self,
+        l: &LayerRecord,
+        chain: &Digest,
+    ) -> Result<(u64, Box<dyn Read + Send>)> {
+        if self.content.exists(&l.blob) {
+            if l.blob == l.diff_id {
+                return Ok((
+                    self.content.size(&l.blob)?,
+                    Box::new(self.content.open_blob(&l.blob)?),
+                ));
+            }
+            let size = if l.tar_size > 0 {
+                l.tar_size
+            } else {
+                let mut r = crate::layer::decompress(self.content.open_blob(&l.blob)?)?;
+                std::io::copy(&mut r, &mut std::io::sink())
+                    .ctx("decompress layer", self.content.path(&l.blob))?
+            };
+            let r = crate::layer::decompress(self.content.open_blob(&l.blob)?)?;
+            return Ok((size, r));
+        }
+        let desc = self.snapshots.split_path(chain);
+        if !desc.is_file() {
+            return Err(Error::BlobNotFound(format!(
+                "{} (layer {}: no blob and no tar-split description)",
+                l.blob, l.diff_id
+            )));
+        }
+        let size = match l.tar_size {
+            0 => self.snapshots.committed_meta(chain)?.tar_size,
+            n => n,
+        };
+        let r = crate::tarsplit::TarSplitReader::open(
+            &desc,
+            &self.snapshots.committed_fs(chain),
+            &l.diff_id,
+        )?;
+        Ok((size, Box::new(r)))
     }
     pub fn root(&self) -> &Path {
         &self.root
@@ -696,10 +783,11 @@ impl ImageService {
         };
         self.meta.put(rec)?;
         // flush the new snapshots in the background (see snapshot::JOURNAL for crash safety)
-        let s = self.snapshots.handle();
+        // then drop the layer blobs the snapshots can rebuild (see crate::slim)
+        let d = self.dropper();
         std::thread::spawn(move || {
-            if let Err(e) = s.sync() {
-                tracing::warn!("syncing snapshots: {e}");
+            if let Err(e) = d.run() {
+                tracing::warn!("syncing snapshots and dropping their layer blobs: {e}");
             }
         });
         self.meta
@@ -1027,7 +1115,7 @@ impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
 }
 
 /// Chain IDs of an image's layers, bottom to top.
-fn layer_chains(rec: &ImageRecord) -> Vec<Digest> {
+pub(crate) fn layer_chains(rec: &ImageRecord) -> Vec<Digest> {
     chain_ids(
         &rec.layers
             .iter()

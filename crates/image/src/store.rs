@@ -367,9 +367,11 @@ struct MetaFile {
 }
 
 /// Image metadata: images by ID, tags, repo digests. `<root>/images.json`, rewritten atomically.
+/// Clones share the same state.
+#[derive(Clone)]
 pub struct MetadataStore {
     path: PathBuf,
-    state: Mutex<MetaFile>,
+    state: std::sync::Arc<Mutex<MetaFile>>,
 }
 
 impl MetadataStore {
@@ -383,7 +385,7 @@ impl MetadataStore {
         };
         Ok(MetadataStore {
             path,
-            state: Mutex::new(state),
+            state: std::sync::Arc::new(Mutex::new(state)),
         })
     }
 

@@ -376,6 +376,24 @@ impl Snapshotter {
     pub fn committed_fs(&self, chain: &Digest) -> PathBuf {
         self.committed_dir(chain).join("fs")
     }
+    /// The tar-split description of committed snapshot `chain` (may not exist).
+    pub fn split_path(&self, chain: &Digest) -> PathBuf {
+        self.committed_dir(chain).join(crate::tarsplit::FILE_NAME)
+    }
+    /// Whether `chain` can give back its layer tar without the blob: it has a description and
+    /// is on disk for good (not listed as unsynced; `unsynced` from [`Snapshotter::unsynced`]).
+    pub fn has_durable_split(
+        &self,
+        chain: &Digest,
+        unsynced: &std::collections::HashSet<Digest>,
+    ) -> bool {
+        !unsynced.contains(chain) && self.has(chain) && self.split_path(chain).is_file()
+    }
+    /// Committed snapshots not yet flushed to disk (see [`JOURNAL`]).
+    pub fn unsynced(&self) -> std::collections::HashSet<Digest> {
+        let _g = self.journal.lock();
+        self.journal_read().into_iter().collect()
+    }
     pub fn committed_meta(&self, chain: &Digest) -> Result<CommittedMeta> {
         read_meta(&self.committed_dir(chain).join("meta.json"), || {
             Error::SnapshotNotFound(chain.to_string())
@@ -426,6 +444,7 @@ impl Snapshotter {
                 size: st.size,
                 tar_size: st.tar_size,
             };
+            write_split(&tmp, chain, &st)?;
             atomic_write(
                 &tmp.join("meta.json"),
                 &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?,
@@ -491,6 +510,7 @@ impl Snapshotter {
             tar_size: st.tar_size,
         };
         let res = (|| {
+            write_split(staged, chain, st)?;
             atomic_write(
                 &staged.join("meta.json"),
                 &serde_json::to_vec(&meta).map_err(|e| Error::json("snapshot meta", e))?,
@@ -848,6 +868,30 @@ impl Snapshotter {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Write the tar-split description of a layer unpacked in `dir/fs` to `dir` (fsynced), once
+/// every file it references reads back as the stream had it; a layer whose files do not (a
+/// name written twice in its tar...) gets none and keeps its tar blob.
+fn write_split(dir: &Path, chain: &Digest, st: &UnpackStats) -> Result<()> {
+    let d = match &st.split {
+        Ok(d) => d,
+        Err(why) => {
+            tracing::info!("layer {chain} keeps its tar blob: {why}");
+            return Ok(());
+        }
+    };
+    match crate::tarsplit::verify(&dir.join("fs"), d)? {
+        Ok(ctimes) => {
+            // the description last: its presence says the layer needs no blob
+            atomic_write(&dir.join(crate::tarsplit::STAT_NAME), &ctimes)?;
+            atomic_write(&dir.join(crate::tarsplit::FILE_NAME), &d.data)
+        }
+        Err(why) => {
+            tracing::info!("layer {chain} keeps its tar blob: {why}");
+            Ok(())
         }
     }
 }
