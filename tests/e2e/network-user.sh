@@ -11,6 +11,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BERTHD=${1:-$ROOT/target/debug/berthd}
+BERTH=$(dirname "$BERTHD")/berth
 DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker || true)
 [ -x "$DOCKER" ] || { echo "SKIP network-user.sh: no docker CLI"; exit 0; }
 command -v nft >/dev/null || { echo "FAIL network-user.sh: nft missing"; exit 1; }
@@ -172,6 +173,31 @@ check "rm: no address left on the host" "" "$(ip -o -4 addr show | grep " $SUB\.
 check "rm: DNS file gone" "" "$(ls "$dir/run/network/dns/$nid.json" 2>/dev/null)"
 out=$(D network inspect "$N" 2>&1); rc=$?
 check "rm: inspect 404" 1 "$rc"
+
+# Our CLI: berth network ... with docker's output.
+B() { timeout -k 5 60 "$BERTH" -H "unix://$sock" "$@"; }
+if [ -x "$BERTH" ]; then
+    bid=$(B network create --subnet 10.214.$(( $$ % 200 )).0/24 --label k=v bn$$ 2>&1)
+    check "berth network create prints the ID" 64 "${#bid}"
+    check "berth network ls: header" "NETWORK ID     NAME      DRIVER    SCOPE" "$(B network ls | head -n 1 | sed 's/ *$//')"
+    contains "berth network ls: row" "${bid:0:12}   bn$$" "$(B network ls)"
+    check "berth network ls -q --filter" "${bid:0:12}" "$(B network ls -q --filter label=k=v)"
+    check "berth network ls --format" "bn$$ bridge" "$(B network ls --filter name=bn$$ --format '{{.Name}} {{.Driver}}')"
+    check "berth network inspect --format" "10.214.$(( $$ % 200 )).0/24" "$(B network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' bn$$)"
+    bc=$(D run -d "$ref" sleep 300)
+    B network connect --alias bal bn$$ "$bc"; rc=$?
+    check "berth network connect" 0 "$rc"
+    contains "berth network connect: eth1 inside" "10.214.$(( $$ % 200 ))." "$(D exec "$bc" ip -4 -o addr show eth1 2>&1)"
+    out=$(B network rm bn$$ 2>&1); rc=$?
+    check "berth network rm in use: exit 1" 1 "$rc"
+    B network disconnect bn$$ "$bc"; rc=$?
+    check "berth network disconnect" 0 "$rc"
+    D rm -f "$bc" >/dev/null
+    check "berth network prune" "Deleted Networks:
+bn$$" "$(B network prune -f)"
+else
+    fail "berth CLI missing at $BERTH"
+fi
 
 echo "# network-user.sh: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
