@@ -20,8 +20,8 @@
 //! | [`firewall`] | [`Firewall`]: berth's own nftables table per bridge: masquerade, published ports (DNAT, also from 127.0.0.1), hairpin |
 //! | [`ports`] | [`PortMapping`]; a host port reserved by a bound socket ([`reserve`]) |
 //!
-//! Next, each in its own module: user-defined networks, the embedded DNS resolver, IPv6 and
-//! bandwidth shaping (tc).
+//! User-defined networks are more bridges of the same driver (the engine's `networks/`).
+//! Next, each in its own module: the embedded DNS resolver, IPv6 and bandwidth shaping (tc).
 //!
 //! # Use (what the engine will do)
 //! ```

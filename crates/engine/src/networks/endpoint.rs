@@ -1,5 +1,6 @@
-//! A container's endpoint on the default bridge: what was set up for its current run,
-//! persisted (`<root>/network/endpoints/<id>.json`) before the devices and rules are made, so
+//! A container's endpoint on a network: what was set up for its current run, persisted
+//! (`<root>/network/endpoints/<id>.json` on the default bridge,
+//! `<root>/network/user/<net>/endpoints/<id>.json` on a user network) before the devices and rules are made, so
 //! a daemon that restarts restores it for a running container (live-restore) and removes it
 //! otherwise — after a crash as well.
 use crate::util::internal;
