@@ -103,6 +103,10 @@ out=$(D run --rm --network "$N" --ip 10.250.0.9 "$ref" true 2>&1); rc=$?
 check "--ip outside the subnet: refused" 125 "$rc"; contains "--ip outside: message" "not in the subnet" "$out"
 contains "inspect lists the container" "web$$" "$(D network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$N")"
 
+# container:NAME shares the web's namespace (its address on the user network).
+out=$(D run --rm --network "container:web$$" "$ref" ip -4 -o addr show eth0 2>&1)
+contains "container:NAME mode sees the user network's address" "$wip/24" "$out"
+
 # The default bridge cannot reach the user network (isolation between bridges).
 # (wget is not the container's PID 1 here: that one would ignore timeout's SIGTERM.)
 out=$(D run --rm "$ref" sh -c "timeout 3 wget -q -O - http://$wip/; echo rc=\$?" 2>&1)

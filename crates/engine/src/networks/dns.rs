@@ -54,3 +54,38 @@ impl DnsDir {
         let _ = std::fs::remove_file(self.path(network_id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_file_is_the_documented_json() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = DnsDir(d.path().join("dns"));
+        let ep = Endpoint {
+            container: "3c2a1b0e9f8d00112233".into(),
+            name: "web".into(),
+            network_id: "n1".into(),
+            endpoint_id: "e".into(),
+            ip: "172.18.0.2".parse().unwrap(),
+            prefix_len: 16,
+            gateway: "172.18.0.1".parse().unwrap(),
+            mac: String::new(),
+            veth: String::new(),
+            ifname: "eth0".into(),
+            aliases: vec!["db".into()],
+            requested_ip: None,
+            ports: Vec::new(),
+        };
+        dir.write("n1", vec![DnsEntry::of(&ep)]).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("dns/n1.json")).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!([{"name": "web", "aliases": ["db", "3c2a1b0e9f8d"], "ipv4": "172.18.0.2"}])
+        );
+        dir.remove("n1");
+        assert!(!d.path().join("dns/n1.json").exists());
+    }
+}

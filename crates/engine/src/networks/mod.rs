@@ -66,15 +66,25 @@ impl Networks {
             Some(name) => Some(Arc::new(BridgeNet::open_default(cfg, name, ipam.clone())?)),
         };
         let records = RecordDir(dir.join("user"));
-        let (recs, gone) = records.load_all()?;
+        let recs = records.load_all()?;
         let mut user = BTreeMap::new();
         {
             let mut st = lock(&ipam)?;
             let known: Vec<String> = st.networks().map(|(id, _)| id.to_string()).collect();
+            // (A network whose record is gone or was never written — a crash in the middle
+            // of a create or remove — gives its subnet back; the default bridge's is kept
+            // while the daemon runs with --bridge none.)
+            let default_id = bridge.as_ref().map(|b| b.id().to_string()).or_else(|| {
+                std::fs::read(dir.join("bridge.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["Id"].as_str().map(String::from))
+            });
             for id in known {
-                let ours = bridge.as_ref().is_some_and(|b| b.id() == id)
-                    || recs.iter().any(|r| r.id == id);
-                if !ours && (gone.contains(&id) || bridge.is_some()) {
+                let ours =
+                    default_id.as_deref() == Some(id.as_str()) || recs.iter().any(|r| r.id == id);
+                if !ours {
+                    tracing::info!("network {id}: no record, its addresses are released");
                     let _ = st.remove_network(&id);
                 }
             }

@@ -265,14 +265,14 @@ impl RecordDir {
         Ok(())
     }
 
-    /// Every record; half-made networks and tombstones are removed (their IDs returned
-    /// second, for their IPAM files).
-    pub(super) fn load_all(&self) -> Result<(Vec<NetRecord>, Vec<String>)> {
+    /// Every record; half-made networks and tombstones are removed (their IPAM files are
+    /// released by the caller: no record names them).
+    pub(super) fn load_all(&self) -> Result<Vec<NetRecord>> {
         std::fs::create_dir_all(&self.0)
             .map_err(|e| internal(format!("create {}", self.0.display()), e))?;
         let rd = std::fs::read_dir(&self.0)
             .map_err(|e| internal(format!("read {}", self.0.display()), e))?;
-        let (mut ok, mut gone) = (Vec::new(), Vec::new());
+        let mut ok = Vec::new();
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let p = e.path();
@@ -281,11 +281,10 @@ impl RecordDir {
                 _ => {
                     tracing::warn!("removing half-made network directory {}", p.display());
                     let _ = std::fs::remove_dir_all(&p);
-                    gone.push(name.trim_start_matches(".rm-").to_string());
                 }
             }
         }
-        Ok((ok, gone))
+        Ok(ok)
     }
 }
 
