@@ -60,7 +60,7 @@ struct View {
 }
 
 impl View {
-    fn json(&self, s: &Shared) -> Value {
+    fn json(&self) -> Value {
         let mut containers = serde_json::Map::new();
         for ep in self.net.iter().flat_map(|n| n.endpoints()) {
             containers.insert(
@@ -69,7 +69,6 @@ impl View {
                        "IPv4Address": format!("{}/{}", ep.ip, ep.prefix_len), "IPv6Address": ""}),
             );
         }
-        let _ = s;
         json!({
             "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local",
             "Driver": self.driver, "EnableIPv4": self.driver == "bridge", "EnableIPv6": false,
@@ -165,7 +164,7 @@ fn find_view(n: &Networks, x: &str) -> Result<View> {
 
 /// `GET /networks/{id}`.
 pub(crate) fn inspect(s: &Shared, x: &str) -> Result<Value> {
-    Ok(find_view(&s.networks, x)?.json(s))
+    Ok(find_view(&s.networks, x)?.json())
 }
 
 /// `GET /networks`: filters name, id, label, driver, type (custom|builtin), dangling.
@@ -203,7 +202,7 @@ pub(crate) fn list(s: &Shared, filters: &Value) -> Result<Value> {
                 d == (!v.builtin && !used)
             })
         })
-        .map(|v| v.json(s))
+        .map(|v| v.json())
         .collect();
     Ok(json!(out))
 }
