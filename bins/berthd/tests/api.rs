@@ -791,7 +791,7 @@ fn refused_requests_still_read_the_body() {
     for (method, path, status, needle) in [
         ("POST", "/v1.47/no/such/route", 404, "page not found"),
         ("POST", "/v1.47/build?t=x", 501, "not implemented"),
-        ("POST", "/v1.47/networks/create", 404, "page not found"),
+        ("POST", "/v1.47/swarm/join", 404, "page not found"),
         (
             "PUT",
             "/v1.47/containers/nosuch/archive?path=/",
@@ -854,7 +854,7 @@ fn refused_requests_still_read_the_body() {
     assert_eq!(d.get("/_ping").status, 200);
 }
 
-/// `docker system prune` ends with a network prune: without user networks there is nothing to
+/// `docker system prune` ends with a network prune: a daemon without user networks has nothing to
 /// prune, and it says so.
 #[test]
 fn network_prune_prunes_nothing() {

@@ -107,8 +107,14 @@ pub async fn route(
         (&M::GET, ["volumes", name]) => volumes::inspect(e, d(name)).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(e, d(name), r).await,
 
-        // Networks: only what is true without user networks (networking replaces these).
-        (&M::POST, ["networks", "prune"]) => networks::prune(r).await,
+        // Networks
+        (&M::GET, ["networks"]) => networks::list(e, r).await,
+        (&M::POST, ["networks", "create"]) => networks::create(e, r).await,
+        (&M::POST, ["networks", "prune"]) => networks::prune(e, r).await,
+        (&M::GET, ["networks", id]) => networks::inspect(e, d(id)).await,
+        (&M::DELETE, ["networks", id]) => networks::remove(e, d(id)).await,
+        (&M::POST, ["networks", id, "connect"]) => networks::connect(e, d(id), r).await,
+        (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(e, d(id), r).await,
 
         _ => Err(not_found()),
     }

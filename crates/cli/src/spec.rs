@@ -396,6 +396,40 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("filter", "filter", "Provide filter values (e.g. \"label=<label>\")"),
             b('f', "force", "Do not prompt for confirmation"),
         ]),
+        "network create" => spec!("network create", "network create [OPTIONS] NETWORK", "Create a network", Nargs::Exact(1), [
+            v('d', "driver", "string", "Driver to manage the Network").def("bridge"),
+            vl("gateway", "strings", "IPv4 Gateway for the master subnet"),
+            bl("internal", "Restrict external access to the network"),
+            bl("attachable", "Enable manual container attachment"),
+            vl("ip-range", "strings", "Allocate container ip from a sub-range"),
+            vl("ipam-driver", "string", "IP Address Management Driver").def("default"),
+            vl("label", "list", "Set metadata on a network"),
+            v('o', "opt", "map", "Set driver specific options"),
+            vl("subnet", "strings", "Subnet in CIDR format that represents a network segment"),
+        ]),
+        "network ls" => spec!("network ls", "network ls [OPTIONS]", "List networks", Nargs::None, [
+            v('f', "filter", "filter", "Provide filter values (e.g. \"driver=bridge\")"),
+            FORMAT_FLAG,
+            bl("no-trunc", "Do not truncate the output"),
+            b('q', "quiet", "Only display network IDs"),
+        ]),
+        "network inspect" => spec!("network inspect", "network inspect [OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", Nargs::AtLeast(1), [
+            v('f', "format", "string", "Format output using a custom template"),
+        ]),
+        "network rm" => spec!("network rm", "network rm NETWORK [NETWORK...]", "Remove one or more networks", Nargs::AtLeast(1), [
+            b('f', "force", "Do not error if the network does not exist"),
+        ]),
+        "network prune" => spec!("network prune", "network prune [OPTIONS]", "Remove all unused networks", Nargs::None, [
+            vl("filter", "filter", "Provide filter values (e.g. \"until=<timestamp>\")"),
+            b('f', "force", "Do not prompt for confirmation"),
+        ]),
+        "network connect" => spec!("network connect", "network connect [OPTIONS] NETWORK CONTAINER", "Connect a container to a network", Nargs::Exact(2), [
+            vl("alias", "strings", "Add network-scoped alias for the container"),
+            vl("ip", "string", "IPv4 address (e.g., \"172.30.100.104\")"),
+        ]),
+        "network disconnect" => spec!("network disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", Nargs::Exact(2), [
+            b('f', "force", "Force the container to disconnect from a network"),
+        ]),
         "system df" => spec!("system df", "system df [OPTIONS]", "Show docker disk usage", Nargs::None, [
             FORMAT_FLAG,
             b('v', "verbose", "Show detailed information on space usage"),
@@ -436,6 +470,7 @@ pub const MANAGEMENT: &[(&str, &str)] = &[
     ("container", "Manage containers"),
     ("image", "Manage images"),
     ("system", "Manage berth"),
+    ("network", "Manage networks"),
     ("volume", "Manage volumes"),
     ("completion", "Generate the shell completion script"),
 ];
@@ -491,6 +526,13 @@ pub fn resolve_management(group: &str, sub: &str) -> Option<&'static str> {
         ("volume", "inspect") => "volume inspect",
         ("volume", "rm" | "remove") => "volume rm",
         ("volume", "prune") => "volume prune",
+        ("network", "create") => "network create",
+        ("network", "ls" | "list") => "network ls",
+        ("network", "inspect") => "network inspect",
+        ("network", "rm" | "remove") => "network rm",
+        ("network", "prune") => "network prune",
+        ("network", "connect") => "network connect",
+        ("network", "disconnect") => "network disconnect",
         ("system", "df") => "system df",
         ("system", "prune") => "system prune",
         ("system", "info") => "info",
@@ -513,6 +555,18 @@ pub const MANAGEMENT_SUBS: &[(&str, &[&str])] = &[
         &[
             "history", "import", "inspect", "load", "ls", "prune", "pull", "push", "rm", "save",
             "tag",
+        ],
+    ),
+    (
+        "network",
+        &[
+            "connect",
+            "create",
+            "disconnect",
+            "inspect",
+            "ls",
+            "prune",
+            "rm",
         ],
     ),
     ("system", &["df", "events", "info", "prune"]),

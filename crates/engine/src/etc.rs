@@ -51,6 +51,16 @@ pub(crate) fn write(s: &Shared, rec: &Record) -> Result<Option<DnsConfig>> {
     }))
 }
 
+/// After a connect or disconnect of a running container: its resolver's networks anew (a
+/// container whose monitor runs no resolver has no such file and gets none).
+pub(crate) fn refresh_dns_networks(s: &Shared, id: &str) -> Result<()> {
+    let networks_file = s.xdir(id).join("dns-networks.json");
+    if !networks_file.exists() {
+        return Ok(());
+    }
+    write_json_nosync(&networks_file, &s.networks.dns_networks(id))
+}
+
 /// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, made anew at every start
 /// (as Docker's are, see `etc.rs`): they live with the runtime state, not the persistent
 /// record. `embedded`: the container's resolv.conf names the embedded resolver, whose

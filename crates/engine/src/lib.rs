@@ -413,6 +413,42 @@ impl Engine {
         volumes::prune(&self.inner.0, filters)
     }
 
+    /// `GET /networks`: filters name, id, label, driver, type, dangling.
+    pub fn network_list(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        networks::network_list(&self.inner.0, filters)
+    }
+
+    /// `GET /networks/{id}` (name, ID or unique ID prefix).
+    pub fn network_inspect(&self, id: &str) -> Result<serde_json::Value> {
+        networks::network_inspect(&self.inner.0, id)
+    }
+
+    /// `POST /networks/create` (bridge driver): `{"Id": ..., "Warning": ""}`; 409 for a
+    /// name taken, 403 for a subnet overlapping another network or a host route.
+    pub fn network_create(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
+        networks::network_create(&self.inner.0, body)
+    }
+
+    /// `DELETE /networks/{id}`: 403 while a container is connected.
+    pub fn network_remove(&self, id: &str) -> Result<()> {
+        networks::network_remove(&self.inner.0, id)
+    }
+
+    /// `POST /networks/prune`: `{"NetworksDeleted": [...]}`.
+    pub fn network_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
+        networks::network_prune(&self.inner.0, filters)
+    }
+
+    /// `POST /networks/{id}/connect` (`Container`, `EndpointConfig`).
+    pub fn network_connect(&self, id: &str, body: &serde_json::Value) -> Result<()> {
+        networks::network_connect(&self.inner.0, id, body)
+    }
+
+    /// `POST /networks/{id}/disconnect` (`Container`, `Force`).
+    pub fn network_disconnect(&self, id: &str, body: &serde_json::Value) -> Result<()> {
+        networks::network_disconnect(&self.inner.0, id, body)
+    }
+
     pub fn container_prune(&self, filters: &serde_json::Value) -> Result<serde_json::Value> {
         containers::prune(self, filters)
     }

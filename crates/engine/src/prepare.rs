@@ -154,12 +154,6 @@ fn network_of(s: &Shared, rec: &Record) -> Result<NetworkOf> {
             (Some(n.path().to_string_lossy().into_owned()), Some(n), None)
         }
         crate::spec::NetMode::Bridge => {
-            if !s.networks.has_bridge() {
-                return Err(Error::NotFound(format!(
-                    "network {} not found (berthd runs with --bridge none)",
-                    crate::networks::DEFAULT_NETWORK
-                )));
-            }
             let n = s.netns.take()?;
             let f = std::fs::File::open(n.path())
                 .map_err(|e| internal(format!("open {}", n.path().display()), e))?;

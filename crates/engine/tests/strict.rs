@@ -193,11 +193,6 @@ fn wrong_types_ranges_and_enums_are_400s_with_their_messages() {
             json!([{"Type": "bind", "Source": "/tmp", "Target": "/x", "BindOptions": {"Propagation": "x"}}]),
             "invalid propagation",
         ),
-        (
-            "HostConfig.NetworkMode",
-            json!("nope"),
-            "network nope not found",
-        ),
         ("HostConfig.Dns", json!(["one"]), "one is not an ip address"),
         (
             "HostConfig.ExtraHosts",
@@ -330,17 +325,29 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "HostConfig.SecurityOpt",
         ),
         (
-            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"mynet": {}}}}),
-            "NetworkingConfig.EndpointsConfig for network \"mynet\"",
+            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"mynet": {"MacAddress": "02:42:ac:11:00:99"}}}}),
+            "NetworkingConfig.EndpointsConfig[]",
         ),
         (
-            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"Aliases": ["a"]}}}}),
+            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"IPAMConfig": {"IPv6Address": "fd00::5"}}}}}),
             "NetworkingConfig.EndpointsConfig[]",
         ),
     ] {
         let msg = refused(&env, &body, &[field]);
         assert!(msg.ends_with("is not supported by berth yet"), "{msg}");
     }
+    // A network that does not exist: 404 naming it, nothing made.
+    let before = count(&env);
+    let e = env
+        .engine
+        .container_create(
+            None,
+            &json!({"Image": "busybox", "HostConfig": {"NetworkMode": "mynet"}}),
+        )
+        .unwrap_err();
+    assert_eq!(e.status_code(), 404, "{e}");
+    assert!(e.to_string().contains("network mynet not found"), "{e}");
+    assert_eq!(count(&env), before);
     // The defaults clients send for "nothing asked" are taken.
     let id = env.create(
         json!({"Volumes": {"/data": {}}, "HostConfig": {"Binds": ["/tmp:/data"],

@@ -154,8 +154,23 @@ impl Bridge {
         veth: &VethConfig,
         netns: BorrowedFd<'_>,
     ) -> Result<(), BridgeError> {
+        self.attach_as(nl, bridge_index, veth, netns, CONTAINER_IFNAME, true)
+    }
+
+    /// [`Bridge::attach`] with the container's end named `ifname` (`eth1`... for a second
+    /// network); the default route via the gateway only if `default_route` and the namespace
+    /// has none yet (a container on several networks routes out through the first).
+    pub fn attach_as(
+        &self,
+        nl: &mut Netlink,
+        bridge_index: u32,
+        veth: &VethConfig,
+        netns: BorrowedFd<'_>,
+        ifname: &str,
+        default_route: bool,
+    ) -> Result<(), BridgeError> {
         let peer = VethPeer {
-            name: CONTAINER_IFNAME,
+            name: ifname,
             mac: mac_for(veth.ip),
             mtu: self.mtu,
             netns,
@@ -163,21 +178,37 @@ impl Bridge {
         nl.add_veth(&veth.host_name, bridge_index, self.mtu, &peer)?;
         let inside = || -> Result<(), NetlinkError> {
             let mut cnl = Netlink::in_netns(netns)?;
-            let eth0 = cnl
-                .link(CONTAINER_IFNAME)?
-                .ok_or_else(|| NetlinkError::Request {
-                    what: format!("find {CONTAINER_IFNAME} in the container"),
-                    source: io::Error::from_raw_os_error(libc::ENODEV),
-                })?;
-            cnl.add_ipv4_address(eth0.index, veth.ip, self.subnet.prefix_len())?;
-            cnl.set_up(eth0.index)?;
-            cnl.add_default_route(self.gateway)
+            let link = cnl.link(ifname)?.ok_or_else(|| NetlinkError::Request {
+                what: format!("find {ifname} in the container"),
+                source: io::Error::from_raw_os_error(libc::ENODEV),
+            })?;
+            cnl.add_ipv4_address(link.index, veth.ip, self.subnet.prefix_len())?;
+            cnl.set_up(link.index)?;
+            if default_route && cnl.default_route_link()?.is_none() {
+                cnl.add_default_route(self.gateway)?;
+            }
+            Ok(())
         };
         if let Err(e) = inside() {
             let _ = nl.del_link(&veth.host_name);
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// The first `ethN` name not taken in the namespace `netns`.
+    pub fn free_ifname(netns: BorrowedFd<'_>) -> Result<String, BridgeError> {
+        let mut cnl = Netlink::in_netns(netns)?;
+        for n in 0..1024 {
+            let name = format!("eth{n}");
+            if cnl.link(&name)?.is_none() {
+                return Ok(name);
+            }
+        }
+        Err(BridgeError::Netlink(NetlinkError::Request {
+            what: "find a free ethN name in the container".into(),
+            source: io::Error::from_raw_os_error(libc::ENFILE),
+        }))
     }
 
     /// Remove a container's veth pair (deleting one end deletes both); `Ok(false)` if gone.

@@ -57,6 +57,7 @@ pub struct Firewall {
     table: String,
     bridge: String,
     subnet: Subnet,
+    internal: bool,
 }
 
 impl Firewall {
@@ -65,7 +66,15 @@ impl Firewall {
             table: format!("berth-{bridge}"),
             bridge: bridge.to_string(),
             subnet,
+            internal: false,
         }
+    }
+
+    /// An `--internal` network's table: no masquerade, and nothing forwarded into or out
+    /// of the bridge (only traffic between its own ports).
+    pub fn internal(mut self, internal: bool) -> Firewall {
+        self.internal = internal;
+        self
     }
 
     /// The table's name.
@@ -110,6 +119,15 @@ impl Firewall {
         let saddr = |n: &str, l: u8| json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": n, "len": l}}}});
         let dnatted =
             json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
+        if self.internal {
+            // (Docker's internal networks: no route out, nothing in.)
+            for chain_rule in [vec![iif("=="), oif("!=")], vec![oif("=="), iif("!=")]] {
+                let mut e = chain_rule;
+                e.push(json!({"drop": null}));
+                cmds.push(rule(t, "forward", e));
+            }
+            return self.apply("create nftables table", cmds);
+        }
         let masq = json!({"masquerade": null});
         cmds.push(rule(
             t,

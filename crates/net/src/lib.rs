@@ -22,7 +22,8 @@
 //! | [`bandwidth`] | [`Limits`]: a container's ingress/egress rate and burst from the CNI bandwidth annotations (Kubernetes quantities of bits/s) |
 //! | [`tc`] | shaping of a host veth through rtnetlink tc messages: `tbf` on its egress, its ingress redirected to an `ifb` with `tbf` |
 //!
-//! Next, each in its own module: user-defined networks, the embedded DNS resolver, and IPv6.
+//! User-defined networks are more bridges of the same driver (the engine's `networks/`); the
+//! embedded DNS resolver is the monitor's. Next: IPv6.
 //!
 //! # Use (what the engine will do)
 //! ```

@@ -5,6 +5,7 @@ pub mod build;
 pub mod container;
 pub mod df;
 pub mod image;
+pub mod network;
 pub mod run;
 pub mod system;
 pub mod volume;
@@ -56,6 +57,13 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "events" => system::events(ctx, m),
         "system df" => df::df(ctx, m),
         "system prune" => system::prune(ctx, m),
+        "network create" => network::create(ctx, m),
+        "network ls" => network::ls(ctx, m),
+        "network inspect" => network::inspect(ctx, m),
+        "network rm" => network::rm(ctx, m),
+        "network prune" => network::prune(ctx, m),
+        "network connect" => network::connect(ctx, m),
+        "network disconnect" => network::disconnect(ctx, m),
         "volume create" => volume::create(ctx, m),
         "volume ls" => volume::ls(ctx, m),
         "volume inspect" => volume::inspect(ctx, m),

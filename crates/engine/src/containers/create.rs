@@ -252,6 +252,7 @@ pub(crate) fn create_with(
     crate::mark("engine: create: decoded");
     let image = config.image.str().to_string();
     host_defaults(s, &mut host)?;
+    let nets = s.networks.plan(&host, body.get("NetworkingConfig"))?;
     let mut mounts = mounts_of(s, &host)?;
     crate::mark("engine: create: validated");
     let img = s
@@ -305,6 +306,7 @@ pub(crate) fn create_with(
             driver: s.images.snapshotter_kind_name(),
             mount_points: Some(mounts),
         };
+        s.networks.set_plan(&id, &rec.host_config, &nets)?;
         s.containers.save(&rec)?;
         crate::mark("engine: create: record saved");
         Ok(rec)
@@ -316,6 +318,7 @@ pub(crate) fn create_with(
             let _ = s.unmount_at(&d.join("rootfs"), &id);
             let _ = s.images.remove_snapshot(&id);
             let _ = std::fs::remove_dir_all(&d);
+            s.networks.forget(&id);
             let mut reg = s.containers.lock();
             if reg.names.get(&cname) == Some(&id) {
                 reg.names.remove(&cname);

@@ -320,34 +320,9 @@ fn state_json(r: &Record) -> Value {
     v
 }
 
-/// Inspect's and list's `NetworkSettings.Networks`: the default bridge's entry carries the
-/// endpoint of a running container (address, gateway, MAC, IDs), empty values otherwise.
+/// Inspect's and list's `NetworkSettings.Networks` (one entry per network; `networks/`).
 pub(crate) fn network_entry(s: &Shared, r: &Record) -> Value {
-    let m = r
-        .host_config
-        .network_mode
-        .get()
-        .map_or("none", String::as_str);
-    let name = if m == "default" { "none" } else { m };
-    if name.starts_with("container:") {
-        return json!({});
-    }
-    let mut v = json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "NetworkID": "",
-        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
-    });
-    if name == crate::networks::DEFAULT_NETWORK {
-        v["NetworkID"] = json!(s.networks.bridge_id().unwrap_or(""));
-        if let Some(ep) = s.networks.endpoint(&r.id) {
-            v["MacAddress"] = json!(ep.mac);
-            v["EndpointID"] = json!(ep.endpoint_id);
-            v["Gateway"] = json!(ep.gateway.to_string());
-            v["IPAddress"] = json!(ep.ip.to_string());
-            v["IPPrefixLen"] = json!(ep.prefix_len);
-        }
-    }
-    json!({ name: v })
+    crate::networks::container_networks(s, r)
 }
 
 /// Inspect's `NetworkSettings`.

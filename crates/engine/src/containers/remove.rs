@@ -153,6 +153,7 @@ pub(crate) fn remove_files(s: &Shared, id: &str, finish: bool) -> Result<()> {
 
 pub(crate) fn finish_removal(s: &Shared, id: &str) -> Result<()> {
     s.delete_runtime(id);
+    s.networks.forget(id);
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     s.unmount_at(&tomb.join("rootfs"), id)?;
     match s.images.remove_snapshot(id) {

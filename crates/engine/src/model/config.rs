@@ -37,7 +37,7 @@ docker_object! {
 }
 
 docker_object! {
-    /// The create request's `NetworkingConfig` (berth has no networks yet: checked, not kept).
+    /// The create request's `NetworkingConfig` (checked here; what is kept of it: `networks/attach.rs`).
     pub(crate) struct NetworkingConfig {
         /// network name -> Docker's `EndpointSettings`
         "EndpointsConfig" endpoints_config: BTreeMap<String, Field<EndpointSettings>>,

@@ -72,22 +72,22 @@ fn container_mode(f: &Field<String>) -> Option<String> {
 
 /// The table. (Keep the networking lines apart: user-defined networks delete them.)
 pub(crate) const TABLE: &[Unsupported] = &[
-    // Networking: links, MAC addresses, networks other than the default bridge.
+    // Networking: links, MAC addresses, an endpoint's IPv6 address and driver options.
     line("HostConfig.Links", |r| list_set(&r.host.links)),
     line("Config.MacAddress", |r| str_set(&r.config.mac_address)),
-    line("NetworkingConfig.EndpointsConfig", |r| {
-        let eps = r.net?.endpoints_config.get()?;
-        let mode = r.host.network_mode.str();
-        let other = eps
-            .keys()
-            .find(|n| !matches!(n.as_str(), "none" | "host" | "default") && *n != mode);
-        other.map(|n| format!("for network {n:?} (berth has no networks but none and host yet)"))
-    }),
     line("NetworkingConfig.EndpointsConfig[].*", |r| {
+        // (IPAMConfig.IPv4Address and Aliases are honoured: `networks/attach.rs`.)
         let eps = r.net?.endpoints_config.get()?;
         eps.iter().find_map(|(n, e)| {
-            let v = serde_json::to_value(e).ok()?;
-            (!is_zero(&v)).then(|| format!("of network {n:?} (aliases, addresses, links, MAC)"))
+            let mut v = serde_json::to_value(e).ok()?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("Aliases");
+                if let Some(i) = o.get_mut("IPAMConfig").and_then(|i| i.as_object_mut()) {
+                    i.remove("IPv4Address");
+                }
+            }
+            (!is_zero(&v))
+                .then(|| format!("of network {n:?} (IPv6 addresses, links, MAC, driver options)"))
         })
     }),
     line("Config.NetworkDisabled", |r| {

@@ -1,33 +1,23 @@
-//! The default bridge network: its subnet (kept from the bridge a previous daemon left, else
-//! the one recorded, else picked from Docker's default pools clear of every host route), the
-//! device, berth's nftables table, and the containers' endpoints on it.
+//! One bridge network (the default `bridge` or a user-defined one): its device, berth's
+//! nftables table for it, and the containers' endpoints on it.
 use super::endpoint::{Endpoint, EndpointDir};
+use super::host::{choose_subnet, claim_bridge, host_lock};
 use super::ports::Wanted;
 use crate::util::{internal, random_id};
 use crate::{EngineConfig, Error, Result};
 use berth_net::ports::Reservation;
 use berth_net::{
-    host_reserved, mac_for, AddressPool, Bridge, Family, Firewall, IpamStore, Netlink, PoolConfig,
-    ProcNet, ReserveError, RouteFilter, Subnet, VethConfig,
+    mac_for, Bridge, Family, Firewall, IpamError, IpamStore, Netlink, ReserveError, StoreError,
+    Subnet, VethConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Serialises subnet picking between berth daemons on this host (tests run several): one
-/// picks and configures its bridge before the next reads the host's routes. An abstract
-/// unix socket name (see [`claim`]).
-const HOST_LOCK: &str = "berth-net-subnets";
-
-/// Records that berth turned `net.ipv4.ip_forward` on (host-wide, on /run: it lasts as long
-/// as the boot). The last berth daemon to remove its bridge turns it off again.
-const FORWARD_MARKER: &str = "/run/berth-net-ip_forward";
-
-/// What is kept of the network between daemon runs (`<root>/network/bridge.json`).
+/// What is kept of the default network between daemon runs (`<root>/network/bridge.json`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Meta {
@@ -40,31 +30,56 @@ struct Live {
     _held: Vec<Reservation>,
 }
 
+/// How a container joins a network: the address asked for (`--ip`), its aliases, the name
+/// of its interface and whether the network may give it its default route.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Join {
+    pub ip: Option<Ipv4Addr>,
+    pub aliases: Vec<String>,
+    pub ifname: String,
+    pub default_route: bool,
+}
+
 pub(super) struct BridgeNet {
     id: String,
+    /// The network's name (`bridge` for the default one).
+    name: String,
+    internal: bool,
     dev: Bridge,
     index: u32,
     fw: Firewall,
     nl: Mutex<Netlink>,
-    ipam: Mutex<IpamStore>,
+    ipam: Arc<Mutex<IpamStore>>,
     endpoints: EndpointDir,
     live: Mutex<HashMap<String, Live>>,
-    /// Present when this host's `ip_forward` was turned on by berth ([`FORWARD_MARKER`]).
-    forward_marker: PathBuf,
-    /// This daemon's claim on the bridge name (one daemon per bridge), held until shutdown.
+    /// The default network's claim on its bridge name (one daemon per bridge).
     claim: Mutex<Option<UnixDatagram>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     m.lock()
         .map_err(|_| Error::internal_msg("network state lock poisoned"))
 }
 
+/// A user network's device: name, subnet, gateway, whether it is internal.
+pub(super) struct UserDev<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub bridge: &'a str,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    pub internal: bool,
+}
+
 impl BridgeNet {
-    pub(super) fn open(cfg: &EngineConfig, name: &str) -> Result<BridgeNet> {
+    /// The default bridge network (subnet kept from the bridge a previous daemon left, else
+    /// the one recorded, else picked from Docker's default pools clear of every host route).
+    pub(super) fn open_default(
+        cfg: &EngineConfig,
+        name: &str,
+        ipam: Arc<Mutex<IpamStore>>,
+    ) -> Result<BridgeNet> {
         let dir = cfg.root.join("network");
-        let mut ipam = IpamStore::open(dir.join("ipam"))
-            .map_err(|e| internal(format!("open the IPAM store in {}", dir.display()), e))?;
         let meta_path = dir.join("bridge.json");
         let meta = match std::fs::read(&meta_path)
             .ok()
@@ -83,19 +98,40 @@ impl BridgeNet {
         let claim = claim_bridge(name)?;
         let mut nl = Netlink::new().map_err(|e| internal("open rtnetlink", e))?;
         let host_lock = host_lock()?;
-        let (subnet, gateway) = choose_subnet(&mut nl, &mut ipam, &meta.id, name)?;
-        let mtu = Bridge::uplink_mtu(&mut nl).map_err(|e| internal("read the uplink MTU", e))?;
-        let dev = Bridge {
-            name: name.to_string(),
+        let (subnet, gateway) = choose_subnet(&mut nl, &mut *lock(&ipam)?, &meta.id, name)?;
+        let user = UserDev {
+            id: &meta.id,
+            name: super::DEFAULT_NETWORK,
+            bridge: name,
             subnet,
             gateway,
+            internal: false,
+        };
+        let net = Self::open_dev(nl, &user, ipam, EndpointDir::open(dir.join("endpoints"))?)?;
+        drop(host_lock);
+        *lock(&net.claim)? = Some(claim);
+        Ok(net)
+    }
+
+    /// A network's device and table, made if missing (a user network at creation or at
+    /// start-up; the default one).
+    pub(super) fn open_dev(
+        mut nl: Netlink,
+        u: &UserDev<'_>,
+        ipam: Arc<Mutex<IpamStore>>,
+        endpoints: EndpointDir,
+    ) -> Result<BridgeNet> {
+        let mtu = Bridge::uplink_mtu(&mut nl).map_err(|e| internal("read the uplink MTU", e))?;
+        let dev = Bridge {
+            name: u.bridge.to_string(),
+            subnet: u.subnet,
+            gateway: u.gateway,
             mtu,
         };
         let st = dev
             .ensure(&mut nl)
-            .map_err(|e| internal(format!("set up bridge {name}"), e))?;
-        drop(host_lock);
-        let fw = Firewall::new(name, subnet);
+            .map_err(|e| internal(format!("set up bridge {}", u.bridge), e))?;
+        let fw = Firewall::new(u.bridge, u.subnet).internal(u.internal);
         let have_table = fw
             .exists()
             .map_err(|e| internal("read berth's nftables table", e))?;
@@ -103,32 +139,29 @@ impl BridgeNet {
             fw.install()
                 .map_err(|e| internal(format!("install nftables table {}", fw.table()), e))?;
         }
-        let forward_marker = PathBuf::from(FORWARD_MARKER);
-        if !berth_net::bridge::ip_forward().map_err(|e| internal("read ip_forward", e))? {
-            // Needed for outbound NAT and hairpin (container -> host address -> container).
-            berth_net::bridge::set_ip_forward(true)
-                .map_err(|e| internal("enable ip_forward", e))?;
-            let _ = std::fs::write(&forward_marker, b"set to 1 by berthd\n");
-            tracing::info!(
-                "net.ipv4.ip_forward was 0: set to 1 for bridge {name} (recorded in {})",
-                forward_marker.display()
-            );
+        if !u.internal {
+            super::host::ensure_forward(u.bridge)?;
         }
         tracing::info!(
-            "default bridge network: {name} {subnet} gateway {gateway} mtu {mtu}{}",
+            "network {}: bridge {} {} gateway {} mtu {mtu}{}",
+            u.name,
+            u.bridge,
+            u.subnet,
+            u.gateway,
             if st.created { " (created)" } else { "" }
         );
         Ok(BridgeNet {
-            id: meta.id,
+            id: u.id.to_string(),
+            name: u.name.to_string(),
+            internal: u.internal,
             dev,
             index: st.index,
             fw,
             nl: Mutex::new(nl),
-            ipam: Mutex::new(ipam),
-            endpoints: EndpointDir::open(dir.join("endpoints"))?,
+            ipam,
+            endpoints,
             live: Mutex::new(HashMap::new()),
-            forward_marker,
-            claim: Mutex::new(Some(claim)),
+            claim: Mutex::new(None),
         })
     }
 
@@ -140,10 +173,26 @@ impl BridgeNet {
         self.dev.gateway
     }
 
+    /// Subnet, gateway and device name.
+    pub(super) fn endpoints_gateway(&self) -> (Subnet, Ipv4Addr, String) {
+        (self.dev.subnet, self.dev.gateway, self.dev.name.clone())
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(super) fn endpoint(&self, id: &str) -> Option<Endpoint> {
         lock(&self.live)
             .ok()
             .and_then(|l| l.get(id).map(|l| l.ep.clone()))
+    }
+
+    /// The endpoints of the containers on this network.
+    pub(super) fn endpoints(&self) -> Vec<Endpoint> {
+        lock(&self.live)
+            .map(|l| l.values().map(|l| l.ep.clone()).collect())
+            .unwrap_or_default()
     }
 
     pub(super) fn connect(
@@ -152,10 +201,13 @@ impl BridgeNet {
         name: &str,
         wanted: &[Wanted],
         netns: BorrowedFd<'_>,
+        join: &Join,
     ) -> Result<()> {
         // A leftover of a previous run (a crash) first.
         self.disconnect(id);
         let endpoint_id = random_id()?;
+        // (An internal network publishes nothing, as dockerd.)
+        let wanted = if self.internal { &[][..] } else { wanted };
         let (ports, held) = reserve_all(wanted).map_err(|e| {
             internal(
                 format!(
@@ -165,27 +217,27 @@ impl BridgeNet {
                 e,
             )
         })?;
-        let ip = match lock(&self.ipam)?.allocate(&self.id, Family::V4) {
-            Ok(IpAddr::V4(ip)) => ip,
-            Ok(other) => return Err(Error::internal_msg(format!("IPAM gave {other} for IPv4"))),
-            Err(e) => return Err(internal("allocate an address on the default bridge", e)),
-        };
+        let ip = self.allocate(join.ip)?;
         let ep = Endpoint {
             container: id.to_string(),
+            name: name.trim_start_matches('/').to_string(),
             network_id: self.id.clone(),
             endpoint_id,
             ip,
             prefix_len: self.dev.subnet.prefix_len(),
             gateway: self.dev.gateway,
             mac: mac_for(ip).to_string(),
-            veth: veth_name(id),
+            veth: self.veth_name(id),
+            ifname: join.ifname.clone(),
+            aliases: join.aliases.clone(),
+            requested_ip: join.ip,
             ports,
         };
         if let Err(e) = self.endpoints.write(&ep) {
             let _ = lock(&self.ipam).map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
             return Err(e);
         }
-        if let Err(e) = self.plumb(&ep, netns) {
+        if let Err(e) = self.plumb(&ep, netns, join.default_route && !self.internal) {
             self.cleanup(&ep);
             return Err(e);
         }
@@ -193,14 +245,54 @@ impl BridgeNet {
         Ok(())
     }
 
+    /// An address: the one asked for (in the subnet, not the gateway, not taken), else the
+    /// next free one.
+    fn allocate(&self, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        let mut ipam = lock(&self.ipam)?;
+        let Some(ip) = want else {
+            return match ipam.allocate(&self.id, Family::V4) {
+                Ok(IpAddr::V4(ip)) => Ok(ip),
+                Ok(other) => Err(Error::internal_msg(format!("IPAM gave {other} for IPv4"))),
+                Err(e) => Err(internal(
+                    format!("allocate an address on network {}", self.name),
+                    e,
+                )),
+            };
+        };
+        match ipam.request(&self.id, IpAddr::V4(ip)) {
+            Ok(()) => Ok(ip),
+            Err(StoreError::Ipam { source, .. }) => Err(match *source {
+                e @ IpamError::InUse { .. } => Error::Conflict(format!(
+                    "Address already in use: {e} (network {})",
+                    self.name
+                )),
+                e => Error::BadParameter(format!(
+                    "invalid address {ip} on network {}: {e}",
+                    self.name
+                )),
+            }),
+            Err(e) => Err(internal(
+                format!("allocate {ip} on network {}", self.name),
+                e,
+            )),
+        }
+    }
+
     /// The veth pair and the published ports' rules.
-    fn plumb(&self, ep: &Endpoint, netns: BorrowedFd<'_>) -> Result<()> {
+    fn plumb(&self, ep: &Endpoint, netns: BorrowedFd<'_>, default_route: bool) -> Result<()> {
         let veth = VethConfig {
             host_name: ep.veth.clone(),
             ip: ep.ip,
         };
         self.dev
-            .attach(&mut *lock(&self.nl)?, self.index, &veth, netns)
+            .attach_as(
+                &mut *lock(&self.nl)?,
+                self.index,
+                &veth,
+                netns,
+                ep.ifname(),
+                default_route,
+            )
             .map_err(|e| {
                 internal(
                     format!("connect container {} to {}", ep.container, self.dev.name),
@@ -212,14 +304,19 @@ impl BridgeNet {
             .map_err(|e| internal("publish ports", e))
     }
 
-    pub(super) fn disconnect(&self, id: &str) {
+    /// Take container `id` off the network; whether it was on it.
+    pub(super) fn disconnect(&self, id: &str) -> bool {
         let ep = lock(&self.live)
             .ok()
             .and_then(|mut l| l.remove(id))
             .map(|l| l.ep)
             .or_else(|| self.endpoints.load(id));
-        if let Some(ep) = ep {
-            self.cleanup(&ep);
+        match ep {
+            Some(ep) => {
+                self.cleanup(&ep);
+                true
+            }
+            None => false,
         }
     }
 
@@ -244,7 +341,9 @@ impl BridgeNet {
         self.endpoints.remove(&ep.container);
     }
 
-    pub(super) fn restore(&self, running: &dyn Fn(&str) -> bool) {
+    /// At start-up: keep the endpoints of running containers (ports reserved again, rules
+    /// back), remove the others. Returns the addresses kept, for the IPAM reconciliation.
+    pub(super) fn restore(&self, running: &dyn Fn(&str) -> bool) -> Vec<(String, IpAddr)> {
         for ep in self.endpoints.all() {
             if !running(&ep.container) {
                 self.cleanup(&ep);
@@ -274,18 +373,13 @@ impl BridgeNet {
                 l.insert(ep.container.clone(), Live { ep, _held: held });
             }
         }
-        let live: Vec<(String, IpAddr)> = lock(&self.live)
+        lock(&self.live)
             .map(|l| {
                 l.values()
                     .map(|l| (self.id.clone(), IpAddr::V4(l.ep.ip)))
                     .collect()
             })
-            .unwrap_or_default();
-        if let Ok(mut ipam) = lock(&self.ipam) {
-            if let Err(e) = ipam.reconcile(live) {
-                tracing::warn!("reconcile the bridge's addresses: {e}");
-            }
-        }
+            .unwrap_or_default()
     }
 
     /// Let go of the bridge name (the engine is shut down: a next one may take it over).
@@ -300,8 +394,7 @@ impl BridgeNet {
         }
     }
 
-    /// Delete the firewall table and the bridge (no container runs); ip_forward back to 0 if
-    /// berth set it and no other berth table is left.
+    /// Delete the firewall table and the bridge.
     pub(super) fn teardown(&self) {
         if let Err(e) = self.fw.remove() {
             tracing::warn!("delete nftables table {}: {e}", self.fw.table());
@@ -311,20 +404,22 @@ impl BridgeNet {
                 tracing::warn!("delete bridge {}: {e}", self.dev.name);
             }
         }
-        if self.forward_marker.exists() && !berth_net::firewall::any_berth_table().unwrap_or(true) {
-            match berth_net::bridge::set_ip_forward(false) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&self.forward_marker);
-                }
-                Err(e) => tracing::warn!("restore ip_forward: {e}"),
-            }
+    }
+
+    /// The host end of a container's veth pair: `veth` + 11 hex digits of the container ID
+    /// on the default network; `vb` + 7 of the container's + 6 of the network's on a user
+    /// network (a container may be on several). 15 bytes, IFNAMSIZ-1.
+    fn veth_name(&self, id: &str) -> String {
+        if self.name == super::DEFAULT_NETWORK {
+            format!("veth{}", &id[..id.len().min(11)])
+        } else {
+            format!(
+                "vb{}{}",
+                &id[..id.len().min(7)],
+                &self.id[..self.id.len().min(6)]
+            )
         }
     }
-}
-
-/// The veth's host end: `veth` + 11 hex digits of the container ID (15 bytes, IFNAMSIZ-1).
-fn veth_name(id: &str) -> String {
-    format!("veth{}", &id[..id.len().min(11)])
 }
 
 fn reserve_all(
@@ -354,117 +449,4 @@ fn reserve_all(
         }
     }
     Ok((ports, held))
-}
-
-/// Subnet and gateway: the address of the bridge a previous daemon left; else the subnet
-/// recorded for this network if nothing on the host overlaps it now; else a new one from
-/// Docker's default pools overlapping no host route or address and no other network.
-fn choose_subnet(
-    nl: &mut Netlink,
-    ipam: &mut IpamStore,
-    id: &str,
-    name: &str,
-) -> Result<(Subnet, Ipv4Addr)> {
-    let existing = Bridge::existing_address(nl, name)
-        .map_err(|e| internal(format!("read bridge {name}"), e))?;
-    let recorded = ipam.network(id).and_then(|n| {
-        let s = n.subnets().next()?;
-        match n.gateway(Family::V4)? {
-            IpAddr::V4(g) => Some((s, g)),
-            IpAddr::V6(_) => None,
-        }
-    });
-    let chosen = match existing {
-        Some((ip, p)) => {
-            let s = Subnet::containing(IpAddr::V4(ip), p)
-                .map_err(|e| internal(format!("the address of bridge {name}"), e))?;
-            (s, ip)
-        }
-        None => {
-            let host = host_reserved(&ProcNet::new(), RouteFilter::All)
-                .map_err(|e| internal("read the host's routes", e))?;
-            match recorded.filter(|(s, _)| !host.iter().any(|h| h.overlaps(s))) {
-                Some(r) => r,
-                None => {
-                    if recorded.is_some() {
-                        let _ = ipam.remove_network(id);
-                    }
-                    let s = ipam
-                        .pick_subnet(&AddressPool::docker_defaults(), Family::V4, &host)
-                        .map_err(|e| internal("pick a subnet for the default bridge", e))?;
-                    let g = match s.first_host() {
-                        Some(IpAddr::V4(g)) => g,
-                        _ => return Err(Error::internal_msg(format!("no gateway in {s}"))),
-                    };
-                    (s, g)
-                }
-            }
-        }
-    };
-    if recorded != Some(chosen) {
-        if recorded.is_some() {
-            let _ = ipam.remove_network(id);
-        }
-        ipam.create_network(
-            id,
-            vec![PoolConfig::new(chosen.0).with_gateway(IpAddr::V4(chosen.1))],
-        )
-        .map_err(|e| {
-            internal(
-                format!("record subnet {} of the default bridge", chosen.0),
-                e,
-            )
-        })?;
-    }
-    Ok(chosen)
-}
-
-/// Held while this daemon picks and configures its subnet (see [`HOST_LOCK`]); waits for
-/// another daemon's turn to end.
-fn host_lock() -> Result<UnixDatagram> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match claim(HOST_LOCK) {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            Err(e) => {
-                return Err(internal(
-                    format!("take the host-wide claim @{HOST_LOCK}"),
-                    e,
-                ))
-            }
-        }
-    }
-}
-
-/// One daemon per bridge: two sharing a bridge would hand out the same addresses.
-fn claim_bridge(name: &str) -> Result<UnixDatagram> {
-    if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
-        return Err(Error::BadParameter(format!(
-            "invalid bridge name {name:?}: 1 to 15 characters, no '/' or space"
-        )));
-    }
-    let key = format!("berth-bridge-{name}");
-    claim(&key).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::Conflict(format!(
-                "bridge {name} is in use by another berth daemon (it holds @{key}): start this one with --bridge OTHER or --bridge none"
-            ))
-        } else {
-            internal(format!("claim @{key}"), e)
-        }
-    })
-}
-
-/// A claim on `key` in this network namespace: an abstract unix socket bound to it. It is
-/// released when dropped or when the process dies, and leaves no file behind.
-fn claim(key: &str) -> std::io::Result<UnixDatagram> {
-    use std::os::linux::net::SocketAddrExt;
-    let addr = std::os::unix::net::SocketAddr::from_abstract_name(key.as_bytes())?;
-    UnixDatagram::bind_addr(&addr)
 }

@@ -1,5 +1,6 @@
-//! A container's endpoint on the default bridge: what was set up for its current run,
-//! persisted (`<root>/network/endpoints/<id>.json`) before the devices and rules are made, so
+//! A container's endpoint on a network: what was set up for its current run, persisted
+//! (`<root>/network/endpoints/<id>.json` on the default bridge,
+//! `<root>/network/user/<net>/endpoints/<id>.json` on a user network) before the devices and rules are made, so
 //! a daemon that restarts restores it for a running container (live-restore) and removes it
 //! otherwise — after a crash as well.
 use crate::util::internal;
@@ -13,6 +14,9 @@ use std::path::{Path, PathBuf};
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Endpoint {
     pub container: String,
+    /// The container's name (without the leading `/`), for name resolution.
+    #[serde(default)]
+    pub name: String,
     pub network_id: String,
     pub endpoint_id: String,
     pub ip: Ipv4Addr,
@@ -21,7 +25,28 @@ pub(crate) struct Endpoint {
     pub mac: String,
     /// The host end of the veth pair.
     pub veth: String,
+    /// The container's end of the veth pair (`eth0`, `eth1`...; empty in files of older
+    /// daemons: `eth0`).
+    #[serde(default)]
+    pub ifname: String,
+    /// `--network-alias`es on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The address asked for (`--ip`), for inspect's `IPAMConfig`.
+    #[serde(default)]
+    pub requested_ip: Option<Ipv4Addr>,
     pub ports: Vec<PortMapping>,
+}
+
+impl Endpoint {
+    /// The container's interface name.
+    pub(crate) fn ifname(&self) -> &str {
+        if self.ifname.is_empty() {
+            berth_net::bridge::CONTAINER_IFNAME
+        } else {
+            &self.ifname
+        }
+    }
 }
 
 /// The endpoint files of one network.

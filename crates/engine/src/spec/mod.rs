@@ -70,8 +70,8 @@ pub(crate) const MOUNT_TARGETS: [berth_image::snapshot::MountTarget; 6] = {
 pub(crate) enum NetMode {
     /// Loopback only (also `default` when the daemon has no bridge network).
     None,
-    /// The default bridge network (`networks/`): a namespace made by the engine, like `None`,
-    /// with a veth pair to the bridge.
+    /// A bridge network, the default one or a user-defined one (`networks/`): a namespace
+    /// made by the engine, like `None`, with a veth pair to each network's bridge.
     Bridge,
     Host,
     Container(String),
@@ -91,9 +91,8 @@ pub(crate) fn net_mode(host: &HostConfig) -> Result<NetMode> {
             }
             Ok(NetMode::Container(t.to_string()))
         }
-        o => Err(Error::BadParameter(format!(
-            "network {o} not found (only bridge, none, host and container:<id> are supported)"
-        ))),
+        // (A user-defined network: checked to exist at create, connected like the default.)
+        _ => Ok(NetMode::Bridge),
     }
 }
 
