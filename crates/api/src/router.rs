@@ -108,6 +108,7 @@ pub async fn route(
         (&M::GET, ["volumes"]) => volumes::list(e, r).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(e, d(name)).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(e, d(name), r).await,
+        (&M::PUT, ["volumes", _]) => volumes::update(),
 
         // Networks: only what is true without user networks (networking replaces these).
         (&M::POST, ["networks", "prune"]) => networks::prune(r).await,

@@ -36,6 +36,7 @@ mod monitor;
 mod netns;
 mod networks;
 mod prepare;
+mod quota;
 mod ready;
 mod shared;
 mod spec;

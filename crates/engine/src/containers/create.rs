@@ -241,6 +241,10 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
     let image = config.image.str().to_string();
     host_defaults(s, &mut host)?;
     let mut mounts = mounts_of(s, &host)?;
+    let rw_limit = crate::quota::storage_size(host.storage_opt.map())?;
+    if rw_limit.is_some() && !s.quota.supported() {
+        return Err(s.quota.unsupported("--storage-opt"));
+    }
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -266,6 +270,9 @@ pub(crate) fn create(e: &Engine, name: Option<&str>, body: &Value) -> Result<Val
         .then(|| s.volumes.lock());
     let made = crate::volumes::resolve_mounts(s, &mut mounts).and_then(|new| {
         prepare_rootfs(s, &id, &img.id.to_string(), &d)?;
+        if let Some(n) = rw_limit {
+            crate::quota::limit_rw(s, &id, n)?;
+        }
         fill_volumes(s, &id, &mounts, &new)?;
         Ok(())
     });

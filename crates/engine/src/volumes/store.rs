@@ -47,8 +47,9 @@ impl Volumes {
 
     /// Docker's Volume JSON.
     pub(crate) fn api(&self, m: &Meta) -> Value {
+        let opts = (!m.options.is_empty()).then_some(&m.options);
         json!({"CreatedAt": m.created_at, "Driver": "local", "Labels": m.labels,
-            "Mountpoint": self.data(&m.name), "Name": m.name, "Options": null, "Scope": "local"})
+            "Mountpoint": self.data(&m.name), "Name": m.name, "Options": opts, "Scope": "local"})
     }
 
     /// The volume `name` (404 when there is none).
@@ -91,6 +92,7 @@ impl Volumes {
         s: &Shared,
         name: &str,
         labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
     ) -> Result<(Meta, bool)> {
         match self.get(name) {
             Ok(m) => return Ok((m, false)),
@@ -101,6 +103,7 @@ impl Volumes {
             name: name.to_string(),
             created_at: berth_fsutil::rfc3339(berth_fsutil::unix_now().0),
             labels,
+            options,
         };
         let tmp = self
             .dir
@@ -109,6 +112,17 @@ impl Volumes {
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
+        }
+        if let Some(n) = meta
+            .options
+            .get("size")
+            .and_then(|v| crate::prepare::parse_size(v))
+        {
+            let limited = s.quota.limit(&format!("v:{name}"), &[&self.data(name)], n);
+            if let Err(e) = limited {
+                let _ = self.delete(s, name);
+                return Err(e);
+            }
         }
         let mut attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);
         attrs.extend(meta.labels.clone());
@@ -140,7 +154,10 @@ impl Volumes {
 
     /// Deletes the volume: renamed away first (gone at once, also after a crash), then its
     /// files. The caller holds [`Volumes::lock`].
-    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+    pub(crate) fn delete(&self, s: &Shared, name: &str) -> Result<()> {
+        // (Never a remove through a mount: a bind-backed volume's host files stay.)
+        super::driver::unmount(name, &self.data(name))?;
+        s.quota.release(&format!("v:{name}"));
         let p = self.dir.join(name);
         let tmp = self
             .dir
