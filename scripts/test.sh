@@ -25,6 +25,8 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step docker-cli tests/e2e/docker-cli.sh "$bin/berthd"
     step crash tests/e2e/crash.sh "$bin/berthd"
     step network tests/e2e/network.sh "$bin/berthd"
+    # --storage-opt / volume size= on xfs with prjquota (the guest kernel has XFS quotas).
+    step quota-guest tests/qemu/quota-v2.sh "$bin"
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi

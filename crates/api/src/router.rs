@@ -54,7 +54,7 @@ pub async fn route(
         (&M::GET, ["version"]) => system::version(e).await,
         (&M::GET, ["info"]) => system::info(e).await,
         (&M::GET, ["events"]) => system::events(e, r).await,
-        (&M::GET, ["system", "df"]) => system::df(e).await,
+        (&M::GET, ["system", "df"]) => system::df(e, r).await,
         (&M::POST, ["auth"]) => system::auth(ctx.insecure_registries.clone(), r).await,
         (&M::POST, ["build"]) => Err(ApiError::not_implemented(
             "image builds (POST /build) are not implemented by berthd yet",

@@ -25,6 +25,7 @@ use std::sync::Arc;
 mod archive;
 mod attach;
 mod containers;
+mod du;
 mod error;
 mod events;
 mod exec;
@@ -252,9 +253,10 @@ impl Engine {
         system::version()
     }
 
-    /// `GET /system/df` body (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`).
-    pub fn system_df(&self) -> Result<serde_json::Value> {
-        system::df(self)
+    /// `GET /system/df` body (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`
+    /// and the v1.52 `*Usage` summaries); `types` (empty: all) as the `type` parameter.
+    pub fn system_df(&self, types: &[String], verbose: bool) -> Result<serde_json::Value> {
+        system::df(self, types, verbose)
     }
 
     /// Subscribe to events (`GET /events`). `since`/`until` are Unix seconds; past events

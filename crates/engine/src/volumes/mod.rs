@@ -118,7 +118,7 @@ pub(crate) fn df(s: &Shared) -> Result<Vec<Value>> {
         .map(|m| {
             let mut v = s.volumes.api(&m);
             let refs = used.get(&m.name).map_or(0, Vec::len);
-            let size = copy::disk_usage(&s.volumes.data(&m.name));
+            let size = crate::du::disk_usage(&s.volumes.data(&m.name));
             v["UsageData"] = json!({"Size": size, "RefCount": refs});
             v
         })
@@ -208,7 +208,7 @@ pub(crate) fn prune(s: &Shared, filters: &Value) -> Result<Value> {
         {
             continue;
         }
-        let size = copy::disk_usage(&s.volumes.data(&m.name));
+        let size = crate::du::disk_usage(&s.volumes.data(&m.name));
         match s.volumes.delete(s, &m.name) {
             Ok(()) => {
                 space += size;
