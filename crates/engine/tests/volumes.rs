@@ -244,12 +244,28 @@ fn a_crash_leaves_no_half_volume_visible() {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("nometa/_data")).unwrap();
+    // A volume a container create made and was filling from the image when berthd died.
+    std::fs::create_dir_all(dir.join("half/_data")).unwrap();
+    std::fs::write(dir.join("half/_data/part"), b"x").unwrap();
+    std::fs::write(
+        dir.join("half/volume.json"),
+        br#"{"Name":"half","CreatedAt":""}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("half/filling"), b"").unwrap();
     assert_eq!(names(&env, Value::Null), ["whole"]);
+    assert!(env.engine.volume_inspect("half").is_err());
     assert!(env.engine.volume_inspect("nometa").is_err());
     env.reopen();
     assert_eq!(names(&env, Value::Null), ["whole"]);
     assert_eq!(env.engine.volume_inspect("whole").unwrap(), before);
     assert!(!dir.join(".tmp-0123").exists() && !dir.join(".tmp-rm-4567").exists());
+    assert!(
+        !dir.join("half").exists(),
+        "a half-filled volume is deleted at start-up"
+    );
+    // Its name is free again: a create makes and fills it anew.
+    env.engine.volume_create(&json!({"Name": "half"})).unwrap();
     // The metadata is one file written whole.
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join("whole/volume.json")).unwrap()).unwrap();

@@ -337,14 +337,13 @@ fn fill_volumes(s: &Shared, id: &str, mounts: &[MountPoint], new: &[String]) -> 
         .iter()
         .filter(|m| !m.nocopy && new.contains(&m.name))
         .collect();
-    if todo.is_empty() {
-        return Ok(());
+    if !todo.is_empty() {
+        let root = s.ensure_mounted(id)?;
+        for m in todo {
+            crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
+        }
     }
-    let root = s.ensure_mounted(id)?;
-    for m in todo {
-        crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
-    }
-    Ok(())
+    s.volumes.filled(new)
 }
 
 /// An anonymous volume for each `Config.Volumes` path (the image's `VOLUME`s merged in) no

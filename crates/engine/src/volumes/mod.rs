@@ -77,7 +77,7 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         name.to_string()
     };
     let _g = s.volumes.lock();
-    let (meta, _) = s.volumes.ensure(s, &name, labels, opts)?;
+    let (meta, _) = s.volumes.ensure(s, &name, labels, opts, false)?;
     Ok(s.volumes.api(&meta))
 }
 
@@ -246,7 +246,7 @@ pub(crate) fn resolve_mounts(
         check_name(&m.name)?;
         driver::validate(&m.volume_opts, s.quota.supported())?;
         let opts = std::mem::take(&mut m.volume_opts);
-        let (meta, new) = s.volumes.ensure(s, &m.name, labels, opts)?;
+        let (meta, new) = s.volumes.ensure(s, &m.name, labels, opts, true)?;
         let data = s.volumes.data(&meta.name);
         if let Err(e) = driver::mount(&meta.name, &meta.options, &data) {
             if new {
