@@ -134,8 +134,7 @@ class Fault:
     def tidy(self):
         """Keep the number of containers and images small (uninterrupted)."""
         cs = self.d.json("GET", "/containers/json?all=1")
-        extra = [c for c in cs if c["Names"][0].lstrip("/") not in self.running
-                 and c["Names"][0] != "/keeper"]
+        extra = [c for c in cs if c["Names"][0].lstrip("/") not in self.running]
         for c in extra[:-3] if len(extra) > 3 else []:
             self.d.req("DELETE", f"/containers/{c['Id']}?force=1")
         runners = [n for n in self.running if n != "ticker"]
@@ -316,12 +315,12 @@ class Fault:
         return run, retry, None
 
     def op_volprune(self):
-        """`volume prune --all` of two unused volumes holding data, beside a volume in use."""
+        """`volume prune --all --filter label!=keep` of two unused volumes holding data, beside
+        one it must leave alone."""
         if self.keeper is None:
-            r = self.d.json("POST", "/containers/create?name=keeper", {
-                "Image": "fault/base:1", "Cmd": ["true"],
-                "HostConfig": {"NetworkMode": "none", "Binds": ["keepvol:/k"]}})
-            self.seen.add(r["Id"])
+            # (Kept by a label! filter: the other rounds prune containers, so none holds it.)
+            self.d.json("POST", "/volumes/create", {"Name": "keepvol", "Labels": {"keep": "1"}},
+                        ok=(201,))
             data = self.d.json("GET", "/volumes/keepvol")["Mountpoint"]
             with open(os.path.join(data, "precious"), "w") as f:
                 f.write("precious data\n" * 1000)
@@ -335,7 +334,8 @@ class Fault:
             gone.append(v)
 
         def run():
-            self.d.json("POST", "/volumes/prune?filters=" + urllib.parse.quote('{"all":["true"]}'))
+            self.d.json("POST", "/volumes/prune?filters="
+                        + urllib.parse.quote('{"all":["true"],"label!":["keep"]}'))
 
         def retry():
             run()
