@@ -2,13 +2,14 @@
 # Install the Debian packages berth needs to build, run and test. Idempotent; run as root.
 #   scripts/deps.sh            what building and running berth needs
 #   scripts/deps.sh --test     plus what the test suite needs (qemu guest for cgroup v2, a
-#                              registry for pull/push, skopeo/umoci for interop)
+#                              registry for pull/push, skopeo/umoci for interop, xfsprogs for
+#                              the disk quota test)
 set -euo pipefail
 # nftables: `nft`, through which berthd manages its own table (NAT, published ports).
 pkgs=(busybox-static ca-certificates cpio iproute2 nftables procps util-linux gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
     # curl: the network e2e tests fetch published ports.
-    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip curl)
+    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip curl xfsprogs e2fsprogs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

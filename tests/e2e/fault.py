@@ -22,6 +22,7 @@ Exits 1 on any failure; prints one line per round.
 import ctypes
 import hashlib
 import json
+import urllib.parse
 import os
 import random
 import shutil
@@ -59,6 +60,8 @@ class Fault:
         self.addr = None
         self.running = {}      # name -> id: containers that must be running
         self.images = set()    # references that must be inspectable
+        self.fill_ref = None   # what a volume filled from the image's /bin holds
+        self.keeper = None     # (volume, its data dir): data no prune may touch
         self.seen = set()      # every container id ever listed
         self.n = 0             # names
         self.durations = {}    # op -> seconds of its last uninterrupted run
@@ -291,7 +294,87 @@ class Fault:
                     raise RuntimeError(f"pruned container {cid[:12]} still there")
         return run, retry, None
 
-    OPS = ("load", "pull", "create", "start", "exec", "commit", "rm", "prune")
+    def op_volfill(self):
+        """A create that makes a volume and fills it from the image's /bin."""
+        name = self.name("f")
+        vol = f"fill{self.n}"
+
+        def run():
+            r = self.d.json("POST", f"/containers/create?name={name}", {
+                "Image": "fault/base:1", "Cmd": ["true"],
+                "HostConfig": {"NetworkMode": "none", "Binds": [f"{vol}:/bin"]}})
+            self.seen.add(r["Id"])
+
+        def retry():
+            if self.d.req("GET", f"/containers/{name}/json")[0] != 200:
+                run()
+            got = self.volume_files(vol)
+            if self.fill_ref is None:
+                self.fill_ref = got
+            elif got != self.fill_ref:
+                raise RuntimeError(f"volume {vol} not filled whole: {len(got)} entries")
+        return run, retry, None
+
+    def op_volprune(self):
+        """`volume prune --all --filter label!=keep` of two unused volumes holding data, beside
+        one it must leave alone."""
+        if self.keeper is None:
+            # (Kept by a label! filter: the other rounds prune containers, so none holds it.)
+            self.d.json("POST", "/volumes/create", {"Name": "keepvol", "Labels": {"keep": "1"}},
+                        ok=(201,))
+            data = self.d.json("GET", "/volumes/keepvol")["Mountpoint"]
+            with open(os.path.join(data, "precious"), "w") as f:
+                f.write("precious data\n" * 1000)
+            self.keeper = ("keepvol", data)
+        gone = []
+        for _ in range(2):
+            v = f"pv{self.name('')}"
+            data = self.d.json("POST", "/volumes/create", {"Name": v}, ok=(201,))["Mountpoint"]
+            with open(os.path.join(data, "f"), "wb") as f:
+                f.write(os.urandom(1 << 20))
+            gone.append(v)
+
+        def run():
+            self.d.json("POST", "/volumes/prune?filters="
+                        + urllib.parse.quote('{"all":["true"],"label!":["keep"]}'))
+
+        def retry():
+            run()
+            for v in gone:
+                if self.d.req("GET", f"/volumes/{v}")[0] != 404:
+                    raise RuntimeError(f"pruned volume {v} still there")
+        return run, retry, None
+
+    def volume_files(self, vol):
+        data = self.d.json("GET", f"/volumes/{vol}")["Mountpoint"]
+        return sorted((n, os.lstat(os.path.join(data, n)).st_size) for n in os.listdir(data))
+
+    def check_volumes(self):
+        """No half volume visible: every listed volume is inspectable, one filled from the
+        image holds all of it; no prune touched the keeper's data."""
+        bad = []
+        vols = self.d.json("GET", "/volumes")["Volumes"] or []
+        for v in vols:
+            if self.d.req("GET", f"/volumes/{v['Name']}")[0] != 200:
+                bad.append(f"listed volume {v['Name']} not inspectable")
+            elif v["Name"].startswith("fill") and self.fill_ref is not None:
+                got = self.volume_files(v["Name"])
+                if got != self.fill_ref:
+                    bad.append(f"volume {v['Name']} visible half filled ({len(got)} entries)")
+        if self.keeper:
+            try:
+                with open(os.path.join(self.keeper[1], "precious")) as f:
+                    if f.read() != "precious data\n" * 1000:
+                        bad.append("the keeper volume's data changed")
+            except OSError as e:
+                bad.append(f"the keeper volume's data: {e}")
+        d = os.path.join(self.d.root, "volumes")
+        tmps = [n for n in os.listdir(d) if n.startswith(".tmp-")] if os.path.isdir(d) else []
+        if tmps:
+            bad.append(f"temporary volume directories left: {tmps[:3]}")
+        return bad
+
+    OPS = ("load", "pull", "create", "start", "exec", "commit", "rm", "prune", "volfill", "volprune")
 
     # ---- invariants
     def check_consistent(self):
@@ -500,6 +583,7 @@ class Fault:
         deadline = time.time() + 6
         while True:
             bad, cs = self.check_consistent()
+            bad += self.check_volumes()
             if not bad:
                 bad = self.check_running() + self.check_leaks(cs, final)
             if not bad or time.time() > deadline:

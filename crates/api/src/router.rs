@@ -54,7 +54,7 @@ pub async fn route(
         (&M::GET, ["version"]) => system::version(e).await,
         (&M::GET, ["info"]) => system::info(e).await,
         (&M::GET, ["events"]) => system::events(e, r).await,
-        (&M::GET, ["system", "df"]) => system::df(e).await,
+        (&M::GET, ["system", "df"]) => system::df(e, r).await,
         (&M::POST, ["auth"]) => system::auth(ctx.insecure_registries.clone(), r).await,
         (&M::POST, ["build"]) => crate::build::build(e, r).await,
         (&M::POST, ["build", "prune"]) => system::build_prune(e).await,
@@ -106,6 +106,7 @@ pub async fn route(
         (&M::GET, ["volumes"]) => volumes::list(e, r).await,
         (&M::GET, ["volumes", name]) => volumes::inspect(e, d(name)).await,
         (&M::DELETE, ["volumes", name]) => volumes::remove(e, d(name), r).await,
+        (&M::PUT, ["volumes", _]) => volumes::update(),
 
         // Networks
         (&M::GET, ["networks"]) => networks::list(e, r).await,

@@ -55,8 +55,10 @@ pub async fn info(e: Arc<Engine>) -> ApiResult<Response<Body>> {
     json(StatusCode::OK, &v)
 }
 
-pub async fn df(e: Arc<Engine>) -> ApiResult<Response<Body>> {
-    let v = blocking(move || e.system_df().map_err(ApiError::from)).await?;
+pub async fn df(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
+    let types = r.query.get_all("type");
+    let verbose = r.query.bool("verbose");
+    let v = blocking(move || e.system_df(&types, verbose).map_err(ApiError::from)).await?;
     json(StatusCode::OK, &v)
 }
 

@@ -46,3 +46,12 @@ pub async fn prune(e: Arc<Engine>, r: Req) -> Resp {
     let v = blocking(move || e.volume_prune(&f).map_err(ApiError::from)).await?;
     json(StatusCode::OK, &v)
 }
+
+/// `PUT /volumes/{name}`: only cluster (swarm) volumes can be updated, and berth has no swarm
+/// (dockerd's 503 and message).
+pub fn update() -> Resp {
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "volume update only valid for cluster volumes, but swarm is not enabled",
+    ))
+}

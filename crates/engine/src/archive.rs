@@ -52,28 +52,7 @@ pub(crate) fn size_rw(s: &Shared, id: &str) -> Result<u64> {
         .snapshots
         .changes_dir(id)
         .map_err(|e| internal(format!("changes of {id}"), e))?;
-    Ok(du(&dir))
-}
-
-fn du(p: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.is_file() {
-                total += m.len();
-            }
-        }
-    }
-    total
+    Ok(crate::du::disk_usage(&dir))
 }
 
 pub(crate) fn changes(e: &Engine, x: &str) -> Result<Value> {

@@ -26,6 +26,7 @@ mod archive;
 mod attach;
 mod build;
 mod containers;
+mod du;
 mod error;
 mod etc;
 mod events;
@@ -38,6 +39,7 @@ mod monitor;
 mod netns;
 mod networks;
 mod prepare;
+mod quota;
 mod ready;
 mod shared;
 mod spec;
@@ -255,9 +257,10 @@ impl Engine {
         system::version()
     }
 
-    /// `GET /system/df` body (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`).
-    pub fn system_df(&self) -> Result<serde_json::Value> {
-        system::df(self)
+    /// `GET /system/df` body (`LayersSize`, `Images`, `Containers`, `Volumes`, `BuildCache`
+    /// and the v1.52 `*Usage` summaries); `types` (empty: all) as the `type` parameter.
+    pub fn system_df(&self, types: &[String], verbose: bool) -> Result<serde_json::Value> {
+        system::df(self, types, verbose)
     }
 
     /// Subscribe to events (`GET /events`). `since`/`until` are Unix seconds; past events

@@ -74,6 +74,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
     s.delete_runtime(id);
     let _ = std::fs::remove_file(cdir.join("exit.json"));
     let rootfs = s.ensure_mounted(id)?;
+    crate::volumes::mount_for(s, rec.mounts())?;
     crate::mark("engine: rootfs mounted");
     // (Released again, by their drops, if anything below fails.)
     let (join_net, netns, endpoint) = network_of(s, rec)?;

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub networks: crate::networks::Networks,
     /// Named volumes (`<root>/volumes`), with the lock that serialises their changes.
     pub volumes: crate::volumes::Volumes,
+    /// Project quotas on the root's filesystem (`--storage-opt size`, volumes' `size`).
+    pub quota: crate::quota::Quotas,
     pub events: Bus,
     pub execs: Mutex<HashMap<String, crate::exec::ExecRecord>>,
     pub monitor_bin: PathBuf,
@@ -308,6 +310,7 @@ fn open_with(cfg: EngineConfig, tmpfs: &mut Option<crate::util::TmpfsHold>) -> R
     };
     let containers = Containers::new(cfg.root.join("containers"));
     let volumes = crate::volumes::Volumes::open(cfg.root.join("volumes"))?;
+    let quota = crate::quota::Quotas::open(&cfg.root);
     let shared = Arc::new(Shared {
         cfg,
         images,
@@ -320,6 +323,7 @@ fn open_with(cfg: EngineConfig, tmpfs: &mut Option<crate::util::TmpfsHold>) -> R
         health: crate::health::Scheduler::new()?,
         networks,
         volumes,
+        quota,
         events: Bus::default(),
         execs: Mutex::new(HashMap::new()),
         monitor_bin,

@@ -141,26 +141,114 @@ pub(crate) fn version() -> Value {
     })
 }
 
-pub(crate) fn df(e: &Engine) -> Result<Value> {
+/// `GET /system/df?type=&verbose=`: each kind's usage by real disk use (blocks, hard links
+/// once). Docker's legacy fields (`LayersSize`, `Images`, `Containers`, `Volumes`,
+/// `BuildCache`: what API <= 1.51 clients read; a kind not asked for by `type` is null) and the
+/// v1.52 summaries (`ImageUsage`, `ContainerUsage`, `VolumeUsage`, `BuildCacheUsage`:
+/// counts, `TotalSize`, `Reclaimable` — what the kind's prune frees: images no container
+/// uses, stopped containers, volumes no container mounts — and `Items` when `verbose`).
+pub(crate) fn df(e: &Engine, types: &[String], verbose: bool) -> Result<Value> {
+    const KINDS: [&str; 4] = ["container", "image", "volume", "build-cache"];
+    if let Some(t) = types.iter().find(|t| !KINDS.contains(&t.as_str())) {
+        return Err(Error::BadParameter(format!("unknown object type: {t}")));
+    }
+    let want = |k: &str| types.is_empty() || types.iter().any(|t| t == k);
     let s = &e.inner.0;
-    let images = crate::images::list(e, true, &Value::Null)?;
-    let layers: u64 = images.iter().map(|i| i["Size"].as_u64().unwrap_or(0)).sum();
-    let recs: Vec<crate::state::Record> = s
-        .containers
-        .lock()
-        .by_id
-        .values()
-        .map(|c| c.rec.clone())
-        .collect();
+    let mut out = serde_json::Map::new();
+    if want("image") {
+        let images = crate::images::list(e, true, &Value::Null)?;
+        let layers: u64 = images.iter().map(|i| i["Size"].as_u64().unwrap_or(0)).sum();
+        let imgs: Vec<Value> = images
+            .into_iter()
+            .map(|mut i| {
+                i["SharedSize"] = json!(0);
+                i["VirtualSize"] = i["Size"].clone();
+                i
+            })
+            .collect();
+        let unused = |i: &&Value| i["Containers"].as_i64().unwrap_or(0) <= 0;
+        let reclaim: u64 = imgs.iter().filter(unused).map(|i| size_of(i, "Size")).sum();
+        let active = imgs.len() - imgs.iter().filter(unused).count();
+        out.insert(
+            "ImageUsage".into(),
+            usage(active, &imgs, layers, reclaim, verbose),
+        );
+        out.insert("LayersSize".into(), json!(layers));
+        out.insert("Images".into(), json!(imgs));
+    }
+    if want("container") {
+        let cs = containers_df(e)?;
+        let total: u64 = cs.iter().map(|c| size_of(c, "SizeRw")).sum();
+        let stopped = |c: &&Value| c["State"] != "running" && c["State"] != "paused";
+        let reclaim: u64 = cs
+            .iter()
+            .filter(stopped)
+            .map(|c| size_of(c, "SizeRw"))
+            .sum();
+        let active = cs.len() - cs.iter().filter(stopped).count();
+        out.insert(
+            "ContainerUsage".into(),
+            usage(active, &cs, total, reclaim, verbose),
+        );
+        out.insert("Containers".into(), json!(cs));
+    }
+    if want("volume") {
+        let vs = crate::volumes::df(s)?;
+        let vsize = |v: &Value| v["UsageData"]["Size"].as_u64().unwrap_or(0);
+        let unused = |v: &&Value| v["UsageData"]["RefCount"].as_u64().unwrap_or(0) == 0;
+        let total: u64 = vs.iter().map(vsize).sum();
+        let reclaim: u64 = vs.iter().filter(unused).map(vsize).sum();
+        let active = vs.len() - vs.iter().filter(unused).count();
+        out.insert(
+            "VolumeUsage".into(),
+            usage(active, &vs, total, reclaim, verbose),
+        );
+        out.insert("Volumes".into(), json!(vs));
+    }
+    if want("build-cache") {
+        out.insert("BuildCacheUsage".into(), usage(0, &[], 0, 0, verbose));
+        out.insert("BuildCache".into(), json!([]));
+    }
+    for k in [
+        "LayersSize",
+        "Images",
+        "Containers",
+        "Volumes",
+        "BuildCache",
+    ] {
+        out.entry(k).or_insert(Value::Null);
+    }
+    Ok(Value::Object(out))
+}
+
+fn size_of(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or(0)
+}
+
+/// A v1.52 `*DiskUsage` object.
+fn usage(active: usize, items: &[Value], total: u64, reclaim: u64, verbose: bool) -> Value {
+    let mut u = json!({"ActiveCount": active, "TotalCount": items.len(),
+        "Reclaimable": reclaim, "TotalSize": total});
+    if verbose && !items.is_empty() {
+        u["Items"] = json!(items);
+    }
+    u
+}
+
+/// Every container as `GET /containers/json?all=1&size=1` lists it (`SizeRw`: its read-write
+/// layer's disk use; `SizeRootFs`: that plus its image).
+fn containers_df(e: &Engine) -> Result<Vec<Value>> {
+    let s = &e.inner.0;
+    let ids: Vec<String> = s.containers.lock().by_id.keys().cloned().collect();
     let mut containers = Vec::new();
-    for r in recs {
+    for id in ids {
         let mut v = crate::containers::list(
             e,
             &ListOptions {
                 all: true,
                 limit: None,
                 size: false,
-                filters: json!({"id": [r.id.clone()]}),
+                filters: json!({"id": [id.clone()]}),
             },
         )
         .map_err(|er| internal("list", er))?
@@ -170,19 +258,12 @@ pub(crate) fn df(e: &Engine) -> Result<Value> {
         if v.is_null() {
             continue;
         }
-        v["SizeRw"] = json!(crate::archive::size_rw(s, &r.id).unwrap_or(0));
-        v["SizeRootFs"] = json!(s.images.resolve(&r.image_id).map(|i| i.size).unwrap_or(0));
+        let rw = crate::archive::size_rw(s, &id).unwrap_or(0);
+        let image = v["ImageID"].as_str().unwrap_or("").to_string();
+        let img = s.images.resolve(&image).map(|i| i.size).unwrap_or(0);
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(rw + img);
         containers.push(v);
     }
-    let imgs: Vec<Value> = images
-        .into_iter()
-        .map(|mut i| {
-            i["SharedSize"] = json!(0);
-            i["VirtualSize"] = i["Size"].clone();
-            i
-        })
-        .collect();
-    Ok(
-        json!({"LayersSize": layers, "Images": imgs, "Containers": containers, "Volumes": crate::volumes::df(s)?, "BuildCache": []}),
-    )
+    Ok(containers)
 }

@@ -168,7 +168,7 @@ fn images_and_system() {
     assert_eq!(info["Containers"], 1);
     assert_eq!(info["Images"], 1);
     assert_eq!(info["Swarm"]["LocalNodeState"], "inactive");
-    let df = env.engine.system_df().unwrap();
+    let df = env.engine.system_df(&[], false).unwrap();
     assert_eq!(df["Containers"].as_array().unwrap().len(), 1);
     assert_eq!(df["Images"].as_array().unwrap().len(), 1);
     assert!(env.engine.system_version()["ApiVersion"].is_string());

@@ -191,7 +191,7 @@ fn prune_deletes_unused_anonymous_volumes_then_all_unused() {
         "HostConfig": {"Binds": ["anon1:/v"]}}));
     assert_eq!(code, 0);
     let id = env.create(json!({"Cmd": sh("true"), "HostConfig": {"Binds": ["anon-used:/u"]}}));
-    let df = env.engine.system_df().unwrap();
+    let df = env.engine.system_df(&[], false).unwrap();
     let usage = |n: &str| {
         df["Volumes"]
             .as_array()
@@ -244,12 +244,28 @@ fn a_crash_leaves_no_half_volume_visible() {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("nometa/_data")).unwrap();
+    // A volume a container create made and was filling from the image when berthd died.
+    std::fs::create_dir_all(dir.join("half/_data")).unwrap();
+    std::fs::write(dir.join("half/_data/part"), b"x").unwrap();
+    std::fs::write(
+        dir.join("half/volume.json"),
+        br#"{"Name":"half","CreatedAt":""}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("half/filling"), b"").unwrap();
     assert_eq!(names(&env, Value::Null), ["whole"]);
+    assert!(env.engine.volume_inspect("half").is_err());
     assert!(env.engine.volume_inspect("nometa").is_err());
     env.reopen();
     assert_eq!(names(&env, Value::Null), ["whole"]);
     assert_eq!(env.engine.volume_inspect("whole").unwrap(), before);
     assert!(!dir.join(".tmp-0123").exists() && !dir.join(".tmp-rm-4567").exists());
+    assert!(
+        !dir.join("half").exists(),
+        "a half-filled volume is deleted at start-up"
+    );
+    // Its name is free again: a create makes and fills it anew.
+    env.engine.volume_create(&json!({"Name": "half"})).unwrap();
     // The metadata is one file written whole.
     let meta: Value =
         serde_json::from_slice(&std::fs::read(dir.join("whole/volume.json")).unwrap()).unwrap();
@@ -320,4 +336,58 @@ fn anonymous_volumes_for_config_and_image_volumes_go_with_rm_v_and_auto_remove()
         .container_create(None, &json!({"Image": "withvol", "Volumes": {"rel": {}}}))
         .unwrap_err();
     assert!(matches!(e, Error::BadParameter(_)), "{e}");
+}
+
+#[test]
+fn system_df_counts_disk_use_truthfully() {
+    let env = Env::new();
+    // 200 kB in a used volume, named twice by hard links; 100 kB in a volume no container uses.
+    let (code, _, _) = env.run(
+        json!({"Cmd": sh("head -c 204800 /dev/zero > /v/a && ln /v/a /v/b"),
+        "HostConfig": {"Binds": ["linked:/v"]}}),
+    );
+    assert_eq!(code, 0);
+    let id = env.create(json!({"Cmd": sh("true"), "HostConfig": {"Binds": ["linked:/v"]}}));
+    let (code, _, _) = env.run(json!({"Cmd": sh("head -c 102400 /dev/zero > /w/a"),
+        "HostConfig": {"Binds": ["free:/w"]}}));
+    assert_eq!(code, 0);
+    // (`run` removes its container: "free" is unused now.)
+    let df = env.engine.system_df(&["volume".into()], true).unwrap();
+    let size = |n: &str| {
+        df["Volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["Name"] == n)
+            .unwrap()["UsageData"]["Size"]
+            .as_u64()
+            .unwrap()
+    };
+    let (linked, free) = (size("linked"), size("free"));
+    assert!(
+        (204_800..204_800 + 16_384).contains(&linked),
+        "hard links once: {df}"
+    );
+    assert!((102_400..102_400 + 16_384).contains(&free), "{df}");
+    let u = &df["VolumeUsage"];
+    assert_eq!(
+        (u["TotalCount"].as_u64(), u["ActiveCount"].as_u64()),
+        (Some(2), Some(1)),
+        "{df}"
+    );
+    assert_eq!(u["TotalSize"].as_u64(), Some(linked + free));
+    assert_eq!(u["Reclaimable"].as_u64(), Some(free), "unused volumes only");
+    assert_eq!(u["Items"].as_array().map(Vec::len), Some(2));
+    assert!(
+        df["Images"].is_null() && df["ContainerUsage"].is_null(),
+        "type=volume only"
+    );
+    // What prune --all then frees is what df called reclaimable.
+    let p = env.engine.volume_prune(&json!({"all": ["true"]})).unwrap();
+    assert_eq!(p["VolumesDeleted"], json!(["free"]));
+    assert_eq!(p["SpaceReclaimed"].as_u64(), Some(free));
+    let e = env.engine.system_df(&["nope".into()], false);
+    assert!(matches!(e, Err(Error::BadParameter(_))));
+    env.engine.container_remove(&id, true, false).unwrap();
+    env.engine.volume_remove("linked", false).unwrap();
 }

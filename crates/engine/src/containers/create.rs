@@ -254,6 +254,10 @@ pub(crate) fn create_with(
     host_defaults(s, &mut host)?;
     let nets = s.networks.plan(&host, body.get("NetworkingConfig"))?;
     let mut mounts = mounts_of(s, &host)?;
+    let rw_limit = crate::quota::storage_size(host.storage_opt.map())?;
+    if rw_limit.is_some() && !s.quota.supported() {
+        return Err(s.quota.unsupported("--storage-opt"));
+    }
     crate::mark("engine: create: validated");
     let img = s
         .images
@@ -279,6 +283,9 @@ pub(crate) fn create_with(
         .then(|| s.volumes.lock());
     let made = crate::volumes::resolve_mounts(s, &mut mounts).and_then(|new| {
         prepare_rootfs(s, &id, &img.id.to_string(), &d)?;
+        if let Some(n) = rw_limit {
+            crate::quota::limit_rw(s, &id, n)?;
+        }
         fill_volumes(s, &id, &mounts, &new)?;
         Ok(())
     });
@@ -347,14 +354,13 @@ fn fill_volumes(s: &Shared, id: &str, mounts: &[MountPoint], new: &[String]) -> 
         .iter()
         .filter(|m| !m.nocopy && new.contains(&m.name))
         .collect();
-    if todo.is_empty() {
-        return Ok(());
+    if !todo.is_empty() {
+        let root = s.ensure_mounted(id)?;
+        for m in todo {
+            crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
+        }
     }
-    let root = s.ensure_mounted(id)?;
-    for m in todo {
-        crate::volumes::prefill(&root, &m.destination, std::path::Path::new(&m.source))?;
-    }
-    Ok(())
+    s.volumes.filled(new)
 }
 
 /// An anonymous volume for each `Config.Volumes` path (the image's `VOLUME`s merged in) no

@@ -89,9 +89,7 @@ pub(crate) fn remove_inner_opt(
         }
         return Err(e);
     }
-    if anon_volumes {
-        crate::volumes::remove_anonymous(s, id, rec.mounts());
-    }
+    crate::volumes::container_removed(s, id, rec.mounts(), anon_volumes);
     {
         let mut reg = s.containers.lock();
         if let Some(en) = reg.by_id.remove(id) {
@@ -156,6 +154,7 @@ pub(crate) fn finish_removal(s: &Shared, id: &str) -> Result<()> {
     s.networks.forget(id);
     let tomb = s.cfg.root.join("containers").join(format!(".rm-{id}"));
     s.unmount_at(&tomb.join("rootfs"), id)?;
+    s.quota.release(&format!("c:{id}"));
     match s.images.remove_snapshot(id) {
         Ok(()) | Err(berth_image::Error::SnapshotNotFound(_)) => {}
         Err(e) => return Err(internal(format!("remove the rootfs of {id}"), e)),

@@ -67,6 +67,10 @@ pub(crate) struct MountPoint {
     /// berth's: a volume made by the create is not filled from the image (`nocopy`).
     #[serde(rename = "NoCopy", default, skip_serializing_if = "is_false")]
     pub nocopy: bool,
+    /// berth's: `--mount volume-opt=` (`VolumeOptions.DriverConfig.Options`), the driver's
+    /// options for a volume the create makes; taken at create.
+    #[serde(skip)]
+    pub volume_opts: std::collections::BTreeMap<String, String>,
 }
 
 impl MountPoint {
@@ -167,6 +171,7 @@ pub(crate) fn volume(name: &str, dst: &str, ro: bool, nocopy: bool) -> MountPoin
         options,
         create_source: false,
         nocopy,
+        volume_opts: Default::default(),
     }
 }
 
@@ -187,6 +192,7 @@ fn bind(src: &str, dst: &str, prop: &str, ro: bool, create_source: bool) -> Moun
         options,
         create_source,
         nocopy: false,
+        volume_opts: Default::default(),
     }
 }
 
@@ -203,6 +209,7 @@ fn tmpfs(dst: &str, source: &str, options: Vec<String>, rw: bool) -> MountPoint 
         options,
         create_source: false,
         nocopy: false,
+        volume_opts: Default::default(),
     }
 }
 
@@ -324,7 +331,11 @@ fn parse_volume_mount(m: &Mount, dst: &str, ro: bool, field: &str) -> Result<Mou
         ));
     }
     let nocopy = m.volume_options.get().is_some_and(|o| o.no_copy.val());
-    Ok(volume(src, dst, ro, nocopy))
+    let mut mp = volume(src, dst, ro, nocopy);
+    if let Some(d) = m.volume_options.get().and_then(|o| o.driver_config.get()) {
+        mp.volume_opts = d.options.map().clone();
+    }
+    Ok(mp)
 }
 
 /// One `VolumesFrom` entry: `container[:ro|:rw]`.

@@ -109,12 +109,6 @@ pub(crate) const TABLE: &[Unsupported] = &[
             if !matches!(driver, "" | "local") {
                 return Some(format!("DriverConfig {driver:?}"));
             }
-            if o.driver_config
-                .get()
-                .is_some_and(|d| !d.options.map().is_empty())
-            {
-                return Some("DriverConfig.Options".into());
-            }
             if !o.subpath.str().is_empty() {
                 return Some("Subpath".into());
             }
@@ -136,9 +130,6 @@ pub(crate) const TABLE: &[Unsupported] = &[
     }),
     line("HostConfig.VolumeDriver", |r| {
         str_set(&r.host.volume_driver)
-    }),
-    line("HostConfig.StorageOpt", |r| {
-        yes(!r.host.storage_opt.map().is_empty())
     }),
     // Namespaces and cgroups.
     line("HostConfig.IpcMode", |r| match r.host.ipc_mode.str() {

@@ -148,17 +148,3 @@ fn xattrs(from: &Path, to: &Path) {
         }
     }
 }
-
-/// The bytes the files below `p` take (`SpaceReclaimed`); what cannot be read counts 0.
-pub(crate) fn disk_usage(p: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|en| match en.metadata() {
-            Ok(m) if m.is_dir() => disk_usage(&en.path()) + m.blocks() * 512,
-            Ok(m) => m.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
-}

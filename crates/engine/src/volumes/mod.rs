@@ -3,6 +3,7 @@
 //! into place, and removed by a rename to a `.tmp-*` name first: a crash never leaves a half
 //! volume visible (`open` deletes the `.tmp-*` leftovers).
 mod copy;
+mod driver;
 mod store;
 
 pub(crate) use copy::prefill;
@@ -27,6 +28,13 @@ pub(crate) struct Meta {
     pub created_at: String,
     #[serde(rename = "Labels", default)]
     pub labels: BTreeMap<String, String>,
+    /// The driver's options (`DriverOpts`, `--opt`), as given.
+    #[serde(
+        rename = "Options",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub options: BTreeMap<String, String>,
 }
 
 /// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -59,16 +67,9 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
             )))
         }
     }
-    if body
-        .get("DriverOpts")
-        .and_then(Value::as_object)
-        .is_some_and(|o| !o.is_empty())
-    {
-        return Err(Error::BadParameter(
-            "DriverOpts (type, device, o of the local driver) is not supported by berth yet".into(),
-        ));
-    }
     let labels = crate::util::labels_of(body.get("Labels").unwrap_or(&Value::Null));
+    let opts = crate::util::labels_of(body.get("DriverOpts").unwrap_or(&Value::Null));
+    driver::validate(&opts, s.quota.supported())?;
     let name = if name.is_empty() {
         crate::util::random_id()?
     } else {
@@ -76,7 +77,7 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         name.to_string()
     };
     let _g = s.volumes.lock();
-    let (meta, _) = s.volumes.ensure(s, &name, labels)?;
+    let (meta, _) = s.volumes.ensure(s, &name, labels, opts, false)?;
     Ok(s.volumes.api(&meta))
 }
 
@@ -117,7 +118,7 @@ pub(crate) fn df(s: &Shared) -> Result<Vec<Value>> {
         .map(|m| {
             let mut v = s.volumes.api(&m);
             let refs = used.get(&m.name).map_or(0, Vec::len);
-            let size = copy::disk_usage(&s.volumes.data(&m.name));
+            let size = crate::du::disk_usage(&s.volumes.data(&m.name));
             v["UsageData"] = json!({"Size": size, "RefCount": refs});
             v
         })
@@ -176,7 +177,7 @@ pub(crate) fn remove(s: &Shared, name: &str, force: bool) -> Result<()> {
             ids.join(", ")
         )));
     }
-    s.volumes.delete(name)?;
+    s.volumes.delete(s, name)?;
     s.events.publish("volume", "destroy", name, driver_attr());
     Ok(())
 }
@@ -207,8 +208,8 @@ pub(crate) fn prune(s: &Shared, filters: &Value) -> Result<Value> {
         {
             continue;
         }
-        let size = copy::disk_usage(&s.volumes.data(&m.name));
-        match s.volumes.delete(&m.name) {
+        let size = crate::du::disk_usage(&s.volumes.data(&m.name));
+        match s.volumes.delete(s, &m.name) {
             Ok(()) => {
                 space += size;
                 s.events
@@ -243,8 +244,17 @@ pub(crate) fn resolve_mounts(
             labels.insert(ANON_LABEL.to_string(), String::new());
         }
         check_name(&m.name)?;
-        let (meta, new) = s.volumes.ensure(s, &m.name, labels)?;
-        m.source = s.volumes.data(&meta.name).to_string_lossy().into_owned();
+        driver::validate(&m.volume_opts, s.quota.supported())?;
+        let opts = std::mem::take(&mut m.volume_opts);
+        let (meta, new) = s.volumes.ensure(s, &m.name, labels, opts, true)?;
+        let data = s.volumes.data(&meta.name);
+        if let Err(e) = driver::mount(&meta.name, &meta.options, &data) {
+            if new {
+                let _ = s.volumes.delete(s, &meta.name);
+            }
+            return Err(e);
+        }
+        m.source = data.to_string_lossy().into_owned();
         if new {
             made.push(meta.name);
         }
@@ -252,23 +262,44 @@ pub(crate) fn resolve_mounts(
     Ok(made)
 }
 
-/// At a container's removal (`rm -v`, AutoRemove; `id`'s files are gone): its anonymous
-/// volumes no other container uses are deleted (a failure is logged, the container goes).
-pub(crate) fn remove_anonymous(s: &Shared, id: &str, mounts: &[crate::model::MountPoint]) {
+/// At a start: the volumes with a filesystem of their own are mounted (again: a reboot took
+/// them away).
+pub(crate) fn mount_for(s: &Shared, mounts: &[crate::model::MountPoint]) -> Result<()> {
+    for m in mounts
+        .iter()
+        .filter(|m| m.kind == crate::model::MountType::Volume)
+    {
+        let meta = s.volumes.get(&m.name)?;
+        driver::mount(&meta.name, &meta.options, &s.volumes.data(&meta.name))?;
+    }
+    Ok(())
+}
+
+/// At a container's removal (`id`'s files are gone): the volumes no other container uses
+/// are unmounted (those with a filesystem of their own), and with `anon` (`rm -v`,
+/// AutoRemove) its anonymous ones are deleted (a failure is logged, the container goes).
+pub(crate) fn container_removed(
+    s: &Shared,
+    id: &str,
+    mounts: &[crate::model::MountPoint],
+    anon: bool,
+) {
     let _g = s.volumes.lock();
     let used = in_use_but(s, id);
     for m in mounts
         .iter()
         .filter(|m| m.kind == crate::model::MountType::Volume && !used.contains_key(&m.name))
     {
-        let anon = s
-            .volumes
-            .get(&m.name)
-            .is_ok_and(|v| v.labels.contains_key(ANON_LABEL));
-        if !anon {
+        let Ok(meta) = s.volumes.get(&m.name) else {
+            continue;
+        };
+        if let Err(e) = driver::unmount(&m.name, &s.volumes.data(&m.name)) {
+            tracing::warn!("{e}");
+        }
+        if !anon || !meta.labels.contains_key(ANON_LABEL) {
             continue;
         }
-        match s.volumes.delete(&m.name) {
+        match s.volumes.delete(s, &m.name) {
             Ok(()) => s
                 .events
                 .publish("volume", "destroy", &m.name, driver_attr()),
