@@ -27,6 +27,11 @@ const FUSE_DESTROY: u32 = 38;
 const FUSE_BATCH_FORGET: u32 = 42;
 
 const FOPEN_DIRECT_IO: u32 = 1;
+/// `enum fuse_notify_code`: FUSE_NOTIFY_STORE, sent as the error field of a unique-0 write.
+const FUSE_NOTIFY_STORE: i32 = 4;
+/// The size files have for the page cache between an open and the first read (see
+/// `grow_size`): more than any text we render (cpuinfo of ~10k CPUs).
+const SPLICE_SIZE: u64 = 16 << 20;
 const IN_HEADER: usize = 40;
 const OUT_HEADER: usize = 16;
 /// The kernel refuses reads of /dev/fuse into less than 8 KiB; we accept no writes, so
@@ -178,7 +183,13 @@ impl Server {
                     Err(libc::ENOENT)
                 }
             }
-            FUSE_OPEN => self.open_file(files, nodeid, u32_at(&arg, 0)),
+            FUSE_OPEN => {
+                let r = self.open_file(files, nodeid, u32_at(&arg, 0));
+                if r.is_ok() {
+                    self.grow_size(nodeid)?;
+                }
+                r
+            }
             FUSE_READ => self.read(files, nodeid, &arg),
             FUSE_RELEASE => {
                 self.open.remove(&u64_at(&arg, 0));
@@ -259,16 +270,26 @@ impl Server {
         Ok(text[start..end].to_vec())
     }
 
-    fn send(&mut self, unique: u64, reply: Result<Vec<u8>, i32>) -> std::io::Result<()> {
-        let (err, body) = match reply {
-            Ok(b) => (0i32, b),
-            Err(e) => (-e, Vec::new()),
-        };
+    /// Reads through splice (sendfile, copy_file_range: busybox `cat`) go through the page
+    /// cache, which stops at i_size, and a short read there shrinks i_size to what we
+    /// returned. So each open grows the size back past any text we render (a one-byte
+    /// FUSE_NOTIFY_STORE ending at SPLICE_SIZE); the open drops the cached pages (no KEEP_CACHE) and
+    /// the first short read trims the size to this text's length again. Plain reads are
+    /// direct and never look at the size.
+    fn grow_size(&mut self, nodeid: u64) -> std::io::Result<()> {
         self.out.clear();
-        put32(&mut self.out, (OUT_HEADER + body.len()) as u32);
-        self.out.extend_from_slice(&err.to_ne_bytes());
-        put64(&mut self.out, unique);
-        self.out.extend_from_slice(&body);
+        put32(&mut self.out, (OUT_HEADER + 24 + 1) as u32);
+        self.out.extend_from_slice(&FUSE_NOTIFY_STORE.to_ne_bytes());
+        put64(&mut self.out, 0); // unique 0: a notification
+        put64(&mut self.out, nodeid);
+        put64(&mut self.out, SPLICE_SIZE - 1);
+        put32(&mut self.out, 1); // one byte: the kernel grows i_size only for a write
+        put32(&mut self.out, 0);
+        self.out.push(b'\n');
+        self.write_out()
+    }
+
+    fn write_out(&mut self) -> std::io::Result<()> {
         // SAFETY: writing our own buffer to an fd we own.
         let r = unsafe {
             libc::write(
@@ -285,6 +306,19 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    fn send(&mut self, unique: u64, reply: Result<Vec<u8>, i32>) -> std::io::Result<()> {
+        let (err, body) = match reply {
+            Ok(b) => (0i32, b),
+            Err(e) => (-e, Vec::new()),
+        };
+        self.out.clear();
+        put32(&mut self.out, (OUT_HEADER + body.len()) as u32);
+        self.out.extend_from_slice(&err.to_ne_bytes());
+        put64(&mut self.out, unique);
+        self.out.extend_from_slice(&body);
+        self.write_out()
     }
 }
 
