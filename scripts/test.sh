@@ -25,6 +25,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step docker-cli tests/e2e/docker-cli.sh "$bin/berthd"
     step crash tests/e2e/crash.sh "$bin/berthd"
     step network tests/e2e/network.sh "$bin/berthd"
+    step truthful-proc tests/e2e/truthful-proc.sh "$bin/berthd"
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi

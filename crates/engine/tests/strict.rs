@@ -272,10 +272,6 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "HostConfig.CgroupParent",
         ),
         (
-            hc("Annotations", json!({"a": "b"})),
-            "HostConfig.Annotations",
-        ),
-        (
             hc(
                 "BlkioWeightDevice",
                 json!([{"Path": "/dev/sda", "Weight": 100}]),

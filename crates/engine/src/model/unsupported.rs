@@ -167,9 +167,6 @@ pub(crate) const TABLE: &[Unsupported] = &[
     res("HostConfig.CgroupParent", |r| {
         str_set(&r.host.cgroup_parent)
     }),
-    line("HostConfig.Annotations", |r| {
-        yes(!r.host.annotations.map().is_empty())
-    }),
     // Resources.
     res("HostConfig.BlkioWeightDevice", |r| {
         list_set(&r.host.blkio_weight_device)
