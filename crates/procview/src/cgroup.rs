@@ -15,8 +15,14 @@ pub struct CgroupPaths {
     pub unified: Option<PathBuf>,
 }
 
+/// One file's text. proc and cgroup files report size 0, so `fs::read_to_string` would start
+/// with tiny reads, and each read of a proc file renders all of it in the kernel: read into
+/// a buffer that takes a whole meminfo or memory.stat in one call.
 pub fn read(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok()
+    use std::io::Read;
+    let mut v = Vec::with_capacity(16384);
+    std::fs::File::open(p).ok()?.read_to_end(&mut v).ok()?;
+    String::from_utf8(v).ok()
 }
 
 fn read_u64(p: &Path) -> Option<u64> {

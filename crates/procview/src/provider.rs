@@ -244,6 +244,9 @@ fn detach_from_caller(keep: &[RawFd]) {
             libc::signal(s, libc::SIG_DFL);
         }
         libc::chdir(c"/".as_ptr());
+        // Give back the heap the runtime freed before the fork (the rest stays shared with
+        // the runtime until it exits).
+        libc::malloc_trim(0);
     }
 }
 
