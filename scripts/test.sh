@@ -32,6 +32,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step network-user tests/e2e/network-user.sh "$bin/berthd"
     # --storage-opt / volume size= on xfs with prjquota (the guest kernel has XFS quotas).
     step quota-guest tests/qemu/quota-v2.sh "$bin"
+    step truthful-proc tests/e2e/truthful-proc.sh "$bin/berthd"
 else
     echo "=== docker-cli: SKIPPED (no docker CLI at /usr/local/bin/docker)"
 fi

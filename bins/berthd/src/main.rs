@@ -43,6 +43,11 @@ struct Args {
     /// loopback only unless they ask for host or container:<id>.
     #[arg(short = 'b', long, default_value = "berth0", value_name = "NAME")]
     bridge: String,
+    /// Containers see the host's /proc/meminfo, cpuinfo, stat, uptime, loadavg... instead of
+    /// their own (no per-container berth-procview provider). Per container: the annotation
+    /// `run.berth.truthful-proc=false` (`docker run --annotation ...`).
+    #[arg(long = "no-truthful-proc")]
+    no_truthful_proc: bool,
 }
 
 fn level(args: &Args) -> Result<tracing::Level> {
@@ -228,6 +233,7 @@ fn run() -> Result<()> {
             insecure_registries: args.insecure_registries.clone(),
             exec_root_tmpfs: true,
             bridge: Some(args.bridge.clone()),
+            truthful_proc: !args.no_truthful_proc,
             ..Default::default()
         };
         let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(ecfg))

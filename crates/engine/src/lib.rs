@@ -82,6 +82,11 @@ pub struct EngineConfig {
     /// The default bridge network's device (berthd's `--bridge`, `berth0` there). `None` (or
     /// `"none"`): no bridge network, containers of the default mode get loopback only.
     pub bridge: Option<String>,
+    /// Containers get truthful /proc files (meminfo, cpuinfo, ... from their cgroup; a
+    /// `berth-procview` provider per container, started by the runtime). berthd's
+    /// `--no-truthful-proc` turns it off; a container opts out with the annotation
+    /// `run.berth.truthful-proc=false` in `HostConfig.Annotations`.
+    pub truthful_proc: bool,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +98,7 @@ impl Default for EngineConfig {
             monitor_path: None,
             exec_root_tmpfs: false,
             bridge: None,
+            truthful_proc: true,
         }
     }
 }

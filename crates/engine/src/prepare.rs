@@ -89,6 +89,7 @@ pub(crate) fn create_task(s: &Arc<Shared>, id: &str, rec: &Record) -> Result<Tas
         init_path: s.init_bin.clone(),
         join_net,
         hostname: rec.config.hostname.str().to_string(),
+        truthful_proc: s.cfg.truthful_proc,
     })?;
     crate::mark("engine: spec built");
     write_json_nosync(&bundle.join("config.json"), &spec)?;

@@ -190,6 +190,7 @@ fn live_restore_after_daemon_loss() {
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
             bridge: None,
+            truthful_proc: true,
         })
         .unwrap(),
     ));
@@ -649,6 +650,7 @@ fn restart_policy_resumes_after_daemon_restart() {
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
             bridge: None,
+            truthful_proc: true,
         })
         .unwrap(),
     ));

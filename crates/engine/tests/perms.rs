@@ -141,6 +141,7 @@ fn an_existing_root_is_tightened_at_open() {
         monitor_path: Some(monitor_bin()),
         exec_root_tmpfs: true,
         bridge: None,
+        truthful_proc: true,
     })
     .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;

@@ -84,6 +84,7 @@ impl Drop for Cleanup {
             }
         }
         if let Some(d) = &self.dir {
+            crate::truthful_proc::remove(d);
             let _ = std::fs::remove_dir_all(d);
         }
     }
@@ -242,6 +243,10 @@ impl Runtime {
         // Network, IPC and UTS namespaces given by path (berthd's network namespace, say) the
         // init can join itself, first thing: no intermediate process needed for them.
         let child_joins = namespaces::child_can_join(&ns);
+        let provider = crate::truthful_proc::wanted(&spec)
+            .then(|| crate::truthful_proc::start(&dir, &cg))
+            .flatten();
+        let procview_dir = provider.as_ref().map(|p| p.dir().to_path_buf());
         let ctx = InitCtx {
             spec: &spec,
             bundle: &bundle,
@@ -259,6 +264,7 @@ impl Runtime {
                 Some(o.id.as_str())
             },
             join_first: if child_joins { &ns.join } else { &[] },
+            procview: procview_dir.as_deref(),
         };
         let v2fd = cg.v2_dir_fd()?;
         // Computed before the clone so the child does not wait for it.
@@ -273,6 +279,9 @@ impl Runtime {
         )?;
         cleanup.pid = Some(pid);
         crate::mark("cloned");
+        if let Some(Err(e)) = provider.map(|p| p.attach(pid)) {
+            warn(&format!("truthful /proc: {e}"));
+        }
         drop(child_chan);
         drop(fifo);
         drop(console);
@@ -564,6 +573,7 @@ impl Runtime {
                 // An aborted create can leave a dir without state.json.
                 let dir = state::container_dir(&self.root, id);
                 if state::validate_id(id).is_ok() && dir.exists() {
+                    crate::truthful_proc::remove(&dir);
                     let _ = std::fs::remove_dir_all(&dir);
                 }
                 return Ok(());
@@ -613,6 +623,7 @@ impl Runtime {
         }
         crate::mark("delete: cgroup removed");
         let dir = state::container_dir(&self.root, id);
+        crate::truthful_proc::remove(&dir);
         std::fs::remove_dir_all(&dir).with_ctx(|| format!("remove {}", dir.display()))?;
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod spec;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod truthful_proc;
 pub mod tty;
 
 pub use container::{CreateOpts, ExecOpts, Runtime};

@@ -33,6 +33,8 @@ pub struct InitCtx<'a> {
     pub keyring: Option<&'a str>,
     /// Namespaces the init joins itself before anything else (see `namespaces::child_can_join`).
     pub join_first: &'a [(LinuxNamespaceType, PathBuf)],
+    /// A truthful /proc provider's directory: its files are bound over /proc (`truthful_proc`).
+    pub procview: Option<&'a Path>,
 }
 
 /// Message sent with GO: facts only the parent can learn (the container's cgroup dirs).
@@ -212,6 +214,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
             cgroup_dirs: &go.cgroup_dirs,
             cgroup_v2_dir: go.cgroup_v2_dir.as_deref(),
             cgroup_ready: &|| join.ensure(),
+            procview: ctx.procview,
         };
         rootfs::prepare(&plan)?;
         crate::mark("child: mounts prepared");

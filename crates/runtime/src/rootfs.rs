@@ -341,6 +341,8 @@ pub struct RootfsPlan<'a> {
     pub cgroup_v2_dir: Option<&'a Path>,
     /// Called before the cgroup mount: the container's cgroup directories exist afterwards.
     pub cgroup_ready: &'a dyn Fn() -> Result<()>,
+    /// Bind a truthful /proc provider's files once /proc and /sys are mounted.
+    pub procview: Option<&'a Path>,
 }
 
 /// Phase 1, before pivot_root: propagation, the rootfs bind, every spec mount, devices.
@@ -392,6 +394,9 @@ pub fn prepare(plan: &RootfsPlan) -> Result<()> {
     }
     if !dev_bound_from_host {
         create_devices(plan, rootfd.as_raw_fd(), have_pts)?;
+    }
+    if let Some(d) = plan.procview {
+        crate::truthful_proc::bind(rootfd.as_raw_fd(), d);
     }
     Ok(())
 }

@@ -232,6 +232,7 @@ pub(crate) fn spec_of_request(
         init_path: Some(dir.join("init")),
         join_net: Some("/proc/1/ns/net".into()),
         hostname: config.hostname.str().to_string(),
+        truthful_proc: false,
     })
 }
 

@@ -264,6 +264,7 @@ fn build_spec(d: &Dirs, config: &Value, host: &Value) -> oci_spec::runtime::Spec
         init_path: Some(d.init.clone()),
         join_net: Some("/proc/1/ns/net".into()),
         hostname: "abcdef012345".into(),
+        truthful_proc: false,
     })
     .unwrap()
 }

@@ -149,6 +149,9 @@ pub(crate) struct SpecInput<'a> {
     /// /proc/<pid>/ns/net of the container whose network we join.
     pub join_net: Option<String>,
     pub hostname: String,
+    /// Ask the runtime for truthful /proc files (annotation `run.berth.truthful-proc=true`)
+    /// unless `HostConfig.Annotations` sets that annotation itself.
+    pub truthful_proc: bool,
 }
 
 /// The `linux` section.
@@ -220,6 +223,27 @@ fn hostname(inp: &SpecInput, net: &NetMode) -> Option<String> {
     })
 }
 
+/// `HostConfig.Annotations` go to the runtime as Docker passes them; berthd adds
+/// `run.berth.truthful-proc=true` unless the container says otherwise (`=false`: opt-out) or
+/// the daemon runs with `--no-truthful-proc`.
+fn annotations(inp: &SpecInput) -> Option<std::collections::HashMap<String, String>> {
+    let mut a: std::collections::HashMap<String, String> = inp
+        .host
+        .annotations
+        .map()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if inp.truthful_proc {
+        a.entry(TRUTHFUL_PROC.to_string())
+            .or_insert_with(|| "true".to_string());
+    }
+    (!a.is_empty()).then_some(a)
+}
+
+/// The runtime's annotation for truthful /proc files (berth-procview).
+pub(crate) const TRUTHFUL_PROC: &str = "run.berth.truthful-proc";
+
 pub(crate) fn build(inp: &SpecInput) -> Result<Spec> {
     let h = inp.host;
     let privileged = h.privileged.val();
@@ -239,15 +263,9 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Spec> {
         .set_hostname(hostname(inp, &net))
         .set_domainname(None)
         .set_mounts(Some(mounts))
-        .set_annotations(annotations(h))
+        .set_annotations(annotations(inp))
         .set_hooks(None)
         .set_linux(Some(linux));
     Ok(spec)
 }
 
-/// `HostConfig.Annotations` go to the OCI spec as dockerd passes them (the bandwidth ones are
-/// also read by `networks::shaping`).
-fn annotations(h: &HostConfig) -> Option<std::collections::HashMap<String, String>> {
-    let m = h.annotations.map();
-    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-}

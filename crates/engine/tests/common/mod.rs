@@ -117,6 +117,7 @@ impl Env {
             monitor_path: Some(mb),
             exec_root_tmpfs: true,
             bridge: bridge.clone(),
+            truthful_proc: true,
         })
         .unwrap();
         let tar = busybox_tar();
@@ -153,6 +154,7 @@ impl Env {
             monitor_path: Some(monitor_bin()),
             exec_root_tmpfs: true,
             bridge: self.bridge.clone(),
+            truthful_proc: true,
         })
         .unwrap();
     }
