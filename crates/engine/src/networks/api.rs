@@ -360,6 +360,10 @@ pub(crate) fn connect(s: &Shared, x: &str, body: &Value) -> Result<()> {
         .lock()
         .map_err(|_| Error::internal_msg("container lock poisoned"))?;
     let rec = s.containers.record(&cid)?;
+    if !rec.running() {
+        // (A run prepared at create has its endpoints made already: the start makes them anew.)
+        crate::prepare::discard_prepared(s, &cid);
+    }
     let mode = rec.host_config.network_mode.str().to_string();
     if !is_network_mode(&mode) {
         return Err(Error::Forbidden(format!(
@@ -438,6 +442,10 @@ pub(crate) fn disconnect(s: &Shared, x: &str, body: &Value) -> Result<()> {
         .lock()
         .map_err(|_| Error::internal_msg("container lock poisoned"))?;
     let rec = s.containers.record(&cid)?;
+    if !rec.running() {
+        // (A run prepared at create has its endpoints made already: the start makes them anew.)
+        crate::prepare::discard_prepared(s, &cid);
+    }
     let mode = rec.host_config.network_mode.str().to_string();
     let _ops = lock(&n.ops)?;
     let mut list = n.attach.get(&cid, &mode);
