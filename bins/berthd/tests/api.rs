@@ -143,9 +143,14 @@ fn errors_are_json_with_docker_codes() {
     let r = d.get("/v1.47/containers/json?limit=abc");
     assert_eq!(r.status, 400);
     assert!(r.message().contains("limit"), "{}", r.message());
+    // (An empty build context: a client error naming what is missing, as dockerd's.)
     let r = d.req("POST", "/v1.47/build", b"");
-    assert_eq!(r.status, 501);
-    assert!(r.message().contains("not implemented"), "{}", r.message());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.message().contains("Cannot locate specified Dockerfile"),
+        "{}",
+        r.message()
+    );
 }
 
 #[test]
@@ -790,7 +795,7 @@ fn refused_requests_still_read_the_body() {
     let body = vec![b'x'; 8 << 20];
     for (method, path, status, needle) in [
         ("POST", "/v1.47/no/such/route", 404, "page not found"),
-        ("POST", "/v1.47/build?t=x", 501, "not implemented"),
+        ("POST", "/v1.47/build?t=x", 400, "build context"),
         ("POST", "/v1.47/swarm/join", 404, "page not found"),
         (
             "PUT",

@@ -195,6 +195,9 @@ fn fs_name(root: &Path) -> String {
 /// The device node for quotactl, once project quotas are seen accounted and enforced.
 fn probe(root: &Path, dir: &Path) -> Result<CString> {
     std::fs::create_dir_all(dir).map_err(|e| internal(format!("create {}", dir.display()), e))?;
+    // (The device node is the root filesystem's: nothing below the roots for host users.)
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(|e| internal(format!("chmod {}", dir.display()), e))?;
     let st =
         std::fs::metadata(root).map_err(|e| internal(format!("stat {}", root.display()), e))?;
     let node = dir.join("backingFsBlockDev");

@@ -249,10 +249,6 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             hc("VolumeDriver", json!("local")),
             "HostConfig.VolumeDriver",
         ),
-        (
-            hc("StorageOpt", json!({"size": "1G"})),
-            "HostConfig.StorageOpt",
-        ),
         (hc("IpcMode", json!("none")), "HostConfig.IpcMode \"none\""),
         (
             hc("IpcMode", json!("container:x")),
