@@ -268,4 +268,3 @@ pub(crate) fn build(inp: &SpecInput) -> Result<Spec> {
         .set_linux(Some(linux));
     Ok(spec)
 }
-
