@@ -496,7 +496,10 @@ pub(crate) fn container_networks(s: &Shared, r: &Record) -> Value {
         if found.as_ref().is_some_and(|(_, rec)| rec.is_some()) {
             let mut names = vec![r.name.trim_start_matches('/').to_string()];
             names.extend(a.aliases.iter().cloned());
-            names.push(r.id[..r.id.len().min(12)].to_string());
+            let short = r.id[..r.id.len().min(12)].to_string();
+            if !names.contains(&short) {
+                names.push(short);
+            }
             v["DNSNames"] = json!(names);
         }
         out.insert(a.network.clone(), v);
