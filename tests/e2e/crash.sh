@@ -138,6 +138,9 @@ PY
     for _ in $(seq 200); do $D2 version >/dev/null 2>&1 && break; sleep 0.05; done
     $D2 load -q -i "$archive" >/dev/null && $D2 tag "$ref" "$R" && check "push through the proxy" $D2 push -q "$R"
     kill "$b2"; wait "$b2" 2>/dev/null
+    # The daemon under test loaded the same image above: a pull skips layers it has unpacked,
+    # so remove it first or the pull would never fetch a blob (nothing to interrupt).
+    check "rmi of the loaded image before the pull" $D rmi "$ref"
     touch "$dir/stall"
     $D pull -q "$R" >/dev/null 2>&1 &
     pl=$!
