@@ -39,8 +39,9 @@ import urllib.parse
 sys.dont_write_bytecode = True  # (no __pycache__ beside the helpers below)
 from fault_api import (API, ApiError, Daemon, base_layer, data_layer, demux, docker_archive,
                        registry_push, start_registry, stream_errors)
-from fault_host import (berth_cgroups, cgroup_of, cgroup_pids, container_of_fds, descendants,
-                        describe, mounts_under, proc_table, reap_orphans, reaper)
+from fault_host import (berth_cgroups, cgroup_of, cgroup_pids, comm_of, container_of_fds,
+                        descendants, describe, mounts_under, proc_table, procview_providers,
+                        reap_orphans, reaper)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -525,7 +526,12 @@ class Fault:
         sub = descendants(t, me) - descendants(t, self.reg.pid) - {self.reg.pid, self.d.proc.pid}
         spares = []
         created = {c["Id"] for c in cs if c["State"] == "created"}
-        is_monitor = {p for p in sub if p in t and t[p][2] == "berth-monitor" and cgroup_of(p) is None}
+        # A truthful-/proc provider runs the monitor's binary but is no monitor: it must serve
+        # a live container (its procview.pid in that container's runtime dir).
+        providers = procview_providers(os.path.join(self.work, "run"))
+        is_provider = {p for p in sub if p in t and comm_of(p) == "berth-procview"}
+        is_monitor = {p for p in sub if p in t and t[p][2] == "berth-monitor"
+                      and cgroup_of(p) is None and p not in is_provider}
         for pid in sorted(sub):
             if pid not in t:
                 continue
@@ -533,6 +539,13 @@ class Fault:
             if state == "Z":
                 continue
             cg = cgroup_of(pid)
+            if pid in is_provider:
+                cid = providers.get(pid)
+                if cid is None:
+                    bad.append(f"procview provider {pid} of no container: {describe(pid)}")
+                elif cid not in live:
+                    bad.append(f"procview provider {pid} of container {cid[:12]} that is not live")
+                continue
             if pid in is_monitor:
                 cid = container_of_fds(pid)
                 if cid is None:
@@ -564,6 +577,10 @@ class Fault:
             if parts[:2] == ["run", "netns"] and len(parts) == 3:
                 nets += 1
                 continue
+            # A live container's truthful /proc (FUSE, mounted by its provider); gone with it.
+            if parts[:2] == ["run", "runtime"] and len(parts) == 4 and parts[3] == "procview":
+                if parts[2] in live:
+                    continue
             if parts[:2] == ["root", "containers"] and len(parts) == 4 and parts[3] == "rootfs":
                 if parts[2] in live or parts[2].startswith(".tmp-pool-"):
                     continue
@@ -595,7 +612,8 @@ class Fault:
         """pid -> container id (None: a spare) of every berth-monitor below us."""
         t = proc_table()
         sub = descendants(t, os.getpid())
-        return {p: container_of_fds(p) for p in sub if p in t and t[p][2] == "berth-monitor" and t[p][1] != "Z"}
+        return {p: container_of_fds(p) for p in sub if p in t and t[p][2] == "berth-monitor"
+                and t[p][1] != "Z" and comm_of(p) != "berth-procview"}
 
     def kill_monitor(self, target):
         """Kill the monitor of `target` (its container's or an exec's), else any but the

@@ -68,6 +68,34 @@ def container_of_fds(pid):
     return None
 
 
+def comm_of(pid):
+    """A process's name (/proc/<pid>/comm): a truthful-/proc provider renames itself
+    `berth-procview` but runs the monitor's binary (forked by the runtime in the monitor)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def procview_providers(exec_root):
+    """pid -> container id of each truthful-/proc provider, from the runtime's
+    <exec root>/runtime/<id>/procview.pid files."""
+    out = {}
+    base = os.path.join(exec_root, "runtime")
+    try:
+        ids = os.listdir(base)
+    except OSError:
+        return out
+    for cid in ids:
+        try:
+            with open(os.path.join(base, cid, "procview.pid")) as f:
+                out[int(f.read().strip())] = cid
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def describe(pid):
     """A process, for a message: pid, its children and its open files."""
     try:
