@@ -3,13 +3,13 @@
 #   scripts/deps.sh            what building and running berth needs
 #   scripts/deps.sh --test     plus what the test suite needs (qemu guest for cgroup v2, a
 #                              registry for pull/push, skopeo/umoci for interop, xfsprogs for
-#                              the disk quota test)
+#                              the disk quota test, docker-compose for compose.sh)
 set -euo pipefail
 # nftables: `nft`, through which berthd manages its own table (NAT, published ports).
 pkgs=(busybox-static ca-certificates cpio iproute2 nftables procps util-linux gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
     # curl: the network e2e tests fetch published ports.
-    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip curl xfsprogs e2fsprogs)
+    pkgs+=(qemu-system-x86 linux-image-cloud-amd64 docker-registry apache2-utils skopeo umoci python3-pip curl xfsprogs e2fsprogs docker-compose)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
