@@ -439,6 +439,16 @@ pub fn split_repo_tag(s: &str) -> (&str, &str) {
     }
 }
 
+/// An inspect's `--format`: its template, or none for docker's JSON (absent, empty or `json`).
+pub fn inspect_template(format: Option<&str>) -> anyhow::Result<Option<crate::template::Template>> {
+    match format {
+        Some(f) if !f.is_empty() && f != "json" => Ok(Some(
+            crate::template::Template::parse(f).map_err(|e| crate::fail(1, e))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// What `inspect` prints: each object through the `--format` template, or all of them as
 /// docker's indented JSON array.
 pub fn print_inspect(

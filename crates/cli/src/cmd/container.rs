@@ -8,7 +8,6 @@ use crate::cmd::image::{confirm, tar_out};
 use crate::cmd::run::finish_multi;
 use crate::http::{demux_copy, enc, Body};
 use crate::output::{self, ps_header, ps_row};
-use crate::template::Template;
 use crate::units::{bytes_size, human_size_prec, parse_timestamp_arg};
 use crate::{fail, CmdResult, Ctx};
 use anyhow::{anyhow, bail, Context, Result};
@@ -278,12 +277,7 @@ pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
             return Err(fail(1, format!("\"{t}\" is not a valid value for --type")));
         }
     }
-    let tmpl = match m.value("format") {
-        Some(f) if !f.is_empty() && f != "json" => {
-            Some(Template::parse(f).map_err(|e| fail(1, e))?)
-        }
-        _ => None,
-    };
+    let tmpl = crate::output::inspect_template(m.value("format"))?;
     let mut objs = Vec::new();
     let mut failed = Vec::new();
     for name in &m.args {

@@ -77,3 +77,22 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         )),
     }
 }
+
+/// `volume inspect` / `network inspect`: `GET {base}/{name}` for each argument, printed as
+/// every inspect prints; the names that failed are reported after the others.
+pub fn inspect_each(ctx: &Ctx, m: &Matches, base: &str) -> CmdResult {
+    let tmpl = crate::output::inspect_template(m.value("format"))?;
+    let mut objs = Vec::new();
+    let mut failed = Vec::new();
+    for name in &m.args {
+        match ctx
+            .client
+            .get_json(&format!("{base}/{}", crate::http::enc(name)))
+        {
+            Ok(v) => objs.push(v),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    crate::output::print_inspect(tmpl.as_ref(), objs)?;
+    run::finish_multi(failed)
+}

@@ -6,7 +6,6 @@ use crate::cmd::image::confirm;
 use crate::cmd::run::finish_multi;
 use crate::http::enc;
 use crate::output;
-use crate::template::Template;
 use crate::units::human_size_prec;
 use crate::{fail, CmdResult, Ctx};
 use serde_json::{json, Map, Value};
@@ -86,22 +85,7 @@ pub fn ls(ctx: &Ctx, m: &Matches) -> CmdResult {
 }
 
 pub fn inspect(ctx: &Ctx, m: &Matches) -> CmdResult {
-    let tmpl = match m.value("format") {
-        Some(f) if !f.is_empty() && f != "json" => {
-            Some(Template::parse(f).map_err(|e| fail(1, e))?)
-        }
-        _ => None,
-    };
-    let mut objs = Vec::new();
-    let mut failed = Vec::new();
-    for name in &m.args {
-        match ctx.client.get_json(&format!("/volumes/{}", enc(name))) {
-            Ok(v) => objs.push(v),
-            Err(e) => failed.push(e.to_string()),
-        }
-    }
-    crate::output::print_inspect(tmpl.as_ref(), objs)?;
-    finish_multi(failed)
+    super::inspect_each(ctx, m, "/volumes")
 }
 
 pub fn rm(ctx: &Ctx, m: &Matches) -> CmdResult {
