@@ -68,6 +68,9 @@ check "client reaches web by service name" "hello-compose" "$got"
 contains "compose ps lists both" "bt_client_1" "$(C ps 2>&1)"
 contains "the project network exists" "bt_default" "$(D network ls --format '{{.Name}}')"
 netid=$(D network inspect -f '{{.Id}}' bt_default 2>/dev/null | cut -c1-12)
+# (compose passes the short ID as an alias too: inspect names it once, as dockerd.)
+names=$(D inspect -f '{{json (index .NetworkSettings.Networks "bt_default").DNSNames}}' bt_web_1)
+check "DNSNames without duplicates" "" "$(echo "$names" | python3 -c 'import json,sys; n=json.load(sys.stdin); print("" if n and len(n)==len(set(n)) else n)')"
 contains "the named volume exists" "bt_webdata" "$(D volume ls --format '{{.Name}}')"
 # The volume outlives the containers: down (without -v) then up again keeps the data.
 C exec -T web sh -c 'echo kept > /data/www/kept.txt' >/dev/null 2>&1
