@@ -24,6 +24,10 @@ bin=$PWD/target/debug
 if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step docker-cli tests/e2e/docker-cli.sh "$bin/berthd"
     step docker-build tests/e2e/build.sh "$bin/berthd"
+    step build-cache tests/e2e/build-cache.sh "$bin/berthd"
+    # berth-built images on Debian's dockerd (registry push/pull, save/load) and the same
+    # Dockerfile built by dockerd compared (inspect Config, history); skips without dockerd.
+    step build-interop tests/e2e/build-interop.sh "$bin/berthd"
     step crash tests/e2e/crash.sh "$bin/berthd"
     step network tests/e2e/network.sh "$bin/berthd"
     step dns tests/e2e/dns.sh "$bin/berthd"

@@ -28,6 +28,18 @@ fn string_map(r: &Req, key: &str) -> ApiResult<BTreeMap<String, String>> {
         .collect())
 }
 
+/// A JSON array of strings in a query parameter (`cachefrom`).
+fn string_list(r: &Req, key: &str) -> ApiResult<Vec<String>> {
+    let Some(raw) = r.query.string(key).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&raw).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid {key}: expected a JSON array of strings: {e}"
+        ))
+    })
+}
+
 /// The steps' HostConfig from `networkmode`, `extrahosts`, `shmsize`, `memory`, `memswap`,
 /// `cpushares`, `cpusetcpus`, `cpusetmems`, `cpuperiod`, `cpuquota` (Docker's query names).
 fn host_config(r: &Req) -> ApiResult<serde_json::Value> {
@@ -108,6 +120,7 @@ pub fn request(r: &Req) -> ApiResult<BuildRequest> {
             force_rm: r.query.bool("forcerm"),
             target: r.query.string("target").filter(|t| !t.is_empty()),
             labels: string_map(r, "labels")?,
+            cache_from: string_list(r, "cachefrom")?,
         },
     })
 }

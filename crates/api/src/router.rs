@@ -57,7 +57,7 @@ pub async fn route(
         (&M::GET, ["system", "df"]) => system::df(e, r).await,
         (&M::POST, ["auth"]) => system::auth(ctx.insecure_registries.clone(), r).await,
         (&M::POST, ["build"]) => crate::build::build(e, r).await,
-        (&M::POST, ["build", "prune"]) => system::build_prune(e).await,
+        (&M::POST, ["build", "prune"]) => system::build_prune(e, r).await,
 
         // Containers
         (&M::POST, ["commit"]) => containers::commit(e, r).await,

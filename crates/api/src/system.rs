@@ -110,8 +110,26 @@ pub fn filters_value(r: &Req) -> ApiResult<serde_json::Value> {
     serde_json::to_value(m).map_err(|e| ApiError::internal(format!("encoding filters: {e}")))
 }
 
-pub async fn build_prune(e: Arc<Engine>) -> ApiResult<Response<Body>> {
-    let v = blocking(move || e.build_prune().map_err(ApiError::from)).await?;
+/// `POST /build/prune?all=&filters=&reserved-space=&keep-storage=&max-used-space=&min-free-space=`.
+pub async fn build_prune(e: Arc<Engine>, r: Req) -> ApiResult<Response<Body>> {
+    let bytes = |names: &[&str]| -> ApiResult<Option<u64>> {
+        for n in names {
+            if let Some(v) = r.query.string(n).filter(|v| !v.is_empty() && v != "0") {
+                return berth_engine::parse_prune_bytes(n, &v)
+                    .map(Some)
+                    .map_err(ApiError::from);
+            }
+        }
+        Ok(None)
+    };
+    let opts = berth_engine::BuildPruneOptions {
+        all: r.query.bool("all"),
+        filters: filters_value(&r)?,
+        reserved_space: bytes(&["reserved-space", "keep-storage"])?,
+        max_used_space: bytes(&["max-used-space"])?,
+        min_free_space: bytes(&["min-free-space"])?,
+    };
+    let v = blocking(move || e.build_prune(&opts).map_err(ApiError::from)).await?;
     json(StatusCode::OK, &v)
 }
 

@@ -111,6 +111,24 @@ pub trait BuildBackend {
     /// Downloads `url` (an `ADD` source) into a new file of the build's scratch space, named
     /// as the URL's last path segment; returns its path.
     fn fetch(&self, url: &str) -> Result<PathBuf, BackendError>;
+    /// A local image by name or ID, without pulling it (`--cache-from` sources: one that is
+    /// not here is skipped, as dockerd's classic builder skips it).
+    fn local_image(&self, name: &str) -> Option<BaseImage>;
+    /// A `--cache-from` step restored: an image with `parent`'s layers (none for `None`),
+    /// then layer number `layer` of image `source` if the step made one, and `config` as is
+    /// (its history already extended by the caller). Returns the image ID.
+    fn restore(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        layer: Option<usize>,
+        config: ImageConfig,
+    ) -> Result<String, BackendError>;
+    /// Records that `child` was built on `parent` (a `--cache-from` source adopted as a
+    /// step's image).
+    fn set_parent(&self, child: &str, parent: &str) -> Result<(), BackendError>;
+    /// The images `image` was built on, nearest first (as recorded by earlier builds).
+    fn ancestors(&self, image: &str) -> Vec<String>;
     /// Whether the build is no longer wanted (its client went away): the builder stops
     /// before the next step, and [`BuildBackend::run`] should kill a running step.
     fn cancelled(&self) -> bool {

@@ -34,6 +34,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `labels`: set on the final image.
     pub labels: BTreeMap<String, String>,
+    /// `cachefrom`: images whose history may stand in for steps (see [`crate::cachefrom`]).
+    pub cache_from: Vec<String>,
 }
 
 /// Progress, as the classic builder reports it.
@@ -117,6 +119,8 @@ pub struct Builder<'a> {
     pub(crate) lexer: Lexer,
     /// Built stages: (name, state), by index.
     pub(crate) stages: Vec<(Option<String>, State)>,
+    /// The `--cache-from` images found here.
+    pub(crate) sources: crate::cachefrom::CacheSources,
 }
 
 /// The first 12 hex digits of an image or container ID.
@@ -145,6 +149,7 @@ pub fn build(
         args: BuildArgs::new(opts.args.clone()),
         lexer: Lexer::new(df.directives.escape),
         stages: Vec::new(),
+        sources: crate::cachefrom::CacheSources::new(backend, &opts.cache_from),
     };
     for w in &df.warnings {
         b.say(format!("[WARNING]: {w}\n"));
@@ -351,12 +356,27 @@ impl Builder<'_> {
         hex::encode(h.finalize())
     }
 
-    /// A cached image for `key`, announced as Docker does; the state moves onto it.
-    pub(crate) fn cached(&mut self, st: &mut State, key: &str) -> Result<bool, BuildError> {
+    /// A cached image for `key` (or, with `--cache-from`, a source image's step whose
+    /// history entry reads `created_by`), announced as Docker does; the state moves onto it.
+    pub(crate) fn cached(
+        &mut self,
+        st: &mut State,
+        key: &str,
+        created_by: Option<&str>,
+    ) -> Result<bool, BuildError> {
         if self.opts.no_cache {
             return Ok(false);
         }
-        let Some(id) = self.backend.cache_get(key) else {
+        let local = self
+            .backend
+            .cache_get(key)
+            .filter(|id| self.sources.trusts(self.backend, id));
+        let found = match (local, created_by) {
+            (Some(id), _) => Some(id),
+            (None, Some(by)) => self.sources.lookup(self.backend, st, by)?,
+            (None, None) => None,
+        };
+        let Some(id) = found else {
             return Ok(false);
         };
         let img = self.backend.resolve_image(&id)?;
@@ -369,19 +389,29 @@ impl Builder<'_> {
 
     /// A metadata-only step: an image with the parent's layers and the new config.
     pub(crate) fn meta_commit(&mut self, st: &mut State, text: &str) -> Result<(), BuildError> {
+        let created_by = format!("{} #(nop)  {text}", st.shell().join(" "));
+        self.meta_commit_as(st, text, &created_by)
+    }
+
+    /// [`Builder::meta_commit`] with the history entry's text given.
+    pub(crate) fn meta_commit_as(
+        &mut self,
+        st: &mut State,
+        text: &str,
+        created_by: &str,
+    ) -> Result<(), BuildError> {
         let key = self.key(
             st.image.as_deref(),
-            &["nop", text, &config_json(&st.config)],
+            &["nop", text, created_by, &config_json(&st.config)],
         );
-        if self.cached(st, &key)? {
+        if self.cached(st, &key, Some(created_by))? {
             return Ok(());
         }
-        let shell = st.shell();
         let now = now();
         st.config.created = Some(now.clone());
         st.config.history.push(History {
             created: Some(now),
-            created_by: Some(format!("{} #(nop)  {text}", shell.join(" "))),
+            created_by: Some(created_by.to_string()),
             empty_layer: true,
             ..Default::default()
         });

@@ -84,7 +84,7 @@ impl Builder<'_> {
                     c.chmod
                 );
                 let key = self.key(st.image.as_deref(), &[step, "from-image", &image, &words]);
-                if self.cached(st, &key)? {
+                if self.cached(st, &key, None)? {
                     return Ok(());
                 }
                 image_key = Some(key);
@@ -205,7 +205,18 @@ impl Builder<'_> {
                 c.from.as_deref().unwrap_or(""),
             ],
         );
-        if self.cached(st, &key)? {
+        // dockerd's text: the destination as written, `--chown=` glued to the source.
+        let created_by = format!(
+            "{} #(nop) {step} {}{}:{hash} in {} ",
+            st.shell().join(" "),
+            c.chown
+                .as_deref()
+                .map(|o| format!("--chown={o}"))
+                .unwrap_or_default(),
+            what.split(':').next().unwrap_or("file"),
+            c.dest
+        );
+        if self.cached(st, &key, Some(&created_by))? {
             return Ok(());
         }
         let parent = self.base_image(st)?;
@@ -221,7 +232,6 @@ impl Builder<'_> {
         };
         let r = self.write_sources(&cid, c, step, mode, &dest, dir_dest, &srcs);
         let committed = r.and_then(|()| {
-            let created_by = format!("{} #(nop) {step} {what} ", st.shell().join(" "));
             Ok(self
                 .backend
                 .commit(&cid, &parent, st.config.clone(), &created_by)?)

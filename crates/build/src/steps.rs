@@ -69,17 +69,18 @@ impl Builder<'_> {
             }
             Instruction::Expose(ports) => {
                 let map = cc.exposed_ports.get_or_insert_with(Default::default);
-                let mut names = Vec::new();
+                // The history shows the ports as written (dockerd's text), the config with
+                // their protocol.
+                let text = format!("EXPOSE {}", ports.join(" "));
                 for p in ports {
                     let p = if p.contains('/') {
                         p
                     } else {
                         format!("{p}/tcp")
                     };
-                    map.insert(p.clone(), serde_json::json!({}));
-                    names.push(p);
+                    map.insert(p, serde_json::json!({}));
                 }
-                format!("EXPOSE {}", names.join(" "))
+                text
             }
             Instruction::User(u) => {
                 cc.user = Some(u.clone());
@@ -159,10 +160,7 @@ impl Builder<'_> {
                         }
                     }
                 };
-                let text = format!(
-                    "HEALTHCHECK &{{{}}}",
-                    json_list(hc.test.as_deref().unwrap_or(&[]))
-                );
+                let text = crate::gofmt::healthcheck_text(&hc);
                 cc.healthcheck = Some(hc);
                 text
             }
@@ -220,7 +218,7 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let (mounts, mounts_key) = self.run_mounts(st, run, from_containers)?;
         let key = self.key(st.image.as_deref(), &["run", created_by, &mounts_key]);
-        if self.cached(st, &key)? {
+        if self.cached(st, &key, Some(created_by))? {
             return Ok(());
         }
         let parent = self.base_image(st)?;
@@ -277,7 +275,8 @@ impl Builder<'_> {
     /// dockerd's classic builder makes it); else a metadata step.
     fn workdir_step(&mut self, st: &mut State, text: &str) -> Result<(), BuildError> {
         let key = self.key(st.image.as_deref(), &["workdir", text]);
-        if self.cached(st, &key)? {
+        let layer_by = format!("{} #(nop) {text}", st.shell().join(" "));
+        if self.cached(st, &key, Some(&layer_by))? {
             return Ok(());
         }
         let Some(parent) = st.image.clone() else {
@@ -307,15 +306,17 @@ impl Builder<'_> {
             });
         let id = match made {
             Ok(true) => {
-                let by = format!("{} #(nop) {text}", st.shell().join(" "));
-                let r = self.backend.commit(&cid, &parent, st.config.clone(), &by);
+                let r = self
+                    .backend
+                    .commit(&cid, &parent, st.config.clone(), &layer_by);
                 self.backend.remove(&cid);
                 r?
             }
             Ok(false) => {
                 self.backend.remove(&cid);
-                // (meta_commit records its own key; this one is recorded below too.)
-                self.meta_commit(st, text)?;
+                // An empty-layer entry with dockerd's text for WORKDIR (one space after
+                // `#(nop)`). (meta_commit_as records its own key; this one is recorded too.)
+                self.meta_commit_as(st, text, &layer_by)?;
                 if let Some(id) = &st.image {
                     self.backend.cache_put(&key, id)?;
                 }

@@ -324,6 +324,7 @@ pub fn spec(name: &str) -> Option<Spec> {
         ], aliases: ["image push"]),
         "build" => spec!("build", "build [OPTIONS] PATH | -", "Build an image from a Dockerfile", Nargs::Exact(1), [
             vl("build-arg", "list", "Set build-time variables"),
+            vl("cache-from", "strings", "Images to consider as cache sources"),
             v('f', "file", "string", "Name of the Dockerfile (default: \"PATH/Dockerfile\")"),
             bl("force-rm", "Always remove intermediate containers"),
             vl("iidfile", "string", "Write the image ID to the file"),

@@ -29,8 +29,11 @@ struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!("remove build context {}: {e}", self.0.display());
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => {}
+            // The downloads' directory is made by the first `ADD` of a URL only.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("remove build scratch {}: {e}", self.0.display()),
         }
     }
 }
@@ -69,19 +72,16 @@ fn note_parent(e: &Engine, child: &str, parent: &str) {
     }
 }
 
-/// `POST /build/prune`: forgets every cache record (the next builds run every step). The
-/// intermediate images stay images: `image prune` removes them, as with dockerd.
-pub(crate) fn prune(e: &Engine) -> Result<Value> {
-    let dir = build_dir(e).join("cache");
-    let mut deleted = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(&dir) {
-        for d in rd.flatten() {
-            std::fs::remove_file(d.path())
-                .map_err(|er| internal(format!("remove {}", d.path().display()), er))?;
-            deleted.push(d.file_name().to_string_lossy().into_owned());
-        }
-    }
-    Ok(json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}))
+/// `CHILD -> PARENT` as `<root>/build/parents` records them (the last line for a child wins).
+pub(crate) fn parent_map(root: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(root.join("build").join("parents"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(c, p)| (c.to_string(), p.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Removes the contexts a build left when berthd died during it.
@@ -93,6 +93,19 @@ pub(crate) fn clean_leftovers(root: &Path) {
         let n = d.file_name().to_string_lossy().into_owned();
         if n.starts_with("ctx-") || n.starts_with("dl-") {
             let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
+    // A cache record or cache mount's metadata whose write was cut (`.NAME.tmp-*`).
+    for sub in ["cache", "mounts"] {
+        for d in std::fs::read_dir(root.join("build").join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let n = d.file_name().to_string_lossy().into_owned();
+            if n.starts_with('.') && n.contains(".tmp-") {
+                let _ = std::fs::remove_file(d.path());
+            }
         }
     }
 }
@@ -135,6 +148,7 @@ pub(crate) fn build(
         cancelled,
         host_config: req.host_config.clone(),
         targets: Default::default(),
+        holds: Default::default(),
         progress: if req.quiet { &|_| {} } else { progress },
         downloads: &downloads.0,
         fetched: Default::default(),
@@ -186,6 +200,8 @@ struct EngineBackend<'a> {
     host_config: Value,
     /// The mount targets of the containers made with mounts: their stubs are not committed.
     targets: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+    /// The cache mounts this build used: in use (not pruned) until it ends.
+    holds: std::sync::Mutex<Vec<crate::buildcache::MountHold>>,
 }
 
 /// Removes from a step's upper dir the mountpoints the runtime made for its mounts: empty
@@ -227,8 +243,13 @@ fn xattr_present(p: &Path, name: &str) -> bool {
     n >= 0
 }
 
-/// A `RUN --mount` as a HostConfig mount; a cache directory is made on first use.
-fn mount_json(e: &Engine, m: &RunMount) -> Result<Value> {
+/// A `RUN --mount` as a HostConfig mount; a cache directory is made on first use, and held
+/// in use (in `holds`) until the build ends.
+fn mount_json(
+    e: &Engine,
+    m: &RunMount,
+    holds: &std::sync::Mutex<Vec<crate::buildcache::MountHold>>,
+) -> Result<Value> {
     Ok(match m {
         RunMount::Bind {
             source,
@@ -259,6 +280,11 @@ fn mount_json(e: &Engine, m: &RunMount) -> Result<Value> {
                     .map_err(ctx)?;
                 std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid)).map_err(ctx)?;
             }
+            let hold = crate::buildcache::use_mount(&dir, id, target);
+            holds
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(hold);
             json!({"Type": "bind", "Source": dir, "Target": target})
         }
     })
@@ -309,7 +335,7 @@ impl BuildBackend for EngineBackend<'_> {
         if !mounts.is_empty() {
             let m = mounts
                 .iter()
-                .map(|m| mount_json(self.e, m))
+                .map(|m| mount_json(self.e, m, &self.holds))
                 .collect::<Result<Vec<_>>>()
                 .map_err(be("prepare the step's mounts"))?;
             host["Mounts"] = Value::Array(m);
@@ -436,6 +462,56 @@ impl BuildBackend for EngineBackend<'_> {
         Ok(rec.id.to_string())
     }
 
+    fn local_image(&self, name: &str) -> Option<BaseImage> {
+        let s = &self.e.inner.0;
+        let rec = s.images.resolve(name).ok()?;
+        let config = s.images.config_of(&rec).ok()?;
+        Some(BaseImage {
+            id: rec.id.to_string(),
+            config,
+        })
+    }
+
+    fn restore(
+        &self,
+        parent: Option<&str>,
+        source: &str,
+        layer: Option<usize>,
+        config: ImageConfig,
+    ) -> std::result::Result<String, BackendError> {
+        let s = &self.e.inner.0;
+        let _g = s.image_lock.lock();
+        let rec = s
+            .images
+            .derive_with(parent, layer.map(|n| (source, n)), config)
+            .map_err(|er| BackendError::with(format!("restore a step of {source}"), er))?;
+        if let Some(p) = parent {
+            note_parent(self.e, &rec.id.to_string(), p);
+        }
+        Ok(rec.id.to_string())
+    }
+
+    fn set_parent(&self, child: &str, parent: &str) -> std::result::Result<(), BackendError> {
+        if self.ancestors(child).first().is_none_or(|p| p != parent) {
+            note_parent(self.e, child, parent);
+        }
+        Ok(())
+    }
+
+    fn ancestors(&self, image: &str) -> Vec<String> {
+        let parent = parent_map(&self.e.inner.0.cfg.root);
+        let mut out: Vec<String> = Vec::new();
+        let mut at = image;
+        while let Some(p) = parent.get(at) {
+            if out.iter().any(|o| o == p) {
+                break;
+            }
+            out.push(p.clone());
+            at = p;
+        }
+        out
+    }
+
     fn remove(&self, id: &str) {
         if let Err(er) = self.e.container_remove(id, true, true) {
             tracing::warn!("remove build container {id}: {er}");
@@ -443,15 +519,13 @@ impl BuildBackend for EngineBackend<'_> {
     }
 
     fn cache_get(&self, key: &str) -> Option<String> {
-        let p = build_dir(self.e).join("cache").join(key);
-        let id = std::fs::read_to_string(p).ok()?;
-        let rec = self.e.inner.0.images.resolve(id.trim()).ok()?;
+        let id = crate::buildcache::get(&build_dir(self.e).join("cache"), key)?;
+        let rec = self.e.inner.0.images.resolve(&id).ok()?;
         Some(rec.id.to_string())
     }
 
     fn cache_put(&self, key: &str, image: &str) -> std::result::Result<(), BackendError> {
-        let p = build_dir(self.e).join("cache").join(key);
-        crate::util::write_atomic_nosync(&p, image.as_bytes())
+        crate::buildcache::put(&build_dir(self.e).join("cache"), key, image)
             .map_err(|er| BackendError::with("record the build cache", er))
     }
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 mod archive;
 mod attach;
 mod build;
+mod buildcache;
 mod containers;
 mod du;
 mod error;
@@ -54,6 +55,7 @@ pub mod fuzzing;
 pub use attach::{Attach, AttachInput, AttachOutput};
 pub use berth_runtime::mark;
 pub use build::{BuildRequest, Cancelled};
+pub use buildcache::{parse_bytes as parse_prune_bytes, BuildPruneOptions};
 pub use error::{BoxError, Error, Internal, Result};
 pub use events::EventStream;
 pub use images::CommitOptions;
@@ -692,10 +694,11 @@ impl Engine {
         build::build(self, context, req, progress, cancelled)
     }
 
-    /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": 0}` (the build cache's
-    /// records; the intermediate images are images, which `image prune` removes).
-    pub fn build_prune(&self) -> Result<serde_json::Value> {
-        build::prune(self)
+    /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": N}` — the build
+    /// cache's entries (step records, cache mounts) the options select; the intermediate
+    /// images are images, which `image prune` removes. See `buildcache.rs`.
+    pub fn build_prune(&self, opts: &BuildPruneOptions) -> Result<serde_json::Value> {
+        buildcache::prune(self, opts)
     }
 
     /// `POST /images/{name}/push?tag=`.

@@ -206,8 +206,12 @@ pub(crate) fn df(e: &Engine, types: &[String], verbose: bool) -> Result<Value> {
         out.insert("Volumes".into(), json!(vs));
     }
     if want("build-cache") {
-        out.insert("BuildCacheUsage".into(), usage(0, &[], 0, 0, verbose));
-        out.insert("BuildCache".into(), json!([]));
+        let (cache, active, total, reclaim) = crate::buildcache::df(e);
+        out.insert(
+            "BuildCacheUsage".into(),
+            usage(active, &cache, total, reclaim, verbose),
+        );
+        out.insert("BuildCache".into(), json!(cache));
     }
     for k in [
         "LayersSize",

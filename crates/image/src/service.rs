@@ -973,18 +973,39 @@ impl ImageService {
 
     /// An image with `parent`'s layers (none without one) and `config` as given (its
     /// history already extended by the caller; rootfs set here): a build's metadata-only step.
-    pub fn derive(&self, parent: Option<&str>, mut config: ImageConfig) -> Result<ImageRecord> {
+    pub fn derive(&self, parent: Option<&str>, config: ImageConfig) -> Result<ImageRecord> {
+        self.derive_with(parent, None, config)
+    }
+
+    /// As [`ImageService::derive`], with `parent`'s layers followed by the layer at index
+    /// `borrowed.1` of image `borrowed.0` (a build's `--cache-from` source restores the
+    /// intermediate image of a step it matched).
+    pub fn derive_with(
+        &self,
+        parent: Option<&str>,
+        borrowed: Option<(&str, usize)>,
+        mut config: ImageConfig,
+    ) -> Result<ImageRecord> {
         let lease = self.lease();
+        let pending = |l: &LayerRecord| PendingLayer {
+            blob: l.blob.clone(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+            diff_id: l.diff_id.clone(),
+        };
         let mut layers = Vec::new();
         if let Some(p) = parent {
-            for l in &self.resolve(p)?.layers {
-                layers.push(PendingLayer {
-                    blob: l.blob.clone(),
-                    media_type: l.media_type.clone(),
-                    size: l.size,
-                    diff_id: l.diff_id.clone(),
-                });
-            }
+            layers.extend(self.resolve(p)?.layers.iter().map(pending));
+        }
+        if let Some((image, n)) = borrowed {
+            let rec = self.resolve(image)?;
+            let l = rec.layers.get(n).ok_or_else(|| {
+                Error::invalid(
+                    format!("image {image}"),
+                    format!("it has no layer {n} (it has {})", rec.layers.len()),
+                )
+            })?;
+            layers.push(pending(l));
         }
         config.rootfs = model::RootFs {
             kind: "layers".into(),

@@ -134,6 +134,24 @@ impl BuildBackend for Fake {
     fn cancelled(&self) -> bool {
         self.cancel.get()
     }
+    fn local_image(&self, name: &str) -> Option<BaseImage> {
+        self.resolve_image(name).ok()
+    }
+    fn restore(
+        &self,
+        _parent: Option<&str>,
+        _source: &str,
+        _layer: Option<usize>,
+        config: ImageConfig,
+    ) -> Result<String, BackendError> {
+        self.derive(None, config)
+    }
+    fn set_parent(&self, _child: &str, _parent: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn ancestors(&self, _image: &str) -> Vec<String> {
+        Vec::new()
+    }
     fn fetch(&self, url: &str) -> Result<PathBuf, BackendError> {
         let p = self.dir.join("downloads");
         std::fs::create_dir_all(&p).unwrap();

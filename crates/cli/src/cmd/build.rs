@@ -84,6 +84,13 @@ fn query(m: &Matches, df: &Dockerfile) -> String {
             enc(&serde_json::json!(labels).to_string())
         ));
     }
+    let cache_from = m.values("cache-from");
+    if !cache_from.is_empty() {
+        q.push(format!(
+            "cachefrom={}",
+            enc(&serde_json::json!(cache_from).to_string())
+        ));
+    }
     if let Some(t) = m.value("target") {
         q.push(format!("target={}", enc(t)));
     }

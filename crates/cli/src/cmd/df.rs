@@ -57,6 +57,14 @@ pub fn df(ctx: &Ctx, m: &Matches) -> CmdResult {
         })
         .count();
     let b_size: i64 = cache.iter().map(|x| x["Size"].as_i64().unwrap_or(0)).sum();
+    let b_busy = |x: &&Value| x["InUse"].as_bool().unwrap_or(false);
+    let b_active = cache.iter().filter(b_busy).count();
+    let b_reclaim: i64 = b_size
+        - cache
+            .iter()
+            .filter(b_busy)
+            .map(|x| x["Size"].as_i64().unwrap_or(0))
+            .sum::<i64>();
     let hs = |x: f64, _p: usize| human_size(x);
     let pct = |r: i64, t: i64| {
         if t > 0 {
@@ -69,7 +77,7 @@ pub fn df(ctx: &Ctx, m: &Matches) -> CmdResult {
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": hs(img_size as f64, 3), "Reclaimable": pct(img_reclaim, img_size)}),
         json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": c_active.to_string(), "Size": hs(c_size as f64, 3), "Reclaimable": pct(c_reclaim, c_size)}),
         json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": v_active.to_string(), "Size": hs(v_size as f64, 3), "Reclaimable": pct(v_size, v_size)}),
-        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": "0", "Size": hs(b_size as f64, 3), "Reclaimable": hs(b_size as f64, 3)}),
+        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": b_active.to_string(), "Size": hs(b_size as f64, 3), "Reclaimable": hs(b_reclaim as f64, 3)}),
     ];
     let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     let s = output::render(
