@@ -264,6 +264,27 @@ fn a_second_build_is_all_cache_hits_and_args_invalidate() {
 }
 
 #[test]
+fn cache_from_an_image_stands_in_for_every_step() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let first = run_build(&fake, t.path(), DF, &opts()).0.unwrap();
+    let ran = fake.created.borrow().len();
+    // The build cache gone (as after `builder prune`): only the image is left.
+    fake.cache.borrow_mut().clear();
+    let mut o = opts();
+    o.cache_from = vec![first.clone(), "not/here".into()];
+    let (r, text) = run_build(&fake, t.path(), DF, &o);
+    assert_eq!(r.unwrap(), first, "the source itself at its last step");
+    assert_eq!(text.matches(" ---> Using cache").count(), 10, "{text}");
+    assert_eq!(fake.created.borrow().len(), ran, "nothing ran again");
+    // Without it the steps run.
+    fake.cache.borrow_mut().clear();
+    let (r, text) = run_build(&fake, t.path(), DF, &opts());
+    assert_ne!(r.unwrap(), first);
+    assert!(!text.contains("Using cache"), "{text}");
+}
+
+#[test]
 fn a_failing_run_reports_dockers_message() {
     let t = tempfile::tempdir().unwrap();
     let fake = Fake::new(t.path());
