@@ -63,6 +63,20 @@ check "--cache-from an image that is not here: skipped, the build runs" 0 "$rc"
 out=$(docker build --cache-from cf/app:1 --no-cache -t cf/nc --build-arg V=2 "$C" 2>&1)
 check "--no-cache wins over --cache-from" 0 "$(count ' ---> Using cache' "$out")"
 
+# Multi-stage, the final image as the source: the first stage runs (its image is not a
+# source), the final stage's steps come from the source (COPY --from matched on content).
+MS=$WORK/multi; mkdir -p "$MS"
+printf 'FROM %s AS builder\nRUN echo built > /out.txt\nFROM %s\nCOPY --from=builder /out.txt /app/\nENV X=1\nCMD ["cat", "/app/out.txt"]\n' "$IMG" "$IMG" > "$MS/Dockerfile"
+docker build -q -t cf/multi:1 "$MS" >/dev/null 2>&1
+mid=$(docker image inspect -f '{{.Id}}' cf/multi:1 2>&1)
+docker save -o "$WORK/multi.tar" cf/multi:1; docker rmi cf/multi:1 >/dev/null 2>&1
+docker builder prune -af >/dev/null 2>&1; docker load -i "$WORK/multi.tar" >/dev/null 2>&1
+out=$(docker build --cache-from cf/multi:1 -t cf/multi:2 "$MS" 2>&1); rc=$?
+check "multi-stage --cache-from: exit" 0 "$rc"
+check "multi-stage --cache-from: the first stage's RUN runs" 1 "$(count ' ---> Running in' "$out")"
+check "multi-stage --cache-from: the final stage's 3 steps are cache hits" 3 "$(count ' ---> Using cache' "$out")"
+check "multi-stage --cache-from: the same image ID" "$mid" "$(docker image inspect -f '{{.Id}}' cf/multi:2 2>&1)"
+
 # --- build cache in system df and builder prune -----------------------------------------------
 docker builder prune -af >/dev/null 2>&1
 M=$WORK/mount; mkdir -p "$M"
