@@ -157,14 +157,25 @@ old_health() {
         cat
     fi
 }
+# compare_history WHAT BERTH_TAR DOCKER_TAR: every entry's created_by and empty_layer equal.
+compare_history() {
+    local bh dh
+    bh=$(config_history "berth-$1" "$2"); dh=$(config_history "docker-$1" "$3" | old_health)
+    check "$1 history: as many entries as dockerd's" "$(printf '%s\n' "$dh" | wc -l)" "$(printf '%s\n' "$bh" | wc -l)"
+    paste -d'\n' <(printf '%s\n' "$dh") <(printf '%s\n' "$bh") | while read -r d && read -r b; do
+        [ "$d" = "$b" ] && echo "PASS $1 history entry: $d" || echo "FAIL $1 history entry: dockerd [$d] berth [$b]"
+    done > "$WORK/hist.txt"
+    cat "$WORK/hist.txt"
+    PASS=$((PASS + $(grep -c '^PASS' "$WORK/hist.txt"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$WORK/hist.txt")))
+}
 dk save -o "$WORK/docker-built.tar" interop/docker:1
-bh=$(config_history berth "$WORK/saved.tar"); dh=$(config_history docker "$WORK/docker-built.tar" | old_health)
-check "history: as many entries as dockerd's" "$(printf '%s\n' "$dh" | wc -l)" "$(printf '%s\n' "$bh" | wc -l)"
-paste -d'\n' <(printf '%s\n' "$dh") <(printf '%s\n' "$bh") | while read -r d && read -r b; do
-    [ "$d" = "$b" ] && echo "PASS history entry: $d" || echo "FAIL history entry: dockerd [$d] berth [$b]"
-done > "$WORK/hist.txt"
-cat "$WORK/hist.txt"
-PASS=$((PASS + $(grep -c '^PASS' "$WORK/hist.txt"))); FAIL=$((FAIL + $(grep -c '^FAIL' "$WORK/hist.txt")))
+compare_history final "$WORK/saved.tar" "$WORK/docker-built.tar"
+# The first stage: ARG, ENV, WORKDIR that makes its directory, COPY of a directory, a RUN
+# with a build argument in scope (`|1 GREETING=hello /bin/sh -c ...`).
+docker build -q --target builder -t interop/builder:1 --build-arg GREETING=hello "$C" >/dev/null 2>&1
+DOCKER_BUILDKIT=0 dk build -q --target builder -t interop/builder:1 --build-arg GREETING=hello "$C" >/dev/null 2>&1
+docker save -o "$WORK/berth-builder.tar" interop/builder:1; dk save -o "$WORK/docker-builder.tar" interop/builder:1
+compare_history builder "$WORK/berth-builder.tar" "$WORK/docker-builder.tar"
 check "docker history: CreatedBy as dockerd's" \
     "$(dk history --no-trunc --format '{{.CreatedBy}}' interop/docker:1 | sed -E 's/(file|dir):[0-9a-f]{64}/\1:HASH/g' | old_health)" \
     "$(docker history --no-trunc --format '{{.CreatedBy}}' interop/saved:1 | sed -E 's/(file|dir):[0-9a-f]{64}/\1:HASH/g')"
