@@ -124,5 +124,19 @@ check "after builder prune -a the steps run again" 0 "$(count ' ---> Using cache
 code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST "http://localhost/build/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D")
 check "builder prune: an unknown filter is a 400" 400 "$code"
 
+# The berth CLI: `system df` counts the build cache, `builder prune` empties it.
+BERTH=$(dirname "$BERTHD")/berth
+if [ -x "$BERTH" ]; then
+    export BERTH_HOST=$DOCKER_HOST
+    n=$(api GET /system/df | jq '.BuildCache | length')
+    check "berth system df: the Build Cache row" 1 "$("$BERTH" system df 2>&1 | grep -cE "^Build Cache +$n +0 ")"
+    out=$("$BERTH" builder prune -f 2>&1); rc=$?
+    check "berth builder prune: exit" 0 "$rc"
+    contains "berth builder prune: the total" "Total reclaimed space:" "$out"
+    check "berth builder prune: the build cache is empty" 0 "$(api GET /system/df | jq '.BuildCache | length')"
+else
+    echo "SKIP berth CLI checks ($BERTH not built)"
+fi
+
 echo "build-cache.sh: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -224,7 +224,7 @@ fn real_main(argv: Vec<String>) -> i32 {
     }
     let first = rest.remove(0);
     let cmd_name: String = match first.as_str() {
-        "container" | "image" | "network" | "system" | "volume" => {
+        "builder" | "container" | "image" | "network" | "system" | "volume" => {
             let sub = match rest.first() {
                 Some(s) if !s.starts_with('-') => s.clone(),
                 Some(s) if s == "--help" || s == "-h" => {

@@ -365,6 +365,12 @@ pub fn spec(name: &str) -> Option<Spec> {
             vl("filter", "filter", "Provide filter values (e.g. \"until=<timestamp>\")"),
             b('f', "force", "Do not prompt for confirmation"),
         ]),
+        "builder prune" => spec!("builder prune", "builder prune [OPTIONS]", "Remove build cache", Nargs::None, [
+            b('a', "all", "Remove all unused build cache, not just dangling ones"),
+            vl("filter", "filter", "Provide filter values (e.g. \"until=24h\")"),
+            b('f', "force", "Do not prompt for confirmation"),
+            vl("keep-storage", "bytes", "Amount of disk space to keep for cache"),
+        ]),
         "container prune" => spec!("container prune", "container prune [OPTIONS]", "Remove all stopped containers", Nargs::None, [
             vl("filter", "filter", "Provide filter values (e.g. \"until=<timestamp>\")"),
             b('f', "force", "Do not prompt for confirmation"),
@@ -468,6 +474,7 @@ pub const OTHERS: &[&str] = &[
     "stats", "stop", "tag", "top", "unpause", "update", "wait",
 ];
 pub const MANAGEMENT: &[(&str, &str)] = &[
+    ("builder", "Manage builds"),
     ("container", "Manage containers"),
     ("image", "Manage images"),
     ("system", "Manage berth"),
@@ -534,6 +541,7 @@ pub fn resolve_management(group: &str, sub: &str) -> Option<&'static str> {
         ("network", "prune") => "network prune",
         ("network", "connect") => "network connect",
         ("network", "disconnect") => "network disconnect",
+        ("builder", "prune") => "builder prune",
         ("system", "df") => "system df",
         ("system", "prune") => "system prune",
         ("system", "info") => "info",
@@ -570,6 +578,7 @@ pub const MANAGEMENT_SUBS: &[(&str, &[&str])] = &[
             "rm",
         ],
     ),
+    ("builder", &["prune"]),
     ("system", &["df", "events", "info", "prune"]),
     ("volume", &["create", "inspect", "ls", "prune", "rm"]),
 ];

@@ -57,6 +57,7 @@ pub fn dispatch(ctx: &Ctx, _spec: &Spec, name: &str, m: &Matches) -> CmdResult {
         "events" => system::events(ctx, m),
         "system df" => df::df(ctx, m),
         "system prune" => system::prune(ctx, m),
+        "builder prune" => system::builder_prune(ctx, m),
         "network create" => network::create(ctx, m),
         "network ls" => network::ls(ctx, m),
         "network inspect" => network::inspect(ctx, m),

@@ -366,6 +366,7 @@ pub fn prune(ctx: &Ctx, m: &Matches) -> CmdResult {
     } else {
         "  - all dangling images\n"
     });
+    warn.push_str("  - unused build cache\n");
     if !m.flag("force") && !confirm(warn.trim_end()) {
         return Ok(0);
     }
@@ -399,9 +400,65 @@ pub fn prune(ctx: &Ctx, m: &Matches) -> CmdResult {
     }
     let (_, sp) = prune_images(ctx, all, &filters)?;
     total += sp;
+    total += prune_build_cache(ctx, all, &[], None)?;
     println!(
         "Total reclaimed space: {}",
         human_size_prec(total as f64, 3)
     );
     Ok(0)
+}
+
+/// `builder prune`: POST /build/prune; prints what went and the total.
+pub fn builder_prune(ctx: &Ctx, m: &Matches) -> CmdResult {
+    let warn = if m.flag("all") {
+        "WARNING! This will remove all build cache."
+    } else {
+        "WARNING! This will remove all dangling build cache."
+    };
+    if !m.flag("force") && !confirm(warn) {
+        return Ok(0);
+    }
+    let keep = match m.value("keep-storage") {
+        Some(k) => Some(
+            crate::units::ram_in_bytes(k)
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| fail(125, format!("invalid --keep-storage value: {k:?}")))?,
+        ),
+        None => None,
+    };
+    let total = prune_build_cache(ctx, m.flag("all"), &m.values("filter"), keep)?;
+    println!(
+        "Total reclaimed space: {}",
+        human_size_prec(total as f64, 3)
+    );
+    Ok(0)
+}
+
+/// POST /build/prune; prints the deleted entries; returns the bytes reclaimed.
+fn prune_build_cache(
+    ctx: &Ctx,
+    all: bool,
+    filters: &[String],
+    keep: Option<u64>,
+) -> anyhow::Result<i64> {
+    let mut q = vec![format!("all={}", all as u8)];
+    if let Some(f) = filters_json(filters).map_err(|e| fail(125, e))? {
+        q.push(format!("filters={}", enc(&f)));
+    }
+    if let Some(k) = keep {
+        q.push(format!("keep-storage={k}"));
+    }
+    let v = ctx
+        .client
+        .post_json(&format!("/build/prune?{}", q.join("&")), None)?;
+    let items = v["CachesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted build cache objects:");
+        for i in items {
+            println!("{}", i.as_str().unwrap_or(""));
+        }
+        println!();
+    }
+    Ok(v["SpaceReclaimed"].as_i64().unwrap_or(0))
 }
