@@ -138,7 +138,9 @@ done
 check "as many layers as dockerd's" "$(dk image inspect -f '{{len .RootFS.Layers}}' interop/docker:1 2>&1)" \
     "$(docker image inspect -f '{{len .RootFS.Layers}}' interop/saved:1 2>&1)"
 # The history as the image config holds it: created_by and empty_layer of each entry (COPY's
-# source hashes are each builder's own digest of the sources: compared as "HASH").
+# source digests compared as "HASH" here; those of context sources are compared below — a
+# directory .dockerignore excludes with exceptions inside, and `--from` sources, whose
+# headers dockerd 20.10 makes with user-name lookups, may differ).
 config_history() {
     local dir=$WORK/cfg-$1; mkdir -p "$dir"
     tar -xf "$2" -C "$dir" manifest.json
@@ -176,6 +178,11 @@ docker build -q --target builder -t interop/builder:1 --build-arg GREETING=hello
 DOCKER_BUILDKIT=0 dk build -q --target builder -t interop/builder:1 --build-arg GREETING=hello "$C" >/dev/null 2>&1
 docker save -o "$WORK/berth-builder.tar" interop/builder:1; dk save -o "$WORK/docker-builder.tar" interop/builder:1
 compare_history builder "$WORK/berth-builder.tar" "$WORK/docker-builder.tar"
+# COPY from the build context: dockerd's own source digest (tarsum v1 of the client's
+# headers), the same here for a file and a directory.
+raw_by() { docker history --no-trunc --format '{{.CreatedBy}}' "$1" | grep -F "$2"; }
+check "COPY of a context file: dockerd's digest" "$(dk history --no-trunc --format '{{.CreatedBy}}' interop/docker:1 | grep -F 'in ./ ')" "$(raw_by interop/saved:1 'in ./ ')"
+check "COPY of a context directory: dockerd's digest" "$(dk history --no-trunc --format '{{.CreatedBy}}' interop/builder:1 | grep -F 'in ./src/ ')" "$(raw_by interop/builder:1 'in ./src/ ')"
 check "docker history: CreatedBy as dockerd's" \
     "$(dk history --no-trunc --format '{{.CreatedBy}}' interop/docker:1 | sed -E 's/(file|dir):[0-9a-f]{64}/\1:HASH/g' | old_health)" \
     "$(docker history --no-trunc --format '{{.CreatedBy}}' interop/saved:1 | sed -E 's/(file|dir):[0-9a-f]{64}/\1:HASH/g')"

@@ -205,15 +205,20 @@ impl Builder<'_> {
                 c.from.as_deref().unwrap_or(""),
             ],
         );
-        // dockerd's text: the destination as written, `--chown=` glued to the source.
+        // dockerd's text: its digest of the sources, `--chown=` glued to it, the
+        // destination as written.
+        let origin = match c.from {
+            None => crate::dockerhash::Origin::Context,
+            Some(_) => crate::dockerhash::Origin::Image,
+        };
+        let docker_hash = crate::dockerhash::source_hash(&matched, origin).map_err(io_err(step))?;
         let created_by = format!(
-            "{} #(nop) {step} {}{}:{hash} in {} ",
+            "{} #(nop) {step} {}{docker_hash} in {} ",
             st.shell().join(" "),
             c.chown
                 .as_deref()
                 .map(|o| format!("--chown={o}"))
                 .unwrap_or_default(),
-            what.split(':').next().unwrap_or("file"),
             c.dest
         );
         if self.cached(st, &key, Some(&created_by))? {

@@ -63,6 +63,7 @@ mod cachefrom;
 mod copy;
 mod copystep;
 mod dockerfile;
+mod dockerhash;
 mod duration;
 mod error;
 mod expand;
