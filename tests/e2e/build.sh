@@ -286,6 +286,52 @@ check "builder prune exit" 0 "$rc"
 out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
 check "after builder prune nothing is a cache hit" 0 "$(count ' ---> Using cache' "$out")"
 
+# Multi-stage: only the stages the target needs, independent ones concurrently, output in
+# Dockerfile order; a failing stage stops the others.
+MS=$WORK/multi; mkdir -p "$MS"
+cat > "$MS/Dockerfile" <<DF
+FROM $IMG AS one
+RUN sleep 1 && echo one > /one
+FROM $IMG AS unused
+RUN echo should-not-run
+FROM $IMG AS two
+RUN sleep 1 && echo two > /two
+FROM $IMG
+COPY --from=one /one /one
+COPY --from=two /two /two
+DF
+t0=$(date +%s%N)
+out=$(docker build --no-cache -t berth-e2e/multi "$MS" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "concurrent stages: exit" 0 "$rc"
+[ "$ms" -lt 1800 ] && pass "two independent 'RUN sleep 1' stages take ${ms} ms (< 1800)" \
+    || fail "two independent 'RUN sleep 1' stages took ${ms} ms"
+check "concurrent stages: the final image" "one two" "$(docker run --rm berth-e2e/multi cat /one /two 2>&1 | paste -sd' ')"
+lacks "a stage the target does not need is not built" "should-not-run" "$out"
+check "concurrent stages: steps printed in order" "1 2 3 4 5 6 7" \
+    "$(printf '%s\n' "$out" | sed -n 's|^Step \([0-9]*\)/7 : .*|\1|p' | paste -sd' ')"
+check "concurrent stages: each RUN's output under its step" "Step 2/7 : RUN sleep 1 && echo one > /one| ---> Running in" \
+    "$(printf '%s\n' "$out" | grep -A1 '^Step 2/7' | sed 's/Running in .*/Running in/' | paste -sd'|')"
+cat > "$MS/Dockerfile" <<DF
+FROM $IMG AS slow
+RUN sleep 30
+FROM $IMG AS bad
+RUN echo failing-stage; exit 5
+FROM $IMG
+COPY --from=slow /etc/passwd /a
+COPY --from=bad /etc/passwd /b
+DF
+before=$(docker ps -aq | wc -l)
+t0=$(date +%s%N)
+out=$(docker build --force-rm -t berth-e2e/multi-fail "$MS" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" -ne 0 ] && pass "a failing stage fails the build ($rc)" || fail "a failing stage's build exited 0"
+contains "a failing stage: its message" "The command '/bin/sh -c echo failing-stage; exit 5' returned a non-zero code: 5" "$out"
+[ "$ms" -lt 10000 ] && pass "a failing stage stops the other stage's 'RUN sleep 30' (${ms} ms)" \
+    || fail "the other stage ran on after a stage failed (${ms} ms)"
+check "a failing stage (--force-rm): no container left" "$before" "$(docker ps -aq | wc -l)"
+check "a failing stage: nothing tagged" "" "$(docker images -q berth-e2e/multi-fail 2>&1)"
+
 # A client that goes away mid-RUN: the step is killed, its container removed, nothing tagged.
 X=$WORK/cancel; mkdir -p "$X"
 printf 'FROM %s\nRUN echo started-long-step; sleep 60\nRUN touch /never\n' "$IMG" > "$X/Dockerfile"

@@ -342,7 +342,12 @@ impl BuildBackend for EngineBackend<'_> {
         Ok(id)
     }
 
-    fn run(&self, id: &str, output: &mut dyn Write) -> std::result::Result<i64, BackendError> {
+    fn run(
+        &self,
+        id: &str,
+        output: &mut dyn Write,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> std::result::Result<i64, BackendError> {
         let opts = AttachOptions {
             stdout: true,
             stderr: true,
@@ -358,12 +363,13 @@ impl BuildBackend for EngineBackend<'_> {
             .container_start(id)
             .map_err(be("start the build container"))?;
         let (mut out, _) = att.split();
-        // A client that goes away kills the step (the builder then removes its container).
+        // A client that goes away (or a failed stage) kills the step (the builder then
+        // removes its container).
         let done = std::sync::atomic::AtomicBool::new(false);
         let streamed = std::thread::scope(|sc| {
             sc.spawn(|| {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    if (self.cancelled)() {
+                    if stop() {
                         let _ = self.e.container_kill(id, Some("KILL"));
                         return;
                     }
