@@ -19,6 +19,8 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `q`: only the image ID is reported.
     pub quiet: bool,
+    /// `pull`: every base image named by reference is pulled again, even when it is here.
+    pub pull: bool,
     /// The HostConfig of the `RUN` steps' containers (`networkmode`, `extrahosts`, `shmsize`,
     /// `memory`, `memswap`, `cpu*`), Docker's names; `{}` for the defaults.
     pub host_config: Value,
@@ -29,8 +31,11 @@ struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!("remove build context {}: {e}", self.0.display());
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => {}
+            // The downloads' directory exists only once an `ADD` fetched something.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("remove build context {}: {e}", self.0.display()),
         }
     }
 }
@@ -138,6 +143,8 @@ pub(crate) fn build(
         progress: if req.quiet { &|_| {} } else { progress },
         downloads: &downloads.0,
         fetched: Default::default(),
+        pull: req.pull,
+        pulled: Default::default(),
     };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
@@ -184,6 +191,9 @@ struct EngineBackend<'a> {
     fetched: std::sync::atomic::AtomicUsize,
     /// The request's HostConfig for the steps' containers (network, memory, CPU, ...).
     host_config: Value,
+    /// `pull`, and the references pulled so far by this build (each is pulled once).
+    pull: bool,
+    pulled: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The mount targets of the containers made with mounts: their stubs are not committed.
     targets: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
 }
@@ -269,9 +279,24 @@ fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
     move |er| BackendError::with(what, er)
 }
 
+impl EngineBackend<'_> {
+    /// Whether `name` was not pulled by this build yet (and is from now on).
+    fn first_pull(&self, name: &str) -> bool {
+        self.pulled
+            .lock()
+            .map(|mut p| p.insert(name.to_string()))
+            .unwrap_or(true)
+    }
+}
+
 impl BuildBackend for EngineBackend<'_> {
     fn resolve_image(&self, name: &str) -> std::result::Result<BaseImage, BackendError> {
         let s = &self.e.inner.0;
+        if self.pull && !name.starts_with("sha256:") && self.first_pull(name) {
+            self.e
+                .image_pull(name, None, None, None, self.progress)
+                .map_err(be(format!("pull {name}")))?;
+        }
         let rec = match s.images.resolve(name) {
             // A base image that is not here is pulled, as dockerd's builder does.
             Err(berth_image::Error::ImageNotFound(_)) if !name.starts_with("sha256:") => {
