@@ -208,6 +208,18 @@ if command -v docker-registry >/dev/null; then
     docker rmi "$REG/e2e/built:1" >/dev/null 2>&1
     docker pull -q "$REG/e2e/built:1" >/dev/null 2>&1
     check "and pulls back and runs" "on-a-pulled-base" "$(docker run --rm "$REG/e2e/built:1" cat /p 2>&1)"
+    # pull=1: the base is pulled again although it is here (the registry has a newer one).
+    old=$(docker image inspect -f '{{.Id}}' "$REG/e2e/base:1")
+    printf 'FROM %s\nRUN echo v2 > /v\n' "$IMG" | docker build -q -t "$REG/e2e/base:1" - >/dev/null 2>&1
+    docker push "$REG/e2e/base:1" >/dev/null 2>&1
+    docker tag "$old" "$REG/e2e/base:1"
+    printf 'FROM %s\nRUN cat /v > /got || echo old > /got\n' "$REG/e2e/base:1" > "$P/Dockerfile"
+    docker build -q -t berth-e2e/nopull "$P" >/dev/null 2>&1
+    check "without pull the local base is used" "old" "$(docker run --rm berth-e2e/nopull cat /got 2>&1)"
+    out=$(docker build --pull -t berth-e2e/pull "$P" 2>&1); rc=$?
+    check "--pull: exit" 0 "$rc"
+    contains "--pull pulls the base again" "Pulling from e2e/base" "$out"
+    check "--pull: the registry's newer base" "v2" "$(docker run --rm berth-e2e/pull cat /got 2>&1)"
 else
     echo "SKIP registry checks (docker-registry not installed)"
 fi
@@ -285,6 +297,88 @@ out=$(docker builder prune -f 2>&1); rc=$?
 check "builder prune exit" 0 "$rc"
 out=$(docker build -t berth-e2e/app:1 --build-arg GREETING=hello "$C" 2>&1)
 check "after builder prune nothing is a cache hit" 0 "$(count ' ---> Using cache' "$out")"
+
+# Multi-stage: only the stages the target needs, independent ones concurrently, output in
+# Dockerfile order; a failing stage stops the others.
+MS=$WORK/multi; mkdir -p "$MS"
+cat > "$MS/Dockerfile" <<DF
+FROM $IMG AS one
+RUN sleep 1 && echo one > /one
+FROM $IMG AS unused
+RUN echo should-not-run
+FROM $IMG AS two
+RUN sleep 1 && echo two > /two
+FROM $IMG
+COPY --from=one /one /one
+COPY --from=two /two /two
+DF
+t0=$(date +%s%N)
+out=$(docker build --no-cache -t berth-e2e/multi "$MS" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "concurrent stages: exit" 0 "$rc"
+[ "$ms" -lt 1800 ] && pass "two independent 'RUN sleep 1' stages take ${ms} ms (< 1800)" \
+    || fail "two independent 'RUN sleep 1' stages took ${ms} ms"
+check "concurrent stages: the final image" "one two" "$(docker run --rm berth-e2e/multi cat /one /two 2>&1 | paste -sd' ')"
+lacks "a stage the target does not need is not built" "should-not-run" "$out"
+check "concurrent stages: steps printed in order" "1 2 3 4 5 6 7" \
+    "$(printf '%s\n' "$out" | sed -n 's|^Step \([0-9]*\)/7 : .*|\1|p' | paste -sd' ')"
+check "concurrent stages: each RUN's output under its step" "Step 2/7 : RUN sleep 1 && echo one > /one| ---> Running in" \
+    "$(printf '%s\n' "$out" | grep -A1 '^Step 2/7' | sed 's/Running in .*/Running in/' | paste -sd'|')"
+cat > "$MS/Dockerfile" <<DF
+FROM $IMG AS slow
+RUN sleep 30
+FROM $IMG AS bad
+RUN echo failing-stage; exit 5
+FROM $IMG
+COPY --from=slow /etc/passwd /a
+COPY --from=bad /etc/passwd /b
+DF
+before=$(docker ps -aq | wc -l)
+t0=$(date +%s%N)
+out=$(docker build --force-rm -t berth-e2e/multi-fail "$MS" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" -ne 0 ] && pass "a failing stage fails the build ($rc)" || fail "a failing stage's build exited 0"
+contains "a failing stage: its message" "The command '/bin/sh -c echo failing-stage; exit 5' returned a non-zero code: 5" "$out"
+[ "$ms" -lt 10000 ] && pass "a failing stage stops the other stage's 'RUN sleep 30' (${ms} ms)" \
+    || fail "the other stage ran on after a stage failed (${ms} ms)"
+check "a failing stage (--force-rm): no container left" "$before" "$(docker ps -aq | wc -l)"
+check "a failing stage: nothing tagged" "" "$(docker images -q berth-e2e/multi-fail 2>&1)"
+
+# The request's parameters for the RUN containers, labels, rm, platform.
+Q=$WORK/params; mkdir -p "$Q"
+cat > "$Q/Dockerfile" <<DF
+FROM $IMG
+RUN (cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) > /mem; \\
+    (cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight) > /shares; \\
+    (cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max) > /quota; \\
+    (cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus) > /cpus; \\
+    df -k /dev/shm | tail -n 1 | awk '{print \$2}' > /shm; \\
+    grep -c 'buildhost' /etc/hosts > /hosts; ls /sys/class/net | paste -sd' ' > /net
+DF
+out=$(docker build --no-cache -q --memory 64m --cpu-shares 512 --cpu-quota 50000 --cpu-period 100000 \
+    --cpuset-cpus 0 --shm-size 8m --add-host buildhost:10.1.2.3 --network none \
+    --label org.example.built=by-e2e -t berth-e2e/params "$Q" 2>&1); rc=$?
+check "build parameters: exit" 0 "$rc"
+pv() { docker run --rm berth-e2e/params cat "$1" 2>&1; }
+check "memory in the RUN's cgroup" 67108864 "$(pv /mem)"
+shares=$(pv /shares); case "$shares" in 512|20) pass "cpushares in the RUN's cgroup ($shares)";; *) fail "cpushares: got [$shares]";; esac
+check "cpuquota in the RUN's cgroup" 50000 "$(pv /quota)"
+check "cpusetcpus in the RUN's cgroup" 0 "$(pv /cpus)"
+check "shmsize: /dev/shm of the RUN" 8192 "$(pv /shm)"
+check "extrahosts in the RUN's /etc/hosts" 1 "$(pv /hosts)"
+check "networkmode none: no interface but lo" "lo" "$(pv /net)"
+check "labels on the built image" "by-e2e" "$(docker image inspect -f '{{index .Config.Labels "org.example.built"}}' berth-e2e/params 2>&1)"
+docker build --no-cache -q --network host -t berth-e2e/params "$Q" >/dev/null 2>&1
+[ "$(pv /net)" != lo ] && pass "networkmode host: the host's interfaces ($(pv /net | wc -w))" || fail "networkmode host: only lo"
+before=$(docker ps -aq | wc -l)
+docker build --no-cache -q --rm=false -t berth-e2e/params "$Q" >/dev/null 2>&1
+check "rm=false keeps the RUN's container" $((before + 1)) "$(docker ps -aq | wc -l)"
+docker ps -aq | head -n $(( $(docker ps -aq | wc -l) - before )) | xargs -r "$DOCKER" rm -f >/dev/null 2>&1
+out=$(docker build --platform linux/amd64 -q "$Q" 2>&1); rc=$?
+check "platform of the host: exit" 0 "$rc"
+out=$(docker build --platform linux/s390x "$Q" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && pass "another platform fails" || fail "platform linux/s390x exited 0"
+contains "another platform: a clear error" "platform linux/s390x is not supported" "$out"
 
 # A client that goes away mid-RUN: the step is killed, its container removed, nothing tagged.
 X=$WORK/cancel; mkdir -p "$X"

@@ -107,6 +107,7 @@ pub fn request(r: &Req) -> ApiResult<BuildRequest> {
         host_config: host_config(r)?,
         dockerfile: r.query.string("dockerfile"),
         quiet: r.query.bool("q"),
+        pull: r.query.bool("pull"),
         options: berth_build::BuildOptions {
             tags: r
                 .query

@@ -235,6 +235,11 @@ impl BuildArgs {
         env
     }
 
+    /// Counts what `other` (another stage's arguments) consumed as consumed here too.
+    pub fn merge_consumed(&mut self, other: &BuildArgs) {
+        self.consumed.extend(other.consumed.iter().cloned());
+    }
+
     /// Given build arguments no `ARG` declared so far (proxies excepted), sorted.
     pub fn unused(&self) -> Vec<String> {
         self.given

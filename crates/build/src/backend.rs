@@ -83,8 +83,14 @@ pub trait BuildBackend {
         mounts: &[RunMount],
     ) -> Result<String, BackendError>;
     /// Starts a created container, streams its stdout and stderr into `output` as they come
-    /// and returns its exit code.
-    fn run(&self, container: &str, output: &mut dyn Write) -> Result<i64, BackendError>;
+    /// and returns its exit code. The container is killed as soon as `stop` says so (the
+    /// client went away, or another stage of the build failed).
+    fn run(
+        &self,
+        container: &str,
+        output: &mut dyn Write,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<i64, BackendError>;
     /// The container's root filesystem, mounted (for COPY/ADD to write into or read from),
     /// until the container is removed.
     fn rootfs(&self, container: &str) -> Result<PathBuf, BackendError>;
@@ -130,7 +136,7 @@ pub trait BuildBackend {
     /// The images `image` was built on, nearest first (as recorded by earlier builds).
     fn ancestors(&self, image: &str) -> Vec<String>;
     /// Whether the build is no longer wanted (its client went away): the builder stops
-    /// before the next step, and [`BuildBackend::run`] should kill a running step.
+    /// before the next step (and tells [`BuildBackend::run`] to kill a running one).
     fn cancelled(&self) -> bool {
         false
     }

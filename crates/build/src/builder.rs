@@ -18,6 +18,7 @@ use crate::backend::{BackendError, BuildBackend};
 use crate::dockerfile::parse_instruction;
 use crate::error::ParseError;
 use crate::lex::{Lexer, VarFn};
+use crate::stages::{Ordered, StageGuard, Table};
 
 /// What `POST /build` asks for.
 #[derive(Debug, Clone, Default)]
@@ -109,16 +110,18 @@ impl State {
     }
 }
 
-/// A build in progress.
+/// One stage of a build in progress (stages run concurrently, each with its own).
 pub struct Builder<'a> {
-    pub(crate) backend: &'a dyn BuildBackend,
+    pub(crate) backend: &'a (dyn BuildBackend + Sync),
     pub(crate) context: &'a Path,
     pub(crate) opts: &'a BuildOptions,
     pub(crate) out: &'a mut dyn FnMut(Event),
     pub(crate) args: BuildArgs,
     pub(crate) lexer: Lexer,
-    /// Built stages: (name, state), by index.
-    pub(crate) stages: Vec<(Option<String>, State)>,
+    /// Every stage of the build, and how far each got.
+    pub(crate) table: &'a Table,
+    /// This stage's index in the Dockerfile.
+    pub(crate) index: usize,
     /// The `--cache-from` images found here.
     pub(crate) sources: crate::cachefrom::CacheSources,
 }
@@ -134,27 +137,131 @@ pub(crate) fn now() -> String {
 }
 
 /// Builds `df` with `context` as the build context. Returns the image ID.
+///
+/// Only the stages the target needs are built, each on its own thread: a stage waits for
+/// another only where it reads it (`FROM stage`, `COPY --from`, `RUN --mount=from=`), so
+/// independent stages run concurrently. Their output reads as a sequential build's (see
+/// [`Ordered`]); a failing stage stops the others (a running step is killed).
 pub fn build(
-    backend: &dyn BuildBackend,
+    backend: &(dyn BuildBackend + Sync),
     df: &Dockerfile,
     context: &Path,
     opts: &BuildOptions,
-    out: &mut dyn FnMut(Event),
+    out: &mut (dyn FnMut(Event) + Send),
 ) -> Result<String, BuildError> {
+    for w in &df.warnings {
+        out(Event::Stream(format!("[WARNING]: {w}\n")));
+    }
+    let lexer = Lexer::new(df.directives.escape);
+    let mut args = BuildArgs::new(opts.args.clone());
+    for arg in &df.args_before_from {
+        if let Instruction::Arg(a) = arg
+            .node_expanded(&lexer, &args.meta_vars())
+            .map_err(BuildError::Parse)?
+        {
+            for d in a.args {
+                args.declare_meta(&d.name, d.default);
+            }
+        }
+    }
+    let last = match &opts.target {
+        None => df.stages.len().saturating_sub(1),
+        Some(t) => {
+            let t = t.to_ascii_lowercase();
+            df.stages
+                .iter()
+                .position(|s| s.name() == Some(t.as_str()))
+                .ok_or(BuildError::TargetNotFound(t))?
+        }
+    };
+    if df.stages.is_empty() {
+        return Err(BuildError::Invalid("no build stage".into()));
+    }
+    let needed = crate::stages::needed(df, last, &lexer, &args);
+    let table = Table::new(df, &needed);
+    let total: usize = needed
+        .iter()
+        .map(|i| 1 + df.stages[*i].instructions.len())
+        .sum();
+    let ordered = Ordered::new(needed.clone(), &mut *out);
+    let mut first = 1;
+    let mut results = Vec::new();
+    std::thread::scope(|sc| {
+        let mut handles = Vec::new();
+        for &i in &needed {
+            let (args, ordered, table) = (args.clone(), &ordered, &table);
+            let n = first;
+            first += 1 + df.stages[i].instructions.len();
+            let h = sc.spawn(move || {
+                let mut guard = StageGuard {
+                    table,
+                    index: i,
+                    finished: false,
+                };
+                let mut emit = |ev: Event| ordered.emit(i, ev);
+                let mut b = Builder {
+                    backend,
+                    context,
+                    opts,
+                    out: &mut emit,
+                    args,
+                    lexer,
+                    table,
+                    index: i,
+                    sources: crate::cachefrom::CacheSources::new(backend, &opts.cache_from),
+                };
+                let r = b.stage(df, n, total);
+                let args = b.args;
+                guard.finished = true;
+                table.finish(i, r.as_ref().ok().cloned());
+                ordered.done(i);
+                (args, r)
+            });
+            handles.push((i, h));
+        }
+        for (i, h) in handles {
+            let r = h.join().unwrap_or_else(|_| {
+                (
+                    args.clone(),
+                    Err(BuildError::Invalid(format!("build stage {i} panicked"))),
+                )
+            });
+            results.push((i, r));
+        }
+    });
+    ordered.flush();
+    drop(ordered);
+    // The failure that stopped the build is its error (the others were stopped by it).
+    if let Some(f) = table.first_failure() {
+        if let Some((_, (_, Err(e)))) = results.iter_mut().find(|(i, _)| *i == f) {
+            return Err(std::mem::replace(e, BuildError::Cancelled));
+        }
+        return Err(BuildError::Cancelled);
+    }
+    let mut final_args = None;
+    let mut final_state = None;
+    for (i, (a, r)) in results {
+        args.merge_consumed(&a);
+        if i == last {
+            final_args = Some(a);
+            final_state = Some(r?);
+        }
+    }
+    let (Some(stage_args), Some(st)) = (final_args, final_state) else {
+        return Err(BuildError::Invalid("no build stage".into()));
+    };
     let mut b = Builder {
         backend,
         context,
         opts,
         out,
-        args: BuildArgs::new(opts.args.clone()),
-        lexer: Lexer::new(df.directives.escape),
-        stages: Vec::new(),
+        args: stage_args,
+        lexer,
+        table: &table,
+        index: last,
         sources: crate::cachefrom::CacheSources::new(backend, &opts.cache_from),
     };
-    for w in &df.warnings {
-        b.say(format!("[WARNING]: {w}\n"));
-    }
-    b.run(df)
+    b.finish(st, &args)
 }
 
 impl Builder<'_> {
@@ -162,72 +269,53 @@ impl Builder<'_> {
         (self.out)(Event::Stream(s.into()));
     }
 
-    fn run(&mut self, df: &Dockerfile) -> Result<String, BuildError> {
-        for arg in &df.args_before_from {
-            if let Instruction::Arg(a) = arg
-                .node_expanded(&self.lexer, &self.args.meta_vars())
-                .map_err(BuildError::Parse)?
+    /// Whether the build stops: its client went away, or another stage failed.
+    pub(crate) fn stopped(&self) -> bool {
+        self.backend.cancelled() || self.table.stopped()
+    }
+
+    /// Builds this stage, its steps numbered from `n` of `total`; returns its final state.
+    fn stage(&mut self, df: &Dockerfile, mut n: usize, total: usize) -> Result<State, BuildError> {
+        let stage = &df.stages[self.index];
+        self.say(format!("Step {n}/{total} : {}\n", stage.from.original));
+        let from = stage
+            .from
+            .expand(&self.lexer, &self.args.meta_vars())
+            .map_err(|e| ParseError {
+                line: stage.from.line,
+                kind: crate::error::ErrorKind::Expand(e),
+            })?;
+        if let Some(p) = from.platform.as_deref().filter(|p| !p.is_empty()) {
+            let host = crate::args::Platform::host();
+            if crate::args::Platform::parse(p)
+                .is_none_or(|q| q.os != host.os || q.arch != host.arch)
             {
-                for d in a.args {
-                    self.args.declare_meta(&d.name, d.default);
-                }
+                return Err(BuildError::Invalid(format!(
+                    "Dockerfile:{}: FROM --platform={p}: berth builds for {host} only",
+                    stage.from.line
+                )));
             }
         }
-        let last = match &self.opts.target {
-            None => df.stages.len().saturating_sub(1),
-            Some(t) => {
-                let t = t.to_ascii_lowercase();
-                df.stages
-                    .iter()
-                    .position(|s| s.name() == Some(t.as_str()))
-                    .ok_or(BuildError::TargetNotFound(t))?
+        self.args.begin_stage();
+        let mut st = self.from(&from.image)?;
+        self.onbuild_triggers(&mut st, df.directives.escape)?;
+        for ins in &stage.instructions {
+            if self.stopped() {
+                return Err(BuildError::Cancelled);
             }
-        };
-        let total: usize = df.stages[..=last]
-            .iter()
-            .map(|s| 1 + s.instructions.len())
-            .sum();
-        let mut n = 0;
-        for stage in &df.stages[..=last] {
             n += 1;
-            self.say(format!("Step {n}/{total} : {}\n", stage.from.original));
-            let from = stage
-                .from
-                .expand(&self.lexer, &self.args.meta_vars())
-                .map_err(|e| ParseError {
-                    line: stage.from.line,
-                    kind: crate::error::ErrorKind::Expand(e),
-                })?;
-            if let Some(p) = from.platform.as_deref().filter(|p| !p.is_empty()) {
-                let host = crate::args::Platform::host();
-                if crate::args::Platform::parse(p)
-                    .is_none_or(|q| q.os != host.os || q.arch != host.arch)
-                {
-                    return Err(BuildError::Invalid(format!(
-                        "Dockerfile:{}: FROM --platform={p}: berth builds for {host} only",
-                        stage.from.line
-                    )));
-                }
-            }
-            self.args.begin_stage();
-            let mut st = self.from(&from.image)?;
-            self.onbuild_triggers(&mut st, df.directives.escape)?;
-            for ins in &stage.instructions {
-                if self.backend.cancelled() {
-                    return Err(BuildError::Cancelled);
-                }
-                n += 1;
-                self.say(format!("Step {n}/{total} : {}\n", ins.original));
-                self.step(&mut st, ins)?;
-            }
-            self.stages.push((stage.name().map(str::to_string), st));
+            self.say(format!("Step {n}/{total} : {}\n", ins.original));
+            self.step(&mut st, ins)?;
         }
+        Ok(st)
+    }
+
+    /// The target's last words: `labels`, the image, the unused-argument warning (`all`
+    /// knows what every stage consumed), tags.
+    fn finish(&mut self, mut st: State, all: &BuildArgs) -> Result<String, BuildError> {
         if self.backend.cancelled() {
             return Err(BuildError::Cancelled);
         }
-        let Some((_, mut st)) = self.stages.pop() else {
-            return Err(BuildError::Invalid("no build stage".into()));
-        };
         if !self.opts.labels.is_empty() {
             let labels = self.opts.labels.clone();
             st.cc()
@@ -241,7 +329,7 @@ impl Builder<'_> {
             Some(id) => id.clone(),
             None => self.backend.derive(None, st.config.clone())?,
         };
-        if let Some(w) = self.args.unused_warning() {
+        if let Some(w) = all.unused_warning() {
             self.say(format!("{w}\n"));
         }
         (self.out)(Event::Built(id.clone()));
@@ -255,15 +343,10 @@ impl Builder<'_> {
 
     fn from(&mut self, image: &str) -> Result<State, BuildError> {
         let lower = image.to_ascii_lowercase();
-        if let Some((_, st)) = self
-            .stages
-            .iter()
-            .rev()
-            .find(|(name, _)| name.as_deref() == Some(lower.as_str()))
-        {
+        if let Some(j) = self.table.find(&lower, self.index, true) {
             let st = State {
                 cmd_set: false,
-                ..st.clone()
+                ..self.table.wait(j)?
             };
             if let Some(id) = &st.image {
                 self.say(format!(" ---> {}\n", short(id)));

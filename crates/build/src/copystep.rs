@@ -122,14 +122,8 @@ impl Builder<'_> {
 
     /// An image for `--from`: a built stage (by name or index) or an image name.
     pub(crate) fn source_image(&mut self, f: &str) -> Result<String, BuildError> {
-        let lower = f.to_ascii_lowercase();
-        let found = self
-            .stages
-            .iter()
-            .position(|(n, _)| n.as_deref() == Some(lower.as_str()))
-            .or_else(|| f.parse::<usize>().ok().filter(|i| *i < self.stages.len()));
-        if let Some(i) = found {
-            let mut st = self.stages[i].1.clone();
+        if let Some(i) = self.table.find(f, self.index, false) {
+            let mut st = self.table.wait(i)?;
             return self.base_image(&mut st);
         }
         Ok(self.backend.resolve_image(f)?.id)

@@ -78,6 +78,7 @@ mod parse;
 mod pattern;
 mod runmount;
 mod sources;
+mod stages;
 mod steps;
 mod words;
 

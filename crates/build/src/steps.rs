@@ -229,15 +229,17 @@ impl Builder<'_> {
         cc.healthcheck = None;
         let cid = self.backend.create(&parent, &cc, true, &mounts)?;
         self.say(format!(" ---> Running in {}\n", short(&cid)));
+        let (backend, table) = (self.backend, self.table);
+        let stop = move || backend.cancelled() || table.stopped();
         let mut sink = StreamSink(self.out);
-        let code = match self.backend.run(&cid, &mut sink) {
+        let code = match self.backend.run(&cid, &mut sink, &stop) {
             Ok(c) => c,
             Err(e) => {
                 self.backend.remove(&cid);
                 return Err(e.into());
             }
         };
-        if self.backend.cancelled() {
+        if self.stopped() {
             self.backend.remove(&cid);
             return Err(BuildError::Cancelled);
         }

@@ -19,6 +19,8 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `q`: only the image ID is reported.
     pub quiet: bool,
+    /// `pull`: every base image named by reference is pulled again, even when it is here.
+    pub pull: bool,
     /// The HostConfig of the `RUN` steps' containers (`networkmode`, `extrahosts`, `shmsize`,
     /// `memory`, `memswap`, `cpu*`), Docker's names; `{}` for the defaults.
     pub host_config: Value,
@@ -152,6 +154,8 @@ pub(crate) fn build(
         progress: if req.quiet { &|_| {} } else { progress },
         downloads: &downloads.0,
         fetched: Default::default(),
+        pull: req.pull,
+        pulled: Default::default(),
     };
     let quiet = req.quiet;
     let mut out = |ev: Event| match ev {
@@ -198,6 +202,9 @@ struct EngineBackend<'a> {
     fetched: std::sync::atomic::AtomicUsize,
     /// The request's HostConfig for the steps' containers (network, memory, CPU, ...).
     host_config: Value,
+    /// `pull`, and the references pulled so far by this build (each is pulled once).
+    pull: bool,
+    pulled: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The mount targets of the containers made with mounts: their stubs are not committed.
     targets: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
     /// The cache mounts this build used: in use (not pruned) until it ends.
@@ -295,9 +302,24 @@ fn be(what: impl Into<String>) -> impl FnOnce(Error) -> BackendError {
     move |er| BackendError::with(what, er)
 }
 
+impl EngineBackend<'_> {
+    /// Whether `name` was not pulled by this build yet (and is from now on).
+    fn first_pull(&self, name: &str) -> bool {
+        self.pulled
+            .lock()
+            .map(|mut p| p.insert(name.to_string()))
+            .unwrap_or(true)
+    }
+}
+
 impl BuildBackend for EngineBackend<'_> {
     fn resolve_image(&self, name: &str) -> std::result::Result<BaseImage, BackendError> {
         let s = &self.e.inner.0;
+        if self.pull && !name.starts_with("sha256:") && self.first_pull(name) {
+            self.e
+                .image_pull(name, None, None, None, self.progress)
+                .map_err(be(format!("pull {name}")))?;
+        }
         let rec = match s.images.resolve(name) {
             // A base image that is not here is pulled, as dockerd's builder does.
             Err(berth_image::Error::ImageNotFound(_)) if !name.starts_with("sha256:") => {
@@ -368,7 +390,12 @@ impl BuildBackend for EngineBackend<'_> {
         Ok(id)
     }
 
-    fn run(&self, id: &str, output: &mut dyn Write) -> std::result::Result<i64, BackendError> {
+    fn run(
+        &self,
+        id: &str,
+        output: &mut dyn Write,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> std::result::Result<i64, BackendError> {
         let opts = AttachOptions {
             stdout: true,
             stderr: true,
@@ -384,12 +411,13 @@ impl BuildBackend for EngineBackend<'_> {
             .container_start(id)
             .map_err(be("start the build container"))?;
         let (mut out, _) = att.split();
-        // A client that goes away kills the step (the builder then removes its container).
+        // A client that goes away (or a failed stage) kills the step (the builder then
+        // removes its container).
         let done = std::sync::atomic::AtomicBool::new(false);
         let streamed = std::thread::scope(|sc| {
             sc.spawn(|| {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    if (self.cancelled)() {
+                    if stop() {
                         let _ = self.e.container_kill(id, Some("KILL"));
                         return;
                     }

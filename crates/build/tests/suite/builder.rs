@@ -1,9 +1,10 @@
 //! The builder against an in-memory backend: steps, configs, history, cache, errors, COPY.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use berth_build::{
     build, BackendError, BaseImage, BuildBackend, BuildError, BuildOptions, Event, RunMount,
@@ -13,15 +14,15 @@ use berth_image::model::{ContainerConfig, History, ImageConfig};
 #[derive(Default)]
 struct Fake {
     dir: PathBuf,
-    images: RefCell<HashMap<String, ImageConfig>>,
-    tags: RefCell<HashMap<String, String>>,
-    containers: RefCell<HashMap<String, (String, ContainerConfig)>>,
-    created: RefCell<Vec<ContainerConfig>>,
-    removed: RefCell<Vec<String>>,
-    cache: RefCell<HashMap<String, String>>,
-    next: RefCell<u32>,
-    cancel: std::cell::Cell<bool>,
-    mounts: RefCell<Vec<RunMount>>,
+    images: Mutex<HashMap<String, ImageConfig>>,
+    tags: Mutex<HashMap<String, String>>,
+    containers: Mutex<HashMap<String, (String, ContainerConfig)>>,
+    created: Mutex<Vec<ContainerConfig>>,
+    removed: Mutex<Vec<String>>,
+    cache: Mutex<HashMap<String, String>>,
+    next: Mutex<u32>,
+    cancel: AtomicBool,
+    mounts: Mutex<Vec<RunMount>>,
 }
 
 impl Fake {
@@ -44,19 +45,23 @@ impl Fake {
             }],
             ..Default::default()
         };
-        f.images.borrow_mut().insert("sha256:base".into(), base);
+        f.images.lock().unwrap().insert("sha256:base".into(), base);
         f.tags
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .insert("busybox".into(), "sha256:base".into());
         f
     }
     fn id(&self, prefix: &str) -> String {
-        let mut n = self.next.borrow_mut();
+        let mut n = self.next.lock().unwrap();
         *n += 1;
         format!("{prefix}{:064}", *n)
     }
     fn config(&self, id: &str) -> ContainerConfig {
-        self.images.borrow()[id].config.clone().unwrap_or_default()
+        self.images.lock().unwrap()[id]
+            .config
+            .clone()
+            .unwrap_or_default()
     }
 }
 
@@ -64,13 +69,15 @@ impl BuildBackend for Fake {
     fn resolve_image(&self, name: &str) -> Result<BaseImage, BackendError> {
         let id = self
             .tags
-            .borrow()
+            .lock()
+            .unwrap()
             .get(name)
             .cloned()
             .unwrap_or(name.to_string());
         let config = self
             .images
-            .borrow()
+            .lock()
+            .unwrap()
             .get(&id)
             .cloned()
             .ok_or_else(|| BackendError::new(format!("No such image: {name}")))?;
@@ -83,19 +90,41 @@ impl BuildBackend for Fake {
         _will_run: bool,
         mounts: &[RunMount],
     ) -> Result<String, BackendError> {
-        self.mounts.borrow_mut().extend(mounts.iter().cloned());
+        self.mounts.lock().unwrap().extend(mounts.iter().cloned());
         let id = self.id("c");
         std::fs::create_dir_all(self.dir.join(&id)).unwrap();
         self.containers
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .insert(id.clone(), (image.into(), config.clone()));
-        self.created.borrow_mut().push(config.clone());
+        self.created.lock().unwrap().push(config.clone());
         Ok(id)
     }
-    fn run(&self, container: &str, output: &mut dyn Write) -> Result<i64, BackendError> {
-        let cmd = self.containers.borrow()[container].1.cmd.clone().unwrap();
+    fn run(
+        &self,
+        container: &str,
+        output: &mut dyn Write,
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<i64, BackendError> {
+        let cmd = self.containers.lock().unwrap()[container]
+            .1
+            .cmd
+            .clone()
+            .unwrap();
         let last = cmd.last().cloned().unwrap_or_default();
         writeln!(output, "ran {last}").unwrap();
+        // `nap`: 300 ms; `block`: until the build stops (then "killed").
+        if last.contains("nap") {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        if last.contains("block") {
+            let t = std::time::Instant::now();
+            while !stop() {
+                assert!(t.elapsed().as_secs() < 10, "never stopped");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            return Ok(137);
+        }
         Ok(if last.contains("false") { 1 } else { 0 })
     }
     fn rootfs(&self, container: &str) -> Result<PathBuf, BackendError> {
@@ -113,26 +142,26 @@ impl BuildBackend for Fake {
             ..Default::default()
         });
         let id = self.id("sha256:");
-        self.images.borrow_mut().insert(id.clone(), config);
+        self.images.lock().unwrap().insert(id.clone(), config);
         Ok(id)
     }
     fn derive(&self, _parent: Option<&str>, config: ImageConfig) -> Result<String, BackendError> {
         let id = self.id("sha256:");
-        self.images.borrow_mut().insert(id.clone(), config);
+        self.images.lock().unwrap().insert(id.clone(), config);
         Ok(id)
     }
     fn remove(&self, container: &str) {
-        self.removed.borrow_mut().push(container.into());
+        self.removed.lock().unwrap().push(container.into());
     }
     fn cache_get(&self, key: &str) -> Option<String> {
-        self.cache.borrow().get(key).cloned()
+        self.cache.lock().unwrap().get(key).cloned()
     }
     fn cache_put(&self, key: &str, image: &str) -> Result<(), BackendError> {
-        self.cache.borrow_mut().insert(key.into(), image.into());
+        self.cache.lock().unwrap().insert(key.into(), image.into());
         Ok(())
     }
     fn cancelled(&self) -> bool {
-        self.cancel.get()
+        self.cancel.load(Ordering::SeqCst)
     }
     fn local_image(&self, name: &str) -> Option<BaseImage> {
         self.resolve_image(name).ok()
@@ -161,7 +190,8 @@ impl BuildBackend for Fake {
     }
     fn tag(&self, image: &str, reference: &str) -> Result<(), BackendError> {
         self.tags
-            .borrow_mut()
+            .lock()
+            .unwrap()
             .insert(reference.into(), image.into());
         Ok(())
     }
@@ -202,8 +232,8 @@ fn metadata_steps_make_the_config_and_history() {
     assert!(text.contains("Step 6/11 : RUN echo $V\n ---> Running in c"));
     assert!(text.contains("ran echo $V\n"));
     assert!(text.contains("Successfully tagged app:latest\n"));
-    assert_eq!(fake.tags.borrow()["app"], id);
-    let img = fake.images.borrow()[&id].clone();
+    assert_eq!(fake.tags.lock().unwrap()["app"], id);
+    let img = fake.images.lock().unwrap()[&id].clone();
     let c = img.config.unwrap();
     assert_eq!(c.env.unwrap(), ["PATH=/bin", "A=b"]);
     assert_eq!(c.working_dir.as_deref(), Some("/w/sub"));
@@ -229,13 +259,13 @@ fn metadata_steps_make_the_config_and_history() {
     // WORKDIR made its missing directories: a layer each (dockerd's classic builder too).
     assert_eq!(h[3], "/bin/sh -c #(nop) WORKDIR /w");
     assert!(!img.history[3].empty_layer && !img.history[4].empty_layer);
-    let created = fake.created.borrow();
+    let created = fake.created.lock().unwrap();
     assert_eq!(created.len(), 3, "two WORKDIRs and the RUN");
     let run = &created[2];
     assert!(run.env.as_ref().unwrap().contains(&"V=1".to_string()));
     assert_eq!(run.entrypoint.as_deref(), Some(&[][..]));
     assert_eq!(
-        fake.removed.borrow().len(),
+        fake.removed.lock().unwrap().len(),
         3,
         "every step's container is removed"
     );
@@ -249,7 +279,7 @@ fn a_second_build_is_all_cache_hits_and_args_invalidate() {
     let (r, text) = run_build(&fake, t.path(), DF, &opts());
     assert_eq!(r.unwrap(), first);
     assert_eq!(text.matches(" ---> Using cache").count(), 10, "{text}");
-    assert_eq!(fake.created.borrow().len(), 3, "nothing ran again");
+    assert_eq!(fake.created.lock().unwrap().len(), 3, "nothing ran again");
     // Another build arg value: the ARG step on is rebuilt.
     let mut o = opts();
     o.args.insert("V".into(), "2".into());
@@ -268,17 +298,17 @@ fn cache_from_an_image_stands_in_for_every_step() {
     let t = tempfile::tempdir().unwrap();
     let fake = Fake::new(t.path());
     let first = run_build(&fake, t.path(), DF, &opts()).0.unwrap();
-    let ran = fake.created.borrow().len();
+    let ran = fake.created.lock().unwrap().len();
     // The build cache gone (as after `builder prune`): only the image is left.
-    fake.cache.borrow_mut().clear();
+    fake.cache.lock().unwrap().clear();
     let mut o = opts();
     o.cache_from = vec![first.clone(), "not/here".into()];
     let (r, text) = run_build(&fake, t.path(), DF, &o);
     assert_eq!(r.unwrap(), first, "the source itself at its last step");
     assert_eq!(text.matches(" ---> Using cache").count(), 10, "{text}");
-    assert_eq!(fake.created.borrow().len(), ran, "nothing ran again");
+    assert_eq!(fake.created.lock().unwrap().len(), ran, "nothing ran again");
     // Without it the steps run.
-    fake.cache.borrow_mut().clear();
+    fake.cache.lock().unwrap().clear();
     let (r, text) = run_build(&fake, t.path(), DF, &opts());
     assert_ne!(r.unwrap(), first);
     assert!(!text.contains("Using cache"), "{text}");
@@ -296,11 +326,11 @@ fn a_failing_run_reports_dockers_message() {
     );
     assert!(text.contains("ran false"));
     // rm without forcerm keeps the failed container, as Docker does.
-    assert!(fake.removed.borrow().is_empty());
+    assert!(fake.removed.lock().unwrap().is_empty());
     let mut o = opts();
     o.force_rm = true;
     let _ = run_build(&fake, t.path(), "FROM busybox\nRUN false\n", &o);
-    assert_eq!(fake.removed.borrow().len(), 1);
+    assert_eq!(fake.removed.lock().unwrap().len(), 1);
 }
 
 #[test]
@@ -318,7 +348,8 @@ fn copy_places_files_and_dirs_and_caches_on_content() {
     let roots = fake.dir.clone();
     let find = |p: &str| {
         fake.containers
-            .borrow()
+            .lock()
+            .unwrap()
             .keys()
             .any(|c| roots.join(c).join(p).exists())
     };
@@ -364,12 +395,12 @@ fn target_stops_at_the_stage_and_stages_chain() {
 fn a_cancelled_build_stops_and_tags_nothing() {
     let t = tempfile::tempdir().unwrap();
     let fake = Fake::new(t.path());
-    fake.cancel.set(true);
+    fake.cancel.store(true, Ordering::SeqCst);
     let (r, text) = run_build(&fake, t.path(), DF, &opts());
     assert!(matches!(r, Err(BuildError::Cancelled)), "{r:?}");
     assert!(!text.contains("Step 2/"), "{text}");
-    assert!(!fake.tags.borrow().contains_key("app"));
-    assert!(fake.created.borrow().is_empty());
+    assert!(!fake.tags.lock().unwrap().contains_key("app"));
+    assert!(fake.created.lock().unwrap().is_empty());
 }
 
 #[test]
@@ -381,7 +412,7 @@ fn run_mounts_reach_the_backend_and_key_the_cache() {
     let fake = Fake::new(&t.path().join("roots"));
     let df = "FROM busybox\nWORKDIR /w\nRUN --mount=type=cache,target=c --mount=type=tmpfs,target=/t,size=1024 --mount=type=bind,source=in.txt,target=/in true\n";
     run_build(&fake, &ctx, df, &opts()).0.unwrap();
-    let m = fake.mounts.borrow().clone();
+    let m = fake.mounts.lock().unwrap().clone();
     assert_eq!(m.len(), 3);
     assert!(
         matches!(&m[0], RunMount::Cache { id, target, mode: 0o755, .. } if id == "/w/c" && target == "/w/c")
@@ -411,12 +442,12 @@ fn a_cached_copy_from_makes_no_container() {
     let df = "FROM busybox AS one\nRUN true\nFROM busybox\nCOPY --from=one / /copied/\n";
     let (r, text) = run_build(&fake, t.path(), df, &opts());
     r.unwrap_or_else(|e| panic!("{e}: {text}"));
-    let made = fake.created.borrow().len();
+    let made = fake.created.lock().unwrap().len();
     let (r, text) = run_build(&fake, t.path(), df, &opts());
     r.unwrap();
     assert_eq!(text.matches("Using cache").count(), 2, "{text}");
     assert_eq!(
-        fake.created.borrow().len(),
+        fake.created.lock().unwrap().len(),
         made,
         "no container on a full cache hit"
     );
@@ -432,7 +463,8 @@ fn add_of_a_url_is_a_file_with_mode_0600() {
     let roots = fake.dir.clone();
     let found: Vec<PathBuf> = fake
         .containers
-        .borrow()
+        .lock()
+        .unwrap()
         .keys()
         .map(|c| roots.join(c).join("dl/data.tar.gz"))
         .filter(|p| p.exists())
@@ -482,4 +514,57 @@ fn onbuild_triggers_run_in_the_child_and_platforms_are_the_hosts() {
         .unwrap_err()
         .to_string()
         .contains("--platform=linux/s390x"));
+}
+
+#[test]
+fn independent_stages_run_concurrently_and_print_in_order() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let df = "FROM busybox AS a\nRUN nap a\nRUN echo a2\nFROM busybox AS unused\nRUN echo unused\n\
+              FROM busybox AS b\nRUN nap b\nFROM a\nRUN --mount=from=b,target=/b echo b\nRUN echo done\n";
+    std::fs::create_dir_all(t.path()).unwrap();
+    let start = std::time::Instant::now();
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    let took = start.elapsed();
+    r.unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(took < std::time::Duration::from_millis(550), "{took:?}");
+    // Only the stages the target needs, numbered as a sequential build of them.
+    assert!(!text.contains("unused"), "{text}");
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/8 : FROM busybox AS a",
+            "Step 2/8 : RUN nap a",
+            "Step 3/8 : RUN echo a2",
+            "Step 4/8 : FROM busybox AS b",
+            "Step 5/8 : RUN nap b",
+            "Step 6/8 : FROM a",
+            "Step 7/8 : RUN --mount=from=b,target=/b echo b",
+            "Step 8/8 : RUN echo done",
+        ]
+    );
+    // Each stage's output stays with its steps.
+    let a = text.find("ran nap a").unwrap();
+    let a2 = text.find("Step 3/8").unwrap();
+    let b = text.find("ran nap b").unwrap();
+    assert!(a < a2 && a2 < b, "{text}");
+}
+
+#[test]
+fn a_failing_stage_stops_the_others() {
+    let t = tempfile::tempdir().unwrap();
+    let fake = Fake::new(t.path());
+    let df = "FROM busybox AS a\nRUN block\nRUN echo never\nFROM busybox AS b\nRUN false\n\
+              FROM busybox\nCOPY --from=a /x /x\nCOPY --from=b /y /y\n";
+    let (r, text) = run_build(&fake, t.path(), df, &opts());
+    match r {
+        Err(BuildError::NonZero { command, code }) => {
+            assert_eq!((command.as_str(), code), ("/bin/sh -c false", 1))
+        }
+        other => panic!("{other:?}: {text}"),
+    }
+    assert!(!text.contains("ran echo never"), "{text}");
+    assert!(text.contains("ran false"), "{text}");
+    assert!(!fake.tags.lock().unwrap().contains_key("app"));
 }
