@@ -244,9 +244,10 @@ impl Runtime {
         // init can join itself, first thing: no intermediate process needed for them.
         let child_joins = namespaces::child_can_join(&ns);
         let provider = crate::truthful_proc::wanted(&spec)
-            .then(|| crate::truthful_proc::start(&dir, &cg))
+            .then(|| crate::truthful_proc::start(&dir, &cg, seccomp.as_ref()))
             .flatten();
-        let procview_dir = provider.as_ref().map(|p| p.dir().to_path_buf());
+        let procview_dir = provider.as_ref().map(|p| p.provider.dir().to_path_buf());
+        let sysinfo_sock = provider.as_ref().and_then(|p| p.sysinfo.as_ref());
         let ctx = InitCtx {
             spec: &spec,
             bundle: &bundle,
@@ -265,6 +266,7 @@ impl Runtime {
             },
             join_first: if child_joins { &ns.join } else { &[] },
             procview: procview_dir.as_deref(),
+            sysinfo: sysinfo_sock.map(|s| s.as_raw_fd()),
         };
         let v2fd = cg.v2_dir_fd()?;
         // Computed before the clone so the child does not wait for it.
@@ -279,7 +281,7 @@ impl Runtime {
         )?;
         cleanup.pid = Some(pid);
         crate::mark("cloned");
-        if let Some(Err(e)) = provider.map(|p| p.attach(pid)) {
+        if let Some(Err(e)) = provider.map(|p| p.provider.attach(pid)) {
             warn(&format!("truthful /proc: {e}"));
         }
         drop(child_chan);
@@ -899,7 +901,12 @@ fn exec_child_main(
         drop(root);
         process::enter_cwd(process)?;
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
-        process::finish_and_exec(process, seccomp, &exe, preserve_fds, listener)
+        let filters = process::Filters {
+            seccomp,
+            listener,
+            sysinfo: None,
+        };
+        process::finish_and_exec(process, filters, &exe, preserve_fds)
     })();
     let e = match r {
         Ok(never) => match never {},

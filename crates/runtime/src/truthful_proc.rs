@@ -3,12 +3,19 @@
 //! container's copy of the mount table) and bound over /proc/meminfo, /proc/cpuinfo, ...
 //! during the mount phase. A provider that cannot start (no /dev/fuse, no FUSE module) costs
 //! a warning, never the container: it keeps the host's files.
+//!
+//! sysinfo(2) too: the init loads a one-rule seccomp filter (sysinfo -> USER_NOTIF) before
+//! the spec's profile and sends its listener to the provider over a socket pair made here
+//! before the clone ([`berth_procview::sysinfo`]). A kernel without seccomp user notification
+//! (or FLAG_CONTINUE: before 5.5), or a profile with a listener of its own (only one per
+//! process), costs a warning: sysinfo then tells the host's figures.
 
 use crate::sys;
 use berth_procview::{CgroupPaths, Provider, ANNOTATION, FILES};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// The provider's mount point: in the container's runtime state directory.
@@ -28,8 +35,54 @@ pub fn wanted(spec: &Spec) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// A started provider and, when it serves sysinfo(2), the init's end of the socket the
+/// listener goes over.
+pub struct Started {
+    pub provider: Provider,
+    pub sysinfo: Option<OwnedFd>,
+}
+
+/// A connected socket pair for the sysinfo listener; None (and a warning) when the kernel or
+/// the profile does not allow it.
+fn sysinfo_pair(seccomp: Option<&berth_seccomp::Filter>) -> Option<(OwnedFd, OwnedFd)> {
+    let why = if seccomp.is_some_and(|f| f.needs_notify()) {
+        Some("the seccomp profile has a listener of its own (SCMP_ACT_NOTIFY)".to_string())
+    } else {
+        berth_procview::sysinfo::supported().err()
+    };
+    if let Some(why) = why {
+        crate::warn(&format!(
+            "{ANNOTATION}: sysinfo(2) keeps the host's figures: {why}"
+        ));
+        return None;
+    }
+    let mut p = [0; 2];
+    // SAFETY: socketpair fills the two-element array we own.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            p.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        crate::warn(&format!(
+            "{ANNOTATION}: sysinfo(2) keeps the host's figures: socketpair: {}",
+            std::io::Error::last_os_error()
+        ));
+        return None;
+    }
+    // SAFETY: both fds were just made and are owned by nothing else.
+    Some(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
+}
+
 /// Start the provider for `cg`; None (and a warning) when it cannot run here.
-pub fn start(container_dir: &Path, cg: &berth_cgroups::Cgroup) -> Option<Provider> {
+pub fn start(
+    container_dir: &Path,
+    cg: &berth_cgroups::Cgroup,
+    seccomp: Option<&berth_seccomp::Filter>,
+) -> Option<Started> {
     let paths = CgroupPaths {
         v1: cg.v1_dirs().clone(),
         unified: if cg.mode() == berth_cgroups::Mode::V2 {
@@ -39,12 +92,16 @@ pub fn start(container_dir: &Path, cg: &berth_cgroups::Cgroup) -> Option<Provide
         },
     };
     let d = dir(container_dir);
-    match Provider::start(&d, paths) {
+    let (theirs, ours) = sysinfo_pair(seccomp).unzip();
+    match Provider::start_with(&d, paths, theirs) {
         Ok(p) => {
             // For operators (and tests): which process serves this container.
             let _ = std::fs::write(pid_file(container_dir), p.pid().to_string());
             crate::mark("truthful /proc provider ready");
-            Some(p)
+            Some(Started {
+                provider: p,
+                sysinfo: ours,
+            })
         }
         Err(e) => {
             crate::warn(&format!(
@@ -80,6 +137,19 @@ pub fn bind(rootfd: RawFd, provider_dir: &Path) {
         );
     }
     crate::mark("child: truthful /proc bound");
+}
+
+/// The init, right before its seccomp profile: load the sysinfo filter and send its listener
+/// to the provider. Nothing here fails the container: without the filter sysinfo tells the
+/// host's figures.
+pub fn install_sysinfo(sock: RawFd) {
+    if let Ok(listener) = berth_procview::sysinfo::install_filter() {
+        // A send that fails leaves a filter without a listener: sysinfo then fails with
+        // ENOSYS, as after a provider's death (the provider is gone in both cases).
+        let _ = berth_procview::sysinfo::send_fd(sock, listener.as_raw_fd());
+    }
+    // SAFETY: the socket is ours (inherited from the parent) and nothing else uses it.
+    unsafe { libc::close(sock) };
 }
 
 /// At delete (and after a failed create): the provider's mount goes, whether or not the
