@@ -428,3 +428,31 @@ fn sysinfo_fails_with_enosys_once_the_provider_is_gone() {
     assert!(o.status.success(), "delete: {}", stderr(&o));
     a.assert_clean();
 }
+
+#[test]
+fn sysinfo_in_an_exec() {
+    if !fuse() {
+        return;
+    }
+    let a = bundle(&["sleep", "100"]);
+    if !add_si(&a) {
+        return;
+    }
+    a.edit(|c| {
+        truthful(c);
+        c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
+    });
+    let o = a.create();
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = a.rt(&["start", &a.id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    // Two execs: each has its own filter and listener; the first one's is dropped at its exit.
+    for _ in 0..2 {
+        let o = a.rt(&["exec", &a.id, "si"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert_eq!(si(&stdout(&o), "ram"), 64 << 20, "{}", stdout(&o));
+    }
+    let o = a.rt(&["delete", "-f", &a.id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    a.assert_clean();
+}

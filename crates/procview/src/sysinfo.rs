@@ -4,7 +4,9 @@
 //! The container's init loads [`install_filter`] — a 6-instruction filter of its own, stacked
 //! under the container's seccomp profile (the kernel applies the most restrictive verdict of
 //! all filters: a profile that denies sysinfo still denies it) — and sends the listener fd
-//! over a socket the runtime made before the clone ([`send_fd`]); the provider polls it
+//! over a connection to the provider's socket `<state dir>/procview.sock` that the runtime
+//! opened before the clone ([`connect`], [`send_fd`]); an exec'd process does the same with
+//! its own filter and connection. The provider polls the listeners
 //! ([`Sysinfo`]) and answers each call: the notification is read, its id checked valid
 //! before and after the `struct sysinfo` is written into the caller's memory
 //! (`process_vm_writev`), then the reply is `0`. A call it cannot answer (another
@@ -18,6 +20,7 @@
 
 use crate::cgroup::Memory;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xC000_003E;
@@ -329,26 +332,33 @@ enum Reply {
     Continue,
 }
 
-/// The provider's side: connections from the runtime that will carry a listener fd, and
-/// the listeners. [`Sysinfo::pollfds`] and [`Sysinfo::handle`] hook into its poll loop.
+/// The provider's side: its listening socket, connections from the runtime that will carry
+/// a listener fd (one per init or exec), and the listeners. [`Sysinfo::pollfds`] and
+/// [`Sysinfo::handle`] hook into its poll loop.
 #[derive(Default)]
 pub struct Sysinfo {
+    listen: Option<OwnedFd>,
     conns: Vec<OwnedFd>,
     listeners: Vec<OwnedFd>,
 }
 
+/// At most this many connections and listeners at once (execs in flight, say): more are
+/// refused (closed), so nothing can make the provider run out of fds.
+const MAX_FDS: usize = 512;
+
 impl Sysinfo {
-    /// `sock`: the provider's end of the runtime's socket (None: sysinfo is not served).
-    pub fn new(sock: Option<OwnedFd>) -> Sysinfo {
+    /// `listen`: the socket [`listen`] made (None: sysinfo is not served).
+    pub fn new(listen: Option<OwnedFd>) -> Sysinfo {
         Sysinfo {
-            conns: sock.into_iter().collect(),
+            listen,
+            conns: Vec::new(),
             listeners: Vec::new(),
         }
     }
 
-    /// Append one pollfd per connection, then per listener.
+    /// Append a pollfd for the listening socket, then one per connection and per listener.
     pub fn pollfds(&self, out: &mut Vec<libc::pollfd>) {
-        for fd in self.conns.iter().chain(&self.listeners) {
+        for fd in self.listen.iter().chain(&self.conns).chain(&self.listeners) {
             out.push(libc::pollfd {
                 fd: fd.as_raw_fd(),
                 events: libc::POLLIN,
@@ -359,34 +369,148 @@ impl Sysinfo {
 
     /// Serve what `fds` (as [`Sysinfo::pollfds`] made them, after poll) says is ready.
     /// `figures` is called only when a notification is to be answered.
-    pub fn handle(&mut self, fds: &[libc::pollfd], figures: impl FnMut() -> Figures) {
-        let (conn_fds, listener_fds) = fds.split_at(self.conns.len().min(fds.len()));
-        let mut new = Vec::new();
-        let mut keep_conn = Vec::with_capacity(self.conns.len());
+    pub fn handle(&mut self, fds: &[libc::pollfd], mut figures: impl FnMut() -> Figures) {
+        let (listen_fds, rest) = fds.split_at(self.listen.iter().count().min(fds.len()));
+        let (conn_fds, listener_fds) = rest.split_at(self.conns.len().min(rest.len()));
+        // Listeners first: the new ones were not polled (their pollfds come next time).
+        let mut keep = Vec::with_capacity(self.listeners.len());
+        for (l, p) in self.listeners.iter().zip(listener_fds) {
+            let ok = if p.revents & libc::POLLIN != 0 {
+                answer(l.as_raw_fd(), &mut figures)
+            } else {
+                // POLLHUP: every process of the filter is gone.
+                p.revents == 0
+            };
+            keep.push(ok);
+        }
+        let mut keep = keep.into_iter();
+        self.listeners.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = Vec::with_capacity(self.conns.len());
         for (c, p) in self.conns.iter().zip(conn_fds) {
-            // One message (the listener, or EOF: the init failed or took no filter) per
-            // connection.
+            // One message per connection: the listener, or EOF (the process failed or took
+            // no filter).
             let ready = p.revents != 0;
             if ready {
-                new.extend(recv_fd(c.as_raw_fd()));
+                self.listeners
+                    .extend(recv_fd(c.as_raw_fd()).filter(|fd| is_listener(fd.as_raw_fd())));
             }
-            keep_conn.push(!ready);
+            keep.push(!ready);
         }
-        let mut keep = keep_conn.into_iter();
+        let mut keep = keep.into_iter();
         self.conns.retain(|_| keep.next().unwrap_or(true));
-        let mut figures = figures;
-        let mut gone = Vec::with_capacity(self.listeners.len());
-        for (l, p) in self.listeners.iter().zip(listener_fds) {
-            if p.revents & libc::POLLIN != 0 {
-                answer(l.as_raw_fd(), &mut figures);
+        if let (Some(l), Some(p)) = (&self.listen, listen_fds.first()) {
+            if p.revents != 0 {
+                accept_all(l.as_raw_fd(), &mut self.conns, self.listeners.len());
             }
-            // Every process of the filter is gone (or the fd is broken): drop it.
-            gone.push(p.revents & libc::POLLIN == 0 && p.revents != 0);
         }
-        let mut gone = gone.into_iter();
-        self.listeners.retain(|_| !gone.next().unwrap_or(false));
-        self.listeners.extend(new);
     }
+}
+
+fn accept_all(listen: RawFd, conns: &mut Vec<OwnedFd>, listeners: usize) {
+    loop {
+        // SAFETY: accept4 with no address buffers.
+        let fd = unsafe {
+            libc::accept4(
+                listen,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return; // EAGAIN: none left (the socket is non-blocking)
+        }
+        // SAFETY: a new fd owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        if conns.len() + listeners < MAX_FDS {
+            conns.push(fd);
+        }
+    }
+}
+
+/// Whether `fd` is a seccomp notification listener (anything else sent here is dropped).
+fn is_listener(fd: RawFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|t| t.as_os_str() == "anon_inode:seccomp notify")
+}
+
+/// `<dir>/procview.sock`, reached through an O_PATH fd of `dir` so that a long state path
+/// does not overflow sun_path.
+fn with_sock_addr<T>(
+    dir: &Path,
+    f: impl FnOnce(&libc::sockaddr_un) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let d = std::fs::File::open(dir)?;
+    let path = format!("/proc/self/fd/{}/{SOCK_NAME}", d.as_raw_fd());
+    // SAFETY: sockaddr_un is plain old data; all-zero is valid.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(path.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    f(&addr)
+}
+
+/// The socket's name in the container's state directory.
+pub const SOCK_NAME: &str = "procview.sock";
+
+fn socket(flags: libc::c_int) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | flags, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+const ADDR_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+
+/// The provider's listening socket, `<dir>/procview.sock` (made by the runtime before the
+/// provider starts; `dir` is the container's root-only state directory).
+pub fn listen(dir: &Path) -> std::io::Result<OwnedFd> {
+    let s = socket(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)?;
+    let _ = std::fs::remove_file(dir.join(SOCK_NAME));
+    with_sock_addr(dir, |a| {
+        // SAFETY: a is a valid sockaddr_un of ADDR_LEN bytes.
+        if unsafe {
+            libc::bind(
+                s.as_raw_fd(),
+                (a as *const libc::sockaddr_un).cast(),
+                ADDR_LEN,
+            )
+        } < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    })?;
+    // SAFETY: listen on our socket.
+    if unsafe { libc::listen(s.as_raw_fd(), 64) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(s)
+}
+
+/// A connection to the provider of the container whose state directory is `dir`, for one
+/// process's listener ([`send_fd`]). Err when no provider serves sysinfo there.
+pub fn connect(dir: &Path) -> std::io::Result<OwnedFd> {
+    let s = socket(libc::SOCK_CLOEXEC)?;
+    with_sock_addr(dir, |a| {
+        // SAFETY: a is a valid sockaddr_un of ADDR_LEN bytes.
+        let r = unsafe {
+            libc::connect(
+                s.as_raw_fd(),
+                (a as *const libc::sockaddr_un).cast(),
+                ADDR_LEN,
+            )
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    })?;
+    Ok(s)
 }
 
 fn id_valid(listener: RawFd, id: u64) -> bool {
@@ -403,22 +527,24 @@ fn id_valid(listener: RawFd, id: u64) -> bool {
 }
 
 /// Read one notification and answer it; a caller that went away meanwhile needs nothing.
-fn answer(listener: RawFd, figures: &mut impl FnMut() -> Figures) {
+/// False when the listener is broken (drop it).
+fn answer(listener: RawFd, figures: &mut impl FnMut() -> Figures) -> bool {
     // SAFETY: all-zero is a valid seccomp_notif, and RECV requires it zeroed.
     let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     // SAFETY: RECV fills the struct we own (its size checked by `supported`).
     if unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV as _, &mut req) } < 0 {
-        return; // ENOENT: the caller was killed before we read it
+        // ENOENT: the caller was killed before we read it.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT);
     }
     let reply = if req.data.arch != AUDIT_ARCH || req.data.nr != libc::SYS_sysinfo as i32 {
         Reply::Continue
     } else if !id_valid(listener, req.id) {
-        return;
+        return true;
     } else {
         write_answer(&req, &figures())
     };
     if !id_valid(listener, req.id) {
-        return;
+        return true;
     }
     let mut resp = libc::seccomp_notif_resp {
         id: req.id,
@@ -433,6 +559,7 @@ fn answer(listener: RawFd, figures: &mut impl FnMut() -> Figures) {
     }
     // SAFETY: SEND reads the struct we own. ENOENT (the caller is gone) needs nothing.
     unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND as _, &resp) };
+    true
 }
 
 /// Write the container's `struct sysinfo` at the caller's first argument.

@@ -809,17 +809,27 @@ impl Runtime {
             .and_then(|s| s.listener_path().clone());
         let state_json = st.hook_json(Status::Running);
         let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
+        let sysinfo = crate::truthful_proc::exec_sysinfo(
+            &state::container_dir(&self.root, id),
+            &st.config,
+            seccomp.as_ref(),
+        );
+        let filters = process::Filters {
+            seccomp: seccomp.as_ref(),
+            listener,
+            sysinfo: sysinfo.as_ref().map(|s| s.as_raw_fd()),
+        };
         let (pid, _) = spawn(&pidns_plan, false, None, &parent_chan, &child_chan, || {
             exec_child_main(
                 &child_chan,
                 process,
-                seccomp.as_ref(),
+                filters,
                 console.as_ref(),
                 o.preserve_fds,
-                listener,
             )
         })?;
         drop(child_chan);
+        drop(sysinfo);
         drop(console);
         let guard = KillOnDrop(Some(pid));
         if let Some(cg) = &st.cgroup {
@@ -866,10 +876,9 @@ impl Drop for KillOnDrop {
 fn exec_child_main(
     chan: &Channel,
     process: &Process,
-    seccomp: Option<&berth_seccomp::Filter>,
+    filters: process::Filters,
     console: Option<&OwnedFd>,
     preserve_fds: i32,
-    listener: process::Listener,
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
@@ -883,6 +892,7 @@ fn exec_child_main(
         let exe = process::find_executable(process)?;
         let mut keep: Vec<RawFd> = (3..3 + preserve_fds).collect();
         keep.push(chan.raw());
+        keep.extend(filters.sysinfo);
         sys::close_fds_except(3, &keep)?;
         let cwd = process.cwd();
         let root = sys::openat2(
@@ -901,11 +911,6 @@ fn exec_child_main(
         drop(root);
         process::enter_cwd(process)?;
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
-        let filters = process::Filters {
-            seccomp,
-            listener,
-            sysinfo: None,
-        };
         process::finish_and_exec(process, filters, &exe, preserve_fds)
     })();
     let e = match r {

@@ -4,9 +4,10 @@
 //! during the mount phase. A provider that cannot start (no /dev/fuse, no FUSE module) costs
 //! a warning, never the container: it keeps the host's files.
 //!
-//! sysinfo(2) too: the init loads a one-rule seccomp filter (sysinfo -> USER_NOTIF) before
-//! the spec's profile and sends its listener to the provider over a socket pair made here
-//! before the clone ([`berth_procview::sysinfo`]). A kernel without seccomp user notification
+//! sysinfo(2) too: the init (and each exec) loads a one-rule seccomp filter (sysinfo ->
+//! USER_NOTIF) before the spec's profile and sends its listener to the provider over a
+//! connection to `<state>/<id>/procview.sock` opened before the clone
+//! ([`berth_procview::sysinfo`]). A kernel without seccomp user notification
 //! (or FLAG_CONTINUE: before 5.5), or a profile with a listener of its own (only one per
 //! process), costs a warning: sysinfo then tells the host's figures.
 
@@ -14,8 +15,8 @@ use crate::sys;
 use berth_procview::{CgroupPaths, Provider, ANNOTATION, FILES};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
+use std::os::fd::OwnedFd;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// The provider's mount point: in the container's runtime state directory.
@@ -42,39 +43,50 @@ pub struct Started {
     pub sysinfo: Option<OwnedFd>,
 }
 
-/// A connected socket pair for the sysinfo listener; None (and a warning) when the kernel or
-/// the profile does not allow it.
-fn sysinfo_pair(seccomp: Option<&berth_seccomp::Filter>) -> Option<(OwnedFd, OwnedFd)> {
-    let why = if seccomp.is_some_and(|f| f.needs_notify()) {
+/// Why sysinfo(2) cannot be served for a container with this profile, if it cannot.
+fn sysinfo_unavailable(seccomp: Option<&berth_seccomp::Filter>) -> Option<String> {
+    if seccomp.is_some_and(|f| f.needs_notify()) {
         Some("the seccomp profile has a listener of its own (SCMP_ACT_NOTIFY)".to_string())
     } else {
         berth_procview::sysinfo::supported().err()
+    }
+}
+
+/// The provider's listening socket for sysinfo listeners; None (and a warning) when the
+/// kernel or the profile does not allow it.
+fn sysinfo_listen(
+    container_dir: &Path,
+    seccomp: Option<&berth_seccomp::Filter>,
+) -> Option<OwnedFd> {
+    let r = match sysinfo_unavailable(seccomp) {
+        Some(why) => Err(why),
+        None => berth_procview::sysinfo::listen(container_dir).map_err(|e| {
+            format!(
+                "listen on {}: {e}",
+                container_dir
+                    .join(berth_procview::sysinfo::SOCK_NAME)
+                    .display()
+            )
+        }),
     };
-    if let Some(why) = why {
+    r.map_err(|why| {
         crate::warn(&format!(
             "{ANNOTATION}: sysinfo(2) keeps the host's figures: {why}"
-        ));
+        ))
+    })
+    .ok()
+}
+
+/// For an exec into the container: a connection to its provider, when it serves sysinfo.
+pub fn exec_sysinfo(
+    container_dir: &Path,
+    spec: &Spec,
+    seccomp: Option<&berth_seccomp::Filter>,
+) -> Option<OwnedFd> {
+    if !wanted(spec) || sysinfo_unavailable(seccomp).is_some() {
         return None;
     }
-    let mut p = [0; 2];
-    // SAFETY: socketpair fills the two-element array we own.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            p.as_mut_ptr(),
-        )
-    };
-    if r < 0 {
-        crate::warn(&format!(
-            "{ANNOTATION}: sysinfo(2) keeps the host's figures: socketpair: {}",
-            std::io::Error::last_os_error()
-        ));
-        return None;
-    }
-    // SAFETY: both fds were just made and are owned by nothing else.
-    Some(unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) })
+    berth_procview::sysinfo::connect(container_dir).ok()
 }
 
 /// Start the provider for `cg`; None (and a warning) when it cannot run here.
@@ -92,9 +104,16 @@ pub fn start(
         },
     };
     let d = dir(container_dir);
-    let (theirs, ours) = sysinfo_pair(seccomp).unzip();
-    match Provider::start_with(&d, paths, theirs) {
+    let listen = sysinfo_listen(container_dir, seccomp);
+    let serves = listen.is_some();
+    match Provider::start_with(&d, paths, listen) {
         Ok(p) => {
+            let ours = serves
+                .then(|| berth_procview::sysinfo::connect(container_dir))
+                .and_then(|r| {
+                    r.map_err(|e| crate::warn(&format!("{ANNOTATION}: sysinfo(2): {e}")))
+                        .ok()
+                });
             // For operators (and tests): which process serves this container.
             let _ = std::fs::write(pid_file(container_dir), p.pid().to_string());
             crate::mark("truthful /proc provider ready");
