@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Truthful /proc through berthd and the real docker CLI: a container's /proc/meminfo, cpuinfo,
-# stat, uptime and cpu/online, and sysinfo(2) (busybox free, uptime), tell its limits (berth-procview, one provider per container);
+# stat, uptime and cpu/online, and sysinfo(2) (busybox free, uptime), tell its limits
+# (berth-procview, one provider per container);
 # opt-out per container; a killed provider affects only its container; a killed berthd
 # leaves the files right (live-restore).
 #
@@ -92,6 +93,7 @@ pa=$(cat "$(find "$WORK/exec" -path "*$a*" -name procview.pid | head -1)" 2>/dev
 if [ -n "$pa" ] && kill -9 "$pa"; then
     sleep 0.2
     check "provider of A killed: B's MemTotal" "32768" "$(docker exec "$b" awk '/^MemTotal/{print $2}' /proc/meminfo)"
+    check "provider of A killed: docker exec B free -m (sysinfo)" "32" "$(docker exec "$b" free -m | awk '/^Mem:/{print $2}')"
     docker exec "$a" cat /proc/meminfo >/dev/null 2>&1; rc=$?
     check "provider of A killed: A's read fails (ENOTCONN), exit" 1 "$rc"
 else
