@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Truthful /proc through berthd and the real docker CLI: a container's /proc/meminfo, cpuinfo,
-# stat, uptime and cpu/online tell its limits (berth-procview, one provider per container);
+# stat, uptime and cpu/online, and sysinfo(2) (busybox free, uptime), tell its limits
+# (berth-procview, one provider per container);
 # opt-out per container; a killed provider affects only its container; a killed berthd
 # leaves the files right (live-restore).
 #
@@ -73,12 +74,26 @@ drop=$(docker run --rm --memory 128m "$IMG" sh -c \
     'a=$(awk "/^MemFree/{print \$2}" /proc/meminfo); dd if=/dev/zero of=/dev/shm/x bs=1M count=30 2>/dev/null; b=$(awk "/^MemFree/{print \$2}" /proc/meminfo); echo $((a-b))')
 if [ "${drop:-0}" -ge 29000 ] 2>/dev/null && [ "$drop" -le 34000 ]; then pass "30 MB in /dev/shm: MemFree drops by $drop kB"; else fail "30 MB in /dev/shm: MemFree dropped by [$drop] kB"; fi
 
+# sysinfo(2), which busybox free and uptime use instead of /proc: answered by the provider.
+out=$(docker run --rm --memory 64m "$IMG" sh -c 'free -m | awk "/^Mem:/{print \$2}"; uptime' 2>&1)
+check "--memory 64m: free -m total (sysinfo)" "64" "$(echo "$out" | head -1)"
+case "$out" in
+    *" up 0 min,"*"load average: 0.00, 0.00, 0.00"*) pass "uptime (sysinfo): the container's uptime and load";;
+    *) fail "uptime (sysinfo): [$out]";;
+esac
+# A user seccomp profile still applies, and sysinfo stays the container's.
+printf '%s' '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}' >"$WORK/seccomp.json"
+check "--security-opt seccomp=profile: mkdir denied, free -m 64" "denied 64" \
+    "$(docker run --rm --memory 64m --security-opt "seccomp=$WORK/seccomp.json" "$IMG" sh -c \
+        'mkdir /tmp/d 2>/dev/null && echo allowed || echo denied; free -m | awk "/^Mem:/{print \$2}"' | tr '\n' ' ' | sed 's/ $//')"
+
 # Two containers; the provider of one is killed: the other's files stay right.
 a=$(docker run -d --memory 64m "$IMG" sleep 300); b=$(docker run -d --memory 32m "$IMG" sleep 300)
 pa=$(cat "$(find "$WORK/exec" -path "*$a*" -name procview.pid | head -1)" 2>/dev/null)
 if [ -n "$pa" ] && kill -9 "$pa"; then
     sleep 0.2
     check "provider of A killed: B's MemTotal" "32768" "$(docker exec "$b" awk '/^MemTotal/{print $2}' /proc/meminfo)"
+    check "provider of A killed: docker exec B free -m (sysinfo)" "32" "$(docker exec "$b" free -m | awk '/^Mem:/{print $2}')"
     docker exec "$a" cat /proc/meminfo >/dev/null 2>&1; rc=$?
     check "provider of A killed: A's read fails (ENOTCONN), exit" 1 "$rc"
 else

@@ -247,3 +247,212 @@ fn without_fuse_the_container_starts_with_the_host_files() {
         stderr(&o)
     );
 }
+
+/// `free -b`'s total (sysinfo's totalram * mem_unit).
+fn free_total(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mem:"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Mem: line in {out}"))
+}
+
+/// A static `si` in the rootfs that prints sysinfo(2)'s answer, or its error (busybox's free
+/// and uptime ignore a failed sysinfo). False (and a visible SKIP) without a C compiler.
+fn add_si(b: &Bundle) -> bool {
+    const SRC: &str = r#"#include <sys/sysinfo.h>
+#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+int main(void) {
+    struct sysinfo s;
+    memset(&s, 0xab, sizeof s);
+    if (sysinfo(&s) < 0) { printf("sysinfo: %s\n", strerror(errno)); return 1; }
+    printf("ram=%llu uptime=%ld procs=%u loads=%lu\n",
+           (unsigned long long)s.totalram * s.mem_unit, s.uptime, s.procs, s.loads[0]);
+    return 0;
+}
+"#;
+    let src = b.path().join("si.c");
+    std::fs::write(&src, SRC).unwrap();
+    let ok = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(b.path().join("rootfs/bin/si"))
+        .arg(&src)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP: cc -static (gcc, libc6-dev) failed"
+        );
+    }
+    ok
+}
+
+/// `key=N` in si's output.
+fn si(out: &str, key: &str) -> u64 {
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {out}"))
+}
+
+fn host_uptime_min() -> u64 {
+    let s = std::fs::read_to_string("/proc/uptime").unwrap();
+    s.split('.').next().unwrap().parse::<u64>().unwrap() / 60
+}
+
+/// Run `script` with truthful /proc, a 64 MiB limit and `si`; None when si cannot be built.
+fn run_si(script: &str, seccomp: Option<Value>) -> Option<String> {
+    let b = bundle(&["sh", "-c", script]);
+    add_applets(&b, &["free", "uptime"]);
+    if !add_si(&b) {
+        return None;
+    }
+    b.edit(|c| {
+        truthful(c);
+        c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
+        if let Some(s) = seccomp {
+            c["linux"]["seccomp"] = s;
+        }
+    });
+    let o = b.run();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    b.assert_clean();
+    Some(stdout(&o))
+}
+
+#[test]
+fn sysinfo_tells_the_container() {
+    if !fuse() {
+        return;
+    }
+    // busybox free and uptime ask sysinfo(2), not /proc.
+    let Some(out) = run_si("si; free -b; uptime", None) else {
+        return;
+    };
+    assert_eq!(si(&out, "ram"), 64 << 20, "totalram * mem_unit: {out}");
+    assert!(si(&out, "uptime") < 5, "since the container started: {out}");
+    assert_eq!(si(&out, "loads"), 0, "{out}");
+    assert!(
+        (1..10).contains(&si(&out, "procs")),
+        "the cgroup's tasks: {out}"
+    );
+    assert_eq!(free_total(&out), 64 << 20, "{out}");
+    assert!(
+        host_uptime_min() > 0,
+        "the host must be up a minute for this test"
+    );
+    assert!(
+        out.contains(" up 0 min,"),
+        "uptime since the container: {out}"
+    );
+    assert!(out.contains("load average: 0.00, 0.00, 0.00"), "{out}");
+}
+
+#[test]
+fn sysinfo_under_a_seccomp_profile() {
+    if !fuse() {
+        return;
+    }
+    let profile = |sysinfo: Value| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                sysinfo,
+            ]
+        })
+    };
+    // The profile still applies (mkdir denied) and sysinfo, which it allows, is the container's.
+    let allow = profile(json!({"names": ["sysinfo"], "action": "SCMP_ACT_ALLOW"}));
+    let Some(out) = run_si("mkdir /tmp/d 2>/dev/null && echo mkdir-ok; si", Some(allow)) else {
+        return;
+    };
+    assert!(!out.contains("mkdir-ok"), "{out}");
+    assert_eq!(si(&out, "ram"), 64 << 20, "{out}");
+    // A profile that denies sysinfo wins over the provider.
+    let deny = profile(json!({"names": ["sysinfo"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}));
+    let out = run_si("si; true", Some(deny)).unwrap();
+    assert_eq!(out, "sysinfo: Permission denied\n");
+}
+
+#[test]
+fn sysinfo_fails_with_enosys_once_the_provider_is_gone() {
+    if !fuse() {
+        return;
+    }
+    let a = bundle(&[
+        "sh",
+        "-c",
+        "until test -e /tmp/go; do sleep 0.05; done; si >/tmp/out 2>&1; \
+         echo rc=$? >>/tmp/out; sleep 100",
+    ]);
+    if !add_si(&a) {
+        return;
+    }
+    a.edit(|c| {
+        truthful(c);
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
+    });
+    let o = a.create();
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = a.rt(&["start", &a.id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let pid: i32 = std::fs::read_to_string(a.root.join(&a.id).join("procview.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: SIGKILL to the provider this test's container got.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+        assert!(t.elapsed() < Duration::from_secs(5), "provider {pid} stays");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rootfs = a.path().join("rootfs");
+    std::fs::write(rootfs.join("tmp/go"), "").unwrap();
+    let t = Instant::now();
+    let out = loop {
+        let o = std::fs::read_to_string(rootfs.join("tmp/out")).unwrap_or_default();
+        if o.contains("rc=") {
+            break o;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "sysinfo hangs: {o}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(out, "sysinfo: Function not implemented\nrc=1\n");
+    let o = a.rt(&["delete", "-f", &a.id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    a.assert_clean();
+}
+
+#[test]
+fn sysinfo_in_an_exec() {
+    if !fuse() {
+        return;
+    }
+    let a = bundle(&["sleep", "100"]);
+    if !add_si(&a) {
+        return;
+    }
+    a.edit(|c| {
+        truthful(c);
+        c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
+    });
+    let o = a.create();
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = a.rt(&["start", &a.id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    // Two execs: each has its own filter and listener; the first one's is dropped at its exit.
+    for _ in 0..2 {
+        let o = a.rt(&["exec", &a.id, "si"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert_eq!(si(&stdout(&o), "ram"), 64 << 20, "{}", stdout(&o));
+    }
+    let o = a.rt(&["delete", "-f", &a.id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    a.assert_clean();
+}

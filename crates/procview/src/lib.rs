@@ -14,7 +14,9 @@
 //!   (cpuacct per CPU on v1, spread evenly on v2) and idle = uptime - busy;
 //! * uptime: since the init started; loadavg: the container's runnable + uninterruptible
 //!   threads, averaged every 5 s with the kernel's fixed-point constants;
-//! * diskstats: the devices the cgroup did I/O on (blkio.throttle / io.stat).
+//! * diskstats: the devices the cgroup did I/O on (blkio.throttle / io.stat);
+//! * sysinfo(2): the same memory, uptime, loads and thread count, through a seccomp
+//!   user-notification listener the provider answers ([`sysinfo`]).
 //!
 //! Failure isolation: a provider serves one container; if it dies, reads of that
 //! container's files fail with ENOTCONN, nothing else is affected. No extra daemon: the
@@ -25,9 +27,10 @@ mod cpu;
 mod fuse;
 mod mem;
 mod provider;
+pub mod sysinfo;
 mod view;
 
-pub use cgroup::CgroupPaths;
+pub use cgroup::{CgroupPaths, Memory};
 pub use provider::{unmount, Provider};
 pub use view::FILES;
 

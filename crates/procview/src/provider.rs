@@ -6,6 +6,7 @@
 
 use crate::cgroup::CgroupPaths;
 use crate::fuse::{Server, Step};
+use crate::sysinfo::Sysinfo;
 use crate::view::View;
 use crate::Error;
 use std::ffi::CString;
@@ -85,6 +86,16 @@ impl Provider {
     /// cgroup `cg`. Returns once the provider answered the kernel, so the files can be read.
     /// The caller must be single-threaded (the provider is a fork running Rust code).
     pub fn start(dir: &Path, cg: CgroupPaths) -> Result<Provider, Error> {
+        Self::start_with(dir, cg, None)
+    }
+
+    /// [`Provider::start`], also serving sysinfo(2): `sysinfo` is the provider's end of a
+    /// socket that will carry the container's seccomp listener ([`crate::sysinfo`]).
+    pub fn start_with(
+        dir: &Path,
+        cg: CgroupPaths,
+        sysinfo: Option<OwnedFd>,
+    ) -> Result<Provider, Error> {
         match std::fs::create_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Io {
@@ -123,7 +134,7 @@ impl Provider {
                 source: std::io::Error::last_os_error(),
             });
         }
-        match Self::fork(dir, fuse, cg) {
+        match Self::fork(dir, fuse, cg, sysinfo) {
             Ok(p) => Ok(p),
             Err(e) => {
                 unmount(dir);
@@ -132,7 +143,12 @@ impl Provider {
         }
     }
 
-    fn fork(dir: &Path, fuse: OwnedFd, cg: CgroupPaths) -> Result<Provider, Error> {
+    fn fork(
+        dir: &Path,
+        fuse: OwnedFd,
+        cg: CgroupPaths,
+        sysinfo: Option<OwnedFd>,
+    ) -> Result<Provider, Error> {
         let (ready_rx, ready_tx) = pipe()?;
         let (pid_rx, pid_tx) = pipe()?;
         // SAFETY: the caller is single-threaded (documented): the child may run Rust code.
@@ -147,7 +163,7 @@ impl Provider {
             }
             drop(ready_rx);
             drop(pid_tx);
-            let code = match main(dir, fuse, ready_tx, pid_rx, cg) {
+            let code = match main(dir, fuse, ready_tx, pid_rx, cg, sysinfo) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
@@ -155,6 +171,7 @@ impl Provider {
             unsafe { libc::_exit(code) };
         }
         drop(fuse);
+        drop(sysinfo);
         drop(ready_tx);
         drop(pid_rx);
         let mut status = 0;
@@ -256,11 +273,15 @@ fn main(
     ready_tx: OwnedFd,
     pid_rx: OwnedFd,
     cg: CgroupPaths,
+    sysinfo: Option<OwnedFd>,
 ) -> Result<(), Error> {
-    detach_from_caller(&[fuse.as_raw_fd(), ready_tx.as_raw_fd(), pid_rx.as_raw_fd()]);
+    let mut keep = vec![fuse.as_raw_fd(), ready_tx.as_raw_fd(), pid_rx.as_raw_fd()];
+    keep.extend(sysinfo.as_ref().map(|s| s.as_raw_fd()));
+    detach_from_caller(&keep);
     let mut view = View::new(cg);
     let mut server = Server::new(fuse);
-    let r = serve(&mut server, &mut view, ready_tx, pid_rx);
+    let mut sysinfo = Sysinfo::new(sysinfo);
+    let r = serve(&mut server, &mut view, ready_tx, pid_rx, &mut sysinfo);
     unmount(dir);
     r
 }
@@ -270,6 +291,7 @@ fn serve(
     view: &mut View,
     ready_tx: OwnedFd,
     pid_rx: OwnedFd,
+    sysinfo: &mut Sysinfo,
 ) -> Result<(), Error> {
     let io = |e| Error::Sys {
         call: "serve /dev/fuse",
@@ -290,8 +312,10 @@ fn serve(
     // Until the runtime names the init, watch its pipe; then the init's pidfd.
     let mut watch = pid_rx;
     let mut have_init = false;
+    let mut fds = Vec::with_capacity(4);
     loop {
-        let mut fds = [
+        fds.clear();
+        fds.extend([
             libc::pollfd {
                 fd: server.raw_fd(),
                 events: libc::POLLIN,
@@ -302,9 +326,16 @@ fn serve(
                 events: libc::POLLIN,
                 revents: 0,
             },
-        ];
-        // SAFETY: two valid pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, view.next_sample_in_ms()) };
+        ]);
+        sysinfo.pollfds(&mut fds);
+        // SAFETY: fds.len() valid pollfds.
+        let r = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                view.next_sample_in_ms(),
+            )
+        };
         if r < 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() == Some(libc::EINTR) {
@@ -322,6 +353,7 @@ fn serve(
         if fds[0].revents != 0 && server.handle_one(view).map_err(io)? == Step::Gone {
             return Ok(());
         }
+        sysinfo.handle(&fds[2..], || view.sysinfo_figures());
         if fds[1].revents == 0 {
             continue;
         }

@@ -234,6 +234,19 @@ impl View {
     }
 }
 
+impl View {
+    /// What sysinfo(2) tells the container (`crate::sysinfo`).
+    pub fn sysinfo_figures(&mut self) -> crate::sysinfo::Figures {
+        self.sample();
+        crate::sysinfo::Figures {
+            avenrun: self.avenrun,
+            uptime_ns: self.uptime_ns(),
+            threads: self.cg.threads().len(),
+            memory: self.cg.memory(),
+        }
+    }
+}
+
 impl fuse::Files for View {
     fn names(&self) -> &[&'static str] {
         &NAMES

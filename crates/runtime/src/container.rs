@@ -244,9 +244,10 @@ impl Runtime {
         // init can join itself, first thing: no intermediate process needed for them.
         let child_joins = namespaces::child_can_join(&ns);
         let provider = crate::truthful_proc::wanted(&spec)
-            .then(|| crate::truthful_proc::start(&dir, &cg))
+            .then(|| crate::truthful_proc::start(&dir, &cg, seccomp.as_ref()))
             .flatten();
-        let procview_dir = provider.as_ref().map(|p| p.dir().to_path_buf());
+        let procview_dir = provider.as_ref().map(|p| p.provider.dir().to_path_buf());
+        let sysinfo_sock = provider.as_ref().and_then(|p| p.sysinfo.as_ref());
         let ctx = InitCtx {
             spec: &spec,
             bundle: &bundle,
@@ -265,6 +266,7 @@ impl Runtime {
             },
             join_first: if child_joins { &ns.join } else { &[] },
             procview: procview_dir.as_deref(),
+            sysinfo: sysinfo_sock.map(|s| s.as_raw_fd()),
         };
         let v2fd = cg.v2_dir_fd()?;
         // Computed before the clone so the child does not wait for it.
@@ -279,7 +281,7 @@ impl Runtime {
         )?;
         cleanup.pid = Some(pid);
         crate::mark("cloned");
-        if let Some(Err(e)) = provider.map(|p| p.attach(pid)) {
+        if let Some(Err(e)) = provider.map(|p| p.provider.attach(pid)) {
             warn(&format!("truthful /proc: {e}"));
         }
         drop(child_chan);
@@ -807,17 +809,27 @@ impl Runtime {
             .and_then(|s| s.listener_path().clone());
         let state_json = st.hook_json(Status::Running);
         let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
+        let sysinfo = crate::truthful_proc::exec_sysinfo(
+            &state::container_dir(&self.root, id),
+            &st.config,
+            seccomp.as_ref(),
+        );
+        let filters = process::Filters {
+            seccomp: seccomp.as_ref(),
+            listener,
+            sysinfo: sysinfo.as_ref().map(|s| s.as_raw_fd()),
+        };
         let (pid, _) = spawn(&pidns_plan, false, None, &parent_chan, &child_chan, || {
             exec_child_main(
                 &child_chan,
                 process,
-                seccomp.as_ref(),
+                filters,
                 console.as_ref(),
                 o.preserve_fds,
-                listener,
             )
         })?;
         drop(child_chan);
+        drop(sysinfo);
         drop(console);
         let guard = KillOnDrop(Some(pid));
         if let Some(cg) = &st.cgroup {
@@ -864,10 +876,9 @@ impl Drop for KillOnDrop {
 fn exec_child_main(
     chan: &Channel,
     process: &Process,
-    seccomp: Option<&berth_seccomp::Filter>,
+    filters: process::Filters,
     console: Option<&OwnedFd>,
     preserve_fds: i32,
-    listener: process::Listener,
 ) -> ! {
     let r = (|| -> Result<std::convert::Infallible> {
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)?;
@@ -881,6 +892,7 @@ fn exec_child_main(
         let exe = process::find_executable(process)?;
         let mut keep: Vec<RawFd> = (3..3 + preserve_fds).collect();
         keep.push(chan.raw());
+        keep.extend(filters.sysinfo);
         sys::close_fds_except(3, &keep)?;
         let cwd = process.cwd();
         let root = sys::openat2(
@@ -899,7 +911,7 @@ fn exec_child_main(
         drop(root);
         process::enter_cwd(process)?;
         sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)?;
-        process::finish_and_exec(process, seccomp, &exe, preserve_fds, listener)
+        process::finish_and_exec(process, filters, &exe, preserve_fds)
     })();
     let e = match r {
         Ok(never) => match never {},

@@ -35,6 +35,8 @@ pub struct InitCtx<'a> {
     pub join_first: &'a [(LinuxNamespaceType, PathBuf)],
     /// A truthful /proc provider's directory: its files are bound over /proc (`truthful_proc`).
     pub procview: Option<&'a Path>,
+    /// The socket to the provider that gets the sysinfo(2) seccomp listener (`truthful_proc`).
+    pub sysinfo: Option<RawFd>,
 }
 
 /// Message sent with GO: facts only the parent can learn (the container's cgroup dirs).
@@ -270,6 +272,7 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
     if let Some(f) = ctx.fifo {
         keep.push(f.as_raw_fd());
     }
+    keep.extend(ctx.sysinfo);
     sys::close_fds_except(3, &keep)?;
     enter_cwd(process)?;
 
@@ -296,7 +299,12 @@ fn init(ctx: &InitCtx) -> Result<std::convert::Infallible> {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_path().clone());
     let listener = listener_path.as_deref().map(|p| (p, state_json.as_str()));
-    finish_and_exec(process, ctx.seccomp, &exe, ctx.preserve_fds, listener)
+    let filters = Filters {
+        seccomp: ctx.seccomp,
+        listener,
+        sysinfo: ctx.sysinfo,
+    };
+    finish_and_exec(process, filters, &exe, ctx.preserve_fds)
 }
 
 /// Resolve process.args[0] against the container's PATH (process.env), like execvp, so that a
@@ -460,6 +468,29 @@ fn fmt_rlim(v: u64) -> String {
 /// Where a seccomp notify listener fd goes: (linux.seccomp.listenerPath, container state JSON).
 pub type Listener<'a> = Option<(&'a Path, &'a str)>;
 
+/// The seccomp filters a process gets before execve.
+pub struct Filters<'a> {
+    /// The spec's `linux.seccomp`, compiled.
+    pub seccomp: Option<&'a berth_seccomp::Filter>,
+    pub listener: Listener<'a>,
+    /// Truthful /proc's sysinfo(2) filter: its listener goes over this socket to the provider.
+    pub sysinfo: Option<RawFd>,
+}
+
+impl Filters<'_> {
+    /// The sysinfo filter first, so that the profile cannot keep it from loading (seccomp(2)
+    /// denied); then the profile, whose verdicts win over its where they are stricter.
+    fn install(&self) -> Result<()> {
+        if let Some(s) = self.sysinfo {
+            crate::truthful_proc::install_sysinfo(s);
+        }
+        if let Some(f) = self.seccomp {
+            install_seccomp(f, self.listener)?;
+        }
+        Ok(())
+    }
+}
+
 fn install_seccomp(f: &berth_seccomp::Filter, listener: Listener) -> Result<()> {
     if let Some(fd) = f.install()? {
         let (path, state) = listener.ok_or_else(|| {
@@ -476,10 +507,9 @@ fn install_seccomp(f: &berth_seccomp::Filter, listener: Listener) -> Result<()> 
 
 pub fn finish_and_exec(
     process: &Process,
-    seccomp: Option<&berth_seccomp::Filter>,
+    filters: Filters,
     exe: &CString,
     preserve_fds: i32,
-    listener: Listener,
 ) -> Result<std::convert::Infallible> {
     // (AppArmor/SELinux requests were refused in spec::validate when the host lacks them;
     // exec'd processes inherit the container's confinement.)
@@ -492,9 +522,7 @@ pub fn finish_and_exec(
     if !nnp {
         // Without no_new_privs an unprivileged user could not load a filter later: load it
         // now, while we still hold CAP_SYS_ADMIN (runc does the same).
-        if let Some(f) = seccomp {
-            install_seccomp(f, listener)?;
-        }
+        filters.install()?;
     }
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0)?;
     let user = process.user();
@@ -548,9 +576,7 @@ pub fn finish_and_exec(
         .map_err(|_| Error::Config("field process.env: contains a NUL byte".into()))?;
     if nnp {
         // Last step before exec: nothing after this may need a syscall the profile denies.
-        if let Some(f) = seccomp {
-            install_seccomp(f, listener)?;
-        }
+        filters.install()?;
     }
     let e = nix::unistd::execve(exe, &args, &env).unwrap_err();
     Err(Error::sys(format!("exec {:?}", exe), e))
