@@ -23,6 +23,7 @@
 mod cgroup;
 mod cpu;
 mod fuse;
+mod kept;
 mod mem;
 mod provider;
 mod view;
@@ -58,6 +59,4 @@ pub enum Error {
     },
     #[error("path {} has a NUL byte", .0.display())]
     Path(std::path::PathBuf),
-    #[error("the /proc provider did not start: {0}")]
-    NotReady(String),
 }

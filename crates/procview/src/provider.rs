@@ -13,14 +13,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// How long the runtime waits for a new provider to answer the kernel's INIT.
-const READY_TIMEOUT_MS: i32 = 2000;
-
 /// A started provider, until the runtime hands it the container's init.
 pub struct Provider {
     dir: PathBuf,
-    pid: i32,
-    pid_tx: OwnedFd,
+    /// The fork between the runtime and the provider, until reaped.
+    intermediate: Option<i32>,
+    /// The init's pid, to the provider.
+    init_tx: OwnedFd,
 }
 
 fn sys(call: &'static str, r: libc::c_int) -> Result<libc::c_int, Error> {
@@ -57,34 +56,12 @@ pub fn unmount(dir: &Path) {
     }
 }
 
-/// Poll one fd for input; Ok(false) on timeout.
-fn wait_readable(fd: RawFd, timeout_ms: i32) -> Result<bool, Error> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        if r >= 0 {
-            return Ok(r > 0);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Sys {
-                call: "poll",
-                source: e,
-            });
-        }
-    }
-}
-
 impl Provider {
     /// Mount a FUSE file system on `dir` (made if missing) and start its provider for the
-    /// cgroup `cg`. Returns once the provider answered the kernel, so the files can be read.
-    /// The caller must be single-threaded (the provider is a fork running Rust code).
-    pub fn start(dir: &Path, cg: CgroupPaths) -> Result<Provider, Error> {
+    /// cgroup `cg`, without waiting for it (see `fork`). The caller must be single-threaded
+    /// (the provider is a fork running Rust code).
+    /// The provider writes its pid (host namespace) to `pid_file` once it answered INIT.
+    pub fn start(dir: &Path, pid_file: &Path, cg: CgroupPaths) -> Result<Provider, Error> {
         match std::fs::create_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Io {
@@ -123,7 +100,7 @@ impl Provider {
                 source: std::io::Error::last_os_error(),
             });
         }
-        match Self::fork(dir, fuse, cg) {
+        match Self::fork(dir, pid_file, fuse, cg) {
             Ok(p) => Ok(p),
             Err(e) => {
                 unmount(dir);
@@ -132,70 +109,67 @@ impl Provider {
         }
     }
 
-    fn fork(dir: &Path, fuse: OwnedFd, cg: CgroupPaths) -> Result<Provider, Error> {
-        let (ready_rx, ready_tx) = pipe()?;
-        let (pid_rx, pid_tx) = pipe()?;
+    fn fork(
+        dir: &Path,
+        pid_file: &Path,
+        fuse: OwnedFd,
+        cg: CgroupPaths,
+    ) -> Result<Provider, Error> {
+        let (init_rx, init_tx) = pipe()?;
         // SAFETY: the caller is single-threaded (documented): the child may run Rust code.
         let child = sys("fork", unsafe { libc::fork() })?;
         if child == 0 {
-            // SAFETY: setsid and fork in the (single-threaded) child.
+            // The intermediate: a new session, the provider as its child, gone at once (the
+            // provider is nobody's child to reap).
+            // SAFETY: setsid and fork in the (single-threaded) child; _exit leaves without
+            // the runtime's atexit handlers.
             unsafe {
                 libc::setsid();
                 if libc::fork() != 0 {
                     libc::_exit(0);
                 }
             }
-            drop(ready_rx);
-            drop(pid_tx);
-            let code = match main(dir, fuse, ready_tx, pid_rx, cg) {
+            drop(init_tx);
+            let code = match main(dir, pid_file, fuse, init_rx, cg) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
             // SAFETY: leaving the provider without running the runtime's atexit handlers.
             unsafe { libc::_exit(code) };
         }
+        // Nothing waits for the provider here: until it answers the kernel's INIT, requests
+        // on the mount (the init's bind mounts) queue in the kernel. If it dies first, the
+        // connection is gone, the binds fail and the container keeps the host's files.
         drop(fuse);
-        drop(ready_tx);
-        drop(pid_rx);
-        let mut status = 0;
-        // SAFETY: reaping the intermediate child we just forked.
-        unsafe { libc::waitpid(child, &mut status, 0) };
-        if !wait_readable(ready_rx.as_raw_fd(), READY_TIMEOUT_MS)? {
-            return Err(Error::NotReady("no answer within 2 s".into()));
-        }
-        let mut b = [0u8; 4];
-        // SAFETY: reading into a 4-byte buffer we own.
-        let n = unsafe { libc::read(ready_rx.as_raw_fd(), b.as_mut_ptr().cast(), 4) };
-        if n != 4 {
-            return Err(Error::NotReady("it exited before answering".into()));
-        }
-        let p = Provider {
+        drop(init_rx);
+        Ok(Provider {
             dir: dir.to_path_buf(),
-            pid: i32::from_ne_bytes(b),
-            pid_tx,
-        };
-        // The first read proves the whole path before anything is bound over /proc.
-        std::fs::read(p.dir.join("meminfo")).map_err(|e| Error::Io {
-            what: format!("first read of {}", p.dir.join("meminfo").display()),
-            source: e,
-        })?;
-        Ok(p)
+            intermediate: Some(child),
+            init_tx,
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The provider's pid (host namespace).
-    pub fn pid(&self) -> i32 {
-        self.pid
+    /// Reap the intermediate if it is gone (it exits right after its fork), without
+    /// waiting: otherwise it stays for the caller's own reaping (berth-monitor reaps every
+    /// child; berth-runtime's `create` exits).
+    fn reap(&mut self) {
+        if let Some(pid) = self.intermediate.take() {
+            let mut status = 0;
+            // SAFETY: waitpid on the intermediate child we forked.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
     }
 
     /// Hand the provider the container's init: it serves until that process is gone.
-    pub fn attach(self, init: i32) -> Result<(), Error> {
+    pub fn attach(mut self, init: i32) -> Result<(), Error> {
+        self.reap();
         let b = init.to_ne_bytes();
         // SAFETY: writing a 4-byte buffer we own to our pipe (atomic below PIPE_BUF).
-        let n = unsafe { libc::write(self.pid_tx.as_raw_fd(), b.as_ptr().cast(), 4) };
+        let n = unsafe { libc::write(self.init_tx.as_raw_fd(), b.as_ptr().cast(), 4) };
         if n != 4 {
             return Err(Error::Sys {
                 call: "write the init's pid to the provider",
@@ -203,6 +177,12 @@ impl Provider {
             });
         }
         Ok(())
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        self.reap();
     }
 }
 
@@ -244,23 +224,20 @@ fn detach_from_caller(keep: &[RawFd]) {
             libc::signal(s, libc::SIG_DFL);
         }
         libc::chdir(c"/".as_ptr());
-        // Give back the heap the runtime freed before the fork (the rest stays shared with
-        // the runtime until it exits).
-        libc::malloc_trim(0);
     }
 }
 
 fn main(
     dir: &Path,
+    pid_file: &Path,
     fuse: OwnedFd,
-    ready_tx: OwnedFd,
-    pid_rx: OwnedFd,
+    init_rx: OwnedFd,
     cg: CgroupPaths,
 ) -> Result<(), Error> {
-    detach_from_caller(&[fuse.as_raw_fd(), ready_tx.as_raw_fd(), pid_rx.as_raw_fd()]);
+    detach_from_caller(&[fuse.as_raw_fd(), init_rx.as_raw_fd()]);
     let mut view = View::new(cg);
     let mut server = Server::new(fuse);
-    let r = serve(&mut server, &mut view, ready_tx, pid_rx);
+    let r = serve(&mut server, &mut view, pid_file, init_rx);
     unmount(dir);
     r
 }
@@ -268,8 +245,8 @@ fn main(
 fn serve(
     server: &mut Server,
     view: &mut View,
-    ready_tx: OwnedFd,
-    pid_rx: OwnedFd,
+    pid_file: &Path,
+    init_rx: OwnedFd,
 ) -> Result<(), Error> {
     let io = |e| Error::Sys {
         call: "serve /dev/fuse",
@@ -282,14 +259,13 @@ fn serve(
             Step::Continue => {}
         }
     }
-    // SAFETY: getpid has no memory effects.
-    let me = unsafe { libc::getpid() }.to_ne_bytes();
-    // SAFETY: writing a 4-byte buffer we own.
-    unsafe { libc::write(ready_tx.as_raw_fd(), me.as_ptr().cast(), 4) };
-    drop(ready_tx);
+    // For operators (and tests): which process serves this container. Written before the
+    // init's bind mounts are answered, so it exists once the container has started.
+    let _ = std::fs::write(pid_file, std::process::id().to_string());
     // Until the runtime names the init, watch its pipe; then the init's pidfd.
-    let mut watch = pid_rx;
+    let mut watch = init_rx;
     let mut have_init = false;
+    let mut trimmed = false;
     loop {
         let mut fds = [
             libc::pollfd {
@@ -316,6 +292,13 @@ fn serve(
             });
         }
         if r == 0 {
+            if !trimmed {
+                // Give back the heap the runtime freed before the fork (the rest stays
+                // shared with the runtime until it exits), once idle: not on the start path.
+                // SAFETY: malloc_trim only releases free memory of this process.
+                unsafe { libc::malloc_trim(0) };
+                trimmed = true;
+            }
             view.sample();
             continue;
         }

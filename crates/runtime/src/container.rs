@@ -279,8 +279,8 @@ impl Runtime {
         )?;
         cleanup.pid = Some(pid);
         crate::mark("cloned");
-        if let Some(Err(e)) = provider.map(|p| p.attach(pid)) {
-            warn(&format!("truthful /proc: {e}"));
+        if let Some(p) = provider {
+            crate::truthful_proc::attach(p, pid);
         }
         drop(child_chan);
         drop(fifo);

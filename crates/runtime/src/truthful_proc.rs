@@ -39,11 +39,9 @@ pub fn start(container_dir: &Path, cg: &berth_cgroups::Cgroup) -> Option<Provide
         },
     };
     let d = dir(container_dir);
-    match Provider::start(&d, paths) {
+    match Provider::start(&d, &pid_file(container_dir), paths) {
         Ok(p) => {
-            // For operators (and tests): which process serves this container.
-            let _ = std::fs::write(pid_file(container_dir), p.pid().to_string());
-            crate::mark("truthful /proc provider ready");
+            crate::mark("truthful /proc provider forked");
             Some(p)
         }
         Err(e) => {
@@ -53,6 +51,13 @@ pub fn start(container_dir: &Path, cg: &berth_cgroups::Cgroup) -> Option<Provide
             let _ = std::fs::remove_dir(&d);
             None
         }
+    }
+}
+
+/// Hand the provider the container's init (cloned): it serves until the init is gone.
+pub fn attach(p: Provider, init: i32) {
+    if let Err(e) = p.attach(init) {
+        crate::warn(&format!("truthful /proc: {e}"));
     }
 }
 
@@ -83,10 +88,8 @@ pub fn bind(rootfd: RawFd, provider_dir: &Path) {
 }
 
 /// At delete (and after a failed create): the provider's mount goes, whether or not the
-/// provider is still there to take it down.
+/// provider is still there to take it down. Unconditionally: a stat of the mount of a dead
+/// provider fails (ENOTCONN), and umount2 of what is not mounted is a harmless EINVAL.
 pub fn remove(container_dir: &Path) {
-    let d = dir(container_dir);
-    if d.exists() {
-        berth_procview::unmount(&d);
-    }
+    berth_procview::unmount(&dir(container_dir));
 }
