@@ -1,5 +1,5 @@
 //! The provider process: one per container, forked from the runtime (which is
-//! single-threaded), detached (setsid + double fork: no daemon, nobody's child to reap). The
+//! single-threaded), detached (setsid, one fork: no daemon; the caller exits or reaps every child). The
 //! runtime mounts the FUSE file system itself (so a failure is its to report), the provider
 //! answers the kernel's INIT, then serves until the container's init is gone, unmounts and
 //! exits.
@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 /// A started provider, until the runtime hands it the container's init.
 pub struct Provider {
     dir: PathBuf,
-    /// The fork between the runtime and the provider, until reaped.
-    intermediate: Option<i32>,
     /// The init's pid, to the provider.
     init_tx: OwnedFd,
 }
@@ -119,16 +117,12 @@ impl Provider {
         // SAFETY: the caller is single-threaded (documented): the child may run Rust code.
         let child = sys("fork", unsafe { libc::fork() })?;
         if child == 0 {
-            // The intermediate: a new session, the provider as its child, gone at once (the
-            // provider is nobody's child to reap).
-            // SAFETY: setsid and fork in the (single-threaded) child; _exit leaves without
-            // the runtime's atexit handlers.
-            unsafe {
-                libc::setsid();
-                if libc::fork() != 0 {
-                    libc::_exit(0);
-                }
-            }
+            // One fork, no intermediate (each new process is one more wait for a CPU on a
+            // busy host before the binds are answered): the provider leaves the caller's
+            // session itself; the caller exits (berth-runtime create) or reaps every child
+            // (berth-monitor, a subreaper), and so does whoever inherits it.
+            // SAFETY: setsid in the (single-threaded) child.
+            unsafe { libc::setsid() };
             drop(init_tx);
             let code = match main(dir, pid_file, fuse, init_rx, cg) {
                 Ok(()) => 0,
@@ -144,7 +138,6 @@ impl Provider {
         drop(init_rx);
         Ok(Provider {
             dir: dir.to_path_buf(),
-            intermediate: Some(child),
             init_tx,
         })
     }
@@ -153,20 +146,8 @@ impl Provider {
         &self.dir
     }
 
-    /// Reap the intermediate if it is gone (it exits right after its fork), without
-    /// waiting: otherwise it stays for the caller's own reaping (berth-monitor reaps every
-    /// child; berth-runtime's `create` exits).
-    fn reap(&mut self) {
-        if let Some(pid) = self.intermediate.take() {
-            let mut status = 0;
-            // SAFETY: waitpid on the intermediate child we forked.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        }
-    }
-
     /// Hand the provider the container's init: it serves until that process is gone.
-    pub fn attach(mut self, init: i32) -> Result<(), Error> {
-        self.reap();
+    pub fn attach(self, init: i32) -> Result<(), Error> {
         let b = init.to_ne_bytes();
         // SAFETY: writing a 4-byte buffer we own to our pipe (atomic below PIPE_BUF).
         let n = unsafe { libc::write(self.init_tx.as_raw_fd(), b.as_ptr().cast(), 4) };
@@ -177,12 +158,6 @@ impl Provider {
             });
         }
         Ok(())
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        self.reap();
     }
 }
 
