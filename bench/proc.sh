@@ -145,6 +145,12 @@ def phase(paths, server_pids):
     return lat, (c1 - c0) / el * 100, reads / el
 inits = [json.load(open(f"{w}/state/m{i}/state.json"))["pid"] for i in range(1, many + 1)]
 provs = [int(open(f"{w}/state/m{i}/procview.pid").read()) for i in range(1, many + 1)]
+def kb(pid, key):
+    for l in open(f"/proc/{pid}/smaps_rollup"):
+        if l.startswith(key + ":"):
+            return int(l.split()[1])
+    return 0
+print(f"{many} providers: Pss {sum(kb(p, 'Pss') for p in provs) / many:.0f} kB each (mean), Rss {sum(kb(p, 'Rss') for p in provs) / many:.0f} kB")
 b = phase([(inits[i], f"{w}/state/m{i+1}/procview/meminfo") for i in range(many)], provs)
 l = phase([(inits[i], f"{w}/lxcfs/proc/meminfo") for i in range(many)], [lxpid])
 print(f"{many} containers reading meminfo in a loop for {secs:.0f} s:")
