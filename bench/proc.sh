@@ -88,3 +88,75 @@ PY
 }
 off=$(start false); on=$(start true)
 echo "container start (run true, median of $STARTS): without ${off} ms, with ${on} ms (+$(python3 -c "print(round($on-$off,2))") ms)"
+
+# 50 containers reading their /proc/meminfo in a loop at once: one reader per container (in
+# the container's cgroups, so LXCFS renders for that container as it would for a process
+# inside), first through each container's provider, then through one private LXCFS; per-read
+# latency (mean over readers) and the CPU the providers / the lxcfs process used meanwhile.
+MANY=${MANY:-50}; SECS=${SECS:-5}
+if command -v lxcfs >/dev/null && [ "$MANY" -gt 0 ]; then
+    conf true sleep 600
+    for i in $(seq "$MANY"); do
+        "$RT" --root "$W/state" create --bundle "$W/b" "m$i" && "$RT" --root "$W/state" start "m$i"
+    done
+    sleep 1
+    python3 - "$W" "$MANY" "$SECS" "$LXPID" <<'PY'
+import json, os, sys, time
+w, many, secs, lxpid = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+hz = os.sysconf("SC_CLK_TCK")
+def cpu(pids):
+    t = 0
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            t += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return t / hz
+def join_cgroups(init):
+    for l in open(f"/proc/{init}/cgroup"):
+        _, ctrls, path = l.rstrip("\n").split(":", 2)
+        name = ctrls.replace("name=", "") if ctrls else "unified"
+        for base in (f"/sys/fs/cgroup/{name}", "/sys/fs/cgroup" if not ctrls else None):
+            if base and os.path.exists(base + path + "/cgroup.procs"):
+                try:
+                    open(base + path + "/cgroup.procs", "w").write("0")
+                except OSError:
+                    pass
+                break
+def phase(paths, server_pids):
+    r, kids = [], []
+    for init, p in paths:
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(rd); join_cgroups(init)
+            n, end = 0, time.perf_counter() + secs
+            t0 = time.perf_counter()
+            while time.perf_counter() < end:
+                fd = os.open(p, os.O_RDONLY); os.read(fd, 65536); os.close(fd); n += 1
+            os.write(wr, f"{(time.perf_counter() - t0) / max(n, 1) * 1e6} {n}".encode()); os._exit(0)
+        os.close(wr); r.append(rd); kids.append(pid)
+    c0, t0 = cpu(server_pids), time.perf_counter()
+    for k in kids: os.waitpid(k, 0)
+    c1, el = cpu(server_pids), time.perf_counter() - t0
+    res = [tuple(map(float, os.read(fd, 100).split())) for fd in r]
+    lat = sum(x for x, _ in res) / len(res); reads = sum(n for _, n in res)
+    return lat, (c1 - c0) / el * 100, reads / el
+inits = [json.load(open(f"{w}/state/m{i}/state.json"))["pid"] for i in range(1, many + 1)]
+provs = [int(open(f"{w}/state/m{i}/procview.pid").read()) for i in range(1, many + 1)]
+def kb(pid, key):
+    for l in open(f"/proc/{pid}/smaps_rollup"):
+        if l.startswith(key + ":"):
+            return int(l.split()[1])
+    return 0
+print(f"{many} providers: Pss {sum(kb(p, 'Pss') for p in provs) / many:.0f} kB each (mean), Rss {sum(kb(p, 'Rss') for p in provs) / many:.0f} kB")
+b = phase([(inits[i], f"{w}/state/m{i+1}/procview/meminfo") for i in range(many)], provs)
+l = phase([(inits[i], f"{w}/lxcfs/proc/meminfo") for i in range(many)], [lxpid])
+print(f"{many} containers reading meminfo in a loop for {secs:.0f} s:")
+print(f"  berth-procview: {b[0]:.0f} us per read, providers' CPU {b[1]:.0f} %, {b[2]:.0f} reads/s")
+print(f"  LXCFS:          {l[0]:.0f} us per read, lxcfs CPU {l[1]:.0f} %, {l[2]:.0f} reads/s")
+print(f"  berth/LXCFS: latency x{b[0]/l[0]:.2f}, CPU x{b[1]/max(l[1], 0.01):.2f}, CPU per read x{(b[1]/b[2])/max(l[1]/l[2], 1e-9):.2f}")
+PY
+    for i in $(seq "$MANY"); do "$RT" --root "$W/state" delete -f "m$i"; done
+fi

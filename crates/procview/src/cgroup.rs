@@ -2,6 +2,7 @@
 //! (v1 and hybrid: one directory per controller; v2: the unified directory). A file that is
 //! missing or unreadable counts as "no limit" / zero usage, so a view never fails to render.
 
+use crate::kept::Kept;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,18 +26,24 @@ pub fn read(p: &Path) -> Option<String> {
     String::from_utf8(v).ok()
 }
 
-fn read_u64(p: &Path) -> Option<u64> {
-    read(p)?.trim().parse().ok()
+/// `key value` lines (memory.stat, cpu.stat, cpuacct.stat), borrowed from the text.
+pub fn keyed(text: &str) -> Keyed<'_> {
+    Keyed(
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?, it.next()?.parse().ok()?))
+            })
+            .collect(),
+    )
 }
 
-/// `key value` lines (memory.stat, cpu.stat, cpuacct.stat).
-pub fn keyed(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
-        })
-        .collect()
+pub struct Keyed<'a>(Vec<(&'a str, u64)>);
+
+impl Keyed<'_> {
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
 }
 
 /// Memory figures in bytes; limits are None when unlimited.
@@ -65,8 +72,8 @@ fn v1_limit(v: Option<u64>) -> Option<u64> {
     v.filter(|&x| x < (1u64 << 62))
 }
 
-fn v2_limit(p: &Path) -> Option<u64> {
-    let s = read(p)?;
+fn v2_limit(k: &Kept, p: &Path) -> Option<u64> {
+    let s = k.read(p)?;
     let s = s.trim();
     if s == "max" {
         None
@@ -80,15 +87,16 @@ impl CgroupPaths {
         self.v1.get(ctrl).map(PathBuf::as_path)
     }
 
-    pub fn memory(&self) -> Memory {
+    pub fn memory(&self, k: &Kept) -> Memory {
         if let Some(d) = &self.unified {
-            let st = keyed(&read(&d.join("memory.stat")).unwrap_or_default());
-            let g = |k: &str| st.get(k).copied().unwrap_or(0);
+            let text = k.read(&d.join("memory.stat")).unwrap_or_default();
+            let st = keyed(&text);
+            let g = |key: &str| st.get(key).unwrap_or(0);
             return Memory {
-                limit: v2_limit(&d.join("memory.max")),
-                usage: read_u64(&d.join("memory.current")).unwrap_or(0),
-                swap_limit: v2_limit(&d.join("memory.swap.max")),
-                swap_usage: read_u64(&d.join("memory.swap.current")).unwrap_or(0),
+                limit: v2_limit(k, &d.join("memory.max")),
+                usage: k.read_u64(&d.join("memory.current")).unwrap_or(0),
+                swap_limit: v2_limit(k, &d.join("memory.swap.max")),
+                swap_usage: k.read_u64(&d.join("memory.swap.current")).unwrap_or(0),
                 cache: g("file"),
                 shmem: g("shmem"),
                 mapped: g("file_mapped"),
@@ -105,18 +113,18 @@ impl CgroupPaths {
         let Some(d) = self.v1_dir("memory") else {
             return Memory::default();
         };
-        let st = keyed(&read(&d.join("memory.stat")).unwrap_or_default());
+        let text = k.read(&d.join("memory.stat")).unwrap_or_default();
+        let st = keyed(&text);
         // total_*: the cgroup and its descendants, as usage_in_bytes counts them.
-        let g = |k: &str| {
-            st.get(&format!("total_{k}"))
-                .or_else(|| st.get(k))
-                .copied()
+        let g = |key: &str| {
+            st.get(&format!("total_{key}"))
+                .or_else(|| st.get(key))
                 .unwrap_or(0)
         };
-        let limit = v1_limit(read_u64(&d.join("memory.limit_in_bytes")));
-        let usage = read_u64(&d.join("memory.usage_in_bytes")).unwrap_or(0);
-        let memsw_limit = v1_limit(read_u64(&d.join("memory.memsw.limit_in_bytes")));
-        let memsw_usage = read_u64(&d.join("memory.memsw.usage_in_bytes"));
+        let limit = v1_limit(k.read_u64(&d.join("memory.limit_in_bytes")));
+        let usage = k.read_u64(&d.join("memory.usage_in_bytes")).unwrap_or(0);
+        let memsw_limit = v1_limit(k.read_u64(&d.join("memory.memsw.limit_in_bytes")));
+        let memsw_usage = k.read_u64(&d.join("memory.memsw.usage_in_bytes"));
         Memory {
             limit,
             usage,
@@ -141,12 +149,13 @@ impl CgroupPaths {
     }
 
     /// The host CPUs the cgroup may run on (cpuset), None when unreadable.
-    pub fn cpuset(&self) -> Option<Vec<u32>> {
+    pub fn cpuset(&self, k: &Kept) -> Option<Vec<u32>> {
         let text = match &self.unified {
-            Some(d) => read(&d.join("cpuset.cpus.effective"))?,
+            Some(d) => k.read(&d.join("cpuset.cpus.effective"))?,
             None => {
                 let d = self.v1_dir("cpuset")?;
-                read(&d.join("cpuset.effective_cpus")).or_else(|| read(&d.join("cpuset.cpus")))?
+                k.read(&d.join("cpuset.effective_cpus"))
+                    .or_else(|| k.read(&d.join("cpuset.cpus")))?
             }
         };
         let v = parse_cpu_list(text.trim());
@@ -154,10 +163,10 @@ impl CgroupPaths {
     }
 
     /// The CFS quota as a CPU count rounded up (`--cpus 1.5` -> 2), None when unlimited.
-    pub fn quota_cpus(&self) -> Option<usize> {
+    pub fn quota_cpus(&self, k: &Kept) -> Option<usize> {
         let (quota, period) = match &self.unified {
             Some(d) => {
-                let s = read(&d.join("cpu.max"))?;
+                let s = k.read(&d.join("cpu.max"))?;
                 let mut it = s.split_whitespace();
                 let q = it.next()?;
                 if q == "max" {
@@ -168,11 +177,11 @@ impl CgroupPaths {
             None => {
                 let d = self.v1_dir("cpu")?;
                 (
-                    read(&d.join("cpu.cfs_quota_us"))?
+                    k.read(&d.join("cpu.cfs_quota_us"))?
                         .trim()
                         .parse::<i64>()
                         .ok()?,
-                    read(&d.join("cpu.cfs_period_us"))?
+                    k.read(&d.join("cpu.cfs_period_us"))?
                         .trim()
                         .parse::<i64>()
                         .ok()?,
@@ -186,20 +195,23 @@ impl CgroupPaths {
     }
 
     /// CPU time in nanoseconds: (user, system, per host CPU total if the cgroup keeps it).
-    pub fn cpu_time(&self) -> (u64, u64, Vec<u64>) {
+    pub fn cpu_time(&self, k: &Kept) -> (u64, u64, Vec<u64>) {
         if let Some(d) = &self.unified {
-            let st = keyed(&read(&d.join("cpu.stat")).unwrap_or_default());
-            let g = |k: &str| st.get(k).copied().unwrap_or(0) * 1000;
+            let text = k.read(&d.join("cpu.stat")).unwrap_or_default();
+            let st = keyed(&text);
+            let g = |key: &str| st.get(key).unwrap_or(0) * 1000;
             return (g("user_usec"), g("system_usec"), Vec::new());
         }
         let Some(d) = self.v1_dir("cpuacct") else {
             return (0, 0, Vec::new());
         };
-        let st = keyed(&read(&d.join("cpuacct.stat")).unwrap_or_default());
+        let text = k.read(&d.join("cpuacct.stat")).unwrap_or_default();
+        let st = keyed(&text);
         let tick = 1_000_000_000 / clock_ticks();
-        let user = st.get("user").copied().unwrap_or(0) * tick;
-        let system = st.get("system").copied().unwrap_or(0) * tick;
-        let percpu = read(&d.join("cpuacct.usage_percpu"))
+        let user = st.get("user").unwrap_or(0) * tick;
+        let system = st.get("system").unwrap_or(0) * tick;
+        let percpu = k
+            .read(&d.join("cpuacct.usage_percpu"))
             .unwrap_or_default()
             .split_whitespace()
             .filter_map(|x| x.parse().ok())
@@ -208,7 +220,7 @@ impl CgroupPaths {
     }
 
     /// Thread ids of the cgroup (host pid namespace).
-    pub fn threads(&self) -> Vec<u32> {
+    pub fn threads(&self, k: &Kept) -> Vec<u32> {
         let p = match &self.unified {
             Some(d) => d.join("cgroup.threads"),
             None => match self.v1_dir("pids").or_else(|| self.v1_dir("cpu")) {
@@ -216,7 +228,7 @@ impl CgroupPaths {
                 None => return Vec::new(),
             },
         };
-        read(&p)
+        k.read(&p)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
@@ -224,14 +236,14 @@ impl CgroupPaths {
     }
 
     /// Per device (major, minor): [read bytes, write bytes, read ios, write ios].
-    pub fn io(&self) -> BTreeMap<(u32, u32), [u64; 4]> {
+    pub fn io(&self, k: &Kept) -> BTreeMap<(u32, u32), [u64; 4]> {
         let mut m: BTreeMap<(u32, u32), [u64; 4]> = BTreeMap::new();
         let dev = |s: &str| {
             let (a, b) = s.split_once(':')?;
             Some((a.parse().ok()?, b.parse().ok()?))
         };
         if let Some(d) = &self.unified {
-            for l in read(&d.join("io.stat")).unwrap_or_default().lines() {
+            for l in k.read(&d.join("io.stat")).unwrap_or_default().lines() {
                 let mut it = l.split_whitespace();
                 let Some(k) = it.next().and_then(dev) else {
                     continue;
@@ -260,7 +272,7 @@ impl CgroupPaths {
             ("blkio.throttle.io_service_bytes", 0),
             ("blkio.throttle.io_serviced", 2),
         ] {
-            for l in read(&d.join(file)).unwrap_or_default().lines() {
+            for l in k.read(&d.join(file)).unwrap_or_default().lines() {
                 let f: Vec<&str> = l.split_whitespace().collect();
                 let (Some(k), Some(op), Some(v)) = (
                     f.first().and_then(|s| dev(s)),

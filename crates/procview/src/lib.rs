@@ -25,6 +25,7 @@
 mod cgroup;
 mod cpu;
 mod fuse;
+mod kept;
 mod mem;
 mod provider;
 pub mod sysinfo;
@@ -61,6 +62,4 @@ pub enum Error {
     },
     #[error("path {} has a NUL byte", .0.display())]
     Path(std::path::PathBuf),
-    #[error("the /proc provider did not start: {0}")]
-    NotReady(String),
 }

@@ -1,5 +1,5 @@
 //! The provider process: one per container, forked from the runtime (which is
-//! single-threaded), detached (setsid + double fork: no daemon, nobody's child to reap). The
+//! single-threaded), detached (setsid, one fork: no daemon; the caller exits or reaps every child). The
 //! runtime mounts the FUSE file system itself (so a failure is its to report), the provider
 //! answers the kernel's INIT, then serves until the container's init is gone, unmounts and
 //! exits.
@@ -14,14 +14,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// How long the runtime waits for a new provider to answer the kernel's INIT.
-const READY_TIMEOUT_MS: i32 = 2000;
-
 /// A started provider, until the runtime hands it the container's init.
 pub struct Provider {
     dir: PathBuf,
-    pid: i32,
-    pid_tx: OwnedFd,
+    /// The init's pid, to the provider.
+    init_tx: OwnedFd,
 }
 
 fn sys(call: &'static str, r: libc::c_int) -> Result<libc::c_int, Error> {
@@ -58,41 +55,20 @@ pub fn unmount(dir: &Path) {
     }
 }
 
-/// Poll one fd for input; Ok(false) on timeout.
-fn wait_readable(fd: RawFd, timeout_ms: i32) -> Result<bool, Error> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        if r >= 0 {
-            return Ok(r > 0);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::Sys {
-                call: "poll",
-                source: e,
-            });
-        }
-    }
-}
-
 impl Provider {
     /// Mount a FUSE file system on `dir` (made if missing) and start its provider for the
-    /// cgroup `cg`. Returns once the provider answered the kernel, so the files can be read.
-    /// The caller must be single-threaded (the provider is a fork running Rust code).
-    pub fn start(dir: &Path, cg: CgroupPaths) -> Result<Provider, Error> {
-        Self::start_with(dir, cg, None)
+    /// cgroup `cg`, without waiting for it (see `fork`). The caller must be single-threaded
+    /// (the provider is a fork running Rust code).
+    /// The provider writes its pid (host namespace) to `pid_file` once it answered INIT.
+    pub fn start(dir: &Path, pid_file: &Path, cg: CgroupPaths) -> Result<Provider, Error> {
+        Self::start_with(dir, pid_file, cg, None)
     }
 
     /// [`Provider::start`], also serving sysinfo(2): `sysinfo` is the provider's end of a
     /// socket that will carry the container's seccomp listener ([`crate::sysinfo`]).
     pub fn start_with(
         dir: &Path,
+        pid_file: &Path,
         cg: CgroupPaths,
         sysinfo: Option<OwnedFd>,
     ) -> Result<Provider, Error> {
@@ -134,7 +110,7 @@ impl Provider {
                 source: std::io::Error::last_os_error(),
             });
         }
-        match Self::fork(dir, fuse, cg, sysinfo) {
+        match Self::fork(dir, pid_file, fuse, cg, sysinfo) {
             Ok(p) => Ok(p),
             Err(e) => {
                 unmount(dir);
@@ -145,74 +121,50 @@ impl Provider {
 
     fn fork(
         dir: &Path,
+        pid_file: &Path,
         fuse: OwnedFd,
         cg: CgroupPaths,
         sysinfo: Option<OwnedFd>,
     ) -> Result<Provider, Error> {
-        let (ready_rx, ready_tx) = pipe()?;
-        let (pid_rx, pid_tx) = pipe()?;
+        let (init_rx, init_tx) = pipe()?;
         // SAFETY: the caller is single-threaded (documented): the child may run Rust code.
         let child = sys("fork", unsafe { libc::fork() })?;
         if child == 0 {
-            // SAFETY: setsid and fork in the (single-threaded) child.
-            unsafe {
-                libc::setsid();
-                if libc::fork() != 0 {
-                    libc::_exit(0);
-                }
-            }
-            drop(ready_rx);
-            drop(pid_tx);
-            let code = match main(dir, fuse, ready_tx, pid_rx, cg, sysinfo) {
+            // One fork, no intermediate (each new process is one more wait for a CPU on a
+            // busy host before the binds are answered): the provider leaves the caller's
+            // session itself; the caller exits (berth-runtime create) or reaps every child
+            // (berth-monitor, a subreaper), and so does whoever inherits it.
+            // SAFETY: setsid in the (single-threaded) child.
+            unsafe { libc::setsid() };
+            drop(init_tx);
+            let code = match main(dir, pid_file, fuse, init_rx, cg, sysinfo) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
             // SAFETY: leaving the provider without running the runtime's atexit handlers.
             unsafe { libc::_exit(code) };
         }
+        // Nothing waits for the provider here: until it answers the kernel's INIT, requests
+        // on the mount (the init's bind mounts) queue in the kernel. If it dies first, the
+        // connection is gone, the binds fail and the container keeps the host's files.
         drop(fuse);
         drop(sysinfo);
-        drop(ready_tx);
-        drop(pid_rx);
-        let mut status = 0;
-        // SAFETY: reaping the intermediate child we just forked.
-        unsafe { libc::waitpid(child, &mut status, 0) };
-        if !wait_readable(ready_rx.as_raw_fd(), READY_TIMEOUT_MS)? {
-            return Err(Error::NotReady("no answer within 2 s".into()));
-        }
-        let mut b = [0u8; 4];
-        // SAFETY: reading into a 4-byte buffer we own.
-        let n = unsafe { libc::read(ready_rx.as_raw_fd(), b.as_mut_ptr().cast(), 4) };
-        if n != 4 {
-            return Err(Error::NotReady("it exited before answering".into()));
-        }
-        let p = Provider {
+        drop(init_rx);
+        Ok(Provider {
             dir: dir.to_path_buf(),
-            pid: i32::from_ne_bytes(b),
-            pid_tx,
-        };
-        // The first read proves the whole path before anything is bound over /proc.
-        std::fs::read(p.dir.join("meminfo")).map_err(|e| Error::Io {
-            what: format!("first read of {}", p.dir.join("meminfo").display()),
-            source: e,
-        })?;
-        Ok(p)
+            init_tx,
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The provider's pid (host namespace).
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
     /// Hand the provider the container's init: it serves until that process is gone.
     pub fn attach(self, init: i32) -> Result<(), Error> {
         let b = init.to_ne_bytes();
         // SAFETY: writing a 4-byte buffer we own to our pipe (atomic below PIPE_BUF).
-        let n = unsafe { libc::write(self.pid_tx.as_raw_fd(), b.as_ptr().cast(), 4) };
+        let n = unsafe { libc::write(self.init_tx.as_raw_fd(), b.as_ptr().cast(), 4) };
         if n != 4 {
             return Err(Error::Sys {
                 call: "write the init's pid to the provider",
@@ -261,27 +213,24 @@ fn detach_from_caller(keep: &[RawFd]) {
             libc::signal(s, libc::SIG_DFL);
         }
         libc::chdir(c"/".as_ptr());
-        // Give back the heap the runtime freed before the fork (the rest stays shared with
-        // the runtime until it exits).
-        libc::malloc_trim(0);
     }
 }
 
 fn main(
     dir: &Path,
+    pid_file: &Path,
     fuse: OwnedFd,
-    ready_tx: OwnedFd,
-    pid_rx: OwnedFd,
+    init_rx: OwnedFd,
     cg: CgroupPaths,
     sysinfo: Option<OwnedFd>,
 ) -> Result<(), Error> {
-    let mut keep = vec![fuse.as_raw_fd(), ready_tx.as_raw_fd(), pid_rx.as_raw_fd()];
+    let mut keep = vec![fuse.as_raw_fd(), init_rx.as_raw_fd()];
     keep.extend(sysinfo.as_ref().map(|s| s.as_raw_fd()));
     detach_from_caller(&keep);
     let mut view = View::new(cg);
     let mut server = Server::new(fuse);
     let mut sysinfo = Sysinfo::new(sysinfo);
-    let r = serve(&mut server, &mut view, ready_tx, pid_rx, &mut sysinfo);
+    let r = serve(&mut server, &mut view, pid_file, init_rx, &mut sysinfo);
     unmount(dir);
     r
 }
@@ -289,8 +238,8 @@ fn main(
 fn serve(
     server: &mut Server,
     view: &mut View,
-    ready_tx: OwnedFd,
-    pid_rx: OwnedFd,
+    pid_file: &Path,
+    init_rx: OwnedFd,
     sysinfo: &mut Sysinfo,
 ) -> Result<(), Error> {
     let io = |e| Error::Sys {
@@ -304,15 +253,14 @@ fn serve(
             Step::Continue => {}
         }
     }
-    // SAFETY: getpid has no memory effects.
-    let me = unsafe { libc::getpid() }.to_ne_bytes();
-    // SAFETY: writing a 4-byte buffer we own.
-    unsafe { libc::write(ready_tx.as_raw_fd(), me.as_ptr().cast(), 4) };
-    drop(ready_tx);
+    // For operators (and tests): which process serves this container. Written before the
+    // init's bind mounts are answered, so it exists once the container has started.
+    let _ = std::fs::write(pid_file, std::process::id().to_string());
     // Until the runtime names the init, watch its pipe; then the init's pidfd.
-    let mut watch = pid_rx;
+    let mut watch = init_rx;
     let mut have_init = false;
     let mut fds = Vec::with_capacity(4);
+    let mut trimmed = false;
     loop {
         fds.clear();
         fds.extend([
@@ -347,6 +295,13 @@ fn serve(
             });
         }
         if r == 0 {
+            if !trimmed {
+                // Give back the heap the runtime freed before the fork (the rest stays
+                // shared with the runtime until it exits), once idle: not on the start path.
+                // SAFETY: malloc_trim only releases free memory of this process.
+                unsafe { libc::malloc_trim(0) };
+                trimmed = true;
+            }
             view.sample();
             continue;
         }

@@ -2,6 +2,7 @@
 //! the load average the provider keeps (sampled every 5 s as the kernel does).
 
 use crate::cgroup::{self, CgroupPaths};
+use crate::kept::Kept;
 use crate::{cpu, fuse, mem};
 use std::path::Path;
 
@@ -39,6 +40,8 @@ pub const SAMPLE_NS: u64 = 5_000_000_000;
 
 pub struct View {
     cg: CgroupPaths,
+    /// The host's and the cgroup's files, kept open.
+    kept: Kept,
     /// The container's init (host pid), once the runtime cloned it.
     init: Option<u32>,
     /// CLOCK_BOOTTIME (ns) the container started at: the init's start, or the provider's.
@@ -68,6 +71,7 @@ impl View {
         let now = boottime_ns();
         View {
             cg,
+            kept: Kept::default(),
             init: None,
             started_ns: now,
             avenrun: [0; 3],
@@ -92,16 +96,18 @@ impl View {
     }
 
     fn cpus(&self) -> Vec<u32> {
-        let online = cgroup::read(Path::new("/sys/devices/system/cpu/online"))
+        let k = &self.kept;
+        let online = k
+            .read(Path::new("/sys/devices/system/cpu/online"))
             .map(|s| cgroup::parse_cpu_list(s.trim()))
             .unwrap_or_default();
-        cpu::visible(&online, self.cg.cpuset(), self.cg.quota_cpus())
+        cpu::visible(&online, self.cg.cpuset(k), self.cg.quota_cpus(k))
     }
 
     /// Runnable (R) and uninterruptible (D) threads, all threads, the greatest pid of the
     /// container's own namespace among them.
     fn tasks(&self) -> (u64, u64, u64) {
-        let threads = self.cg.threads();
+        let threads = self.cg.threads(&self.kept);
         let mut active = 0;
         for t in &threads {
             let s = cgroup::read(Path::new(&format!("/proc/{t}/stat"))).unwrap_or_default();
@@ -168,7 +174,7 @@ impl View {
 
     fn uptime(&self) -> String {
         let up = self.uptime_ns();
-        let (user, system, _) = self.cg.cpu_time();
+        let (user, system, _) = self.cg.cpu_time(&self.kept);
         let n = self.cpus().len().max(1) as u64;
         let idle = (up * n).saturating_sub(user + system);
         let f = |ns: u64| {
@@ -182,8 +188,11 @@ impl View {
     }
 
     fn diskstats(&self) -> String {
-        let host = cgroup::read(Path::new("/proc/diskstats")).unwrap_or_default();
-        let io = self.cg.io();
+        let host = self
+            .kept
+            .read(Path::new("/proc/diskstats"))
+            .unwrap_or_default();
+        let io = self.cg.io(&self.kept);
         let mut out = String::new();
         for l in host.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -207,17 +216,18 @@ impl View {
     }
 
     fn render_str(&mut self, i: usize) -> String {
-        let host = |p: &str| cgroup::read(Path::new(p)).unwrap_or_default();
+        let k = &self.kept;
+        let host = |p: &str| k.read(Path::new(p)).unwrap_or_default();
         match NAMES[i] {
-            "meminfo" => mem::meminfo(&host("/proc/meminfo"), &self.cg.memory()),
+            "meminfo" => mem::meminfo(&host("/proc/meminfo"), &self.cg.memory(k)),
             "swaps" => mem::swaps(
                 &host("/proc/swaps"),
                 &host("/proc/meminfo"),
-                &self.cg.memory(),
+                &self.cg.memory(k),
             ),
             "cpuinfo" => cpu::cpuinfo(&host("/proc/cpuinfo"), &self.cpus()),
             "stat" => {
-                let (user, system, percpu) = self.cg.cpu_time();
+                let (user, system, percpu) = self.cg.cpu_time(k);
                 let t = cpu::Times {
                     user,
                     system,
@@ -241,8 +251,8 @@ impl View {
         crate::sysinfo::Figures {
             avenrun: self.avenrun,
             uptime_ns: self.uptime_ns(),
-            threads: self.cg.threads().len(),
-            memory: self.cg.memory(),
+            threads: self.cg.threads(&self.kept).len(),
+            memory: self.cg.memory(&self.kept),
         }
     }
 }

@@ -13,6 +13,18 @@ fn kb(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
 
+/// The provider's pid, from the file it writes once it answered INIT (a read went through).
+fn provider_pid(pid_file: &Path) -> i32 {
+    std::fs::read_to_string(pid_file).unwrap().parse().unwrap()
+}
+
+/// The provider (this process's child: the caller reaps it) has exited; reaped here.
+fn exited(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid with a valid status pointer on our own child.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == pid }
+}
+
 fn mounted(dir: &Path) -> bool {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let d = dir.to_str().unwrap();
@@ -35,11 +47,12 @@ fn serves_live_values_and_leaves_with_the_init() {
         paths.v1.insert(c.into(), cg.clone());
     }
     let dir = tmp.path().join("procview");
-    let p = Provider::start(&dir, paths).unwrap();
-    let provider = p.pid();
+    let pid_file = tmp.path().join("procview.pid");
+    let p = Provider::start(&dir, &pid_file, paths).unwrap();
     assert!(mounted(&dir));
 
     let mi = std::fs::read_to_string(dir.join("meminfo")).unwrap();
+    let provider = provider_pid(&pid_file);
     assert_eq!(kb(&mi, "MemTotal"), 65536, "{mi}");
     assert_eq!(kb(&mi, "MemFree"), 65536 - 1024);
     // Live: the next read sees the new usage.
@@ -72,7 +85,7 @@ fn serves_live_values_and_leaves_with_the_init() {
     init.kill().unwrap();
     init.wait().unwrap();
     let t = Instant::now();
-    while mounted(&dir) || Path::new(&format!("/proc/{provider}")).exists() {
+    while mounted(&dir) || !exited(provider) {
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "provider {provider} still there"
@@ -85,15 +98,16 @@ fn serves_live_values_and_leaves_with_the_init() {
 fn a_dropped_provider_leaves() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("procview");
-    let p = Provider::start(&dir, CgroupPaths::default()).unwrap();
-    let pid = p.pid();
+    let pid_file = tmp.path().join("procview.pid");
+    let p = Provider::start(&dir, &pid_file, CgroupPaths::default()).unwrap();
     // No cgroup figures: the host's own file.
     let host = std::fs::read_to_string("/proc/meminfo").unwrap();
     let mi = std::fs::read_to_string(dir.join("meminfo")).unwrap();
+    let pid = provider_pid(&pid_file);
     assert_eq!(kb(&mi, "MemTotal"), kb(&host, "MemTotal"));
     drop(p);
     let t = Instant::now();
-    while mounted(&dir) || Path::new(&format!("/proc/{pid}")).exists() {
+    while mounted(&dir) || !exited(pid) {
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "provider {pid} still there"

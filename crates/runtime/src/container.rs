@@ -281,8 +281,8 @@ impl Runtime {
         )?;
         cleanup.pid = Some(pid);
         crate::mark("cloned");
-        if let Some(Err(e)) = provider.map(|p| p.provider.attach(pid)) {
-            warn(&format!("truthful /proc: {e}"));
+        if let Some(p) = provider {
+            crate::truthful_proc::attach(p.provider, pid);
         }
         drop(child_chan);
         drop(fifo);

@@ -106,7 +106,7 @@ pub fn start(
     let d = dir(container_dir);
     let listen = sysinfo_listen(container_dir, seccomp);
     let serves = listen.is_some();
-    match Provider::start_with(&d, paths, listen) {
+    match Provider::start_with(&d, &pid_file(container_dir), paths, listen) {
         Ok(p) => {
             let ours = serves
                 .then(|| berth_procview::sysinfo::connect(container_dir))
@@ -114,9 +114,7 @@ pub fn start(
                     r.map_err(|e| crate::warn(&format!("{ANNOTATION}: sysinfo(2): {e}")))
                         .ok()
                 });
-            // For operators (and tests): which process serves this container.
-            let _ = std::fs::write(pid_file(container_dir), p.pid().to_string());
-            crate::mark("truthful /proc provider ready");
+            crate::mark("truthful /proc provider forked");
             Some(Started {
                 provider: p,
                 sysinfo: ours,
@@ -129,6 +127,13 @@ pub fn start(
             let _ = std::fs::remove_dir(&d);
             None
         }
+    }
+}
+
+/// Hand the provider the container's init (cloned): it serves until the init is gone.
+pub fn attach(p: Provider, init: i32) {
+    if let Err(e) = p.attach(init) {
+        crate::warn(&format!("truthful /proc: {e}"));
     }
 }
 
@@ -172,10 +177,8 @@ pub fn install_sysinfo(sock: RawFd) {
 }
 
 /// At delete (and after a failed create): the provider's mount goes, whether or not the
-/// provider is still there to take it down.
+/// provider is still there to take it down. Unconditionally: a stat of the mount of a dead
+/// provider fails (ENOTCONN), and umount2 of what is not mounted is a harmless EINVAL.
 pub fn remove(container_dir: &Path) {
-    let d = dir(container_dir);
-    if d.exists() {
-        berth_procview::unmount(&d);
-    }
+    berth_procview::unmount(&dir(container_dir));
 }
