@@ -43,6 +43,8 @@ fi
 if python3 -c "import docker" 2>/dev/null; then
     step docker-py python3 tests/e2e/docker-py.py "$bin/berthd"
     step streams python3 tests/e2e/streams.py "$bin/berthd"
+    # docker-py's own volumes and networks API tests (pytest; fetched by deps.sh --test).
+    step docker-py-upstream tests/e2e/docker-py-upstream.sh "$bin/berthd"
 else
     echo "=== docker-py, streams: SKIPPED (no docker-py: pip install docker==7.1.0)"
 fi
