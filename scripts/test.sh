@@ -29,6 +29,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step dns tests/e2e/dns.sh "$bin/berthd"
     step network-bw tests/e2e/network-bw.sh "$bin/berthd" "$bin/berth"
     step tarsplit tests/e2e/tarsplit.sh "$bin/berthd"
+    step space tests/e2e/space.sh "$bin/berthd"
     step network-user tests/e2e/network-user.sh "$bin/berthd"
     step compose tests/e2e/compose.sh "$bin/berthd"
     # --storage-opt / volume size= on xfs with prjquota (the guest kernel has XFS quotas).
