@@ -51,6 +51,27 @@ if [ "${1:-}" = "--test" ] && [ "$(python3 -c 'import docker; print(docker.__ver
         || python3 -m pip install -q --break-system-packages "docker==$DOCKER_PY" \
         || echo "deps: pip install docker==$DOCKER_PY failed (the docker-py steps will be skipped)" >&2
 fi
+# docker-py's own integration tests (tests/e2e/docker-py-upstream.sh): pytest and paramiko
+# (its tests' helpers import it), and the tests themselves from docker-py 6.1.3's sdist (the
+# last that ships tests/), checked by its sha256, unpacked into /var/cache/berth-test.
+if [ "${1:-}" = "--test" ]; then
+    pyreq=(pytest==8.3.4 paramiko==5.1.0)
+    python3 -c 'import pytest, paramiko' 2>/dev/null \
+        || python3 -m pip install -q "${pyreq[@]}" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "${pyreq[@]}" \
+        || echo "deps: pip install ${pyreq[*]} failed (docker-py-upstream will fail)" >&2
+    dpy=/var/cache/berth-test/docker-py-6.1.3
+    if [ ! -f "$dpy/tests/integration/api_volume_test.py" ]; then
+        t=$(mktemp -d)
+        if python3 -m pip download -q --no-deps --no-binary :all: -d "$t" docker==6.1.3 \
+            && echo "aa6d17830045ba5ef0168d5eaa34d37beeb113948c413affe1d5991fc11f9a20  $t/docker-6.1.3.tar.gz" | sha256sum -c --quiet; then
+            mkdir -p "$dpy" && tar -C "$dpy" --strip-components=1 -xzf "$t/docker-6.1.3.tar.gz" docker-6.1.3/tests docker-6.1.3/pytest.ini
+        else
+            echo "deps: docker-py 6.1.3's sdist could not be fetched or verified (docker-py-upstream will fail)" >&2
+        fi
+        rm -rf "$t"
+    fi
+fi
 command -v cargo >/dev/null || { echo "deps: cargo (Rust toolchain) is required: https://rustup.rs" >&2; exit 1; }
 if [ "${1:-}" = "--test" ] && ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add clippy || { echo "deps: clippy is required for the test suite's lint step" >&2; exit 1; }

@@ -33,6 +33,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step dns tests/e2e/dns.sh "$bin/berthd"
     step network-bw tests/e2e/network-bw.sh "$bin/berthd" "$bin/berth"
     step tarsplit tests/e2e/tarsplit.sh "$bin/berthd"
+    step space tests/e2e/space.sh "$bin/berthd"
     step network-user tests/e2e/network-user.sh "$bin/berthd"
     step compose tests/e2e/compose.sh "$bin/berthd"
     # --storage-opt / volume size= on xfs with prjquota (the guest kernel has XFS quotas).
@@ -47,6 +48,8 @@ fi
 if python3 -c "import docker" 2>/dev/null; then
     step docker-py python3 tests/e2e/docker-py.py "$bin/berthd"
     step streams python3 tests/e2e/streams.py "$bin/berthd"
+    # docker-py's own volumes and networks API tests (pytest; fetched by deps.sh --test).
+    step docker-py-upstream tests/e2e/docker-py-upstream.sh "$bin/berthd"
 else
     echo "=== docker-py, streams: SKIPPED (no docker-py: pip install docker==7.1.0)"
 fi

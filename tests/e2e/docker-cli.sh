@@ -401,6 +401,26 @@ docker run --name "$T-anon" -v /anon "$IMG" true >/dev/null 2>&1
 check "run -v /path makes an anonymous volume" "$((n0+1))" "$(docker volume ls -q | wc -l)"
 docker rm -v "$T-anon" >/dev/null 2>&1
 check "rm -v deletes it" "$n0" "$(docker volume ls -q | wc -l)"
+# ... and keep named ones: a named volume beside the anonymous one outlives run --rm and rm -v.
+docker run --rm -v "$V-keep":/k -v /anon "$IMG" sh -c 'echo kept > /k/f' >/dev/null 2>&1
+docker run --name "$T-keep" -v "$V-keep":/k -v /anon "$IMG" true >/dev/null 2>&1
+docker rm -v "$T-keep" >/dev/null 2>&1
+check "run --rm and rm -v keep a named volume" "kept $n0" \
+    "$(docker run --rm -v "$V-keep":/k "$IMG" cat /k/f 2>&1) $(docker volume ls -q | grep -vc "^$V-keep\$")"
+docker volume rm "$V-keep" >/dev/null 2>&1
+# A new volume is filled from the image's content at its path, owners and modes kept.
+docker run --name "$T-pre" "$IMG" sh -c 'mkdir -p /pre/sub && echo p > /pre/sub/f && chown -R 1000:1001 /pre && chmod 0750 /pre && chmod 0604 /pre/sub/f' >/dev/null 2>&1
+docker commit "$T-pre" berth-e2e/prefill >/dev/null 2>&1
+docker rm "$T-pre" >/dev/null 2>&1
+docker run --rm -v "$V-pre":/pre berth-e2e/prefill true >/dev/null 2>&1
+check "a new volume is filled from the image: owners and modes" "1000:1001 750 1000:1001 604 p" \
+    "$(docker run --rm -v "$V-pre":/x "$IMG" sh -c 'stat -c "%u:%g %a" /x /x/sub/f | tr "\n" " "; cat /x/sub/f' 2>&1)"
+docker volume rm "$V-pre" >/dev/null 2>&1; docker rmi berth-e2e/prefill >/dev/null 2>&1
+# A bind mount with :ro cannot be written (and the host sees nothing).
+mkdir -p "$WORK/robind"
+out=$(docker run --rm -v "$WORK/robind":/r:ro "$IMG" sh -c 'echo x > /r/f' 2>&1); rc=$?
+check "bind :ro: a write fails" "1 " "$rc $(ls "$WORK/robind")"
+contains "bind :ro: read-only file system" "Read-only file system" "$out"
 # The local driver's options: a tmpfs volume (mounted while a container uses it), a bind-backed one.
 TV=berth-e2e-tmpfsvol-$$
 docker volume create --opt type=tmpfs --opt device=tmpfs --opt o=size=1m,uid=1000 "$TV" >/dev/null 2>&1

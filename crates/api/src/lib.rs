@@ -21,6 +21,7 @@ pub mod query;
 pub mod router;
 pub mod server;
 pub mod stream;
+pub mod swarm;
 pub mod system;
 pub mod version;
 pub mod volumes;

@@ -117,7 +117,7 @@ pub async fn route(
         (&M::POST, ["networks", id, "connect"]) => networks::connect(e, d(id), r).await,
         (&M::POST, ["networks", id, "disconnect"]) => networks::disconnect(e, d(id), r).await,
 
-        _ => Err(not_found()),
+        _ => crate::swarm::route(&method, &segs).unwrap_or_else(|| Err(not_found())),
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::router::Req;
 use crate::stream::{blocking, empty, json};
 use crate::system::filters_value;
+use crate::version::ApiVersion;
 use berth_engine::Engine;
 use hyper::{Response, StatusCode};
 use std::sync::Arc;
@@ -42,7 +43,15 @@ pub async fn remove(e: Arc<Engine>, name: String, r: Req) -> Resp {
 
 /// `POST /volumes/prune`.
 pub async fn prune(e: Arc<Engine>, r: Req) -> Resp {
-    let f = filters_value(&r)?;
+    let mut f = filters_value(&r)?;
+    // Before API 1.42 prune took every unused volume, not only anonymous ones (dockerd keeps
+    // that for older clients unless they name `all` themselves).
+    if r.version < ApiVersion::new(1, 42) {
+        if let Some(m) = f.as_object_mut() {
+            m.entry("all")
+                .or_insert_with(|| serde_json::json!(["true"]));
+        }
+    }
     let v = blocking(move || e.volume_prune(&f).map_err(ApiError::from)).await?;
     json(StatusCode::OK, &v)
 }

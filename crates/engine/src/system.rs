@@ -157,18 +157,23 @@ pub(crate) fn df(e: &Engine, types: &[String], verbose: bool) -> Result<Value> {
     let mut out = serde_json::Map::new();
     if want("image") {
         let images = crate::images::list(e, true, &Value::Null)?;
-        let layers: u64 = images.iter().map(|i| i["Size"].as_u64().unwrap_or(0)).sum();
+        let used: Vec<String> = images
+            .iter()
+            .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
+            .filter_map(|i| i["Id"].as_str().map(String::from))
+            .collect();
+        let sizes = s.images.layer_sizes();
+        let layers = LayerUse::of(&sizes, &used);
         let imgs: Vec<Value> = images
             .into_iter()
             .map(|mut i| {
-                i["SharedSize"] = json!(0);
+                i["SharedSize"] = json!(layers.shared(i["Id"].as_str().unwrap_or("")));
                 i["VirtualSize"] = i["Size"].clone();
                 i
             })
             .collect();
-        let unused = |i: &&Value| i["Containers"].as_i64().unwrap_or(0) <= 0;
-        let reclaim: u64 = imgs.iter().filter(unused).map(|i| size_of(i, "Size")).sum();
-        let active = imgs.len() - imgs.iter().filter(unused).count();
+        let (reclaim, layers) = (layers.reclaimable(), layers.total());
+        let active = used.len();
         out.insert(
             "ImageUsage".into(),
             usage(active, &imgs, layers, reclaim, verbose),
@@ -230,6 +235,49 @@ fn size_of(v: &Value, k: &str) -> u64 {
 }
 
 /// A v1.52 `*DiskUsage` object.
+/// The image store's layers, each counted once however many images share it.
+struct LayerUse<'a> {
+    /// Per layer (chain ID): its size, how many images have it, whether a used one does.
+    layers: std::collections::HashMap<&'a berth_image::Digest, (u64, usize, bool)>,
+    images: &'a [(String, Vec<(berth_image::Digest, u64)>)],
+}
+
+impl<'a> LayerUse<'a> {
+    fn of(images: &'a [(String, Vec<(berth_image::Digest, u64)>)], used: &[String]) -> Self {
+        let mut layers = std::collections::HashMap::new();
+        for (id, ls) in images {
+            let in_use = used.contains(id);
+            for (c, n) in ls {
+                let e = layers.entry(c).or_insert((*n, 0, false));
+                e.1 += 1;
+                e.2 |= in_use;
+            }
+        }
+        LayerUse { layers, images }
+    }
+
+    /// `LayersSize`: every layer once.
+    fn total(&self) -> u64 {
+        self.layers.values().map(|l| l.0).sum()
+    }
+
+    /// What `image prune -a` frees: the layers no used image has.
+    fn reclaimable(&self) -> u64 {
+        self.layers.values().filter(|l| !l.2).map(|l| l.0).sum()
+    }
+
+    /// An image's `SharedSize`: its layers that other images have too.
+    fn shared(&self, id: &str) -> u64 {
+        let Some((_, ls)) = self.images.iter().find(|(i, _)| i == id) else {
+            return 0;
+        };
+        ls.iter()
+            .filter(|(c, _)| self.layers.get(c).is_some_and(|l| l.1 > 1))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 fn usage(active: usize, items: &[Value], total: u64, reclaim: u64, verbose: bool) -> Value {
     let mut u = json!({"ActiveCount": active, "TotalCount": items.len(),
         "Reclaimable": reclaim, "TotalSize": total});

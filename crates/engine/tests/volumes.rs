@@ -227,6 +227,17 @@ fn prune_deletes_unused_anonymous_volumes_then_all_unused() {
 }
 
 #[test]
+fn a_volume_made_without_a_name_is_anonymous_and_pruned() {
+    // (As dockerd: docker-py's test_prune_volumes creates one and expects prune to take it.)
+    let env = Env::new();
+    let v = env.engine.volume_create(&json!({})).unwrap();
+    assert_eq!(v["Labels"], json!({"com.docker.volume.anonymous": ""}));
+    env.engine.volume_create(&json!({"Name": "named"})).unwrap();
+    let p = env.engine.volume_prune(&Value::Null).unwrap();
+    assert_eq!(p["VolumesDeleted"], json!([v["Name"]]));
+}
+
+#[test]
 fn a_crash_leaves_no_half_volume_visible() {
     let mut env = Env::new();
     env.engine

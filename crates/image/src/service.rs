@@ -314,6 +314,25 @@ impl ImageService {
         Ok(out)
     }
 
+    /// Each image (by ID) with its layers' chain IDs and unpacked sizes, bottom to top: what
+    /// `system df` counts once per layer however many images share it.
+    pub fn layer_sizes(&self) -> Vec<(String, Vec<(Digest, u64)>)> {
+        self.meta
+            .list()
+            .into_iter()
+            .map(|rec| {
+                let sizes = layer_chains(&rec)
+                    .into_iter()
+                    .map(|c| {
+                        let n = self.snapshots.committed_meta(&c).map_or(0, |m| m.size);
+                        (c, n)
+                    })
+                    .collect();
+                (rec.id.to_string(), sizes)
+            })
+            .collect()
+    }
+
     pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
         let rec = self.resolve(name)?;
         let cfg = self.config_of(&rec)?;

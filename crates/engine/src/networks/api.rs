@@ -371,6 +371,7 @@ pub(crate) fn connect(s: &Shared, x: &str, body: &Value) -> Result<()> {
             rec.name.trim_start_matches('/')
         )));
     }
+    super::attach::check_honoured(&v.name, &body["EndpointConfig"])?;
     let mut a = Attach::from_settings(&v.name, &body["EndpointConfig"])?;
     let net_val = json!({"EndpointsConfig": {&v.name: body["EndpointConfig"]}});
     let mut hc = rec.host_config.clone();

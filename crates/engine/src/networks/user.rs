@@ -82,10 +82,9 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
     if name.is_empty() {
         return Err(bad("network name is required (Name)".into()));
     }
-    if !valid_name(&name) {
-        return Err(bad(format!(
-            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )));
+    // (dockerd takes any name, spaces included: it names no file or device.)
+    if name.contains('\0') {
+        return Err(bad(format!("invalid network name {name:?}: a NUL byte")));
     }
     match body["Driver"].as_str().unwrap_or("") {
         "" | "bridge" => {}
@@ -157,12 +156,6 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
         }
     }
     Ok(req)
-}
-
-fn valid_name(n: &str) -> bool {
-    let mut cs = n.chars();
-    cs.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && cs.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Give the network its subnet and record its addresses in IPAM (the caller holds the

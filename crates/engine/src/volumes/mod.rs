@@ -67,10 +67,12 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
             )))
         }
     }
-    let labels = crate::util::labels_of(body.get("Labels").unwrap_or(&Value::Null));
+    let mut labels = crate::util::labels_of(body.get("Labels").unwrap_or(&Value::Null));
     let opts = crate::util::labels_of(body.get("DriverOpts").unwrap_or(&Value::Null));
     driver::validate(&opts, s.quota.supported())?;
     let name = if name.is_empty() {
+        // (As dockerd: a volume made without a name is anonymous, so prune takes it.)
+        labels.insert(ANON_LABEL.to_string(), String::new());
         crate::util::random_id()?
     } else {
         check_name(name)?;
