@@ -71,6 +71,7 @@ fn host_side() {
         subnet,
         gateway: gw,
         mtu: 1400,
+        ipv6: None,
     };
     let st = br.ensure(&mut nl).unwrap();
     assert!(st.created);
@@ -110,6 +111,7 @@ fn host_side() {
     let veth = VethConfig {
         host_name: "vtest0".into(),
         ip,
+        ip6: None,
     };
     br.attach(&mut nl, st.index, &veth, ctr_ns.as_fd()).unwrap();
     let host_end = nl.link("vtest0").unwrap().unwrap();
