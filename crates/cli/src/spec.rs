@@ -51,6 +51,7 @@ const CREATE_FLAGS: &[Flag] = &[
     bl("init", "Run an init inside the container that forwards signals and reaps processes"),
     b('i', "interactive", "Keep STDIN open even if not attached"),
     vl("ip", "string", "IPv4 address (e.g., 172.30.100.104)"),
+    vl("ip6", "string", "IPv6 address (e.g., 2001:db8::33)"),
     vl("ipc", "string", "IPC mode to use"),
     v('l', "label", "list", "Set meta data on a container"),
     vl("label-file", "list", "Read in a line delimited file of labels"),
@@ -409,6 +410,7 @@ pub fn spec(name: &str) -> Option<Spec> {
             bl("internal", "Restrict external access to the network"),
             bl("attachable", "Enable manual container attachment"),
             vl("ip-range", "strings", "Allocate container ip from a sub-range"),
+            bl("ipv6", "Enable or disable IPv6 networking"),
             vl("ipam-driver", "string", "IP Address Management Driver").def("default"),
             vl("label", "list", "Set metadata on a network"),
             v('o', "opt", "map", "Set driver specific options"),
@@ -433,6 +435,7 @@ pub fn spec(name: &str) -> Option<Spec> {
         "network connect" => spec!("network connect", "network connect [OPTIONS] NETWORK CONTAINER", "Connect a container to a network", Nargs::Exact(2), [
             vl("alias", "strings", "Add network-scoped alias for the container"),
             vl("ip", "string", "IPv4 address (e.g., \"172.30.100.104\")"),
+            vl("ip6", "string", "IPv6 address (e.g., \"2001:db8::33\")"),
         ]),
         "network disconnect" => spec!("network disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", Nargs::Exact(2), [
             b('f', "force", "Force the container to disconnect from a network"),

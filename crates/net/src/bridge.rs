@@ -1,9 +1,11 @@
 //! The bridge driver's device work: the bridge with its gateway address, and one veth pair per
 //! container (host end a port of the bridge, `eth0` in the container's namespace with its
-//! address, MAC and default route). All through [`Netlink`]; sysctls through `/proc/sys`.
+//! address, MAC and default route). A network with IPv6 (`--ipv6`) gives the bridge its IPv6
+//! gateway too, and `eth0` its IPv6 address (`nodad`: usable at once) and IPv6 default route.
+//! All through [`Netlink`]; sysctls through `/proc/sys`.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,8 @@ pub enum BridgeError {
     Vanished(String),
     #[error("{0} is not an IPv4 subnet")]
     NotIpv4(Subnet),
+    #[error("{0} is not an IPv6 subnet")]
+    NotIpv6(Subnet),
     #[error("write {path}: {source}")]
     Sysctl {
         path: PathBuf,
@@ -51,6 +55,8 @@ pub struct Bridge {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub mtu: u32,
+    /// The IPv6 subnet and gateway of a network made with `--ipv6`.
+    pub ipv6: Option<(Subnet, Ipv6Addr)>,
 }
 
 /// What [`Bridge::ensure`] found and did.
@@ -67,6 +73,8 @@ pub struct VethConfig {
     /// Host end (a port of the bridge).
     pub host_name: String,
     pub ip: Ipv4Addr,
+    /// The IPv6 address on an IPv6 network.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 impl Bridge {
@@ -132,6 +140,16 @@ impl Bridge {
             }
             nl.add_ipv4_address(link.index, self.gateway, prefix)?;
         }
+        if let Some((subnet6, gw6)) = self.ipv6 {
+            if !subnet6.is_ipv6() {
+                return Err(BridgeError::NotIpv6(subnet6));
+            }
+            write_sysctl(&conf6_path(&self.name, "disable_ipv6"), "0")?;
+            let have6 = nl.ipv6_addresses(link.index)?;
+            if !have6.contains(&(gw6, subnet6.prefix_len())) {
+                nl.add_ipv6_address(link.index, gw6, subnet6.prefix_len())?;
+            }
+        }
         nl.set_up(link.index)?;
         write_sysctl(&conf_path(&self.name, "route_localnet"), "1")?;
         Ok(BridgeState {
@@ -183,9 +201,18 @@ impl Bridge {
                 source: io::Error::from_raw_os_error(libc::ENODEV),
             })?;
             cnl.add_ipv4_address(link.index, veth.ip, self.subnet.prefix_len())?;
+            let v6 = self.ipv6.zip(veth.ip6);
+            if let Some(((subnet6, _), ip6)) = v6 {
+                cnl.add_ipv6_address(link.index, ip6, subnet6.prefix_len())?;
+            }
             cnl.set_up(link.index)?;
             if default_route && cnl.default_route_link()?.is_none() {
                 cnl.add_default_route(self.gateway)?;
+            }
+            if let Some(((_, gw6), _)) = v6 {
+                if default_route && !cnl.has_default_route6()? {
+                    cnl.add_default_route6(gw6)?;
+                }
             }
             Ok(())
         };
@@ -231,6 +258,27 @@ impl Bridge {
 /// `/proc/sys/net/ipv4/conf/<ifname>/<key>`.
 pub fn conf_path(ifname: &str, key: &str) -> PathBuf {
     Path::new("/proc/sys/net/ipv4/conf").join(ifname).join(key)
+}
+
+/// `/proc/sys/net/ipv6/conf/<ifname>/<key>`.
+pub fn conf6_path(ifname: &str, key: &str) -> PathBuf {
+    Path::new("/proc/sys/net/ipv6/conf").join(ifname).join(key)
+}
+
+/// The value of `net.ipv6.conf.all.forwarding` in the calling thread's namespace.
+pub fn ipv6_forwarding() -> Result<bool, BridgeError> {
+    let p = PathBuf::from("/proc/sys/net/ipv6/conf/all/forwarding");
+    std::fs::read_to_string(&p)
+        .map(|s| s.trim() == "1")
+        .map_err(|source| BridgeError::Sysctl { path: p, source })
+}
+
+/// Set `net.ipv6.conf.all.forwarding`.
+pub fn set_ipv6_forwarding(on: bool) -> Result<(), BridgeError> {
+    write_sysctl(
+        Path::new("/proc/sys/net/ipv6/conf/all/forwarding"),
+        if on { "1" } else { "0" },
+    )
 }
 
 /// The value of `net.ipv4.ip_forward` in the calling thread's namespace.

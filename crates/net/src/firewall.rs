@@ -19,6 +19,10 @@
 //! }
 //! ```
 //!
+//! A network with IPv6 (`--ipv6`) has a second table, `table ip6 berth-<bridge>`, with the
+//! same masquerade of its IPv6 subnet leaving the bridge and the same forward chain (or, for
+//! `--internal`, the same two drops); published ports are IPv4 only (not made on IPv6).
+//!
 //! Loopback: published ports are DNATed in the output hook as well, so `127.0.0.1:PORT`
 //! reaches the container with no userland proxy in the path (the kernel forwards at full
 //! speed); this needs `route_localnet` on the bridge (set by [`crate::bridge::Bridge::ensure`])
@@ -58,6 +62,8 @@ pub struct Firewall {
     bridge: String,
     subnet: Subnet,
     internal: bool,
+    /// The IPv6 subnet (its own `ip6` table).
+    subnet6: Option<Subnet>,
 }
 
 impl Firewall {
@@ -67,7 +73,14 @@ impl Firewall {
             bridge: bridge.to_string(),
             subnet,
             internal: false,
+            subnet6: None,
         }
+    }
+
+    /// A network with IPv6: its `ip6` table (masquerade of `subnet6`, forward rules).
+    pub fn ipv6(mut self, subnet6: Option<Subnet>) -> Firewall {
+        self.subnet6 = subnet6;
+        self
     }
 
     /// An `--internal` network's table: no masquerade, and nothing forwarded into or out
@@ -126,6 +139,7 @@ impl Firewall {
                 e.push(json!({"drop": null}));
                 cmds.push(rule(t, "forward", e));
             }
+            cmds.extend(self.ip6_cmds());
             return self.apply("create nftables table", cmds);
         }
         let masq = json!({"masquerade": null});
@@ -154,10 +168,65 @@ impl Firewall {
             e.extend(verdict);
             cmds.push(rule(t, "forward", e));
         }
+        cmds.extend(self.ip6_cmds());
         self.apply("create nftables table", cmds)
     }
 
-    /// Delete the table (and every rule in it); nothing if it is gone.
+    /// The `ip6` table anew (nothing if the network has no IPv6): masquerade of the subnet
+    /// leaving the bridge and the forward chain, as the `ip` table's; an internal network's
+    /// two drops.
+    fn ip6_cmds(&self) -> Vec<Value> {
+        let Some(subnet6) = self.subnet6 else {
+            return Vec::new();
+        };
+        let t = &self.table;
+        let br = &self.bridge;
+        let mut cmds = vec![
+            json!({"add": {"table": {"family": "ip6", "name": t}}}),
+            json!({"delete": {"table": {"family": "ip6", "name": t}}}),
+            json!({"add": {"table": {"family": "ip6", "name": t}}}),
+        ];
+        for (name, ty, hook, prio) in [
+            ("postrouting", "nat", "postrouting", 100),
+            ("forward", "filter", "forward", 0),
+        ] {
+            cmds.push(
+                json!({"add": {"chain": {"family": "ip6", "table": t, "name": name,
+                "type": ty, "hook": hook, "prio": prio, "policy": "accept"}}}),
+            );
+        }
+        let oif = |op: &str| json!({"match": {"op": op, "left": {"meta": {"key": "oifname"}}, "right": br}});
+        let iif = |op: &str| json!({"match": {"op": op, "left": {"meta": {"key": "iifname"}}, "right": br}});
+        let rule6 = |chain: &str, expr: Vec<Value>| json!({"add": {"rule": {"family": "ip6", "table": t, "chain": chain, "expr": expr}}});
+        if self.internal {
+            for mut e in [vec![iif("=="), oif("!=")], vec![oif("=="), iif("!=")]] {
+                e.push(json!({"drop": null}));
+                cmds.push(rule6("forward", e));
+            }
+            return cmds;
+        }
+        let saddr = json!({"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}},
+            "right": {"prefix": {"addr": subnet6.network().to_string(), "len": subnet6.prefix_len()}}}});
+        cmds.push(rule6(
+            "postrouting",
+            vec![saddr, oif("!="), json!({"masquerade": null})],
+        ));
+        let established = json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}});
+        let dnatted =
+            json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
+        for verdict in [
+            vec![established, json!({"accept": null})],
+            vec![dnatted, json!({"accept": null})],
+            vec![json!({"drop": null})],
+        ] {
+            let mut e = vec![oif("=="), iif("!=")];
+            e.extend(verdict);
+            cmds.push(rule6("forward", e));
+        }
+        cmds
+    }
+
+    /// Delete the table and its `ip6` sibling (and every rule in them); nothing if gone.
     pub fn remove(&self) -> Result<(), FirewallError> {
         let t = &self.table;
         self.apply(
@@ -165,6 +234,8 @@ impl Firewall {
             vec![
                 json!({"add": {"table": {"family": "ip", "name": t}}}),
                 json!({"delete": {"table": {"family": "ip", "name": t}}}),
+                json!({"add": {"table": {"family": "ip6", "name": t}}}),
+                json!({"delete": {"table": {"family": "ip6", "name": t}}}),
             ],
         )
     }
@@ -210,11 +281,24 @@ impl Firewall {
         Ok(handles.len())
     }
 
-    /// Whether the table exists.
+    /// Whether the table exists (and its `ip6` sibling, for a network with IPv6).
     pub fn exists(&self) -> Result<bool, FirewallError> {
+        let ip = self.family_exists("ip")?;
+        if !ip || self.subnet6.is_none() {
+            return Ok(ip);
+        }
+        self.family_exists("ip6")
+    }
+
+    /// Whether berth's `ip6` table for this bridge exists.
+    pub fn exists6(&self) -> Result<bool, FirewallError> {
+        self.family_exists("ip6")
+    }
+
+    fn family_exists(&self, family: &str) -> Result<bool, FirewallError> {
         match helper::get_current_ruleset_raw(
             helper::DEFAULT_NFT,
-            ["list", "table", "ip", self.table.as_str()],
+            ["list", "table", family, self.table.as_str()],
         ) {
             Ok(_) => Ok(true),
             Err(NftablesError::NftFailed { .. }) => Ok(false),

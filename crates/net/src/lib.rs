@@ -22,8 +22,9 @@
 //! | [`bandwidth`] | [`Limits`]: a container's ingress/egress rate and burst from the CNI bandwidth annotations (Kubernetes quantities of bits/s) |
 //! | [`tc`] | shaping of a host veth through rtnetlink tc messages: `tbf` on its egress, its ingress redirected to an `ifb` with `tbf` |
 //!
-//! User-defined networks are more bridges of the same driver (the engine's `networks/`); the
-//! embedded DNS resolver is the monitor's. Next: IPv6.
+//! User-defined networks are more bridges of the same driver (the engine's `networks/`), with
+//! IPv6 when made with `--ipv6` (the bridge's v6 gateway, `nodad` container addresses, an `ip6`
+//! table); the embedded DNS resolver is the monitor's. Next: published ports on IPv6.
 //!
 //! # Use (what the engine will do)
 //! ```

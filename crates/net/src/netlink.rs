@@ -7,14 +7,16 @@
 //! short-lived thread of its own so that no thread of the caller changes namespace.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -274,6 +276,93 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(drop)
+    }
+
+    /// The IPv6 addresses (with prefix length) of link `index`.
+    pub fn ipv6_addresses(&mut self, index: u32) -> Result<Vec<(Ipv6Addr, u8)>, NetlinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        let answers = self.request(
+            &format!("list the IPv6 addresses of link #{index}"),
+            RouteNetlinkMessage::GetAddress(msg),
+            NLM_F_DUMP,
+        )?;
+        let mut out = Vec::new();
+        for a in answers {
+            let RouteNetlinkMessage::NewAddress(m) = a else {
+                continue;
+            };
+            if m.header.index != index {
+                continue;
+            }
+            for attr in &m.attributes {
+                if let AddressAttribute::Address(IpAddr::V6(ip)) = attr {
+                    out.push((*ip, m.header.prefix_len));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add `ip/prefix` to link `index` with no duplicate address detection (`nodad`): the
+    /// address is usable at once, not "tentative" for a second or more. The addresses are
+    /// berth's IPAM's, unique on the bridge by construction.
+    pub fn add_ipv6_address(
+        &mut self,
+        index: u32,
+        ip: Ipv6Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.header.flags = AddressHeaderFlags::Nodad;
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V6(ip)));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.request(
+            &format!("add address {ip}/{prefix} to link #{index}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
+    /// Add the IPv6 default route via `gateway` (main table).
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<(), NetlinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        self.request(
+            &format!("add the IPv6 default route via {gateway}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
+    /// Whether the namespace has an IPv6 default route (main table).
+    pub fn has_default_route6(&mut self) -> Result<bool, NetlinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        let answers = self.request(
+            "list the IPv6 routes",
+            RouteNetlinkMessage::GetRoute(msg),
+            NLM_F_DUMP,
+        )?;
+        Ok(answers.into_iter().any(|a| {
+            matches!(a, RouteNetlinkMessage::NewRoute(m)
+                if m.header.destination_prefix_length == 0
+                    && m.header.table == RouteHeader::RT_TABLE_MAIN
+                    && m.header.kind == RouteType::Unicast)
+        }))
     }
 
     /// Add the default route via `gateway` (main table).

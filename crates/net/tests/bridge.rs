@@ -71,6 +71,7 @@ fn host_side() {
         subnet,
         gateway: gw,
         mtu: 1400,
+        ipv6: None,
     };
     let st = br.ensure(&mut nl).unwrap();
     assert!(st.created);
@@ -110,6 +111,7 @@ fn host_side() {
     let veth = VethConfig {
         host_name: "vtest0".into(),
         ip,
+        ip6: None,
     };
     br.attach(&mut nl, st.index, &veth, ctr_ns.as_fd()).unwrap();
     let host_end = nl.link("vtest0").unwrap().unwrap();
@@ -211,4 +213,81 @@ fn cnl_mac(ns: &File) -> String {
     })
     .join()
     .unwrap()
+}
+
+#[test]
+fn ipv6_bridge_veth_and_table() {
+    if !is_root() || !have_nft() {
+        eprintln!("skipped: needs root and nft");
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|s| s.trim() != "0")
+    {
+        eprintln!("skipped: IPv6 disabled on this host");
+        return;
+    }
+    std::thread::spawn(host_side6).join().unwrap();
+}
+
+fn host_side6() {
+    enter_new_netns();
+    let subnet6: Subnet = "fd6b:beef:1::/64".parse().unwrap();
+    let gw6: std::net::Ipv6Addr = "fd6b:beef:1::1".parse().unwrap();
+    let ip6: std::net::Ipv6Addr = "fd6b:beef:1::2".parse().unwrap();
+    let mut nl = Netlink::new().unwrap();
+    let br = Bridge {
+        name: "bt-test6".into(),
+        subnet: "10.97.0.0/24".parse().unwrap(),
+        gateway: Ipv4Addr::new(10, 97, 0, 1),
+        mtu: 1500,
+        ipv6: Some((subnet6, gw6)),
+    };
+    let st = br.ensure(&mut nl).unwrap();
+    assert!(nl.ipv6_addresses(st.index).unwrap().contains(&(gw6, 64)));
+    // Idempotent: the address is not added twice.
+    br.ensure(&mut nl).unwrap();
+
+    let (go, attached) = std::sync::mpsc::channel::<()>();
+    let (ctr_ns, ctr) = netns_with(move || {
+        attached.recv().unwrap();
+        // Bound at once, no retry: a tentative address (DAD under way) could not be bound.
+        let l = TcpListener::bind(std::net::SocketAddrV6::new(ip6, 80, 0, 0)).unwrap();
+        let (mut c, peer) = l.accept().unwrap();
+        c.write_all(b"hello over ipv6").unwrap();
+        peer.ip()
+    });
+    let veth = VethConfig {
+        host_name: "vtest6".into(),
+        ip: Ipv4Addr::new(10, 97, 0, 2),
+        ip6: Some(ip6),
+    };
+    br.attach(&mut nl, st.index, &veth, ctr_ns.as_fd()).unwrap();
+    go.send(()).unwrap();
+    let mut cnl = Netlink::in_netns(ctr_ns.as_fd()).unwrap();
+    let eth0 = cnl.link(CONTAINER_IFNAME).unwrap().unwrap();
+    assert!(cnl.ipv6_addresses(eth0.index).unwrap().contains(&(ip6, 64)));
+    assert!(cnl.has_default_route6().unwrap());
+
+    let to = std::net::SocketAddr::from((ip6, 80));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut c = loop {
+        match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() > deadline => panic!("connect {to}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "hello over ipv6");
+    assert_eq!(ctr.join().unwrap(), std::net::IpAddr::V6(gw6));
+
+    let fw = Firewall::new("bt-test6", br.subnet).ipv6(Some(subnet6));
+    fw.install().unwrap();
+    assert!(fw.exists().unwrap() && fw.exists6().unwrap());
+    fw.remove().unwrap();
+    assert!(!fw.exists6().unwrap());
+    assert!(br.detach(&mut nl, Some(st.index), "vtest6").unwrap());
+    assert!(br.delete(&mut nl).unwrap());
 }

@@ -61,6 +61,7 @@ fn host_side() {
         subnet: "10.98.0.0/24".parse::<Subnet>().unwrap(),
         gateway: Ipv4Addr::new(10, 98, 0, 1),
         mtu: 1500,
+        ipv6: None,
     };
     let st = br.ensure(&mut nl).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -83,6 +84,7 @@ fn host_side() {
     let veth = VethConfig {
         host_name: "vethshape0test".into(),
         ip: Ipv4Addr::new(10, 98, 0, 2),
+        ip6: None,
     };
     br.attach(&mut nl, st.index, &veth, ns.as_fd()).unwrap();
 

@@ -19,19 +19,27 @@ fn pairs(list: &[String]) -> Value {
     Value::Object(m)
 }
 
-/// `--subnet`, `--gateway`, `--ip-range` as IPAM configs: the i-th gateway and range go with
-/// the i-th subnet (dockerd's CLI matches them by containment; one subnet is the usual case).
+/// `--subnet`, `--gateway`, `--ip-range` as IPAM configs: the i-th gateway and range of a
+/// family (IPv4, IPv6) go with the i-th subnet of that family (dockerd's CLI matches them by
+/// containment; one subnet per family is the usual case).
 fn ipam_configs(m: &Matches) -> Result<Vec<Value>, String> {
+    let v6 = |s: &&String| s.contains(':');
     let subnets = m.values("subnet");
     let gateways = m.values("gateway");
     let ranges = m.values("ip-range");
-    if gateways.len() > subnets.len() || ranges.len() > subnets.len() {
-        return Err("every ip-range or gateway must have a corresponding subnet".into());
-    }
-    Ok(subnets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
+    let mut out = Vec::new();
+    for six in [false, true] {
+        let fam = |l: &[String]| {
+            l.iter()
+                .filter(|s| v6(s) == six)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let (subnets, gateways, ranges) = (fam(&subnets), fam(&gateways), fam(&ranges));
+        if gateways.len() > subnets.len() || ranges.len() > subnets.len() {
+            return Err("every ip-range or gateway must have a corresponding subnet".into());
+        }
+        out.extend(subnets.iter().enumerate().map(|(i, s)| {
             let mut c = json!({"Subnet": s});
             if let Some(g) = gateways.get(i) {
                 c["Gateway"] = json!(g);
@@ -40,8 +48,9 @@ fn ipam_configs(m: &Matches) -> Result<Vec<Value>, String> {
                 c["IPRange"] = json!(r);
             }
             c
-        })
-        .collect())
+        }));
+    }
+    Ok(out)
 }
 
 pub fn create(ctx: &Ctx, m: &Matches) -> CmdResult {
@@ -52,6 +61,7 @@ pub fn create(ctx: &Ctx, m: &Matches) -> CmdResult {
         "Driver": m.value("driver").unwrap_or("bridge"),
         "Internal": m.flag("internal"),
         "Attachable": m.flag("attachable"),
+        "EnableIPv6": m.flag("ipv6"),
         "Options": pairs(&m.values("opt")),
         "Labels": pairs(&m.values("label")),
         "IPAM": {"Driver": m.value("ipam-driver").unwrap_or("default"), "Config": configs},
@@ -155,7 +165,10 @@ pub fn connect(ctx: &Ctx, m: &Matches) -> CmdResult {
     let (net, c) = (&m.args[0], &m.args[1]);
     let mut ep = json!({"Aliases": m.values("alias")});
     if let Some(ip) = m.value("ip") {
-        ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        ep["IPAMConfig"]["IPv4Address"] = json!(ip);
+    }
+    if let Some(ip6) = m.value("ip6") {
+        ep["IPAMConfig"]["IPv6Address"] = json!(ip6);
     }
     let body = json!({"Container": c, "EndpointConfig": ep});
     ctx.client

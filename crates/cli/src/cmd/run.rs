@@ -590,8 +590,15 @@ pub fn create_body(m: &Matches, image: &str, cmd: &[String]) -> Result<Value> {
         if !aliases.is_empty() {
             ep.insert("Aliases".into(), json!(aliases));
         }
+        let mut ipam = Map::new();
         if let Some(ip) = m.value("ip") {
-            ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+            ipam.insert("IPv4Address".into(), json!(ip));
+        }
+        if let Some(ip6) = m.value("ip6") {
+            ipam.insert("IPv6Address".into(), json!(ip6));
+        }
+        if !ipam.is_empty() {
+            ep.insert("IPAMConfig".into(), Value::Object(ipam));
         }
         endpoints.insert(network.into(), Value::Object(ep));
     }

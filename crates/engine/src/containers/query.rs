@@ -348,6 +348,11 @@ fn network_settings(s: &Shared, r: &Record) -> Value {
         v["IPPrefixLen"] = json!(ep.prefix_len);
         v["MacAddress"] = json!(ep.mac);
         v["EndpointID"] = json!(ep.endpoint_id);
+        if let (Some(ip6), Some(gw6)) = (ep.ip6, ep.gateway6) {
+            v["GlobalIPv6Address"] = json!(ip6.to_string());
+            v["GlobalIPv6PrefixLen"] = json!(ep.prefix_len6);
+            v["IPv6Gateway"] = json!(gw6.to_string());
+        }
     }
     v
 }

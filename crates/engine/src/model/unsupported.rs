@@ -72,11 +72,11 @@ fn container_mode(f: &Field<String>) -> Option<String> {
 
 /// The table. (Keep the networking lines apart: user-defined networks delete them.)
 pub(crate) const TABLE: &[Unsupported] = &[
-    // Networking: links, MAC addresses, an endpoint's IPv6 address and driver options.
+    // Networking: links, MAC addresses and an endpoint's driver options.
     line("HostConfig.Links", |r| list_set(&r.host.links)),
     line("Config.MacAddress", |r| str_set(&r.config.mac_address)),
     line("NetworkingConfig.EndpointsConfig[].*", |r| {
-        // (IPAMConfig.IPv4Address and Aliases are honoured: `networks/attach.rs`.)
+        // (IPAMConfig.IPv4Address/IPv6Address and Aliases are honoured: `networks/attach.rs`.)
         let eps = r.net?.endpoints_config.get()?;
         eps.iter().find_map(|(n, e)| {
             let mut v = serde_json::to_value(e).ok()?;
@@ -84,10 +84,10 @@ pub(crate) const TABLE: &[Unsupported] = &[
                 o.remove("Aliases");
                 if let Some(i) = o.get_mut("IPAMConfig").and_then(|i| i.as_object_mut()) {
                     i.remove("IPv4Address");
+                    i.remove("IPv6Address");
                 }
             }
-            (!is_zero(&v))
-                .then(|| format!("of network {n:?} (IPv6 addresses, links, MAC, driver options)"))
+            (!is_zero(&v)).then(|| format!("of network {n:?} (links, MAC, driver options)"))
         })
     }),
     line("Config.NetworkDisabled", |r| {

@@ -52,6 +52,7 @@ struct View {
     created: String,
     internal: bool,
     attachable: bool,
+    ipv6: bool,
     ipam: Vec<Value>,
     options: Value,
     labels: Value,
@@ -63,15 +64,18 @@ impl View {
     fn json(&self) -> Value {
         let mut containers = serde_json::Map::new();
         for ep in self.net.iter().flat_map(|n| n.endpoints()) {
+            let v6 = ep
+                .ip6
+                .map_or(String::new(), |a| format!("{a}/{}", ep.prefix_len6));
             containers.insert(
                 ep.container.clone(),
                 json!({"Name": ep.name, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac,
-                       "IPv4Address": format!("{}/{}", ep.ip, ep.prefix_len), "IPv6Address": ""}),
+                       "IPv4Address": format!("{}/{}", ep.ip, ep.prefix_len), "IPv6Address": v6}),
             );
         }
         json!({
             "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local",
-            "Driver": self.driver, "EnableIPv4": self.driver == "bridge", "EnableIPv6": false,
+            "Driver": self.driver, "EnableIPv4": self.driver == "bridge", "EnableIPv6": self.ipv6,
             "IPAM": {"Driver": "default", "Options": null, "Config": self.ipam},
             "Internal": self.internal, "Attachable": self.attachable, "Ingress": false,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Containers": containers,
@@ -92,6 +96,7 @@ fn views(n: &Networks) -> Result<Vec<View>> {
             created: p.created.clone(),
             internal: false,
             attachable: false,
+            ipv6: false,
             ipam: vec![json!({"Subnet": dev.0.to_string(), "Gateway": dev.1.to_string()})],
             options: json!({"com.docker.network.bridge.default_bridge": "true",
                 "com.docker.network.bridge.enable_ip_masquerade": "true",
@@ -109,6 +114,7 @@ fn views(n: &Networks) -> Result<Vec<View>> {
             created: p.created.clone(),
             internal: false,
             attachable: false,
+            ipv6: false,
             ipam: vec![],
             options: json!({}),
             labels: json!({}),
@@ -124,6 +130,15 @@ fn views(n: &Networks) -> Result<Vec<View>> {
         if !r.aux.is_empty() {
             c["AuxiliaryAddresses"] = json!(r.aux);
         }
+        let mut ipam = vec![c];
+        if let Some(v6) = &r.ipv6 {
+            let mut c6 =
+                json!({"Subnet": v6.subnet.to_string(), "Gateway": v6.gateway.to_string()});
+            if let Some(ir) = v6.ip_range {
+                c6["IPRange"] = json!(ir.to_string());
+            }
+            ipam.push(c6);
+        }
         v.push(View {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -131,7 +146,8 @@ fn views(n: &Networks) -> Result<Vec<View>> {
             created: r.created.clone(),
             internal: r.internal,
             attachable: r.attachable,
-            ipam: vec![c],
+            ipv6: r.ipv6.is_some(),
+            ipam,
             options: json!(r.options),
             labels: json!(r.labels),
             net: Some(net.clone()),
@@ -254,6 +270,7 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         Ok(net) => net,
         Err(e) => {
             // (Whatever of the device and table was made goes with the record.)
+            // (remove() deletes the `ip6` table as well.)
             let fw = berth_net::Firewall::new(&rec.bridge, rec.subnet);
             let _ = fw.remove();
             if let Ok(mut nl) = berth_net::Netlink::new() {
@@ -409,6 +426,7 @@ fn connect_running(s: &Shared, rec: &Record, v: &View, a: &Attach) -> Result<()>
         .map_err(|e| internal(format!("list the interfaces of {}", rec.name), e))?;
     let join = Join {
         ip: a.ip,
+        ip6: a.ip6,
         aliases: a.aliases.clone(),
         ifname,
         default_route: true,
@@ -509,8 +527,21 @@ pub(crate) fn container_networks(s: &Shared, r: &Record) -> Value {
 }
 
 fn entry(a: &Attach, ep: Option<&Endpoint>, nid: &str) -> Value {
+    let ipam_config = match (a.ip, a.ip6) {
+        (None, None) => Value::Null,
+        (ip, ip6) => {
+            let mut c = json!({});
+            if let Some(ip) = ip {
+                c["IPv4Address"] = json!(ip.to_string());
+            }
+            if let Some(ip6) = ip6 {
+                c["IPv6Address"] = json!(ip6.to_string());
+            }
+            c
+        }
+    };
     let mut v = json!({
-        "IPAMConfig": a.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+        "IPAMConfig": ipam_config,
         "Links": null, "Aliases": if a.aliases.is_empty() { Value::Null } else { json!(a.aliases) },
         "MacAddress": "", "DriverOpts": null, "GwPriority": 0, "NetworkID": nid,
         "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
@@ -522,6 +553,11 @@ fn entry(a: &Attach, ep: Option<&Endpoint>, nid: &str) -> Value {
         v["Gateway"] = json!(ep.gateway.to_string());
         v["IPAddress"] = json!(ep.ip.to_string());
         v["IPPrefixLen"] = json!(ep.prefix_len);
+        if let (Some(ip6), Some(gw6)) = (ep.ip6, ep.gateway6) {
+            v["GlobalIPv6Address"] = json!(ip6.to_string());
+            v["GlobalIPv6PrefixLen"] = json!(ep.prefix_len6);
+            v["IPv6Gateway"] = json!(gw6.to_string());
+        }
     }
     v
 }

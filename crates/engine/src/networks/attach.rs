@@ -8,7 +8,7 @@ use crate::util::internal;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// A container's settings on one network.
@@ -21,6 +21,9 @@ pub(crate) struct Attach {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
 }
 
 impl Attach {
@@ -29,10 +32,12 @@ impl Attach {
             network: network.to_string(),
             aliases: Vec::new(),
             ip: None,
+            ip6: None,
         }
     }
 
-    /// From Docker's `EndpointSettings` (swagger): `IPAMConfig.IPv4Address`, `Aliases`.
+    /// From Docker's `EndpointSettings` (swagger): `IPAMConfig.IPv4Address`,
+    /// `IPAMConfig.IPv6Address`, `Aliases`.
     pub(crate) fn from_settings(network: &str, v: &Value) -> Result<Attach> {
         let ip = match v["IPAMConfig"]["IPv4Address"].as_str() {
             None | Some("") => None,
@@ -42,14 +47,14 @@ impl Attach {
                 ))
             })?),
         };
-        if let Some(s) = v["IPAMConfig"]["IPv6Address"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-        {
-            return Err(Error::BadParameter(format!(
-                "IPv6 address {s} for network {network}: IPv6 is not supported by berth yet"
-            )));
-        }
+        let ip6 = match v["IPAMConfig"]["IPv6Address"].as_str() {
+            None | Some("") => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                Error::BadParameter(format!(
+                    "invalid IPv6 address {s:?} for network {network} (IPAMConfig.IPv6Address)"
+                ))
+            })?),
+        };
         let aliases = v["Aliases"]
             .as_array()
             .map(|a| {
@@ -63,6 +68,7 @@ impl Attach {
             network: network.to_string(),
             aliases,
             ip,
+            ip6,
         })
     }
 }
@@ -173,10 +179,11 @@ mod tests {
         };
         let net = json!({"EndpointsConfig": {
             "back": {"Aliases": ["db"]},
-            "front": {"IPAMConfig": {"IPv4Address": "10.9.0.7"}}}});
+            "front": {"IPAMConfig": {"IPv4Address": "10.9.0.7", "IPv6Address": "fd12::7"}}}});
         let l = from_request(&host, Some(&net)).unwrap();
         assert_eq!(l[0].network, "front");
         assert_eq!(l[0].ip, Some("10.9.0.7".parse().unwrap()));
+        assert_eq!(l[0].ip6, Some("fd12::7".parse().unwrap()));
         assert_eq!(l[1].network, "back");
         assert_eq!(l[1].aliases, vec!["db".to_string()]);
         let bad = json!({"EndpointsConfig": {"front": {"IPAMConfig": {"IPv4Address": "x"}}}});

@@ -12,7 +12,7 @@ use berth_net::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +35,8 @@ struct Live {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Join {
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6` (on a network with IPv6).
+    pub ip6: Option<Ipv6Addr>,
     pub aliases: Vec<String>,
     pub ifname: String,
     pub default_route: bool,
@@ -69,6 +71,8 @@ pub(super) struct UserDev<'a> {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub internal: bool,
+    /// IPv6 subnet and gateway (`--ipv6`).
+    pub ipv6: Option<(Subnet, Ipv6Addr)>,
 }
 
 impl BridgeNet {
@@ -106,6 +110,7 @@ impl BridgeNet {
             subnet,
             gateway,
             internal: false,
+            ipv6: None,
         };
         let net = Self::open_dev(nl, &user, ipam, EndpointDir::open(dir.join("endpoints"))?)?;
         drop(host_lock);
@@ -127,11 +132,14 @@ impl BridgeNet {
             subnet: u.subnet,
             gateway: u.gateway,
             mtu,
+            ipv6: u.ipv6,
         };
         let st = dev
             .ensure(&mut nl)
             .map_err(|e| internal(format!("set up bridge {}", u.bridge), e))?;
-        let fw = Firewall::new(u.bridge, u.subnet).internal(u.internal);
+        let fw = Firewall::new(u.bridge, u.subnet)
+            .internal(u.internal)
+            .ipv6(u.ipv6.map(|(s, _)| s));
         let have_table = fw
             .exists()
             .map_err(|e| internal("read berth's nftables table", e))?;
@@ -141,13 +149,18 @@ impl BridgeNet {
         }
         if !u.internal {
             super::host::ensure_forward(u.bridge)?;
+            if u.ipv6.is_some() {
+                super::host::ensure_forward6(u.bridge)?;
+            }
         }
         tracing::info!(
-            "network {}: bridge {} {} gateway {} mtu {mtu}{}",
+            "network {}: bridge {} {} gateway {}{} mtu {mtu}{}",
             u.name,
             u.bridge,
             u.subnet,
             u.gateway,
+            u.ipv6
+                .map_or(String::new(), |(s, g)| format!(", {s} gateway {g}")),
             if st.created { " (created)" } else { "" }
         );
         Ok(BridgeNet {
@@ -218,6 +231,13 @@ impl BridgeNet {
             )
         })?;
         let ip = self.allocate(join.ip)?;
+        let ip6 = match self.allocate6(join.ip6) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = lock(&self.ipam).map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
+                return Err(e);
+            }
+        };
         let ep = Endpoint {
             container: id.to_string(),
             name: name.trim_start_matches('/').to_string(),
@@ -232,9 +252,17 @@ impl BridgeNet {
             aliases: join.aliases.clone(),
             requested_ip: join.ip,
             ports,
+            ip6,
+            prefix_len6: self.dev.ipv6.map_or(0, |(s, _)| s.prefix_len()),
+            gateway6: self.dev.ipv6.map(|(_, g)| g),
+            requested_ip6: join.ip6,
         };
         if let Err(e) = self.endpoints.write(&ep) {
-            let _ = lock(&self.ipam).map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
+            let _ = lock(&self.ipam).map(|mut i| {
+                for a in ep.addresses() {
+                    let _ = i.release(&self.id, a);
+                }
+            });
             return Err(e);
         }
         if let Err(e) = self.plumb(&ep, netns, join.default_route && !self.internal) {
@@ -278,11 +306,54 @@ impl BridgeNet {
         }
     }
 
+    /// The IPv6 address on a network with IPv6: the one asked for (`--ip6`), else the next
+    /// free one; none on a network without IPv6 (`--ip6` there is a 400).
+    fn allocate6(&self, want: Option<Ipv6Addr>) -> Result<Option<Ipv6Addr>> {
+        if self.dev.ipv6.is_none() {
+            return match want {
+                Some(ip) => Err(Error::BadParameter(format!(
+                    "invalid address {ip}: network {} has no IPv6 (create it with --ipv6)",
+                    self.name
+                ))),
+                None => Ok(None),
+            };
+        }
+        let mut ipam = lock(&self.ipam)?;
+        let Some(ip) = want else {
+            return match ipam.allocate(&self.id, Family::V6) {
+                Ok(IpAddr::V6(ip)) => Ok(Some(ip)),
+                Ok(other) => Err(Error::internal_msg(format!("IPAM gave {other} for IPv6"))),
+                Err(e) => Err(internal(
+                    format!("allocate an IPv6 address on network {}", self.name),
+                    e,
+                )),
+            };
+        };
+        match ipam.request(&self.id, IpAddr::V6(ip)) {
+            Ok(()) => Ok(Some(ip)),
+            Err(StoreError::Ipam { source, .. }) => Err(match *source {
+                e @ IpamError::InUse { .. } => Error::Conflict(format!(
+                    "Address already in use: {e} (network {})",
+                    self.name
+                )),
+                e => Error::BadParameter(format!(
+                    "invalid address {ip} on network {}: {e}",
+                    self.name
+                )),
+            }),
+            Err(e) => Err(internal(
+                format!("allocate {ip} on network {}", self.name),
+                e,
+            )),
+        }
+    }
+
     /// The veth pair and the published ports' rules.
     fn plumb(&self, ep: &Endpoint, netns: BorrowedFd<'_>, default_route: bool) -> Result<()> {
         let veth = VethConfig {
             host_name: ep.veth.clone(),
             ip: ep.ip,
+            ip6: ep.ip6,
         };
         self.dev
             .attach_as(
@@ -334,8 +405,10 @@ impl BridgeNet {
         }
         super::shaping::remove(&ep.container, &ep.veth);
         if let Ok(mut ipam) = lock(&self.ipam) {
-            if let Err(e) = ipam.release(&self.id, IpAddr::V4(ep.ip)) {
-                tracing::warn!("release {} of {}: {e}", ep.ip, ep.container);
+            for a in ep.addresses() {
+                if let Err(e) = ipam.release(&self.id, a) {
+                    tracing::warn!("release {a} of {}: {e}", ep.container);
+                }
             }
         }
         self.endpoints.remove(&ep.container);
@@ -376,7 +449,8 @@ impl BridgeNet {
         lock(&self.live)
             .map(|l| {
                 l.values()
-                    .map(|l| (self.id.clone(), IpAddr::V4(l.ep.ip)))
+                    .flat_map(|l| l.ep.addresses())
+                    .map(|a| (self.id.clone(), a))
                     .collect()
             })
             .unwrap_or_default()

@@ -1,7 +1,8 @@
 //! What the embedded name resolution reads: for each user network, the names its
 //! endpoints answer to, written atomically to `<exec-root>/network/dns/<network-id>.json`
 //! each time an endpoint comes or goes (a JSON array of
-//! `{"name": "web", "aliases": ["db", "3c2a1b0e9f8d"], "ipv4": "172.18.0.2"}`; the aliases
+//! `{"name": "web", "aliases": ["db", "3c2a1b0e9f8d"], "ipv4": "172.18.0.2"}`, and
+//! `"ipv6": "fd..::2"` on a network with IPv6; the aliases
 //! are the `--network-alias`es and the short container ID). Removed with the network.
 use super::endpoint::Endpoint;
 use crate::util::internal;
@@ -16,6 +17,9 @@ pub(crate) struct DnsEntry {
     pub name: String,
     pub aliases: Vec<String>,
     pub ipv4: String,
+    /// On a network with IPv6 (AAAA answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
 }
 
 impl DnsEntry {
@@ -29,6 +33,7 @@ impl DnsEntry {
             name: ep.name.clone(),
             aliases,
             ipv4: ep.ip.to_string(),
+            ipv6: ep.ip6.map(|a| a.to_string()),
         }
     }
 }
@@ -77,6 +82,10 @@ mod tests {
             aliases: vec!["db".into()],
             requested_ip: None,
             ports: Vec::new(),
+            ip6: None,
+            prefix_len6: 0,
+            gateway6: None,
+            requested_ip6: None,
         };
         dir.write("n1", vec![DnsEntry::of(&ep)]).unwrap();
         let v: serde_json::Value =

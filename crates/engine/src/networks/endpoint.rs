@@ -7,7 +7,7 @@ use crate::util::internal;
 use crate::Result;
 use berth_net::PortMapping;
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +36,24 @@ pub(crate) struct Endpoint {
     #[serde(default)]
     pub requested_ip: Option<Ipv4Addr>,
     pub ports: Vec<PortMapping>,
+    /// The IPv6 address on a network made with `--ipv6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub prefix_len6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    /// The IPv6 address asked for (`--ip6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_ip6: Option<Ipv6Addr>,
 }
 
 impl Endpoint {
+    /// Its addresses: IPv4, and IPv6 on a network with IPv6.
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = IpAddr> {
+        std::iter::once(IpAddr::V4(self.ip)).chain(self.ip6.map(IpAddr::V6))
+    }
+
     /// The container's interface name.
     pub(crate) fn ifname(&self) -> &str {
         if self.ifname.is_empty() {

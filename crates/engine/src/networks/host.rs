@@ -31,8 +31,35 @@ pub(super) fn ensure_forward(bridge: &str) -> Result<()> {
     Ok(())
 }
 
-/// `ip_forward` back to 0 if berth set it and no berth table is left.
+/// Records that berth turned `net.ipv6.conf.all.forwarding` on (as [`FORWARD_MARKER`]).
+pub(super) const FORWARD6_MARKER: &str = "/run/berth-net-ipv6_forwarding";
+
+/// Turn IPv6 forwarding on (a `--ipv6` network's outbound NAT needs it) if it is off,
+/// recording it, as dockerd does for its IPv6 networks.
+pub(super) fn ensure_forward6(bridge: &str) -> Result<()> {
+    if !berth_net::bridge::ipv6_forwarding().map_err(|e| internal("read IPv6 forwarding", e))? {
+        berth_net::bridge::set_ipv6_forwarding(true)
+            .map_err(|e| internal("enable IPv6 forwarding", e))?;
+        let _ = std::fs::write(FORWARD6_MARKER, b"set to 1 by berthd\n");
+        tracing::info!(
+            "net.ipv6.conf.all.forwarding was 0: set to 1 for bridge {bridge} (recorded in {FORWARD6_MARKER})"
+        );
+    }
+    Ok(())
+}
+
+/// `ip_forward` (and IPv6 forwarding) back to 0 if berth set it and no berth table is left.
 pub(super) fn restore_forward() {
+    if Path::new(FORWARD6_MARKER).exists()
+        && !berth_net::firewall::any_berth_table().unwrap_or(true)
+    {
+        match berth_net::bridge::set_ipv6_forwarding(false) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(FORWARD6_MARKER);
+            }
+            Err(e) => tracing::warn!("restore IPv6 forwarding: {e}"),
+        }
+    }
     if Path::new(FORWARD_MARKER).exists() && !berth_net::firewall::any_berth_table().unwrap_or(true)
     {
         match berth_net::bridge::set_ip_forward(false) {

@@ -187,6 +187,29 @@ impl Networks {
                     Some(_) => {}
                 }
             }
+            if let Some(ip6) = a.ip6 {
+                match rec.as_ref().map(|r| (r, r.ipv6.as_ref())) {
+                    Some((r, Some(v6))) if !v6.subnet.contains(ip6.into()) => {
+                        return Err(Error::BadParameter(format!(
+                            "invalid address {ip6}: it is not in the subnet {} of network {}",
+                            v6.subnet, r.name
+                        )))
+                    }
+                    Some((_, Some(_))) => {}
+                    Some((r, None)) => {
+                        return Err(Error::BadParameter(format!(
+                            "invalid address {ip6}: network {} has no IPv6 (create it with --ipv6)",
+                            r.name
+                        )))
+                    }
+                    None => {
+                        return Err(Error::BadParameter(
+                            "user specified IP address is supported on user defined networks only"
+                                .into(),
+                        ))
+                    }
+                }
+            }
             if !a.aliases.is_empty() && rec.is_none() {
                 return Err(Error::BadParameter(
                     "network-scoped alias is supported only for containers in user defined networks"
@@ -238,6 +261,7 @@ impl Networks {
             })?;
             let join = Join {
                 ip: a.ip,
+                ip6: a.ip6,
                 aliases: a.aliases.clone(),
                 ifname: format!("eth{i}"),
                 default_route: true,
@@ -361,6 +385,7 @@ fn user_dev(r: &NetRecord) -> UserDev<'_> {
         subnet: r.subnet,
         gateway: r.gateway,
         internal: r.internal,
+        ipv6: r.ipv6.as_ref().map(|v| (v.subnet, v.gateway)),
     }
 }
 

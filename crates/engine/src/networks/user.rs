@@ -2,14 +2,17 @@
 //! (`<root>/network/user/<id>/network.json`, written temp-then-rename into a directory made
 //! first; a directory without a readable record is a half-made network, removed at start-up
 //! with its IPAM file), the subnet picked from Docker's pools clear of host routes and of
-//! every other network.
+//! every other network. With `--ipv6` (`EnableIPv6`) a network also has an IPv6 subnet: the
+//! one given (`IPAM.Config` entry of that family), else a /64 of this host's ULA prefix
+//! (`fdXX:XXXX:XXXX::/48`, the 40-bit global ID derived from `/etc/machine-id` as dockerd
+//! derives it from its engine ID), clear of host routes and other networks.
 use crate::util::{internal, labels_of, now_rfc3339, random_id};
 use crate::{Error, Result};
 use berth_net::{AddressPool, Family, IpamStore, PoolConfig, StoreError, Subnet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// The option naming the bridge device.
@@ -32,6 +35,26 @@ pub(crate) struct NetRecord {
     pub gateway: Ipv4Addr,
     pub ip_range: Option<Subnet>,
     pub aux: BTreeMap<String, Ipv4Addr>,
+    /// The IPv6 side of a network made with `--ipv6` (absent in older records: no IPv6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<V6Record>,
+}
+
+/// A network's IPv6 subnet, gateway and range.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct V6Record {
+    pub subnet: Subnet,
+    pub gateway: Ipv6Addr,
+    pub ip_range: Option<Subnet>,
+}
+
+/// The IPv6 part of a create request (`--ipv6`, and an `IPAM.Config` entry of that family).
+#[derive(Debug, Default)]
+pub(super) struct V6Req {
+    pub subnet: Option<Subnet>,
+    pub gateway: Option<Ipv6Addr>,
+    pub ip_range: Option<Subnet>,
 }
 
 /// The create request, checked (not yet given a subnet).
@@ -45,6 +68,8 @@ pub(super) struct CreateReq {
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Subnet>,
     pub aux: BTreeMap<String, Ipv4Addr>,
+    /// `EnableIPv6`.
+    pub ipv6: Option<V6Req>,
 }
 
 fn bad(m: String) -> Error {
@@ -71,6 +96,23 @@ fn v4_subnet(s: &str, what: &str) -> Result<Subnet> {
     Ok(sub)
 }
 
+fn v6_subnet(s: &str, what: &str) -> Result<Subnet> {
+    let sub: Subnet = s
+        .parse()
+        .map_err(|e| bad(format!("invalid {what} {s}: {e}")))?;
+    if sub.is_ipv4() || sub.prefix_len() > 126 {
+        return Err(bad(format!(
+            "invalid {what} {s}: an IPv6 subnet of prefix length 126 or less is needed"
+        )));
+    }
+    Ok(sub)
+}
+
+fn v6_addr(s: &str, what: &str) -> Result<Ipv6Addr> {
+    s.parse()
+        .map_err(|_| bad(format!("invalid {what} {s}: not an IPv6 address")))
+}
+
 fn v4_addr(s: &str, what: &str) -> Result<Ipv4Addr> {
     s.parse()
         .map_err(|_| bad(format!("invalid {what} {s}: not an IPv4 address")))
@@ -94,11 +136,7 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
             )))
         }
     }
-    for (k, what) in [
-        ("EnableIPv6", "IPv6 (EnableIPv6)"),
-        ("Ingress", "Ingress"),
-        ("ConfigOnly", "ConfigOnly"),
-    ] {
+    for (k, what) in [("Ingress", "Ingress"), ("ConfigOnly", "ConfigOnly")] {
         if body[k].as_bool() == Some(true) {
             return Err(bad(format!("{what} is not supported by berth yet")));
         }
@@ -125,9 +163,19 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
         d => return Err(Error::NotFound(format!("IPAM driver \"{d}\" not found"))),
     }
     let configs = ipam["Config"].as_array().cloned().unwrap_or_default();
-    if configs.len() > 1 {
+    let is_v6 = |c: &Value| c["Subnet"].as_str().is_some_and(|s| s.contains(':'));
+    let (v6_configs, v4_configs): (Vec<Value>, Vec<Value>) =
+        configs.into_iter().partition(|c| is_v6(c));
+    if v4_configs.len() > 1 || v6_configs.len() > 1 {
         return Err(bad(
-            "more than one IPAM.Config (several subnets) is not supported by berth yet".into(),
+            "more than one IPAM.Config of a family (several subnets) is not supported by berth yet"
+                .into(),
+        ));
+    }
+    let enable_v6 = body["EnableIPv6"].as_bool() == Some(true);
+    if !v6_configs.is_empty() && !enable_v6 {
+        return Err(bad(
+            "an IPv6 subnet needs IPv6 enabled on the network (--ipv6, EnableIPv6)".into(),
         ));
     }
     let mut req = CreateReq {
@@ -140,8 +188,12 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
         gateway: None,
         ip_range: None,
         aux: BTreeMap::new(),
+        ipv6: None,
     };
-    if let Some(c) = configs.first() {
+    if enable_v6 {
+        req.ipv6 = Some(parse_v6(v6_configs.first())?);
+    }
+    if let Some(c) = v4_configs.first() {
         let get = |k: &str| c[k].as_str().filter(|s| !s.is_empty());
         req.subnet = get("Subnet").map(|s| v4_subnet(s, "subnet")).transpose()?;
         req.ip_range = get("IPRange")
@@ -156,6 +208,30 @@ pub(super) fn parse_create(body: &Value) -> Result<CreateReq> {
         }
     }
     Ok(req)
+}
+
+/// The IPv6 `IPAM.Config` entry (subnet, gateway, range; no auxiliary addresses).
+fn parse_v6(c: Option<&Value>) -> Result<V6Req> {
+    let Some(c) = c else {
+        return Ok(V6Req::default());
+    };
+    let get = |k: &str| c[k].as_str().filter(|s| !s.is_empty());
+    if c["AuxiliaryAddresses"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+    {
+        return Err(bad(
+            "auxiliary addresses on an IPv6 subnet are not supported by berth yet".into(),
+        ));
+    }
+    let r = V6Req {
+        subnet: get("Subnet").map(|s| v6_subnet(s, "subnet")).transpose()?,
+        gateway: get("Gateway").map(|s| v6_addr(s, "gateway")).transpose()?,
+        ip_range: get("IPRange")
+            .map(|s| v6_subnet(s, "ip-range"))
+            .transpose()?,
+    };
+    Ok(r)
 }
 
 /// Give the network its subnet and record its addresses in IPAM (the caller holds the
@@ -195,7 +271,13 @@ pub(super) fn allocate(
     for (k, a) in &req.aux {
         pc = pc.with_aux_address(k.clone(), IpAddr::V4(*a));
     }
-    let n = ipam.create_network(id, vec![pc]).map_err(|e| match e {
+    let mut pcs = vec![pc];
+    let v6 = match &req.ipv6 {
+        Some(v6) => Some(v6_pool(v6, ipam, host)?),
+        None => None,
+    };
+    pcs.extend(v6.clone());
+    let n = ipam.create_network(id, pcs).map_err(|e| match e {
         StoreError::SubnetTaken { .. } => Error::Forbidden(format!(
             "invalid pool request: Pool overlaps with other one on this address space ({e})"
         )),
@@ -205,6 +287,15 @@ pub(super) fn allocate(
     let gateway = match n.gateway(Family::V4) {
         Some(IpAddr::V4(g)) => g,
         _ => return Err(Error::internal_msg(format!("no gateway in {subnet}"))),
+    };
+    let ipv6 = match (v6, n.gateway(Family::V6)) {
+        (Some(pc), Some(IpAddr::V6(g))) => Some(V6Record {
+            subnet: pc.subnet,
+            gateway: g,
+            ip_range: pc.ip_range,
+        }),
+        (None, _) => None,
+        (Some(pc), _) => return Err(Error::internal_msg(format!("no gateway in {}", pc.subnet))),
     };
     Ok(NetRecord {
         id: id.to_string(),
@@ -223,7 +314,48 @@ pub(super) fn allocate(
         gateway,
         ip_range: req.ip_range,
         aux: req.aux.clone(),
+        ipv6,
     })
+}
+
+/// The IPv6 pool of a `--ipv6` network: the subnet given (clear of the host's routes and
+/// addresses: 403), else a /64 of this host's ULA prefix clear of them and of every network.
+fn v6_pool(v6: &V6Req, ipam: &IpamStore, host: &[Subnet]) -> Result<PoolConfig> {
+    let subnet = match v6.subnet {
+        Some(s) => {
+            if let Some(h) = host.iter().find(|h| h.overlaps(&s)) {
+                return Err(Error::Forbidden(format!(
+                    "invalid pool request: subnet {s} overlaps {h}, a route or address of this host"
+                )));
+            }
+            s
+        }
+        None => ipam
+            .pick_subnet(&[AddressPool::ula_for_host(&host_id())], Family::V6, host)
+            .map_err(|e| match e {
+                StoreError::Pool(p) => Error::Forbidden(format!(
+                    "could not find an available, non-overlapping IPv6 address pool to assign to the network: {p}"
+                )),
+                e => internal("pick an IPv6 subnet", e),
+            })?,
+    };
+    let mut pc = PoolConfig::new(subnet);
+    if let Some(r) = v6.ip_range {
+        pc = pc.with_ip_range(r);
+    }
+    if let Some(g) = v6.gateway {
+        pc = pc.with_gateway(IpAddr::V6(g));
+    }
+    Ok(pc)
+}
+
+/// What this host's ULA prefix derives from: `/etc/machine-id` (stable per host, as dockerd's
+/// engine ID), else the hostname.
+fn host_id() -> Vec<u8> {
+    match std::fs::read("/etc/machine-id") {
+        Ok(b) if !b.trim_ascii().is_empty() => b.trim_ascii().to_vec(),
+        _ => std::fs::read("/proc/sys/kernel/hostname").unwrap_or_default(),
+    }
 }
 
 /// A new network ID.
@@ -304,7 +436,26 @@ mod tests {
             parse_create(&json!({"Name": "x", "Driver": "overlay"})),
             Err(Error::NotFound(_))
         ));
-        assert!(parse_create(&json!({"Name": "x", "EnableIPv6": true})).is_err());
+        let v6 = parse_create(&json!({"Name": "x", "EnableIPv6": true})).unwrap();
+        assert!(v6.ipv6.unwrap().subnet.is_none());
+        let v6 = parse_create(
+            &json!({"Name": "x", "EnableIPv6": true, "IPAM": {"Config": [
+            {"Subnet": "fd12:3456:789a::/64", "Gateway": "fd12:3456:789a::fe"},
+            {"Subnet": "10.78.0.0/24"}]}}),
+        )
+        .unwrap();
+        assert_eq!(v6.subnet.unwrap().to_string(), "10.78.0.0/24");
+        let six = v6.ipv6.unwrap();
+        assert_eq!(six.subnet.unwrap().to_string(), "fd12:3456:789a::/64");
+        assert_eq!(six.gateway.unwrap().to_string(), "fd12:3456:789a::fe");
+        // An IPv6 subnet without --ipv6, two of a family, a v4 gateway on v6: refused.
+        for bad in [
+            json!({"Name": "x", "IPAM": {"Config": [{"Subnet": "fd12::/64"}]}}),
+            json!({"Name": "x", "EnableIPv6": true, "IPAM": {"Config": [{"Subnet": "fd12::/64"}, {"Subnet": "fd13::/64"}]}}),
+            json!({"Name": "x", "EnableIPv6": true, "IPAM": {"Config": [{"Subnet": "fd12::/64", "Gateway": "10.0.0.1"}]}}),
+        ] {
+            assert!(parse_create(&bad).is_err(), "{bad}");
+        }
         assert!(
             parse_create(&json!({"Name": "x", "IPAM": {"Config": [{"Gateway": "10.0.0.1"}]}}))
                 .is_err()
@@ -337,5 +488,48 @@ mod tests {
             allocate(&on_host, &mut ipam, "dddddddddddddddd", &host),
             Err(Error::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn ipv6_subnets_picked_given_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let mut ipam = IpamStore::open(d.path().join("ipam")).unwrap();
+        let host: Vec<Subnet> = vec!["fd00::/64".parse().unwrap()];
+        let req = parse_create(&json!({"Name": "a", "EnableIPv6": true})).unwrap();
+        let a = allocate(&req, &mut ipam, "aaaaaaaaaaaaaaaa", &host).unwrap();
+        let a6 = a.ipv6.unwrap();
+        assert_eq!(a6.subnet.prefix_len(), 64);
+        assert!(a6.subnet.to_string().starts_with("fd"), "{}", a6.subnet);
+        assert_eq!(a6.gateway, a6.subnet.first_host().unwrap());
+        let b = allocate(&req, &mut ipam, "bbbbbbbbbbbbbbbb", &host).unwrap();
+        assert!(!b.ipv6.unwrap().subnet.overlaps(&a6.subnet));
+        let given = parse_create(
+            &json!({"Name": "c", "EnableIPv6": true, "IPAM": {"Config": [
+            {"Subnet": "fd42:1:2:3::/64", "Gateway": "fd42:1:2:3::9"}]}}),
+        )
+        .unwrap();
+        let c = allocate(&given, &mut ipam, "cccccccccccccccc", &host).unwrap();
+        let c6 = c.ipv6.unwrap();
+        assert_eq!(
+            (c6.subnet.to_string(), c6.gateway.to_string()),
+            ("fd42:1:2:3::/64".into(), "fd42:1:2:3::9".into())
+        );
+        let gw6 = IpAddr::V6(c6.gateway);
+        let ip = ipam.allocate("cccccccccccccccc", Family::V6).unwrap();
+        assert_ne!(ip, gw6);
+        assert!(ipam.request("cccccccccccccccc", gw6).is_err());
+        for (name, sub) in [("d", "fd42:1:2::/48"), ("e", "fd00::/56")] {
+            let r = parse_create(
+                &json!({"Name": name, "EnableIPv6": true, "IPAM": {"Config": [{"Subnet": sub}]}}),
+            )
+            .unwrap();
+            assert!(
+                matches!(
+                    allocate(&r, &mut ipam, "dddddddddddddddd", &host),
+                    Err(Error::Forbidden(_))
+                ),
+                "{sub}"
+            );
+        }
     }
 }

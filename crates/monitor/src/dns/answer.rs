@@ -1,7 +1,10 @@
 //! One query: answered from the container's networks, or to be forwarded.
 use super::names::Names;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{rdata::A, rdata::PTR, DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{
+    rdata::A, rdata::AAAA, rdata::PTR, DNSClass, Name, RData, Record, RecordType,
+};
+use std::net::IpAddr;
 
 /// The TTL of the names the resolver answers (Docker's).
 const TTL: u32 = 600;
@@ -16,8 +19,8 @@ pub(crate) enum Outcome {
 }
 
 /// The answer to `query` from `names`, if it is a name on the container's networks: its
-/// addresses for A (or ANY), an empty NOERROR for any other type (AAAA: the networks are
-/// IPv4).
+/// IPv4 addresses for A, IPv6 ones (networks made with `--ipv6`) for AAAA, both for ANY; an
+/// empty NOERROR for any other type, or a family it has no address of.
 pub(crate) fn answer(query: &[u8], names: &mut Names) -> Outcome {
     let Ok(msg) = Message::from_vec(query) else {
         return Outcome::Drop;
@@ -40,10 +43,19 @@ pub(crate) fn answer(query: &[u8], names: &mut Names) -> Outcome {
         return Outcome::Forward;
     }
     let mut r = response(&msg);
-    if matches!(q.query_type(), RecordType::A | RecordType::ANY) {
-        for ip in ips {
-            r.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
-        }
+    let (want_a, want_aaaa) = match q.query_type() {
+        RecordType::A => (true, false),
+        RecordType::AAAA => (false, true),
+        RecordType::ANY => (true, true),
+        _ => (false, false),
+    };
+    for ip in ips {
+        let data = match ip {
+            IpAddr::V4(v4) if want_a => RData::A(A(v4)),
+            IpAddr::V6(v6) if want_aaaa => RData::AAAA(AAAA(v6)),
+            _ => continue,
+        };
+        r.add_answer(Record::from_rdata(q.name().clone(), TTL, data));
     }
     match r.to_vec() {
         Ok(b) => Outcome::Reply(b),
@@ -54,7 +66,7 @@ pub(crate) fn answer(query: &[u8], names: &mut Names) -> Outcome {
 /// A PTR query for an address of the container's networks: its containers' names.
 fn reverse(msg: &Message, names: &mut Names) -> Outcome {
     let q = &msg.queries()[0];
-    let Some(ip) = super::names::arpa_v4(&q.name().to_ascii()) else {
+    let Some(ip) = super::names::arpa(&q.name().to_ascii()) else {
         return Outcome::Forward;
     };
     let owners = names.reverse(ip);
@@ -159,6 +171,32 @@ mod tests {
             assert_eq!(m.response_code(), ResponseCode::NoError);
             assert!(m.answers().is_empty());
         }
+    }
+
+    #[test]
+    fn aaaa_on_ipv6_networks() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("n.json"),
+            r#"[{"name":"web","aliases":[],"ipv4":"10.1.0.2","ipv6":"fd12::2"}]"#,
+        )
+        .unwrap();
+        let mut n = Names::new(d.path(), &["n".into()], None);
+        let m = reply(answer(
+            &q("web.", RecordType::AAAA).to_vec().unwrap(),
+            &mut n,
+        ));
+        match m.answers() {
+            [a] => assert_eq!(a.data(), &RData::AAAA(AAAA("fd12::2".parse().unwrap()))),
+            o => panic!("{o:?}"),
+        }
+        let m = reply(answer(&q("web.", RecordType::A).to_vec().unwrap(), &mut n));
+        assert_eq!(m.answers().len(), 1);
+        let m = reply(answer(
+            &q("web.", RecordType::ANY).to_vec().unwrap(),
+            &mut n,
+        ));
+        assert_eq!(m.answers().len(), 2);
     }
 
     /// Garbage and mutated queries (a fixed xorshift sequence) never panic.

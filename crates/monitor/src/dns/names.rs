@@ -1,9 +1,9 @@
 //! The names the resolver answers itself: the DNS files of the container's networks
-//! (`<dir>/<network-id>.json`, a JSON array of `{"name","aliases","ipv4"}` written
+//! (`<dir>/<network-id>.json`, a JSON array of `{"name","aliases","ipv4","ipv6"?}` written
 //! write-then-rename by berthd whenever a network's endpoints change), each re-read when
 //! its identity (inode, mtime, size) changes: one `stat` per file and query.
 use serde::Deserialize;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,9 @@ pub struct DnsEntry {
     #[serde(default)]
     pub aliases: Vec<String>,
     pub ipv4: Ipv4Addr,
+    /// Its address on an IPv6 network (dual stack).
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// What identifies one version of a file: a rename gives a new inode.
@@ -23,9 +26,9 @@ struct NetFile {
     path: PathBuf,
     stamp: Option<Stamp>,
     /// (lowercased name or alias, address).
-    names: Vec<(String, Ipv4Addr)>,
+    names: Vec<(String, IpAddr)>,
     /// (address, container name as written): what a reverse lookup answers.
-    owners: Vec<(Ipv4Addr, String)>,
+    owners: Vec<(IpAddr, String)>,
 }
 
 /// The networks' files; which networks may change (the optional `networks_file`: a JSON
@@ -46,7 +49,7 @@ pub(crate) fn key(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-type Loaded = (Vec<(String, Ipv4Addr)>, Vec<(Ipv4Addr, String)>);
+type Loaded = (Vec<(String, IpAddr)>, Vec<(IpAddr, String)>);
 
 fn load(p: &Path) -> Loaded {
     // (A missing or half-understood file answers nothing: the names are then forwarded.)
@@ -57,12 +60,15 @@ fn load(p: &Path) -> Loaded {
     let mut out = Vec::new();
     let mut owners = Vec::new();
     for e in entries {
-        if !e.name.is_empty() {
-            owners.push((e.ipv4, e.name.trim_end_matches('.').to_string()));
-        }
-        for n in std::iter::once(&e.name).chain(e.aliases.iter()) {
-            if !n.is_empty() {
-                out.push((key(n), e.ipv4));
+        let ips = std::iter::once(IpAddr::V4(e.ipv4)).chain(e.ipv6.map(IpAddr::V6));
+        for ip in ips {
+            if !e.name.is_empty() {
+                owners.push((ip, e.name.trim_end_matches('.').to_string()));
+            }
+            for n in std::iter::once(&e.name).chain(e.aliases.iter()) {
+                if !n.is_empty() {
+                    out.push((key(n), ip));
+                }
             }
         }
     }
@@ -126,11 +132,12 @@ impl Names {
         }
     }
 
-    /// The addresses of `name` on the container's networks (none: not ours; forward it).
-    pub(crate) fn lookup(&mut self, name: &str) -> Vec<Ipv4Addr> {
+    /// The addresses (both families) of `name` on the container's networks (none: not
+    /// ours; forward it).
+    pub(crate) fn lookup(&mut self, name: &str) -> Vec<IpAddr> {
         self.refresh();
         let k = key(name);
-        let mut out: Vec<Ipv4Addr> = Vec::new();
+        let mut out: Vec<IpAddr> = Vec::new();
         for f in &self.files {
             for (n, ip) in &f.names {
                 if *n == k && !out.contains(ip) {
@@ -144,7 +151,7 @@ impl Names {
 
 impl Names {
     /// The names of the containers with address `ip` on the container's networks.
-    pub(crate) fn reverse(&mut self, ip: Ipv4Addr) -> Vec<String> {
+    pub(crate) fn reverse(&mut self, ip: IpAddr) -> Vec<String> {
         self.refresh();
         let mut out: Vec<String> = Vec::new();
         for f in &self.files {
@@ -158,7 +165,36 @@ impl Names {
     }
 }
 
-/// The address of a reverse-lookup name (`4.3.2.1.in-addr.arpa`).
+/// The address of a reverse-lookup name, `4.3.2.1.in-addr.arpa` or the 32 nibbles of an
+/// `ip6.arpa` name.
+pub(crate) fn arpa(name: &str) -> Option<IpAddr> {
+    arpa_v4(name)
+        .map(IpAddr::V4)
+        .or_else(|| arpa_v6(name).map(IpAddr::V6))
+}
+
+/// `b.a.9.8....0.d.f.ip6.arpa` (32 nibbles, least significant first).
+pub(crate) fn arpa_v6(name: &str) -> Option<Ipv6Addr> {
+    let k = key(name);
+    let rest = k.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u32> = rest
+        .split('.')
+        .map(|p| match p.len() {
+            1 => p.chars().next().and_then(|c| c.to_digit(16)),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let bits = nibbles
+        .iter()
+        .rev()
+        .fold(0u128, |acc, n| (acc << 4) | u128::from(*n));
+    Some(Ipv6Addr::from(bits))
+}
+
+/// The address of an `in-addr.arpa` name.
 pub(crate) fn arpa_v4(name: &str) -> Option<Ipv4Addr> {
     let k = key(name);
     let rest = k.strip_suffix(".in-addr.arpa")?;
@@ -175,6 +211,27 @@ pub(crate) fn arpa_v4(name: &str) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn dual_stack_entries() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            &d.path().join("n6.json"),
+            r#"[{"name":"web","aliases":["w"],"ipv4":"10.1.0.2","ipv6":"fd12:3456::2"}]"#,
+        );
+        let mut n = Names::new(d.path(), &["n6".into()], None);
+        let v6: IpAddr = "fd12:3456::2".parse().unwrap();
+        assert_eq!(n.lookup("w"), vec![v4(10, 1, 0, 2), v6]);
+        assert_eq!(n.reverse(v6), ["web"]);
+        let name = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.5.4.3.2.1.d.f.ip6.arpa.";
+        assert_eq!(arpa(name), Some(v6));
+        assert_eq!(arpa("2.0.ip6.arpa."), None);
+        assert_eq!(arpa("2.0.89.10.in-addr.arpa"), Some(v4(10, 89, 0, 2)));
+    }
 
     fn write(p: &Path, s: &str) {
         let tmp = p.with_extension("tmp");
@@ -194,8 +251,8 @@ mod tests {
             r#"[{"name":"db","aliases":[],"ipv4":"10.2.0.2"}]"#,
         );
         let mut n = Names::new(d.path(), &["n1".into()], None);
-        assert_eq!(n.lookup("WEB."), vec![Ipv4Addr::new(10, 1, 0, 2)]);
-        assert_eq!(n.lookup("front"), vec![Ipv4Addr::new(10, 1, 0, 2)]);
+        assert_eq!(n.lookup("WEB."), vec![v4(10, 1, 0, 2)]);
+        assert_eq!(n.lookup("front"), vec![v4(10, 1, 0, 2)]);
         // Not on the container's networks.
         assert!(n.lookup("db").is_empty());
         // A file that changes is seen at the next query; one that goes answers nothing.
@@ -204,13 +261,10 @@ mod tests {
             r#"[{"name":"web","ipv4":"10.1.0.3"},{"name":"web","ipv4":"10.1.0.4"}]"#,
         );
         let ips = n.lookup("web");
-        assert_eq!(
-            ips,
-            vec![Ipv4Addr::new(10, 1, 0, 3), Ipv4Addr::new(10, 1, 0, 4)]
-        );
-        assert_eq!(n.reverse(Ipv4Addr::new(10, 1, 0, 4)), ["web"]);
+        assert_eq!(ips, vec![v4(10, 1, 0, 3), v4(10, 1, 0, 4)]);
+        assert_eq!(n.reverse(v4(10, 1, 0, 4)), ["web"]);
         std::fs::remove_file(d.path().join("n1.json")).unwrap();
-        assert!(n.reverse(Ipv4Addr::new(10, 1, 0, 4)).is_empty());
+        assert!(n.reverse(v4(10, 1, 0, 4)).is_empty());
         assert!(n.lookup("web").is_empty());
     }
 
@@ -240,9 +294,9 @@ mod tests {
         let mut n = Names::new(d.path(), &[], Some(&nf));
         assert!(n.lookup("db").is_empty());
         write(&nf, r#"["n2","../etc"]"#);
-        assert_eq!(n.lookup("db"), vec![Ipv4Addr::new(10, 2, 0, 2)]);
+        assert_eq!(n.lookup("db"), vec![v4(10, 2, 0, 2)]);
         // A broken file is not a scope (the last good one stays).
         write(&nf, "[");
-        assert_eq!(n.lookup("db"), vec![Ipv4Addr::new(10, 2, 0, 2)]);
+        assert_eq!(n.lookup("db"), vec![v4(10, 2, 0, 2)]);
     }
 }
