@@ -9,7 +9,10 @@
 # Each daemon runs in a network namespace of its own (`unshare -n`, loopback up) with private
 # --data-root/--exec-root/socket: neither touches the host's interfaces, docker0 or rules, and
 # every byte moves inside those namespaces. Not part of CI. Run as root.
-#   [RUNS=20] [MB=1000] [BERTH_BIN=target/release] bench/net.sh
+# With BERTH_BASELINE=DIR (another build's berthd and berth-monitor, e.g. the previous
+# commit's), that build runs too, in a namespace of its own, measured in the same runs
+# (before/after of a change; its ratios are printed as `base`).
+#   [RUNS=20] [MB=1000] [BERTH_BIN=target/release] [BERTH_BASELINE=DIR] bench/net.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
@@ -25,7 +28,7 @@ w=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
 pids=()
 cleanup() {
     set +e
-    for s in berth docker; do
+    for s in berth docker base; do
         ids=$($DOCKER -H "unix://$w/$s.sock" ps -aq 2>/dev/null)
         [ -n "$ids" ] && $DOCKER -H "unix://$w/$s.sock" rm -f $ids >/dev/null 2>&1
     done
@@ -44,10 +47,20 @@ bpid=$!; pids+=("$bpid")
 unshare -n sh -c "ip link set lo up && exec dockerd --data-root $w/docker --exec-root $w/docker-run \
     -H unix://$w/docker.sock --pidfile $w/docker.pid" >"$w/dockerd.log" 2>&1 &
 dpid=$!; pids+=("$dpid")
-for _ in $(seq 300); do [ -S "$w/berth.sock" ] && [ -S "$w/docker.sock" ] && break; sleep 0.1; done
-B="$DOCKER -H unix://$w/berth.sock"; D="$DOCKER -H unix://$w/docker.sock"
+base=${BERTH_BASELINE:-}
+if [ -n "$base" ]; then
+    unshare -n sh -c "ip link set lo up && exec $base/berthd --root $w/base --exec-root $w/base-run \
+        -H unix://$w/base.sock --bridge berthbase0" >"$w/base.log" 2>&1 &
+    pids+=("$!")
+fi
+for _ in $(seq 300); do
+    [ -S "$w/berth.sock" ] && [ -S "$w/docker.sock" ] && { [ -z "$base" ] || [ -S "$w/base.sock" ]; } && break
+    sleep 0.1
+done
+B="$DOCKER -H unix://$w/berth.sock"; D="$DOCKER -H unix://$w/docker.sock"; X="$DOCKER -H unix://$w/base.sock"
 $B load -q -i "$w/img/docker-archive.tar" >/dev/null
 $D load -q -i "$w/img/docker-archive.tar" >/dev/null
+[ -z "$base" ] || $X load -q -i "$w/img/docker-archive.tar" >/dev/null
 $D version --format '  dockerd {{.Server.Version}} in its own network namespace (pid '"$dpid"')'
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }
 
@@ -101,26 +114,47 @@ cb=$(c2c "$B"); cd_=$(c2c "$D")
 echo "  berthd $cb Mbit/s   dockerd $cd_ Mbit/s   RATIO berthd/dockerd $(ratio "$cb" "$cd_")  (target >= 0.9)"
 
 echo "== docker run --rm IMG true on the default bridge ($runs runs each, interleaved)"
-python3 bench/lib/interleave.py "$runs" 3 \
-    "berthd=$B run --rm $ref true" "dockerd=$D run --rm $ref true" |
+basecmd=(); [ -z "$base" ] || basecmd=("base=$X run --rm $ref true")
+INTERLEAVE_PAIRS="berthd/base" python3 bench/lib/interleave.py "$runs" 3 \
+    "berthd=$B run --rm $ref true" "${basecmd[@]}" "dockerd=$D run --rm $ref true" |
     sed 's/RATIO berthd\/dockerd = \(.*\)/RATIO berthd\/dockerd = \1  (target <= 0.15)/'
 
-echo "== docker network create + network rm ($runs runs each, interleaved)"
-printf '#!/bin/sh\nset -e\nn=$($1 network create "benchnet$$")\nexec $1 network rm "$n"\n' >"$w/netcr.sh"
-chmod +x "$w/netcr.sh"
-if out=$("$w/netcr.sh" "$B" 2>&1); then
-    # (interleave.py splits commands on spaces; the CLI with its -H is one argument here.)
-    python3 - "$runs" "$w/netcr.sh" "$B" "$D" <<'EOF'
-import statistics, subprocess, sys, time
-runs, script, b, d = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-t = {"berthd": [], "dockerd": []}
-for i in range(runs + 3):
-    for n, cli in (("berthd", b), ("dockerd", d)):
-        s = time.perf_counter(); subprocess.run([script, cli], check=True, capture_output=True)
-        if i >= 3: t[n].append((time.perf_counter() - s) * 1000)
-for n, v in t.items(): print(f"  {n:10s} median {statistics.median(v):7.1f} ms")
-print(f"RATIO berthd/dockerd = {statistics.median(t['berthd']) / statistics.median(t['dockerd']):.3f}  (target <= 0.2)")
+echo "== network create + rm ($runs runs each, interleaved): through the docker CLI, and the API alone"
+# The docker CLI (two invocations: create; rm, which inspects first) costs the same against
+# both daemons and is most of berthd's time; the API timing (POST /networks/create then
+# DELETE /networks/ID on the daemon's socket, one connection each, as the CLI makes them) is
+# the daemons' own work.
+python3 - "$runs" "$DOCKER" "berthd=$w/berth.sock" ${base:+"base=$w/base.sock"} "dockerd=$w/docker.sock" <<'EOF'
+import http.client, json, os, socket, statistics, subprocess, sys, time
+runs, docker, daemons = int(sys.argv[1]), sys.argv[2], [a.split("=", 1) for a in sys.argv[3:]]
+class Conn(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost"); self.path = path
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(self.path)
+def call(path, method, url, body=None):
+    c = Conn(path)
+    c.request(method, url, body=json.dumps(body) if body is not None else None,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse(); data = r.read(); c.close()
+    if r.status >= 300: sys.exit(f"{method} {url}: {r.status} {data!r}")
+    return data
+def api(path, i):
+    nid = json.loads(call(path, "POST", "/networks/create", {"Name": f"benchapi{os.getpid()}x{i}"}))["Id"]
+    call(path, "DELETE", f"/networks/{nid}")
+def cli(path, i):
+    h = ["-H", f"unix://{path}"]; n = f"benchcli{os.getpid()}x{i}"
+    subprocess.run([docker, *h, "network", "create", n], check=True, capture_output=True)
+    subprocess.run([docker, *h, "network", "rm", n], check=True, capture_output=True)
+for kind, f in (("docker CLI", cli), ("API", api)):
+    t = {n: [] for n, _ in daemons}
+    for i in range(runs + 3):
+        for n, path in daemons:
+            s = time.perf_counter(); f(path, i)
+            if i >= 3: t[n].append((time.perf_counter() - s) * 1000)
+    print(f"  {kind}:")
+    for n, v in t.items(): print(f"    {n:10s} median {statistics.median(v):7.1f} ms")
+    med = {n: statistics.median(v) for n, v in t.items()}
+    if "base" in med: print(f"    RATIO berthd/base = {med['berthd'] / med['base']:.3f}")
+    print(f"    RATIO berthd/dockerd = {med['berthd'] / med['dockerd']:.3f}  (target <= 0.2)")
 EOF
-else
-    echo "  berthd: n/a ($(echo "$out" | tail -n 1))"
-fi

@@ -36,6 +36,7 @@ if [ -x /usr/local/bin/docker ] || command -v docker >/dev/null; then
     step space tests/e2e/space.sh "$bin/berthd"
     step network-user tests/e2e/network-user.sh "$bin/berthd"
     step network-v6 tests/e2e/network-v6.sh "$bin/berthd"
+    step network-cycles tests/e2e/network-cycles.sh "$bin/berthd"
     step compose tests/e2e/compose.sh "$bin/berthd"
     # --storage-opt / volume size= on xfs with prjquota (the guest kernel has XFS quotas).
     step quota-guest tests/qemu/quota-v2.sh "$bin"

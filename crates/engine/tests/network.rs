@@ -177,13 +177,19 @@ fn bridge_ping_publish_hairpin_conflict_and_cleanup() {
     assert!(fw.rule_handles(&web).unwrap().is_empty());
     assert!(fw.rule_handles(&all).unwrap().is_empty());
     assert_eq!(std::fs::read_dir(&eps).unwrap().count(), 0);
-    let ipam = berth_net::IpamStore::open(env.root.join("network/ipam")).unwrap();
-    assert_eq!(
-        ipam.networks()
+    // (Addresses reach the IPAM file 20 ms after a change, off the requests' path.)
+    let on_disk = || {
+        berth_net::IpamStore::open(env.root.join("network/ipam"))
+            .unwrap()
+            .networks()
             .map(|(_, n)| n.allocated().count())
-            .sum::<usize>(),
-        0
-    );
+            .sum::<usize>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while on_disk() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(on_disk(), 0);
     // The port is free again.
     drop(TcpStream::connect(format!("127.0.0.1:{lport}")).map(drop));
     let l = std::net::TcpListener::bind(format!("127.0.0.1:{lport}")).unwrap();

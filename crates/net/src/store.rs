@@ -16,6 +16,12 @@
 //! After a crash the files can still disagree with the containers (a container removed after
 //! its address was written, or the reverse): [`IpamStore::reconcile`] takes the addresses the
 //! live containers hold and makes every network's allocations exactly those.
+//!
+//! A caller that reconciles at every start-up (berthd) may let addresses reach the disk later:
+//! after [`IpamStore::defer_address_writes`], allocate/request/release change the memory only
+//! and mark the network; [`IpamStore::flush`] writes the marked networks (each still temp,
+//! fsync, rename, fsync the directory: the file is always a whole state, only not the newest
+//! one until the flush). Networks' creation and removal are written at once as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -165,6 +171,10 @@ struct PoolFile {
 pub struct IpamStore {
     dir: PathBuf,
     networks: BTreeMap<String, NetworkIpam>,
+    /// Address changes stay in memory until [`IpamStore::flush`].
+    deferred: bool,
+    /// Networks changed in memory and not written yet.
+    unwritten: BTreeSet<String>,
 }
 
 impl IpamStore {
@@ -203,7 +213,41 @@ impl IpamStore {
             let network = load(&path, id)?;
             networks.insert(id.to_string(), network);
         }
-        Ok(IpamStore { dir, networks })
+        Ok(IpamStore {
+            dir,
+            networks,
+            deferred: false,
+            unwritten: BTreeSet::new(),
+        })
+    }
+
+    /// From now on, [`IpamStore::allocate`], [`IpamStore::request`] and
+    /// [`IpamStore::release`] change the memory only; [`IpamStore::flush`] writes them. For a
+    /// caller that runs [`IpamStore::reconcile`] with the live containers' addresses at every
+    /// start-up: a crash before the flush loses nothing the reconciliation does not restore.
+    pub fn defer_address_writes(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Whether some network changed since it was last written.
+    pub fn has_unwritten(&self) -> bool {
+        !self.unwritten.is_empty()
+    }
+
+    /// Write every network changed since it was last written. A network that fails stays
+    /// marked (the next flush tries again); the first error is returned.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let mut first = None;
+        for id in std::mem::take(&mut self.unwritten) {
+            let Some(n) = self.networks.get(&id) else {
+                continue;
+            };
+            if let Err(e) = self.write(&id, n) {
+                first.get_or_insert(e);
+                self.unwritten.insert(id);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// The directory.
@@ -284,6 +328,7 @@ impl IpamStore {
         }
         self.sync_dir()?;
         self.networks.remove(id);
+        self.unwritten.remove(id);
         Ok(())
     }
 
@@ -366,8 +411,9 @@ impl IpamStore {
                     }),
                 }
             }
-            if next != *current {
+            if next != *current || self.unwritten.contains(&id) {
                 self.write(&id, &next)?;
+                self.unwritten.remove(&id);
                 self.networks.insert(id, next);
             }
         }
@@ -387,7 +433,11 @@ impl IpamStore {
         let mut next = current.clone();
         let out = change(&mut next).map_err(|source| ipam_err(id, source))?;
         if next != *current {
-            self.write(id, &next)?;
+            if self.deferred {
+                self.unwritten.insert(id.to_string());
+            } else {
+                self.write(id, &next)?;
+            }
             self.networks.insert(id.to_string(), next);
         }
         Ok(out)

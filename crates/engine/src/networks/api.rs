@@ -241,11 +241,13 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         )));
     }
     let id = user::new_id()?;
+    crate::mark("net: create");
     let claim = host::host_lock()?;
     let host_routes = host::host_subnets()?;
-    let rec = user::allocate(&req, &mut *lock(&n.ipam)?, &id, &host_routes)?;
+    let rec = user::allocate(&req, &mut *n.ipam.lock()?, &id, &host_routes)?;
+    crate::mark("net: subnet allocated");
     let undo_ipam = || {
-        let _ = lock(&n.ipam).map(|mut i| i.remove_network(&id));
+        let _ = n.ipam.lock().map(|mut i| i.remove_network(&id));
     };
     let mut nl = berth_net::Netlink::new().map_err(|e| internal("open rtnetlink", e))?;
     let taken = nl
@@ -263,6 +265,7 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
         undo_ipam();
         return Err(e);
     }
+    crate::mark("net: record written");
     let made = EndpointDir::open(n.records.net_dir(&id).join("endpoints"))
         .and_then(|eps| BridgeNet::open_dev(nl, &user_dev(&rec), n.ipam.clone(), eps));
     drop(claim);
@@ -281,8 +284,10 @@ pub(crate) fn create(s: &Shared, body: &Value) -> Result<Value> {
             return Err(e);
         }
     };
+    crate::mark("net: device and table made");
     lock(&n.user)?.insert(id.clone(), (rec, Arc::new(net)));
     n.endpoints_changed(&id);
+    crate::mark("net: created");
     Ok(json!({"Id": id, "Warning": ""}))
 }
 
@@ -309,16 +314,27 @@ fn remove_locked(n: &Networks, id: &str, name: &str) -> Result<()> {
             "error while removing network: network {name} id {id} has active endpoints"
         )));
     }
+    crate::mark("net: remove");
     n.records.remove(id)?;
-    lock(&n.user)?.remove(id);
+    let others = {
+        let mut u = lock(&n.user)?;
+        u.remove(id);
+        !u.is_empty() || n.bridge.is_some()
+    };
+    crate::mark("net: record removed");
     net.teardown();
+    crate::mark("net: torn down");
     n.dns.remove(id);
-    if let Ok(mut i) = lock(&n.ipam) {
+    if let Ok(mut i) = n.ipam.lock() {
         if let Err(e) = i.remove_network(id) {
             tracing::warn!("remove the addresses of network {}: {e}", rec.name);
         }
     }
-    host::restore_forward();
+    crate::mark("net: addresses removed");
+    // (This daemon's other networks keep a berth table: ip_forward stays as it is.)
+    if !others {
+        host::restore_forward();
+    }
     Ok(())
 }
 

@@ -2,13 +2,14 @@
 //! nftables table for it, and the containers' endpoints on it.
 use super::endpoint::{Endpoint, EndpointDir};
 use super::host::{choose_subnet, claim_bridge, host_lock};
+use super::ipam::Ipam;
 use super::ports::Wanted;
 use crate::util::{internal, random_id};
 use crate::{EngineConfig, Error, Result};
 use berth_net::ports::Reservation;
 use berth_net::{
-    mac_for, Bridge, Family, Firewall, IpamError, IpamStore, Netlink, ReserveError, StoreError,
-    Subnet, VethConfig,
+    mac_for, Bridge, Family, Firewall, IpamError, Netlink, ReserveError, StoreError, Subnet,
+    VethConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -51,7 +52,7 @@ pub(super) struct BridgeNet {
     index: u32,
     fw: Firewall,
     nl: Mutex<Netlink>,
-    ipam: Arc<Mutex<IpamStore>>,
+    ipam: Arc<Ipam>,
     endpoints: EndpointDir,
     live: Mutex<HashMap<String, Live>>,
     /// The default network's claim on its bridge name (one daemon per bridge).
@@ -81,7 +82,7 @@ impl BridgeNet {
     pub(super) fn open_default(
         cfg: &EngineConfig,
         name: &str,
-        ipam: Arc<Mutex<IpamStore>>,
+        ipam: Arc<Ipam>,
     ) -> Result<BridgeNet> {
         let dir = cfg.root.join("network");
         let meta_path = dir.join("bridge.json");
@@ -102,7 +103,7 @@ impl BridgeNet {
         let claim = claim_bridge(name)?;
         let mut nl = Netlink::new().map_err(|e| internal("open rtnetlink", e))?;
         let host_lock = host_lock()?;
-        let (subnet, gateway) = choose_subnet(&mut nl, &mut *lock(&ipam)?, &meta.id, name)?;
+        let (subnet, gateway) = choose_subnet(&mut nl, &mut *ipam.lock()?, &meta.id, name)?;
         let user = UserDev {
             id: &meta.id,
             name: super::DEFAULT_NETWORK,
@@ -123,7 +124,7 @@ impl BridgeNet {
     pub(super) fn open_dev(
         mut nl: Netlink,
         u: &UserDev<'_>,
-        ipam: Arc<Mutex<IpamStore>>,
+        ipam: Arc<Ipam>,
         endpoints: EndpointDir,
     ) -> Result<BridgeNet> {
         let mtu = Bridge::uplink_mtu(&mut nl).map_err(|e| internal("read the uplink MTU", e))?;
@@ -137,16 +138,20 @@ impl BridgeNet {
         let st = dev
             .ensure(&mut nl)
             .map_err(|e| internal(format!("set up bridge {}", u.bridge), e))?;
+        crate::mark("net: bridge ensured");
         let fw = Firewall::new(u.bridge, u.subnet)
             .internal(u.internal)
             .ipv6(u.ipv6.map(|(s, _)| s));
-        let have_table = fw
-            .exists()
-            .map_err(|e| internal("read berth's nftables table", e))?;
-        if st.created || !have_table {
+        // (A bridge made now has no table yet: no need to ask nft.)
+        let have_table = !st.created
+            && fw
+                .exists()
+                .map_err(|e| internal("read berth's nftables table", e))?;
+        if !have_table {
             fw.install()
                 .map_err(|e| internal(format!("install nftables table {}", fw.table()), e))?;
         }
+        crate::mark("net: table ensured");
         if !u.internal {
             super::host::ensure_forward(u.bridge)?;
             if u.ipv6.is_some() {
@@ -216,8 +221,10 @@ impl BridgeNet {
         netns: BorrowedFd<'_>,
         join: &Join,
     ) -> Result<()> {
+        crate::mark("net: connect");
         // A leftover of a previous run (a crash) first.
         self.disconnect(id);
+        crate::mark("net: leftovers checked");
         let endpoint_id = random_id()?;
         // (An internal network publishes nothing, as dockerd.)
         let wanted = if self.internal { &[][..] } else { wanted };
@@ -231,10 +238,11 @@ impl BridgeNet {
             )
         })?;
         let ip = self.allocate(join.ip)?;
+        crate::mark("net: address allocated");
         let ip6 = match self.allocate6(join.ip6) {
             Ok(v) => v,
             Err(e) => {
-                let _ = lock(&self.ipam).map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
+                let _ = self.ipam.lock().map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
                 return Err(e);
             }
         };
@@ -258,17 +266,19 @@ impl BridgeNet {
             requested_ip6: join.ip6,
         };
         if let Err(e) = self.endpoints.write(&ep) {
-            let _ = lock(&self.ipam).map(|mut i| {
+            let _ = self.ipam.lock().map(|mut i| {
                 for a in ep.addresses() {
                     let _ = i.release(&self.id, a);
                 }
             });
             return Err(e);
         }
+        crate::mark("net: endpoint written");
         if let Err(e) = self.plumb(&ep, netns, join.default_route && !self.internal) {
             self.cleanup(&ep);
             return Err(e);
         }
+        crate::mark("net: plumbed");
         lock(&self.live)?.insert(id.to_string(), Live { ep, _held: held });
         Ok(())
     }
@@ -276,7 +286,7 @@ impl BridgeNet {
     /// An address: the one asked for (in the subnet, not the gateway, not taken), else the
     /// next free one.
     fn allocate(&self, want: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
-        let mut ipam = lock(&self.ipam)?;
+        let mut ipam = self.ipam.lock()?;
         let Some(ip) = want else {
             return match ipam.allocate(&self.id, Family::V4) {
                 Ok(IpAddr::V4(ip)) => Ok(ip),
@@ -318,7 +328,7 @@ impl BridgeNet {
                 None => Ok(None),
             };
         }
-        let mut ipam = lock(&self.ipam)?;
+        let mut ipam = self.ipam.lock()?;
         let Some(ip) = want else {
             return match ipam.allocate(&self.id, Family::V6) {
                 Ok(IpAddr::V6(ip)) => Ok(Some(ip)),
@@ -364,6 +374,7 @@ impl BridgeNet {
                 ep.ifname(),
                 default_route,
             )
+            .inspect(|_| crate::mark("net: veth attached"))
             .map_err(|e| {
                 internal(
                     format!("connect container {} to {}", ep.container, self.dev.name),
@@ -393,6 +404,7 @@ impl BridgeNet {
 
     /// Undo an endpoint: rules, veth, address, file. Each step is tried; failures logged.
     fn cleanup(&self, ep: &Endpoint) {
+        crate::mark("net: cleanup");
         if !ep.ports.is_empty() {
             if let Err(e) = self.fw.unpublish(&ep.container) {
                 tracing::warn!("remove the published ports of {}: {e}", ep.container);
@@ -403,15 +415,19 @@ impl BridgeNet {
                 tracing::warn!("delete veth {} of {}: {e}", ep.veth, ep.container);
             }
         }
+        crate::mark("net: veth deleted");
         super::shaping::remove(&ep.container, &ep.veth);
-        if let Ok(mut ipam) = lock(&self.ipam) {
+        crate::mark("net: shaping removed");
+        if let Ok(mut ipam) = self.ipam.lock() {
             for a in ep.addresses() {
                 if let Err(e) = ipam.release(&self.id, a) {
                     tracing::warn!("release {a} of {}: {e}", ep.container);
                 }
             }
         }
+        crate::mark("net: address released");
         self.endpoints.remove(&ep.container);
+        crate::mark("net: cleaned up");
     }
 
     /// At start-up: keep the endpoints of running containers (ports reserved again, rules
@@ -473,6 +489,7 @@ impl BridgeNet {
         if let Err(e) = self.fw.remove() {
             tracing::warn!("delete nftables table {}: {e}", self.fw.table());
         }
+        crate::mark("net: table deleted");
         if let Ok(mut nl) = lock(&self.nl) {
             if let Err(e) = self.dev.delete(&mut nl) {
                 tracing::warn!("delete bridge {}: {e}", self.dev.name);

@@ -12,6 +12,7 @@ mod bridge;
 mod dns;
 mod endpoint;
 mod host;
+mod ipam;
 pub(crate) mod ports;
 pub(crate) mod shaping;
 mod user;
@@ -32,6 +33,7 @@ use attach::{Attach, AttachDir};
 use bridge::{lock, BridgeNet, Join, UserDev};
 use dns::DnsDir;
 use endpoint::EndpointDir;
+use ipam::Ipam;
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex};
@@ -44,7 +46,7 @@ pub(crate) struct Networks {
     bridge: Option<Arc<BridgeNet>>,
     /// User networks by ID, with their records.
     user: Mutex<BTreeMap<String, (NetRecord, Arc<BridgeNet>)>>,
-    ipam: Arc<Mutex<berth_net::IpamStore>>,
+    ipam: Arc<Ipam>,
     records: RecordDir,
     attach: AttachDir,
     dns: DnsDir,
@@ -59,9 +61,7 @@ impl Networks {
     /// and every user network recorded.
     pub(crate) fn open(cfg: &EngineConfig) -> Result<Networks> {
         let dir = cfg.root.join("network");
-        let ipam = berth_net::IpamStore::open(dir.join("ipam"))
-            .map_err(|e| internal(format!("open the IPAM store in {}", dir.display()), e))?;
-        let ipam = Arc::new(Mutex::new(ipam));
+        let ipam = Ipam::open(dir.join("ipam"))?;
         let bridge = match cfg.bridge.as_deref() {
             None | Some("none") | Some("") => None,
             Some(name) => Some(Arc::new(BridgeNet::open_default(cfg, name, ipam.clone())?)),
@@ -70,7 +70,7 @@ impl Networks {
         let recs = records.load_all()?;
         let mut user = BTreeMap::new();
         {
-            let mut st = lock(&ipam)?;
+            let mut st = ipam.lock()?;
             let known: Vec<String> = st.networks().map(|(id, _)| id.to_string()).collect();
             // (A network whose record is gone or was never written — a crash in the middle
             // of a create or remove — gives its subnet back; the default bridge's is kept
@@ -355,7 +355,7 @@ impl Networks {
             live.extend(n.restore(running));
             self.endpoints_changed(n.id());
         }
-        if let Ok(mut ipam) = lock(&self.ipam) {
+        if let Ok(mut ipam) = self.ipam.lock() {
             if let Err(e) = ipam.reconcile(live) {
                 tracing::warn!("reconcile the networks' addresses: {e}");
             }
@@ -374,6 +374,7 @@ impl Networks {
         if !any_running {
             host::restore_forward();
         }
+        self.ipam.flush();
     }
 }
 
