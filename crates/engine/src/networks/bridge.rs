@@ -242,7 +242,10 @@ impl BridgeNet {
         let ip6 = match self.allocate6(join.ip6) {
             Ok(v) => v,
             Err(e) => {
-                let _ = self.ipam.lock().map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
+                let _ = self
+                    .ipam
+                    .lock()
+                    .map(|mut i| i.release(&self.id, IpAddr::V4(ip)));
                 return Err(e);
             }
         };
