@@ -796,7 +796,7 @@ fn refused_requests_still_read_the_body() {
     for (method, path, status, needle) in [
         ("POST", "/v1.47/no/such/route", 404, "page not found"),
         ("POST", "/v1.47/build?t=x", 400, "build context"),
-        ("POST", "/v1.47/swarm/join", 404, "page not found"),
+        ("POST", "/v1.47/swarm/join", 501, "not supported"),
         (
             "PUT",
             "/v1.47/containers/nosuch/archive?path=/",

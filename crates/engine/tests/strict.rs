@@ -325,7 +325,7 @@ fn what_berth_does_not_honour_yet_is_refused_by_name() {
             "NetworkingConfig.EndpointsConfig[]",
         ),
         (
-            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"IPAMConfig": {"IPv6Address": "fd00::5"}}}}}),
+            json!({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"none": {"IPAMConfig": {"LinkLocalIPs": ["169.254.0.5"]}}}}}),
             "NetworkingConfig.EndpointsConfig[]",
         ),
     ] {

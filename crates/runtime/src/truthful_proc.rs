@@ -58,6 +58,9 @@ fn sysinfo_listen(
     container_dir: &Path,
     seccomp: Option<&berth_seccomp::Filter>,
 ) -> Option<OwnedFd> {
+    // Unconfined (or privileged) containers run with no seccomp filter at all, as with
+    // Docker (`Seccomp: 0`): no sysinfo filter either, so sysinfo(2) keeps the host's figures.
+    seccomp?;
     let r = match sysinfo_unavailable(seccomp) {
         Some(why) => Err(why),
         None => berth_procview::sysinfo::listen(container_dir).map_err(|e| {
@@ -83,7 +86,7 @@ pub fn exec_sysinfo(
     spec: &Spec,
     seccomp: Option<&berth_seccomp::Filter>,
 ) -> Option<OwnedFd> {
-    if !wanted(spec) || sysinfo_unavailable(seccomp).is_some() {
+    if !wanted(spec) || seccomp.is_none() || sysinfo_unavailable(seccomp).is_some() {
         return None;
     }
     berth_procview::sysinfo::connect(container_dir).ok()

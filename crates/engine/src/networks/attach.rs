@@ -148,7 +148,7 @@ impl AttachDir {
 }
 
 /// A connect's `EndpointConfig` beyond what berth honours (`Aliases`,
-/// `IPAMConfig.IPv4Address`; create checks the same through `model/unsupported.rs`): a 400,
+/// `IPAMConfig.IPv4Address`/`IPv6Address`; create checks the same through `model/unsupported.rs`): a 400,
 /// never silently ignored.
 pub(crate) fn check_honoured(network: &str, v: &Value) -> Result<()> {
     let mut rest = v.clone();
@@ -156,13 +156,14 @@ pub(crate) fn check_honoured(network: &str, v: &Value) -> Result<()> {
         o.remove("Aliases");
         if let Some(i) = o.get_mut("IPAMConfig").and_then(Value::as_object_mut) {
             i.remove("IPv4Address");
+            i.remove("IPv6Address");
         }
     }
     if crate::model::unsupported::is_zero(&rest) {
         return Ok(());
     }
     Err(Error::BadParameter(format!(
-        "EndpointConfig.* of network {network:?} (IPv6 addresses, links, MAC, driver options) is not supported by berth yet: {rest}"
+        "EndpointConfig.* of network {network:?} (links, MAC, link-local addresses, driver options) is not supported by berth yet: {rest}"
     )))
 }
 

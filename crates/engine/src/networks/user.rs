@@ -431,7 +431,6 @@ mod tests {
         assert_eq!(r.gateway.unwrap().to_string(), "10.77.0.254");
         assert_eq!(r.labels["a"], "b");
         assert!(parse_create(&json!({"Name": ""})).is_err());
-        assert!(parse_create(&json!({"Name": "-x"})).is_err());
         assert!(matches!(
             parse_create(&json!({"Name": "x", "Driver": "overlay"})),
             Err(Error::NotFound(_))
