@@ -1,6 +1,6 @@
-# Shared by build-cache.sh and build-interop.sh (sourced): check helpers, a private berthd
-# (its own root, exec root, socket, no bridge) and a busybox image made locally (as build.sh
-# makes it), with a user "app". The caller sets WORK (a mktemp -d dir) and BERTHD first.
+# Shared by build.sh, build-cache.sh and build-interop.sh (sourced): check helpers, a private
+# berthd (its own root, exec root, socket, no bridge) and a busybox image made locally, with a
+# user "app". The caller sets WORK (a mktemp -d dir) and BERTHD first.
 DOCKER=${DOCKER:-/usr/local/bin/docker}
 PASS=0; FAIL=0; BPID=""
 SOCK=$WORK/berth.sock

@@ -22,67 +22,20 @@ fi
 [ -x /bin/busybox ] || { echo "FAIL /bin/busybox missing (apt-get install busybox-static)"; exit 1; }
 
 WORK=$(mktemp -d /tmp/berth-build-e2e.XXXXXX)
-SOCK=$WORK/berth.sock
-IMG=berth-e2e/busybox:latest
-PASS=0; FAIL=0
-BPID=""
-export DOCKER_HOST=unix://$SOCK
-export DOCKER_CONFIG=$WORK/docker-config
-export DOCKER_BUILDKIT=0
-mkdir -p "$DOCKER_CONFIG"
-docker() { timeout -k 5 120 "$DOCKER" "$@"; }
-
-pass() { PASS=$((PASS+1)); echo "PASS $*"; }
-fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
-check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2] got [$3]"; fi; }
-contains() { case "$3" in *"$2"*) pass "$1";; *) fail "$1: [$2] not in [$3]";; esac; }
-lacks() { case "$3" in *"$2"*) fail "$1: unexpected [$2] in [$3]";; *) pass "$1";; esac; }
-count() { printf '%s\n' "$2" | grep -c -- "$1"; }
+. "$ROOT/tests/e2e/build-lib.sh"
 
 REG_PID=""
 cleanup() {
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
-    if [ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null; then
-        for c in $("$DOCKER" ps -aq 2>/dev/null); do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
-        kill -TERM "$BPID"; wait "$BPID" 2>/dev/null
-    fi
-    if [ "$FAIL" -gt 0 ]; then echo "--- berthd log (tail) ---"; tail -n 40 "$WORK/berthd.log"; fi
-    umount -R "$WORK/root" 2>/dev/null
+    stop_berthd
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-REG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REG_PORT=$(free_port)
 REG=127.0.0.1:$REG_PORT
-"$BERTHD" -H "unix://$SOCK" --root "$WORK/root" --exec-root "$WORK/exec" --bridge none \
-    --insecure-registry "$REG" --pidfile "$WORK/berthd.pid" >"$WORK/berthd.log" 2>&1 &
-BPID=$!
-for _ in $(seq 1 300); do
-    [ -S "$SOCK" ] && "$DOCKER" version >/dev/null 2>&1 && break
-    kill -0 "$BPID" 2>/dev/null || break
-    sleep 0.05
-done
-if ! kill -0 "$BPID" 2>/dev/null; then fail "berthd start"; cat "$WORK/berthd.log"; exit 1; fi
-
-# A busybox image made locally (as docker-cli.sh makes it), with a user "app".
-make_image() {
-    local r="$WORK/rootfs" a="$WORK/archive" diff cfg
-    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root" "$a"
-    cp /bin/busybox "$r/bin/busybox"
-    for x in $(/bin/busybox --list); do [ "$x" = busybox ] || ln -s busybox "$r/bin/$x"; done
-    printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' > "$r/etc/passwd"
-    printf 'root:x:0:\napp:x:1000:\nstaff:x:50:\n' > "$r/etc/group"
-    chmod 1777 "$r/tmp"
-    tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$WORK/layer.tar" .
-    diff=$(sha256sum "$WORK/layer.tar" | cut -d' ' -f1)
-    mkdir -p "$a/$diff"; mv "$WORK/layer.tar" "$a/$diff/layer.tar"
-    printf '{"architecture":"amd64","os":"linux","created":"2025-01-01T00:00:00Z","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"2025-01-01T00:00:00Z","created_by":"berth e2e busybox"}]}' "$diff" > "$a/config.json"
-    cfg=$(sha256sum "$a/config.json" | cut -d' ' -f1)
-    mv "$a/config.json" "$a/$cfg.json"
-    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$cfg" "$IMG" "$diff" > "$a/manifest.json"
-    tar -C "$a" -cf "$WORK/image.tar" manifest.json "$cfg.json" "$diff"
-}
-make_image
+start_berthd --insecure-registry "$REG"
+make_busybox_image
 docker load -i "$WORK/image.tar" >/dev/null 2>&1 || { fail "load busybox"; exit 1; }
 
 # --- a multi-stage build ------------------------------------------------------------------------

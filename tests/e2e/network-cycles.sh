@@ -12,43 +12,14 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BERTHD=${1:-$ROOT/target/debug/berthd}
 CYCLES=${CYCLES:-200}
-DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker || true)
-[ -x "$DOCKER" ] || { echo "SKIP network-cycles.sh: no docker CLI"; exit 0; }
-command -v nft >/dev/null || { echo "FAIL network-cycles.sh: nft missing"; exit 1; }
-dir=$(mktemp -d /tmp/berth-netc-e2e.XXXXXX)
-sock=$dir/berth.sock
-BR=bc$$
-N=nc$$
-export DOCKER_CONFIG=$dir/docker-config
-mkdir -p "$DOCKER_CONFIG"
-D() { timeout -k 5 60 "$DOCKER" -H "unix://$sock" "$@"; }
-PASS=0; FAIL=0
-pass() { PASS=$((PASS+1)); echo "PASS $*"; }
-fail() { FAIL=$((FAIL+1)); echo "FAIL $*"; }
-check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2] got [$3]"; fi; }
-"$BERTHD" --root "$dir/root" --exec-root "$dir/run" -H "unix://$sock" --bridge "$BR" \
-    --pidfile "$dir/berthd.pid" >"$dir/berthd.log" 2>&1 &
-bpid=$!
-nbr=
-cleanup() {
-    if kill -0 "$bpid" 2>/dev/null; then
-        ids=$(D ps -aq 2>/dev/null); [ -n "$ids" ] && D rm -f $ids >/dev/null 2>&1
-        D network rm "$N" >/dev/null 2>&1
-        kill -TERM "$bpid"; wait "$bpid" 2>/dev/null
-    fi
-    [ "$FAIL" -gt 0 ] && { echo "--- berthd log (tail)"; tail -n 30 "$dir/berthd.log"; }
-    # (Only what this test made: its bridges and their tables.)
-    for b in "$BR" $nbr; do ip link del "$b" 2>/dev/null; nft delete table ip "berth-$b" 2>/dev/null; done
-    grep -o " $dir[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-    rm -rf "$dir" 2>/dev/null
-}
-trap cleanup EXIT
-for _ in $(seq 200); do [ -S "$sock" ] && D version >/dev/null 2>&1 && break; kill -0 "$bpid" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$bpid" 2>/dev/null || { fail "berthd start"; cat "$dir/berthd.log"; exit 1; }
+NET_TAG=c
+. "$ROOT/tests/e2e/net-lib.sh"
+bridges=$BR
+start_berthd
 ref=$("$ROOT/tests/peers/mkimage.sh" "$dir/img" berth-netc/busybox:latest)
 D load -q -i "$dir/img/docker-archive.tar" >/dev/null || { fail "load the busybox image"; exit 1; }
 nid=$(D network create "$N") || { fail "network create"; exit 1; }
-nbr=br-${nid:0:12}
+nbr=br-${nid:0:12}; bridges="$bridges $nbr"
 ipam=$dir/root/network/ipam/$nid.json
 dnsf=$dir/run/network/dns/$nid.json
 check "the network's bridge exists" "$nbr" "$(ip -br link show "$nbr" 2>/dev/null | awk '{print $1}')"

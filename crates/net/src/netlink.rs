@@ -229,10 +229,25 @@ impl Netlink {
 
     /// The IPv4 addresses (with prefix length) of link `index`.
     pub fn ipv4_addresses(&mut self, index: u32) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
+        self.addresses(index, AddressFamily::Inet, "addresses", |attr| match attr {
+            AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+            _ => None,
+        })
+    }
+
+    /// The addresses (with prefix length) of link `index` in `family`: `pick` selects the
+    /// attribute that holds one; `what` names them in the error context.
+    fn addresses<T>(
+        &mut self,
+        index: u32,
+        family: AddressFamily,
+        what: &str,
+        pick: impl Fn(&AddressAttribute) -> Option<T>,
+    ) -> Result<Vec<(T, u8)>, NetlinkError> {
         let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
+        msg.header.family = family;
         let answers = self.request(
-            &format!("list the addresses of link #{index}"),
+            &format!("list the {what} of link #{index}"),
             RouteNetlinkMessage::GetAddress(msg),
             NLM_F_DUMP,
         )?;
@@ -244,13 +259,39 @@ impl Netlink {
             if m.header.index != index {
                 continue;
             }
-            for attr in &m.attributes {
-                if let AddressAttribute::Local(IpAddr::V4(ip)) = attr {
-                    out.push((*ip, m.header.prefix_len));
-                }
-            }
+            out.extend(
+                m.attributes
+                    .iter()
+                    .filter_map(&pick)
+                    .map(|ip| (ip, m.header.prefix_len)),
+            );
         }
         Ok(out)
+    }
+
+    /// An address message for `index` in `family` with prefix length `prefix`.
+    fn address_message(family: AddressFamily, index: u32, prefix: u8) -> AddressMessage {
+        let mut msg = AddressMessage::default();
+        msg.header.family = family;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg
+    }
+
+    /// Send `msg`, a new address `ip/prefix` for link `index`.
+    fn add_address(
+        &mut self,
+        msg: AddressMessage,
+        index: u32,
+        ip: IpAddr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        self.request(
+            &format!("add address {ip}/{prefix} to link #{index}"),
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
     }
 
     /// Add `ip/prefix` (with its broadcast address) to link `index`.
@@ -260,48 +301,27 @@ impl Netlink {
         ip: Ipv4Addr,
         prefix: u8,
     ) -> Result<(), NetlinkError> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
-        msg.header.prefix_len = prefix;
-        msg.header.index = index;
+        let mut msg = Self::address_message(AddressFamily::Inet, index, prefix);
         msg.attributes.push(AddressAttribute::Local(IpAddr::V4(ip)));
         msg.attributes
             .push(AddressAttribute::Address(IpAddr::V4(ip)));
         let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
         let bcast = Ipv4Addr::from(u32::from(ip) | !mask);
         msg.attributes.push(AddressAttribute::Broadcast(bcast));
-        self.request(
-            &format!("add address {ip}/{prefix} to link #{index}"),
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map(drop)
+        self.add_address(msg, index, IpAddr::V4(ip), prefix)
     }
 
     /// The IPv6 addresses (with prefix length) of link `index`.
     pub fn ipv6_addresses(&mut self, index: u32) -> Result<Vec<(Ipv6Addr, u8)>, NetlinkError> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet6;
-        let answers = self.request(
-            &format!("list the IPv6 addresses of link #{index}"),
-            RouteNetlinkMessage::GetAddress(msg),
-            NLM_F_DUMP,
-        )?;
-        let mut out = Vec::new();
-        for a in answers {
-            let RouteNetlinkMessage::NewAddress(m) = a else {
-                continue;
-            };
-            if m.header.index != index {
-                continue;
-            }
-            for attr in &m.attributes {
-                if let AddressAttribute::Address(IpAddr::V6(ip)) = attr {
-                    out.push((*ip, m.header.prefix_len));
-                }
-            }
-        }
-        Ok(out)
+        self.addresses(
+            index,
+            AddressFamily::Inet6,
+            "IPv6 addresses",
+            |attr| match attr {
+                AddressAttribute::Address(IpAddr::V6(ip)) => Some(*ip),
+                _ => None,
+            },
+        )
     }
 
     /// Add `ip/prefix` to link `index` with no duplicate address detection (`nodad`): the
@@ -313,21 +333,13 @@ impl Netlink {
         ip: Ipv6Addr,
         prefix: u8,
     ) -> Result<(), NetlinkError> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet6;
-        msg.header.prefix_len = prefix;
-        msg.header.index = index;
+        let mut msg = Self::address_message(AddressFamily::Inet6, index, prefix);
         msg.header.flags = AddressHeaderFlags::Nodad;
         msg.attributes
             .push(AddressAttribute::Address(IpAddr::V6(ip)));
         msg.attributes
             .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        self.request(
-            &format!("add address {ip}/{prefix} to link #{index}"),
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map(drop)
+        self.add_address(msg, index, IpAddr::V6(ip), prefix)
     }
 
     /// Add the IPv6 default route via `gateway` (main table).

@@ -282,45 +282,21 @@ fn to_bytes(s: &libc::sysinfo) -> [u8; SIZE] {
     use std::mem::offset_of;
     let mut b = [0u8; SIZE];
     let mut put = |off: usize, v: &[u8]| b[off..off + v.len()].copy_from_slice(v);
-    put(offset_of!(libc::sysinfo, uptime), &s.uptime.to_ne_bytes());
+    // Each scalar field at its offset, in native byte order.
+    macro_rules! put_fields {
+        ($($field:ident),*) => {
+            $(put(offset_of!(libc::sysinfo, $field), &s.$field.to_ne_bytes());)*
+        };
+    }
+    put_fields!(uptime);
     let l = offset_of!(libc::sysinfo, loads);
     let w = std::mem::size_of::<libc::c_ulong>();
     for (i, v) in s.loads.iter().enumerate() {
         put(l + i * w, &v.to_ne_bytes());
     }
-    put(
-        offset_of!(libc::sysinfo, totalram),
-        &s.totalram.to_ne_bytes(),
-    );
-    put(offset_of!(libc::sysinfo, freeram), &s.freeram.to_ne_bytes());
-    put(
-        offset_of!(libc::sysinfo, sharedram),
-        &s.sharedram.to_ne_bytes(),
-    );
-    put(
-        offset_of!(libc::sysinfo, bufferram),
-        &s.bufferram.to_ne_bytes(),
-    );
-    put(
-        offset_of!(libc::sysinfo, totalswap),
-        &s.totalswap.to_ne_bytes(),
-    );
-    put(
-        offset_of!(libc::sysinfo, freeswap),
-        &s.freeswap.to_ne_bytes(),
-    );
-    put(offset_of!(libc::sysinfo, procs), &s.procs.to_ne_bytes());
-    put(
-        offset_of!(libc::sysinfo, totalhigh),
-        &s.totalhigh.to_ne_bytes(),
-    );
-    put(
-        offset_of!(libc::sysinfo, freehigh),
-        &s.freehigh.to_ne_bytes(),
-    );
-    put(
-        offset_of!(libc::sysinfo, mem_unit),
-        &s.mem_unit.to_ne_bytes(),
+    put_fields!(
+        totalram, freeram, sharedram, bufferram, totalswap, freeswap, procs, totalhigh, freehigh,
+        mem_unit
     );
     b
 }
