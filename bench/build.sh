@@ -12,19 +12,8 @@ runs=${1:-5}
 DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker)
 BERTHD=${BERTHD:-target/release/berthd}
 [ -x "$BERTHD" ] || { echo "no berthd at $BERTHD (cargo build --release -p berthd -p berth-monitor)"; exit 1; }
-w=$(mktemp -d /tmp/berth-bench-build.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    done
-    awk -v w="$w/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
-    done
-    rm -rf "$w" 2>/dev/null || true
-}
-trap cleanup EXIT
+. bench/lib/workdir.sh
+bench_workdir berth-bench-build
 ref=$(tests/peers/mkimage.sh "$w/img" berth-bench/busybox:latest)
 
 "$BERTHD" --root "$w/berth" --exec-root "$w/berth-run" -H "unix://$w/berth.sock" --bridge none >"$w/berthd.log" 2>&1 &

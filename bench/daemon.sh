@@ -18,21 +18,8 @@ for p in docker.io busybox-static; do
 done
 DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker)
 cargo build --release -q -p berthd -p berth-monitor -p berth
-w=$(mktemp -d /tmp/berth-bench-d.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    # Let the daemons finish their shutdown (berthd releases its network namespaces then).
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    done
-    # Whatever is still mounted below the work dir (deepest first), then the dir.
-    awk -v w="$w/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
-    done
-    rm -rf "$w" 2>/dev/null || true
-}
-trap cleanup EXIT
+. bench/lib/workdir.sh
+bench_workdir berth-bench-d
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 ref=$(tests/peers/mkimage.sh "$w/img" berth-bench/busybox:latest)
 

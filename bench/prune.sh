@@ -21,19 +21,8 @@ rounds=${1:-3}
 DOCKER=/usr/local/bin/docker; [ -x $DOCKER ] || DOCKER=$(command -v docker)
 bin=${BERTH_BIN:-target/release}
 [ -x "$bin/berthd" ] || cargo build --release -q -p berthd -p berth-monitor -p berth-runtime-bin
-w=$(mktemp -d /tmp/berth-bench-prune.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    done
-    awk -v w="$w/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
-    done
-    rm -rf "$w" 2>/dev/null || true
-}
-trap cleanup EXIT
+. bench/lib/workdir.sh
+bench_workdir berth-bench-prune
 
 # archive OUT CFG_ENTRIES...: a docker-archive from layer dirs under $w/layers (each NAME/layer.tar).
 sha() { sha256sum "$1" | cut -d' ' -f1; }

@@ -19,19 +19,8 @@ if [ -z "${BERTH_BIN:-}" ]; then
     cargo build "${flag[@]}" -q -p berthd -p berth-monitor
     BERTH_BIN=target/$profile
 fi
-w=$(mktemp -d /tmp/berth-scale.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    done
-    awk -v w="$w/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null || true
-    done
-    rm -rf "$w" 2>/dev/null || true
-}
-trap cleanup EXIT
+. bench/lib/workdir.sh
+bench_workdir berth-scale 150
 ref=$(tests/peers/mkimage.sh "$w/img" berth-scale/busybox:latest)
 
 # threads fds rss_kB of the processes given (summed)
